@@ -1,0 +1,1 @@
+//! The Sealpost client engine: everything the app does except drawing.

@@ -1,0 +1,1 @@
+//! The Sealpost relay: a blind store-and-forward service for sealed envelopes.

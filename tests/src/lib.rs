@@ -1,0 +1,1 @@
+//! End-to-end tests of Sealpost: real clients, relay processes and the OS keychain together.

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything Sealpost needs to build, run and test on Debian/Ubuntu, beyond git, a Rust
+# toolchain and Node 20+: the C toolchain, the WebKitGTK/Tauri libraries, a headless display, D-Bus and a
+# real Secret Service (gnome-keyring), and the UI's npm packages. Safe to run again: it only installs
+# what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # C toolchain and pkg-config: SQLCipher, ring and the GTK bindings build C code.
+  build-essential pkg-config ca-certificates
+  # Tauri v2 on Linux: WebKitGTK, xdo, appindicator (tray), rsvg (icons).
+  libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
+  # D-Bus and a real Secret Service for the OS keychain (keyring's sync-secret-service backend).
+  dbus dbus-x11 libdbus-1-dev gnome-keyring libsecret-tools
+  # A headless display and the WebDriver bridge for end-to-end tests of the real window.
+  xvfb xauth webkit2gtk-driver
+  # Screenshots and .rpm bundles.
+  imagemagick rpm
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: system packages already installed"
+fi
+
+# gnome-keyring refuses to start without these.
+mkdir -p "$HOME/.cache" "$HOME/.local/share"
+
+if [ -f ui/package.json ]; then
+  echo "setup: installing UI packages"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+fi

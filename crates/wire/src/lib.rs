@@ -1,1 +1,32 @@
 //! The Sealpost relay protocol: every frame a client and a relay exchange, and their binary codec.
+//!
+//! This crate is shared by the relay and the client engine. It holds only pure types, the CBOR
+//! codec and the fixed, length-prefixed signature-input layouts; it does no IO and has no async
+//! runtime. `docs/relay-protocol.md` is the byte-exact description of everything here.
+//!
+//! * [`frame`]: the frames ([`ClientFrame`], [`RelayFrame`]), their bodies and typed error codes.
+//! * [`codec`]: encoding and decoding frames; decoding never panics on any input.
+//! * [`auth`]: signature-input layouts for CREATE, owner commands and secured SEND, and helpers
+//!   to sign and verify them with Ed25519.
+
+pub mod auth;
+pub mod codec;
+pub mod frame;
+pub mod ids;
+
+pub use auth::{
+    OwnerCommand, create_signature_input, owner_signature_input, public_key, send_signature_input,
+    sign, verify,
+};
+pub use codec::{
+    DecodeError, EncodeError, decode_client_frame, decode_relay_frame, encode_client_frame,
+    encode_relay_frame,
+};
+pub use frame::{ClientFrame, ErrorCode, RelayFrame, Request, Response};
+pub use ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SendSecret, SignatureBytes};
+
+/// The protocol version this crate speaks; carried in every frame as `v`.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Correlation id the relay uses on frames it pushes unasked (HELLO, MESSAGE, END).
+pub const PUSH_CORRELATION_ID: u64 = 0;

@@ -1,0 +1,223 @@
+//! Frames: what travels in one binary WebSocket message, in either direction.
+//!
+//! A frame is a CBOR map `{"v": version, "id": correlation id, "body": {VARIANT: {fields}}}`.
+//! Clients send [`ClientFrame`]s carrying a [`Request`]; the relay sends [`RelayFrame`]s carrying
+//! a [`Response`]. A reply repeats the request's correlation id; frames the relay pushes unasked
+//! use [`crate::PUSH_CORRELATION_ID`] (0).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SendSecret, SignatureBytes};
+
+/// A frame sent by a client to the relay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    /// Protocol version; must be [`crate::PROTOCOL_VERSION`].
+    pub v: u16,
+    /// Correlation id chosen by the client; the reply carries the same value. Use non-zero ids.
+    pub id: u64,
+    /// The command.
+    pub body: Request,
+}
+
+/// A frame sent by the relay to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayFrame {
+    /// Protocol version; [`crate::PROTOCOL_VERSION`].
+    pub v: u16,
+    /// The correlation id of the request this answers, or 0 for a push.
+    pub id: u64,
+    /// The reply or push.
+    pub body: Response,
+}
+
+/// Commands a client sends.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Create a mailbox. Answered by [`Response::Created`].
+    Create {
+        /// The new mailbox's Ed25519 auth public key (never the identity key).
+        auth_key: AuthPublicKey,
+        /// The send secret senders must present; the relay keeps only its hash.
+        send_secret: SendSecret,
+        /// The relay password, if the relay requires one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        /// Signature by `auth_key` over [`crate::create_signature_input`].
+        signature: SignatureBytes,
+    },
+    /// Start receiving a mailbox's envelopes on this connection. Answered by `Ok`, then pushes.
+    Subscribe {
+        /// The mailbox.
+        receive_id: ReceiveId,
+        /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Subscribe`.
+        signature: SignatureBytes,
+    },
+    /// Acknowledge (and delete) a delivered envelope. Idempotent. Answered by `Ok`.
+    Ack {
+        /// The mailbox.
+        receive_id: ReceiveId,
+        /// The relay message id from the pushed [`Response::Message`].
+        message_id: MessageId,
+        /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Ack`.
+        signature: SignatureBytes,
+    },
+    /// Delete the mailbox and every envelope in it. Answered by `Ok`.
+    Delete {
+        /// The mailbox.
+        receive_id: ReceiveId,
+        /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Delete`.
+        signature: SignatureBytes,
+    },
+    /// Bind the mailbox's send side to one sender key, once. Answered by `Ok`.
+    Secure {
+        /// The mailbox.
+        receive_id: ReceiveId,
+        /// The sender's Ed25519 public key that must sign every later SEND.
+        sender_key: AuthPublicKey,
+        /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Secure`.
+        signature: SignatureBytes,
+    },
+    /// Store an envelope in a mailbox. Anonymous. Answered by `Ok` after a durable commit.
+    Send {
+        /// The mailbox's send id.
+        send_id: SendId,
+        /// The mailbox's send secret.
+        send_secret: SendSecret,
+        /// The sealed envelope: opaque bytes to the relay.
+        #[serde(with = "serde_bytes")]
+        envelope: Vec<u8>,
+        /// Required once the mailbox is secured: the sender key's signature over
+        /// [`crate::send_signature_input`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender_signature: Option<SignatureBytes>,
+    },
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Hand-written so a send secret or a relay password can never reach a log line.
+        match self {
+            Request::Create { auth_key, .. } => f
+                .debug_struct("Create")
+                .field("auth_key", auth_key)
+                .finish_non_exhaustive(),
+            Request::Subscribe { receive_id, .. } => f
+                .debug_struct("Subscribe")
+                .field("receive_id", receive_id)
+                .finish_non_exhaustive(),
+            Request::Ack {
+                receive_id,
+                message_id,
+                ..
+            } => f
+                .debug_struct("Ack")
+                .field("receive_id", receive_id)
+                .field("message_id", message_id)
+                .finish_non_exhaustive(),
+            Request::Delete { receive_id, .. } => f
+                .debug_struct("Delete")
+                .field("receive_id", receive_id)
+                .finish_non_exhaustive(),
+            Request::Secure {
+                receive_id,
+                sender_key,
+                ..
+            } => f
+                .debug_struct("Secure")
+                .field("receive_id", receive_id)
+                .field("sender_key", sender_key)
+                .finish_non_exhaustive(),
+            Request::Send {
+                send_id,
+                envelope,
+                sender_signature,
+                ..
+            } => f
+                .debug_struct("Send")
+                .field("send_id", send_id)
+                .field("envelope_len", &envelope.len())
+                .field("signed", &sender_signature.is_some())
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Frames the relay sends: replies and pushes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Pushed first on every connection (correlation id 0): the challenge and the relay's limits.
+    Hello {
+        /// Fresh random 32 bytes for this connection; owner and CREATE signatures cover it.
+        nonce: Nonce,
+        /// Largest envelope the relay accepts in SEND, in bytes.
+        max_envelope: u32,
+        /// How many unacknowledged envelopes the relay pushes per subscribed mailbox.
+        window: u16,
+    },
+    /// Success of SUBSCRIBE, ACK, DELETE, SECURE or SEND.
+    Ok {},
+    /// Success of CREATE.
+    Created {
+        /// The owner's id of the new mailbox.
+        receive_id: ReceiveId,
+        /// The senders' id of the new mailbox.
+        send_id: SendId,
+    },
+    /// A stored envelope pushed to a subscriber (correlation id 0).
+    Message {
+        /// The mailbox it was stored in.
+        receive_id: ReceiveId,
+        /// The relay's id for it; ACK with this.
+        message_id: MessageId,
+        /// When the relay stored it, Unix time in seconds.
+        received_at: u64,
+        /// The envelope bytes exactly as sent.
+        #[serde(with = "serde_bytes")]
+        envelope: Vec<u8>,
+    },
+    /// Pushed (correlation id 0) when another connection subscribed this mailbox: this
+    /// connection receives no more of it.
+    End {
+        /// The mailbox no longer subscribed here.
+        receive_id: ReceiveId,
+    },
+    /// The request failed.
+    Error {
+        /// What went wrong.
+        code: ErrorCode,
+    },
+}
+
+/// Typed error codes, encoded as their names (CBOR text strings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The frame could not be decoded, or was a text frame, or is not a client command.
+    Malformed,
+    /// The frame's `v` is not a version this relay speaks.
+    UnsupportedVersion,
+    /// Unknown mailbox, wrong owner signature, or wrong send id/secret. One code for all, so
+    /// a mailbox's existence is not revealed.
+    Auth,
+    /// CREATE: the relay password is missing or wrong.
+    Password,
+    /// The mailbox is secured and the SEND carried no valid sender signature.
+    SenderAuth,
+    /// SECURE on a mailbox that is already secured.
+    AlreadySecured,
+    /// The envelope is larger than the relay accepts.
+    TooLarge,
+    /// The mailbox holds as many envelopes or bytes as its quota allows.
+    QuotaExceeded,
+    /// Too many requests from this connection or address; retry later.
+    RateLimited,
+    /// A per-connection limit other than rate was reached (e.g. subscriptions per connection).
+    LimitExceeded,
+    /// The relay is shutting down; reconnect later.
+    ShuttingDown,
+    /// The relay failed internally (e.g. storage error); retry later.
+    Internal,
+    /// A code this version does not know (decoding only).
+    #[serde(other)]
+    Unknown,
+}

@@ -1,0 +1,414 @@
+/**
+ * The application shell: start-up (status → onboarding or main), the sidebar with chat list,
+ * search and connection state, the open chat, dialogs, toasts and global keyboard shortcuts.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { appStatus, getProfile, listChats } from "./api/commands";
+import { subscribeAll } from "./api/events";
+import type { AppStatus, Chat, Profile, RelayConnection } from "./api/types";
+import { AddContactDialog } from "./components/AddContactDialog";
+import { ChatList } from "./components/ChatList";
+import { ChatView } from "./components/ChatView";
+import { ConnectionIndicator } from "./components/ConnectionIndicator";
+import { DeleteDialog, RenameDialog } from "./components/ContactDialogs";
+import { dialogOpen } from "./components/Dialog";
+import { ErrorText } from "./components/ErrorText";
+import { IconChat, IconLogo, IconSearch, IconSettings, IconTicket, IconUserPlus } from "./components/Icons";
+import { InviteDialog } from "./components/InviteDialog";
+import { Onboarding } from "./components/Onboarding";
+import { SettingsDialog } from "./components/SettingsDialog";
+import { VerifyDialog } from "./components/VerifyDialog";
+import { I18nProvider, useI18n } from "./i18n";
+import { searchKey } from "./lib/format";
+
+export function App() {
+  return (
+    <I18nProvider>
+      <Root />
+    </I18nProvider>
+  );
+}
+
+type Phase =
+  | { kind: "loading" }
+  | { kind: "failed"; error: unknown }
+  | { kind: "onboarding"; status: AppStatus }
+  | { kind: "ready"; status: AppStatus };
+
+function Root() {
+  const { t } = useI18n();
+  const [phase, setPhase] = useState<Phase>({ kind: "loading" });
+  const [pendingInvite, setPendingInvite] = useState<string | null>(null);
+
+  const start = useCallback(async () => {
+    setPhase({ kind: "loading" });
+    try {
+      const status = await appStatus();
+      setPhase(status.onboarded ? { kind: "ready", status } : { kind: "onboarding", status });
+    } catch (error) {
+      setPhase({ kind: "failed", error });
+    }
+  }, []);
+
+  useEffect(() => {
+    void start();
+    // A deep link only fills the add-contact form; it is kept until the profile is ready.
+    return subscribeAll({ "open-invite": ({ text }) => setPendingInvite(text) });
+  }, [start]);
+
+  switch (phase.kind) {
+    case "loading":
+      return (
+        <main class="splash" aria-busy="true">
+          <IconLogo size={56} />
+          <p role="status">{t("app.loading")}</p>
+        </main>
+      );
+    case "failed":
+      return (
+        <main class="splash">
+          <IconLogo size={56} />
+          <h1>{t("app.startFailed")}</h1>
+          <ErrorText error={phase.error} />
+          <button type="button" class="button primary" onClick={() => void start()}>
+            {t("app.retry")}
+          </button>
+        </main>
+      );
+    case "onboarding":
+      return <Onboarding profile={phase.status.profile} onDone={() => void start()} />;
+    case "ready":
+      return (
+        <MainScreen
+          status={phase.status}
+          pendingInvite={pendingInvite}
+          clearPendingInvite={() => setPendingInvite(null)}
+        />
+      );
+  }
+}
+
+type DialogState =
+  | { kind: "add"; text: string; fromLink: boolean }
+  | { kind: "invite" }
+  | { kind: "settings" }
+  | { kind: "verify"; contactId: string }
+  | { kind: "rename"; contactId: string }
+  | { kind: "delete"; contactId: string }
+  | null;
+
+interface Toast {
+  id: number;
+  text: string;
+}
+
+function MainScreen({
+  status,
+  pendingInvite,
+  clearPendingInvite,
+}: {
+  status: AppStatus;
+  pendingInvite: string | null;
+  clearPendingInvite: () => void;
+}) {
+  const { t } = useI18n();
+  const [chats, setChats] = useState<Chat[] | null>(null);
+  const [chatsError, setChatsError] = useState<unknown>(null);
+  const [profile, setProfile] = useState<Profile | null>(null);
+  const [connections, setConnections] = useState<RelayConnection[]>(status.connections);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [query, setQuery] = useState("");
+  const [dialog, setDialog] = useState<DialogState>(null);
+  const [toasts, setToasts] = useState<Toast[]>([]);
+  const [liveStatus, setLiveStatus] = useState<AppStatus>(status);
+  const search = useRef<HTMLInputElement>(null);
+  const toastId = useRef(0);
+
+  const notify = useCallback((text: string) => {
+    toastId.current += 1;
+    const id = toastId.current;
+    setToasts((list) => [...list, { id, text }]);
+    setTimeout(() => setToasts((list) => list.filter((toast) => toast.id !== id)), 6000);
+  }, []);
+
+  const refreshChats = useCallback(async () => {
+    try {
+      const list = await listChats();
+      setChats(list);
+      setChatsError(null);
+      setSelectedId((id) => (id !== null && !list.some((c) => c.contactId === id) ? null : id));
+    } catch (error) {
+      setChatsError(error);
+    }
+  }, []);
+
+  const refreshStatus = useCallback(async () => {
+    try {
+      setLiveStatus(await appStatus());
+    } catch {
+      // keep the last known status
+    }
+  }, []);
+
+  useEffect(() => {
+    void refreshChats();
+    getProfile()
+      .then(setProfile)
+      .catch(() => undefined);
+    return subscribeAll({
+      "message-received": () => void refreshChats(),
+      "contact-updated": () => void refreshChats(),
+      "key-changed": () => void refreshChats(),
+      "connection-state": ({ connections: next }) => {
+        setConnections(next);
+        void refreshStatus();
+      },
+      "invite-misuse": () => notify(t("invite.misuse")),
+    });
+  }, [refreshChats, refreshStatus, notify, t]);
+
+  useEffect(() => {
+    if (pendingInvite === null) return;
+    setDialog({ kind: "add", text: pendingInvite, fromLink: true });
+    clearPendingInvite();
+  }, [pendingInvite, clearPendingInvite]);
+
+  const visibleChats = useMemo(() => {
+    if (chats === null) return [];
+    const needle = searchKey(query.trim());
+    if (needle === "") return chats;
+    return chats.filter(
+      (chat) => searchKey(chat.displayName).includes(needle) || searchKey(chat.lastMessage?.text ?? "").includes(needle),
+    );
+  }, [chats, query]);
+
+  const openChat = useCallback((contactId: string) => {
+    setSelectedId(contactId);
+    // Move focus to the composer so typing can start at once.
+    requestAnimationFrame(() => document.getElementById("composer-text")?.focus());
+  }, []);
+
+  // Global shortcuts.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      const mod = event.ctrlKey || event.metaKey;
+      if (dialogOpen()) return;
+      const key = event.key.toLowerCase();
+      if (mod && key === "k") {
+        event.preventDefault();
+        search.current?.focus();
+        search.current?.select();
+      } else if (mod && key === "n") {
+        event.preventDefault();
+        setDialog({ kind: "add", text: "", fromLink: false });
+      } else if (mod && key === "i") {
+        event.preventDefault();
+        setDialog({ kind: "invite" });
+      } else if (mod && key === ",") {
+        event.preventDefault();
+        setDialog({ kind: "settings" });
+      } else if (event.altKey && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+        if (visibleChats.length === 0) return;
+        event.preventDefault();
+        const index = visibleChats.findIndex((c) => c.contactId === selectedId);
+        const step = event.key === "ArrowDown" ? 1 : -1;
+        const next = visibleChats[(index + step + visibleChats.length) % visibleChats.length];
+        if (next !== undefined) openChat(next.contactId);
+      } else if (event.key === "Escape" && document.activeElement === search.current && query !== "") {
+        setQuery("");
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [visibleChats, selectedId, query, openChat]);
+
+  const selected = chats?.find((c) => c.contactId === selectedId) ?? null;
+  const dialogChat =
+    dialog !== null && "contactId" in dialog ? (chats?.find((c) => c.contactId === dialog.contactId) ?? null) : null;
+  const closeDialog = () => setDialog(null);
+  const noChats = chats !== null && chats.length === 0;
+
+  return (
+    <div class="layout">
+      <aside class="sidebar" aria-label={t("nav.chats")}>
+        <header class="sidebar-header">
+          <div class="brand">
+            <IconLogo size={30} />
+            <div class="brand-text">
+              <h1>{t("app.name")}</h1>
+              {profile !== null && <p class="muted truncate">{profile.displayName}</p>}
+            </div>
+          </div>
+          <nav class="toolbar" aria-label={t("app.name")}>
+            <button
+              type="button"
+              class="icon-button"
+              aria-label={t("nav.addContact")}
+              title={`${t("nav.addContact")} (Ctrl+N)`}
+              aria-keyshortcuts="Control+N"
+              onClick={() => setDialog({ kind: "add", text: "", fromLink: false })}
+            >
+              <IconUserPlus />
+            </button>
+            <button
+              type="button"
+              class="icon-button"
+              aria-label={t("nav.myInvite")}
+              title={`${t("nav.myInvite")} (Ctrl+I)`}
+              aria-keyshortcuts="Control+I"
+              onClick={() => setDialog({ kind: "invite" })}
+            >
+              <IconTicket />
+            </button>
+            <button
+              type="button"
+              class="icon-button"
+              aria-label={t("nav.settings")}
+              title={`${t("nav.settings")} (Ctrl+,)`}
+              aria-keyshortcuts="Control+,"
+              onClick={() => setDialog({ kind: "settings" })}
+            >
+              <IconSettings />
+            </button>
+          </nav>
+        </header>
+
+        <div class="search" role="search">
+          <IconSearch />
+          <label for="chat-search" class="sr-only">
+            {t("nav.searchLabel")}
+          </label>
+          <input
+            id="chat-search"
+            ref={search}
+            type="search"
+            value={query}
+            placeholder={`${t("nav.searchPlaceholder")}  (Ctrl+K)`}
+            aria-keyshortcuts="Control+K"
+            autoComplete="off"
+            onInput={(event) => setQuery(event.currentTarget.value)}
+            onKeyDown={(event) => {
+              const first = visibleChats[0];
+              if (event.key === "Enter" && first !== undefined) {
+                event.preventDefault();
+                openChat(first.contactId);
+              } else if (event.key === "ArrowDown") {
+                event.preventDefault();
+                document.querySelector<HTMLElement>(".chat-row")?.focus();
+              }
+            }}
+          />
+        </div>
+
+        <div class="sidebar-list">
+          <ErrorText error={chatsError} />
+          {chats !== null && chats.length > 0 && (
+            <ChatList chats={visibleChats} selectedId={selectedId} onSelect={openChat} />
+          )}
+          {chats !== null && chats.length > 0 && visibleChats.length === 0 && (
+            <p class="muted pad" role="status">
+              {t("nav.noMatches", { query })}
+            </p>
+          )}
+          {noChats && <p class="muted pad">{t("chats.emptyTitle")}</p>}
+        </div>
+
+        <footer class="sidebar-footer">
+          <ConnectionIndicator connections={connections} />
+        </footer>
+      </aside>
+
+      <main class="main">
+        {selected !== null ? (
+          <ChatView
+            key={selected.contactId}
+            chat={selected}
+            onOpenVerify={() => setDialog({ kind: "verify", contactId: selected.contactId })}
+            onRename={() => setDialog({ kind: "rename", contactId: selected.contactId })}
+            onDelete={() => setDialog({ kind: "delete", contactId: selected.contactId })}
+            onChanged={() => void refreshChats()}
+            notify={notify}
+          />
+        ) : noChats ? (
+          <div class="empty-state">
+            <IconChat />
+            <h2>{t("chats.emptyTitle")}</h2>
+            <p>{t("chats.emptyBody")}</p>
+            <div class="row center">
+              <button type="button" class="button primary" onClick={() => setDialog({ kind: "invite" })}>
+                {t("chats.emptyInvite")}
+              </button>
+              <button
+                type="button"
+                class="button secondary"
+                onClick={() => setDialog({ kind: "add", text: "", fromLink: false })}
+              >
+                {t("chats.emptyAdd")}
+              </button>
+            </div>
+          </div>
+        ) : (
+          <div class="empty-state quiet">
+            <IconChat />
+            <h2>{t("main.noChatTitle")}</h2>
+            <p>{t("main.noChatBody", { keys: "Ctrl+N" })}</p>
+          </div>
+        )}
+      </main>
+
+      {dialog?.kind === "add" && (
+        <AddContactDialog
+          initialText={dialog.text}
+          fromLink={dialog.fromLink}
+          onClose={closeDialog}
+          onAdded={(chat) => {
+            closeDialog();
+            notify(t("add.added", { name: chat.displayName }));
+            void refreshChats().then(() => openChat(chat.contactId));
+          }}
+        />
+      )}
+      {dialog?.kind === "invite" && <InviteDialog onClose={closeDialog} notify={notify} />}
+      {dialog?.kind === "settings" && (
+        <SettingsDialog
+          status={liveStatus}
+          connections={connections}
+          onClose={closeDialog}
+          onProfileChanged={(next) => setProfile(next)}
+        />
+      )}
+      {dialog?.kind === "verify" && dialogChat !== null && (
+        <VerifyDialog chat={dialogChat} onClose={closeDialog} onChanged={() => void refreshChats()} />
+      )}
+      {dialog?.kind === "rename" && dialogChat !== null && (
+        <RenameDialog
+          chat={dialogChat}
+          onClose={closeDialog}
+          onDone={() => {
+            closeDialog();
+            void refreshChats();
+          }}
+        />
+      )}
+      {dialog?.kind === "delete" && dialogChat !== null && (
+        <DeleteDialog
+          chat={dialogChat}
+          onClose={closeDialog}
+          onDone={() => {
+            closeDialog();
+            setSelectedId(null);
+            void refreshChats();
+          }}
+        />
+      )}
+
+      <div class="toasts" role="status" aria-live="polite">
+        {toasts.map((toast) => (
+          <p key={toast.id} class="toast">
+            {toast.text}
+          </p>
+        ))}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,109 @@
+/**
+ * One typed wrapper per engine command. Each calls Tauri's `invoke` with the snake_case command
+ * name and camelCase arguments (see ./types.ts for the contract). Rejections are normalised to
+ * {@link EngineError}.
+ */
+import { invoke as tauriInvoke } from "@tauri-apps/api/core";
+import { hasTauri, loadMock, toEngineError } from "./runtime";
+import type {
+  AppStatus,
+  Chat,
+  Invite,
+  InvitePreview,
+  Message,
+  MessagePage,
+  Profile,
+  RelayChoice,
+  SafetyNumber,
+  Settings,
+} from "./types";
+
+async function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    if (hasTauri()) return await tauriInvoke<T>(command, args);
+    const mock = await loadMock();
+    return await mock.mockInvoke<T>(command, args ?? {});
+  } catch (error) {
+    throw toEngineError(error);
+  }
+}
+
+/** What the UI needs at start: profile, onboarded, local relay and connections. */
+export const appStatus = (): Promise<AppStatus> => invoke("app_status");
+
+/** Makes keys (seed to the keychain), stores the display name locally, sets up the relay. */
+export const onboard = (args: { displayName: string; relay: RelayChoice }): Promise<Profile> =>
+  invoke("onboard", { ...args });
+
+/** The user's own profile. */
+export const getProfile = (): Promise<Profile> => invoke("get_profile");
+
+/** Changes the user's own display name (sent to contacts with the next message). */
+export const setDisplayName = (args: { displayName: string }): Promise<Profile> =>
+  invoke("set_display_name", args);
+
+/** All chats, newest activity first. */
+export const listChats = (): Promise<Chat[]> => invoke("list_chats");
+
+/** One page of history: messages with seq < beforeSeq (newest page when null). */
+export const getMessages = (args: {
+  contactId: string;
+  beforeSeq: number | null;
+  limit: number;
+}): Promise<MessagePage> => invoke("get_messages", args);
+
+/** Seals once, stores, queues. Returns the stored message (state "queued"). */
+export const sendMessage = (args: { contactId: string; text: string }): Promise<Message> =>
+  invoke("send_message", args);
+
+/** Marks incoming messages up to and including upToSeq read (sends receipts if enabled). */
+export const markRead = (args: { contactId: string; upToSeq: number }): Promise<void> =>
+  invoke("mark_read", args);
+
+/** Makes a new single-use invite. */
+export const createInvite = (): Promise<Invite> => invoke("create_invite");
+
+/** Open invites: not used, not revoked, not expired. Newest first. */
+export const listInvites = (): Promise<Invite[]> => invoke("list_invites");
+
+/** Revokes an open invite; later use is refused and reported as 'invite-misuse'. */
+export const revokeInvite = (args: { id: string }): Promise<void> => invoke("revoke_invite", args);
+
+/** Decodes and checks an invite without adding anything. */
+export const previewInvite = (args: { text: string }): Promise<InvitePreview> =>
+  invoke("preview_invite", args);
+
+/** Adds the contact from an invite under the name the user chose. */
+export const acceptInvite = (args: { text: string; displayName: string }): Promise<Chat> =>
+  invoke("accept_invite", args);
+
+/** The safety number shared by the user and this contact. */
+export const getSafetyNumber = (args: { contactId: string }): Promise<SafetyNumber> =>
+  invoke("get_safety_number", args);
+
+/** Marks a contact verified (or not). */
+export const setVerified = (args: { contactId: string; verified: boolean }): Promise<void> =>
+  invoke("set_verified", args);
+
+/** Accepts a contact's new identity key: unblocks sending, clears verified. */
+export const acceptKeyChange = (args: { contactId: string }): Promise<void> =>
+  invoke("accept_key_change", args);
+
+/** Blocks or unblocks a contact. */
+export const blockContact = (args: { contactId: string; blocked: boolean }): Promise<void> =>
+  invoke("block_contact", args);
+
+/** Deletes a contact, its history and its mailboxes on every relay. */
+export const deleteContact = (args: { contactId: string }): Promise<void> =>
+  invoke("delete_contact", args);
+
+/** Renames a contact (local only). */
+export const renameContact = (args: { contactId: string; displayName: string }): Promise<void> =>
+  invoke("rename_contact", args);
+
+/** Current settings. */
+export const getSettings = (): Promise<Settings> => invoke("get_settings");
+
+/** Replaces all settings; returns what was stored. */
+export const updateSettings = (settings: Settings): Promise<Settings> =>
+  invoke("update_settings", { ...settings });

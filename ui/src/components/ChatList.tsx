@@ -1,0 +1,76 @@
+/** The chat list: one row per contact with last message, time and unread count. */
+import type { Chat } from "../api/types";
+import { useI18n } from "../i18n";
+import { formatDateTime, formatListStamp } from "../lib/format";
+import { Avatar } from "./Avatar";
+import { IconBlock, IconShieldSmall, IconWarning } from "./Icons";
+
+export function ChatList({
+  chats,
+  selectedId,
+  onSelect,
+}: {
+  chats: Chat[];
+  selectedId: string | null;
+  onSelect: (contactId: string) => void;
+}) {
+  const { t, locale } = useI18n();
+  return (
+    <ul class="chat-list" aria-label={t("nav.chatListLabel")}>
+      {chats.map((chat) => {
+        const last = chat.lastMessage;
+        const preview = last === null ? t("chats.noMessages") : last.outgoing ? t("chats.youPrefix", { text: last.text }) : last.text;
+        const selected = chat.contactId === selectedId;
+        return (
+          <li key={chat.contactId}>
+            <button
+              type="button"
+              class={`chat-row ${selected ? "selected" : ""} ${chat.unread > 0 ? "has-unread" : ""}`}
+              aria-current={selected ? "true" : undefined}
+              data-contact-id={chat.contactId}
+              onClick={() => onSelect(chat.contactId)}
+            >
+              <Avatar id={chat.contactId} name={chat.displayName} />
+              <span class="chat-row-body">
+                <span class="chat-row-top">
+                  <span class="chat-row-name">
+                    <span class="truncate">{chat.displayName}</span>
+                    {chat.verified && (
+                      <span class="badge-icon verified" role="img" aria-label={t("chats.verified")} title={t("chats.verified")}>
+                        <IconShieldSmall />
+                      </span>
+                    )}
+                    {chat.blocked && (
+                      <span class="badge-icon blocked" role="img" aria-label={t("chats.blocked")} title={t("chats.blocked")}>
+                        <IconBlock />
+                      </span>
+                    )}
+                  </span>
+                  {last !== null && (
+                    <time class="chat-row-time" dateTime={new Date(last.at).toISOString()} title={formatDateTime(last.at, locale)}>
+                      {formatListStamp(last.at, locale)}
+                    </time>
+                  )}
+                </span>
+                <span class="chat-row-bottom">
+                  {chat.keyChanged ? (
+                    <span class="chat-row-preview warning">
+                      <IconWarning size={14} /> {t("chats.keyChanged")}
+                    </span>
+                  ) : (
+                    <span class="chat-row-preview truncate">{preview}</span>
+                  )}
+                  {chat.unread > 0 && (
+                    <span class="unread-badge" aria-label={t("chats.unread", { count: chat.unread })}>
+                      {chat.unread > 99 ? "99+" : chat.unread}
+                    </span>
+                  )}
+                </span>
+              </span>
+            </button>
+          </li>
+        );
+      })}
+    </ul>
+  );
+}

@@ -1,0 +1,329 @@
+/**
+ * One conversation: header, key-change banner, history with paging back when scrolled to the top,
+ * delivery states, and the composer. Message text is rendered as text nodes only.
+ */
+import { Fragment } from "preact";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { acceptKeyChange, blockContact, getMessages, markRead, sendMessage } from "../api/commands";
+import { subscribeAll } from "../api/events";
+import type { Chat, Message } from "../api/types";
+import { useI18n } from "../i18n";
+import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
+import { applyMessageState, mergeMessages, newestUnreadIncomingSeq, oldestSeq, stateLabelKey } from "../lib/messages";
+import { Avatar } from "./Avatar";
+import { Composer } from "./Composer";
+import { ErrorText } from "./ErrorText";
+import { IconMore, IconShield, IconShieldSmall, IconWarning, StateGlyph } from "./Icons";
+import { MenuButton } from "./Menu";
+
+/** Messages fetched per page. */
+export const PAGE_SIZE = 40;
+const NEAR_TOP_PX = 120;
+const NEAR_BOTTOM_PX = 80;
+const GROUP_GAP_MS = 3 * 60_000;
+
+type ScrollIntent = { kind: "bottom" } | { kind: "keep"; fromBottom: number } | null;
+
+export function ChatView({
+  chat,
+  onOpenVerify,
+  onRename,
+  onDelete,
+  onChanged,
+  notify,
+}: {
+  chat: Chat;
+  onOpenVerify: () => void;
+  onRename: () => void;
+  onDelete: () => void;
+  onChanged: () => void;
+  notify: (text: string) => void;
+}) {
+  const { t, locale } = useI18n();
+  const contactId = chat.contactId;
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [hasMore, setHasMore] = useState(false);
+  const [loading, setLoading] = useState<"initial" | "older" | null>("initial");
+  const [loadError, setLoadError] = useState<unknown>(null);
+  const [actionError, setActionError] = useState<unknown>(null);
+  const [focusTick, setFocusTick] = useState(0);
+  const scroller = useRef<HTMLDivElement>(null);
+  const intent = useRef<ScrollIntent>({ kind: "bottom" });
+  const loadingRef = useRef(false);
+
+  const nearBottom = () => {
+    const el = scroller.current;
+    return el === null || el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+  };
+
+  // First page.
+  useEffect(() => {
+    let live = true;
+    loadingRef.current = true;
+    getMessages({ contactId, beforeSeq: null, limit: PAGE_SIZE })
+      .then((page) => {
+        if (!live) return;
+        intent.current = { kind: "bottom" };
+        setMessages((current) => mergeMessages(current, page.messages));
+        setHasMore(page.hasMore);
+        setLoadError(null);
+      })
+      .catch((error: unknown) => live && setLoadError(error))
+      .finally(() => {
+        loadingRef.current = false;
+        if (live) setLoading(null);
+      });
+    return () => {
+      live = false;
+    };
+  }, [contactId]);
+
+  const loadOlder = useCallback(async () => {
+    if (loadingRef.current || !hasMore) return;
+    const before = oldestSeq(messages);
+    if (before === null) return;
+    loadingRef.current = true;
+    setLoading("older");
+    const el = scroller.current;
+    try {
+      const page = await getMessages({ contactId, beforeSeq: before, limit: PAGE_SIZE });
+      intent.current = el === null ? null : { kind: "keep", fromBottom: el.scrollHeight - el.scrollTop };
+      setMessages((current) => mergeMessages(current, page.messages));
+      setHasMore(page.hasMore);
+    } catch (error) {
+      setLoadError(error);
+    } finally {
+      loadingRef.current = false;
+      setLoading(null);
+    }
+  }, [contactId, hasMore, messages]);
+
+  // Live updates for this conversation.
+  useEffect(
+    () =>
+      subscribeAll({
+        "message-received": ({ contactId: from, message }) => {
+          if (from !== contactId) return;
+          if (nearBottom()) intent.current = { kind: "bottom" };
+          setMessages((current) => mergeMessages(current, [message]));
+        },
+        "message-state": ({ contactId: from, messageId, state }) => {
+          if (from === contactId) setMessages((current) => applyMessageState(current, messageId, state));
+        },
+      }),
+    [contactId],
+  );
+
+  // Apply the scroll intent after the DOM has the new messages; fill the view if it is short.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el === null) return;
+    const want = intent.current;
+    intent.current = null;
+    if (want?.kind === "bottom") el.scrollTop = el.scrollHeight;
+    else if (want?.kind === "keep") el.scrollTop = el.scrollHeight - want.fromBottom;
+    if (loading === null && hasMore && el.scrollHeight <= el.clientHeight + NEAR_TOP_PX) void loadOlder();
+  }, [messages, loading, hasMore, loadOlder]);
+
+  // Mark read what the person can see: the chat is open and the window is visible and focused.
+  useEffect(() => {
+    const bump = () => setFocusTick((n) => n + 1);
+    window.addEventListener("focus", bump);
+    document.addEventListener("visibilitychange", bump);
+    return () => {
+      window.removeEventListener("focus", bump);
+      document.removeEventListener("visibilitychange", bump);
+    };
+  }, []);
+  useEffect(() => {
+    const seq = newestUnreadIncomingSeq(messages);
+    if (seq === null || document.visibilityState !== "visible" || !document.hasFocus()) return;
+    markRead({ contactId, upToSeq: seq })
+      .then(() => {
+        setMessages((current) =>
+          current.map((m) => (!m.outgoing && m.seq <= seq && m.state !== "read" ? { ...m, state: "read" } : m)),
+        );
+        onChanged();
+      })
+      .catch(() => undefined); // unread stays; the next change retries
+  }, [messages, focusTick, contactId]);
+
+  const send = async (text: string) => {
+    const message = await sendMessage({ contactId, text });
+    intent.current = { kind: "bottom" };
+    setMessages((current) => mergeMessages(current, [message]));
+    onChanged();
+  };
+
+  const runAction = async (action: () => Promise<void>, done?: string) => {
+    setActionError(null);
+    try {
+      await action();
+      if (done !== undefined) notify(done);
+      onChanged();
+    } catch (error) {
+      setActionError(error);
+    }
+  };
+
+  const disabledReason = chat.keyChanged
+    ? t("composer.blockedKeyChange", { name: chat.displayName })
+    : chat.blocked
+      ? t("composer.blockedContact", { name: chat.displayName })
+      : null;
+
+  return (
+    <section class="chat-view" aria-labelledby="chat-title">
+      <header class="chat-header">
+        <Avatar id={contactId} name={chat.displayName} />
+        <div class="chat-header-text">
+          <h2 id="chat-title" class="truncate">
+            {chat.displayName}
+          </h2>
+          <p class={`chat-header-sub ${chat.verified ? "verified" : ""}`}>
+            {chat.verified ? (
+              <>
+                <IconShieldSmall /> {t("chat.verifiedBadge")}
+              </>
+            ) : (
+              t("chat.notVerified")
+            )}
+          </p>
+        </div>
+        <button type="button" class="button ghost" onClick={onOpenVerify}>
+          <IconShield /> {t("chat.verify")}
+        </button>
+        <MenuButton
+          label={t("chat.menu")}
+          icon={<IconMore />}
+          items={[
+            { label: t("chat.rename"), onSelect: onRename },
+            chat.blocked
+              ? {
+                  label: t("chat.unblock"),
+                  onSelect: () =>
+                    void runAction(
+                      () => blockContact({ contactId, blocked: false }),
+                      t("unblock.done", { name: chat.displayName }),
+                    ),
+                }
+              : {
+                  label: t("chat.block"),
+                  onSelect: () =>
+                    void runAction(
+                      () => blockContact({ contactId, blocked: true }),
+                      t("block.done", { name: chat.displayName }),
+                    ),
+                },
+            { label: t("chat.delete"), onSelect: onDelete, danger: true },
+          ]}
+        />
+      </header>
+
+      {chat.keyChanged && (
+        <div class="key-banner" role="alert">
+          <IconWarning size={22} />
+          <div class="key-banner-text">
+            <h3>{t("keyChange.title", { name: chat.displayName })}</h3>
+            <p>{t("keyChange.body", { name: chat.displayName })}</p>
+            <div class="key-banner-actions">
+              <button type="button" class="button secondary" onClick={onOpenVerify}>
+                {t("keyChange.compare")}
+              </button>
+              <button
+                type="button"
+                class="button primary"
+                onClick={() => void runAction(() => acceptKeyChange({ contactId }))}
+              >
+                {t("keyChange.accept")}
+              </button>
+            </div>
+          </div>
+        </div>
+      )}
+      <ErrorText error={actionError} />
+
+      <div
+        class="message-scroller"
+        ref={scroller}
+        onScroll={(event) => {
+          if (event.currentTarget.scrollTop < NEAR_TOP_PX) void loadOlder();
+        }}
+      >
+        <div class="history-edge">
+          {loading === "older" || (loading === "initial" && messages.length === 0) ? (
+            <p class="muted" role="status">
+              {t("chat.loadingEarlier")}
+            </p>
+          ) : hasMore ? (
+            <button type="button" class="button ghost small" onClick={() => void loadOlder()}>
+              {t("chat.loadEarlier")}
+            </button>
+          ) : (
+            <p class="muted history-start">
+              {messages.length === 0 ? t("chat.emptyConversation") : t("chat.beginning", { name: chat.displayName })}
+            </p>
+          )}
+          <ErrorText error={loadError} />
+        </div>
+        <div role="log" aria-label={t("chat.messagesLabel", { name: chat.displayName })} aria-busy={loading !== null}>
+        <ol class="messages">
+          {messages.map((message, index) => {
+            const previous = index > 0 ? messages[index - 1] : undefined;
+            const newDay = previous === undefined || dayKey(previous.sentAt) !== dayKey(message.sentAt);
+            const continued =
+              !newDay &&
+              previous !== undefined &&
+              previous.outgoing === message.outgoing &&
+              message.sentAt - previous.sentAt < GROUP_GAP_MS;
+            return (
+              <Fragment key={message.id}>
+                {newDay && (
+                  <li class="day-separator" role="separator">
+                    <span>{dayLabel(message.sentAt, locale, { today: t("chat.today"), yesterday: t("chat.yesterday") })}</span>
+                  </li>
+                )}
+                <MessageRow message={message} continued={continued} name={chat.displayName} />
+              </Fragment>
+            );
+          })}
+        </ol>
+        </div>
+      </div>
+
+      <Composer name={chat.displayName} disabledReason={disabledReason} onSend={send} />
+    </section>
+  );
+}
+
+function MessageRow({ message, continued, name }: { message: Message; continued: boolean; name: string }) {
+  const { t, locale } = useI18n();
+  const stateLabel = t(stateLabelKey(message.state));
+  const tooltip =
+    message.receivedAt !== null
+      ? `${t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) })}\n${t("chat.receivedAt", { time: formatDateTime(message.receivedAt, locale) })}`
+      : t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) });
+  return (
+    <li
+      class={`message ${message.outgoing ? "outgoing" : "incoming"} ${continued ? "continued" : ""} state-${message.state}`}
+      data-message-id={message.id}
+      data-seq={message.seq}
+    >
+      <div class="bubble">
+        <span class="sr-only">{message.outgoing ? t("chat.youSaid") : t("chat.sentBy", { name })}: </span>
+        <p class="message-text">{message.text}</p>
+        <span class="message-meta">
+          <time dateTime={new Date(message.sentAt).toISOString()} title={tooltip}>
+            {formatTime(message.sentAt, locale)}
+          </time>
+          {message.outgoing && (
+            <span class={`message-state ${message.state}`} role="img" aria-label={stateLabel} title={stateLabel}>
+              <StateGlyph state={message.state} />
+            </span>
+          )}
+        </span>
+      </div>
+      {message.outgoing && message.state === "failed" && <p class="message-failed">{stateLabel}</p>}
+    </li>
+  );
+}

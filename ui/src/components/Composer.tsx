@@ -1,0 +1,102 @@
+/** The message composer: Enter sends, Shift+Enter adds a line, focus stays in the text box. */
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
+import { useI18n } from "../i18n";
+import { composerKeyAction, sendableText } from "../lib/composer";
+import { ErrorText } from "./ErrorText";
+import { IconSend } from "./Icons";
+
+const MAX_HEIGHT_PX = 180;
+
+export function Composer({
+  name,
+  disabledReason,
+  onSend,
+}: {
+  name: string;
+  /** When set, sending is blocked and this sentence says why. */
+  disabledReason: string | null;
+  /** Resolves when the engine stored the message; rejects with an engine error. */
+  onSend: (text: string) => Promise<void>;
+}) {
+  const { t } = useI18n();
+  const [text, setText] = useState("");
+  const [sending, setSending] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const area = useRef<HTMLTextAreaElement>(null);
+
+  // Grow with the text up to a limit (CSSOM, allowed by the CSP; no style attributes in markup).
+  useLayoutEffect(() => {
+    const el = area.current;
+    if (el === null) return;
+    el.style.height = "auto";
+    el.style.height = `${Math.min(el.scrollHeight, MAX_HEIGHT_PX)}px`;
+  }, [text]);
+
+  const submit = async () => {
+    const body = sendableText(text);
+    if (body === null || sending) return;
+    setSending(true);
+    try {
+      await onSend(body);
+      setText("");
+      setError(null);
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setSending(false);
+      area.current?.focus();
+    }
+  };
+
+  if (disabledReason !== null) {
+    return (
+      <div class="composer composer-disabled">
+        <p class="composer-blocked">{disabledReason}</p>
+      </div>
+    );
+  }
+
+  return (
+    <form
+      class="composer"
+      onSubmit={(event) => {
+        event.preventDefault();
+        void submit();
+      }}
+    >
+      <ErrorText error={error} />
+      <div class="composer-row">
+        <label class="sr-only" for="composer-text">
+          {t("composer.label", { name })}
+        </label>
+        <textarea
+          id="composer-text"
+          ref={area}
+          rows={1}
+          value={text}
+          placeholder={t("composer.placeholder")}
+          aria-describedby="composer-hint"
+          onInput={(event) => setText(event.currentTarget.value)}
+          onKeyDown={(event) => {
+            if (composerKeyAction(event) === "send") {
+              event.preventDefault();
+              void submit();
+            }
+          }}
+        />
+        <button
+          type="submit"
+          class="send-button"
+          aria-label={t("composer.send")}
+          title={t("composer.send")}
+          disabled={sendableText(text) === null}
+        >
+          <IconSend />
+        </button>
+      </div>
+      <p class="composer-hint" id="composer-hint">
+        {t("composer.hint")}
+      </p>
+    </form>
+  );
+}

@@ -1,0 +1,85 @@
+/** Small dialogs about a contact: rename and delete (with confirmation). */
+import { useState } from "preact/hooks";
+import { deleteContact, renameContact } from "../api/commands";
+import type { Chat } from "../api/types";
+import { useI18n } from "../i18n";
+import { Dialog } from "./Dialog";
+import { ErrorText } from "./ErrorText";
+
+export function RenameDialog({ chat, onClose, onDone }: { chat: Chat; onClose: () => void; onDone: () => void }) {
+  const { t } = useI18n();
+  const [name, setName] = useState(chat.displayName);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await renameContact({ contactId: chat.contactId, displayName: name.trim() });
+      onDone();
+    } catch (caught) {
+      setError(caught);
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title={t("rename.title")} onClose={onClose} size="small">
+      <form class="stack" onSubmit={submit}>
+        <div class="field">
+          <label for="rename-name">{t("rename.label")}</label>
+          <input
+            id="rename-name"
+            type="text"
+            value={name}
+            maxLength={64}
+            required
+            autoComplete="off"
+            data-autofocus
+            onInput={(event) => setName(event.currentTarget.value)}
+          />
+        </div>
+        <ErrorText error={error} />
+        <div class="row end">
+          <button type="button" class="button secondary" onClick={onClose}>
+            {t("common.cancel")}
+          </button>
+          <button type="submit" class="button primary" disabled={busy || name.trim() === ""}>
+            {t("common.save")}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+export function DeleteDialog({ chat, onClose, onDone }: { chat: Chat; onClose: () => void; onDone: () => void }) {
+  const { t } = useI18n();
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const confirm = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await deleteContact({ contactId: chat.contactId });
+      onDone();
+    } catch (caught) {
+      setError(caught);
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title={t("delete.title", { name: chat.displayName })} onClose={onClose} size="small" describedBy="delete-body">
+      <p id="delete-body">{t("delete.body", { name: chat.displayName })}</p>
+      <ErrorText error={error} />
+      <div class="row end">
+        <button type="button" class="button secondary" onClick={onClose} data-autofocus>
+          {t("common.cancel")}
+        </button>
+        <button type="button" class="button danger" onClick={() => void confirm()} disabled={busy}>
+          {t("delete.confirm")}
+        </button>
+      </div>
+    </Dialog>
+  );
+}

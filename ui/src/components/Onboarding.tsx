@@ -1,0 +1,126 @@
+/** First run: display name (kept local), keys made by the engine, relay choice (local test relay first). */
+import { useState } from "preact/hooks";
+import { onboard } from "../api/commands";
+import type { Profile } from "../api/types";
+import { useI18n } from "../i18n";
+import { ErrorText } from "./ErrorText";
+import { IconLock, IconLogo } from "./Icons";
+
+export function Onboarding({ profile, onDone }: { profile: string; onDone: (profile: Profile) => void }) {
+  const { t } = useI18n();
+  const [name, setName] = useState("");
+  const [relayKind, setRelayKind] = useState<"local" | "remote">("local");
+  const [url, setUrl] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const result = await onboard({
+        displayName: name.trim(),
+        relay: relayKind === "local" ? { kind: "local" } : { kind: "remote", url: url.trim() },
+      });
+      onDone(result);
+    } catch (caught) {
+      setError(caught);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main class="onboarding">
+      <form class="onboarding-card" onSubmit={submit} aria-labelledby="onboarding-title" aria-busy={busy}>
+        <div class="onboarding-brand">
+          <IconLogo size={48} />
+        </div>
+        <h1 id="onboarding-title">{t("onboarding.title")}</h1>
+        <p class="lead">{t("onboarding.lead")}</p>
+
+        <div class="field">
+          <label for="onboarding-name">{t("onboarding.nameLabel")}</label>
+          <input
+            id="onboarding-name"
+            type="text"
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+            placeholder={t("onboarding.namePlaceholder")}
+            maxLength={64}
+            required
+            autoComplete="off"
+            aria-describedby="onboarding-name-hint"
+            data-autofocus
+            autoFocus
+          />
+          <p class="hint" id="onboarding-name-hint">
+            {t("onboarding.nameHint")}
+          </p>
+        </div>
+
+        <fieldset class="choice-group">
+          <legend>{t("onboarding.relayLegend")}</legend>
+          <label class={`choice ${relayKind === "local" ? "selected" : ""}`}>
+            <input
+              type="radio"
+              name="relay"
+              value="local"
+              checked={relayKind === "local"}
+              onChange={() => setRelayKind("local")}
+              aria-describedby="relay-local-hint"
+            />
+            <span class="choice-text">
+              <span class="choice-title">{t("onboarding.relayLocal")}</span>
+              <span class="hint" id="relay-local-hint">
+                {t("onboarding.relayLocalHint")}
+              </span>
+            </span>
+          </label>
+          <label class={`choice ${relayKind === "remote" ? "selected" : ""}`}>
+            <input
+              type="radio"
+              name="relay"
+              value="remote"
+              checked={relayKind === "remote"}
+              onChange={() => setRelayKind("remote")}
+              aria-describedby="relay-remote-hint"
+            />
+            <span class="choice-text">
+              <span class="choice-title">{t("onboarding.relayRemote")}</span>
+              <span class="hint" id="relay-remote-hint">
+                {t("onboarding.relayRemoteHint")}
+              </span>
+            </span>
+          </label>
+          {relayKind === "remote" && (
+            <div class="field nested">
+              <label for="onboarding-url">{t("onboarding.relayUrlLabel")}</label>
+              <input
+                id="onboarding-url"
+                type="url"
+                value={url}
+                onInput={(e) => setUrl(e.currentTarget.value)}
+                placeholder={t("onboarding.relayUrlPlaceholder")}
+                required
+                autoComplete="off"
+                spellcheck={false}
+              />
+            </div>
+          )}
+        </fieldset>
+
+        <ErrorText error={error} />
+
+        <button type="submit" class="button primary wide" disabled={busy}>
+          {busy ? t("onboarding.working") : t("onboarding.submit")}
+        </button>
+        <p class="fineprint">
+          <IconLock /> {t("onboarding.keysNote")}
+        </p>
+        <p class="fineprint muted">{t("onboarding.profile", { profile })}</p>
+      </form>
+    </main>
+  );
+}

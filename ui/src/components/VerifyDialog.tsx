@@ -1,0 +1,105 @@
+/** Verify a contact: the 60-digit safety number in 12 groups of 5, its QR code, mark verified. */
+import { useEffect, useState } from "preact/hooks";
+import { acceptKeyChange, getSafetyNumber, setVerified } from "../api/commands";
+import type { Chat, SafetyNumber } from "../api/types";
+import { useI18n } from "../i18n";
+import { groupSafetyNumber, safetyRows, svgDataUrl } from "../lib/safety";
+import { Dialog } from "./Dialog";
+import { ErrorText } from "./ErrorText";
+import { IconShield, IconWarning } from "./Icons";
+
+export function VerifyDialog({ chat, onClose, onChanged }: { chat: Chat; onClose: () => void; onChanged: () => void }) {
+  const { t } = useI18n();
+  const [safety, setSafety] = useState<SafetyNumber | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const name = chat.displayName;
+
+  useEffect(() => {
+    let live = true;
+    setSafety(null);
+    getSafetyNumber({ contactId: chat.contactId })
+      .then((result) => live && setSafety(result))
+      .catch((caught: unknown) => live && setError(caught));
+    return () => {
+      live = false;
+    };
+  }, [chat.contactId, chat.keyChanged]);
+
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+      onChanged();
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const groups = safety === null ? null : groupSafetyNumber(safety.digits);
+
+  return (
+    <Dialog title={t("verify.title", { name })} onClose={onClose} describedBy="verify-lead">
+      <p class="lead" id="verify-lead">
+        {t("verify.lead", { name })}
+      </p>
+      {safety === null && error === null && (
+        <p class="muted" role="status">
+          {t("verify.loading")}
+        </p>
+      )}
+      {safety !== null && (
+        <div class="verify-card">
+          {groups === null ? (
+            <p class="error-text">{t("verify.invalid")}</p>
+          ) : (
+            <div class="safety-number mono" role="group" aria-label={t("verify.numberLabel")}>
+              {safetyRows(groups).map((row, r) => (
+                <div class="safety-row" key={r}>
+                  {row.map((group, g) => (
+                    <span class="safety-group" key={g}>
+                      {group}
+                    </span>
+                  ))}
+                </div>
+              ))}
+            </div>
+          )}
+          <img class="qr" src={svgDataUrl(safety.qrSvg)} alt={t("verify.qrAlt", { name })} width={180} height={180} />
+        </div>
+      )}
+      <ErrorText error={error} />
+      {chat.keyChanged ? (
+        <div class="notice warning">
+          <IconWarning />
+          <p>{t("verify.keyChanged", { name })}</p>
+          <button
+            type="button"
+            class="button primary"
+            disabled={busy}
+            onClick={() => void run(() => acceptKeyChange({ contactId: chat.contactId }))}
+          >
+            {t("keyChange.accept")}
+          </button>
+        </div>
+      ) : (
+        <div class={`notice ${chat.verified ? "success" : ""}`}>
+          {chat.verified ? <IconShield /> : null}
+          <p>{chat.verified ? t("verify.isVerified", { name }) : t("verify.notVerified", { name })}</p>
+          <button
+            type="button"
+            class={`button ${chat.verified ? "secondary" : "primary"}`}
+            disabled={busy || safety === null}
+            data-autofocus
+            onClick={() => void run(() => setVerified({ contactId: chat.contactId, verified: !chat.verified }))}
+          >
+            {chat.verified ? t("verify.unmark") : t("verify.mark")}
+          </button>
+        </div>
+      )}
+    </Dialog>
+  );
+}

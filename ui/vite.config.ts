@@ -1,0 +1,24 @@
+/// <reference types="vitest/config" />
+// Build and test configuration for the Sealpost web UI.
+// The output (ui/dist) is loaded by the Tauri shell under a strict CSP:
+// no inline scripts or styles, no data: fonts, nothing remote.
+import { defineConfig } from "vite";
+import preact from "@preact/preset-vite";
+
+export default defineConfig({
+  plugins: [preact()],
+  clearScreen: false,
+  server: { host: "127.0.0.1", port: 5173, strictPort: true },
+  preview: { host: "127.0.0.1", port: 4173, strictPort: true },
+  build: {
+    outDir: "dist",
+    target: "es2022",
+    // Never inline assets as data: URLs (fonts would break under the CSP).
+    assetsInlineLimit: 0,
+    sourcemap: false,
+  },
+  test: {
+    environment: "happy-dom",
+    include: ["src/**/*.test.ts", "src/**/*.test.tsx"],
+  },
+});

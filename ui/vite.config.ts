@@ -5,11 +5,20 @@
 import { defineConfig } from "vite";
 import preact from "@preact/preset-vite";
 
+/** The CSP the Tauri shell enforces; `vite preview` sends it too so screenshots prove the UI runs under it. */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src ipc: http://ipc.localhost";
+
 export default defineConfig({
   plugins: [preact()],
   clearScreen: false,
   server: { host: "127.0.0.1", port: 5173, strictPort: true },
-  preview: { host: "127.0.0.1", port: 4173, strictPort: true },
+  preview: {
+    host: "127.0.0.1",
+    port: 4173,
+    strictPort: true,
+    headers: { "Content-Security-Policy": CONTENT_SECURITY_POLICY },
+  },
   build: {
     outDir: "dist",
     target: "es2022",

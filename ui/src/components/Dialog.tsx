@@ -39,10 +39,22 @@ export function Dialog({
     openCount += 1;
     const previous = document.activeElement as HTMLElement | null;
     const root = panel.current;
+    // Focus the element marked data-autofocus; until async content brings one, the dialog itself
+    // (so the screen reader reads its title and Tab starts inside it).
     const preferred = root?.querySelector<HTMLElement>("[data-autofocus]");
-    const first = preferred ?? root?.querySelector<HTMLElement>(FOCUSABLE) ?? root;
-    first?.focus();
+    (preferred ?? root)?.focus();
+    let observer: MutationObserver | null = null;
+    if (preferred === null && root !== null && typeof MutationObserver !== "undefined") {
+      observer = new MutationObserver(() => {
+        const late = root.querySelector<HTMLElement>("[data-autofocus]");
+        if (late === null) return;
+        if (document.activeElement === root) late.focus();
+        observer?.disconnect();
+      });
+      observer.observe(root, { childList: true, subtree: true });
+    }
     return () => {
+      observer?.disconnect();
       openCount -= 1;
       if (previous && document.contains(previous)) previous.focus();
     };

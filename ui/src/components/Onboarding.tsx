@@ -35,7 +35,7 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
     <main class="onboarding">
       <form class="onboarding-card" onSubmit={submit} aria-labelledby="onboarding-title" aria-busy={busy}>
         <div class="onboarding-brand">
-          <IconLogo size={48} />
+          <IconLogo size={40} />
         </div>
         <h1 id="onboarding-title">{t("onboarding.title")}</h1>
         <p class="lead">{t("onboarding.lead")}</p>

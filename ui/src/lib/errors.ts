@@ -5,6 +5,7 @@ import { hasKey } from "../i18n/index";
 
 /** The i18n key for an error kind, if the UI has words for it. */
 export function errorKey(kind: string): MessageKey | null {
+  if (kind === "withDetail") return null; // a template, not an error kind
   const key = `error.${kind}`;
   return hasKey(key) ? key : null;
 }

@@ -10,7 +10,7 @@ function startOfDay(ms: number): number {
 
 /** Time of day, e.g. "14:05". */
 export function formatTime(ms: number, locale: string): string {
-  return new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit" }).format(ms);
+  return new Intl.DateTimeFormat(locale, { hour: "numeric", minute: "2-digit" }).format(ms);
 }
 
 /** Full date and time for tooltips and screen readers. */
@@ -50,13 +50,26 @@ export function daysUntil(ms: number, now = Date.now()): number {
   return Math.max(0, Math.ceil((ms - now) / DAY));
 }
 
-/** One or two letters for an avatar. */
+const LETTER = /[\p{L}\p{N}]/u;
+const IDEOGRAPHIC = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+
+/**
+ * One or two letters for an avatar: the first letters of the first and last words that start
+ * with a letter ("Ben Ortiz" → "BO"); a single character for names in CJK scripts
+ * ("田中 愛子 (Aiko)" → "田"); "?" when there is no letter at all.
+ */
 export function initials(name: string): string {
-  const words = name.trim().split(/\s+/).filter((w) => w.length > 0);
-  const first = [...(words[0] ?? "?")][0] ?? "?";
-  const second = words.length > 1 ? ([...(words[words.length - 1] ?? "")][0] ?? "") : "";
-  const letters = first + second;
-  return /[\p{L}\p{N}]/u.test(letters) ? letters.toUpperCase() : "?";
+  const words = name
+    .trim()
+    .split(/\s+/)
+    .map((w) => [...w.replace(/^[^\p{L}\p{N}]+/u, "")][0] ?? "")
+    .filter((c) => LETTER.test(c));
+  const first = words[0];
+  if (first === undefined) return "?";
+  if (IDEOGRAPHIC.test(first)) return first;
+  const last = words.length > 1 ? words[words.length - 1] : undefined;
+  const second = last !== undefined && !IDEOGRAPHIC.test(last) ? last : "";
+  return (first + second).toLocaleUpperCase();
 }
 
 /** A stable palette slot (0–7) for an avatar, from the contact id. */

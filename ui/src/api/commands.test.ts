@@ -1,0 +1,154 @@
+// The contract as the Rust side must implement it: every wrapper calls Tauri's invoke with the
+// snake_case command name and camelCase arguments, and rejections become {kind, message}.
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+
+const invoke = vi.fn();
+const listen = vi.fn();
+vi.mock("@tauri-apps/api/core", () => ({ invoke: (...args: unknown[]) => invoke(...args) }));
+vi.mock("@tauri-apps/api/event", () => ({ listen: (...args: unknown[]) => listen(...args) }));
+
+const commands = await import("./commands");
+const events = await import("./events");
+
+beforeAll(() => {
+  window.__TAURI_INTERNALS__ = {};
+});
+afterAll(() => {
+  delete window.__TAURI_INTERNALS__;
+});
+beforeEach(() => {
+  invoke.mockReset();
+  invoke.mockResolvedValue("ok");
+  listen.mockReset();
+});
+
+const settings = {
+  notifications: { enabled: true, showText: false },
+  readReceipts: true,
+  localRelay: { enabled: true, port: 47800 },
+  relays: ["wss://relay.example.org"],
+};
+
+const cases: Array<[string, () => Promise<unknown>, string, Record<string, unknown> | undefined]> = [
+  ["appStatus", () => commands.appStatus(), "app_status", undefined],
+  [
+    "onboard local",
+    () => commands.onboard({ displayName: "Mika", relay: { kind: "local" } }),
+    "onboard",
+    { displayName: "Mika", relay: { kind: "local" } },
+  ],
+  [
+    "onboard remote",
+    () => commands.onboard({ displayName: "Mika", relay: { kind: "remote", url: "wss://r.example.org" } }),
+    "onboard",
+    { displayName: "Mika", relay: { kind: "remote", url: "wss://r.example.org" } },
+  ],
+  ["getProfile", () => commands.getProfile(), "get_profile", undefined],
+  ["setDisplayName", () => commands.setDisplayName({ displayName: "M" }), "set_display_name", { displayName: "M" }],
+  ["listChats", () => commands.listChats(), "list_chats", undefined],
+  [
+    "getMessages",
+    () => commands.getMessages({ contactId: "c1", beforeSeq: null, limit: 40 }),
+    "get_messages",
+    { contactId: "c1", beforeSeq: null, limit: 40 },
+  ],
+  [
+    "sendMessage",
+    () => commands.sendMessage({ contactId: "c1", text: "hi" }),
+    "send_message",
+    { contactId: "c1", text: "hi" },
+  ],
+  ["markRead", () => commands.markRead({ contactId: "c1", upToSeq: 9 }), "mark_read", { contactId: "c1", upToSeq: 9 }],
+  ["createInvite", () => commands.createInvite(), "create_invite", undefined],
+  ["listInvites", () => commands.listInvites(), "list_invites", undefined],
+  ["revokeInvite", () => commands.revokeInvite({ id: "i1" }), "revoke_invite", { id: "i1" }],
+  ["previewInvite", () => commands.previewInvite({ text: "sealpost:x" }), "preview_invite", { text: "sealpost:x" }],
+  [
+    "acceptInvite",
+    () => commands.acceptInvite({ text: "sealpost:x", displayName: "Sam" }),
+    "accept_invite",
+    { text: "sealpost:x", displayName: "Sam" },
+  ],
+  ["getSafetyNumber", () => commands.getSafetyNumber({ contactId: "c1" }), "get_safety_number", { contactId: "c1" }],
+  [
+    "setVerified",
+    () => commands.setVerified({ contactId: "c1", verified: true }),
+    "set_verified",
+    { contactId: "c1", verified: true },
+  ],
+  ["acceptKeyChange", () => commands.acceptKeyChange({ contactId: "c1" }), "accept_key_change", { contactId: "c1" }],
+  [
+    "blockContact",
+    () => commands.blockContact({ contactId: "c1", blocked: true }),
+    "block_contact",
+    { contactId: "c1", blocked: true },
+  ],
+  ["deleteContact", () => commands.deleteContact({ contactId: "c1" }), "delete_contact", { contactId: "c1" }],
+  [
+    "renameContact",
+    () => commands.renameContact({ contactId: "c1", displayName: "B" }),
+    "rename_contact",
+    { contactId: "c1", displayName: "B" },
+  ],
+  ["getSettings", () => commands.getSettings(), "get_settings", undefined],
+  ["updateSettings", () => commands.updateSettings(settings), "update_settings", settings],
+];
+
+describe("command wrappers", () => {
+  it.each(cases)("%s → invoke(%s)", async (_name, call, command, args) => {
+    await expect(call()).resolves.toBe("ok");
+    expect(invoke).toHaveBeenCalledTimes(1);
+    expect(invoke).toHaveBeenCalledWith(command, args);
+  });
+
+  it("covers every exported wrapper exactly", () => {
+    const exported = Object.keys(commands).sort();
+    const tested = [...new Set(cases.map(([name]) => name.split(" ")[0]))].sort();
+    expect(tested).toEqual(exported);
+  });
+
+  it("command names are snake_case and argument names camelCase", () => {
+    for (const [, , command, args] of cases) {
+      expect(command).toMatch(/^[a-z]+(_[a-z]+)*$/);
+      for (const key of Object.keys(args ?? {})) expect(key).toMatch(/^[a-z][a-zA-Z]*$/);
+    }
+  });
+
+  it("rejects with {kind, message} when the engine returns an error", async () => {
+    invoke.mockRejectedValueOnce({ kind: "invite_expired", message: "expired" });
+    await expect(commands.previewInvite({ text: "x" })).rejects.toEqual({ kind: "invite_expired", message: "expired" });
+  });
+
+  it("turns a plain string rejection into an internal error", async () => {
+    invoke.mockRejectedValueOnce("Command foo not found");
+    await expect(commands.appStatus()).rejects.toEqual({ kind: "internal", message: "Command foo not found" });
+  });
+});
+
+describe("event wrappers", () => {
+  it("listens through Tauri and hands over only the payload", async () => {
+    const unlisten = vi.fn();
+    let registered: ((event: { payload: unknown }) => void) | undefined;
+    listen.mockImplementation(async (_name: string, handler: (event: { payload: unknown }) => void) => {
+      registered = handler;
+      return unlisten;
+    });
+    const seen: unknown[] = [];
+    const stop = await events.onEngineEvent("message-state", (payload) => seen.push(payload));
+    expect(listen).toHaveBeenCalledWith("message-state", expect.any(Function));
+    registered?.({ payload: { contactId: "c1", messageId: "m1", state: "read" } });
+    expect(seen).toEqual([{ contactId: "c1", messageId: "m1", state: "read" }]);
+    stop();
+    expect(unlisten).toHaveBeenCalled();
+  });
+
+  it("subscribeAll stops listeners even if stopped before they were set up", async () => {
+    const unlisten = vi.fn();
+    listen.mockResolvedValue(unlisten);
+    const stop = events.subscribeAll({ "key-changed": () => undefined, "open-invite": () => undefined });
+    stop();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(listen).toHaveBeenCalledTimes(2);
+    expect(unlisten).toHaveBeenCalledTimes(2);
+  });
+});

@@ -173,6 +173,12 @@ function MainScreen({
     clearPendingInvite();
   }, [pendingInvite, clearPendingInvite]);
 
+  // Unread count in the window title (the tray badge is the shell's job).
+  useEffect(() => {
+    const unread = (chats ?? []).reduce((sum, chat) => sum + (chat.blocked ? 0 : chat.unread), 0);
+    document.title = unread > 0 ? `(${unread}) ${t("app.name")}` : t("app.name");
+  }, [chats, t]);
+
   const visibleChats = useMemo(() => {
     if (chats === null) return [];
     const needle = searchKey(query.trim());

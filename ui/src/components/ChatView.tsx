@@ -166,6 +166,9 @@ export function ChatView({
     }
   };
 
+  const unblock = () =>
+    void runAction(() => blockContact({ contactId, blocked: false }), t("unblock.done", { name: chat.displayName }));
+
   const disabledReason = chat.keyChanged
     ? t("composer.blockedKeyChange", { name: chat.displayName })
     : chat.blocked
@@ -188,6 +191,7 @@ export function ChatView({
             ) : (
               t("chat.notVerified")
             )}
+            {chat.blocked && <span class="blocked-tag">{t("chats.blocked")}</span>}
           </p>
         </div>
         <button type="button" class="button ghost" onClick={onOpenVerify}>
@@ -199,14 +203,7 @@ export function ChatView({
           items={[
             { label: t("chat.rename"), onSelect: onRename },
             chat.blocked
-              ? {
-                  label: t("chat.unblock"),
-                  onSelect: () =>
-                    void runAction(
-                      () => blockContact({ contactId, blocked: false }),
-                      t("unblock.done", { name: chat.displayName }),
-                    ),
-                }
+              ? { label: t("chat.unblock"), onSelect: unblock }
               : {
                   label: t("chat.block"),
                   onSelect: () =>
@@ -291,7 +288,12 @@ export function ChatView({
         </div>
       </div>
 
-      <Composer name={chat.displayName} disabledReason={disabledReason} onSend={send} />
+      <Composer
+        name={chat.displayName}
+        disabledReason={disabledReason}
+        disabledAction={chat.blocked && !chat.keyChanged ? { label: t("chat.unblock"), onClick: unblock } : null}
+        onSend={send}
+      />
     </section>
   );
 }

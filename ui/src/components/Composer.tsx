@@ -10,11 +10,14 @@ const MAX_HEIGHT_PX = 180;
 export function Composer({
   name,
   disabledReason,
+  disabledAction = null,
   onSend,
 }: {
   name: string;
   /** When set, sending is blocked and this sentence says why. */
   disabledReason: string | null;
+  /** An optional button beside the reason (e.g. "Unblock"). */
+  disabledAction?: { label: string; onClick: () => void } | null;
   /** Resolves when the engine stored the message; rejects with an engine error. */
   onSend: (text: string) => Promise<void>;
 }) {
@@ -52,6 +55,11 @@ export function Composer({
     return (
       <div class="composer composer-disabled">
         <p class="composer-blocked">{disabledReason}</p>
+        {disabledAction !== null && (
+          <button type="button" class="button secondary small" onClick={disabledAction.onClick}>
+            {disabledAction.label}
+          </button>
+        )}
       </div>
     );
   }

@@ -61,9 +61,12 @@ export function ChatList({
                     <span class="chat-row-preview truncate">{preview}</span>
                   )}
                   {chat.unread > 0 && (
-                    <span class="unread-badge" aria-label={t("chats.unread", { count: chat.unread })}>
-                      {chat.unread > 99 ? "99+" : chat.unread}
-                    </span>
+                    <>
+                      <span class="unread-badge" aria-hidden="true">
+                        {chat.unread > 99 ? "99+" : chat.unread}
+                      </span>
+                      <span class="sr-only">{t("chats.unread", { count: chat.unread })}</span>
+                    </>
                   )}
                 </span>
               </span>

@@ -61,7 +61,7 @@ export function Dialog({
   }, []);
 
   const onKeyDown = (event: KeyboardEvent) => {
-    if (event.key === "Escape") {
+    if (event.key === "Escape" && !event.isComposing) {
       event.preventDefault();
       event.stopPropagation();
       onCloseRef.current();

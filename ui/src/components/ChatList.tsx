@@ -5,6 +5,30 @@ import { formatDateTime, formatListStamp } from "../lib/format";
 import { Avatar } from "./Avatar";
 import { IconBlock, IconShieldSmall, IconWarning } from "./Icons";
 
+/** Up/Down/Home/End move focus between rows (Tab still walks them too). */
+function moveFocus(event: KeyboardEvent) {
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  const list = event.currentTarget as HTMLElement;
+  const rows = [...list.querySelectorAll<HTMLElement>(".chat-row")];
+  const index = rows.indexOf(document.activeElement as HTMLElement);
+  if (index < 0) return;
+  const target =
+    event.key === "ArrowDown"
+      ? rows[Math.min(index + 1, rows.length - 1)]
+      : event.key === "ArrowUp"
+        ? index === 0
+          ? document.getElementById("chat-search")
+          : rows[index - 1]
+        : event.key === "Home"
+          ? rows[0]
+          : event.key === "End"
+            ? rows[rows.length - 1]
+            : undefined;
+  if (target === undefined || target === null) return;
+  event.preventDefault();
+  target.focus();
+}
+
 export function ChatList({
   chats,
   selectedId,
@@ -16,7 +40,7 @@ export function ChatList({
 }) {
   const { t, locale } = useI18n();
   return (
-    <ul class="chat-list" aria-label={t("nav.chatListLabel")}>
+    <ul class="chat-list" aria-label={t("nav.chatListLabel")} onKeyDown={moveFocus}>
       {chats.map((chat) => {
         const last = chat.lastMessage;
         const preview = last === null ? t("chats.noMessages") : last.outgoing ? t("chats.youPrefix", { text: last.text }) : last.text;

@@ -179,6 +179,27 @@ export function SettingsDialog({
             <ErrorText error={errors.relays} />
           </section>
 
+          <section class="settings-section" aria-labelledby="set-connections">
+            <h3 id="set-connections">{t("settings.connections")}</h3>
+            {connections.length === 0 ? (
+              <p class="muted">{t("connection.none")}</p>
+            ) : (
+              <ul class="relay-list">
+                {connections.map((connection) => (
+                  <li key={connection.relayUrl} class="relay-item connection-item">
+                    <span class={`connection-dot small ${connection.state}`} aria-hidden="true" />
+                    <span class="mono truncate">{connection.relayUrl}</span>
+                    <span class="muted">
+                      {connection.state === "offline" && connection.retryInSeconds !== null
+                        ? t("connection.offlineRetry", { seconds: connection.retryInSeconds })
+                        : t(`connection.${connection.state}`)}
+                    </span>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </section>
+
           <section class="settings-section" aria-labelledby="set-notifications">
             <h3 id="set-notifications">{t("settings.notifications")}</h3>
             <Switch

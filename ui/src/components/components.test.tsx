@@ -146,6 +146,26 @@ describe("App", () => {
     await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
   });
 
+  it("keyboard first: Ctrl+K focuses search, arrows walk the chat list, Enter on search opens a chat", async () => {
+    useScenario("demo");
+    const { container } = render(<App />);
+    await screen.findByText("Chloé Martin");
+    fireEvent.keyDown(window, { key: "k", ctrlKey: true });
+    const search = screen.getByLabelText("Search chats");
+    expect(document.activeElement).toBe(search);
+    fireEvent.keyDown(search, { key: "ArrowDown" });
+    const rows = [...container.querySelectorAll<HTMLElement>(".chat-row")];
+    expect(document.activeElement).toBe(rows[0]);
+    fireEvent.keyDown(rows[0] as HTMLElement, { key: "ArrowDown" });
+    expect(document.activeElement).toBe(rows[1]);
+    fireEvent.keyDown(rows[1] as HTMLElement, { key: "End" });
+    expect(document.activeElement).toBe(rows[rows.length - 1]);
+    search.focus();
+    fireEvent.input(search, { target: { value: "chlo" } });
+    fireEvent.keyDown(search, { key: "Enter" });
+    expect(await screen.findByRole("heading", { name: "Chloé Martin", level: 2 })).toBeTruthy();
+  });
+
   it("renders in Japanese when chosen", async () => {
     localStorage.setItem("sealpost.locale", "ja");
     useScenario("empty");

@@ -13,9 +13,6 @@ export const en = {
   "common.copied": "Copied",
   "common.remove": "Remove",
   "common.add": "Add",
-  "common.working": "Working…",
-  "common.you": "You",
-  "common.more": "More",
 
   "onboarding.title": "Welcome to Sealpost",
   "onboarding.lead":
@@ -44,7 +41,6 @@ export const en = {
   "nav.searchPlaceholder": "Search",
   "nav.noMatches": "No chats match “{query}”.",
   "nav.chatListLabel": "Chat list",
-  "nav.shortcut": "Shortcut: {keys}",
 
   "chats.emptyTitle": "No chats yet",
   "chats.emptyBody":
@@ -80,7 +76,6 @@ export const en = {
   "chat.sentAt": "Sent {time}",
   "chat.receivedAt": "Received {time}",
   "chat.emptyConversation": "Say hello. Messages are sealed on this computer before they leave it.",
-  "chat.newMessages": "New messages below",
 
   "composer.label": "Message to {name}",
   "composer.placeholder": "Write a message",
@@ -106,7 +101,6 @@ export const en = {
     "Send this invite to one person by a way you trust, or let them scan the QR code. Each invite works once.",
   "invite.textLabel": "Invite link",
   "invite.qrAlt": "QR code of your invite",
-  "invite.expires": "Expires {date}",
   "invite.expiresInDays": "Expires in {count} days",
   "invite.expiresToday": "Expires today",
   "invite.new": "New invite",

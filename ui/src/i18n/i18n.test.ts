@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { en } from "./en";
 import { detectLocale, dictionaries, LOCALES, placeholders, translate } from "./index";
@@ -60,5 +63,23 @@ describe("detectLocale", () => {
     [[], "en"],
   ] as const)("%j → %s", (languages, expected) => {
     expect(detectLocale(languages)).toBe(expected);
+  });
+});
+
+describe("no dead strings", () => {
+  it("every English key is used in the code (keys built from a kind or state are exempt)", () => {
+    const src = join(dirname(fileURLToPath(import.meta.url)), "..");
+    const walk = (dir: string): string[] =>
+      readdirSync(dir).flatMap((name) => {
+        const path = join(dir, name);
+        return statSync(path).isDirectory() ? walk(path) : [path];
+      });
+    const code = walk(src)
+      .filter((p) => /\.tsx?$/.test(p) && !/\.test\.tsx?$/.test(p) && !/i18n[\\/](en|ja)\.ts$/.test(p))
+      .map((p) => readFileSync(p, "utf8"))
+      .join("\n");
+    const dynamic = /^(state|error|connection)\./;
+    const unused = Object.keys(en).filter((key) => !dynamic.test(key) && !code.includes(`"${key}"`));
+    expect(unused).toEqual([]);
   });
 });

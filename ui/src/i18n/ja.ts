@@ -15,9 +15,6 @@ export const ja: Record<MessageKey, string> = {
   "common.copied": "コピーしました",
   "common.remove": "削除",
   "common.add": "追加",
-  "common.working": "処理中…",
-  "common.you": "あなた",
-  "common.more": "その他",
 
   "onboarding.title": "Sealpost へようこそ",
   "onboarding.lead":
@@ -47,7 +44,6 @@ export const ja: Record<MessageKey, string> = {
   "nav.searchPlaceholder": "検索",
   "nav.noMatches": "「{query}」に一致するチャットはありません。",
   "nav.chatListLabel": "チャット一覧",
-  "nav.shortcut": "ショートカット: {keys}",
 
   "chats.emptyTitle": "まだチャットがありません",
   "chats.emptyBody":
@@ -84,7 +80,6 @@ export const ja: Record<MessageKey, string> = {
   "chat.receivedAt": "受信 {time}",
   "chat.emptyConversation":
     "あいさつしてみましょう。メッセージはこのコンピューターを出る前に封をされます。",
-  "chat.newMessages": "この下に新しいメッセージがあります",
 
   "composer.label": "{name} へのメッセージ",
   "composer.placeholder": "メッセージを入力",
@@ -110,7 +105,6 @@ export const ja: Record<MessageKey, string> = {
     "信頼できる方法でこの招待を 1 人に送るか、QR コードを読み取ってもらってください。招待は 1 回だけ使えます。",
   "invite.textLabel": "招待リンク",
   "invite.qrAlt": "招待の QR コード",
-  "invite.expires": "有効期限 {date}",
   "invite.expiresInDays": "あと {count} 日で期限切れ",
   "invite.expiresToday": "今日で期限切れ",
   "invite.new": "新しい招待",

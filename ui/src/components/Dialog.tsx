@@ -10,6 +10,8 @@ import { IconClose } from "./Icons";
 const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
+const AUTOFOCUS = "[data-autofocus]:not(:disabled)";
+
 let openCount = 0;
 /** True while any dialog is open (global shortcuts stand aside). */
 export function dialogOpen(): boolean {
@@ -41,17 +43,17 @@ export function Dialog({
     const root = panel.current;
     // Focus the element marked data-autofocus; until async content brings one, the dialog itself
     // (so the screen reader reads its title and Tab starts inside it).
-    const preferred = root?.querySelector<HTMLElement>("[data-autofocus]");
+    const preferred = root?.querySelector<HTMLElement>(AUTOFOCUS);
     (preferred ?? root)?.focus();
     let observer: MutationObserver | null = null;
-    if (preferred === null && root !== null && typeof MutationObserver !== "undefined") {
+    if ((preferred === null || preferred === undefined) && root !== null && typeof MutationObserver !== "undefined") {
       observer = new MutationObserver(() => {
-        const late = root.querySelector<HTMLElement>("[data-autofocus]");
+        const late = root.querySelector<HTMLElement>(AUTOFOCUS);
         if (late === null) return;
         if (document.activeElement === root) late.focus();
         observer?.disconnect();
       });
-      observer.observe(root, { childList: true, subtree: true });
+      observer.observe(root, { childList: true, subtree: true, attributes: true, attributeFilter: ["disabled"] });
     }
     return () => {
       observer?.disconnect();

@@ -98,6 +98,8 @@ describe("VerifyDialog", () => {
     expect(groups.every((g) => /^[0-9]{5}$/.test(g ?? ""))).toBe(true);
     const img = container.querySelector("img.qr");
     expect(img?.getAttribute("src")?.startsWith("data:image/svg+xml")).toBe(true);
+    // Focus moves into the dialog, onto its main action once it is enabled.
+    await waitFor(() => expect(document.activeElement?.textContent).toBe("Clear verification"));
     fireEvent.keyDown(screen.getByRole("dialog"), { key: "Escape" });
     expect(closed).toBe(true);
   });

@@ -1,1 +1,32 @@
 //! The Sealpost client engine: everything the app does except drawing.
+//!
+//! This crate knows nothing of Tauri. Its foundation, built here, is the local half of the
+//! messenger's security promise (BRIEF §3 "Local store", §3a rules 1, 6, 8, 9, 13):
+//!
+//! - [`profile`]: a [`ProfileName`](profile::ProfileName) and the data directory it owns, so two
+//!   profiles run side by side on one machine.
+//! - [`vault`]: the identity seed and the database key in the OS keychain (Secret Service, macOS
+//!   Keychain, Windows Credential Manager) through the `keyring` crate. Never a file.
+//! - [`store`]: the SQLCipher database keyed from the vault: contacts, mailboxes, invites,
+//!   sessions, messages, the outbox and the dedupe table, with the two transactions that make
+//!   delivery safe ([`Store::commit_sealed`](store::Store::commit_sealed) and
+//!   [`Store::commit_received`](store::Store::commit_received)).
+//! - [`scan`]: the data-at-rest scanner that proves no plaintext and no key byte lies on disk
+//!   outside SQLCipher.
+//!
+//! Everything here is synchronous. The async engine (invites, delivery, relay connections) owns
+//! one [`Store`](store::Store) on a blocking thread or actor and talks to it with messages; the
+//! store is `Send` but deliberately not `Sync`.
+//!
+//! Cryptographic values that belong to `sealpost-crypto` and `sealpost-wire` (identity keys,
+//! ratchet session state, sealed envelopes, relay ids) are opaque byte newtypes here, so those
+//! crates plug in without this crate depending on them.
+
+pub mod profile;
+pub mod scan;
+pub mod store;
+pub mod vault;
+
+pub use profile::{ProfileDirs, ProfileError, ProfileName, ProfilesConfig};
+pub use store::{Store, StoreError};
+pub use vault::{DatabaseKey, IdentitySeedBytes, Vault, VaultError};

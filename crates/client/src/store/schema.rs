@@ -1,0 +1,191 @@
+//! Schema migrations: an ordered list of SQL scripts, tracked in `PRAGMA user_version`.
+//!
+//! Migration `n` (1-based) brings the schema from version `n - 1` to `n`. Each one runs in its own
+//! `BEGIN IMMEDIATE` transaction together with the `user_version` bump, so a crash leaves the
+//! database at a whole version. A database newer than this build is refused
+//! ([`StoreError::SchemaTooNew`]) rather than written to.
+//!
+//! `rusqlite_migration` does the same, but its current release pins rusqlite 0.40 while the
+//! workspace is on 0.43 (two `libsqlite3-sys` cannot link), so the loop lives here; it is short.
+//!
+//! Design rules of the tables:
+//! - Every table is `STRICT`; ids are random 16-byte BLOBs (`CHECK (length(id) = 16)`), so row
+//!   order is never inferable from an id. Only the outbox keeps a rowid, as a local FIFO order.
+//! - Secrets (mailbox keys, prekey secrets, session state) live here because SQLCipher encrypts
+//!   the whole file with the keychain key; nothing in these tables is ever written elsewhere.
+//! - Foreign keys are enforced (`PRAGMA foreign_keys = ON` at open).
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Version 1: the round-1 schema.
+const V1: &str = r#"
+CREATE TABLE profile (
+    singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+    display_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- One row per contact; in round 1 a contact is also its 1:1 conversation (last_seq, unread_count).
+CREATE TABLE contacts (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    display_name TEXT NOT NULL,
+    identity_key BLOB NOT NULL UNIQUE,
+    verified INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1)),
+    -- T8: a different identity key arrived on this contact's mailbox; held until the user decides.
+    pending_identity_key BLOB,
+    key_changed_at INTEGER,
+    blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
+    peer_signed_prekey BLOB,
+    created_at INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+    unread_count INTEGER NOT NULL DEFAULT 0 CHECK (unread_count >= 0),
+    last_activity_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE invites (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    one_time_prekey_secret BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    consumed_by BLOB REFERENCES contacts(id) ON DELETE SET NULL,
+    consumed_at INTEGER,
+    revoked_at INTEGER
+) STRICT, WITHOUT ROWID;
+
+-- Our own receive mailboxes: one per contact per relay, created for an invite first.
+CREATE TABLE own_mailboxes (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    contact_id BLOB REFERENCES contacts(id) ON DELETE CASCADE,
+    invite_id BLOB REFERENCES invites(id) ON DELETE SET NULL,
+    relay_url TEXT NOT NULL,
+    receive_id BLOB NOT NULL,
+    send_id BLOB NOT NULL,
+    auth_secret_key BLOB NOT NULL,
+    sealing_secret_key BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (relay_url, receive_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX own_mailboxes_contact ON own_mailboxes (contact_id);
+CREATE INDEX own_mailboxes_invite ON own_mailboxes (invite_id);
+
+-- Where we send to a contact: their mailbox on each relay (§3a rule 10).
+CREATE TABLE peer_addresses (
+    contact_id BLOB NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    relay_url TEXT NOT NULL,
+    send_id BLOB NOT NULL,
+    send_secret BLOB NOT NULL,
+    sealing_public_key BLOB NOT NULL,
+    sender_auth_secret_key BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (contact_id, relay_url)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE signed_prekeys (
+    key_id INTEGER PRIMARY KEY NOT NULL CHECK (key_id BETWEEN 0 AND 4294967295),
+    secret BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+) STRICT;
+
+CREATE TABLE sessions (
+    contact_id BLOB PRIMARY KEY NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    state BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- direction: 0 incoming, 1 outgoing. state: 0 queued, 1 on_relay, 2 delivered, 3 read, 4 failed,
+-- 5 received. (seq, direction) is unique per conversation and is the display order.
+CREATE TABLE messages (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    contact_id BLOB NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    direction INTEGER NOT NULL CHECK (direction IN (0, 1)),
+    seq INTEGER NOT NULL CHECK (seq >= 1),
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    received_at INTEGER,
+    state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 5),
+    -- Outgoing: when commit_sealed wrote its envelopes. Set once; a sealed message is never re-sealed.
+    sealed_at INTEGER,
+    UNIQUE (contact_id, seq, direction)
+) STRICT, WITHOUT ROWID;
+
+-- Sealed envelopes waiting for a relay's OK. Written in the same transaction as the advanced
+-- session state (§3a rule 1); resent byte for byte, never re-sealed. The rowid is local FIFO order.
+CREATE TABLE outbox (
+    id BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+    contact_id BLOB NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    message_id BLOB REFERENCES messages(id) ON DELETE CASCADE,
+    relay_url TEXT NOT NULL,
+    send_id BLOB NOT NULL,
+    sealed BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX outbox_due ON outbox (next_attempt_at);
+CREATE INDEX outbox_message ON outbox (message_id);
+
+-- Envelope ids already opened, per contact; recorded only after a successful open (§3a rule 6).
+CREATE TABLE seen_envelopes (
+    contact_id BLOB NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    envelope_id BLOB NOT NULL CHECK (length(envelope_id) = 16),
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (contact_id, envelope_id)
+) STRICT, WITHOUT ROWID;
+"#;
+
+/// Version 2: the relay deletion queue (§3a rule 13) and pruning of old dedupe rows.
+///
+/// Deleting a contact or revoking an invite must DELETE its mailboxes on every relay, which may
+/// be offline. The mailbox's relay, receive id and auth key move here in the same transaction as
+/// the local delete, and the engine drains the queue when it can reach each relay.
+const V2: &str = r#"
+CREATE TABLE mailbox_deletions (
+    relay_url TEXT NOT NULL,
+    receive_id BLOB NOT NULL,
+    auth_secret_key BLOB NOT NULL,
+    queued_at INTEGER NOT NULL,
+    PRIMARY KEY (relay_url, receive_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX seen_envelopes_age ON seen_envelopes (seen_at);
+"#;
+
+/// All migrations in order; the schema version is the number applied.
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The database's current `user_version`.
+pub(crate) fn schema_version(connection: &Connection) -> Result<i64, StoreError> {
+    Ok(connection.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))?)
+}
+
+/// Applies the migrations after the current version, up to `target` (normally [`SCHEMA_VERSION`]).
+pub(crate) fn migrate_to(connection: &mut Connection, target: i64) -> Result<(), StoreError> {
+    let current = schema_version(connection)?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, script) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index).unwrap_or(i64::MAX).saturating_add(1);
+        if version <= current || version > target {
+            continue;
+        }
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        transaction.execute_batch(script)?;
+        transaction.pragma_update(None, "user_version", version)?;
+        transaction.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,986 @@
+//! Store unit tests. They live inside the crate so they can reach the raw connection to inject
+//! failures (temporary triggers, a page limit for a full disk, `query_only` for a read-only file).
+
+use super::*;
+use crate::vault::DatabaseKey;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    key: DatabaseKey,
+    store: Store,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    let key = DatabaseKey::generate().unwrap();
+    let store = Store::open(&path, &key).unwrap();
+    Fixture {
+        _dir: dir,
+        path,
+        key,
+        store,
+    }
+}
+
+fn t(millis: i64) -> UnixMillis {
+    UnixMillis(millis)
+}
+
+fn seq(value: u64) -> ConversationSeq {
+    ConversationSeq::new(value).unwrap()
+}
+
+fn relay(n: u8) -> RelayUrl {
+    RelayUrl::new(&format!("ws://127.0.0.1:{}", 7000 + u16::from(n))).unwrap()
+}
+
+fn add_contact(store: &mut Store, name: &str) -> Contact {
+    store
+        .insert_contact(&NewContact {
+            display_name: name.to_owned(),
+            identity_key: IdentityKeyBytes::new(format!("ik-of-{name}").into_bytes()),
+            created_at: t(1),
+        })
+        .unwrap()
+}
+
+fn session(tag: &str) -> SessionStateBytes {
+    SessionStateBytes::new(tag.as_bytes().to_vec())
+}
+
+fn envelope(n: u8, bytes: &[u8]) -> SealedEnvelopeForRelay {
+    SealedEnvelopeForRelay {
+        relay_url: relay(n),
+        send_id: SendId::new(vec![n; 32]),
+        sealed: SealedEnvelopeBytes::new(bytes.to_vec()),
+    }
+}
+
+fn received_message(contact: ContactId, n: u64, body: &str, state: &str) -> Received {
+    Received {
+        contact,
+        envelope_id: EnvelopeId::generate().unwrap(),
+        session_state: session(state),
+        content: ReceivedContent::Message {
+            seq: seq(n),
+            body: body.to_owned(),
+            sent_at: t(100),
+        },
+        received_at: t(200),
+    }
+}
+
+fn fail_inserts_into(store: &Store, table: &str, when: &str) {
+    store
+        .connection_for_tests()
+        .execute_batch(&format!(
+            "CREATE TEMP TRIGGER fail_{table} BEFORE INSERT ON main.{table} {when}
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+        ))
+        .unwrap();
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    store
+        .connection_for_tests()
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })
+        .unwrap()
+}
+
+#[test]
+fn new_database_is_encrypted_and_at_latest_schema() {
+    let f = fixture();
+    assert_eq!(f.store.schema_version().unwrap(), SCHEMA_VERSION);
+    f.store.close().unwrap();
+    assert!(!crate::scan::starts_with_plain_sqlite_header(&f.path).unwrap());
+}
+
+#[test]
+fn pragmas_are_set() {
+    let f = fixture();
+    let connection = f.store.connection_for_tests();
+    let get = |name: &str| -> String {
+        connection
+            .query_row(&format!("PRAGMA {name}"), [], |row| {
+                row.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|value| format!("{value:?}"))
+            .unwrap()
+    };
+    assert!(get("journal_mode").to_lowercase().contains("wal"));
+    assert_eq!(get("foreign_keys"), "Integer(1)");
+    assert_eq!(get("secure_delete"), "Integer(1)");
+    assert_eq!(get("synchronous"), "Integer(2)"); // FULL
+    assert_eq!(get("temp_store"), "Integer(2)"); // MEMORY
+    assert_ne!(get("cipher_version"), "");
+}
+
+#[test]
+fn wrong_key_gives_typed_error() {
+    let f = fixture();
+    f.store.close().unwrap();
+    let other = DatabaseKey::generate().unwrap();
+    assert!(matches!(
+        Store::open(&f.path, &other),
+        Err(StoreError::WrongKeyOrCorrupt)
+    ));
+    // The right key still opens it: the failed attempt changed nothing.
+    Store::open(&f.path, &f.key).unwrap().close().unwrap();
+}
+
+#[test]
+fn garbage_file_gives_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.db");
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    let key = DatabaseKey::generate().unwrap();
+    assert!(matches!(
+        Store::open(&path, &key),
+        Err(StoreError::WrongKeyOrCorrupt)
+    ));
+}
+
+#[test]
+fn missing_file_without_create_is_an_error_not_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DatabaseKey::generate().unwrap();
+    let config = StoreConfig {
+        create_if_missing: false,
+        ..StoreConfig::default()
+    };
+    assert!(Store::open_with(&dir.path().join("absent.db"), &key, &config).is_err());
+    assert!(!dir.path().join("absent.db").exists());
+}
+
+#[test]
+fn migrates_a_version_1_database_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let key = DatabaseKey::generate().unwrap();
+    {
+        let mut connection = Connection::open(&path).unwrap();
+        apply_key(&connection, &key).unwrap();
+        schema::migrate_to(&mut connection, 1).unwrap();
+        assert_eq!(schema::schema_version(&connection).unwrap(), 1);
+        connection
+            .execute(
+                "INSERT INTO contacts (id, display_name, identity_key, created_at, last_activity_at)
+                 VALUES (?1, 'old friend', x'0102', 5, 5)",
+                params![ContactId::from_bytes([9; 16])],
+            )
+            .unwrap();
+        let has_v2_table: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_deletions'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(has_v2_table, 0);
+    }
+    let store = Store::open(&path, &key).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let contact = store
+        .contact(ContactId::from_bytes([9; 16]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.display_name, "old friend");
+    assert!(store.pending_mailbox_deletions().unwrap().is_empty());
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let f = fixture();
+    f.store
+        .connection_for_tests()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    f.store.close().unwrap();
+    assert!(matches!(
+        Store::open(&f.path, &f.key),
+        Err(StoreError::SchemaTooNew {
+            found: 99,
+            supported: SCHEMA_VERSION
+        })
+    ));
+}
+
+#[test]
+fn profile_and_settings() {
+    let mut f = fixture();
+    assert!(f.store.profile().unwrap().is_none());
+    f.store.init_profile("Alice", t(3)).unwrap();
+    assert!(matches!(
+        f.store.init_profile("Again", t(4)),
+        Err(StoreError::Conflict { .. })
+    ));
+    f.store.set_profile_display_name("Alice B").unwrap();
+    assert_eq!(f.store.profile().unwrap().unwrap().display_name, "Alice B");
+    assert_eq!(f.store.setting("notifications.preview").unwrap(), None);
+    f.store.set_setting("notifications.preview", "off").unwrap();
+    f.store.set_setting("notifications.preview", "on").unwrap();
+    assert_eq!(
+        f.store.setting("notifications.preview").unwrap().as_deref(),
+        Some("on")
+    );
+}
+
+#[test]
+fn identity_keys_are_unique_per_contact() {
+    let mut f = fixture();
+    let alice = add_contact(&mut f.store, "alice");
+    assert_eq!(
+        f.store
+            .contact_by_identity_key(&alice.identity_key)
+            .unwrap()
+            .unwrap()
+            .id,
+        alice.id
+    );
+    assert!(matches!(
+        f.store.insert_contact(&NewContact {
+            display_name: "imposter".to_owned(),
+            identity_key: alice.identity_key.clone(),
+            created_at: t(2),
+        }),
+        Err(StoreError::Conflict { .. })
+    ));
+}
+
+#[test]
+fn key_change_blocks_sending_until_the_user_decides() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    f.store.set_contact_verified(bob.id, true).unwrap();
+    let message = f
+        .store
+        .insert_outgoing_message(bob.id, "before", t(10))
+        .unwrap();
+    let new_key = IdentityKeyBytes::new(b"swapped".to_vec());
+    assert_eq!(
+        f.store
+            .record_key_change(bob.id, &bob.identity_key, t(11))
+            .unwrap(),
+        KeyChangeOutcome::Unchanged
+    );
+    assert_eq!(
+        f.store.record_key_change(bob.id, &new_key, t(11)).unwrap(),
+        KeyChangeOutcome::Held
+    );
+    assert_eq!(
+        f.store.record_key_change(bob.id, &new_key, t(12)).unwrap(),
+        KeyChangeOutcome::AlreadyPending
+    );
+    let held = f.store.contact(bob.id).unwrap().unwrap();
+    assert!(!held.verified);
+    assert_eq!(held.pending_identity_key.as_ref(), Some(&new_key));
+    assert!(matches!(
+        f.store.insert_outgoing_message(bob.id, "blocked", t(13)),
+        Err(StoreError::SendingBlocked { .. })
+    ));
+    assert!(matches!(
+        f.store.commit_sealed(&SealedOutgoing {
+            contact: bob.id,
+            message: Some(message.id),
+            session_state: session("s"),
+            envelopes: vec![envelope(1, b"x")],
+            now: t(14),
+        }),
+        Err(StoreError::SendingBlocked { .. })
+    ));
+    f.store.reject_key_change(bob.id).unwrap();
+    assert_eq!(
+        f.store.contact(bob.id).unwrap().unwrap().identity_key,
+        bob.identity_key
+    );
+    f.store.record_key_change(bob.id, &new_key, t(15)).unwrap();
+    f.store
+        .save_session_state(bob.id, &session("old"), t(15))
+        .unwrap();
+    f.store.accept_key_change(bob.id).unwrap();
+    let accepted = f.store.contact(bob.id).unwrap().unwrap();
+    assert_eq!(accepted.identity_key, new_key);
+    assert!(accepted.pending_identity_key.is_none());
+    assert!(f.store.session_state(bob.id).unwrap().is_none());
+    f.store
+        .insert_outgoing_message(bob.id, "after", t(16))
+        .unwrap();
+}
+
+#[test]
+fn blocked_contacts_get_nothing_sent() {
+    let mut f = fixture();
+    let carol = add_contact(&mut f.store, "carol");
+    let message = f
+        .store
+        .insert_outgoing_message(carol.id, "hi", t(1))
+        .unwrap();
+    f.store
+        .commit_sealed(&SealedOutgoing {
+            contact: carol.id,
+            message: Some(message.id),
+            session_state: session("s1"),
+            envelopes: vec![envelope(1, b"sealed")],
+            now: t(2),
+        })
+        .unwrap();
+    assert_eq!(f.store.due_outbox(t(2), 10).unwrap().len(), 1);
+    f.store.set_contact_blocked(carol.id, true).unwrap();
+    assert!(f.store.due_outbox(t(2), 10).unwrap().is_empty());
+    assert!(matches!(
+        f.store.insert_outgoing_message(carol.id, "no", t(3)),
+        Err(StoreError::SendingBlocked { .. })
+    ));
+}
+
+#[test]
+fn commit_sealed_writes_state_and_envelopes_together_and_only_once() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    f.store
+        .save_session_state(bob.id, &session("s0"), t(1))
+        .unwrap();
+    let message = f
+        .store
+        .insert_outgoing_message(bob.id, "hello", t(2))
+        .unwrap();
+    assert_eq!(
+        f.store.messages_awaiting_seal().unwrap(),
+        vec![message.clone()]
+    );
+
+    // Failure while writing the second relay's envelope: everything rolls back.
+    fail_inserts_into(
+        &f.store,
+        "outbox",
+        "WHEN NEW.relay_url = 'ws://127.0.0.1:7002'",
+    );
+    let sealed = SealedOutgoing {
+        contact: bob.id,
+        message: Some(message.id),
+        session_state: session("s1"),
+        envelopes: vec![envelope(1, b"sealed-1"), envelope(2, b"sealed-2")],
+        now: t(3),
+    };
+    assert!(f.store.commit_sealed(&sealed).is_err());
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("s0"));
+    assert_eq!(count(&f.store, "outbox"), 0);
+    assert_eq!(f.store.messages_awaiting_seal().unwrap().len(), 1);
+
+    f.store
+        .connection_for_tests()
+        .execute_batch("DROP TRIGGER temp.fail_outbox")
+        .unwrap();
+    let items = f.store.commit_sealed(&sealed).unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("s1"));
+    assert!(f.store.messages_awaiting_seal().unwrap().is_empty());
+    // The outbox holds exactly the sealed bytes, in seal order.
+    let due = f.store.due_outbox(t(3), 10).unwrap();
+    assert_eq!(due, items);
+    assert_eq!(due[0].sealed.as_bytes(), b"sealed-1");
+
+    // Seal once: a second seal of the same message is refused and changes nothing.
+    let again = SealedOutgoing {
+        session_state: session("s2"),
+        ..sealed
+    };
+    assert!(matches!(
+        f.store.commit_sealed(&again),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("s1"));
+    assert_eq!(count(&f.store, "outbox"), 2);
+
+    // Receipts and control plaintexts seal with no message.
+    f.store
+        .commit_sealed(&SealedOutgoing {
+            contact: bob.id,
+            message: None,
+            session_state: session("s3"),
+            envelopes: vec![envelope(1, b"receipt")],
+            now: t(4),
+        })
+        .unwrap();
+    assert_eq!(count(&f.store, "outbox"), 3);
+    assert!(matches!(
+        f.store.commit_sealed(&SealedOutgoing {
+            contact: bob.id,
+            message: None,
+            session_state: session("s4"),
+            envelopes: vec![],
+            now: t(5),
+        }),
+        Err(StoreError::InvalidInput { .. })
+    ));
+}
+
+#[test]
+fn outbox_lifecycle_sets_message_states() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    let first = f
+        .store
+        .insert_outgoing_message(bob.id, "one", t(1))
+        .unwrap();
+    let second = f
+        .store
+        .insert_outgoing_message(bob.id, "two", t(1))
+        .unwrap();
+    assert_eq!(first.seq, seq(1));
+    assert_eq!(second.seq, seq(2));
+    let items = f
+        .store
+        .commit_sealed(&SealedOutgoing {
+            contact: bob.id,
+            message: Some(first.id),
+            session_state: session("a"),
+            envelopes: vec![envelope(1, b"1a"), envelope(2, b"1b")],
+            now: t(2),
+        })
+        .unwrap();
+    let second_items = f
+        .store
+        .commit_sealed(&SealedOutgoing {
+            contact: bob.id,
+            message: Some(second.id),
+            session_state: session("b"),
+            envelopes: vec![envelope(1, b"2a")],
+            now: t(2),
+        })
+        .unwrap();
+
+    // Backoff: a rescheduled item is not due until its time.
+    assert_eq!(f.store.reschedule_outbox(items[0].id, t(100)).unwrap(), 1);
+    assert_eq!(f.store.reschedule_outbox(items[0].id, t(200)).unwrap(), 2);
+    assert_eq!(f.store.due_outbox(t(50), 10).unwrap().len(), 2);
+    assert_eq!(f.store.next_outbox_attempt_at().unwrap(), Some(t(2)));
+
+    // First relay OK → on relay; the other relay's copy still goes out.
+    assert_eq!(
+        f.store.mark_outbox_sent(items[1].id).unwrap(),
+        Some(first.id)
+    );
+    assert_eq!(
+        f.store.message(first.id).unwrap().unwrap().state,
+        MessageState::OnRelay
+    );
+    assert_eq!(f.store.give_up_outbox(items[0].id).unwrap(), None);
+    assert_eq!(
+        f.store.message(first.id).unwrap().unwrap().state,
+        MessageState::OnRelay
+    );
+
+    // Every relay gave up → failed.
+    assert_eq!(
+        f.store.give_up_outbox(second_items[0].id).unwrap(),
+        Some(second.id)
+    );
+    assert_eq!(
+        f.store.message(second.id).unwrap().unwrap().state,
+        MessageState::Failed
+    );
+    assert!(matches!(
+        f.store.mark_outbox_sent(second_items[0].id),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(count(&f.store, "outbox"), 0);
+}
+
+#[test]
+fn commit_received_is_atomic_and_deduplicates() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    f.store
+        .save_session_state(bob.id, &session("r0"), t(1))
+        .unwrap();
+    let received = received_message(bob.id, 1, "hi there", "r1");
+
+    // Failure at the last step (the dedupe row): no message, no state, no unread.
+    fail_inserts_into(&f.store, "seen_envelopes", "");
+    assert!(f.store.commit_received(&received).is_err());
+    assert_eq!(count(&f.store, "messages"), 0);
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("r0"));
+    assert!(
+        !f.store
+            .is_envelope_seen(bob.id, received.envelope_id)
+            .unwrap()
+    );
+    assert_eq!(f.store.chat_list().unwrap()[0].unread_count, 0);
+    f.store
+        .connection_for_tests()
+        .execute_batch("DROP TRIGGER temp.fail_seen_envelopes")
+        .unwrap();
+
+    let ReceiveOutcome::Stored(message) = f.store.commit_received(&received).unwrap() else {
+        panic!("expected a stored message");
+    };
+    assert_eq!(message.body, "hi there");
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("r1"));
+    assert!(
+        f.store
+            .is_envelope_seen(bob.id, received.envelope_id)
+            .unwrap()
+    );
+
+    // The same envelope again (a replay): reported, nothing written.
+    let replay = Received {
+        session_state: session("r-replayed"),
+        ..received
+    };
+    assert_eq!(
+        f.store.commit_received(&replay).unwrap(),
+        ReceiveOutcome::Duplicate
+    );
+    assert_eq!(count(&f.store, "messages"), 1);
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("r1"));
+
+    // A new envelope that reuses the sequence number: refused, nothing written.
+    let reused = received_message(bob.id, 1, "again", "r2");
+    assert!(matches!(
+        f.store.commit_received(&reused),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("r1"));
+    assert!(
+        !f.store
+            .is_envelope_seen(bob.id, reused.envelope_id)
+            .unwrap()
+    );
+}
+
+#[test]
+fn receipts_only_move_states_forward() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    let m1 = f.store.insert_outgoing_message(bob.id, "1", t(1)).unwrap();
+    let m2 = f.store.insert_outgoing_message(bob.id, "2", t(1)).unwrap();
+    let receipt = |kind, seqs: Vec<u64>| Received {
+        contact: bob.id,
+        envelope_id: EnvelopeId::generate().unwrap(),
+        session_state: session("x"),
+        content: ReceivedContent::Receipt {
+            kind,
+            seqs: seqs.into_iter().map(seq).collect(),
+        },
+        received_at: t(5),
+    };
+    assert_eq!(
+        f.store
+            .commit_received(&receipt(ReceiptKind::Read, vec![1]))
+            .unwrap(),
+        ReceiveOutcome::ReceiptApplied {
+            updated: vec![m1.id]
+        }
+    );
+    // A late delivery receipt must not move "read" back to "delivered".
+    assert_eq!(
+        f.store
+            .commit_received(&receipt(ReceiptKind::Delivered, vec![1, 2, 99]))
+            .unwrap(),
+        ReceiveOutcome::ReceiptApplied {
+            updated: vec![m2.id]
+        }
+    );
+    assert_eq!(
+        f.store.message(m1.id).unwrap().unwrap().state,
+        MessageState::Read
+    );
+    assert_eq!(
+        f.store.message(m2.id).unwrap().unwrap().state,
+        MessageState::Delivered
+    );
+    assert_eq!(
+        f.store
+            .commit_received(&Received {
+                content: ReceivedContent::SessionOnly,
+                ..receipt(ReceiptKind::Read, vec![])
+            })
+            .unwrap(),
+        ReceiveOutcome::SessionUpdated
+    );
+}
+
+#[test]
+fn sequence_numbers_follow_the_lamport_rule_and_paging_is_complete() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    // Interleave: the peer's numbers jump ahead, ours follow the highest seen; ties happen when
+    // both sides write concurrently.
+    let mut expected = Vec::new();
+    for round in 0..12u64 {
+        let mine = f
+            .store
+            .insert_outgoing_message(bob.id, &format!("out {round}"), t(1))
+            .unwrap();
+        expected.push(mine.position());
+        // The peer sends with the same number we just used (concurrent write) every other round.
+        let theirs = if round % 2 == 0 {
+            mine.seq.get()
+        } else {
+            mine.seq.get() + 3
+        };
+        let ReceiveOutcome::Stored(message) = f
+            .store
+            .commit_received(&received_message(
+                bob.id,
+                theirs,
+                &format!("in {round}"),
+                "s",
+            ))
+            .unwrap()
+        else {
+            panic!("expected a stored message");
+        };
+        expected.push(message.position());
+    }
+    expected.sort();
+    // Our numbers strictly increase; positions are unique.
+    let mut dedup = expected.clone();
+    dedup.dedup();
+    assert_eq!(dedup.len(), expected.len());
+
+    for page_size in [1u32, 5, 7, 24, 100] {
+        let mut pages = Vec::new();
+        let mut before = None;
+        loop {
+            let page = f.store.messages_page(bob.id, before, page_size).unwrap();
+            assert!(page.len() <= page_size as usize);
+            assert!(page.windows(2).all(|w| w[0].position() < w[1].position()));
+            if page.is_empty() {
+                break;
+            }
+            before = Some(page[0].position());
+            pages.insert(0, page);
+        }
+        let all: Vec<MessagePosition> = pages.into_iter().flatten().map(|m| m.position()).collect();
+        assert_eq!(all, expected, "page size {page_size}");
+    }
+    let newest = f.store.messages_page(bob.id, None, 1).unwrap();
+    assert_eq!(newest[0].position(), *expected.last().unwrap());
+}
+
+#[test]
+fn chat_list_unread_counts_and_mark_read() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    let carol = add_contact(&mut f.store, "carol");
+    for n in 1..=3 {
+        f.store
+            .commit_received(&received_message(bob.id, n, &format!("b{n}"), "s"))
+            .unwrap();
+    }
+    f.store
+        .commit_received(&Received {
+            received_at: t(900),
+            ..received_message(carol.id, 1, "c1", "s")
+        })
+        .unwrap();
+    let list = f.store.chat_list().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].contact.id, carol.id, "most recent activity first");
+    assert_eq!(list[0].unread_count, 1);
+    assert_eq!(list[1].unread_count, 3);
+    assert_eq!(list[1].last_message.as_ref().unwrap().body, "b3");
+
+    let page = f.store.messages_page(bob.id, None, 10).unwrap();
+    let read = f.store.mark_read(bob.id, page[1].position()).unwrap();
+    assert_eq!(read, vec![seq(1), seq(2)]);
+    assert!(
+        f.store
+            .mark_read(bob.id, page[1].position())
+            .unwrap()
+            .is_empty()
+    );
+    let list = f.store.chat_list().unwrap();
+    assert_eq!(list[1].unread_count, 1);
+    assert_eq!(
+        f.store.message(page[0].id).unwrap().unwrap().state,
+        MessageState::Read
+    );
+}
+
+fn new_mailbox(owner: MailboxOwner, n: u8) -> NewOwnMailbox {
+    NewOwnMailbox {
+        owner,
+        relay_url: relay(n),
+        receive_id: ReceiveId::new(vec![n, 1, 2, 3]),
+        send_id: SendId::new(vec![n, 4, 5, 6]),
+        auth_secret_key: MailboxAuthSecretBytes::new(vec![0xa0 + n; 32]),
+        sealing_secret_key: SealingSecretBytes::new(vec![0xb0 + n; 32]),
+        created_at: t(1),
+    }
+}
+
+#[test]
+fn invites_are_single_use_and_hand_their_mailboxes_to_the_contact() {
+    let mut f = fixture();
+    let invite = f
+        .store
+        .insert_invite(NewInvite {
+            one_time_prekey_secret: OneTimePrekeySecretBytes::new(vec![7; 32]),
+            created_at: t(1),
+            expires_at: t(1000),
+        })
+        .unwrap();
+    let mailbox = f
+        .store
+        .insert_own_mailbox(new_mailbox(MailboxOwner::Invite(invite.id), 1))
+        .unwrap();
+    assert!(matches!(
+        f.store
+            .insert_own_mailbox(new_mailbox(MailboxOwner::Invite(invite.id), 1)),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(f.store.open_invites(t(2)).unwrap().len(), 1);
+    assert!(f.store.open_invites(t(1000)).unwrap().is_empty());
+
+    let bob = add_contact(&mut f.store, "bob");
+    f.store.consume_invite(invite.id, bob.id, t(3)).unwrap();
+    let owned = f.store.own_mailboxes_for_contact(bob.id).unwrap();
+    assert_eq!(owned.len(), 1);
+    assert_eq!(owned[0].id, mailbox.id);
+    let routed = f
+        .store
+        .own_mailbox_by_receive_id(&relay(1), &ReceiveId::new(vec![1, 1, 2, 3]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(routed.contact, Some(bob.id));
+    assert!(routed.sealing_secret_key == SealingSecretBytes::new(vec![0xb1; 32]));
+
+    let eve = add_contact(&mut f.store, "eve");
+    assert!(matches!(
+        f.store.consume_invite(invite.id, eve.id, t(4)),
+        Err(StoreError::InviteUnavailable {
+            status: InviteStatus::Consumed
+        })
+    ));
+    assert_eq!(
+        f.store.invite(invite.id).unwrap().unwrap().consumed_by,
+        Some(bob.id)
+    );
+}
+
+#[test]
+fn revoked_and_expired_invites_are_refused_and_revoking_queues_relay_deletes() {
+    let mut f = fixture();
+    let make = |store: &mut Store| {
+        store
+            .insert_invite(NewInvite {
+                one_time_prekey_secret: OneTimePrekeySecretBytes::new(vec![1; 32]),
+                created_at: t(1),
+                expires_at: t(50),
+            })
+            .unwrap()
+    };
+    let revoked = make(&mut f.store);
+    f.store
+        .insert_own_mailbox(new_mailbox(MailboxOwner::Invite(revoked.id), 3))
+        .unwrap();
+    let queued = f.store.revoke_invite(revoked.id, t(2)).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].relay_url, relay(3));
+    assert!(f.store.own_mailboxes().unwrap().is_empty());
+    let bob = add_contact(&mut f.store, "bob");
+    assert!(matches!(
+        f.store.consume_invite(revoked.id, bob.id, t(3)),
+        Err(StoreError::InviteUnavailable {
+            status: InviteStatus::Revoked
+        })
+    ));
+    let expired = make(&mut f.store);
+    assert!(matches!(
+        f.store.consume_invite(expired.id, bob.id, t(50)),
+        Err(StoreError::InviteUnavailable {
+            status: InviteStatus::Expired
+        })
+    ));
+    assert_eq!(f.store.pending_mailbox_deletions().unwrap().len(), 1);
+    f.store
+        .complete_mailbox_deletion(&relay(3), &ReceiveId::new(vec![3, 1, 2, 3]))
+        .unwrap();
+    assert!(f.store.pending_mailbox_deletions().unwrap().is_empty());
+}
+
+#[test]
+fn deleting_a_contact_removes_its_data_and_queues_relay_deletes() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    f.store
+        .insert_own_mailbox(new_mailbox(MailboxOwner::Contact(bob.id), 1))
+        .unwrap();
+    f.store
+        .insert_own_mailbox(new_mailbox(MailboxOwner::Contact(bob.id), 2))
+        .unwrap();
+    f.store
+        .upsert_peer_address(&PeerAddress {
+            contact: bob.id,
+            relay_url: relay(1),
+            send_id: SendId::new(vec![1]),
+            send_secret: SendSecretBytes::new(vec![2]),
+            sealing_public_key: SealingPublicKeyBytes::new(vec![3]),
+            sender_auth_secret_key: SenderAuthSecretBytes::new(vec![4]),
+            created_at: t(1),
+        })
+        .unwrap();
+    assert_eq!(f.store.peer_addresses(bob.id).unwrap().len(), 1);
+    let message = f
+        .store
+        .insert_outgoing_message(bob.id, "bye", t(2))
+        .unwrap();
+    f.store
+        .commit_sealed(&SealedOutgoing {
+            contact: bob.id,
+            message: Some(message.id),
+            session_state: session("s"),
+            envelopes: vec![envelope(1, b"x")],
+            now: t(3),
+        })
+        .unwrap();
+    f.store
+        .commit_received(&received_message(bob.id, 5, "hi", "s2"))
+        .unwrap();
+
+    let queued = f.store.delete_contact(bob.id, t(4)).unwrap();
+    assert_eq!(queued.len(), 2);
+    assert!(f.store.contact(bob.id).unwrap().is_none());
+    for table in [
+        "messages",
+        "outbox",
+        "sessions",
+        "peer_addresses",
+        "seen_envelopes",
+        "own_mailboxes",
+    ] {
+        assert_eq!(count(&f.store, table), 0, "{table}");
+    }
+    assert_eq!(f.store.pending_mailbox_deletions().unwrap().len(), 2);
+    assert!(matches!(
+        f.store.delete_contact(bob.id, t(5)),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn signed_prekeys() {
+    let mut f = fixture();
+    assert!(f.store.current_signed_prekey().unwrap().is_none());
+    f.store
+        .insert_signed_prekey(7, &SignedPrekeySecretBytes::new(vec![7; 32]), t(1))
+        .unwrap();
+    f.store
+        .insert_signed_prekey(u32::MAX, &SignedPrekeySecretBytes::new(vec![9; 32]), t(2))
+        .unwrap();
+    assert!(matches!(
+        f.store
+            .insert_signed_prekey(7, &SignedPrekeySecretBytes::new(vec![0; 32]), t(3)),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(
+        f.store.current_signed_prekey().unwrap().unwrap().0,
+        u32::MAX
+    );
+    f.store.retire_signed_prekey(u32::MAX, t(4)).unwrap();
+    assert_eq!(f.store.current_signed_prekey().unwrap().unwrap().0, 7);
+    assert!(
+        f.store.signed_prekey(u32::MAX).unwrap().unwrap()
+            == SignedPrekeySecretBytes::new(vec![9; 32])
+    );
+}
+
+#[test]
+fn full_disk_is_typed_and_writes_nothing() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    f.store
+        .save_session_state(bob.id, &session("before"), t(1))
+        .unwrap();
+    f.store
+        .connection_for_tests()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let pages: i64 = f
+        .store
+        .connection_for_tests()
+        .query_row("PRAGMA page_count", [], |row| row.get(0))
+        .unwrap();
+    f.store
+        .connection_for_tests()
+        .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+        .unwrap();
+    let big = "x".repeat(256 * 1024);
+    let result = f
+        .store
+        .commit_received(&received_message(bob.id, 1, &big, "after"));
+    assert!(matches!(result, Err(StoreError::DiskFull)), "{result:?}");
+    assert_eq!(count(&f.store, "messages"), 0);
+    assert_eq!(count(&f.store, "seen_envelopes"), 0);
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("before"));
+    // Small writes still fit afterwards: the store stays usable.
+    f.store.set_setting("k", "v").unwrap();
+}
+
+#[test]
+fn read_only_database_is_typed_and_writes_nothing() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    f.store
+        .connection_for_tests()
+        .pragma_update(None, "query_only", "ON")
+        .unwrap();
+    let result = f.store.insert_outgoing_message(bob.id, "nope", t(1));
+    assert!(matches!(result, Err(StoreError::ReadOnly)), "{result:?}");
+    f.store
+        .connection_for_tests()
+        .pragma_update(None, "query_only", "OFF")
+        .unwrap();
+    assert!(f.store.messages_page(bob.id, None, 10).unwrap().is_empty());
+}
+
+#[test]
+fn read_only_file_is_typed() {
+    let f = fixture();
+    f.store.close().unwrap();
+    let uri = format!("file:{}?mode=ro", f.path.display());
+    let result = Store::open(Path::new(&uri), &f.key);
+    // Opening read-only either fails at the WAL switch or on the first write; both are typed.
+    match result {
+        Err(StoreError::ReadOnly) => {}
+        Ok(mut store) => assert!(matches!(
+            store.set_setting("a", "b"),
+            Err(StoreError::ReadOnly)
+        )),
+        Err(other) => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn corrupt_rows_are_typed_errors_not_panics() {
+    let f = fixture();
+    f.store
+        .connection_for_tests()
+        .execute(
+            "INSERT INTO contacts (id, display_name, identity_key, created_at, last_activity_at)
+             VALUES (?1, 'x', x'01', 1, 1)",
+            params![ContactId::from_bytes([1; 16])],
+        )
+        .unwrap();
+    // The CHECK constraints keep most bad values out; a relay URL is only checked on read.
+    f.store
+        .connection_for_tests()
+        .execute(
+            "INSERT INTO peer_addresses (contact_id, relay_url, send_id, send_secret,
+             sealing_public_key, sender_auth_secret_key, created_at)
+             VALUES (?1, 'not a url', x'', x'', x'', x'', 1)",
+            params![ContactId::from_bytes([1; 16])],
+        )
+        .unwrap();
+    assert!(matches!(
+        f.store.peer_addresses(ContactId::from_bytes([1; 16])),
+        Err(StoreError::CorruptRow { .. })
+    ));
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs CMD... inside a private D-Bus session bus with a freshly created, unlocked gnome-keyring
+# Secret Service, so code that uses the real OS keychain (sealpost-client's vault) can run headless
+# in CI and in developer shells:
+#
+#     scripts/with-keyring.sh cargo test -p sealpost-client
+#
+# The keyring lives in a throwaway directory (XDG_DATA_HOME of the daemon only) that is removed
+# afterwards, so every run starts empty and never touches the user's real login keyring.
+# Exit status: CMD's own; 127 when a required tool is missing.
+#
+# Needs (Debian): apt-get install -y dbus gnome-keyring libsecret-tools
+set -euo pipefail
+
+if [ "$#" -eq 0 ]; then
+    echo "usage: $0 CMD [ARGS...]" >&2
+    exit 2
+fi
+
+for tool in dbus-run-session gnome-keyring-daemon; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "with-keyring.sh: '$tool' not found; install it: apt-get install -y dbus gnome-keyring libsecret-tools" >&2
+        exit 127
+    fi
+done
+
+# gnome-keyring fails to start without these (MACHINE-NOTES).
+mkdir -p "$HOME/.cache" "$HOME/.local/share"
+
+keyring_home="$(mktemp -d "${TMPDIR:-/tmp}/sealpost-keyring.XXXXXX")"
+cleanup() { rm -rf "$keyring_home"; }
+trap cleanup EXIT
+
+SEALPOST_KEYRING_HOME="$keyring_home"
+export SEALPOST_KEYRING_HOME
+SEALPOST_KEYRING_PASSWORD="${SEALPOST_KEYRING_PASSWORD:-sealpost-test-keyring}"
+export SEALPOST_KEYRING_PASSWORD
+
+status=0
+dbus-run-session -- bash -c '
+    set -euo pipefail
+    # Start the daemon with its data in the throwaway directory and unlock (create) the login
+    # collection with the password on stdin. It prints VAR=value lines; export each on its own line.
+    daemon_env="$(printf "%s\n" "$SEALPOST_KEYRING_PASSWORD" \
+        | XDG_DATA_HOME="$SEALPOST_KEYRING_HOME" gnome-keyring-daemon --unlock --components=secrets)"
+    while IFS= read -r line; do
+        case "$line" in
+            *=*)
+                name="${line%%=*}"
+                value="${line#*=}"
+                export "$name=$value"
+                ;;
+        esac
+    done <<< "$daemon_env"
+    unset SEALPOST_KEYRING_PASSWORD
+    exec "$@"
+' with-keyring "$@" || status=$?
+exit "$status"

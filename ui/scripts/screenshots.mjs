@@ -51,7 +51,7 @@ try {
   });
 
   /** Opens a page in a fresh context for a scenario, theme and language. */
-  async function open({ scenario, scheme = "light", locale = "en-US" }) {
+  async function open({ scenario, scheme = "light", locale = "en-US", query = "" }) {
     const context = await browser.newContext({
       viewport: { width: 1180, height: 760 },
       deviceScaleFactor: 1,
@@ -64,7 +64,7 @@ try {
       if (message.type() === "error") problems.push(`[${scenario}/${scheme}/${locale}] console: ${message.text()}`);
     });
     page.on("pageerror", (error) => problems.push(`[${scenario}] page error: ${error.message}`));
-    await page.goto(`${base}?mock=${scenario}&latency=10`);
+    await page.goto(`${base}?mock=${scenario}&latency=10${query}`);
     await page.waitForSelector(".onboarding, .layout");
     return page;
   }
@@ -158,9 +158,16 @@ try {
     }
     await page.waitForSelector(".history-start");
     await shot(page, "08-paging-beginning-light-en");
+    // A message arrives while reading old history: a button offers to jump down.
+    await page.evaluate(() => {
+      const mock = window.__sealpostMock;
+      mock.receive(mock.contactIdOf("Chloé Martin"), "Are you still there?");
+    });
+    await page.waitForSelector(".jump-latest");
+    await shot(page, "08-new-message-while-reading-light-en");
     const seqs = await page.$$eval(".message", (els) => els.map((el) => Number(el.getAttribute("data-seq"))));
     const sorted = seqs.every((s, i) => i === 0 || s > (seqs[i - 1] ?? 0));
-    if (seqs.length !== 118 || !sorted) problems.push(`paging: ${seqs.length} messages, sorted=${sorted}`);
+    if (seqs.length !== 119 || !sorted) problems.push(`paging: ${seqs.length} messages, sorted=${sorted}`);
     await page.context().close();
   }
   for (const [scheme, locale] of [["light", "en-US"], ["dark", "ja-JP"]]) {
@@ -237,6 +244,16 @@ try {
     await page.keyboard.press("Control+,");
     await page.waitForSelector(".settings");
     await shot(page, `16-settings-${scheme}-${locale.slice(0, 2)}`);
+    await page.context().close();
+  }
+
+  // A second profile on the same desktop (local test relay mode) says which one it is.
+  {
+    const page = await open({ scenario: "demo", query: "&profile=alice" });
+    await page.waitForSelector(".profile-tag");
+    const title = await page.title();
+    if (!title.includes("alice")) problems.push(`window title lacks the profile: ${title}`);
+    await shot(page, "20-profile-alice-light-en");
     await page.context().close();
   }
 

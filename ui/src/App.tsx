@@ -176,8 +176,9 @@ function MainScreen({
   // Unread count in the window title (the tray badge is the shell's job).
   useEffect(() => {
     const unread = (chats ?? []).reduce((sum, chat) => sum + (chat.blocked ? 0 : chat.unread), 0);
-    document.title = unread > 0 ? `(${unread}) ${t("app.name")}` : t("app.name");
-  }, [chats, t]);
+    const name = status.profile === "default" ? t("app.name") : `${t("app.name")} — ${status.profile}`;
+    document.title = unread > 0 ? `(${unread}) ${name}` : name;
+  }, [chats, t, status.profile]);
 
   const visibleChats = useMemo(() => {
     if (chats === null) return [];
@@ -242,7 +243,12 @@ function MainScreen({
             <IconLogo size={30} />
             <div class="brand-text">
               <h1>{t("app.name")}</h1>
-              {profile !== null && <p class="muted truncate">{profile.displayName}</p>}
+              {profile !== null && (
+                <p class="muted truncate">
+                  {profile.displayName}
+                  {status.profile !== "default" && <span class="profile-tag"> · {status.profile}</span>}
+                </p>
+              )}
             </div>
           </div>
           <nav class="toolbar" aria-label={t("app.name")}>

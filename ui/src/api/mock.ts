@@ -145,10 +145,16 @@ function defaultSettings(): Settings {
   };
 }
 
+function profileName(): string {
+  if (typeof location === "undefined") return "default";
+  const name = new URLSearchParams(location.search).get("profile") ?? "default";
+  return /^[A-Za-z][A-Za-z0-9_]{0,31}$/.test(name) ? name : "default";
+}
+
 function freshState(): MockState {
   return {
     onboarded: false,
-    profile: { displayName: "", profile: "default", relays: [] },
+    profile: { displayName: "", profile: profileName(), relays: [] },
     settings: defaultSettings(),
     contacts: new Map(),
     invites: [],
@@ -225,7 +231,7 @@ function pushMessage(
 
 function seedDemo(now: number): void {
   state.onboarded = true;
-  state.profile = { displayName: "Mika", profile: "default", relays: [LOCAL_RELAY_URL] };
+  state.profile = { displayName: "Mika", profile: profileName(), relays: [LOCAL_RELAY_URL] };
   state.connections = [{ relayUrl: LOCAL_RELAY_URL, state: "connected", retryInSeconds: null }];
 
   const chloe = addContact("Chloé Martin");
@@ -278,7 +284,7 @@ function reset(): void {
   if (scenario === "demo" || scenario === "offline") seedDemo(now);
   if (scenario === "empty") {
     state.onboarded = true;
-    state.profile = { displayName: "Mika", profile: "default", relays: [LOCAL_RELAY_URL] };
+    state.profile = { displayName: "Mika", profile: profileName(), relays: [LOCAL_RELAY_URL] };
     state.connections = [{ relayUrl: LOCAL_RELAY_URL, state: "connected", retryInSeconds: null }];
   }
   if (scenario === "offline") {

@@ -47,6 +47,7 @@ export function ChatView({
   const [loadError, setLoadError] = useState<unknown>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   const [focusTick, setFocusTick] = useState(0);
+  const [newBelow, setNewBelow] = useState(false);
   const scroller = useRef<HTMLDivElement>(null);
   const intent = useRef<ScrollIntent>({ kind: "bottom" });
   const loadingRef = useRef(false);
@@ -105,6 +106,7 @@ export function ChatView({
         "message-received": ({ contactId: from, message }) => {
           if (from !== contactId) return;
           if (nearBottom()) intent.current = { kind: "bottom" };
+          else setNewBelow(true);
           setMessages((current) => mergeMessages(current, [message]));
         },
         "message-state": ({ contactId: from, messageId, state }) => {
@@ -122,10 +124,14 @@ export function ChatView({
     intent.current = null;
     if (want?.kind === "bottom") el.scrollTop = el.scrollHeight;
     else if (want?.kind === "keep") el.scrollTop = el.scrollHeight - want.fromBottom;
-    if (loading === null && hasMore && el.scrollHeight <= el.clientHeight + NEAR_TOP_PX) void loadOlder();
-  }, [messages, loading, hasMore, loadOlder]);
+    // (Not after an error: that would retry in a loop; the "load earlier" button stays.)
+    if (loading === null && hasMore && loadError === null && el.scrollHeight <= el.clientHeight + NEAR_TOP_PX) {
+      void loadOlder();
+    }
+  }, [messages, loading, hasMore, loadOlder, loadError]);
 
-  // Mark read what the person can see: the chat is open and the window is visible and focused.
+  // Mark read what the person can see: the chat is open, scrolled to the newest messages, and the
+  // window is visible and focused.
   useEffect(() => {
     const bump = () => setFocusTick((n) => n + 1);
     window.addEventListener("focus", bump);
@@ -137,7 +143,8 @@ export function ChatView({
   }, []);
   useEffect(() => {
     const seq = newestUnreadIncomingSeq(messages);
-    if (seq === null || document.visibilityState !== "visible" || !document.hasFocus()) return;
+    // Only when the newest messages are on screen (not while reading old history).
+    if (seq === null || document.visibilityState !== "visible" || !document.hasFocus() || !nearBottom()) return;
     markRead({ contactId, upToSeq: seq })
       .then(() => {
         setMessages((current) =>
@@ -245,6 +252,10 @@ export function ChatView({
         ref={scroller}
         onScroll={(event) => {
           if (event.currentTarget.scrollTop < NEAR_TOP_PX) void loadOlder();
+          if (nearBottom()) {
+            if (newBelow) setNewBelow(false);
+            if (newestUnreadIncomingSeq(messages) !== null) setFocusTick((n) => n + 1);
+          }
         }}
       >
         <div class="history-edge">
@@ -288,7 +299,23 @@ export function ChatView({
         </div>
       </div>
 
+      {newBelow && (
+        <div class="jump-wrap">
+          <button
+            type="button"
+            class="button primary small jump-latest"
+            onClick={() => {
+              const el = scroller.current;
+              if (el !== null) el.scrollTop = el.scrollHeight;
+              setNewBelow(false);
+            }}
+          >
+            {t("chat.jumpLatest")}
+          </button>
+        </div>
+      )}
       <Composer
+        draftKey={contactId}
         name={chat.displayName}
         disabledReason={disabledReason}
         disabledAction={chat.blocked && !chat.keyChanged ? { label: t("chat.unblock"), onClick: unblock } : null}

@@ -7,12 +7,18 @@ import { IconSend } from "./Icons";
 
 const MAX_HEIGHT_PX = 180;
 
+/** Unsent drafts per conversation, in memory only (never written to disk). */
+const drafts = new Map<string, string>();
+
 export function Composer({
+  draftKey,
   name,
   disabledReason,
   disabledAction = null,
   onSend,
 }: {
+  /** Keeps an unsent draft per conversation while the app runs. */
+  draftKey: string;
   name: string;
   /** When set, sending is blocked and this sentence says why. */
   disabledReason: string | null;
@@ -22,7 +28,12 @@ export function Composer({
   onSend: (text: string) => Promise<void>;
 }) {
   const { t } = useI18n();
-  const [text, setText] = useState("");
+  const [text, setTextState] = useState(() => drafts.get(draftKey) ?? "");
+  const setText = (value: string) => {
+    if (value === "") drafts.delete(draftKey);
+    else drafts.set(draftKey, value);
+    setTextState(value);
+  };
   const [sending, setSending] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const area = useRef<HTMLTextAreaElement>(null);

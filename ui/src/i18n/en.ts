@@ -75,6 +75,7 @@ export const en = {
   "chat.youSaid": "You said",
   "chat.sentAt": "Sent {time}",
   "chat.receivedAt": "Received {time}",
+  "chat.jumpLatest": "New messages ↓",
   "chat.emptyConversation": "Say hello. Messages are sealed on this computer before they leave it.",
 
   "composer.label": "Message to {name}",

@@ -78,6 +78,7 @@ export const ja: Record<MessageKey, string> = {
   "chat.youSaid": "あなたのメッセージ",
   "chat.sentAt": "送信 {time}",
   "chat.receivedAt": "受信 {time}",
+  "chat.jumpLatest": "新しいメッセージ ↓",
   "chat.emptyConversation":
     "あいさつしてみましょう。メッセージはこのコンピューターを出る前に封をされます。",
 

@@ -6,7 +6,7 @@
 // chromium through playwright-core (no browser download), and writes PNGs to ui/screenshots-mock/.
 // Fails if the page logs an error or violates the CSP.
 import { spawn } from "node:child_process";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,7 @@ const outDir = join(ui, "screenshots-mock");
 const port = Number(process.env.SCREENSHOT_PORT ?? 4173);
 const base = `http://127.0.0.1:${port}/`;
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const FIXED_NOW = new Date("2026-11-25T15:30:00Z");
 
 async function waitForServer(url, tries = 100) {
   for (let i = 0; i < tries; i++) {
@@ -42,8 +43,11 @@ let count = 0;
 
 try {
   await waitForServer(base);
-  await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
+  // Start clean, but keep the WebKitGTK shots made by webkit-check.mjs.
+  for (const name of await readdir(outDir)) {
+    if (name.endsWith(".png") && !name.startsWith("webkit-")) await rm(join(outDir, name));
+  }
   browser = await chromium.launch({
     executablePath,
     headless: true,
@@ -58,7 +62,10 @@ try {
       colorScheme: scheme,
       locale,
       reducedMotion: "reduce",
+      timezoneId: "UTC",
     });
+    // A fixed clock (timers still run) makes the pictures identical from run to run.
+    await context.clock.setFixedTime(FIXED_NOW);
     const page = await context.newPage();
     page.on("console", (message) => {
       if (message.type() === "error") problems.push(`[${scenario}/${scheme}/${locale}] console: ${message.text()}`);

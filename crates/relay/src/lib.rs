@@ -1,1 +1,306 @@
 //! The Sealpost relay: a blind store-and-forward service for sealed envelopes.
+//!
+//! It speaks the protocol of `sealpost-wire` (see `docs/relay-protocol.md`) over binary
+//! WebSocket messages, on ws:// or wss:// (rustls). Mailboxes are one-way queues with random
+//! receive and send ids; envelopes are opaque bytes. Storage sits behind [`store::Store`]; the
+//! default is SQLite with group commit ([`store::sqlite::SqliteStore`]).
+//!
+//! Embed it with [`Relay::start`]:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sealpost_relay::RelayError> {
+//! let mut config = sealpost_relay::RelayConfig::default();
+//! config.listen = "127.0.0.1:0".parse().expect("address");
+//! config.database = "/tmp/relay.db".into();
+//! let relay = sealpost_relay::Relay::start(config).await?;
+//! println!("listening on ws://{}", relay.addr());
+//! relay.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use governor::{DefaultKeyedRateLimiter, Quota as RateQuota, RateLimiter};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+pub mod config;
+mod connection;
+mod hub;
+pub mod store;
+mod tls;
+
+pub use config::{Limits, Rate, RelayConfig, TlsConfig};
+pub use sealpost_wire as wire;
+
+use hub::Hub;
+use store::sqlite::SqliteStore;
+use store::{AppendListener, Store};
+
+/// Why the relay could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// Binding the listen address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Opening or closing the store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Loading the TLS certificate or key failed.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// A limit in the configuration is unusable (e.g. a zero rate).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A relay task failed to finish.
+    #[error("relay task failed: {0}")]
+    Task(String),
+}
+
+/// Context label of the stored send-secret hash.
+const SEND_SECRET_CONTEXT: &[u8] = b"sealpost/v1/relay/send-secret";
+
+/// The hash the relay stores instead of a send secret:
+/// `SHA-256(u32_be(29) ‖ "sealpost/v1/relay/send-secret" ‖ u32_be(32) ‖ secret)`.
+pub fn send_secret_hash(secret: &sealpost_wire::SendSecret) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update((SEND_SECRET_CONTEXT.len() as u32).to_be_bytes());
+    hasher.update(SEND_SECRET_CONTEXT);
+    hasher.update(32u32.to_be_bytes());
+    hasher.update(secret.expose());
+    hasher.finalize().into()
+}
+
+/// Unix time in seconds.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn rate_quota(rate: Rate, name: &str) -> Result<RateQuota, RelayError> {
+    let per_second = NonZeroU32::new(rate.per_second)
+        .ok_or_else(|| RelayError::Config(format!("{name}.per_second must be at least 1")))?;
+    let burst = NonZeroU32::new(rate.burst)
+        .ok_or_else(|| RelayError::Config(format!("{name}.burst must be at least 1")))?;
+    Ok(RateQuota::per_second(per_second).allow_burst(burst))
+}
+
+/// State every connection shares.
+pub(crate) struct Shared {
+    pub(crate) limits: Limits,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) password_hash: Option<[u8; 32]>,
+    pub(crate) per_connection_quota: RateQuota,
+    pub(crate) ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    pub(crate) create_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    pub(crate) connect_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) next_connection_id: AtomicU64,
+    /// A valid public key nobody holds the secret of; unknown mailboxes are verified against it
+    /// so they cost the same time as a wrong signature.
+    pub(crate) dummy_key: sealpost_wire::AuthPublicKey,
+}
+
+/// The relay. See [`Relay::start`].
+pub struct Relay;
+
+/// A running relay: its address and its shutdown.
+pub struct RelayHandle {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    accept_task: tokio::task::JoinHandle<()>,
+    sweeper_task: tokio::task::JoinHandle<()>,
+    store: Arc<dyn Store>,
+}
+
+impl Relay {
+    /// Opens the store, binds the listener and starts serving on the current Tokio runtime.
+    pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
+        let limits = config.limits.clone();
+        let tls_acceptor = match &config.tls {
+            Some(tls) => Some(tls::acceptor(tls)?),
+            None => None,
+        };
+        let hub = Arc::new(Hub::default());
+        let listener_hub = hub.clone();
+        let listener: AppendListener =
+            Arc::new(move |receive_id, stored| listener_hub.notify(receive_id, stored));
+        let database = config.database.clone();
+        let group_commit_max = limits.group_commit_max;
+        let store: Arc<dyn Store> = Arc::new(
+            tokio::task::spawn_blocking(move || {
+                SqliteStore::open(&database, group_commit_max, listener)
+            })
+            .await
+            .map_err(|e| RelayError::Task(e.to_string()))??,
+        );
+        let tcp = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| RelayError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = tcp.local_addr().map_err(|source| RelayError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (shutdown_sender, shutdown_receiver) = watch::channel(false);
+        let dummy_signing = ed25519_dalek::SigningKey::from_bytes(
+            &Sha256::digest(b"sealpost relay dummy key").into(),
+        );
+        let shared = Arc::new(Shared {
+            password_hash: config
+                .password
+                .as_ref()
+                .map(|p| Sha256::digest(p.as_bytes()).into()),
+            per_connection_quota: rate_quota(limits.rate_per_connection, "rate_per_connection")?,
+            ip_limiter: RateLimiter::keyed(rate_quota(limits.rate_per_ip, "rate_per_ip")?),
+            create_limiter: RateLimiter::keyed(rate_quota(
+                limits.create_rate_per_ip,
+                "create_rate_per_ip",
+            )?),
+            connect_limiter: RateLimiter::keyed(rate_quota(
+                limits.connect_rate_per_ip,
+                "connect_rate_per_ip",
+            )?),
+            limits,
+            store: store.clone(),
+            hub,
+            shutdown: shutdown_receiver,
+            next_connection_id: AtomicU64::new(1),
+            dummy_key: sealpost_wire::public_key(&dummy_signing),
+        });
+        let accept_task = tokio::spawn(accept_loop(tcp, tls_acceptor, shared.clone()));
+        let sweeper_task = tokio::spawn(sweeper(shared));
+        Ok(RelayHandle {
+            addr,
+            shutdown: shutdown_sender,
+            accept_task,
+            sweeper_task,
+            store,
+        })
+    }
+}
+
+impl RelayHandle {
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets every connection finish its in-flight requests and flush its
+    /// replies (up to `shutdown_grace_ms`), commits everything queued and closes the store.
+    pub async fn shutdown(mut self) -> Result<(), RelayError> {
+        let _ = self.shutdown.send(true);
+        let accept = std::mem::replace(&mut self.accept_task, tokio::spawn(async {}));
+        accept.await.map_err(|e| RelayError::Task(e.to_string()))?;
+        self.sweeper_task.abort();
+        self.store.close().await?;
+        Ok(())
+    }
+}
+
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        // A dropped handle stops the relay (without waiting).
+        let _ = self.shutdown.send(true);
+    }
+}
+
+async fn accept_loop(
+    tcp: TcpListener,
+    tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
+    let permits = Arc::new(Semaphore::new(shared.limits.max_connections));
+    let mut connections = JoinSet::new();
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            accepted = tcp.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!("connection limit reached; closing new connection");
+            drop(stream);
+            continue;
+        };
+        if shared.connect_limiter.check_key(&peer.ip()).is_err() {
+            tracing::debug!("connection rate limit reached; closing new connection");
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let tls_acceptor = tls_acceptor.clone();
+        connections.spawn(async move {
+            connection::serve(stream, peer.ip(), tls_acceptor, shared).await;
+            drop(permit);
+        });
+    }
+    drop(tcp);
+    let grace = shared.limits.shutdown_grace();
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("shutdown grace elapsed; aborting remaining connections");
+        connections.shutdown().await;
+    }
+}
+
+/// Resolves once shutdown was requested (or the handle is gone).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+async fn sweeper(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(shared.limits.sweep_interval());
+    loop {
+        interval.tick().await;
+        let now = unix_now();
+        let envelopes_before = now.saturating_sub(shared.limits.envelope_ttl_secs);
+        let mailboxes_before = now.saturating_sub(shared.limits.mailbox_idle_ttl_secs);
+        match shared
+            .store
+            .expire(envelopes_before, mailboxes_before)
+            .await
+        {
+            Ok(expired) if expired.envelopes > 0 || expired.mailboxes > 0 => tracing::info!(
+                envelopes = expired.envelopes,
+                mailboxes = expired.mailboxes,
+                "expired old data"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "sweep failed"),
+        }
+        shared.ip_limiter.retain_recent();
+        shared.create_limiter.retain_recent();
+        shared.connect_limiter.retain_recent();
+    }
+}

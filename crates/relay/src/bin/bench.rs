@@ -1,0 +1,537 @@
+//! `sealpost-relay-bench`: load benchmark of a relay running in its own process.
+//!
+//! Starts the `sealpost-relay` binary (the one built beside this one, or `--relay-bin`) on a
+//! fresh database in a temporary directory, then drives it over loopback from this process:
+//!
+//! * `throughput`: N senders pipeline SENDs as fast as the relay answers; M subscribers hold K
+//!   mailboxes each and ACK every delivery. Reports envelopes/s durably stored (SEND answered
+//!   `Ok`) and delivered (MESSAGE received), and latency percentiles.
+//! * `latency`: the same, but senders are paced to a fixed total rate (moderate load).
+//! * `idle`: opens many connections that only read HELLO and measures the relay's RSS.
+//!
+//! Timing: send→OK starts just before the sender encodes the SEND frame (the start instant is
+//! also written into the envelope) and stops when the sender's reader has decoded the `Ok`
+//! reply. Send→deliver starts at the same instant and stops when the subscriber has decoded the
+//! MESSAGE frame. Both include client-side encode/decode and the loopback round trips; the
+//! clients share the machine's cores with the relay. Not run in CI.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use ed25519_dalek::SigningKey;
+use futures_util::{SinkExt, StreamExt};
+use sealpost_wire::{
+    ClientFrame, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION, ReceiveId, Request, Response,
+    SendId, SendSecret, create_signature_input, decode_relay_frame, encode_client_frame,
+    owner_signature_input, public_key, sign,
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Load benchmark for sealpost-relay.
+#[derive(Debug, Parser, Clone)]
+struct Args {
+    /// What to run: throughput, latency, idle or all.
+    #[arg(long, default_value = "all")]
+    mode: String,
+    /// Path of the relay binary (default: `sealpost-relay` beside this executable).
+    #[arg(long)]
+    relay_bin: Option<PathBuf>,
+    /// Sender connections.
+    #[arg(long, default_value_t = 8)]
+    senders: usize,
+    /// Subscriber connections.
+    #[arg(long, default_value_t = 4)]
+    subscribers: usize,
+    /// Mailboxes per subscriber.
+    #[arg(long, default_value_t = 8)]
+    mailboxes_per_subscriber: usize,
+    /// SENDs each sender keeps in flight (pipelining).
+    #[arg(long, default_value_t = 32)]
+    in_flight: usize,
+    /// Envelope size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    envelope_bytes: usize,
+    /// Measured seconds per run (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Total SENDs per second in latency mode.
+    #[arg(long, default_value_t = 2000)]
+    latency_rate: u64,
+    /// Connections for the idle-memory run.
+    #[arg(long, default_value_t = 10_000)]
+    idle_connections: usize,
+}
+
+struct RelayProcess {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start_relay(args: &Args) -> Result<RelayProcess> {
+    let binary = match &args.relay_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("sealpost-relay"),
+    };
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sealpost-relay-bench-{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\n[limits]\nmailbox_max_envelopes = 10000000\n\
+         mailbox_max_bytes = 100000000000\nmax_connections = 30000\n\
+         rate_per_connection = {{ per_second = 10000000, burst = 10000000 }}\n\
+         rate_per_ip = {{ per_second = 10000000, burst = 10000000 }}\n\
+         create_rate_per_ip = {{ per_second = 100000, burst = 100000 }}\n\
+         connect_rate_per_ip = {{ per_second = 100000, burst = 100000 }}\n",
+        dir.join("relay.db").display()
+    );
+    let config_path = dir.join("relay.toml");
+    std::fs::write(&config_path, config)?;
+    let mut child = Command::new(&binary)
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--log")
+        .arg("warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .context("listening line")?
+        .parse()?;
+    Ok(RelayProcess { child, addr, dir })
+}
+
+async fn connect(addr: SocketAddr) -> Result<(Ws, Nonce)> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}")).await?;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Binary(bytes))) => {
+                let frame = decode_relay_frame(&bytes)?;
+                if let Response::Hello { nonce, .. } = frame.body {
+                    return Ok((ws, nonce));
+                }
+                bail!("expected Hello");
+            }
+            Some(Ok(_)) => continue,
+            _ => bail!("closed before Hello"),
+        }
+    }
+}
+
+fn frame(id: u64, body: Request) -> Message {
+    let bytes = encode_client_frame(&ClientFrame {
+        v: PROTOCOL_VERSION,
+        id,
+        body,
+    })
+    .unwrap();
+    Message::Binary(bytes.into())
+}
+
+async fn reply(ws: &mut Ws) -> Result<Response> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Binary(bytes))) => {
+                let frame = decode_relay_frame(&bytes)?;
+                if frame.id != 0 {
+                    return Ok(frame.body);
+                }
+            }
+            Some(Ok(_)) => continue,
+            _ => bail!("closed"),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct BenchMailbox {
+    auth: SigningKey,
+    receive_id: ReceiveId,
+    send_id: SendId,
+    secret: [u8; 32],
+}
+
+async fn create_mailboxes(addr: SocketAddr, count: usize) -> Result<Vec<BenchMailbox>> {
+    let (mut ws, nonce) = connect(addr).await?;
+    let mut mailboxes = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let auth = SigningKey::from_bytes(&seed);
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let auth_key = public_key(&auth);
+        let request = Request::Create {
+            auth_key,
+            send_secret: SendSecret::new(secret),
+            password: None,
+            signature: sign(&auth, &create_signature_input(&nonce, &auth_key)),
+        };
+        ws.send(frame(index as u64 + 1, request)).await?;
+        match reply(&mut ws).await? {
+            Response::Created {
+                receive_id,
+                send_id,
+            } => mailboxes.push(BenchMailbox {
+                auth,
+                receive_id,
+                send_id,
+                secret,
+            }),
+            other => bail!("create failed: {other:?}"),
+        }
+    }
+    Ok(mailboxes)
+}
+
+#[derive(Default)]
+struct Stats {
+    stored: AtomicU64,
+    delivered: AtomicU64,
+    send_to_ok_us: Mutex<Vec<u64>>,
+    send_to_deliver_us: Mutex<Vec<u64>>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+async fn subscriber(
+    addr: SocketAddr,
+    mailboxes: Vec<BenchMailbox>,
+    epoch: Instant,
+    stats: Arc<Stats>,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let (mut ws, nonce) = connect(addr).await?;
+    let by_id: HashMap<ReceiveId, BenchMailbox> = mailboxes
+        .iter()
+        .map(|m| (m.receive_id, m.clone()))
+        .collect();
+    for (index, mailbox) in mailboxes.iter().enumerate() {
+        let signature = sign(
+            &mailbox.auth,
+            &owner_signature_input(&nonce, OwnerCommand::Subscribe, &mailbox.receive_id),
+        );
+        let request = Request::Subscribe {
+            receive_id: mailbox.receive_id,
+            signature,
+        };
+        ws.send(frame(index as u64 + 1, request)).await?;
+    }
+    let mut next_id = 1_000_000u64;
+    while !stop.load(Ordering::Relaxed) {
+        let message = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+            Ok(Some(Ok(message))) => message,
+            Ok(_) => break,
+            Err(_) => continue,
+        };
+        let Message::Binary(bytes) = message else {
+            continue;
+        };
+        let frame_in = decode_relay_frame(&bytes)?;
+        if let Response::Message {
+            receive_id,
+            message_id,
+            envelope,
+            ..
+        } = frame_in.body
+        {
+            let now = epoch.elapsed().as_micros() as u64;
+            let sent = u64::from_be_bytes(envelope[..8].try_into()?);
+            if measuring.load(Ordering::Relaxed) {
+                stats.delivered.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .send_to_deliver_us
+                    .lock()
+                    .unwrap()
+                    .push(now.saturating_sub(sent));
+            }
+            let mailbox = &by_id[&receive_id];
+            let signature = sign(
+                &mailbox.auth,
+                &owner_signature_input(&nonce, OwnerCommand::Ack(message_id), &receive_id),
+            );
+            next_id += 1;
+            ws.feed(frame(
+                next_id,
+                Request::Ack {
+                    receive_id,
+                    message_id,
+                    signature,
+                },
+            ))
+            .await?;
+            ws.flush().await?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sender(
+    addr: SocketAddr,
+    mailboxes: Vec<BenchMailbox>,
+    args: Args,
+    pace: Option<Duration>,
+    epoch: Instant,
+    stats: Arc<Stats>,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let (ws, _) = connect(addr).await?;
+    let (mut sink, mut source) = ws.split();
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.in_flight));
+    let started: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+    let reader = {
+        let permits = permits.clone();
+        let started = started.clone();
+        let stats = stats.clone();
+        let measuring = measuring.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = source.next().await {
+                let Message::Binary(bytes) = message else {
+                    continue;
+                };
+                let Ok(frame_in) = decode_relay_frame(&bytes) else {
+                    continue;
+                };
+                let now = epoch.elapsed().as_micros() as u64;
+                let start = started.lock().unwrap().remove(&frame_in.id);
+                if let (Response::Ok {}, Some(start)) = (&frame_in.body, start) {
+                    if measuring.load(Ordering::Relaxed) {
+                        stats.stored.fetch_add(1, Ordering::Relaxed);
+                        stats.send_to_ok_us.lock().unwrap().push(now - start);
+                    }
+                } else if !matches!(frame_in.body, Response::Ok {}) {
+                    eprintln!("send failed: {:?}", frame_in.body);
+                }
+                permits.add_permits(1);
+            }
+        })
+    };
+    let mut id = 0u64;
+    let mut next_at = tokio::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(pace) = pace {
+            next_at += pace;
+            tokio::time::sleep_until(next_at).await;
+        }
+        let permit = permits.acquire().await?;
+        permit.forget();
+        id += 1;
+        let mailbox = &mailboxes[(id as usize) % mailboxes.len()];
+        let start = epoch.elapsed().as_micros() as u64;
+        let mut envelope = vec![0xa5u8; args.envelope_bytes.max(8)];
+        envelope[..8].copy_from_slice(&start.to_be_bytes());
+        let request = Request::Send {
+            send_id: mailbox.send_id,
+            send_secret: SendSecret::new(mailbox.secret),
+            envelope,
+            sender_signature: None,
+        };
+        started.lock().unwrap().insert(id, start);
+        sink.send(frame(id, request)).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    reader.abort();
+    Ok(())
+}
+
+async fn load_run(args: &Args, paced: bool) -> Result<()> {
+    let relay = start_relay(args)?;
+    let total = args.subscribers * args.mailboxes_per_subscriber;
+    let mailboxes = create_mailboxes(relay.addr, total).await?;
+    let stats = Arc::new(Stats::default());
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let epoch = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in mailboxes.chunks(args.mailboxes_per_subscriber) {
+        tasks.push(tokio::spawn(subscriber(
+            relay.addr,
+            chunk.to_vec(),
+            epoch,
+            stats.clone(),
+            measuring.clone(),
+            stop.clone(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pace = paced
+        .then(|| Duration::from_secs_f64(args.senders as f64 / args.latency_rate.max(1) as f64));
+    for _ in 0..args.senders {
+        tasks.push(tokio::spawn(sender(
+            relay.addr,
+            mailboxes.clone(),
+            args.clone(),
+            pace,
+            epoch,
+            stats.clone(),
+            measuring.clone(),
+            stop.clone(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let cpu_before = process_cpu_ticks(relay.child.id());
+    let measured_from = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = measured_from.elapsed().as_secs_f64();
+    let cpu_after = process_cpu_ticks(relay.child.id());
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        if let Err(error) = task.await? {
+            eprintln!("task error: {error:#}");
+        }
+    }
+    let mut ok = stats.send_to_ok_us.lock().unwrap().clone();
+    let mut deliver = stats.send_to_deliver_us.lock().unwrap().clone();
+    ok.sort_unstable();
+    deliver.sort_unstable();
+    let rss = rss_kib(relay.child.id());
+    println!(
+        "{}: senders={} in_flight={} subscribers={} mailboxes={} envelope={}B{}",
+        if paced { "latency" } else { "throughput" },
+        args.senders,
+        args.in_flight,
+        args.subscribers,
+        total,
+        args.envelope_bytes,
+        if paced {
+            format!(" target_rate={}/s", args.latency_rate)
+        } else {
+            String::new()
+        },
+    );
+    println!(
+        "  stored (SEND→Ok, durable) {:.0} env/s; delivered {:.0} env/s over {:.1} s",
+        stats.stored.load(Ordering::Relaxed) as f64 / elapsed,
+        stats.delivered.load(Ordering::Relaxed) as f64 / elapsed,
+        elapsed
+    );
+    println!(
+        "  send→OK      p50 {:.2} ms  p99 {:.2} ms  (n={})",
+        percentile(&ok, 0.50) as f64 / 1000.0,
+        percentile(&ok, 0.99) as f64 / 1000.0,
+        ok.len()
+    );
+    println!(
+        "  send→deliver p50 {:.2} ms  p99 {:.2} ms  (n={})",
+        percentile(&deliver, 0.50) as f64 / 1000.0,
+        percentile(&deliver, 0.99) as f64 / 1000.0,
+        deliver.len()
+    );
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        println!(
+            "  relay CPU {:.0}% of one core; relay RSS {} KiB",
+            (after - before) as f64 / 100.0 / elapsed * 100.0,
+            rss.unwrap_or(0)
+        );
+    }
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// utime + stime in clock ticks (assumes 100 Hz, the Linux default).
+fn process_cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+async fn idle_run(args: &Args) -> Result<()> {
+    let relay = start_relay(args)?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = rss_kib(relay.child.id()).unwrap_or(0);
+    let mut connections = Vec::with_capacity(args.idle_connections);
+    let started = Instant::now();
+    for _ in 0..args.idle_connections {
+        match connect(relay.addr).await {
+            Ok((ws, _)) => connections.push(ws),
+            Err(error) => {
+                eprintln!(
+                    "connection {} failed: {error:#} (raise `ulimit -n`?)",
+                    connections.len()
+                );
+                break;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let loaded = rss_kib(relay.child.id()).unwrap_or(0);
+    println!(
+        "idle: {} connections open (in {:.1} s); relay RSS {} KiB before, {} KiB with them \
+         ({:.1} MB total, {:.2} KiB per connection)",
+        connections.len(),
+        started.elapsed().as_secs_f64(),
+        baseline,
+        loaded,
+        loaded as f64 / 1024.0,
+        (loaded.saturating_sub(baseline)) as f64 / connections.len().max(1) as f64
+    );
+    drop(connections);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    match args.mode.as_str() {
+        "throughput" => load_run(&args, false).await?,
+        "latency" => load_run(&args, true).await?,
+        "idle" => idle_run(&args).await?,
+        "all" => {
+            load_run(&args, false).await?;
+            load_run(&args, true).await?;
+            idle_run(&args).await?;
+        }
+        other => bail!("unknown mode {other}"),
+    }
+    let _ = MessageId(0);
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Relay configuration: where to listen, where to store, TLS, the optional relay password and
+//! every limit. Loadable from TOML (all fields optional; defaults below) and overridable by
+//! command-line flags in the binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything [`crate::Relay::start`] needs.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Address to listen on; port 0 picks a free port (see [`crate::RelayHandle::addr`]).
+    pub listen: SocketAddr,
+    /// Path of the SQLite database file (created if absent; `-wal`/`-shm` files beside it).
+    pub database: PathBuf,
+    /// Certificate chain and private key (PEM) for wss://; plain ws:// when absent.
+    pub tls: Option<TlsConfig>,
+    /// Relay password CREATE must present (like SMP basic auth); anyone may CREATE when absent.
+    pub password: Option<String>,
+    /// All limits.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for RelayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Hand-written so the relay password never reaches a log.
+        f.debug_struct("RelayConfig")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("tls", &self.tls)
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            database: PathBuf::from("sealpost-relay.db"),
+            tls: None,
+            password: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// PEM files for TLS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// A token-bucket rate: `per_second` sustained, up to `burst` at once.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Sustained requests per second (at least 1).
+    pub per_second: u32,
+    /// Largest burst (at least 1).
+    pub burst: u32,
+}
+
+/// Every limit the relay enforces. Times are in milliseconds or seconds as named.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest WebSocket message (and frame) accepted, bytes. Default 128 KiB.
+    pub max_frame_bytes: usize,
+    /// Largest envelope accepted in SEND, bytes. Default 120 KiB.
+    pub max_envelope_bytes: usize,
+    /// tungstenite read buffer per connection, bytes. Default 8 KiB.
+    pub read_buffer_bytes: usize,
+    /// tungstenite write buffer per connection, bytes. Default 8 KiB.
+    pub write_buffer_bytes: usize,
+    /// Frames queued for one connection before it counts as a slow reader. Default 256.
+    pub write_queue_frames: usize,
+    /// Bytes queued for one connection before it counts as a slow reader (deliveries pause at
+    /// half of it). Default 4 MiB.
+    pub write_queue_bytes: usize,
+    /// A single write blocked longer than this disconnects the reader, ms. Default 10 s.
+    pub write_timeout_ms: u64,
+    /// TCP accept to finished TLS + WebSocket handshake, ms. Default 10 s.
+    pub handshake_timeout_ms: u64,
+    /// Close a connection that sent nothing (not even a pong) for this long, ms. Default 90 s.
+    pub idle_timeout_ms: u64,
+    /// Send a WebSocket ping this often, ms. Default 30 s.
+    pub ping_interval_ms: u64,
+    /// Most simultaneous connections; more are closed at once. Default 20 000.
+    pub max_connections: usize,
+    /// Most mailboxes one connection may subscribe. Default 1 024.
+    pub max_subscriptions_per_connection: usize,
+    /// Most requests of one connection being processed at once (pipelining). Default 64.
+    pub max_pipelined_requests: usize,
+    /// Unacknowledged envelopes pushed per subscribed mailbox. Default 8.
+    pub window: u16,
+    /// Requests per connection. Default 500/s, burst 1 000.
+    pub rate_per_connection: Rate,
+    /// Requests per client IP address (all its connections). Default 5 000/s, burst 10 000.
+    pub rate_per_ip: Rate,
+    /// CREATEs per client IP address. Default 1/s, burst 20.
+    pub create_rate_per_ip: Rate,
+    /// New connections per client IP address. Default 50/s, burst 200.
+    pub connect_rate_per_ip: Rate,
+    /// Most envelopes stored per mailbox. Default 1 000.
+    pub mailbox_max_envelopes: u64,
+    /// Most envelope bytes stored per mailbox. Default 64 MiB.
+    pub mailbox_max_bytes: u64,
+    /// Envelopes older than this are deleted, seconds. Default 21 days.
+    pub envelope_ttl_secs: u64,
+    /// Mailboxes whose owner did nothing (CREATE, SUBSCRIBE, ACK, SECURE) for this long are
+    /// deleted with their envelopes, seconds. Default 90 days.
+    pub mailbox_idle_ttl_secs: u64,
+    /// How often the sweeper runs, ms. Default 60 s.
+    pub sweep_interval_ms: u64,
+    /// Most operations the writer commits in one transaction (group commit). Default 2 048.
+    pub group_commit_max: usize,
+    /// How long shutdown waits for connections to flush, ms. Default 5 s.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 128 * 1024,
+            max_envelope_bytes: 120 * 1024,
+            read_buffer_bytes: 8 * 1024,
+            write_buffer_bytes: 8 * 1024,
+            write_queue_frames: 256,
+            write_queue_bytes: 4 * 1024 * 1024,
+            write_timeout_ms: 10_000,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 90_000,
+            ping_interval_ms: 30_000,
+            max_connections: 20_000,
+            max_subscriptions_per_connection: 1024,
+            max_pipelined_requests: 64,
+            window: 8,
+            rate_per_connection: Rate {
+                per_second: 500,
+                burst: 1000,
+            },
+            rate_per_ip: Rate {
+                per_second: 5000,
+                burst: 10_000,
+            },
+            create_rate_per_ip: Rate {
+                per_second: 1,
+                burst: 20,
+            },
+            connect_rate_per_ip: Rate {
+                per_second: 50,
+                burst: 200,
+            },
+            mailbox_max_envelopes: 1000,
+            mailbox_max_bytes: 64 * 1024 * 1024,
+            envelope_ttl_secs: 21 * 24 * 3600,
+            mailbox_idle_ttl_secs: 90 * 24 * 3600,
+            sweep_interval_ms: 60_000,
+            group_commit_max: 2048,
+            shutdown_grace_ms: 5_000,
+        }
+    }
+}
+
+impl Limits {
+    /// `write_timeout_ms` as a duration.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+    /// `handshake_timeout_ms` as a duration.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+    /// `idle_timeout_ms` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+    /// `ping_interval_ms` as a duration.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms.max(1))
+    }
+    /// `sweep_interval_ms` as a duration.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_millis(self.sweep_interval_ms.max(1))
+    }
+    /// `shutdown_grace_ms` as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}

@@ -1,0 +1,749 @@
+//! One client connection: handshake, request handling, subscriptions and the write queue.
+//!
+//! Each connection runs as one task that reads frames and one writer task that drains a
+//! bounded queue into the socket. Requests that wait for the store (SEND, ACK, CREATE, DELETE,
+//! SECURE) are pipelined: up to `max_pipelined_requests` run at once and their replies may
+//! arrive out of order (the correlation id matches them up). A client that does not read its
+//! replies fills the queue and is disconnected as a slow reader; nobody else waits for it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::stream::{FuturesUnordered, SplitSink};
+use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, RateLimiter};
+use sealpost_wire::{
+    AuthPublicKey, ErrorCode, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
+    PUSH_CORRELATION_ID, ReceiveId, RelayFrame, Request, Response, SendId, SignatureBytes,
+    create_signature_input, decode_client_frame, encode_relay_frame, owner_signature_input,
+    send_signature_input, verify,
+};
+use sha2::Digest;
+use subtle::ConstantTimeEq;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::{WebSocketStream, accept_async_with_config};
+
+use crate::hub::ConnectionEvent;
+use crate::store::{AppendOutcome, NewMailbox, Quota, SecureOutcome, StoredEnvelope};
+use crate::{Limits, Shared, send_secret_hash, unix_now};
+
+type Pending = Pin<Box<dyn Future<Output = RelayFrame> + Send>>;
+
+/// Why the read loop stopped.
+enum Stop {
+    /// Close politely with this code after flushing.
+    Close(CloseCode, &'static str),
+    /// The peer closed or the socket broke: flush what we can.
+    PeerGone,
+    /// The peer does not read: drop it at once.
+    SlowReader,
+}
+
+fn websocket_config(limits: &Limits) -> WebSocketConfig {
+    let write_buffer = limits.write_buffer_bytes.max(1024);
+    WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer_bytes.max(1024))
+        .write_buffer_size(write_buffer)
+        .max_write_buffer_size(write_buffer + 2 * limits.max_frame_bytes + 1024)
+        .max_message_size(Some(limits.max_frame_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes))
+}
+
+/// Serves one accepted TCP connection to the end.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    ip: IpAddr,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
+    let config = websocket_config(&shared.limits);
+    let deadline = Instant::now() + shared.limits.handshake_timeout();
+    match tls {
+        Some(acceptor) => {
+            let handshake = async {
+                let tls_stream = acceptor.accept(stream).await.ok()?;
+                accept_async_with_config(tls_stream, Some(config))
+                    .await
+                    .ok()
+            };
+            match tokio::time::timeout_at(deadline, handshake).await {
+                Ok(Some(websocket)) => run(websocket, ip, shared).await,
+                _ => tracing::debug!("TLS/WebSocket handshake failed or timed out"),
+            }
+        }
+        None => {
+            let handshake = accept_async_with_config(stream, Some(config));
+            match tokio::time::timeout_at(deadline, handshake).await {
+                Ok(Ok(websocket)) => run(websocket, ip, shared).await,
+                _ => tracing::debug!("WebSocket handshake failed or timed out"),
+            }
+        }
+    }
+}
+
+/// Per-subscription delivery state.
+struct Subscription {
+    auth_key: AuthPublicKey,
+    /// Pushed, not yet acknowledged.
+    in_flight: BTreeSet<u64>,
+    /// Highest message id pushed so far.
+    max_sent: u64,
+    /// The store may hold envelopes above `max_sent` not yet pushed.
+    more_in_store: bool,
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    id: u64,
+    nonce: Nonce,
+    out: mpsc::Sender<Message>,
+    queued_bytes: Arc<AtomicUsize>,
+    limiter: DefaultDirectRateLimiter,
+    subscriptions: HashMap<ReceiveId, Subscription>,
+    events: mpsc::UnboundedSender<ConnectionEvent>,
+    pending: FuturesUnordered<Pending>,
+    /// Deliveries were held back because the write queue was over half full.
+    stalled: bool,
+}
+
+async fn run<S>(websocket: WebSocketStream<S>, ip: IpAddr, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = shared.limits.clone();
+    let (sink, mut source) = websocket.split();
+    let (out, out_receiver) = mpsc::channel(limits.write_queue_frames.max(4));
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let drained = Arc::new(tokio::sync::Notify::new());
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        out_receiver,
+        queued_bytes.clone(),
+        drained.clone(),
+        limits.write_timeout(),
+        limits.ping_interval(),
+    ));
+    let (events, mut event_receiver) = mpsc::unbounded_channel();
+    let mut nonce = [0u8; 32];
+    if getrandom::fill(&mut nonce).is_err() {
+        tracing::error!("no randomness for the connection nonce; closing");
+        writer.abort();
+        return;
+    }
+    let mut connection = Connection {
+        id: shared.next_connection_id.fetch_add(1, Ordering::Relaxed),
+        limiter: RateLimiter::direct(shared.per_connection_quota),
+        shared: shared.clone(),
+        ip,
+        nonce: Nonce(nonce),
+        out,
+        queued_bytes,
+        subscriptions: HashMap::new(),
+        events,
+        pending: FuturesUnordered::new(),
+        stalled: false,
+    };
+    let max_envelope = u32::try_from(limits.max_envelope_bytes).unwrap_or(u32::MAX);
+    let hello = Response::Hello {
+        nonce: connection.nonce,
+        max_envelope,
+        window: limits.window,
+    };
+    let mut stop = connection.send(PUSH_CORRELATION_ID, hello).err();
+    let mut shutdown = shared.shutdown.clone();
+    let mut idle_deadline = Instant::now() + limits.idle_timeout();
+    while stop.is_none() {
+        let can_read = connection.pending.len() < limits.max_pipelined_requests.max(1);
+        let result = tokio::select! {
+            biased;
+            _ = crate::stopped(&mut shutdown) => Err(Stop::Close(CloseCode::Away, "relay shutting down")),
+            Some(frame) = connection.pending.next(), if !connection.pending.is_empty() => {
+                connection.send_frame(frame)
+            }
+            Some(event) = event_receiver.recv() => connection.on_event(event).await,
+            _ = drained.notified(), if connection.stalled => connection.resume().await,
+            message = source.next(), if can_read => {
+                idle_deadline = Instant::now() + limits.idle_timeout();
+                connection.on_message(message).await
+            }
+            _ = sleep_until(idle_deadline) => Err(Stop::Close(CloseCode::Normal, "idle")),
+            _ = &mut writer => Err(Stop::PeerGone),
+        };
+        if let Err(reason) = result {
+            stop = Some(reason);
+        }
+    }
+    for receive_id in connection.subscriptions.keys() {
+        shared.hub.unsubscribe(receive_id, connection.id);
+    }
+    match stop.unwrap_or(Stop::PeerGone) {
+        Stop::SlowReader => {
+            tracing::debug!("slow reader disconnected");
+            writer.abort();
+        }
+        Stop::PeerGone => writer.abort(),
+        Stop::Close(code, reason) => {
+            // Answer what is in flight (those writes are durable either way), then close.
+            let grace = limits.shutdown_grace();
+            let _ = timeout(grace, async {
+                while let Some(frame) = connection.pending.next().await {
+                    if connection.send_frame(frame).is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+            let close = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = connection.out.try_send(Message::Close(Some(close)));
+            drop(connection);
+            if !writer.is_finished() && timeout(limits.write_timeout(), &mut writer).await.is_err()
+            {
+                writer.abort();
+            }
+        }
+    }
+}
+
+/// Drains the write queue into the socket, pinging on an interval.
+async fn write_loop<S>(
+    mut sink: SplitSink<WebSocketStream<S>, Message>,
+    mut queue: mpsc::Receiver<Message>,
+    queued_bytes: Arc<AtomicUsize>,
+    drained: Arc<tokio::sync::Notify>,
+    write_timeout: std::time::Duration,
+    ping_interval: std::time::Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+    loop {
+        tokio::select! {
+            message = queue.recv() => {
+                let Some(message) = message else { break };
+                let length = message.len();
+                let closing = matches!(message, Message::Close(_));
+                if !matches!(timeout(write_timeout, sink.feed(message)).await, Ok(Ok(()))) {
+                    return;
+                }
+                queued_bytes.fetch_sub(length, Ordering::Relaxed);
+                if queue.is_empty() || closing {
+                    if !matches!(timeout(write_timeout, sink.flush()).await, Ok(Ok(()))) {
+                        return;
+                    }
+                    drained.notify_one();
+                }
+                if closing {
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if !matches!(timeout(write_timeout, sink.send(Message::Ping(Vec::new().into()))).await, Ok(Ok(()))) {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = timeout(write_timeout, sink.close()).await;
+}
+
+fn error(code: ErrorCode) -> Response {
+    Response::Error { code }
+}
+
+fn reply(id: u64, body: Response) -> RelayFrame {
+    RelayFrame {
+        v: PROTOCOL_VERSION,
+        id,
+        body,
+    }
+}
+
+impl Connection {
+    /// Queues one frame; a full queue means the peer does not read.
+    fn send(&self, id: u64, body: Response) -> Result<(), Stop> {
+        self.send_frame(reply(id, body))
+    }
+
+    fn send_frame(&self, frame: RelayFrame) -> Result<(), Stop> {
+        let bytes = match encode_relay_frame(&frame) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(%error, "cannot encode a relay frame");
+                return Ok(());
+            }
+        };
+        let length = bytes.len();
+        let queued = self.queued_bytes.fetch_add(length, Ordering::Relaxed) + length;
+        if queued > self.shared.limits.write_queue_bytes {
+            return Err(Stop::SlowReader);
+        }
+        match self.out.try_send(Message::Binary(bytes.into())) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Stop::SlowReader),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::PeerGone),
+        }
+    }
+
+    async fn on_message(&mut self, message: Option<Result<Message, WsError>>) -> Result<(), Stop> {
+        match message {
+            None => Err(Stop::PeerGone),
+            Some(Ok(Message::Binary(bytes))) => match decode_client_frame(&bytes) {
+                Ok(frame) => {
+                    if self.limiter.check().is_err()
+                        || self.shared.ip_limiter.check_key(&self.ip).is_err()
+                    {
+                        return self.send(frame.id, error(ErrorCode::RateLimited));
+                    }
+                    self.on_request(frame.id, frame.body).await
+                }
+                Err(decode_error) => {
+                    let code = match decode_error {
+                        sealpost_wire::DecodeError::UnsupportedVersion { .. } => {
+                            ErrorCode::UnsupportedVersion
+                        }
+                        sealpost_wire::DecodeError::Malformed { .. } => ErrorCode::Malformed,
+                    };
+                    let id = decode_error.correlation_id().unwrap_or(PUSH_CORRELATION_ID);
+                    // Garbage still costs the sender rate budget.
+                    let _ = self.limiter.check();
+                    self.send(id, error(code))
+                }
+            },
+            Some(Ok(Message::Text(_))) => {
+                self.send(PUSH_CORRELATION_ID, error(ErrorCode::Malformed))?;
+                Err(Stop::Close(CloseCode::Unsupported, "binary frames only"))
+            }
+            Some(Ok(Message::Close(_))) => Err(Stop::Close(CloseCode::Normal, "")),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. })))
+            | Some(Err(WsError::Capacity(_))) => {
+                self.send(PUSH_CORRELATION_ID, error(ErrorCode::TooLarge))?;
+                Err(Stop::Close(CloseCode::Size, "frame too large"))
+            }
+            Some(Err(_)) => Err(Stop::PeerGone),
+        }
+    }
+
+    /// Checks an owner signature; unknown mailboxes are checked against a dummy key so both
+    /// failures take the same time and give the same answer.
+    fn owner_signature_valid(
+        &self,
+        auth_key: Option<AuthPublicKey>,
+        command: OwnerCommand,
+        receive_id: &ReceiveId,
+        signature: &SignatureBytes,
+    ) -> bool {
+        let input = owner_signature_input(&self.nonce, command, receive_id);
+        let (key, exists) = match auth_key {
+            Some(key) => (key, true),
+            None => (self.shared.dummy_key, false),
+        };
+        let valid = verify(&key, &input, signature);
+        valid && exists
+    }
+
+    /// The auth key of a mailbox: from this connection's subscription, else from the store.
+    async fn auth_key(&mut self, receive_id: ReceiveId) -> Result<Option<AuthPublicKey>, ()> {
+        if let Some(subscription) = self.subscriptions.get(&receive_id) {
+            return Ok(Some(subscription.auth_key));
+        }
+        self.shared
+            .store
+            .auth_key(receive_id)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "auth key lookup failed");
+            })
+    }
+
+    async fn on_request(&mut self, id: u64, request: Request) -> Result<(), Stop> {
+        match request {
+            Request::Create {
+                auth_key,
+                send_secret,
+                password,
+                signature,
+            } => {
+                if self.shared.create_limiter.check_key(&self.ip).is_err() {
+                    return self.send(id, error(ErrorCode::RateLimited));
+                }
+                if let Some(expected) = &self.shared.password_hash {
+                    let presented: [u8; 32] = match &password {
+                        Some(password) => sha2::Sha256::digest(password.as_bytes()).into(),
+                        None => [0u8; 32],
+                    };
+                    if !bool::from(presented.ct_eq(expected)) || password.is_none() {
+                        return self.send(id, error(ErrorCode::Password));
+                    }
+                }
+                let input = create_signature_input(&self.nonce, &auth_key);
+                if !verify(&auth_key, &input, &signature) {
+                    return self.send(id, error(ErrorCode::Auth));
+                }
+                let send_secret_hash = send_secret_hash(&send_secret);
+                let store = self.shared.store.clone();
+                self.pending.push(Box::pin(async move {
+                    for _ in 0..4 {
+                        let mut ids = [0u8; 64];
+                        if getrandom::fill(&mut ids).is_err() {
+                            break;
+                        }
+                        let (receive, send) = ids.split_at(32);
+                        let (Ok(receive), Ok(send)) =
+                            (<[u8; 32]>::try_from(receive), <[u8; 32]>::try_from(send))
+                        else {
+                            break;
+                        };
+                        let mailbox = NewMailbox {
+                            receive_id: ReceiveId(receive),
+                            send_id: SendId(send),
+                            auth_key,
+                            send_secret_hash,
+                            now: unix_now(),
+                        };
+                        match store.create_mailbox(mailbox).await {
+                            Ok(true) => {
+                                let body = Response::Created {
+                                    receive_id: ReceiveId(receive),
+                                    send_id: SendId(send),
+                                };
+                                return reply(id, body);
+                            }
+                            Ok(false) => continue,
+                            Err(store_error) => {
+                                tracing::warn!(%store_error, "create failed");
+                                break;
+                            }
+                        }
+                    }
+                    reply(id, error(ErrorCode::Internal))
+                }));
+                Ok(())
+            }
+            Request::Subscribe {
+                receive_id,
+                signature,
+            } => {
+                if !self.subscriptions.contains_key(&receive_id)
+                    && self.subscriptions.len()
+                        >= self.shared.limits.max_subscriptions_per_connection
+                {
+                    return self.send(id, error(ErrorCode::LimitExceeded));
+                }
+                let Ok(auth_key) = self.auth_key(receive_id).await else {
+                    return self.send(id, error(ErrorCode::Internal));
+                };
+                if !self.owner_signature_valid(
+                    auth_key,
+                    OwnerCommand::Subscribe,
+                    &receive_id,
+                    &signature,
+                ) {
+                    return self.send(id, error(ErrorCode::Auth));
+                }
+                let Some(auth_key) = auth_key else {
+                    return self.send(id, error(ErrorCode::Auth));
+                };
+                self.shared
+                    .hub
+                    .subscribe(receive_id, self.id, self.events.clone());
+                // A repeated SUBSCRIBE starts over: every unacknowledged envelope is pushed again.
+                self.subscriptions.insert(
+                    receive_id,
+                    Subscription {
+                        auth_key,
+                        in_flight: BTreeSet::new(),
+                        max_sent: 0,
+                        more_in_store: true,
+                    },
+                );
+                // Best effort: the write is queued now; its completion is not awaited.
+                drop(self.shared.store.touch(receive_id, unix_now()));
+                self.send(id, Response::Ok {})?;
+                self.refill(receive_id).await
+            }
+            Request::Ack {
+                receive_id,
+                message_id,
+                signature,
+            } => {
+                let Ok(auth_key) = self.auth_key(receive_id).await else {
+                    return self.send(id, error(ErrorCode::Internal));
+                };
+                if !self.owner_signature_valid(
+                    auth_key,
+                    OwnerCommand::Ack(message_id),
+                    &receive_id,
+                    &signature,
+                ) {
+                    return self.send(id, error(ErrorCode::Auth));
+                }
+                let store = self.shared.store.clone();
+                self.pending.push(Box::pin(async move {
+                    match store.ack(receive_id, message_id, unix_now()).await {
+                        Ok(()) => reply(id, Response::Ok {}),
+                        Err(store_error) => {
+                            tracing::warn!(%store_error, "ack failed");
+                            reply(id, error(ErrorCode::Internal))
+                        }
+                    }
+                }));
+                if let Some(subscription) = self.subscriptions.get_mut(&receive_id) {
+                    subscription.in_flight.remove(&message_id.0);
+                }
+                self.refill(receive_id).await
+            }
+            Request::Delete {
+                receive_id,
+                signature,
+            } => {
+                let Ok(auth_key) = self.auth_key(receive_id).await else {
+                    return self.send(id, error(ErrorCode::Internal));
+                };
+                if !self.owner_signature_valid(
+                    auth_key,
+                    OwnerCommand::Delete,
+                    &receive_id,
+                    &signature,
+                ) {
+                    return self.send(id, error(ErrorCode::Auth));
+                }
+                self.subscriptions.remove(&receive_id);
+                self.shared.hub.remove(&receive_id);
+                let store = self.shared.store.clone();
+                self.pending.push(Box::pin(async move {
+                    match store.delete_mailbox(receive_id).await {
+                        Ok(()) => reply(id, Response::Ok {}),
+                        Err(store_error) => {
+                            tracing::warn!(%store_error, "delete failed");
+                            reply(id, error(ErrorCode::Internal))
+                        }
+                    }
+                }));
+                Ok(())
+            }
+            Request::Secure {
+                receive_id,
+                sender_key,
+                signature,
+            } => {
+                let Ok(auth_key) = self.auth_key(receive_id).await else {
+                    return self.send(id, error(ErrorCode::Internal));
+                };
+                if !self.owner_signature_valid(
+                    auth_key,
+                    OwnerCommand::Secure(sender_key),
+                    &receive_id,
+                    &signature,
+                ) {
+                    return self.send(id, error(ErrorCode::Auth));
+                }
+                let store = self.shared.store.clone();
+                self.pending.push(Box::pin(async move {
+                    match store.secure(receive_id, sender_key, unix_now()).await {
+                        Ok(SecureOutcome::Secured) => reply(id, Response::Ok {}),
+                        Ok(SecureOutcome::AlreadySecured) => {
+                            reply(id, error(ErrorCode::AlreadySecured))
+                        }
+                        Ok(SecureOutcome::Gone) => reply(id, error(ErrorCode::Auth)),
+                        Err(store_error) => {
+                            tracing::warn!(%store_error, "secure failed");
+                            reply(id, error(ErrorCode::Internal))
+                        }
+                    }
+                }));
+                Ok(())
+            }
+            Request::Send {
+                send_id,
+                send_secret,
+                envelope,
+                sender_signature,
+            } => {
+                if envelope.len() > self.shared.limits.max_envelope_bytes {
+                    return self.send(id, error(ErrorCode::TooLarge));
+                }
+                let target = match self.shared.store.send_target(send_id).await {
+                    Ok(target) => target,
+                    Err(store_error) => {
+                        tracing::warn!(%store_error, "send target lookup failed");
+                        return self.send(id, error(ErrorCode::Internal));
+                    }
+                };
+                let presented = send_secret_hash(&send_secret);
+                // Unknown send ids are compared against an impossible hash: same work, same answer.
+                let (expected, target) = match target {
+                    Some(target) => (target.send_secret_hash, Some(target)),
+                    None => ([0xff; 32], None),
+                };
+                let secret_matches = bool::from(presented.ct_eq(&expected));
+                let Some(target) = target.filter(|_| secret_matches) else {
+                    return self.send(id, error(ErrorCode::Auth));
+                };
+                if let Some(sender_key) = &target.sender_key {
+                    let input = send_signature_input(&send_id, &envelope);
+                    let signed = sender_signature
+                        .as_ref()
+                        .is_some_and(|signature| verify(sender_key, &input, signature));
+                    if !signed {
+                        return self.send(id, error(ErrorCode::SenderAuth));
+                    }
+                }
+                let store = self.shared.store.clone();
+                let quota = Quota {
+                    max_envelopes: self.shared.limits.mailbox_max_envelopes,
+                    max_bytes: self.shared.limits.mailbox_max_bytes,
+                };
+                let envelope: Arc<[u8]> = Arc::from(envelope);
+                self.pending.push(Box::pin(async move {
+                    let outcome = store
+                        .append(
+                            target.receive_id,
+                            target.sender_key,
+                            envelope,
+                            unix_now(),
+                            quota,
+                        )
+                        .await;
+                    match outcome {
+                        Ok(AppendOutcome::Stored { .. }) => reply(id, Response::Ok {}),
+                        Ok(AppendOutcome::QuotaExceeded) => {
+                            reply(id, error(ErrorCode::QuotaExceeded))
+                        }
+                        Ok(AppendOutcome::Gone) => reply(id, error(ErrorCode::Auth)),
+                        Ok(AppendOutcome::SenderChanged) => reply(id, error(ErrorCode::SenderAuth)),
+                        Err(store_error) => {
+                            tracing::warn!(%store_error, "append failed");
+                            reply(id, error(ErrorCode::Internal))
+                        }
+                    }
+                }));
+                Ok(())
+            }
+        }
+    }
+
+    /// Deliveries wait while the write queue is over half full, so pushes alone never make a
+    /// reader that is merely behind look like a slow reader.
+    fn queue_busy(&self) -> bool {
+        self.queued_bytes.load(Ordering::Relaxed) > self.shared.limits.write_queue_bytes / 2
+    }
+
+    /// Retries held-back deliveries after the writer drained its queue.
+    async fn resume(&mut self) -> Result<(), Stop> {
+        self.stalled = false;
+        let waiting: Vec<ReceiveId> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.more_in_store)
+            .map(|(id, _)| *id)
+            .collect();
+        for receive_id in waiting {
+            self.refill(receive_id).await?;
+        }
+        Ok(())
+    }
+
+    fn push(&self, receive_id: ReceiveId, stored: &StoredEnvelope) -> Result<(), Stop> {
+        let body = Response::Message {
+            receive_id,
+            message_id: stored.message_id,
+            received_at: stored.received_at,
+            envelope: stored.envelope.to_vec(),
+        };
+        self.send(PUSH_CORRELATION_ID, body)
+    }
+
+    /// Pushes stored envelopes while the window has room and the store may hold more.
+    async fn refill(&mut self, receive_id: ReceiveId) -> Result<(), Stop> {
+        let window = usize::from(self.shared.limits.window.max(1));
+        let Some(subscription) = self.subscriptions.get(&receive_id) else {
+            return Ok(());
+        };
+        if !subscription.more_in_store || subscription.in_flight.len() >= window {
+            return Ok(());
+        }
+        if self.queue_busy() {
+            self.stalled = true;
+            return Ok(());
+        }
+        let room = window - subscription.in_flight.len();
+        let after = MessageId(subscription.max_sent);
+        let fetched = match self.shared.store.fetch(receive_id, after, room).await {
+            Ok(fetched) => fetched,
+            Err(store_error) => {
+                tracing::warn!(%store_error, "fetch failed");
+                return Ok(());
+            }
+        };
+        let mut pushed = 0;
+        let mut held_back = false;
+        for stored in &fetched {
+            if self.queue_busy() {
+                held_back = true;
+                break;
+            }
+            self.push(receive_id, stored)?;
+            pushed += 1;
+        }
+        if held_back {
+            self.stalled = true;
+        }
+        let Some(subscription) = self.subscriptions.get_mut(&receive_id) else {
+            return Ok(());
+        };
+        subscription.more_in_store = held_back || fetched.len() == room;
+        for stored in fetched.iter().take(pushed) {
+            subscription.in_flight.insert(stored.message_id.0);
+            subscription.max_sent = subscription.max_sent.max(stored.message_id.0);
+        }
+        Ok(())
+    }
+
+    async fn on_event(&mut self, event: ConnectionEvent) -> Result<(), Stop> {
+        let window = usize::from(self.shared.limits.window.max(1));
+        match event {
+            ConnectionEvent::Appended(receive_id, stored) => {
+                let Some(subscription) = self.subscriptions.get_mut(&receive_id) else {
+                    return Ok(());
+                };
+                if stored.message_id.0 <= subscription.max_sent {
+                    return Ok(());
+                }
+                if subscription.more_in_store
+                    || subscription.in_flight.len() >= window
+                    || self.queued_bytes.load(Ordering::Relaxed)
+                        > self.shared.limits.write_queue_bytes / 2
+                {
+                    subscription.more_in_store = true;
+                    return self.refill(receive_id).await;
+                }
+                subscription.in_flight.insert(stored.message_id.0);
+                subscription.max_sent = stored.message_id.0;
+                self.push(receive_id, &stored)
+            }
+            ConnectionEvent::Ended(receive_id) => {
+                if self.subscriptions.remove(&receive_id).is_some() {
+                    self.send(PUSH_CORRELATION_ID, Response::End { receive_id })?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The subscription hub: which connection currently receives which mailbox.
+//!
+//! The store's append listener calls [`Hub::notify`] in commit order; the hub forwards the new
+//! envelope to the subscribed connection's event queue, if any. One mailbox has at most one
+//! subscriber; a new SUBSCRIBE takes it over and the old connection gets [`ConnectionEvent::Ended`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sealpost_wire::ReceiveId;
+use tokio::sync::mpsc;
+
+use crate::store::StoredEnvelope;
+
+/// Events a connection receives from outside its own request handling.
+#[derive(Debug)]
+pub(crate) enum ConnectionEvent {
+    /// An envelope was committed to a mailbox this connection subscribes.
+    Appended(ReceiveId, StoredEnvelope),
+    /// Another connection took over (or the mailbox was deleted).
+    Ended(ReceiveId),
+}
+
+struct Subscriber {
+    connection_id: u64,
+    events: mpsc::UnboundedSender<ConnectionEvent>,
+}
+
+/// Mailbox → subscribed connection.
+#[derive(Default)]
+pub(crate) struct Hub {
+    subscribers: Mutex<HashMap<ReceiveId, Subscriber>>,
+}
+
+impl Hub {
+    /// Makes `connection_id` the subscriber of `receive_id`, ending any other one.
+    pub(crate) fn subscribe(
+        &self,
+        receive_id: ReceiveId,
+        connection_id: u64,
+        events: mpsc::UnboundedSender<ConnectionEvent>,
+    ) {
+        let previous = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                receive_id,
+                Subscriber {
+                    connection_id,
+                    events,
+                },
+            );
+        if let Some(previous) = previous
+            && previous.connection_id != connection_id
+        {
+            let _ = previous.events.send(ConnectionEvent::Ended(receive_id));
+        }
+    }
+
+    /// Removes the subscription if `connection_id` still holds it.
+    pub(crate) fn unsubscribe(&self, receive_id: &ReceiveId, connection_id: u64) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        if subscribers
+            .get(receive_id)
+            .is_some_and(|s| s.connection_id == connection_id)
+        {
+            subscribers.remove(receive_id);
+        }
+    }
+
+    /// Removes any subscription of a deleted mailbox, telling its connection.
+    pub(crate) fn remove(&self, receive_id: &ReceiveId) {
+        let removed = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(receive_id);
+        if let Some(subscriber) = removed {
+            let _ = subscriber.events.send(ConnectionEvent::Ended(*receive_id));
+        }
+    }
+
+    /// Forwards a committed envelope to the mailbox's subscriber, if any.
+    pub(crate) fn notify(&self, receive_id: ReceiveId, stored: StoredEnvelope) {
+        let subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(subscriber) = subscribers.get(&receive_id) {
+            let _ = subscriber
+                .events
+                .send(ConnectionEvent::Appended(receive_id, stored));
+        }
+    }
+}

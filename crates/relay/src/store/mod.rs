@@ -1,0 +1,165 @@
+//! Durable storage behind a trait, so a PostgreSQL backend can replace the default SQLite one.
+//!
+//! The store keeps exactly two kinds of rows (see `docs/relay-protocol.md`, "What the relay
+//! stores"): mailboxes (receive id, send id, auth public key, send-secret hash, optional sender
+//! key, quota usage, created-at, last-used) and envelopes (mailbox, relay message id,
+//! received-at, ciphertext). No addresses, no names, no plaintext.
+//!
+//! Every write is durable when its future resolves. After an append commits, the store calls
+//! its [`AppendListener`] in commit order; the relay uses it to push to live subscribers. A
+//! PostgreSQL backend would feed the same listener from LISTEN/NOTIFY.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
+
+pub mod sqlite;
+
+/// A boxed store future (keeps [`Store`] object-safe).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Called after every committed append, in commit order.
+pub type AppendListener = Arc<dyn Fn(ReceiveId, StoredEnvelope) + Send + Sync>;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// The writer thread is gone (the store was closed or crashed).
+    #[error("store writer is not running")]
+    WriterGone,
+    /// Opening the store failed.
+    #[error("cannot open store: {0}")]
+    Open(String),
+}
+
+/// A mailbox to create.
+#[derive(Clone, Debug)]
+pub struct NewMailbox {
+    /// Owner's id.
+    pub receive_id: ReceiveId,
+    /// Senders' id.
+    pub send_id: SendId,
+    /// Owner's Ed25519 auth public key.
+    pub auth_key: AuthPublicKey,
+    /// Hash of the send secret (see [`crate::send_secret_hash`]).
+    pub send_secret_hash: [u8; 32],
+    /// Unix seconds.
+    pub now: u64,
+}
+
+/// What SEND needs to know about a mailbox.
+#[derive(Clone, Debug)]
+pub struct SendTarget {
+    /// The mailbox's receive id (where the envelope is appended).
+    pub receive_id: ReceiveId,
+    /// Hash of its send secret.
+    pub send_secret_hash: [u8; 32],
+    /// The sender key, once the owner SECUREd the mailbox.
+    pub sender_key: Option<AuthPublicKey>,
+}
+
+/// A stored envelope as delivered.
+#[derive(Clone, Debug)]
+pub struct StoredEnvelope {
+    /// Relay message id.
+    pub message_id: MessageId,
+    /// Unix seconds when stored.
+    pub received_at: u64,
+    /// The envelope bytes.
+    pub envelope: Arc<[u8]>,
+}
+
+/// Per-mailbox quota applied by an append.
+#[derive(Clone, Copy, Debug)]
+pub struct Quota {
+    /// Most envelopes.
+    pub max_envelopes: u64,
+    /// Most bytes.
+    pub max_bytes: u64,
+}
+
+/// Result of an append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Durably stored.
+    Stored {
+        /// The id it got.
+        message_id: MessageId,
+    },
+    /// The mailbox is full.
+    QuotaExceeded,
+    /// The mailbox no longer exists.
+    Gone,
+    /// The mailbox's sender key is not the one the SEND was checked against (secured meanwhile).
+    SenderChanged,
+}
+
+/// Result of SECURE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecureOutcome {
+    /// The sender key is now bound.
+    Secured,
+    /// A sender key was already bound; nothing changed.
+    AlreadySecured,
+    /// The mailbox does not exist.
+    Gone,
+}
+
+/// What a sweep removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// Envelopes removed for age (not counting those of removed mailboxes).
+    pub envelopes: u64,
+    /// Mailboxes removed for disuse.
+    pub mailboxes: u64,
+}
+
+/// The relay's storage. All writes are durable when their future resolves `Ok`.
+pub trait Store: Send + Sync + 'static {
+    /// Creates a mailbox; `Ok(false)` if either id already exists (caller retries new ids).
+    fn create_mailbox(&self, mailbox: NewMailbox) -> StoreFuture<'_, bool>;
+    /// The auth key of a mailbox, by receive id.
+    fn auth_key(&self, receive_id: ReceiveId) -> StoreFuture<'_, Option<AuthPublicKey>>;
+    /// What SEND needs, by send id.
+    fn send_target(&self, send_id: SendId) -> StoreFuture<'_, Option<SendTarget>>;
+    /// Appends an envelope if the mailbox exists, still has `expected_sender_key`, and has room.
+    fn append(
+        &self,
+        receive_id: ReceiveId,
+        expected_sender_key: Option<AuthPublicKey>,
+        envelope: Arc<[u8]>,
+        now: u64,
+        quota: Quota,
+    ) -> StoreFuture<'_, AppendOutcome>;
+    /// Up to `limit` envelopes with ids greater than `after`, oldest first.
+    fn fetch(
+        &self,
+        receive_id: ReceiveId,
+        after: MessageId,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<StoredEnvelope>>;
+    /// Deletes one envelope (no-op if absent) and marks the mailbox used.
+    fn ack(&self, receive_id: ReceiveId, message_id: MessageId, now: u64) -> StoreFuture<'_, ()>;
+    /// Binds a sender key once.
+    fn secure(
+        &self,
+        receive_id: ReceiveId,
+        sender_key: AuthPublicKey,
+        now: u64,
+    ) -> StoreFuture<'_, SecureOutcome>;
+    /// Deletes a mailbox and all its envelopes (no-op if absent).
+    fn delete_mailbox(&self, receive_id: ReceiveId) -> StoreFuture<'_, ()>;
+    /// Marks the mailbox used by its owner. The write is queued when this is called, so the
+    /// caller may drop the future.
+    fn touch(&self, receive_id: ReceiveId, now: u64) -> StoreFuture<'_, ()>;
+    /// Deletes envelopes received before `envelopes_before` and mailboxes last used before
+    /// `mailboxes_before` (Unix seconds).
+    fn expire(&self, envelopes_before: u64, mailboxes_before: u64) -> StoreFuture<'_, Expired>;
+    /// Commits everything queued and stops the writer.
+    fn close(&self) -> StoreFuture<'_, ()>;
+}

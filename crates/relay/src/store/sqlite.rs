@@ -1,0 +1,593 @@
+//! The default store: one SQLite file in WAL mode with `synchronous=FULL`.
+//!
+//! One writer thread owns the only writing connection and batches commits (group commit): it
+//! takes every operation queued so far (up to `group_commit_max`), applies them in one
+//! transaction, commits (one fsync), and only then answers each of them and notifies the append
+//! listener. Reads (auth keys, send targets, fetches) use a small pool of read-only connections;
+//! WAL lets them run beside the writer. SQLCipher is linked workspace-wide but never keyed here:
+//! the relay's file is plain SQLite holding only opaque ciphertext and random ids.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    AppendListener, AppendOutcome, Expired, NewMailbox, Quota, SecureOutcome, SendTarget, Store,
+    StoreError, StoreFuture, StoredEnvelope,
+};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS mailbox (
+    mid INTEGER PRIMARY KEY,
+    receive_id BLOB NOT NULL UNIQUE,
+    send_id BLOB NOT NULL UNIQUE,
+    auth_key BLOB NOT NULL,
+    send_secret_hash BLOB NOT NULL,
+    sender_key BLOB,
+    envelope_count INTEGER NOT NULL DEFAULT 0,
+    envelope_bytes INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    last_used INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS envelope (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mid INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS envelope_by_mailbox ON envelope(mid, id);
+";
+
+/// receive_id, send_secret_hash, sender_key as stored.
+type SendTargetRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+enum WriteOp {
+    Create(NewMailbox, Reply<bool>),
+    Append {
+        receive_id: ReceiveId,
+        expected_sender_key: Option<AuthPublicKey>,
+        envelope: Arc<[u8]>,
+        now: u64,
+        quota: Quota,
+        reply: Reply<AppendOutcome>,
+    },
+    Ack(ReceiveId, MessageId, u64, Reply<()>),
+    Secure(ReceiveId, AuthPublicKey, u64, Reply<SecureOutcome>),
+    Delete(ReceiveId, Reply<()>),
+    Touch(ReceiveId, u64, Reply<()>),
+    Expire(u64, u64, Reply<Expired>),
+}
+
+/// An answered operation waiting for its transaction to commit.
+enum Done {
+    Bool(Reply<bool>, Result<bool, StoreError>),
+    Append(
+        Reply<AppendOutcome>,
+        Result<AppendOutcome, StoreError>,
+        Option<(ReceiveId, StoredEnvelope)>,
+    ),
+    Unit(Reply<()>, Result<(), StoreError>),
+    Secure(Reply<SecureOutcome>, Result<SecureOutcome, StoreError>),
+    Expire(Reply<Expired>, Result<Expired, StoreError>),
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: Mutex<Option<mpsc::UnboundedSender<WriteOp>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    if !read_only {
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        // Overwrite deleted envelopes in place, so acknowledged ciphertext does not linger.
+        connection.pragma_update(None, "secure_delete", "FAST")?;
+        connection.execute_batch(SCHEMA)?;
+    }
+    Ok(connection)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path` and starts the writer thread.
+    pub fn open(
+        path: &Path,
+        group_commit_max: usize,
+        listener: AppendListener,
+    ) -> Result<Self, StoreError> {
+        let connection = open_connection(path, false)?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let batch_max = group_commit_max.max(1);
+        let thread = std::thread::Builder::new()
+            .name("sealpost-store-writer".into())
+            .spawn(move || writer_loop(connection, receiver, batch_max, listener))
+            .map_err(|e| StoreError::Open(e.to_string()))?;
+        Ok(Self {
+            writer: Mutex::new(Some(sender)),
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn submit<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> WriteOp,
+    ) -> StoreFuture<'_, T> {
+        let (reply, receiver) = oneshot::channel();
+        let sent = match self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            Some(sender) => sender.send(make(reply)).is_ok(),
+            None => false,
+        };
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::WriterGone);
+            }
+            receiver.await.map_err(|_| StoreError::WriterGone)?
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open_connection(&self.path, true)?,
+        };
+        let result = f(&connection);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 16 {
+            pool.push(connection);
+        }
+        result
+    }
+}
+
+fn to_id<const N: usize>(bytes: Vec<u8>) -> Option<[u8; N]> {
+    <[u8; N]>::try_from(bytes.as_slice()).ok()
+}
+
+fn as_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn as_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Store for SqliteStore {
+    fn create_mailbox(&self, mailbox: NewMailbox) -> StoreFuture<'_, bool> {
+        self.submit(|reply| WriteOp::Create(mailbox, reply))
+    }
+
+    fn auth_key(&self, receive_id: ReceiveId) -> StoreFuture<'_, Option<AuthPublicKey>> {
+        let result = self.read(|c| {
+            let row: Option<Vec<u8>> = c
+                .prepare_cached("SELECT auth_key FROM mailbox WHERE receive_id = ?1")?
+                .query_row(params![receive_id.as_bytes().as_slice()], |row| row.get(0))
+                .optional()?;
+            Ok(row.and_then(to_id::<32>).map(AuthPublicKey))
+        });
+        Box::pin(async move { result })
+    }
+
+    fn send_target(&self, send_id: SendId) -> StoreFuture<'_, Option<SendTarget>> {
+        let result = self.read(|c| {
+            let row: Option<SendTargetRow> = c
+                .prepare_cached(
+                    "SELECT receive_id, send_secret_hash, sender_key FROM mailbox WHERE send_id = ?1",
+                )?
+                .query_row(params![send_id.as_bytes().as_slice()], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()?;
+            Ok(row.and_then(|(receive_id, hash, sender_key)| {
+                Some(SendTarget {
+                    receive_id: ReceiveId(to_id::<32>(receive_id)?),
+                    send_secret_hash: to_id::<32>(hash)?,
+                    sender_key: match sender_key {
+                        Some(key) => Some(AuthPublicKey(to_id::<32>(key)?)),
+                        None => None,
+                    },
+                })
+            }))
+        });
+        Box::pin(async move { result })
+    }
+
+    fn append(
+        &self,
+        receive_id: ReceiveId,
+        expected_sender_key: Option<AuthPublicKey>,
+        envelope: Arc<[u8]>,
+        now: u64,
+        quota: Quota,
+    ) -> StoreFuture<'_, AppendOutcome> {
+        self.submit(|reply| WriteOp::Append {
+            receive_id,
+            expected_sender_key,
+            envelope,
+            now,
+            quota,
+            reply,
+        })
+    }
+
+    fn fetch(
+        &self,
+        receive_id: ReceiveId,
+        after: MessageId,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<StoredEnvelope>> {
+        let result = self.read(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT e.id, e.received_at, e.body FROM envelope e
+                 WHERE e.mid = (SELECT mid FROM mailbox WHERE receive_id = ?1) AND e.id > ?2
+                 ORDER BY e.id LIMIT ?3",
+            )?;
+            let rows = statement.query_map(
+                params![
+                    receive_id.as_bytes().as_slice(),
+                    as_i64(after.0),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |row| {
+                    let body: Vec<u8> = row.get(2)?;
+                    Ok(StoredEnvelope {
+                        message_id: MessageId(as_u64(row.get(0)?)),
+                        received_at: as_u64(row.get(1)?),
+                        envelope: Arc::from(body),
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        });
+        Box::pin(async move { result })
+    }
+
+    fn ack(&self, receive_id: ReceiveId, message_id: MessageId, now: u64) -> StoreFuture<'_, ()> {
+        self.submit(|reply| WriteOp::Ack(receive_id, message_id, now, reply))
+    }
+
+    fn secure(
+        &self,
+        receive_id: ReceiveId,
+        sender_key: AuthPublicKey,
+        now: u64,
+    ) -> StoreFuture<'_, SecureOutcome> {
+        self.submit(|reply| WriteOp::Secure(receive_id, sender_key, now, reply))
+    }
+
+    fn delete_mailbox(&self, receive_id: ReceiveId) -> StoreFuture<'_, ()> {
+        self.submit(|reply| WriteOp::Delete(receive_id, reply))
+    }
+
+    fn touch(&self, receive_id: ReceiveId, now: u64) -> StoreFuture<'_, ()> {
+        self.submit(|reply| WriteOp::Touch(receive_id, now, reply))
+    }
+
+    fn expire(&self, envelopes_before: u64, mailboxes_before: u64) -> StoreFuture<'_, Expired> {
+        self.submit(|reply| WriteOp::Expire(envelopes_before, mailboxes_before, reply))
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        // Dropping the only sender lets the writer drain what is queued, commit and exit.
+        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let thread = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        Box::pin(async move {
+            if let Some(thread) = thread {
+                tokio::task::spawn_blocking(move || thread.join())
+                    .await
+                    .map_err(|_| StoreError::WriterGone)?
+                    .map_err(|_| StoreError::WriterGone)?;
+            }
+            self.readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+            Ok(())
+        })
+    }
+}
+
+fn writer_loop(
+    mut connection: Connection,
+    mut receiver: mpsc::UnboundedReceiver<WriteOp>,
+    batch_max: usize,
+    listener: AppendListener,
+) {
+    let mut batch = Vec::with_capacity(batch_max);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < batch_max {
+            match receiver.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut done = Vec::with_capacity(batch.len());
+        let committed = match connection.transaction() {
+            Ok(transaction) => {
+                for op in batch.drain(..) {
+                    done.push(apply(&transaction, op));
+                }
+                transaction.commit().map_err(StoreError::from)
+            }
+            Err(error) => Err(StoreError::from(error)),
+        };
+        batch.clear();
+        match committed {
+            Ok(()) => {
+                for item in &done {
+                    if let Done::Append(_, Ok(_), Some((receive_id, stored))) = item {
+                        listener(*receive_id, stored.clone());
+                    }
+                }
+                for item in done {
+                    answer(item, None);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "store commit failed; answering the batch with errors");
+                for item in done {
+                    answer(item, Some(()));
+                }
+            }
+        }
+    }
+    // Merge the WAL into the main file on a clean stop (crash recovery does it otherwise).
+    if let Err(error) = connection.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
+        tracing::warn!(%error, "final WAL checkpoint failed");
+    }
+}
+
+/// Sends one answer; with `failed` set the commit failed, so every answer is an error.
+fn answer(item: Done, failed: Option<()>) {
+    macro_rules! send {
+        ($reply:expr, $result:expr) => {{
+            let result = if failed.is_some() {
+                Err(StoreError::WriterGone)
+            } else {
+                $result
+            };
+            let _ = $reply.send(result);
+        }};
+    }
+    match item {
+        Done::Bool(reply, result) => send!(reply, result),
+        Done::Append(reply, result, _) => send!(reply, result),
+        Done::Unit(reply, result) => send!(reply, result),
+        Done::Secure(reply, result) => send!(reply, result),
+        Done::Expire(reply, result) => send!(reply, result),
+    }
+}
+
+fn apply(c: &Connection, op: WriteOp) -> Done {
+    match op {
+        WriteOp::Create(mailbox, reply) => Done::Bool(reply, create(c, &mailbox)),
+        WriteOp::Append {
+            receive_id,
+            expected_sender_key,
+            envelope,
+            now,
+            quota,
+            reply,
+        } => match append(c, &receive_id, expected_sender_key, &envelope, now, quota) {
+            Ok((outcome, stored)) => {
+                Done::Append(reply, Ok(outcome), stored.map(|s| (receive_id, s)))
+            }
+            Err(error) => Done::Append(reply, Err(error), None),
+        },
+        WriteOp::Ack(receive_id, message_id, now, reply) => {
+            Done::Unit(reply, ack(c, &receive_id, message_id, now))
+        }
+        WriteOp::Secure(receive_id, sender_key, now, reply) => {
+            Done::Secure(reply, secure(c, &receive_id, &sender_key, now))
+        }
+        WriteOp::Delete(receive_id, reply) => Done::Unit(reply, delete(c, &receive_id)),
+        WriteOp::Touch(receive_id, now, reply) => Done::Unit(
+            reply,
+            c.prepare_cached("UPDATE mailbox SET last_used = ?2 WHERE receive_id = ?1")
+                .and_then(|mut s| s.execute(params![receive_id.as_bytes().as_slice(), as_i64(now)]))
+                .map(|_| ())
+                .map_err(StoreError::from),
+        ),
+        WriteOp::Expire(envelopes_before, mailboxes_before, reply) => {
+            Done::Expire(reply, expire(c, envelopes_before, mailboxes_before))
+        }
+    }
+}
+
+fn create(c: &Connection, m: &NewMailbox) -> Result<bool, StoreError> {
+    let inserted = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO mailbox
+             (receive_id, send_id, auth_key, send_secret_hash, created_at, last_used)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        )?
+        .execute(params![
+            m.receive_id.as_bytes().as_slice(),
+            m.send_id.as_bytes().as_slice(),
+            m.auth_key.as_bytes().as_slice(),
+            m.send_secret_hash.as_slice(),
+            as_i64(m.now),
+        ])?;
+    Ok(inserted == 1)
+}
+
+fn append(
+    c: &Connection,
+    receive_id: &ReceiveId,
+    expected_sender_key: Option<AuthPublicKey>,
+    envelope: &Arc<[u8]>,
+    now: u64,
+    quota: Quota,
+) -> Result<(AppendOutcome, Option<StoredEnvelope>), StoreError> {
+    let row: Option<(i64, Option<Vec<u8>>, i64, i64)> = c
+        .prepare_cached(
+            "SELECT mid, sender_key, envelope_count, envelope_bytes FROM mailbox WHERE receive_id = ?1",
+        )?
+        .query_row(params![receive_id.as_bytes().as_slice()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .optional()?;
+    let Some((mid, sender_key, count, bytes)) = row else {
+        return Ok((AppendOutcome::Gone, None));
+    };
+    let stored_sender = sender_key.and_then(to_id::<32>).map(AuthPublicKey);
+    if stored_sender != expected_sender_key {
+        return Ok((AppendOutcome::SenderChanged, None));
+    }
+    let length = envelope.len() as u64;
+    if as_u64(count) >= quota.max_envelopes
+        || as_u64(bytes).saturating_add(length) > quota.max_bytes
+    {
+        return Ok((AppendOutcome::QuotaExceeded, None));
+    }
+    c.prepare_cached("INSERT INTO envelope (mid, received_at, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![mid, as_i64(now), &envelope[..]])?;
+    let message_id = MessageId(as_u64(c.last_insert_rowid()));
+    c.prepare_cached(
+        "UPDATE mailbox SET envelope_count = envelope_count + 1,
+         envelope_bytes = envelope_bytes + ?2 WHERE mid = ?1",
+    )?
+    .execute(params![mid, as_i64(length)])?;
+    let stored = StoredEnvelope {
+        message_id,
+        received_at: now,
+        envelope: envelope.clone(),
+    };
+    Ok((AppendOutcome::Stored { message_id }, Some(stored)))
+}
+
+fn ack(
+    c: &Connection,
+    receive_id: &ReceiveId,
+    message_id: MessageId,
+    now: u64,
+) -> Result<(), StoreError> {
+    let mid: Option<i64> = c
+        .prepare_cached("SELECT mid FROM mailbox WHERE receive_id = ?1")?
+        .query_row(params![receive_id.as_bytes().as_slice()], |row| row.get(0))
+        .optional()?;
+    let Some(mid) = mid else { return Ok(()) };
+    let removed: Option<i64> = c
+        .prepare_cached("DELETE FROM envelope WHERE id = ?1 AND mid = ?2 RETURNING length(body)")?
+        .query_row(params![as_i64(message_id.0), mid], |row| row.get(0))
+        .optional()?;
+    let (count, bytes) = match removed {
+        Some(length) => (1, length),
+        None => (0, 0),
+    };
+    c.prepare_cached(
+        "UPDATE mailbox SET envelope_count = envelope_count - ?2,
+         envelope_bytes = envelope_bytes - ?3, last_used = ?4 WHERE mid = ?1",
+    )?
+    .execute(params![mid, count, bytes, as_i64(now)])?;
+    Ok(())
+}
+
+fn secure(
+    c: &Connection,
+    receive_id: &ReceiveId,
+    sender_key: &AuthPublicKey,
+    now: u64,
+) -> Result<SecureOutcome, StoreError> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE mailbox SET sender_key = ?2, last_used = ?3
+             WHERE receive_id = ?1 AND sender_key IS NULL",
+        )?
+        .execute(params![
+            receive_id.as_bytes().as_slice(),
+            sender_key.as_bytes().as_slice(),
+            as_i64(now)
+        ])?;
+    if changed == 1 {
+        return Ok(SecureOutcome::Secured);
+    }
+    let exists: Option<i64> = c
+        .prepare_cached("SELECT mid FROM mailbox WHERE receive_id = ?1")?
+        .query_row(params![receive_id.as_bytes().as_slice()], |row| row.get(0))
+        .optional()?;
+    Ok(if exists.is_some() {
+        SecureOutcome::AlreadySecured
+    } else {
+        SecureOutcome::Gone
+    })
+}
+
+fn delete(c: &Connection, receive_id: &ReceiveId) -> Result<(), StoreError> {
+    let mid: Option<i64> = c
+        .prepare_cached("DELETE FROM mailbox WHERE receive_id = ?1 RETURNING mid")?
+        .query_row(params![receive_id.as_bytes().as_slice()], |row| row.get(0))
+        .optional()?;
+    if let Some(mid) = mid {
+        c.prepare_cached("DELETE FROM envelope WHERE mid = ?1")?
+            .execute(params![mid])?;
+    }
+    Ok(())
+}
+
+fn expire(
+    c: &Connection,
+    envelopes_before: u64,
+    mailboxes_before: u64,
+) -> Result<Expired, StoreError> {
+    let mailboxes = c
+        .execute(
+            "DELETE FROM envelope WHERE mid IN (SELECT mid FROM mailbox WHERE last_used < ?1)",
+            params![as_i64(mailboxes_before)],
+        )
+        .and_then(|_| {
+            c.execute(
+                "DELETE FROM mailbox WHERE last_used < ?1",
+                params![as_i64(mailboxes_before)],
+            )
+        })?;
+    c.execute(
+        "UPDATE mailbox SET
+           envelope_count = envelope_count - (SELECT count(*) FROM envelope e
+               WHERE e.mid = mailbox.mid AND e.received_at < ?1),
+           envelope_bytes = envelope_bytes - (SELECT coalesce(sum(length(e.body)), 0) FROM envelope e
+               WHERE e.mid = mailbox.mid AND e.received_at < ?1)
+         WHERE mid IN (SELECT DISTINCT mid FROM envelope WHERE received_at < ?1)",
+        params![as_i64(envelopes_before)],
+    )?;
+    let envelopes = c.execute(
+        "DELETE FROM envelope WHERE received_at < ?1",
+        params![as_i64(envelopes_before)],
+    )?;
+    Ok(Expired {
+        envelopes: envelopes as u64,
+        mailboxes: mailboxes as u64,
+    })
+}

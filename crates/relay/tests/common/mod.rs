@@ -1,0 +1,337 @@
+//! Shared helpers for the relay's integration tests: a relay on 127.0.0.1:0 and a small
+//! protocol client built from `sealpost-wire` alone (as an independent client would be).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use futures_util::{SinkExt, StreamExt};
+use sealpost_relay::{Limits, Relay, RelayConfig, RelayHandle};
+use sealpost_wire::{
+    AuthPublicKey, ClientFrame, ErrorCode, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
+    ReceiveId, RelayFrame, Request, Response, SendId, SendSecret, create_signature_input,
+    decode_relay_frame, encode_client_frame, owner_signature_input, public_key,
+    send_signature_input, sign,
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Limits for tests: defaults with generous rates so only the test under study trips a limit.
+pub fn test_limits() -> Limits {
+    let generous = sealpost_relay::Rate {
+        per_second: 100_000,
+        burst: 100_000,
+    };
+    Limits {
+        rate_per_connection: generous,
+        rate_per_ip: generous,
+        create_rate_per_ip: generous,
+        connect_rate_per_ip: generous,
+        ..Limits::default()
+    }
+}
+
+pub struct TestRelay {
+    pub handle: Option<RelayHandle>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestRelay {
+    pub async fn start(limits: Limits, password: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RelayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database: dir.path().join("relay.db"),
+            tls: None,
+            password: password.map(str::to_owned),
+            limits,
+        };
+        let handle = Relay::start(config).await.unwrap();
+        Self {
+            handle: Some(handle),
+            dir,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.as_ref().unwrap().addr()
+    }
+
+    pub async fn stop(&mut self) {
+        self.handle.take().unwrap().shutdown().await.unwrap();
+    }
+}
+
+pub fn random32() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes
+}
+
+/// The owner's and a sender's view of one mailbox.
+pub struct Mailbox {
+    pub auth: SigningKey,
+    pub receive_id: ReceiveId,
+    pub send_id: SendId,
+    pub secret: [u8; 32],
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub nonce: Nonce,
+    pub window: u16,
+    pub max_envelope: u32,
+    next_id: u64,
+    pushes: VecDeque<Response>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::connect_async(format!("ws://{addr}")),
+        )
+        .await
+        .expect("connect timed out")
+        .expect("connect");
+        let mut client = Self {
+            ws,
+            nonce: Nonce([0; 32]),
+            window: 0,
+            max_envelope: 0,
+            next_id: 1,
+            pushes: VecDeque::new(),
+        };
+        let hello = client.recv_frame().await.expect("hello");
+        assert_eq!(hello.id, 0);
+        match hello.body {
+            Response::Hello {
+                nonce,
+                window,
+                max_envelope,
+            } => {
+                client.nonce = nonce;
+                client.window = window;
+                client.max_envelope = max_envelope;
+            }
+            other => panic!("expected Hello, got {other:?}"),
+        }
+        client
+    }
+
+    /// Next frame from the relay; None when the connection closed.
+    pub async fn recv_frame(&mut self) -> Option<RelayFrame> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("recv timed out");
+            match message {
+                Some(Ok(Message::Binary(bytes))) => {
+                    return Some(decode_relay_frame(&bytes).unwrap());
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    pub async fn send_frame(&mut self, id: u64, body: Request) {
+        let bytes = encode_client_frame(&ClientFrame {
+            v: PROTOCOL_VERSION,
+            id,
+            body,
+        })
+        .unwrap();
+        self.ws.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.ws.send(message).await.unwrap();
+    }
+
+    pub fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Sends a request and returns its reply, keeping pushes that arrive meanwhile.
+    pub async fn request(&mut self, body: Request) -> Response {
+        let id = self.fresh_id();
+        self.send_frame(id, body).await;
+        self.reply_to(id).await
+    }
+
+    pub async fn reply_to(&mut self, id: u64) -> Response {
+        loop {
+            let frame = self
+                .recv_frame()
+                .await
+                .expect("connection closed before reply");
+            if frame.id == id {
+                return frame.body;
+            }
+            assert_eq!(frame.id, 0, "unexpected correlation id");
+            self.pushes.push_back(frame.body);
+        }
+    }
+
+    /// Next push (MESSAGE or END).
+    pub async fn next_push(&mut self) -> Response {
+        if let Some(push) = self.pushes.pop_front() {
+            return push;
+        }
+        let frame = self
+            .recv_frame()
+            .await
+            .expect("connection closed before push");
+        assert_eq!(frame.id, 0, "expected a push");
+        frame.body
+    }
+
+    /// Pushes received so far without waiting (after a request round trip they are all in).
+    pub fn take_pushes(&mut self) -> Vec<Response> {
+        self.pushes.drain(..).collect()
+    }
+
+    pub fn create_request(
+        &self,
+        auth: &SigningKey,
+        secret: [u8; 32],
+        password: Option<&str>,
+    ) -> Request {
+        let auth_key = public_key(auth);
+        Request::Create {
+            auth_key,
+            send_secret: SendSecret::new(secret),
+            password: password.map(str::to_owned),
+            signature: sign(auth, &create_signature_input(&self.nonce, &auth_key)),
+        }
+    }
+
+    pub async fn create(&mut self) -> Mailbox {
+        self.create_with_password(None).await
+    }
+
+    pub async fn create_with_password(&mut self, password: Option<&str>) -> Mailbox {
+        let auth = SigningKey::from_bytes(&random32());
+        let secret = random32();
+        let request = self.create_request(&auth, secret, password);
+        match self.request(request).await {
+            Response::Created {
+                receive_id,
+                send_id,
+            } => {
+                assert_ne!(receive_id.0, send_id.0);
+                Mailbox {
+                    auth,
+                    receive_id,
+                    send_id,
+                    secret,
+                }
+            }
+            other => panic!("expected Created, got {other:?}"),
+        }
+    }
+
+    pub fn owner_signature(
+        &self,
+        mailbox: &Mailbox,
+        command: OwnerCommand,
+    ) -> sealpost_wire::SignatureBytes {
+        sign(
+            &mailbox.auth,
+            &owner_signature_input(&self.nonce, command, &mailbox.receive_id),
+        )
+    }
+
+    pub fn subscribe_request(&self, mailbox: &Mailbox) -> Request {
+        Request::Subscribe {
+            receive_id: mailbox.receive_id,
+            signature: self.owner_signature(mailbox, OwnerCommand::Subscribe),
+        }
+    }
+
+    pub async fn subscribe(&mut self, mailbox: &Mailbox) {
+        let request = self.subscribe_request(mailbox);
+        assert_eq!(self.request(request).await, Response::Ok {});
+    }
+
+    pub fn ack_request(&self, mailbox: &Mailbox, message_id: MessageId) -> Request {
+        Request::Ack {
+            receive_id: mailbox.receive_id,
+            message_id,
+            signature: self.owner_signature(mailbox, OwnerCommand::Ack(message_id)),
+        }
+    }
+
+    pub async fn ack(&mut self, mailbox: &Mailbox, message_id: MessageId) {
+        let request = self.ack_request(mailbox, message_id);
+        assert_eq!(self.request(request).await, Response::Ok {});
+    }
+
+    pub fn send_request(mailbox: &Mailbox, envelope: &[u8]) -> Request {
+        Request::Send {
+            send_id: mailbox.send_id,
+            send_secret: SendSecret::new(mailbox.secret),
+            envelope: envelope.to_vec(),
+            sender_signature: None,
+        }
+    }
+
+    pub fn signed_send_request(mailbox: &Mailbox, sender: &SigningKey, envelope: &[u8]) -> Request {
+        Request::Send {
+            send_id: mailbox.send_id,
+            send_secret: SendSecret::new(mailbox.secret),
+            envelope: envelope.to_vec(),
+            sender_signature: Some(sign(
+                sender,
+                &send_signature_input(&mailbox.send_id, envelope),
+            )),
+        }
+    }
+
+    pub async fn send(&mut self, mailbox: &Mailbox, envelope: &[u8]) -> Response {
+        self.request(Self::send_request(mailbox, envelope)).await
+    }
+
+    /// Next pushed MESSAGE: (message id, envelope).
+    pub async fn next_message(&mut self) -> (ReceiveId, MessageId, Vec<u8>) {
+        match self.next_push().await {
+            Response::Message {
+                receive_id,
+                message_id,
+                envelope,
+                ..
+            } => (receive_id, message_id, envelope),
+            other => panic!("expected Message, got {other:?}"),
+        }
+    }
+}
+
+pub fn err(code: ErrorCode) -> Response {
+    Response::Error { code }
+}
+
+/// A well-behaved client still gets full service: create, send, subscribe, receive, ack.
+pub async fn assert_served(addr: SocketAddr) {
+    let mut owner = Client::connect(addr).await;
+    let mailbox = owner.create().await;
+    let mut sender = Client::connect(addr).await;
+    assert_eq!(
+        sender.send(&mailbox, b"still served").await,
+        Response::Ok {}
+    );
+    owner.subscribe(&mailbox).await;
+    let (_, message_id, envelope) = owner.next_message().await;
+    assert_eq!(envelope, b"still served");
+    owner.ack(&mailbox, message_id).await;
+}
+
+pub fn auth_key_of(mailbox: &Mailbox) -> AuthPublicKey {
+    public_key(&mailbox.auth)
+}

@@ -1,0 +1,449 @@
+//! Conformance: every command and every error, as `docs/relay-protocol.md` documents them,
+//! over real WebSockets on 127.0.0.1:0.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use ed25519_dalek::SigningKey;
+use sealpost_wire::{
+    ErrorCode, MessageId, OwnerCommand, PROTOCOL_VERSION, ReceiveId, Request, Response, SendSecret,
+    public_key,
+};
+
+#[tokio::test]
+async fn create_returns_fresh_distinct_ids() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut client = Client::connect(relay.addr()).await;
+    assert_eq!(client.window, 8);
+    let first = client.create().await;
+    let second = client.create().await;
+    assert_ne!(first.receive_id, second.receive_id);
+    assert_ne!(first.send_id, second.send_id);
+    assert_ne!(first.receive_id.0, first.send_id.0);
+}
+
+#[tokio::test]
+async fn create_must_prove_the_auth_key_over_this_connections_nonce() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut other = Client::connect(relay.addr()).await;
+    let mut client = Client::connect(relay.addr()).await;
+    let auth = SigningKey::from_bytes(&random32());
+    // Signed for another connection's nonce.
+    let request = other.create_request(&auth, random32(), None);
+    assert_eq!(client.request(request).await, err(ErrorCode::Auth));
+    // Signed by a different key than the one presented.
+    let mut request = client.create_request(&auth, random32(), None);
+    if let Request::Create { auth_key, .. } = &mut request {
+        *auth_key = public_key(&SigningKey::from_bytes(&random32()));
+    }
+    assert_eq!(client.request(request).await, err(ErrorCode::Auth));
+    let _ = other.create().await;
+}
+
+#[tokio::test]
+async fn relay_password_is_required_when_configured() {
+    let relay = TestRelay::start(test_limits(), Some("hunter2")).await;
+    let mut client = Client::connect(relay.addr()).await;
+    let auth = SigningKey::from_bytes(&random32());
+    let request = client.create_request(&auth, random32(), None);
+    assert_eq!(client.request(request).await, err(ErrorCode::Password));
+    let request = client.create_request(&auth, random32(), Some("hunter3"));
+    assert_eq!(client.request(request).await, err(ErrorCode::Password));
+    let mailbox = client.create_with_password(Some("hunter2")).await;
+    // Only CREATE needs it.
+    assert_eq!(client.send(&mailbox, b"x").await, Response::Ok {});
+}
+
+#[tokio::test]
+async fn send_then_subscribe_pushes_in_order_within_the_window_and_ack_releases_more() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let mut sender = Client::connect(relay.addr()).await;
+    for i in 0..20u32 {
+        assert_eq!(
+            sender.send(&mailbox, &i.to_be_bytes()).await,
+            Response::Ok {}
+        );
+    }
+    owner.subscribe(&mailbox).await;
+    // ACK of an id that is not there is a harmless no-op: its reply marks that every push queued
+    // by SUBSCRIBE has been received.
+    owner.ack(&mailbox, MessageId(0)).await;
+    let pushes = owner.take_pushes();
+    assert_eq!(pushes.len(), 8, "exactly one window of envelopes is pushed");
+    let mut previous = 0u64;
+    let mut ids = Vec::new();
+    for (i, push) in pushes.into_iter().enumerate() {
+        let Response::Message {
+            receive_id,
+            message_id,
+            envelope,
+            received_at,
+        } = push
+        else {
+            panic!("expected Message")
+        };
+        assert_eq!(receive_id, mailbox.receive_id);
+        assert_eq!(envelope, (i as u32).to_be_bytes());
+        assert!(message_id.0 > previous);
+        assert!(received_at > 1_700_000_000);
+        previous = message_id.0;
+        ids.push(message_id);
+    }
+    // Each ACK releases the next one.
+    let mut received = 8u32;
+    for id in ids {
+        owner.ack(&mailbox, id).await;
+    }
+    while received < 20 {
+        let (_, message_id, envelope) = owner.next_message().await;
+        assert_eq!(envelope, received.to_be_bytes());
+        owner.ack(&mailbox, message_id).await;
+        received += 1;
+    }
+}
+
+#[tokio::test]
+async fn new_sends_are_pushed_live_and_one_connection_subscribes_many_mailboxes() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let first = owner.create().await;
+    let second = owner.create().await;
+    owner.subscribe(&first).await;
+    owner.subscribe(&second).await;
+    let mut sender = Client::connect(relay.addr()).await;
+    assert_eq!(sender.send(&second, b"to second").await, Response::Ok {});
+    assert_eq!(sender.send(&first, b"to first").await, Response::Ok {});
+    let (receive_id, id_a, envelope) = owner.next_message().await;
+    assert_eq!(
+        (receive_id, envelope.as_slice()),
+        (second.receive_id, &b"to second"[..])
+    );
+    let (receive_id, id_b, envelope) = owner.next_message().await;
+    assert_eq!(
+        (receive_id, envelope.as_slice()),
+        (first.receive_id, &b"to first"[..])
+    );
+    owner.ack(&second, id_a).await;
+    owner.ack(&first, id_b).await;
+}
+
+#[tokio::test]
+async fn ack_is_idempotent_and_acked_envelopes_are_never_redelivered() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    assert_eq!(owner.send(&mailbox, b"one").await, Response::Ok {});
+    assert_eq!(owner.send(&mailbox, b"two").await, Response::Ok {});
+    owner.subscribe(&mailbox).await;
+    let (_, first, _) = owner.next_message().await;
+    let (_, _second, _) = owner.next_message().await;
+    owner.ack(&mailbox, first).await;
+    owner.ack(&mailbox, first).await;
+    drop(owner);
+    // A new connection gets only the unacknowledged one.
+    let mut owner = Client::connect(relay.addr()).await;
+    owner.subscribe(&mailbox).await;
+    let (_, _, envelope) = owner.next_message().await;
+    assert_eq!(envelope, b"two");
+}
+
+#[tokio::test]
+async fn resubscribing_on_another_connection_ends_the_first() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut first = Client::connect(relay.addr()).await;
+    let mailbox = first.create().await;
+    first.subscribe(&mailbox).await;
+    let mut second = Client::connect(relay.addr()).await;
+    second.subscribe(&mailbox).await;
+    assert_eq!(
+        first.next_push().await,
+        Response::End {
+            receive_id: mailbox.receive_id
+        }
+    );
+    assert_eq!(second.send(&mailbox, b"after").await, Response::Ok {});
+    let (_, _, envelope) = second.next_message().await;
+    assert_eq!(envelope, b"after");
+}
+
+#[tokio::test]
+async fn unknown_mailbox_and_wrong_signature_get_the_same_error() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut client = Client::connect(relay.addr()).await;
+    let mailbox = client.create().await;
+    let unknown = Mailbox {
+        auth: SigningKey::from_bytes(&random32()),
+        receive_id: ReceiveId(random32()),
+        send_id: sealpost_wire::SendId(random32()),
+        secret: random32(),
+    };
+    let impostor = Mailbox {
+        auth: SigningKey::from_bytes(&random32()),
+        receive_id: mailbox.receive_id,
+        send_id: mailbox.send_id,
+        secret: random32(),
+    };
+    for target in [&unknown, &impostor] {
+        let subscribe = client.subscribe_request(target);
+        assert_eq!(client.request(subscribe).await, err(ErrorCode::Auth));
+        let ack = client.ack_request(target, MessageId(1));
+        assert_eq!(client.request(ack).await, err(ErrorCode::Auth));
+        let delete = Request::Delete {
+            receive_id: target.receive_id,
+            signature: client.owner_signature(target, OwnerCommand::Delete),
+        };
+        assert_eq!(client.request(delete).await, err(ErrorCode::Auth));
+        let sender_key = public_key(&SigningKey::from_bytes(&random32()));
+        let secure = Request::Secure {
+            receive_id: target.receive_id,
+            sender_key,
+            signature: client.owner_signature(target, OwnerCommand::Secure(sender_key)),
+        };
+        assert_eq!(client.request(secure).await, err(ErrorCode::Auth));
+        // SEND with unknown send id, or the right send id and a wrong secret.
+        assert_eq!(client.send(target, b"x").await, err(ErrorCode::Auth));
+    }
+    // The real owner is unaffected.
+    client.subscribe(&mailbox).await;
+}
+
+#[tokio::test]
+async fn a_subscribe_signature_replayed_on_another_connection_is_refused() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let captured = owner.subscribe_request(&mailbox);
+    assert_eq!(owner.request(captured.clone()).await, Response::Ok {});
+    let mut attacker = Client::connect(relay.addr()).await;
+    assert_eq!(attacker.request(captured).await, err(ErrorCode::Auth));
+    // A signature for ACK is not a signature for SUBSCRIBE either.
+    let ack_signature = owner.owner_signature(&mailbox, OwnerCommand::Ack(MessageId(1)));
+    let wrong_command = Request::Subscribe {
+        receive_id: mailbox.receive_id,
+        signature: ack_signature,
+    };
+    assert_eq!(owner.request(wrong_command).await, err(ErrorCode::Auth));
+    assert_served(relay.addr()).await;
+}
+
+#[tokio::test]
+async fn secure_binds_the_sender_key_once() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let sender_key = SigningKey::from_bytes(&random32());
+    let secure = |client: &Client, key: &SigningKey| {
+        let sender_key = public_key(key);
+        Request::Secure {
+            receive_id: mailbox.receive_id,
+            sender_key,
+            signature: client.owner_signature(&mailbox, OwnerCommand::Secure(sender_key)),
+        }
+    };
+    let mut sender = Client::connect(relay.addr()).await;
+    // Before SECURE, an unsigned SEND is fine (the first contact message).
+    assert_eq!(sender.send(&mailbox, b"hello").await, Response::Ok {});
+    assert_eq!(
+        owner.request(secure(&owner, &sender_key)).await,
+        Response::Ok {}
+    );
+    let other_key = SigningKey::from_bytes(&random32());
+    assert_eq!(
+        owner.request(secure(&owner, &other_key)).await,
+        err(ErrorCode::AlreadySecured)
+    );
+    // Unsigned, signed by another key, or signed over other bytes: refused.
+    assert_eq!(
+        sender.send(&mailbox, b"unsigned").await,
+        err(ErrorCode::SenderAuth)
+    );
+    let wrong_key = Client::signed_send_request(&mailbox, &other_key, b"m");
+    assert_eq!(sender.request(wrong_key).await, err(ErrorCode::SenderAuth));
+    let mut swapped = Client::signed_send_request(&mailbox, &sender_key, b"original");
+    if let Request::Send { envelope, .. } = &mut swapped {
+        *envelope = b"swapped".to_vec();
+    }
+    assert_eq!(sender.request(swapped).await, err(ErrorCode::SenderAuth));
+    // Signed by the bound key: stored.
+    let good = Client::signed_send_request(&mailbox, &sender_key, b"signed");
+    assert_eq!(sender.request(good).await, Response::Ok {});
+    owner.subscribe(&mailbox).await;
+    let (_, _, first) = owner.next_message().await;
+    let (_, _, second) = owner.next_message().await;
+    assert_eq!(
+        (first.as_slice(), second.as_slice()),
+        (&b"hello"[..], &b"signed"[..])
+    );
+}
+
+#[tokio::test]
+async fn delete_removes_the_mailbox_and_its_envelopes() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    assert_eq!(owner.send(&mailbox, b"gone soon").await, Response::Ok {});
+    let delete = Request::Delete {
+        receive_id: mailbox.receive_id,
+        signature: owner.owner_signature(&mailbox, OwnerCommand::Delete),
+    };
+    assert_eq!(owner.request(delete.clone()).await, Response::Ok {});
+    assert_eq!(
+        owner.send(&mailbox, b"after delete").await,
+        err(ErrorCode::Auth)
+    );
+    let subscribe = owner.subscribe_request(&mailbox);
+    assert_eq!(owner.request(subscribe).await, err(ErrorCode::Auth));
+    assert_eq!(owner.request(delete).await, err(ErrorCode::Auth));
+}
+
+#[tokio::test]
+async fn envelope_over_the_limit_is_too_large() {
+    let mut limits = test_limits();
+    limits.max_envelope_bytes = 1000;
+    let relay = TestRelay::start(limits, None).await;
+    let mut client = Client::connect(relay.addr()).await;
+    assert_eq!(client.max_envelope, 1000);
+    let mailbox = client.create().await;
+    assert_eq!(
+        client.send(&mailbox, &[7u8; 1001]).await,
+        err(ErrorCode::TooLarge)
+    );
+    assert_eq!(client.send(&mailbox, &[7u8; 1000]).await, Response::Ok {});
+}
+
+#[tokio::test]
+async fn full_mailbox_answers_quota_exceeded_until_acked() {
+    let mut limits = test_limits();
+    limits.mailbox_max_envelopes = 3;
+    limits.mailbox_max_bytes = 1 << 20;
+    let relay = TestRelay::start(limits, None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let mut sender = Client::connect(relay.addr()).await;
+    for _ in 0..3 {
+        assert_eq!(sender.send(&mailbox, b"fill").await, Response::Ok {});
+    }
+    assert_eq!(
+        sender.send(&mailbox, b"over").await,
+        err(ErrorCode::QuotaExceeded)
+    );
+    owner.subscribe(&mailbox).await;
+    let (_, message_id, _) = owner.next_message().await;
+    owner.ack(&mailbox, message_id).await;
+    assert_eq!(sender.send(&mailbox, b"room again").await, Response::Ok {});
+    assert_served(relay.addr()).await;
+}
+
+#[tokio::test]
+async fn byte_quota_is_enforced() {
+    let mut limits = test_limits();
+    limits.mailbox_max_bytes = 10_000;
+    let relay = TestRelay::start(limits, None).await;
+    let mut client = Client::connect(relay.addr()).await;
+    let mailbox = client.create().await;
+    assert_eq!(client.send(&mailbox, &[1u8; 6000]).await, Response::Ok {});
+    assert_eq!(
+        client.send(&mailbox, &[1u8; 6000]).await,
+        err(ErrorCode::QuotaExceeded)
+    );
+    assert_eq!(client.send(&mailbox, &[1u8; 4000]).await, Response::Ok {});
+}
+
+#[tokio::test]
+async fn subscriptions_per_connection_are_limited() {
+    let mut limits = test_limits();
+    limits.max_subscriptions_per_connection = 2;
+    let relay = TestRelay::start(limits, None).await;
+    let mut client = Client::connect(relay.addr()).await;
+    let mailboxes = [
+        client.create().await,
+        client.create().await,
+        client.create().await,
+    ];
+    client.subscribe(&mailboxes[0]).await;
+    client.subscribe(&mailboxes[1]).await;
+    let third = client.subscribe_request(&mailboxes[2]);
+    assert_eq!(client.request(third).await, err(ErrorCode::LimitExceeded));
+    // Re-subscribing one already held is fine.
+    client.subscribe(&mailboxes[1]).await;
+}
+
+#[tokio::test]
+async fn replies_carry_the_request_correlation_id_and_version() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut client = Client::connect(relay.addr()).await;
+    let mailbox = client.create().await;
+    client
+        .send_frame(0xdead_beef, Client::send_request(&mailbox, b"x"))
+        .await;
+    let frame = client.recv_frame().await.unwrap();
+    assert_eq!(
+        (frame.v, frame.id, frame.body),
+        (PROTOCOL_VERSION, 0xdead_beef, Response::Ok {})
+    );
+    let _ = SendSecret::new([0; 32]);
+}
+
+#[tokio::test]
+async fn shutdown_answers_in_flight_sends_and_keeps_them() {
+    let mut relay = TestRelay::start(test_limits(), None).await;
+    let addr = relay.addr();
+    let mut client = Client::connect(addr).await;
+    let mailbox = client.create().await;
+    let mut ids = Vec::new();
+    for i in 0..50u32 {
+        let id = client.fresh_id();
+        client
+            .send_frame(id, Client::send_request(&mailbox, &i.to_be_bytes()))
+            .await;
+        ids.push(id);
+    }
+    let mut oks = 0;
+    let stopper = tokio::spawn(async move {
+        relay.stop().await;
+        relay
+    });
+    // Every reply that arrives before the close is an OK for a stored envelope.
+    while let Some(frame) = client.recv_frame().await {
+        if frame.body == (Response::Ok {}) {
+            oks += 1;
+        }
+    }
+    let relay = stopper.await.unwrap();
+    let config_dir = relay.dir.path().to_path_buf();
+    drop(relay.handle);
+    let config = sealpost_relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: config_dir.join("relay.db"),
+        tls: None,
+        password: None,
+        limits: test_limits(),
+    };
+    let restarted = sealpost_relay::Relay::start(config).await.unwrap();
+    let mut owner = Client::connect(restarted.addr()).await;
+    owner.subscribe(&mailbox).await;
+    let mut stored = 0;
+    loop {
+        owner.ack(&mailbox, MessageId(0)).await;
+        let pushes = owner.take_pushes();
+        if pushes.is_empty() {
+            break;
+        }
+        for push in pushes {
+            let Response::Message { message_id, .. } = push else {
+                panic!()
+            };
+            owner.ack(&mailbox, message_id).await;
+            stored += 1;
+        }
+    }
+    assert!(
+        stored >= oks,
+        "every OK'd envelope survives shutdown ({stored} < {oks})"
+    );
+    restarted.shutdown().await.unwrap();
+    drop(relay.dir);
+}

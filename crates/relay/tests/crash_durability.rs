@@ -1,0 +1,169 @@
+//! Crash durability: the relay binary as a child process, 10k envelopes sent in a burst, the
+//! relay killed with SIGKILL mid-burst and restarted on the same database. Every envelope that
+//! got OK is delivered, each exactly once after ACKs, and nothing un-OK'd is half-stored.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use sealpost_wire::{
+    ClientFrame, MessageId, PROTOCOL_VERSION, Response, decode_relay_frame, encode_client_frame,
+};
+use tokio_tungstenite::tungstenite::Message;
+
+const TOTAL: u32 = 10_000;
+const CONNECTIONS: u32 = 4;
+const KILL_AFTER_OKS: usize = 3_000;
+
+fn payload(index: u32) -> Vec<u8> {
+    let mut bytes = index.to_be_bytes().to_vec();
+    bytes.extend((0..252u32).map(|k| (index.wrapping_mul(7).wrapping_add(k)) as u8));
+    bytes
+}
+
+fn start_relay(dir: &std::path::Path) -> (Child, SocketAddr) {
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\n[limits]\nmailbox_max_envelopes = 100000\n\
+         mailbox_max_bytes = 1000000000\nrate_per_connection = {{ per_second = 1000000, burst = 1000000 }}\n\
+         rate_per_ip = {{ per_second = 1000000, burst = 1000000 }}\n",
+        dir.join("relay.db").display()
+    );
+    let config_path = dir.join("relay.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sealpost-relay"))
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--log")
+        .arg("warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .expect("listening line")
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_oked_envelope_survives_kill_9_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start_relay(dir.path());
+    let mut owner = Client::connect(addr).await;
+    let mailbox = Arc::new(owner.create().await);
+    drop(owner);
+
+    let oked: Arc<Mutex<HashSet<u32>>> = Arc::default();
+    let ok_count = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for connection in 0..CONNECTIONS {
+        let mailbox = mailbox.clone();
+        let oked = oked.clone();
+        let ok_count = ok_count.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = Client::connect(addr).await;
+            let (mut sink, mut source) = client.ws.split();
+            let writer = tokio::spawn(async move {
+                for index in (connection..TOTAL).step_by(CONNECTIONS as usize) {
+                    let body = Client::send_request(&mailbox, &payload(index));
+                    let frame = ClientFrame {
+                        v: PROTOCOL_VERSION,
+                        id: u64::from(index) + 1,
+                        body,
+                    };
+                    let bytes = encode_client_frame(&frame).unwrap();
+                    if sink.send(Message::Binary(bytes.into())).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            while let Some(Ok(message)) = source.next().await {
+                let Message::Binary(bytes) = message else {
+                    continue;
+                };
+                let frame = decode_relay_frame(&bytes).unwrap();
+                if frame.body == (Response::Ok {}) {
+                    oked.lock().unwrap().insert((frame.id - 1) as u32);
+                    ok_count.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    assert_eq!(frame.id, 0, "unexpected reply {frame:?}");
+                }
+            }
+            writer.abort();
+        }));
+    }
+    // Kill mid-burst.
+    while ok_count.load(Ordering::SeqCst) < KILL_AFTER_OKS {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let oked = oked.lock().unwrap().clone();
+    assert!(oked.len() >= KILL_AFTER_OKS);
+    assert!(oked.len() < TOTAL as usize, "the kill must land mid-burst");
+
+    // Restart on the same database and drain.
+    let (mut child, addr) = start_relay(dir.path());
+    let mut owner = Client::connect(addr).await;
+    owner.subscribe(&mailbox).await;
+    let mut delivered: HashMap<u32, MessageId> = HashMap::new();
+    loop {
+        owner.ack(&mailbox, MessageId(0)).await;
+        let pushes = owner.take_pushes();
+        if pushes.is_empty() {
+            break;
+        }
+        for push in pushes {
+            let Response::Message {
+                message_id,
+                envelope,
+                ..
+            } = push
+            else {
+                panic!("{push:?}")
+            };
+            let index = u32::from_be_bytes(envelope[..4].try_into().unwrap());
+            assert_eq!(envelope, payload(index), "envelope {index} is stored whole");
+            assert!(
+                delivered.insert(index, message_id).is_none(),
+                "envelope {index} delivered twice"
+            );
+            owner.ack(&mailbox, message_id).await;
+        }
+    }
+    for index in &oked {
+        assert!(
+            delivered.contains_key(index),
+            "OK'd envelope {index} was lost"
+        );
+    }
+    assert!(delivered.keys().all(|index| *index < TOTAL));
+
+    // After the ACKs nothing comes back: a fresh subscriber's first push is a new envelope.
+    drop(owner);
+    let mut owner = Client::connect(addr).await;
+    owner.subscribe(&mailbox).await;
+    assert_eq!(owner.send(&mailbox, b"marker").await, Response::Ok {});
+    let (_, _, envelope) = owner.next_message().await;
+    assert_eq!(envelope, b"marker");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -250,6 +250,10 @@ export function ChatView({
       <div
         class="message-scroller"
         ref={scroller}
+        role="log"
+        tabIndex={0}
+        aria-label={t("chat.messagesLabel", { name: chat.displayName })}
+        aria-busy={loading !== null}
         onScroll={(event) => {
           if (event.currentTarget.scrollTop < NEAR_TOP_PX) void loadOlder();
           if (nearBottom()) {
@@ -274,7 +278,6 @@ export function ChatView({
           )}
           <ErrorText error={loadError} />
         </div>
-        <div role="log" aria-label={t("chat.messagesLabel", { name: chat.displayName })} aria-busy={loading !== null}>
         <ol class="messages">
           {messages.map((message, index) => {
             const previous = index > 0 ? messages[index - 1] : undefined;
@@ -287,7 +290,7 @@ export function ChatView({
             return (
               <Fragment key={message.id}>
                 {newDay && (
-                  <li class="day-separator" role="separator">
+                  <li class="day-separator">
                     <span>{dayLabel(message.sentAt, locale, { today: t("chat.today"), yesterday: t("chat.yesterday") })}</span>
                   </li>
                 )}
@@ -296,7 +299,6 @@ export function ChatView({
             );
           })}
         </ol>
-        </div>
       </div>
 
       {newBelow && (

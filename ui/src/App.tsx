@@ -3,7 +3,7 @@
  * search and connection state, the open chat, dialogs, toasts and global keyboard shortcuts.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { appStatus, getProfile, listChats } from "./api/commands";
+import { appStatus, getProfile, listChats, takePendingInvite } from "./api/commands";
 import { subscribeAll } from "./api/events";
 import type { AppStatus, Chat, Profile, RelayConnection } from "./api/types";
 import { AddContactDialog } from "./components/AddContactDialog";
@@ -45,6 +45,11 @@ function Root() {
     try {
       const status = await appStatus();
       setPhase(status.onboarded ? { kind: "ready", status } : { kind: "onboarding", status });
+      if (status.onboarded) {
+        // A link that started the app arrived before anyone listened: ask for it once.
+        const text = await takePendingInvite().catch(() => null);
+        if (text !== null) setPendingInvite(text);
+      }
     } catch (error) {
       setPhase({ kind: "failed", error });
     }

@@ -90,6 +90,7 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
     "rename_contact",
     { contactId: "c1", displayName: "B" },
   ],
+  ["takePendingInvite", () => commands.takePendingInvite(), "take_pending_invite", undefined],
   ["getSettings", () => commands.getSettings(), "get_settings", undefined],
   ["updateSettings", () => commands.updateSettings(settings), "update_settings", settings],
 ];

@@ -101,6 +101,12 @@ export const deleteContact = (args: { contactId: string }): Promise<void> =>
 export const renameContact = (args: { contactId: string; displayName: string }): Promise<void> =>
   invoke("rename_contact", args);
 
+/**
+ * The `sealpost:` link the app was started with (or opened before the UI listened), once:
+ * the engine returns it and forgets it. Null when there is none. It only fills the form.
+ */
+export const takePendingInvite = (): Promise<string | null> => invoke("take_pending_invite");
+
 /** Current settings. */
 export const getSettings = (): Promise<Settings> => invoke("get_settings");
 

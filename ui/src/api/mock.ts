@@ -46,6 +46,7 @@ interface MockState {
   spentInvites: Set<string>;
   connections: RelayConnection[];
   counter: number;
+  pendingInvite: string | null;
 }
 
 type Handler = (payload: never) => void;
@@ -161,6 +162,7 @@ function freshState(): MockState {
     spentInvites: new Set(),
     connections: [],
     counter: 1,
+    pendingInvite: null,
   };
 }
 
@@ -572,6 +574,12 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
     emit("contact-updated", { contactId: record.chat.contactId });
   },
 
+  take_pending_invite: (): string | null => {
+    const text = state.pendingInvite;
+    state.pendingInvite = null;
+    return text;
+  },
+
   get_settings: (): Settings => structuredClone(state.settings),
 
   update_settings: (args): Settings => {
@@ -653,6 +661,8 @@ export interface MockControls {
   inviteFrom(name: string, expiresAt?: number): string;
   /** Contact ID for a display name. */
   contactIdOf(name: string): string | undefined;
+  /** Sets the link returned once by `take_pending_invite` (an app started by a deep link). */
+  setPendingInvite(text: string | null): void;
 }
 
 export const controls: MockControls = {
@@ -681,6 +691,9 @@ export const controls: MockControls = {
   },
   inviteFrom: (name, expiresAt) => mockInviteText(name, expiresAt),
   contactIdOf: (name) => [...state.contacts.values()].find((r) => r.chat.displayName === name)?.chat.contactId,
+  setPendingInvite(text) {
+    state.pendingInvite = text;
+  },
 };
 
 if (typeof window !== "undefined") {

@@ -138,6 +138,14 @@ describe("App", () => {
     expect((await mockInvoke<Chat[]>("list_chats", {})).length).toBe(before);
   });
 
+  it("a deep link that started the app is picked up once and fills the form", async () => {
+    useScenario("demo");
+    controls.setPendingInvite(controls.inviteFrom("Kenji Sato"));
+    render(<App />);
+    expect(await screen.findByRole("heading", { name: "Invite from Kenji Sato" })).toBeTruthy();
+    expect(await mockInvoke("take_pending_invite", {})).toBeNull();
+  });
+
   it("Ctrl+N opens Add contact and Esc closes it", async () => {
     useScenario("demo");
     render(<App />);

@@ -197,3 +197,41 @@ impl Limits {
         Duration::from_millis(self.shutdown_grace_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_defaults_and_rejects_unknown_keys() {
+        let text = r#"
+            listen = "0.0.0.0:443"
+            database = "/var/lib/sealpost/relay.db"
+            password = "s3cret"
+            [tls]
+            cert = "/etc/sealpost/cert.pem"
+            key = "/etc/sealpost/key.pem"
+            [limits]
+            window = 16
+            rate_per_ip = { per_second = 10, burst = 20 }
+        "#;
+        let config: RelayConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.listen.port(), 443);
+        assert_eq!(config.limits.window, 16);
+        assert_eq!(
+            config.limits.rate_per_ip,
+            Rate {
+                per_second: 10,
+                burst: 20
+            }
+        );
+        assert_eq!(config.limits.max_frame_bytes, 128 * 1024);
+        assert!(config.tls.is_some());
+        assert!(
+            !format!("{config:?}").contains("s3cret"),
+            "password never in Debug output"
+        );
+        assert!(toml::from_str::<RelayConfig>("lisen = \"127.0.0.1:1\"").is_err());
+        assert!(toml::from_str::<RelayConfig>("[limits]\nwindw = 3").is_err());
+    }
+}

@@ -8,11 +8,13 @@
 //! * [`codec`]: encoding and decoding frames; decoding never panics on any input.
 //! * [`auth`]: signature-input layouts for CREATE, owner commands and secured SEND, and helpers
 //!   to sign and verify them with Ed25519.
+//! * [`requests`]: ready-made, signed requests for clients.
 
 pub mod auth;
 pub mod codec;
 pub mod frame;
 pub mod ids;
+pub mod requests;
 
 pub use auth::{
     OwnerCommand, create_signature_input, owner_signature_input, public_key, send_signature_input,

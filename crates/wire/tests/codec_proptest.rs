@@ -211,3 +211,60 @@ fn unknown_error_codes_decode_as_unknown() {
         }
     );
 }
+
+/// Random CBOR documents shaped like frames (known keys, random values), so decoding is
+/// exercised past the first bytes.
+fn cbor_value() -> impl Strategy<Value = ciborium::Value> {
+    use ciborium::Value;
+    let leaf = prop_oneof![
+        any::<u64>().prop_map(|n| Value::Integer(n.into())),
+        any::<i64>().prop_map(|n| Value::Integer(n.into())),
+        proptest::collection::vec(any::<u8>(), 0..70).prop_map(Value::Bytes),
+        prop_oneof![
+            Just("v"),
+            Just("id"),
+            Just("body"),
+            Just("Send"),
+            Just("Create"),
+            Just("Ok"),
+            Just("Error"),
+            Just("code"),
+            Just("envelope"),
+            Just("send_id"),
+            Just("Message"),
+            Just("receive_id"),
+            Just("signature"),
+            Just("message_id"),
+            Just("Auth"),
+        ]
+        .prop_map(|s| Value::Text(s.to_owned())),
+        any::<bool>().prop_map(Value::Bool),
+        Just(Value::Null),
+    ];
+    leaf.prop_recursive(4, 64, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(ciborium::Value::Array),
+            proptest::collection::vec((inner.clone(), inner), 0..6).prop_map(ciborium::Value::Map),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn decoding_frame_shaped_cbor_never_panics(
+        id in any::<u64>(),
+        version in prop_oneof![Just(1u64), any::<u64>()],
+        body in cbor_value(),
+    ) {
+        use ciborium::Value;
+        let document = Value::Map(vec![
+            (Value::Text("v".into()), Value::Integer(version.into())),
+            (Value::Text("id".into()), Value::Integer(id.into())),
+            (Value::Text("body".into()), body),
+        ]);
+        let mut bytes = Vec::new();
+        ciborium::ser::into_writer(&document, &mut bytes).unwrap();
+        let _ = decode_client_frame(&bytes);
+        let _ = decode_relay_frame(&bytes);
+    }
+}

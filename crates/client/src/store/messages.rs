@@ -26,7 +26,7 @@
 //! increase and (seq, direction) is unique; the UI orders by [`MessagePosition`], never by relay
 //! order or clocks.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::contacts::{CONTACT_COLUMNS, Contact, contact_from_row};
 use super::types::{
@@ -220,41 +220,214 @@ fn outbox_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
     })
 }
 
-/// Writes (inserts or replaces) a contact's session state inside `transaction`.
+/// Writes (inserts or replaces) a contact's session state inside the open transaction.
 pub(crate) fn write_session(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     contact: ContactId,
     state: &SessionStateBytes,
     now: UnixMillis,
 ) -> Result<(), StoreError> {
-    transaction.execute(
-        "INSERT INTO sessions (contact_id, state, updated_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (contact_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        params![contact, state, now],
-    )?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO sessions (contact_id, state, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (contact_id) DO UPDATE SET state = excluded.state,
+             updated_at = excluded.updated_at",
+        )?
+        .execute(params![contact, state, now])?;
     Ok(())
 }
 
-fn load_contact(transaction: &Transaction<'_>, id: ContactId) -> Result<Contact, StoreError> {
+fn load_contact(transaction: &Connection, id: ContactId) -> Result<Contact, StoreError> {
     transaction
-        .query_row(
-            &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"),
-            params![id],
-            contact_from_row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"
+        ))?
+        .query_row(params![id], contact_from_row)
         .optional()?
         .ok_or(StoreError::NotFound { what: "contact" })
 }
 
-fn last_seq(transaction: &Transaction<'_>, contact: ContactId) -> Result<u64, StoreError> {
-    let raw: i64 = transaction.query_row(
-        "SELECT last_seq FROM contacts WHERE id = ?1",
-        params![contact],
-        |row| row.get(0),
-    )?;
+fn last_seq(transaction: &Connection, contact: ContactId) -> Result<u64, StoreError> {
+    let raw: i64 = transaction
+        .prepare_cached("SELECT last_seq FROM contacts WHERE id = ?1")?
+        .query_row(params![contact], |row| row.get(0))?;
     u64::try_from(raw).map_err(|_| StoreError::CorruptRow {
         detail: "negative last_seq".to_owned(),
     })
+}
+
+/// The body of [`Store::commit_sealed`], inside an open transaction or savepoint.
+fn seal_in(
+    transaction: &Connection,
+    sealed: &SealedOutgoing,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    if sealed.envelopes.is_empty() {
+        return Err(StoreError::InvalidInput {
+            what: "commit_sealed needs at least one envelope",
+        });
+    }
+    let contact = load_contact(transaction, sealed.contact)?;
+    if let Some(reason) = contact.sending_blocked_reason() {
+        return Err(StoreError::SendingBlocked { reason });
+    }
+    if let Some(message) = sealed.message {
+        let marked = transaction
+            .prepare_cached(
+                "UPDATE messages SET sealed_at = ?3 WHERE id = ?1 AND contact_id = ?2
+             AND direction = 1 AND state = 0 AND sealed_at IS NULL",
+            )?
+            .execute(params![message, sealed.contact, sealed.now])?;
+        if marked == 0 {
+            return Err(StoreError::Conflict {
+                what: "the message is not an unsealed queued message of this contact",
+            });
+        }
+    }
+    write_session(
+        transaction,
+        sealed.contact,
+        &sealed.session_state,
+        sealed.now,
+    )?;
+    let mut items = Vec::with_capacity(sealed.envelopes.len());
+    for envelope in &sealed.envelopes {
+        let id = OutboxItemId::generate()?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO outbox (id, contact_id, message_id, relay_url, send_id, sealed,
+             attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)",
+            )?
+            .execute(params![
+                id,
+                sealed.contact,
+                sealed.message,
+                envelope.relay_url,
+                envelope.send_id,
+                envelope.sealed,
+                sealed.now
+            ])?;
+        items.push(OutboxItem {
+            id,
+            contact: sealed.contact,
+            message: sealed.message,
+            relay_url: envelope.relay_url.clone(),
+            send_id: envelope.send_id.clone(),
+            sealed: envelope.sealed.clone(),
+            attempts: 0,
+            next_attempt_at: sealed.now,
+            created_at: sealed.now,
+        });
+    }
+    Ok(items)
+}
+
+/// The body of [`Store::commit_received`], inside an open transaction or savepoint.
+fn receive_in(transaction: &Connection, received: &Received) -> Result<ReceiveOutcome, StoreError> {
+    let message_id = MessageId::generate()?;
+    load_contact(transaction, received.contact)?;
+    let seen = transaction
+        .prepare_cached("SELECT 1 FROM seen_envelopes WHERE contact_id = ?1 AND envelope_id = ?2")?
+        .query_row(params![received.contact, received.envelope_id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if seen {
+        return Ok(ReceiveOutcome::Duplicate);
+    }
+    let outcome = match &received.content {
+        ReceivedContent::Message { seq, body, sent_at } => {
+            let reused = transaction
+                .prepare_cached(
+                    "SELECT 1 FROM messages WHERE contact_id = ?1 AND direction = 0 AND seq = ?2",
+                )?
+                .query_row(params![received.contact, seq.to_i64()], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if reused {
+                return Err(StoreError::Conflict {
+                    what: "the peer reused a sequence number",
+                });
+            }
+            transaction
+                .prepare_cached(
+                    "INSERT INTO messages (id, contact_id, direction, seq, body, sent_at,
+                 received_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    message_id,
+                    received.contact,
+                    Direction::Incoming.to_i64(),
+                    seq.to_i64(),
+                    body,
+                    sent_at,
+                    received.received_at,
+                    MessageState::Received.to_i64()
+                ])?;
+            transaction
+                .prepare_cached(
+                    "UPDATE contacts SET last_seq = max(last_seq, ?2),
+                     unread_count = unread_count + 1, last_activity_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![
+                    received.contact,
+                    seq.to_i64(),
+                    received.received_at
+                ])?;
+            ReceiveOutcome::Stored(Message {
+                id: message_id,
+                contact: received.contact,
+                direction: Direction::Incoming,
+                seq: *seq,
+                body: body.clone(),
+                sent_at: *sent_at,
+                received_at: Some(received.received_at),
+                state: MessageState::Received,
+            })
+        }
+        ReceivedContent::Receipt { kind, seqs } => {
+            let new_state = match kind {
+                ReceiptKind::Delivered => MessageState::Delivered,
+                ReceiptKind::Read => MessageState::Read,
+            };
+            // Only forward: queued/on-relay/failed → delivered → read.
+            let allowed_from: &str = match kind {
+                ReceiptKind::Delivered => "(0, 1, 4)",
+                ReceiptKind::Read => "(0, 1, 2, 4)",
+            };
+            let mut updated = Vec::new();
+            let mut statement = transaction.prepare(&format!(
+                "UPDATE messages SET state = ?3 WHERE contact_id = ?1 AND direction = 1
+                 AND seq = ?2 AND state IN {allowed_from} RETURNING id"
+            ))?;
+            for seq in seqs {
+                let changed: Option<MessageId> = statement
+                    .query_row(
+                        params![received.contact, seq.to_i64(), new_state.to_i64()],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                updated.extend(changed);
+            }
+            drop(statement);
+            ReceiveOutcome::ReceiptApplied { updated }
+        }
+        ReceivedContent::SessionOnly => ReceiveOutcome::SessionUpdated,
+    };
+    write_session(
+        transaction,
+        received.contact,
+        &received.session_state,
+        received.received_at,
+    )?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO seen_envelopes (contact_id, envelope_id, seen_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![
+            received.contact,
+            received.envelope_id,
+            received.received_at
+        ])?;
+    Ok(outcome)
 }
 
 impl Store {
@@ -331,68 +504,36 @@ impl Store {
         &mut self,
         sealed: &SealedOutgoing,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        if sealed.envelopes.is_empty() {
-            return Err(StoreError::InvalidInput {
-                what: "commit_sealed needs at least one envelope",
-            });
-        }
-        let ids = sealed
-            .envelopes
-            .iter()
-            .map(|_| OutboxItemId::generate())
-            .collect::<Result<Vec<_>, _>>()?;
         let transaction = self.write()?;
-        let contact = load_contact(&transaction, sealed.contact)?;
-        if let Some(reason) = contact.sending_blocked_reason() {
-            return Err(StoreError::SendingBlocked { reason });
-        }
-        if let Some(message) = sealed.message {
-            let marked = transaction.execute(
-                "UPDATE messages SET sealed_at = ?3 WHERE id = ?1 AND contact_id = ?2
-                 AND direction = 1 AND state = 0 AND sealed_at IS NULL",
-                params![message, sealed.contact, sealed.now],
-            )?;
-            if marked == 0 {
-                return Err(StoreError::Conflict {
-                    what: "the message is not an unsealed queued message of this contact",
-                });
-            }
-        }
-        write_session(
-            &transaction,
-            sealed.contact,
-            &sealed.session_state,
-            sealed.now,
-        )?;
-        let mut items = Vec::with_capacity(sealed.envelopes.len());
-        for (id, envelope) in ids.into_iter().zip(&sealed.envelopes) {
-            transaction.execute(
-                "INSERT INTO outbox (id, contact_id, message_id, relay_url, send_id, sealed,
-                 attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)",
-                params![
-                    id,
-                    sealed.contact,
-                    sealed.message,
-                    envelope.relay_url,
-                    envelope.send_id,
-                    envelope.sealed,
-                    sealed.now
-                ],
-            )?;
-            items.push(OutboxItem {
-                id,
-                contact: sealed.contact,
-                message: sealed.message,
-                relay_url: envelope.relay_url.clone(),
-                send_id: envelope.send_id.clone(),
-                sealed: envelope.sealed.clone(),
-                attempts: 0,
-                next_attempt_at: sealed.now,
-                created_at: sealed.now,
-            });
-        }
+        let items = seal_in(&transaction, sealed)?;
         transaction.commit()?;
         Ok(items)
+    }
+
+    /// [`Store::commit_sealed`] for many plaintexts in ONE transaction (one fsync), for draining a
+    /// backlog. Each item runs in its own savepoint: an item refused for its own reasons
+    /// (conflict, blocked, not found, invalid) is rolled back alone and reported in its slot; a
+    /// storage failure (disk full, read-only, …) rolls back the whole batch and is returned as the
+    /// outer error.
+    pub fn commit_sealed_batch(
+        &mut self,
+        batch: &[SealedOutgoing],
+    ) -> Result<Vec<Result<Vec<OutboxItem>, StoreError>>, StoreError> {
+        let mut transaction = self.write()?;
+        let mut results = Vec::with_capacity(batch.len());
+        for sealed in batch {
+            let savepoint = transaction.savepoint()?;
+            match seal_in(&savepoint, sealed) {
+                Ok(items) => {
+                    savepoint.commit()?;
+                    results.push(Ok(items));
+                }
+                Err(error) if error.is_item_level() => results.push(Err(error)),
+                Err(error) => return Err(error),
+            }
+        }
+        transaction.commit()?;
+        Ok(results)
     }
 
     /// Outbox items due at `now`, oldest sealed first, skipping contacts whose sending is blocked.
@@ -534,106 +675,38 @@ impl Store {
     /// A message whose sequence number this peer already used is refused with
     /// [`StoreError::Conflict`] and nothing is written (the session state stays as it was).
     pub fn commit_received(&mut self, received: &Received) -> Result<ReceiveOutcome, StoreError> {
-        let message_id = MessageId::generate()?;
         let transaction = self.write()?;
-        load_contact(&transaction, received.contact)?;
-        let seen = transaction
-            .query_row(
-                "SELECT 1 FROM seen_envelopes WHERE contact_id = ?1 AND envelope_id = ?2",
-                params![received.contact, received.envelope_id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if seen {
-            return Ok(ReceiveOutcome::Duplicate);
+        let outcome = receive_in(&transaction, received)?;
+        if outcome != ReceiveOutcome::Duplicate {
+            transaction.commit()?;
         }
-        let outcome = match &received.content {
-            ReceivedContent::Message { seq, body, sent_at } => {
-                let reused = transaction
-                    .query_row(
-                        "SELECT 1 FROM messages WHERE contact_id = ?1 AND direction = 0 AND seq = ?2",
-                        params![received.contact, seq.to_i64()],
-                        |_| Ok(()),
-                    )
-                    .optional()?
-                    .is_some();
-                if reused {
-                    return Err(StoreError::Conflict {
-                        what: "the peer reused a sequence number",
-                    });
-                }
-                transaction.execute(
-                    "INSERT INTO messages (id, contact_id, direction, seq, body, sent_at,
-                     received_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        message_id,
-                        received.contact,
-                        Direction::Incoming.to_i64(),
-                        seq.to_i64(),
-                        body,
-                        sent_at,
-                        received.received_at,
-                        MessageState::Received.to_i64()
-                    ],
-                )?;
-                transaction.execute(
-                    "UPDATE contacts SET last_seq = max(last_seq, ?2), unread_count = unread_count + 1,
-                     last_activity_at = ?3 WHERE id = ?1",
-                    params![received.contact, seq.to_i64(), received.received_at],
-                )?;
-                ReceiveOutcome::Stored(Message {
-                    id: message_id,
-                    contact: received.contact,
-                    direction: Direction::Incoming,
-                    seq: *seq,
-                    body: body.clone(),
-                    sent_at: *sent_at,
-                    received_at: Some(received.received_at),
-                    state: MessageState::Received,
-                })
-            }
-            ReceivedContent::Receipt { kind, seqs } => {
-                let new_state = match kind {
-                    ReceiptKind::Delivered => MessageState::Delivered,
-                    ReceiptKind::Read => MessageState::Read,
-                };
-                // Only forward: queued/on-relay/failed → delivered → read.
-                let allowed_from: &str = match kind {
-                    ReceiptKind::Delivered => "(0, 1, 4)",
-                    ReceiptKind::Read => "(0, 1, 2, 4)",
-                };
-                let mut updated = Vec::new();
-                let mut statement = transaction.prepare(&format!(
-                    "UPDATE messages SET state = ?3 WHERE contact_id = ?1 AND direction = 1
-                     AND seq = ?2 AND state IN {allowed_from} RETURNING id"
-                ))?;
-                for seq in seqs {
-                    let changed: Option<MessageId> = statement
-                        .query_row(
-                            params![received.contact, seq.to_i64(), new_state.to_i64()],
-                            |row| row.get(0),
-                        )
-                        .optional()?;
-                    updated.extend(changed);
-                }
-                drop(statement);
-                ReceiveOutcome::ReceiptApplied { updated }
-            }
-            ReceivedContent::SessionOnly => ReceiveOutcome::SessionUpdated,
-        };
-        write_session(
-            &transaction,
-            received.contact,
-            &received.session_state,
-            received.received_at,
-        )?;
-        transaction.execute(
-            "INSERT INTO seen_envelopes (contact_id, envelope_id, seen_at) VALUES (?1, ?2, ?3)",
-            params![received.contact, received.envelope_id, received.received_at],
-        )?;
-        transaction.commit()?;
         Ok(outcome)
+    }
+
+    /// [`Store::commit_received`] for many opened envelopes in ONE transaction (one fsync), for
+    /// draining a mailbox backlog; ACK them all after it returns. Each item runs in its own
+    /// savepoint: an item refused for its own reasons (e.g. a reused sequence number) is rolled
+    /// back alone and reported in its slot; a storage failure rolls back the whole batch and is
+    /// returned as the outer error. Duplicates inside the batch are detected too.
+    pub fn commit_received_batch(
+        &mut self,
+        batch: &[Received],
+    ) -> Result<Vec<Result<ReceiveOutcome, StoreError>>, StoreError> {
+        let mut transaction = self.write()?;
+        let mut results = Vec::with_capacity(batch.len());
+        for received in batch {
+            let savepoint = transaction.savepoint()?;
+            match receive_in(&savepoint, received) {
+                Ok(outcome) => {
+                    savepoint.commit()?;
+                    results.push(Ok(outcome));
+                }
+                Err(error) if error.is_item_level() => results.push(Err(error)),
+                Err(error) => return Err(error),
+            }
+        }
+        transaction.commit()?;
+        Ok(results)
     }
 
     /// Forgets dedupe rows older than `older_than` (keep them longer than any relay's TTL).

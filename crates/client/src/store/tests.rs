@@ -117,6 +117,7 @@ fn pragmas_are_set() {
     assert_eq!(get("synchronous"), "Integer(2)"); // FULL
     assert_eq!(get("temp_store"), "Integer(2)"); // MEMORY
     assert_ne!(get("cipher_version"), "");
+    assert_eq!(get("cipher_memory_security"), "Text(\"1\")");
 }
 
 #[test]
@@ -983,4 +984,89 @@ fn corrupt_rows_are_typed_errors_not_panics() {
         f.store.peer_addresses(ContactId::from_bytes([1; 16])),
         Err(StoreError::CorruptRow { .. })
     ));
+}
+
+#[test]
+fn batches_commit_together_and_isolate_item_errors() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    let first = received_message(bob.id, 1, "one", "b1");
+    let replay = Received {
+        session_state: session("b-replay"),
+        ..received_message(bob.id, 9, "replayed", "unused")
+    };
+    let replay = Received {
+        envelope_id: first.envelope_id,
+        ..replay
+    };
+    let reused_seq = received_message(bob.id, 1, "reuse", "b-reuse");
+    let unknown_contact = received_message(ContactId::from_bytes([3; 16]), 2, "who", "x");
+    let last = received_message(bob.id, 2, "two", "b2");
+    let results = f
+        .store
+        .commit_received_batch(&[first, replay, reused_seq, unknown_contact, last])
+        .unwrap();
+    assert!(matches!(results[0], Ok(ReceiveOutcome::Stored(_))));
+    assert!(matches!(results[1], Ok(ReceiveOutcome::Duplicate)));
+    assert!(matches!(results[2], Err(StoreError::Conflict { .. })));
+    assert!(matches!(results[3], Err(StoreError::NotFound { .. })));
+    assert!(matches!(results[4], Ok(ReceiveOutcome::Stored(_))));
+    assert_eq!(count(&f.store, "messages"), 2);
+    assert_eq!(count(&f.store, "seen_envelopes"), 2);
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("b2"));
+
+    let m1 = f.store.insert_outgoing_message(bob.id, "a", t(1)).unwrap();
+    let m2 = f.store.insert_outgoing_message(bob.id, "b", t(1)).unwrap();
+    let seal = |message, state: &str| SealedOutgoing {
+        contact: bob.id,
+        message: Some(message),
+        session_state: session(state),
+        envelopes: vec![envelope(1, state.as_bytes())],
+        now: t(2),
+    };
+    let results = f
+        .store
+        .commit_sealed_batch(&[
+            seal(m1.id, "s1"),
+            seal(m1.id, "s1-again"),
+            seal(m2.id, "s2"),
+        ])
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert!(matches!(results[1], Err(StoreError::Conflict { .. })));
+    assert!(results[2].is_ok());
+    assert_eq!(count(&f.store, "outbox"), 2);
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("s2"));
+}
+
+#[test]
+fn a_storage_failure_rolls_back_the_whole_batch() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    f.store
+        .connection_for_tests()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let pages: i64 = f
+        .store
+        .connection_for_tests()
+        .query_row("PRAGMA page_count", [], |row| row.get(0))
+        .unwrap();
+    f.store
+        .connection_for_tests()
+        .query_row(
+            &format!("PRAGMA max_page_count = {}", pages + 4),
+            [],
+            |_| Ok(()),
+        )
+        .unwrap();
+    let big = "y".repeat(64 * 1024);
+    let batch: Vec<Received> = (1..=8)
+        .map(|n| received_message(bob.id, n, &big, "s"))
+        .collect();
+    let result = f.store.commit_received_batch(&batch);
+    assert!(matches!(result, Err(StoreError::DiskFull)), "{result:?}");
+    assert_eq!(count(&f.store, "messages"), 0);
+    assert_eq!(count(&f.store, "seen_envelopes"), 0);
+    assert!(f.store.session_state(bob.id).unwrap().is_none());
 }

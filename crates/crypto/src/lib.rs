@@ -29,8 +29,8 @@ pub mod safety_number;
 pub mod x3dh;
 
 pub use envelope::{
-    EnvelopeId, MailboxSealingKey, MailboxSealingPublicKey, OpenedEnvelope, SendId, open_envelope,
-    seal_envelope,
+    EnvelopeId, MailboxSealingKey, MailboxSealingPublicKey, OpenedEnvelope, SealedEnvelope, SendId,
+    open_envelope, seal_envelope,
 };
 pub use error::{CryptoError, DecodeError};
 pub use identity::{

@@ -9,7 +9,7 @@
 # afterwards, so every run starts empty and never touches the user's real login keyring.
 # Exit status: CMD's own; 127 when a required tool is missing.
 #
-# Needs (Debian): apt-get install -y dbus gnome-keyring libsecret-tools
+# Needs (Debian): apt-get install -y dbus gnome-keyring libsecret-tools (dbus-send is in dbus)
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -53,6 +53,28 @@ dbus-run-session -- bash -c '
         esac
     done <<< "$daemon_env"
     unset SEALPOST_KEYRING_PASSWORD
-    exec "$@"
+    # The daemon registers on the bus a moment after --unlock returns: wait for it (up to 5 s),
+    # so CMD never races it into a D-Bus activation of a second daemon.
+    bus_call() {
+        dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus "$@"
+    }
+    for _ in $(seq 50); do
+        if bus_call org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null \
+            | grep -q "boolean true"; then
+            break
+        fi
+        sleep 0.1
+    done
+    # The daemon forks away from this shell and would outlive the bus: ask the bus for its pid
+    # now, and stop exactly that process when CMD is done.
+    keyring_pid="$(dbus-send --session --print-reply --dest=org.freedesktop.DBus \
+        /org/freedesktop/DBus org.freedesktop.DBus.GetConnectionUnixProcessID \
+        string:org.freedesktop.secrets 2>/dev/null | awk "/uint32/ {print \$2}")" || keyring_pid=""
+    command_status=0
+    "$@" || command_status=$?
+    if [ -n "$keyring_pid" ]; then
+        kill "$keyring_pid" 2>/dev/null || true
+    fi
+    exit "$command_status"
 ' with-keyring "$@" || status=$?
 exit "$status"

@@ -3,7 +3,7 @@
 //! This crate knows nothing of Tauri. Its foundation, built here, is the local half of the
 //! messenger's security promise (BRIEF §3 "Local store", §3a rules 1, 6, 8, 9, 13):
 //!
-//! - [`profile`]: a [`ProfileName`](profile::ProfileName) and the data directory it owns, so two
+//! - [`profile`]: a [`ProfileName`] and the data directory it owns, so two
 //!   profiles run side by side on one machine.
 //! - [`vault`]: the identity seed and the database key in the OS keychain (Secret Service, macOS
 //!   Keychain, Windows Credential Manager) through the `keyring` crate. Never a file.
@@ -15,7 +15,7 @@
 //!   outside SQLCipher.
 //!
 //! Everything here is synchronous. The async engine (invites, delivery, relay connections) owns
-//! one [`Store`](store::Store) on a blocking thread or actor and talks to it with messages; the
+//! one [`Store`] on a blocking thread or actor and talks to it with messages; the
 //! store is `Send` but deliberately not `Sync`.
 //!
 //! Cryptographic values that belong to `sealpost-crypto` and `sealpost-wire` (identity keys,

@@ -11,6 +11,8 @@
 //!   sessions, messages, the outbox and the dedupe table, with the two transactions that make
 //!   delivery safe ([`Store::commit_sealed`](store::Store::commit_sealed) and
 //!   [`Store::commit_received`](store::Store::commit_received)).
+//! - [`open`]: [`open_profile_store`] joins the two without ever minting a key for an existing
+//!   database.
 //! - [`scan`]: the data-at-rest scanner that proves no plaintext and no key byte lies on disk
 //!   outside SQLCipher.
 //!
@@ -22,11 +24,13 @@
 //! ratchet session state, sealed envelopes, relay ids) are opaque byte newtypes here, so those
 //! crates plug in without this crate depending on them.
 
+pub mod open;
 pub mod profile;
 pub mod scan;
 pub mod store;
 pub mod vault;
 
+pub use open::{OpenProfileError, open_profile_store};
 pub use profile::{ProfileDirs, ProfileError, ProfileName, ProfilesConfig};
-pub use store::{Store, StoreError};
+pub use store::{Store, StoreConfig, StoreError};
 pub use vault::{DatabaseKey, IdentitySeedBytes, Vault, VaultError};

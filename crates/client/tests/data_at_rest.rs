@@ -15,7 +15,7 @@ use sealpost_client::store::{
     SealedEnvelopeForRelay, SealedOutgoing, SealingPublicKeyBytes, SealingSecretBytes, SendId,
     SendSecretBytes, SenderAuthSecretBytes, SessionStateBytes, UnixMillis,
 };
-use sealpost_client::{ProfileDirs, ProfilesConfig, Store};
+use sealpost_client::{ProfileDirs, ProfilesConfig, Store, StoreConfig, open_profile_store};
 
 fn random_bytes(len: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; len];
@@ -194,8 +194,7 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
 
     // The data is really there: reopen with the key read back from the keychain.
     let reopened_vault = open_real_vault(&profile);
-    let key_again = reopened_vault.load_database_key().unwrap().unwrap();
-    let store = Store::open_profile(&dirs, &key_again).unwrap();
+    let store = open_profile_store(&dirs, &reopened_vault, &StoreConfig::default()).unwrap();
     let page = store.messages_page(contact.id, None, 100).unwrap();
     assert_eq!(page.len(), 40);
     assert!(page[0].body.starts_with("OutgoingPlaintext0-"));

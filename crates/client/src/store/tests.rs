@@ -1070,3 +1070,13 @@ fn a_storage_failure_rolls_back_the_whole_batch() {
     assert_eq!(count(&f.store, "seen_envelopes"), 0);
     assert!(f.store.session_state(bob.id).unwrap().is_none());
 }
+
+#[test]
+fn store_can_move_to_a_blocking_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Store>();
+    assert_send::<StoreError>();
+    let f = fixture();
+    let handle = std::thread::spawn(move || f.store.schema_version().unwrap());
+    assert_eq!(handle.join().unwrap(), SCHEMA_VERSION);
+}

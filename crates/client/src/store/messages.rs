@@ -734,7 +734,8 @@ impl Store {
 
     /// A page of history: up to `limit` messages strictly before `before` (or the newest when
     /// `None`), returned oldest first. The next older page uses the first message's
-    /// [`Message::position`] as `before`; an empty or short page means the start was reached.
+    /// [`Message::position`] as `before`; an empty or short page means the start was reached
+    /// (for `limit > 0`; a `limit` of 0 always returns an empty page).
     pub fn messages_page(
         &self,
         contact: ContactId,

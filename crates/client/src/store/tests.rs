@@ -1080,3 +1080,44 @@ fn store_can_move_to_a_blocking_thread() {
     let handle = std::thread::spawn(move || f.store.schema_version().unwrap());
     assert_eq!(handle.join().unwrap(), SCHEMA_VERSION);
 }
+
+#[test]
+fn contact_edits_and_dedupe_pruning() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    let alice = add_contact(&mut f.store, "alice");
+    f.store.rename_contact(bob.id, "Bobby").unwrap();
+    f.store
+        .set_peer_signed_prekey(bob.id, &SignedPrekeyBytes::new(vec![5; 100]))
+        .unwrap();
+    let names: Vec<String> = f
+        .store
+        .contacts()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.display_name)
+        .collect();
+    assert_eq!(names, vec!["alice".to_owned(), "Bobby".to_owned()]);
+    assert_eq!(
+        f.store.contact(bob.id).unwrap().unwrap().peer_signed_prekey,
+        Some(SignedPrekeyBytes::new(vec![5; 100]))
+    );
+    assert!(matches!(
+        f.store.rename_contact(ContactId::from_bytes([0; 16]), "x"),
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let old = Received {
+        received_at: t(1_000),
+        ..received_message(bob.id, 1, "old", "s")
+    };
+    let new = Received {
+        received_at: t(5_000),
+        ..received_message(alice.id, 1, "new", "s")
+    };
+    f.store.commit_received(&old).unwrap();
+    f.store.commit_received(&new).unwrap();
+    assert_eq!(f.store.prune_seen_envelopes(t(2_000)).unwrap(), 1);
+    assert!(!f.store.is_envelope_seen(bob.id, old.envelope_id).unwrap());
+    assert!(f.store.is_envelope_seen(alice.id, new.envelope_id).unwrap());
+}

@@ -1,0 +1,434 @@
+//! Against the real embedded relay on 127.0.0.1: the request/response commands, SECURE, typed
+//! refusals, the transport policy and the reconnecting [`Subscriber`].
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bounded, connector, key, start_loopback_relay, start_relay, ws_url};
+use sealpost_relay_client::{
+    BackoffConfig, ClientError, ConnectionState, Inbound, Pushed, RelayUrl, Retry, SendSecret,
+    Sender, Subscriber, SubscriberConfig, UrlError, public_key,
+};
+
+#[tokio::test]
+async fn create_subscribe_send_push_ack_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_loopback_relay(dir.path()).await;
+    let url = ws_url(&relay);
+    let owner = key(1);
+    let secret = SendSecret::new([2; 32]);
+
+    let (connection, mut pushes) = bounded("connect", connector().connect(&url)).await.unwrap();
+    assert_eq!(connection.hello().window, 8);
+    assert!(connection.hello().max_envelope > 1000);
+    let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
+    connection.subscribe(receive_id, &owner).await.unwrap();
+    connection.ping().await.unwrap();
+
+    // SEND goes over a separate, never-subscribing connection.
+    let sender = Sender::new(connector());
+    sender
+        .send(&url, send_id, &secret, b"first envelope", None)
+        .await
+        .unwrap();
+    let Pushed::Message {
+        receive_id: got,
+        message_id,
+        envelope,
+        ..
+    } = bounded("first push", pushes.next()).await.unwrap()
+    else {
+        panic!("expected a message");
+    };
+    assert_eq!(got, receive_id);
+    assert_eq!(envelope, b"first envelope");
+    connection
+        .ack(receive_id, message_id, &owner)
+        .await
+        .unwrap();
+    // ACK is idempotent.
+    connection
+        .ack(receive_id, message_id, &owner)
+        .await
+        .unwrap();
+
+    // A new connection re-subscribes: the acknowledged envelope is gone, the next one arrives.
+    connection.close();
+    let (again, mut again_pushes) = bounded("reconnect", connector().connect(&url))
+        .await
+        .unwrap();
+    again.subscribe(receive_id, &owner).await.unwrap();
+    sender
+        .send(&url, send_id, &secret, b"second envelope", None)
+        .await
+        .unwrap();
+    let Pushed::Message { envelope, .. } =
+        bounded("second push", again_pushes.next()).await.unwrap()
+    else {
+        panic!("expected a message");
+    };
+    assert_eq!(envelope, b"second envelope");
+
+    // DELETE: the mailbox is gone for owner and sender alike.
+    again.delete(receive_id, &owner).await.unwrap();
+    let refused = sender
+        .send(&url, send_id, &secret, b"x", None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused, ClientError::Unauthorized);
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn secured_mailbox_refuses_unsigned_and_wrongly_signed_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_loopback_relay(dir.path()).await;
+    let url = ws_url(&relay);
+    let owner = key(1);
+    let sender_key = key(3);
+    let secret = SendSecret::new([2; 32]);
+    let (connection, _pushes) = connector().connect(&url).await.unwrap();
+    let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
+    connection
+        .secure(receive_id, public_key(&sender_key), &owner)
+        .await
+        .unwrap();
+    let again = connection
+        .secure(receive_id, public_key(&key(4)), &owner)
+        .await
+        .unwrap_err();
+    assert_eq!(again, ClientError::AlreadySecured);
+
+    let sender = Sender::new(connector());
+    let unsigned = sender
+        .send(&url, send_id, &secret, b"env", None)
+        .await
+        .unwrap_err();
+    assert_eq!(unsigned, ClientError::SenderUnauthorized);
+    assert_eq!(unsigned.retry(), Retry::Never);
+    let wrong = sender
+        .send(&url, send_id, &secret, b"env", Some(&key(4)))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong, ClientError::SenderUnauthorized);
+    sender
+        .send(&url, send_id, &secret, b"env", Some(&sender_key))
+        .await
+        .unwrap();
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_keys_and_secrets_are_refused_with_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_loopback_relay(dir.path()).await;
+    let url = ws_url(&relay);
+    let owner = key(1);
+    let secret = SendSecret::new([2; 32]);
+    let (connection, _pushes) = connector().connect(&url).await.unwrap();
+    let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
+
+    let error = connection.subscribe(receive_id, &key(9)).await.unwrap_err();
+    assert_eq!(error, ClientError::Unauthorized);
+    assert_eq!(error.retry(), Retry::Never);
+    let error = connection.delete(receive_id, &key(9)).await.unwrap_err();
+    assert_eq!(error, ClientError::Unauthorized);
+    let wrong_secret = SendSecret::new([7; 32]);
+    let error = connection
+        .send(send_id, &wrong_secret, b"env", None)
+        .await
+        .unwrap_err();
+    assert_eq!(error, ClientError::Unauthorized);
+    // The connection survives refusals.
+    connection.subscribe(receive_id, &owner).await.unwrap();
+
+    let too_big = vec![0u8; connection.hello().max_envelope as usize + 1];
+    let error = connection
+        .send(send_id, &secret, &too_big, None)
+        .await
+        .unwrap_err();
+    assert_eq!(error, ClientError::TooLarge);
+    assert_eq!(error.retry(), Retry::Never);
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn relay_password_is_required_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sealpost_relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: dir.path().join("relay.db"),
+        password: Some("open sesame".into()),
+        ..sealpost_relay::RelayConfig::default()
+    };
+    let relay = sealpost_relay::Relay::start(config).await.unwrap();
+    let (connection, _pushes) = connector().connect(&ws_url(&relay)).await.unwrap();
+    let secret = SendSecret::new([2; 32]);
+    let error = connection.create(&key(1), &secret, None).await.unwrap_err();
+    assert_eq!(error, ClientError::PasswordRequired);
+    let error = connection
+        .create(&key(1), &secret, Some("wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(error, ClientError::PasswordRequired);
+    connection
+        .create(&key(1), &secret, Some("open sesame"))
+        .await
+        .unwrap();
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn plain_ws_to_a_remote_host_is_refused_by_policy() {
+    for text in [
+        "ws://192.0.2.1:9",
+        "ws://relay.example",
+        "ws://[2001:db8::1]:80",
+    ] {
+        let url = RelayUrl::parse(text).unwrap();
+        let error = connector().connect(&url).await.err().expect("refused");
+        assert!(
+            matches!(error, ClientError::Url(UrlError::InsecureRemote { .. })),
+            "{text}: {error:?}"
+        );
+        assert_eq!(error.retry(), Retry::Never);
+    }
+}
+
+/// Waits for the next state event equal to `wanted` (skipping others).
+async fn wait_for_state(
+    events: &mut tokio::sync::broadcast::Receiver<ConnectionState>,
+    wanted: fn(&ConnectionState) -> bool,
+    what: &str,
+) {
+    bounded(what, async {
+        loop {
+            match events.recv().await {
+                Ok(state) if wanted(&state) => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(error) => panic!("state events ended: {error}"),
+            }
+        }
+    })
+    .await;
+}
+
+async fn next_message(
+    inbound: &mut tokio::sync::mpsc::Receiver<Inbound>,
+) -> sealpost_relay_client::Delivery {
+    match bounded("a delivery", inbound.recv())
+        .await
+        .expect("subscriber alive")
+    {
+        Inbound::Message(delivery) => delivery,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_loopback_relay(dir.path()).await;
+    let address = relay.addr();
+    let url = ws_url(&relay);
+    let owner = key(1);
+    let secret = SendSecret::new([2; 32]);
+    let sender = Sender::new(connector());
+    let owner_connection = sender.connection(&url).await.unwrap();
+    let (receive_id, send_id) = owner_connection
+        .create(&owner, &secret, None)
+        .await
+        .unwrap();
+
+    let config = SubscriberConfig {
+        backoff: BackoffConfig {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+            stable_after: Duration::from_secs(5),
+        },
+        delivery_capacity: 8,
+    };
+    let (subscriber, mut inbound) = Subscriber::spawn(connector(), url.clone(), config);
+    let mut events = subscriber.state_events();
+    subscriber.add(receive_id, owner.clone()).unwrap();
+    let acks = subscriber.ack_handle();
+
+    sender
+        .send(&url, send_id, &secret, b"before", None)
+        .await
+        .unwrap();
+    let first = next_message(&mut inbound).await;
+    assert_eq!(first.envelope, b"before");
+    assert_eq!(first.receive_id, receive_id);
+    acks.ack(receive_id, first.message_id).unwrap();
+    // Connected was seen on the way (events are a broadcast: none is skipped).
+    wait_for_state(
+        &mut events,
+        |s| *s == ConnectionState::Connected,
+        "Connected",
+    )
+    .await;
+
+    // Delivered but not acknowledged: must come again after the restart.
+    sender
+        .send(&url, send_id, &secret, b"unacked", None)
+        .await
+        .unwrap();
+    let unacked = next_message(&mut inbound).await;
+    assert_eq!(unacked.envelope, b"unacked");
+
+    relay.shutdown().await.unwrap();
+    wait_for_state(
+        &mut events,
+        |s| matches!(s, ConnectionState::Offline { .. }),
+        "Offline",
+    )
+    .await;
+
+    // Same port, same database. The port may linger briefly; retry binding a bounded number of times.
+    let relay = bounded("restart", async {
+        loop {
+            let config = sealpost_relay::RelayConfig {
+                listen: address,
+                database: dir.path().join("relay.db"),
+                ..sealpost_relay::RelayConfig::default()
+            };
+            match sealpost_relay::Relay::start(config).await {
+                Ok(relay) => return relay,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(relay.addr(), address);
+    // Sent while the subscriber is (most likely) still offline. The pooled send connection died
+    // with the old relay, so retry what says it may be retried, like the engine's outbox does.
+    bounded("send after restart", async {
+        loop {
+            match sender
+                .send(&url, send_id, &secret, b"while down", None)
+                .await
+            {
+                Ok(()) => return,
+                Err(error) if error.retry() == Retry::Soon => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("send after restart: {error:?}"),
+            }
+        }
+    })
+    .await;
+    wait_for_state(
+        &mut events,
+        |s| *s == ConnectionState::Connected,
+        "Connected again",
+    )
+    .await;
+
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let delivery = next_message(&mut inbound).await;
+        acks.ack(receive_id, delivery.message_id).unwrap();
+        if !got.contains(&delivery.envelope) {
+            got.push(delivery.envelope);
+        }
+    }
+    got.sort();
+    assert_eq!(got, vec![b"unacked".to_vec(), b"while down".to_vec()]);
+
+    subscriber.shutdown().await;
+    sender.close_all();
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn removed_mailboxes_are_no_longer_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_loopback_relay(dir.path()).await;
+    let url = ws_url(&relay);
+    let sender = Sender::new(connector());
+    let owner_connection = sender.connection(&url).await.unwrap();
+    let secret = SendSecret::new([2; 32]);
+    let (kept, kept_send) = owner_connection
+        .create(&key(1), &secret, None)
+        .await
+        .unwrap();
+    let (removed, removed_send) = owner_connection
+        .create(&key(2), &secret, None)
+        .await
+        .unwrap();
+
+    let (subscriber, mut inbound) =
+        Subscriber::spawn(connector(), url.clone(), SubscriberConfig::default());
+    let mut state = subscriber.state();
+    subscriber.add(kept, key(1)).unwrap();
+    subscriber.add(removed, key(2)).unwrap();
+    bounded(
+        "connected",
+        state.wait_for(|s| *s == ConnectionState::Connected),
+    )
+    .await
+    .unwrap();
+    sender
+        .send(&url, removed_send, &secret, b"to removed", None)
+        .await
+        .unwrap();
+    let delivery = next_message(&mut inbound).await;
+    assert_eq!(delivery.receive_id, removed);
+
+    subscriber.remove(removed).unwrap();
+    sender
+        .send(&url, removed_send, &secret, b"after removal", None)
+        .await
+        .unwrap();
+    sender
+        .send(&url, kept_send, &secret, b"to kept", None)
+        .await
+        .unwrap();
+    let delivery = next_message(&mut inbound).await;
+    assert_eq!(delivery.receive_id, kept);
+    assert_eq!(delivery.envelope, b"to kept");
+    subscriber.shutdown().await;
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn subscribe_refusal_is_reported_to_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_loopback_relay(dir.path()).await;
+    let (subscriber, mut inbound) =
+        Subscriber::spawn(connector(), ws_url(&relay), SubscriberConfig::default());
+    let unknown = sealpost_relay_client::ReceiveId([5; 32]);
+    subscriber.add(unknown, key(1)).unwrap();
+    match bounded("refusal", inbound.recv()).await.unwrap() {
+        Inbound::SubscribeFailed { receive_id, error } => {
+            assert_eq!(receive_id, unknown);
+            assert_eq!(error, ClientError::Unauthorized);
+        }
+        other => panic!("expected SubscribeFailed, got {other:?}"),
+    }
+    subscriber.shutdown().await;
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_subscriber_ends_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_loopback_relay(dir.path()).await;
+    let url = ws_url(&relay);
+    let (connection, mut pushes) = connector().connect(&url).await.unwrap();
+    let secret = SendSecret::new([2; 32]);
+    let (receive_id, _) = connection.create(&key(1), &secret, None).await.unwrap();
+    connection.subscribe(receive_id, &key(1)).await.unwrap();
+    let (other, _other_pushes) = connector().connect(&url).await.unwrap();
+    other.subscribe(receive_id, &key(1)).await.unwrap();
+    assert_eq!(
+        bounded("END", pushes.next()).await.unwrap(),
+        Pushed::End { receive_id }
+    );
+    relay.shutdown().await.unwrap();
+    let _ = start_relay;
+}

@@ -1,0 +1,185 @@
+//! Paired ratio benchmark: on a shared, noisy machine, criterion's sequential groups can see
+//! different background load. This binary alternates short batches of our path and its floor
+//! (swapping the order each round) and reports the median of the per-round ratios, which
+//! cancels most of the background drift.
+//!
+//! Run: `cargo bench -p sealpost-crypto --bench paired_ratio`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hpke::aead::ChaCha20Poly1305 as HpkeChaCha;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Kem as _, OpModeR, OpModeS};
+use sealpost_crypto::{
+    IdentityKeyPair, IdentitySeed, MailboxSealingKey, OneTimePrekeyPair, PrekeyBundle, SendId,
+    Session, SignedPrekeyPair, open_envelope,
+};
+
+const ROUNDS: usize = 150;
+
+fn time_batch(batch: usize, mut operation: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..batch {
+        operation();
+    }
+    start.elapsed() / batch as u32
+}
+
+/// Minor page faults of this process so far (field 10 of /proc/self/stat), for diagnosing
+/// allocation effects in the bulk comparison; 0 where unavailable.
+fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat.rsplit_once(')')?.1.to_owned();
+            after_name.split_whitespace().nth(7)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+fn paired(name: &str, batch: usize, mut ours: impl FnMut(), mut floor: impl FnMut()) {
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let mut ours_times = Vec::with_capacity(ROUNDS);
+    let mut floor_times = Vec::with_capacity(ROUNDS);
+    let mut ours_faults = 0;
+    let mut floor_faults = 0;
+    for round in 0..ROUNDS {
+        let before = minor_faults();
+        time_batch(1, &mut ours);
+        let middle = minor_faults();
+        time_batch(1, &mut floor);
+        ours_faults += middle - before;
+        floor_faults += minor_faults() - middle;
+        let (ours_time, floor_time) = if round % 2 == 0 {
+            let o = time_batch(batch, &mut ours);
+            (o, time_batch(batch, &mut floor))
+        } else {
+            let f = time_batch(batch, &mut floor);
+            (time_batch(batch, &mut ours), f)
+        };
+        ratios.push(ours_time.as_secs_f64() / floor_time.as_secs_f64());
+        ours_times.push(ours_time.as_secs_f64() * 1e6);
+        floor_times.push(floor_time.as_secs_f64() * 1e6);
+    }
+    println!(
+        "{name}: median ratio ours/floor = {:.3}  (median ours {:.1} µs, median floor {:.1} µs, {ROUNDS} rounds × {batch}; minor page faults per op: ours {:.1}, floor {:.1})",
+        median(&mut ratios),
+        median(&mut ours_times),
+        median(&mut floor_times),
+        ours_faults as f64 / ROUNDS as f64,
+        floor_faults as f64 / ROUNDS as f64
+    );
+}
+
+fn main() {
+    let alice_identity = IdentityKeyPair::from_seed(&IdentitySeed::generate().unwrap()).unwrap();
+    let bob_identity = IdentityKeyPair::from_seed(&IdentitySeed::generate().unwrap()).unwrap();
+    let bob_spk = SignedPrekeyPair::generate(&bob_identity).unwrap();
+    let bob_opk = OneTimePrekeyPair::generate().unwrap();
+    let bob_mailbox = MailboxSealingKey::generate().unwrap();
+    let alice_mailbox = MailboxSealingKey::generate().unwrap();
+    let bob_send = SendId([2; 32]);
+    let alice_send = SendId([1; 32]);
+    let bundle = PrekeyBundle::new(
+        *bob_identity.public(),
+        *bob_spk.public(),
+        Some(*bob_opk.public()),
+    )
+    .unwrap();
+    let mut a = Session::initiate(&alice_identity, &bundle).unwrap();
+    let first = a.seal(bob_mailbox.public(), &bob_send, b"hi").unwrap();
+    let opened = open_envelope(&bob_mailbox, &bob_send, first.as_bytes()).unwrap();
+    let (mut b, _) = Session::respond(&bob_identity, &bob_spk, Some(&bob_opk), &opened).unwrap();
+    let reply = b.seal(alice_mailbox.public(), &alice_send, b"hi").unwrap();
+    a.receive(&open_envelope(&alice_mailbox, &alice_send, reply.as_bytes()).unwrap())
+        .unwrap();
+
+    let one_kib = vec![0x42u8; 1024];
+    let (secret, public) = X25519HkdfSha256::gen_keypair();
+    let aead = ChaCha20Poly1305::new(&Key::from([7u8; 32]));
+    let nonce = Nonce::from([9u8; 12]);
+    paired(
+        "one_kib seal+open (ratchet step + sealed sender) vs HPKE+AEAD floor",
+        10,
+        || {
+            let sealed = a
+                .seal(bob_mailbox.public(), &bob_send, black_box(&one_kib))
+                .unwrap();
+            let opened = open_envelope(&bob_mailbox, &bob_send, sealed.as_bytes()).unwrap();
+            black_box(b.receive(&opened).unwrap());
+        },
+        || {
+            let (encapped, mut sender) = hpke::setup_sender::<
+                HpkeChaCha,
+                HkdfSha256,
+                X25519HkdfSha256,
+            >(&OpModeS::Base, &public, b"floor")
+            .unwrap();
+            let sealed = sender.seal(black_box(&one_kib), b"aad").unwrap();
+            let mut receiver = hpke::setup_receiver::<HpkeChaCha, HkdfSha256, X25519HkdfSha256>(
+                &OpModeR::Base,
+                &secret,
+                &encapped,
+                b"floor",
+            )
+            .unwrap();
+            black_box(receiver.open(&sealed, b"aad").unwrap());
+            let mut buffer = one_kib.clone();
+            let tag = aead
+                .encrypt_inout_detached(&nonce, b"aad", buffer.as_mut_slice().into())
+                .unwrap();
+            aead.decrypt_inout_detached(&nonce, b"aad", buffer.as_mut_slice().into(), &tag)
+                .unwrap();
+            black_box(buffer);
+        },
+    );
+
+    let one_mib = vec![0x17u8; 1024 * 1024];
+    paired(
+        "bulk 1 MiB encrypt: Session::encrypt vs raw chacha20poly1305",
+        2,
+        || {
+            black_box(a.encrypt(black_box(&one_mib)).unwrap());
+        },
+        || {
+            let mut buffer = one_mib.clone();
+            let tag = aead
+                .encrypt_inout_detached(&nonce, b"", buffer.as_mut_slice().into())
+                .unwrap();
+            black_box((buffer, tag));
+        },
+    );
+
+    paired(
+        "bulk 1 MiB encrypt: primitives::aead_seal (the AEAD call inside the ratchet) vs raw chacha20poly1305",
+        2,
+        || {
+            black_box(
+                sealpost_crypto::primitives::aead_seal(
+                    &[7u8; 32],
+                    &[9u8; 12],
+                    b"",
+                    black_box(&one_mib),
+                )
+                .unwrap(),
+            );
+        },
+        || {
+            let mut buffer = one_mib.clone();
+            let tag = aead
+                .encrypt_inout_detached(&nonce, b"", buffer.as_mut_slice().into())
+                .unwrap();
+            black_box((buffer, tag));
+        },
+    );
+}

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bounded, connector, key, start_loopback_relay, start_relay, ws_url};
+use common::{bounded, connector, key, start_loopback_relay, ws_url};
 use sealpost_relay_client::{
     BackoffConfig, ClientError, ConnectionState, Inbound, Pushed, RelayUrl, Retry, SendSecret,
     Sender, Subscriber, SubscriberConfig, UrlError, public_key,
@@ -430,5 +430,47 @@ async fn a_second_subscriber_ends_the_first() {
         Pushed::End { receive_id }
     );
     relay.shutdown().await.unwrap();
-    let _ = start_relay;
+}
+
+#[tokio::test]
+async fn subscriber_drains_more_than_the_window_through_a_one_slot_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_loopback_relay(dir.path()).await;
+    let url = ws_url(&relay);
+    let sender = Sender::new(connector());
+    let owner_connection = sender.connection(&url).await.unwrap();
+    let secret = SendSecret::new([2; 32]);
+    let (receive_id, send_id) = owner_connection
+        .create(&key(1), &secret, None)
+        .await
+        .unwrap();
+    // Queued while nobody subscribes: five windows' worth.
+    let count = 5 * usize::from(owner_connection.hello().window);
+    for index in 0..count {
+        let envelope = format!("envelope {index:03}");
+        sender
+            .send(&url, send_id, &secret, envelope.as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    let config = SubscriberConfig {
+        delivery_capacity: 1,
+        ..SubscriberConfig::default()
+    };
+    let (subscriber, mut inbound) = Subscriber::spawn(connector(), url.clone(), config);
+    subscriber.add(receive_id, key(1)).unwrap();
+    let acks = subscriber.ack_handle();
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < count {
+        let delivery = next_message(&mut inbound).await;
+        // The engine commits, then ACKs; the relay then releases the next envelope.
+        acks.ack(receive_id, delivery.message_id).unwrap();
+        seen.insert(delivery.envelope);
+    }
+    let expected: std::collections::BTreeSet<Vec<u8>> = (0..count)
+        .map(|index| format!("envelope {index:03}").into_bytes())
+        .collect();
+    assert_eq!(seen, expected);
+    subscriber.shutdown().await;
+    relay.shutdown().await.unwrap();
 }

@@ -20,7 +20,7 @@ use sealpost_crypto::{
     Session, SignedPrekeyPair, open_envelope,
 };
 
-const ROUNDS: usize = 150;
+const ROUNDS: usize = 600;
 
 fn time_batch(batch: usize, mut operation: impl FnMut()) -> Duration {
     let start = Instant::now();
@@ -110,7 +110,7 @@ fn main() {
     let nonce = Nonce::from([9u8; 12]);
     paired(
         "one_kib seal+open (ratchet step + sealed sender) vs HPKE+AEAD floor",
-        10,
+        2,
         || {
             let sealed = a
                 .seal(bob_mailbox.public(), &bob_send, black_box(&one_kib))
@@ -147,7 +147,7 @@ fn main() {
     let one_mib = vec![0x17u8; 1024 * 1024];
     paired(
         "bulk 1 MiB encrypt: Session::encrypt vs raw chacha20poly1305",
-        2,
+        1,
         || {
             black_box(a.encrypt(black_box(&one_mib)).unwrap());
         },
@@ -162,7 +162,7 @@ fn main() {
 
     paired(
         "bulk 1 MiB encrypt: primitives::aead_seal (the AEAD call inside the ratchet) vs raw chacha20poly1305",
-        2,
+        1,
         || {
             black_box(
                 sealpost_crypto::primitives::aead_seal(

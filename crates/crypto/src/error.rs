@@ -49,8 +49,8 @@ pub enum CryptoError {
     /// An X25519 result was all zeros (a low-order point was supplied): refused per X3DH §3.3 / RFC 7748 §6.1.
     #[error("non-contributory X25519 result")]
     NonContributory,
-    /// HKDF was asked for more output than it can give (RFC 5869 §2.3).
-    #[error("HKDF output length out of range")]
+    /// HKDF was asked for more output than it can give (RFC 5869 §2.3), or HMAC refused its key.
+    #[error("HKDF/HMAC parameters out of range")]
     KdfOutputLength,
     /// HPKE setup or sealing failed.
     #[error("sealing failed")]
@@ -96,6 +96,9 @@ pub enum CryptoError {
     /// A normal ratchet message arrived where an X3DH initial message was required.
     #[error("expected an initial message")]
     ExpectedInitialMessage,
+    /// The session has no sending chain (only possible for a corrupted stored state).
+    #[error("session cannot send")]
+    NotReadyToSend,
     /// The sending chain's counter would overflow.
     #[error("message counter exhausted")]
     CounterExhausted,

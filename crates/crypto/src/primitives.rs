@@ -71,15 +71,14 @@ pub fn hkdf_sha256(
 }
 
 /// HMAC-SHA256(key, data) (RFC 2104), as used by the Double Ratchet's KDF_CK.
-pub fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Secret32 {
-    // A 32-byte key is always a valid HMAC key, so the fallible constructor cannot fail here;
-    // the map keeps library code free of panics anyway.
+/// (HMAC accepts any key length, so the error path is unreachable; it is mapped, not unwrapped.)
+pub fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Result<Secret32, CryptoError> {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).map_err(|_| CryptoError::KdfOutputLength)?;
+    mac.update(data);
     let mut out = Secret32([0u8; 32]);
-    if let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
-        mac.update(data);
-        out.0.copy_from_slice(&mac.finalize().into_bytes());
-    }
-    out
+    out.0.copy_from_slice(&mac.finalize().into_bytes());
+    Ok(out)
 }
 
 /// ChaCha20-Poly1305 encryption (RFC 8439 §2.8): returns ciphertext ‖ 16-byte tag.

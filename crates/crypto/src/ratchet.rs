@@ -222,10 +222,10 @@ fn kdf_root(
 }
 
 /// KDF_CK (Double Ratchet §5.2): returns (next chain key, message key).
-fn kdf_chain(chain_key: &Secret32) -> (Secret32, Secret32) {
-    let message_key = hmac_sha256(chain_key.expose(), &[0x01]);
-    let next_chain_key = hmac_sha256(chain_key.expose(), &[0x02]);
-    (next_chain_key, message_key)
+fn kdf_chain(chain_key: &Secret32) -> Result<(Secret32, Secret32), CryptoError> {
+    let message_key = hmac_sha256(chain_key.expose(), &[0x01])?;
+    let next_chain_key = hmac_sha256(chain_key.expose(), &[0x02])?;
+    Ok((next_chain_key, message_key))
 }
 
 /// The AEAD associated data: len(ad) u16 ‖ ad ‖ len(header) u16 ‖ header ‖ zeros to 192 bytes.
@@ -486,12 +486,12 @@ impl Session {
         let chain = state
             .send_chain
             .as_ref()
-            .ok_or(CryptoError::ExpectedInitialMessage)?;
+            .ok_or(CryptoError::NotReadyToSend)?;
         let next_number = state
             .send_number
             .checked_add(1)
             .ok_or(CryptoError::CounterExhausted)?;
-        let (next_chain, message_key) = kdf_chain(chain);
+        let (next_chain, message_key) = kdf_chain(chain)?;
         let header = RatchetHeader {
             dh: state.dh_self_public,
             previous_chain_length: state.previous_send_number,
@@ -577,7 +577,7 @@ impl Session {
         }
         let staged = self.stage_receive(header)?;
         let mut receive_chain = staged.receive_chain.clone();
-        let (next_chain, message_key) = kdf_chain(&receive_chain);
+        let (next_chain, message_key) = kdf_chain(&receive_chain)?;
         receive_chain = next_chain;
         let plaintext = decrypt_with(&message_key, &self.state.associated_data, message)?;
         self.commit(staged, receive_chain, header.message_number);
@@ -876,7 +876,7 @@ fn skip_keys(
     }
     let mut chain = chain.clone();
     for message_number in from..until {
-        let (next_chain, message_key) = kdf_chain(&chain);
+        let (next_chain, message_key) = kdf_chain(&chain)?;
         out.push(SkippedKey {
             ratchet_key,
             message_number,

@@ -332,4 +332,28 @@ proptest! {
         let number = SafetyNumber::new(bob.identity.public(), Party::new().identity.public());
         let _ = number.matches_scanned(&bytes);
     }
+
+    /// Key codecs: identity (seed → public bytes), stored prekey pairs, mailbox keys, QR payloads.
+    #[test]
+    fn key_codecs_round_trip(seed in any::<[u8; 32]>(), mailbox_secret in any::<[u8; 32]>()) {
+        use sealpost_crypto::{IdentityKeyPair, IdentitySeed, MailboxSealingKey, OneTimePrekeyPair, SignedPrekeyPair};
+        let pair = IdentityKeyPair::from_seed(&IdentitySeed::from_bytes(zeroize::Zeroizing::new(seed))).unwrap();
+        let public = *pair.public();
+        prop_assert_eq!(IdentityKey::from_bytes(&public.to_bytes()).unwrap(), public);
+        let signed = SignedPrekeyPair::generate(&pair).unwrap();
+        let restored = SignedPrekeyPair::from_secret_bytes(&signed.to_secret_bytes()).unwrap();
+        prop_assert_eq!(restored.public(), signed.public());
+        prop_assert_eq!(&SignedPrekey::from_bytes(&signed.public().to_bytes()).unwrap(), signed.public());
+        let one_time = OneTimePrekeyPair::generate().unwrap();
+        let restored = OneTimePrekeyPair::from_secret_bytes(&one_time.to_secret_bytes()).unwrap();
+        prop_assert_eq!(restored.public(), one_time.public());
+        let mailbox = MailboxSealingKey::from_secret_bytes(&mailbox_secret).unwrap();
+        let again = MailboxSealingKey::from_secret_bytes(&mailbox.to_secret_bytes()).unwrap();
+        prop_assert_eq!(again.public(), mailbox.public());
+        let other = IdentityKeyPair::from_seed(&IdentitySeed::from_bytes(zeroize::Zeroizing::new(mailbox_secret))).unwrap();
+        let mine = SafetyNumber::new(&public, other.public());
+        let theirs = SafetyNumber::new(other.public(), &public);
+        prop_assert_eq!(mine.digits(), theirs.digits());
+        prop_assert!(mine.matches_scanned(&theirs.qr_payload()).unwrap());
+    }
 }

@@ -18,6 +18,7 @@
 //! Every request and the push stream fail with the same terminal error once the task ends.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -227,7 +228,16 @@ struct ConnectionInner {
     commands: mpsc::Sender<Command>,
     close: watch::Sender<bool>,
     terminal: Arc<OnceLock<ClientError>>,
+    /// What this connection has been used for (BRIEF §3a.7: SEND and SUBSCRIBE never mix).
+    role: AtomicU8,
 }
+
+/// [`ConnectionInner::role`]: not yet SEND or SUBSCRIBE.
+const ROLE_UNUSED: u8 = 0;
+/// [`ConnectionInner::role`]: has subscribed; SEND is refused.
+const ROLE_SUBSCRIBING: u8 = 1;
+/// [`ConnectionInner::role`]: has sent (or belongs to the send pool); SUBSCRIBE is refused.
+const ROLE_SENDING: u8 = 2;
 
 impl Drop for ConnectionInner {
     fn drop(&mut self) {
@@ -404,6 +414,7 @@ impl Connector {
                 commands,
                 close,
                 terminal: terminal.clone(),
+                role: AtomicU8::new(ROLE_UNUSED),
             }),
         };
         Ok((
@@ -448,6 +459,25 @@ impl Connection {
             reason: Some("closed by the client".into()),
         });
         let _ = self.inner.close.send(true);
+    }
+
+    /// Claims the connection for SEND or SUBSCRIBE; refuses the other role (BRIEF §3a.7).
+    fn claim(&self, role: u8) -> Result<(), ClientError> {
+        match self.inner.role.compare_exchange(
+            ROLE_UNUSED,
+            role,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => Ok(()),
+            Err(current) if current == role => Ok(()),
+            Err(_) => Err(ClientError::SendAndSubscribeMixed),
+        }
+    }
+
+    /// Marks the connection send-only: SUBSCRIBE on it is refused from now on.
+    pub fn make_send_only(&self) -> Result<(), ClientError> {
+        self.claim(ROLE_SENDING)
     }
 
     fn fail(&self, error: ClientError) -> ClientError {
@@ -535,11 +565,14 @@ impl Connection {
 
     /// SUBSCRIBE: the relay starts pushing this mailbox's envelopes here (a repeat starts over
     /// and re-pushes every unacknowledged envelope). Pushes may arrive right after the OK.
+    ///
+    /// Refused with [`ClientError::SendAndSubscribeMixed`] on a connection that has sent.
     pub async fn subscribe(
         &self,
         receive_id: ReceiveId,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
+        self.claim(ROLE_SUBSCRIBING)?;
         let signature = self.owner_signature(OwnerCommand::Subscribe, &receive_id, auth_key);
         self.request_ok(Request::Subscribe {
             receive_id,
@@ -601,7 +634,8 @@ impl Connection {
     /// durably committed it. `sender_key` signs the SEND (required once the mailbox is secured).
     ///
     /// An envelope larger than the HELLO's `max_envelope` fails with [`ClientError::TooLarge`]
-    /// before anything is sent.
+    /// before anything is sent. Refused with [`ClientError::SendAndSubscribeMixed`] on a
+    /// connection that has subscribed (BRIEF §3a.7).
     pub async fn send(
         &self,
         send_id: SendId,
@@ -614,6 +648,7 @@ impl Connection {
         if too_large {
             return Err(ClientError::TooLarge);
         }
+        self.claim(ROLE_SENDING)?;
         let sender_signature =
             sender_key.map(|key| sign(key, &send_signature_input(&send_id, envelope)));
         let body = Request::Send {

@@ -7,7 +7,7 @@
 //!
 //! # Layers
 //!
-//! * [`RelayUrl`] and [`TransportPolicy`] ([`url`](crate::url)): `wss://host[:port][/path]`, and
+//! * [`RelayUrl`] and [`TransportPolicy`] ([`url`](mod@crate::url)): `wss://host[:port][/path]`, and
 //!   plain `ws://` only to loopback unless the user allows it.
 //! * [`Connector`] / [`Connection`] / [`Pushes`] ([`connection`]): one socket, typed requests
 //!   (`create`, `subscribe`, `ack`, `delete`, `secure`, `send`, `ping`) with correlation ids,
@@ -40,6 +40,10 @@
 //!
 //! # Rules for callers
 //!
+//! * A [`Connection`] that has subscribed refuses SEND, and one that has sent (or comes from
+//!   the [`Sender`] pool) refuses SUBSCRIBE, with [`ClientError::SendAndSubscribeMixed`]
+//!   (BRIEF §3a.7). CREATE, SECURE and DELETE are allowed on either; the engine should use
+//!   [`Sender::connection`] for them.
 //! * On a connection that subscribes, keep draining [`Pushes`]: replies are read from the same
 //!   socket, behind pushes (the [`Subscriber`] does this for you).
 //! * A SEND that failed with a transport error or timeout may have been stored: resend the

@@ -53,6 +53,7 @@ impl Sender {
         *guard = None;
         // The push receiver is dropped: this connection never subscribes.
         let (connection, _pushes) = self.connector.connect(url).await?;
+        connection.make_send_only()?;
         *guard = Some(connection.clone());
         Ok(connection)
     }

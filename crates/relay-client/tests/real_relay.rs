@@ -136,22 +136,55 @@ async fn wrong_keys_and_secrets_are_refused_with_typed_errors() {
     assert_eq!(error.retry(), Retry::Never);
     let error = connection.delete(receive_id, &key(9)).await.unwrap_err();
     assert_eq!(error, ClientError::Unauthorized);
+    // The connection survives refusals.
+    connection.subscribe(receive_id, &owner).await.unwrap();
+
+    let (send_connection, _) = connector().connect(&url).await.unwrap();
     let wrong_secret = SendSecret::new([7; 32]);
-    let error = connection
+    let error = send_connection
         .send(send_id, &wrong_secret, b"env", None)
         .await
         .unwrap_err();
     assert_eq!(error, ClientError::Unauthorized);
-    // The connection survives refusals.
-    connection.subscribe(receive_id, &owner).await.unwrap();
-
-    let too_big = vec![0u8; connection.hello().max_envelope as usize + 1];
-    let error = connection
+    let too_big = vec![0u8; send_connection.hello().max_envelope as usize + 1];
+    let error = send_connection
         .send(send_id, &secret, &too_big, None)
         .await
         .unwrap_err();
     assert_eq!(error, ClientError::TooLarge);
     assert_eq!(error.retry(), Retry::Never);
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn send_and_subscribe_never_share_a_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_loopback_relay(dir.path()).await;
+    let url = ws_url(&relay);
+    let owner = key(1);
+    let secret = SendSecret::new([2; 32]);
+    let (connection, _pushes) = connector().connect(&url).await.unwrap();
+    let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
+    connection.subscribe(receive_id, &owner).await.unwrap();
+    let error = connection
+        .send(send_id, &secret, b"env", None)
+        .await
+        .unwrap_err();
+    assert_eq!(error, ClientError::SendAndSubscribeMixed);
+    assert_eq!(error.retry(), Retry::Never);
+
+    // The send pool's connections refuse SUBSCRIBE even before their first SEND.
+    let sender = Sender::new(connector());
+    let pooled = sender.connection(&url).await.unwrap();
+    let error = pooled.subscribe(receive_id, &owner).await.unwrap_err();
+    assert_eq!(error, ClientError::SendAndSubscribeMixed);
+    // Owner commands other than SUBSCRIBE are fine on it.
+    let (other_receive_id, _) = pooled.create(&key(5), &secret, None).await.unwrap();
+    pooled.delete(other_receive_id, &key(5)).await.unwrap();
+    sender
+        .send(&url, send_id, &secret, b"env", None)
+        .await
+        .unwrap();
     relay.shutdown().await.unwrap();
 }
 

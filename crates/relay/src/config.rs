@@ -81,7 +81,8 @@ pub struct Limits {
     pub read_buffer_bytes: usize,
     /// tungstenite write buffer per connection, bytes. Default 8 KiB.
     pub write_buffer_bytes: usize,
-    /// Frames queued for one connection before it counts as a slow reader. Default 256.
+    /// Frames queued for one connection before it counts as a slow reader (deliveries pause at
+    /// half of it). Default 4 096.
     pub write_queue_frames: usize,
     /// Bytes queued for one connection before it counts as a slow reader (deliveries pause at
     /// half of it). Default 4 MiB.
@@ -134,7 +135,7 @@ impl Default for Limits {
             max_envelope_bytes: 120 * 1024,
             read_buffer_bytes: 8 * 1024,
             write_buffer_bytes: 8 * 1024,
-            write_queue_frames: 256,
+            write_queue_frames: 4096,
             write_queue_bytes: 4 * 1024 * 1024,
             write_timeout_ms: 10_000,
             handshake_timeout_ms: 10_000,

@@ -166,7 +166,12 @@ where
     let mut shutdown = shared.shutdown.clone();
     let mut idle_deadline = Instant::now() + limits.idle_timeout();
     while stop.is_none() {
-        let can_read = connection.pending.len() < limits.max_pipelined_requests.max(1);
+        // ACKs of pushed envelopes never count against the pipelining cap: a subscriber may
+        // always acknowledge its whole window.
+        let ack_allowance = (connection.subscriptions.len() * usize::from(limits.window))
+            .min(limits.write_queue_frames / 4);
+        let can_read =
+            connection.pending.len() < limits.max_pipelined_requests.max(1) + ack_allowance;
         let result = tokio::select! {
             biased;
             _ = crate::stopped(&mut shutdown) => Err(Stop::Close(CloseCode::Away, "relay shutting down")),
@@ -643,6 +648,7 @@ impl Connection {
     /// reader that is merely behind look like a slow reader.
     fn queue_busy(&self) -> bool {
         self.queued_bytes.load(Ordering::Relaxed) > self.shared.limits.write_queue_bytes / 2
+            || self.out.capacity() < self.out.max_capacity() / 2
     }
 
     /// Retries held-back deliveries after the writer drained its queue.
@@ -726,11 +732,10 @@ impl Connection {
                 if stored.message_id.0 <= subscription.max_sent {
                     return Ok(());
                 }
-                if subscription.more_in_store
-                    || subscription.in_flight.len() >= window
-                    || self.queued_bytes.load(Ordering::Relaxed)
-                        > self.shared.limits.write_queue_bytes / 2
-                {
+                let busy = self.queued_bytes.load(Ordering::Relaxed)
+                    > self.shared.limits.write_queue_bytes / 2
+                    || self.out.capacity() < self.out.max_capacity() / 2;
+                if subscription.more_in_store || subscription.in_flight.len() >= window || busy {
                     subscription.more_in_store = true;
                     return self.refill(receive_id).await;
                 }

@@ -70,6 +70,9 @@ struct Args {
     /// Total SENDs per second in latency mode.
     #[arg(long, default_value_t = 2000)]
     latency_rate: u64,
+    /// Log filter passed to the relay process.
+    #[arg(long, default_value = "warn")]
+    relay_log: String,
     /// Connections for the idle-memory run.
     #[arg(long, default_value_t = 10_000)]
     idle_connections: usize,
@@ -116,7 +119,7 @@ fn start_relay(args: &Args) -> Result<RelayProcess> {
         .arg("--config")
         .arg(&config_path)
         .arg("--log")
-        .arg("warn")
+        .arg(&args.relay_log)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

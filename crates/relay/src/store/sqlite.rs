@@ -81,6 +81,7 @@ enum Done {
 pub struct SqliteStore {
     writer: Mutex<Option<mpsc::UnboundedSender<WriteOp>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(Arc<std::sync::atomic::AtomicBool>, JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
 }
@@ -100,6 +101,8 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
         connection.pragma_update(None, "synchronous", "FULL")?;
         // Overwrite deleted envelopes in place, so acknowledged ciphertext does not linger.
         connection.pragma_update(None, "secure_delete", "FAST")?;
+        // Checkpoints run on their own thread (see `checkpoint_loop`), off the commit path.
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
         connection.execute_batch(SCHEMA)?;
     }
     Ok(connection)
@@ -119,9 +122,21 @@ impl SqliteStore {
             .name("sealpost-store-writer".into())
             .spawn(move || writer_loop(connection, receiver, batch_max, listener))
             .map_err(|e| StoreError::Open(e.to_string()))?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpoint_connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        checkpoint_connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let checkpoint_stop = stop.clone();
+        let checkpointer = std::thread::Builder::new()
+            .name("sealpost-store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_connection, checkpoint_stop))
+            .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self {
             writer: Mutex::new(Some(sender)),
             writer_thread: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some((stop, checkpointer))),
             readers: Mutex::new(Vec::new()),
             path: path.to_path_buf(),
         })
@@ -302,7 +317,19 @@ impl Store for SqliteStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         Box::pin(async move {
+            if let Some((stop, checkpointer)) = checkpointer {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                tokio::task::spawn_blocking(move || checkpointer.join())
+                    .await
+                    .map_err(|_| StoreError::WriterGone)?
+                    .map_err(|_| StoreError::WriterGone)?;
+            }
             if let Some(thread) = thread {
                 tokio::task::spawn_blocking(move || thread.join())
                     .await
@@ -315,6 +342,18 @@ impl Store for SqliteStore {
                 .clear();
             Ok(())
         })
+    }
+}
+
+/// Copies committed WAL frames into the main file every 200 ms (PASSIVE: never blocks the
+/// writer or readers), so a commit only ever waits for its own WAL fsync.
+fn checkpoint_loop(connection: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let result = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if let Err(error) = result {
+            tracing::debug!(%error, "passive checkpoint failed");
+        }
     }
 }
 
@@ -334,6 +373,8 @@ fn writer_loop(
             }
         }
         let mut done = Vec::with_capacity(batch.len());
+        let batch_started = std::time::Instant::now();
+        let batch_len = batch.len();
         let committed = match connection.transaction() {
             Ok(transaction) => {
                 for op in batch.drain(..) {
@@ -344,6 +385,11 @@ fn writer_loop(
             Err(error) => Err(StoreError::from(error)),
         };
         batch.clear();
+        tracing::trace!(
+            operations = batch_len,
+            micros = batch_started.elapsed().as_micros() as u64,
+            "group commit"
+        );
         match committed {
             Ok(()) => {
                 for item in &done {

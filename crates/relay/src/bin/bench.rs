@@ -73,6 +73,9 @@ struct Args {
     /// Log filter passed to the relay process.
     #[arg(long, default_value = "warn")]
     relay_log: String,
+    /// Extra `key = value` lines for the relay's `[limits]` table (`;` separates lines).
+    #[arg(long, default_value = "")]
+    relay_limits: String,
     /// Connections for the idle-memory run.
     #[arg(long, default_value_t = 10_000)]
     idle_connections: usize,
@@ -112,7 +115,8 @@ fn start_relay(args: &Args) -> Result<RelayProcess> {
          create_rate_per_ip = {{ per_second = 100000, burst = 100000 }}\n\
          connect_rate_per_ip = {{ per_second = 100000, burst = 100000 }}\n",
         dir.join("relay.db").display()
-    );
+    ) + &args.relay_limits.replace(';', "\n")
+        + "\n";
     let config_path = dir.join("relay.toml");
     std::fs::write(&config_path, config)?;
     let mut child = Command::new(&binary)

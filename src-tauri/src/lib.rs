@@ -1,0 +1,97 @@
+//! Sealpost's desktop shell: a thin Tauri v2 layer over the `sealpost-client` engine.
+//!
+//! It owns what only the desktop edge knows: the window, the tray, notifications, single
+//! instance per profile, `sealpost:` deep links and the command line. Everything a test would
+//! want to check about messaging lives in the engine, not here.
+//!
+//! Assets: `tauri.conf.json` has no `devUrl`, so `generate_context!` embeds `../ui/dist` in every
+//! build, debug and release alike, and the window loads it from `tauri://localhost`. `cargo run -p
+//! sealpost` therefore needs no dev server and no `custom-protocol` feature; rebuild the UI
+//! (`npm run build` in `ui/`) and the next cargo build re-embeds it.
+
+pub mod commands;
+pub mod deep_link;
+pub mod launch;
+pub mod notify;
+pub mod tray;
+pub mod window;
+
+use anyhow::Context as _;
+use tauri_plugin_window_state::StateFlags;
+
+use crate::launch::{CommandLine, LaunchOptions, ProfileDirs};
+
+/// Starts the app for a parsed command line: checks the display, makes the profile directories
+/// and runs the event loop until the app quits.
+pub fn start(command_line: CommandLine) -> anyhow::Result<()> {
+    init_logging();
+    if !launch::display_available() {
+        anyhow::bail!(
+            "Sealpost needs a graphical display, but neither DISPLAY nor WAYLAND_DISPLAY is set. \
+             Start it from a desktop session (or under `xvfb-run -a` for tests)."
+        );
+    }
+    let dirs = ProfileDirs::resolve(&command_line.profile)?;
+    dirs.create()?;
+    tracing::info!(
+        profile = %command_line.profile,
+        dir = %dirs.root().display(),
+        local_relay = command_line.local_relay,
+        "starting"
+    );
+    run(LaunchOptions {
+        profile: command_line.profile,
+        dirs,
+        local_relay: command_line.local_relay,
+        invite_link: command_line.invite_link,
+    })
+}
+
+/// Builds the Tauri app (plugins, state, window, tray) and runs it until it quits.
+pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
+    let context = tauri::generate_context!();
+    // One single-instance lock per profile, so that two profiles can run side by side (§3a.9).
+    // The profile name was checked to be a valid D-Bus name element.
+    let dbus_id = format!("{}.p_{}", context.config().identifier, options.profile);
+    // Window geometry per profile, in the app's config directory.
+    let window_state_file = format!("window-state.{}.json", options.profile);
+
+    tauri::Builder::default()
+        // Single-instance first: a second start must hand over and exit before anything else.
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .dbus_id(dbus_id)
+                .callback(deep_link::on_second_instance)
+                .build(),
+        )
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                .with_filename(window_state_file)
+                // Never restore "hidden": a window hidden to the tray at quit must still come back.
+                .with_state_flags(StateFlags::all() - StateFlags::VISIBLE)
+                .build(),
+        )
+        .manage(options.clone())
+        // The engine's commands go here once they exist: .invoke_handler(tauri::generate_handler![...])
+        .setup(move |app| {
+            deep_link::forward_opened_links(app.handle());
+            window::create_main_window(app, &options)?;
+            deep_link::forward_startup_link(app.handle(), &options);
+            tray::install(app.handle(), &options.profile);
+            Ok(())
+        })
+        .run(context)
+        .context("the Sealpost window stopped with an error")
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second initialisation (tests) is harmless, so its error is ignored.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

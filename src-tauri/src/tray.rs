@@ -1,0 +1,98 @@
+//! The tray icon: show/hide the window, quit, and a tooltip naming the profile.
+//!
+//! Creating a tray can fail in two ways on Linux: with no StatusNotifier host it silently does
+//! nothing, and with the appindicator library missing at run time the tray library **panics**.
+//! Neither may stop the app, so creation is guarded: failures and panics are logged and the app
+//! goes on without a tray (the window's close button still quits).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use tauri::{
+    AppHandle, Manager, Runtime,
+    menu::{Menu, MenuItem},
+    tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent},
+};
+
+use crate::{
+    launch::ProfileName,
+    window::{MAIN_WINDOW, show_main_window},
+};
+
+const TOGGLE_ID: &str = "toggle";
+const QUIT_ID: &str = "quit";
+
+/// Creates the tray icon; logs and carries on if the desktop cannot show one.
+pub fn install<R: Runtime>(app: &AppHandle<R>, profile: &ProfileName) {
+    let tooltip = tooltip(profile);
+    match catch_unwind(AssertUnwindSafe(|| build(app, &tooltip))) {
+        Ok(Ok(())) => tracing::debug!("tray icon created"),
+        Ok(Err(error)) => tracing::warn!(%error, "no tray icon: creating it failed"),
+        Err(_) => tracing::warn!(
+            "no tray icon: the tray library panicked (is libayatana-appindicator3 installed?)"
+        ),
+    }
+}
+
+/// The tray tooltip: "Sealpost", with the profile name unless it is the default one.
+pub fn tooltip(profile: &ProfileName) -> String {
+    if profile.is_default() {
+        "Sealpost".to_owned()
+    } else {
+        format!("Sealpost ({profile})")
+    }
+}
+
+fn build<R: Runtime>(app: &AppHandle<R>, tooltip: &str) -> tauri::Result<()> {
+    let toggle = MenuItem::with_id(app, TOGGLE_ID, "Show/Hide Sealpost", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, QUIT_ID, "Quit Sealpost", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&toggle, &quit])?;
+    let mut builder = TrayIconBuilder::with_id("main")
+        .tooltip(tooltip)
+        .menu(&menu)
+        .show_menu_on_left_click(false)
+        .on_menu_event(|app, event| match event.id.as_ref() {
+            TOGGLE_ID => toggle_main_window(app),
+            QUIT_ID => app.exit(0),
+            _ => {}
+        })
+        .on_tray_icon_event(|tray, event| {
+            if let TrayIconEvent::Click {
+                button: MouseButton::Left,
+                button_state: MouseButtonState::Up,
+                ..
+            } = event
+            {
+                toggle_main_window(tray.app_handle());
+            }
+        });
+    if let Some(icon) = app.default_window_icon() {
+        builder = builder.icon(icon.clone());
+    }
+    builder.build(app)?;
+    Ok(())
+}
+
+fn toggle_main_window<R: Runtime>(app: &AppHandle<R>) {
+    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
+        return;
+    };
+    match window.is_visible() {
+        Ok(true) => {
+            if let Err(error) = window.hide() {
+                tracing::warn!(%error, "could not hide the window");
+            }
+        }
+        _ => show_main_window(app),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tooltip_names_non_default_profiles() {
+        assert_eq!(tooltip(&"default".parse().unwrap()), "Sealpost");
+        assert_eq!(tooltip(&"alice".parse().unwrap()), "Sealpost (alice)");
+    }
+}

@@ -1,0 +1,500 @@
+//! Harness for end-to-end tests of the real Sealpost window, driven through `tauri-driver`
+//! (WebDriver) and Debian's `WebKitWebDriver` under Xvfb.
+//!
+//! `scripts/webdriver.sh` prepares everything (UI build, app build, Xvfb, D-Bus, an unlocked
+//! gnome-keyring, one `tauri-driver` per app instance) and passes it to the tests through the
+//! environment:
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `SEALPOST_WEBDRIVER_URLS` | comma-separated `tauri-driver` URLs; app instance *n* uses URL *n* (mod count) |
+//! | `SEALPOST_APP_BIN` | the `sealpost` binary to launch |
+//! | `SEALPOST_DATA_DIR` | the data root the apps use (each profile gets `profiles/NAME` under it) |
+//! | `SEALPOST_SCREENSHOT_DIR` | where screenshots go (default `target/screenshots`) |
+//!
+//! The helpers are what a person does: find a control by its test id (`data-testid`), type into
+//! it, click it, and wait — always with a bound — until something shows.
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+/// How long a helper waits by default before it gives up.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(20);
+
+/// How often a wait looks again.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Everything that can go wrong while driving the app.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// A required environment variable is missing: the test was not started by the script.
+    #[error(
+        "{name} is not set: this test drives the real app window; run it with scripts/webdriver.sh"
+    )]
+    MissingEnv {
+        /// The variable.
+        name: &'static str,
+    },
+    /// The WebDriver session could not be started.
+    #[error("could not start a WebDriver session for profile {profile} at {url}: {source}")]
+    NewSession {
+        /// The profile being launched.
+        profile: String,
+        /// The tauri-driver URL.
+        url: String,
+        /// What the client said.
+        source: Box<fantoccini::error::NewSessionError>,
+    },
+    /// A WebDriver command failed.
+    #[error("WebDriver command failed ({what}): {source}")]
+    Command {
+        /// What the harness was doing.
+        what: String,
+        /// What the driver said.
+        source: Box<fantoccini::error::CmdError>,
+    },
+    /// A bounded wait ran out.
+    #[error("timed out after {waited:?} waiting until {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// A screenshot could not be saved.
+    #[error("could not write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A screenshot is not a usable picture.
+    #[error("screenshot {name} is not a usable picture: {reason}")]
+    BadScreenshot {
+        /// The screenshot's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Shorthand for harness results.
+pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
+
+fn command_error(
+    what: impl Into<String>,
+) -> impl FnOnce(fantoccini::error::CmdError) -> HarnessError {
+    let what = what.into();
+    move |source| HarnessError::Command {
+        what,
+        source: Box::new(source),
+    }
+}
+
+/// The test environment prepared by `scripts/webdriver.sh`.
+#[derive(Debug)]
+pub struct Harness {
+    driver_urls: Vec<String>,
+    app_binary: PathBuf,
+    data_dir: PathBuf,
+    screenshot_dir: PathBuf,
+    launched: AtomicUsize,
+}
+
+impl Harness {
+    /// Reads the environment (see the crate docs).
+    pub fn from_env() -> Result<Self> {
+        let required = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+                .ok_or(HarnessError::MissingEnv { name })
+        };
+        let driver_urls = required("SEALPOST_WEBDRIVER_URLS")?
+            .split(',')
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty())
+            .collect::<Vec<_>>();
+        if driver_urls.is_empty() {
+            return Err(HarnessError::MissingEnv {
+                name: "SEALPOST_WEBDRIVER_URLS",
+            });
+        }
+        let screenshot_dir = std::env::var_os("SEALPOST_SCREENSHOT_DIR")
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+            });
+        Ok(Self {
+            driver_urls,
+            app_binary: PathBuf::from(required("SEALPOST_APP_BIN")?),
+            data_dir: PathBuf::from(required("SEALPOST_DATA_DIR")?),
+            screenshot_dir,
+            launched: AtomicUsize::new(0),
+        })
+    }
+
+    /// The data root the app instances use.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Where a profile's files live (mirrors the app's layout: `DATA/profiles/NAME`).
+    pub fn profile_dir(&self, profile: &str) -> PathBuf {
+        self.data_dir.join("profiles").join(profile)
+    }
+
+    /// Where screenshots are saved.
+    pub fn screenshot_dir(&self) -> &Path {
+        &self.screenshot_dir
+    }
+
+    /// Starts one app instance for `profile` in local test relay mode, with `extra_args` after
+    /// the app's own, and connects to its window.
+    pub async fn launch(&self, profile: &str, extra_args: &[&str]) -> Result<App> {
+        let index = self.launched.fetch_add(1, Ordering::SeqCst);
+        let url = self.driver_urls[index % self.driver_urls.len()].clone();
+        let mut args = vec!["--profile", profile, "--local-relay"];
+        args.extend_from_slice(extra_args);
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".to_owned(), json!("wry"));
+        capabilities.insert(
+            "tauri:options".to_owned(),
+            json!({ "application": self.app_binary, "args": args }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&url)
+            .await
+            .map_err(|source| HarnessError::NewSession {
+                profile: profile.to_owned(),
+                url: url.clone(),
+                source: Box::new(source),
+            })?;
+        Ok(App {
+            profile: profile.to_owned(),
+            client,
+            screenshot_dir: self.screenshot_dir.clone(),
+        })
+    }
+}
+
+/// One running app instance and its WebDriver session.
+#[derive(Debug)]
+pub struct App {
+    profile: String,
+    client: Client,
+    screenshot_dir: PathBuf,
+}
+
+/// The CSS selector of an element with a given `data-testid`.
+pub fn test_id_selector(test_id: &str) -> String {
+    format!(
+        "[data-testid=\"{}\"]",
+        test_id.replace('\\', "\\\\").replace('"', "\\\"")
+    )
+}
+
+impl App {
+    /// The profile this instance runs.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// The raw WebDriver client, for what the helpers do not cover.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The document's title.
+    pub async fn title(&self) -> Result<String> {
+        self.client
+            .title()
+            .await
+            .map_err(command_error("read the title"))
+    }
+
+    /// Waits until `probe` yields `Some`, looking every [`POLL_INTERVAL`] for at most `timeout`.
+    /// `what` names the awaited state in the timeout error.
+    pub async fn wait_until<T, F, Fut>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut probe: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        let started = Instant::now();
+        loop {
+            if let Some(value) = probe().await? {
+                return Ok(value);
+            }
+            if started.elapsed() >= timeout {
+                return Err(HarnessError::Timeout {
+                    what: format!("{what} (profile {})", self.profile),
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// Waits until an element matching the CSS `selector` exists and returns it.
+    pub async fn wait_for_css(&self, selector: &str, timeout: Duration) -> Result<Element> {
+        self.wait_until(&format!("{selector} is present"), timeout, || async {
+            Ok(self
+                .client
+                .find_all(Locator::Css(selector))
+                .await
+                .map_err(command_error(format!("find {selector}")))?
+                .into_iter()
+                .next())
+        })
+        .await
+    }
+
+    /// Waits until the element with `data-testid="test_id"` exists and returns it.
+    pub async fn by_test_id(&self, test_id: &str) -> Result<Element> {
+        self.wait_for_css(&test_id_selector(test_id), DEFAULT_WAIT)
+            .await
+    }
+
+    /// Whether an element with `data-testid="test_id"` exists right now (no waiting).
+    pub async fn has_test_id(&self, test_id: &str) -> Result<bool> {
+        let selector = test_id_selector(test_id);
+        let found = self
+            .client
+            .find_all(Locator::Css(&selector))
+            .await
+            .map_err(command_error(format!("find {selector}")))?;
+        Ok(!found.is_empty())
+    }
+
+    /// Clicks the element with `data-testid="test_id"` once it exists.
+    pub async fn click(&self, test_id: &str) -> Result<()> {
+        self.by_test_id(test_id)
+            .await?
+            .click()
+            .await
+            .map_err(command_error(format!("click {test_id}")))
+    }
+
+    /// Types `text` into the element with `data-testid="test_id"` once it exists (after what it
+    /// already holds; use WebDriver key codes such as `"\u{E007}"` for Enter).
+    pub async fn type_into(&self, test_id: &str, text: &str) -> Result<()> {
+        self.by_test_id(test_id)
+            .await?
+            .send_keys(text)
+            .await
+            .map_err(command_error(format!("type into {test_id}")))
+    }
+
+    /// The visible text of the element with `data-testid="test_id"`.
+    pub async fn text_of(&self, test_id: &str) -> Result<String> {
+        self.by_test_id(test_id)
+            .await?
+            .text()
+            .await
+            .map_err(command_error(format!("read the text of {test_id}")))
+    }
+
+    /// Waits until the element with `data-testid="test_id"` shows text for which `accept` holds,
+    /// and returns that text.
+    pub async fn wait_for_text(
+        &self,
+        test_id: &str,
+        timeout: Duration,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let selector = test_id_selector(test_id);
+        self.wait_until(
+            &format!("{test_id} shows the expected text"),
+            timeout,
+            || async {
+                let found = self
+                    .client
+                    .find_all(Locator::Css(&selector))
+                    .await
+                    .map_err(command_error(format!("find {selector}")))?;
+                for element in found {
+                    let text = element
+                        .text()
+                        .await
+                        .map_err(command_error(format!("read the text of {test_id}")))?;
+                    if accept(&text) {
+                        return Ok(Some(text));
+                    }
+                }
+                Ok(None)
+            },
+        )
+        .await
+    }
+
+    /// Takes a screenshot of the window, checks that it is a real picture, saves it as
+    /// `SCREENSHOT_DIR/NAME.png` and returns its path and summary.
+    pub async fn screenshot(&self, name: &str) -> Result<(PathBuf, PictureSummary)> {
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .map_err(command_error(format!("take screenshot {name}")))?;
+        let summary = check_picture(&png).map_err(|reason| HarnessError::BadScreenshot {
+            name: name.to_owned(),
+            reason,
+        })?;
+        let write = |path: &Path, result: std::io::Result<()>| {
+            result.map_err(|source| HarnessError::Write {
+                path: path.to_owned(),
+                source,
+            })
+        };
+        write(
+            &self.screenshot_dir,
+            std::fs::create_dir_all(&self.screenshot_dir),
+        )?;
+        let path = self.screenshot_dir.join(format!("{name}.png"));
+        write(&path, std::fs::write(&path, &png))?;
+        Ok((path, summary))
+    }
+
+    /// Ends the WebDriver session, which closes the app instance.
+    pub async fn close(self) -> Result<()> {
+        self.client
+            .close()
+            .await
+            .map_err(command_error("close the session"))
+    }
+}
+
+/// What a screenshot shows, roughly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PictureSummary {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Number of different colours found (counting stops at [`PictureSummary::COLOUR_CAP`]).
+    pub colours: usize,
+}
+
+impl PictureSummary {
+    /// Counting colours stops here; more than this is "plenty".
+    pub const COLOUR_CAP: usize = 4096;
+}
+
+/// Decodes a PNG and checks it is a real picture: at least 16×16 pixels and more than one colour
+/// (a blank or failed webview renders as a single colour). Returns why not, in words.
+pub fn check_picture(png_bytes: &[u8]) -> std::result::Result<PictureSummary, String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder
+        .read_info()
+        .map_err(|error| format!("not a PNG: {error}"))?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| "the PNG is too large to decode".to_owned())?;
+    let mut pixels = vec![0; size];
+    let frame = reader
+        .next_frame(&mut pixels)
+        .map_err(|error| format!("the PNG does not decode: {error}"))?;
+    if frame.width < 16 || frame.height < 16 {
+        return Err(format!("only {}×{} pixels", frame.width, frame.height));
+    }
+    let channels = frame.color_type.samples();
+    let mut colours = std::collections::HashSet::new();
+    for pixel in pixels
+        .get(..frame.buffer_size())
+        .unwrap_or_default()
+        .chunks_exact(channels)
+    {
+        colours.insert(pixel.to_vec());
+        if colours.len() >= PictureSummary::COLOUR_CAP {
+            break;
+        }
+    }
+    if colours.len() < 2 {
+        return Err("a single colour: the window shows nothing".to_owned());
+    }
+    Ok(PictureSummary {
+        width: frame.width,
+        height: frame.height,
+        colours: colours.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        let mut data = Vec::new();
+        for y in 0..height {
+            for x in 0..width {
+                data.extend_from_slice(&pixel(x, y));
+            }
+        }
+        writer.write_image_data(&data).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn accepts_a_picture_with_content() {
+        let png = encode(32, 32, |x, _| {
+            if x < 16 {
+                [255, 255, 255]
+            } else {
+                [20, 30, 40]
+            }
+        });
+        let summary = check_picture(&png).unwrap();
+        assert_eq!(
+            (summary.width, summary.height, summary.colours),
+            (32, 32, 2)
+        );
+    }
+
+    #[test]
+    fn refuses_a_single_colour() {
+        let png = encode(32, 32, |_, _| [255, 255, 255]);
+        assert!(check_picture(&png).unwrap_err().contains("single colour"));
+    }
+
+    #[test]
+    fn refuses_a_tiny_picture() {
+        let png = encode(4, 4, |x, _| [x as u8, 0, 0]);
+        assert!(check_picture(&png).unwrap_err().contains("4×4"));
+    }
+
+    #[test]
+    fn refuses_non_png_and_truncated_bytes() {
+        assert!(check_picture(b"not a png").is_err());
+        let png = encode(32, 32, |x, y| [x as u8, y as u8, 0]);
+        assert!(check_picture(&png[..png.len() / 2]).is_err());
+        assert!(check_picture(&[]).is_err());
+    }
+
+    #[test]
+    fn test_id_selector_quotes() {
+        assert_eq!(test_id_selector("composer"), "[data-testid=\"composer\"]");
+        assert_eq!(test_id_selector("a\"b"), "[data-testid=\"a\\\"b\"]");
+    }
+}

@@ -70,23 +70,30 @@ pub(crate) async fn serve(
 ) {
     let config = websocket_config(&shared.limits);
     let deadline = Instant::now() + shared.limits.handshake_timeout();
+    // The states below are boxed so that each connection's task holds only what its current
+    // phase needs (TLS state is large; request handling is large): this keeps idle connections
+    // small.
     match tls {
         Some(acceptor) => {
-            let handshake = async {
-                let tls_stream = acceptor.accept(stream).await.ok()?;
-                accept_async_with_config(tls_stream, Some(config))
-                    .await
-                    .ok()
-            };
-            match tokio::time::timeout_at(deadline, handshake).await {
-                Ok(Some(websocket)) => run(websocket, ip, shared).await,
-                _ => tracing::debug!("TLS/WebSocket handshake failed or timed out"),
-            }
+            Box::pin(async move {
+                let handshake = async {
+                    let tls_stream = acceptor.accept(stream).await.ok()?;
+                    accept_async_with_config(tls_stream, Some(config))
+                        .await
+                        .ok()
+                };
+                match tokio::time::timeout_at(deadline, handshake).await {
+                    Ok(Some(websocket)) => Box::pin(run(websocket, ip, shared)).await,
+                    _ => tracing::debug!("TLS/WebSocket handshake failed or timed out"),
+                }
+            })
+            .await
         }
         None => {
-            let handshake = accept_async_with_config(stream, Some(config));
-            match tokio::time::timeout_at(deadline, handshake).await {
-                Ok(Ok(websocket)) => run(websocket, ip, shared).await,
+            let handshake = Box::pin(accept_async_with_config(stream, Some(config)));
+            let websocket = tokio::time::timeout_at(deadline, handshake).await;
+            match websocket {
+                Ok(Ok(websocket)) => Box::pin(run(websocket, ip, shared)).await,
                 _ => tracing::debug!("WebSocket handshake failed or timed out"),
             }
         }
@@ -178,11 +185,13 @@ where
             Some(frame) = connection.pending.next(), if !connection.pending.is_empty() => {
                 connection.send_frame(frame)
             }
-            Some(event) = event_receiver.recv() => connection.on_event(event).await,
-            _ = drained.notified(), if connection.stalled => connection.resume().await,
+            Some(event) = event_receiver.recv() => Box::pin(connection.on_event(event)).await,
+            _ = drained.notified(), if connection.stalled => Box::pin(connection.resume()).await,
             message = source.next(), if can_read => {
                 idle_deadline = Instant::now() + limits.idle_timeout();
-                connection.on_message(message).await
+                // Boxed: the request-handling state is large and needed only while a frame is
+                // being handled, not while the connection sits idle.
+                Box::pin(connection.on_message(message)).await
             }
             _ = sleep_until(idle_deadline) => Err(Stop::Close(CloseCode::Normal, "idle")),
             _ = &mut writer => Err(Stop::PeerGone),

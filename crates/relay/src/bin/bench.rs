@@ -43,7 +43,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Load benchmark for sealpost-relay.
 #[derive(Debug, Parser, Clone)]
 struct Args {
-    /// What to run: throughput, latency, idle or all.
+    /// What to run: throughput, latency, idle, idle-tcp (diagnostic) or all.
     #[arg(long, default_value = "all")]
     mode: String,
     /// Path of the relay binary (default: `sealpost-relay` beside this executable).
@@ -495,6 +495,24 @@ async fn idle_run(args: &Args) -> Result<()> {
     let relay = start_relay(args)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let baseline = rss_kib(relay.child.id()).unwrap_or(0);
+    if args.mode == "idle-tcp" {
+        // Diagnostic: plain TCP connections that never start the WebSocket handshake.
+        let mut streams = Vec::with_capacity(args.idle_connections);
+        for _ in 0..args.idle_connections {
+            streams.push(TcpStream::connect(relay.addr).await?);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let loaded = rss_kib(relay.child.id()).unwrap_or(0);
+        println!(
+            "idle-tcp: {} TCP connections before any handshake; relay RSS {} KiB before, {} KiB \
+             with them ({:.2} KiB per connection)",
+            streams.len(),
+            baseline,
+            loaded,
+            (loaded.saturating_sub(baseline)) as f64 / streams.len().max(1) as f64
+        );
+        return Ok(());
+    }
     let mut connections = Vec::with_capacity(args.idle_connections);
     let started = Instant::now();
     for _ in 0..args.idle_connections {
@@ -531,7 +549,7 @@ async fn main() -> Result<()> {
     match args.mode.as_str() {
         "throughput" => load_run(&args, false).await?,
         "latency" => load_run(&args, true).await?,
-        "idle" => idle_run(&args).await?,
+        "idle" | "idle-tcp" => idle_run(&args).await?,
         "all" => {
             load_run(&args, false).await?;
             load_run(&args, true).await?;

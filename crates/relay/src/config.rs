@@ -77,9 +77,9 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Largest envelope accepted in SEND, bytes. Default 120 KiB.
     pub max_envelope_bytes: usize,
-    /// tungstenite read buffer per connection, bytes. Default 8 KiB.
+    /// tungstenite read buffer per connection, bytes. Default 4 KiB (grows for larger frames).
     pub read_buffer_bytes: usize,
-    /// tungstenite write buffer per connection, bytes. Default 8 KiB.
+    /// tungstenite write buffer per connection, bytes. Default 4 KiB.
     pub write_buffer_bytes: usize,
     /// Frames queued for one connection before it counts as a slow reader (deliveries pause at
     /// half of it). Default 4 096.
@@ -133,8 +133,8 @@ impl Default for Limits {
         Self {
             max_frame_bytes: 128 * 1024,
             max_envelope_bytes: 120 * 1024,
-            read_buffer_bytes: 8 * 1024,
-            write_buffer_bytes: 8 * 1024,
+            read_buffer_bytes: 4 * 1024,
+            write_buffer_bytes: 4 * 1024,
             write_queue_frames: 4096,
             write_queue_bytes: 4 * 1024 * 1024,
             write_timeout_ms: 10_000,

@@ -281,8 +281,12 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 
 async fn sweeper(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(shared.limits.sweep_interval());
+    let mut shutdown = shared.shutdown.clone();
     loop {
-        interval.tick().await;
+        tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            _ = interval.tick() => {}
+        }
         let now = unix_now();
         let envelopes_before = now.saturating_sub(shared.limits.envelope_ttl_secs);
         let mailboxes_before = now.saturating_sub(shared.limits.mailbox_idle_ttl_secs);

@@ -4,9 +4,18 @@
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+use std::process::ExitCode;
+
 use clap::Parser as _;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let command_line = sealpost_lib::launch::CommandLine::parse();
-    sealpost_lib::start(command_line)
+    match sealpost_lib::start(command_line) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole context chain on one line, without a backtrace dump.
+            eprintln!("sealpost: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -8,6 +8,7 @@
 # Environment:
 #   SEALPOST_SCREENSHOT_DIR  where screenshots go (default: target/screenshots in the repo)
 #   CARGO_TARGET_DIR         honoured as usual (the app binary is taken from there)
+#   SEALPOST_SKIP_UI_BUILD=1 use the existing ui/dist (no npm ci / npm run build)
 #
 # Each run gets fresh XDG config/data/cache directories (window state, keyring) and a fresh
 # SEALPOST_DATA_DIR (profiles), so runs never see each other's state. HOME is left alone so that
@@ -18,7 +19,7 @@ repo=$(pwd)
 
 if [ "${1:-}" != "--inside-session" ]; then
   # ---- Outside: build everything, then re-enter this script inside Xvfb + D-Bus. ----
-  if [ -f ui/package.json ]; then
+  if [ -f ui/package.json ] && [ "${SEALPOST_SKIP_UI_BUILD:-0}" != 1 ]; then
     echo "webdriver: building the UI"
     (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
   fi

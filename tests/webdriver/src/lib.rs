@@ -77,14 +77,6 @@ pub enum HarnessError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// A screenshot is not a usable picture.
-    #[error("screenshot {name} is not a usable picture: {reason}")]
-    BadScreenshot {
-        /// The screenshot's name.
-        name: String,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// Shorthand for harness results.
@@ -343,30 +335,31 @@ impl App {
         .await
     }
 
-    /// Takes a screenshot of the window, checks that it is a real picture, saves it as
-    /// `SCREENSHOT_DIR/NAME.png` and returns its path and summary.
+    /// Takes screenshots of the window until one is a real picture (the first frames after load
+    /// can still be blank), for at most [`DEFAULT_WAIT`]. Each is saved as
+    /// `SCREENSHOT_DIR/NAME.png`, so the last one is there to look at even when the wait fails.
+    /// Returns the path and the summary of the picture.
     pub async fn screenshot(&self, name: &str) -> Result<(PathBuf, PictureSummary)> {
-        let png = self
-            .client
-            .screenshot()
-            .await
-            .map_err(command_error(format!("take screenshot {name}")))?;
-        let summary = check_picture(&png).map_err(|reason| HarnessError::BadScreenshot {
-            name: name.to_owned(),
-            reason,
+        std::fs::create_dir_all(&self.screenshot_dir).map_err(|source| HarnessError::Write {
+            path: self.screenshot_dir.clone(),
+            source,
         })?;
-        let write = |path: &Path, result: std::io::Result<()>| {
-            result.map_err(|source| HarnessError::Write {
-                path: path.to_owned(),
-                source,
-            })
-        };
-        write(
-            &self.screenshot_dir,
-            std::fs::create_dir_all(&self.screenshot_dir),
-        )?;
         let path = self.screenshot_dir.join(format!("{name}.png"));
-        write(&path, std::fs::write(&path, &png))?;
+        let what = format!("screenshot {name} shows a real picture (not blank)");
+        let summary = self
+            .wait_until(&what, DEFAULT_WAIT, || async {
+                let png = self
+                    .client
+                    .screenshot()
+                    .await
+                    .map_err(command_error(format!("take screenshot {name}")))?;
+                std::fs::write(&path, &png).map_err(|source| HarnessError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(check_picture(&png).ok())
+            })
+            .await?;
         Ok((path, summary))
     }
 

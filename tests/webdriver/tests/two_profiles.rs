@@ -25,6 +25,10 @@ async fn assert_window_is_up(harness: &Harness, app: &App) {
         .unwrap();
     assert_eq!(title, "Sealpost");
     app.wait_for_css(UI_ROOT, DEFAULT_WAIT).await.unwrap();
+    // The UI has rendered something into its root.
+    app.wait_for_css(&format!("{UI_ROOT} > *"), DEFAULT_WAIT)
+        .await
+        .unwrap();
 
     // BRIEF §3a.8: the webview's own storage lives inside the profile directory.
     let webview_dir = harness.profile_dir(app.profile()).join("webview");

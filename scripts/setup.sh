@@ -39,7 +39,9 @@ fi
 # gnome-keyring refuses to start without these.
 mkdir -p "$HOME/.cache" "$HOME/.local/share"
 
+# The desktop app embeds ui/dist at compile time (tauri's generate_context!), so the UI is built
+# before anything compiles the app, clippy included.
 if [ -f ui/package.json ]; then
-  echo "setup: installing UI packages"
-  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+  echo "setup: installing and building the UI"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 fi

@@ -16,7 +16,10 @@
 //! - [`scan`]: the data-at-rest scanner that proves no plaintext and no key byte lies on disk
 //!   outside SQLCipher.
 //!
-//! Everything here is synchronous. The async engine (invites, delivery, relay connections) owns
+//! - [`engine`]: the async engine the app drives (commands in, [`EngineEvent`]s out), with
+//!   [`invite`] (the signed single-use invite) and [`content`] (what a ratchet message carries).
+//!
+//! The storage layer is synchronous. The async engine (invites, delivery, relay connections) owns
 //! one [`Store`] on a blocking thread or actor and talks to it with messages; the
 //! store is `Send` but deliberately not `Sync`.
 //!
@@ -24,12 +27,16 @@
 //! ratchet session state, sealed envelopes, relay ids) are opaque byte newtypes here, so those
 //! crates plug in without this crate depending on them.
 
+pub mod content;
+pub mod engine;
+pub mod invite;
 pub mod open;
 pub mod profile;
 pub mod scan;
 pub mod store;
 pub mod vault;
 
+pub use engine::{Engine, EngineConfig, EngineError, EngineEvent};
 pub use open::{OpenProfileError, open_profile_store};
 pub use profile::{ProfileDirs, ProfileError, ProfileName, ProfilesConfig};
 pub use store::{Store, StoreConfig, StoreError};

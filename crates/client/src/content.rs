@@ -1,0 +1,167 @@
+//! What travels inside a ratchet message: one [`Content`], CBOR-encoded with an explicit
+//! version (`docs/engine.md` § Inside a ratchet message). Decoding is bounded and never panics.
+
+use serde::{Deserialize, Serialize};
+
+/// The content format version.
+pub const CONTENT_VERSION: u8 = 1;
+/// Longest text message, bytes (fits the 64 KiB padding bucket with room for the rest).
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+
+/// One plaintext inside a ratchet message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    /// Format version ([`CONTENT_VERSION`]).
+    pub v: u8,
+    /// The sender's per-conversation sequence number (0 for control plaintexts).
+    pub seq: u64,
+    /// The sender's clock, Unix milliseconds (display only).
+    pub sent_at_ms: u64,
+    /// What it carries.
+    pub body: Body,
+    /// Receipts for the recipient's messages.
+    pub receipts: Vec<Receipt>,
+}
+
+/// The body of a [`Content`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// The accepter's first message: who they are and where to answer.
+    Hello {
+        /// The accepter's display name.
+        display_name: String,
+        /// The accepter's mailboxes to write to, one per relay.
+        reply: Vec<ReplyAddress>,
+        /// The keys the accepter signs SENDs with, per inviter mailbox.
+        sender_keys: Vec<SenderKey>,
+        /// The accepter's signed prekey (sealpost-crypto encoding).
+        #[serde(with = "serde_bytes")]
+        signed_prekey: Vec<u8>,
+    },
+    /// The inviter's first message back.
+    Welcome {
+        /// The inviter's display name.
+        display_name: String,
+        /// The keys the inviter signs SENDs with, per accepter mailbox.
+        sender_keys: Vec<SenderKey>,
+    },
+    /// A text message.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// A refreshed signed prekey (§3a rule 6).
+    PrekeyUpdate {
+        /// The new signed prekey.
+        #[serde(with = "serde_bytes")]
+        signed_prekey: Vec<u8>,
+    },
+    /// Nothing but the receipts.
+    ReceiptsOnly,
+}
+
+/// A mailbox of the sender's that the recipient writes to.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyAddress {
+    /// The relay URL.
+    pub url: String,
+    /// The send id.
+    #[serde(with = "serde_bytes")]
+    pub send_id: Vec<u8>,
+    /// The send secret.
+    #[serde(with = "serde_bytes")]
+    pub send_secret: Vec<u8>,
+    /// The X25519 key the mailbox is sealed to.
+    #[serde(with = "serde_bytes")]
+    pub sealing_public_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ReplyAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyAddress")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Ed25519 key the sender signs SENDs with on one of the recipient's mailboxes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderKey {
+    /// The relay URL.
+    pub url: String,
+    /// The recipient mailbox's send id.
+    #[serde(with = "serde_bytes")]
+    pub send_id: Vec<u8>,
+    /// The Ed25519 public key.
+    #[serde(with = "serde_bytes")]
+    pub public_key: Vec<u8>,
+}
+
+/// A receipt for one of the recipient's messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Which receipt.
+    pub kind: ReceiptKindWire,
+    /// The recipient's sequence number it covers.
+    pub seq: u64,
+}
+
+/// Receipt kinds on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReceiptKindWire {
+    /// Reached the device.
+    Delivered,
+    /// Read.
+    Read,
+}
+
+/// Why a plaintext did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    /// Not valid CBOR for a [`Content`].
+    #[error("malformed content")]
+    Malformed,
+    /// A version this build does not read.
+    #[error("unsupported content version {0}")]
+    Version(u8),
+    /// Encoding failed.
+    #[error("content encoding failed")]
+    Encode,
+}
+
+impl Content {
+    /// Encodes to CBOR.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ContentError> {
+        let mut out = Vec::with_capacity(128);
+        ciborium::into_writer(self, &mut out).map_err(|_| ContentError::Encode)?;
+        Ok(out)
+    }
+
+    /// Decodes from CBOR (bounded by ciborium's recursion limit) and checks the version.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ContentError> {
+        let content: Self = ciborium::from_reader(bytes).map_err(|_| ContentError::Malformed)?;
+        if content.v != CONTENT_VERSION {
+            return Err(ContentError::Version(content.v));
+        }
+        Ok(content)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn text_round_trips(text in ".{0,200}", seq in any::<u64>(), at in any::<u64>()) {
+            let content = Content { v: 1, seq, sent_at_ms: at, body: Body::Text { text }, receipts: vec![Receipt { kind: ReceiptKindWire::Read, seq: 3 }] };
+            prop_assert_eq!(Content::from_bytes(&content.to_bytes().unwrap()).unwrap(), content);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Content::from_bytes(&bytes);
+        }
+    }
+}

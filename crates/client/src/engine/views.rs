@@ -1,0 +1,337 @@
+//! Serde view types the desktop shell passes straight to the UI (`ui/CONTRACT.md` § Types),
+//! and the events the engine emits (§ Events). camelCase fields, snake_case enum values.
+//! No key material is ever in a view (BRIEF §3a rule 11).
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{ChatSummary, Direction, Message, MessageState};
+
+/// `Profile`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileView {
+    /// The name shown to contacts.
+    pub display_name: String,
+    /// The profile name (`--profile`).
+    pub profile: String,
+    /// The relays new mailboxes are made on.
+    pub relays: Vec<String>,
+}
+
+/// `RelayChoice` for onboarding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RelayChoice {
+    /// The local test relay (its URL comes from [`super::EngineConfig::local_relay_url`]).
+    Local,
+    /// A relay at a URL.
+    Remote {
+        /// `wss://…` (or `ws://` to loopback).
+        url: String,
+    },
+}
+
+/// `MessageState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStateView {
+    /// Stored, not yet on a relay.
+    Queued,
+    /// A relay stored it durably.
+    OnRelay,
+    /// The peer's device has it (incoming: received, unread).
+    Delivered,
+    /// Read.
+    Read,
+    /// Gave up.
+    Failed,
+}
+
+impl From<MessageState> for MessageStateView {
+    fn from(state: MessageState) -> Self {
+        match state {
+            MessageState::Queued => Self::Queued,
+            MessageState::OnRelay => Self::OnRelay,
+            MessageState::Delivered | MessageState::Received => Self::Delivered,
+            MessageState::Read => Self::Read,
+            MessageState::Failed => Self::Failed,
+        }
+    }
+}
+
+/// `Message`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    /// Opaque id.
+    pub id: String,
+    /// Conversation order key.
+    pub seq: u64,
+    /// Written by us.
+    pub outgoing: bool,
+    /// The text (data, never markup).
+    pub text: String,
+    /// Unix ms.
+    pub sent_at: i64,
+    /// Unix ms, incoming only.
+    pub received_at: Option<i64>,
+    /// Delivery state.
+    pub state: MessageStateView,
+}
+
+impl From<&Message> for MessageView {
+    fn from(message: &Message) -> Self {
+        Self {
+            id: message.id.to_string(),
+            seq: message.seq.get(),
+            outgoing: message.direction == Direction::Outgoing,
+            text: message.body.clone(),
+            sent_at: message.sent_at.0,
+            received_at: message.received_at.map(|at| at.0),
+            state: message.state.into(),
+        }
+    }
+}
+
+/// `LastMessage`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastMessageView {
+    /// The text.
+    pub text: String,
+    /// Unix ms.
+    pub at: i64,
+    /// Written by us.
+    pub outgoing: bool,
+}
+
+/// `Chat`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatView {
+    /// Opaque contact id.
+    pub contact_id: String,
+    /// The contact's name.
+    pub display_name: String,
+    /// The newest message.
+    pub last_message: Option<LastMessageView>,
+    /// Unread incoming messages.
+    pub unread: u32,
+    /// Safety number compared.
+    pub verified: bool,
+    /// A key change awaits the user (T8).
+    pub key_changed: bool,
+    /// Blocked.
+    pub blocked: bool,
+}
+
+impl From<&ChatSummary> for ChatView {
+    fn from(summary: &ChatSummary) -> Self {
+        Self {
+            contact_id: summary.contact.id.to_string(),
+            display_name: summary.contact.display_name.clone(),
+            last_message: summary.last_message.as_ref().map(|m| LastMessageView {
+                text: m.body.clone(),
+                at: m.received_at.unwrap_or(m.sent_at).0,
+                outgoing: m.direction == Direction::Outgoing,
+            }),
+            unread: summary.unread_count,
+            verified: summary.contact.verified,
+            key_changed: summary.contact.pending_identity_key.is_some(),
+            blocked: summary.contact.blocked,
+        }
+    }
+}
+
+/// `MessagePage`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    /// Oldest first.
+    pub messages: Vec<MessageView>,
+    /// Older messages exist.
+    pub has_more: bool,
+}
+
+/// `Invite`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteView {
+    /// Opaque id.
+    pub id: String,
+    /// The `sealpost:` text (meant to be shared).
+    pub text: String,
+    /// QR code of the text, a complete SVG document.
+    pub qr_svg: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// `InvitePreview`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitePreview {
+    /// The inviter's claimed name.
+    pub display_name: String,
+    /// The first 15 digits of the safety number, in groups of 5.
+    pub safety_preview: String,
+    /// The relays the invite names.
+    pub relays: Vec<String>,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// `SafetyNumber`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SafetyNumberView {
+    /// Exactly 60 ASCII digits.
+    pub digits: String,
+    /// QR code of the safety number's payload, a complete SVG document.
+    pub qr_svg: String,
+}
+
+/// `Settings.notifications`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationSettings {
+    /// Show notifications.
+    pub enabled: bool,
+    /// Show message text in them (default off, §3a rule 8).
+    pub show_text: bool,
+}
+
+/// `Settings.localRelay`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalRelaySettings {
+    /// Run the local test relay.
+    pub enabled: bool,
+    /// Its fixed loopback port.
+    pub port: u16,
+}
+
+/// `Settings`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// Notifications.
+    pub notifications: NotificationSettings,
+    /// Send read receipts (§3a rule 7).
+    pub read_receipts: bool,
+    /// The local test relay.
+    pub local_relay: LocalRelaySettings,
+    /// Relays new mailboxes are made on (1..=4).
+    pub relays: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            notifications: NotificationSettings {
+                enabled: true,
+                show_text: false,
+            },
+            read_receipts: true,
+            local_relay: LocalRelaySettings {
+                enabled: false,
+                port: 7443,
+            },
+            relays: Vec::new(),
+        }
+    }
+}
+
+/// `ConnectionState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStateView {
+    /// Connecting.
+    Connecting,
+    /// Connected and subscribed.
+    Connected,
+    /// Offline, retrying.
+    Offline,
+}
+
+/// `RelayConnection`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayConnection {
+    /// The relay.
+    pub relay_url: String,
+    /// Its state.
+    pub state: ConnectionStateView,
+    /// Seconds until the next attempt, when offline.
+    pub retry_in_seconds: Option<u64>,
+}
+
+/// What the engine reports without being asked (`ui/CONTRACT.md` § Events).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EngineEvent {
+    /// `message-received`.
+    #[serde(rename_all = "camelCase")]
+    MessageReceived {
+        /// The conversation.
+        contact_id: String,
+        /// The message.
+        message: MessageView,
+    },
+    /// `message-state`.
+    #[serde(rename_all = "camelCase")]
+    MessageState {
+        /// The conversation.
+        contact_id: String,
+        /// The message.
+        message_id: String,
+        /// Its new state.
+        state: MessageStateView,
+    },
+    /// `connection-state`: the full list.
+    ConnectionState {
+        /// Every relay connection.
+        connections: Vec<RelayConnection>,
+    },
+    /// `contact-updated`.
+    #[serde(rename_all = "camelCase")]
+    ContactUpdated {
+        /// The contact.
+        contact_id: String,
+    },
+    /// `key-changed` (T8).
+    #[serde(rename_all = "camelCase")]
+    KeyChanged {
+        /// The contact.
+        contact_id: String,
+    },
+    /// `invite-misuse`: a used, revoked or expired invite was tried and refused.
+    #[serde(rename_all = "camelCase")]
+    InviteMisuse {
+        /// The invite.
+        invite_id: String,
+    },
+    /// An envelope was refused (reflection, forgery, tampering); for logs and tests, not the UI.
+    #[serde(rename_all = "camelCase")]
+    EnvelopeRefused {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl EngineEvent {
+    /// The Tauri event name (`ui/CONTRACT.md`), or `None` for engine-internal events.
+    pub fn name(&self) -> Option<&'static str> {
+        match self {
+            Self::MessageReceived { .. } => Some("message-received"),
+            Self::MessageState { .. } => Some("message-state"),
+            Self::ConnectionState { .. } => Some("connection-state"),
+            Self::ContactUpdated { .. } => Some("contact-updated"),
+            Self::KeyChanged { .. } => Some("key-changed"),
+            Self::InviteMisuse { .. } => Some("invite-misuse"),
+            Self::EnvelopeRefused { .. } => None,
+        }
+    }
+}

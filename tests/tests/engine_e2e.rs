@@ -1,0 +1,637 @@
+//! End-to-end tests of the client engine (issue 4): real relays on loopback, real engines on the
+//! real OS keychain, real SQLCipher stores. Run as
+//! `scripts/with-keyring.sh cargo test -p sealpost-tests --test engine_e2e`.
+//!
+//! Every wait is bounded ([`common::WAIT`]); nothing asserts on timing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Client, TestRelay, connect, inject, wait_until};
+use sealpost_client::EngineEvent;
+use sealpost_client::engine::{MessageStateView, RelayChoice};
+use sealpost_client::invite::Invite;
+use sealpost_client::scan::{Needle, scan_dir_for_needles, starts_with_plain_sqlite_header};
+use sealpost_crypto::{IdentityKeyPair, IdentitySeed, PrekeyBundle, Session};
+
+fn array32(bytes: &[u8]) -> [u8; 32] {
+    bytes.try_into().unwrap()
+}
+
+/// Three clients: invites, chat both ways, delivery and read receipts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_clients_invite_chat_and_receipts() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (carol, _c) = Client::new("Carol", root.path(), &relay.url()).await;
+
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    let (carol_alice, alice_carol, _) = connect(&carol, &alice, "Alice").await;
+
+    let sent = bob
+        .engine
+        .send_message(&bob_alice, "hello Alice")
+        .await
+        .unwrap();
+    assert_eq!(sent.state, MessageStateView::Queued);
+    alice
+        .engine
+        .send_message(&alice_carol, "hi Carol")
+        .await
+        .unwrap();
+
+    wait_until("Alice has Bob's message", || async {
+        alice.incoming(&alice_bob).await.len() == 1
+    })
+    .await;
+    assert_eq!(alice.incoming(&alice_bob).await[0].text, "hello Alice");
+    alice
+        .engine
+        .send_message(&alice_bob, "hello Bob")
+        .await
+        .unwrap();
+    wait_until("Bob has Alice's reply", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+    assert_eq!(bob.incoming(&bob_alice).await[0].text, "hello Bob");
+    wait_until("Carol has Alice's message", || async {
+        carol.incoming(&carol_alice).await.len() == 1
+    })
+    .await;
+    carol
+        .engine
+        .send_message(&carol_alice, "hi Alice, Carol here")
+        .await
+        .unwrap();
+    wait_until("Alice has Carol's message", || async {
+        alice.incoming(&alice_carol).await.len() == 1
+    })
+    .await;
+
+    // Delivery receipt, then a read receipt after Alice marks it read.
+    wait_until("Bob's message is delivered", || async {
+        bob.messages(&bob_alice)
+            .await
+            .iter()
+            .any(|m| m.outgoing && m.state == MessageStateView::Delivered)
+    })
+    .await;
+    let seq = alice.incoming(&alice_bob).await[0].seq;
+    alice.engine.mark_read(&alice_bob, seq).await.unwrap();
+    wait_until("Bob's message is read", || async {
+        bob.messages(&bob_alice)
+            .await
+            .iter()
+            .any(|m| m.outgoing && m.state == MessageStateView::Read)
+    })
+    .await;
+
+    // Chat list, unread counts, names, safety numbers agree on both sides.
+    let chats = alice.engine.list_chats().await.unwrap();
+    assert_eq!(chats.len(), 2);
+    let alice_side = alice.engine.get_safety_number(&alice_bob).await.unwrap();
+    let bob_side = bob.engine.get_safety_number(&bob_alice).await.unwrap();
+    assert_eq!(alice_side.digits.len(), 60);
+    assert_eq!(alice_side.digits, bob_side.digits);
+    assert!(alice_side.qr_svg.contains("<svg"));
+    alice.engine.set_verified(&alice_bob, true).await.unwrap();
+    assert!(
+        alice
+            .engine
+            .list_chats()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.verified)
+    );
+}
+
+/// Invite errors: own, already a contact, corrupt; a second accepter of one invite is refused
+/// and shown to the inviter as misuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_errors_and_misuse() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (carol, _c) = Client::new("Carol", root.path(), &relay.url()).await;
+
+    let invite = alice.engine.create_invite().await.unwrap();
+    assert_eq!(alice.engine.list_invites().await.unwrap().len(), 1);
+    assert_eq!(
+        alice
+            .engine
+            .preview_invite(&invite.text)
+            .await
+            .unwrap_err()
+            .kind(),
+        "invite_own"
+    );
+    let mut corrupt = invite.text.clone();
+    corrupt.truncate(corrupt.len() - 5);
+    assert_eq!(
+        bob.engine
+            .preview_invite(&corrupt)
+            .await
+            .unwrap_err()
+            .kind(),
+        "invite_corrupt"
+    );
+    let preview = bob.engine.preview_invite(&invite.text).await.unwrap();
+    assert_eq!(preview.display_name, "Alice");
+    assert_eq!(preview.relays, vec![relay.url()]);
+
+    // Alice is offline while Bob and then Carol accept the same invite: both first messages
+    // land in the not-yet-secured mailbox.
+    let (alice_profile, alice_root) = alice.stop().await;
+    bob.engine
+        .accept_invite(&invite.text, "Alice")
+        .await
+        .unwrap();
+    wait_until("Bob's Hello is on the relay", || async {
+        bob.engine.with_store(|s| s.outbox().unwrap().is_empty())
+    })
+    .await;
+    carol
+        .engine
+        .accept_invite(&invite.text, "Alice")
+        .await
+        .unwrap();
+    wait_until("Carol's Hello is on the relay", || async {
+        carol.engine.with_store(|s| s.outbox().unwrap().is_empty())
+    })
+    .await;
+    assert_eq!(
+        bob.engine
+            .accept_invite(&invite.text, "Alice")
+            .await
+            .unwrap_err()
+            .kind(),
+        "invite_used"
+    );
+
+    let mut alice = Client::reopen(&alice_profile, &alice_root).await;
+    let event = alice
+        .wait_event(|e| matches!(e, EngineEvent::InviteMisuse { .. }))
+        .await;
+    assert_eq!(
+        event,
+        EngineEvent::InviteMisuse {
+            invite_id: invite.id.clone()
+        }
+    );
+    let chats = alice.engine.list_chats().await.unwrap();
+    assert_eq!(chats.len(), 1, "only the first accepter becomes a contact");
+    assert_eq!(chats[0].display_name, "Bob");
+    assert!(alice.engine.list_invites().await.unwrap().is_empty());
+
+    // Revoking: the invite leaves the list; revoking again is refused.
+    let second = alice.engine.create_invite().await.unwrap();
+    alice.engine.revoke_invite(&second.id).await.unwrap();
+    assert!(alice.engine.list_invites().await.unwrap().is_empty());
+    assert_eq!(
+        alice
+            .engine
+            .revoke_invite(&second.id)
+            .await
+            .unwrap_err()
+            .kind(),
+        "invite_revoked"
+    );
+}
+
+/// Offline delivery: B is down, A sends 100, B comes up: all 100, in order, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_delivery_of_100_in_order_once() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    // Bob's engine learns Alice's sender key (Welcome) before going offline.
+    alice
+        .engine
+        .send_message(&alice_bob, "before")
+        .await
+        .unwrap();
+    wait_until("Bob has the first message", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+
+    let (bob_profile, bob_root) = bob.stop().await;
+    for index in 0..100 {
+        alice
+            .engine
+            .send_message(&alice_bob, &format!("offline message {index}"))
+            .await
+            .unwrap();
+    }
+    wait_until("all 100 are on the relay", || async {
+        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
+    })
+    .await;
+
+    let bob = Client::reopen(&bob_profile, &bob_root).await;
+    wait_until("Bob has all 101", || async {
+        bob.incoming(&bob_alice).await.len() >= 101
+    })
+    .await;
+    let incoming = bob.incoming(&bob_alice).await;
+    assert_eq!(incoming.len(), 101, "each message exactly once");
+    for (index, message) in incoming.iter().skip(1).enumerate() {
+        assert_eq!(message.text, format!("offline message {index}"));
+    }
+    let seqs: Vec<u64> = incoming.iter().map(|m| m.seq).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(
+        seqs, sorted,
+        "ordered by the sender's sequence numbers, no repeats"
+    );
+}
+
+/// Relay stopped and restarted mid-conversation, with the client also stopped while its outbox
+/// held sealed messages: after the restarts, nothing is lost or shown twice; T5: the exact
+/// envelopes replayed into the mailbox later show nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_and_client_restart_then_replay_shows_each_once() {
+    let mut relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    alice.engine.send_message(&alice_bob, "one").await.unwrap();
+    wait_until("Bob has 'one'", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+
+    relay.stop().await;
+    for text in ["two", "three", "four"] {
+        alice.engine.send_message(&alice_bob, text).await.unwrap();
+    }
+    // The sealed bytes are stored before any SEND (seal once): capture them for the replay.
+    let captured: Vec<(String, Vec<u8>, Vec<u8>)> = alice.engine.with_store(|s| {
+        s.outbox()
+            .unwrap()
+            .into_iter()
+            .filter(|item| item.message.is_some())
+            .map(|item| {
+                (
+                    item.relay_url.as_str().to_owned(),
+                    item.send_id.as_bytes().to_vec(),
+                    item.sealed.as_bytes().to_vec(),
+                )
+            })
+            .collect()
+    });
+    assert_eq!(captured.len(), 3);
+
+    // Alice's client goes down with the three messages still in its outbox.
+    let (alice_profile, alice_root) = alice.stop().await;
+    relay.restart().await;
+    let alice = Client::reopen(&alice_profile, &alice_root).await;
+    wait_until("Bob has all four", || async {
+        bob.incoming(&bob_alice).await.len() >= 4
+    })
+    .await;
+    let texts: Vec<String> = bob
+        .incoming(&bob_alice)
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["one", "two", "three", "four"]);
+    wait_until("Alice's outbox is empty", || async {
+        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
+    })
+    .await;
+
+    // T5: the relay replays the exact envelopes (same send id) later.
+    let address = alice.engine.with_store(|s| {
+        let contact = alice_bob.parse().unwrap();
+        s.peer_addresses(contact).unwrap().remove(0)
+    });
+    let key = ed25519_dalek::SigningKey::from_bytes(&array32(
+        address.sender_auth_secret_key.expose_secret(),
+    ));
+    for (url, send_id, sealed) in &captured {
+        inject(
+            url,
+            array32(send_id),
+            array32(address.send_secret.expose_secret()),
+            &key,
+            sealed,
+        )
+        .await;
+    }
+    // A marker after the replays: once it is in, the replays were handled before it.
+    alice.engine.send_message(&alice_bob, "five").await.unwrap();
+    wait_until("Bob has 'five'", || async {
+        bob.incoming(&bob_alice)
+            .await
+            .iter()
+            .any(|m| m.text == "five")
+    })
+    .await;
+    let texts: Vec<String> = bob
+        .incoming(&bob_alice)
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["one", "two", "three", "four", "five"]);
+}
+
+/// T1: the relay reflects Alice's own envelope (sealed to Bob) back into Alice's mailbox for
+/// Bob. Refused; nothing is shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t1_reflection_is_refused() {
+    let mut relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, invite_text) = connect(&alice, &bob, "Bob").await;
+    bob.engine
+        .send_message(&bob_alice, "from Bob")
+        .await
+        .unwrap();
+    wait_until("Alice has Bob's message", || async {
+        alice.incoming(&alice_bob).await.len() == 1
+    })
+    .await;
+
+    relay.stop().await;
+    alice
+        .engine
+        .send_message(&alice_bob, "to Bob")
+        .await
+        .unwrap();
+    let reflected = alice.engine.with_store(|s| {
+        s.outbox()
+            .unwrap()
+            .into_iter()
+            .find(|item| item.message.is_some())
+            .unwrap()
+            .sealed
+            .as_bytes()
+            .to_vec()
+    });
+    relay.restart().await;
+
+    // Alice's mailbox for Bob is the invite's mailbox; Bob's send credentials stand in for the
+    // malicious relay's ability to store anything.
+    let invite = Invite::parse(&invite_text).unwrap();
+    let mailbox = &invite.relays[0];
+    let bob_key = bob.engine.with_store(|s| {
+        let address = s
+            .peer_addresses(bob_alice.parse().unwrap())
+            .unwrap()
+            .remove(0);
+        ed25519_dalek::SigningKey::from_bytes(&array32(
+            address.sender_auth_secret_key.expose_secret(),
+        ))
+    });
+    while alice.events.try_recv().is_ok() {}
+    inject(
+        &relay.url(),
+        mailbox.send_id,
+        mailbox.send_secret,
+        &bob_key,
+        &reflected,
+    )
+    .await;
+    alice
+        .wait_event(|e| matches!(e, EngineEvent::EnvelopeRefused { .. }))
+        .await;
+    let incoming = alice.incoming(&alice_bob).await;
+    assert_eq!(incoming.len(), 1, "the reflected envelope is not shown");
+    assert_eq!(incoming[0].text, "from Bob");
+}
+
+/// T8: a malicious relay injects an initial message with another identity key on Bob's
+/// mailbox at Alice. The contact is marked, `KeyChanged` is emitted, sending is blocked until
+/// Alice accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t8_key_swap_by_the_relay_blocks_sending() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, invite_text) = connect(&alice, &bob, "Bob").await;
+    bob.engine.send_message(&bob_alice, "hi").await.unwrap();
+    wait_until("Alice has Bob's message", || async {
+        alice.incoming(&alice_bob).await.len() == 1
+    })
+    .await;
+
+    // The attacker's identity starts X3DH with Alice's public signed prekey (from the invite).
+    let invite = Invite::parse(&invite_text).unwrap();
+    let attacker = IdentityKeyPair::from_seed(&IdentitySeed::generate().unwrap()).unwrap();
+    let bundle = PrekeyBundle::new(invite.identity, invite.signed_prekey.clone(), None).unwrap();
+    let mut session = Session::initiate(&attacker, &bundle).unwrap();
+    let mailbox = &invite.relays[0];
+    let content = sealpost_client::content::Content {
+        v: 1,
+        seq: 99,
+        sent_at_ms: 0,
+        body: sealpost_client::content::Body::Text {
+            text: "I am Bob now".into(),
+        },
+        receipts: vec![],
+    };
+    let sealed = session
+        .seal(
+            &sealpost_crypto::MailboxSealingPublicKey::from_bytes(mailbox.sealing_public_key),
+            &sealpost_crypto::SendId(mailbox.send_id),
+            &content.to_bytes().unwrap(),
+        )
+        .unwrap();
+    let bob_key = bob.engine.with_store(|s| {
+        let address = s
+            .peer_addresses(bob_alice.parse().unwrap())
+            .unwrap()
+            .remove(0);
+        ed25519_dalek::SigningKey::from_bytes(&array32(
+            address.sender_auth_secret_key.expose_secret(),
+        ))
+    });
+    while alice.events.try_recv().is_ok() {}
+    inject(
+        &relay.url(),
+        mailbox.send_id,
+        mailbox.send_secret,
+        &bob_key,
+        sealed.as_bytes(),
+    )
+    .await;
+
+    let event = alice
+        .wait_event(|e| matches!(e, EngineEvent::KeyChanged { .. }))
+        .await;
+    assert_eq!(
+        event,
+        EngineEvent::KeyChanged {
+            contact_id: alice_bob.clone()
+        }
+    );
+    let chat = alice.engine.list_chats().await.unwrap().remove(0);
+    assert!(chat.key_changed);
+    assert!(!chat.verified);
+    assert_eq!(
+        alice
+            .engine
+            .send_message(&alice_bob, "blocked?")
+            .await
+            .unwrap_err()
+            .kind(),
+        "key_change_pending"
+    );
+    assert!(
+        alice
+            .incoming(&alice_bob)
+            .await
+            .iter()
+            .all(|m| m.text != "I am Bob now"),
+        "a held key change shows no message"
+    );
+    alice.engine.accept_key_change(&alice_bob).await.unwrap();
+    assert!(!alice.engine.list_chats().await.unwrap()[0].key_changed);
+    alice
+        .engine
+        .send_message(&alice_bob, "accepted")
+        .await
+        .unwrap();
+}
+
+/// Data at rest: after a conversation, no file in either profile directory holds a message,
+/// a name, or a key byte (the keys live in the keychain and inside SQLCipher).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_at_rest_after_a_conversation() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("AliceMarkerName", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("BobMarkerName", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "BobMarkerName").await;
+    let secret_text = "the secret plaintext 4f1c9a";
+    alice
+        .engine
+        .send_message(&alice_bob, secret_text)
+        .await
+        .unwrap();
+    bob.engine
+        .send_message(&bob_alice, "reply plaintext 77e0b2")
+        .await
+        .unwrap();
+    wait_until("both messages arrived", || async {
+        bob.incoming(&bob_alice).await.len() == 1 && alice.incoming(&alice_bob).await.len() == 1
+    })
+    .await;
+
+    let mut needles = vec![
+        Needle::new("message", secret_text.as_bytes().to_vec()),
+        Needle::new("reply", b"reply plaintext 77e0b2".to_vec()),
+        Needle::new("name", b"AliceMarkerName".to_vec()),
+        Needle::new("name", b"BobMarkerName".to_vec()),
+    ];
+    let mut dirs = Vec::new();
+    for client in [&alice, &bob] {
+        let vault = sealpost_client::Vault::open(&client.profile).unwrap();
+        let seed = vault.load_identity_seed().unwrap().unwrap();
+        let key = vault.load_database_key().unwrap().unwrap();
+        needles.extend(Needle::with_encodings(
+            "identity seed",
+            seed.expose_secret(),
+        ));
+        needles.extend(Needle::with_encodings("database key", key.expose_secret()));
+        let address_secrets: Vec<Vec<u8>> = client.engine.with_store(|s| {
+            let mut out = Vec::new();
+            for chat in s.chat_list().unwrap() {
+                for address in s.peer_addresses(chat.contact.id).unwrap() {
+                    out.push(address.send_secret.expose_secret().to_vec());
+                    out.push(address.sender_auth_secret_key.expose_secret().to_vec());
+                }
+            }
+            for mailbox in s.own_mailboxes().unwrap() {
+                out.push(mailbox.auth_secret_key.expose_secret().to_vec());
+                out.push(mailbox.sealing_secret_key.expose_secret().to_vec());
+            }
+            out
+        });
+        assert!(!address_secrets.is_empty());
+        for secret in address_secrets {
+            needles.extend(Needle::with_encodings("mailbox secret", &secret));
+        }
+        dirs.push(client.engine.profile_dirs().clone());
+    }
+    alice.stop().await;
+    bob.stop().await;
+    for dirs in dirs {
+        let findings = scan_dir_for_needles(dirs.profile_dir(), &needles);
+        assert!(findings.is_empty(), "found on disk: {findings:?}");
+        assert!(!starts_with_plain_sqlite_header(&dirs.database_path()).unwrap());
+    }
+}
+
+/// Onboarding errors and settings round-trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboarding_and_settings() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    assert_eq!(
+        alice
+            .engine
+            .onboard("Again", RelayChoice::Remote { url: relay.url() })
+            .await
+            .unwrap_err()
+            .kind(),
+        "already_onboarded"
+    );
+    let profile = alice.engine.set_display_name("  Alice B  ").await.unwrap();
+    assert_eq!(profile.display_name, "Alice B");
+    assert_eq!(
+        alice
+            .engine
+            .set_display_name("   ")
+            .await
+            .unwrap_err()
+            .kind(),
+        "display_name_invalid"
+    );
+    let mut settings = alice.engine.get_settings().await.unwrap();
+    assert_eq!(settings.relays, vec![relay.url()]);
+    settings.read_receipts = false;
+    assert!(
+        !alice
+            .engine
+            .update_settings(settings.clone())
+            .await
+            .unwrap()
+            .read_receipts
+    );
+    settings.relays = vec!["ws://relay.example.com".into()];
+    assert_eq!(
+        alice
+            .engine
+            .update_settings(settings)
+            .await
+            .unwrap_err()
+            .kind(),
+        "relay_url_invalid"
+    );
+    assert_eq!(
+        alice
+            .engine
+            .send_message("00000000000000000000000000000000", "x")
+            .await
+            .unwrap_err()
+            .kind(),
+        "contact_not_found"
+    );
+}

@@ -433,7 +433,7 @@ async fn t8_key_swap_by_the_relay_blocks_sending() {
     // The attacker's identity starts X3DH with Alice's public signed prekey (from the invite).
     let invite = Invite::parse(&invite_text).unwrap();
     let attacker = IdentityKeyPair::from_seed(&IdentitySeed::generate().unwrap()).unwrap();
-    let bundle = PrekeyBundle::new(invite.identity, invite.signed_prekey.clone(), None).unwrap();
+    let bundle = PrekeyBundle::new(invite.identity, invite.signed_prekey, None).unwrap();
     let mut session = Session::initiate(&attacker, &bundle).unwrap();
     let mailbox = &invite.relays[0];
     let content = sealpost_client::content::Content {

@@ -269,8 +269,8 @@ mod tests {
         let invite = Invite {
             invite_id: [1; 16],
             identity: *identity.public(),
-            signed_prekey: signed.public().clone(),
-            one_time_prekey: one_time.public().clone(),
+            signed_prekey: *signed.public(),
+            one_time_prekey: *one_time.public(),
             expires_at_secs: 1_900_000_000,
             display_name: "Alice".into(),
             relays: vec![InviteRelay {

@@ -166,20 +166,26 @@ pub(super) async fn inbound_loop(
     while let Some(item) = inbound.recv().await {
         let Some(inner) = weak.upgrade() else { return };
         if let Inbound::Message(delivery) = item {
-            let ack = match handle_delivery(
-                &inner,
-                &url,
-                &delivery.receive_id.0,
-                &delivery.envelope,
-            )
-            .await
-            {
-                Ok(ack) => ack,
-                Err(error) => {
-                    tracing::warn!(%error, "delivery not committed; the relay will push it again");
-                    false
+            // A local failure (a busy disk, a lost race) is retried a few times before the
+            // envelope is left unacknowledged for the relay to push again after a reconnect.
+            let mut ack = false;
+            for attempt in 0..4u64 {
+                match handle_delivery(&inner, &url, &delivery.receive_id.0, &delivery.envelope)
+                    .await
+                {
+                    Ok(done) => {
+                        ack = done;
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, attempt, "delivery not committed");
+                        inner.emit(EngineEvent::EnvelopeRefused {
+                            reason: format!("local failure, will retry: {error}"),
+                        });
+                        tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+                    }
                 }
-            };
+            }
             if ack {
                 let _ = acks.ack(delivery.receive_id, delivery.message_id);
             }

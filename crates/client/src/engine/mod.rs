@@ -609,7 +609,7 @@ impl Engine {
             invite_id,
             identity: *self.inner.identity.public(),
             signed_prekey: signed,
-            one_time_prekey: one_time.public().clone(),
+            one_time_prekey: *one_time.public(),
             expires_at_secs: u64::try_from(expires_at.0 / 1000).unwrap_or(0),
             display_name: invite_name(&display_name),
             relays,
@@ -726,8 +726,8 @@ impl Engine {
         }
         let bundle = PrekeyBundle::new(
             invite.identity,
-            invite.signed_prekey.clone(),
-            Some(invite.one_time_prekey.clone()),
+            invite.signed_prekey,
+            Some(invite.one_time_prekey),
         )?;
         let session = Session::initiate(&self.inner.identity, &bundle)?;
         let now = UnixMillis::now();
@@ -994,7 +994,7 @@ impl Inner {
             .current_signed_prekey()?
             .ok_or(EngineError::NotOnboarded)?;
         let pair = SignedPrekeyPair::from_secret_bytes(secret.expose_secret())?;
-        Ok(pair.public().clone())
+        Ok(*pair.public())
     }
 
     fn check_invite(&self, text: &str) -> Result<Invite, EngineError> {

@@ -102,6 +102,11 @@ pub struct Client {
 }
 
 pub fn config(profile: &ProfileName, root: &Path) -> EngineConfig {
+    // Engine logs (refused envelopes, retries) go to the test output with RUST_LOG set.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let vault = Vault::open(profile).unwrap_or_else(|error| {
         panic!(
             "these tests need a real OS keychain; run them as \

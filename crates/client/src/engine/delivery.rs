@@ -148,6 +148,12 @@ async fn send_item(inner: &Inner, item: &crate::store::OutboxItem) -> Result<(),
         .await
     {
         Ok(()) => Ok(()),
+        // Our SENDs are always signed with the key we announced; a SenderAuth refusal on the
+        // first attempts is the relay's SEND racing the peer's SECURE (its lookup saw the
+        // mailbox unsecured, its append saw it secured). Retrying the same bytes succeeds.
+        Err(sealpost_relay_client::ClientError::SenderUnauthorized) if item.attempts < 5 => {
+            Err(SendFailure::Retry(false))
+        }
         Err(error) => match error.retry() {
             Retry::Soon => Err(SendFailure::Retry(false)),
             Retry::Later => Err(SendFailure::Retry(true)),

@@ -78,10 +78,10 @@ async fn main() {
             .await
             .unwrap();
     }
-    wait_until("all queued messages are on the relay", || async {
-        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
-    })
-    .await;
+    // Setup, not timed: no bound here, the queueing itself takes minutes at 10k.
+    while !alice.engine.with_store(|s| s.outbox().unwrap().is_empty()) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     println!(
         "queued {drain_count} on the relay in {:?} (setup, not the figure)",
         queued.elapsed()

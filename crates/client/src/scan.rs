@@ -90,6 +90,9 @@ pub fn scan_dir_for_needles(dir: &Path, needles: &[Needle]) -> Vec<Finding> {
         }
         let contents = match std::fs::read(entry.path()) {
             Ok(contents) => contents,
+            // Removed between listing and reading (SQLite deletes its -shm and -wal files when
+            // the last connection closes): a file that no longer exists holds nothing on disk.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => {
                 findings.push(Finding {
                     path: entry.path().to_path_buf(),

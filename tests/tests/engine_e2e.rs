@@ -572,6 +572,16 @@ async fn data_at_rest_after_a_conversation() {
     alice.stop().await;
     bob.stop().await;
     for dirs in dirs {
+        // `shutdown` awaited every task, so dropping the last engine closed the database: SQLite
+        // merged the WAL and removed its side files before the scan starts.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = dirs.database_path().into_os_string();
+            side.push(suffix);
+            assert!(
+                !std::path::Path::new(&side).exists(),
+                "{side:?} still exists after shutdown"
+            );
+        }
         let findings = scan_dir_for_needles(dirs.profile_dir(), &needles);
         assert!(findings.is_empty(), "found on disk: {findings:?}");
         assert!(!starts_with_plain_sqlite_header(&dirs.database_path()).unwrap());

@@ -13,6 +13,7 @@ mod delivery;
 pub mod views;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -248,6 +249,8 @@ pub(crate) struct Inner {
     outbox_wake: Notify,
     receipts: Mutex<HashMap<ContactId, Vec<u64>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Set by [`Engine::shutdown`]: no new task starts (each is aborted as it is spawned).
+    closing: AtomicBool,
     local_relay_url: Option<String>,
     policy: sealpost_relay_client::TransportPolicy,
     receipt_delay: (Duration, Duration),
@@ -338,6 +341,7 @@ impl Engine {
             outbox_wake: Notify::new(),
             receipts: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
+            closing: AtomicBool::new(false),
             local_relay_url: config.local_relay_url,
             policy,
             receipt_delay: config.delivery_receipt_delay,
@@ -350,10 +354,27 @@ impl Engine {
     }
 
     /// Stops every task and closes every connection. Queued work stays in the store.
+    ///
+    /// When it returns, every engine task (inbound, outbox, receipts, deletions, connection
+    /// state) has been aborted **and awaited**: none touches the store any more, and none holds
+    /// the engine alive. The SQLCipher connection itself closes (and SQLite removes its `-shm`
+    /// file) when the last clone of this `Engine` is dropped. Commands called after shutdown
+    /// still reach the store but start no background work.
     pub async fn shutdown(self) {
-        let tasks = std::mem::take(&mut *lock(&self.inner.tasks));
-        for task in tasks {
-            task.abort();
+        self.inner.closing.store(true, Ordering::SeqCst);
+        // A task being aborted may have spawned another just before: loop until none is left.
+        loop {
+            let tasks = std::mem::take(&mut *lock(&self.inner.tasks));
+            if tasks.is_empty() {
+                break;
+            }
+            for task in &tasks {
+                task.abort();
+            }
+            for task in tasks {
+                // Cancelled (or already finished, or panicked): either way it has stopped.
+                let _ = task.await;
+            }
         }
         let subscribers: Vec<Subscriber> = lock(&self.inner.subscribers)
             .drain()
@@ -1131,7 +1152,8 @@ impl Inner {
                 acks,
             ));
             let state_task = tokio::spawn(state_loop(weak, url_owned.clone(), states));
-            lock(&self.tasks).extend([inbound_task, state_task]);
+            self.track(inbound_task);
+            self.track(state_task);
             lock(&self.connections).insert(
                 url_owned,
                 RelayConnection {
@@ -1194,7 +1216,7 @@ impl Inner {
             }
         }
         let outbox = tokio::spawn(delivery::outbox_loop(Arc::downgrade(self)));
-        lock(&self.tasks).push(outbox);
+        self.track(outbox);
         self.clone().spawn_deletions();
         Ok(())
     }
@@ -1237,7 +1259,7 @@ impl Inner {
                 }
             }
         });
-        lock(&self.tasks).push(task);
+        self.track(task);
     }
 
     /// Queues a delivery receipt for `seq`, sent alone after a random delay (§3a.7).
@@ -1288,6 +1310,16 @@ impl Inner {
                 Err(error) => tracing::debug!(%error, "delivery receipt not sent"),
             }
         });
+        self.track(task);
+    }
+
+    /// Keeps `task` for [`Engine::shutdown`] to abort and await; aborts it at once if the engine
+    /// is already closing. Finished tasks are forgotten here.
+    pub(crate) fn track(&self, task: JoinHandle<()>) {
+        if self.closing.load(Ordering::SeqCst) {
+            task.abort();
+            return;
+        }
         let mut tasks = lock(&self.tasks);
         tasks.retain(|task| !task.is_finished());
         tasks.push(task);

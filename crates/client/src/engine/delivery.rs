@@ -434,101 +434,24 @@ async fn contact_message(
     mailbox: &OwnMailbox,
     opened: &OpenedEnvelope,
 ) -> Result<bool, EngineError> {
-    let now = UnixMillis::now();
-    let envelope_id = EnvelopeId::from_bytes(opened.envelope_id().0);
-    let (row, state) = {
-        let store = lock(&inner.store);
-        let Some(row) = store.contact(contact)? else {
-            return refuse(inner, "the contact is gone");
-        };
-        if store.is_envelope_seen(contact, envelope_id)? {
-            // T5: a replay. Nothing is shown twice.
-            return Ok(true);
-        }
-        (row, store.session_state(contact)?)
-    };
-    if row.blocked {
-        return refuse(inner, "the contact is blocked");
-    }
-    let peer_matches = row.identity_key.as_bytes() == opened.sender().to_bytes().as_slice();
-    if !peer_matches {
-        if let SessionMessage::Initial(initial) = opened.payload() {
-            let invite = invite_prekey(inner, mailbox)?;
-            if let Some((record, pair)) = &invite
-                && initial.one_time_prekey_id() == Some(pair.id())
-            {
-                inner.emit(EngineEvent::InviteMisuse {
-                    invite_id: record.id.to_string(),
-                });
-                return refuse(inner, "a second initial message for a used invite");
+    let (outcome, secure_with) = match receive_locked(inner, contact, opened)? {
+        Locked::Done(ack) => return Ok(ack),
+        Locked::Stored(outcome, secure_with) => (outcome, secure_with),
+        Locked::PeerMismatch => {
+            if let SessionMessage::Initial(initial) = opened.payload() {
+                let invite = invite_prekey(inner, mailbox)?;
+                if let Some((record, pair)) = &invite
+                    && initial.one_time_prekey_id() == Some(pair.id())
+                {
+                    inner.emit(EngineEvent::InviteMisuse {
+                        invite_id: record.id.to_string(),
+                    });
+                    return refuse(inner, "a second initial message for a used invite");
+                }
+                return key_change(inner, contact, opened).await;
             }
-            return key_change(inner, contact, opened).await;
-        }
-        // T1 reflection or forgery: the sealed sender is not this mailbox's peer.
-        return refuse(inner, "the sealed sender is not this mailbox's peer");
-    }
-    let Some(state) = state else {
-        return refuse(inner, "no session with this contact");
-    };
-    let mut session = Session::from_bytes(state.expose_secret())?;
-    let plaintext = match session.receive(opened) {
-        Ok(plaintext) => plaintext,
-        Err(error) => return refuse(inner, format!("ratchet refused: {error}")),
-    };
-    let content = match Content::from_bytes(&plaintext) {
-        Ok(content) => content,
-        Err(error) => return refuse(inner, format!("content: {error}")),
-    };
-    let mut secure_with = None;
-    let received_content = match &content.body {
-        Body::Text { text } => match ConversationSeq::new(content.seq) {
-            Some(seq) => ReceivedContent::Message {
-                seq,
-                body: text.clone(),
-                sent_at: UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0)),
-            },
-            None => ReceivedContent::SessionOnly,
-        },
-        Body::ReceiptsOnly => {
-            let kind = match content.receipts.first().map(|r| r.kind) {
-                Some(ReceiptKindWire::Read) => ReceiptKind::Read,
-                _ => ReceiptKind::Delivered,
-            };
-            let seqs = content
-                .receipts
-                .iter()
-                .filter_map(|r| ConversationSeq::new(r.seq))
-                .collect();
-            ReceivedContent::Receipt { kind, seqs }
-        }
-        Body::Welcome { sender_keys, .. } => {
-            secure_with = Some(sender_keys.clone());
-            ReceivedContent::SessionOnly
-        }
-        Body::PrekeyUpdate { signed_prekey } => {
-            lock(&inner.store)
-                .set_peer_signed_prekey(contact, &SignedPrekeyBytes::new(signed_prekey.clone()))?;
-            ReceivedContent::SessionOnly
-        }
-        Body::Hello { .. } => ReceivedContent::SessionOnly,
-    };
-    let session_state = SessionStateBytes::new(session.to_bytes()?.to_vec());
-    let outcome = {
-        let mut store = lock(&inner.store);
-        let mut received = Received {
-            contact,
-            envelope_id,
-            session_state,
-            content: received_content,
-            received_at: now,
-        };
-        match store.commit_received(&received) {
-            // The same message over a second relay (its own seal): keep the session step only.
-            Err(StoreError::Conflict { .. }) => {
-                received.content = ReceivedContent::SessionOnly;
-                store.commit_received(&received)?
-            }
-            other => other?,
+            // T1 reflection or forgery: the sealed sender is not this mailbox's peer.
+            return refuse(inner, "the sealed sender is not this mailbox's peer");
         }
     };
     if let Some(keys) = secure_with {
@@ -590,4 +513,102 @@ async fn key_change(
         });
     }
     Ok(true)
+}
+
+/// What the locked part of [`contact_message`] decided.
+enum Locked {
+    /// Finished (a duplicate, or refused): whether to ACK.
+    Done(bool),
+    /// The sealed sender is not the contact: a key change, an invite misuse or a reflection.
+    PeerMismatch,
+    /// Committed; SECURE our mailboxes with these keys if a Welcome carried them.
+    Stored(ReceiveOutcome, Option<Vec<SenderKey>>),
+}
+
+/// Reads the contact's session, steps the ratchet and commits, under ONE hold of the store
+/// lock: a seal for this contact in between (a send, a receipt) would otherwise be overwritten
+/// by the stale state, and the next seal would reuse its message key.
+fn receive_locked(
+    inner: &Arc<Inner>,
+    contact: ContactId,
+    opened: &OpenedEnvelope,
+) -> Result<Locked, EngineError> {
+    let done = |result: Result<bool, EngineError>| result.map(Locked::Done);
+    let now = UnixMillis::now();
+    let envelope_id = EnvelopeId::from_bytes(opened.envelope_id().0);
+    let mut store = lock(&inner.store);
+    let Some(row) = store.contact(contact)? else {
+        return done(refuse(inner, "the contact is gone"));
+    };
+    if store.is_envelope_seen(contact, envelope_id)? {
+        // T5: a replay. Nothing is shown twice.
+        return Ok(Locked::Done(true));
+    }
+    if row.blocked {
+        return done(refuse(inner, "the contact is blocked"));
+    }
+    if row.identity_key.as_bytes() != opened.sender().to_bytes().as_slice() {
+        return Ok(Locked::PeerMismatch);
+    }
+    let Some(state) = store.session_state(contact)? else {
+        return done(refuse(inner, "no session with this contact"));
+    };
+    let mut session = Session::from_bytes(state.expose_secret())?;
+    let plaintext = match session.receive(opened) {
+        Ok(plaintext) => plaintext,
+        Err(error) => return done(refuse(inner, format!("ratchet refused: {error}"))),
+    };
+    let content = match Content::from_bytes(&plaintext) {
+        Ok(content) => content,
+        Err(error) => return done(refuse(inner, format!("content: {error}"))),
+    };
+    let mut secure_with = None;
+    let received_content = match &content.body {
+        Body::Text { text } => match ConversationSeq::new(content.seq) {
+            Some(seq) => ReceivedContent::Message {
+                seq,
+                body: text.clone(),
+                sent_at: UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0)),
+            },
+            None => ReceivedContent::SessionOnly,
+        },
+        Body::ReceiptsOnly => {
+            let kind = match content.receipts.first().map(|r| r.kind) {
+                Some(ReceiptKindWire::Read) => ReceiptKind::Read,
+                _ => ReceiptKind::Delivered,
+            };
+            let seqs = content
+                .receipts
+                .iter()
+                .filter_map(|r| ConversationSeq::new(r.seq))
+                .collect();
+            ReceivedContent::Receipt { kind, seqs }
+        }
+        Body::Welcome { sender_keys, .. } => {
+            secure_with = Some(sender_keys.clone());
+            ReceivedContent::SessionOnly
+        }
+        Body::PrekeyUpdate { signed_prekey } => {
+            store
+                .set_peer_signed_prekey(contact, &SignedPrekeyBytes::new(signed_prekey.clone()))?;
+            ReceivedContent::SessionOnly
+        }
+        Body::Hello { .. } => ReceivedContent::SessionOnly,
+    };
+    let mut received = Received {
+        contact,
+        envelope_id,
+        session_state: SessionStateBytes::new(session.to_bytes()?.to_vec()),
+        content: received_content,
+        received_at: now,
+    };
+    let outcome = match store.commit_received(&received) {
+        // The same message over a second relay (its own seal): keep the session step only.
+        Err(StoreError::Conflict { .. }) => {
+            received.content = ReceivedContent::SessionOnly;
+            store.commit_received(&received)?
+        }
+        other => other?,
+    };
+    Ok(Locked::Stored(outcome, secure_with))
 }

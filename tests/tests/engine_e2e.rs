@@ -348,6 +348,118 @@ async fn relay_and_client_restart_then_replay_shows_each_once() {
     assert_eq!(texts, ["one", "two", "three", "four", "five"]);
 }
 
+/// Bad envelopes inside a drained backlog poison nothing: while Bob is offline his mailbox gets
+/// Alice's messages with garbage, a tampered envelope and replays of real ones between them;
+/// when Bob comes up (and commits what each push window delivers in one transaction), every
+/// real message is stored exactly once and in order, and the bad ones are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
+    let mut relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    alice
+        .engine
+        .send_message(&alice_bob, "first")
+        .await
+        .unwrap();
+    wait_until("Bob has 'first'", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+    let (bob_profile, bob_root) = bob.stop().await;
+
+    // The sealed bytes of the first five, captured while the relay is down.
+    relay.stop().await;
+    for index in 0..5 {
+        alice
+            .engine
+            .send_message(&alice_bob, &format!("batch {index}"))
+            .await
+            .unwrap();
+    }
+    let captured: Vec<Vec<u8>> = alice.engine.with_store(|s| {
+        s.outbox()
+            .unwrap()
+            .into_iter()
+            .filter(|item| item.message.is_some())
+            .map(|item| item.sealed.as_bytes().to_vec())
+            .collect()
+    });
+    assert_eq!(captured.len(), 5);
+    relay.restart().await;
+    wait_until("the five are on the relay", || async {
+        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
+    })
+    .await;
+
+    let address = alice.engine.with_store(|s| {
+        s.peer_addresses(alice_bob.parse().unwrap())
+            .unwrap()
+            .remove(0)
+    });
+    let key = ed25519_dalek::SigningKey::from_bytes(&array32(
+        address.sender_auth_secret_key.expose_secret(),
+    ));
+    let send_id = array32(address.send_id.as_bytes());
+    let secret = array32(address.send_secret.expose_secret());
+    let mut garbage = vec![0u8; 300];
+    getrandom::fill(&mut garbage).unwrap();
+    let mut tampered = captured[2].clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x40;
+    for bad in [&garbage, &tampered, &captured[1], &captured[3]] {
+        inject(&relay.url(), send_id, secret, &key, bad).await;
+    }
+    for index in 5..12 {
+        alice
+            .engine
+            .send_message(&alice_bob, &format!("batch {index}"))
+            .await
+            .unwrap();
+    }
+    wait_until("all are on the relay", || async {
+        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
+    })
+    .await;
+
+    let mut bob = Client::reopen(&bob_profile, &bob_root).await;
+    wait_until("Bob has all twelve", || async {
+        bob.incoming(&bob_alice).await.len() >= 13
+    })
+    .await;
+    // A marker after the backlog: once it is in, every bad envelope was handled before it.
+    alice.engine.send_message(&alice_bob, "end").await.unwrap();
+    wait_until("Bob has 'end'", || async {
+        bob.incoming(&bob_alice)
+            .await
+            .iter()
+            .any(|m| m.text == "end")
+    })
+    .await;
+    let texts: Vec<String> = bob
+        .incoming(&bob_alice)
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    let mut expected = vec!["first".to_owned()];
+    expected.extend((0..12).map(|index| format!("batch {index}")));
+    expected.push("end".to_owned());
+    assert_eq!(texts, expected, "each real message once, in order");
+    let mut refused = 0;
+    while let Ok(event) = bob.events.try_recv() {
+        if matches!(event, EngineEvent::EnvelopeRefused { .. }) {
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 2,
+        "the garbage and the tampered envelope are refused ({refused} refusals)"
+    );
+}
+
 /// T1: the relay reflects Alice's own envelope (sealed to Bob) back into Alice's mailbox for
 /// Bob. Refused; nothing is shown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

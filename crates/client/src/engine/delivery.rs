@@ -2,6 +2,7 @@
 //! and the inbound path (open → check the sender is the mailbox's peer → ratchet → commit →
 //! only then ACK). `docs/engine.md` § Sending, § Receiving.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use sealpost_crypto::{
     SignedPrekeyPair, open_envelope,
 };
 use sealpost_relay_client::{
-    AckHandle, AuthPublicKey, Inbound, RelayUrl as WireUrl, Retry, SendSecret,
+    AckHandle, AuthPublicKey, Delivery, Inbound, RelayUrl as WireUrl, Retry, SendSecret,
 };
 use tokio::sync::mpsc;
 
@@ -19,10 +20,10 @@ use super::views::{EngineEvent, MessageStateView, MessageView};
 use super::{EngineError, Inner, array32, hex_bytes, lock, random32, store_url};
 use crate::content::{Body, CONTENT_VERSION, Content, ReceiptKindWire, SenderKey};
 use crate::store::{
-    ContactId, ConversationSeq, EnvelopeId, IdentityKeyBytes, KeyChangeOutcome, NewContact,
-    OwnMailbox, PeerAddress, ReceiptKind, ReceiveId, ReceiveOutcome, Received, ReceivedContent,
-    SealingPublicKeyBytes, SendId, SendSecretBytes, SenderAuthSecretBytes, SessionStateBytes,
-    SignedPrekeyBytes, StoreError, UnixMillis,
+    Contact, ContactId, ConversationSeq, EnvelopeId, IdentityKeyBytes, KeyChangeOutcome,
+    NewContact, OwnMailbox, PeerAddress, ReceiptKind, ReceiveId, ReceiveOutcome, Received,
+    ReceivedContent, SealingPublicKeyBytes, SendId, SendSecretBytes, SenderAuthSecretBytes,
+    SessionStateBytes, SignedPrekeyBytes, StoreError, UnixMillis,
 };
 
 const OUTBOX_BATCH: u32 = 256;
@@ -162,39 +163,192 @@ async fn send_item(inner: &Inner, item: &crate::store::OutboxItem) -> Result<(),
     }
 }
 
-/// Handles one relay's deliveries: open, commit, then ACK.
+/// Most envelopes committed in one store transaction. The relay's window (8 per mailbox by
+/// default) usually bounds a batch first; several busy mailboxes fill it further.
+pub(super) const RECEIVE_BATCH: usize = 256;
+
+/// Handles one relay's deliveries: open, commit, then ACK — in batches. Whatever the relay has
+/// pushed by the time the loop looks (up to [`RECEIVE_BATCH`]) is opened, committed in ONE
+/// transaction and then ACKed together (`docs/engine.md` § Receiving).
 pub(super) async fn inbound_loop(
     weak: Weak<Inner>,
     url: String,
     mut inbound: mpsc::Receiver<Inbound>,
     acks: AckHandle,
 ) {
-    while let Some(item) = inbound.recv().await {
+    while let Some(first) = inbound.recv().await {
         let Some(inner) = weak.upgrade() else { return };
-        if let Inbound::Message(delivery) = item {
-            // A local failure (a busy disk, a lost race) is retried a few times before the
-            // envelope is left unacknowledged for the relay to push again after a reconnect.
-            let mut ack = false;
-            for attempt in 0..4u64 {
-                match handle_delivery(&inner, &url, &delivery.receive_id.0, &delivery.envelope)
-                    .await
-                {
-                    Ok(done) => {
-                        ack = done;
-                        break;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, attempt, "delivery not committed");
-                        inner.emit(EngineEvent::EnvelopeRefused {
-                            reason: format!("local failure, will retry: {error}"),
-                        });
-                        tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
-                    }
-                }
+        let mut deliveries = Vec::new();
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            if let Inbound::Message(delivery) = item {
+                deliveries.push(delivery);
             }
+            if deliveries.len() < RECEIVE_BATCH {
+                next = inbound.try_recv().ok();
+            }
+        }
+        if deliveries.is_empty() {
+            continue;
+        }
+        let acknowledged = receive_batch(&inner, &url, &deliveries).await;
+        for (delivery, ack) in deliveries.iter().zip(acknowledged) {
             if ack {
                 let _ = acks.ack(delivery.receive_id, delivery.message_id);
             }
+        }
+    }
+}
+
+/// One pushed envelope after the HPKE open, before the ratchet.
+enum Prepared {
+    /// Decided already (refused, unknown mailbox): whether to ACK.
+    Done(bool),
+    /// Opened with the mailbox's sealing key.
+    Opened(Box<(OwnMailbox, OpenedEnvelope)>),
+}
+
+/// Opens, commits and decides the ACK of each delivery, in order. Envelopes on contacts'
+/// mailboxes are committed together ([`receive_run`]); initial messages on invite mailboxes
+/// (and key changes) take their own path between runs. Returns one ACK decision per delivery.
+async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: &[Delivery]) -> Vec<bool> {
+    let mut prepared = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        prepared.push(match prepare(inner, url, delivery) {
+            Ok(item) => item,
+            Err(error) => {
+                tracing::warn!(%error, "delivery not prepared; left for the relay to push again");
+                Prepared::Done(false)
+            }
+        });
+    }
+    let mut acks = vec![false; deliveries.len()];
+    let mut run: Vec<(usize, ContactId)> = Vec::new();
+    for index in 0..prepared.len() {
+        let first_message = match prepared.get(index) {
+            Some(Prepared::Done(ack)) => {
+                if let Some(slot) = acks.get_mut(index) {
+                    *slot = *ack;
+                }
+                continue;
+            }
+            Some(Prepared::Opened(opened)) => match opened.0.contact {
+                Some(contact) => {
+                    run.push((index, contact));
+                    continue;
+                }
+                None => true,
+            },
+            None => continue,
+        };
+        if first_message {
+            flush_run(inner, &prepared, &mut run, &mut acks).await;
+            if let Some(Prepared::Opened(opened)) = prepared.get(index) {
+                let (mailbox, envelope) = opened.as_ref();
+                let ack = with_retries(|| accept_first_message(inner, mailbox, envelope)).await;
+                if let Some(slot) = acks.get_mut(index) {
+                    *slot = ack;
+                }
+            }
+        }
+    }
+    flush_run(inner, &prepared, &mut run, &mut acks).await;
+    acks
+}
+
+/// Retries a local failure (a busy disk, a lost race) a few times; after that the envelope is
+/// left unacknowledged for the relay to push again after a reconnect.
+async fn with_retries<F, Fut>(mut attempt: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, EngineError>>,
+{
+    for round in 0..4u64 {
+        match attempt().await {
+            Ok(ack) => return ack,
+            Err(error) => {
+                tracing::warn!(%error, round, "delivery not committed");
+                tokio::time::sleep(Duration::from_millis(50 * (round + 1))).await;
+            }
+        }
+    }
+    false
+}
+
+/// Looks the mailbox up and opens the HPKE seal (outside the store lock: this is the costly
+/// part). A refusal here is final: ACK it.
+fn prepare(inner: &Inner, url: &str, delivery: &Delivery) -> Result<Prepared, EngineError> {
+    let store_relay = store_url(url)?;
+    let mailbox = lock(&inner.store).own_mailbox_by_receive_id(
+        &store_relay,
+        &ReceiveId::new(delivery.receive_id.0.to_vec()),
+    )?;
+    let Some(mailbox) = mailbox else {
+        return refuse(inner, "an envelope for an unknown mailbox").map(Prepared::Done);
+    };
+    let sealing = MailboxSealingKey::from_secret_bytes(&array32(
+        mailbox.sealing_secret_key.expose_secret(),
+    )?)?;
+    let send_id = sealpost_crypto::SendId(array32(mailbox.send_id.as_bytes())?);
+    match open_envelope(&sealing, &send_id, &delivery.envelope) {
+        Ok(opened) => Ok(Prepared::Opened(Box::new((mailbox, opened)))),
+        Err(error) => refuse(inner, format!("did not open: {error}")).map(Prepared::Done),
+    }
+}
+
+/// Commits a run of envelopes on contacts' mailboxes (one transaction), then does what each
+/// needs afterwards (events, receipts, SECURE, the key-change path). Empties `run`.
+async fn flush_run(
+    inner: &Arc<Inner>,
+    prepared: &[Prepared],
+    run: &mut Vec<(usize, ContactId)>,
+    acks: &mut [bool],
+) {
+    if run.is_empty() {
+        return;
+    }
+    let items: Vec<(usize, ContactId, &OpenedEnvelope)> = run
+        .drain(..)
+        .filter_map(|(index, contact)| match prepared.get(index) {
+            Some(Prepared::Opened(opened)) => Some((index, contact, &opened.1)),
+            _ => None,
+        })
+        .collect();
+    let mut decided = None;
+    for round in 0..4u64 {
+        match receive_run(inner, &items) {
+            Ok(decisions) => {
+                decided = Some(decisions);
+                break;
+            }
+            Err(error) => {
+                tracing::warn!(%error, round, "received batch not committed");
+                inner.emit(EngineEvent::EnvelopeRefused {
+                    reason: format!("local failure, will retry: {error}"),
+                });
+                tokio::time::sleep(Duration::from_millis(50 * (round + 1))).await;
+            }
+        }
+    }
+    // Still failing: nothing was committed; leave the run unacknowledged.
+    let Some(decisions) = decided else { return };
+    for ((index, contact, _), decision) in items.iter().zip(decisions) {
+        let ack = match decision {
+            Locked::Done(ack) => ack,
+            Locked::PeerMismatch => {
+                let Some(Prepared::Opened(opened)) = prepared.get(*index) else {
+                    continue;
+                };
+                let (mailbox, envelope) = opened.as_ref();
+                with_retries(|| peer_mismatch(inner, *contact, mailbox, envelope)).await
+            }
+            Locked::Stored(outcome, secure_with) => {
+                after_commit(inner, *contact, outcome, secure_with).await;
+                true
+            }
+        };
+        if let Some(slot) = acks.get_mut(*index) {
+            *slot = ack;
         }
     }
 }
@@ -204,34 +358,6 @@ fn refuse(inner: &Inner, reason: impl Into<String>) -> Result<bool, EngineError>
     tracing::info!(%reason, "envelope refused");
     inner.emit(EngineEvent::EnvelopeRefused { reason });
     Ok(true)
-}
-
-/// Returns whether to ACK: true once the envelope is committed, a duplicate, or refused for
-/// good; false on a local failure (the relay pushes it again).
-async fn handle_delivery(
-    inner: &Arc<Inner>,
-    url: &str,
-    receive_id: &[u8; 32],
-    envelope: &[u8],
-) -> Result<bool, EngineError> {
-    let store_relay = store_url(url)?;
-    let mailbox = lock(&inner.store)
-        .own_mailbox_by_receive_id(&store_relay, &ReceiveId::new(receive_id.to_vec()))?;
-    let Some(mailbox) = mailbox else {
-        return refuse(inner, "an envelope for an unknown mailbox");
-    };
-    let sealing = MailboxSealingKey::from_secret_bytes(&array32(
-        mailbox.sealing_secret_key.expose_secret(),
-    )?)?;
-    let send_id = sealpost_crypto::SendId(array32(mailbox.send_id.as_bytes())?);
-    let opened = match open_envelope(&sealing, &send_id, envelope) {
-        Ok(opened) => opened,
-        Err(error) => return refuse(inner, format!("did not open: {error}")),
-    };
-    match mailbox.contact {
-        None => accept_first_message(inner, &mailbox, &opened).await,
-        Some(contact) => contact_message(inner, contact, &mailbox, &opened).await,
-    }
 }
 
 /// The invite's one-time prekey pair, if the mailbox came from an invite.
@@ -427,33 +553,38 @@ async fn secure_mailboxes(inner: &Inner, contact: ContactId, keys: &[SenderKey])
     }
 }
 
-/// An envelope on a contact's mailbox.
-async fn contact_message(
+/// An envelope whose sealed sender is not the contact of the mailbox it came on: a second
+/// initial message for a used invite (misuse), another identity key (T8), or a reflection or
+/// forgery (T1). Returns whether to ACK.
+async fn peer_mismatch(
     inner: &Arc<Inner>,
     contact: ContactId,
     mailbox: &OwnMailbox,
     opened: &OpenedEnvelope,
 ) -> Result<bool, EngineError> {
-    let (outcome, secure_with) = match receive_locked(inner, contact, opened)? {
-        Locked::Done(ack) => return Ok(ack),
-        Locked::Stored(outcome, secure_with) => (outcome, secure_with),
-        Locked::PeerMismatch => {
-            if let SessionMessage::Initial(initial) = opened.payload() {
-                let invite = invite_prekey(inner, mailbox)?;
-                if let Some((record, pair)) = &invite
-                    && initial.one_time_prekey_id() == Some(pair.id())
-                {
-                    inner.emit(EngineEvent::InviteMisuse {
-                        invite_id: record.id.to_string(),
-                    });
-                    return refuse(inner, "a second initial message for a used invite");
-                }
-                return key_change(inner, contact, opened).await;
-            }
-            // T1 reflection or forgery: the sealed sender is not this mailbox's peer.
-            return refuse(inner, "the sealed sender is not this mailbox's peer");
+    if let SessionMessage::Initial(initial) = opened.payload() {
+        let invite = invite_prekey(inner, mailbox)?;
+        if let Some((record, pair)) = &invite
+            && initial.one_time_prekey_id() == Some(pair.id())
+        {
+            inner.emit(EngineEvent::InviteMisuse {
+                invite_id: record.id.to_string(),
+            });
+            return refuse(inner, "a second initial message for a used invite");
         }
-    };
+        return key_change(inner, contact, opened).await;
+    }
+    // T1 reflection or forgery: the sealed sender is not this mailbox's peer.
+    refuse(inner, "the sealed sender is not this mailbox's peer")
+}
+
+/// What follows a committed envelope: SECURE for a Welcome, events, the delivery receipt.
+async fn after_commit(
+    inner: &Arc<Inner>,
+    contact: ContactId,
+    outcome: ReceiveOutcome,
+    secure_with: Option<Vec<SenderKey>>,
+) {
     if let Some(keys) = secure_with {
         secure_mailboxes(inner, contact, &keys).await;
     }
@@ -479,7 +610,6 @@ async fn contact_message(
         }
         ReceiveOutcome::SessionUpdated | ReceiveOutcome::Duplicate => {}
     }
-    Ok(true)
 }
 
 /// T8: an initial message with another identity key on an existing contact's mailbox. It is
@@ -515,7 +645,7 @@ async fn key_change(
     Ok(true)
 }
 
-/// What the locked part of [`contact_message`] decided.
+/// What the locked part of receiving decided for one envelope on a contact's mailbox.
 enum Locked {
     /// Finished (a duplicate, or refused): whether to ACK.
     Done(bool),
@@ -525,90 +655,209 @@ enum Locked {
     Stored(ReceiveOutcome, Option<Vec<SenderKey>>),
 }
 
-/// Reads the contact's session, steps the ratchet and commits, under ONE hold of the store
-/// lock: a seal for this contact in between (a send, a receipt) would otherwise be overwritten
-/// by the stale state, and the next seal would reuse its message key.
-fn receive_locked(
+/// One envelope after the ratchet, inside [`receive_run`].
+enum Step {
+    /// Nothing to commit.
+    Decided(Locked),
+    /// Commit this (with the Welcome's sender keys, if any).
+    Commit(Box<Received>, Option<Vec<SenderKey>>),
+}
+
+/// A contact's row and session as a run steps them, in memory until the commit.
+type RunSessions = HashMap<ContactId, Option<(Contact, Option<Session>)>>;
+
+/// Steps the ratchet for every envelope of a run and commits them all in ONE transaction
+/// ([`Store::commit_received_batch`](crate::store::Store::commit_received_batch)), under ONE
+/// hold of the store lock: a seal for one of these contacts in between (a send, a receipt)
+/// would otherwise be overwritten by a stale session, and the next seal would reuse its
+/// message key. Returns one decision per item, in order.
+///
+/// The invariants of the one-envelope path hold per item: the dedupe row is written only for
+/// an envelope the ratchet opened; a refused envelope changes no session (the ratchet leaves it
+/// unchanged on failure) and is not committed; an item the store refuses on its own (a reused
+/// sequence number) is rolled back alone in its savepoint. An `Err` means nothing was committed.
+fn receive_run(
     inner: &Arc<Inner>,
+    items: &[(usize, ContactId, &OpenedEnvelope)],
+) -> Result<Vec<Locked>, EngineError> {
+    let now = UnixMillis::now();
+    let mut store = lock(&inner.store);
+    let mut sessions: RunSessions = HashMap::new();
+    let mut seen: HashSet<(ContactId, EnvelopeId)> = HashSet::new();
+    let mut decisions = Vec::with_capacity(items.len());
+    let mut batch = Vec::new();
+    let mut slots = Vec::new();
+    for (_, contact, opened) in items {
+        match step_one(
+            inner,
+            &mut store,
+            &mut sessions,
+            &mut seen,
+            *contact,
+            opened,
+            now,
+        )? {
+            Step::Decided(decision) => decisions.push(decision),
+            Step::Commit(received, secure_with) => {
+                slots.push((decisions.len(), secure_with));
+                decisions.push(Locked::Done(false));
+                batch.push(*received);
+            }
+        }
+    }
+    if batch.is_empty() {
+        return Ok(decisions);
+    }
+    let results = store.commit_received_batch(&batch)?;
+    let mut second_copies = Vec::new();
+    for ((slot, secure_with), (result, received)) in
+        slots.into_iter().zip(results.into_iter().zip(&batch))
+    {
+        let decision = match result {
+            Ok(outcome) => Locked::Stored(outcome, secure_with),
+            // The same message over a second relay (its own seal): keep the session step and
+            // the dedupe row only, below.
+            Err(StoreError::Conflict { .. }) => {
+                second_copies.push((slot, received.contact, received.envelope_id));
+                Locked::Stored(ReceiveOutcome::SessionUpdated, secure_with)
+            }
+            Err(error) => {
+                refuse(inner, format!("the store refused it: {error}"))?;
+                Locked::Done(true)
+            }
+        };
+        if let Some(entry) = decisions.get_mut(slot) {
+            *entry = decision;
+        }
+    }
+    if !second_copies.is_empty() {
+        // Each contact's latest session (it includes the rolled-back item's step).
+        let mut fixes = Vec::new();
+        for (_, contact, envelope_id) in &second_copies {
+            let state = match sessions.get(contact) {
+                Some(Some((_, Some(session)))) => session.to_bytes()?,
+                _ => continue,
+            };
+            fixes.push(Received {
+                contact: *contact,
+                envelope_id: *envelope_id,
+                session_state: SessionStateBytes::new(state.to_vec()),
+                content: ReceivedContent::SessionOnly,
+                received_at: now,
+            });
+        }
+        if let Err(error) = store.commit_received_batch(&fixes) {
+            // The relay pushes them again; the ratchet then refuses the used key and they are
+            // ACKed as refused.
+            tracing::warn!(%error, "second copies not recorded");
+            for (slot, _, _) in &second_copies {
+                if let Some(entry) = decisions.get_mut(*slot) {
+                    *entry = Locked::Done(false);
+                }
+            }
+        }
+    }
+    Ok(decisions)
+}
+
+/// Steps one envelope of a run through its contact's in-memory session.
+fn step_one(
+    inner: &Arc<Inner>,
+    store: &mut crate::store::Store,
+    sessions: &mut RunSessions,
+    seen: &mut HashSet<(ContactId, EnvelopeId)>,
     contact: ContactId,
     opened: &OpenedEnvelope,
-) -> Result<Locked, EngineError> {
-    let done = |result: Result<bool, EngineError>| result.map(Locked::Done);
-    let now = UnixMillis::now();
+    now: UnixMillis,
+) -> Result<Step, EngineError> {
+    let decided =
+        |result: Result<bool, EngineError>| result.map(|ack| Step::Decided(Locked::Done(ack)));
     let envelope_id = EnvelopeId::from_bytes(opened.envelope_id().0);
-    let mut store = lock(&inner.store);
-    let Some(row) = store.contact(contact)? else {
-        return done(refuse(inner, "the contact is gone"));
+    if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(contact) {
+        let entry = match store.contact(contact)? {
+            None => None,
+            Some(row) => {
+                let session = match store.session_state(contact)? {
+                    Some(state) => Some(Session::from_bytes(state.expose_secret())?),
+                    None => None,
+                };
+                Some((row, session))
+            }
+        };
+        slot.insert(entry);
+    }
+    let Some(Some((row, session))) = sessions.get_mut(&contact) else {
+        return decided(refuse(inner, "the contact is gone"));
     };
-    if store.is_envelope_seen(contact, envelope_id)? {
+    if seen.contains(&(contact, envelope_id)) || store.is_envelope_seen(contact, envelope_id)? {
         // T5: a replay. Nothing is shown twice.
-        return Ok(Locked::Done(true));
+        return Ok(Step::Decided(Locked::Done(true)));
     }
     if row.blocked {
-        return done(refuse(inner, "the contact is blocked"));
+        return decided(refuse(inner, "the contact is blocked"));
     }
     if row.identity_key.as_bytes() != opened.sender().to_bytes().as_slice() {
-        return Ok(Locked::PeerMismatch);
+        return Ok(Step::Decided(Locked::PeerMismatch));
     }
-    let Some(state) = store.session_state(contact)? else {
-        return done(refuse(inner, "no session with this contact"));
+    let Some(session) = session else {
+        return decided(refuse(inner, "no session with this contact"));
     };
-    let mut session = Session::from_bytes(state.expose_secret())?;
     let plaintext = match session.receive(opened) {
         Ok(plaintext) => plaintext,
-        Err(error) => return done(refuse(inner, format!("ratchet refused: {error}"))),
+        Err(error) => return decided(refuse(inner, format!("ratchet refused: {error}"))),
     };
-    let content = match Content::from_bytes(&plaintext) {
-        Ok(content) => content,
-        Err(error) => return done(refuse(inner, format!("content: {error}"))),
-    };
+    seen.insert((contact, envelope_id));
     let mut secure_with = None;
-    let received_content = match &content.body {
-        Body::Text { text } => match ConversationSeq::new(content.seq) {
-            Some(seq) => ReceivedContent::Message {
-                seq,
-                body: text.clone(),
-                sent_at: UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0)),
+    let content = match Content::from_bytes(&plaintext) {
+        Ok(content) => Some(content),
+        Err(error) => {
+            // The ratchet step is kept (the message key is spent); the content is dropped.
+            refuse(inner, format!("content: {error}"))?;
+            None
+        }
+    };
+    let received_content = match content {
+        None => ReceivedContent::SessionOnly,
+        Some(content) => match content.body {
+            Body::Text { text } => match ConversationSeq::new(content.seq) {
+                Some(seq) => ReceivedContent::Message {
+                    seq,
+                    body: text,
+                    sent_at: UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0)),
+                },
+                None => ReceivedContent::SessionOnly,
             },
-            None => ReceivedContent::SessionOnly,
+            Body::ReceiptsOnly => {
+                let kind = match content.receipts.first().map(|r| r.kind) {
+                    Some(ReceiptKindWire::Read) => ReceiptKind::Read,
+                    _ => ReceiptKind::Delivered,
+                };
+                let seqs = content
+                    .receipts
+                    .iter()
+                    .filter_map(|r| ConversationSeq::new(r.seq))
+                    .collect();
+                ReceivedContent::Receipt { kind, seqs }
+            }
+            Body::Welcome { sender_keys, .. } => {
+                secure_with = Some(sender_keys);
+                ReceivedContent::SessionOnly
+            }
+            Body::PrekeyUpdate { signed_prekey } => {
+                store.set_peer_signed_prekey(contact, &SignedPrekeyBytes::new(signed_prekey))?;
+                ReceivedContent::SessionOnly
+            }
+            Body::Hello { .. } => ReceivedContent::SessionOnly,
         },
-        Body::ReceiptsOnly => {
-            let kind = match content.receipts.first().map(|r| r.kind) {
-                Some(ReceiptKindWire::Read) => ReceiptKind::Read,
-                _ => ReceiptKind::Delivered,
-            };
-            let seqs = content
-                .receipts
-                .iter()
-                .filter_map(|r| ConversationSeq::new(r.seq))
-                .collect();
-            ReceivedContent::Receipt { kind, seqs }
-        }
-        Body::Welcome { sender_keys, .. } => {
-            secure_with = Some(sender_keys.clone());
-            ReceivedContent::SessionOnly
-        }
-        Body::PrekeyUpdate { signed_prekey } => {
-            store
-                .set_peer_signed_prekey(contact, &SignedPrekeyBytes::new(signed_prekey.clone()))?;
-            ReceivedContent::SessionOnly
-        }
-        Body::Hello { .. } => ReceivedContent::SessionOnly,
     };
-    let mut received = Received {
-        contact,
-        envelope_id,
-        session_state: SessionStateBytes::new(session.to_bytes()?.to_vec()),
-        content: received_content,
-        received_at: now,
-    };
-    let outcome = match store.commit_received(&received) {
-        // The same message over a second relay (its own seal): keep the session step only.
-        Err(StoreError::Conflict { .. }) => {
-            received.content = ReceivedContent::SessionOnly;
-            store.commit_received(&received)?
-        }
-        other => other?,
-    };
-    Ok(Locked::Stored(outcome, secure_with))
+    Ok(Step::Commit(
+        Box::new(Received {
+            contact,
+            envelope_id,
+            session_state: SessionStateBytes::new(session.to_bytes()?.to_vec()),
+            content: received_content,
+            received_at: now,
+        }),
+        secure_with,
+    ))
 }

@@ -18,6 +18,8 @@
 //!
 //! - [`engine`]: the async engine the app drives (commands in, [`EngineEvent`]s out), with
 //!   [`invite`] (the signed single-use invite) and [`content`] (what a ratchet message carries).
+//! - [`local_relay`]: the embedded local test relay shared by every profile of one user, and
+//!   [`app`]: the facade the desktop shell holds (engine + local relay + `app_status`).
 //!
 //! The storage layer is synchronous. The async engine (invites, delivery, relay connections) owns
 //! one [`Store`] on a blocking thread or actor and talks to it with messages; the
@@ -27,15 +29,18 @@
 //! ratchet session state, sealed envelopes, relay ids) are opaque byte newtypes here, so those
 //! crates plug in without this crate depending on them.
 
+pub mod app;
 pub mod content;
 pub mod engine;
 pub mod invite;
+pub mod local_relay;
 pub mod open;
 pub mod profile;
 pub mod scan;
 pub mod store;
 pub mod vault;
 
+pub use app::{App, AppConfig, AppError, AppStatus, LocalRelayMode};
 pub use engine::{Engine, EngineConfig, EngineError, EngineEvent};
 pub use open::{OpenProfileError, open_profile_store};
 pub use profile::{ProfileDirs, ProfileError, ProfileName, ProfilesConfig};

@@ -237,7 +237,7 @@ impl Default for Settings {
             read_receipts: true,
             local_relay: LocalRelaySettings {
                 enabled: false,
-                port: 7443,
+                port: crate::local_relay::DEFAULT_LOCAL_RELAY_PORT,
             },
             relays: Vec::new(),
         }

@@ -1,12 +1,23 @@
 //! Client engine benchmarks (not run in CI): run under a keychain as
-//! `scripts/with-keyring.sh cargo bench -p sealpost-tests --bench engine -- [DRAIN_COUNT] [LATENCY_COUNT]`.
+//! `scripts/with-keyring.sh cargo bench -p sealpost-tests --bench engine -- [DRAIN_COUNT]
+//! [LATENCY_COUNT] [--memory-security=on|off] [--window=N]`.
 //!
+//! Two engines (two profiles on the real keychain, SQLCipher stores) and one in-process relay
+//! on 127.0.0.1, all in this process. Delivery receipts use the production delay (5–60 s, so
+//! they do not land inside the measured path, as in real use).
+//!
+//! * **latency**: one message at a time, Alice → Bob. Each sample starts just before Alice's
+//!   `send_message` call and stops when Bob's engine emits `message-received` for it (after the
+//!   HPKE open, the ratchet and the SQLCipher commit). Also reported, per sample: until
+//!   `send_message` returned (Alice's one store transaction: store + seal once), and until
+//!   Alice's engine emitted `on-relay` (the relay's durable OK and Alice's outbox commit).
 //! * **drain**: Alice sends DRAIN_COUNT (default 10,000) messages while Bob's engine is stopped;
-//!   the clock starts when Bob's `Engine::open` is called and stops when his store holds all of
-//!   them (polled every 5 ms, so the figure is at most 5 ms late).
-//! * **latency**: one message at a time, Alice → Bob on loopback; each sample starts just before
-//!   Alice's `send_message` call and stops when Bob's engine emits `message-received` for it
-//!   (after open, ratchet and the SQLCipher commit).
+//!   the clock starts when Bob's `Engine::open` is called and stops when his engine emits
+//!   `message-received` for the last of them (each event follows its commit).
+//!
+//! `--memory-security` sets `StoreConfig::memory_security` for both engines (SQLCipher's
+//! setting is process-wide and cannot be turned off again once on, so one value per run);
+//! `--window` sets the relay's push window per mailbox (the relay's default is 8).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -15,26 +26,78 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Client, TestRelay, connect, wait_until};
-use sealpost_client::EngineEvent;
+use sealpost_client::engine::MessageStateView;
+use sealpost_client::{EngineConfig, EngineEvent};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
 }
 
+fn summary(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "  {name}: p50={:?} p99={:?} max={:?}",
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.99),
+        samples.last().unwrap()
+    );
+}
+
+fn machine() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!(
+        "nproc={cores} loadavg={}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+static MEMORY_SECURITY: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+
+fn production_receipts(config: &mut EngineConfig) {
+    config.delivery_receipt_delay = (Duration::from_secs(5), Duration::from_secs(60));
+    if let Some(Some(on)) = MEMORY_SECURITY.get() {
+        config.store.memory_security = *on;
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<usize> = all.iter().filter_map(|a| a.parse().ok()).collect();
+    let flag = |name: &str| {
+        all.iter()
+            .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(str::to_owned))
+    };
     let drain_count = args.first().copied().unwrap_or(10_000);
     let latency_count = args.get(1).copied().unwrap_or(500);
+    let memory_security = flag("memory-security").map(|v| v == "on");
+    MEMORY_SECURITY.set(memory_security).unwrap();
+    let window: Option<u16> = flag("window").map(|v| v.parse().unwrap());
+    println!(
+        "engine bench: drain={drain_count} latency={latency_count} memory_security={} window={} {}",
+        memory_security.map_or("default".to_owned(), |on| on.to_string()),
+        window.map_or("default".to_owned(), |w| w.to_string()),
+        machine()
+    );
 
-    let relay = TestRelay::start().await;
+    let relay = TestRelay::start_with(|config| {
+        if let Some(window) = window {
+            config.limits.window = window;
+        }
+    })
+    .await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (mut bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (mut alice, _a) =
+        Client::new_with("Alice", root.path(), &relay.url(), production_receipts).await;
+    let (mut bob, _b) =
+        Client::new_with("Bob", root.path(), &relay.url(), production_receipts).await;
     let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
     alice
         .engine
@@ -48,27 +111,43 @@ async fn main() {
 
     // Latency.
     while bob.events.try_recv().is_ok() {}
-    let mut samples = Vec::with_capacity(latency_count);
+    while alice.events.try_recv().is_ok() {}
+    let mut total = Vec::with_capacity(latency_count);
+    let mut stored = Vec::with_capacity(latency_count);
+    let mut on_relay = Vec::with_capacity(latency_count);
     for index in 0..latency_count {
         let text = format!("latency {index}");
         let start = Instant::now();
-        alice.engine.send_message(&alice_bob, &text).await.unwrap();
-        bob.wait_event(
-            |e| matches!(e, EngineEvent::MessageReceived { message, .. } if message.text == text),
-        )
-        .await;
-        samples.push(start.elapsed());
+        let sent = alice.engine.send_message(&alice_bob, &text).await.unwrap();
+        stored.push(start.elapsed());
+        let message_id = sent.id.clone();
+        let (relay_ok, received) = tokio::join!(
+            async {
+                alice
+                    .wait_event(|e| {
+                        matches!(e, EngineEvent::MessageState { message_id: id, state, .. }
+                            if *id == message_id && *state == MessageStateView::OnRelay)
+                    })
+                    .await;
+                start.elapsed()
+            },
+            async {
+                bob.wait_event(|e| {
+                    matches!(e, EngineEvent::MessageReceived { message, .. } if message.text == text)
+                })
+                .await;
+                start.elapsed()
+            }
+        );
+        on_relay.push(relay_ok);
+        total.push(received);
     }
-    samples.sort();
-    println!(
-        "latency: n={latency_count} p50={:?} p99={:?} max={:?}",
-        percentile(&samples, 0.50),
-        percentile(&samples, 0.99),
-        samples.last().unwrap()
-    );
+    println!("latency: n={latency_count}, {}", machine());
+    summary("send_message returned (stored + sealed)", stored);
+    summary("Alice saw on-relay", on_relay);
+    summary("Bob emitted message-received (the figure)", total);
 
     // Drain.
-    let already = bob.incoming(&bob_alice).await.len();
     let (bob_profile, bob_root) = bob.stop().await;
     let queued = Instant::now();
     for index in 0..drain_count {
@@ -78,7 +157,7 @@ async fn main() {
             .await
             .unwrap();
     }
-    // Setup, not timed: no bound here, the queueing itself takes minutes at 10k.
+    // Setup, not timed.
     while !alice.engine.with_store(|s| s.outbox().unwrap().is_empty()) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -86,26 +165,26 @@ async fn main() {
         "queued {drain_count} on the relay in {:?} (setup, not the figure)",
         queued.elapsed()
     );
+    let last = format!("drain {}", drain_count - 1);
     let start = Instant::now();
-    let bob = Client::reopen(&bob_profile, &bob_root).await;
-    let contact = bob_alice.parse().unwrap();
-    loop {
-        let count = bob.engine.with_store(|s| {
-            s.chat_list()
-                .unwrap()
-                .into_iter()
-                .find(|c| c.contact.id == contact)
-                .map(|c| c.unread_count as usize)
-                .unwrap_or(0)
-        });
-        if count >= drain_count + already {
-            break;
+    let mut bob = Client::reopen_with(&bob_profile, &bob_root, production_receipts).await;
+    let mut received = 0usize;
+    bob.wait_event(|e| match e {
+        EngineEvent::MessageReceived { message, .. } => {
+            received += 1;
+            message.text == last
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        _ => false,
+    })
+    .await;
     let drained = start.elapsed();
+    assert_eq!(
+        received, drain_count,
+        "each message once, the last one last"
+    );
     println!(
-        "drain: {drain_count} messages stored in {drained:?} ({:.0} msg/s)",
-        drain_count as f64 / drained.as_secs_f64()
+        "drain: {drain_count} messages stored in {drained:?} ({:.0} msg/s), {}",
+        drain_count as f64 / drained.as_secs_f64(),
+        machine()
     );
 }

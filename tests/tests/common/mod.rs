@@ -26,15 +26,20 @@ pub struct TestRelay {
 
 impl TestRelay {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`TestRelay::start`] with `adjust` applied to the config (benchmarks change limits).
+    pub async fn start_with(adjust: impl FnOnce(&mut RelayConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database = dir.path().join("relay.db");
-        let handle = Relay::start(RelayConfig {
+        let mut config = RelayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: database.clone(),
             ..RelayConfig::default()
-        })
-        .await
-        .unwrap();
+        };
+        adjust(&mut config);
+        let handle = Relay::start(config).await.unwrap();
         Self {
             addr: handle.addr(),
             handle: Some(handle),
@@ -130,9 +135,19 @@ pub fn config(profile: &ProfileName, root: &Path) -> EngineConfig {
 impl Client {
     /// Opens a new profile under `root` and onboards it on `relay_url`.
     pub async fn new(name: &str, root: &Path, relay_url: &str) -> (Self, Secrets) {
+        Self::new_with(name, root, relay_url, |_| {}).await
+    }
+
+    /// [`Client::new`] with `adjust` applied to the engine config.
+    pub async fn new_with(
+        name: &str,
+        root: &Path,
+        relay_url: &str,
+        adjust: fn(&mut EngineConfig),
+    ) -> (Self, Secrets) {
         let profile = unique_profile(&name.to_lowercase());
         let secrets = Secrets(profile.clone());
-        let client = Self::reopen(&profile, root).await;
+        let client = Self::reopen_with(&profile, root, adjust).await;
         client
             .engine
             .onboard(
@@ -148,7 +163,18 @@ impl Client {
 
     /// Opens an existing profile again (after [`Client::stop`]).
     pub async fn reopen(profile: &ProfileName, root: &Path) -> Self {
-        let (engine, events) = Engine::open(config(profile, root)).await.unwrap();
+        Self::reopen_with(profile, root, |_| {}).await
+    }
+
+    /// [`Client::reopen`] with `adjust` applied to the engine config.
+    pub async fn reopen_with(
+        profile: &ProfileName,
+        root: &Path,
+        adjust: fn(&mut EngineConfig),
+    ) -> Self {
+        let mut config = config(profile, root);
+        adjust(&mut config);
+        let (engine, events) = Engine::open(config).await.unwrap();
         Self {
             engine,
             events,

@@ -529,23 +529,26 @@ impl Engine {
             return Err(EngineError::InvalidInput("empty message".into()));
         }
         let contact = parse_contact(contact_id)?;
-        let message = {
-            let mut store = lock(&self.inner.store);
-            let now = UnixMillis::now();
-            let message = store.insert_outgoing_message(contact, text, now)?;
-            let content = Content {
-                v: CONTENT_VERSION,
-                seq: message.seq.get(),
-                sent_at_ms: u64::try_from(now.0).unwrap_or(0),
-                body: Body::Text {
-                    text: text.to_owned(),
-                },
-                receipts: Vec::new(),
-            };
-            self.inner
-                .seal_and_commit(&mut store, contact, Some(message.id), &content)?;
-            message
-        };
+        let now = UnixMillis::now();
+        // Store, seal once and queue in ONE transaction (§3a.1; one fsync before the SEND).
+        let (message, _) = lock(&self.inner.store).insert_and_seal_outgoing(
+            contact,
+            text,
+            now,
+            |store, message| {
+                let content = Content {
+                    v: CONTENT_VERSION,
+                    seq: message.seq.get(),
+                    sent_at_ms: u64::try_from(now.0).unwrap_or(0),
+                    body: Body::Text {
+                        text: text.to_owned(),
+                    },
+                    receipts: Vec::new(),
+                };
+                self.inner
+                    .seal_for(store, contact, Some(message.id), &content)
+            },
+        )?;
         self.inner.outbox_wake.notify_one();
         Ok(MessageView::from(&message))
     }

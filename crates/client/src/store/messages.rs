@@ -430,6 +430,53 @@ fn receive_in(transaction: &Connection, received: &Received) -> Result<ReceiveOu
     Ok(outcome)
 }
 
+/// The body of [`Store::insert_outgoing_message`], inside an open transaction.
+fn insert_outgoing_in(
+    transaction: &Connection,
+    contact: ContactId,
+    body: &str,
+    now: UnixMillis,
+) -> Result<Message, StoreError> {
+    let id = MessageId::generate()?;
+    let stored_contact = load_contact(transaction, contact)?;
+    if let Some(reason) = stored_contact.sending_blocked_reason() {
+        return Err(StoreError::SendingBlocked { reason });
+    }
+    let seq = last_seq(transaction, contact)?
+        .checked_add(1)
+        .and_then(ConversationSeq::new)
+        .ok_or(StoreError::Conflict {
+            what: "the conversation's sequence numbers are exhausted",
+        })?;
+    transaction.execute(
+        "INSERT INTO messages (id, contact_id, direction, seq, body, sent_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id,
+            contact,
+            Direction::Outgoing.to_i64(),
+            seq.to_i64(),
+            body,
+            now,
+            MessageState::Queued.to_i64()
+        ],
+    )?;
+    transaction.execute(
+        "UPDATE contacts SET last_seq = ?2, last_activity_at = ?3 WHERE id = ?1",
+        params![contact, seq.to_i64(), now],
+    )?;
+    Ok(Message {
+        id,
+        contact,
+        direction: Direction::Outgoing,
+        seq,
+        body: body.to_owned(),
+        sent_at: now,
+        received_at: None,
+        state: MessageState::Queued,
+    })
+}
+
 impl Store {
     /// Stores a new outgoing message as `Queued` (unsealed) with the next sequence number.
     ///
@@ -441,46 +488,46 @@ impl Store {
         body: &str,
         now: UnixMillis,
     ) -> Result<Message, StoreError> {
-        let id = MessageId::generate()?;
         let transaction = self.write()?;
-        let stored_contact = load_contact(&transaction, contact)?;
-        if let Some(reason) = stored_contact.sending_blocked_reason() {
-            return Err(StoreError::SendingBlocked { reason });
-        }
-        let seq = last_seq(&transaction, contact)?
-            .checked_add(1)
-            .and_then(ConversationSeq::new)
-            .ok_or(StoreError::Conflict {
-                what: "the conversation's sequence numbers are exhausted",
-            })?;
-        transaction.execute(
-            "INSERT INTO messages (id, contact_id, direction, seq, body, sent_at, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                id,
-                contact,
-                Direction::Outgoing.to_i64(),
-                seq.to_i64(),
-                body,
-                now,
-                MessageState::Queued.to_i64()
-            ],
-        )?;
-        transaction.execute(
-            "UPDATE contacts SET last_seq = ?2, last_activity_at = ?3 WHERE id = ?1",
-            params![contact, seq.to_i64(), now],
-        )?;
+        let message = insert_outgoing_in(&transaction, contact, body, now)?;
         transaction.commit()?;
-        Ok(Message {
-            id,
-            contact,
-            direction: Direction::Outgoing,
-            seq,
-            body: body.to_owned(),
-            sent_at: now,
-            received_at: None,
-            state: MessageState::Queued,
-        })
+        Ok(message)
+    }
+
+    /// Steps 1 and 2 of sending in ONE transaction (one fsync on the send path): stores a new
+    /// outgoing message with the next sequence number, calls `seal` with the store (which sees
+    /// the uncommitted message) and the stored message, and commits what it returns exactly as
+    /// [`Store::commit_sealed`] does. Any error — from the store or from `seal` — rolls the whole
+    /// thing back: no message, no session step, no outbox row.
+    ///
+    /// Refused like [`Store::insert_outgoing_message`] while sending to the contact is blocked.
+    pub fn insert_and_seal_outgoing<E, F>(
+        &mut self,
+        contact: ContactId,
+        body: &str,
+        now: UnixMillis,
+        seal: F,
+    ) -> Result<(Message, Vec<OutboxItem>), E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&Self, &Message) -> Result<SealedOutgoing, E>,
+    {
+        self.connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)?;
+        let result = (|| {
+            let message = insert_outgoing_in(&self.connection, contact, body, now)?;
+            let sealed = seal(self, &message)?;
+            let items = seal_in(&self.connection, &sealed)?;
+            self.connection
+                .execute_batch("COMMIT")
+                .map_err(StoreError::from)?;
+            Ok((message, items))
+        })();
+        if result.is_err() && !self.connection.is_autocommit() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+        result
     }
 
     /// Outgoing messages stored but not sealed yet (after a crash between steps 1 and 2), in

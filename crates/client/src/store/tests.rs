@@ -1121,3 +1121,90 @@ fn contact_edits_and_dedupe_pruning() {
     assert!(!f.store.is_envelope_seen(bob.id, old.envelope_id).unwrap());
     assert!(f.store.is_envelope_seen(alice.id, new.envelope_id).unwrap());
 }
+
+#[test]
+fn insert_and_seal_outgoing_is_one_transaction() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    f.store
+        .save_session_state(bob.id, &session("s0"), t(1))
+        .unwrap();
+
+    // The seal sees the uncommitted message; the whole send lands at once.
+    let (message, items) = f
+        .store
+        .insert_and_seal_outgoing::<StoreError, _>(bob.id, "hello", t(2), |store, message| {
+            assert_eq!(store.message(message.id).unwrap().as_ref(), Some(message));
+            Ok(SealedOutgoing {
+                contact: bob.id,
+                message: Some(message.id),
+                session_state: session("s1"),
+                envelopes: vec![envelope(1, b"sealed-1"), envelope(2, b"sealed-2")],
+                now: t(2),
+            })
+        })
+        .unwrap();
+    assert_eq!(message.seq, seq(1));
+    assert_eq!(items.len(), 2);
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("s1"));
+    assert!(f.store.messages_awaiting_seal().unwrap().is_empty());
+    assert_eq!(f.store.due_outbox(t(2), 10).unwrap(), items);
+
+    // A failing seal rolls back the message too: nothing of this send remains.
+    let refused =
+        f.store
+            .insert_and_seal_outgoing::<StoreError, _>(bob.id, "lost", t(3), |_, _| {
+                Err(StoreError::InvalidInput { what: "test" })
+            });
+    assert!(matches!(refused, Err(StoreError::InvalidInput { .. })));
+    // A store failure inside (the second relay's envelope) rolls everything back too.
+    fail_inserts_into(
+        &f.store,
+        "outbox",
+        "WHEN NEW.relay_url = 'ws://127.0.0.1:7002'",
+    );
+    let failed = f.store.insert_and_seal_outgoing::<StoreError, _>(
+        bob.id,
+        "lost too",
+        t(4),
+        |_, message| {
+            Ok(SealedOutgoing {
+                contact: bob.id,
+                message: Some(message.id),
+                session_state: session("s2"),
+                envelopes: vec![envelope(1, b"x"), envelope(2, b"y")],
+                now: t(4),
+            })
+        },
+    );
+    assert!(failed.is_err());
+    assert_eq!(count(&f.store, "messages"), 1);
+    assert_eq!(count(&f.store, "outbox"), 2);
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("s1"));
+    // Still usable: the next send gets the next sequence number.
+    f.store
+        .connection_for_tests()
+        .execute_batch("DROP TRIGGER temp.fail_outbox")
+        .unwrap();
+    let (next, _) = f
+        .store
+        .insert_and_seal_outgoing::<StoreError, _>(bob.id, "next", t(5), |_, message| {
+            Ok(SealedOutgoing {
+                contact: bob.id,
+                message: Some(message.id),
+                session_state: session("s3"),
+                envelopes: vec![envelope(1, b"z")],
+                now: t(5),
+            })
+        })
+        .unwrap();
+    assert_eq!(next.seq, seq(2));
+    // Blocked sending is refused before any seal.
+    f.store.set_contact_blocked(bob.id, true).unwrap();
+    let blocked = f
+        .store
+        .insert_and_seal_outgoing::<StoreError, _>(bob.id, "no", t(6), |_, _| {
+            panic!("sealed for a blocked contact")
+        });
+    assert!(matches!(blocked, Err(StoreError::SendingBlocked { .. })));
+}

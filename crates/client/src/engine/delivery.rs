@@ -7,6 +7,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use futures_util::FutureExt;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use sealpost_crypto::{
     MailboxSealingKey, OneTimePrekeyPair, OpenedEnvelope, Session, SessionMessage,
     SignedPrekeyPair, open_envelope,
@@ -27,6 +30,8 @@ use crate::store::{
 };
 
 const OUTBOX_BATCH: u32 = 256;
+/// Most SENDs in flight at once from the outbox.
+const SEND_IN_FLIGHT: usize = 32;
 const IDLE_WAIT: Duration = Duration::from_millis(1000);
 
 /// Sends due outbox items until the engine goes away.
@@ -57,24 +62,40 @@ pub(super) async fn outbox_loop(weak: Weak<Inner>) {
             }
             continue;
         }
-        let mut failed_urls: Vec<String> = Vec::new();
-        for item in due {
-            let url = item.relay_url.as_str().to_owned();
-            if failed_urls.contains(&url) {
+        send_due(&inner, due).await;
+    }
+}
+
+/// SENDs the due items, up to [`SEND_IN_FLIGHT`] pipelined at once (the relay protocol
+/// pipelines requests on one connection), and marks each window of OKs sent in one store
+/// transaction. After a failure on a relay, the rest of its items wait for their next attempt.
+/// Everything runs inside the outbox task (no spawned task holds the engine or the store).
+async fn send_due(inner: &Arc<Inner>, due: Vec<crate::store::OutboxItem>) {
+    let mut pending = due.into_iter();
+    let mut in_flight = FuturesUnordered::new();
+    let mut failed_urls: HashSet<String> = HashSet::new();
+    loop {
+        while in_flight.len() < SEND_IN_FLIGHT {
+            let Some(item) = pending.next() else { break };
+            if failed_urls.contains(item.relay_url.as_str()) {
                 continue;
             }
-            let result = send_item(&inner, &item).await;
+            in_flight.push(async move {
+                let result = send_item(inner, &item).await;
+                (item, result)
+            });
+        }
+        let Some(first) = in_flight.next().await else {
+            return;
+        };
+        let mut finished = vec![first];
+        while let Some(Some(more)) = in_flight.next().now_or_never() {
+            finished.push(more);
+        }
+        let mut sent = Vec::new();
+        for (item, result) in finished {
             match result {
-                Ok(()) => {
-                    let sent = lock(&inner.store).mark_outbox_sent(item.id);
-                    if let Ok(Some(message)) = sent {
-                        inner.emit(EngineEvent::MessageState {
-                            contact_id: item.contact.to_string(),
-                            message_id: message.to_string(),
-                            state: MessageStateView::OnRelay,
-                        });
-                    }
-                }
+                Ok(()) => sent.push(item),
                 Err(SendFailure::Never(reason)) => {
                     tracing::warn!(%reason, "outbox item given up");
                     let failed = lock(&inner.store).give_up_outbox(item.id);
@@ -87,8 +108,8 @@ pub(super) async fn outbox_loop(weak: Weak<Inner>) {
                     }
                 }
                 Err(SendFailure::Retry(slow)) => {
-                    failed_urls.push(url);
-                    let delay = backoff_delay(&inner, item.attempts, slow);
+                    failed_urls.insert(item.relay_url.as_str().to_owned());
+                    let delay = backoff_delay(inner, item.attempts, slow);
                     let at = UnixMillis(
                         UnixMillis::now()
                             .0
@@ -97,6 +118,30 @@ pub(super) async fn outbox_loop(weak: Weak<Inner>) {
                     let _ = lock(&inner.store).reschedule_outbox(item.id, at);
                 }
             }
+        }
+        if sent.is_empty() {
+            continue;
+        }
+        let ids: Vec<_> = sent.iter().map(|item| item.id).collect();
+        let changed = lock(&inner.store).mark_outbox_sent_batch(&ids);
+        match changed {
+            Ok(changed) => {
+                for message in changed {
+                    let contact = sent
+                        .iter()
+                        .find(|item| item.message == Some(message))
+                        .map(|item| item.contact.to_string())
+                        .unwrap_or_default();
+                    inner.emit(EngineEvent::MessageState {
+                        contact_id: contact,
+                        message_id: message.to_string(),
+                        state: MessageStateView::OnRelay,
+                    });
+                }
+            }
+            // The relay has them; they are sent again later and the receiver's dedupe drops
+            // the repeats.
+            Err(error) => tracing::warn!(%error, "could not mark sent items"),
         }
     }
 }

@@ -430,6 +430,34 @@ fn receive_in(transaction: &Connection, received: &Received) -> Result<ReceiveOu
     Ok(outcome)
 }
 
+/// The body of [`Store::mark_outbox_sent`]: `None` if the item is not in the outbox, else the
+/// message whose state changed (if any).
+fn mark_sent_in(
+    transaction: &Connection,
+    id: OutboxItemId,
+) -> Result<Option<Option<MessageId>>, StoreError> {
+    let Some(message): Option<Option<MessageId>> = transaction
+        .prepare_cached("SELECT message_id FROM outbox WHERE id = ?1")?
+        .query_row(params![id], |row| row.get(0))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    transaction
+        .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+        .execute(params![id])?;
+    let mut changed = None;
+    if let Some(message) = message {
+        let updated = transaction
+            .prepare_cached("UPDATE messages SET state = ?2 WHERE id = ?1 AND state IN (0, 4)")?
+            .execute(params![message, MessageState::OnRelay.to_i64()])?;
+        if updated > 0 {
+            changed = Some(message);
+        }
+    }
+    Ok(Some(changed))
+}
+
 /// The body of [`Store::insert_outgoing_message`], inside an open transaction.
 fn insert_outgoing_in(
     transaction: &Connection,
@@ -621,25 +649,25 @@ impl Store {
     /// was still `Queued`). Returns the message whose state changed.
     pub fn mark_outbox_sent(&mut self, id: OutboxItemId) -> Result<Option<MessageId>, StoreError> {
         let transaction = self.write()?;
-        let message: Option<MessageId> = transaction
-            .query_row(
-                "SELECT message_id FROM outbox WHERE id = ?1",
-                params![id],
-                |row| row.get(0),
-            )
-            .optional()?
-            .ok_or(StoreError::NotFound {
-                what: "outbox item",
-            })?;
-        transaction.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
-        let mut changed = None;
-        if let Some(message) = message {
-            let updated = transaction.execute(
-                "UPDATE messages SET state = ?2 WHERE id = ?1 AND state IN (0, 4)",
-                params![message, MessageState::OnRelay.to_i64()],
-            )?;
-            if updated > 0 {
-                changed = Some(message);
+        let changed = mark_sent_in(&transaction, id)?.ok_or(StoreError::NotFound {
+            what: "outbox item",
+        })?;
+        transaction.commit()?;
+        Ok(changed)
+    }
+
+    /// [`Store::mark_outbox_sent`] for many items in ONE transaction (one fsync), for a window of
+    /// pipelined SENDs. Items no longer in the outbox are skipped. Returns the messages whose
+    /// state changed to `OnRelay`, in the order given.
+    pub fn mark_outbox_sent_batch(
+        &mut self,
+        ids: &[OutboxItemId],
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let transaction = self.write()?;
+        let mut changed = Vec::new();
+        for id in ids {
+            if let Some(Some(message)) = mark_sent_in(&transaction, *id)? {
+                changed.push(message);
             }
         }
         transaction.commit()?;

@@ -1208,3 +1208,44 @@ fn insert_and_seal_outgoing_is_one_transaction() {
         });
     assert!(matches!(blocked, Err(StoreError::SendingBlocked { .. })));
 }
+
+#[test]
+fn mark_outbox_sent_batch_moves_each_message_once() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    f.store
+        .save_session_state(bob.id, &session("s0"), t(1))
+        .unwrap();
+    let mut items = Vec::new();
+    let mut messages = Vec::new();
+    for n in 0..3u8 {
+        let (message, sealed) = f
+            .store
+            .insert_and_seal_outgoing::<StoreError, _>(bob.id, "m", t(2), |_, message| {
+                Ok(SealedOutgoing {
+                    contact: bob.id,
+                    message: Some(message.id),
+                    session_state: session("s"),
+                    envelopes: vec![envelope(1, &[n]), envelope(2, &[n])],
+                    now: t(2),
+                })
+            })
+            .unwrap();
+        messages.push(message.id);
+        items.extend(sealed);
+    }
+    // Both relays' items of message 0, one of message 1; an unknown id is skipped.
+    let gone = items[0].id;
+    let ids = [items[0].id, items[1].id, items[2].id, gone];
+    let changed = f.store.mark_outbox_sent_batch(&ids).unwrap();
+    assert_eq!(changed, vec![messages[0], messages[1]]);
+    assert_eq!(count(&f.store, "outbox"), 3);
+    assert_eq!(
+        f.store.message(messages[0]).unwrap().unwrap().state,
+        MessageState::OnRelay
+    );
+    assert_eq!(
+        f.store.message(messages[2]).unwrap().unwrap().state,
+        MessageState::Queued
+    );
+}

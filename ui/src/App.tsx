@@ -261,6 +261,7 @@ function MainScreen({
               type="button"
               class="icon-button"
               aria-label={t("nav.addContact")}
+              data-testid="open-add-contact"
               title={`${t("nav.addContact")} (Ctrl+N)`}
               aria-keyshortcuts="Control+N"
               onClick={() => setDialog({ kind: "add", text: "", fromLink: false })}
@@ -271,6 +272,7 @@ function MainScreen({
               type="button"
               class="icon-button"
               aria-label={t("nav.myInvite")}
+              data-testid="open-invite"
               title={`${t("nav.myInvite")} (Ctrl+I)`}
               aria-keyshortcuts="Control+I"
               onClick={() => setDialog({ kind: "invite" })}
@@ -281,6 +283,7 @@ function MainScreen({
               type="button"
               class="icon-button"
               aria-label={t("nav.settings")}
+              data-testid="open-settings"
               title={`${t("nav.settings")} (Ctrl+,)`}
               aria-keyshortcuts="Control+,"
               onClick={() => setDialog({ kind: "settings" })}

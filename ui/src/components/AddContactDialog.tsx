@@ -85,6 +85,7 @@ export function AddContactDialog({
           <label for="add-text">{t("add.textLabel")}</label>
           <textarea
             id="add-text"
+            data-testid="add-contact-text"
             class="mono"
             rows={3}
             value={text}
@@ -107,7 +108,7 @@ export function AddContactDialog({
         </div>
         {preview === null && (
           <div class="row end">
-            <button type="submit" class="button primary" disabled={busy !== null || text.trim() === ""}>
+            <button type="submit" class="button primary" disabled={busy !== null || text.trim() === ""} data-testid="add-contact-check">
               {busy === "check" ? t("add.checking") : t("add.check")}
             </button>
           </div>
@@ -129,6 +130,7 @@ export function AddContactDialog({
             <label for="add-name">{t("add.nameLabel")}</label>
             <input
               id="add-name"
+              data-testid="add-contact-name"
               ref={nameInput}
               type="text"
               value={name}
@@ -146,7 +148,7 @@ export function AddContactDialog({
             <button type="button" class="button secondary" onClick={onClose}>
               {t("common.cancel")}
             </button>
-            <button type="submit" class="button primary" disabled={busy !== null || name.trim() === ""}>
+            <button type="submit" class="button primary" disabled={busy !== null || name.trim() === ""} data-testid="add-contact-accept">
               {busy === "add" ? t("add.adding") : t("add.accept")}
             </button>
           </div>

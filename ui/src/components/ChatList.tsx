@@ -40,7 +40,7 @@ export function ChatList({
 }) {
   const { t, locale } = useI18n();
   return (
-    <ul class="chat-list" aria-label={t("nav.chatListLabel")} onKeyDown={moveFocus}>
+    <ul class="chat-list" data-testid="chat-list" aria-label={t("nav.chatListLabel")} onKeyDown={moveFocus}>
       {chats.map((chat) => {
         const last = chat.lastMessage;
         const preview = last === null ? t("chats.noMessages") : last.outgoing ? t("chats.youPrefix", { text: last.text }) : last.text;
@@ -52,13 +52,14 @@ export function ChatList({
               class={`chat-row ${selected ? "selected" : ""} ${chat.unread > 0 ? "has-unread" : ""}`}
               aria-current={selected ? "true" : undefined}
               data-contact-id={chat.contactId}
+              data-testid="chat-row"
               onClick={() => onSelect(chat.contactId)}
             >
               <Avatar id={chat.contactId} name={chat.displayName} />
               <span class="chat-row-body">
                 <span class="chat-row-top">
                   <span class="chat-row-name">
-                    <span class="truncate">{chat.displayName}</span>
+                    <span class="truncate" data-testid="chat-row-name">{chat.displayName}</span>
                     {chat.verified && (
                       <span class="badge-icon verified" role="img" aria-label={t("chats.verified")} title={t("chats.verified")}>
                         <IconShieldSmall />
@@ -86,7 +87,7 @@ export function ChatList({
                   )}
                   {chat.unread > 0 && (
                     <>
-                      <span class="unread-badge" aria-hidden="true">
+                      <span class="unread-badge" aria-hidden="true" data-testid="chat-row-unread">
                         {chat.unread > 99 ? "99+" : chat.unread}
                       </span>
                       <span class="sr-only">{t("chats.unread", { count: chat.unread })}</span>

@@ -201,7 +201,7 @@ export function ChatView({
             {chat.blocked && <span class="blocked-tag">{t("chats.blocked")}</span>}
           </p>
         </div>
-        <button type="button" class="button ghost" onClick={onOpenVerify}>
+        <button type="button" class="button ghost" onClick={onOpenVerify} data-testid="open-verify">
           <IconShield /> {t("chat.verify")}
         </button>
         <MenuButton
@@ -339,10 +339,12 @@ function MessageRow({ message, continued, name }: { message: Message; continued:
       class={`message ${message.outgoing ? "outgoing" : "incoming"} ${continued ? "continued" : ""} state-${message.state}`}
       data-message-id={message.id}
       data-seq={message.seq}
+      data-state={message.state}
+      data-testid="message"
     >
       <div class="bubble">
         <span class="sr-only">{message.outgoing ? t("chat.youSaid") : t("chat.sentBy", { name })}: </span>
-        <p class="message-text">{message.text}</p>
+        <p class="message-text" data-testid="message-text">{message.text}</p>
         <span class="message-meta">
           <time dateTime={new Date(message.sentAt).toISOString()} title={tooltip}>
             {formatTime(message.sentAt, locale)}

@@ -90,6 +90,7 @@ export function Composer({
         </label>
         <textarea
           id="composer-text"
+          data-testid="composer-input"
           ref={area}
           rows={1}
           value={text}

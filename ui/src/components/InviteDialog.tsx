@@ -89,6 +89,7 @@ export function InviteDialog({ onClose, notify }: { onClose: () => void; notify:
             </label>
             <textarea
               id="invite-text"
+              data-testid="invite-text"
               class="invite-text mono"
               readOnly
               rows={4}

@@ -44,6 +44,7 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
           <label for="onboarding-name">{t("onboarding.nameLabel")}</label>
           <input
             id="onboarding-name"
+            data-testid="onboarding-name"
             type="text"
             value={name}
             onInput={(e) => setName(e.currentTarget.value)}
@@ -113,7 +114,7 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
 
         <ErrorText error={error} />
 
-        <button type="submit" class="button primary wide" disabled={busy}>
+        <button type="submit" class="button primary wide" disabled={busy} data-testid="onboarding-submit">
           {busy ? t("onboarding.working") : t("onboarding.submit")}
         </button>
         <p class="fineprint">

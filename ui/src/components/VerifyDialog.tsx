@@ -56,7 +56,7 @@ export function VerifyDialog({ chat, onClose, onChanged }: { chat: Chat; onClose
           {groups === null ? (
             <p class="error-text">{t("verify.invalid")}</p>
           ) : (
-            <div class="safety-number mono" role="group" aria-label={t("verify.numberLabel")}>
+            <div class="safety-number mono" data-testid="safety-number" role="group" aria-label={t("verify.numberLabel")}>
               {safetyRows(groups).map((row, r) => (
                 <div class="safety-row" key={r}>
                   {row.map((group, g) => (

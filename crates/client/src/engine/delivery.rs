@@ -474,8 +474,10 @@ async fn accept_first_message(
         return refuse(inner, "a Hello without a reply address");
     }
     let identity_bytes = IdentityKeyBytes::new(opened.sender().to_bytes().to_vec());
-    let (contact, welcome_keys) = {
-        let mut store = lock(&inner.store);
+    // The contact (or the existing one it joins, §3a.5), the consumed invite, the peer's
+    // addresses, the new session with its dedupe row, and our sealed Welcome: ONE transaction,
+    // so a crash leaves either all of it or nothing (the relay then delivers the Hello again).
+    let accepted = lock(&inner.store).transaction(|store| -> Result<ContactId, FirstContact> {
         let contact = match store.contact_by_identity_key(&identity_bytes)? {
             Some(existing) => existing.id,
             None => {
@@ -495,12 +497,7 @@ async fn accept_first_message(
         };
         match store.consume_invite(record.id, contact, now) {
             Ok(()) => {}
-            Err(StoreError::InviteUnavailable { .. }) => {
-                inner.emit(EngineEvent::InviteMisuse {
-                    invite_id: record.id.to_string(),
-                });
-                return refuse(inner, "the invite was used meanwhile");
-            }
+            Err(StoreError::InviteUnavailable { .. }) => return Err(FirstContact::InviteUsed),
             Err(other) => return Err(other.into()),
         }
         if !signed_prekey.is_empty() {
@@ -531,32 +528,62 @@ async fn accept_first_message(
             content: ReceivedContent::SessionOnly,
             received_at: now,
         })?;
-        (contact, welcome_keys)
+        let our_name = store.profile()?.map(|p| p.display_name).unwrap_or_default();
+        let welcome = Content {
+            v: CONTENT_VERSION,
+            seq: 0,
+            sent_at_ms: u64::try_from(now.0).unwrap_or(0),
+            body: Body::Welcome {
+                display_name: super::invite_name(&our_name),
+                sender_keys: welcome_keys,
+            },
+            receipts: Vec::new(),
+        };
+        inner.seal_and_commit(store, contact, None, &welcome)?;
+        Ok(contact)
+    });
+    let contact = match accepted {
+        Ok(contact) => contact,
+        Err(FirstContact::InviteUsed) => {
+            inner.emit(EngineEvent::InviteMisuse {
+                invite_id: record.id.to_string(),
+            });
+            return refuse(inner, "the invite was used meanwhile");
+        }
+        Err(FirstContact::Engine(error)) => return Err(error),
     };
     secure_mailboxes(inner, contact, &sender_keys).await;
-    let our_name = lock(&inner.store)
-        .profile()?
-        .map(|p| p.display_name)
-        .unwrap_or_default();
-    let welcome = Content {
-        v: CONTENT_VERSION,
-        seq: 0,
-        sent_at_ms: u64::try_from(now.0).unwrap_or(0),
-        body: Body::Welcome {
-            display_name: super::invite_name(&our_name),
-            sender_keys: welcome_keys,
-        },
-        receipts: Vec::new(),
-    };
-    {
-        let mut store = lock(&inner.store);
-        inner.seal_and_commit(&mut store, contact, None, &welcome)?;
-    }
     inner.outbox_wake.notify_one();
     inner.emit(EngineEvent::ContactUpdated {
         contact_id: contact.to_string(),
     });
     Ok(true)
+}
+
+/// Why accepting a first message rolled back.
+enum FirstContact {
+    /// The invite was consumed (or closed) meanwhile: a misuse.
+    InviteUsed,
+    /// Anything else.
+    Engine(EngineError),
+}
+
+impl From<StoreError> for FirstContact {
+    fn from(error: StoreError) -> Self {
+        Self::Engine(error.into())
+    }
+}
+
+impl From<EngineError> for FirstContact {
+    fn from(error: EngineError) -> Self {
+        Self::Engine(error)
+    }
+}
+
+impl From<sealpost_crypto::CryptoError> for FirstContact {
+    fn from(error: sealpost_crypto::CryptoError) -> Self {
+        Self::Engine(error.into())
+    }
 }
 
 /// Binds each of our mailboxes for `contact` to the sender key the peer announced for it.

@@ -755,76 +755,82 @@ impl Engine {
         )?;
         let session = Session::initiate(&self.inner.identity, &bundle)?;
         let now = UnixMillis::now();
-        let contact_id = {
-            let mut store = lock(&self.inner.store);
-            let identity_bytes = IdentityKeyBytes::new(invite.identity.to_bytes().to_vec());
-            if store.contact_by_identity_key(&identity_bytes)?.is_some() {
-                return Err(EngineError::ContactExists);
-            }
-            let contact = store.insert_contact(&NewContact {
-                display_name: contact_name,
-                identity_key: identity_bytes,
-                created_at: now,
-            })?;
-            store.set_peer_signed_prekey(
-                contact.id,
-                &crate::store::SignedPrekeyBytes::new(invite.signed_prekey.to_bytes().to_vec()),
-            )?;
-            let state = session.to_bytes()?;
-            store.save_session_state(contact.id, &SessionStateBytes::new(state.to_vec()), now)?;
-            let mut sender_keys = Vec::new();
-            for relay in &invite.relays {
-                let key = SigningKey::from_bytes(&random32()?);
-                sender_keys.push(SenderKey {
-                    url: relay.url.clone(),
-                    send_id: relay.send_id.to_vec(),
-                    public_key: key.verifying_key().to_bytes().to_vec(),
-                });
-                store.upsert_peer_address(&PeerAddress {
-                    contact: contact.id,
-                    relay_url: store_url(&relay.url)?,
-                    send_id: SendId::new(relay.send_id.to_vec()),
-                    send_secret: SendSecretBytes::new(relay.send_secret.to_vec()),
-                    sealing_public_key: SealingPublicKeyBytes::new(
-                        relay.sealing_public_key.to_vec(),
-                    ),
-                    sender_auth_secret_key: SenderAuthSecretBytes::new(key.to_bytes().to_vec()),
+        // The contact, its session and addresses, our reply mailboxes and the sealed Hello: ONE
+        // transaction, so a failure leaves no half-made contact.
+        let contact_id =
+            lock(&self.inner.store).transaction(|store| -> Result<_, EngineError> {
+                let identity_bytes = IdentityKeyBytes::new(invite.identity.to_bytes().to_vec());
+                if store.contact_by_identity_key(&identity_bytes)?.is_some() {
+                    return Err(EngineError::ContactExists);
+                }
+                let contact = store.insert_contact(&NewContact {
+                    display_name: contact_name,
+                    identity_key: identity_bytes,
                     created_at: now,
                 })?;
-            }
-            let reply = created
-                .iter()
-                .map(|mailbox| ReplyAddress {
-                    url: mailbox.url.clone(),
-                    send_id: mailbox.send_id.to_vec(),
-                    send_secret: mailbox.send_secret.expose().to_vec(),
-                    sealing_public_key: mailbox.sealing.public().to_bytes().to_vec(),
-                })
-                .collect();
-            for mailbox in created {
-                self.inner.store_own_mailbox(
-                    &mut store,
-                    MailboxOwner::Contact(contact.id),
-                    mailbox,
+                store.set_peer_signed_prekey(
+                    contact.id,
+                    &crate::store::SignedPrekeyBytes::new(invite.signed_prekey.to_bytes().to_vec()),
+                )?;
+                let state = session.to_bytes()?;
+                store.save_session_state(
+                    contact.id,
+                    &SessionStateBytes::new(state.to_vec()),
                     now,
                 )?;
-            }
-            let hello = Content {
-                v: CONTENT_VERSION,
-                seq: 0,
-                sent_at_ms: u64::try_from(now.0).unwrap_or(0),
-                body: Body::Hello {
-                    display_name: invite_name(&our_name),
-                    reply,
-                    sender_keys,
-                    signed_prekey: our_signed.to_bytes().to_vec(),
-                },
-                receipts: Vec::new(),
-            };
-            self.inner
-                .seal_and_commit(&mut store, contact.id, None, &hello)?;
-            contact.id
-        };
+                let mut sender_keys = Vec::new();
+                for relay in &invite.relays {
+                    let key = SigningKey::from_bytes(&random32()?);
+                    sender_keys.push(SenderKey {
+                        url: relay.url.clone(),
+                        send_id: relay.send_id.to_vec(),
+                        public_key: key.verifying_key().to_bytes().to_vec(),
+                    });
+                    store.upsert_peer_address(&PeerAddress {
+                        contact: contact.id,
+                        relay_url: store_url(&relay.url)?,
+                        send_id: SendId::new(relay.send_id.to_vec()),
+                        send_secret: SendSecretBytes::new(relay.send_secret.to_vec()),
+                        sealing_public_key: SealingPublicKeyBytes::new(
+                            relay.sealing_public_key.to_vec(),
+                        ),
+                        sender_auth_secret_key: SenderAuthSecretBytes::new(key.to_bytes().to_vec()),
+                        created_at: now,
+                    })?;
+                }
+                let reply = created
+                    .iter()
+                    .map(|mailbox| ReplyAddress {
+                        url: mailbox.url.clone(),
+                        send_id: mailbox.send_id.to_vec(),
+                        send_secret: mailbox.send_secret.expose().to_vec(),
+                        sealing_public_key: mailbox.sealing.public().to_bytes().to_vec(),
+                    })
+                    .collect();
+                for mailbox in created {
+                    self.inner.store_own_mailbox(
+                        store,
+                        MailboxOwner::Contact(contact.id),
+                        mailbox,
+                        now,
+                    )?;
+                }
+                let hello = Content {
+                    v: CONTENT_VERSION,
+                    seq: 0,
+                    sent_at_ms: u64::try_from(now.0).unwrap_or(0),
+                    body: Body::Hello {
+                        display_name: invite_name(&our_name),
+                        reply,
+                        sender_keys,
+                        signed_prekey: our_signed.to_bytes().to_vec(),
+                    },
+                    receipts: Vec::new(),
+                };
+                self.inner
+                    .seal_and_commit(store, contact.id, None, &hello)?;
+                Ok(contact.id)
+            })?;
         self.inner.outbox_wake.notify_one();
         self.inner.emit(EngineEvent::ContactUpdated {
             contact_id: contact_id.to_string(),

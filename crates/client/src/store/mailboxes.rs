@@ -4,7 +4,7 @@
 //! write to one person. A mailbox is first made for an invite (owner [`MailboxOwner::Invite`]);
 //! consuming the invite hands it to the new contact in the same transaction.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::types::{
     ContactId, InviteId, MailboxAuthSecretBytes, MailboxId, OneTimePrekeySecretBytes, ReceiveId,
@@ -196,7 +196,7 @@ const INVITE_COLUMNS: &str =
 
 /// Moves the own mailboxes matching `filter` into `mailbox_deletions` and deletes them.
 pub(crate) fn queue_mailbox_deletions(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     filter: &str,
     parameters: impl rusqlite::Params + Copy,
     now: UnixMillis,

@@ -394,17 +394,87 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE`); dropping it uncommitted rolls back.
-    fn write(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        Ok(self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    /// Starts a write: its own `BEGIN IMMEDIATE` transaction, or a savepoint when it runs inside
+    /// [`Store::transaction`]. Dropping it uncommitted rolls it back.
+    fn write(&mut self) -> Result<Write<'_>, StoreError> {
+        if self.connection.is_autocommit() {
+            Ok(Write::Top(self.connection.transaction_with_behavior(
+                rusqlite::TransactionBehavior::Immediate,
+            )?))
+        } else {
+            Ok(Write::Nested(self.connection.savepoint()?))
+        }
+    }
+
+    /// Runs `f` inside ONE `BEGIN IMMEDIATE` transaction: every write `f` makes through this
+    /// store (each becomes a savepoint of it) is committed together when `f` returns `Ok` — one
+    /// fsync — or not at all when it returns `Err`. Inside, a write that fails for its own
+    /// reasons rolls back only itself; `f` decides whether to go on. Called inside another
+    /// `transaction`, it joins that one.
+    pub fn transaction<R, E, F>(&mut self, f: F) -> Result<R, E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&mut Self) -> Result<R, E>,
+    {
+        if !self.connection.is_autocommit() {
+            return f(self);
+        }
+        self.connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)?;
+        let result = f(self).and_then(|value| {
+            self.connection
+                .execute_batch("COMMIT")
+                .map_err(StoreError::from)?;
+            Ok(value)
+        });
+        if result.is_err() && !self.connection.is_autocommit() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+        result
     }
 
     /// The raw connection, for tests that inject failures (triggers, size limits, query_only).
     #[cfg(test)]
     pub(crate) fn connection_for_tests(&self) -> &Connection {
         &self.connection
+    }
+}
+
+/// A write in progress (see `Store::write`).
+enum Write<'a> {
+    /// A transaction of its own.
+    Top(rusqlite::Transaction<'a>),
+    /// A savepoint inside [`Store::transaction`].
+    Nested(rusqlite::Savepoint<'a>),
+}
+
+impl std::ops::Deref for Write<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Write::Top(transaction) => transaction,
+            Write::Nested(savepoint) => savepoint,
+        }
+    }
+}
+
+impl Write<'_> {
+    /// Commits (a transaction) or releases (a savepoint) the write.
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            Write::Top(transaction) => transaction.commit(),
+            Write::Nested(savepoint) => savepoint.commit(),
+        }
+    }
+
+    /// A savepoint inside this write, for one item of a batch.
+    fn savepoint(&mut self) -> rusqlite::Result<rusqlite::Savepoint<'_>> {
+        match self {
+            Write::Top(transaction) => transaction.savepoint(),
+            Write::Nested(savepoint) => savepoint.savepoint(),
+        }
     }
 }
 

@@ -1249,3 +1249,41 @@ fn mark_outbox_sent_batch_moves_each_message_once() {
         MessageState::Queued
     );
 }
+
+#[test]
+fn transaction_commits_every_write_together_or_none() {
+    let mut f = fixture();
+    // Err: nothing of it stays.
+    let failed: Result<(), StoreError> = f.store.transaction(|store| {
+        let bob = add_contact(store, "bob");
+        store.save_session_state(bob.id, &session("s0"), t(1))?;
+        Err(StoreError::InvalidInput { what: "test" })
+    });
+    assert!(failed.is_err());
+    assert_eq!(count(&f.store, "contacts"), 0);
+    assert_eq!(count(&f.store, "sessions"), 0);
+
+    // Ok: all of it; a write refused inside rolls back alone and the rest goes on.
+    let bob = f
+        .store
+        .transaction(|store| -> Result<Contact, StoreError> {
+            let bob = add_contact(store, "bob");
+            let duplicate = store.insert_contact(&NewContact {
+                display_name: "again".to_owned(),
+                identity_key: IdentityKeyBytes::new(b"ik-of-bob".to_vec()),
+                created_at: t(1),
+            });
+            assert!(duplicate.is_err());
+            store.save_session_state(bob.id, &session("s0"), t(1))?;
+            // Nested: joins the outer transaction.
+            store.transaction(|store| store.set_setting("k", "v"))?;
+            Ok(bob)
+        })
+        .unwrap();
+    assert_eq!(count(&f.store, "contacts"), 1);
+    assert!(f.store.session_state(bob.id).unwrap().unwrap() == session("s0"));
+    assert_eq!(f.store.setting("k").unwrap().as_deref(), Some("v"));
+    // Writes outside a transaction work as before.
+    f.store.set_setting("k", "w").unwrap();
+    assert_eq!(f.store.setting("k").unwrap().as_deref(), Some("w"));
+}

@@ -239,6 +239,34 @@ impl Subscriber {
     }
 }
 
+/// First wait before an ACK the relay refused as rate-limited is sent again; it doubles up to
+/// [`ACK_RETRY_MAX`].
+const ACK_RETRY_FIRST: Duration = Duration::from_millis(10);
+/// Longest wait between two tries of a rate-limited ACK.
+const ACK_RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// ACKs, sending the ACK again while the relay refuses it as rate-limited. A refused ACK keeps
+/// its envelope in the relay's window (it is not pushed again before a new SUBSCRIBE), so
+/// dropping it would stall the mailbox: a drain of a large backlog outruns the relay's
+/// per-connection request rate on ACKs alone.
+async fn ack_until_not_rate_limited(
+    connection: &Connection,
+    receive_id: ReceiveId,
+    message_id: MessageId,
+    key: &SigningKey,
+) -> Result<(), ClientError> {
+    let mut wait = ACK_RETRY_FIRST;
+    loop {
+        match connection.ack(receive_id, message_id, key).await {
+            Err(ClientError::RateLimited) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(ACK_RETRY_MAX);
+            }
+            other => return other,
+        }
+    }
+}
+
 type Pending = Pin<Box<dyn Future<Output = (ReceiveId, bool, Result<(), ClientError>)> + Send>>;
 
 /// Whether the supervisor keeps going.
@@ -378,7 +406,7 @@ impl SubscriberTask {
                         if let Some(key) = self.mailboxes.get(&receive_id).cloned() {
                             let connection = connection.clone();
                             pending.push(Box::pin(async move {
-                                (receive_id, false, connection.ack(receive_id, message_id, &key).await)
+                                (receive_id, false, ack_until_not_rate_limited(&connection, receive_id, message_id, &key).await)
                             }));
                         }
                     }

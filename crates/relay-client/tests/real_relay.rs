@@ -507,3 +507,61 @@ async fn subscriber_drains_more_than_the_window_through_a_one_slot_channel() {
     subscriber.shutdown().await;
     relay.shutdown().await.unwrap();
 }
+
+/// A backlog drained faster than the relay's per-connection request rate: ACKs refused as
+/// rate-limited are sent again, so every envelope is delivered and the mailbox never stalls on
+/// a window of refused ACKs.
+#[tokio::test]
+async fn rate_limited_acks_are_retried_and_the_backlog_drains() {
+    const BACKLOG: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = sealpost_relay::Relay::start(sealpost_relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: dir.path().join("relay.db"),
+        limits: sealpost_relay::Limits {
+            rate_per_connection: sealpost_relay::Rate {
+                per_second: 50,
+                burst: 10,
+            },
+            ..sealpost_relay::Limits::default()
+        },
+        ..sealpost_relay::RelayConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = ws_url(&relay);
+    let owner = key(7);
+    let secret = SendSecret::new([8; 32]);
+    let (connection, _pushes) = bounded("connect", connector().connect(&url)).await.unwrap();
+    let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
+    connection.close();
+
+    let sender = Sender::new(connector());
+    for index in 0..BACKLOG {
+        let envelope = format!("backlog {index}").into_bytes();
+        loop {
+            match sender.send(&url, send_id, &secret, &envelope, None).await {
+                Ok(()) => break,
+                Err(ClientError::RateLimited) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(other) => panic!("send failed: {other}"),
+            }
+        }
+    }
+
+    let (subscriber, mut inbound) =
+        Subscriber::spawn(connector(), url.clone(), SubscriberConfig::default());
+    subscriber.add(receive_id, owner.clone()).unwrap();
+    let acks = subscriber.ack_handle();
+    let mut received = Vec::new();
+    while received.len() < BACKLOG {
+        let delivery = next_message(&mut inbound).await;
+        acks.ack(receive_id, delivery.message_id).unwrap();
+        received.push(String::from_utf8(delivery.envelope).unwrap());
+    }
+    let expected: Vec<String> = (0..BACKLOG).map(|i| format!("backlog {i}")).collect();
+    assert_eq!(received, expected, "each once, in order");
+    subscriber.shutdown().await;
+    relay.shutdown().await.unwrap();
+}

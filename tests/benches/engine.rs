@@ -17,7 +17,10 @@
 //!
 //! `--memory-security` sets `StoreConfig::memory_security` for both engines (SQLCipher's
 //! setting is process-wide and cannot be turned off again once on, so one value per run);
-//! `--window` sets the relay's push window per mailbox (the relay's default is 8).
+//! `--window` sets the relay's push window per mailbox (the relay's default is 8). The relay's
+//! mailbox quota is raised to hold the backlog (its default is 1,000 envelopes), and its request
+//! rates to 100,000/s per connection and per IP unless `--default-rates` (500/s per connection
+//! would bound the drain by its ACKs alone).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -81,15 +84,35 @@ async fn main() {
     MEMORY_SECURITY.set(memory_security).unwrap();
     let window: Option<u16> = flag("window").map(|v| v.parse().unwrap());
     println!(
-        "engine bench: drain={drain_count} latency={latency_count} memory_security={} window={} {}",
+        "engine bench: drain={drain_count} latency={latency_count} memory_security={} window={} relay_rates={} {}",
         memory_security.map_or("default".to_owned(), |on| on.to_string()),
         window.map_or("default".to_owned(), |w| w.to_string()),
+        if all.iter().any(|a| a == "--default-rates") {
+            "default"
+        } else {
+            "raised"
+        },
         machine()
     );
 
+    let default_rates = all.iter().any(|a| a == "--default-rates");
     let relay = TestRelay::start_with(|config| {
         if let Some(window) = window {
             config.limits.window = window;
+        }
+        // A default relay keeps at most 1,000 envelopes per mailbox: the backlog must fit.
+        config.limits.mailbox_max_envelopes = config
+            .limits
+            .mailbox_max_envelopes
+            .max(drain_count as u64 + 1000);
+        if !default_rates {
+            // 500 requests/s per connection would bound the drain by its ACKs alone.
+            let rate = sealpost_relay::Rate {
+                per_second: 100_000,
+                burst: 100_000,
+            };
+            config.limits.rate_per_connection = rate;
+            config.limits.rate_per_ip = rate;
         }
     })
     .await;

@@ -54,7 +54,8 @@ fn bench_store(c: &mut Criterion) {
     let mut group = c.benchmark_group("store");
     group.sample_size(20);
 
-    for (memory_security, label) in [(true, "memory_security_on"), (false, "memory_security_off")] {
+    // OFF first: SQLCipher cannot turn memory security off again in a process once it is on.
+    for (memory_security, label) in [(false, "memory_security_off"), (true, "memory_security_on")] {
         {
             let (_dir, mut store, contact) = setup(memory_security);
             let next = Cell::new(1u64);

@@ -10,7 +10,7 @@
 //!    silently ignore the key and write plaintext) is linked.
 //! 3. `SELECT count(*) FROM sqlite_master` verifies the key: a wrong key or a damaged file gives
 //!    [`StoreError::WrongKeyOrCorrupt`].
-//! 4. `cipher_memory_security = ON` (see [`StoreConfig::memory_security`]), `secure_delete = ON`, `foreign_keys = ON`,
+//! 4. `cipher_memory_security` as configured (off by default, see [`StoreConfig::memory_security`]), `secure_delete = ON`, `foreign_keys = ON`,
 //!    `temp_store = MEMORY`, `journal_mode = WAL`, `synchronous = FULL`, a busy timeout.
 //! 5. Schema migrations ([`schema`]).
 //!
@@ -192,11 +192,21 @@ pub struct StoreConfig {
     pub busy_timeout: Duration,
     /// Create the file if it does not exist (false: opening a missing file is an error).
     pub create_if_missing: bool,
-    /// `PRAGMA cipher_memory_security`: SQLCipher wipes (and locks) every buffer it frees, so
-    /// decrypted pages do not linger in freed memory. It costs a lot: on this machine a 50-row
-    /// history page went from about 0.17 ms to 3 ms and a 1000-message commit about 3x slower
-    /// (`benches/store.rs`). On by default, as the brief asks; the engine may turn it off for
-    /// bulk work if the drain target demands it (the threat model excludes a compromised device).
+    /// `PRAGMA cipher_memory_security`: SQLCipher wipes (and locks) every buffer SQLite frees,
+    /// so decrypted pages do not linger in freed heap memory. **Off by default**, as in SQLCipher
+    /// itself since 4.5.0, for three reasons:
+    ///
+    /// - It is process-wide and one-way: once any connection turns it on, it stays on for every
+    ///   SQLCipher connection of the process until exit (checked here: a later `OFF` still reads
+    ///   back `1`), including an embedded local relay's database.
+    /// - It is costly: the engine's offline drain and send→receive latency benchmarks
+    ///   (`docs/benchmarks.md` § Client engine) measure the difference.
+    /// - What it protects against — someone reading this process's freed heap (a memory dump,
+    ///   swap, a debugger) — is a compromised device, which the threat model excludes
+    ///   (`docs/threat-model.md`): such an attacker reads the live database key, session states
+    ///   and open pages from the same process anyway. Our own secret types still zeroize on drop.
+    ///
+    /// Turn it on for a process that wants the extra wiping regardless of cost.
     pub memory_security: bool,
 }
 
@@ -205,7 +215,7 @@ impl Default for StoreConfig {
         Self {
             busy_timeout: Duration::from_secs(5),
             create_if_missing: true,
-            memory_security: true,
+            memory_security: false,
         }
     }
 }

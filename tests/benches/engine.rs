@@ -61,6 +61,29 @@ fn machine() -> String {
     )
 }
 
+/// fdatasync latency of a 4 KiB write in `dir` right now (p50, p99 of 200): the floor under
+/// every durable commit on the measured paths, which other load on the disk moves a lot.
+fn fdatasync_probe(dir: &std::path::Path) -> String {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let mut samples = Vec::with_capacity(200);
+    for _ in 0..200 {
+        file.write_all(&[0u8; 4096]).unwrap();
+        let start = Instant::now();
+        file.sync_data().unwrap();
+        samples.push(start.elapsed());
+    }
+    drop(file);
+    std::fs::remove_file(&path).unwrap();
+    samples.sort();
+    format!(
+        "fdatasync(4 KiB) p50={:?} p99={:?}",
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.99)
+    )
+}
+
 static MEMORY_SECURITY: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
 
 fn production_receipts(config: &mut EngineConfig) {
@@ -165,7 +188,11 @@ async fn main() {
         on_relay.push(relay_ok);
         total.push(received);
     }
-    println!("latency: n={latency_count}, {}", machine());
+    println!(
+        "latency: n={latency_count}, {}, {}",
+        machine(),
+        fdatasync_probe(root.path())
+    );
     summary("send_message returned (stored + sealed)", stored);
     summary("Alice saw on-relay", on_relay);
     summary("Bob emitted message-received (the figure)", total);
@@ -206,8 +233,9 @@ async fn main() {
         "each message once, the last one last"
     );
     println!(
-        "drain: {drain_count} messages stored in {drained:?} ({:.0} msg/s), {}",
+        "drain: {drain_count} messages stored in {drained:?} ({:.0} msg/s), {}, {}",
         drain_count as f64 / drained.as_secs_f64(),
-        machine()
+        machine(),
+        fdatasync_probe(root.path())
     );
 }

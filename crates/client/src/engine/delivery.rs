@@ -250,7 +250,7 @@ enum Prepared {
     /// Decided already (refused, unknown mailbox): whether to ACK.
     Done(bool),
     /// Opened with the mailbox's sealing key.
-    Opened(Box<(OwnMailbox, OpenedEnvelope)>),
+    Opened(Box<(Arc<OwnMailbox>, OpenedEnvelope)>),
 }
 
 /// Opens, commits and decides the ACK of each delivery, in order. Envelopes on contacts'
@@ -258,8 +258,9 @@ enum Prepared {
 /// (and key changes) take their own path between runs. Returns one ACK decision per delivery.
 async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: &[Delivery]) -> Vec<bool> {
     let mut prepared = Vec::with_capacity(deliveries.len());
+    let mut mailboxes = MailboxCache::new();
     for delivery in deliveries {
-        prepared.push(match prepare(inner, url, delivery) {
+        prepared.push(match prepare(inner, url, delivery, &mut mailboxes) {
             Ok(item) => item,
             Err(error) => {
                 tracing::warn!(%error, "delivery not prepared; left for the relay to push again");
@@ -320,23 +321,44 @@ where
     false
 }
 
+/// Each mailbox of a batch, looked up and its sealing key derived once (deriving the key
+/// computes its public half: an X25519 scalar multiplication). `None`: not ours.
+type MailboxCache = HashMap<[u8; 32], Option<(Arc<OwnMailbox>, MailboxSealingKey)>>;
+
 /// Looks the mailbox up and opens the HPKE seal (outside the store lock: this is the costly
 /// part). A refusal here is final: ACK it.
-fn prepare(inner: &Inner, url: &str, delivery: &Delivery) -> Result<Prepared, EngineError> {
-    let store_relay = store_url(url)?;
-    let mailbox = lock(&inner.store).own_mailbox_by_receive_id(
-        &store_relay,
-        &ReceiveId::new(delivery.receive_id.0.to_vec()),
-    )?;
-    let Some(mailbox) = mailbox else {
+fn prepare(
+    inner: &Inner,
+    url: &str,
+    delivery: &Delivery,
+    mailboxes: &mut MailboxCache,
+) -> Result<Prepared, EngineError> {
+    let entry = match mailboxes.get(&delivery.receive_id.0) {
+        Some(entry) => entry,
+        None => {
+            let store_relay = store_url(url)?;
+            let mailbox = lock(&inner.store).own_mailbox_by_receive_id(
+                &store_relay,
+                &ReceiveId::new(delivery.receive_id.0.to_vec()),
+            )?;
+            let entry = match mailbox {
+                Some(mailbox) => {
+                    let sealing = MailboxSealingKey::from_secret_bytes(&array32(
+                        mailbox.sealing_secret_key.expose_secret(),
+                    )?)?;
+                    Some((Arc::new(mailbox), sealing))
+                }
+                None => None,
+            };
+            mailboxes.entry(delivery.receive_id.0).or_insert(entry)
+        }
+    };
+    let Some((mailbox, sealing)) = entry else {
         return refuse(inner, "an envelope for an unknown mailbox").map(Prepared::Done);
     };
-    let sealing = MailboxSealingKey::from_secret_bytes(&array32(
-        mailbox.sealing_secret_key.expose_secret(),
-    )?)?;
     let send_id = sealpost_crypto::SendId(array32(mailbox.send_id.as_bytes())?);
-    match open_envelope(&sealing, &send_id, &delivery.envelope) {
-        Ok(opened) => Ok(Prepared::Opened(Box::new((mailbox, opened)))),
+    match open_envelope(sealing, &send_id, &delivery.envelope) {
+        Ok(opened) => Ok(Prepared::Opened(Box::new((mailbox.clone(), opened)))),
         Err(error) => refuse(inner, format!("did not open: {error}")).map(Prepared::Done),
     }
 }

@@ -460,6 +460,84 @@ async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
     );
 }
 
+/// §3a.6: Alice refreshes her signed prekey; Bob learns it inside a ratchet message and keeps it
+/// (verified against Alice's identity). The conversation goes on, and an invite made before the
+/// refresh (naming the retired prekey) can still be accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_prekey_refresh_reaches_contacts_and_old_invites_still_work() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (carol, _c) = Client::new("Carol", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    alice
+        .engine
+        .send_message(&alice_bob, "before")
+        .await
+        .unwrap();
+    wait_until("Bob has 'before'", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+    let old_invite = alice.engine.create_invite().await.unwrap();
+    let current_public = |client: &Client| {
+        client.engine.with_store(|s| {
+            let (_, secret) = s.current_signed_prekey().unwrap().unwrap();
+            sealpost_crypto::SignedPrekeyPair::from_secret_bytes(secret.expose_secret())
+                .unwrap()
+                .public()
+                .to_bytes()
+                .to_vec()
+        })
+    };
+    let before = current_public(&alice);
+
+    assert_eq!(alice.engine.refresh_signed_prekey().await.unwrap(), 1);
+    let after = current_public(&alice);
+    assert_ne!(before, after);
+    wait_until("Bob stored Alice's new signed prekey", || async {
+        let contact = bob_alice.parse().unwrap();
+        bob.engine.with_store(|s| {
+            s.contact(contact)
+                .unwrap()
+                .unwrap()
+                .peer_signed_prekey
+                .is_some_and(|p| p.as_bytes() == after.as_slice())
+        })
+    })
+    .await;
+    bob.engine.send_message(&bob_alice, "after").await.unwrap();
+    wait_until("Alice has 'after'", || async {
+        alice
+            .incoming(&alice_bob)
+            .await
+            .iter()
+            .any(|m| m.text == "after")
+    })
+    .await;
+
+    // The invite made before the refresh names the retired prekey: it still opens.
+    let chat = carol
+        .engine
+        .accept_invite(&old_invite.text, "")
+        .await
+        .unwrap();
+    carol
+        .engine
+        .send_message(&chat.contact_id, "hi Alice")
+        .await
+        .unwrap();
+    wait_until("Alice has Carol's message", || async {
+        let chats = alice.engine.list_chats().await.unwrap();
+        match chats.iter().find(|c| c.display_name == "Carol") {
+            Some(chat) => !alice.incoming(&chat.contact_id).await.is_empty(),
+            None => false,
+        }
+    })
+    .await;
+}
+
 /// T1: the relay reflects Alice's own envelope (sealed to Bob) back into Alice's mailbox for
 /// Bob. Refused; nothing is shown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -938,7 +938,21 @@ fn step_one(
                 ReceivedContent::SessionOnly
             }
             Body::PrekeyUpdate { signed_prekey } => {
-                store.set_peer_signed_prekey(contact, &SignedPrekeyBytes::new(signed_prekey))?;
+                // Kept only if it is a signed prekey of this contact's identity.
+                let verified = super::identity_from_bytes(row.identity_key.as_bytes())
+                    .ok()
+                    .and_then(|identity| {
+                        let prekey =
+                            sealpost_crypto::SignedPrekey::from_bytes(&signed_prekey).ok()?;
+                        prekey.verify(&identity).ok()
+                    })
+                    .is_some();
+                if verified {
+                    store
+                        .set_peer_signed_prekey(contact, &SignedPrekeyBytes::new(signed_prekey))?;
+                } else {
+                    refuse(inner, "a prekey update that does not verify")?;
+                }
                 ReceivedContent::SessionOnly
             }
             Body::Hello { .. } => ReceivedContent::SessionOnly,

@@ -46,6 +46,8 @@ use crate::vault::{Vault, VaultError};
 
 pub use views::*;
 
+/// How long our signed prekey is used before the engine makes a new one (on open).
+pub const SIGNED_PREKEY_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a new invite stays valid.
 pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 const SETTINGS_KEY: &str = "engine.settings";
@@ -940,6 +942,18 @@ impl Engine {
         Ok(())
     }
 
+    /// Makes a new signed prekey, retires the current one (kept to answer late initial messages
+    /// that name it) and tells every contact it can send to, inside a ratchet message
+    /// (`PrekeyUpdate`, §3a.6), so a session broken beyond MAX_SKIP can restart X3DH with the
+    /// latest one. Everything is one store transaction. Returns how many contacts were told.
+    /// The engine calls it on open when the current prekey is older than
+    /// [`SIGNED_PREKEY_LIFETIME`].
+    pub async fn refresh_signed_prekey(&self) -> Result<usize, EngineError> {
+        let told = self.inner.refresh_signed_prekey()?;
+        self.inner.outbox_wake.notify_one();
+        Ok(told)
+    }
+
     /// Runs `f` on the store (tests and benchmarks inspect state with it).
     pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
         f(&mut lock(&self.inner.store))
@@ -1224,6 +1238,12 @@ impl Inner {
                 }
             }
         }
+        if self.signed_prekey_expired()? {
+            match self.refresh_signed_prekey() {
+                Ok(told) => tracing::info!(told, "signed prekey refreshed"),
+                Err(error) => tracing::warn!(%error, "signed prekey not refreshed"),
+            }
+        }
         let outbox = tokio::spawn(delivery::outbox_loop(Arc::downgrade(self)));
         self.track(outbox);
         self.clone().spawn_deletions();
@@ -1269,6 +1289,57 @@ impl Inner {
             }
         });
         self.track(task);
+    }
+
+    /// See [`Engine::refresh_signed_prekey`].
+    fn refresh_signed_prekey(&self) -> Result<usize, EngineError> {
+        let fresh = SignedPrekeyPair::generate(&self.identity)?;
+        let update = Content {
+            v: CONTENT_VERSION,
+            seq: 0,
+            sent_at_ms: u64::try_from(UnixMillis::now().0).unwrap_or(0),
+            body: Body::PrekeyUpdate {
+                signed_prekey: fresh.public().to_bytes().to_vec(),
+            },
+            receipts: Vec::new(),
+        };
+        lock(&self.store).transaction(|store| -> Result<usize, EngineError> {
+            let now = UnixMillis::now();
+            if let Some((old, _)) = store.current_signed_prekey()? {
+                store.retire_signed_prekey(old, now)?;
+            }
+            store.insert_signed_prekey(
+                fresh.id().0,
+                &SignedPrekeySecretBytes::new(fresh.to_secret_bytes().to_vec()),
+                now,
+            )?;
+            let mut told = 0;
+            for chat in store.chat_list()? {
+                let contact = chat.contact;
+                if contact.sending_blocked_reason().is_some()
+                    || store.session_state(contact.id)?.is_none()
+                    || store.peer_addresses(contact.id)?.is_empty()
+                {
+                    continue;
+                }
+                self.seal_and_commit(store, contact.id, None, &update)?;
+                told += 1;
+            }
+            Ok(told)
+        })
+    }
+
+    /// Whether our current signed prekey is older than [`SIGNED_PREKEY_LIFETIME`].
+    fn signed_prekey_expired(&self) -> Result<bool, EngineError> {
+        let store = lock(&self.store);
+        let Some((id, _)) = store.current_signed_prekey()? else {
+            return Ok(false);
+        };
+        let Some(created_at) = store.signed_prekey_created_at(id)? else {
+            return Ok(false);
+        };
+        let lifetime = i64::try_from(SIGNED_PREKEY_LIFETIME.as_millis()).unwrap_or(i64::MAX);
+        Ok(UnixMillis::now().0.saturating_sub(created_at.0) > lifetime)
     }
 
     /// Queues a delivery receipt for `seq`, sent alone after a random delay (§3a.7).

@@ -363,6 +363,18 @@ impl Store {
             .optional()?)
     }
 
+    /// When one of our signed prekeys was made.
+    pub fn signed_prekey_created_at(&self, key_id: u32) -> Result<Option<UnixMillis>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT created_at FROM signed_prekeys WHERE key_id = ?1",
+                params![i64::from(key_id)],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
     /// Our newest signed prekey that is not retired.
     pub fn current_signed_prekey(
         &self,

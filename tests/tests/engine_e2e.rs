@@ -350,11 +350,12 @@ async fn relay_and_client_restart_then_replay_shows_each_once() {
 
 /// Bad envelopes inside a drained backlog poison nothing: while Bob is offline his mailbox gets
 /// Alice's messages with garbage, a tampered envelope and replays of real ones between them;
-/// when Bob comes up (and commits what each push window delivers in one transaction), every
+/// when Bob comes up (and opens and commits what each push window delivers as one batch), every
 /// real message is stored exactly once and in order, and the bad ones are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
-    let mut relay = TestRelay::start().await;
+    // A window of 64 puts the whole backlog in one batch, opened on two threads.
+    let mut relay = TestRelay::start_with(|config| config.limits.window = 64).await;
     let root = tempfile::tempdir().unwrap();
     let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
     let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
@@ -412,7 +413,7 @@ async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
     for bad in [&garbage, &tampered, &captured[1], &captured[3]] {
         inject(&relay.url(), send_id, secret, &key, bad).await;
     }
-    for index in 5..12 {
+    for index in 5..40 {
         alice
             .engine
             .send_message(&alice_bob, &format!("batch {index}"))
@@ -425,8 +426,8 @@ async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
     .await;
 
     let mut bob = Client::reopen(&bob_profile, &bob_root).await;
-    wait_until("Bob has all twelve", || async {
-        bob.incoming(&bob_alice).await.len() >= 13
+    wait_until("Bob has all forty", || async {
+        bob.incoming(&bob_alice).await.len() >= 41
     })
     .await;
     // A marker after the backlog: once it is in, every bad envelope was handled before it.
@@ -445,7 +446,7 @@ async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
         .map(|m| m.text)
         .collect();
     let mut expected = vec!["first".to_owned()];
-    expected.extend((0..12).map(|index| format!("batch {index}")));
+    expected.extend((0..40).map(|index| format!("batch {index}")));
     expected.push("end".to_owned());
     assert_eq!(texts, expected, "each real message once, in order");
     let mut refused = 0;

@@ -257,7 +257,17 @@ enum Prepared {
 /// mailboxes are committed together ([`receive_run`]); initial messages on invite mailboxes
 /// (and key changes) take their own path between runs. Returns one ACK decision per delivery.
 async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: &[Delivery]) -> Vec<bool> {
-    let prepared = prepare_all(inner, url, deliveries);
+    let mut prepared = Vec::with_capacity(deliveries.len());
+    let mut mailboxes = MailboxCache::new();
+    for delivery in deliveries {
+        prepared.push(match prepare(inner, url, delivery, &mut mailboxes) {
+            Ok(item) => item,
+            Err(error) => {
+                tracing::warn!(%error, "delivery not prepared; left for the relay to push again");
+                Prepared::Done(false)
+            }
+        });
+    }
     let mut acks = vec![false; deliveries.len()];
     let mut run: Vec<(usize, ContactId)> = Vec::new();
     for index in 0..prepared.len() {
@@ -315,112 +325,42 @@ where
 /// computes its public half: an X25519 scalar multiplication). `None`: not ours.
 type MailboxCache = HashMap<[u8; 32], Option<(Arc<OwnMailbox>, MailboxSealingKey)>>;
 
-/// Below this many envelopes a batch is opened on the current thread only (a full default relay
-/// window of 8 already gains from a second thread).
-const PARALLEL_OPEN_FROM: usize = 8;
-
-/// Looks each delivery's mailbox up (once per mailbox), then opens the HPKE seals — outside the
-/// store lock, and for a large batch on two threads (the X25519 in each open is most of a
-/// drain's CPU). A refusal here is final: ACK it. A local failure leaves the delivery
-/// unacknowledged.
-fn prepare_all(inner: &Inner, url: &str, deliveries: &[Delivery]) -> Vec<Prepared> {
-    let mut mailboxes = MailboxCache::new();
-    let mut decided: Vec<Option<Prepared>> = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        decided.push(match lookup(inner, url, delivery, &mut mailboxes) {
-            Ok(true) => None,
-            Ok(false) => Some(
-                refuse(inner, "an envelope for an unknown mailbox")
-                    .map_or(Prepared::Done(false), Prepared::Done),
-            ),
-            Err(error) => {
-                tracing::warn!(%error, "delivery not prepared; left for the relay to push again");
-                Some(Prepared::Done(false))
-            }
-        });
-    }
-    // Every delivery still undecided has its mailbox in the cache.
-    let jobs: Vec<(usize, &Arc<OwnMailbox>, &MailboxSealingKey, &Delivery)> = deliveries
-        .iter()
-        .enumerate()
-        .filter(|(index, _)| matches!(decided.get(*index), Some(None)))
-        .filter_map(
-            |(index, delivery)| match mailboxes.get(&delivery.receive_id.0) {
-                Some(Some((mailbox, sealing))) => Some((index, mailbox, sealing, delivery)),
-                _ => None,
-            },
-        )
-        .collect();
-    let open = |jobs: &[(usize, &Arc<OwnMailbox>, &MailboxSealingKey, &Delivery)]| {
-        jobs.iter()
-            .map(|(_, mailbox, sealing, delivery)| {
-                let send_id = sealpost_crypto::SendId(array32(mailbox.send_id.as_bytes())?);
-                Ok(open_envelope(sealing, &send_id, &delivery.envelope))
-            })
-            .collect::<Vec<Result<_, EngineError>>>()
-    };
-    let results = if jobs.len() >= PARALLEL_OPEN_FROM {
-        let (first, second) = jobs.split_at(jobs.len() / 2);
-        std::thread::scope(|scope| {
-            let other = scope.spawn(|| open(second));
-            let mut results = open(first);
-            match other.join() {
-                Ok(more) => results.extend(more),
-                // The helper thread panicked (it cannot: decoding never panics): open here.
-                Err(_) => results.extend(open(second)),
-            }
-            results
-        })
-    } else {
-        open(&jobs)
-    };
-    for ((index, mailbox, _, _), result) in jobs.iter().zip(results) {
-        let item = match result {
-            Ok(Ok(opened)) => Prepared::Opened(Box::new(((*mailbox).clone(), opened))),
-            Ok(Err(error)) => refuse(inner, format!("did not open: {error}"))
-                .map_or(Prepared::Done(false), Prepared::Done),
-            Err(error) => {
-                tracing::warn!(%error, "delivery not prepared; left for the relay to push again");
-                Prepared::Done(false)
-            }
-        };
-        if let Some(slot) = decided.get_mut(*index) {
-            *slot = Some(item);
-        }
-    }
-    decided
-        .into_iter()
-        .map(|item| item.unwrap_or(Prepared::Done(false)))
-        .collect()
-}
-
-/// Makes sure the delivery's mailbox is in the cache; false if it is not one of ours.
-fn lookup(
+/// Looks the mailbox up and opens the HPKE seal (outside the store lock: this is the costly
+/// part). A refusal here is final: ACK it.
+fn prepare(
     inner: &Inner,
     url: &str,
     delivery: &Delivery,
     mailboxes: &mut MailboxCache,
-) -> Result<bool, EngineError> {
-    if let Some(entry) = mailboxes.get(&delivery.receive_id.0) {
-        return Ok(entry.is_some());
-    }
-    let store_relay = store_url(url)?;
-    let mailbox = lock(&inner.store).own_mailbox_by_receive_id(
-        &store_relay,
-        &ReceiveId::new(delivery.receive_id.0.to_vec()),
-    )?;
-    let entry = match mailbox {
-        Some(mailbox) => {
-            let sealing = MailboxSealingKey::from_secret_bytes(&array32(
-                mailbox.sealing_secret_key.expose_secret(),
-            )?)?;
-            Some((Arc::new(mailbox), sealing))
+) -> Result<Prepared, EngineError> {
+    let entry = match mailboxes.get(&delivery.receive_id.0) {
+        Some(entry) => entry,
+        None => {
+            let store_relay = store_url(url)?;
+            let mailbox = lock(&inner.store).own_mailbox_by_receive_id(
+                &store_relay,
+                &ReceiveId::new(delivery.receive_id.0.to_vec()),
+            )?;
+            let entry = match mailbox {
+                Some(mailbox) => {
+                    let sealing = MailboxSealingKey::from_secret_bytes(&array32(
+                        mailbox.sealing_secret_key.expose_secret(),
+                    )?)?;
+                    Some((Arc::new(mailbox), sealing))
+                }
+                None => None,
+            };
+            mailboxes.entry(delivery.receive_id.0).or_insert(entry)
         }
-        None => None,
     };
-    let known = entry.is_some();
-    mailboxes.insert(delivery.receive_id.0, entry);
-    Ok(known)
+    let Some((mailbox, sealing)) = entry else {
+        return refuse(inner, "an envelope for an unknown mailbox").map(Prepared::Done);
+    };
+    let send_id = sealpost_crypto::SendId(array32(mailbox.send_id.as_bytes())?);
+    match open_envelope(sealing, &send_id, &delivery.envelope) {
+        Ok(opened) => Ok(Prepared::Opened(Box::new((mailbox.clone(), opened)))),
+        Err(error) => refuse(inner, format!("did not open: {error}")).map(Prepared::Done),
+    }
 }
 
 /// Commits a run of envelopes on contacts' mailboxes (one transaction), then does what each

@@ -1,14 +1,37 @@
 #!/usr/bin/env bash
-# Sets everything up and runs Sealpost with its local test relay on this machine.
-# Usage: scripts/run.sh [--profile NAME]
+# Sets everything up (system packages, the UI) and runs the Sealpost app in local test relay mode:
+# the app starts the embedded relay on 127.0.0.1:47474 (or joins the one another profile runs), so
+# two profiles on this desktop can chat with no server anywhere.
+#
+# Usage: scripts/run.sh [--profile NAME] [other sealpost arguments]
+#   bash scripts/run.sh --profile alice &
+#   bash scripts/run.sh --profile bob
+#
+# Needs a graphical session (DISPLAY or WAYLAND_DISPLAY) with a Secret Service (GNOME Keyring,
+# KWallet or KeePassXC): that is where the app keeps your keys. On a machine without either, run
+#   SEALPOST_HEADLESS=1 bash scripts/run.sh
+# which starts a virtual display and a throwaway, unlocked keyring (for trying it out only: the
+# keyring and with it the profiles' keys are gone when the app exits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
-# The desktop app (src-tauri) is not built yet; until it lands this starts what exists: the relay, in the
-# same place and on the same fixed loopback port the app's local test relay mode will use.
-data_dir="${XDG_DATA_HOME:-$HOME/.local/share}/sealpost/local-relay"
-mkdir -p "$data_dir"
-echo "Sealpost local test relay: ws://127.0.0.1:47474 (database in $data_dir). Ctrl-C stops it."
-exec cargo run --release --locked -p sealpost-relay -- --listen 127.0.0.1:47474 --database "$data_dir/relay.db"
+echo "run: building Sealpost (release; the first build takes several minutes)"
+cargo build --release --locked -p sealpost
+target_dir="${CARGO_TARGET_DIR:-target}"
+app="$target_dir/release/sealpost"
+
+if [ "${SEALPOST_HEADLESS:-0}" = 1 ]; then
+  echo "run: virtual display and throwaway keyring (SEALPOST_HEADLESS=1)"
+  exec xvfb-run -a -s "-screen 0 1280x800x24" bash scripts/with-keyring.sh "$app" --local-relay "$@"
+fi
+
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "run: no graphical display (DISPLAY/WAYLAND_DISPLAY are unset)." >&2
+  echo "run: start this from a desktop session, or try it with SEALPOST_HEADLESS=1." >&2
+  exit 1
+fi
+
+echo "run: starting Sealpost in local test relay mode (ws://127.0.0.1:47474)"
+exec "$app" --local-relay "$@"

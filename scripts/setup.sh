@@ -15,6 +15,9 @@ packages=(
   dbus dbus-x11 libdbus-1-dev gnome-keyring libsecret-tools
   # A headless display and the WebDriver bridge for end-to-end tests of the real window.
   xvfb xauth webkit2gtk-driver
+  # Window focus for the WebDriver test (a person clicks a window; Xvfb has no window manager) and
+  # window checks of the installed package.
+  xdotool x11-utils
   # Screenshots and .rpm bundles.
   imagemagick rpm
 )

@@ -109,7 +109,11 @@ for instance in alice bob; do
   urls+=("http://127.0.0.1:$port")
 done
 SEALPOST_WEBDRIVER_URLS=$(IFS=,; echo "${urls[*]}")
+# The apps' shared local test relay gets a free port too, so a developer's own running Sealpost
+# (on the default 47474) is never disturbed.
+SEALPOST_LOCAL_RELAY_PORT=$(free_port)
+export SEALPOST_LOCAL_RELAY_PORT
 export SEALPOST_WEBDRIVER_URLS
-echo "webdriver: tauri-driver at $SEALPOST_WEBDRIVER_URLS"
+echo "webdriver: tauri-driver at $SEALPOST_WEBDRIVER_URLS, local relay port $SEALPOST_LOCAL_RELAY_PORT"
 
 cargo test -p sealpost-webdriver-tests --locked

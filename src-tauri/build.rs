@@ -1,6 +1,41 @@
 //! Build script: lets tauri-build read `tauri.conf.json`, the capabilities and the icons, and
 //! generate the permission files that `tauri::generate_context!` embeds.
+//!
+//! The app manifest lists every IPC command, so each one gets an `allow-…` permission and is
+//! callable only where `capabilities/main-window.json` allows it (least privilege: a command not
+//! listed there is refused even though it is registered).
+
+const COMMANDS: &[&str] = &[
+    "app_status",
+    "onboard",
+    "get_profile",
+    "set_display_name",
+    "list_chats",
+    "get_messages",
+    "send_message",
+    "mark_read",
+    "create_invite",
+    "list_invites",
+    "revoke_invite",
+    "preview_invite",
+    "accept_invite",
+    "get_safety_number",
+    "set_verified",
+    "accept_key_change",
+    "block_contact",
+    "delete_contact",
+    "rename_contact",
+    "take_pending_invite",
+    "get_settings",
+    "update_settings",
+];
 
 fn main() {
-    tauri_build::build();
+    let attributes = tauri_build::Attributes::new()
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        // A build script reports failure by exiting non-zero with the reason on stderr.
+        eprintln!("tauri-build failed: {error:#}");
+        std::process::exit(1);
+    }
 }

@@ -1,18 +1,31 @@
-//! The IPC commands the UI calls (`ui/src/api/commands.ts` has one typed wrapper per command).
+//! The IPC commands the UI calls (`ui/src/api/commands.ts` has one typed wrapper per command;
+//! `ui/CONTRACT.md` is the contract).
 //!
-//! Empty on purpose until the engine (`sealpost-client`) has its command API. Each command will be
-//! three to five lines: take the engine from Tauri state, call it, map its error to
-//! [`CommandError`]. Register them in `lib.rs` with
-//! `.invoke_handler(tauri::generate_handler![commands::app_status, ...])`.
+//! Each command is a few lines: take the open profile from [`Shell`], call the engine (or the
+//! [`sealpost_client::App`] facade for what involves the local relay), and map the error to
+//! [`CommandError`]. Nothing else happens here.
 //!
 //! Rules for what goes here:
-//! - No secret crosses IPC (BRIEF §3a.11): never return seeds, private keys, session state or the
-//!   database key. Invite text, safety numbers and message text may cross.
-//! - Command names are snake_case and match the wrappers in `ui/src/api/commands.ts`.
+//! - No secret crosses IPC (BRIEF §3a.11): the view types of `sealpost_client::engine::views`
+//!   hold no key material. Invite text, safety numbers and message text may cross.
+//! - Command names are snake_case and match the wrappers in `ui/src/api/commands.ts`; they are
+//!   listed in `build.rs` (the app manifest) and allowed one by one in
+//!   `capabilities/main-window.json`.
 //! - Keep commands in this module: a `#[tauri::command] pub fn` at the crate root collides with
 //!   the `__cmd__` item that Tauri generates (E0255).
 
+use sealpost_client::engine::{
+    ChatView, InvitePreview, InviteView, LocalRelaySettings, MessagePage, MessageView,
+    NotificationSettings, ProfileView, RelayChoice, SafetyNumberView, Settings,
+};
+use sealpost_client::{AppError, AppStatus, EngineError};
 use serde::Serialize;
+use tauri::{AppHandle, State};
+
+use crate::shell::{Shell, refresh_unread};
+
+/// What every command returns.
+pub type CommandResult<T> = Result<T, CommandError>;
 
 /// The error every command rejects with; the UI reads it as `EngineError { kind, message }`
 /// (`ui/src/api/types.ts`). `kind` is a stable snake_case code the UI turns into words;
@@ -35,6 +48,261 @@ impl CommandError {
     }
 }
 
+impl From<EngineError> for CommandError {
+    fn from(error: EngineError) -> Self {
+        Self::new(error.kind(), error.to_string())
+    }
+}
+
+impl From<AppError> for CommandError {
+    fn from(error: AppError) -> Self {
+        Self::new(error.kind(), error.to_string())
+    }
+}
+
+/// `app_status`: profile, phase, local relay and connections.
+#[tauri::command]
+pub async fn app_status(handle: AppHandle, shell: State<'_, Shell>) -> CommandResult<AppStatus> {
+    Ok(shell.app(&handle).await?.status().await?)
+}
+
+/// `onboard`: display name and first relay (the local relay is started for `{kind: "local"}`).
+#[tauri::command]
+pub async fn onboard(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    display_name: String,
+    relay: RelayChoice,
+) -> CommandResult<ProfileView> {
+    let app = shell.app(&handle).await?;
+    Ok(app.onboard(&display_name, relay).await?)
+}
+
+/// `get_profile`.
+#[tauri::command]
+pub async fn get_profile(handle: AppHandle, shell: State<'_, Shell>) -> CommandResult<ProfileView> {
+    Ok(shell.app(&handle).await?.engine().get_profile().await?)
+}
+
+/// `set_display_name`.
+#[tauri::command]
+pub async fn set_display_name(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    display_name: String,
+) -> CommandResult<ProfileView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.set_display_name(&display_name).await?)
+}
+
+/// `list_chats`: newest activity first.
+#[tauri::command]
+pub async fn list_chats(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+) -> CommandResult<Vec<ChatView>> {
+    Ok(shell.app(&handle).await?.engine().list_chats().await?)
+}
+
+/// `get_messages`: one page of history, older than `before_seq`.
+#[tauri::command]
+pub async fn get_messages(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+    before_seq: Option<u64>,
+    limit: u32,
+) -> CommandResult<MessagePage> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.get_messages(&contact_id, before_seq, limit).await?)
+}
+
+/// `send_message`: stored and queued; the state moves on through `message-state` events.
+#[tauri::command]
+pub async fn send_message(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+    text: String,
+) -> CommandResult<MessageView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.send_message(&contact_id, &text).await?)
+}
+
+/// `mark_read`: marks incoming messages up to `up_to_seq` read (and updates the tray).
+#[tauri::command]
+pub async fn mark_read(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+    up_to_seq: u64,
+) -> CommandResult<()> {
+    let engine = shell.app(&handle).await?.engine();
+    engine.mark_read(&contact_id, up_to_seq).await?;
+    refresh_unread(&handle).await;
+    Ok(())
+}
+
+/// `create_invite`: a new single-use invite (text and QR).
+#[tauri::command]
+pub async fn create_invite(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+) -> CommandResult<InviteView> {
+    Ok(shell.app(&handle).await?.engine().create_invite().await?)
+}
+
+/// `list_invites`: the open ones, newest first.
+#[tauri::command]
+pub async fn list_invites(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+) -> CommandResult<Vec<InviteView>> {
+    Ok(shell.app(&handle).await?.engine().list_invites().await?)
+}
+
+/// `revoke_invite`.
+#[tauri::command]
+pub async fn revoke_invite(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    id: String,
+) -> CommandResult<()> {
+    Ok(shell
+        .app(&handle)
+        .await?
+        .engine()
+        .revoke_invite(&id)
+        .await?)
+}
+
+/// `preview_invite`: what accepting would add, without adding anything.
+#[tauri::command]
+pub async fn preview_invite(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    text: String,
+) -> CommandResult<InvitePreview> {
+    Ok(shell
+        .app(&handle)
+        .await?
+        .engine()
+        .preview_invite(&text)
+        .await?)
+}
+
+/// `accept_invite`: adds the contact and sends the first message.
+#[tauri::command]
+pub async fn accept_invite(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    text: String,
+    display_name: String,
+) -> CommandResult<ChatView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.accept_invite(&text, &display_name).await?)
+}
+
+/// `get_safety_number`: 60 digits and a QR code.
+#[tauri::command]
+pub async fn get_safety_number(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+) -> CommandResult<SafetyNumberView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.get_safety_number(&contact_id).await?)
+}
+
+/// `set_verified`.
+#[tauri::command]
+pub async fn set_verified(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+    verified: bool,
+) -> CommandResult<()> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.set_verified(&contact_id, verified).await?)
+}
+
+/// `accept_key_change` (T8): releases sending and clears `verified`.
+#[tauri::command]
+pub async fn accept_key_change(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+) -> CommandResult<()> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.accept_key_change(&contact_id).await?)
+}
+
+/// `block_contact`.
+#[tauri::command]
+pub async fn block_contact(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+    blocked: bool,
+) -> CommandResult<()> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.block_contact(&contact_id, blocked).await?)
+}
+
+/// `delete_contact`: also DELETEs its mailboxes on every relay.
+#[tauri::command]
+pub async fn delete_contact(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+) -> CommandResult<()> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.delete_contact(&contact_id).await?)
+}
+
+/// `rename_contact`.
+#[tauri::command]
+pub async fn rename_contact(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+    display_name: String,
+) -> CommandResult<()> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.rename_contact(&contact_id, &display_name).await?)
+}
+
+/// `take_pending_invite`: the link the app started with, once.
+#[tauri::command]
+pub fn take_pending_invite(shell: State<'_, Shell>) -> Option<String> {
+    shell.take_pending_invite()
+}
+
+/// `get_settings`.
+#[tauri::command]
+pub async fn get_settings(handle: AppHandle, shell: State<'_, Shell>) -> CommandResult<Settings> {
+    Ok(shell.app(&handle).await?.engine().get_settings().await?)
+}
+
+/// `update_settings`: the whole object as four top-level arguments; returns it as stored.
+#[tauri::command]
+pub async fn update_settings(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    notifications: NotificationSettings,
+    read_receipts: bool,
+    local_relay: LocalRelaySettings,
+    relays: Vec<String>,
+) -> CommandResult<Settings> {
+    let settings = Settings {
+        notifications,
+        read_receipts,
+        local_relay,
+        relays,
+    };
+    Ok(shell.app(&handle).await?.update_settings(settings).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +314,16 @@ mod tests {
             json,
             serde_json::json!({ "kind": "invite_used", "message": "detail" })
         );
+    }
+
+    #[test]
+    fn engine_errors_keep_their_contract_kind() {
+        let error = CommandError::from(EngineError::InviteUsed);
+        assert_eq!(error.kind, "invite_used");
+        assert_eq!(error.message, "the invite was already used");
+        let local = CommandError::from(AppError::LocalRelay(
+            sealpost_client::local_relay::LocalRelayError::PortZero,
+        ));
+        assert_eq!(local.kind, "local_relay_failed");
     }
 }

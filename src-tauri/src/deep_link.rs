@@ -14,11 +14,12 @@
 //! - **macOS:** the OS delivers an "opened" event to the running app; the plugin handles it.
 
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 use crate::{
     launch::{CommandLine, InviteLink, LaunchOptions},
+    shell::Shell,
     window::{MAIN_WINDOW, show_main_window},
 };
 
@@ -40,6 +41,10 @@ pub fn forward_opened_links<R: Runtime>(app: &AppHandle<R>) {
             match url.as_str().parse::<InviteLink>() {
                 Ok(link) => {
                     show_main_window(&handle);
+                    // Kept for `take_pending_invite` too, in case the UI is not listening yet.
+                    handle
+                        .state::<Shell>()
+                        .set_pending_invite(link.as_str().to_owned());
                     let payload = OpenInvite {
                         text: link.as_str().to_owned(),
                     };

@@ -1,7 +1,7 @@
-//! What the app is started with: the command line, the profile name and the profile's directories.
+//! What the app is started with: the command line and the profile it opens.
 //!
-//! This module is deliberately small and self-contained so that the engine can take over profiles
-//! later (its own profile type, its own directory layout) by swapping this one file.
+//! Profiles themselves (names, directories) belong to the engine (`sealpost_client::profile`);
+//! this module only parses what the user typed and where the data root is.
 //!
 //! Command line:
 //! - `--profile NAME`: letters, digits and `_`, not starting with a digit, at most
@@ -13,19 +13,15 @@
 //!   the only argument).
 //! - `--version`, `--help`.
 //!
-//! Directories: `<data dir>/sealpost/profiles/NAME`, where `<data dir>` is the OS data directory
-//! (`~/.local/share` on Linux, `~/Library/Application Support` on macOS, `%APPDATA%` on Windows).
-//! The environment variable [`DATA_DIR_ENV`] (`SEALPOST_DATA_DIR`) replaces `<data dir>/sealpost`
-//! as a whole, so tests point every profile of a run into one temporary directory.
+//! Directories: `<data dir>/sealpost/profiles/NAME` (see `sealpost_client::profile` for the data
+//! dir per OS). The environment variable [`DATA_DIR_ENV`] (`SEALPOST_DATA_DIR`) replaces
+//! `<data dir>/sealpost` as a whole, so tests point every profile of a run (and the local relay)
+//! into one temporary directory.
 
-use std::{
-    ffi::OsString,
-    fmt,
-    path::{Path, PathBuf},
-    str::FromStr,
-};
+use std::{ffi::OsString, path::PathBuf, str::FromStr};
 
 use clap::Parser;
+use sealpost_client::{LocalRelayMode, ProfileDirs, ProfileName, ProfilesConfig};
 
 /// Environment variable that replaces `<OS data dir>/sealpost` (used by tests and portable setups).
 pub const DATA_DIR_ENV: &str = "SEALPOST_DATA_DIR";
@@ -50,6 +46,10 @@ pub struct CommandLine {
     #[arg(long)]
     pub local_relay: bool,
 
+    /// The local test relay's loopback port for this launch (default: the one in Settings, 47474).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub local_relay_port: Option<u16>,
+
     /// A `sealpost:` invite link to open in the add-contact form (it never adds a contact by itself).
     #[arg(value_name = "SEALPOST_URL")]
     pub invite_link: Option<InviteLink>,
@@ -63,69 +63,6 @@ impl CommandLine {
         T: Into<OsString> + Clone,
     {
         Self::try_parse_from(args)
-    }
-}
-
-/// Why a profile name was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProfileNameError {
-    /// The name is empty.
-    #[error("the profile name is empty")]
-    Empty,
-    /// The name is longer than [`ProfileName::MAX_LEN`] characters.
-    #[error("the profile name is longer than {max} characters", max = ProfileName::MAX_LEN)]
-    TooLong,
-    /// The name starts with a digit (a D-Bus name element may not).
-    #[error("the profile name must not start with a digit")]
-    StartsWithDigit,
-    /// The name holds something other than ASCII letters, digits and `_`.
-    #[error("the profile name may hold only letters a-z, A-Z, digits and '_'")]
-    InvalidCharacter,
-}
-
-/// A checked profile name: 1 to [`ProfileName::MAX_LEN`] ASCII letters, digits and `_`, not
-/// starting with a digit. Safe to use as a D-Bus name element and as a directory name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ProfileName(String);
-
-impl ProfileName {
-    /// The profile used when none is given (and the one `sealpost:` links open).
-    pub const DEFAULT: &'static str = "default";
-    /// Longest accepted name (D-Bus names are limited to 255 bytes in all).
-    pub const MAX_LEN: usize = 64;
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// True for the default profile.
-    pub fn is_default(&self) -> bool {
-        self.0 == Self::DEFAULT
-    }
-}
-
-impl FromStr for ProfileName {
-    type Err = ProfileNameError;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        let first = name.chars().next().ok_or(ProfileNameError::Empty)?;
-        if name.len() > Self::MAX_LEN {
-            return Err(ProfileNameError::TooLong);
-        }
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(ProfileNameError::InvalidCharacter);
-        }
-        if first.is_ascii_digit() {
-            return Err(ProfileNameError::StartsWithDigit);
-        }
-        Ok(Self(name.to_owned()))
-    }
-}
-
-impl fmt::Display for ProfileName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -178,98 +115,56 @@ impl FromStr for InviteLink {
     }
 }
 
-/// Why the profile directories could not be found or made.
-#[derive(Debug, thiserror::Error)]
-pub enum ProfileDirError {
-    /// The OS reports no home directory, so there is no data directory, and `SEALPOST_DATA_DIR`
-    /// is not set.
-    #[error("no home directory found; set {DATA_DIR_ENV} to a directory for Sealpost's data")]
-    NoDataDir,
-    /// A directory could not be created.
-    #[error("cannot create {path}: {source}")]
-    Create {
-        /// The directory.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-}
-
-/// Where one profile keeps its files. Everything the app writes for a profile lives below
-/// [`ProfileDirs::root`], the webview's own storage included (BRIEF §3a.8).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileDirs {
-    root: PathBuf,
-}
-
-impl ProfileDirs {
-    /// The profile's directory under a Sealpost data root: `ROOT/profiles/NAME`.
-    pub fn under(data_root: &Path, profile: &ProfileName) -> Self {
-        Self {
-            root: data_root.join("profiles").join(profile.as_str()),
-        }
-    }
-
-    /// The profile's directory as configured: `$SEALPOST_DATA_DIR/profiles/NAME` when the variable
-    /// is set and not empty, otherwise `<OS data dir>/sealpost/profiles/NAME`.
-    pub fn resolve(profile: &ProfileName) -> Result<Self, ProfileDirError> {
-        let data_root = match std::env::var_os(DATA_DIR_ENV) {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => directories::BaseDirs::new()
-                .ok_or(ProfileDirError::NoDataDir)?
-                .data_dir()
-                .join("sealpost"),
-        };
-        Ok(Self::under(&data_root, profile))
-    }
-
-    /// The profile's directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The webview's data and cache directory (local storage, caches, cookies), inside the profile.
-    pub fn webview(&self) -> PathBuf {
-        self.root.join("webview")
-    }
-
-    /// Creates the profile directory and the webview directory, readable only by the user.
-    pub fn create(&self) -> Result<(), ProfileDirError> {
-        for path in [self.root.clone(), self.webview()] {
-            create_private_dir(&path).map_err(|source| ProfileDirError::Create {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(unix)]
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(path)
-}
-
-/// Everything decided at start, kept as Tauri state for the commands the engine will bring.
+/// Everything decided at start, kept as Tauri state.
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
     /// The open profile.
     pub profile: ProfileName,
+    /// Where profiles (and the local relay) live.
+    pub profiles: ProfilesConfig,
     /// The profile's directories.
     pub dirs: ProfileDirs,
-    /// Whether local test relay mode was asked for on the command line.
-    pub local_relay: bool,
+    /// Local test relay mode for this launch (`--local-relay` forces it).
+    pub local_relay: LocalRelayMode,
+    /// `--local-relay-port`.
+    pub local_relay_port: Option<u16>,
     /// The invite link the app was started with, if any.
     pub invite_link: Option<InviteLink>,
+}
+
+impl LaunchOptions {
+    /// Resolves the profile's directories (from [`DATA_DIR_ENV`] or the OS data dir) and creates
+    /// them, private to the user.
+    pub fn from_command_line(command_line: CommandLine) -> anyhow::Result<Self> {
+        let profiles = profiles_config_from_env();
+        let dirs = ProfileDirs::create(&profiles, &command_line.profile)?;
+        Ok(Self {
+            profile: command_line.profile,
+            profiles,
+            dirs,
+            local_relay: if command_line.local_relay {
+                LocalRelayMode::Forced
+            } else {
+                LocalRelayMode::FromSettings
+            },
+            local_relay_port: command_line.local_relay_port,
+            invite_link: command_line.invite_link,
+        })
+    }
+
+    /// True for the default profile (titles and tooltips leave its name out).
+    pub fn is_default_profile(&self) -> bool {
+        self.profile.as_str() == ProfileName::DEFAULT
+    }
+}
+
+/// The data root: [`DATA_DIR_ENV`] when set and not empty, else the OS's (decided by the engine).
+pub fn profiles_config_from_env() -> ProfilesConfig {
+    ProfilesConfig {
+        data_root: std::env::var_os(DATA_DIR_ENV)
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from),
+    }
 }
 
 /// Whether a graphical display is reachable, judged cheaply from the environment. On Linux and
@@ -294,27 +189,6 @@ mod tests {
     use super::*;
     use test_case::test_case;
 
-    #[test_case("default" ; "default name")]
-    #[test_case("alice" ; "lower case")]
-    #[test_case("Bob_2" ; "mixed with digit and underscore")]
-    #[test_case("_x" ; "leading underscore")]
-    #[test_case(&"a".repeat(ProfileName::MAX_LEN) ; "longest")]
-    fn accepts_profile_names(name: &str) {
-        assert_eq!(name.parse::<ProfileName>().unwrap().as_str(), name);
-    }
-
-    #[test_case("", ProfileNameError::Empty ; "empty")]
-    #[test_case("1alice", ProfileNameError::StartsWithDigit ; "leading digit")]
-    #[test_case("al-ice", ProfileNameError::InvalidCharacter ; "dash")]
-    #[test_case("al.ice", ProfileNameError::InvalidCharacter ; "dot would split the dbus name")]
-    #[test_case("../x", ProfileNameError::InvalidCharacter ; "path traversal")]
-    #[test_case("ålice", ProfileNameError::InvalidCharacter ; "non ascii")]
-    #[test_case("a b", ProfileNameError::InvalidCharacter ; "space")]
-    #[test_case(&"a".repeat(ProfileName::MAX_LEN + 1), ProfileNameError::TooLong ; "too long")]
-    fn refuses_profile_names(name: &str, expected: ProfileNameError) {
-        assert_eq!(name.parse::<ProfileName>(), Err(expected));
-    }
-
     #[test_case("sealpost:invite?v=1&d=abc" ; "plain")]
     #[test_case("SEALPOST:abc" ; "scheme case insensitive")]
     fn accepts_invite_links(text: &str) {
@@ -334,7 +208,7 @@ mod tests {
     #[test]
     fn command_line_defaults() {
         let line = CommandLine::try_parse_args(["sealpost"]).unwrap();
-        assert!(line.profile.is_default());
+        assert_eq!(line.profile.as_str(), ProfileName::DEFAULT);
         assert!(!line.local_relay);
         assert_eq!(line.invite_link, None);
     }
@@ -357,29 +231,43 @@ mod tests {
     #[test]
     fn command_line_link_alone_as_the_desktop_entry_passes_it() {
         let line = CommandLine::try_parse_args(["sealpost", "sealpost:abc"]).unwrap();
-        assert!(line.profile.is_default());
+        assert_eq!(line.profile.as_str(), ProfileName::DEFAULT);
         assert_eq!(line.invite_link.unwrap().as_str(), "sealpost:abc");
     }
 
-    #[test_case(&["sealpost", "--profile", "a.b"] ; "bad profile")]
+    #[test_case(&["sealpost", "--profile", "a.b"] ; "dot would split the dbus name")]
+    #[test_case(&["sealpost", "--profile", "1alice"] ; "leading digit")]
+    #[test_case(&["sealpost", "--profile", "../x"] ; "path traversal")]
+    #[test_case(&["sealpost", "--profile", ""] ; "empty profile")]
     #[test_case(&["sealpost", "https://example.com"] ; "foreign url")]
     #[test_case(&["sealpost", "--frobnicate"] ; "unknown flag")]
+    #[test_case(&["sealpost", "--local-relay-port", "0"] ; "port zero")]
+    #[test_case(&["sealpost", "--local-relay-port", "70000"] ; "port out of range")]
     fn command_line_refuses(args: &[&str]) {
         assert!(CommandLine::try_parse_args(args.iter().copied()).is_err());
     }
 
     #[test]
-    fn profile_dirs_are_inside_the_data_root() {
+    fn local_relay_flag_forces_local_mode_and_dirs_are_made_private() {
         let root = tempfile::tempdir().unwrap();
-        let dirs = ProfileDirs::under(root.path(), &"alice".parse().unwrap());
-        assert_eq!(dirs.root(), root.path().join("profiles").join("alice"));
-        assert!(dirs.webview().starts_with(dirs.root()));
-        dirs.create().unwrap();
-        assert!(dirs.webview().is_dir());
+        let line = CommandLine::try_parse_args(["sealpost", "--profile", "alice", "--local-relay"])
+            .unwrap();
+        let profiles = ProfilesConfig {
+            data_root: Some(root.path().to_path_buf()),
+        };
+        let dirs = ProfileDirs::create(&profiles, &line.profile).unwrap();
+        assert_eq!(
+            dirs.profile_dir(),
+            root.path().join("profiles").join("alice")
+        );
+        assert!(dirs.webview_dir().starts_with(dirs.profile_dir()));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dirs.root()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dirs.profile_dir())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o700);
         }
     }

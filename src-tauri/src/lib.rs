@@ -13,13 +13,16 @@ pub mod commands;
 pub mod deep_link;
 pub mod launch;
 pub mod notify;
+pub mod shell;
 pub mod tray;
 pub mod window;
 
 use anyhow::Context as _;
+use tauri::Manager as _;
 use tauri_plugin_window_state::StateFlags;
 
-use crate::launch::{CommandLine, LaunchOptions, ProfileDirs};
+use crate::launch::{CommandLine, LaunchOptions};
+use crate::shell::Shell;
 
 /// Starts the app for a parsed command line: checks the display, makes the profile directories
 /// and runs the event loop until the app quits.
@@ -31,20 +34,14 @@ pub fn start(command_line: CommandLine) -> anyhow::Result<()> {
              Start it from a desktop session (or under `xvfb-run -a` for tests)."
         );
     }
-    let dirs = ProfileDirs::resolve(&command_line.profile)?;
-    dirs.create()?;
+    let options = LaunchOptions::from_command_line(command_line)?;
     tracing::info!(
-        profile = %command_line.profile,
-        dir = %dirs.root().display(),
-        local_relay = command_line.local_relay,
+        profile = %options.profile,
+        dir = %options.dirs.profile_dir().display(),
+        local_relay = ?options.local_relay,
         "starting"
     );
-    run(LaunchOptions {
-        profile: command_line.profile,
-        dirs,
-        local_relay: command_line.local_relay,
-        invite_link: command_line.invite_link,
-    })
+    run(options)
 }
 
 /// Builds the Tauri app (plugins, state, window, tray) and runs it until it quits.
@@ -73,17 +70,55 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
                 .with_state_flags(StateFlags::all() - StateFlags::VISIBLE)
                 .build(),
         )
-        .manage(options.clone())
-        // The engine's commands go here once they exist: .invoke_handler(tauri::generate_handler![...])
+        .manage(Shell::new(options.clone()))
+        .invoke_handler(tauri::generate_handler![
+            commands::app_status,
+            commands::onboard,
+            commands::get_profile,
+            commands::set_display_name,
+            commands::list_chats,
+            commands::get_messages,
+            commands::send_message,
+            commands::mark_read,
+            commands::create_invite,
+            commands::list_invites,
+            commands::revoke_invite,
+            commands::preview_invite,
+            commands::accept_invite,
+            commands::get_safety_number,
+            commands::set_verified,
+            commands::accept_key_change,
+            commands::block_contact,
+            commands::delete_contact,
+            commands::rename_contact,
+            commands::take_pending_invite,
+            commands::get_settings,
+            commands::update_settings,
+        ])
         .setup(move |app| {
             deep_link::forward_opened_links(app.handle());
             window::create_main_window(app, &options)?;
             deep_link::forward_startup_link(app.handle(), &options);
-            tray::install(app.handle(), &options.profile);
+            tray::install(app.handle(), &options);
+            // Open the profile now, so messages arrive and the local relay runs before the UI
+            // asks; a failure here is reported to the UI by its first command, which retries.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                if let Err(error) = handle.state::<Shell>().app(&handle).await {
+                    tracing::warn!(kind = %error.kind, message = %error.message, "the profile did not open");
+                }
+            });
             Ok(())
         })
-        .run(context)
-        .context("the Sealpost window stopped with an error")
+        .build(context)
+        .context("the Sealpost window could not be set up")?
+        .run(|handle, event| {
+            if let tauri::RunEvent::Exit = event {
+                // Commit queued work and hand the local relay over before the process ends.
+                tauri::async_runtime::block_on(handle.state::<Shell>().shutdown());
+            }
+        });
+    Ok(())
 }
 
 fn init_logging() {

@@ -1,4 +1,5 @@
-//! The tray icon: show/hide the window, quit, and a tooltip naming the profile.
+//! The tray icon: show/hide the window, quit, and a tooltip naming the profile and the number of
+//! unread messages (never who sent them or what they say).
 //!
 //! Creating a tray can fail in two ways on Linux: with no StatusNotifier host it silently does
 //! nothing, and with the appindicator library missing at run time the tray library **panics**.
@@ -14,16 +15,17 @@ use tauri::{
 };
 
 use crate::{
-    launch::ProfileName,
+    launch::LaunchOptions,
     window::{MAIN_WINDOW, show_main_window},
 };
 
 const TOGGLE_ID: &str = "toggle";
 const QUIT_ID: &str = "quit";
+const TRAY_ID: &str = "main";
 
 /// Creates the tray icon; logs and carries on if the desktop cannot show one.
-pub fn install<R: Runtime>(app: &AppHandle<R>, profile: &ProfileName) {
-    let tooltip = tooltip(profile);
+pub fn install<R: Runtime>(app: &AppHandle<R>, options: &LaunchOptions) {
+    let tooltip = tooltip(options, 0);
     match catch_unwind(AssertUnwindSafe(|| build(app, &tooltip))) {
         Ok(Ok(())) => tracing::debug!("tray icon created"),
         Ok(Err(error)) => tracing::warn!(%error, "no tray icon: creating it failed"),
@@ -33,12 +35,26 @@ pub fn install<R: Runtime>(app: &AppHandle<R>, profile: &ProfileName) {
     }
 }
 
-/// The tray tooltip: "Sealpost", with the profile name unless it is the default one.
-pub fn tooltip(profile: &ProfileName) -> String {
-    if profile.is_default() {
+/// The tray tooltip: "Sealpost", the profile name unless it is the default one, and the number
+/// of unread messages when there are any.
+pub fn tooltip(options: &LaunchOptions, unread: u64) -> String {
+    let mut text = if options.is_default_profile() {
         "Sealpost".to_owned()
     } else {
-        format!("Sealpost ({profile})")
+        format!("Sealpost ({})", options.profile)
+    };
+    if unread > 0 {
+        text.push_str(&format!(" \u{2014} {unread} unread"));
+    }
+    text
+}
+
+/// Shows the unread count in the tooltip (a no-op when there is no tray).
+pub fn set_unread<R: Runtime>(app: &AppHandle<R>, options: &LaunchOptions, unread: u64) {
+    if let Some(tray) = app.tray_by_id(TRAY_ID)
+        && let Err(error) = tray.set_tooltip(Some(tooltip(options, unread)))
+    {
+        tracing::debug!(%error, "could not update the tray tooltip");
     }
 }
 
@@ -46,7 +62,7 @@ fn build<R: Runtime>(app: &AppHandle<R>, tooltip: &str) -> tauri::Result<()> {
     let toggle = MenuItem::with_id(app, TOGGLE_ID, "Show/Hide Sealpost", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, QUIT_ID, "Quit Sealpost", true, None::<&str>)?;
     let menu = Menu::with_items(app, &[&toggle, &quit])?;
-    let mut builder = TrayIconBuilder::with_id("main")
+    let mut builder = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip(tooltip)
         .menu(&menu)
         .show_menu_on_left_click(false)
@@ -90,9 +106,30 @@ fn toggle_main_window<R: Runtime>(app: &AppHandle<R>) {
 mod tests {
     use super::*;
 
+    fn options(profile: &str) -> LaunchOptions {
+        let args = ["sealpost", "--profile", profile];
+        let line = crate::launch::CommandLine::try_parse_args(args).unwrap();
+        let root = std::env::temp_dir().join("sealpost-tray-test");
+        let profiles = sealpost_client::ProfilesConfig {
+            data_root: Some(root),
+        };
+        LaunchOptions {
+            dirs: sealpost_client::ProfileDirs::resolve(&profiles, &line.profile).unwrap(),
+            profile: line.profile,
+            profiles,
+            local_relay: sealpost_client::LocalRelayMode::FromSettings,
+            local_relay_port: None,
+            invite_link: None,
+        }
+    }
+
     #[test]
-    fn tooltip_names_non_default_profiles() {
-        assert_eq!(tooltip(&"default".parse().unwrap()), "Sealpost");
-        assert_eq!(tooltip(&"alice".parse().unwrap()), "Sealpost (alice)");
+    fn tooltip_names_non_default_profiles_and_counts_unread() {
+        assert_eq!(tooltip(&options("default"), 0), "Sealpost");
+        assert_eq!(tooltip(&options("alice"), 0), "Sealpost (alice)");
+        assert_eq!(
+            tooltip(&options("alice"), 3),
+            "Sealpost (alice) \u{2014} 3 unread"
+        );
     }
 }

@@ -17,7 +17,7 @@ pub fn create_main_window<R: Runtime, M: Manager<R>>(
     manager: &M,
     options: &LaunchOptions,
 ) -> tauri::Result<WebviewWindow<R>> {
-    let title = if options.profile.is_default() {
+    let title = if options.is_default_profile() {
         "Sealpost".to_owned()
     } else {
         format!("Sealpost ({})", options.profile)
@@ -26,7 +26,7 @@ pub fn create_main_window<R: Runtime, M: Manager<R>>(
         .title(title)
         .inner_size(980.0, 700.0)
         .min_inner_size(400.0, 480.0)
-        .data_directory(options.dirs.webview())
+        .data_directory(options.dirs.webview_dir())
         // No remote content: the webview stays on the app's own pages, and links in messages never
         // open a window (they are shown as text, never fetched).
         .on_navigation(|url| {

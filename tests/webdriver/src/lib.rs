@@ -11,6 +11,7 @@
 //! | `SEALPOST_APP_BIN` | the `sealpost` binary to launch |
 //! | `SEALPOST_DATA_DIR` | the data root the apps use (each profile gets `profiles/NAME` under it) |
 //! | `SEALPOST_SCREENSHOT_DIR` | where screenshots go (default `target/screenshots`) |
+//! | `SEALPOST_LOCAL_RELAY_PORT` | optional: the local test relay port every instance is started with |
 //!
 //! The helpers are what a person does: find a control by its test id (`data-testid`), type into
 //! it, click it, and wait — always with a bound — until something shows.
@@ -68,6 +69,14 @@ pub enum HarnessError {
         what: String,
         /// How long it waited.
         waited: Duration,
+    },
+    /// An outside tool (xdotool) failed.
+    #[error("could not {what}: {detail}")]
+    Tool {
+        /// What the harness was doing.
+        what: String,
+        /// What the tool said.
+        detail: String,
     },
     /// A screenshot could not be saved.
     #[error("could not write {path}: {source}")]
@@ -156,8 +165,16 @@ impl Harness {
     pub async fn launch(&self, profile: &str, extra_args: &[&str]) -> Result<App> {
         let index = self.launched.fetch_add(1, Ordering::SeqCst);
         let url = self.driver_urls[index % self.driver_urls.len()].clone();
-        let mut args = vec!["--profile", profile, "--local-relay"];
-        args.extend_from_slice(extra_args);
+        let mut args = vec![
+            "--profile".to_owned(),
+            profile.to_owned(),
+            "--local-relay".to_owned(),
+        ];
+        if let Some(port) = std::env::var_os("SEALPOST_LOCAL_RELAY_PORT") {
+            args.push("--local-relay-port".to_owned());
+            args.push(port.to_string_lossy().into_owned());
+        }
+        args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".to_owned(), json!("wry"));
         capabilities.insert(
@@ -302,7 +319,29 @@ impl App {
             .map_err(command_error(format!("read the text of {test_id}")))
     }
 
-    /// Waits until the element with `data-testid="test_id"` shows text for which `accept` holds,
+    /// The `textContent` of every element with `data-testid="test_id"`, in document order.
+    /// (`textContent`, not WebDriver's rendered text: WebKitWebDriver reports text inside
+    /// ellipsised or unfocused windows unreliably.)
+    pub async fn texts_of(&self, test_id: &str) -> Result<Vec<String>> {
+        let script =
+            "return Array.from(document.querySelectorAll(arguments[0])).map((e) => e.textContent);";
+        let value = self
+            .client
+            .execute(script, vec![json!(test_id_selector(test_id))])
+            .await
+            .map_err(command_error(format!("read the texts of {test_id}")))?;
+        Ok(value
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Waits until an element with `data-testid="test_id"` holds text for which `accept` holds,
     /// and returns that text.
     pub async fn wait_for_text(
         &self,
@@ -310,29 +349,55 @@ impl App {
         timeout: Duration,
         accept: impl Fn(&str) -> bool,
     ) -> Result<String> {
-        let selector = test_id_selector(test_id);
         self.wait_until(
             &format!("{test_id} shows the expected text"),
             timeout,
             || async {
-                let found = self
-                    .client
-                    .find_all(Locator::Css(&selector))
-                    .await
-                    .map_err(command_error(format!("find {selector}")))?;
-                for element in found {
-                    let text = element
-                        .text()
-                        .await
-                        .map_err(command_error(format!("read the text of {test_id}")))?;
-                    if accept(&text) {
-                        return Ok(Some(text));
-                    }
-                }
-                Ok(None)
+                let texts = self.texts_of(test_id).await?;
+                Ok(texts.into_iter().find(|text| accept(text)))
             },
         )
         .await
+    }
+
+    /// The `value` property of the element with `data-testid="test_id"` (inputs, text areas).
+    pub async fn value_of(&self, test_id: &str) -> Result<String> {
+        let value = self
+            .by_test_id(test_id)
+            .await?
+            .prop("value")
+            .await
+            .map_err(command_error(format!("read the value of {test_id}")))?;
+        Ok(value.unwrap_or_default())
+    }
+
+    /// Gives this instance's window the keyboard focus, as a person clicking on it would. Xvfb
+    /// runs no window manager, so `xdotool` sets the X input focus directly; the UI marks
+    /// messages read only in a focused window.
+    pub async fn focus_window(&self) -> Result<()> {
+        let title = if self.profile == "default" {
+            "Sealpost".to_owned()
+        } else {
+            format!("Sealpost ({})", self.profile)
+        };
+        let pattern = format!("^{}$", title.replace('(', "\\(").replace(')', "\\)"));
+        // A short blocking call: xdotool returns at once.
+        let output = std::process::Command::new("xdotool")
+            .args(["search", "--name", &pattern, "windowraise", "windowfocus"])
+            .output()
+            .map_err(|source| HarnessError::Tool {
+                what: format!("run xdotool to focus {title}"),
+                detail: source.to_string(),
+            })?;
+        if !output.status.success() {
+            return Err(HarnessError::Tool {
+                what: format!("focus the window {title:?} with xdotool"),
+                detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+            });
+        }
+        // Let the focus-in event reach the page.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(())
     }
 
     /// Takes screenshots of the window until one is a real picture (the first frames after load

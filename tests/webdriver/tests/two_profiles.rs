@@ -2,20 +2,33 @@
 //! person would run them. Started by `scripts/webdriver.sh` (see the harness crate's docs for the
 //! environment it sets).
 //!
-//! Today this checks what the shell alone provides: each window comes up with the app's document,
-//! each profile keeps its webview storage inside its own profile directory, and the windows render
-//! real pictures. The chat flow (onboard, exchange invites, send both ways, delivery and read
-//! states, verify screen) is added here once the engine's commands exist, with the harness's
-//! `by_test_id` / `type_into` / `click` / `wait_for_text` helpers.
+//! The whole first conversation goes through the real windows: both onboard on the local relay,
+//! Alice shows her invite, Bob pastes it, previews and accepts it, they write both ways, each sees
+//! the other's message and the ticks of their own move on to "read", and the verify screen shows
+//! the same 60-digit safety number on both sides. Screenshots of every step are saved (CI keeps
+//! them as artifacts; `docs/screenshots/` holds current ones).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sealpost_webdriver_tests::{App, DEFAULT_WAIT, Harness};
+use std::time::Duration;
+
+use fantoccini::Locator;
+use sealpost_webdriver_tests::{App, DEFAULT_WAIT, Harness, test_id_selector};
+use serde_json::json;
 
 /// The UI's root element (`ui/index.html`).
 const UI_ROOT: &str = "#app";
 
-async fn assert_window_is_up(harness: &Harness, app: &App) {
+/// WebDriver key codes.
+const ENTER: &str = "\u{E007}";
+const ESCAPE: &str = "\u{E00C}";
+/// Shift, then Enter: sent as its own "send keys" call, at whose end WebDriver releases Shift.
+const SHIFT_ENTER: &str = "\u{E008}\u{E007}";
+
+/// Delivery through the relay, with receipts, may take a few seconds on a loaded CI machine.
+const DELIVERY_WAIT: Duration = Duration::from_secs(60);
+
+async fn window_is_up(harness: &Harness, app: &App) {
     let title = app
         .wait_until("the document title is Sealpost", DEFAULT_WAIT, || async {
             let title = app.title().await?;
@@ -24,41 +37,212 @@ async fn assert_window_is_up(harness: &Harness, app: &App) {
         .await
         .unwrap();
     assert_eq!(title, "Sealpost");
-    app.wait_for_css(UI_ROOT, DEFAULT_WAIT).await.unwrap();
-    // The UI has rendered something into its root.
     app.wait_for_css(&format!("{UI_ROOT} > *"), DEFAULT_WAIT)
         .await
         .unwrap();
-
     // BRIEF §3a.8: the webview's own storage lives inside the profile directory.
     let webview_dir = harness.profile_dir(app.profile()).join("webview");
     assert!(
         webview_dir.is_dir(),
-        "{} should exist for profile {}",
-        webview_dir.display(),
-        app.profile()
+        "{} should exist",
+        webview_dir.display()
     );
+}
 
-    let (path, summary) = app
-        .screenshot(&format!("window-{}", app.profile()))
-        .await
-        .unwrap();
+async fn shot(app: &App, name: &str) {
+    let (path, summary) = app.screenshot(name).await.unwrap();
     assert!(
-        summary.width >= 200 && summary.height >= 200,
+        summary.width >= 200 && summary.height >= 200 && summary.colours >= 2,
         "{}: {summary:?}",
         path.display()
     );
-    assert!(summary.colours >= 2, "{}: {summary:?}", path.display());
+}
+
+async fn onboard(app: &App, display_name: &str) {
+    app.type_into("onboarding-name", display_name)
+        .await
+        .unwrap();
+    // The local test relay is the preselected choice.
+    let local = app
+        .client()
+        .find(Locator::Css("input[name=relay][value=local]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        local.prop("checked").await.unwrap().as_deref(),
+        Some("true")
+    );
+    shot(app, &format!("01-onboarding-{}", app.profile())).await;
+    app.click("onboarding-submit").await.unwrap();
+    // Ready: the toolbar is there and the empty chat list says what to do.
+    app.by_test_id("open-invite").await.unwrap();
+}
+
+/// The `data-state` of the message whose text is `text`, if it is shown.
+async fn message_state(app: &App, text: &str) -> Option<String> {
+    let script = "return Array.from(document.querySelectorAll(arguments[0]))
+        .filter((m) => m.textContent.includes(arguments[1]))
+        .map((m) => m.dataset.state)[0] ?? null;";
+    let state = app
+        .client()
+        .execute(
+            script,
+            vec![json!(test_id_selector("message")), json!(text)],
+        )
+        .await
+        .unwrap();
+    state.as_str().map(str::to_owned)
+}
+
+async fn wait_for_state(app: &App, text: &str, states: &[&str]) -> String {
+    let found = app
+        .wait_until(
+            &format!("the message {text:?} is in one of the states {states:?}"),
+            DELIVERY_WAIT,
+            || async {
+                Ok(message_state(app, text)
+                    .await
+                    .filter(|state| states.contains(&state.as_str())))
+            },
+        )
+        .await;
+    if found.is_err() {
+        let _ = app
+            .screenshot(&format!("failed-{}-message-state", app.profile()))
+            .await;
+    }
+    found.unwrap()
+}
+
+/// Types `keys` and Enter into the composer; `shown` is a part of the text to find it by.
+async fn send(app: &App, keys: &str, shown: &str) {
+    app.type_into("composer-input", &format!("{keys}{ENTER}"))
+        .await
+        .unwrap();
+    // It shows at once, queued or already further on.
+    wait_for_state(app, shown, &["queued", "on_relay", "delivered", "read"]).await;
+    assert_eq!(
+        app.value_of("composer-input").await.unwrap(),
+        "",
+        "composer cleared"
+    );
+}
+
+async fn safety_digits(app: &App) -> String {
+    app.click("open-verify").await.unwrap();
+    let shown = app
+        .wait_for_text("safety-number", DEFAULT_WAIT, |text| {
+            text.chars().filter(char::is_ascii_digit).count() == 60
+        })
+        .await
+        .unwrap();
+    shown.chars().filter(char::is_ascii_digit).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alice_and_bob_windows_come_up_side_by_side() {
+async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
     let harness = Harness::from_env().unwrap();
     let alice = harness.launch("alice", &[]).await.unwrap();
     let bob = harness.launch("bob", &[]).await.unwrap();
+    window_is_up(&harness, &alice).await;
+    window_is_up(&harness, &bob).await;
 
-    assert_window_is_up(&harness, &alice).await;
-    assert_window_is_up(&harness, &bob).await;
+    onboard(&alice, "Alice").await;
+    onboard(&bob, "Bob").await;
+    shot(&alice, "02-empty-chat-list").await;
+
+    // Alice shows her invite.
+    alice.click("open-invite").await.unwrap();
+    let invite = alice
+        .wait_until("the invite text is shown", DEFAULT_WAIT, || async {
+            let value = alice.value_of("invite-text").await?;
+            Ok(value.starts_with("sealpost:").then_some(value))
+        })
+        .await
+        .unwrap();
+    shot(&alice, "03-my-invite").await;
+    alice.type_into("invite-text", ESCAPE).await.unwrap();
+
+    // Bob pastes it, sees who it is from, names the contact and accepts.
+    bob.click("open-add-contact").await.unwrap();
+    bob.type_into("add-contact-text", &invite).await.unwrap();
+    bob.click("add-contact-check").await.unwrap();
+    let suggested = bob
+        .wait_until("the preview suggests a name", DEFAULT_WAIT, || async {
+            let value = bob.value_of("add-contact-name").await?;
+            Ok((!value.is_empty()).then_some(value))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        suggested, "Alice",
+        "the invite carries Alice's display name"
+    );
+    shot(&bob, "04-add-contact-preview").await;
+    bob.click("add-contact-accept").await.unwrap();
+
+    // Bob writes first; the chat with Alice is open after accepting.
+    bob.focus_window().await.unwrap();
+    send(&bob, "Hi Alice, it's Bob", "Hi Alice, it's Bob").await;
+    wait_for_state(
+        &bob,
+        "Hi Alice, it's Bob",
+        &["on_relay", "delivered", "read"],
+    )
+    .await;
+
+    // Alice sees Bob in her list (named by his Hello), opens the chat and reads the message.
+    let bob_row = alice
+        .wait_for_text("chat-row-name", DELIVERY_WAIT, |name| name == "Bob")
+        .await;
+    if bob_row.is_err() {
+        let _ = alice.screenshot("failed-alice-chat-list").await;
+    }
+    bob_row.unwrap();
+    shot(&alice, "05-chat-list-unread").await;
+    alice.focus_window().await.unwrap();
+    alice.click("chat-row").await.unwrap();
+    alice
+        .wait_for_text("message-text", DELIVERY_WAIT, |text| {
+            text == "Hi Alice, it's Bob"
+        })
+        .await
+        .unwrap();
+
+    // Read receipts are on by default: Bob's tick moves to "read".
+    wait_for_state(&bob, "Hi Alice, it's Bob", &["read"]).await;
+
+    // Alice answers on two lines (Shift+Enter is a new line, Enter sends); Bob, whose chat is
+    // open and focused, reads it, and her tick follows.
+    alice
+        .type_into("composer-input", "Hello Bob!")
+        .await
+        .unwrap();
+    alice
+        .type_into("composer-input", SHIFT_ENTER)
+        .await
+        .unwrap();
+    send(&alice, "Second line.", "Second line.").await;
+    bob.focus_window().await.unwrap();
+    bob.wait_for_text("message-text", DELIVERY_WAIT, |text| {
+        text.lines().collect::<Vec<_>>() == ["Hello Bob!", "Second line."]
+    })
+    .await
+    .unwrap();
+    wait_for_state(&alice, "Second line.", &["read"]).await;
+    shot(&alice, "06-chat-alice").await;
+    shot(&bob, "07-chat-bob").await;
+
+    // Both verify screens show one and the same safety number.
+    let alice_digits = safety_digits(&alice).await;
+    let bob_digits = safety_digits(&bob).await;
+    assert_eq!(alice_digits.len(), 60);
+    assert_eq!(
+        alice_digits, bob_digits,
+        "both sides see the same safety number"
+    );
+    shot(&alice, "08-verify-alice").await;
+    shot(&bob, "09-verify-bob").await;
 
     alice.close().await.unwrap();
     bob.close().await.unwrap();

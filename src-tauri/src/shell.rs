@@ -1,0 +1,156 @@
+//! The state Tauri holds for the window: the open profile ([`sealpost_client::App`]) and the
+//! pump that carries engine events to the UI, the tray and notifications.
+//!
+//! The profile is opened at start in the background and, if that fails (a locked keychain, a
+//! broken disk), again on the UI's next command: the UI's "Try again" button is a real retry.
+
+use std::sync::Mutex;
+
+use sealpost_client::engine::{ChatView, EngineEvent};
+use sealpost_client::{App, AppConfig, EngineConfig};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::OnceCell;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::commands::CommandError;
+use crate::launch::LaunchOptions;
+use crate::notify::{self, NotificationPreview};
+use crate::tray;
+use crate::window::MAIN_WINDOW;
+
+/// Tauri state: the launch options, the profile once open, and a pending invite link.
+pub struct Shell {
+    options: LaunchOptions,
+    app: OnceCell<App>,
+    pending_invite: Mutex<Option<String>>,
+}
+
+impl Shell {
+    /// State for `options`; nothing is opened yet.
+    pub fn new(options: LaunchOptions) -> Self {
+        let pending_invite = options
+            .invite_link
+            .as_ref()
+            .map(|link| link.as_str().to_owned());
+        Self {
+            options,
+            app: OnceCell::new(),
+            pending_invite: Mutex::new(pending_invite),
+        }
+    }
+
+    /// The open profile, opening it (and starting its event pump) on first use.
+    pub async fn app<R: Runtime>(&self, handle: &AppHandle<R>) -> Result<&App, CommandError> {
+        self.app
+            .get_or_try_init(|| async {
+                let mut engine = EngineConfig::new(self.options.profile.clone());
+                engine.profiles = self.options.profiles.clone();
+                let (app, events) = App::open(AppConfig {
+                    engine,
+                    local_relay: self.options.local_relay,
+                    local_relay_port: self.options.local_relay_port,
+                })
+                .await?;
+                tauri::async_runtime::spawn(pump_events(handle.clone(), events));
+                Ok(app)
+            })
+            .await
+    }
+
+    /// Keeps a `sealpost:` link until the UI asks for it ([`Shell::take_pending_invite`]).
+    pub fn set_pending_invite(&self, text: String) {
+        *lock(&self.pending_invite) = Some(text);
+    }
+
+    /// The link the app was started with or that arrived before the UI listened, once.
+    pub fn take_pending_invite(&self) -> Option<String> {
+        lock(&self.pending_invite).take()
+    }
+
+    /// Stops the engine and the local relay (called when the app exits).
+    pub async fn shutdown(&self) {
+        // The OnceCell cannot give the App back by value through `&self`; the engine's own
+        // shutdown needs ownership, so only the local relay (which other profiles may take over)
+        // and the engine's tasks are stopped through clones.
+        if let Some(app) = self.app.get() {
+            app.engine().clone().shutdown().await;
+            app.stop_local_relay().await;
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Forwards every engine event to the window, shows a notification for a new message when the
+/// window is not focused, and keeps the tray's unread count current.
+async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedReceiver<EngineEvent>) {
+    while let Some(event) = events.recv().await {
+        tracing::debug!(event = ?event.name(), "engine event");
+        if let EngineEvent::MessageReceived {
+            contact_id,
+            message,
+        } = &event
+        {
+            notify_new_message(&handle, contact_id, &message.text).await;
+        }
+        if matches!(
+            event,
+            EngineEvent::MessageReceived { .. } | EngineEvent::ContactUpdated { .. }
+        ) {
+            refresh_unread(&handle).await;
+        }
+        if let Some(name) = event.name() {
+            // Names only: payloads hold message text, which never goes to a log.
+            tracing::debug!(event = name, "forwarding an engine event to the window");
+            if let Err(error) = handle.emit_to(MAIN_WINDOW, name, &event) {
+                tracing::warn!(%error, event = name, "could not forward an engine event");
+            }
+        }
+    }
+}
+
+async fn notify_new_message<R: Runtime>(handle: &AppHandle<R>, contact_id: &str, text: &str) {
+    let focused = handle
+        .get_webview_window(MAIN_WINDOW)
+        .and_then(|window| window.is_focused().ok())
+        .unwrap_or(false);
+    if focused {
+        return;
+    }
+    let shell = handle.state::<Shell>();
+    let Some(app) = shell.app.get() else { return };
+    let Ok(settings) = app.engine().get_settings().await else {
+        return;
+    };
+    if !settings.notifications.enabled {
+        return;
+    }
+    let (preview, sender) = if settings.notifications.show_text {
+        let chats = app.engine().list_chats().await.unwrap_or_default();
+        let name = chats
+            .iter()
+            .find(|chat| chat.contact_id == contact_id)
+            .map(|chat| chat.display_name.clone())
+            .unwrap_or_default();
+        (NotificationPreview::NameAndText, name)
+    } else {
+        (NotificationPreview::Hidden, String::new())
+    };
+    let shown = notify::new_message_text(preview, &sender, text);
+    if let Err(error) = notify::show_new_message(handle, &shown) {
+        tracing::warn!(%error, "could not show a notification");
+    }
+}
+
+/// Recomputes the unread total and shows it in the tray tooltip.
+pub async fn refresh_unread<R: Runtime>(handle: &AppHandle<R>) {
+    let shell = handle.state::<Shell>();
+    let Some(app) = shell.app.get() else { return };
+    let chats: Vec<ChatView> = app.engine().list_chats().await.unwrap_or_default();
+    let unread = chats.iter().map(|chat| u64::from(chat.unread)).sum();
+    tray::set_unread(handle, &shell.options, unread);
+}

@@ -30,6 +30,8 @@ use crate::store::{
 };
 
 const OUTBOX_BATCH: u32 = 256;
+/// Most receipts read from one text message (a peer's pending receipts fit far below it).
+const MAX_RIDING_RECEIPTS: usize = 4096;
 /// Most SENDs in flight at once from the outbox.
 const SEND_IN_FLIGHT: usize = 32;
 const IDLE_WAIT: Duration = Duration::from_millis(1000);
@@ -690,19 +692,30 @@ async fn after_commit(
             });
             inner.queue_delivery_receipt(contact, message.seq.get());
         }
-        ReceiveOutcome::ReceiptApplied { updated } => {
-            let store = lock(&inner.store);
-            for id in updated {
-                if let Ok(Some(message)) = store.message(id) {
-                    inner.emit(EngineEvent::MessageState {
-                        contact_id: contact.to_string(),
-                        message_id: id.to_string(),
-                        state: message.state.into(),
-                    });
-                }
-            }
+        ReceiveOutcome::ReceiptApplied { updated } => emit_receipt_states(inner, contact, updated),
+        ReceiveOutcome::StoredWithReceipts { message, updated } => {
+            emit_receipt_states(inner, contact, updated);
+            inner.emit(EngineEvent::MessageReceived {
+                contact_id: contact.to_string(),
+                message: MessageView::from(&message),
+            });
+            inner.queue_delivery_receipt(contact, message.seq.get());
         }
         ReceiveOutcome::SessionUpdated | ReceiveOutcome::Duplicate => {}
+    }
+}
+
+/// Emits the new state of each of our messages a receipt moved.
+fn emit_receipt_states(inner: &Inner, contact: ContactId, updated: Vec<crate::store::MessageId>) {
+    let store = lock(&inner.store);
+    for id in updated {
+        if let Ok(Some(message)) = store.message(id) {
+            inner.emit(EngineEvent::MessageState {
+                contact_id: contact.to_string(),
+                message_id: id.to_string(),
+                state: message.state.into(),
+            });
+        }
     }
 }
 
@@ -914,11 +927,36 @@ fn step_one(
         None => ReceivedContent::SessionOnly,
         Some(content) => match content.body {
             Body::Text { text } => match ConversationSeq::new(content.seq) {
-                Some(seq) => ReceivedContent::Message {
-                    seq,
-                    body: text,
-                    sent_at: UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0)),
-                },
+                Some(seq) => {
+                    let sent_at = UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0));
+                    // Receipts riding on the message (§3a.7), applied in its savepoint.
+                    let receipts: Vec<(ReceiptKind, ConversationSeq)> = content
+                        .receipts
+                        .iter()
+                        .take(MAX_RIDING_RECEIPTS)
+                        .filter_map(|receipt| {
+                            let kind = match receipt.kind {
+                                ReceiptKindWire::Delivered => ReceiptKind::Delivered,
+                                ReceiptKindWire::Read => ReceiptKind::Read,
+                            };
+                            ConversationSeq::new(receipt.seq).map(|seq| (kind, seq))
+                        })
+                        .collect();
+                    if receipts.is_empty() {
+                        ReceivedContent::Message {
+                            seq,
+                            body: text,
+                            sent_at,
+                        }
+                    } else {
+                        ReceivedContent::MessageWithReceipts {
+                            seq,
+                            body: text,
+                            sent_at,
+                            receipts,
+                        }
+                    }
+                }
                 None => ReceivedContent::SessionOnly,
             },
             Body::ReceiptsOnly => {

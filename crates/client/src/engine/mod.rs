@@ -533,11 +533,16 @@ impl Engine {
         let contact = parse_contact(contact_id)?;
         let now = UnixMillis::now();
         // Store, seal once and queue in ONE transaction (§3a.1; one fsync before the SEND).
-        let (message, _) = lock(&self.inner.store).insert_and_seal_outgoing(
-            contact,
-            text,
-            now,
-            |store, message| {
+        // Pending delivery receipts for this contact ride inside this message (§3a.7): they are
+        // taken out of the queue, under the store lock, before sealing, so the receipt timer
+        // finds nothing to send alone; if the transaction fails they are queued again.
+        let mut riding: Vec<u64> = Vec::new();
+        let result = {
+            let mut store = lock(&self.inner.store);
+            store.insert_and_seal_outgoing(contact, text, now, |store, message| {
+                riding = lock(&self.inner.receipts)
+                    .remove(&contact)
+                    .unwrap_or_default();
                 let content = Content {
                     v: CONTENT_VERSION,
                     seq: message.seq.get(),
@@ -545,12 +550,27 @@ impl Engine {
                     body: Body::Text {
                         text: text.to_owned(),
                     },
-                    receipts: Vec::new(),
+                    receipts: riding
+                        .iter()
+                        .map(|seq| crate::content::Receipt {
+                            kind: crate::content::ReceiptKindWire::Delivered,
+                            seq: *seq,
+                        })
+                        .collect(),
                 };
                 self.inner
                     .seal_for(store, contact, Some(message.id), &content)
-            },
-        )?;
+            })
+        };
+        let (message, _) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                for seq in riding {
+                    self.inner.queue_delivery_receipt(contact, seq);
+                }
+                return Err(error);
+            }
+        };
         self.inner.outbox_wake.notify_one();
         Ok(MessageView::from(&message))
     }

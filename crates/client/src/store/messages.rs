@@ -145,6 +145,18 @@ pub enum ReceivedContent {
     },
     /// Only the session changed (e.g. a prekey refresh with no content).
     SessionOnly,
+    /// A text message that also carries receipts for our messages (a delivery receipt riding
+    /// on the peer's next message, BRIEF §3a.7): both are applied in the same savepoint.
+    MessageWithReceipts {
+        /// The sender's conversation sequence number.
+        seq: ConversationSeq,
+        /// The text.
+        body: String,
+        /// The sender's clock at sending.
+        sent_at: UnixMillis,
+        /// Each receipt: its kind and the outgoing sequence number it covers.
+        receipts: Vec<(ReceiptKind, ConversationSeq)>,
+    },
 }
 
 /// An opened envelope, for [`Store::commit_received`]. Holds the session state: no `Debug`.
@@ -173,6 +185,13 @@ pub enum ReceiveOutcome {
     },
     /// Only the session state changed.
     SessionUpdated,
+    /// A new message was stored, and the receipts it carried advanced these of our messages.
+    StoredWithReceipts {
+        /// The stored message.
+        message: Message,
+        /// Our messages whose state changed.
+        updated: Vec<MessageId>,
+    },
     /// This envelope id was already committed for this contact: nothing was written. ACK it.
     Duplicate,
 }
@@ -321,6 +340,101 @@ fn seal_in(
     Ok(items)
 }
 
+/// Inserts an incoming text message (inside [`receive_in`]'s savepoint).
+fn store_message_in(
+    transaction: &Connection,
+    received: &Received,
+    message_id: MessageId,
+    seq: ConversationSeq,
+    body: &str,
+    sent_at: UnixMillis,
+) -> Result<Message, StoreError> {
+    let seq = &seq;
+    let sent_at = &sent_at;
+    let reused = transaction
+        .prepare_cached(
+            "SELECT 1 FROM messages WHERE contact_id = ?1 AND direction = 0 AND seq = ?2",
+        )?
+        .query_row(params![received.contact, seq.to_i64()], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if reused {
+        return Err(StoreError::Conflict {
+            what: "the peer reused a sequence number",
+        });
+    }
+    transaction
+        .prepare_cached(
+            "INSERT INTO messages (id, contact_id, direction, seq, body, sent_at,
+                 received_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            message_id,
+            received.contact,
+            Direction::Incoming.to_i64(),
+            seq.to_i64(),
+            body,
+            sent_at,
+            received.received_at,
+            MessageState::Received.to_i64()
+        ])?;
+    transaction
+        .prepare_cached(
+            "UPDATE contacts SET last_seq = max(last_seq, ?2),
+                     unread_count = unread_count + 1, last_activity_at = ?3 WHERE id = ?1",
+        )?
+        .execute(params![
+            received.contact,
+            seq.to_i64(),
+            received.received_at
+        ])?;
+    Ok(Message {
+        id: message_id,
+        contact: received.contact,
+        direction: Direction::Incoming,
+        seq: *seq,
+        body: body.to_owned(),
+        sent_at: *sent_at,
+        received_at: Some(received.received_at),
+        state: MessageState::Received,
+    })
+}
+
+/// Moves our outgoing messages `seqs` forward to the receipt's state; returns those that changed.
+fn apply_receipt_in(
+    transaction: &Connection,
+    contact: ContactId,
+    kind: ReceiptKind,
+    seqs: &[ConversationSeq],
+) -> Result<Vec<MessageId>, StoreError> {
+    let received_contact = contact;
+    let new_state = match kind {
+        ReceiptKind::Delivered => MessageState::Delivered,
+        ReceiptKind::Read => MessageState::Read,
+    };
+    // Only forward: queued/on-relay/failed → delivered → read.
+    let allowed_from: &str = match kind {
+        ReceiptKind::Delivered => "(0, 1, 4)",
+        ReceiptKind::Read => "(0, 1, 2, 4)",
+    };
+    let mut updated = Vec::new();
+    let mut statement = transaction.prepare(&format!(
+        "UPDATE messages SET state = ?3 WHERE contact_id = ?1 AND direction = 1
+                 AND seq = ?2 AND state IN {allowed_from} RETURNING id"
+    ))?;
+    for seq in seqs {
+        let changed: Option<MessageId> = statement
+            .query_row(
+                params![received_contact, seq.to_i64(), new_state.to_i64()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        updated.extend(changed);
+    }
+    drop(statement);
+    Ok(updated)
+}
+
 /// The body of [`Store::commit_received`], inside an open transaction or savepoint.
 fn receive_in(transaction: &Connection, received: &Received) -> Result<ReceiveOutcome, StoreError> {
     let message_id = MessageId::generate()?;
@@ -334,82 +448,42 @@ fn receive_in(transaction: &Connection, received: &Received) -> Result<ReceiveOu
         return Ok(ReceiveOutcome::Duplicate);
     }
     let outcome = match &received.content {
-        ReceivedContent::Message { seq, body, sent_at } => {
-            let reused = transaction
-                .prepare_cached(
-                    "SELECT 1 FROM messages WHERE contact_id = ?1 AND direction = 0 AND seq = ?2",
-                )?
-                .query_row(params![received.contact, seq.to_i64()], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if reused {
-                return Err(StoreError::Conflict {
-                    what: "the peer reused a sequence number",
-                });
-            }
-            transaction
-                .prepare_cached(
-                    "INSERT INTO messages (id, contact_id, direction, seq, body, sent_at,
-                 received_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    message_id,
-                    received.contact,
-                    Direction::Incoming.to_i64(),
-                    seq.to_i64(),
-                    body,
-                    sent_at,
-                    received.received_at,
-                    MessageState::Received.to_i64()
-                ])?;
-            transaction
-                .prepare_cached(
-                    "UPDATE contacts SET last_seq = max(last_seq, ?2),
-                     unread_count = unread_count + 1, last_activity_at = ?3 WHERE id = ?1",
-                )?
-                .execute(params![
-                    received.contact,
-                    seq.to_i64(),
-                    received.received_at
-                ])?;
-            ReceiveOutcome::Stored(Message {
-                id: message_id,
-                contact: received.contact,
-                direction: Direction::Incoming,
-                seq: *seq,
-                body: body.clone(),
-                sent_at: *sent_at,
-                received_at: Some(received.received_at),
-                state: MessageState::Received,
-            })
-        }
-        ReceivedContent::Receipt { kind, seqs } => {
-            let new_state = match kind {
-                ReceiptKind::Delivered => MessageState::Delivered,
-                ReceiptKind::Read => MessageState::Read,
-            };
-            // Only forward: queued/on-relay/failed → delivered → read.
-            let allowed_from: &str = match kind {
-                ReceiptKind::Delivered => "(0, 1, 4)",
-                ReceiptKind::Read => "(0, 1, 2, 4)",
-            };
+        ReceivedContent::Message { seq, body, sent_at } => ReceiveOutcome::Stored(
+            store_message_in(transaction, received, message_id, *seq, body, *sent_at)?,
+        ),
+        ReceivedContent::MessageWithReceipts {
+            seq,
+            body,
+            sent_at,
+            receipts,
+        } => {
+            let message =
+                store_message_in(transaction, received, message_id, *seq, body, *sent_at)?;
             let mut updated = Vec::new();
-            let mut statement = transaction.prepare(&format!(
-                "UPDATE messages SET state = ?3 WHERE contact_id = ?1 AND direction = 1
-                 AND seq = ?2 AND state IN {allowed_from} RETURNING id"
-            ))?;
-            for seq in seqs {
-                let changed: Option<MessageId> = statement
-                    .query_row(
-                        params![received.contact, seq.to_i64(), new_state.to_i64()],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                updated.extend(changed);
+            for kind in [ReceiptKind::Delivered, ReceiptKind::Read] {
+                let seqs: Vec<ConversationSeq> = receipts
+                    .iter()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(_, seq)| *seq)
+                    .collect();
+                if !seqs.is_empty() {
+                    updated.extend(apply_receipt_in(
+                        transaction,
+                        received.contact,
+                        kind,
+                        &seqs,
+                    )?);
+                }
             }
-            drop(statement);
-            ReceiveOutcome::ReceiptApplied { updated }
+            if updated.is_empty() {
+                ReceiveOutcome::Stored(message)
+            } else {
+                ReceiveOutcome::StoredWithReceipts { message, updated }
+            }
         }
+        ReceivedContent::Receipt { kind, seqs } => ReceiveOutcome::ReceiptApplied {
+            updated: apply_receipt_in(transaction, received.contact, *kind, seqs)?,
+        },
         ReceivedContent::SessionOnly => ReceiveOutcome::SessionUpdated,
     };
     write_session(

@@ -557,6 +557,59 @@ fn commit_received_is_atomic_and_deduplicates() {
 }
 
 #[test]
+fn a_message_with_riding_receipts_stores_both_or_neither() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    let m1 = f.store.insert_outgoing_message(bob.id, "1", t(1)).unwrap();
+    let with_receipts = |n: u64, body: &str, receipts: Vec<(ReceiptKind, u64)>| Received {
+        contact: bob.id,
+        envelope_id: EnvelopeId::generate().unwrap(),
+        session_state: session("w"),
+        content: ReceivedContent::MessageWithReceipts {
+            seq: seq(n),
+            body: body.to_owned(),
+            sent_at: t(100),
+            receipts: receipts.into_iter().map(|(k, s)| (k, seq(s))).collect(),
+        },
+        received_at: t(200),
+    };
+    let outcome = f
+        .store
+        .commit_received(&with_receipts(
+            1,
+            "reply",
+            vec![(ReceiptKind::Delivered, 1), (ReceiptKind::Delivered, 7)],
+        ))
+        .unwrap();
+    let ReceiveOutcome::StoredWithReceipts { message, updated } = outcome else {
+        panic!("expected a stored message with receipts, got {outcome:?}");
+    };
+    assert_eq!(message.body, "reply");
+    assert_eq!(updated, vec![m1.id]);
+    assert_eq!(
+        f.store.message(m1.id).unwrap().unwrap().state,
+        MessageState::Delivered
+    );
+    // A reused sequence number refuses the whole item: its receipts are not applied either.
+    let reused = with_receipts(1, "again", vec![(ReceiptKind::Read, 1)]);
+    assert!(matches!(
+        f.store.commit_received(&reused),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(
+        f.store.message(m1.id).unwrap().unwrap().state,
+        MessageState::Delivered
+    );
+    // Receipts that change nothing leave a plain stored message.
+    assert!(matches!(
+        f.store
+            .commit_received(&with_receipts(2, "more", vec![(ReceiptKind::Delivered, 1)]))
+            .unwrap(),
+        ReceiveOutcome::Stored(_)
+    ));
+}
+
+#[test]
 fn receipts_only_move_states_forward() {
     let mut f = fixture();
     let bob = add_contact(&mut f.store, "bob");

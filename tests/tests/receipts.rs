@@ -1,0 +1,112 @@
+//! Delivery receipts ride on the next message (BRIEF §3a.7): a pending delivery receipt travels
+//! inside the next text to that contact instead of going alone after its delay. Run as
+//! `scripts/with-keyring.sh cargo test -p sealpost-tests --test receipts`.
+//!
+//! Every wait is bounded ([`common::WAIT`]); nothing asserts on timing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, TestRelay, connect, wait_until};
+use sealpost_client::engine::MessageStateView;
+use sealpost_client::{EngineConfig, EngineEvent};
+
+/// Far longer than any wait of the tests ([`common::WAIT`] is 60 s): a receipt that arrives
+/// during the test cannot have gone alone after its delay.
+fn long_receipt_delay(config: &mut EngineConfig) {
+    config.delivery_receipt_delay = (Duration::from_secs(3600), Duration::from_secs(3600));
+}
+
+/// B receives A's message and replies before its receipt delay expires: A's message becomes
+/// "delivered" in the same commit that stores B's reply (the state event comes before the
+/// reply's MessageReceived event), long before the standalone receipt could have gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_receipt_rides_on_the_reply() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut alice, _a) =
+        Client::new_with("Alice", root.path(), &relay.url(), long_receipt_delay).await;
+    let (bob, _b) = Client::new_with("Bob", root.path(), &relay.url(), long_receipt_delay).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+
+    let first = alice
+        .engine
+        .send_message(&alice_bob, "are you there?")
+        .await
+        .unwrap();
+    let second = alice
+        .engine
+        .send_message(&alice_bob, "hello?")
+        .await
+        .unwrap();
+    wait_until("Bob has both of Alice's messages", || async {
+        bob.incoming(&bob_alice).await.len() == 2
+    })
+    .await;
+    // Alice's messages reached the relay, but no receipt has come back (it waits for a reply).
+    wait_until("Alice's messages are on the relay", || async {
+        alice
+            .messages(&alice_bob)
+            .await
+            .iter()
+            .filter(|m| m.outgoing && m.state == MessageStateView::OnRelay)
+            .count()
+            == 2
+    })
+    .await;
+
+    bob.engine
+        .send_message(&bob_alice, "yes, here")
+        .await
+        .unwrap();
+
+    // The receipts' state changes arrive before (in the same commit as) the reply itself.
+    let mut delivered = Vec::new();
+    loop {
+        match alice
+            .wait_event(|event| {
+                matches!(
+                    event,
+                    EngineEvent::MessageState { .. } | EngineEvent::MessageReceived { .. }
+                )
+            })
+            .await
+        {
+            EngineEvent::MessageState {
+                message_id,
+                state: MessageStateView::Delivered,
+                ..
+            } => delivered.push(message_id),
+            EngineEvent::MessageReceived { message, .. } => {
+                assert_eq!(message.text, "yes, here");
+                break;
+            }
+            _ => {}
+        }
+    }
+    delivered.sort();
+    let mut expected = vec![first.id.clone(), second.id.clone()];
+    expected.sort();
+    assert_eq!(delivered, expected, "both receipts rode on the reply");
+    let states: Vec<_> = alice
+        .messages(&alice_bob)
+        .await
+        .into_iter()
+        .filter(|m| m.outgoing)
+        .map(|m| m.state)
+        .collect();
+    assert_eq!(
+        states,
+        vec![MessageStateView::Delivered, MessageStateView::Delivered]
+    );
+    // Bob's reply is still waiting for its own receipt (Alice has not answered).
+    assert!(
+        bob.messages(&bob_alice)
+            .await
+            .iter()
+            .filter(|m| m.outgoing)
+            .all(|m| m.state != MessageStateView::Delivered)
+    );
+}

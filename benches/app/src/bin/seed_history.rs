@@ -35,7 +35,8 @@ use sealpost_client::store::{
     SealedOutgoing, SessionStateBytes, Store, UnixMillis,
 };
 use sealpost_client::{
-    Engine, EngineConfig, EngineEvent, ProfileDirs, ProfileName, ProfilesConfig, StoreConfig, Vault,
+    Engine, EngineConfig, EngineEvent, ProfileDirs, ProfileName, ProfilesConfig, StoreConfig,
+    Vault, open_profile_store,
 };
 use sealpost_relay::{Relay, RelayConfig, RelayHandle};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -435,6 +436,20 @@ fn commit_received(store: &mut Store, pending: &mut Vec<Received>) -> anyhow::Re
 
 /// Opens the profile as the app would and counts its messages by paging with `get_messages`.
 async fn check(data_root: &Path, profile: &ProfileName) -> anyhow::Result<String> {
+    // What the engine's start costs, step by step, on the bare store.
+    let dirs = ProfileDirs::resolve(&profiles_config(data_root), profile)?;
+    let vault = Vault::open(profile)?;
+    let step = Instant::now();
+    let store = open_profile_store(&dirs, &vault, &StoreConfig::default())?;
+    let store_open_time = step.elapsed();
+    let step = Instant::now();
+    let awaiting = store.messages_awaiting_seal()?.len();
+    let awaiting_time = step.elapsed();
+    let step = Instant::now();
+    store.chat_list()?;
+    let chat_list_time = step.elapsed();
+    store.close()?;
+
     let opened = Instant::now();
     let (engine, _events) = open_engine(data_root, profile, true).await?;
     let open_time = opened.elapsed();
@@ -466,10 +481,15 @@ async fn check(data_root: &Path, profile: &ProfileName) -> anyhow::Result<String
     engine.shutdown().await;
     Ok(format!(
         "profile {profile}: 1 chat ({}), {total} messages ({outgoing} outgoing, {} incoming), \
-         {} unread; engine open {:.0} ms, list_chats {:.1} ms, first page of 500 {:.1} ms",
+         {} unread; store open {:.0} ms, messages_awaiting_seal {:.0} ms ({awaiting} found), \
+         store chat_list {:.1} ms; engine open {:.0} ms, list_chats {:.1} ms, first page of 500 \
+         {:.1} ms",
         chat.display_name,
         total - outgoing,
         chat.unread,
+        store_open_time.as_secs_f64() * 1e3,
+        awaiting_time.as_secs_f64() * 1e3,
+        chat_list_time.as_secs_f64() * 1e3,
         open_time.as_secs_f64() * 1e3,
         list_time.as_secs_f64() * 1e3,
         first_page_time.unwrap_or_default().as_secs_f64() * 1e3,

@@ -58,6 +58,13 @@ pub enum Body {
     },
     /// Nothing but the receipts.
     ReceiptsOnly,
+    /// The first message of a session restarted with X3DH after the old one broke beyond
+    /// MAX_SKIP (§3a rule 6). `generation` grows with each restart by this sender for this
+    /// contact; the receiver refuses one not newer than the last it saw (replay guard).
+    Restart {
+        /// This sender's restart counter for the contact, from 1.
+        generation: u64,
+    },
 }
 
 /// A mailbox of the sender's that the recipient writes to.

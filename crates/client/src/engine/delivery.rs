@@ -280,13 +280,26 @@ async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: &[Delivery]) -
                 }
                 continue;
             }
-            Some(Prepared::Opened(opened)) => match opened.0.contact {
-                Some(contact) => {
-                    run.push((index, contact));
-                    continue;
+            Some(Prepared::Opened(opened)) => {
+                // A Hello earlier in this batch may have made the invite's mailbox a contact's
+                // (the batch's mailbox cache predates it): look again before treating the
+                // envelope as another first message (which would be refused as a misuse).
+                let contact = match opened.0.contact {
+                    Some(contact) => Some(contact),
+                    None => lock(&inner.store)
+                        .own_mailbox_by_receive_id(&opened.0.relay_url, &opened.0.receive_id)
+                        .ok()
+                        .flatten()
+                        .and_then(|mailbox| mailbox.contact),
+                };
+                match contact {
+                    Some(contact) => {
+                        run.push((index, contact));
+                        continue;
+                    }
+                    None => true,
                 }
-                None => true,
-            },
+            }
             None => continue,
         };
         if first_message {
@@ -415,6 +428,22 @@ async fn flush_run(
                 after_commit(inner, *contact, outcome, secure_with).await;
                 true
             }
+            Locked::RestartOffered => {
+                let Some(Prepared::Opened(opened)) = prepared.get(*index) else {
+                    continue;
+                };
+                restart_offered(inner, *contact, &opened.1).await
+            }
+            Locked::Broken => {
+                if let Err(error) = super::restart::restart_session(inner, *contact) {
+                    tracing::warn!(%error, "session restart not started");
+                }
+                let _ = refuse(
+                    inner,
+                    "ratchet refused: too many skipped messages; session restarted",
+                );
+                true
+            }
         };
         if let Some(slot) = acks.get_mut(*index) {
             *slot = ack;
@@ -422,7 +451,33 @@ async fn flush_run(
     }
 }
 
-fn refuse(inner: &Inner, reason: impl Into<String>) -> Result<bool, EngineError> {
+/// An envelope whose session the contact's current one did not know. A restart accepted
+/// earlier in the same batch may know it now (the restart's later messages): it is received
+/// again through the current session first, and only otherwise checked as a restart.
+async fn restart_offered(
+    inner: &Arc<Inner>,
+    contact: ContactId,
+    envelope: &OpenedEnvelope,
+) -> bool {
+    let again = with_retries(|| async {
+        match receive_run(inner, &[(0, contact, envelope)])?.pop() {
+            Some(Locked::Stored(outcome, secure_with)) => {
+                after_commit(inner, contact, outcome, secure_with).await;
+                Ok(true)
+            }
+            Some(Locked::Done(ack)) => Ok(ack),
+            // Still a new session, or another decision: the restart path decides.
+            _ => Ok(false),
+        }
+    })
+    .await;
+    if again {
+        return true;
+    }
+    with_retries(|| async { super::restart::accept_restart(inner, contact, envelope) }).await
+}
+
+pub(super) fn refuse(inner: &Inner, reason: impl Into<String>) -> Result<bool, EngineError> {
     let reason = reason.into();
     tracing::info!(%reason, "envelope refused");
     inner.emit(EngineEvent::EnvelopeRefused { reason });
@@ -444,7 +499,7 @@ fn invite_prekey(
     Ok(Some((record, pair)))
 }
 
-fn responder_session(
+pub(super) fn responder_session(
     inner: &Inner,
     opened: &OpenedEnvelope,
     one_time: Option<&OneTimePrekeyPair>,
@@ -758,6 +813,11 @@ enum Locked {
     Done(bool),
     /// The sealed sender is not the contact: a key change, an invite misuse or a reflection.
     PeerMismatch,
+    /// The contact offers a new session (an X3DH initial message with a new base key): a
+    /// session restart to check (§3a rule 6).
+    RestartOffered,
+    /// Our session could not follow the contact's (a gap beyond MAX_SKIP): restart it.
+    Broken,
     /// Committed; SECURE our mailboxes with these keys if a Welcome carried them.
     Stored(ReceiveOutcome, Option<Vec<SenderKey>>),
 }
@@ -911,6 +971,13 @@ fn step_one(
     };
     let plaintext = match session.receive(opened) {
         Ok(plaintext) => plaintext,
+        Err(sealpost_crypto::CryptoError::NewSessionOffered) => {
+            return Ok(Step::Decided(Locked::RestartOffered));
+        }
+        Err(sealpost_crypto::CryptoError::TooManySkipped { .. }) => {
+            // Refused (and reported) after the restart is committed, in `flush_run`.
+            return Ok(Step::Decided(Locked::Broken));
+        }
         Err(error) => return decided(refuse(inner, format!("ratchet refused: {error}"))),
     };
     seen.insert((contact, envelope_id));
@@ -993,7 +1060,7 @@ fn step_one(
                 }
                 ReceivedContent::SessionOnly
             }
-            Body::Hello { .. } => ReceivedContent::SessionOnly,
+            Body::Hello { .. } | Body::Restart { .. } => ReceivedContent::SessionOnly,
         },
     };
     Ok(Step::Commit(

@@ -10,6 +10,7 @@
 //! made while holding it (never across an `.await`).
 
 mod delivery;
+mod restart;
 pub mod views;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,0 +1,154 @@
+//! Restarting a session broken beyond MAX_SKIP with X3DH to the peer's latest signed prekey
+//! (BRIEF §3a rule 6; `docs/engine.md` § Session restart): the side whose ratchet cannot follow
+//! starts a new session and sends a `Restart`; the other side accepts it if it comes from the
+//! same identity key, is newer than any restart it saw, and wins the tie-break.
+
+use std::sync::Arc;
+
+use sealpost_crypto::{OpenedEnvelope, PrekeyBundle, Session, SessionMessage, SignedPrekey};
+
+use super::delivery::{refuse, responder_session};
+use super::{EngineError, Inner, identity_from_bytes, lock};
+use crate::content::{Body, CONTENT_VERSION, Content};
+use crate::store::{
+    ContactId, EnvelopeId, Received, ReceivedContent, SessionStateBytes, Store, UnixMillis,
+};
+
+/// Setting: the last restart generation we sent to a contact (suffix: the contact id).
+const RESTART_SENT_KEY: &str = "engine.restart-sent.";
+/// Setting: the highest authentic restart generation a contact sent us (suffix: contact id).
+const RESTART_SEEN_KEY: &str = "engine.restart-seen.";
+
+fn generation(store: &Store, key: &str) -> Result<u64, EngineError> {
+    Ok(store
+        .setting(key)?
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(0))
+}
+
+/// Our ratchet could not follow the contact's (a gap beyond MAX_SKIP): start a new session
+/// with X3DH to the contact's latest signed prekey (no one-time prekey) and seal a `Restart`
+/// on it, all in one transaction. Does nothing while a restart of ours still awaits its reply
+/// (the old session's later messages fail the same way) or while sending is blocked.
+pub(super) fn restart_session(inner: &Arc<Inner>, contact: ContactId) -> Result<(), EngineError> {
+    {
+        let mut store = lock(&inner.store);
+        let Some(row) = store.contact(contact)? else {
+            return Ok(());
+        };
+        if row.sending_blocked_reason().is_some() {
+            return Ok(());
+        }
+        if let Some(state) = store.session_state(contact)?
+            && Session::from_bytes(state.expose_secret())?.is_awaiting_reply()
+        {
+            return Ok(());
+        }
+        let Some(prekey) = row.peer_signed_prekey.as_ref() else {
+            return Err(EngineError::Internal(
+                "no signed prekey of the contact to restart with".into(),
+            ));
+        };
+        let identity = identity_from_bytes(row.identity_key.as_bytes())?;
+        let prekey = SignedPrekey::from_bytes(prekey.as_bytes())
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let bundle = PrekeyBundle::new(identity, prekey, None)?;
+        let session = Session::initiate(&inner.identity, &bundle)?;
+        let state = SessionStateBytes::new(session.to_bytes()?.to_vec());
+        let sent_key = format!("{RESTART_SENT_KEY}{contact}");
+        store.transaction(|store| -> Result<(), EngineError> {
+            let next = generation(store, &sent_key)?.saturating_add(1);
+            store.save_session_state(contact, &state, UnixMillis::now())?;
+            store.set_setting(&sent_key, &next.to_string())?;
+            let content = Content {
+                v: CONTENT_VERSION,
+                seq: 0,
+                sent_at_ms: u64::try_from(UnixMillis::now().0).unwrap_or(0),
+                body: Body::Restart { generation: next },
+                receipts: Vec::new(),
+            };
+            inner.seal_and_commit(store, contact, None, &content)
+        })?;
+    }
+    tracing::info!("session restarted with X3DH after a gap beyond MAX_SKIP");
+    inner.outbox_wake.notify_one();
+    Ok(())
+}
+
+/// An X3DH initial message from the contact's own identity key with a base key other than our
+/// session's: accepted as a session restart if it names no one-time prekey (a restart uses the
+/// signed prekey alone; this also keeps an old invite `Hello` out), opens against one of our
+/// signed prekeys, carries a `Restart` newer than any we saw from this contact (replay guard),
+/// and wins the tie-break against a restart of ours that awaits its reply (the session whose
+/// initiator has the lexicographically smaller identity key wins). Returns whether to ACK.
+pub(super) fn accept_restart(
+    inner: &Arc<Inner>,
+    contact: ContactId,
+    opened: &OpenedEnvelope,
+) -> Result<bool, EngineError> {
+    let SessionMessage::Initial(initial) = opened.payload() else {
+        return refuse(inner, "a new session offered without an initial message");
+    };
+    if initial.one_time_prekey_id().is_some() {
+        return refuse(
+            inner,
+            "an initial message naming a one-time prekey is no restart",
+        );
+    }
+    let (session, content) = match responder_session(inner, opened, None) {
+        Ok(pair) => pair,
+        Err(reason) => return refuse(inner, format!("session restart did not open: {reason}")),
+    };
+    let Body::Restart {
+        generation: offered,
+    } = content.body
+    else {
+        // A later message of a restart we did not accept (or lost the tie-break to ours).
+        return refuse(inner, "a message of a session that was not accepted");
+    };
+    let seen_key = format!("{RESTART_SEEN_KEY}{contact}");
+    let mut store = lock(&inner.store);
+    if generation(&store, &seen_key)? >= offered {
+        return refuse(inner, "a replayed or outdated session restart");
+    }
+    let ours_wins = match store.session_state(contact)? {
+        Some(state) => {
+            let current = Session::from_bytes(state.expose_secret())?;
+            current.is_awaiting_reply()
+                && inner.identity.public().to_bytes() < opened.sender().to_bytes()
+        }
+        None => false,
+    };
+    let envelope_id = EnvelopeId::from_bytes(opened.envelope_id().0);
+    let now = UnixMillis::now();
+    let state = SessionStateBytes::new(session.to_bytes()?.to_vec());
+    store.transaction(|store| -> Result<(), EngineError> {
+        // Authentic: never accept this generation (or an older one) again, won or lost.
+        store.set_setting(&seen_key, &offered.to_string())?;
+        // Losing the tie-break keeps our session: the envelope is only recorded as seen.
+        let session_state = if ours_wins {
+            store
+                .session_state(contact)?
+                .ok_or_else(|| EngineError::Internal("the session vanished".into()))?
+        } else {
+            state
+        };
+        store.commit_received(&Received {
+            contact,
+            envelope_id,
+            session_state,
+            content: ReceivedContent::SessionOnly,
+            received_at: now,
+        })?;
+        Ok(())
+    })?;
+    drop(store);
+    if ours_wins {
+        return refuse(
+            inner,
+            "both sides restarted; our restart wins the tie-break",
+        );
+    }
+    tracing::info!("the contact restarted the session with X3DH");
+    Ok(true)
+}

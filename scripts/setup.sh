@@ -18,6 +18,8 @@ packages=(
   # Window focus for the WebDriver test (a person clicks a window; Xvfb has no window manager) and
   # window checks of the installed package.
   xdotool x11-utils
+  # Checks of the built .deb (scripts/package-check.sh).
+  desktop-file-utils jq
   # Screenshots and .rpm bundles.
   imagemagick rpm
 )

@@ -20,6 +20,7 @@
 
 use std::{ffi::OsString, path::PathBuf, str::FromStr};
 
+use anyhow::Context as _;
 use clap::Parser;
 use sealpost_client::{LocalRelayMode, ProfileDirs, ProfileName, ProfilesConfig};
 
@@ -49,6 +50,11 @@ pub struct CommandLine {
     /// The local test relay's loopback port for this launch (default: the one in Settings, 47474).
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub local_relay_port: Option<u16>,
+
+    /// An extra CA certificate (PEM) to trust for `wss://` relays besides the system's roots,
+    /// for a self-hosted relay with its own CA.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub extra_ca: Option<PathBuf>,
 
     /// A `sealpost:` invite link to open in the add-contact form (it never adds a contact by itself).
     #[arg(value_name = "SEALPOST_URL")]
@@ -128,6 +134,8 @@ pub struct LaunchOptions {
     pub local_relay: LocalRelayMode,
     /// `--local-relay-port`.
     pub local_relay_port: Option<u16>,
+    /// The contents of `--extra-ca` (public certificates, not secrets).
+    pub extra_ca_pem: Option<Vec<u8>>,
     /// The invite link the app was started with, if any.
     pub invite_link: Option<InviteLink>,
 }
@@ -138,6 +146,13 @@ impl LaunchOptions {
     pub fn from_command_line(command_line: CommandLine) -> anyhow::Result<Self> {
         let profiles = profiles_config_from_env();
         let dirs = ProfileDirs::create(&profiles, &command_line.profile)?;
+        let extra_ca_pem = match &command_line.extra_ca {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read the extra CA file {}", path.display()))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             profile: command_line.profile,
             profiles,
@@ -148,6 +163,7 @@ impl LaunchOptions {
                 LocalRelayMode::FromSettings
             },
             local_relay_port: command_line.local_relay_port,
+            extra_ca_pem,
             invite_link: command_line.invite_link,
         })
     }
@@ -220,11 +236,17 @@ mod tests {
             "--profile",
             "alice",
             "--local-relay",
+            "--local-relay-port",
+            "50000",
+            "--extra-ca",
+            "/etc/relay-ca.pem",
             "sealpost:abc",
         ])
         .unwrap();
         assert_eq!(line.profile.as_str(), "alice");
         assert!(line.local_relay);
+        assert_eq!(line.local_relay_port, Some(50000));
+        assert_eq!(line.extra_ca, Some(PathBuf::from("/etc/relay-ca.pem")));
         assert_eq!(line.invite_link.unwrap().as_str(), "sealpost:abc");
     }
 
@@ -245,6 +267,14 @@ mod tests {
     #[test_case(&["sealpost", "--local-relay-port", "70000"] ; "port out of range")]
     fn command_line_refuses(args: &[&str]) {
         assert!(CommandLine::try_parse_args(args.iter().copied()).is_err());
+    }
+
+    #[test]
+    fn an_unreadable_extra_ca_file_is_a_clear_error() {
+        let line =
+            CommandLine::try_parse_args(["sealpost", "--extra-ca", "/nonexistent/ca.pem"]).unwrap();
+        let error = LaunchOptions::from_command_line(line).unwrap_err();
+        assert!(format!("{error:#}").contains("cannot read the extra CA file /nonexistent/ca.pem"));
     }
 
     #[test]

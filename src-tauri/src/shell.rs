@@ -45,6 +45,7 @@ impl Shell {
             .get_or_try_init(|| async {
                 let mut engine = EngineConfig::new(self.options.profile.clone());
                 engine.profiles = self.options.profiles.clone();
+                engine.connector.roots.extra_ca_pem = self.options.extra_ca_pem.clone();
                 let (app, events) = App::open(AppConfig {
                     engine,
                     local_relay: self.options.local_relay,

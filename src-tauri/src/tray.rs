@@ -119,6 +119,7 @@ mod tests {
             profiles,
             local_relay: sealpost_client::LocalRelayMode::FromSettings,
             local_relay_port: None,
+            extra_ca_pem: None,
             invite_link: None,
         }
     }

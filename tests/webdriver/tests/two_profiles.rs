@@ -244,6 +244,16 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
     shot(&alice, "08-verify-alice").await;
     shot(&bob, "09-verify-bob").await;
 
+    // Bob joined the relay Alice's app started: Settings says it runs, at its loopback URL.
+    bob.click("dialog-close").await.unwrap();
+    bob.click("open-settings").await.unwrap();
+    bob.wait_for_text("local-relay-status", DEFAULT_WAIT, |text| {
+        text.contains("ws://127.0.0.1:")
+    })
+    .await
+    .unwrap();
+    shot(&bob, "10-settings").await;
+
     alice.close().await.unwrap();
     bob.close().await.unwrap();
 }

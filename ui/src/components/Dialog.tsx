@@ -104,7 +104,14 @@ export function Dialog({
       >
         <header class="dialog-header">
           <h2 id={titleId}>{title}</h2>
-          <button type="button" class="icon-button" onClick={onClose} aria-label={t("common.close")} title={t("common.close")}>
+          <button
+            type="button"
+            class="icon-button"
+            onClick={onClose}
+            aria-label={t("common.close")}
+            title={t("common.close")}
+            data-testid="dialog-close"
+          >
             <IconClose />
           </button>
         </header>

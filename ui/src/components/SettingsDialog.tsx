@@ -126,7 +126,7 @@ export function SettingsDialog({
               checked={settings.localRelay.enabled}
               onChange={(enabled) => void save("relays", { ...settings, localRelay: { ...settings.localRelay, enabled } })}
             />
-            <p class="hint status-line">
+            <p class="hint status-line" data-testid="local-relay-status">
               {status.localRelay.running && status.localRelay.url !== null
                 ? t("settings.localRelayRunning", { url: status.localRelay.url })
                 : t("settings.localRelayStopped")}

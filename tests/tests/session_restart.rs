@@ -10,11 +10,73 @@ mod common;
 use common::{Client, TestRelay, connect, wait_until};
 use sealpost_client::engine::MessageStateView;
 use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
+use std::path::Path;
+
 use sealpost_client::{
-    EngineEvent, ProfileDirs, ProfilesConfig, StoreConfig, Vault, open_profile_store,
+    EngineEvent, ProfileDirs, ProfileName, ProfilesConfig, StoreConfig, Vault, open_profile_store,
 };
 use sealpost_crypto::Session;
 use sealpost_crypto::ratchet::MAX_SKIP;
+
+/// Test hook (the profile's engine stopped): steps the profile's sending chain to `contact`
+/// MAX_SKIP + 5 times without sending, as if that many envelopes were lost on the way.
+fn skip_ahead(profile: &ProfileName, root: &Path, contact: &str) {
+    let dirs = ProfileDirs::resolve(
+        &ProfilesConfig {
+            data_root: Some(root.to_path_buf()),
+        },
+        profile,
+    )
+    .unwrap();
+    let vault = Vault::open(profile).unwrap();
+    let mut store = open_profile_store(&dirs, &vault, &StoreConfig::default()).unwrap();
+    let contact: ContactId = contact.parse().unwrap();
+    let state = store.session_state(contact).unwrap().unwrap();
+    let mut session = Session::from_bytes(state.expose_secret()).unwrap();
+    for _ in 0..MAX_SKIP + 5 {
+        session.encrypt(b"lost").unwrap();
+    }
+    store
+        .save_session_state(
+            contact,
+            &SessionStateBytes::new(session.to_bytes().unwrap().to_vec()),
+            UnixMillis::now(),
+        )
+        .unwrap();
+}
+
+/// Sends one message each way and waits until both are delivered.
+async fn exchange(alice: &Client, bob: &Client, alice_bob: &str, bob_alice: &str) {
+    alice
+        .engine
+        .send_message(alice_bob, "before")
+        .await
+        .unwrap();
+    wait_until("Bob has Alice's first message", || async {
+        bob.incoming(bob_alice).await.len() == 1
+    })
+    .await;
+    bob.engine.send_message(bob_alice, "reply").await.unwrap();
+    wait_until("Alice has Bob's reply and both are delivered", || async {
+        alice.incoming(alice_bob).await.len() == 1
+            && alice
+                .messages(alice_bob)
+                .await
+                .iter()
+                .all(|m| !m.outgoing || m.state == MessageStateView::Delivered)
+            && bob
+                .messages(bob_alice)
+                .await
+                .iter()
+                .all(|m| !m.outgoing || m.state == MessageStateView::Delivered)
+    })
+    .await;
+}
+
+/// The refusal a restarting side reports for the envelope that revealed the gap.
+fn restarted(event: &EngineEvent) -> bool {
+    matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains("session restarted"))
+}
 
 /// Alice's sending chain jumps more than MAX_SKIP ahead of what Bob received (as if that many
 /// envelopes were lost): Bob refuses her next message, restarts the session with X3DH to her
@@ -27,57 +89,11 @@ async fn a_session_broken_beyond_max_skip_restarts() {
     let (mut bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
     let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
 
-    alice
-        .engine
-        .send_message(&alice_bob, "before")
-        .await
-        .unwrap();
-    wait_until("Bob has Alice's first message", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
-    bob.engine.send_message(&bob_alice, "reply").await.unwrap();
-    wait_until("Alice has Bob's reply and both are delivered", || async {
-        alice.incoming(&alice_bob).await.len() == 1
-            && alice
-                .messages(&alice_bob)
-                .await
-                .iter()
-                .all(|m| !m.outgoing || m.state == MessageStateView::Delivered)
-            && bob
-                .messages(&bob_alice)
-                .await
-                .iter()
-                .all(|m| !m.outgoing || m.state == MessageStateView::Delivered)
-    })
-    .await;
+    exchange(&alice, &bob, &alice_bob, &bob_alice).await;
 
     // Test hook: with Alice stopped, step her sending chain MAX_SKIP + 5 times without sending.
     let (profile, alice_root) = alice.stop().await;
-    {
-        let dirs = ProfileDirs::resolve(
-            &ProfilesConfig {
-                data_root: Some(alice_root.clone()),
-            },
-            &profile,
-        )
-        .unwrap();
-        let vault = Vault::open(&profile).unwrap();
-        let mut store = open_profile_store(&dirs, &vault, &StoreConfig::default()).unwrap();
-        let contact: ContactId = alice_bob.parse().unwrap();
-        let state = store.session_state(contact).unwrap().unwrap();
-        let mut session = Session::from_bytes(state.expose_secret()).unwrap();
-        for _ in 0..MAX_SKIP + 5 {
-            session.encrypt(b"lost").unwrap();
-        }
-        store
-            .save_session_state(
-                contact,
-                &SessionStateBytes::new(session.to_bytes().unwrap().to_vec()),
-                UnixMillis::now(),
-            )
-            .unwrap();
-    }
+    skip_ahead(&profile, &alice_root, &alice_bob);
     let alice = Client::reopen(&profile, &alice_root).await;
 
     // Bob cannot follow (the gap is beyond MAX_SKIP): refused, and the session restarted.
@@ -86,10 +102,7 @@ async fn a_session_broken_beyond_max_skip_restarts() {
         .send_message(&alice_bob, "lost in the gap")
         .await
         .unwrap();
-    bob.wait_event(|event| {
-        matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains("session restarted"))
-    })
-    .await;
+    bob.wait_event(restarted).await;
 
     // Bob's next message rides on the new session; Alice accepts the restart and reads it.
     bob.engine
@@ -141,5 +154,92 @@ async fn a_session_broken_beyond_max_skip_restarts() {
     assert_eq!(
         alice_sees,
         vec!["reply", "after restart from Bob", "and again"]
+    );
+}
+
+/// Both chains jump beyond MAX_SKIP at once: each side refuses the other's next message and
+/// restarts. The restart whose initiator has the smaller identity key wins on both sides (the
+/// winner refuses the other restart, the loser accepts the winner's), and messages then flow
+/// both ways on the winning session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_restarting_at_once_settle_on_one_session() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    exchange(&alice, &bob, &alice_bob, &bob_alice).await;
+
+    let (alice_profile, alice_root) = alice.stop().await;
+    let (bob_profile, bob_root) = bob.stop().await;
+    skip_ahead(&alice_profile, &alice_root, &alice_bob);
+    skip_ahead(&bob_profile, &bob_root, &bob_alice);
+    let mut alice = Client::reopen(&alice_profile, &alice_root).await;
+    let mut bob = Client::reopen(&bob_profile, &bob_root).await;
+
+    alice
+        .engine
+        .send_message(&alice_bob, "gap A")
+        .await
+        .unwrap();
+    bob.engine.send_message(&bob_alice, "gap B").await.unwrap();
+
+    // Exactly one side reports that its restart won; the other accepts the winner's silently.
+    let tie_break = |event: &EngineEvent| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains("wins the tie-break"));
+    let alice_won = tokio::time::timeout(common::WAIT, async {
+        loop {
+            tokio::select! {
+                Some(event) = alice.events.recv() => if tie_break(&event) { return true; },
+                Some(event) = bob.events.recv() => if tie_break(&event) { return false; },
+            }
+        }
+    })
+    .await
+    .expect("one side's restart wins the tie-break");
+    let (winner, winner_contact, loser, loser_contact) = if alice_won {
+        (&alice, &alice_bob, &bob, &bob_alice)
+    } else {
+        (&bob, &bob_alice, &alice, &alice_bob)
+    };
+
+    // The winner's next message is sealed on its restart session, after its Restart: the
+    // loser reads it once it has accepted that restart.
+    winner
+        .engine
+        .send_message(winner_contact, "from the winner")
+        .await
+        .unwrap();
+    wait_until("the loser has the winner's message", || async {
+        loser
+            .incoming(loser_contact)
+            .await
+            .iter()
+            .any(|m| m.text == "from the winner")
+    })
+    .await;
+    loser
+        .engine
+        .send_message(loser_contact, "from the loser")
+        .await
+        .unwrap();
+    wait_until("the winner has the loser's message", || async {
+        winner
+            .incoming(winner_contact)
+            .await
+            .iter()
+            .any(|m| m.text == "from the loser")
+    })
+    .await;
+    // The gap messages are lost; nothing else is shown twice or out of place.
+    let texts = |messages: Vec<sealpost_client::engine::MessageView>| {
+        messages.into_iter().map(|m| m.text).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        texts(winner.incoming(winner_contact).await)[1..],
+        ["from the loser".to_owned()]
+    );
+    assert_eq!(
+        texts(loser.incoming(loser_contact).await)[1..],
+        ["from the winner".to_owned()]
     );
 }

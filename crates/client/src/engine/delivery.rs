@@ -425,6 +425,7 @@ async fn flush_run(
                 with_retries(|| peer_mismatch(inner, *contact, mailbox, envelope)).await
             }
             Locked::Stored(outcome, secure_with) => {
+                lock(&inner.fresh_restarts).remove(contact);
                 after_commit(inner, *contact, outcome, secure_with).await;
                 true
             }
@@ -435,13 +436,18 @@ async fn flush_run(
                 restart_offered(inner, *contact, &opened.1).await
             }
             Locked::Broken => {
-                if let Err(error) = super::restart::restart_session(inner, *contact) {
-                    tracing::warn!(%error, "session restart not started");
+                if lock(&inner.fresh_restarts).contains(contact) {
+                    // A straggler of the session the contact's restart replaced.
+                    let _ = refuse(inner, "a message of the session before the restart");
+                } else {
+                    if let Err(error) = super::restart::restart_session(inner, *contact) {
+                        tracing::warn!(%error, "session restart not started");
+                    }
+                    let _ = refuse(
+                        inner,
+                        "ratchet refused: too many skipped messages; session restarted",
+                    );
                 }
-                let _ = refuse(
-                    inner,
-                    "ratchet refused: too many skipped messages; session restarted",
-                );
                 true
             }
         };
@@ -462,6 +468,7 @@ async fn restart_offered(
     let again = with_retries(|| async {
         match receive_run(inner, &[(0, contact, envelope)])?.pop() {
             Some(Locked::Stored(outcome, secure_with)) => {
+                lock(&inner.fresh_restarts).remove(&contact);
                 after_commit(inner, contact, outcome, secure_with).await;
                 Ok(true)
             }

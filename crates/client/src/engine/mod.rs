@@ -13,7 +13,7 @@ mod delivery;
 mod restart;
 pub mod views;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -251,6 +251,9 @@ pub(crate) struct Inner {
     connections: Mutex<BTreeMap<String, RelayConnection>>,
     outbox_wake: Notify,
     receipts: Mutex<HashMap<ContactId, Vec<u64>>>,
+    /// Contacts whose session we just accepted as a restart and that have sent nothing on it
+    /// since: a gap refused now is a straggler of the old session, not a reason to restart.
+    fresh_restarts: Mutex<HashSet<ContactId>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Set by [`Engine::shutdown`]: no new task starts (each is aborted as it is spawned).
     closing: AtomicBool,
@@ -343,6 +346,7 @@ impl Engine {
             connections: Mutex::new(BTreeMap::new()),
             outbox_wake: Notify::new(),
             receipts: Mutex::new(HashMap::new()),
+            fresh_restarts: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
             local_relay_url: config.local_relay_url,

@@ -149,6 +149,7 @@ pub(super) fn accept_restart(
             "both sides restarted; our restart wins the tie-break",
         );
     }
+    lock(&inner.fresh_restarts).insert(contact);
     tracing::info!("the contact restarted the session with X3DH");
     Ok(true)
 }

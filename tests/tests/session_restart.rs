@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Client, TestRelay, connect, wait_until};
+use common::{Client, TestRelay, connect, inject, wait_until};
 use sealpost_client::engine::MessageStateView;
 use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
 use std::path::Path;
@@ -242,4 +242,98 @@ async fn both_sides_restarting_at_once_settle_on_one_session() {
         texts(loser.incoming(loser_contact).await)[1..],
         ["from the winner".to_owned()]
     );
+}
+
+/// Seals a `Restart { generation }` from `identity` to Alice's mailbox of the invite, on a new
+/// X3DH session with Alice's signed prekey, as a malicious relay could replay or forge it.
+fn restart_envelope(
+    identity: &sealpost_crypto::IdentityKeyPair,
+    invite: &sealpost_client::invite::Invite,
+    generation: u64,
+) -> Vec<u8> {
+    let bundle =
+        sealpost_crypto::PrekeyBundle::new(invite.identity, invite.signed_prekey, None).unwrap();
+    let mut session = Session::initiate(identity, &bundle).unwrap();
+    let mailbox = &invite.relays[0];
+    let content = sealpost_client::content::Content {
+        v: 1,
+        seq: 0,
+        sent_at_ms: 0,
+        body: sealpost_client::content::Body::Restart { generation },
+        receipts: vec![],
+    };
+    session
+        .seal(
+            &sealpost_crypto::MailboxSealingPublicKey::from_bytes(mailbox.sealing_public_key),
+            &sealpost_crypto::SendId(mailbox.send_id),
+            &content.to_bytes().unwrap(),
+        )
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+/// The replay guard: a restart is accepted only with a generation newer than any the contact
+/// sent before, so a replayed (or older) restart is refused even with a fresh envelope id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_or_older_restart_is_refused() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, invite_text) = connect(&alice, &bob, "Bob").await;
+    exchange(&alice, &bob, &alice_bob, &bob_alice).await;
+
+    // Bob's own identity (from his keychain entry) and his sender key for Alice's mailbox.
+    let seed = Vault::open(&bob.profile)
+        .unwrap()
+        .load_identity_seed()
+        .unwrap()
+        .unwrap();
+    let identity = sealpost_crypto::IdentityKeyPair::from_seed(
+        &sealpost_crypto::IdentitySeed::from_bytes(zeroize::Zeroizing::new(*seed.expose_secret())),
+    )
+    .unwrap();
+    let invite = sealpost_client::invite::Invite::parse(&invite_text).unwrap();
+    let bob_key = bob.engine.with_store(|s| {
+        let address = s
+            .peer_addresses(bob_alice.parse().unwrap())
+            .unwrap()
+            .remove(0);
+        ed25519_dalek::SigningKey::from_bytes(
+            &address
+                .sender_auth_secret_key
+                .expose_secret()
+                .try_into()
+                .unwrap(),
+        )
+    });
+    let mailbox = &invite.relays[0];
+    let refused = |what: &'static str| move |event: &EngineEvent| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains(what));
+
+    // Generation 2 is accepted (no event: the session is replaced quietly)…
+    inject(
+        &relay.url(),
+        mailbox.send_id,
+        mailbox.send_secret,
+        &bob_key,
+        &restart_envelope(&identity, &invite, 2),
+    )
+    .await;
+    // …so generation 2 again (a replay with a new envelope) and generation 1 (older) are refused.
+    for generation in [2, 1] {
+        inject(
+            &relay.url(),
+            mailbox.send_id,
+            mailbox.send_secret,
+            &bob_key,
+            &restart_envelope(&identity, &invite, generation),
+        )
+        .await;
+        alice
+            .wait_event(refused("a replayed or outdated session restart"))
+            .await;
+    }
+    // Nothing of it is shown.
+    assert_eq!(alice.incoming(&alice_bob).await.len(), 1);
 }

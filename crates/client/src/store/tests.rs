@@ -92,6 +92,28 @@ fn count(store: &Store, table: &str) -> i64 {
 }
 
 #[test]
+fn the_start_up_unsealed_message_query_uses_its_index_not_a_scan() {
+    let f = fixture();
+    let plan: Vec<String> = f
+        .store
+        .connection_for_tests()
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE direction = 1 AND state = 0
+             AND sealed_at IS NULL ORDER BY contact_id, seq",
+        )
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX messages_awaiting_seal")),
+        "{plan:?}"
+    );
+}
+
+#[test]
 fn new_database_is_encrypted_and_at_latest_schema() {
     let f = fixture();
     assert_eq!(f.store.schema_version().unwrap(), SCHEMA_VERSION);

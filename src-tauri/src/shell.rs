@@ -70,12 +70,8 @@ impl Shell {
 
     /// Stops the engine and the local relay (called when the app exits).
     pub async fn shutdown(&self) {
-        // The OnceCell cannot give the App back by value through `&self`; the engine's own
-        // shutdown needs ownership, so only the local relay (which other profiles may take over)
-        // and the engine's tasks are stopped through clones.
         if let Some(app) = self.app.get() {
-            app.engine().clone().shutdown().await;
-            app.stop_local_relay().await;
+            app.shutdown().await;
         }
     }
 }
@@ -86,30 +82,43 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Forwards every engine event to the window, shows a notification for a new message when the
-/// window is not focused, and keeps the tray's unread count current.
+/// Forwards every engine event to the window, shows a notification for new messages when the
+/// window is not focused, and keeps the tray's unread count current. A burst of events (an
+/// offline backlog of thousands) gives one notification and one unread recount, once the burst
+/// has been forwarded, not one per message.
 async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedReceiver<EngineEvent>) {
+    let mut newest_unnotified: Option<(String, String)> = None;
+    let mut unread_stale = false;
     while let Some(event) = events.recv().await {
-        tracing::debug!(event = ?event.name(), "engine event");
-        if let EngineEvent::MessageReceived {
-            contact_id,
-            message,
-        } = &event
-        {
-            notify_new_message(&handle, contact_id, &message.text).await;
-        }
-        if matches!(
-            event,
-            EngineEvent::MessageReceived { .. } | EngineEvent::ContactUpdated { .. }
-        ) {
-            refresh_unread(&handle).await;
-        }
-        if let Some(name) = event.name() {
-            // Names only: payloads hold message text, which never goes to a log.
-            tracing::debug!(event = name, "forwarding an engine event to the window");
-            if let Err(error) = handle.emit_to(MAIN_WINDOW, name, &event) {
-                tracing::warn!(%error, event = name, "could not forward an engine event");
+        match &event {
+            EngineEvent::MessageReceived {
+                contact_id,
+                message,
+            } => {
+                newest_unnotified = Some((contact_id.clone(), message.text.clone()));
+                unread_stale = true;
             }
+            EngineEvent::ContactUpdated { .. } => unread_stale = true,
+            _ => {}
+        }
+        forward(&handle, &event);
+        if events.is_empty() {
+            if let Some((contact_id, text)) = newest_unnotified.take() {
+                notify_new_message(&handle, &contact_id, &text).await;
+            }
+            if std::mem::take(&mut unread_stale) {
+                refresh_unread(&handle).await;
+            }
+        }
+    }
+}
+
+fn forward<R: Runtime>(handle: &AppHandle<R>, event: &EngineEvent) {
+    if let Some(name) = event.name() {
+        // Names only: payloads hold message text, which never goes to a log.
+        tracing::debug!(event = name, "forwarding an engine event to the window");
+        if let Err(error) = handle.emit_to(MAIN_WINDOW, name, event) {
+            tracing::warn!(%error, event = name, "could not forward an engine event");
         }
     }
 }

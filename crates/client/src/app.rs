@@ -208,11 +208,10 @@ impl App {
     }
 
     /// Stops the engine, then the local relay, so every queued write is committed first.
-    pub async fn shutdown(self) {
-        self.engine.shutdown().await;
-        if let Some(relay) = self.local_relay.into_inner() {
-            relay.stop().await;
-        }
+    /// Takes `&self` so a shell that holds the App in shared state can call it on exit.
+    pub async fn shutdown(&self) {
+        self.engine.clone().shutdown().await;
+        self.stop_local_relay().await;
     }
 
     fn local_port(&self, settings: &Settings) -> u16 {

@@ -20,12 +20,11 @@ use sealpost_relay_client::{
 use tokio::sync::mpsc;
 
 use super::views::{EngineEvent, MessageStateView, MessageView};
-use super::{EngineError, Inner, array32, hex_bytes, lock, random32, store_url};
+use super::{EngineError, Inner, array32, hex_bytes, lock, store_url};
 use crate::content::{Body, CONTENT_VERSION, Content, ReceiptKindWire, SenderKey};
 use crate::store::{
     Contact, ContactId, ConversationSeq, EnvelopeId, IdentityKeyBytes, KeyChangeOutcome,
-    NewContact, OwnMailbox, PeerAddress, ReceiptKind, ReceiveId, ReceiveOutcome, Received,
-    ReceivedContent, SealingPublicKeyBytes, SendId, SendSecretBytes, SenderAuthSecretBytes,
+    NewContact, OwnMailbox, ReceiptKind, ReceiveId, ReceiveOutcome, Received, ReceivedContent,
     SessionStateBytes, SignedPrekeyBytes, StoreError, UnixMillis,
 };
 
@@ -591,21 +590,15 @@ async fn accept_first_message(
         }
         let mut welcome_keys = Vec::new();
         for address in &reply {
-            let key = SigningKey::from_bytes(&random32()?);
-            welcome_keys.push(SenderKey {
-                url: address.url.clone(),
-                send_id: address.send_id.clone(),
-                public_key: key.verifying_key().to_bytes().to_vec(),
-            });
-            store.upsert_peer_address(&PeerAddress {
-                contact,
-                relay_url: store_url(&address.url)?,
-                send_id: SendId::new(address.send_id.clone()),
-                send_secret: SendSecretBytes::new(address.send_secret.clone()),
-                sealing_public_key: SealingPublicKeyBytes::new(address.sealing_public_key.clone()),
-                sender_auth_secret_key: SenderAuthSecretBytes::new(key.to_bytes().to_vec()),
-                created_at: now,
-            })?;
+            let parts = super::PeerAddressParts {
+                url: &address.url,
+                send_id: &address.send_id,
+                send_secret: &address.send_secret,
+                sealing_public_key: &address.sealing_public_key,
+            };
+            welcome_keys.push(super::store_peer_address_with_new_sender_key(
+                store, contact, &parts, now,
+            )?);
         }
         store.commit_received(&Received {
             contact,

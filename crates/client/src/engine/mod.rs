@@ -807,23 +807,15 @@ impl Engine {
                 )?;
                 let mut sender_keys = Vec::new();
                 for relay in &invite.relays {
-                    let key = SigningKey::from_bytes(&random32()?);
-                    sender_keys.push(SenderKey {
-                        url: relay.url.clone(),
-                        send_id: relay.send_id.to_vec(),
-                        public_key: key.verifying_key().to_bytes().to_vec(),
-                    });
-                    store.upsert_peer_address(&PeerAddress {
-                        contact: contact.id,
-                        relay_url: store_url(&relay.url)?,
-                        send_id: SendId::new(relay.send_id.to_vec()),
-                        send_secret: SendSecretBytes::new(relay.send_secret.to_vec()),
-                        sealing_public_key: SealingPublicKeyBytes::new(
-                            relay.sealing_public_key.to_vec(),
-                        ),
-                        sender_auth_secret_key: SenderAuthSecretBytes::new(key.to_bytes().to_vec()),
-                        created_at: now,
-                    })?;
+                    let parts = PeerAddressParts {
+                        url: &relay.url,
+                        send_id: &relay.send_id,
+                        send_secret: &relay.send_secret,
+                        sealing_public_key: &relay.sealing_public_key,
+                    };
+                    sender_keys.push(store_peer_address_with_new_sender_key(
+                        store, contact.id, &parts, now,
+                    )?);
                 }
                 let reply = created
                     .iter()
@@ -1011,6 +1003,39 @@ fn receipts_only(receipts: Vec<crate::content::Receipt>) -> Content {
         body: Body::ReceiptsOnly,
         receipts,
     }
+}
+
+/// A peer's address (where we send to a contact) as received in an invite or a Hello.
+pub(crate) struct PeerAddressParts<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) send_id: &'a [u8],
+    pub(crate) send_secret: &'a [u8],
+    pub(crate) sealing_public_key: &'a [u8],
+}
+
+/// Stores a peer's address for `contact` with a fresh sender auth key of ours (the key SECURE
+/// binds the mailbox to), and returns its public half to announce in Hello/Welcome.
+pub(crate) fn store_peer_address_with_new_sender_key(
+    store: &mut Store,
+    contact: ContactId,
+    address: &PeerAddressParts<'_>,
+    now: UnixMillis,
+) -> Result<SenderKey, EngineError> {
+    let key = SigningKey::from_bytes(&random32()?);
+    store.upsert_peer_address(&PeerAddress {
+        contact,
+        relay_url: store_url(address.url)?,
+        send_id: SendId::new(address.send_id.to_vec()),
+        send_secret: SendSecretBytes::new(address.send_secret.to_vec()),
+        sealing_public_key: SealingPublicKeyBytes::new(address.sealing_public_key.to_vec()),
+        sender_auth_secret_key: SenderAuthSecretBytes::new(key.to_bytes().to_vec()),
+        created_at: now,
+    })?;
+    Ok(SenderKey {
+        url: address.url.to_owned(),
+        send_id: address.send_id.to_vec(),
+        public_key: key.verifying_key().to_bytes().to_vec(),
+    })
 }
 
 pub(crate) fn store_url(url: &str) -> Result<RelayUrl, EngineError> {

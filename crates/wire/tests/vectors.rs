@@ -1,0 +1,355 @@
+//! Frozen vectors for the relay protocol's byte layouts (`docs/relay-protocol.md`): one of every
+//! client frame, every relay frame, every error code and every signature input, committed in
+//! `tests/vectors/frames.json`.
+//!
+//! Each entry is decoded and must equal the frame built here, and the frame built here must
+//! encode to exactly the committed bytes. A change of layout (a renamed field, a reordered map, a
+//! new required field) therefore fails this test: it needs a `PROTOCOL_VERSION` bump, never a
+//! silent change. New variants add entries. To add entries after a deliberate change, run
+//! `SEALPOST_WRITE_VECTORS=1 cargo test -p sealpost-wire --test vectors` and review the diff.
+
+use std::path::PathBuf;
+
+use sealpost_wire::{
+    AuthPublicKey, ClientFrame, ErrorCode, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
+    ReceiveId, RelayFrame, Request, Response, SendId, SendSecret, SignatureBytes,
+    create_signature_input, decode_client_frame, decode_relay_frame, encode_client_frame,
+    encode_relay_frame, owner_signature_input, send_signature_input,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Vector {
+    /// What the entry is.
+    name: String,
+    /// `client` (ClientFrame), `relay` (RelayFrame) or `signature-input`.
+    kind: String,
+    /// The exact bytes, lowercase hex.
+    hex: String,
+}
+
+fn receive_id() -> ReceiveId {
+    ReceiveId([0x11; 32])
+}
+fn send_id() -> SendId {
+    SendId([0x22; 32])
+}
+fn auth_key() -> AuthPublicKey {
+    AuthPublicKey([0x33; 32])
+}
+fn signature() -> SignatureBytes {
+    SignatureBytes([0x44; 64])
+}
+fn nonce() -> Nonce {
+    Nonce([0x55; 32])
+}
+fn send_secret() -> SendSecret {
+    SendSecret::new([0x66; 32])
+}
+
+fn client(id: u64, body: Request) -> ClientFrame {
+    ClientFrame {
+        v: PROTOCOL_VERSION,
+        id,
+        body,
+    }
+}
+
+fn relay(id: u64, body: Response) -> RelayFrame {
+    RelayFrame {
+        v: PROTOCOL_VERSION,
+        id,
+        body,
+    }
+}
+
+fn client_frames() -> Vec<(&'static str, ClientFrame)> {
+    vec![
+        (
+            "create",
+            client(
+                1,
+                Request::Create {
+                    auth_key: auth_key(),
+                    send_secret: send_secret(),
+                    password: None,
+                    signature: signature(),
+                },
+            ),
+        ),
+        (
+            "create-with-password",
+            client(
+                2,
+                Request::Create {
+                    auth_key: auth_key(),
+                    send_secret: send_secret(),
+                    password: Some("correct horse".to_owned()),
+                    signature: signature(),
+                },
+            ),
+        ),
+        (
+            "subscribe",
+            client(
+                3,
+                Request::Subscribe {
+                    receive_id: receive_id(),
+                    signature: signature(),
+                },
+            ),
+        ),
+        (
+            "ack",
+            client(
+                u64::MAX,
+                Request::Ack {
+                    receive_id: receive_id(),
+                    message_id: MessageId(0x0102_0304_0506_0708),
+                    signature: signature(),
+                },
+            ),
+        ),
+        (
+            "delete",
+            client(
+                5,
+                Request::Delete {
+                    receive_id: receive_id(),
+                    signature: signature(),
+                },
+            ),
+        ),
+        (
+            "secure",
+            client(
+                6,
+                Request::Secure {
+                    receive_id: receive_id(),
+                    sender_key: auth_key(),
+                    signature: signature(),
+                },
+            ),
+        ),
+        (
+            "send",
+            client(
+                7,
+                Request::Send {
+                    send_id: send_id(),
+                    send_secret: send_secret(),
+                    envelope: vec![0xAB; 40],
+                    sender_signature: None,
+                },
+            ),
+        ),
+        (
+            "send-secured",
+            client(
+                8,
+                Request::Send {
+                    send_id: send_id(),
+                    send_secret: send_secret(),
+                    envelope: vec![0xCD; 3],
+                    sender_signature: Some(signature()),
+                },
+            ),
+        ),
+    ]
+}
+
+fn relay_frames() -> Vec<(String, RelayFrame)> {
+    let mut frames = vec![
+        (
+            "hello".to_owned(),
+            relay(
+                0,
+                Response::Hello {
+                    nonce: nonce(),
+                    max_envelope: 65_536 + 1024,
+                    window: 8,
+                },
+            ),
+        ),
+        ("ok".to_owned(), relay(9, Response::Ok {})),
+        (
+            "created".to_owned(),
+            relay(
+                10,
+                Response::Created {
+                    receive_id: receive_id(),
+                    send_id: send_id(),
+                },
+            ),
+        ),
+        (
+            "message".to_owned(),
+            relay(
+                0,
+                Response::Message {
+                    receive_id: receive_id(),
+                    message_id: MessageId(42),
+                    received_at: 1_764_892_800,
+                    envelope: vec![0xEF; 17],
+                },
+            ),
+        ),
+        (
+            "end".to_owned(),
+            relay(
+                0,
+                Response::End {
+                    receive_id: receive_id(),
+                },
+            ),
+        ),
+    ];
+    let codes = [
+        ErrorCode::Malformed,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::Auth,
+        ErrorCode::Password,
+        ErrorCode::SenderAuth,
+        ErrorCode::AlreadySecured,
+        ErrorCode::TooLarge,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitExceeded,
+        ErrorCode::ShuttingDown,
+        ErrorCode::Internal,
+    ];
+    for code in codes {
+        frames.push((
+            format!("error-{code:?}"),
+            relay(11, Response::Error { code }),
+        ));
+    }
+    frames
+}
+
+fn signature_inputs() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("create", create_signature_input(&nonce(), &auth_key())),
+        (
+            "owner-subscribe",
+            owner_signature_input(&nonce(), OwnerCommand::Subscribe, &receive_id()),
+        ),
+        (
+            "owner-ack",
+            owner_signature_input(&nonce(), OwnerCommand::Ack(MessageId(7)), &receive_id()),
+        ),
+        (
+            "owner-delete",
+            owner_signature_input(&nonce(), OwnerCommand::Delete, &receive_id()),
+        ),
+        (
+            "owner-secure",
+            owner_signature_input(&nonce(), OwnerCommand::Secure(auth_key()), &receive_id()),
+        ),
+        ("send", send_signature_input(&send_id(), b"envelope bytes")),
+    ]
+}
+
+/// Every entry as built by the code today.
+fn built() -> Vec<Vector> {
+    let mut out = Vec::new();
+    for (name, frame) in client_frames() {
+        let bytes = encode_client_frame(&frame).expect("encodes");
+        out.push(Vector {
+            name: name.to_owned(),
+            kind: "client".to_owned(),
+            hex: hex::encode(bytes),
+        });
+    }
+    for (name, frame) in relay_frames() {
+        let bytes = encode_relay_frame(&frame).expect("encodes");
+        out.push(Vector {
+            name,
+            kind: "relay".to_owned(),
+            hex: hex::encode(bytes),
+        });
+    }
+    for (name, bytes) in signature_inputs() {
+        out.push(Vector {
+            name: name.to_owned(),
+            kind: "signature-input".to_owned(),
+            hex: hex::encode(bytes),
+        });
+    }
+    out
+}
+
+fn vector_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/frames.json")
+}
+
+fn committed() -> Vec<Vector> {
+    if std::env::var_os("SEALPOST_WRITE_VECTORS").is_some() {
+        // Written to a temporary file and renamed, so the other test never reads half a file.
+        let json = serde_json::to_string_pretty(&built()).expect("serialises");
+        let temporary =
+            vector_file().with_extension(format!("json.{:?}", std::thread::current().id()));
+        std::fs::write(&temporary, json + "\n").expect("writes the vector file");
+        std::fs::rename(&temporary, vector_file()).expect("moves the vector file in place");
+    }
+    let text = std::fs::read_to_string(vector_file()).expect("the committed vector file");
+    serde_json::from_str(&text).expect("the vector file parses")
+}
+
+#[test]
+fn every_frame_and_signature_input_encodes_to_the_committed_bytes() {
+    let committed = committed();
+    let built = built();
+    for vector in &built {
+        let frozen = committed
+            .iter()
+            .find(|entry| entry.kind == vector.kind && entry.name == vector.name)
+            .unwrap_or_else(|| panic!("{} {} has no committed vector", vector.kind, vector.name));
+        assert_eq!(
+            vector.hex, frozen.hex,
+            "{} {} no longer encodes to its frozen bytes",
+            vector.kind, vector.name
+        );
+    }
+    assert_eq!(
+        committed.len(),
+        built.len(),
+        "a committed vector is no longer built (a removed variant needs a version bump)"
+    );
+}
+
+#[test]
+fn every_committed_frame_decodes_to_the_frame_it_names() {
+    let committed = committed();
+    let clients = client_frames();
+    let relays = relay_frames();
+    for vector in committed {
+        let bytes = hex::decode(&vector.hex).expect("hex");
+        match vector.kind.as_str() {
+            "client" => {
+                let decoded = decode_client_frame(&bytes)
+                    .unwrap_or_else(|e| panic!("client {} does not decode: {e}", vector.name));
+                let expected = clients
+                    .iter()
+                    .find(|(name, _)| *name == vector.name)
+                    .map(|(_, frame)| frame)
+                    .expect("named frame");
+                assert_eq!(&decoded, expected, "client {}", vector.name);
+                assert_eq!(encode_client_frame(&decoded).expect("encodes"), bytes);
+            }
+            "relay" => {
+                let decoded = decode_relay_frame(&bytes)
+                    .unwrap_or_else(|e| panic!("relay {} does not decode: {e}", vector.name));
+                let expected = relays
+                    .iter()
+                    .find(|(name, _)| *name == vector.name)
+                    .map(|(_, frame)| frame)
+                    .expect("named frame");
+                assert_eq!(&decoded, expected, "relay {}", vector.name);
+                assert_eq!(encode_relay_frame(&decoded).expect("encodes"), bytes);
+            }
+            "signature-input" => {}
+            other => panic!("unknown vector kind {other}"),
+        }
+    }
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end test of the real Sealpost window: builds the UI and the app, then runs
-# `cargo test -p sealpost-webdriver-tests` against two app instances (profiles alice and bob) driven
+# End-to-end test of the real Sealpost window: builds the UI and the app, then runs the
+# sealpost-webdriver-tests test binary against two app instances (profiles alice and bob) driven
 # through tauri-driver + WebKitWebDriver, under Xvfb, a private D-Bus session and an unlocked
 # gnome-keyring. Needs the system packages of scripts/setup.sh (xvfb, webkit2gtk-driver, dbus,
 # gnome-keyring, the WebKitGTK build libraries).
@@ -28,15 +28,21 @@ if [ "${1:-}" != "--inside-session" ]; then
     exit 1
   fi
 
-  echo "webdriver: building the app"
-  cargo build -p sealpost --locked
+  # One build for everything: the same `cargo test --workspace` build as scripts/test.sh (a no-op
+  # after it). Selecting one package (`-p sealpost`, `-p sealpost-webdriver-tests`) or one test
+  # target (`--test two_profiles`) changes cargo's unified feature set and rebuilt ~120 crates
+  # (12 CPU-minutes here). src-tauri's integration test (tests/cli.rs) makes this build produce
+  # the app binary too, and the test binary is run directly.
+  echo "webdriver: building the app and the tests (the workspace test build)"
+  test_bin=$(cargo test --workspace --locked --no-run --message-format=json \
+    | jq -r 'select(.reason == "compiler-artifact" and .target.name == "two_profiles"
+                    and .executable != null) | .executable')
+  [ -x "$test_bin" ] || { echo "webdriver: the two_profiles test binary was not built" >&2; exit 1; }
+  export SEALPOST_WEBDRIVER_TEST_BIN="$test_bin"
   target_dir="${CARGO_TARGET_DIR:-$repo/target}"
   case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
   export SEALPOST_APP_BIN="$target_dir/debug/sealpost"
   [ -x "$SEALPOST_APP_BIN" ] || { echo "webdriver: $SEALPOST_APP_BIN was not built" >&2; exit 1; }
-
-  echo "webdriver: building the tests"
-  cargo test -p sealpost-webdriver-tests --locked --no-run
 
   export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
   if ! command -v tauri-driver >/dev/null; then
@@ -116,4 +122,6 @@ export SEALPOST_LOCAL_RELAY_PORT
 export SEALPOST_WEBDRIVER_URLS
 echo "webdriver: tauri-driver at $SEALPOST_WEBDRIVER_URLS, local relay port $SEALPOST_LOCAL_RELAY_PORT"
 
-cargo test -p sealpost-webdriver-tests --locked
+# Run from the package directory, as `cargo test` would.
+cd "$repo/tests/webdriver"
+"$SEALPOST_WEBDRIVER_TEST_BIN"

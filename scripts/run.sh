@@ -10,8 +10,8 @@
 # Needs a graphical session (DISPLAY or WAYLAND_DISPLAY) with a Secret Service (GNOME Keyring,
 # KWallet or KeePassXC): that is where the app keeps your keys. On a machine without either, run
 #   SEALPOST_HEADLESS=1 bash scripts/run.sh
-# which starts a virtual display and a throwaway, unlocked keyring (for trying it out only: the
-# keyring and with it the profiles' keys are gone when the app exits).
+# which starts a virtual display, a throwaway unlocked keyring and throwaway profiles (for trying
+# it out only: keys and profiles are gone when the app exits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,8 +23,14 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 app="$target_dir/release/sealpost"
 
 if [ "${SEALPOST_HEADLESS:-0}" = 1 ]; then
-  echo "run: virtual display and throwaway keyring (SEALPOST_HEADLESS=1)"
-  exec xvfb-run -a -s "-screen 0 1280x800x24" bash scripts/with-keyring.sh "$app" --local-relay "$@"
+  # The keyring is thrown away when the app exits, and with it every profile's keys: the
+  # profiles go too (a profile whose database key is gone could never open again).
+  data_dir=$(mktemp -d "${TMPDIR:-/tmp}/sealpost-headless.XXXXXX")
+  trap 'rm -rf "$data_dir"' EXIT
+  export SEALPOST_DATA_DIR="$data_dir"
+  echo "run: virtual display, throwaway keyring and throwaway profiles in $data_dir (SEALPOST_HEADLESS=1)"
+  xvfb-run -a -s "-screen 0 1280x800x24" bash scripts/with-keyring.sh "$app" --local-relay "$@"
+  exit
 fi
 
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then

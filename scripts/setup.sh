@@ -45,8 +45,27 @@ fi
 mkdir -p "$HOME/.cache" "$HOME/.local/share"
 
 # The desktop app embeds ui/dist at compile time (tauri's generate_context!), so the UI is built
-# before anything compiles the app, clippy included.
+# before anything compiles the app, clippy included. Both steps are skipped when up to date: a
+# rebuilt ui/dist would also make cargo relink the app, and a second `scripts/run.sh` should start
+# in seconds.
+newer_than() { # newer_than FILE PATH...: is any PATH (recursively) newer than FILE (or FILE missing)?
+  local stamp=$1
+  shift
+  [ ! -e "$stamp" ] || [ -n "$(find "$@" -newer "$stamp" -print -quit 2>/dev/null)" ]
+}
 if [ -f ui/package.json ]; then
-  echo "setup: installing and building the UI"
-  (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+  # npm writes node_modules/.package-lock.json on every install.
+  if newer_than ui/node_modules/.package-lock.json ui/package.json ui/package-lock.json; then
+    echo "setup: installing the UI's npm packages"
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "setup: the UI's npm packages are up to date"
+  fi
+  if newer_than ui/dist/index.html ui/src ui/public ui/index.html ui/package-lock.json \
+      ui/vite.config.ts ui/tsconfig.json ui/node_modules/.package-lock.json; then
+    echo "setup: building the UI"
+    (cd ui && npm run build)
+  else
+    echo "setup: the UI build (ui/dist) is up to date"
+  fi
 fi

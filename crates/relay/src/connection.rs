@@ -276,6 +276,11 @@ async fn write_loop<S>(
     let _ = timeout(write_timeout, sink.close()).await;
 }
 
+/// A sender key SECURE may bind: a valid Ed25519 point that is not of small order.
+fn usable_sender_key(key: &AuthPublicKey) -> bool {
+    ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|key| !key.is_weak())
+}
+
 fn error(code: ErrorCode) -> Response {
     Response::Error { code }
 }
@@ -567,6 +572,11 @@ impl Connection {
                     &signature,
                 ) {
                     return self.send(id, error(ErrorCode::Auth));
+                }
+                if !usable_sender_key(&sender_key) {
+                    // A small-order key verifies no strict signature, so binding it would make
+                    // the mailbox refuse every SEND.
+                    return self.send(id, error(ErrorCode::Malformed));
                 }
                 let store = self.shared.store.clone();
                 self.pending.push(Box::pin(async move {

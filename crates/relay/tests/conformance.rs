@@ -280,6 +280,45 @@ async fn secure_binds_the_sender_key_once() {
 }
 
 #[tokio::test]
+async fn secure_refuses_a_small_order_sender_key_and_stays_unsecured() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    // Small-order points: the identity (y = 1) and the point of order 2 (y = -1). No strict
+    // signature verifies under them, so binding one would lock every sender out.
+    let identity = {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 1;
+        bytes
+    };
+    let order_two = {
+        let mut bytes = [0xffu8; 32];
+        bytes[0] = 0xec;
+        bytes[31] = 0x7f;
+        bytes
+    };
+    for weak in [identity, order_two] {
+        let sender_key = sealpost_wire::AuthPublicKey(weak);
+        let secure = Request::Secure {
+            receive_id: mailbox.receive_id,
+            sender_key,
+            signature: owner.owner_signature(&mailbox, OwnerCommand::Secure(sender_key)),
+        };
+        assert_eq!(owner.request(secure).await, err(ErrorCode::Malformed));
+    }
+    // The mailbox is still unsecured: an unsigned SEND is stored, and a real key can be bound.
+    let mut sender = Client::connect(relay.addr()).await;
+    assert_eq!(sender.send(&mailbox, b"first").await, Response::Ok {});
+    let good = public_key(&SigningKey::from_bytes(&random32()));
+    let secure = Request::Secure {
+        receive_id: mailbox.receive_id,
+        sender_key: good,
+        signature: owner.owner_signature(&mailbox, OwnerCommand::Secure(good)),
+    };
+    assert_eq!(owner.request(secure).await, Response::Ok {});
+}
+
+#[tokio::test]
 async fn delete_removes_the_mailbox_and_its_envelopes() {
     let relay = TestRelay::start(test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;

@@ -29,6 +29,18 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Every file of the data directory (database, WAL, shared memory), concatenated.
+fn dump_dir(dir: &std::path::Path) -> Vec<u8> {
+    let mut dump = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        // A file may vanish between listing and reading (the WAL at checkpoint time).
+        if let Ok(bytes) = std::fs::read(entry.unwrap().path()) {
+            dump.extend(bytes);
+        }
+    }
+    dump
+}
+
 #[tokio::test]
 async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
     let mut relay = TestRelay::start(test_limits(), None).await;
@@ -78,15 +90,62 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
     }
     // Bob reads and acknowledges half; the rest stays stored.
     bob.subscribe(&bob_mailbox).await;
+    let mut acked = Vec::new();
     for _ in 0..20 {
-        let (_, message_id, _) = bob.next_message().await;
+        let (_, message_id, envelope) = bob.next_message().await;
         bob.ack(&bob_mailbox, message_id).await;
+        acked.push(envelope);
+    }
+    // A third mailbox receives envelopes and is then deleted by its owner.
+    let mut carol = Client::connect(addr).await;
+    let carol_mailbox = carol.create().await;
+    let mut deleted = Vec::new();
+    for i in 0..10 {
+        let sealed = stand_in_seal(&random32(), format!("to carol {i}").repeat(40).as_bytes());
+        assert_eq!(
+            sender_connection.send(&carol_mailbox, &sealed).await,
+            Response::Ok {}
+        );
+        deleted.push(sealed);
+    }
+    let delete = sealpost_wire::Request::Delete {
+        receive_id: carol_mailbox.receive_id,
+        signature: carol.owner_signature(&carol_mailbox, OwnerCommand::Delete),
+    };
+    assert_eq!(carol.request(delete).await, Response::Ok {});
+    let gone: Vec<Vec<u8>> = acked
+        .iter()
+        .chain(&deleted)
+        .cloned()
+        .chain([
+            carol_mailbox.receive_id.as_bytes().to_vec(),
+            carol_mailbox.send_id.as_bytes().to_vec(),
+            auth_key_of(&carol_mailbox).as_bytes().to_vec(),
+        ])
+        .collect();
+    // While the relay runs: gone from the database, its WAL and every other file within the
+    // WAL-truncation cadence (polled, not timed).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let dump = dump_dir(relay.dir.path());
+        let lingering = gone.iter().filter(|item| contains(&dump, item)).count();
+        if lingering == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{lingering} acknowledged or deleted items still readable in the running relay's files"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     relay.stop().await;
 
-    let mut dump = Vec::new();
-    for entry in std::fs::read_dir(relay.dir.path()).unwrap() {
-        dump.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    let dump = dump_dir(relay.dir.path());
+    for (index, item) in gone.iter().enumerate() {
+        assert!(
+            !contains(&dump, item),
+            "item {index} of the acknowledged envelopes / deleted mailbox is still at rest"
+        );
     }
     // Positive control: the scan does see what the relay must store.
     assert!(contains(&dump, bob_mailbox.receive_id.as_bytes()));

@@ -99,8 +99,10 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     if !read_only {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
-        // Overwrite deleted envelopes in place, so acknowledged ciphertext does not linger.
-        connection.pragma_update(None, "secure_delete", "FAST")?;
+        // Zero every deleted cell and freed page (FAST would leave freelist pages readable), so
+        // acknowledged envelopes and deleted mailboxes do not linger in the main file. Their
+        // older copies in the WAL go when `checkpoint_loop` truncates it.
+        connection.pragma_update(None, "secure_delete", "ON")?;
         // Checkpoints run on their own thread (see `checkpoint_loop`), off the commit path.
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
         connection.execute_batch(SCHEMA)?;
@@ -345,14 +347,30 @@ impl Store for SqliteStore {
     }
 }
 
+/// How often `checkpoint_loop` copies WAL frames into the main file without blocking anyone.
+const PASSIVE_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Every this many passive checkpoints, one TRUNCATE checkpoint empties the WAL file.
+const TRUNCATE_EVERY_N_CHECKPOINTS: u32 = 5;
+
 /// Copies committed WAL frames into the main file every 200 ms (PASSIVE: never blocks the
-/// writer or readers), so a commit only ever waits for its own WAL fsync.
+/// writer or readers), so a commit only ever waits for its own WAL fsync. Every fifth time
+/// (once a second) it checkpoints with TRUNCATE instead: that waits for readers, holds the
+/// writer back for the rest of the copy (little is left after the passive rounds) and cuts the
+/// WAL file to zero bytes. Old frames hold earlier copies of pages, i.e. envelopes already
+/// acknowledged and mailboxes already deleted; truncating is what removes them from disk.
 fn checkpoint_loop(connection: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+    let mut round = 0u32;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let result = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        if let Err(error) = result {
-            tracing::debug!(%error, "passive checkpoint failed");
+        std::thread::sleep(PASSIVE_CHECKPOINT_EVERY);
+        round = (round + 1) % TRUNCATE_EVERY_N_CHECKPOINTS;
+        let mode = if round == 0 { "TRUNCATE" } else { "PASSIVE" };
+        let result = connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+            row.get::<_, i64>(0)
+        });
+        match result {
+            Ok(0) => {}
+            Ok(_) => tracing::debug!(mode, "checkpoint could not finish (busy)"),
+            Err(error) => tracing::debug!(%error, mode, "checkpoint failed"),
         }
     }
 }

@@ -393,15 +393,19 @@ fn writer_loop(
         let mut done = Vec::with_capacity(batch.len());
         let batch_started = std::time::Instant::now();
         let batch_len = batch.len();
-        let committed = match connection.transaction() {
-            Ok(transaction) => {
-                for op in batch.drain(..) {
-                    done.push(apply(&transaction, op));
+        // IMMEDIATE: take the write lock at BEGIN, waiting (busy timeout) while a TRUNCATE
+        // checkpoint holds it. A deferred transaction would first read, then fail with
+        // SQLITE_BUSY_SNAPSHOT when the checkpoint reset the WAL under it.
+        let committed =
+            match connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+                Ok(transaction) => {
+                    for op in batch.drain(..) {
+                        done.push(apply(&transaction, op));
+                    }
+                    transaction.commit().map_err(StoreError::from)
                 }
-                transaction.commit().map_err(StoreError::from)
-            }
-            Err(error) => Err(StoreError::from(error)),
-        };
+                Err(error) => Err(StoreError::from(error)),
+            };
         batch.clear();
         tracing::trace!(
             operations = batch_len,

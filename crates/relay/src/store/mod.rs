@@ -2,8 +2,8 @@
 //!
 //! The store keeps exactly two kinds of rows (see `docs/relay-protocol.md`, "What the relay
 //! stores"): mailboxes (receive id, send id, auth public key, send-secret hash, optional sender
-//! key, quota usage, created-at, last-used) and envelopes (mailbox, relay message id,
-//! received-at, ciphertext). No addresses, no names, no plaintext.
+//! key, quota usage, next message id, last-used hour) and envelopes (mailbox, relay message id,
+//! received-at hour, ciphertext). No addresses, no names, no plaintext, no relay-wide counter.
 //!
 //! Every write is durable when its future resolves. After an append commits, the store calls
 //! its [`AppendListener`] in commit order; the relay uses it to push to live subscribers. A
@@ -35,6 +35,9 @@ pub enum StoreError {
     /// Opening the store failed.
     #[error("cannot open store: {0}")]
     Open(String),
+    /// The operating system gave no randomness for a row id (or random row ids kept clashing).
+    #[error("no random row id: {0}")]
+    Randomness(String),
 }
 
 /// A mailbox to create.

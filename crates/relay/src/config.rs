@@ -77,6 +77,11 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Largest envelope accepted in SEND, bytes. Default 120 KiB.
     pub max_envelope_bytes: usize,
+    /// Memory for partly received messages of all connections together, bytes: a message's
+    /// declared size beyond `read_buffer_bytes` is charged from its first frame header to its
+    /// last byte; a connection whose new message does not fit is closed (code 1013). Default
+    /// 128 MiB.
+    pub partial_messages_budget_bytes: usize,
     /// tungstenite read buffer per connection, bytes. Default 4 KiB (grows for larger frames).
     pub read_buffer_bytes: usize,
     /// tungstenite write buffer per connection, bytes. Default 4 KiB.
@@ -133,6 +138,7 @@ impl Default for Limits {
         Self {
             max_frame_bytes: 128 * 1024,
             max_envelope_bytes: 120 * 1024,
+            partial_messages_budget_bytes: 128 * 1024 * 1024,
             read_buffer_bytes: 4 * 1024,
             write_buffer_bytes: 4 * 1024,
             write_queue_frames: 4096,

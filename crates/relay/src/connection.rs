@@ -35,6 +35,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::{WebSocketStream, accept_async_with_config};
 
+use crate::frame_budget::{BudgetedStream, is_budget_exhausted};
 use crate::hub::ConnectionEvent;
 use crate::store::{AppendOutcome, NewMailbox, Quota, SecureOutcome, StoredEnvelope};
 use crate::{Limits, Shared, send_secret_hash, unix_now};
@@ -69,6 +70,9 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
 ) {
     let config = websocket_config(&shared.limits);
+    let budget = shared.frame_budget.clone();
+    let allowance = shared.limits.read_buffer_bytes.max(1024);
+    let max_message = shared.limits.max_frame_bytes;
     let deadline = Instant::now() + shared.limits.handshake_timeout();
     // The states below are boxed so that each connection's task holds only what its current
     // phase needs (TLS state is large; request handling is large): this keeps idle connections
@@ -78,9 +82,8 @@ pub(crate) async fn serve(
             Box::pin(async move {
                 let handshake = async {
                     let tls_stream = acceptor.accept(stream).await.ok()?;
-                    accept_async_with_config(tls_stream, Some(config))
-                        .await
-                        .ok()
+                    let budgeted = BudgetedStream::new(tls_stream, budget, allowance, max_message);
+                    accept_async_with_config(budgeted, Some(config)).await.ok()
                 };
                 match tokio::time::timeout_at(deadline, handshake).await {
                     Ok(Some(websocket)) => Box::pin(run(websocket, ip, shared)).await,
@@ -90,7 +93,8 @@ pub(crate) async fn serve(
             .await
         }
         None => {
-            let handshake = Box::pin(accept_async_with_config(stream, Some(config)));
+            let budgeted = BudgetedStream::new(stream, budget, allowance, max_message);
+            let handshake = Box::pin(accept_async_with_config(budgeted, Some(config)));
             let websocket = tokio::time::timeout_at(deadline, handshake).await;
             match websocket {
                 Ok(Ok(websocket)) => Box::pin(run(websocket, ip, shared)).await,
@@ -354,6 +358,13 @@ impl Connection {
             | Some(Err(WsError::Capacity(_))) => {
                 self.send(PUSH_CORRELATION_ID, error(ErrorCode::TooLarge))?;
                 Err(Stop::Close(CloseCode::Size, "frame too large"))
+            }
+            Some(Err(WsError::Io(io_error))) if is_budget_exhausted(&io_error) => {
+                tracing::debug!("partial-message budget exhausted; closing a connection");
+                Err(Stop::Close(
+                    CloseCode::Again,
+                    "relay busy: partial-message budget exhausted",
+                ))
             }
             Some(Err(_)) => Err(Stop::PeerGone),
         }

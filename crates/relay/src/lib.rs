@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 
 pub mod config;
 mod connection;
+mod frame_budget;
 mod hub;
 pub mod store;
 mod tls;
@@ -113,6 +114,8 @@ pub(crate) struct Shared {
     /// A valid public key nobody holds the secret of; unknown mailboxes are verified against it
     /// so they cost the same time as a wrong signature.
     pub(crate) dummy_key: sealpost_wire::AuthPublicKey,
+    /// Memory for partly received messages, shared by all connections.
+    pub(crate) frame_budget: Arc<frame_budget::FrameBudget>,
 }
 
 /// The relay. See [`Relay::start`].
@@ -177,6 +180,9 @@ impl Relay {
                 limits.connect_rate_per_ip,
                 "connect_rate_per_ip",
             )?),
+            frame_budget: Arc::new(frame_budget::FrameBudget::new(
+                limits.partial_messages_budget_bytes,
+            )),
             limits,
             store: store.clone(),
             hub,

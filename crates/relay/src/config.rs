@@ -20,6 +20,8 @@ pub struct RelayConfig {
     pub tls: Option<TlsConfig>,
     /// Relay password CREATE must present (like SMP basic auth); anyone may CREATE when absent.
     pub password: Option<String>,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`, plain HTTP); off when absent.
+    pub metrics_listen: Option<SocketAddr>,
     /// All limits.
     pub limits: Limits,
 }
@@ -32,6 +34,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("database", &self.database)
             .field("tls", &self.tls)
             .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("metrics_listen", &self.metrics_listen)
             .field("limits", &self.limits)
             .finish()
     }
@@ -44,6 +47,7 @@ impl Default for RelayConfig {
             database: PathBuf::from("sealpost-relay.db"),
             tls: None,
             password: None,
+            metrics_listen: None,
             limits: Limits::default(),
         }
     }

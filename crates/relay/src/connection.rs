@@ -37,6 +37,7 @@ use tokio_tungstenite::{WebSocketStream, accept_async_with_config};
 
 use crate::frame_budget::{BudgetedStream, is_budget_exhausted};
 use crate::hub::ConnectionEvent;
+use crate::metrics::{Command, Refusal};
 use crate::store::{AppendOutcome, NewMailbox, Quota, SecureOutcome, StoredEnvelope};
 use crate::{Limits, Shared, send_secret_hash, unix_now};
 
@@ -134,6 +135,8 @@ async fn run<S>(websocket: WebSocketStream<S>, ip: IpAddr, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    shared.metrics.connection_opened();
+    let _open = OpenConnection(shared.clone());
     let limits = shared.limits.clone();
     let (sink, mut source) = websocket.split();
     let (out, out_receiver) = mpsc::channel(limits.write_queue_frames.max(4));
@@ -209,6 +212,7 @@ where
     }
     match stop.unwrap_or(Stop::PeerGone) {
         Stop::SlowReader => {
+            shared.metrics.refused(Refusal::SlowReader);
             tracing::debug!("slow reader disconnected");
             writer.abort();
         }
@@ -280,6 +284,27 @@ async fn write_loop<S>(
     let _ = timeout(write_timeout, sink.close()).await;
 }
 
+/// Counts a connection as open while it lives.
+struct OpenConnection(Arc<Shared>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.metrics.connection_closed();
+    }
+}
+
+/// The metrics label of a request.
+fn command_of(request: &Request) -> Command {
+    match request {
+        Request::Create { .. } => Command::Create,
+        Request::Subscribe { .. } => Command::Subscribe,
+        Request::Ack { .. } => Command::Ack,
+        Request::Delete { .. } => Command::Delete,
+        Request::Secure { .. } => Command::Secure,
+        Request::Send { .. } => Command::Send,
+    }
+}
+
 /// A sender key SECURE may bind: a valid Ed25519 point that is not of small order.
 fn usable_sender_key(key: &AuthPublicKey) -> bool {
     ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|key| !key.is_weak())
@@ -328,14 +353,17 @@ impl Connection {
             None => Err(Stop::PeerGone),
             Some(Ok(Message::Binary(bytes))) => match decode_client_frame(&bytes) {
                 Ok(frame) => {
+                    self.shared.metrics.frame(command_of(&frame.body));
                     if self.limiter.check().is_err()
                         || self.shared.ip_limiter.check_key(&self.ip).is_err()
                     {
+                        self.shared.metrics.refused(Refusal::RateLimited);
                         return self.send(frame.id, error(ErrorCode::RateLimited));
                     }
                     self.on_request(frame.id, frame.body).await
                 }
                 Err(decode_error) => {
+                    self.shared.metrics.frame(Command::Undecodable);
                     let code = match decode_error {
                         sealpost_wire::DecodeError::UnsupportedVersion { .. } => {
                             ErrorCode::UnsupportedVersion
@@ -356,10 +384,12 @@ impl Connection {
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. })))
             | Some(Err(WsError::Capacity(_))) => {
+                self.shared.metrics.refused(Refusal::TooLarge);
                 self.send(PUSH_CORRELATION_ID, error(ErrorCode::TooLarge))?;
                 Err(Stop::Close(CloseCode::Size, "frame too large"))
             }
             Some(Err(WsError::Io(io_error))) if is_budget_exhausted(&io_error) => {
+                self.shared.metrics.refused(Refusal::PartialMessageBudget);
                 tracing::debug!("partial-message budget exhausted; closing a connection");
                 Err(Stop::Close(
                     CloseCode::Again,
@@ -411,6 +441,7 @@ impl Connection {
                 signature,
             } => {
                 if self.shared.create_limiter.check_key(&self.ip).is_err() {
+                    self.shared.metrics.refused(Refusal::CreateRateLimited);
                     return self.send(id, error(ErrorCode::RateLimited));
                 }
                 if let Some(expected) = &self.shared.password_hash {
@@ -474,6 +505,7 @@ impl Connection {
                     && self.subscriptions.len()
                         >= self.shared.limits.max_subscriptions_per_connection
                 {
+                    self.shared.metrics.refused(Refusal::SubscriptionLimit);
                     return self.send(id, error(ErrorCode::LimitExceeded));
                 }
                 let Ok(auth_key) = self.auth_key(receive_id).await else {
@@ -612,6 +644,7 @@ impl Connection {
                 sender_signature,
             } => {
                 if envelope.len() > self.shared.limits.max_envelope_bytes {
+                    self.shared.metrics.refused(Refusal::TooLarge);
                     return self.send(id, error(ErrorCode::TooLarge));
                 }
                 let target = match self.shared.store.send_target(send_id).await {
@@ -646,6 +679,7 @@ impl Connection {
                     max_bytes: self.shared.limits.mailbox_max_bytes,
                 };
                 let envelope: Arc<[u8]> = Arc::from(envelope);
+                let metrics = self.shared.metrics.clone();
                 self.pending.push(Box::pin(async move {
                     let outcome = store
                         .append(
@@ -657,8 +691,12 @@ impl Connection {
                         )
                         .await;
                     match outcome {
-                        Ok(AppendOutcome::Stored { .. }) => reply(id, Response::Ok {}),
+                        Ok(AppendOutcome::Stored { .. }) => {
+                            metrics.stored();
+                            reply(id, Response::Ok {})
+                        }
                         Ok(AppendOutcome::QuotaExceeded) => {
+                            metrics.refused(Refusal::MailboxFull);
                             reply(id, error(ErrorCode::QuotaExceeded))
                         }
                         Ok(AppendOutcome::Gone) => reply(id, error(ErrorCode::Auth)),
@@ -703,6 +741,7 @@ impl Connection {
             received_at: stored.received_at,
             envelope: stored.envelope.to_vec(),
         };
+        self.shared.metrics.delivered();
         self.send(PUSH_CORRELATION_ID, body)
     }
 

@@ -459,6 +459,7 @@ async fn shutdown_answers_in_flight_sends_and_keeps_them() {
         database: config_dir.join("relay.db"),
         tls: None,
         password: None,
+        metrics_listen: None,
         limits: test_limits(),
     };
     let restarted = sealpost_relay::Relay::start(config).await.unwrap();

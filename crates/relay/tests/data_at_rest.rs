@@ -374,6 +374,7 @@ async fn a_version_0_database_is_migrated_and_keeps_its_envelopes() {
         database: path.clone(),
         tls: None,
         password: None,
+        metrics_listen: None,
         limits: test_limits(),
     };
     let relay = sealpost_relay::Relay::start(config).await.unwrap();

@@ -23,6 +23,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// Called after every committed append, in commit order.
 pub type AppendListener = Arc<dyn Fn(ReceiveId, StoredEnvelope) + Send + Sync>;
 
+/// Called after every group commit with its operation count and how long it took.
+pub type CommitObserver = Arc<dyn Fn(usize, std::time::Duration) + Send + Sync>;
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -21,8 +21,8 @@ use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AppendListener, AppendOutcome, Expired, NewMailbox, Quota, SecureOutcome, SendTarget, Store,
-    StoreError, StoreFuture, StoredEnvelope,
+    AppendListener, AppendOutcome, CommitObserver, Expired, NewMailbox, Quota, SecureOutcome,
+    SendTarget, Store, StoreError, StoreFuture, StoredEnvelope,
 };
 
 /// The schema this code writes (`PRAGMA user_version`).
@@ -275,13 +275,14 @@ impl SqliteStore {
         path: &Path,
         group_commit_max: usize,
         listener: AppendListener,
+        observer: CommitObserver,
     ) -> Result<Self, StoreError> {
         let connection = open_connection(path, false)?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let batch_max = group_commit_max.max(1);
         let thread = std::thread::Builder::new()
             .name("sealpost-store-writer".into())
-            .spawn(move || writer_loop(connection, receiver, batch_max, listener))
+            .spawn(move || writer_loop(connection, receiver, batch_max, listener, observer))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let checkpoint_connection = Connection::open_with_flags(
@@ -540,6 +541,7 @@ fn writer_loop(
     mut receiver: mpsc::UnboundedReceiver<WriteOp>,
     batch_max: usize,
     listener: AppendListener,
+    observer: CommitObserver,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
     while let Some(first) = receiver.blocking_recv() {
@@ -572,6 +574,7 @@ fn writer_loop(
             micros = batch_started.elapsed().as_micros() as u64,
             "group commit"
         );
+        observer(batch_len, batch_started.elapsed());
         match committed {
             Ok(()) => {
                 for item in &done {

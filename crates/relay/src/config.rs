@@ -20,6 +20,8 @@ pub struct RelayConfig {
     pub tls: Option<TlsConfig>,
     /// Relay password CREATE must present (like SMP basic auth); anyone may CREATE when absent.
     pub password: Option<String>,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`, plain HTTP); off when absent.
+    pub metrics_listen: Option<SocketAddr>,
     /// All limits.
     pub limits: Limits,
 }
@@ -32,6 +34,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("database", &self.database)
             .field("tls", &self.tls)
             .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("metrics_listen", &self.metrics_listen)
             .field("limits", &self.limits)
             .finish()
     }
@@ -44,6 +47,7 @@ impl Default for RelayConfig {
             database: PathBuf::from("sealpost-relay.db"),
             tls: None,
             password: None,
+            metrics_listen: None,
             limits: Limits::default(),
         }
     }
@@ -77,6 +81,11 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Largest envelope accepted in SEND, bytes. Default 120 KiB.
     pub max_envelope_bytes: usize,
+    /// Memory for partly received messages of all connections together, bytes: a message's
+    /// declared size beyond `read_buffer_bytes` is charged from its first frame header to its
+    /// last byte; a connection whose new message does not fit is closed (code 1013). Default
+    /// 128 MiB.
+    pub partial_messages_budget_bytes: usize,
     /// tungstenite read buffer per connection, bytes. Default 4 KiB (grows for larger frames).
     pub read_buffer_bytes: usize,
     /// tungstenite write buffer per connection, bytes. Default 4 KiB.
@@ -133,6 +142,7 @@ impl Default for Limits {
         Self {
             max_frame_bytes: 128 * 1024,
             max_envelope_bytes: 120 * 1024,
+            partial_messages_budget_bytes: 128 * 1024 * 1024,
             read_buffer_bytes: 4 * 1024,
             write_buffer_bytes: 4 * 1024,
             write_queue_frames: 4096,

@@ -35,7 +35,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::{WebSocketStream, accept_async_with_config};
 
+use crate::frame_budget::{BudgetedStream, is_budget_exhausted};
 use crate::hub::ConnectionEvent;
+use crate::metrics::{Command, Refusal};
 use crate::store::{AppendOutcome, NewMailbox, Quota, SecureOutcome, StoredEnvelope};
 use crate::{Limits, Shared, send_secret_hash, unix_now};
 
@@ -69,6 +71,9 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
 ) {
     let config = websocket_config(&shared.limits);
+    let budget = shared.frame_budget.clone();
+    let allowance = shared.limits.read_buffer_bytes.max(1024);
+    let max_message = shared.limits.max_frame_bytes;
     let deadline = Instant::now() + shared.limits.handshake_timeout();
     // The states below are boxed so that each connection's task holds only what its current
     // phase needs (TLS state is large; request handling is large): this keeps idle connections
@@ -78,9 +83,8 @@ pub(crate) async fn serve(
             Box::pin(async move {
                 let handshake = async {
                     let tls_stream = acceptor.accept(stream).await.ok()?;
-                    accept_async_with_config(tls_stream, Some(config))
-                        .await
-                        .ok()
+                    let budgeted = BudgetedStream::new(tls_stream, budget, allowance, max_message);
+                    accept_async_with_config(budgeted, Some(config)).await.ok()
                 };
                 match tokio::time::timeout_at(deadline, handshake).await {
                     Ok(Some(websocket)) => Box::pin(run(websocket, ip, shared)).await,
@@ -90,7 +94,8 @@ pub(crate) async fn serve(
             .await
         }
         None => {
-            let handshake = Box::pin(accept_async_with_config(stream, Some(config)));
+            let budgeted = BudgetedStream::new(stream, budget, allowance, max_message);
+            let handshake = Box::pin(accept_async_with_config(budgeted, Some(config)));
             let websocket = tokio::time::timeout_at(deadline, handshake).await;
             match websocket {
                 Ok(Ok(websocket)) => Box::pin(run(websocket, ip, shared)).await,
@@ -130,6 +135,8 @@ async fn run<S>(websocket: WebSocketStream<S>, ip: IpAddr, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    shared.metrics.connection_opened();
+    let _open = OpenConnection(shared.clone());
     let limits = shared.limits.clone();
     let (sink, mut source) = websocket.split();
     let (out, out_receiver) = mpsc::channel(limits.write_queue_frames.max(4));
@@ -205,6 +212,7 @@ where
     }
     match stop.unwrap_or(Stop::PeerGone) {
         Stop::SlowReader => {
+            shared.metrics.refused(Refusal::SlowReader);
             tracing::debug!("slow reader disconnected");
             writer.abort();
         }
@@ -276,6 +284,32 @@ async fn write_loop<S>(
     let _ = timeout(write_timeout, sink.close()).await;
 }
 
+/// Counts a connection as open while it lives.
+struct OpenConnection(Arc<Shared>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.metrics.connection_closed();
+    }
+}
+
+/// The metrics label of a request.
+fn command_of(request: &Request) -> Command {
+    match request {
+        Request::Create { .. } => Command::Create,
+        Request::Subscribe { .. } => Command::Subscribe,
+        Request::Ack { .. } => Command::Ack,
+        Request::Delete { .. } => Command::Delete,
+        Request::Secure { .. } => Command::Secure,
+        Request::Send { .. } => Command::Send,
+    }
+}
+
+/// A sender key SECURE may bind: a valid Ed25519 point that is not of small order.
+fn usable_sender_key(key: &AuthPublicKey) -> bool {
+    ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|key| !key.is_weak())
+}
+
 fn error(code: ErrorCode) -> Response {
     Response::Error { code }
 }
@@ -319,14 +353,17 @@ impl Connection {
             None => Err(Stop::PeerGone),
             Some(Ok(Message::Binary(bytes))) => match decode_client_frame(&bytes) {
                 Ok(frame) => {
+                    self.shared.metrics.frame(command_of(&frame.body));
                     if self.limiter.check().is_err()
                         || self.shared.ip_limiter.check_key(&self.ip).is_err()
                     {
+                        self.shared.metrics.refused(Refusal::RateLimited);
                         return self.send(frame.id, error(ErrorCode::RateLimited));
                     }
                     self.on_request(frame.id, frame.body).await
                 }
                 Err(decode_error) => {
+                    self.shared.metrics.frame(Command::Undecodable);
                     let code = match decode_error {
                         sealpost_wire::DecodeError::UnsupportedVersion { .. } => {
                             ErrorCode::UnsupportedVersion
@@ -347,8 +384,17 @@ impl Connection {
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. })))
             | Some(Err(WsError::Capacity(_))) => {
+                self.shared.metrics.refused(Refusal::TooLarge);
                 self.send(PUSH_CORRELATION_ID, error(ErrorCode::TooLarge))?;
                 Err(Stop::Close(CloseCode::Size, "frame too large"))
+            }
+            Some(Err(WsError::Io(io_error))) if is_budget_exhausted(&io_error) => {
+                self.shared.metrics.refused(Refusal::PartialMessageBudget);
+                tracing::debug!("partial-message budget exhausted; closing a connection");
+                Err(Stop::Close(
+                    CloseCode::Again,
+                    "relay busy: partial-message budget exhausted",
+                ))
             }
             Some(Err(_)) => Err(Stop::PeerGone),
         }
@@ -395,6 +441,7 @@ impl Connection {
                 signature,
             } => {
                 if self.shared.create_limiter.check_key(&self.ip).is_err() {
+                    self.shared.metrics.refused(Refusal::CreateRateLimited);
                     return self.send(id, error(ErrorCode::RateLimited));
                 }
                 if let Some(expected) = &self.shared.password_hash {
@@ -458,6 +505,7 @@ impl Connection {
                     && self.subscriptions.len()
                         >= self.shared.limits.max_subscriptions_per_connection
                 {
+                    self.shared.metrics.refused(Refusal::SubscriptionLimit);
                     return self.send(id, error(ErrorCode::LimitExceeded));
                 }
                 let Ok(auth_key) = self.auth_key(receive_id).await else {
@@ -568,6 +616,11 @@ impl Connection {
                 ) {
                     return self.send(id, error(ErrorCode::Auth));
                 }
+                if !usable_sender_key(&sender_key) {
+                    // A small-order key verifies no strict signature, so binding it would make
+                    // the mailbox refuse every SEND.
+                    return self.send(id, error(ErrorCode::Malformed));
+                }
                 let store = self.shared.store.clone();
                 self.pending.push(Box::pin(async move {
                     match store.secure(receive_id, sender_key, unix_now()).await {
@@ -591,6 +644,7 @@ impl Connection {
                 sender_signature,
             } => {
                 if envelope.len() > self.shared.limits.max_envelope_bytes {
+                    self.shared.metrics.refused(Refusal::TooLarge);
                     return self.send(id, error(ErrorCode::TooLarge));
                 }
                 let target = match self.shared.store.send_target(send_id).await {
@@ -625,6 +679,7 @@ impl Connection {
                     max_bytes: self.shared.limits.mailbox_max_bytes,
                 };
                 let envelope: Arc<[u8]> = Arc::from(envelope);
+                let metrics = self.shared.metrics.clone();
                 self.pending.push(Box::pin(async move {
                     let outcome = store
                         .append(
@@ -636,8 +691,12 @@ impl Connection {
                         )
                         .await;
                     match outcome {
-                        Ok(AppendOutcome::Stored { .. }) => reply(id, Response::Ok {}),
+                        Ok(AppendOutcome::Stored { .. }) => {
+                            metrics.stored();
+                            reply(id, Response::Ok {})
+                        }
                         Ok(AppendOutcome::QuotaExceeded) => {
+                            metrics.refused(Refusal::MailboxFull);
                             reply(id, error(ErrorCode::QuotaExceeded))
                         }
                         Ok(AppendOutcome::Gone) => reply(id, error(ErrorCode::Auth)),
@@ -682,6 +741,7 @@ impl Connection {
             received_at: stored.received_at,
             envelope: stored.envelope.to_vec(),
         };
+        self.shared.metrics.delivered();
         self.send(PUSH_CORRELATION_ID, body)
     }
 

@@ -32,7 +32,9 @@ use tokio::task::JoinSet;
 
 pub mod config;
 mod connection;
+mod frame_budget;
 mod hub;
+mod metrics;
 pub mod store;
 mod tls;
 
@@ -113,6 +115,10 @@ pub(crate) struct Shared {
     /// A valid public key nobody holds the secret of; unknown mailboxes are verified against it
     /// so they cost the same time as a wrong signature.
     pub(crate) dummy_key: sealpost_wire::AuthPublicKey,
+    /// Memory for partly received messages, shared by all connections.
+    pub(crate) frame_budget: Arc<frame_budget::FrameBudget>,
+    /// Operator metrics.
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 /// The relay. See [`Relay::start`].
@@ -125,6 +131,7 @@ pub struct RelayHandle {
     accept_task: tokio::task::JoinHandle<()>,
     sweeper_task: tokio::task::JoinHandle<()>,
     store: Arc<dyn Store>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Relay {
@@ -139,11 +146,15 @@ impl Relay {
         let listener_hub = hub.clone();
         let listener: AppendListener =
             Arc::new(move |receive_id, stored| listener_hub.notify(receive_id, stored));
+        let metrics = Arc::new(metrics::Metrics::new());
+        let commit_metrics = metrics.clone();
+        let observer: store::CommitObserver =
+            Arc::new(move |operations, took| commit_metrics.commit(operations, took));
         let database = config.database.clone();
         let group_commit_max = limits.group_commit_max;
         let store: Arc<dyn Store> = Arc::new(
             tokio::task::spawn_blocking(move || {
-                SqliteStore::open(&database, group_commit_max, listener)
+                SqliteStore::open(&database, group_commit_max, listener, observer)
             })
             .await
             .map_err(|e| RelayError::Task(e.to_string()))??,
@@ -159,6 +170,22 @@ impl Relay {
             source,
         })?;
         let (shutdown_sender, shutdown_receiver) = watch::channel(false);
+        let metrics_addr = match config.metrics_listen {
+            Some(metrics_listen) => {
+                let listener = metrics::bind(metrics_listen).await?;
+                let bound = listener.local_addr().map_err(|source| RelayError::Bind {
+                    addr: metrics_listen,
+                    source,
+                })?;
+                tokio::spawn(metrics::serve(
+                    listener,
+                    metrics.clone(),
+                    shutdown_receiver.clone(),
+                ));
+                Some(bound)
+            }
+            None => None,
+        };
         let dummy_signing = ed25519_dalek::SigningKey::from_bytes(
             &Sha256::digest(b"sealpost relay dummy key").into(),
         );
@@ -177,6 +204,10 @@ impl Relay {
                 limits.connect_rate_per_ip,
                 "connect_rate_per_ip",
             )?),
+            frame_budget: Arc::new(frame_budget::FrameBudget::new(
+                limits.partial_messages_budget_bytes,
+            )),
+            metrics,
             limits,
             store: store.clone(),
             hub,
@@ -192,6 +223,7 @@ impl Relay {
             accept_task,
             sweeper_task,
             store,
+            metrics_addr,
         })
     }
 }
@@ -200,6 +232,11 @@ impl RelayHandle {
     /// The bound address (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound metrics address, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stops accepting, lets every connection finish its in-flight requests and flush its
@@ -245,11 +282,13 @@ async fn accept_loop(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
+            shared.metrics.refused(metrics::Refusal::ConnectionLimit);
             tracing::debug!("connection limit reached; closing new connection");
             drop(stream);
             continue;
         };
         if shared.connect_limiter.check_key(&peer.ip()).is_err() {
+            shared.metrics.refused(metrics::Refusal::ConnectRateLimited);
             tracing::debug!("connection rate limit reached; closing new connection");
             drop(stream);
             continue;

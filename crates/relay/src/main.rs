@@ -35,6 +35,10 @@ struct Args {
     /// Relay password that CREATE must present (prefer the env variable or config file).
     #[arg(long, env = "SEALPOST_RELAY_PASSWORD", hide_env_values = true)]
     password: Option<String>,
+    /// Serve Prometheus metrics (GET /metrics, plain HTTP) on this address, e.g.
+    /// 127.0.0.1:9464. Off unless set here or as `metrics_listen` in the config file.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// Largest WebSocket frame accepted, bytes.
     #[arg(long)]
     max_frame_bytes: Option<usize>,
@@ -85,6 +89,9 @@ fn load_config(args: &Args) -> Result<RelayConfig> {
     }
     if let Some(password) = &args.password {
         config.password = Some(password.clone());
+    }
+    if let Some(metrics_listen) = args.metrics_listen {
+        config.metrics_listen = Some(metrics_listen);
     }
     let limits = &mut config.limits;
     if let Some(value) = args.max_frame_bytes {
@@ -143,6 +150,9 @@ async fn main() -> Result<()> {
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on {scheme}://{}", relay.addr()).context("stdout")?;
+        if let Some(metrics) = relay.metrics_addr() {
+            writeln!(stdout, "metrics on http://{metrics}/metrics").context("stdout")?;
+        }
         stdout.flush().context("stdout")?;
     }
     wait_for_signal().await?;

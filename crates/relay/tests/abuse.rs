@@ -314,3 +314,84 @@ async fn mailboxes_unused_by_their_owner_expire() {
     }
     assert_eq!(owner.send(&mailbox, b"gone").await, err(ErrorCode::Auth));
 }
+
+/// Opens a connection and sends only the head of a masked binary frame declaring `length`
+/// payload bytes, plus a few of them; the connection then stalls.
+async fn stall_in_a_large_frame(addr: std::net::SocketAddr, length: u16) -> Client {
+    use tokio::io::AsyncWriteExt;
+    let mut client = Client::connect(addr).await;
+    let mut head = vec![0x82, 0x80 | 126];
+    head.extend(length.to_be_bytes());
+    head.extend([0x11, 0x22, 0x33, 0x44]);
+    head.extend([0u8; 16]);
+    match client.ws.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.write_all(&head).await.unwrap(),
+        _ => unreachable!("tests use ws://"),
+    }
+    client
+}
+
+#[tokio::test]
+async fn partial_messages_beyond_the_relay_wide_budget_are_closed_with_1013() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let mut limits = test_limits();
+    limits.max_frame_bytes = 64 * 1024;
+    limits.max_envelope_bytes = 60 * 1024;
+    limits.read_buffer_bytes = 4096;
+    // Room for three stalled 60 KiB frames (each charged 60 KiB - 4 KiB), not four.
+    limits.partial_messages_budget_bytes = 200 * 1024;
+    let relay = TestRelay::start(limits, None).await;
+    let mut stalled = Vec::new();
+    for _ in 0..10 {
+        stalled.push(stall_in_a_large_frame(relay.addr(), 60 * 1024).await);
+    }
+    // Well-behaved clients with ordinary requests are still served meanwhile.
+    assert_served(relay.addr()).await;
+    // Seven connections are refused with 1013; three keep their place.
+    let mut refused = 0;
+    let mut kept = Vec::new();
+    for mut client in stalled {
+        // Finish the stalled frame (its bytes are no request): a kept connection answers it
+        // with Malformed; a refused one had its close frame sent before and reads that first.
+        {
+            use tokio::io::AsyncWriteExt;
+            if let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = client.ws.get_mut() {
+                let _ = tcp.write_all(&vec![0u8; 60 * 1024 - 16]).await;
+            }
+        }
+        let next = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut client.ws))
+            .await
+            .unwrap();
+        match next {
+            Some(Ok(Message::Close(Some(close)))) => {
+                assert_eq!(close.code, CloseCode::Again);
+                refused += 1;
+            }
+            Some(Ok(Message::Binary(bytes))) => {
+                let frame = sealpost_wire::decode_relay_frame(&bytes).unwrap();
+                assert_eq!(frame.body, err(ErrorCode::Malformed));
+                kept.push(client);
+            }
+            other => panic!("expected a close or a reply, got {other:?}"),
+        }
+    }
+    assert_eq!((refused, kept.len()), (7, 3));
+    // Once the stalled connections go, their budget is free again: a large SEND goes through.
+    drop(kept);
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let big = vec![0x42u8; 50 * 1024];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut sender = Client::connect(relay.addr()).await;
+        let request = Client::send_request(&mailbox, &big);
+        let id = sender.fresh_id();
+        sender.send_frame(id, request).await;
+        if let Some(frame) = sender.recv_frame().await {
+            assert_eq!(frame.body, Response::Ok {});
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "budget never freed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -280,6 +280,45 @@ async fn secure_binds_the_sender_key_once() {
 }
 
 #[tokio::test]
+async fn secure_refuses_a_small_order_sender_key_and_stays_unsecured() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    // Small-order points: the identity (y = 1) and the point of order 2 (y = -1). No strict
+    // signature verifies under them, so binding one would lock every sender out.
+    let identity = {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 1;
+        bytes
+    };
+    let order_two = {
+        let mut bytes = [0xffu8; 32];
+        bytes[0] = 0xec;
+        bytes[31] = 0x7f;
+        bytes
+    };
+    for weak in [identity, order_two] {
+        let sender_key = sealpost_wire::AuthPublicKey(weak);
+        let secure = Request::Secure {
+            receive_id: mailbox.receive_id,
+            sender_key,
+            signature: owner.owner_signature(&mailbox, OwnerCommand::Secure(sender_key)),
+        };
+        assert_eq!(owner.request(secure).await, err(ErrorCode::Malformed));
+    }
+    // The mailbox is still unsecured: an unsigned SEND is stored, and a real key can be bound.
+    let mut sender = Client::connect(relay.addr()).await;
+    assert_eq!(sender.send(&mailbox, b"first").await, Response::Ok {});
+    let good = public_key(&SigningKey::from_bytes(&random32()));
+    let secure = Request::Secure {
+        receive_id: mailbox.receive_id,
+        sender_key: good,
+        signature: owner.owner_signature(&mailbox, OwnerCommand::Secure(good)),
+    };
+    assert_eq!(owner.request(secure).await, Response::Ok {});
+}
+
+#[tokio::test]
 async fn delete_removes_the_mailbox_and_its_envelopes() {
     let relay = TestRelay::start(test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;
@@ -420,6 +459,7 @@ async fn shutdown_answers_in_flight_sends_and_keeps_them() {
         database: config_dir.join("relay.db"),
         tls: None,
         password: None,
+        metrics_listen: None,
         limits: test_limits(),
     };
     let restarted = sealpost_relay::Relay::start(config).await.unwrap();
@@ -446,4 +486,121 @@ async fn shutdown_answers_in_flight_sends_and_keeps_them() {
     );
     restarted.shutdown().await.unwrap();
     drop(relay.dir);
+}
+
+#[tokio::test]
+async fn a_frame_with_trailing_bytes_is_malformed_with_correlation_id_zero() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut client = Client::connect(relay.addr()).await;
+    // A complete, valid frame (id 5) followed by one stray byte: the head is not read.
+    let mut bytes = sealpost_wire::encode_client_frame(&sealpost_wire::ClientFrame {
+        v: PROTOCOL_VERSION,
+        id: 5,
+        body: Client::send_request(&client.create().await, b"x"),
+    })
+    .unwrap();
+    bytes.push(0x00);
+    client
+        .send_raw(tokio_tungstenite::tungstenite::Message::Binary(
+            bytes.into(),
+        ))
+        .await;
+    let frame = client.recv_frame().await.unwrap();
+    assert_eq!((frame.id, frame.body), (0, err(ErrorCode::Malformed)));
+}
+
+#[tokio::test]
+async fn a_second_delete_is_refused_like_any_command_on_a_deleted_mailbox() {
+    let relay = TestRelay::start(test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let delete = |client: &Client| Request::Delete {
+        receive_id: mailbox.receive_id,
+        signature: client.owner_signature(&mailbox, OwnerCommand::Delete),
+    };
+    assert_eq!(owner.request(delete(&owner)).await, Response::Ok {});
+    assert_eq!(owner.request(delete(&owner)).await, err(ErrorCode::Auth));
+}
+
+#[tokio::test]
+async fn ack_of_a_stored_envelope_never_pushed_deletes_it() {
+    let mut limits = test_limits();
+    limits.window = 1;
+    let relay = TestRelay::start(limits, None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let mut sender = Client::connect(relay.addr()).await;
+    for body in [&b"one"[..], b"two", b"three"] {
+        assert_eq!(sender.send(&mailbox, body).await, Response::Ok {});
+    }
+    owner.subscribe(&mailbox).await;
+    let (_, first, envelope) = owner.next_message().await;
+    assert_eq!(envelope, b"one");
+    // Ids increase by one within a mailbox here; "two" is stored but not pushed (window 1).
+    owner.ack(&mailbox, MessageId(first.0 + 1)).await;
+    owner.ack(&mailbox, first).await;
+    let (_, third, envelope) = owner.next_message().await;
+    assert_eq!((third.0, envelope.as_slice()), (first.0 + 2, &b"three"[..]));
+}
+
+#[tokio::test]
+async fn an_ack_on_another_connection_deletes_but_frees_no_place_in_the_subscribers_window() {
+    let mut limits = test_limits();
+    limits.window = 1;
+    let relay = TestRelay::start(limits, None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let mut sender = Client::connect(relay.addr()).await;
+    for body in [&b"one"[..], b"two"] {
+        assert_eq!(sender.send(&mailbox, body).await, Response::Ok {});
+    }
+    owner.subscribe(&mailbox).await;
+    let (_, first, _) = owner.next_message().await;
+    let mut other = Client::connect(relay.addr()).await;
+    let ack = other.ack_request(&mailbox, first);
+    assert_eq!(other.request(ack).await, Response::Ok {});
+    // The subscriber's window is still full: a round trip on its connection brings no push.
+    let probe = owner.ack_request(&mailbox, MessageId(0));
+    assert_eq!(owner.request(probe).await, Response::Ok {});
+    assert!(owner.take_pushes().is_empty());
+    // Its own ACK of that id (already deleted, still Ok) frees the place.
+    owner.ack(&mailbox, first).await;
+    let (_, _, envelope) = owner.next_message().await;
+    assert_eq!(envelope, b"two");
+    // And the envelope ACKed elsewhere is gone: a new subscription starts at "two".
+    let mut again = Client::connect(relay.addr()).await;
+    again.subscribe(&mailbox).await;
+    let (_, _, envelope) = again.next_message().await;
+    assert_eq!(envelope, b"two");
+}
+
+#[tokio::test]
+async fn a_fragmented_message_over_max_frame_bytes_gets_too_large_then_close_1009() {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+    let mut limits = test_limits();
+    limits.max_frame_bytes = 4096;
+    limits.max_envelope_bytes = 2048;
+    let relay = TestRelay::start(limits, None).await;
+    let mut client = Client::connect(relay.addr()).await;
+    // Every fragment is under the limit; the message (6 000 bytes) is not.
+    let parts = [
+        Frame::message(vec![0u8; 2000], OpCode::Data(Data::Binary), false),
+        Frame::message(vec![0u8; 2000], OpCode::Data(Data::Continue), false),
+        Frame::message(vec![0u8; 2000], OpCode::Data(Data::Continue), true),
+    ];
+    for part in parts {
+        client.send_raw(Message::Frame(part)).await;
+    }
+    let frame = client.recv_frame().await.unwrap();
+    assert_eq!((frame.id, frame.body), (0, err(ErrorCode::TooLarge)));
+    let close = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut client.ws))
+        .await
+        .unwrap();
+    match close {
+        Some(Ok(Message::Close(Some(close)))) => assert_eq!(close.code, CloseCode::Size),
+        other => panic!("expected close 1009, got {other:?}"),
+    }
+    assert_served(relay.addr()).await;
 }

@@ -29,6 +29,18 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Every file of the data directory (database, WAL, shared memory), concatenated.
+fn dump_dir(dir: &std::path::Path) -> Vec<u8> {
+    let mut dump = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        // A file may vanish between listing and reading (the WAL at checkpoint time).
+        if let Ok(bytes) = std::fs::read(entry.unwrap().path()) {
+            dump.extend(bytes);
+        }
+    }
+    dump
+}
+
 #[tokio::test]
 async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
     let mut relay = TestRelay::start(test_limits(), None).await;
@@ -78,15 +90,62 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
     }
     // Bob reads and acknowledges half; the rest stays stored.
     bob.subscribe(&bob_mailbox).await;
+    let mut acked = Vec::new();
     for _ in 0..20 {
-        let (_, message_id, _) = bob.next_message().await;
+        let (_, message_id, envelope) = bob.next_message().await;
         bob.ack(&bob_mailbox, message_id).await;
+        acked.push(envelope);
+    }
+    // A third mailbox receives envelopes and is then deleted by its owner.
+    let mut carol = Client::connect(addr).await;
+    let carol_mailbox = carol.create().await;
+    let mut deleted = Vec::new();
+    for i in 0..10 {
+        let sealed = stand_in_seal(&random32(), format!("to carol {i}").repeat(40).as_bytes());
+        assert_eq!(
+            sender_connection.send(&carol_mailbox, &sealed).await,
+            Response::Ok {}
+        );
+        deleted.push(sealed);
+    }
+    let delete = sealpost_wire::Request::Delete {
+        receive_id: carol_mailbox.receive_id,
+        signature: carol.owner_signature(&carol_mailbox, OwnerCommand::Delete),
+    };
+    assert_eq!(carol.request(delete).await, Response::Ok {});
+    let gone: Vec<Vec<u8>> = acked
+        .iter()
+        .chain(&deleted)
+        .cloned()
+        .chain([
+            carol_mailbox.receive_id.as_bytes().to_vec(),
+            carol_mailbox.send_id.as_bytes().to_vec(),
+            auth_key_of(&carol_mailbox).as_bytes().to_vec(),
+        ])
+        .collect();
+    // While the relay runs: gone from the database, its WAL and every other file within the
+    // WAL-truncation cadence (polled, not timed).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let dump = dump_dir(relay.dir.path());
+        let lingering = gone.iter().filter(|item| contains(&dump, item)).count();
+        if lingering == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{lingering} acknowledged or deleted items still readable in the running relay's files"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     relay.stop().await;
 
-    let mut dump = Vec::new();
-    for entry in std::fs::read_dir(relay.dir.path()).unwrap() {
-        dump.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    let dump = dump_dir(relay.dir.path());
+    for (index, item) in gone.iter().enumerate() {
+        assert!(
+            !contains(&dump, item),
+            "item {index} of the acknowledged envelopes / deleted mailbox is still at rest"
+        );
     }
     // Positive control: the scan does see what the relay must store.
     assert!(contains(&dump, bob_mailbox.receive_id.as_bytes()));
@@ -140,7 +199,7 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
                     "sender_key",
                     "envelope_count",
                     "envelope_bytes",
-                    "created_at",
+                    "next_message_id",
                     "last_used"
                 ]
                 .map(String::from)
@@ -148,7 +207,7 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
             ),
             (
                 "envelope",
-                ["id", "mid", "received_at", "body"]
+                ["eid", "mid", "message_id", "received_at", "body"]
                     .map(String::from)
                     .to_vec()
             ),
@@ -162,5 +221,201 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
         .map(Result::unwrap)
         .collect();
     tables.sort();
-    assert_eq!(tables, ["envelope", "mailbox", "sqlite_sequence"]);
+    assert_eq!(tables, ["envelope", "mailbox"]);
+}
+
+fn is_increasing(values: &[i64]) -> bool {
+    values.windows(2).all(|pair| pair[0] < pair[1])
+}
+
+#[tokio::test]
+async fn nothing_at_rest_counts_relay_wide_and_times_are_whole_hours() {
+    let mut relay = TestRelay::start(test_limits(), None).await;
+    let addr = relay.addr();
+    let mut owner = Client::connect(addr).await;
+    let mut sender = Client::connect(addr).await;
+    // Twelve mailboxes created one after the other, then one envelope to each in that order,
+    // then a second round.
+    let mut mailboxes = Vec::new();
+    for _ in 0..12 {
+        mailboxes.push(owner.create().await);
+    }
+    for round in 0..2u8 {
+        for (index, mailbox) in mailboxes.iter().enumerate() {
+            let body = [round, index as u8].repeat(64);
+            assert_eq!(sender.send(mailbox, &body).await, Response::Ok {});
+        }
+    }
+    // The message ids the owner sees, in arrival order across mailboxes.
+    let mut pushed_ids = Vec::new();
+    for mailbox in &mailboxes {
+        owner.subscribe(mailbox).await;
+        let (_, first, _) = owner.next_message().await;
+        let (_, second, _) = owner.next_message().await;
+        assert!(first.0 < second.0, "per-mailbox ids increase");
+        pushed_ids.push(first.0 as i64);
+    }
+    relay.stop().await;
+
+    let db = rusqlite::Connection::open(relay.dir.path().join("relay.db")).unwrap();
+    let schema: String = db
+        .query_row(
+            "SELECT group_concat(sql, ' ') FROM sqlite_master",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(!schema.to_uppercase().contains("AUTOINCREMENT"), "{schema}");
+    let sequence_table: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(sequence_table, 0, "no sqlite_sequence");
+    // Row ids in creation order and in arrival order are not a counter (a random order is
+    // increasing with probability 1/12!).
+    let mids: Vec<i64> = mailboxes
+        .iter()
+        .map(|m| {
+            db.query_row(
+                "SELECT mid FROM mailbox WHERE receive_id = ?1",
+                [m.receive_id.as_bytes().as_slice()],
+                |row| row.get(0),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(
+        !is_increasing(&mids),
+        "mailbox row ids follow creation order: {mids:?}"
+    );
+    let eids: Vec<i64> = (0..2u8)
+        .flat_map(|round| (0..12u8).map(move |index| [round, index].repeat(64)))
+        .map(|body| {
+            db.query_row("SELECT eid FROM envelope WHERE body = ?1", [body], |row| {
+                row.get(0)
+            })
+            .unwrap()
+        })
+        .collect();
+    assert!(
+        !is_increasing(&eids),
+        "envelope row ids follow arrival order: {eids:?}"
+    );
+    assert!(
+        !is_increasing(&pushed_ids),
+        "message ids count across mailboxes: {pushed_ids:?}"
+    );
+    let unrounded: i64 = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM envelope WHERE received_at % 3600 != 0)
+                  + (SELECT count(*) FROM mailbox WHERE last_used % 3600 != 0)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(unrounded, 0, "stored times are whole hours");
+}
+
+#[tokio::test]
+async fn a_version_0_database_is_migrated_and_keeps_its_envelopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    let auth = SigningKey::from_bytes(&random32());
+    let receive_id = random32();
+    let send_id = random32();
+    let secret = random32();
+    {
+        // The version-0 schema, as relays before schema versions wrote it.
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE mailbox (
+                 mid INTEGER PRIMARY KEY, receive_id BLOB NOT NULL UNIQUE,
+                 send_id BLOB NOT NULL UNIQUE, auth_key BLOB NOT NULL,
+                 send_secret_hash BLOB NOT NULL, sender_key BLOB,
+                 envelope_count INTEGER NOT NULL DEFAULT 0,
+                 envelope_bytes INTEGER NOT NULL DEFAULT 0,
+                 created_at INTEGER NOT NULL, last_used INTEGER NOT NULL);
+             CREATE TABLE envelope (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, mid INTEGER NOT NULL,
+                 received_at INTEGER NOT NULL, body BLOB NOT NULL);
+             CREATE INDEX envelope_by_mailbox ON envelope(mid, id);",
+        )
+        .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let hash = sealpost_relay::send_secret_hash(&sealpost_wire::SendSecret::new(secret));
+        db.execute(
+            "INSERT INTO mailbox VALUES (7, ?1, ?2, ?3, ?4, NULL, 3, 12, ?5, ?5)",
+            rusqlite::params![
+                receive_id.as_slice(),
+                send_id.as_slice(),
+                public_key(&auth).as_bytes().as_slice(),
+                hash.as_slice(),
+                now
+            ],
+        )
+        .unwrap();
+        for (id, body) in [(40, b"old1"), (41, b"old2"), (45, b"old3")] {
+            db.execute(
+                "INSERT INTO envelope VALUES (?1, 7, ?2, ?3)",
+                rusqlite::params![id, now, &body[..]],
+            )
+            .unwrap();
+        }
+    }
+    let config = sealpost_relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: path.clone(),
+        tls: None,
+        password: None,
+        metrics_listen: None,
+        limits: test_limits(),
+    };
+    let relay = sealpost_relay::Relay::start(config).await.unwrap();
+    let mailbox = Mailbox {
+        auth,
+        receive_id: sealpost_wire::ReceiveId(receive_id),
+        send_id: sealpost_wire::SendId(send_id),
+        secret,
+    };
+    let mut sender = Client::connect(relay.addr()).await;
+    assert_eq!(sender.send(&mailbox, b"new").await, Response::Ok {});
+    let mut owner = Client::connect(relay.addr()).await;
+    owner.subscribe(&mailbox).await;
+    let mut received = Vec::new();
+    for _ in 0..4 {
+        let (_, message_id, envelope) = owner.next_message().await;
+        assert!(message_id.0 > 45, "above every version-0 id");
+        owner.ack(&mailbox, message_id).await;
+        received.push(envelope);
+    }
+    assert_eq!(received, [&b"old1"[..], b"old2", b"old3", b"new"]);
+    relay.shutdown().await.unwrap();
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+    let counters: i64 = db
+        .query_row("SELECT count(*) FROM sqlite_sequence", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(counters, 0, "the old relay-wide counter is gone");
+    let (count, bytes): (i64, i64) = db
+        .query_row(
+            "SELECT envelope_count, envelope_bytes FROM mailbox",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (count, bytes),
+        (0, 0),
+        "quota usage carried over and released"
+    );
 }

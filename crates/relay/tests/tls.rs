@@ -34,6 +34,7 @@ async fn wss_serves_create_send_and_delivery() {
             key: dir.path().join("key.pem"),
         }),
         password: None,
+        metrics_listen: None,
         limits: common::test_limits(),
     };
     let relay = Relay::start(config).await.unwrap();
@@ -119,6 +120,7 @@ async fn a_missing_certificate_is_a_start_error() {
             key: dir.path().join("none.key"),
         }),
         password: None,
+        metrics_listen: None,
         limits: common::test_limits(),
     };
     assert!(matches!(

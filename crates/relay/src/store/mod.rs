@@ -2,8 +2,8 @@
 //!
 //! The store keeps exactly two kinds of rows (see `docs/relay-protocol.md`, "What the relay
 //! stores"): mailboxes (receive id, send id, auth public key, send-secret hash, optional sender
-//! key, quota usage, created-at, last-used) and envelopes (mailbox, relay message id,
-//! received-at, ciphertext). No addresses, no names, no plaintext.
+//! key, quota usage, next message id, last-used hour) and envelopes (mailbox, relay message id,
+//! received-at hour, ciphertext). No addresses, no names, no plaintext, no relay-wide counter.
 //!
 //! Every write is durable when its future resolves. After an append commits, the store calls
 //! its [`AppendListener`] in commit order; the relay uses it to push to live subscribers. A
@@ -23,6 +23,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// Called after every committed append, in commit order.
 pub type AppendListener = Arc<dyn Fn(ReceiveId, StoredEnvelope) + Send + Sync>;
 
+/// Called after every group commit with its operation count and how long it took.
+pub type CommitObserver = Arc<dyn Fn(usize, std::time::Duration) + Send + Sync>;
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -35,6 +38,9 @@ pub enum StoreError {
     /// Opening the store failed.
     #[error("cannot open store: {0}")]
     Open(String),
+    /// The operating system gave no randomness for a row id (or random row ids kept clashing).
+    #[error("no random row id: {0}")]
+    Randomness(String),
 }
 
 /// A mailbox to create.

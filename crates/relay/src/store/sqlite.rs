@@ -6,6 +6,11 @@
 //! listener. Reads (auth keys, send targets, fetches) use a small pool of read-only connections;
 //! WAL lets them run beside the writer. SQLCipher is linked workspace-wide but never keyed here:
 //! the relay's file is plain SQLite holding only opaque ciphertext and random ids.
+//!
+//! Nothing at rest counts relay-wide: mailbox and envelope row ids are random, a message id
+//! counts per mailbox from a random start, and stored times are whole hours (all expiry needs).
+//! Schema version 1 (`PRAGMA user_version`); a version-0 database (row numbers, one
+//! AUTOINCREMENT envelope counter, times in seconds) is migrated in place when opened.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,10 +21,16 @@ use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AppendListener, AppendOutcome, Expired, NewMailbox, Quota, SecureOutcome, SendTarget, Store,
-    StoreError, StoreFuture, StoredEnvelope,
+    AppendListener, AppendOutcome, CommitObserver, Expired, NewMailbox, Quota, SecureOutcome,
+    SendTarget, Store, StoreError, StoreFuture, StoredEnvelope,
 };
 
+/// The schema this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Schema version 1. `mid` and `eid` are random (never a row counter); `next_message_id` is the
+/// mailbox's own counter, started at a random value; `last_used` and `received_at` are Unix
+/// seconds rounded down to the hour ([`TIME_BUCKET_SECS`]).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS mailbox (
     mid INTEGER PRIMARY KEY,
@@ -30,17 +41,165 @@ CREATE TABLE IF NOT EXISTS mailbox (
     sender_key BLOB,
     envelope_count INTEGER NOT NULL DEFAULT 0,
     envelope_bytes INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL,
+    next_message_id INTEGER NOT NULL,
     last_used INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS envelope (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    eid INTEGER PRIMARY KEY,
     mid INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
     received_at INTEGER NOT NULL,
     body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS envelope_by_mailbox ON envelope(mid, id);
+CREATE UNIQUE INDEX IF NOT EXISTS envelope_by_mailbox ON envelope(mid, message_id);
 ";
+
+/// Stored times are rounded down to this many seconds: expiry (days) needs no more.
+pub const TIME_BUCKET_SECS: u64 = 3600;
+
+/// Message ids of a new mailbox start at a random value below this (and above 0).
+const FIRST_MESSAGE_ID_BELOW: u64 = 1 << 62;
+
+/// Unix seconds rounded down to the hour.
+fn bucket(unix: u64) -> u64 {
+    unix - unix % TIME_BUCKET_SECS
+}
+
+/// A random positive 63-bit value (row ids, message-id starts).
+fn random_below(limit: u64) -> Result<u64, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    Ok(u64::from_le_bytes(bytes) % limit.max(2))
+}
+
+/// A random row id: positive and never a counter.
+fn random_row_id() -> Result<i64, StoreError> {
+    Ok(as_i64(random_below(u64::MAX >> 1)?.max(1)))
+}
+
+/// Brings the database to [`SCHEMA_VERSION`]: creates it, or migrates version 0.
+fn ensure_schema(connection: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Open(format!(
+            "database schema {version} is newer than this relay ({SCHEMA_VERSION})"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let has_v0_envelopes: bool = connection.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('envelope') WHERE name = 'id'",
+        [],
+        |row| row.get(0),
+    )?;
+    let transaction = connection.transaction()?;
+    if has_v0_envelopes {
+        migrate_v0(&transaction)?;
+    } else {
+        transaction.execute_batch(SCHEMA)?;
+    }
+    transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    transaction.commit()?;
+    Ok(())
+}
+
+/// One version-0 mailbox row: mid, receive id, send id, auth key, send-secret hash, sender key,
+/// envelope count, envelope bytes, last used.
+type MailboxV0 = (
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    i64,
+    i64,
+    i64,
+);
+
+/// Version 0 → 1: random row ids, per-mailbox message ids, hour-rounded times, no
+/// `sqlite_sequence` rows. Envelopes keep their order and bytes. A migrated mailbox's message
+/// ids start at a random value at or above 2^62, above every id version 0 ever gave out, so an
+/// ACK sent before the upgrade can never remove a different envelope after it.
+fn migrate_v0(c: &Connection) -> Result<(), StoreError> {
+    c.execute_batch(
+        "ALTER TABLE mailbox RENAME TO mailbox_v0;
+         ALTER TABLE envelope RENAME TO envelope_v0;
+         DROP INDEX IF EXISTS envelope_by_mailbox;",
+    )?;
+    c.execute_batch(SCHEMA)?;
+    let mailboxes: Vec<MailboxV0> = c
+        .prepare(
+            "SELECT mid, receive_id, send_id, auth_key, send_secret_hash, sender_key,
+                    envelope_count, envelope_bytes, last_used FROM mailbox_v0",
+        )?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+                row.get(8)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut envelopes_of =
+        c.prepare("SELECT received_at, body FROM envelope_v0 WHERE mid = ?1 ORDER BY id")?;
+    let mut insert_envelope = c.prepare(
+        "INSERT INTO envelope (eid, mid, message_id, received_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (old_mid, receive_id, send_id, auth_key, hash, sender_key, count, bytes, last_used) in
+        mailboxes
+    {
+        let mid = random_row_id()?;
+        let mut next = (1u64 << 62) + random_below(1 << 60)?;
+        let envelopes: Vec<(i64, Vec<u8>)> = envelopes_of
+            .query_map(params![old_mid], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (received_at, body) in envelopes {
+            insert_envelope.execute(params![
+                random_row_id()?,
+                mid,
+                as_i64(next),
+                as_i64(bucket(as_u64(received_at))),
+                body
+            ])?;
+            next += 1;
+        }
+        c.execute(
+            "INSERT INTO mailbox (mid, receive_id, send_id, auth_key, send_secret_hash,
+                 sender_key, envelope_count, envelope_bytes, next_message_id, last_used)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                mid,
+                receive_id,
+                send_id,
+                auth_key,
+                hash,
+                sender_key,
+                count,
+                bytes,
+                as_i64(next),
+                as_i64(bucket(as_u64(last_used)))
+            ],
+        )?;
+    }
+    c.execute_batch(
+        "DROP TABLE envelope_v0;
+         DROP TABLE mailbox_v0;
+         DELETE FROM sqlite_sequence;",
+    )?;
+    Ok(())
+}
+
+/// mid, sender_key, envelope_count, envelope_bytes, next_message_id as stored.
+type AppendRow = (i64, Option<Vec<u8>>, i64, i64, i64);
 
 /// receive_id, send_secret_hash, sender_key as stored.
 type SendTargetRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
@@ -94,16 +253,18 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let connection = Connection::open_with_flags(path, flags)?;
+    let mut connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     if !read_only {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
-        // Overwrite deleted envelopes in place, so acknowledged ciphertext does not linger.
-        connection.pragma_update(None, "secure_delete", "FAST")?;
+        // Zero every deleted cell and freed page (FAST would leave freelist pages readable), so
+        // acknowledged envelopes and deleted mailboxes do not linger in the main file. Their
+        // older copies in the WAL go when `checkpoint_loop` truncates it.
+        connection.pragma_update(None, "secure_delete", "ON")?;
         // Checkpoints run on their own thread (see `checkpoint_loop`), off the commit path.
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
-        connection.execute_batch(SCHEMA)?;
+        ensure_schema(&mut connection)?;
     }
     Ok(connection)
 }
@@ -114,13 +275,14 @@ impl SqliteStore {
         path: &Path,
         group_commit_max: usize,
         listener: AppendListener,
+        observer: CommitObserver,
     ) -> Result<Self, StoreError> {
         let connection = open_connection(path, false)?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let batch_max = group_commit_max.max(1);
         let thread = std::thread::Builder::new()
             .name("sealpost-store-writer".into())
-            .spawn(move || writer_loop(connection, receiver, batch_max, listener))
+            .spawn(move || writer_loop(connection, receiver, batch_max, listener, observer))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let checkpoint_connection = Connection::open_with_flags(
@@ -260,9 +422,10 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, Vec<StoredEnvelope>> {
         let result = self.read(|c| {
             let mut statement = c.prepare_cached(
-                "SELECT e.id, e.received_at, e.body FROM envelope e
-                 WHERE e.mid = (SELECT mid FROM mailbox WHERE receive_id = ?1) AND e.id > ?2
-                 ORDER BY e.id LIMIT ?3",
+                "SELECT e.message_id, e.received_at, e.body FROM envelope e
+                 WHERE e.mid = (SELECT mid FROM mailbox WHERE receive_id = ?1)
+                   AND e.message_id > ?2
+                 ORDER BY e.message_id LIMIT ?3",
             )?;
             let rows = statement.query_map(
                 params![
@@ -345,14 +508,30 @@ impl Store for SqliteStore {
     }
 }
 
+/// How often `checkpoint_loop` copies WAL frames into the main file without blocking anyone.
+const PASSIVE_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Every this many passive checkpoints, one TRUNCATE checkpoint empties the WAL file.
+const TRUNCATE_EVERY_N_CHECKPOINTS: u32 = 5;
+
 /// Copies committed WAL frames into the main file every 200 ms (PASSIVE: never blocks the
-/// writer or readers), so a commit only ever waits for its own WAL fsync.
+/// writer or readers), so a commit only ever waits for its own WAL fsync. Every fifth time
+/// (once a second) it checkpoints with TRUNCATE instead: that waits for readers, holds the
+/// writer back for the rest of the copy (little is left after the passive rounds) and cuts the
+/// WAL file to zero bytes. Old frames hold earlier copies of pages, i.e. envelopes already
+/// acknowledged and mailboxes already deleted; truncating is what removes them from disk.
 fn checkpoint_loop(connection: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+    let mut round = 0u32;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let result = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        if let Err(error) = result {
-            tracing::debug!(%error, "passive checkpoint failed");
+        std::thread::sleep(PASSIVE_CHECKPOINT_EVERY);
+        round = (round + 1) % TRUNCATE_EVERY_N_CHECKPOINTS;
+        let mode = if round == 0 { "TRUNCATE" } else { "PASSIVE" };
+        let result = connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+            row.get::<_, i64>(0)
+        });
+        match result {
+            Ok(0) => {}
+            Ok(_) => tracing::debug!(mode, "checkpoint could not finish (busy)"),
+            Err(error) => tracing::debug!(%error, mode, "checkpoint failed"),
         }
     }
 }
@@ -362,6 +541,7 @@ fn writer_loop(
     mut receiver: mpsc::UnboundedReceiver<WriteOp>,
     batch_max: usize,
     listener: AppendListener,
+    observer: CommitObserver,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
     while let Some(first) = receiver.blocking_recv() {
@@ -375,21 +555,26 @@ fn writer_loop(
         let mut done = Vec::with_capacity(batch.len());
         let batch_started = std::time::Instant::now();
         let batch_len = batch.len();
-        let committed = match connection.transaction() {
-            Ok(transaction) => {
-                for op in batch.drain(..) {
-                    done.push(apply(&transaction, op));
+        // IMMEDIATE: take the write lock at BEGIN, waiting (busy timeout) while a TRUNCATE
+        // checkpoint holds it. A deferred transaction would first read, then fail with
+        // SQLITE_BUSY_SNAPSHOT when the checkpoint reset the WAL under it.
+        let committed =
+            match connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+                Ok(transaction) => {
+                    for op in batch.drain(..) {
+                        done.push(apply(&transaction, op));
+                    }
+                    transaction.commit().map_err(StoreError::from)
                 }
-                transaction.commit().map_err(StoreError::from)
-            }
-            Err(error) => Err(StoreError::from(error)),
-        };
+                Err(error) => Err(StoreError::from(error)),
+            };
         batch.clear();
         tracing::trace!(
             operations = batch_len,
             micros = batch_started.elapsed().as_micros() as u64,
             "group commit"
         );
+        observer(batch_len, batch_started.elapsed());
         match committed {
             Ok(()) => {
                 for item in &done {
@@ -462,7 +647,12 @@ fn apply(c: &Connection, op: WriteOp) -> Done {
         WriteOp::Touch(receive_id, now, reply) => Done::Unit(
             reply,
             c.prepare_cached("UPDATE mailbox SET last_used = ?2 WHERE receive_id = ?1")
-                .and_then(|mut s| s.execute(params![receive_id.as_bytes().as_slice(), as_i64(now)]))
+                .and_then(|mut s| {
+                    s.execute(params![
+                        receive_id.as_bytes().as_slice(),
+                        as_i64(bucket(now))
+                    ])
+                })
                 .map(|_| ())
                 .map_err(StoreError::from),
         ),
@@ -473,18 +663,22 @@ fn apply(c: &Connection, op: WriteOp) -> Done {
 }
 
 fn create(c: &Connection, m: &NewMailbox) -> Result<bool, StoreError> {
+    // A clash of the random row id (or of the random receive/send ids) inserts nothing; the
+    // caller retries with new ids.
     let inserted = c
         .prepare_cached(
             "INSERT OR IGNORE INTO mailbox
-             (receive_id, send_id, auth_key, send_secret_hash, created_at, last_used)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+             (mid, receive_id, send_id, auth_key, send_secret_hash, next_message_id, last_used)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
+            random_row_id()?,
             m.receive_id.as_bytes().as_slice(),
             m.send_id.as_bytes().as_slice(),
             m.auth_key.as_bytes().as_slice(),
             m.send_secret_hash.as_slice(),
-            as_i64(m.now),
+            as_i64(random_below(FIRST_MESSAGE_ID_BELOW)?.max(1)),
+            as_i64(bucket(m.now)),
         ])?;
     Ok(inserted == 1)
 }
@@ -497,15 +691,22 @@ fn append(
     now: u64,
     quota: Quota,
 ) -> Result<(AppendOutcome, Option<StoredEnvelope>), StoreError> {
-    let row: Option<(i64, Option<Vec<u8>>, i64, i64)> = c
+    let row: Option<AppendRow> = c
         .prepare_cached(
-            "SELECT mid, sender_key, envelope_count, envelope_bytes FROM mailbox WHERE receive_id = ?1",
+            "SELECT mid, sender_key, envelope_count, envelope_bytes, next_message_id
+             FROM mailbox WHERE receive_id = ?1",
         )?
         .query_row(params![receive_id.as_bytes().as_slice()], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
         })
         .optional()?;
-    let Some((mid, sender_key, count, bytes)) = row else {
+    let Some((mid, sender_key, count, bytes, next_message_id)) = row else {
         return Ok((AppendOutcome::Gone, None));
     };
     let stored_sender = sender_key.and_then(to_id::<32>).map(AuthPublicKey);
@@ -518,17 +719,40 @@ fn append(
     {
         return Ok((AppendOutcome::QuotaExceeded, None));
     }
-    c.prepare_cached("INSERT INTO envelope (mid, received_at, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![mid, as_i64(now), &envelope[..]])?;
-    let message_id = MessageId(as_u64(c.last_insert_rowid()));
+    let received_at = bucket(now);
+    let mut insert = c.prepare_cached(
+        "INSERT OR IGNORE INTO envelope (eid, mid, message_id, received_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    // A random row id clashes with probability ~ rows / 2^63; draw again if it ever does.
+    let mut inserted = 0;
+    for _ in 0..4 {
+        inserted = insert.execute(params![
+            random_row_id()?,
+            mid,
+            next_message_id,
+            as_i64(received_at),
+            &envelope[..]
+        ])?;
+        if inserted == 1 {
+            break;
+        }
+    }
+    if inserted != 1 {
+        return Err(StoreError::Randomness(
+            "four envelope row ids clashed".into(),
+        ));
+    }
+    let message_id = MessageId(as_u64(next_message_id));
     c.prepare_cached(
         "UPDATE mailbox SET envelope_count = envelope_count + 1,
-         envelope_bytes = envelope_bytes + ?2 WHERE mid = ?1",
+         envelope_bytes = envelope_bytes + ?2, next_message_id = next_message_id + 1
+         WHERE mid = ?1",
     )?
     .execute(params![mid, as_i64(length)])?;
     let stored = StoredEnvelope {
         message_id,
-        received_at: now,
+        received_at,
         envelope: envelope.clone(),
     };
     Ok((AppendOutcome::Stored { message_id }, Some(stored)))
@@ -546,7 +770,9 @@ fn ack(
         .optional()?;
     let Some(mid) = mid else { return Ok(()) };
     let removed: Option<i64> = c
-        .prepare_cached("DELETE FROM envelope WHERE id = ?1 AND mid = ?2 RETURNING length(body)")?
+        .prepare_cached(
+            "DELETE FROM envelope WHERE mid = ?2 AND message_id = ?1 RETURNING length(body)",
+        )?
         .query_row(params![as_i64(message_id.0), mid], |row| row.get(0))
         .optional()?;
     let (count, bytes) = match removed {
@@ -557,7 +783,7 @@ fn ack(
         "UPDATE mailbox SET envelope_count = envelope_count - ?2,
          envelope_bytes = envelope_bytes - ?3, last_used = ?4 WHERE mid = ?1",
     )?
-    .execute(params![mid, count, bytes, as_i64(now)])?;
+    .execute(params![mid, count, bytes, as_i64(bucket(now))])?;
     Ok(())
 }
 
@@ -575,7 +801,7 @@ fn secure(
         .execute(params![
             receive_id.as_bytes().as_slice(),
             sender_key.as_bytes().as_slice(),
-            as_i64(now)
+            as_i64(bucket(now))
         ])?;
     if changed == 1 {
         return Ok(SecureOutcome::Secured);

@@ -49,6 +49,7 @@ impl TestRelay {
             database: dir.path().join("relay.db"),
             tls: None,
             password: password.map(str::to_owned),
+            metrics_listen: None,
             limits,
         };
         let handle = Relay::start(config).await.unwrap();

@@ -143,9 +143,9 @@ impl<'de> Deserialize<'de> for SendSecret {
     }
 }
 
-/// A relay-assigned message id: an opaque unsigned 64-bit number, strictly increasing in the
-/// order the relay stored the envelopes. Clients use it only to ACK; they never trust it for
-/// ordering or de-duplication of conversation content.
+/// A relay-assigned message id: an opaque unsigned 64-bit number, strictly increasing within one
+/// mailbox from a random start (never a relay-wide counter; `docs/relay-protocol.md`). Clients
+/// use it only to ACK; they never trust it for ordering or de-duplication of conversation content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MessageId(pub u64);

@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "set_verified",
     "accept_key_change",
     "block_contact",
+    "repair_session",
     "delete_contact",
     "rename_contact",
     "take_pending_invite",

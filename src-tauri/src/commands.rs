@@ -249,6 +249,17 @@ pub async fn block_contact(
     Ok(engine.block_contact(&contact_id, blocked).await?)
 }
 
+/// `repair_session`: the user's own session restart (X3DH, `docs/engine.md` § Session restart).
+#[tauri::command]
+pub async fn repair_session(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+) -> CommandResult<()> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.repair_session(&contact_id).await?)
+}
+
 /// `delete_contact`: also DELETEs its mailboxes on every relay.
 #[tauri::command]
 pub async fn delete_contact(

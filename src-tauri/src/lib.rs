@@ -89,6 +89,7 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::set_verified,
             commands::accept_key_change,
             commands::block_contact,
+            commands::repair_session,
             commands::delete_contact,
             commands::rename_contact,
             commands::take_pending_invite,

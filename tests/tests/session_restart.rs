@@ -337,3 +337,88 @@ async fn a_replayed_or_older_restart_is_refused() {
     // Nothing of it is shown.
     assert_eq!(alice.incoming(&alice_bob).await.len(), 1);
 }
+
+/// The user's "repair session": Alice restarts the session herself (twice, the second while the
+/// first still awaits its reply, as when the first `Restart` went missing). Bob accepts the
+/// newest restart and messages flow both ways on it; a blocked contact is refused with its
+/// typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_session_restarts_on_the_users_request() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    exchange(&alice, &bob, &alice_bob, &bob_alice).await;
+
+    let before = alice.engine.with_store(|s| {
+        s.session_state(alice_bob.parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .expose_secret()
+            .to_vec()
+    });
+    alice.engine.repair_session(&alice_bob).await.unwrap();
+    alice.engine.repair_session(&alice_bob).await.unwrap();
+    let (generation, after) = alice.engine.with_store(|s| {
+        (
+            s.setting(&format!("engine.restart-sent.{alice_bob}"))
+                .unwrap(),
+            s.session_state(alice_bob.parse().unwrap())
+                .unwrap()
+                .unwrap()
+                .expose_secret()
+                .to_vec(),
+        )
+    });
+    assert_eq!(generation.as_deref(), Some("2"));
+    assert_ne!(after, before, "a new session replaced the old one");
+    wait_until("Bob accepts Alice's newest restart", || async {
+        bob.engine
+            .with_store(|s| {
+                s.setting(&format!("engine.restart-seen.{bob_alice}"))
+                    .unwrap()
+            })
+            .as_deref()
+            == Some("2")
+    })
+    .await;
+
+    bob.engine
+        .send_message(&bob_alice, "after the repair")
+        .await
+        .unwrap();
+    wait_until("Alice reads Bob on the repaired session", || async {
+        alice
+            .incoming(&alice_bob)
+            .await
+            .iter()
+            .any(|m| m.text == "after the repair")
+    })
+    .await;
+    alice
+        .engine
+        .send_message(&alice_bob, "repaired")
+        .await
+        .unwrap();
+    wait_until("Bob reads Alice on the repaired session", || async {
+        bob.incoming(&bob_alice)
+            .await
+            .iter()
+            .any(|m| m.text == "repaired")
+    })
+    .await;
+
+    alice.engine.block_contact(&alice_bob, true).await.unwrap();
+    let error = alice.engine.repair_session(&alice_bob).await.unwrap_err();
+    assert_eq!(error.kind(), "contact_blocked");
+    assert_eq!(
+        alice
+            .engine
+            .repair_session("00000000000000000000000000000000")
+            .await
+            .unwrap_err()
+            .kind(),
+        "contact_not_found"
+    );
+}

@@ -10,7 +10,7 @@ import { AddContactDialog } from "./components/AddContactDialog";
 import { ChatList } from "./components/ChatList";
 import { ChatView } from "./components/ChatView";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
-import { DeleteDialog, RenameDialog } from "./components/ContactDialogs";
+import { DeleteDialog, RenameDialog, RepairDialog } from "./components/ContactDialogs";
 import { dialogOpen } from "./components/Dialog";
 import { ErrorText } from "./components/ErrorText";
 import { IconChat, IconLogo, IconSearch, IconSettings, IconTicket, IconUserPlus } from "./components/Icons";
@@ -100,6 +100,7 @@ type DialogState =
   | { kind: "verify"; contactId: string }
   | { kind: "rename"; contactId: string }
   | { kind: "delete"; contactId: string }
+  | { kind: "repair"; contactId: string }
   | null;
 
 interface Toast {
@@ -346,6 +347,7 @@ function MainScreen({
             onOpenVerify={() => setDialog({ kind: "verify", contactId: selected.contactId })}
             onRename={() => setDialog({ kind: "rename", contactId: selected.contactId })}
             onDelete={() => setDialog({ kind: "delete", contactId: selected.contactId })}
+            onRepair={() => setDialog({ kind: "repair", contactId: selected.contactId })}
             onChanged={() => void refreshChats()}
             notify={notify}
           />
@@ -417,6 +419,18 @@ function MainScreen({
           onDone={() => {
             closeDialog();
             setSelectedId(null);
+            void refreshChats();
+          }}
+        />
+      )}
+
+      {dialog?.kind === "repair" && dialogChat !== null && (
+        <RepairDialog
+          chat={dialogChat}
+          onClose={closeDialog}
+          onDone={() => {
+            closeDialog();
+            notify(t("repair.done", { name: dialogChat.displayName }));
             void refreshChats();
           }}
         />

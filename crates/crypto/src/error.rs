@@ -72,13 +72,30 @@ pub enum CryptoError {
     /// A ratchet message failed authentication. The session state is unchanged.
     #[error("message did not decrypt; session unchanged")]
     DecryptFailed,
-    /// The message lies beyond MAX_SKIP from the current chain position. The session state is unchanged.
-    #[error("too many skipped messages ({requested} > {max}); restart with X3DH")]
-    TooManySkipped {
+    /// The message is authentic (its AEAD opened on a scratch copy of the chain) but lies more
+    /// than MAX_SKIP keys past the chain position (Double Ratchet §3.5 `SkipMessageKeys`): the
+    /// session cannot follow without dropping keys. Its plaintext is discarded and the session
+    /// state is unchanged; the caller may restart the session with X3DH (`docs/crypto.md`).
+    #[error(
+        "authentic message {skipped} keys ahead (more than MAX_SKIP = {max_skip}); restart with X3DH"
+    )]
+    AuthenticGapBeyondMaxSkip {
         /// How many message keys would have to be skipped.
-        requested: u64,
+        skipped: u64,
         /// The limit (MAX_SKIP).
-        max: u64,
+        max_skip: u64,
+    },
+    /// The header asks for a gap beyond the authentication cap (`ratchet::MAX_CHECKED_GAP`), so
+    /// the message was refused without checking it: unauthenticated input. The session state is
+    /// unchanged; nothing should be restarted on the strength of it.
+    #[error(
+        "message claims a gap of {requested} keys, beyond the {limit} checked; refused unchecked"
+    )]
+    GapBeyondCheckLimit {
+        /// How many chain steps the header asks for.
+        requested: u64,
+        /// The cap.
+        limit: u64,
     },
     /// The message was already decrypted (a replay) or its skipped key expired.
     #[error("message already received or its key expired")]

@@ -16,6 +16,14 @@
 //!   [`MAX_STORED_SKIPPED_KEYS`] skipped keys are stored (oldest evicted first), and a skipped key
 //!   expires after [`SKIPPED_KEY_MAX_AGE_STEPS`] receiving DH ratchet steps (§6.5 "delete skipped
 //!   message keys after some ... number of DH ratchet steps").
+//! - A message further than MAX_SKIP ahead is never answered on the strength of its header
+//!   alone: the header is attacker-chosen until the AEAD accepts it (§3.5 "if a message is
+//!   rejected ... discard changes"; §6.5 lost messages). It is first authenticated on a scratch
+//!   copy of the chain, deriving only chain keys (one HMAC per step, no skipped key kept), up to
+//!   [`MAX_CHECKED_GAP`] steps; then the message key decides. Only a message that opens is
+//!   reported as [`CryptoError::AuthenticGapBeyondMaxSkip`] (the caller may restart the session
+//!   with X3DH); one that does not is [`CryptoError::DecryptFailed`], and one further than the
+//!   cap is [`CryptoError::GapBeyondCheckLimit`]. All three leave the session byte-identical.
 //!
 //! Initialisation after X3DH follows §3.3 (`RatchetInitAlice` with SPK_B as the first remote
 //! ratchet key, `RatchetInitBob` with the SPK_B key pair). Decryption follows §3.5
@@ -42,6 +50,10 @@ use crate::x3dh::{self, ASSOCIATED_DATA_LEN, InitialMessage};
 
 /// Most message keys skipped in one chain by a single message (Double Ratchet §3.5 MAX_SKIP).
 pub const MAX_SKIP: u32 = 1000;
+/// Most chain steps derived to authenticate one message whose gap exceeds [`MAX_SKIP`] (one
+/// HMAC-SHA256 each, keys not kept). A message further ahead than this in its receiving chain is
+/// refused unchecked ([`CryptoError::GapBeyondCheckLimit`]): it is unauthenticated input.
+pub const MAX_CHECKED_GAP: u32 = 1 << 16;
 /// Most skipped message keys stored at once; the oldest are evicted beyond this.
 pub const MAX_STORED_SKIPPED_KEYS: usize = 2 * MAX_SKIP as usize;
 /// A skipped key is deleted after this many receiving DH ratchet steps.
@@ -228,6 +240,12 @@ fn kdf_chain(chain_key: &Secret32) -> Result<(Secret32, Secret32), CryptoError> 
     Ok((next_chain_key, message_key))
 }
 
+/// The chain-key half of KDF_CK (Double Ratchet §5.2): next chain key = HMAC-SHA256(ck, 0x02).
+/// Used to walk a chain forward on a scratch copy without deriving the skipped message keys.
+fn next_chain_key(chain_key: &Secret32) -> Result<Secret32, CryptoError> {
+    hmac_sha256(chain_key.expose(), &[0x02])
+}
+
 /// The AEAD associated data: len(ad) u16 ‖ ad ‖ len(header) u16 ‖ header ‖ zeros to 192 bytes.
 fn aead_associated_data(
     associated_data: &[u8; ASSOCIATED_DATA_LEN],
@@ -340,6 +358,16 @@ impl Drop for SessionState {
         self.receive_number.zeroize();
         self.previous_send_number.zeroize();
     }
+}
+
+/// The skip a header asks for, before it is authenticated.
+struct Gap {
+    /// The header carries a ratchet key other than the current remote one (a DH ratchet step).
+    is_new_ratchet_key: bool,
+    /// Keys to skip on the current receiving chain before the DH ratchet step (`pn - Nr`).
+    previous_chain: u32,
+    /// Keys to skip on the chain the message belongs to (`n`, or `n - Nr` on the current chain).
+    current_chain: u32,
 }
 
 /// Everything a decryption would change, computed before the AEAD check and committed after it.
@@ -575,6 +603,10 @@ impl Session {
             self.state.pending_initial = None;
             return Ok(plaintext);
         }
+        let gap = self.measure_gap(header)?;
+        if gap.previous_chain > MAX_SKIP || gap.current_chain > MAX_SKIP {
+            return Err(self.authenticate_far(message, &gap));
+        }
         let staged = self.stage_receive(header)?;
         let mut receive_chain = staged.receive_chain.clone();
         let (next_chain, message_key) = kdf_chain(&receive_chain)?;
@@ -584,24 +616,94 @@ impl Session {
         Ok(plaintext)
     }
 
-    /// Computes the skipped keys and (if the header carries a new ratchet key) the DH ratchet
-    /// step, up to the chain key for `header.message_number`, without touching the state.
-    fn stage_receive(&self, header: &RatchetHeader) -> Result<StagedReceive, CryptoError> {
+    /// How many message keys the header asks us to skip (Double Ratchet §3.5: `header.pn -
+    /// Nr` on the current receiving chain before a DH ratchet step, then `header.n` on the
+    /// new chain; or `header.n - Nr` on the current chain). The header is not authenticated yet.
+    fn measure_gap(&self, header: &RatchetHeader) -> Result<Gap, CryptoError> {
         let state = &self.state;
         let is_new_ratchet_key = match &state.dh_remote {
             Some(current) => !bool::from(current.ct_eq(&header.dh)),
             None => true,
         };
-        let mut new_skipped = Vec::new();
-        if is_new_ratchet_key
-            && state
+        if is_new_ratchet_key {
+            if state
                 .previous_remote_keys
                 .iter()
                 .any(|previous| bool::from(previous.ct_eq(&header.dh)))
-        {
-            // A chain we already ratcheted past: its keys are used or expired.
-            return Err(CryptoError::DuplicateOrExpired);
+            {
+                // A chain we already ratcheted past: its keys are used or expired.
+                return Err(CryptoError::DuplicateOrExpired);
+            }
+            let previous_chain = match (&state.receive_chain, &state.dh_remote) {
+                (Some(_), Some(_)) => header
+                    .previous_chain_length
+                    .saturating_sub(state.receive_number),
+                _ => 0,
+            };
+            Ok(Gap {
+                is_new_ratchet_key,
+                previous_chain,
+                current_chain: header.message_number,
+            })
+        } else {
+            if header.message_number < state.receive_number {
+                return Err(CryptoError::DuplicateOrExpired);
+            }
+            Ok(Gap {
+                is_new_ratchet_key,
+                previous_chain: 0,
+                current_chain: header.message_number - state.receive_number,
+            })
         }
+    }
+
+    /// A message whose gap exceeds MAX_SKIP: checks it on a scratch copy of the receiving chain
+    /// (after a scratch DH ratchet step, Double Ratchet §3.5 `DHRatchet`, if its ratchet key is
+    /// new) and returns the refusal to report. Nothing is stored and no skipped key is kept:
+    /// the chain is walked with [`next_chain_key`] alone, at most [`MAX_CHECKED_GAP`] steps. The
+    /// skipped part of the previous chain (`pn - Nr`) needs no walking: `pn` sits in the header,
+    /// which the AEAD authenticates as associated data.
+    fn authenticate_far(&self, message: &RatchetMessage, gap: &Gap) -> CryptoError {
+        match self.open_far(message, gap) {
+            Ok(()) => CryptoError::AuthenticGapBeyondMaxSkip {
+                skipped: u64::from(gap.previous_chain) + u64::from(gap.current_chain),
+                max_skip: u64::from(MAX_SKIP),
+            },
+            Err(error) => error,
+        }
+    }
+
+    fn open_far(&self, message: &RatchetMessage, gap: &Gap) -> Result<(), CryptoError> {
+        if gap.current_chain > MAX_CHECKED_GAP {
+            return Err(CryptoError::GapBeyondCheckLimit {
+                requested: u64::from(gap.current_chain),
+                limit: u64::from(MAX_CHECKED_GAP),
+            });
+        }
+        let state = &self.state;
+        let mut chain = if gap.is_new_ratchet_key {
+            let receive_output = x25519(&state.dh_self, &message.header.ratchet_key())?;
+            kdf_root(&state.root_key, &receive_output)?.1
+        } else {
+            state
+                .receive_chain
+                .clone()
+                .ok_or(CryptoError::DecryptFailed)?
+        };
+        for _ in 0..gap.current_chain {
+            chain = next_chain_key(&chain)?;
+        }
+        let (_, message_key) = kdf_chain(&chain)?;
+        // The plaintext is dropped (and zeroized): the message is lost with its gap.
+        decrypt_with(&message_key, &state.associated_data, message).map(drop)
+    }
+
+    /// Computes the skipped keys and (if the header carries a new ratchet key) the DH ratchet
+    /// step, up to the chain key for `header.message_number`, without touching the state.
+    fn stage_receive(&self, header: &RatchetHeader) -> Result<StagedReceive, CryptoError> {
+        let state = &self.state;
+        let is_new_ratchet_key = self.measure_gap(header)?.is_new_ratchet_key;
+        let mut new_skipped = Vec::new();
         let mut staged = if is_new_ratchet_key {
             // SkipMessageKeys(state, header.pn) on the current receiving chain.
             let receive_step = state.receive_step.saturating_add(1);
@@ -855,7 +957,8 @@ impl Clone for Session {
 }
 
 /// SkipMessageKeys (Double Ratchet §3.5): derives and records keys `from..until` of `chain`,
-/// refusing more than MAX_SKIP. Returns the chain key positioned at `until`.
+/// refusing more than MAX_SKIP (callers check the gap first with `measure_gap`, so this is a
+/// second guard). Returns the chain key positioned at `until`.
 fn skip_keys(
     chain: &Secret32,
     from: u32,
@@ -869,9 +972,9 @@ fn skip_keys(
     }
     let gap = until - from;
     if gap > MAX_SKIP {
-        return Err(CryptoError::TooManySkipped {
+        return Err(CryptoError::GapBeyondCheckLimit {
             requested: u64::from(gap),
-            max: u64::from(MAX_SKIP),
+            limit: u64::from(MAX_SKIP),
         });
     }
     let mut chain = chain.clone();

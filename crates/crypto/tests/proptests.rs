@@ -206,8 +206,8 @@ proptest! {
         prop_assert!(world.opened.contains(&serial));
     }
 
-    /// A gap beyond MAX_SKIP is a clear error, leaves the state unchanged, and the session
-    /// still works afterwards (earlier messages open; the other direction works).
+    /// An authentic gap beyond MAX_SKIP is a clear error, leaves the state unchanged, and the
+    /// session still works afterwards (earlier messages open; the other direction works).
     #[test]
     fn gap_beyond_max_skip_is_a_clear_error(extra in 1u32..40) {
         let alice = Party::new();
@@ -221,13 +221,59 @@ proptest! {
         let far = a.seal(bob.mailbox.public(), &bob.send_id, b"far").unwrap();
         let before = b.to_bytes().unwrap().to_vec();
         let opened = open_envelope(&bob.mailbox, &bob.send_id, far.as_bytes()).unwrap();
-        let too_many = matches!(b.receive(&opened), Err(CryptoError::TooManySkipped { .. }));
+        let too_many = matches!(
+            b.receive(&opened),
+            Err(CryptoError::AuthenticGapBeyondMaxSkip { skipped, .. })
+                if skipped == u64::from(MAX_SKIP + extra)
+        );
         prop_assert!(too_many);
         prop_assert_eq!(b.to_bytes().unwrap().to_vec(), before);
         let opened = open_envelope(&bob.mailbox, &bob.send_id, kept.as_bytes()).unwrap();
         let kept_plaintext = b.receive(&opened).unwrap();
         prop_assert_eq!(kept_plaintext.as_slice(), b"kept");
         prop_assert_eq!(common::deliver(&mut b, &mut a, &alice, b"back"), b"back".to_vec());
+    }
+
+    /// A forged ratchet message (random ciphertext) claiming the peer as sender, with any
+    /// header, on the current chain or with a new ratchet key: never reported as an authentic
+    /// gap (which would let the engine restart the session), and the state stays byte-identical.
+    #[test]
+    fn forged_headers_never_pass_as_authentic(
+        current_chain in any::<bool>(),
+        key in any::<[u8; 32]>(),
+        pn in prop_oneof![0u32..2_000, any::<u32>()],
+        n in prop_oneof![0u32..3_000, any::<u32>()],
+        body in prop::collection::vec(any::<u8>(), 16..64),
+    ) {
+        let alice = Party::new();
+        let bob = Party::new();
+        let (mut a, mut b) = establish(&alice, &bob);
+        common::deliver(&mut b, &mut a, &alice, b"turn");
+        let probe = a.seal(bob.mailbox.public(), &bob.send_id, b"probe").unwrap();
+        let opened = open_envelope(&bob.mailbox, &bob.send_id, probe.as_bytes()).unwrap();
+        let dh = if current_chain {
+            opened.payload().ratchet_message().header().ratchet_key().to_bytes()
+        } else {
+            key
+        };
+        b.receive(&opened).unwrap();
+        let mut bytes = vec![1u8];
+        bytes.extend_from_slice(&dh);
+        bytes.extend_from_slice(&pn.to_be_bytes());
+        bytes.extend_from_slice(&n.to_be_bytes());
+        bytes.extend_from_slice(&body);
+        let message = SessionMessage::Ratchet(RatchetMessage::from_bytes(&bytes).unwrap());
+        let sealed = sealpost_crypto::seal_envelope(
+            bob.mailbox.public(), &bob.send_id, alice.identity.public(), &message,
+        ).unwrap();
+        let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+        let before = b.to_bytes().unwrap().to_vec();
+        let result = b.receive(&opened);
+        prop_assert!(result.is_err());
+        let authentic = matches!(result, Err(CryptoError::AuthenticGapBeyondMaxSkip { .. }));
+        prop_assert!(!authentic, "a forgery passed as authentic");
+        prop_assert_eq!(b.to_bytes().unwrap().to_vec(), before);
+        prop_assert_eq!(common::deliver(&mut a, &mut b, &bob, b"real"), b"real".to_vec());
     }
 
     /// Session state survives to_bytes/from_bytes at any point of a conversation, byte for byte.

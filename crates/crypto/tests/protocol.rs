@@ -6,7 +6,7 @@ mod common;
 
 use common::{Party, deliver, establish};
 use sealpost_crypto::envelope::{ENVELOPE_VERSION, seal_raw};
-use sealpost_crypto::ratchet::MAX_SKIP;
+use sealpost_crypto::ratchet::{MAX_CHECKED_GAP, MAX_SKIP, RatchetMessage};
 use sealpost_crypto::{
     CryptoError, DecodeError, EnvelopeId, IdentityKey, IdentityKeyPair, IdentitySeed, PrekeyBundle,
     SafetyNumber, Session, SessionMessage, SignatureContext, SignedPrekey, open_envelope,
@@ -288,10 +288,15 @@ fn gap_beyond_max_skip_is_refused_and_session_recovers() {
     }
     let before = state(&b);
     let last = open_envelope(&bob.mailbox, &bob.send_id, held.last().unwrap().as_bytes()).unwrap();
-    assert!(matches!(
+    // Authentic (it opens on a scratch chain), but MAX_SKIP + 2 keys ahead: reported as such,
+    // so the engine may restart the session with X3DH; nothing is kept.
+    assert_eq!(
         b.receive(&last),
-        Err(CryptoError::TooManySkipped { max, .. }) if max == u64::from(MAX_SKIP)
-    ));
+        Err(CryptoError::AuthenticGapBeyondMaxSkip {
+            skipped: u64::from(MAX_SKIP + 2),
+            max_skip: u64::from(MAX_SKIP)
+        })
+    );
     assert_eq!(state(&b), before, "refusal leaves the state unchanged");
     // Messages inside the window still open, exactly once each.
     for (index, sealed) in held.iter().enumerate().take(10) {
@@ -320,6 +325,178 @@ fn gap_beyond_max_skip_is_refused_and_session_recovers() {
         deliver(&mut b2, &mut restarted, &alice, b"welcome back"),
         b"welcome back"
     );
+}
+
+/// A ratchet message from nobody: the given header (ratchet key, PN, N) and a random
+/// ciphertext, sealed to Bob's mailbox with Alice's identity as the (unauthenticated) sender.
+fn forged(ratchet_key: [u8; 32], pn: u32, n: u32) -> SessionMessage {
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(&ratchet_key);
+    bytes.extend_from_slice(&pn.to_be_bytes());
+    bytes.extend_from_slice(&n.to_be_bytes());
+    let mut body = [0u8; 48];
+    getrandom::fill(&mut body).unwrap();
+    bytes.extend_from_slice(&body);
+    SessionMessage::Ratchet(RatchetMessage::from_bytes(&bytes).unwrap())
+}
+
+fn open_forged(
+    bob: &Party,
+    alice: &Party,
+    message: &SessionMessage,
+) -> sealpost_crypto::OpenedEnvelope {
+    let sealed = seal_envelope(
+        bob.mailbox.public(),
+        &bob.send_id,
+        alice.identity.public(),
+        message,
+    )
+    .unwrap();
+    open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap()
+}
+
+/// A forged message claiming the peer's identity and a counter beyond MAX_SKIP is not taken at
+/// its header's word: on the current chain, after a new ratchet key (N or PN beyond MAX_SKIP),
+/// or beyond the check cap, it is an ordinary refusal, never "authentic gap", and the state is
+/// byte-identical; the peer's next real message still opens.
+#[test]
+fn forged_counter_beyond_max_skip_is_refused_as_unauthenticated() {
+    let alice = Party::new();
+    let bob = Party::new();
+    let (mut a, mut b) = establish(&alice, &bob);
+    deliver(&mut b, &mut a, &alice, b"turn");
+    // Alice's current ratchet key, as Bob knows it from a message he opened.
+    let probe = a
+        .seal(bob.mailbox.public(), &bob.send_id, b"probe")
+        .unwrap();
+    let opened = open_envelope(&bob.mailbox, &bob.send_id, probe.as_bytes()).unwrap();
+    let current_key = opened
+        .payload()
+        .ratchet_message()
+        .header()
+        .ratchet_key()
+        .to_bytes();
+    assert_eq!(b.receive(&opened).unwrap().as_slice(), b"probe");
+    let fresh_key =
+        x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([9u8; 32])).to_bytes();
+    let before = state(&b);
+    let cases = [
+        (current_key, 0, MAX_SKIP + 10, CryptoError::DecryptFailed),
+        (current_key, 0, MAX_CHECKED_GAP, CryptoError::DecryptFailed),
+        (fresh_key, 0, MAX_SKIP + 1, CryptoError::DecryptFailed),
+        (fresh_key, u32::MAX, 0, CryptoError::DecryptFailed),
+        (
+            fresh_key,
+            MAX_SKIP + 5,
+            MAX_SKIP + 5,
+            CryptoError::DecryptFailed,
+        ),
+        (
+            current_key,
+            0,
+            u32::MAX,
+            CryptoError::GapBeyondCheckLimit {
+                requested: u64::from(u32::MAX - 1),
+                limit: u64::from(MAX_CHECKED_GAP),
+            },
+        ),
+        (
+            fresh_key,
+            7,
+            MAX_CHECKED_GAP + 1,
+            CryptoError::GapBeyondCheckLimit {
+                requested: u64::from(MAX_CHECKED_GAP + 1),
+                limit: u64::from(MAX_CHECKED_GAP),
+            },
+        ),
+    ];
+    for (key, pn, n, expected) in cases {
+        let opened = open_forged(&bob, &alice, &forged(key, pn, n));
+        assert_eq!(b.receive(&opened), Err(expected), "pn {pn} n {n}");
+        assert_eq!(state(&b), before, "pn {pn} n {n}: state unchanged");
+    }
+    assert_eq!(deliver(&mut a, &mut b, &bob, b"real"), b"real");
+}
+
+/// The authentic cases beyond MAX_SKIP, with the DH ratchet step: PN - Nr beyond MAX_SKIP on the
+/// old chain (the new chain's first message is authentic), and N beyond MAX_SKIP on the current
+/// chain. Both are reported as authentic gaps and leave the state unchanged.
+#[test]
+fn authentic_gaps_beyond_max_skip_on_either_chain_are_reported() {
+    let alice = Party::new();
+    let bob = Party::new();
+    let (mut a, mut b) = establish(&alice, &bob);
+    deliver(&mut b, &mut a, &alice, b"turn");
+    assert_eq!(deliver(&mut a, &mut b, &bob, b"first"), b"first");
+    // N - Nr beyond MAX_SKIP on the current chain (Bob is at Nr = 1).
+    for _ in 0..MAX_SKIP + 1 {
+        a.encrypt(b"lost").unwrap();
+    }
+    let far = a.seal(bob.mailbox.public(), &bob.send_id, b"far").unwrap();
+    let opened = open_envelope(&bob.mailbox, &bob.send_id, far.as_bytes()).unwrap();
+    let before = state(&b);
+    assert_eq!(
+        b.receive(&opened),
+        Err(CryptoError::AuthenticGapBeyondMaxSkip {
+            skipped: u64::from(MAX_SKIP + 1),
+            max_skip: u64::from(MAX_SKIP)
+        })
+    );
+    assert_eq!(state(&b), before);
+    // PN - Nr beyond MAX_SKIP: Bob answers, Alice steps her DH ratchet, her new chain's first
+    // message carries PN = MAX_SKIP + 3 while Bob stands at 1 on the old chain.
+    deliver(&mut b, &mut a, &alice, b"answer");
+    let next = a
+        .seal(bob.mailbox.public(), &bob.send_id, b"next chain")
+        .unwrap();
+    let opened = open_envelope(&bob.mailbox, &bob.send_id, next.as_bytes()).unwrap();
+    assert_eq!(
+        opened.payload().ratchet_message().header().message_number(),
+        0
+    );
+    let before = state(&b);
+    assert_eq!(
+        b.receive(&opened),
+        Err(CryptoError::AuthenticGapBeyondMaxSkip {
+            skipped: u64::from(MAX_SKIP + 2),
+            max_skip: u64::from(MAX_SKIP)
+        })
+    );
+    assert_eq!(state(&b), before);
+}
+
+/// The check cap itself: an authentic message exactly MAX_CHECKED_GAP keys ahead is checked and
+/// reported authentic; one key further it is refused unchecked.
+#[test]
+fn the_check_cap_bounds_the_scratch_walk() {
+    let alice = Party::new();
+    let bob = Party::new();
+    let (mut a, mut b) = establish(&alice, &bob);
+    deliver(&mut b, &mut a, &alice, b"turn");
+    for _ in 0..MAX_CHECKED_GAP {
+        a.encrypt(b"").unwrap();
+    }
+    let at_cap = a
+        .seal(bob.mailbox.public(), &bob.send_id, b"at cap")
+        .unwrap();
+    let beyond = a
+        .seal(bob.mailbox.public(), &bob.send_id, b"beyond")
+        .unwrap();
+    let before = state(&b);
+    let opened = open_envelope(&bob.mailbox, &bob.send_id, at_cap.as_bytes()).unwrap();
+    assert!(matches!(
+        b.receive(&opened),
+        Err(CryptoError::AuthenticGapBeyondMaxSkip { .. })
+    ));
+    let opened = open_envelope(&bob.mailbox, &bob.send_id, beyond.as_bytes()).unwrap();
+    assert_eq!(
+        b.receive(&opened),
+        Err(CryptoError::GapBeyondCheckLimit {
+            requested: u64::from(MAX_CHECKED_GAP + 1),
+            limit: u64::from(MAX_CHECKED_GAP)
+        })
+    );
+    assert_eq!(state(&b), before);
 }
 
 #[test]

@@ -83,6 +83,7 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
     "block_contact",
     { contactId: "c1", blocked: true },
   ],
+  ["repairSession", () => commands.repairSession({ contactId: "c1" }), "repair_session", { contactId: "c1" }],
   ["deleteContact", () => commands.deleteContact({ contactId: "c1" }), "delete_contact", { contactId: "c1" }],
   [
     "renameContact",

@@ -93,6 +93,12 @@ export const acceptKeyChange = (args: { contactId: string }): Promise<void> =>
 export const blockContact = (args: { contactId: string; blocked: boolean }): Promise<void> =>
   invoke("block_contact", args);
 
+/**
+ * Repairs the session with a contact (the user's own action): starts a new session with X3DH and
+ * sends the contact a restart. Messages not yet received on the old session are lost.
+ */
+export const repairSession = (args: { contactId: string }): Promise<void> => invoke("repair_session", args);
+
 /** Deletes a contact, its history and its mailboxes on every relay. */
 export const deleteContact = (args: { contactId: string }): Promise<void> =>
   invoke("delete_contact", args);

@@ -562,6 +562,12 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
     emit("contact-updated", { contactId: record.chat.contactId });
   },
 
+  repair_session: (args): void => {
+    const record = contact(args.contactId);
+    if (record.chat.blocked) fail("contact_blocked", "the contact is blocked");
+    emit("contact-updated", { contactId: record.chat.contactId });
+  },
+
   delete_contact: (args): void => {
     const record = contact(args.contactId);
     state.contacts.delete(record.chat.contactId);

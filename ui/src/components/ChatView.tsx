@@ -29,6 +29,7 @@ export function ChatView({
   onOpenVerify,
   onRename,
   onDelete,
+  onRepair,
   onChanged,
   notify,
 }: {
@@ -36,6 +37,7 @@ export function ChatView({
   onOpenVerify: () => void;
   onRename: () => void;
   onDelete: () => void;
+  onRepair: () => void;
   onChanged: () => void;
   notify: (text: string) => void;
 }) {
@@ -219,6 +221,7 @@ export function ChatView({
                       t("block.done", { name: chat.displayName }),
                     ),
                 },
+            { label: t("chat.repair"), onSelect: onRepair },
             { label: t("chat.delete"), onSelect: onDelete, danger: true },
           ]}
         />

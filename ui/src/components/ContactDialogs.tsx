@@ -1,6 +1,6 @@
-/** Small dialogs about a contact: rename and delete (with confirmation). */
+/** Small dialogs about a contact: rename, repair session and delete (with confirmation). */
 import { useState } from "preact/hooks";
-import { deleteContact, renameContact } from "../api/commands";
+import { deleteContact, renameContact, repairSession } from "../api/commands";
 import type { Chat } from "../api/types";
 import { useI18n } from "../i18n";
 import { Dialog } from "./Dialog";
@@ -78,6 +78,38 @@ export function DeleteDialog({ chat, onClose, onDone }: { chat: Chat; onClose: (
         </button>
         <button type="button" class="button danger" onClick={() => void confirm()} disabled={busy}>
           {t("delete.confirm")}
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+/** Confirms the user's "repair session": a new session with X3DH, old undelivered messages lost. */
+export function RepairDialog({ chat, onClose, onDone }: { chat: Chat; onClose: () => void; onDone: () => void }) {
+  const { t } = useI18n();
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const confirm = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await repairSession({ contactId: chat.contactId });
+      onDone();
+    } catch (caught) {
+      setError(caught);
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title={t("repair.title", { name: chat.displayName })} onClose={onClose} size="small" describedBy="repair-body">
+      <p id="repair-body">{t("repair.body", { name: chat.displayName })}</p>
+      <ErrorText error={error} />
+      <div class="row end">
+        <button type="button" class="button secondary" onClick={onClose} data-autofocus>
+          {t("common.cancel")}
+        </button>
+        <button type="button" class="button primary" onClick={() => void confirm()} disabled={busy} data-testid="repair-confirm">
+          {t("repair.confirm")}
         </button>
       </div>
     </Dialog>

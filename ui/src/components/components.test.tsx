@@ -25,7 +25,7 @@ function renderChat(chat: Chat) {
   const noop = () => undefined;
   return render(
     <I18nProvider>
-      <ChatView chat={chat} onOpenVerify={noop} onRename={noop} onDelete={noop} onChanged={noop} notify={noop} />
+      <ChatView chat={chat} onOpenVerify={noop} onRename={noop} onDelete={noop} onRepair={noop} onChanged={noop} notify={noop} />
     </I18nProvider>,
   );
 }

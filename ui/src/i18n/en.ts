@@ -70,6 +70,7 @@ export const en = {
   "chat.rename": "Rename…",
   "chat.block": "Block",
   "chat.unblock": "Unblock",
+  "chat.repair": "Repair session…",
   "chat.delete": "Delete contact…",
   "chat.sentBy": "{name} said",
   "chat.youSaid": "You said",
@@ -152,6 +153,11 @@ export const en = {
   "delete.body":
     "The conversation is removed from this computer and {name}'s mailboxes are deleted on every relay. To chat again you will need a new invite.",
   "delete.confirm": "Delete",
+  "repair.title": "Repair the session with {name}?",
+  "repair.body":
+    "Use this when {name}'s messages no longer arrive. A new session is started with {name}'s latest keys; messages {name} sent on the old one that have not arrived yet are lost. {name} does not need to do anything.",
+  "repair.confirm": "Repair",
+  "repair.done": "A new session with {name} was started.",
   "block.done": "{name} is blocked.",
   "unblock.done": "{name} is unblocked.",
 

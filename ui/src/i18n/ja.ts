@@ -73,6 +73,7 @@ export const ja: Record<MessageKey, string> = {
   "chat.rename": "名前を変更…",
   "chat.block": "ブロック",
   "chat.unblock": "ブロックを解除",
+  "chat.repair": "セッションを修復…",
   "chat.delete": "連絡先を削除…",
   "chat.sentBy": "{name} のメッセージ",
   "chat.youSaid": "あなたのメッセージ",
@@ -155,6 +156,11 @@ export const ja: Record<MessageKey, string> = {
   "delete.body":
     "会話はこのコンピューターから削除され、{name} 用のメールボックスもすべてのリレーから削除されます。再びチャットするには新しい招待が必要です。",
   "delete.confirm": "削除",
+  "repair.title": "{name} とのセッションを修復しますか？",
+  "repair.body":
+    "{name} からのメッセージが届かなくなったときに使います。{name} の最新の鍵で新しいセッションを始めます。古いセッションで {name} が送り、まだ届いていないメッセージは失われます。{name} の操作は不要です。",
+  "repair.confirm": "修復",
+  "repair.done": "{name} との新しいセッションを始めました。",
   "block.done": "{name} をブロックしました。",
   "unblock.done": "{name} のブロックを解除しました。",
 

@@ -439,7 +439,11 @@ async fn flush_run(
                     // A straggler of the session the contact's restart replaced.
                     let _ = refuse(inner, "a message of the session before the restart");
                 } else {
-                    if let Err(error) = super::restart::restart_session(inner, *contact) {
+                    if let Err(error) = super::restart::restart_session(
+                        inner,
+                        *contact,
+                        super::restart::RestartCause::AuthenticGap,
+                    ) {
                         tracing::warn!(%error, "session restart not started");
                     }
                     let _ = refuse(
@@ -816,7 +820,8 @@ enum Locked {
     /// The contact offers a new session (an X3DH initial message with a new base key): a
     /// session restart to check (§3a rule 6).
     RestartOffered,
-    /// Our session could not follow the contact's (a gap beyond MAX_SKIP): restart it.
+    /// An authentic message of the contact's lies beyond MAX_SKIP: our session cannot follow
+    /// the contact's, restart it.
     Broken,
     /// Committed; SECURE our mailboxes with these keys if a Welcome carried them.
     Stored(ReceiveOutcome, Option<Vec<SenderKey>>),
@@ -974,8 +979,10 @@ fn step_one(
         Err(sealpost_crypto::CryptoError::NewSessionOffered) => {
             return Ok(Step::Decided(Locked::RestartOffered));
         }
-        Err(sealpost_crypto::CryptoError::TooManySkipped { .. }) => {
-            // Refused (and reported) after the restart is committed, in `flush_run`.
+        Err(sealpost_crypto::CryptoError::AuthenticGapBeyondMaxSkip { .. }) => {
+            // Authentic (the ratchet opened it on a scratch chain) but beyond MAX_SKIP: refused
+            // (and reported) after the restart is committed, in `flush_run`. Every other
+            // refusal, a forged far counter included, is unauthenticated and restarts nothing.
             return Ok(Step::Decided(Locked::Broken));
         }
         Err(error) => return decided(refuse(inner, format!("ratchet refused: {error}"))),
@@ -993,8 +1000,11 @@ fn step_one(
     let received_content = match content {
         None => ReceivedContent::SessionOnly,
         Some(content) => match content.body {
-            Body::Text { text } => match ConversationSeq::new(content.seq) {
-                Some(seq) => {
+            Body::Text { text } => match super::sequence::accept_incoming_seq(
+                content.seq,
+                store.conversation_last_seq(contact)?,
+            ) {
+                Ok(seq) => {
                     let sent_at = UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0));
                     // Receipts riding on the message (§3a.7), applied in its savepoint.
                     let receipts: Vec<(ReceiptKind, ConversationSeq)> = content
@@ -1024,7 +1034,11 @@ fn step_one(
                         }
                     }
                 }
-                None => ReceivedContent::SessionOnly,
+                Err(error) => {
+                    // The ratchet step is kept; the text is dropped and sending goes on.
+                    refuse(inner, format!("content: {error}"))?;
+                    ReceivedContent::SessionOnly
+                }
             },
             Body::ReceiptsOnly => {
                 let kind = match content.receipts.first().map(|r| r.kind) {

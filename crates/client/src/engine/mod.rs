@@ -11,6 +11,7 @@
 
 mod delivery;
 mod restart;
+pub mod sequence;
 pub mod views;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -953,6 +954,20 @@ impl Engine {
         let contact = parse_contact(contact_id)?;
         let name = check_display_name(display_name)?;
         lock(&self.inner.store).rename_contact(contact, &name)?;
+        self.inner.emit(EngineEvent::ContactUpdated {
+            contact_id: contact.to_string(),
+        });
+        Ok(())
+    }
+
+    /// `repair_session`: the user's own way out of a session that no longer opens (messages
+    /// refused as out of sync, or a restart that went missing). Starts a new session with X3DH
+    /// to the contact's latest signed prekey and seals a `Restart` to it, exactly as an
+    /// authentic gap beyond MAX_SKIP does (`docs/engine.md` § Session restart). Messages the
+    /// contact sealed on the old session and we have not opened yet are lost.
+    pub async fn repair_session(&self, contact_id: &str) -> Result<(), EngineError> {
+        let contact = parse_contact(contact_id)?;
+        restart::restart_session(&self.inner, contact, restart::RestartCause::UserRepair)?;
         self.inner.emit(EngineEvent::ContactUpdated {
             contact_id: contact.to_string(),
         });

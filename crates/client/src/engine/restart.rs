@@ -1,7 +1,10 @@
-//! Restarting a session broken beyond MAX_SKIP with X3DH to the peer's latest signed prekey
-//! (BRIEF §3a rule 6; `docs/engine.md` § Session restart): the side whose ratchet cannot follow
-//! starts a new session and sends a `Restart`; the other side accepts it if it comes from the
-//! same identity key, is newer than any restart it saw, and wins the tie-break.
+//! Restarting a session with X3DH to the peer's latest signed prekey (BRIEF §3a rule 6;
+//! `docs/engine.md` § Session restart). Only authenticated input replaces a session: an
+//! authentic message of the contact's that lies beyond MAX_SKIP (the ratchet opened it on a
+//! scratch chain, `CryptoError::AuthenticGapBeyondMaxSkip`), the user's own "repair session"
+//! action, or the contact's X3DH-authenticated `Restart` (accepted here if it comes from the
+//! same identity key, is newer than any restart it saw, and wins the tie-break). A forged or
+//! garbled envelope never gets here.
 
 use std::sync::Arc;
 
@@ -26,20 +29,44 @@ fn generation(store: &Store, key: &str) -> Result<u64, EngineError> {
         .unwrap_or(0))
 }
 
-/// Our ratchet could not follow the contact's (a gap beyond MAX_SKIP): start a new session
-/// with X3DH to the contact's latest signed prekey (no one-time prekey) and seal a `Restart`
-/// on it, all in one transaction. Does nothing while a restart of ours still awaits its reply
-/// (the old session's later messages fail the same way) or while sending is blocked.
-pub(super) fn restart_session(inner: &Arc<Inner>, contact: ContactId) -> Result<(), EngineError> {
+/// What authenticated a restart of ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RestartCause {
+    /// The contact's ratchet message opened (on a scratch chain) but lies beyond MAX_SKIP.
+    AuthenticGap,
+    /// The user asked to repair the session (`Engine::repair_session`).
+    UserRepair,
+}
+
+/// Starts a new session with X3DH to the contact's latest signed prekey (no one-time prekey)
+/// and seals a `Restart` on it, all in one transaction. Call it only on authenticated grounds
+/// ([`RestartCause`]). For an authentic gap it does nothing while a restart of ours still
+/// awaits its reply or while sending is blocked; the user's repair restarts even then (the
+/// earlier `Restart` may be lost) and refuses a blocked contact with its typed error.
+pub(super) fn restart_session(
+    inner: &Arc<Inner>,
+    contact: ContactId,
+    cause: RestartCause,
+) -> Result<(), EngineError> {
+    let by_user = cause == RestartCause::UserRepair;
     {
         let mut store = lock(&inner.store);
         let Some(row) = store.contact(contact)? else {
-            return Ok(());
+            return if by_user {
+                Err(EngineError::ContactNotFound)
+            } else {
+                Ok(())
+            };
         };
-        if row.sending_blocked_reason().is_some() {
-            return Ok(());
+        if let Some(reason) = row.sending_blocked_reason() {
+            return if by_user {
+                Err(crate::store::StoreError::SendingBlocked { reason }.into())
+            } else {
+                Ok(())
+            };
         }
-        if let Some(state) = store.session_state(contact)?
+        if !by_user
+            && let Some(state) = store.session_state(contact)?
             && Session::from_bytes(state.expose_secret())?.is_awaiting_reply()
         {
             return Ok(());
@@ -70,7 +97,7 @@ pub(super) fn restart_session(inner: &Arc<Inner>, contact: ContactId) -> Result<
             inner.seal_and_commit(store, contact, None, &content)
         })?;
     }
-    tracing::info!("session restarted with X3DH after a gap beyond MAX_SKIP");
+    tracing::info!(?cause, "session restarted with X3DH");
     inner.outbox_wake.notify_one();
     Ok(())
 }

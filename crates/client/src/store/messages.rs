@@ -800,6 +800,12 @@ impl Store {
         Ok(failed)
     }
 
+    /// The highest sequence number of the conversation with `contact`, either direction (0 if
+    /// none): the next outgoing message gets the one after it.
+    pub fn conversation_last_seq(&self, contact: ContactId) -> Result<u64, StoreError> {
+        last_seq(&self.connection, contact)
+    }
+
     /// Whether this envelope id was already committed for this contact (a cheap early check; the
     /// authoritative one is inside [`Store::commit_received`]).
     pub fn is_envelope_seen(

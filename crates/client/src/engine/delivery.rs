@@ -20,7 +20,7 @@ use sealpost_relay_client::{
 use tokio::sync::mpsc;
 
 use super::views::{EngineEvent, MessageStateView, MessageView};
-use super::{EngineError, Inner, array32, hex_bytes, lock, store_url};
+use super::{EngineError, Inner, array32, lock, store_url};
 use crate::content::{Body, CONTENT_VERSION, Content, ReceiptKindWire, SenderKey};
 use crate::store::{
     Contact, ContactId, ConversationSeq, EnvelopeId, IdentityKeyBytes, KeyChangeOutcome,
@@ -774,8 +774,10 @@ fn emit_receipt_states(inner: &Inner, contact: ContactId, updated: Vec<crate::st
     }
 }
 
-/// T8: an initial message with another identity key on an existing contact's mailbox. It is
-/// held: the contact is marked, sending is blocked, and the new session waits for the user.
+/// T8: an initial message with another identity key on an existing contact's mailbox (one
+/// whose address travelled only inside a sealed `Hello`, see [`peer_mismatch`]). It is held:
+/// the contact is marked, sending is blocked, and the new session waits for the user, stored
+/// with the held key in one write.
 async fn key_change(
     inner: &Arc<Inner>,
     contact: ContactId,
@@ -786,19 +788,10 @@ async fn key_change(
         Err(reason) => return refuse(inner, format!("key change did not open: {reason}")),
     };
     let new_key = IdentityKeyBytes::new(opened.sender().to_bytes().to_vec());
-    let outcome = {
-        let mut store = lock(&inner.store);
-        let outcome = store.record_key_change(contact, &new_key, UnixMillis::now())?;
-        if outcome == KeyChangeOutcome::Held {
-            let state = session.to_bytes()?;
-            store.set_setting(
-                &format!("{}{contact}", super::PENDING_SESSION_KEY),
-                &hex::encode(state.as_slice()),
-            )?;
-        }
-        outcome
-    };
-    let _ = hex_bytes;
+    // The held key and its session: one write (`docs/engine.md` § Key change).
+    let held = SessionStateBytes::new(session.to_bytes()?.to_vec());
+    let outcome =
+        lock(&inner.store).record_key_change(contact, &new_key, &held, UnixMillis::now())?;
     if outcome == KeyChangeOutcome::Held {
         inner.emit(EngineEvent::KeyChanged {
             contact_id: contact.to_string(),

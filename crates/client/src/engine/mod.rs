@@ -53,7 +53,6 @@ pub const SIGNED_PREKEY_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 const SETTINGS_KEY: &str = "engine.settings";
 const INVITE_TEXT_KEY: &str = "engine.invite-text.";
-const PENDING_SESSION_KEY: &str = "engine.pending-session.";
 
 /// Everything [`Engine::open`] needs.
 pub struct EngineConfig {
@@ -866,7 +865,9 @@ impl Engine {
             .ok_or(EngineError::ContactNotFound)
     }
 
-    /// `get_safety_number`: 60 digits and a QR code.
+    /// `get_safety_number`: 60 digits and a QR code. While a key change is pending (T8) they
+    /// are the NEW key's — the key `accept_key_change` would install — with the current key's
+    /// digits as `previous_digits`, so comparing numbers checks the key that was offered.
     pub async fn get_safety_number(
         &self,
         contact_id: &str,
@@ -875,11 +876,20 @@ impl Engine {
         let row = lock(&self.inner.store)
             .contact(contact)?
             .ok_or(EngineError::ContactNotFound)?;
-        let peer = identity_from_bytes(row.identity_key.as_bytes())?;
-        let number = SafetyNumber::new(self.inner.identity.public(), &peer);
+        let ours = self.inner.identity.public();
+        let current = SafetyNumber::new(ours, &identity_from_bytes(row.identity_key.as_bytes())?);
+        let (shown, previous_digits) = match &row.pending_identity_key {
+            Some(pending) => {
+                let offered = SafetyNumber::new(ours, &identity_from_bytes(pending.as_bytes())?);
+                (offered, Some(current.digits().to_owned()))
+            }
+            None => (current, None),
+        };
         Ok(SafetyNumberView {
-            digits: number.digits().to_owned(),
-            qr_svg: qr_svg(&number.qr_payload())?,
+            digits: shown.digits().to_owned(),
+            qr_svg: qr_svg(&shown.qr_payload())?,
+            is_pending_key: previous_digits.is_some(),
+            previous_digits,
         })
     }
 
@@ -894,23 +904,30 @@ impl Engine {
     }
 
     /// `accept_key_change` (T8): the held identity key becomes the contact's, with the session
-    /// its initial message started; sending resumes.
+    /// its initial message started, in one store transaction; sending resumes.
     pub async fn accept_key_change(&self, contact_id: &str) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
         {
             let mut store = lock(&self.inner.store);
-            let key = format!("{PENDING_SESSION_KEY}{contact}");
-            let pending = store.setting(&key)?;
-            store.accept_key_change(contact)?;
-            if let Some(state) = pending.filter(|s| !s.is_empty()) {
-                let bytes = hex_bytes(&state);
-                store.save_session_state(
-                    contact,
-                    &SessionStateBytes::new(bytes),
-                    UnixMillis::now(),
-                )?;
-                store.set_setting(&key, "")?;
-            }
+            pending_key_change(&store, contact)?;
+            store.accept_key_change(contact, UnixMillis::now())?;
+        }
+        self.inner.outbox_wake.notify_one();
+        self.inner.emit(EngineEvent::ContactUpdated {
+            contact_id: contact.to_string(),
+        });
+        Ok(())
+    }
+
+    /// `reject_key_change` (T8): the contact keeps its old identity key and session; the held
+    /// session and the messages that came with it are dropped (one store write); sending
+    /// resumes. The contact stays unverified (the change cleared it).
+    pub async fn reject_key_change(&self, contact_id: &str) -> Result<(), EngineError> {
+        let contact = parse_contact(contact_id)?;
+        {
+            let mut store = lock(&self.inner.store);
+            pending_key_change(&store, contact)?;
+            store.reject_key_change(contact)?;
         }
         self.inner.outbox_wake.notify_one();
         self.inner.emit(EngineEvent::ContactUpdated {
@@ -1036,6 +1053,19 @@ pub(crate) fn store_peer_address_with_new_sender_key(
         send_id: address.send_id.to_vec(),
         public_key: key.verifying_key().to_bytes().to_vec(),
     })
+}
+
+/// [`EngineError::InvalidInput`] unless a key change awaits the user's decision for `contact`.
+fn pending_key_change(store: &Store, contact: ContactId) -> Result<(), EngineError> {
+    let row = store
+        .contact(contact)?
+        .ok_or(EngineError::ContactNotFound)?;
+    if row.pending_identity_key.is_none() {
+        return Err(EngineError::InvalidInput(
+            "no key change is pending for this contact".into(),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn store_url(url: &str) -> Result<RelayUrl, EngineError> {

@@ -166,8 +166,26 @@ CREATE INDEX messages_awaiting_seal ON messages (contact_id, seq)
     WHERE direction = 1 AND state = 0 AND sealed_at IS NULL;
 "#;
 
+/// Version 4: a held key change keeps its session in a typed column of its contact (T8,
+/// `docs/engine.md` § Key change), written in the same transaction as the held key.
+///
+/// Before, the held session was a hex string in `settings` (`engine.pending-session.<contact>`),
+/// written in a separate transaction: a crash in between left a held key with no session, and
+/// corrupt hex silently became an empty state. Those rows move into the column here (hex that
+/// does not decode becomes NULL: accepting that change is then refused, rejecting still works)
+/// and are deleted.
+const V4: &str = r#"
+ALTER TABLE contacts ADD COLUMN pending_session_state BLOB
+    CHECK (pending_session_state IS NULL OR pending_identity_key IS NOT NULL);
+UPDATE contacts SET pending_session_state = (
+    SELECT unhex(value) FROM settings
+    WHERE key = 'engine.pending-session.' || lower(hex(contacts.id)) AND value != ''
+) WHERE pending_identity_key IS NOT NULL;
+DELETE FROM settings WHERE key LIKE 'engine.pending-session.%';
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

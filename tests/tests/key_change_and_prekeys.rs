@@ -1,0 +1,233 @@
+//! Holding against a hostile relay (issue 10): key changes (T8), invite reuse, and forward
+//! secrecy of first messages in storage (T7). Real relays on loopback, real engines on the real
+//! OS keychain. Run as
+//! `scripts/with-keyring.sh cargo test -p sealpost-tests --test key_change_and_prekeys`.
+//!
+//! Every wait is bounded ([`common::WAIT`]); nothing asserts on timing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Client, TestRelay, connect, inject, wait_until};
+use sealpost_client::EngineEvent;
+use sealpost_client::content::{Body, Content};
+use sealpost_client::invite::Invite;
+use sealpost_client::{StoreConfig, Vault, open_profile_store};
+use sealpost_crypto::{
+    IdentityKeyPair, IdentitySeed, MailboxSealingKey, MailboxSealingPublicKey, OneTimePrekeyPair,
+    PrekeyBundle, SafetyNumber, SendId, Session, SessionMessage, SignedPrekey, SignedPrekeyPair,
+    open_envelope,
+};
+
+fn array32(bytes: &[u8]) -> [u8; 32] {
+    bytes.try_into().unwrap()
+}
+
+fn text(body: &str) -> Vec<u8> {
+    Content {
+        v: 1,
+        seq: 99,
+        sent_at_ms: 0,
+        body: Body::Text { text: body.into() },
+        receipts: vec![],
+    }
+    .to_bytes()
+    .unwrap()
+}
+
+/// Waits for the first `InviteMisuse` or `KeyChanged` event (other events are dropped).
+async fn misuse_or_key_change(client: &mut Client) -> EngineEvent {
+    client
+        .wait_event(|e| {
+            matches!(
+                e,
+                EngineEvent::InviteMisuse { .. } | EngineEvent::KeyChanged { .. }
+            )
+        })
+        .await
+}
+
+/// Where Alice writes to Bob, with the sender key the relay bound that mailbox to (a hostile
+/// relay needs no key; the test signs with the legitimate one so the relay accepts it).
+struct PeerMailbox {
+    url: String,
+    send_id: [u8; 32],
+    send_secret: [u8; 32],
+    sealing_public_key: [u8; 32],
+    sender_key: ed25519_dalek::SigningKey,
+}
+
+fn peer_mailbox(client: &Client, contact: &str) -> PeerMailbox {
+    client.engine.with_store(|s| {
+        let address = s
+            .peer_addresses(contact.parse().unwrap())
+            .unwrap()
+            .remove(0);
+        PeerMailbox {
+            url: address.relay_url.as_str().to_owned(),
+            send_id: array32(address.send_id.as_bytes()),
+            send_secret: array32(address.send_secret.expose_secret()),
+            sealing_public_key: array32(address.sealing_public_key.as_bytes()),
+            sender_key: ed25519_dalek::SigningKey::from_bytes(&array32(
+                address.sender_auth_secret_key.expose_secret(),
+            )),
+        }
+    })
+}
+
+/// An attacker's X3DH initial message, sealed to `mailbox`, starting a session with `bundle`.
+fn attacker_initial(
+    attacker: &IdentityKeyPair,
+    bundle: &PrekeyBundle,
+    sealing_public_key: [u8; 32],
+    send_id: [u8; 32],
+    body: &str,
+) -> Vec<u8> {
+    let mut session = Session::initiate(attacker, bundle).unwrap();
+    session
+        .seal(
+            &MailboxSealingPublicKey::from_bytes(sealing_public_key),
+            &SendId(send_id),
+            &text(body),
+        )
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+fn new_identity() -> IdentityKeyPair {
+    IdentityKeyPair::from_seed(&IdentitySeed::generate().unwrap()).unwrap()
+}
+
+/// T8: a hostile relay injects an initial message with another identity key on Bob's own
+/// mailbox for Alice (its address travelled only inside the sealed Hello). Bob's contact is
+/// marked, `KeyChanged` is emitted, sending is blocked; the safety number shown is the NEW
+/// key's (with the old one as "previous"). Rejecting keeps the old key and session; a second
+/// change accepted installs the key that was shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t8_key_change_shows_the_new_number_and_can_be_rejected_or_accepted() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (mut bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    alice.engine.send_message(&alice_bob, "hi").await.unwrap();
+    wait_until("Bob has Alice's message", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+    let target = peer_mailbox(&alice, &alice_bob);
+    // Bob's public signed prekey, as Alice learned it from the Hello.
+    let bob_signed = alice.engine.with_store(|s| {
+        let row = s.contact(alice_bob.parse().unwrap()).unwrap().unwrap();
+        SignedPrekey::from_bytes(row.peer_signed_prekey.unwrap().as_bytes()).unwrap()
+    });
+    let bob_identity = bob.engine.identity_key();
+    let alice_identity = alice.engine.identity_key();
+    let old_number = bob.engine.get_safety_number(&bob_alice).await.unwrap();
+    assert_eq!(
+        old_number.digits,
+        SafetyNumber::new(&bob_identity, &alice_identity).digits()
+    );
+    assert!(!old_number.is_pending_key);
+    assert_eq!(old_number.previous_digits, None);
+
+    let swap = |attacker: &IdentityKeyPair| {
+        let bundle = PrekeyBundle::new(bob_identity, bob_signed, None).unwrap();
+        attacker_initial(
+            attacker,
+            &bundle,
+            target.sealing_public_key,
+            target.send_id,
+            "I am Alice now",
+        )
+    };
+    let inject_swap = |sealed: Vec<u8>| {
+        let url = target.url.clone();
+        let key = target.sender_key.clone();
+        let (send_id, secret) = (target.send_id, target.send_secret);
+        async move { inject(&url, send_id, secret, &key, &sealed).await }
+    };
+
+    // First change: compared, then rejected.
+    let mallory = new_identity();
+    while bob.events.try_recv().is_ok() {}
+    inject_swap(swap(&mallory)).await;
+    let event = misuse_or_key_change(&mut bob).await;
+    assert_eq!(
+        event,
+        EngineEvent::KeyChanged {
+            contact_id: bob_alice.clone()
+        }
+    );
+    let chat = bob.engine.list_chats().await.unwrap().remove(0);
+    assert!(chat.key_changed);
+    assert_eq!(
+        bob.engine
+            .send_message(&bob_alice, "blocked?")
+            .await
+            .unwrap_err()
+            .kind(),
+        "key_change_pending"
+    );
+    let shown = bob.engine.get_safety_number(&bob_alice).await.unwrap();
+    assert_eq!(
+        shown.digits,
+        SafetyNumber::new(&bob_identity, mallory.public()).digits(),
+        "during a pending change the number shown is the new key's"
+    );
+    assert!(shown.is_pending_key);
+    assert_eq!(
+        shown.previous_digits.as_deref(),
+        Some(old_number.digits.as_str())
+    );
+    assert!(
+        bob.incoming(&bob_alice)
+            .await
+            .iter()
+            .all(|m| m.text != "I am Alice now"),
+        "a held key change shows no message"
+    );
+
+    bob.engine.reject_key_change(&bob_alice).await.unwrap();
+    let chat = bob.engine.list_chats().await.unwrap().remove(0);
+    assert!(!chat.key_changed);
+    assert_eq!(
+        bob.engine.get_safety_number(&bob_alice).await.unwrap(),
+        old_number,
+        "rejecting keeps the old key"
+    );
+    bob.engine
+        .send_message(&bob_alice, "after reject")
+        .await
+        .unwrap();
+    wait_until("Alice has Bob's message after the reject", || async {
+        alice
+            .incoming(&alice_bob)
+            .await
+            .iter()
+            .any(|m| m.text == "after reject")
+    })
+    .await;
+
+    // Second change: accepted. The key installed is the one whose number was shown.
+    let trent = new_identity();
+    while bob.events.try_recv().is_ok() {}
+    inject_swap(swap(&trent)).await;
+    let event = misuse_or_key_change(&mut bob).await;
+    assert!(matches!(event, EngineEvent::KeyChanged { .. }), "{event:?}");
+    let shown = bob.engine.get_safety_number(&bob_alice).await.unwrap();
+    bob.engine.accept_key_change(&bob_alice).await.unwrap();
+    let after = bob.engine.get_safety_number(&bob_alice).await.unwrap();
+    assert_eq!(after.digits, shown.digits);
+    assert_eq!(
+        after.digits,
+        SafetyNumber::new(&bob_identity, trent.public()).digits()
+    );
+    assert!(!after.is_pending_key);
+    assert!(!bob.engine.list_chats().await.unwrap()[0].key_changed);
+    bob.engine
+        .send_message(&bob_alice, "accepted")
+        .await
+        .unwrap();
+}

@@ -99,6 +99,85 @@ fn new_identity() -> IdentityKeyPair {
     IdentityKeyPair::from_seed(&IdentitySeed::generate().unwrap()).unwrap()
 }
 
+/// Issue 10 (C): once an invite is consumed, anyone else who saw its text and writes an initial
+/// message to its mailbox (with the invite's one-time prekey or without it) is an invite
+/// misuse, refused and reported — never a key change that would block sending to the real
+/// contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_of_a_consumed_invite_is_misuse_never_a_key_change() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, invite_text) = connect(&alice, &bob, "Bob").await;
+    bob.engine.send_message(&bob_alice, "hi").await.unwrap();
+    wait_until("Alice has Bob's message", || async {
+        alice.incoming(&alice_bob).await.len() == 1
+    })
+    .await;
+    let invite = Invite::parse(&invite_text).unwrap();
+    let mailbox = &invite.relays[0];
+    // Bob's sender key for the invite's mailbox (the relay bound it with SECURE).
+    let bob_key = peer_mailbox(&bob, &bob_alice).sender_key;
+
+    for with_one_time_prekey in [true, false] {
+        let mallory = new_identity();
+        let bundle = PrekeyBundle::new(
+            invite.identity,
+            invite.signed_prekey,
+            with_one_time_prekey.then_some(invite.one_time_prekey),
+        )
+        .unwrap();
+        let sealed = attacker_initial(
+            &mallory,
+            &bundle,
+            mailbox.sealing_public_key,
+            mailbox.send_id,
+            "I am Bob now",
+        );
+        while alice.events.try_recv().is_ok() {}
+        inject(
+            &relay.url(),
+            mailbox.send_id,
+            mailbox.send_secret,
+            &bob_key,
+            &sealed,
+        )
+        .await;
+        let event = misuse_or_key_change(&mut alice).await;
+        assert!(
+            matches!(event, EngineEvent::InviteMisuse { .. }),
+            "with_one_time_prekey={with_one_time_prekey}: {event:?}"
+        );
+        let chat = alice.engine.list_chats().await.unwrap().remove(0);
+        assert!(
+            !chat.key_changed,
+            "with_one_time_prekey={with_one_time_prekey}"
+        );
+    }
+
+    // Sending to the real contact still works, both ways.
+    alice
+        .engine
+        .send_message(&alice_bob, "still talking")
+        .await
+        .unwrap();
+    wait_until("Bob has Alice's message", || async {
+        bob.incoming(&bob_alice)
+            .await
+            .iter()
+            .any(|m| m.text == "still talking")
+    })
+    .await;
+    assert!(
+        alice
+            .incoming(&alice_bob)
+            .await
+            .iter()
+            .all(|m| m.text != "I am Bob now")
+    );
+}
+
 /// T8: a hostile relay injects an initial message with another identity key on Bob's own
 /// mailbox for Alice (its address travelled only inside the sealed Hello). Bob's contact is
 /// marked, `KeyChanged` is emitted, sending is blocked; the safety number shown is the NEW

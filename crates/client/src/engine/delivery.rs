@@ -490,19 +490,15 @@ pub(super) fn refuse(inner: &Inner, reason: impl Into<String>) -> Result<bool, E
     Ok(true)
 }
 
-/// The invite's one-time prekey pair, if the mailbox came from an invite.
-fn invite_prekey(
+/// The invite the mailbox was made for, if any.
+fn mailbox_invite(
     inner: &Inner,
     mailbox: &OwnMailbox,
-) -> Result<Option<(crate::store::InviteRecord, OneTimePrekeyPair)>, EngineError> {
+) -> Result<Option<crate::store::InviteRecord>, EngineError> {
     let Some(invite_id) = mailbox.invite else {
         return Ok(None);
     };
-    let Some(record) = lock(&inner.store).invite(invite_id)? else {
-        return Ok(None);
-    };
-    let pair = OneTimePrekeyPair::from_secret_bytes(record.one_time_prekey_secret.expose_secret())?;
-    Ok(Some((record, pair)))
+    Ok(lock(&inner.store).invite(invite_id)?)
 }
 
 pub(super) fn responder_session(
@@ -532,16 +528,19 @@ async fn accept_first_message(
     mailbox: &OwnMailbox,
     opened: &OpenedEnvelope,
 ) -> Result<bool, EngineError> {
-    let Some((record, one_time)) = invite_prekey(inner, mailbox)? else {
+    let Some(record) = mailbox_invite(inner, mailbox)? else {
         return refuse(inner, "a mailbox with neither contact nor invite");
     };
     let now = UnixMillis::now();
+    // Decided on the record alone, before any secret is needed.
     if record.status(now) != crate::store::InviteStatus::Open {
         inner.emit(EngineEvent::InviteMisuse {
             invite_id: record.id.to_string(),
         });
         return refuse(inner, "a closed invite was tried");
     }
+    let one_time =
+        OneTimePrekeyPair::from_secret_bytes(record.one_time_prekey_secret.expose_secret())?;
     let (session, content) = match responder_session(inner, opened, Some(&one_time)) {
         Ok(pair) => pair,
         Err(reason) => return refuse(inner, reason),
@@ -704,24 +703,29 @@ async fn secure_mailboxes(inner: &Inner, contact: ContactId, keys: &[SenderKey])
     }
 }
 
-/// An envelope whose sealed sender is not the contact of the mailbox it came on: a second
-/// initial message for a used invite (misuse), another identity key (T8), or a reflection or
-/// forgery (T1). Returns whether to ACK.
+/// An envelope whose sealed sender is not the contact of the mailbox it came on: a reuse of a
+/// consumed invite (misuse), another identity key (T8), or a reflection or forgery (T1).
+/// Returns whether to ACK.
+///
+/// An initial message on a mailbox that was made for an invite is ALWAYS an invite misuse,
+/// whether or not it names the invite's one-time prekey: that mailbox's address was in the
+/// invite text, so anyone who saw the text can write to it (until SECURE, or through a hostile
+/// relay), and such a message must not be able to raise a key change and block sending to the
+/// real contact. This needs no secret (the one-time prekey secret is deleted on consumption).
+/// A key change can only arrive on a mailbox whose address travelled inside a sealed `Hello`
+/// (`docs/engine.md` § Misuse versus key change).
 async fn peer_mismatch(
     inner: &Arc<Inner>,
     contact: ContactId,
     mailbox: &OwnMailbox,
     opened: &OpenedEnvelope,
 ) -> Result<bool, EngineError> {
-    if let SessionMessage::Initial(initial) = opened.payload() {
-        let invite = invite_prekey(inner, mailbox)?;
-        if let Some((record, pair)) = &invite
-            && initial.one_time_prekey_id() == Some(pair.id())
-        {
+    if let SessionMessage::Initial(_) = opened.payload() {
+        if let Some(invite) = mailbox.invite {
             inner.emit(EngineEvent::InviteMisuse {
-                invite_id: record.id.to_string(),
+                invite_id: invite.to_string(),
             });
-            return refuse(inner, "a second initial message for a used invite");
+            return refuse(inner, "an initial message on a used invite's mailbox");
         }
         return key_change(inner, contact, opened).await;
     }

@@ -310,3 +310,222 @@ async fn t8_key_change_shows_the_new_number_and_can_be_rejected_or_accepted() {
         .await
         .unwrap();
 }
+
+/// T7: someone who takes Alice's profile after the conversation (the whole database and the
+/// keychain's identity seed and database key) cannot open the first messages recorded on their
+/// way to the relay: the invite's one-time prekey secret was deleted when the Hello consumed the
+/// invite. Everything else the store still holds (mailbox sealing keys, every signed prekey) is
+/// tried too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t7_recorded_first_messages_do_not_open_from_the_profile_taken_afterwards() {
+    let mut relay_a = TestRelay::start().await;
+    let relay_b = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay_a.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay_b.url()).await;
+    let invite = alice.engine.create_invite().await.unwrap();
+
+    // Alice's relay is down while Bob accepts and writes first: the Hello and his first text
+    // wait in his outbox, sealed, exactly as they will go to the relay. Record them there.
+    relay_a.stop().await;
+    let chat = bob.engine.accept_invite(&invite.text, "").await.unwrap();
+    let bob_alice = chat.contact_id;
+    bob.engine
+        .send_message(&bob_alice, "first words")
+        .await
+        .unwrap();
+    let recorded: Vec<Vec<u8>> = bob.engine.with_store(|s| {
+        s.outbox()
+            .unwrap()
+            .into_iter()
+            .map(|item| item.sealed.as_bytes().to_vec())
+            .collect()
+    });
+    assert_eq!(recorded.len(), 2, "the Hello and the first text");
+    relay_a.restart().await;
+
+    let alice_bob = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    wait_until("Alice has Bob's first text", || {
+        let engine = alice.engine.clone();
+        let found = alice_bob.clone();
+        async move {
+            for chat in engine.list_chats().await.unwrap() {
+                let page = engine
+                    .get_messages(&chat.contact_id, None, 10)
+                    .await
+                    .unwrap();
+                if page.messages.iter().any(|m| m.text == "first words") {
+                    *found.lock().unwrap() = chat.contact_id.clone();
+                    return true;
+                }
+            }
+            false
+        }
+    })
+    .await;
+    let alice_bob = alice_bob.lock().unwrap().clone();
+    alice
+        .engine
+        .send_message(&alice_bob, "reply")
+        .await
+        .unwrap();
+    wait_until("Bob has Alice's reply", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+
+    // Take everything: the keychain's seed and database key, and the database.
+    let (profile, alice_root) = alice.stop().await;
+    let vault = Vault::open(&profile).unwrap();
+    let seed = vault.load_identity_seed().unwrap().unwrap();
+    let identity = IdentityKeyPair::from_seed(&IdentitySeed::from_bytes(zeroize::Zeroizing::new(
+        *seed.expose_secret(),
+    )))
+    .unwrap();
+    let dirs = sealpost_client::ProfileDirs::resolve(
+        &sealpost_client::ProfilesConfig {
+            data_root: Some(alice_root.clone()),
+        },
+        &profile,
+    )
+    .unwrap();
+    let store = open_profile_store(&dirs, &vault, &StoreConfig::default()).unwrap();
+    let mailboxes: Vec<(MailboxSealingKey, SendId)> = store
+        .own_mailboxes()
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            (
+                MailboxSealingKey::from_secret_bytes(&array32(
+                    m.sealing_secret_key.expose_secret(),
+                ))
+                .unwrap(),
+                SendId(array32(m.send_id.as_bytes())),
+            )
+        })
+        .collect();
+    let signed: Vec<SignedPrekeyPair> = store
+        .signed_prekeys()
+        .unwrap()
+        .into_iter()
+        .map(|(_, secret)| SignedPrekeyPair::from_secret_bytes(secret.expose_secret()).unwrap())
+        .collect();
+    assert!(!signed.is_empty());
+    // Every one-time prekey secret the store still holds for the invite (none, once consumed).
+    let record = store.invite(invite.id.parse().unwrap()).unwrap().unwrap();
+    let mut one_time: Vec<Option<OneTimePrekeyPair>> = vec![None];
+    if let Some(secret) = &record.one_time_prekey_secret {
+        one_time.push(Some(
+            OneTimePrekeyPair::from_secret_bytes(secret.expose_secret()).unwrap(),
+        ));
+    }
+
+    let mut reached_x3dh = 0;
+    for envelope in &recorded {
+        for (sealing, send_id) in &mailboxes {
+            // The HPKE layer still opens: the mailbox's sealing key is kept while it is used.
+            let Ok(opened) = open_envelope(sealing, send_id, envelope) else {
+                continue;
+            };
+            assert!(matches!(opened.payload(), SessionMessage::Initial(_)));
+            reached_x3dh += 1;
+            for signed in &signed {
+                for one_time in &one_time {
+                    assert!(
+                        Session::respond(&identity, signed, one_time.as_ref(), &opened).is_err(),
+                        "a recorded first message opened from the profile taken afterwards"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(reached_x3dh, recorded.len());
+    assert!(
+        record.one_time_prekey_secret.is_none(),
+        "the consumed invite's one-time prekey secret is deleted"
+    );
+}
+
+/// T7: the engine deletes a signed prekey once it has been retired for longer than
+/// `RETIRED_SIGNED_PREKEY_GRACE` (when it refreshes, and on open); one retired more recently is
+/// kept for late initial messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_signed_prekeys_are_deleted_after_the_grace_period() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let grace =
+        i64::try_from(sealpost_client::engine::RETIRED_SIGNED_PREKEY_GRACE.as_millis()).unwrap();
+    let now = sealpost_client::store::UnixMillis::now().0;
+    let ids = |client: &Client| -> Vec<u32> {
+        client.engine.with_store(|s| {
+            s.signed_prekeys()
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        })
+    };
+    let first = ids(&alice);
+    assert_eq!(first.len(), 1);
+
+    // Retired just inside the grace period: kept after a refresh.
+    alice.engine.with_store(|s| {
+        s.retire_signed_prekey(
+            first[0],
+            sealpost_client::store::UnixMillis(now - grace + 60_000),
+        )
+        .unwrap()
+    });
+    alice.engine.refresh_signed_prekey().await.unwrap();
+    let second = ids(&alice);
+    assert_eq!(
+        second.len(),
+        2,
+        "a prekey retired within the grace period is kept"
+    );
+
+    // Retired longer ago than the grace period: deleted by the next refresh.
+    let newest = *second.iter().find(|id| !first.contains(id)).unwrap();
+    alice.engine.with_store(|s| {
+        s.retire_signed_prekey(
+            newest,
+            sealpost_client::store::UnixMillis(now - grace - 60_000),
+        )
+        .unwrap()
+    });
+    alice.engine.refresh_signed_prekey().await.unwrap();
+    let third = ids(&alice);
+    assert!(!third.contains(&newest), "{third:?}");
+    assert!(third.contains(&first[0]), "{third:?}");
+    assert_eq!(third.len(), 2);
+
+    // On open too: a prekey retired long ago, found when the engine starts.
+    let (profile, alice_root) = alice.stop().await;
+    {
+        let vault = Vault::open(&profile).unwrap();
+        let dirs = sealpost_client::ProfileDirs::resolve(
+            &sealpost_client::ProfilesConfig {
+                data_root: Some(alice_root.clone()),
+            },
+            &profile,
+        )
+        .unwrap();
+        let mut store = open_profile_store(&dirs, &vault, &StoreConfig::default()).unwrap();
+        let long_ago = sealpost_client::store::UnixMillis(now - 2 * grace);
+        store
+            .insert_signed_prekey(
+                4242,
+                &sealpost_client::store::SignedPrekeySecretBytes::new(vec![7; 32]),
+                long_ago,
+            )
+            .unwrap();
+        store.retire_signed_prekey(4242, long_ago).unwrap();
+        store.close().unwrap();
+    }
+    let alice = Client::reopen(&profile, &alice_root).await;
+    let on_open = ids(&alice);
+    assert!(!on_open.contains(&4242), "{on_open:?}");
+    assert_eq!(on_open, third);
+    alice.stop().await;
+}

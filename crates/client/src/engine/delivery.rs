@@ -532,15 +532,17 @@ async fn accept_first_message(
         return refuse(inner, "a mailbox with neither contact nor invite");
     };
     let now = UnixMillis::now();
-    // Decided on the record alone, before any secret is needed.
-    if record.status(now) != crate::store::InviteStatus::Open {
-        inner.emit(EngineEvent::InviteMisuse {
-            invite_id: record.id.to_string(),
-        });
-        return refuse(inner, "a closed invite was tried");
-    }
-    let one_time =
-        OneTimePrekeyPair::from_secret_bytes(record.one_time_prekey_secret.expose_secret())?;
+    // Decided on the record alone: a closed invite's one-time prekey secret is deleted.
+    let secret = match &record.one_time_prekey_secret {
+        Some(secret) if record.status(now) == crate::store::InviteStatus::Open => secret,
+        _ => {
+            inner.emit(EngineEvent::InviteMisuse {
+                invite_id: record.id.to_string(),
+            });
+            return refuse(inner, "a closed invite was tried");
+        }
+    };
+    let one_time = OneTimePrekeyPair::from_secret_bytes(secret.expose_secret())?;
     let (session, content) = match responder_session(inner, opened, Some(&one_time)) {
         Ok(pair) => pair,
         Err(reason) => return refuse(inner, reason),

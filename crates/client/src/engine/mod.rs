@@ -49,6 +49,11 @@ pub use views::*;
 
 /// How long our signed prekey is used before the engine makes a new one (on open).
 pub const SIGNED_PREKEY_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a retired signed prekey is kept to answer late initial messages (an invite or a
+/// restart sealed to it shortly before the refresh) before its secret is deleted (forward
+/// secrecy, T7: `docs/crypto.md` § What is kept how long). Longer than [`INVITE_LIFETIME`], so
+/// an invite made just before a refresh can still be accepted until it expires.
+pub const RETIRED_SIGNED_PREKEY_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long a new invite stays valid.
 pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 const SETTINGS_KEY: &str = "engine.settings";
@@ -984,6 +989,7 @@ impl Engine {
     /// [`SIGNED_PREKEY_LIFETIME`].
     pub async fn refresh_signed_prekey(&self) -> Result<usize, EngineError> {
         let told = self.inner.refresh_signed_prekey()?;
+        self.inner.prune_prekey_secrets(UnixMillis::now())?;
         self.inner.outbox_wake.notify_one();
         Ok(told)
     }
@@ -1324,6 +1330,9 @@ impl Inner {
                 Err(error) => tracing::warn!(%error, "signed prekey not refreshed"),
             }
         }
+        if let Err(error) = self.prune_prekey_secrets(UnixMillis::now()) {
+            tracing::warn!(%error, "old prekey secrets not pruned");
+        }
         let outbox = tokio::spawn(delivery::outbox_loop(Arc::downgrade(self)));
         self.track(outbox);
         self.clone().spawn_deletions();
@@ -1407,6 +1416,21 @@ impl Inner {
             }
             Ok(told)
         })
+    }
+
+    /// Deletes prekey secrets that can no longer be needed (forward secrecy, T7): signed
+    /// prekeys retired more than [`RETIRED_SIGNED_PREKEY_GRACE`] before `now`, and the one-time
+    /// prekey secrets of expired invites. Runs on open and after each refresh.
+    fn prune_prekey_secrets(&self, now: UnixMillis) -> Result<(), EngineError> {
+        let grace = i64::try_from(RETIRED_SIGNED_PREKEY_GRACE.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = UnixMillis(now.0.saturating_sub(grace));
+        let mut store = lock(&self.store);
+        let signed = store.delete_signed_prekeys_retired_before(cutoff)?;
+        let one_time = store.forget_expired_invite_secrets(now)?;
+        if signed > 0 || one_time > 0 {
+            tracing::info!(signed, one_time, "old prekey secrets deleted");
+        }
+        Ok(())
     }
 
     /// Whether our current signed prekey is older than [`SIGNED_PREKEY_LIFETIME`].

@@ -444,6 +444,44 @@ impl Store {
         }
     }
 
+    /// Every signed prekey secret we hold, current and retired, by id.
+    pub fn signed_prekeys(&self) -> Result<Vec<(u32, SignedPrekeySecretBytes)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT key_id, secret FROM signed_prekeys ORDER BY key_id")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, SignedPrekeySecretBytes>(1)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key_id, secret) = row?;
+            let key_id = u32::try_from(key_id).map_err(|_| StoreError::CorruptRow {
+                detail: "signed prekey id out of range".to_owned(),
+            })?;
+            out.push((key_id, secret));
+        }
+        Ok(out)
+    }
+
+    /// Deletes the signed prekeys retired before `cutoff` (their grace period for late initial
+    /// messages is over; the engine's policy is `RETIRED_SIGNED_PREKEY_GRACE`). The current one
+    /// is never retired, so never deleted here. Returns how many were deleted.
+    pub fn delete_signed_prekeys_retired_before(
+        &mut self,
+        cutoff: UnixMillis,
+    ) -> Result<usize, StoreError> {
+        let transaction = self.write()?;
+        let deleted = transaction.execute(
+            "DELETE FROM signed_prekeys WHERE retired_at IS NOT NULL AND retired_at < ?1",
+            params![cutoff],
+        )?;
+        transaction.commit()?;
+        Ok(deleted)
+    }
+
     /// Retires a signed prekey (kept for late messages until deleted by the engine's policy).
     pub fn retire_signed_prekey(&mut self, key_id: u32, now: UnixMillis) -> Result<(), StoreError> {
         let transaction = self.write()?;

@@ -559,6 +559,119 @@ fn migration_4_moves_held_key_change_sessions_out_of_settings() {
     );
 }
 
+/// Version 4 rebuilds `invites` with a nullable one-time prekey secret: the secrets of invites
+/// already consumed or revoked are not copied, open ones are, and every link survives the
+/// rebuild (the mailboxes' `invite_id`, the invites' `consumed_by`) — foreign-key actions must
+/// not fire on the DROP of the old table.
+#[test]
+fn migration_4_drops_closed_invites_secrets_and_keeps_every_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let key = DatabaseKey::generate().unwrap();
+    let bob = ContactId::from_bytes([1; 16]);
+    let (open, consumed, revoked) = (
+        InviteId::from_bytes([3; 16]),
+        InviteId::from_bytes([4; 16]),
+        InviteId::from_bytes([5; 16]),
+    );
+    {
+        let connection = version_3_database(&path, &key);
+        connection
+            .execute(
+                "INSERT INTO contacts (id, display_name, identity_key, created_at, last_activity_at)
+                 VALUES (?1, 'bob', x'0102', 5, 5)",
+                params![bob],
+            )
+            .unwrap();
+        for (invite, consumed_by, consumed_at, revoked_at) in [
+            (open, None, None, None),
+            (consumed, Some(bob), Some(6), None),
+            (revoked, None, None, Some(7)),
+        ] {
+            connection
+                .execute(
+                    "INSERT INTO invites (id, one_time_prekey_secret, created_at, expires_at,
+                     consumed_by, consumed_at, revoked_at) VALUES (?1, x'0707', 1, 1000, ?2, ?3, ?4)",
+                    params![invite, consumed_by, consumed_at, revoked_at],
+                )
+                .unwrap();
+        }
+        connection
+            .execute(
+                "INSERT INTO own_mailboxes (id, contact_id, invite_id, relay_url, receive_id,
+                 send_id, auth_secret_key, sealing_secret_key, created_at)
+                 VALUES (?1, ?2, ?3, 'ws://127.0.0.1:7001', x'01', x'02', x'03', x'04', 5)",
+                params![MailboxId::from_bytes([8; 16]), bob, consumed],
+            )
+            .unwrap();
+    }
+    let store = Store::open(&path, &key).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let secret = |id| store.invite(id).unwrap().unwrap().one_time_prekey_secret;
+    assert!(secret(open).is_some());
+    assert!(secret(consumed).is_none());
+    assert!(secret(revoked).is_none());
+    assert_eq!(
+        store.invite(consumed).unwrap().unwrap().consumed_by,
+        Some(bob)
+    );
+    let mailboxes = store.own_mailboxes_for_contact(bob).unwrap();
+    assert_eq!(mailboxes.len(), 1);
+    assert_eq!(mailboxes[0].invite, Some(consumed));
+    let enforced: bool = store
+        .connection_for_tests()
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .unwrap();
+    assert!(
+        enforced,
+        "foreign keys are enforced again after the migration"
+    );
+    let strict: String = store
+        .connection_for_tests()
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'invites'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(
+        strict.contains("STRICT") && strict.contains("length(id) = 16"),
+        "{strict}"
+    );
+}
+
+/// Retired signed prekeys are deleted once retired before the cutoff; the current one and
+/// those retired later are kept.
+#[test]
+fn retired_signed_prekeys_are_deleted_after_the_cutoff() {
+    let mut f = fixture();
+    for id in 1..=3u32 {
+        f.store
+            .insert_signed_prekey(
+                id,
+                &SignedPrekeySecretBytes::new(vec![id as u8; 32]),
+                t(i64::from(id)),
+            )
+            .unwrap();
+    }
+    f.store.retire_signed_prekey(1, t(10)).unwrap();
+    f.store.retire_signed_prekey(2, t(20)).unwrap();
+    assert_eq!(
+        f.store.delete_signed_prekeys_retired_before(t(15)).unwrap(),
+        1
+    );
+    let ids: Vec<u32> = f
+        .store
+        .signed_prekeys()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, vec![2, 3]);
+    assert!(f.store.signed_prekey(1).unwrap().is_none());
+    assert_eq!(f.store.current_signed_prekey().unwrap().unwrap().0, 3);
+}
+
 #[test]
 fn blocked_contacts_get_nothing_sent() {
     let mut f = fixture();
@@ -1041,7 +1154,24 @@ fn invites_are_single_use_and_hand_their_mailboxes_to_the_contact() {
     assert!(f.store.open_invites(t(1000)).unwrap().is_empty());
 
     let bob = add_contact(&mut f.store, "bob");
+    assert!(
+        f.store
+            .invite(invite.id)
+            .unwrap()
+            .unwrap()
+            .one_time_prekey_secret
+            .is_some()
+    );
     f.store.consume_invite(invite.id, bob.id, t(3)).unwrap();
+    assert!(
+        f.store
+            .invite(invite.id)
+            .unwrap()
+            .unwrap()
+            .one_time_prekey_secret
+            .is_none(),
+        "consuming deletes the one-time prekey secret (T7)"
+    );
     let owned = f.store.own_mailboxes_for_contact(bob.id).unwrap();
     assert_eq!(owned.len(), 1);
     assert_eq!(owned[0].id, mailbox.id);
@@ -1083,6 +1213,15 @@ fn revoked_and_expired_invites_are_refused_and_revoking_queues_relay_deletes() {
         .insert_own_mailbox(new_mailbox(MailboxOwner::Invite(revoked.id), 3))
         .unwrap();
     let queued = f.store.revoke_invite(revoked.id, t(2)).unwrap();
+    assert!(
+        f.store
+            .invite(revoked.id)
+            .unwrap()
+            .unwrap()
+            .one_time_prekey_secret
+            .is_none(),
+        "revoking deletes the one-time prekey secret"
+    );
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].relay_url, relay(3));
     assert!(f.store.own_mailboxes().unwrap().is_empty());
@@ -1100,6 +1239,16 @@ fn revoked_and_expired_invites_are_refused_and_revoking_queues_relay_deletes() {
             status: InviteStatus::Expired
         })
     ));
+    assert_eq!(f.store.forget_expired_invite_secrets(t(49)).unwrap(), 0);
+    assert_eq!(f.store.forget_expired_invite_secrets(t(50)).unwrap(), 1);
+    assert!(
+        f.store
+            .invite(expired.id)
+            .unwrap()
+            .unwrap()
+            .one_time_prekey_secret
+            .is_none()
+    );
     assert_eq!(f.store.pending_mailbox_deletions().unwrap().len(), 1);
     f.store
         .complete_mailbox_deletion(&relay(3), &ReceiveId::new(vec![3, 1, 2, 3]))

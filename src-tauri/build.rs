@@ -22,6 +22,7 @@ const COMMANDS: &[&str] = &[
     "get_safety_number",
     "set_verified",
     "accept_key_change",
+    "reject_key_change",
     "block_contact",
     "repair_session",
     "delete_contact",

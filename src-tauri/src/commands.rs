@@ -237,6 +237,17 @@ pub async fn accept_key_change(
     Ok(engine.accept_key_change(&contact_id).await?)
 }
 
+/// `reject_key_change` (T8): keeps the old key, drops the held session; releases sending.
+#[tauri::command]
+pub async fn reject_key_change(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+) -> CommandResult<()> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.reject_key_change(&contact_id).await?)
+}
+
 /// `block_contact`.
 #[tauri::command]
 pub async fn block_contact(

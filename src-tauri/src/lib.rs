@@ -88,6 +88,7 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::get_safety_number,
             commands::set_verified,
             commands::accept_key_change,
+            commands::reject_key_change,
             commands::block_contact,
             commands::repair_session,
             commands::delete_contact,

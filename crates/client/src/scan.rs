@@ -39,15 +39,26 @@ impl Needle {
         }
     }
 
-    /// Needles for `bytes` raw and as lowercase and uppercase hex (the forms a key would take in a
-    /// config file, a log line or an SQL statement).
+    /// Needles for `bytes` raw, as lowercase and uppercase hex, and as standard and URL-safe
+    /// base64 without padding (the forms a key would take in a config file, a log line, an SQL
+    /// statement or a JSON value; without padding, so a padded copy is found too).
     pub fn with_encodings(label: &str, bytes: &[u8]) -> Vec<Needle> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
         vec![
             Needle::new(format!("{label} (raw)"), bytes.to_vec()),
             Needle::new(format!("{label} (hex)"), hex::encode(bytes).into_bytes()),
             Needle::new(
                 format!("{label} (HEX)"),
                 hex::encode_upper(bytes).into_bytes(),
+            ),
+            Needle::new(
+                format!("{label} (base64)"),
+                STANDARD_NO_PAD.encode(bytes).into_bytes(),
+            ),
+            Needle::new(
+                format!("{label} (base64url)"),
+                URL_SAFE_NO_PAD.encode(bytes).into_bytes(),
             ),
         ]
     }
@@ -122,6 +133,38 @@ pub fn scan_bytes(path: &Path, contents: &[u8], needles: &[Needle]) -> Vec<Findi
             })
         })
         .collect()
+}
+
+/// Writes a decrypted copy of the SQLCipher database at `database` (opened with `key`) as a
+/// plain SQLite file at `plain_copy`, with `sqlcipher_export`: what someone who holds the file
+/// AND the keychain's database key reads. Scanning that copy checks which secrets the store
+/// still keeps (forward secrecy, T7), which a scan of the encrypted files cannot. For tests
+/// only: the copy is plaintext; put it in a temporary directory outside the profile.
+pub fn export_decrypted_copy(
+    database: &Path,
+    key: &crate::vault::DatabaseKey,
+    plain_copy: &Path,
+) -> Result<(), crate::store::StoreError> {
+    if !database.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no database file").into());
+    }
+    // CREATE is for the attached copy (an ATTACH opens with the main connection's flags).
+    let connection = rusqlite::Connection::open_with_flags(
+        database,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let hex_key = zeroize::Zeroizing::new(hex::encode(key.expose_secret()));
+    let statement = zeroize::Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex_key.as_str()));
+    connection.execute_batch(&statement)?;
+    connection.execute(
+        "ATTACH DATABASE ?1 AS plaintext KEY ''",
+        rusqlite::params![plain_copy.to_string_lossy()],
+    )?;
+    connection.query_row("SELECT sqlcipher_export('plaintext')", [], |_| Ok(()))?;
+    connection.execute_batch("DETACH DATABASE plaintext")?;
+    Ok(())
 }
 
 /// The header every unencrypted SQLite database file starts with.

@@ -7,13 +7,15 @@
 mod common;
 
 use common::{CleanupSecrets, open_real_vault, unique_profile};
-use sealpost_client::scan::{Needle, scan_dir_for_needles, starts_with_plain_sqlite_header};
+use sealpost_client::scan::{
+    Needle, export_decrypted_copy, scan_dir_for_needles, starts_with_plain_sqlite_header,
+};
 use sealpost_client::store::{
     ConversationSeq, EnvelopeId, IdentityKeyBytes, MailboxAuthSecretBytes, MailboxOwner,
     NewContact, NewInvite, NewOwnMailbox, OneTimePrekeySecretBytes, PeerAddress, ReceiveId,
     ReceiveOutcome, Received, ReceivedContent, RelayUrl, SealedEnvelopeBytes,
     SealedEnvelopeForRelay, SealedOutgoing, SealingPublicKeyBytes, SealingSecretBytes, SendId,
-    SendSecretBytes, SenderAuthSecretBytes, SessionStateBytes, UnixMillis,
+    SendSecretBytes, SenderAuthSecretBytes, SessionStateBytes, SignedPrekeySecretBytes, UnixMillis,
 };
 use sealpost_client::{ProfileDirs, ProfilesConfig, Store, StoreConfig, open_profile_store};
 
@@ -231,4 +233,110 @@ fn the_scan_finds_plaintext_in_an_unencrypted_database() {
     let findings = scan_dir_for_needles(dir.path(), &[Needle::new("text", text.into_bytes())]);
     assert!(!findings.is_empty());
     assert!(starts_with_plain_sqlite_header(&path).unwrap());
+}
+
+/// Forward secrecy in storage (T7, `docs/crypto.md` § What is kept how long): after first
+/// contact, someone holding the database AND the keychain's database key finds none of the
+/// prekey secrets that were used: the consumed invite's one-time prekey secret (deleted in the
+/// consuming transaction), the revoked invite's, and a signed prekey retired longer ago than
+/// the grace period (deleted by the pruning). The scan runs on a decrypted copy of the database
+/// (raw, hex and base64); the secrets still needed — an open invite's one-time prekey and the
+/// current signed prekey — are found there, which proves the scan sees secrets at all.
+#[test]
+fn used_prekey_secrets_are_gone_from_the_decrypted_database() {
+    let root = tempfile::tempdir().unwrap();
+    let config = ProfilesConfig {
+        data_root: Some(root.path().to_path_buf()),
+    };
+    let profile = unique_profile("fs");
+    let _cleanup = CleanupSecrets(profile.clone());
+    let dirs = ProfileDirs::create(&config, &profile).unwrap();
+    let vault = open_real_vault(&profile);
+    let database_key = vault.load_or_create_database_key().unwrap();
+    let mut store = Store::open_profile(&dirs, &database_key).unwrap();
+    let now = UnixMillis::now();
+    let day = 24 * 3600 * 1000;
+
+    let contact = store
+        .insert_contact(&NewContact {
+            display_name: "Bob".to_owned(),
+            identity_key: IdentityKeyBytes::new(random_bytes(64)),
+            created_at: now,
+        })
+        .unwrap();
+    let (consumed_secret, revoked_secret, open_secret) =
+        (random_bytes(32), random_bytes(32), random_bytes(32));
+    let mut invite = |secret: &Vec<u8>| {
+        store
+            .insert_invite(NewInvite {
+                one_time_prekey_secret: OneTimePrekeySecretBytes::new(secret.clone()),
+                created_at: now,
+                expires_at: UnixMillis(now.0 + 7 * day),
+            })
+            .unwrap()
+            .id
+    };
+    let consumed = invite(&consumed_secret);
+    let revoked = invite(&revoked_secret);
+    let _open = invite(&open_secret);
+    store.consume_invite(consumed, contact.id, now).unwrap();
+    store.revoke_invite(revoked, now).unwrap();
+
+    let (old_signed, current_signed) = (random_bytes(32), random_bytes(32));
+    store
+        .insert_signed_prekey(
+            1,
+            &SignedPrekeySecretBytes::new(old_signed.clone()),
+            UnixMillis(now.0 - 40 * day),
+        )
+        .unwrap();
+    store
+        .retire_signed_prekey(1, UnixMillis(now.0 - 31 * day))
+        .unwrap();
+    store
+        .insert_signed_prekey(
+            2,
+            &SignedPrekeySecretBytes::new(current_signed.clone()),
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .delete_signed_prekeys_retired_before(UnixMillis(now.0 - 30 * day))
+            .unwrap(),
+        1
+    );
+    store.close().unwrap();
+
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = plain_dir.path().join("decrypted.db");
+    export_decrypted_copy(&dirs.database_path(), &database_key, &plain).unwrap();
+    let mut gone = Vec::new();
+    gone.extend(Needle::with_encodings(
+        "consumed invite's one-time prekey",
+        &consumed_secret,
+    ));
+    gone.extend(Needle::with_encodings(
+        "revoked invite's one-time prekey",
+        &revoked_secret,
+    ));
+    gone.extend(Needle::with_encodings("retired signed prekey", &old_signed));
+    let findings = scan_dir_for_needles(plain_dir.path(), &gone);
+    assert!(
+        findings.is_empty(),
+        "used prekey secrets still stored: {findings:#?}"
+    );
+
+    let kept = [
+        Needle::new("open invite's one-time prekey", open_secret),
+        Needle::new("current signed prekey", current_signed),
+    ];
+    let findings = scan_dir_for_needles(plain_dir.path(), &kept);
+    assert_eq!(
+        findings.len(),
+        2,
+        "the decrypted copy holds the live secrets: {findings:#?}"
+    );
+    // And the encrypted profile directory holds none of them.
+    assert!(scan_dir_for_needles(dirs.profile_dir(), &kept).is_empty());
 }

@@ -77,6 +77,7 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
     { contactId: "c1", verified: true },
   ],
   ["acceptKeyChange", () => commands.acceptKeyChange({ contactId: "c1" }), "accept_key_change", { contactId: "c1" }],
+  ["rejectKeyChange", () => commands.rejectKeyChange({ contactId: "c1" }), "reject_key_change", { contactId: "c1" }],
   [
     "blockContact",
     () => commands.blockContact({ contactId: "c1", blocked: true }),

@@ -89,6 +89,10 @@ export const setVerified = (args: { contactId: string; verified: boolean }): Pro
 export const acceptKeyChange = (args: { contactId: string }): Promise<void> =>
   invoke("accept_key_change", args);
 
+/** Rejects a contact's new identity key: keeps the old one, drops what came with the new one, unblocks sending. */
+export const rejectKeyChange = (args: { contactId: string }): Promise<void> =>
+  invoke("reject_key_change", args);
+
 /** Blocks or unblocks a contact. */
 export const blockContact = (args: { contactId: string; blocked: boolean }): Promise<void> =>
   invoke("block_contact", args);

@@ -538,8 +538,15 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
   get_safety_number: (args): SafetyNumber => {
     const record = contact(args.contactId);
     const mine = `id-${state.profile.displayName}`;
-    const pair = [mine, record.identity].sort().join("|") + (record.chat.keyChanged ? "|new" : "");
-    return { digits: digitsFrom(pair, 60), qrSvg: fakeQrSvg(pair) };
+    // While a key change is pending the number is the NEW key's (the one accepting installs).
+    const current = [mine, record.identity].sort().join("|");
+    const shown = record.chat.keyChanged ? [mine, `${record.identity}+new`].sort().join("|") : current;
+    return {
+      digits: digitsFrom(shown, 60),
+      qrSvg: fakeQrSvg(shown),
+      isPendingKey: record.chat.keyChanged,
+      previousDigits: record.chat.keyChanged ? digitsFrom(current, 60) : null,
+    };
   },
 
   set_verified: (args): void => {
@@ -550,9 +557,18 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
 
   accept_key_change: (args): void => {
     const record = contact(args.contactId);
+    if (!record.chat.keyChanged) fail("invalid_input", "no key change is pending");
     record.chat.keyChanged = false;
     record.chat.verified = false;
     record.identity = `${record.identity}+new`;
+    emit("contact-updated", { contactId: record.chat.contactId });
+  },
+
+  reject_key_change: (args): void => {
+    const record = contact(args.contactId);
+    if (!record.chat.keyChanged) fail("invalid_input", "no key change is pending");
+    record.chat.keyChanged = false;
+    record.chat.verified = false;
     emit("contact-updated", { contactId: record.chat.contactId });
   },
 

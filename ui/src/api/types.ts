@@ -89,7 +89,7 @@ export interface Chat {
   unread: number;
   /** The user compared safety numbers and marked this contact verified. */
   verified: boolean;
-  /** A new identity key arrived (T8): sending is blocked until `accept_key_change`. */
+  /** A new identity key arrived (T8): sending is blocked until `accept_key_change` or `reject_key_change`. */
   keyChanged: boolean;
   blocked: boolean;
 }
@@ -126,10 +126,17 @@ export interface InvitePreview {
 
 /** The safety number of the user and one contact (Signal style). */
 export interface SafetyNumber {
-  /** Exactly 60 ASCII digits, no separators. The UI groups them 12 × 5. */
+  /**
+   * Exactly 60 ASCII digits, no separators. The UI groups them 12 × 5. While a key change is
+   * pending (T8) these are the NEW key's: the key `accept_key_change` installs.
+   */
   digits: string;
-  /** SVG markup of a QR code for scanning, made by the engine. */
+  /** SVG markup of a QR code of `digits` for scanning, made by the engine. */
   qrSvg: string;
+  /** A key change is pending: `digits` belong to the new key. */
+  isPendingKey: boolean;
+  /** While a key change is pending, the current (previous) key's 60 digits; otherwise null. */
+  previousDigits: string | null;
 }
 
 /** Notification preferences (rule 8: text is hidden by default). */

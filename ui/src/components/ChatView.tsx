@@ -4,7 +4,7 @@
  */
 import { Fragment } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { acceptKeyChange, blockContact, getMessages, markRead, sendMessage } from "../api/commands";
+import { acceptKeyChange, blockContact, getMessages, markRead, rejectKeyChange, sendMessage } from "../api/commands";
 import { subscribeAll } from "../api/events";
 import type { Chat, Message } from "../api/types";
 import { useI18n } from "../i18n";
@@ -228,21 +228,28 @@ export function ChatView({
       </header>
 
       {chat.keyChanged && (
-        <div class="key-banner" role="alert">
+        <div class="key-banner" role="alert" data-testid="key-banner">
           <IconWarning size={22} />
           <div class="key-banner-text">
             <h3>{t("keyChange.title", { name: chat.displayName })}</h3>
             <p>{t("keyChange.body", { name: chat.displayName })}</p>
             <div class="key-banner-actions">
-              <button type="button" class="button secondary" onClick={onOpenVerify}>
+              <button type="button" class="button primary" onClick={onOpenVerify}>
                 {t("keyChange.compare")}
               </button>
               <button
                 type="button"
-                class="button primary"
+                class="button secondary"
                 onClick={() => void runAction(() => acceptKeyChange({ contactId }))}
               >
                 {t("keyChange.accept")}
+              </button>
+              <button
+                type="button"
+                class="button secondary"
+                onClick={() => void runAction(() => rejectKeyChange({ contactId }))}
+              >
+                {t("keyChange.reject")}
               </button>
             </div>
           </div>

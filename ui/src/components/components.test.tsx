@@ -75,7 +75,7 @@ describe("ChatView", () => {
   it("a key change shows the banner and blocks the composer", async () => {
     renderChat(await chatNamed("Ben Ortiz"));
     const alert = await screen.findByRole("alert");
-    expect(alert.textContent).toContain("Ben Ortiz's safety number has changed");
+    expect(alert.textContent).toContain("Ben Ortiz's safety number changed");
     expect(screen.queryByRole("textbox")).toBeNull();
     expect(screen.getByText(/Sending is paused/)).toBeTruthy();
   });

@@ -92,11 +92,12 @@ export const en = {
   "state.read": "Read",
   "state.failed": "Not sent",
 
-  "keyChange.title": "{name}'s safety number has changed",
+  "keyChange.title": "{name}'s safety number changed",
   "keyChange.body":
-    "This happens when someone reinstalls Sealpost or uses a new computer, but it can also mean someone is trying to intercept your messages. Compare safety numbers with {name} in person or by a call before you continue.",
+    "A message came from a new key for {name}. In Sealpost a key changes rarely: it stays the same as long as {name} keeps their profile. Compare the new safety number with {name} in person or on a call before you accept it. Until you decide, nothing is sent to {name}; rejecting keeps the old key and drops what came with the new one.",
   "keyChange.compare": "Compare safety numbers",
   "keyChange.accept": "Accept new key",
+  "keyChange.reject": "Reject new key",
 
   "invite.title": "My invite",
   "invite.lead":
@@ -143,7 +144,11 @@ export const en = {
   "verify.unmark": "Clear verification",
   "verify.isVerified": "You verified {name}.",
   "verify.notVerified": "You have not verified {name} yet.",
-  "verify.keyChanged": "{name}'s key has changed. Accept the new key before you can mark them verified.",
+  "verify.keyChanged":
+    "{name}'s key changed. Accept the new key only if its number above matches {name}'s; reject it to keep the previous key.",
+  "verify.newNumberLabel": "New safety number",
+  "verify.newNumberNote": "This is the number of {name}'s new key, the one accepting installs.",
+  "verify.previousNumberLabel": "Previous safety number",
   "verify.loading": "Loading safety number…",
   "verify.invalid": "This safety number could not be shown.",
 

@@ -98,9 +98,10 @@ export const ja: Record<MessageKey, string> = {
 
   "keyChange.title": "{name} の安全番号が変わりました",
   "keyChange.body":
-    "相手が Sealpost を入れ直したり、新しいコンピューターを使い始めたりすると起こります。ただし、誰かがメッセージを傍受しようとしている可能性もあります。続ける前に、会うか通話して {name} と安全番号を照合してください。",
+    "{name} の新しい鍵からメッセージが届きました。Sealpost では鍵が変わることはまれです（{name} がプロフィールを使い続ける限り同じです）。承認する前に、会うか通話して新しい安全番号を {name} と照合してください。決めるまで {name} には何も送信しません。拒否すると以前の鍵のままになり、新しい鍵で届いたものは破棄されます。",
   "keyChange.compare": "安全番号を照合",
   "keyChange.accept": "新しい鍵を承認",
+  "keyChange.reject": "新しい鍵を拒否",
 
   "invite.title": "自分の招待",
   "invite.lead":
@@ -146,7 +147,11 @@ export const ja: Record<MessageKey, string> = {
   "verify.unmark": "確認済みを解除",
   "verify.isVerified": "{name} は確認済みです。",
   "verify.notVerified": "{name} はまだ確認していません。",
-  "verify.keyChanged": "{name} の鍵が変わりました。確認済みにする前に新しい鍵を承認してください。",
+  "verify.keyChanged":
+    "{name} の鍵が変わりました。上の番号が {name} のものと一致する場合だけ新しい鍵を承認してください。拒否すると以前の鍵を使い続けます。",
+  "verify.newNumberLabel": "新しい安全番号",
+  "verify.newNumberNote": "これは {name} の新しい鍵の番号です。承認するとこの鍵になります。",
+  "verify.previousNumberLabel": "以前の安全番号",
   "verify.loading": "安全番号を読み込んでいます…",
   "verify.invalid": "この安全番号は表示できません。",
 

@@ -20,7 +20,7 @@ use sealpost_relay_client::{
 use tokio::sync::mpsc;
 
 use super::views::{EngineEvent, MessageStateView, MessageView};
-use super::{EngineError, Inner, array32, hex_bytes, lock, store_url};
+use super::{EngineError, Inner, array32, lock, store_url};
 use crate::content::{Body, CONTENT_VERSION, Content, ReceiptKindWire, SenderKey};
 use crate::store::{
     Contact, ContactId, ConversationSeq, EnvelopeId, IdentityKeyBytes, KeyChangeOutcome,
@@ -494,19 +494,15 @@ pub(super) fn refuse(inner: &Inner, reason: impl Into<String>) -> Result<bool, E
     Ok(true)
 }
 
-/// The invite's one-time prekey pair, if the mailbox came from an invite.
-fn invite_prekey(
+/// The invite the mailbox was made for, if any.
+fn mailbox_invite(
     inner: &Inner,
     mailbox: &OwnMailbox,
-) -> Result<Option<(crate::store::InviteRecord, OneTimePrekeyPair)>, EngineError> {
+) -> Result<Option<crate::store::InviteRecord>, EngineError> {
     let Some(invite_id) = mailbox.invite else {
         return Ok(None);
     };
-    let Some(record) = lock(&inner.store).invite(invite_id)? else {
-        return Ok(None);
-    };
-    let pair = OneTimePrekeyPair::from_secret_bytes(record.one_time_prekey_secret.expose_secret())?;
-    Ok(Some((record, pair)))
+    Ok(lock(&inner.store).invite(invite_id)?)
 }
 
 pub(super) fn responder_session(
@@ -536,16 +532,21 @@ async fn accept_first_message(
     mailbox: &OwnMailbox,
     opened: &OpenedEnvelope,
 ) -> Result<bool, EngineError> {
-    let Some((record, one_time)) = invite_prekey(inner, mailbox)? else {
+    let Some(record) = mailbox_invite(inner, mailbox)? else {
         return refuse(inner, "a mailbox with neither contact nor invite");
     };
     let now = UnixMillis::now();
-    if record.status(now) != crate::store::InviteStatus::Open {
-        inner.emit(EngineEvent::InviteMisuse {
-            invite_id: record.id.to_string(),
-        });
-        return refuse(inner, "a closed invite was tried");
-    }
+    // Decided on the record alone: a closed invite's one-time prekey secret is deleted.
+    let secret = match &record.one_time_prekey_secret {
+        Some(secret) if record.status(now) == crate::store::InviteStatus::Open => secret,
+        _ => {
+            inner.emit(EngineEvent::InviteMisuse {
+                invite_id: record.id.to_string(),
+            });
+            return refuse(inner, "a closed invite was tried");
+        }
+    };
+    let one_time = OneTimePrekeyPair::from_secret_bytes(secret.expose_secret())?;
     let (session, content) = match responder_session(inner, opened, Some(&one_time)) {
         Ok(pair) => pair,
         Err(reason) => return refuse(inner, reason),
@@ -708,24 +709,29 @@ async fn secure_mailboxes(inner: &Inner, contact: ContactId, keys: &[SenderKey])
     }
 }
 
-/// An envelope whose sealed sender is not the contact of the mailbox it came on: a second
-/// initial message for a used invite (misuse), another identity key (T8), or a reflection or
-/// forgery (T1). Returns whether to ACK.
+/// An envelope whose sealed sender is not the contact of the mailbox it came on: a reuse of a
+/// consumed invite (misuse), another identity key (T8), or a reflection or forgery (T1).
+/// Returns whether to ACK.
+///
+/// An initial message on a mailbox that was made for an invite is ALWAYS an invite misuse,
+/// whether or not it names the invite's one-time prekey: that mailbox's address was in the
+/// invite text, so anyone who saw the text can write to it (until SECURE, or through a hostile
+/// relay), and such a message must not be able to raise a key change and block sending to the
+/// real contact. This needs no secret (the one-time prekey secret is deleted on consumption).
+/// A key change can only arrive on a mailbox whose address travelled inside a sealed `Hello`
+/// (`docs/engine.md` § Misuse versus key change).
 async fn peer_mismatch(
     inner: &Arc<Inner>,
     contact: ContactId,
     mailbox: &OwnMailbox,
     opened: &OpenedEnvelope,
 ) -> Result<bool, EngineError> {
-    if let SessionMessage::Initial(initial) = opened.payload() {
-        let invite = invite_prekey(inner, mailbox)?;
-        if let Some((record, pair)) = &invite
-            && initial.one_time_prekey_id() == Some(pair.id())
-        {
+    if let SessionMessage::Initial(_) = opened.payload() {
+        if let Some(invite) = mailbox.invite {
             inner.emit(EngineEvent::InviteMisuse {
-                invite_id: record.id.to_string(),
+                invite_id: invite.to_string(),
             });
-            return refuse(inner, "a second initial message for a used invite");
+            return refuse(inner, "an initial message on a used invite's mailbox");
         }
         return key_change(inner, contact, opened).await;
     }
@@ -778,8 +784,10 @@ fn emit_receipt_states(inner: &Inner, contact: ContactId, updated: Vec<crate::st
     }
 }
 
-/// T8: an initial message with another identity key on an existing contact's mailbox. It is
-/// held: the contact is marked, sending is blocked, and the new session waits for the user.
+/// T8: an initial message with another identity key on an existing contact's mailbox (one
+/// whose address travelled only inside a sealed `Hello`, see [`peer_mismatch`]). It is held:
+/// the contact is marked, sending is blocked, and the new session waits for the user, stored
+/// with the held key in one write.
 async fn key_change(
     inner: &Arc<Inner>,
     contact: ContactId,
@@ -790,19 +798,10 @@ async fn key_change(
         Err(reason) => return refuse(inner, format!("key change did not open: {reason}")),
     };
     let new_key = IdentityKeyBytes::new(opened.sender().to_bytes().to_vec());
-    let outcome = {
-        let mut store = lock(&inner.store);
-        let outcome = store.record_key_change(contact, &new_key, UnixMillis::now())?;
-        if outcome == KeyChangeOutcome::Held {
-            let state = session.to_bytes()?;
-            store.set_setting(
-                &format!("{}{contact}", super::PENDING_SESSION_KEY),
-                &hex::encode(state.as_slice()),
-            )?;
-        }
-        outcome
-    };
-    let _ = hex_bytes;
+    // The held key and its session: one write (`docs/engine.md` § Key change).
+    let held = SessionStateBytes::new(session.to_bytes()?.to_vec());
+    let outcome =
+        lock(&inner.store).record_key_change(contact, &new_key, &held, UnixMillis::now())?;
     if outcome == KeyChangeOutcome::Held {
         inner.emit(EngineEvent::KeyChanged {
             contact_id: contact.to_string(),

@@ -50,11 +50,15 @@ pub use views::*;
 
 /// How long our signed prekey is used before the engine makes a new one (on open).
 pub const SIGNED_PREKEY_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a retired signed prekey is kept to answer late initial messages (an invite or a
+/// restart sealed to it shortly before the refresh) before its secret is deleted (forward
+/// secrecy, T7: `docs/crypto.md` § What is kept how long). Longer than [`INVITE_LIFETIME`], so
+/// an invite made just before a refresh can still be accepted until it expires.
+pub const RETIRED_SIGNED_PREKEY_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long a new invite stays valid.
 pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 const SETTINGS_KEY: &str = "engine.settings";
 const INVITE_TEXT_KEY: &str = "engine.invite-text.";
-const PENDING_SESSION_KEY: &str = "engine.pending-session.";
 
 /// Everything [`Engine::open`] needs.
 pub struct EngineConfig {
@@ -867,7 +871,9 @@ impl Engine {
             .ok_or(EngineError::ContactNotFound)
     }
 
-    /// `get_safety_number`: 60 digits and a QR code.
+    /// `get_safety_number`: 60 digits and a QR code. While a key change is pending (T8) they
+    /// are the NEW key's — the key `accept_key_change` would install — with the current key's
+    /// digits as `previous_digits`, so comparing numbers checks the key that was offered.
     pub async fn get_safety_number(
         &self,
         contact_id: &str,
@@ -876,11 +882,20 @@ impl Engine {
         let row = lock(&self.inner.store)
             .contact(contact)?
             .ok_or(EngineError::ContactNotFound)?;
-        let peer = identity_from_bytes(row.identity_key.as_bytes())?;
-        let number = SafetyNumber::new(self.inner.identity.public(), &peer);
+        let ours = self.inner.identity.public();
+        let current = SafetyNumber::new(ours, &identity_from_bytes(row.identity_key.as_bytes())?);
+        let (shown, previous_digits) = match &row.pending_identity_key {
+            Some(pending) => {
+                let offered = SafetyNumber::new(ours, &identity_from_bytes(pending.as_bytes())?);
+                (offered, Some(current.digits().to_owned()))
+            }
+            None => (current, None),
+        };
         Ok(SafetyNumberView {
-            digits: number.digits().to_owned(),
-            qr_svg: qr_svg(&number.qr_payload())?,
+            digits: shown.digits().to_owned(),
+            qr_svg: qr_svg(&shown.qr_payload())?,
+            is_pending_key: previous_digits.is_some(),
+            previous_digits,
         })
     }
 
@@ -895,23 +910,30 @@ impl Engine {
     }
 
     /// `accept_key_change` (T8): the held identity key becomes the contact's, with the session
-    /// its initial message started; sending resumes.
+    /// its initial message started, in one store transaction; sending resumes.
     pub async fn accept_key_change(&self, contact_id: &str) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
         {
             let mut store = lock(&self.inner.store);
-            let key = format!("{PENDING_SESSION_KEY}{contact}");
-            let pending = store.setting(&key)?;
-            store.accept_key_change(contact)?;
-            if let Some(state) = pending.filter(|s| !s.is_empty()) {
-                let bytes = hex_bytes(&state);
-                store.save_session_state(
-                    contact,
-                    &SessionStateBytes::new(bytes),
-                    UnixMillis::now(),
-                )?;
-                store.set_setting(&key, "")?;
-            }
+            pending_key_change(&store, contact)?;
+            store.accept_key_change(contact, UnixMillis::now())?;
+        }
+        self.inner.outbox_wake.notify_one();
+        self.inner.emit(EngineEvent::ContactUpdated {
+            contact_id: contact.to_string(),
+        });
+        Ok(())
+    }
+
+    /// `reject_key_change` (T8): the contact keeps its old identity key and session; the held
+    /// session and the messages that came with it are dropped (one store write); sending
+    /// resumes. The contact stays unverified (the change cleared it).
+    pub async fn reject_key_change(&self, contact_id: &str) -> Result<(), EngineError> {
+        let contact = parse_contact(contact_id)?;
+        {
+            let mut store = lock(&self.inner.store);
+            pending_key_change(&store, contact)?;
+            store.reject_key_change(contact)?;
         }
         self.inner.outbox_wake.notify_one();
         self.inner.emit(EngineEvent::ContactUpdated {
@@ -982,6 +1004,7 @@ impl Engine {
     /// [`SIGNED_PREKEY_LIFETIME`].
     pub async fn refresh_signed_prekey(&self) -> Result<usize, EngineError> {
         let told = self.inner.refresh_signed_prekey()?;
+        self.inner.prune_prekey_secrets(UnixMillis::now())?;
         self.inner.outbox_wake.notify_one();
         Ok(told)
     }
@@ -1051,6 +1074,19 @@ pub(crate) fn store_peer_address_with_new_sender_key(
         send_id: address.send_id.to_vec(),
         public_key: key.verifying_key().to_bytes().to_vec(),
     })
+}
+
+/// [`EngineError::InvalidInput`] unless a key change awaits the user's decision for `contact`.
+fn pending_key_change(store: &Store, contact: ContactId) -> Result<(), EngineError> {
+    let row = store
+        .contact(contact)?
+        .ok_or(EngineError::ContactNotFound)?;
+    if row.pending_identity_key.is_none() {
+        return Err(EngineError::InvalidInput(
+            "no key change is pending for this contact".into(),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn store_url(url: &str) -> Result<RelayUrl, EngineError> {
@@ -1309,6 +1345,9 @@ impl Inner {
                 Err(error) => tracing::warn!(%error, "signed prekey not refreshed"),
             }
         }
+        if let Err(error) = self.prune_prekey_secrets(UnixMillis::now()) {
+            tracing::warn!(%error, "old prekey secrets not pruned");
+        }
         let outbox = tokio::spawn(delivery::outbox_loop(Arc::downgrade(self)));
         self.track(outbox);
         self.clone().spawn_deletions();
@@ -1392,6 +1431,21 @@ impl Inner {
             }
             Ok(told)
         })
+    }
+
+    /// Deletes prekey secrets that can no longer be needed (forward secrecy, T7): signed
+    /// prekeys retired more than [`RETIRED_SIGNED_PREKEY_GRACE`] before `now`, and the one-time
+    /// prekey secrets of expired invites. Runs on open and after each refresh.
+    fn prune_prekey_secrets(&self, now: UnixMillis) -> Result<(), EngineError> {
+        let grace = i64::try_from(RETIRED_SIGNED_PREKEY_GRACE.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = UnixMillis(now.0.saturating_sub(grace));
+        let mut store = lock(&self.store);
+        let signed = store.delete_signed_prekeys_retired_before(cutoff)?;
+        let one_time = store.forget_expired_invite_secrets(now)?;
+        if signed > 0 || one_time > 0 {
+            tracing::info!(signed, one_time, "old prekey secrets deleted");
+        }
+        Ok(())
     }
 
     /// Whether our current signed prekey is older than [`SIGNED_PREKEY_LIFETIME`].

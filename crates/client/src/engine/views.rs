@@ -187,10 +187,14 @@ pub struct InvitePreview {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SafetyNumberView {
-    /// Exactly 60 ASCII digits.
+    /// Exactly 60 ASCII digits. While a key change is pending: the NEW key's number.
     pub digits: String,
-    /// QR code of the safety number's payload, a complete SVG document.
+    /// QR code of `digits`' safety number payload, a complete SVG document.
     pub qr_svg: String,
+    /// True while a key change is pending: `digits` belong to the key that accepting installs.
+    pub is_pending_key: bool,
+    /// While a key change is pending: the current (previous) key's 60 digits; otherwise none.
+    pub previous_digits: Option<String>,
 }
 
 /// `Settings.notifications`.

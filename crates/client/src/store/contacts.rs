@@ -199,13 +199,16 @@ impl Store {
         )
     }
 
-    /// T8: an initial message on this contact's mailbox carried `new_key`. If it differs from the
-    /// contact's key it is held as pending, the verified flag is cleared, and sending is blocked
-    /// until [`Store::accept_key_change`] or [`Store::reject_key_change`].
+    /// T8: an initial message on this contact's mailbox carried `new_key`, and answering its
+    /// X3DH gave `session`. If the key differs from the contact's it is held as pending together
+    /// with that session (one write), the verified flag is cleared, and sending is blocked until
+    /// [`Store::accept_key_change`] or [`Store::reject_key_change`]. A key already pending keeps
+    /// the session it was first held with.
     pub fn record_key_change(
         &mut self,
         id: ContactId,
         new_key: &IdentityKeyBytes,
+        session: &SessionStateBytes,
         now: UnixMillis,
     ) -> Result<KeyChangeOutcome, StoreError> {
         let transaction = self.write()?;
@@ -224,29 +227,52 @@ impl Store {
             return Ok(KeyChangeOutcome::AlreadyPending);
         }
         transaction.execute(
-            "UPDATE contacts SET pending_identity_key = ?2, key_changed_at = ?3, verified = 0
-             WHERE id = ?1",
-            params![id, new_key, now],
+            "UPDATE contacts SET pending_identity_key = ?2, pending_session_state = ?3,
+             key_changed_at = ?4, verified = 0 WHERE id = ?1",
+            params![id, new_key, session, now],
         )?;
         transaction.commit()?;
         Ok(KeyChangeOutcome::Held)
     }
 
-    /// The user accepts the pending key: it becomes the contact's identity key, the contact is
-    /// unverified, and its old session is dropped (the engine starts a new one with the new key).
-    pub fn accept_key_change(&mut self, id: ContactId) -> Result<(), StoreError> {
-        let transaction = self.write()?;
-        let pending: Option<IdentityKeyBytes> = transaction
+    /// The session held with a pending key change, if any.
+    pub fn pending_session_state(
+        &self,
+        id: ContactId,
+    ) -> Result<Option<SessionStateBytes>, StoreError> {
+        Ok(self
+            .connection
             .query_row(
-                "SELECT pending_identity_key FROM contacts WHERE id = ?1",
+                "SELECT pending_session_state FROM contacts WHERE id = ?1",
                 params![id],
                 |row| row.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// The user accepts the pending key: in ONE transaction it becomes the contact's identity key
+    /// (unverified), and the session its initial message started replaces the contact's session.
+    /// [`StoreError::NotFound`] if no key is pending, or if the held session is missing (a change
+    /// held by an older version whose stored session did not decode: reject it instead).
+    pub fn accept_key_change(&mut self, id: ContactId, now: UnixMillis) -> Result<(), StoreError> {
+        let transaction = self.write()?;
+        let (pending, session): (Option<IdentityKeyBytes>, Option<SessionStateBytes>) = transaction
+            .query_row(
+                "SELECT pending_identity_key, pending_session_state FROM contacts WHERE id = ?1",
+                params![id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?
             .ok_or(StoreError::NotFound { what: "contact" })?;
         let Some(pending) = pending else {
             return Err(StoreError::NotFound {
                 what: "pending identity key",
+            });
+        };
+        let Some(session) = session else {
+            return Err(StoreError::NotFound {
+                what: "the session held with the key change",
             });
         };
         let clash: Option<ContactId> = transaction
@@ -263,20 +289,40 @@ impl Store {
         }
         transaction.execute(
             "UPDATE contacts SET identity_key = pending_identity_key, pending_identity_key = NULL,
-             key_changed_at = NULL, verified = 0 WHERE id = ?1",
+             pending_session_state = NULL, key_changed_at = NULL, verified = 0 WHERE id = ?1",
             params![id],
         )?;
-        transaction.execute("DELETE FROM sessions WHERE contact_id = ?1", params![id])?;
+        super::messages::write_session(&transaction, id, &session, now)?;
         transaction.commit()?;
         Ok(())
     }
 
-    /// The user rejects the pending key: the old key stays and sending is allowed again.
+    /// The user rejects the pending key: the old key and session stay, the held session (and
+    /// with it the held first messages) is dropped, and sending is allowed again. One write.
+    /// [`StoreError::NotFound`] if no key is pending.
     pub fn reject_key_change(&mut self, id: ContactId) -> Result<(), StoreError> {
-        self.update_contact(
-            "UPDATE contacts SET pending_identity_key = NULL, key_changed_at = NULL WHERE id = ?1",
+        let transaction = self.write()?;
+        let changed = transaction.execute(
+            "UPDATE contacts SET pending_identity_key = NULL, pending_session_state = NULL,
+             key_changed_at = NULL WHERE id = ?1 AND pending_identity_key IS NOT NULL",
             params![id],
-        )
+        )?;
+        if changed == 0 {
+            let exists: Option<i64> = transaction
+                .query_row("SELECT 1 FROM contacts WHERE id = ?1", params![id], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            return Err(StoreError::NotFound {
+                what: if exists.is_some() {
+                    "pending identity key"
+                } else {
+                    "contact"
+                },
+            });
+        }
+        transaction.commit()?;
+        Ok(())
     }
 
     /// Deletes a contact with its messages, sessions, outbox and addresses. Its own mailboxes
@@ -396,6 +442,44 @@ impl Store {
                     detail: "signed prekey id out of range".to_owned(),
                 }),
         }
+    }
+
+    /// Every signed prekey secret we hold, current and retired, by id.
+    pub fn signed_prekeys(&self) -> Result<Vec<(u32, SignedPrekeySecretBytes)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT key_id, secret FROM signed_prekeys ORDER BY key_id")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, SignedPrekeySecretBytes>(1)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key_id, secret) = row?;
+            let key_id = u32::try_from(key_id).map_err(|_| StoreError::CorruptRow {
+                detail: "signed prekey id out of range".to_owned(),
+            })?;
+            out.push((key_id, secret));
+        }
+        Ok(out)
+    }
+
+    /// Deletes the signed prekeys retired before `cutoff` (their grace period for late initial
+    /// messages is over; the engine's policy is `RETIRED_SIGNED_PREKEY_GRACE`). The current one
+    /// is never retired, so never deleted here. Returns how many were deleted.
+    pub fn delete_signed_prekeys_retired_before(
+        &mut self,
+        cutoff: UnixMillis,
+    ) -> Result<usize, StoreError> {
+        let transaction = self.write()?;
+        let deleted = transaction.execute(
+            "DELETE FROM signed_prekeys WHERE retired_at IS NOT NULL AND retired_at < ?1",
+            params![cutoff],
+        )?;
+        transaction.commit()?;
+        Ok(deleted)
     }
 
     /// Retires a signed prekey (kept for late messages until deleted by the engine's policy).

@@ -108,8 +108,9 @@ pub enum InviteStatus {
 pub struct InviteRecord {
     /// Its id.
     pub id: InviteId,
-    /// The one-time prekey secret.
-    pub one_time_prekey_secret: OneTimePrekeySecretBytes,
+    /// The one-time prekey secret while the invite is open; `None` once it is consumed, revoked
+    /// or expired (deleted for forward secrecy, `docs/crypto.md` § What is kept how long).
+    pub one_time_prekey_secret: Option<OneTimePrekeySecretBytes>,
     /// When it was made.
     pub created_at: UnixMillis,
     /// When it expires.
@@ -372,7 +373,7 @@ impl Store {
         transaction.commit()?;
         Ok(InviteRecord {
             id,
-            one_time_prekey_secret: new.one_time_prekey_secret,
+            one_time_prekey_secret: Some(new.one_time_prekey_secret),
             created_at: new.created_at,
             expires_at: new.expires_at,
             consumed_by: None,
@@ -403,9 +404,10 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Single use (§3a rule 3): marks the invite consumed by `contact` and hands its mailboxes to
-    /// that contact, in one transaction. [`StoreError::InviteUnavailable`] if it is consumed,
-    /// revoked or expired; nothing changes then.
+    /// Single use (§3a rule 3): marks the invite consumed by `contact`, deletes its one-time
+    /// prekey secret (forward secrecy, T7) and hands its mailboxes to that contact, in one
+    /// transaction. [`StoreError::InviteUnavailable`] if it is consumed, revoked or expired;
+    /// nothing changes then.
     pub fn consume_invite(
         &mut self,
         id: InviteId,
@@ -426,7 +428,8 @@ impl Store {
             return Err(StoreError::InviteUnavailable { status });
         }
         transaction.execute(
-            "UPDATE invites SET consumed_by = ?2, consumed_at = ?3 WHERE id = ?1",
+            "UPDATE invites SET consumed_by = ?2, consumed_at = ?3, one_time_prekey_secret = NULL
+             WHERE id = ?1",
             params![id, contact, now],
         )?;
         transaction.execute(
@@ -437,7 +440,8 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes an open invite; its mailboxes (never used by a contact) go to the deletion queue.
+    /// Revokes an open invite and deletes its one-time prekey secret; its mailboxes (never used
+    /// by a contact) go to the deletion queue.
     pub fn revoke_invite(
         &mut self,
         id: InviteId,
@@ -457,7 +461,7 @@ impl Store {
             return Err(StoreError::InviteUnavailable { status });
         }
         transaction.execute(
-            "UPDATE invites SET revoked_at = ?2 WHERE id = ?1",
+            "UPDATE invites SET revoked_at = ?2, one_time_prekey_secret = NULL WHERE id = ?1",
             params![id, now],
         )?;
         let queued = queue_mailbox_deletions(
@@ -468,6 +472,19 @@ impl Store {
         )?;
         transaction.commit()?;
         Ok(queued)
+    }
+
+    /// Deletes the one-time prekey secrets of invites that expired by `now` (consumed and
+    /// revoked ones lose theirs when they close). Returns how many were deleted.
+    pub fn forget_expired_invite_secrets(&mut self, now: UnixMillis) -> Result<usize, StoreError> {
+        let transaction = self.write()?;
+        let deleted = transaction.execute(
+            "UPDATE invites SET one_time_prekey_secret = NULL
+             WHERE one_time_prekey_secret IS NOT NULL AND expires_at <= ?1",
+            params![now],
+        )?;
+        transaction.commit()?;
+        Ok(deleted)
     }
 
     /// Mailboxes still to DELETE on their relays (§3a rule 13), oldest first.

@@ -15,7 +15,7 @@
 //!   the whole file with the keychain key; nothing in these tables is ever written elsewhere.
 //! - Foreign keys are enforced (`PRAGMA foreign_keys = ON` at open).
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::StoreError;
 
@@ -166,8 +166,51 @@ CREATE INDEX messages_awaiting_seal ON messages (contact_id, seq)
     WHERE direction = 1 AND state = 0 AND sealed_at IS NULL;
 "#;
 
+/// Version 4: a held key change keeps its session in a typed column of its contact (T8,
+/// `docs/engine.md` § Key change), written in the same transaction as the held key; and an
+/// invite's one-time prekey secret can be deleted (T7, below).
+///
+/// Before, the held session was a hex string in `settings` (`engine.pending-session.<contact>`),
+/// written in a separate transaction: a crash in between left a held key with no session, and
+/// corrupt hex silently became an empty state. Those rows move into the column here (hex that
+/// does not decode becomes NULL: accepting that change is then refused, rejecting still works)
+/// and are deleted.
+const V4: &str = r#"
+ALTER TABLE contacts ADD COLUMN pending_session_state BLOB
+    CHECK (pending_session_state IS NULL OR pending_identity_key IS NOT NULL);
+UPDATE contacts SET pending_session_state = (
+    SELECT unhex(value) FROM settings
+    WHERE key = 'engine.pending-session.' || lower(hex(contacts.id)) AND value != ''
+) WHERE pending_identity_key IS NOT NULL;
+DELETE FROM settings WHERE key LIKE 'engine.pending-session.%';
+
+-- Forward secrecy in storage (T7, docs/crypto.md § What is kept how long): an invite's one-time
+-- prekey secret is deleted when the invite is consumed or revoked (or after it expired), so the
+-- column becomes nullable. SQLite cannot drop NOT NULL in place: rebuild the table with every
+-- other constraint as it was (migrate_to turns foreign keys off around the rebuild and checks
+-- them before committing). Secrets of invites already closed are not copied.
+CREATE TABLE invites_v4 (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    -- NULL once the invite is consumed, revoked or expired.
+    one_time_prekey_secret BLOB,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    consumed_by BLOB REFERENCES contacts(id) ON DELETE SET NULL,
+    consumed_at INTEGER,
+    revoked_at INTEGER
+) STRICT, WITHOUT ROWID;
+INSERT INTO invites_v4 (id, one_time_prekey_secret, created_at, expires_at, consumed_by,
+                        consumed_at, revoked_at)
+    SELECT id,
+           CASE WHEN consumed_at IS NULL AND revoked_at IS NULL THEN one_time_prekey_secret END,
+           created_at, expires_at, consumed_by, consumed_at, revoked_at
+    FROM invites;
+DROP TABLE invites;
+ALTER TABLE invites_v4 RENAME TO invites;
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -186,6 +229,24 @@ pub(crate) fn migrate_to(connection: &mut Connection, target: i64) -> Result<(),
             supported: SCHEMA_VERSION,
         });
     }
+    if current >= target {
+        return Ok(());
+    }
+    // A table rebuild (create new, copy, drop old, rename) must not fire the foreign-key actions
+    // of the DROP (it would null `own_mailboxes.invite_id`): foreign keys are off while migrating
+    // (the pragma cannot change inside a transaction) and checked before each commit.
+    let enforced: bool = connection.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+    connection.pragma_update(None, "foreign_keys", false)?;
+    let result = apply_migrations(connection, current, target);
+    connection.pragma_update(None, "foreign_keys", enforced)?;
+    result
+}
+
+fn apply_migrations(
+    connection: &mut Connection,
+    current: i64,
+    target: i64,
+) -> Result<(), StoreError> {
     for (index, script) in MIGRATIONS.iter().enumerate() {
         let version = i64::try_from(index).unwrap_or(i64::MAX).saturating_add(1);
         if version <= current || version > target {
@@ -193,6 +254,14 @@ pub(crate) fn migrate_to(connection: &mut Connection, target: i64) -> Result<(),
         }
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         transaction.execute_batch(script)?;
+        let violation: Option<String> = transaction
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()?;
+        if let Some(table) = violation {
+            return Err(StoreError::CorruptRow {
+                detail: format!("migration {version} broke a foreign key of {table}"),
+            });
+        }
         transaction.pragma_update(None, "user_version", version)?;
         transaction.commit()?;
     }

@@ -288,21 +288,35 @@ fn key_change_blocks_sending_until_the_user_decides() {
     let new_key = IdentityKeyBytes::new(b"swapped".to_vec());
     assert_eq!(
         f.store
-            .record_key_change(bob.id, &bob.identity_key, t(11))
+            .record_key_change(bob.id, &bob.identity_key, &session("same"), t(11))
             .unwrap(),
         KeyChangeOutcome::Unchanged
     );
+    assert!(f.store.pending_session_state(bob.id).unwrap().is_none());
     assert_eq!(
-        f.store.record_key_change(bob.id, &new_key, t(11)).unwrap(),
+        f.store
+            .record_key_change(bob.id, &new_key, &session("held"), t(11))
+            .unwrap(),
         KeyChangeOutcome::Held
     );
     assert_eq!(
-        f.store.record_key_change(bob.id, &new_key, t(12)).unwrap(),
+        f.store
+            .record_key_change(bob.id, &new_key, &session("later"), t(12))
+            .unwrap(),
         KeyChangeOutcome::AlreadyPending
     );
     let held = f.store.contact(bob.id).unwrap().unwrap();
     assert!(!held.verified);
     assert_eq!(held.pending_identity_key.as_ref(), Some(&new_key));
+    assert_eq!(
+        f.store
+            .pending_session_state(bob.id)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b"held",
+        "the session is held with the key, and kept from the first message"
+    );
     assert!(matches!(
         f.store.insert_outgoing_message(bob.id, "blocked", t(13)),
         Err(StoreError::SendingBlocked { .. })
@@ -317,23 +331,345 @@ fn key_change_blocks_sending_until_the_user_decides() {
         }),
         Err(StoreError::SendingBlocked { .. })
     ));
-    f.store.reject_key_change(bob.id).unwrap();
-    assert_eq!(
-        f.store.contact(bob.id).unwrap().unwrap().identity_key,
-        bob.identity_key
-    );
-    f.store.record_key_change(bob.id, &new_key, t(15)).unwrap();
     f.store
-        .save_session_state(bob.id, &session("old"), t(15))
+        .save_session_state(bob.id, &session("old"), t(14))
         .unwrap();
-    f.store.accept_key_change(bob.id).unwrap();
+    f.store.reject_key_change(bob.id).unwrap();
+    let rejected = f.store.contact(bob.id).unwrap().unwrap();
+    assert_eq!(rejected.identity_key, bob.identity_key);
+    assert!(rejected.pending_identity_key.is_none());
+    assert!(f.store.pending_session_state(bob.id).unwrap().is_none());
+    assert_eq!(
+        f.store
+            .session_state(bob.id)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b"old",
+        "rejecting keeps the old session"
+    );
+    assert!(matches!(
+        f.store.reject_key_change(bob.id),
+        Err(StoreError::NotFound { .. })
+    ));
+    f.store
+        .record_key_change(bob.id, &new_key, &session("new"), t(15))
+        .unwrap();
+    f.store.accept_key_change(bob.id, t(16)).unwrap();
     let accepted = f.store.contact(bob.id).unwrap().unwrap();
     assert_eq!(accepted.identity_key, new_key);
     assert!(accepted.pending_identity_key.is_none());
-    assert!(f.store.session_state(bob.id).unwrap().is_none());
+    assert!(f.store.pending_session_state(bob.id).unwrap().is_none());
+    assert_eq!(
+        f.store
+            .session_state(bob.id)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b"new",
+        "accepting installs the session the new key's initial message started"
+    );
     f.store
         .insert_outgoing_message(bob.id, "after", t(16))
         .unwrap();
+}
+
+/// Accepting a key change is ONE transaction: a failure injected at its last step (writing the
+/// held session as the contact's session) leaves the change pending exactly as before — the old
+/// key, the old session, the held key and the held session — never a new key without a session.
+/// (A store-level injected failure; the engine's `accept_key_change` is this one call.)
+#[test]
+fn a_failed_accept_of_a_key_change_leaves_it_pending_unchanged() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    let new_key = IdentityKeyBytes::new(b"swapped".to_vec());
+    f.store
+        .save_session_state(bob.id, &session("old"), t(10))
+        .unwrap();
+    f.store
+        .record_key_change(bob.id, &new_key, &session("held"), t(11))
+        .unwrap();
+    f.store
+        .connection_for_tests()
+        .execute_batch(
+            "CREATE TEMP TRIGGER fail_sessions BEFORE UPDATE ON main.sessions
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+    assert!(f.store.accept_key_change(bob.id, t(12)).is_err());
+    let row = f.store.contact(bob.id).unwrap().unwrap();
+    assert_eq!(row.identity_key, bob.identity_key);
+    assert_eq!(row.pending_identity_key.as_ref(), Some(&new_key));
+    assert_eq!(
+        f.store
+            .pending_session_state(bob.id)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b"held"
+    );
+    assert_eq!(
+        f.store
+            .session_state(bob.id)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b"old"
+    );
+    f.store
+        .connection_for_tests()
+        .execute_batch("DROP TRIGGER temp.fail_sessions")
+        .unwrap();
+    f.store.accept_key_change(bob.id, t(13)).unwrap();
+    assert_eq!(
+        f.store
+            .session_state(bob.id)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b"held"
+    );
+}
+
+/// Holding and rejecting a key change are single writes too: a failure injected into the write
+/// leaves the contact as it was (no held key without its session, and no half-cleared change).
+#[test]
+fn a_failed_hold_or_reject_of_a_key_change_changes_nothing() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "bob");
+    let new_key = IdentityKeyBytes::new(b"swapped".to_vec());
+    let fail_contact_updates = |store: &Store| {
+        store
+            .connection_for_tests()
+            .execute_batch(
+                "CREATE TEMP TRIGGER fail_contacts AFTER UPDATE ON main.contacts
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            )
+            .unwrap();
+    };
+    let allow_contact_updates = |store: &Store| {
+        store
+            .connection_for_tests()
+            .execute_batch("DROP TRIGGER temp.fail_contacts")
+            .unwrap();
+    };
+    fail_contact_updates(&f.store);
+    assert!(
+        f.store
+            .record_key_change(bob.id, &new_key, &session("held"), t(11))
+            .is_err()
+    );
+    assert!(
+        f.store
+            .contact(bob.id)
+            .unwrap()
+            .unwrap()
+            .pending_identity_key
+            .is_none()
+    );
+    assert!(f.store.pending_session_state(bob.id).unwrap().is_none());
+    allow_contact_updates(&f.store);
+    f.store
+        .record_key_change(bob.id, &new_key, &session("held"), t(11))
+        .unwrap();
+    fail_contact_updates(&f.store);
+    assert!(f.store.reject_key_change(bob.id).is_err());
+    assert_eq!(
+        f.store
+            .contact(bob.id)
+            .unwrap()
+            .unwrap()
+            .pending_identity_key,
+        Some(new_key)
+    );
+    assert!(f.store.pending_session_state(bob.id).unwrap().is_some());
+}
+
+/// A version-3 database at `path`, for the version 4 migration tests.
+fn version_3_database(path: &std::path::Path, key: &DatabaseKey) -> Connection {
+    let mut connection = Connection::open(path).unwrap();
+    apply_key(&connection, key).unwrap();
+    connection
+        .pragma_update(None, "foreign_keys", true)
+        .unwrap();
+    schema::migrate_to(&mut connection, 3).unwrap();
+    assert_eq!(schema::schema_version(&connection).unwrap(), 3);
+    connection
+}
+
+/// Version 4 moves a key change held by an older version (hex in `settings`) into the typed
+/// column; hex that does not decode becomes no session (accepting is then refused, not
+/// turned into an empty state), and the settings rows are deleted.
+#[test]
+fn migration_4_moves_held_key_change_sessions_out_of_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let key = DatabaseKey::generate().unwrap();
+    let (good, bad) = (
+        ContactId::from_bytes([1; 16]),
+        ContactId::from_bytes([2; 16]),
+    );
+    {
+        let connection = version_3_database(&path, &key);
+        for (contact, value) in [(good, "0a0b0c"), (bad, "not hex")] {
+            connection
+                .execute(
+                    "INSERT INTO contacts (id, display_name, identity_key, pending_identity_key,
+                     created_at, last_activity_at) VALUES (?1, 'c', ?2, ?3, 5, 5)",
+                    params![
+                        contact,
+                        format!("old-{contact}").into_bytes(),
+                        format!("new-{contact}").into_bytes()
+                    ],
+                )
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+                    params![format!("engine.pending-session.{contact}"), value],
+                )
+                .unwrap();
+        }
+    }
+    let mut store = Store::open(&path, &key).unwrap();
+    assert_eq!(
+        store
+            .pending_session_state(good)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        &[0x0a, 0x0b, 0x0c]
+    );
+    assert!(store.pending_session_state(bad).unwrap().is_none());
+    assert!(
+        store
+            .setting(&format!("engine.pending-session.{good}"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        store.accept_key_change(bad, t(5)),
+        Err(StoreError::NotFound { .. })
+    ));
+    store.reject_key_change(bad).unwrap();
+    store.accept_key_change(good, t(5)).unwrap();
+    assert_eq!(
+        store.session_state(good).unwrap().unwrap().expose_secret(),
+        &[0x0a, 0x0b, 0x0c]
+    );
+}
+
+/// Version 4 rebuilds `invites` with a nullable one-time prekey secret: the secrets of invites
+/// already consumed or revoked are not copied, open ones are, and every link survives the
+/// rebuild (the mailboxes' `invite_id`, the invites' `consumed_by`) — foreign-key actions must
+/// not fire on the DROP of the old table.
+#[test]
+fn migration_4_drops_closed_invites_secrets_and_keeps_every_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let key = DatabaseKey::generate().unwrap();
+    let bob = ContactId::from_bytes([1; 16]);
+    let (open, consumed, revoked) = (
+        InviteId::from_bytes([3; 16]),
+        InviteId::from_bytes([4; 16]),
+        InviteId::from_bytes([5; 16]),
+    );
+    {
+        let connection = version_3_database(&path, &key);
+        connection
+            .execute(
+                "INSERT INTO contacts (id, display_name, identity_key, created_at, last_activity_at)
+                 VALUES (?1, 'bob', x'0102', 5, 5)",
+                params![bob],
+            )
+            .unwrap();
+        for (invite, consumed_by, consumed_at, revoked_at) in [
+            (open, None, None, None),
+            (consumed, Some(bob), Some(6), None),
+            (revoked, None, None, Some(7)),
+        ] {
+            connection
+                .execute(
+                    "INSERT INTO invites (id, one_time_prekey_secret, created_at, expires_at,
+                     consumed_by, consumed_at, revoked_at) VALUES (?1, x'0707', 1, 1000, ?2, ?3, ?4)",
+                    params![invite, consumed_by, consumed_at, revoked_at],
+                )
+                .unwrap();
+        }
+        connection
+            .execute(
+                "INSERT INTO own_mailboxes (id, contact_id, invite_id, relay_url, receive_id,
+                 send_id, auth_secret_key, sealing_secret_key, created_at)
+                 VALUES (?1, ?2, ?3, 'ws://127.0.0.1:7001', x'01', x'02', x'03', x'04', 5)",
+                params![MailboxId::from_bytes([8; 16]), bob, consumed],
+            )
+            .unwrap();
+    }
+    let store = Store::open(&path, &key).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let secret = |id| store.invite(id).unwrap().unwrap().one_time_prekey_secret;
+    assert!(secret(open).is_some());
+    assert!(secret(consumed).is_none());
+    assert!(secret(revoked).is_none());
+    assert_eq!(
+        store.invite(consumed).unwrap().unwrap().consumed_by,
+        Some(bob)
+    );
+    let mailboxes = store.own_mailboxes_for_contact(bob).unwrap();
+    assert_eq!(mailboxes.len(), 1);
+    assert_eq!(mailboxes[0].invite, Some(consumed));
+    let enforced: bool = store
+        .connection_for_tests()
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .unwrap();
+    assert!(
+        enforced,
+        "foreign keys are enforced again after the migration"
+    );
+    let strict: String = store
+        .connection_for_tests()
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'invites'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(
+        strict.contains("STRICT") && strict.contains("length(id) = 16"),
+        "{strict}"
+    );
+}
+
+/// Retired signed prekeys are deleted once retired before the cutoff; the current one and
+/// those retired later are kept.
+#[test]
+fn retired_signed_prekeys_are_deleted_after_the_cutoff() {
+    let mut f = fixture();
+    for id in 1..=3u32 {
+        f.store
+            .insert_signed_prekey(
+                id,
+                &SignedPrekeySecretBytes::new(vec![id as u8; 32]),
+                t(i64::from(id)),
+            )
+            .unwrap();
+    }
+    f.store.retire_signed_prekey(1, t(10)).unwrap();
+    f.store.retire_signed_prekey(2, t(20)).unwrap();
+    assert_eq!(
+        f.store.delete_signed_prekeys_retired_before(t(15)).unwrap(),
+        1
+    );
+    let ids: Vec<u32> = f
+        .store
+        .signed_prekeys()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, vec![2, 3]);
+    assert!(f.store.signed_prekey(1).unwrap().is_none());
+    assert_eq!(f.store.current_signed_prekey().unwrap().unwrap().0, 3);
 }
 
 #[test]
@@ -818,7 +1154,24 @@ fn invites_are_single_use_and_hand_their_mailboxes_to_the_contact() {
     assert!(f.store.open_invites(t(1000)).unwrap().is_empty());
 
     let bob = add_contact(&mut f.store, "bob");
+    assert!(
+        f.store
+            .invite(invite.id)
+            .unwrap()
+            .unwrap()
+            .one_time_prekey_secret
+            .is_some()
+    );
     f.store.consume_invite(invite.id, bob.id, t(3)).unwrap();
+    assert!(
+        f.store
+            .invite(invite.id)
+            .unwrap()
+            .unwrap()
+            .one_time_prekey_secret
+            .is_none(),
+        "consuming deletes the one-time prekey secret (T7)"
+    );
     let owned = f.store.own_mailboxes_for_contact(bob.id).unwrap();
     assert_eq!(owned.len(), 1);
     assert_eq!(owned[0].id, mailbox.id);
@@ -860,6 +1213,15 @@ fn revoked_and_expired_invites_are_refused_and_revoking_queues_relay_deletes() {
         .insert_own_mailbox(new_mailbox(MailboxOwner::Invite(revoked.id), 3))
         .unwrap();
     let queued = f.store.revoke_invite(revoked.id, t(2)).unwrap();
+    assert!(
+        f.store
+            .invite(revoked.id)
+            .unwrap()
+            .unwrap()
+            .one_time_prekey_secret
+            .is_none(),
+        "revoking deletes the one-time prekey secret"
+    );
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].relay_url, relay(3));
     assert!(f.store.own_mailboxes().unwrap().is_empty());
@@ -877,6 +1239,16 @@ fn revoked_and_expired_invites_are_refused_and_revoking_queues_relay_deletes() {
             status: InviteStatus::Expired
         })
     ));
+    assert_eq!(f.store.forget_expired_invite_secrets(t(49)).unwrap(), 0);
+    assert_eq!(f.store.forget_expired_invite_secrets(t(50)).unwrap(), 1);
+    assert!(
+        f.store
+            .invite(expired.id)
+            .unwrap()
+            .unwrap()
+            .one_time_prekey_secret
+            .is_none()
+    );
     assert_eq!(f.store.pending_mailbox_deletions().unwrap().len(), 1);
     f.store
         .complete_mailbox_deletion(&relay(3), &ReceiveId::new(vec![3, 1, 2, 3]))

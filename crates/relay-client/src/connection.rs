@@ -18,7 +18,6 @@
 //! Every request and the push stream fail with the same terminal error once the task ends.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -43,6 +42,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_tls_with_config};
 
 use crate::error::{ClientError, TlsSetupError};
+use crate::roles::{OwnerConnection, Role, SendConnection, SubscribeConnection};
 use crate::tls::{TlsRoots, client_config};
 use crate::url::{RelayUrl, TransportPolicy};
 
@@ -216,6 +216,10 @@ enum Command {
 /// A live connection to one relay. Cheap to clone; all clones share the socket. The socket
 /// closes when every clone is dropped, on [`Connection::close`], or on any error that leaves
 /// the connection's state unknown.
+///
+/// It offers only what every role shares (its URL, HELLO, ping, close); the relay commands
+/// live on the role types [`SendConnection`], [`OwnerConnection`] and [`SubscribeConnection`],
+/// which dereference to it.
 #[derive(Clone)]
 pub struct Connection {
     inner: Arc<ConnectionInner>,
@@ -228,16 +232,7 @@ struct ConnectionInner {
     commands: mpsc::Sender<Command>,
     close: watch::Sender<bool>,
     terminal: Arc<OnceLock<ClientError>>,
-    /// What this connection has been used for (BRIEF §3a.7: SEND and SUBSCRIBE never mix).
-    role: AtomicU8,
 }
-
-/// [`ConnectionInner::role`]: not yet SEND or SUBSCRIBE.
-const ROLE_UNUSED: u8 = 0;
-/// [`ConnectionInner::role`]: has subscribed; SEND is refused.
-const ROLE_SUBSCRIBING: u8 = 1;
-/// [`ConnectionInner::role`]: has sent (or belongs to the send pool); SUBSCRIBE is refused.
-const ROLE_SENDING: u8 = 2;
 
 impl Drop for ConnectionInner {
     fn drop(&mut self) {
@@ -361,10 +356,40 @@ impl Connector {
         self.inner.timeouts
     }
 
+    /// Opens a connection for SENDs only ([`SendConnection`]); it never subscribes, so its
+    /// pushes are discarded.
+    pub async fn connect_send(&self, url: &RelayUrl) -> Result<SendConnection, ClientError> {
+        let (connection, _pushes) = self.connect(url, Role::Send).await?;
+        Ok(SendConnection(connection))
+    }
+
+    /// Opens a connection for owner commands (CREATE, SECURE, DELETE) only
+    /// ([`OwnerConnection`]). Open one per operation and drop it after: see the module docs of
+    /// [`crate::roles`] for what a relay can link otherwise.
+    pub async fn connect_owner(&self, url: &RelayUrl) -> Result<OwnerConnection, ClientError> {
+        let (connection, _pushes) = self.connect(url, Role::Owner).await?;
+        Ok(OwnerConnection(connection))
+    }
+
+    /// Opens a connection for SUBSCRIBE and ACK only ([`SubscribeConnection`]) and its push
+    /// stream. Keep draining the [`Pushes`] (replies queue behind unread pushes).
+    pub async fn connect_subscribe(
+        &self,
+        url: &RelayUrl,
+    ) -> Result<(SubscribeConnection, Pushes), ClientError> {
+        let (connection, pushes) = self.connect(url, Role::Subscribe).await?;
+        Ok((SubscribeConnection(connection), pushes))
+    }
+
     /// Connects, reads HELLO, and starts the connection's task on the current Tokio runtime.
     ///
     /// Refuses `ws://` beyond loopback unless the policy allows it, before any network IO.
-    pub async fn connect(&self, url: &RelayUrl) -> Result<(Connection, Pushes), ClientError> {
+    async fn connect(
+        &self,
+        url: &RelayUrl,
+        role: Role,
+    ) -> Result<(Connection, Pushes), ClientError> {
+        let _ = role;
         self.inner.policy.check(url)?;
         let timeouts = self.inner.timeouts;
         let connector = if url.is_tls() {
@@ -414,7 +439,6 @@ impl Connector {
                 commands,
                 close,
                 terminal: terminal.clone(),
-                role: AtomicU8::new(ROLE_UNUSED),
             }),
         };
         Ok((
@@ -459,25 +483,6 @@ impl Connection {
             reason: Some("closed by the client".into()),
         });
         let _ = self.inner.close.send(true);
-    }
-
-    /// Claims the connection for SEND or SUBSCRIBE; refuses the other role (BRIEF §3a.7).
-    fn claim(&self, role: u8) -> Result<(), ClientError> {
-        match self.inner.role.compare_exchange(
-            ROLE_UNUSED,
-            role,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => Ok(()),
-            Err(current) if current == role => Ok(()),
-            Err(_) => Err(ClientError::SendAndSubscribeMixed),
-        }
-    }
-
-    /// Marks the connection send-only: SUBSCRIBE on it is refused from now on.
-    pub fn make_send_only(&self) -> Result<(), ClientError> {
-        self.claim(ROLE_SENDING)
     }
 
     fn fail(&self, error: ClientError) -> ClientError {
@@ -533,7 +538,7 @@ impl Connection {
 
     /// CREATE: makes a mailbox owned by `auth_key` (its public half is sent; the signature covers
     /// this connection's nonce). `password` is the relay password, if the relay has one.
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         auth_key: &SigningKey,
         send_secret: &SendSecret,
@@ -565,14 +570,11 @@ impl Connection {
 
     /// SUBSCRIBE: the relay starts pushing this mailbox's envelopes here (a repeat starts over
     /// and re-pushes every unacknowledged envelope). Pushes may arrive right after the OK.
-    ///
-    /// Refused with [`ClientError::SendAndSubscribeMixed`] on a connection that has sent.
-    pub async fn subscribe(
+    pub(crate) async fn subscribe(
         &self,
         receive_id: ReceiveId,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
-        self.claim(ROLE_SUBSCRIBING)?;
         let signature = self.owner_signature(OwnerCommand::Subscribe, &receive_id, auth_key);
         self.request_ok(Request::Subscribe {
             receive_id,
@@ -583,7 +585,7 @@ impl Connection {
 
     /// ACK: deletes a delivered envelope and lets the relay push the next. Idempotent; valid on
     /// any connection, not only the one it was pushed on.
-    pub async fn ack(
+    pub(crate) async fn ack(
         &self,
         receive_id: ReceiveId,
         message_id: MessageId,
@@ -599,7 +601,7 @@ impl Connection {
     }
 
     /// DELETE: removes the mailbox and every envelope in it.
-    pub async fn delete(
+    pub(crate) async fn delete(
         &self,
         receive_id: ReceiveId,
         auth_key: &SigningKey,
@@ -614,7 +616,7 @@ impl Connection {
 
     /// SECURE: binds the mailbox's send side to `sender_key`, once; later SENDs must be signed
     /// by it.
-    pub async fn secure(
+    pub(crate) async fn secure(
         &self,
         receive_id: ReceiveId,
         sender_key: AuthPublicKey,
@@ -634,9 +636,8 @@ impl Connection {
     /// durably committed it. `sender_key` signs the SEND (required once the mailbox is secured).
     ///
     /// An envelope larger than the HELLO's `max_envelope` fails with [`ClientError::TooLarge`]
-    /// before anything is sent. Refused with [`ClientError::SendAndSubscribeMixed`] on a
-    /// connection that has subscribed (BRIEF §3a.7).
-    pub async fn send(
+    /// before anything is sent.
+    pub(crate) async fn send(
         &self,
         send_id: SendId,
         send_secret: &SendSecret,
@@ -648,7 +649,6 @@ impl Connection {
         if too_large {
             return Err(ClientError::TooLarge);
         }
-        self.claim(ROLE_SENDING)?;
         let sender_signature =
             sender_key.map(|key| sign(key, &send_signature_input(&send_id, envelope)));
         let body = Request::Send {

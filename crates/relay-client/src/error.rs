@@ -115,10 +115,6 @@ pub enum ClientError {
     /// An error code newer than this client.
     #[error("the relay answered with an unknown error code")]
     UnknownRelayError,
-    /// SEND on a connection that subscribes, or SUBSCRIBE on one that sends: refused locally so
-    /// the relay can never tie what a client sends to the mailboxes it reads (BRIEF §3a.7).
-    #[error("SEND and SUBSCRIBE must use separate connections")]
-    SendAndSubscribeMixed,
 }
 
 impl ClientError {
@@ -163,8 +159,7 @@ impl ClientError {
             | Self::SenderUnauthorized
             | Self::AlreadySecured
             | Self::RejectedAsMalformed
-            | Self::UnsupportedVersion
-            | Self::SendAndSubscribeMixed => Retry::Never,
+            | Self::UnsupportedVersion => Retry::Never,
         }
     }
 

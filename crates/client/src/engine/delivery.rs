@@ -686,15 +686,18 @@ async fn secure_mailboxes(inner: &Inner, contact: ContactId, keys: &[SenderKey])
             continue;
         };
         let auth = SigningKey::from_bytes(&auth);
-        let result = match inner.sender.connection(&url).await {
+        // A fresh owner connection per SECURE (`docs/threat-model.md` § connection roles).
+        let result = match inner.connector.connect_owner(&url).await {
             Ok(connection) => {
-                connection
+                let result = connection
                     .secure(
                         sealpost_relay_client::ReceiveId(receive_id),
                         AuthPublicKey(public),
                         &auth,
                     )
-                    .await
+                    .await;
+                connection.close();
+                result
             }
             Err(error) => Err(error),
         };

@@ -1112,8 +1112,10 @@ impl Inner {
         let auth = SigningKey::from_bytes(&random32()?);
         let send_secret = SendSecret::new(random32()?);
         let sealing = MailboxSealingKey::generate()?;
-        let connection = self.sender.connection(&wire_url).await?;
+        // A fresh owner connection per CREATE (`docs/threat-model.md` § connection roles).
+        let connection = self.connector.connect_owner(&wire_url).await?;
         let (receive_id, send_id) = connection.create(&auth, &send_secret, None).await?;
+        connection.close();
         Ok(CreatedMailbox {
             url: url.to_owned(),
             receive_id: receive_id.0,
@@ -1320,11 +1322,15 @@ impl Inner {
                     continue;
                 };
                 let auth = SigningKey::from_bytes(&auth);
-                let result = match inner.sender.connection(&url).await {
+                // A fresh owner connection per DELETE: deleting several mailboxes (a contact's
+                // on each relay, an invite's) must not tie them together on one connection.
+                let result = match inner.connector.connect_owner(&url).await {
                     Ok(connection) => {
-                        connection
+                        let result = connection
                             .delete(sealpost_relay_client::ReceiveId(id), &auth)
-                            .await
+                            .await;
+                        connection.close();
+                        result
                     }
                     Err(error) => Err(error),
                 };

@@ -250,6 +250,8 @@ pub(crate) struct Inner {
     subscribers: Mutex<HashMap<String, Subscriber>>,
     connections: Mutex<BTreeMap<String, RelayConnection>>,
     outbox_wake: Notify,
+    /// Wakes [`delivery::secure_loop`]: a SECURE was queued, or a relay came back online.
+    secure_wake: Arc<Notify>,
     receipts: Mutex<HashMap<ContactId, Vec<u64>>>,
     /// Contacts whose session we just accepted as a restart and that have sent nothing on it
     /// since: a gap refused now is a straggler of the old session, not a reason to restart.
@@ -345,6 +347,7 @@ impl Engine {
             subscribers: Mutex::new(HashMap::new()),
             connections: Mutex::new(BTreeMap::new()),
             outbox_wake: Notify::new(),
+            secure_wake: Arc::new(Notify::new()),
             receipts: Mutex::new(HashMap::new()),
             fresh_restarts: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
@@ -1259,8 +1262,8 @@ impl Inner {
         }
     }
 
-    /// On open: subscribe every own mailbox, start the outbox, finish queued deletions, and
-    /// seal messages stored but not sealed before a crash.
+    /// On open: subscribe every own mailbox, start the outbox and the SECURE task, finish
+    /// queued deletions, and seal messages stored but not sealed before a crash.
     fn resume(self: &Arc<Self>) -> Result<(), EngineError> {
         let mailboxes = lock(&self.store).own_mailboxes()?;
         for mailbox in mailboxes {
@@ -1298,6 +1301,8 @@ impl Inner {
         }
         let outbox = tokio::spawn(delivery::outbox_loop(Arc::downgrade(self)));
         self.track(outbox);
+        let secures = tokio::spawn(delivery::secure_loop(Arc::downgrade(self)));
+        self.track(secures);
         self.clone().spawn_deletions();
         Ok(())
     }
@@ -1488,6 +1493,7 @@ async fn state_loop(
         };
         if view.0 == ConnectionStateView::Connected {
             inner.outbox_wake.notify_one();
+            inner.secure_wake.notify_one();
         }
         lock(&inner.connections).insert(
             url.clone(),

@@ -166,8 +166,15 @@ CREATE INDEX messages_awaiting_seal ON messages (contact_id, seq)
     WHERE direction = 1 AND state = 0 AND sealed_at IS NULL;
 "#;
 
+/// Version 5: SECUREs not yet done. The peer's sender key for one of our mailboxes is kept on
+/// the mailbox until its relay answers the SECURE (OK, or already secured, or gone), so a
+/// SECURE that met a relay down is retried, across restarts (`docs/engine.md` § SECURE).
+const V5: &str = r#"
+ALTER TABLE own_mailboxes ADD COLUMN pending_sender_key BLOB;
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -28,6 +28,7 @@ const COMMANDS: &[&str] = &[
     "take_pending_invite",
     "get_settings",
     "update_settings",
+    "set_relay_password",
 ];
 
 fn main() {

@@ -154,6 +154,7 @@ impl Client {
                 name,
                 RelayChoice::Remote {
                     url: relay_url.to_owned(),
+                    password: None,
                 },
             )
             .await

@@ -110,6 +110,13 @@ export const takePendingInvite = (): Promise<string | null> => invoke("take_pend
 /** Current settings. */
 export const getSettings = (): Promise<Settings> => invoke("get_settings");
 
+/**
+ * Stores (or with null, removes) the password of a relay, used when making mailboxes there.
+ * Write-only: the engine keeps it encrypted and never returns it. Returns the settings.
+ */
+export const setRelayPassword = (args: { url: string; password: string | null }): Promise<Settings> =>
+  invoke("set_relay_password", args);
+
 /** Replaces all settings; returns what was stored. */
 export const updateSettings = (settings: Settings): Promise<Settings> =>
   invoke("update_settings", { ...settings });

@@ -11,6 +11,7 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
   const [name, setName] = useState("");
   const [relayKind, setRelayKind] = useState<"local" | "remote">("local");
   const [url, setUrl] = useState("");
+  const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
@@ -22,7 +23,12 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
     try {
       const result = await onboard({
         displayName: name.trim(),
-        relay: relayKind === "local" ? { kind: "local" } : { kind: "remote", url: url.trim() },
+        relay:
+          relayKind === "local"
+            ? { kind: "local" }
+            : password === ""
+              ? { kind: "remote", url: url.trim() }
+              : { kind: "remote", url: url.trim(), password },
       });
       onDone(result);
     } catch (caught) {
@@ -108,6 +114,18 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
                 autoComplete="off"
                 spellcheck={false}
               />
+              <label for="onboarding-relay-password">{t("onboarding.relayPasswordLabel")}</label>
+              <input
+                id="onboarding-relay-password"
+                type="password"
+                value={password}
+                onInput={(e) => setPassword(e.currentTarget.value)}
+                autoComplete="off"
+                aria-describedby="onboarding-relay-password-hint"
+              />
+              <p class="hint" id="onboarding-relay-password-hint">
+                {t("onboarding.relayPasswordHint")}
+              </p>
             </div>
           )}
         </fieldset>

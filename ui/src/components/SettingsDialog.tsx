@@ -1,6 +1,6 @@
 /** Settings: profile name, relays (local test relay switch and servers), notifications, privacy, language. */
 import { useEffect, useState } from "preact/hooks";
-import { getProfile, getSettings, setDisplayName, updateSettings } from "../api/commands";
+import { getProfile, getSettings, setDisplayName, setRelayPassword, updateSettings } from "../api/commands";
 import type { AppStatus, Profile, RelayConnection, Settings } from "../api/types";
 import { useI18n, type LocaleChoice } from "../i18n";
 import { Dialog } from "./Dialog";
@@ -26,6 +26,8 @@ export function SettingsDialog({
   const [name, setName] = useState("");
   const [nameSaved, setNameSaved] = useState(false);
   const [newRelay, setNewRelay] = useState("");
+  const [passwordRelay, setPasswordRelay] = useState("");
+  const [relayPassword, setRelayPasswordText] = useState("");
   const [errors, setErrors] = useState<Partial<Record<Section, unknown>>>({});
   const [loadError, setLoadError] = useState<unknown>(null);
 
@@ -71,6 +73,20 @@ export function SettingsDialog({
     if (settings === null || newRelay.trim() === "") return;
     const ok = await save("relays", { ...settings, relays: [...settings.relays, newRelay.trim()] });
     if (ok) setNewRelay("");
+  };
+
+  const savePassword = async (event: Event, password: string | null) => {
+    event.preventDefault();
+    if (settings === null) return;
+    const url = passwordRelay !== "" ? passwordRelay : settings.relays[0];
+    if (url === undefined) return;
+    setErrors((e) => ({ ...e, relays: null }));
+    try {
+      setSettings(await setRelayPassword({ url, password }));
+      setRelayPasswordText("");
+    } catch (caught) {
+      setErrors((e) => ({ ...e, relays: caught }));
+    }
   };
 
   const stateOf = (url: string) => connections.find((c) => c.relayUrl === url);
@@ -142,6 +158,11 @@ export function SettingsDialog({
                     <li key={url} class="relay-item">
                       <span class={`connection-dot small ${connection?.state ?? "offline"}`} aria-hidden="true" />
                       <span class="mono truncate">{url}</span>
+                      {settings.relaysWithPassword.includes(url) && (
+                        <span class="muted" data-testid="relay-has-password">
+                          {t("settings.relayHasPassword")}
+                        </span>
+                      )}
                       <span class="muted">
                         {connection === undefined ? "" : t(`connection.${connection.state}`)}
                       </span>
@@ -176,6 +197,48 @@ export function SettingsDialog({
                 </button>
               </div>
             </form>
+            {settings.relays.length > 0 && (
+              <form class="field" onSubmit={(event) => void savePassword(event, relayPassword)}>
+                <label for="settings-relay-password">{t("settings.relayPasswordLabel")}</label>
+                <div class="row">
+                  <select
+                    id="settings-relay-password-relay"
+                    aria-label={t("settings.relayPasswordRelay")}
+                    value={passwordRelay !== "" ? passwordRelay : settings.relays[0]}
+                    onChange={(event) => setPasswordRelay(event.currentTarget.value)}
+                  >
+                    {settings.relays.map((url) => (
+                      <option key={url} value={url}>
+                        {url}
+                      </option>
+                    ))}
+                  </select>
+                  <input
+                    id="settings-relay-password"
+                    type="password"
+                    value={relayPassword}
+                    autoComplete="off"
+                    aria-describedby="settings-relay-password-hint"
+                    onInput={(event) => setRelayPasswordText(event.currentTarget.value)}
+                  />
+                  <button type="submit" class="button secondary" disabled={relayPassword === ""}>
+                    {t("common.save")}
+                  </button>
+                  {settings.relaysWithPassword.includes(passwordRelay !== "" ? passwordRelay : (settings.relays[0] ?? "")) && (
+                    <button
+                      type="button"
+                      class="button danger-ghost small"
+                      onClick={(event) => void savePassword(event, null)}
+                    >
+                      {t("settings.relayPasswordClear")}
+                    </button>
+                  )}
+                </div>
+                <p class="hint" id="settings-relay-password-hint">
+                  {t("settings.relayPasswordHint")}
+                </p>
+              </form>
+            )}
             <ErrorText error={errors.relays} />
           </section>
 

@@ -54,6 +54,9 @@ pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 const SETTINGS_KEY: &str = "engine.settings";
 const INVITE_TEXT_KEY: &str = "engine.invite-text.";
 const PENDING_SESSION_KEY: &str = "engine.pending-session.";
+/// Settings key prefix of a relay's password (value: the password; empty = none), per relay URL
+/// as written in the settings. In the SQLCipher store like every other secret.
+const RELAY_PASSWORD_KEY: &str = "engine.relay-password.";
 
 /// Everything [`Engine::open`] needs.
 pub struct EngineConfig {
@@ -108,7 +111,10 @@ pub enum EngineError {
     RelayUrlInvalid(String),
     /// A relay could not be reached when it had to be.
     #[error("relay unreachable: {0}")]
-    RelayUnreachable(#[from] ClientError),
+    RelayUnreachable(ClientError),
+    /// The relay refused CREATE: it needs a password, or the stored one is wrong.
+    #[error("the relay needs a password, or the stored one is wrong")]
+    RelayPasswordRequired,
     /// The invite does not decode or its signature is bad.
     #[error("invite corrupt: {0}")]
     InviteCorrupt(#[from] InviteError),
@@ -164,6 +170,7 @@ impl EngineError {
             Self::DisplayNameInvalid => "display_name_invalid",
             Self::RelayUrlInvalid(_) => "relay_url_invalid",
             Self::RelayUnreachable(_) => "relay_unreachable",
+            Self::RelayPasswordRequired => "relay_password_required",
             Self::InviteCorrupt(_) => "invite_corrupt",
             Self::InviteExpired => "invite_expired",
             Self::InviteOwn => "invite_own",
@@ -179,6 +186,15 @@ impl EngineError {
             Self::NotOnboarded => "not_onboarded",
             Self::AlreadyOnboarded => "already_onboarded",
             Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<ClientError> for EngineError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::PasswordRequired => Self::RelayPasswordRequired,
+            other => Self::RelayUnreachable(other),
         }
     }
 }
@@ -422,7 +438,13 @@ impl Engine {
             RelayChoice::Local => self.inner.local_relay_url.clone().ok_or_else(|| {
                 EngineError::RelayUrlInvalid("no local relay is configured".into())
             })?,
-            RelayChoice::Remote { url } => url,
+            RelayChoice::Remote { url, password } => {
+                if let Some(password) = password {
+                    self.inner.check_relay_url(&url)?;
+                    store_relay_password(&mut lock(&self.inner.store), &url, Some(&password))?;
+                }
+                url
+            }
         };
         self.inner.check_relay_url(&url)?;
         let signed = SignedPrekeyPair::generate(&self.inner.identity)?;
@@ -468,6 +490,21 @@ impl Engine {
     /// `get_settings`.
     pub async fn get_settings(&self) -> Result<Settings, EngineError> {
         read_settings(&lock(&self.inner.store))
+    }
+
+    /// `set_relay_password`: stores `url`'s password in the encrypted store (or removes it with
+    /// `None`), for CREATE on that relay. Write-only: nothing returns it; the settings say only
+    /// which relays have one.
+    pub async fn set_relay_password(
+        &self,
+        url: &str,
+        password: Option<RelayPassword>,
+    ) -> Result<Settings, EngineError> {
+        self.inner.check_relay_url(url)?;
+        let password = password.filter(|p| !p.expose_secret().is_empty());
+        let mut store = lock(&self.inner.store);
+        store_relay_password(&mut store, url, password.as_ref())?;
+        read_settings(&store)
     }
 
     /// `update_settings`: stores the whole object and returns it as stored.
@@ -1055,19 +1092,52 @@ pub(crate) fn hex_bytes(text: &str) -> Vec<u8> {
     hex::decode(text).unwrap_or_default()
 }
 
+/// The settings as stored, with [`Settings::relays_with_password`] filled in from the store.
 fn read_settings(store: &Store) -> Result<Settings, EngineError> {
-    match store.setting(SETTINGS_KEY)? {
-        Some(json) => {
-            serde_json::from_str(&json).map_err(|e| EngineError::Internal(format!("settings: {e}")))
+    let mut settings: Settings = match store.setting(SETTINGS_KEY)? {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| EngineError::Internal(format!("settings: {e}")))?,
+        None => Settings::default(),
+    };
+    let mut with_password = Vec::new();
+    for url in &settings.relays {
+        if relay_password(store, url)?.is_some() {
+            with_password.push(url.clone());
         }
-        None => Ok(Settings::default()),
     }
+    settings.relays_with_password = with_password;
+    Ok(settings)
 }
 
 fn write_settings(store: &mut Store, settings: &Settings) -> Result<(), EngineError> {
-    let json = serde_json::to_string(settings)
+    let settings = Settings {
+        relays_with_password: Vec::new(),
+        ..settings.clone()
+    };
+    let json = serde_json::to_string(&settings)
         .map_err(|e| EngineError::Internal(format!("settings: {e}")))?;
     store.set_setting(SETTINGS_KEY, &json)?;
+    Ok(())
+}
+
+/// The stored password of the relay at `url`, if any.
+fn relay_password(store: &Store, url: &str) -> Result<Option<RelayPassword>, EngineError> {
+    Ok(store
+        .setting(&format!("{RELAY_PASSWORD_KEY}{url}"))?
+        .filter(|password| !password.is_empty())
+        .map(RelayPassword::new))
+}
+
+/// Stores (or with `None` clears) the password of the relay at `url`.
+fn store_relay_password(
+    store: &mut Store,
+    url: &str,
+    password: Option<&RelayPassword>,
+) -> Result<(), EngineError> {
+    let value = password
+        .map(RelayPassword::expose_secret)
+        .unwrap_or_default();
+    store.set_setting(&format!("{RELAY_PASSWORD_KEY}{url}"), value)?;
     Ok(())
 }
 
@@ -1115,9 +1185,16 @@ impl Inner {
         let auth = SigningKey::from_bytes(&random32()?);
         let send_secret = SendSecret::new(random32()?);
         let sealing = MailboxSealingKey::generate()?;
+        let password = relay_password(&lock(&self.store), url)?;
         // A fresh owner connection per CREATE (`docs/threat-model.md` § connection roles).
         let connection = self.connector.connect_owner(&wire_url).await?;
-        let (receive_id, send_id) = connection.create(&auth, &send_secret, None).await?;
+        let (receive_id, send_id) = connection
+            .create(
+                &auth,
+                &send_secret,
+                password.as_ref().map(RelayPassword::expose_secret),
+            )
+            .await?;
         connection.close();
         Ok(CreatedMailbox {
             url: url.to_owned(),

@@ -29,6 +29,7 @@ const COMMANDS: &[&str] = &[
     "get_settings",
     "update_settings",
     "set_relay_password",
+    "set_socks_proxy",
 ];
 
 fn main() {

@@ -284,6 +284,17 @@ pub async fn get_settings(handle: AppHandle, shell: State<'_, Shell>) -> Command
     Ok(shell.app(&handle).await?.engine().get_settings().await?)
 }
 
+/// `set_socks_proxy`: `IP:port`, or `null` for direct connections. Returns the settings.
+#[tauri::command]
+pub async fn set_socks_proxy(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    address: Option<String>,
+) -> CommandResult<Settings> {
+    let app = shell.app(&handle).await?;
+    Ok(app.engine().set_socks_proxy(address.as_deref()).await?)
+}
+
 /// `set_relay_password`: write-only; `null` (or "") removes it. Returns the settings.
 #[tauri::command]
 pub async fn set_relay_password(
@@ -312,6 +323,7 @@ pub async fn update_settings(
         local_relay,
         relays,
         relays_with_password: Vec::new(),
+        socks_proxy: None,
     };
     Ok(shell.app(&handle).await?.update_settings(settings).await?)
 }

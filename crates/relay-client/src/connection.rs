@@ -18,7 +18,8 @@
 //! Every request and the push stream fail with the same terminal error once the task ends.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -39,7 +40,9 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_tls_with_config};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, client_async_tls_with_config, connect_async_tls_with_config,
+};
 
 use crate::error::{ClientError, TlsSetupError};
 use crate::roles::{OwnerConnection, Role, SendConnection, SubscribeConnection};
@@ -88,6 +91,20 @@ impl Default for Timeouts {
     }
 }
 
+/// A SOCKS5 proxy every relay connection goes through (Tor: `127.0.0.1:9050`).
+///
+/// With a proxy set, nothing connects directly: relay names go to the proxy unresolved (SOCKS5
+/// ATYP domain, no local DNS), a proxy that is down fails the connection with
+/// [`ClientError::Proxy`], and each connection role uses its own SOCKS credentials so Tor
+/// (IsolateSOCKSAuth, on by default) keeps the roles on separate circuits: one random pair per
+/// connector for the send pool, another for subscriptions, and a fresh pair for every owner
+/// connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocksProxy {
+    /// The proxy's address: an IP literal and port (the proxy itself is never looked up).
+    pub address: SocketAddr,
+}
+
 /// Everything a [`Connector`] needs.
 #[derive(Debug, Clone)]
 pub struct ConnectorConfig {
@@ -99,6 +116,9 @@ pub struct ConnectorConfig {
     pub timeouts: Timeouts,
     /// Pushed frames buffered per connection before reading the socket pauses. Default 64.
     pub push_capacity: usize,
+    /// Route every connection through this SOCKS5 proxy (changeable later with
+    /// [`Connector::set_proxy`]). Default none: direct connections.
+    pub proxy: Option<SocksProxy>,
 }
 
 impl Default for ConnectorConfig {
@@ -108,6 +128,7 @@ impl Default for ConnectorConfig {
             roots: TlsRoots::default(),
             timeouts: Timeouts::default(),
             push_capacity: 64,
+            proxy: None,
         }
     }
 }
@@ -123,6 +144,20 @@ struct ConnectorInner {
     timeouts: Timeouts,
     push_capacity: usize,
     tls: Arc<rustls::ClientConfig>,
+    proxy: RwLock<Option<SocksProxy>>,
+    /// SOCKS password of the send pool's connections (random per connector).
+    send_isolation: String,
+    /// SOCKS password of the subscription connections (random per connector).
+    subscribe_isolation: String,
+}
+
+/// A random token for SOCKS stream isolation (not a secret: it only has to differ).
+fn isolation_token() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness every token is zeros: the roles then share credentials, which only
+    // weakens circuit isolation, never the connection itself.
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The relay's HELLO: the per-connection challenge and its limits.
@@ -269,6 +304,23 @@ fn map_connect_error(error: WsError) -> ClientError {
     }
 }
 
+/// The proxy's own failures are [`ClientError::Proxy`]; a proxy that works but cannot reach the
+/// relay (host unreachable, refused, Tor's TTL expired) is [`ClientError::Connect`].
+fn map_socks_error(error: tokio_socks::Error) -> ClientError {
+    use tokio_socks::Error as Socks;
+    match error {
+        Socks::NetworkUnreachable
+        | Socks::HostUnreachable
+        | Socks::ConnectionRefused
+        | Socks::TtlExpired
+        | Socks::ConnectionNotAllowedByRuleset
+        | Socks::GeneralSocksServerFailure => {
+            ClientError::Connect(format!("through the SOCKS5 proxy: {error}"))
+        }
+        other => ClientError::Proxy(other.to_string()),
+    }
+}
+
 fn map_read_error(error: WsError) -> ClientError {
     match error {
         WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
@@ -347,8 +399,68 @@ impl Connector {
                 timeouts: config.timeouts,
                 push_capacity: config.push_capacity.max(1),
                 tls,
+                proxy: RwLock::new(config.proxy),
+                send_isolation: isolation_token(),
+                subscribe_isolation: isolation_token(),
             }),
         })
+    }
+
+    /// The SOCKS5 proxy connections go through, if any.
+    pub fn proxy(&self) -> Option<SocksProxy> {
+        *self
+            .inner
+            .proxy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Routes connections opened from now on (by every clone of this connector) through
+    /// `proxy`, or directly with `None`. Open connections are not touched: close them.
+    pub fn set_proxy(&self, proxy: Option<SocksProxy>) {
+        *self
+            .inner
+            .proxy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = proxy;
+    }
+
+    /// Whether `url` may be used now: the [`TransportPolicy`], and `.onion` only through a
+    /// proxy.
+    pub fn check(&self, url: &RelayUrl) -> Result<(), crate::url::UrlError> {
+        self.inner.policy.check_routed(url, self.proxy().is_some())
+    }
+
+    /// The SOCKS credentials of a connection of `role` (see [`SocksProxy`]).
+    fn socks_credentials(&self, role: Role) -> (&'static str, String) {
+        match role {
+            Role::Send => ("sealpost-send", self.inner.send_isolation.clone()),
+            Role::Subscribe => ("sealpost-subscribe", self.inner.subscribe_isolation.clone()),
+            Role::Owner => ("sealpost-owner", isolation_token()),
+        }
+    }
+
+    /// TCP to the relay through the proxy: the proxy resolves the name.
+    async fn socks_stream(
+        &self,
+        proxy: SocksProxy,
+        url: &RelayUrl,
+        role: Role,
+    ) -> Result<TcpStream, ClientError> {
+        let (user, password) = self.socks_credentials(role);
+        let (host, port) = url.socks_target();
+        let stream = tokio_socks::tcp::Socks5Stream::connect_with_password(
+            proxy.address,
+            (host.as_str(), port),
+            user,
+            &password,
+        )
+        .await
+        .map_err(map_socks_error)?
+        .into_inner();
+        // Small request/response frames: do not wait to fill a segment.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
     }
 
     /// The time limits connections from this connector use.
@@ -389,8 +501,8 @@ impl Connector {
         url: &RelayUrl,
         role: Role,
     ) -> Result<(Connection, Pushes), ClientError> {
-        let _ = role;
-        self.inner.policy.check(url)?;
+        let proxy = self.proxy();
+        self.inner.policy.check_routed(url, proxy.is_some())?;
         let timeouts = self.inner.timeouts;
         let connector = if url.is_tls() {
             tokio_tungstenite::Connector::Rustls(self.inner.tls.clone())
@@ -398,13 +510,28 @@ impl Connector {
             tokio_tungstenite::Connector::Plain
         };
         let handshake = async {
-            let (mut socket, _response) = connect_async_tls_with_config(
-                url.as_str(),
-                Some(websocket_config()),
-                true,
-                Some(connector),
-            )
-            .await
+            let (mut socket, _response) = match proxy {
+                // Through the proxy only: if it is down, the connection fails; never direct.
+                Some(proxy) => {
+                    let stream = self.socks_stream(proxy, url, role).await?;
+                    client_async_tls_with_config(
+                        url.as_str(),
+                        stream,
+                        Some(websocket_config()),
+                        Some(connector),
+                    )
+                    .await
+                }
+                None => {
+                    connect_async_tls_with_config(
+                        url.as_str(),
+                        Some(websocket_config()),
+                        true,
+                        Some(connector),
+                    )
+                    .await
+                }
+            }
             .map_err(map_connect_error)?;
             let hello = read_hello(&mut socket).await?;
             Ok::<_, ClientError>((socket, hello))

@@ -45,6 +45,10 @@ pub enum ClientError {
     /// The URL is unusable or refused by the [`crate::TransportPolicy`].
     #[error(transparent)]
     Url(#[from] UrlError),
+    /// The SOCKS5 proxy is unreachable, refused our credentials or broke its protocol. Nothing
+    /// falls back to a direct connection.
+    #[error("the SOCKS5 proxy failed: {0}")]
+    Proxy(String),
     /// TCP connect, DNS or the WebSocket upgrade failed.
     #[error("cannot connect to the relay: {0}")]
     Connect(String),
@@ -141,6 +145,7 @@ impl ClientError {
     pub fn retry(&self) -> Retry {
         match self {
             Self::Connect(_)
+            | Self::Proxy(_)
             | Self::HandshakeTimeout(_)
             | Self::RequestTimeout(_)
             | Self::Idle(_)
@@ -168,6 +173,7 @@ impl ClientError {
         matches!(
             self,
             Self::Connect(_)
+                | Self::Proxy(_)
                 | Self::Certificate(_)
                 | Self::HandshakeTimeout(_)
                 | Self::RequestTimeout(_)

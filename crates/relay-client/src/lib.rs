@@ -8,7 +8,9 @@
 //! # Layers
 //!
 //! * [`RelayUrl`] and [`TransportPolicy`] ([`url`](mod@crate::url)): `wss://host[:port][/path]`, and
-//!   plain `ws://` only to loopback unless the user allows it.
+//!   plain `ws://` only to loopback unless the user allows it; `.onion` only through a proxy.
+//! * [`SocksProxy`]: optionally every connection through a SOCKS5 proxy (Tor), names resolved by
+//!   the proxy, separate credentials per connection role, no direct fallback.
 //! * [`Connector`] / [`Connection`] / [`Pushes`] ([`connection`]): one socket, typed requests
 //!   with correlation ids, and the push stream ([`Pushed::Message`], [`Pushed::End`]).
 //! * [`SendConnection`] / [`OwnerConnection`] / [`SubscribeConnection`] ([`roles`]): the
@@ -64,7 +66,7 @@ pub mod url;
 pub use backoff::{Backoff, BackoffConfig};
 pub use connection::{
     BUFFER_BYTES, Connection, Connector, ConnectorConfig, Hello, MAX_FRAME_BYTES, Pushed, Pushes,
-    Timeouts, websocket_config,
+    SocksProxy, Timeouts, websocket_config,
 };
 pub use error::{ClientError, Retry, TlsSetupError};
 pub use roles::{OwnerConnection, SendConnection, SubscribeConnection};

@@ -26,6 +26,13 @@ pub enum UrlError {
     /// The URL carries a query or a fragment, which relays do not use.
     #[error("the relay URL must not carry a query or fragment")]
     QueryOrFragment,
+    /// A `.onion` relay without a SOCKS5 proxy: only Tor can reach it, and its name must not
+    /// go to the local resolver.
+    #[error("{host} is an onion address: set a SOCKS5 proxy (Tor) to reach it")]
+    OnionWithoutProxy {
+        /// The host that was named.
+        host: String,
+    },
     /// Plain `ws://` to a host that is not loopback, and the policy does not allow it.
     #[error(
         "plain ws:// to {host} is refused: only loopback relays may be unencrypted (use wss://, \
@@ -100,6 +107,23 @@ impl RelayUrl {
         }
     }
 
+    /// True for a Tor onion service name (`….onion`).
+    pub fn is_onion(&self) -> bool {
+        matches!(self.0.host(), Some(url::Host::Domain(domain)) if domain.ends_with(".onion"))
+    }
+
+    /// The host and port to ask a SOCKS5 proxy for: the name as written (resolved by the proxy,
+    /// never locally), or the IP literal without brackets.
+    pub(crate) fn socks_target(&self) -> (String, u16) {
+        let host = match self.0.host() {
+            Some(url::Host::Ipv6(address)) => address.to_string(),
+            Some(url::Host::Ipv4(address)) => address.to_string(),
+            Some(url::Host::Domain(domain)) => domain.to_owned(),
+            None => String::new(),
+        };
+        (host, self.port())
+    }
+
     /// The full URL text, normalised by the parser (e.g. `wss://relay.example/`).
     pub fn as_str(&self) -> &str {
         self.0.as_str()
@@ -138,7 +162,22 @@ pub struct TransportPolicy {
 
 impl TransportPolicy {
     /// Refuses `ws://` to a non-loopback host unless [`Self::allow_insecure_remote`] is set.
+    /// `.onion` relays are refused here (no proxy known); see [`Self::check_routed`].
     pub fn check(&self, url: &RelayUrl) -> Result<(), UrlError> {
+        self.check_routed(url, false)
+    }
+
+    /// [`Self::check`] knowing whether connections go through a SOCKS5 proxy: a `.onion` relay
+    /// is allowed only through one, and then also over plain `ws://` (an onion service
+    /// connection is encrypted end to end and authenticated by its address).
+    pub fn check_routed(&self, url: &RelayUrl, proxied: bool) -> Result<(), UrlError> {
+        if url.is_onion() {
+            return if proxied {
+                Ok(())
+            } else {
+                Err(UrlError::OnionWithoutProxy { host: url.host() })
+            };
+        }
         if url.is_tls() || url.is_loopback() || self.allow_insecure_remote {
             Ok(())
         } else {
@@ -190,7 +229,6 @@ mod tests {
     #[test_case("ws://[::]:80" ; "unspecified v6")]
     #[test_case("ws://[::ffff:10.0.0.1]:80" ; "v4 mapped lan")]
     #[test_case("ws://relay.example:80" ; "remote name")]
-    #[test_case("ws://relay.onion" ; "onion name")]
     fn plain_ws_is_refused_beyond_loopback(text: &str) {
         let url = RelayUrl::parse(text).unwrap();
         assert!(!url.is_loopback());
@@ -198,6 +236,22 @@ mod tests {
             TransportPolicy::default().check(&url),
             Err(UrlError::InsecureRemote { .. })
         ));
+    }
+
+    #[test_case("ws://relay2wyxzabc.onion", false, false ; "ws onion without proxy")]
+    #[test_case("wss://relay2wyxzabc.onion", false, false ; "wss onion without proxy")]
+    #[test_case("ws://relay2wyxzabc.onion", true, true ; "ws onion through the proxy")]
+    #[test_case("wss://relay2wyxzabc.onion:8443", true, true ; "wss onion through the proxy")]
+    #[test_case("ws://relay.example", true, false ; "plain remote stays refused through the proxy")]
+    #[test_case("wss://relay.example", true, true ; "wss remote through the proxy")]
+    fn onion_relays_only_through_a_proxy(text: &str, proxied: bool, allowed: bool) {
+        let url = RelayUrl::parse(text).unwrap();
+        assert_eq!(
+            TransportPolicy::default()
+                .check_routed(&url, proxied)
+                .is_ok(),
+            allowed
+        );
     }
 
     #[test]

@@ -117,6 +117,13 @@ export const getSettings = (): Promise<Settings> => invoke("get_settings");
 export const setRelayPassword = (args: { url: string; password: string | null }): Promise<Settings> =>
   invoke("set_relay_password", args);
 
+/**
+ * Routes every relay connection through a SOCKS5 proxy ("IP:port", e.g. Tor's "127.0.0.1:9050"),
+ * or directly with null. Works before onboarding too. Returns the settings.
+ */
+export const setSocksProxy = (args: { address: string | null }): Promise<Settings> =>
+  invoke("set_socks_proxy", args);
+
 /** Replaces all settings; returns what was stored. */
 export const updateSettings = (settings: Settings): Promise<Settings> =>
   invoke("update_settings", { ...settings });

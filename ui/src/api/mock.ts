@@ -146,6 +146,7 @@ function defaultSettings(): Settings {
     localRelay: { enabled: true, port: LOCAL_RELAY_PORT },
     relays: [],
     relaysWithPassword: [],
+    socksProxy: null,
   };
 }
 
@@ -595,6 +596,15 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
 
   get_settings: (): Settings => settingsView(),
 
+  set_socks_proxy: (args): Settings => {
+    const address = args.address;
+    if (address === null || address === "") state.settings.socksProxy = null;
+    else if (typeof address === "string" && /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(address.trim()))
+      state.settings.socksProxy = address.trim();
+    else fail("invalid_input", "the proxy must be IP:port");
+    return settingsView();
+  },
+
   set_relay_password: (args): Settings => {
     const url = validRelayUrl(str(args, "url"));
     const password = args.password;
@@ -622,6 +632,7 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
       localRelay: { enabled: next.localRelay.enabled, port: next.localRelay.port },
       relays: [...new Set(relays)],
       relaysWithPassword: [],
+      socksProxy: state.settings.socksProxy,
     };
     const urls = [...(state.settings.localRelay.enabled ? [LOCAL_RELAY_URL] : []), ...state.settings.relays];
     state.profile.relays = urls;

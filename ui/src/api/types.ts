@@ -30,7 +30,7 @@ export interface LocalRelayStatus {
 }
 
 /** Connection state of one relay. */
-export type ConnectionState = "connecting" | "connected" | "offline";
+export type ConnectionState = "connecting" | "connected" | "offline" | "proxy_unreachable";
 
 /** One relay connection as the engine sees it. */
 export interface RelayConnection {
@@ -163,6 +163,11 @@ export interface Settings {
    * back from the engine; set or clear it with `set_relay_password`. Ignored by `update_settings`.
    */
   relaysWithPassword: string[];
+  /**
+   * SOCKS5 proxy ("IP:port", e.g. Tor's "127.0.0.1:9050") every relay connection goes through,
+   * or null for direct connections. Set with `set_socks_proxy`; ignored by `update_settings`.
+   */
+  socksProxy: string | null;
 }
 
 /** Error kinds the UI knows words for. Unknown kinds fall back to `message`. */

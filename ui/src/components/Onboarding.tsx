@@ -1,6 +1,6 @@
 /** First run: display name (kept local), keys made by the engine, relay choice (local test relay first). */
 import { useState } from "preact/hooks";
-import { onboard } from "../api/commands";
+import { onboard, setSocksProxy } from "../api/commands";
 import type { Profile } from "../api/types";
 import { useI18n } from "../i18n";
 import { ErrorText } from "./ErrorText";
@@ -12,6 +12,8 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
   const [relayKind, setRelayKind] = useState<"local" | "remote">("local");
   const [url, setUrl] = useState("");
   const [password, setPassword] = useState("");
+  const [useProxy, setUseProxy] = useState(false);
+  const [proxy, setProxy] = useState("127.0.0.1:9050");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
@@ -21,6 +23,8 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
     setBusy(true);
     setError(null);
     try {
+      // The proxy first, so no relay connection is ever made without it.
+      await setSocksProxy({ address: useProxy ? proxy.trim() : null });
       const result = await onboard({
         displayName: name.trim(),
         relay:
@@ -129,6 +133,32 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
             </div>
           )}
         </fieldset>
+
+        <div class="field">
+          <label class="checkbox">
+            <input
+              type="checkbox"
+              checked={useProxy}
+              onChange={(e) => setUseProxy(e.currentTarget.checked)}
+            />{" "}
+            {t("onboarding.proxy")}
+          </label>
+          {useProxy && (
+            <div class="field nested">
+              <label for="onboarding-proxy">{t("onboarding.proxyAddress")}</label>
+              <input
+                id="onboarding-proxy"
+                type="text"
+                class="mono"
+                value={proxy}
+                onInput={(e) => setProxy(e.currentTarget.value)}
+                required
+                autoComplete="off"
+                spellcheck={false}
+              />
+            </div>
+          )}
+        </div>
 
         <ErrorText error={error} />
 

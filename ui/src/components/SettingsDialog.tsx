@@ -1,13 +1,13 @@
 /** Settings: profile name, relays (local test relay switch and servers), notifications, privacy, language. */
 import { useEffect, useState } from "preact/hooks";
-import { getProfile, getSettings, setDisplayName, setRelayPassword, updateSettings } from "../api/commands";
+import { getProfile, getSettings, setDisplayName, setRelayPassword, setSocksProxy, updateSettings } from "../api/commands";
 import type { AppStatus, Profile, RelayConnection, Settings } from "../api/types";
 import { useI18n, type LocaleChoice } from "../i18n";
 import { Dialog } from "./Dialog";
 import { ErrorText } from "./ErrorText";
 import { Switch } from "./Switch";
 
-type Section = "profile" | "relays" | "notifications" | "privacy" | "language";
+type Section = "profile" | "relays" | "proxy" | "notifications" | "privacy" | "language";
 
 export function SettingsDialog({
   status,
@@ -28,6 +28,7 @@ export function SettingsDialog({
   const [newRelay, setNewRelay] = useState("");
   const [passwordRelay, setPasswordRelay] = useState("");
   const [relayPassword, setRelayPasswordText] = useState("");
+  const [proxyAddress, setProxyAddress] = useState<string | null>(null);
   const [errors, setErrors] = useState<Partial<Record<Section, unknown>>>({});
   const [loadError, setLoadError] = useState<unknown>(null);
 
@@ -86,6 +87,17 @@ export function SettingsDialog({
       setRelayPasswordText("");
     } catch (caught) {
       setErrors((e) => ({ ...e, relays: caught }));
+    }
+  };
+
+  const saveProxy = async (address: string | null) => {
+    setErrors((e) => ({ ...e, proxy: null }));
+    try {
+      const next = await setSocksProxy({ address });
+      setSettings(next);
+      setProxyAddress(next.socksProxy);
+    } catch (caught) {
+      setErrors((e) => ({ ...e, proxy: caught }));
     }
   };
 
@@ -240,6 +252,45 @@ export function SettingsDialog({
               </form>
             )}
             <ErrorText error={errors.relays} />
+          </section>
+
+          <section class="settings-section" aria-labelledby="set-proxy">
+            <h3 id="set-proxy">{t("settings.proxy")}</h3>
+            <p class="hint">{t("settings.proxyHint")}</p>
+            <form
+              class="field"
+              onSubmit={(event) => {
+                event.preventDefault();
+                void saveProxy((proxyAddress ?? settings.socksProxy ?? "").trim());
+              }}
+            >
+              <label for="settings-proxy">{t("settings.proxyAddress")}</label>
+              <div class="row">
+                <input
+                  id="settings-proxy"
+                  type="text"
+                  class="mono"
+                  value={proxyAddress ?? settings.socksProxy ?? ""}
+                  placeholder="127.0.0.1:9050"
+                  spellcheck={false}
+                  autoComplete="off"
+                  onInput={(event) => setProxyAddress(event.currentTarget.value)}
+                />
+                <button
+                  type="submit"
+                  class="button secondary"
+                  disabled={(proxyAddress ?? settings.socksProxy ?? "").trim() === ""}
+                >
+                  {t("common.save")}
+                </button>
+                {settings.socksProxy !== null && (
+                  <button type="button" class="button danger-ghost small" onClick={() => void saveProxy(null)}>
+                    {t("settings.proxyOff")}
+                  </button>
+                )}
+              </div>
+            </form>
+            <ErrorText error={errors.proxy} />
           </section>
 
           <section class="settings-section" aria-labelledby="set-connections">

@@ -64,3 +64,44 @@ describe("relay password", () => {
     await waitFor(() => expect(screen.queryByTestId("relay-has-password")).toBeNull());
   });
 });
+
+describe("SOCKS5 proxy", () => {
+  it("onboarding through a proxy sets it before anything connects", async () => {
+    useScenario("fresh");
+    render(<App />);
+    const name = await screen.findByLabelText("Your name");
+    fireEvent.input(name, { target: { value: "Mika" } });
+    fireEvent.click(screen.getByLabelText(/Connect through a SOCKS5 proxy/));
+    const address = (await screen.findByLabelText("Proxy address (IP:port)")) as HTMLInputElement;
+    expect(address.value).toBe("127.0.0.1:9050");
+    fireEvent.submit(name.closest("form") as HTMLFormElement);
+    expect(await screen.findByRole("heading", { name: "No chats yet" })).toBeTruthy();
+    expect((await mockInvoke<Settings>("get_settings", {})).socksProxy).toBe("127.0.0.1:9050");
+  });
+
+  it("Settings sets the proxy, refuses a host name, and turns it off", async () => {
+    useScenario("fresh");
+    await mockInvoke("onboard", { displayName: "Mika", relay: { kind: "remote", url: RELAY } });
+    await renderSettings();
+    const input = await screen.findByLabelText("Proxy address (IP:port)");
+    fireEvent.input(input, { target: { value: "tor.example:9050" } });
+    fireEvent.submit(input.closest("form") as HTMLFormElement);
+    expect(await screen.findByRole("alert")).toBeTruthy();
+    fireEvent.input(input, { target: { value: "127.0.0.1:9150" } });
+    fireEvent.submit(input.closest("form") as HTMLFormElement);
+    await waitFor(async () =>
+      expect((await mockInvoke<Settings>("get_settings", {})).socksProxy).toBe("127.0.0.1:9150"),
+    );
+    fireEvent.click(await screen.findByRole("button", { name: "Connect directly" }));
+    await waitFor(async () => expect((await mockInvoke<Settings>("get_settings", {})).socksProxy).toBeNull());
+  });
+
+  it("the connection indicator says the proxy is the problem", async () => {
+    const { summarizeConnections } = await import("../lib/connection");
+    const summary = summarizeConnections([
+      { relayUrl: RELAY, state: "proxy_unreachable", retryInSeconds: 5 },
+      { relayUrl: "wss://other.example", state: "offline", retryInSeconds: 3 },
+    ]);
+    expect(summary.state).toBe("proxy_unreachable");
+  });
+});

@@ -276,7 +276,6 @@ pub(crate) struct Inner {
     /// Set by [`Engine::shutdown`]: no new task starts (each is aborted as it is spawned).
     closing: AtomicBool,
     local_relay_url: Option<String>,
-    policy: sealpost_relay_client::TransportPolicy,
     receipt_delay: (Duration, Duration),
     delivery_receipts: bool,
     backoff: BackoffConfig,
@@ -348,8 +347,10 @@ impl Engine {
         let seed_bytes = vault.load_or_create_identity_seed()?;
         let seed = IdentitySeed::from_bytes(Zeroizing::new(*seed_bytes.expose_secret()));
         let identity = IdentityKeyPair::from_seed(&seed)?;
-        let policy = config.connector.policy;
-        let connector = Connector::new(config.connector)
+        let mut connector_config = config.connector;
+        // The stored proxy applies before any connection is opened.
+        connector_config.proxy = parse_socks_proxy(read_settings(&store)?.socks_proxy.as_deref())?;
+        let connector = Connector::new(connector_config)
             .map_err(|e| EngineError::Internal(format!("TLS setup: {e}")))?;
         let (events, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -369,7 +370,6 @@ impl Engine {
             tasks: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
             local_relay_url: config.local_relay_url,
-            policy,
             receipt_delay: config.delivery_receipt_delay,
             delivery_receipts: config.delivery_receipts,
             backoff: config.backoff,
@@ -516,8 +516,33 @@ impl Engine {
             self.inner.check_relay_url(url)?;
         }
         let mut store = lock(&self.inner.store);
+        let settings = Settings {
+            socks_proxy: read_settings(&store)?.socks_proxy,
+            ..settings
+        };
         write_settings(&mut store, &settings)?;
         read_settings(&store)
+    }
+
+    /// `set_socks_proxy`: routes every relay connection through the SOCKS5 proxy at `address`
+    /// (`IP:port`), or directly with `None`. Stored, applied at once: the send pool is closed
+    /// and every subscription reconnects through the new route. Works before onboarding.
+    pub async fn set_socks_proxy(&self, address: Option<&str>) -> Result<Settings, EngineError> {
+        let address = address.map(str::trim).filter(|a| !a.is_empty());
+        let proxy = parse_socks_proxy(address)?;
+        let settings = {
+            let mut store = lock(&self.inner.store);
+            let settings = Settings {
+                socks_proxy: proxy.map(|p| p.address.to_string()),
+                ..read_settings(&store)?
+            };
+            write_settings(&mut store, &settings)?;
+            read_settings(&store)?
+        };
+        self.inner.connector.set_proxy(proxy);
+        self.inner.sender.close_all();
+        self.inner.resubscribe_all().await?;
+        Ok(settings)
     }
 
     /// The current relay connections.
@@ -1120,6 +1145,25 @@ fn write_settings(store: &mut Store, settings: &Settings) -> Result<(), EngineEr
     Ok(())
 }
 
+/// Parses the SOCKS5 proxy setting: an IP literal and port (the proxy's own address is never
+/// looked up in DNS).
+fn parse_socks_proxy(
+    address: Option<&str>,
+) -> Result<Option<sealpost_relay_client::SocksProxy>, EngineError> {
+    address
+        .map(|text| {
+            text.parse::<std::net::SocketAddr>()
+                .map(|address| sealpost_relay_client::SocksProxy { address })
+                .map_err(|_| {
+                    EngineError::InvalidInput(
+                        "the SOCKS5 proxy must be an IP address and port, e.g. 127.0.0.1:9050"
+                            .into(),
+                    )
+                })
+        })
+        .transpose()
+}
+
 /// The stored password of the relay at `url`, if any.
 fn relay_password(store: &Store, url: &str) -> Result<Option<RelayPassword>, EngineError> {
     Ok(store
@@ -1149,7 +1193,7 @@ impl Inner {
     fn check_relay_url(&self, url: &str) -> Result<WireUrl, EngineError> {
         let parsed =
             WireUrl::parse(url).map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))?;
-        self.policy
+        self.connector
             .check(&parsed)
             .map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))?;
         store_url(url)?;
@@ -1324,6 +1368,28 @@ impl Inner {
                 .add(sealpost_relay_client::ReceiveId(receive_id), auth)
                 .map_err(|e| EngineError::Internal(e.to_string()))?;
         }
+        Ok(())
+    }
+
+    /// Stops every subscriber and subscribes every own mailbox again (a new route: proxy set,
+    /// changed or removed). The old subscribers' tasks end with their channels.
+    async fn resubscribe_all(self: &Arc<Self>) -> Result<(), EngineError> {
+        let subscribers: Vec<Subscriber> =
+            lock(&self.subscribers).drain().map(|(_, s)| s).collect();
+        for subscriber in subscribers {
+            subscriber.shutdown().await;
+        }
+        lock(&self.connections).clear();
+        let mailboxes = lock(&self.store).own_mailboxes()?;
+        for mailbox in mailboxes {
+            let auth = SigningKey::from_bytes(&array32(mailbox.auth_secret_key.expose_secret())?);
+            self.subscribe(
+                mailbox.relay_url.as_str(),
+                array32(mailbox.receive_id.as_bytes())?,
+                auth,
+            )?;
+        }
+        self.connection_event();
         Ok(())
     }
 
@@ -1564,6 +1630,13 @@ async fn state_loop(
         let view = match state {
             ConnectionState::Connecting => (ConnectionStateView::Connecting, None),
             ConnectionState::Connected => (ConnectionStateView::Connected, None),
+            ConnectionState::Offline {
+                retry_in,
+                error: ClientError::Proxy(_),
+            } => (
+                ConnectionStateView::ProxyUnreachable,
+                Some(retry_in.as_secs()),
+            ),
             ConnectionState::Offline { retry_in, .. } => {
                 (ConnectionStateView::Offline, Some(retry_in.as_secs()))
             }

@@ -274,6 +274,11 @@ pub struct Settings {
     /// the password itself never leaves the engine; see [`RelayPassword`]).
     #[serde(default)]
     pub relays_with_password: Vec<String>,
+    /// The SOCKS5 proxy (`IP:port`, e.g. Tor's `127.0.0.1:9050`) every relay connection goes
+    /// through, or `None` for direct connections. Changed only by `set_socks_proxy`
+    /// (`update_settings` keeps the stored one).
+    #[serde(default)]
+    pub socks_proxy: Option<String>,
 }
 
 impl Default for Settings {
@@ -290,6 +295,7 @@ impl Default for Settings {
             },
             relays: Vec::new(),
             relays_with_password: Vec::new(),
+            socks_proxy: None,
         }
     }
 }
@@ -304,6 +310,8 @@ pub enum ConnectionStateView {
     Connected,
     /// Offline, retrying.
     Offline,
+    /// The SOCKS5 proxy is down or refuses us: offline, retrying, never connecting directly.
+    ProxyUnreachable,
 }
 
 /// `RelayConnection`.

@@ -30,6 +30,8 @@ const COMMANDS: &[&str] = &[
     "take_pending_invite",
     "get_settings",
     "update_settings",
+    "set_relay_password",
+    "set_socks_proxy",
 ];
 
 fn main() {

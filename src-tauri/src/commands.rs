@@ -16,7 +16,7 @@
 
 use sealpost_client::engine::{
     ChatView, InvitePreview, InviteView, LocalRelaySettings, MessagePage, MessageView,
-    NotificationSettings, ProfileView, RelayChoice, SafetyNumberView, Settings,
+    NotificationSettings, ProfileView, RelayChoice, RelayPassword, SafetyNumberView, Settings,
 };
 use sealpost_client::{AppError, AppStatus, EngineError};
 use serde::Serialize;
@@ -306,6 +306,29 @@ pub async fn get_settings(handle: AppHandle, shell: State<'_, Shell>) -> Command
     Ok(shell.app(&handle).await?.engine().get_settings().await?)
 }
 
+/// `set_socks_proxy`: `IP:port`, or `null` for direct connections. Returns the settings.
+#[tauri::command]
+pub async fn set_socks_proxy(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    address: Option<String>,
+) -> CommandResult<Settings> {
+    let app = shell.app(&handle).await?;
+    Ok(app.engine().set_socks_proxy(address.as_deref()).await?)
+}
+
+/// `set_relay_password`: write-only; `null` (or "") removes it. Returns the settings.
+#[tauri::command]
+pub async fn set_relay_password(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    url: String,
+    password: Option<RelayPassword>,
+) -> CommandResult<Settings> {
+    let app = shell.app(&handle).await?;
+    Ok(app.engine().set_relay_password(&url, password).await?)
+}
+
 /// `update_settings`: the whole object as four top-level arguments; returns it as stored.
 #[tauri::command]
 pub async fn update_settings(
@@ -321,6 +344,8 @@ pub async fn update_settings(
         read_receipts,
         local_relay,
         relays,
+        relays_with_password: Vec::new(),
+        socks_proxy: None,
     };
     Ok(shell.app(&handle).await?.update_settings(settings).await?)
 }

@@ -96,6 +96,8 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::take_pending_invite,
             commands::get_settings,
             commands::update_settings,
+            commands::set_relay_password,
+            commands::set_socks_proxy,
         ])
         .setup(move |app| {
             deep_link::forward_opened_links(app.handle());

@@ -693,7 +693,13 @@ async fn onboarding_and_settings() {
     assert_eq!(
         alice
             .engine
-            .onboard("Again", RelayChoice::Remote { url: relay.url() })
+            .onboard(
+                "Again",
+                RelayChoice::Remote {
+                    url: relay.url(),
+                    password: None,
+                }
+            )
             .await
             .unwrap_err()
             .kind(),

@@ -155,7 +155,13 @@ impl App {
         let (relay, local) = match relay {
             RelayChoice::Local => {
                 let url = self.ensure_local_relay(self.local_port(&settings)).await?;
-                (RelayChoice::Remote { url }, true)
+                (
+                    RelayChoice::Remote {
+                        url,
+                        password: None,
+                    },
+                    true,
+                )
             }
             remote @ RelayChoice::Remote { .. } => (remote, false),
         };

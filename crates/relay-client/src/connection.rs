@@ -18,8 +18,8 @@
 //! Every request and the push stream fail with the same terminal error once the task ends.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -40,9 +40,12 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_tls_with_config};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, client_async_tls_with_config, connect_async_tls_with_config,
+};
 
 use crate::error::{ClientError, TlsSetupError};
+use crate::roles::{OwnerConnection, Role, SendConnection, SubscribeConnection};
 use crate::tls::{TlsRoots, client_config};
 use crate::url::{RelayUrl, TransportPolicy};
 
@@ -88,6 +91,20 @@ impl Default for Timeouts {
     }
 }
 
+/// A SOCKS5 proxy every relay connection goes through (Tor: `127.0.0.1:9050`).
+///
+/// With a proxy set, nothing connects directly: relay names go to the proxy unresolved (SOCKS5
+/// ATYP domain, no local DNS), a proxy that is down fails the connection with
+/// [`ClientError::Proxy`], and each connection role uses its own SOCKS credentials so Tor
+/// (IsolateSOCKSAuth, on by default) keeps the roles on separate circuits: one random pair per
+/// connector for the send pool, another for subscriptions, and a fresh pair for every owner
+/// connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocksProxy {
+    /// The proxy's address: an IP literal and port (the proxy itself is never looked up).
+    pub address: SocketAddr,
+}
+
 /// Everything a [`Connector`] needs.
 #[derive(Debug, Clone)]
 pub struct ConnectorConfig {
@@ -99,6 +116,9 @@ pub struct ConnectorConfig {
     pub timeouts: Timeouts,
     /// Pushed frames buffered per connection before reading the socket pauses. Default 64.
     pub push_capacity: usize,
+    /// Route every connection through this SOCKS5 proxy (changeable later with
+    /// [`Connector::set_proxy`]). Default none: direct connections.
+    pub proxy: Option<SocksProxy>,
 }
 
 impl Default for ConnectorConfig {
@@ -108,6 +128,7 @@ impl Default for ConnectorConfig {
             roots: TlsRoots::default(),
             timeouts: Timeouts::default(),
             push_capacity: 64,
+            proxy: None,
         }
     }
 }
@@ -123,6 +144,20 @@ struct ConnectorInner {
     timeouts: Timeouts,
     push_capacity: usize,
     tls: Arc<rustls::ClientConfig>,
+    proxy: RwLock<Option<SocksProxy>>,
+    /// SOCKS password of the send pool's connections (random per connector).
+    send_isolation: String,
+    /// SOCKS password of the subscription connections (random per connector).
+    subscribe_isolation: String,
+}
+
+/// A random token for SOCKS stream isolation (not a secret: it only has to differ).
+fn isolation_token() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness every token is zeros: the roles then share credentials, which only
+    // weakens circuit isolation, never the connection itself.
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The relay's HELLO: the per-connection challenge and its limits.
@@ -216,6 +251,10 @@ enum Command {
 /// A live connection to one relay. Cheap to clone; all clones share the socket. The socket
 /// closes when every clone is dropped, on [`Connection::close`], or on any error that leaves
 /// the connection's state unknown.
+///
+/// It offers only what every role shares (its URL, HELLO, ping, close); the relay commands
+/// live on the role types [`SendConnection`], [`OwnerConnection`] and [`SubscribeConnection`],
+/// which dereference to it.
 #[derive(Clone)]
 pub struct Connection {
     inner: Arc<ConnectionInner>,
@@ -228,16 +267,7 @@ struct ConnectionInner {
     commands: mpsc::Sender<Command>,
     close: watch::Sender<bool>,
     terminal: Arc<OnceLock<ClientError>>,
-    /// What this connection has been used for (BRIEF §3a.7: SEND and SUBSCRIBE never mix).
-    role: AtomicU8,
 }
-
-/// [`ConnectionInner::role`]: not yet SEND or SUBSCRIBE.
-const ROLE_UNUSED: u8 = 0;
-/// [`ConnectionInner::role`]: has subscribed; SEND is refused.
-const ROLE_SUBSCRIBING: u8 = 1;
-/// [`ConnectionInner::role`]: has sent (or belongs to the send pool); SUBSCRIBE is refused.
-const ROLE_SENDING: u8 = 2;
 
 impl Drop for ConnectionInner {
     fn drop(&mut self) {
@@ -271,6 +301,23 @@ fn map_connect_error(error: WsError) -> ClientError {
             response.status()
         )),
         other => ClientError::Connect(other.to_string()),
+    }
+}
+
+/// The proxy's own failures are [`ClientError::Proxy`]; a proxy that works but cannot reach the
+/// relay (host unreachable, refused, Tor's TTL expired) is [`ClientError::Connect`].
+fn map_socks_error(error: tokio_socks::Error) -> ClientError {
+    use tokio_socks::Error as Socks;
+    match error {
+        Socks::NetworkUnreachable
+        | Socks::HostUnreachable
+        | Socks::ConnectionRefused
+        | Socks::TtlExpired
+        | Socks::ConnectionNotAllowedByRuleset
+        | Socks::GeneralSocksServerFailure => {
+            ClientError::Connect(format!("through the SOCKS5 proxy: {error}"))
+        }
+        other => ClientError::Proxy(other.to_string()),
     }
 }
 
@@ -352,8 +399,68 @@ impl Connector {
                 timeouts: config.timeouts,
                 push_capacity: config.push_capacity.max(1),
                 tls,
+                proxy: RwLock::new(config.proxy),
+                send_isolation: isolation_token(),
+                subscribe_isolation: isolation_token(),
             }),
         })
+    }
+
+    /// The SOCKS5 proxy connections go through, if any.
+    pub fn proxy(&self) -> Option<SocksProxy> {
+        *self
+            .inner
+            .proxy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Routes connections opened from now on (by every clone of this connector) through
+    /// `proxy`, or directly with `None`. Open connections are not touched: close them.
+    pub fn set_proxy(&self, proxy: Option<SocksProxy>) {
+        *self
+            .inner
+            .proxy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = proxy;
+    }
+
+    /// Whether `url` may be used now: the [`TransportPolicy`], and `.onion` only through a
+    /// proxy.
+    pub fn check(&self, url: &RelayUrl) -> Result<(), crate::url::UrlError> {
+        self.inner.policy.check_routed(url, self.proxy().is_some())
+    }
+
+    /// The SOCKS credentials of a connection of `role` (see [`SocksProxy`]).
+    fn socks_credentials(&self, role: Role) -> (&'static str, String) {
+        match role {
+            Role::Send => ("sealpost-send", self.inner.send_isolation.clone()),
+            Role::Subscribe => ("sealpost-subscribe", self.inner.subscribe_isolation.clone()),
+            Role::Owner => ("sealpost-owner", isolation_token()),
+        }
+    }
+
+    /// TCP to the relay through the proxy: the proxy resolves the name.
+    async fn socks_stream(
+        &self,
+        proxy: SocksProxy,
+        url: &RelayUrl,
+        role: Role,
+    ) -> Result<TcpStream, ClientError> {
+        let (user, password) = self.socks_credentials(role);
+        let (host, port) = url.socks_target();
+        let stream = tokio_socks::tcp::Socks5Stream::connect_with_password(
+            proxy.address,
+            (host.as_str(), port),
+            user,
+            &password,
+        )
+        .await
+        .map_err(map_socks_error)?
+        .into_inner();
+        // Small request/response frames: do not wait to fill a segment.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
     }
 
     /// The time limits connections from this connector use.
@@ -361,11 +468,41 @@ impl Connector {
         self.inner.timeouts
     }
 
+    /// Opens a connection for SENDs only ([`SendConnection`]); it never subscribes, so its
+    /// pushes are discarded.
+    pub async fn connect_send(&self, url: &RelayUrl) -> Result<SendConnection, ClientError> {
+        let (connection, _pushes) = self.connect(url, Role::Send).await?;
+        Ok(SendConnection(connection))
+    }
+
+    /// Opens a connection for owner commands (CREATE, SECURE, DELETE) only
+    /// ([`OwnerConnection`]). Open one per operation and drop it after: see the module docs of
+    /// [`crate::roles`] for what a relay can link otherwise.
+    pub async fn connect_owner(&self, url: &RelayUrl) -> Result<OwnerConnection, ClientError> {
+        let (connection, _pushes) = self.connect(url, Role::Owner).await?;
+        Ok(OwnerConnection(connection))
+    }
+
+    /// Opens a connection for SUBSCRIBE and ACK only ([`SubscribeConnection`]) and its push
+    /// stream. Keep draining the [`Pushes`] (replies queue behind unread pushes).
+    pub async fn connect_subscribe(
+        &self,
+        url: &RelayUrl,
+    ) -> Result<(SubscribeConnection, Pushes), ClientError> {
+        let (connection, pushes) = self.connect(url, Role::Subscribe).await?;
+        Ok((SubscribeConnection(connection), pushes))
+    }
+
     /// Connects, reads HELLO, and starts the connection's task on the current Tokio runtime.
     ///
     /// Refuses `ws://` beyond loopback unless the policy allows it, before any network IO.
-    pub async fn connect(&self, url: &RelayUrl) -> Result<(Connection, Pushes), ClientError> {
-        self.inner.policy.check(url)?;
+    async fn connect(
+        &self,
+        url: &RelayUrl,
+        role: Role,
+    ) -> Result<(Connection, Pushes), ClientError> {
+        let proxy = self.proxy();
+        self.inner.policy.check_routed(url, proxy.is_some())?;
         let timeouts = self.inner.timeouts;
         let connector = if url.is_tls() {
             tokio_tungstenite::Connector::Rustls(self.inner.tls.clone())
@@ -373,13 +510,28 @@ impl Connector {
             tokio_tungstenite::Connector::Plain
         };
         let handshake = async {
-            let (mut socket, _response) = connect_async_tls_with_config(
-                url.as_str(),
-                Some(websocket_config()),
-                true,
-                Some(connector),
-            )
-            .await
+            let (mut socket, _response) = match proxy {
+                // Through the proxy only: if it is down, the connection fails; never direct.
+                Some(proxy) => {
+                    let stream = self.socks_stream(proxy, url, role).await?;
+                    client_async_tls_with_config(
+                        url.as_str(),
+                        stream,
+                        Some(websocket_config()),
+                        Some(connector),
+                    )
+                    .await
+                }
+                None => {
+                    connect_async_tls_with_config(
+                        url.as_str(),
+                        Some(websocket_config()),
+                        true,
+                        Some(connector),
+                    )
+                    .await
+                }
+            }
             .map_err(map_connect_error)?;
             let hello = read_hello(&mut socket).await?;
             Ok::<_, ClientError>((socket, hello))
@@ -414,7 +566,6 @@ impl Connector {
                 commands,
                 close,
                 terminal: terminal.clone(),
-                role: AtomicU8::new(ROLE_UNUSED),
             }),
         };
         Ok((
@@ -459,25 +610,6 @@ impl Connection {
             reason: Some("closed by the client".into()),
         });
         let _ = self.inner.close.send(true);
-    }
-
-    /// Claims the connection for SEND or SUBSCRIBE; refuses the other role (BRIEF §3a.7).
-    fn claim(&self, role: u8) -> Result<(), ClientError> {
-        match self.inner.role.compare_exchange(
-            ROLE_UNUSED,
-            role,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => Ok(()),
-            Err(current) if current == role => Ok(()),
-            Err(_) => Err(ClientError::SendAndSubscribeMixed),
-        }
-    }
-
-    /// Marks the connection send-only: SUBSCRIBE on it is refused from now on.
-    pub fn make_send_only(&self) -> Result<(), ClientError> {
-        self.claim(ROLE_SENDING)
     }
 
     fn fail(&self, error: ClientError) -> ClientError {
@@ -533,7 +665,7 @@ impl Connection {
 
     /// CREATE: makes a mailbox owned by `auth_key` (its public half is sent; the signature covers
     /// this connection's nonce). `password` is the relay password, if the relay has one.
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         auth_key: &SigningKey,
         send_secret: &SendSecret,
@@ -565,14 +697,11 @@ impl Connection {
 
     /// SUBSCRIBE: the relay starts pushing this mailbox's envelopes here (a repeat starts over
     /// and re-pushes every unacknowledged envelope). Pushes may arrive right after the OK.
-    ///
-    /// Refused with [`ClientError::SendAndSubscribeMixed`] on a connection that has sent.
-    pub async fn subscribe(
+    pub(crate) async fn subscribe(
         &self,
         receive_id: ReceiveId,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
-        self.claim(ROLE_SUBSCRIBING)?;
         let signature = self.owner_signature(OwnerCommand::Subscribe, &receive_id, auth_key);
         self.request_ok(Request::Subscribe {
             receive_id,
@@ -583,7 +712,7 @@ impl Connection {
 
     /// ACK: deletes a delivered envelope and lets the relay push the next. Idempotent; valid on
     /// any connection, not only the one it was pushed on.
-    pub async fn ack(
+    pub(crate) async fn ack(
         &self,
         receive_id: ReceiveId,
         message_id: MessageId,
@@ -599,7 +728,7 @@ impl Connection {
     }
 
     /// DELETE: removes the mailbox and every envelope in it.
-    pub async fn delete(
+    pub(crate) async fn delete(
         &self,
         receive_id: ReceiveId,
         auth_key: &SigningKey,
@@ -614,7 +743,7 @@ impl Connection {
 
     /// SECURE: binds the mailbox's send side to `sender_key`, once; later SENDs must be signed
     /// by it.
-    pub async fn secure(
+    pub(crate) async fn secure(
         &self,
         receive_id: ReceiveId,
         sender_key: AuthPublicKey,
@@ -634,9 +763,8 @@ impl Connection {
     /// durably committed it. `sender_key` signs the SEND (required once the mailbox is secured).
     ///
     /// An envelope larger than the HELLO's `max_envelope` fails with [`ClientError::TooLarge`]
-    /// before anything is sent. Refused with [`ClientError::SendAndSubscribeMixed`] on a
-    /// connection that has subscribed (BRIEF §3a.7).
-    pub async fn send(
+    /// before anything is sent.
+    pub(crate) async fn send(
         &self,
         send_id: SendId,
         send_secret: &SendSecret,
@@ -648,7 +776,6 @@ impl Connection {
         if too_large {
             return Err(ClientError::TooLarge);
         }
-        self.claim(ROLE_SENDING)?;
         let sender_signature =
             sender_key.map(|key| sign(key, &send_signature_input(&send_id, envelope)));
         let body = Request::Send {

@@ -45,6 +45,10 @@ pub enum ClientError {
     /// The URL is unusable or refused by the [`crate::TransportPolicy`].
     #[error(transparent)]
     Url(#[from] UrlError),
+    /// The SOCKS5 proxy is unreachable, refused our credentials or broke its protocol. Nothing
+    /// falls back to a direct connection.
+    #[error("the SOCKS5 proxy failed: {0}")]
+    Proxy(String),
     /// TCP connect, DNS or the WebSocket upgrade failed.
     #[error("cannot connect to the relay: {0}")]
     Connect(String),
@@ -115,10 +119,6 @@ pub enum ClientError {
     /// An error code newer than this client.
     #[error("the relay answered with an unknown error code")]
     UnknownRelayError,
-    /// SEND on a connection that subscribes, or SUBSCRIBE on one that sends: refused locally so
-    /// the relay can never tie what a client sends to the mailboxes it reads (BRIEF §3a.7).
-    #[error("SEND and SUBSCRIBE must use separate connections")]
-    SendAndSubscribeMixed,
 }
 
 impl ClientError {
@@ -145,6 +145,7 @@ impl ClientError {
     pub fn retry(&self) -> Retry {
         match self {
             Self::Connect(_)
+            | Self::Proxy(_)
             | Self::HandshakeTimeout(_)
             | Self::RequestTimeout(_)
             | Self::Idle(_)
@@ -163,8 +164,7 @@ impl ClientError {
             | Self::SenderUnauthorized
             | Self::AlreadySecured
             | Self::RejectedAsMalformed
-            | Self::UnsupportedVersion
-            | Self::SendAndSubscribeMixed => Retry::Never,
+            | Self::UnsupportedVersion => Retry::Never,
         }
     }
 
@@ -173,6 +173,7 @@ impl ClientError {
         matches!(
             self,
             Self::Connect(_)
+                | Self::Proxy(_)
                 | Self::Certificate(_)
                 | Self::HandshakeTimeout(_)
                 | Self::RequestTimeout(_)

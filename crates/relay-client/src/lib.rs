@@ -8,16 +8,20 @@
 //! # Layers
 //!
 //! * [`RelayUrl`] and [`TransportPolicy`] ([`url`](mod@crate::url)): `wss://host[:port][/path]`, and
-//!   plain `ws://` only to loopback unless the user allows it.
+//!   plain `ws://` only to loopback unless the user allows it; `.onion` only through a proxy.
+//! * [`SocksProxy`]: optionally every connection through a SOCKS5 proxy (Tor), names resolved by
+//!   the proxy, separate credentials per connection role, no direct fallback.
 //! * [`Connector`] / [`Connection`] / [`Pushes`] ([`connection`]): one socket, typed requests
-//!   (`create`, `subscribe`, `ack`, `delete`, `secure`, `send`, `ping`) with correlation ids,
-//!   and the push stream ([`Pushed::Message`], [`Pushed::End`]). TLS is rustls on ring with the
+//!   with correlation ids, and the push stream ([`Pushed::Message`], [`Pushed::End`]).
+//! * [`SendConnection`] / [`OwnerConnection`] / [`SubscribeConnection`] ([`roles`]): the
+//!   connection roles. Each offers only its commands (`send`; `create`, `secure`, `delete`;
+//!   `subscribe`, `ack`), so no connection mixes them. TLS is rustls on ring with the
 //!   system roots plus an optional extra CA ([`TlsRoots`], [`tls`]). Buffers are 8 KiB and
 //!   messages at most 128 KiB, like the relay.
 //! * [`Subscriber`] ([`subscriber`]): per relay, one supervised subscription connection with
 //!   jittered exponential reconnect ([`BackoffConfig`]), state events ([`ConnectionState`]),
 //!   a changing mailbox set and back-pressured delivery ([`Inbound`], [`AckHandle`]).
-//! * [`Sender`] ([`sender`]): SENDs over separate, never-subscribing connections (BRIEF §3a.7).
+//! * [`Sender`] ([`sender`]): a pool of [`SendConnection`]s, one per relay.
 //! * [`ClientError`] ([`error`]): one variant per relay error code and per transport failure;
 //!   [`ClientError::retry`] says whether to retry ([`Retry`]).
 //!
@@ -28,10 +32,12 @@
 //! use sealpost_relay_client::{Connector, ConnectorConfig, RelayUrl};
 //! let connector = Connector::new(ConnectorConfig::default())?;
 //! let url = RelayUrl::parse("wss://relay.example")?;
-//! let (connection, mut pushes) = connector.connect(&url).await?;
 //! let auth_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
 //! let secret = sealpost_wire::SendSecret::new([9; 32]);
-//! let (receive_id, send_id) = connection.create(&auth_key, &secret, None).await?;
+//! let owner = connector.connect_owner(&url).await?;
+//! let (receive_id, send_id) = owner.create(&auth_key, &secret, None).await?;
+//! drop(owner);
+//! let (connection, mut pushes) = connector.connect_subscribe(&url).await?;
 //! connection.subscribe(receive_id, &auth_key).await?;
 //! let pushed = pushes.next().await?;
 //! # let _ = (send_id, pushed);
@@ -40,10 +46,8 @@
 //!
 //! # Rules for callers
 //!
-//! * A [`Connection`] that has subscribed refuses SEND, and one that has sent (or comes from
-//!   the [`Sender`] pool) refuses SUBSCRIBE, with [`ClientError::SendAndSubscribeMixed`]
-//!   (BRIEF §3a.7). CREATE, SECURE and DELETE are allowed on either; the engine should use
-//!   [`Sender::connection`] for them.
+//! * SEND, owner commands and SUBSCRIBE never share a connection: the role types make mixing
+//!   them impossible to write. Open an [`OwnerConnection`] per owner operation.
 //! * On a connection that subscribes, keep draining [`Pushes`]: replies are read from the same
 //!   socket, behind pushes (the [`Subscriber`] does this for you).
 //! * A SEND that failed with a transport error or timeout may have been stored: resend the
@@ -53,6 +57,7 @@
 pub mod backoff;
 pub mod connection;
 pub mod error;
+pub mod roles;
 pub mod sender;
 pub mod subscriber;
 pub mod tls;
@@ -61,9 +66,10 @@ pub mod url;
 pub use backoff::{Backoff, BackoffConfig};
 pub use connection::{
     BUFFER_BYTES, Connection, Connector, ConnectorConfig, Hello, MAX_FRAME_BYTES, Pushed, Pushes,
-    Timeouts, websocket_config,
+    SocksProxy, Timeouts, websocket_config,
 };
 pub use error::{ClientError, Retry, TlsSetupError};
+pub use roles::{OwnerConnection, SendConnection, SubscribeConnection};
 pub use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId, SendSecret, public_key};
 pub use sender::Sender;
 pub use subscriber::{

@@ -1,5 +1,6 @@
-//! [`Sender`]: SENDs (and owner commands) over connections that never SUBSCRIBE (BRIEF §3a.7),
-//! so the relay cannot tie what a client sends to the mailboxes it reads.
+//! [`Sender`]: SENDs over [`SendConnection`]s, which can do nothing else: never SUBSCRIBE,
+//! never an owner command (`docs/threat-model.md`), so the relay cannot tie what a client sends
+//! to the mailboxes it reads or owns.
 //!
 //! One lazily opened connection per relay URL, shared by concurrent callers (the protocol
 //! pipelines requests). A connection that failed is dropped and the next call opens a new one.
@@ -12,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use ed25519_dalek::SigningKey;
 use sealpost_wire::{SendId, SendSecret};
 
-use crate::connection::{Connection, Connector};
+use crate::connection::Connector;
 use crate::error::ClientError;
+use crate::roles::SendConnection;
 use crate::url::RelayUrl;
 
-type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+type Slot = Arc<tokio::sync::Mutex<Option<SendConnection>>>;
 
 /// A pool of send-only connections, one per relay.
 pub struct Sender {
@@ -42,18 +44,15 @@ impl Sender {
         slots.entry(url.clone()).or_default().clone()
     }
 
-    /// The pooled connection to `url`, opened if absent or closed. Use it for SEND and the owner
-    /// commands CREATE, SECURE and DELETE; never SUBSCRIBE on it (its pushes are discarded).
-    pub async fn connection(&self, url: &RelayUrl) -> Result<Connection, ClientError> {
+    /// The pooled send connection to `url`, opened if absent or closed.
+    pub async fn connection(&self, url: &RelayUrl) -> Result<SendConnection, ClientError> {
         let slot = self.slot(url);
         let mut guard = slot.lock().await;
         if let Some(connection) = guard.as_ref().filter(|c| !c.is_closed()) {
             return Ok(connection.clone());
         }
         *guard = None;
-        // The push receiver is dropped: this connection never subscribes.
-        let (connection, _pushes) = self.connector.connect(url).await?;
-        connection.make_send_only()?;
+        let connection = self.connector.connect_send(url).await?;
         *guard = Some(connection.clone());
         Ok(connection)
     }

@@ -14,7 +14,8 @@
 //! 3. An envelope can therefore arrive more than once. Never rely on the relay's message id or
 //!    time for ordering or dedupe.
 //!
-//! No SEND ever goes over this connection (BRIEF §3a.7); use [`crate::Sender`].
+//! Its connection is a [`SubscribeConnection`]: no SEND and no owner command can go over it
+//! (`docs/threat-model.md`); use [`crate::Sender`] and [`crate::Connector::connect_owner`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,8 +32,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::backoff::{Backoff, BackoffConfig};
-use crate::connection::{Connection, Connector, Pushed, Pushes};
+use crate::connection::{Connector, Pushed, Pushes};
 use crate::error::ClientError;
+use crate::roles::SubscribeConnection;
 use crate::url::RelayUrl;
 
 /// Settings of a [`Subscriber`].
@@ -250,7 +252,7 @@ const ACK_RETRY_MAX: Duration = Duration::from_secs(1);
 /// dropping it would stall the mailbox: a drain of a large backlog outruns the relay's
 /// per-connection request rate on ACKs alone.
 async fn ack_until_not_rate_limited(
-    connection: &Connection,
+    connection: &SubscribeConnection,
     receive_id: ReceiveId,
     message_id: MessageId,
     key: &SigningKey,
@@ -314,7 +316,7 @@ impl SubscriberTask {
             self.set_state(ConnectionState::Connecting);
             let connector = self.connector.clone();
             let url = self.url.clone();
-            let connecting = connector.connect(&url);
+            let connecting = connector.connect_subscribe(&url);
             tokio::pin!(connecting);
             let attempt = loop {
                 tokio::select! {
@@ -359,7 +361,7 @@ impl SubscriberTask {
     }
 
     fn subscribe_future(
-        connection: &Connection,
+        connection: &SubscribeConnection,
         receive_id: ReceiveId,
         key: Arc<SigningKey>,
     ) -> Pending {
@@ -378,7 +380,7 @@ impl SubscriberTask {
     }
 
     /// Runs one connected session until the connection is lost or the subscriber stops.
-    async fn session(&mut self, connection: Connection, mut pushes: Pushes) -> Flow {
+    async fn session(&mut self, connection: SubscribeConnection, mut pushes: Pushes) -> Flow {
         let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
         for (receive_id, key) in &self.mailboxes {
             pending.push(Self::subscribe_future(

@@ -26,6 +26,13 @@ pub enum UrlError {
     /// The URL carries a query or a fragment, which relays do not use.
     #[error("the relay URL must not carry a query or fragment")]
     QueryOrFragment,
+    /// A `.onion` relay without a SOCKS5 proxy: only Tor can reach it, and its name must not
+    /// go to the local resolver.
+    #[error("{host} is an onion address: set a SOCKS5 proxy (Tor) to reach it")]
+    OnionWithoutProxy {
+        /// The host that was named.
+        host: String,
+    },
     /// Plain `ws://` to a host that is not loopback, and the policy does not allow it.
     #[error(
         "plain ws:// to {host} is refused: only loopback relays may be unencrypted (use wss://, \
@@ -81,7 +88,13 @@ impl RelayUrl {
             .unwrap_or(if self.is_tls() { 443 } else { 80 })
     }
 
-    /// True when the host is loopback: `127.0.0.0/8`, `::1` or `localhost`.
+    /// True when the host is a literal loopback address (`127.0.0.0/8`, `::1`, or `::1`'s
+    /// IPv4-mapped form of `127/8`) or exactly the name `localhost`.
+    ///
+    /// Only that one name counts: not `localhost.` (a fully qualified name a resolver may send
+    /// to the network), not `foo.localhost`, not any other spelling. Anything looser lets a
+    /// name the user's resolver controls carry plain `ws://` off the machine. The `url` parser
+    /// already lowercases host names, so `LOCALHOST` arrives here as `localhost`.
     pub fn is_loopback(&self) -> bool {
         match self.0.host() {
             Some(url::Host::Ipv4(address)) => Ipv4Addr::is_loopback(&address),
@@ -89,12 +102,26 @@ impl RelayUrl {
                 Ipv6Addr::is_loopback(&address)
                     || address.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
             }
-            Some(url::Host::Domain(domain)) => {
-                let domain = domain.trim_end_matches('.');
-                domain.eq_ignore_ascii_case("localhost")
-            }
+            Some(url::Host::Domain(domain)) => domain == "localhost",
             None => false,
         }
+    }
+
+    /// True for a Tor onion service name (`….onion`).
+    pub fn is_onion(&self) -> bool {
+        matches!(self.0.host(), Some(url::Host::Domain(domain)) if domain.ends_with(".onion"))
+    }
+
+    /// The host and port to ask a SOCKS5 proxy for: the name as written (resolved by the proxy,
+    /// never locally), or the IP literal without brackets.
+    pub(crate) fn socks_target(&self) -> (String, u16) {
+        let host = match self.0.host() {
+            Some(url::Host::Ipv6(address)) => address.to_string(),
+            Some(url::Host::Ipv4(address)) => address.to_string(),
+            Some(url::Host::Domain(domain)) => domain.to_owned(),
+            None => String::new(),
+        };
+        (host, self.port())
     }
 
     /// The full URL text, normalised by the parser (e.g. `wss://relay.example/`).
@@ -135,7 +162,22 @@ pub struct TransportPolicy {
 
 impl TransportPolicy {
     /// Refuses `ws://` to a non-loopback host unless [`Self::allow_insecure_remote`] is set.
+    /// `.onion` relays are refused here (no proxy known); see [`Self::check_routed`].
     pub fn check(&self, url: &RelayUrl) -> Result<(), UrlError> {
+        self.check_routed(url, false)
+    }
+
+    /// [`Self::check`] knowing whether connections go through a SOCKS5 proxy: a `.onion` relay
+    /// is allowed only through one, and then also over plain `ws://` (an onion service
+    /// connection is encrypted end to end and authenticated by its address).
+    pub fn check_routed(&self, url: &RelayUrl, proxied: bool) -> Result<(), UrlError> {
+        if url.is_onion() {
+            return if proxied {
+                Ok(())
+            } else {
+                Err(UrlError::OnionWithoutProxy { host: url.host() })
+            };
+        }
         if url.is_tls() || url.is_loopback() || self.allow_insecure_remote {
             Ok(())
         } else {
@@ -147,24 +189,69 @@ impl TransportPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use test_case::test_case;
 
-    #[test]
-    fn parses_the_accepted_forms() {
-        for (text, tls, port, loopback) in [
-            ("wss://relay.example", true, 443, false),
-            ("wss://relay.example:8443/sealpost", true, 8443, false),
-            ("ws://127.0.0.1:7443", false, 7443, true),
-            ("ws://127.3.2.1:1", false, 1, true),
-            ("ws://[::1]:9000/", false, 9000, true),
-            ("ws://localhost", false, 80, true),
-            ("ws://LOCALHOST.:80", false, 80, true),
-            ("ws://10.0.0.1:80", false, 80, false),
-        ] {
-            let url = RelayUrl::parse(text).unwrap();
-            assert_eq!(url.is_tls(), tls, "{text}");
-            assert_eq!(url.port(), port, "{text}");
-            assert_eq!(url.is_loopback(), loopback, "{text}");
-        }
+    #[test_case("wss://relay.example", true, 443 ; "wss default port")]
+    #[test_case("wss://relay.example:8443/sealpost", true, 8443 ; "wss explicit port and path")]
+    #[test_case("ws://127.0.0.1:7443", false, 7443 ; "ws loopback v4")]
+    #[test_case("ws://localhost", false, 80 ; "ws localhost default port")]
+    #[test_case("ws://10.0.0.1:80", false, 80 ; "ws lan address parses")]
+    fn parses_the_accepted_forms(text: &str, tls: bool, port: u16) {
+        let url = RelayUrl::parse(text).unwrap();
+        assert_eq!(url.is_tls(), tls);
+        assert_eq!(url.port(), port);
+    }
+
+    /// Plain `ws://` under the default policy: only a literal loopback address or exactly
+    /// `localhost` is accepted.
+    #[test_case("ws://127.0.0.1:7443" ; "v4 loopback")]
+    #[test_case("ws://127.3.2.1:1" ; "anywhere in 127 slash 8")]
+    #[test_case("ws://[::1]:9000/" ; "v6 loopback")]
+    #[test_case("ws://[::ffff:127.0.0.1]:9000/" ; "v4 mapped loopback")]
+    #[test_case("ws://localhost" ; "localhost")]
+    #[test_case("ws://LOCALHOST:80" ; "localhost in capitals is lowercased by the parser")]
+    #[test_case("ws://2130706433:80" ; "decimal 127.0.0.1 is parsed to the address")]
+    fn plain_ws_is_accepted_to_loopback(text: &str) {
+        let url = RelayUrl::parse(text).unwrap();
+        assert!(url.is_loopback());
+        assert_eq!(TransportPolicy::default().check(&url), Ok(()));
+    }
+
+    #[test_case("ws://localhost.:80" ; "trailing dot goes to the resolver")]
+    #[test_case("ws://LOCALHOST.:80" ; "trailing dot in capitals")]
+    #[test_case("ws://localhost..:80" ; "two trailing dots")]
+    #[test_case("ws://foo.localhost:80" ; "subdomain of localhost")]
+    #[test_case("ws://localhost.evil.example" ; "name starting with localhost")]
+    #[test_case("ws://localhost6:80" ; "localhost6 alias")]
+    #[test_case("ws://loopback:80" ; "other alias")]
+    #[test_case("ws://10.0.0.1:80" ; "lan address")]
+    #[test_case("ws://0.0.0.0:80" ; "unspecified v4")]
+    #[test_case("ws://[::]:80" ; "unspecified v6")]
+    #[test_case("ws://[::ffff:10.0.0.1]:80" ; "v4 mapped lan")]
+    #[test_case("ws://relay.example:80" ; "remote name")]
+    fn plain_ws_is_refused_beyond_loopback(text: &str) {
+        let url = RelayUrl::parse(text).unwrap();
+        assert!(!url.is_loopback());
+        assert!(matches!(
+            TransportPolicy::default().check(&url),
+            Err(UrlError::InsecureRemote { .. })
+        ));
+    }
+
+    #[test_case("ws://relay2wyxzabc.onion", false, false ; "ws onion without proxy")]
+    #[test_case("wss://relay2wyxzabc.onion", false, false ; "wss onion without proxy")]
+    #[test_case("ws://relay2wyxzabc.onion", true, true ; "ws onion through the proxy")]
+    #[test_case("wss://relay2wyxzabc.onion:8443", true, true ; "wss onion through the proxy")]
+    #[test_case("ws://relay.example", true, false ; "plain remote stays refused through the proxy")]
+    #[test_case("wss://relay.example", true, true ; "wss remote through the proxy")]
+    fn onion_relays_only_through_a_proxy(text: &str, proxied: bool, allowed: bool) {
+        let url = RelayUrl::parse(text).unwrap();
+        assert_eq!(
+            TransportPolicy::default()
+                .check_routed(&url, proxied)
+                .is_ok(),
+            allowed
+        );
     }
 
     #[test]

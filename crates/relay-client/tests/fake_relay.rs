@@ -113,7 +113,7 @@ fn garbage_cases() -> Vec<(&'static str, Vec<u8>)> {
 async fn garbage_instead_of_hello_fails_the_connect() {
     for (name, bytes) in garbage_cases() {
         let url = fake_relay(vec![Message::Binary(bytes.into())]).await;
-        let error = bounded(name, connector().connect(&url))
+        let error = bounded(name, connector().connect_send(&url))
             .await
             .err()
             .expect(name);
@@ -144,7 +144,7 @@ async fn garbage_instead_of_hello_fails_the_connect() {
         ),
     ] {
         let url = fake_relay(vec![message]).await;
-        let error = bounded(name, connector().connect(&url))
+        let error = bounded(name, connector().connect_send(&url))
             .await
             .err()
             .expect(name);
@@ -177,7 +177,9 @@ async fn garbage_after_hello_ends_the_connection_with_a_protocol_error() {
     ));
     for (name, message) in cases {
         let url = fake_relay(vec![Message::Binary(hello().into()), message]).await;
-        let (connection, mut pushes) = bounded(name, connector().connect(&url)).await.unwrap();
+        let (connection, mut pushes) = bounded(name, connector().connect_subscribe(&url))
+            .await
+            .unwrap();
         let error = bounded(name, pushes.next()).await.expect_err(name);
         assert!(
             matches!(error, ClientError::Protocol(_)),
@@ -210,7 +212,7 @@ async fn a_reply_of_the_wrong_kind_is_a_protocol_error() {
         ),
     ])
     .await;
-    let (connection, _pushes) = connector().connect(&url).await.unwrap();
+    let connection = connector().connect_owner(&url).await.unwrap();
     let owner = key(1);
     let secret = SendSecret::new([2; 32]);
     let error = bounded("reply", connection.create(&owner, &secret, None))
@@ -234,7 +236,7 @@ async fn a_relay_that_never_says_hello_times_out() {
         ..ConnectorConfig::default()
     })
     .unwrap();
-    let error = bounded("handshake", quick.connect(&url))
+    let error = bounded("handshake", quick.connect_send(&url))
         .await
         .err()
         .expect("timeout");
@@ -259,7 +261,7 @@ async fn a_relay_that_never_answers_times_the_request_out_and_drops_the_connecti
         ..ConnectorConfig::default()
     })
     .unwrap();
-    let (connection, mut pushes) = quick.connect(&url).await.unwrap();
+    let (connection, mut pushes) = quick.connect_subscribe(&url).await.unwrap();
     let owner = key(1);
     let error = bounded("request", connection.subscribe(ReceiveId([1; 32]), &owner))
         .await
@@ -280,7 +282,7 @@ async fn a_closed_port_is_a_retryable_connect_error() {
     let address = listener.local_addr().unwrap();
     drop(listener);
     let url = RelayUrl::parse(&format!("ws://{address}")).unwrap();
-    let error = bounded("connect", connector().connect(&url))
+    let error = bounded("connect", connector().connect_send(&url))
         .await
         .err()
         .expect("refused");

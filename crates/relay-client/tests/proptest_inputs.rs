@@ -74,7 +74,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let url = serve_once(bytes).await;
-            let (_connection, mut pushes) = common::connector().connect(&url).await.unwrap();
+            let (_connection, mut pushes) = common::connector().connect_subscribe(&url).await.unwrap();
             match common::bounded("the frame", pushes.next()).await {
                 Ok(Pushed::Message { .. } | Pushed::End { .. }) => {}
                 Err(ClientError::Protocol(_)) => {}

@@ -21,10 +21,18 @@ async fn create_subscribe_send_push_ack_round_trip() {
     let owner = key(1);
     let secret = SendSecret::new([2; 32]);
 
-    let (connection, mut pushes) = bounded("connect", connector().connect(&url)).await.unwrap();
+    let owner_connection = bounded("connect", connector().connect_owner(&url))
+        .await
+        .unwrap();
+    let (receive_id, send_id) = owner_connection
+        .create(&owner, &secret, None)
+        .await
+        .unwrap();
+    let (connection, mut pushes) = bounded("connect", connector().connect_subscribe(&url))
+        .await
+        .unwrap();
     assert_eq!(connection.hello().window, 8);
     assert!(connection.hello().max_envelope > 1000);
-    let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
     connection.subscribe(receive_id, &owner).await.unwrap();
     connection.ping().await.unwrap();
 
@@ -57,7 +65,7 @@ async fn create_subscribe_send_push_ack_round_trip() {
 
     // A new connection re-subscribes: the acknowledged envelope is gone, the next one arrives.
     connection.close();
-    let (again, mut again_pushes) = bounded("reconnect", connector().connect(&url))
+    let (again, mut again_pushes) = bounded("reconnect", connector().connect_subscribe(&url))
         .await
         .unwrap();
     again.subscribe(receive_id, &owner).await.unwrap();
@@ -73,7 +81,7 @@ async fn create_subscribe_send_push_ack_round_trip() {
     assert_eq!(envelope, b"second envelope");
 
     // DELETE: the mailbox is gone for owner and sender alike.
-    again.delete(receive_id, &owner).await.unwrap();
+    owner_connection.delete(receive_id, &owner).await.unwrap();
     let refused = sender
         .send(&url, send_id, &secret, b"x", None)
         .await
@@ -90,7 +98,7 @@ async fn secured_mailbox_refuses_unsigned_and_wrongly_signed_sends() {
     let owner = key(1);
     let sender_key = key(3);
     let secret = SendSecret::new([2; 32]);
-    let (connection, _pushes) = connector().connect(&url).await.unwrap();
+    let connection = connector().connect_owner(&url).await.unwrap();
     let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
     connection
         .secure(receive_id, public_key(&sender_key), &owner)
@@ -128,18 +136,25 @@ async fn wrong_keys_and_secrets_are_refused_with_typed_errors() {
     let url = ws_url(&relay);
     let owner = key(1);
     let secret = SendSecret::new([2; 32]);
-    let (connection, _pushes) = connector().connect(&url).await.unwrap();
-    let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
+    let owner_connection = connector().connect_owner(&url).await.unwrap();
+    let (receive_id, send_id) = owner_connection
+        .create(&owner, &secret, None)
+        .await
+        .unwrap();
+    let (connection, _pushes) = connector().connect_subscribe(&url).await.unwrap();
 
     let error = connection.subscribe(receive_id, &key(9)).await.unwrap_err();
     assert_eq!(error, ClientError::Unauthorized);
     assert_eq!(error.retry(), Retry::Never);
-    let error = connection.delete(receive_id, &key(9)).await.unwrap_err();
+    let error = owner_connection
+        .delete(receive_id, &key(9))
+        .await
+        .unwrap_err();
     assert_eq!(error, ClientError::Unauthorized);
     // The connection survives refusals.
     connection.subscribe(receive_id, &owner).await.unwrap();
 
-    let (send_connection, _) = connector().connect(&url).await.unwrap();
+    let send_connection = connector().connect_send(&url).await.unwrap();
     let wrong_secret = SendSecret::new([7; 32]);
     let error = send_connection
         .send(send_id, &wrong_secret, b"env", None)
@@ -157,38 +172,6 @@ async fn wrong_keys_and_secrets_are_refused_with_typed_errors() {
 }
 
 #[tokio::test]
-async fn send_and_subscribe_never_share_a_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = start_loopback_relay(dir.path()).await;
-    let url = ws_url(&relay);
-    let owner = key(1);
-    let secret = SendSecret::new([2; 32]);
-    let (connection, _pushes) = connector().connect(&url).await.unwrap();
-    let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
-    connection.subscribe(receive_id, &owner).await.unwrap();
-    let error = connection
-        .send(send_id, &secret, b"env", None)
-        .await
-        .unwrap_err();
-    assert_eq!(error, ClientError::SendAndSubscribeMixed);
-    assert_eq!(error.retry(), Retry::Never);
-
-    // The send pool's connections refuse SUBSCRIBE even before their first SEND.
-    let sender = Sender::new(connector());
-    let pooled = sender.connection(&url).await.unwrap();
-    let error = pooled.subscribe(receive_id, &owner).await.unwrap_err();
-    assert_eq!(error, ClientError::SendAndSubscribeMixed);
-    // Owner commands other than SUBSCRIBE are fine on it.
-    let (other_receive_id, _) = pooled.create(&key(5), &secret, None).await.unwrap();
-    pooled.delete(other_receive_id, &key(5)).await.unwrap();
-    sender
-        .send(&url, send_id, &secret, b"env", None)
-        .await
-        .unwrap();
-    relay.shutdown().await.unwrap();
-}
-
-#[tokio::test]
 async fn relay_password_is_required_when_configured() {
     let dir = tempfile::tempdir().unwrap();
     let config = sealpost_relay::RelayConfig {
@@ -198,7 +181,7 @@ async fn relay_password_is_required_when_configured() {
         ..sealpost_relay::RelayConfig::default()
     };
     let relay = sealpost_relay::Relay::start(config).await.unwrap();
-    let (connection, _pushes) = connector().connect(&ws_url(&relay)).await.unwrap();
+    let connection = connector().connect_owner(&ws_url(&relay)).await.unwrap();
     let secret = SendSecret::new([2; 32]);
     let error = connection.create(&key(1), &secret, None).await.unwrap_err();
     assert_eq!(error, ClientError::PasswordRequired);
@@ -222,7 +205,7 @@ async fn plain_ws_to_a_remote_host_is_refused_by_policy() {
         "ws://[2001:db8::1]:80",
     ] {
         let url = RelayUrl::parse(text).unwrap();
-        let error = connector().connect(&url).await.err().expect("refused");
+        let error = connector().connect_send(&url).await.err().expect("refused");
         assert!(
             matches!(error, ClientError::Url(UrlError::InsecureRemote { .. })),
             "{text}: {error:?}"
@@ -270,7 +253,7 @@ async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed()
     let owner = key(1);
     let secret = SendSecret::new([2; 32]);
     let sender = Sender::new(connector());
-    let owner_connection = sender.connection(&url).await.unwrap();
+    let owner_connection = connector().connect_owner(&url).await.unwrap();
     let (receive_id, send_id) = owner_connection
         .create(&owner, &secret, None)
         .await
@@ -383,7 +366,7 @@ async fn removed_mailboxes_are_no_longer_delivered() {
     let relay = start_loopback_relay(dir.path()).await;
     let url = ws_url(&relay);
     let sender = Sender::new(connector());
-    let owner_connection = sender.connection(&url).await.unwrap();
+    let owner_connection = connector().connect_owner(&url).await.unwrap();
     let secret = SendSecret::new([2; 32]);
     let (kept, kept_send) = owner_connection
         .create(&key(1), &secret, None)
@@ -452,11 +435,15 @@ async fn a_second_subscriber_ends_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let relay = start_loopback_relay(dir.path()).await;
     let url = ws_url(&relay);
-    let (connection, mut pushes) = connector().connect(&url).await.unwrap();
+    let owner_connection = connector().connect_owner(&url).await.unwrap();
     let secret = SendSecret::new([2; 32]);
-    let (receive_id, _) = connection.create(&key(1), &secret, None).await.unwrap();
+    let (receive_id, _) = owner_connection
+        .create(&key(1), &secret, None)
+        .await
+        .unwrap();
+    let (connection, mut pushes) = connector().connect_subscribe(&url).await.unwrap();
     connection.subscribe(receive_id, &key(1)).await.unwrap();
-    let (other, _other_pushes) = connector().connect(&url).await.unwrap();
+    let (other, _other_pushes) = connector().connect_subscribe(&url).await.unwrap();
     other.subscribe(receive_id, &key(1)).await.unwrap();
     assert_eq!(
         bounded("END", pushes.next()).await.unwrap(),
@@ -471,7 +458,7 @@ async fn subscriber_drains_more_than_the_window_through_a_one_slot_channel() {
     let relay = start_loopback_relay(dir.path()).await;
     let url = ws_url(&relay);
     let sender = Sender::new(connector());
-    let owner_connection = sender.connection(&url).await.unwrap();
+    let owner_connection = connector().connect_owner(&url).await.unwrap();
     let secret = SendSecret::new([2; 32]);
     let (receive_id, send_id) = owner_connection
         .create(&key(1), &secret, None)
@@ -532,7 +519,9 @@ async fn rate_limited_acks_are_retried_and_the_backlog_drains() {
     let url = ws_url(&relay);
     let owner = key(7);
     let secret = SendSecret::new([8; 32]);
-    let (connection, _pushes) = bounded("connect", connector().connect(&url)).await.unwrap();
+    let connection = bounded("connect", connector().connect_owner(&url))
+        .await
+        .unwrap();
     let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
     connection.close();
 

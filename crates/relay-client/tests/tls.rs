@@ -71,13 +71,18 @@ async fn wss_with_the_extra_ca_connects_and_without_it_is_refused() {
     assert!(url.is_tls());
 
     let trusted = connector_with(Some(pki.ca_pem.clone().into_bytes()));
-    let (connection, _pushes) = bounded("wss connect", trusted.connect(&url)).await.unwrap();
+    let owner = bounded("wss connect", trusted.connect_owner(&url))
+        .await
+        .unwrap();
     let secret = SendSecret::new([2; 32]);
-    let (receive_id, _) = connection.create(&key(1), &secret, None).await.unwrap();
+    let (receive_id, _) = owner.create(&key(1), &secret, None).await.unwrap();
+    let (connection, _pushes) = bounded("wss connect", trusted.connect_subscribe(&url))
+        .await
+        .unwrap();
     connection.subscribe(receive_id, &key(1)).await.unwrap();
 
     let untrusted = connector_with(None);
-    let error = bounded("refused connect", untrusted.connect(&url))
+    let error = bounded("refused connect", untrusted.connect_send(&url))
         .await
         .err()
         .expect("refused");
@@ -87,7 +92,7 @@ async fn wss_with_the_extra_ca_connects_and_without_it_is_refused() {
     // A CA that did not issue the relay's certificate does not help either.
     let other = make_pki();
     let wrong = connector_with(Some(other.ca_pem.into_bytes()));
-    let error = bounded("wrong CA", wrong.connect(&url))
+    let error = bounded("wrong CA", wrong.connect_send(&url))
         .await
         .err()
         .expect("refused");
@@ -95,7 +100,7 @@ async fn wss_with_the_extra_ca_connects_and_without_it_is_refused() {
 
     // Plain ws:// to a TLS relay fails cleanly (no panic, typed error).
     let plain = RelayUrl::parse(&format!("ws://127.0.0.1:{}", relay.addr().port())).unwrap();
-    let error = bounded("plain to TLS", trusted.connect(&plain))
+    let error = bounded("plain to TLS", trusted.connect_send(&plain))
         .await
         .err()
         .expect("refused");

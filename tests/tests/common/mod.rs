@@ -154,6 +154,7 @@ impl Client {
                 name,
                 RelayChoice::Remote {
                     url: relay_url.to_owned(),
+                    password: None,
                 },
             )
             .await
@@ -285,7 +286,7 @@ pub async fn inject(
 ) {
     let connector = Connector::new(ConnectorConfig::default()).unwrap();
     let url = RelayUrl::parse(relay_url).unwrap();
-    let (connection, _pushes) = connector.connect(&url).await.unwrap();
+    let connection = connector.connect_send(&url).await.unwrap();
     connection
         .send(
             sealpost_relay_client::SendId(send_id),

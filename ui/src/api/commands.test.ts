@@ -27,6 +27,8 @@ const settings = {
   readReceipts: true,
   localRelay: { enabled: true, port: 47800 },
   relays: ["wss://relay.example.org"],
+  relaysWithPassword: [],
+  socksProxy: null,
 };
 
 const cases: Array<[string, () => Promise<unknown>, string, Record<string, unknown> | undefined]> = [
@@ -95,6 +97,13 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
   ["takePendingInvite", () => commands.takePendingInvite(), "take_pending_invite", undefined],
   ["getSettings", () => commands.getSettings(), "get_settings", undefined],
   ["updateSettings", () => commands.updateSettings(settings), "update_settings", settings],
+  ["setSocksProxy", () => commands.setSocksProxy({ address: null }), "set_socks_proxy", { address: null }],
+  [
+    "setRelayPassword",
+    () => commands.setRelayPassword({ url: "wss://relay.example.org", password: "pw" }),
+    "set_relay_password",
+    { url: "wss://relay.example.org", password: "pw" },
+  ],
 ];
 
 describe("command wrappers", () => {

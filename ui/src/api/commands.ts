@@ -120,6 +120,20 @@ export const takePendingInvite = (): Promise<string | null> => invoke("take_pend
 /** Current settings. */
 export const getSettings = (): Promise<Settings> => invoke("get_settings");
 
+/**
+ * Stores (or with null, removes) the password of a relay, used when making mailboxes there.
+ * Write-only: the engine keeps it encrypted and never returns it. Returns the settings.
+ */
+export const setRelayPassword = (args: { url: string; password: string | null }): Promise<Settings> =>
+  invoke("set_relay_password", args);
+
+/**
+ * Routes every relay connection through a SOCKS5 proxy ("IP:port", e.g. Tor's "127.0.0.1:9050"),
+ * or directly with null. Works before onboarding too. Returns the settings.
+ */
+export const setSocksProxy = (args: { address: string | null }): Promise<Settings> =>
+  invoke("set_socks_proxy", args);
+
 /** Replaces all settings; returns what was stored. */
 export const updateSettings = (settings: Settings): Promise<Settings> =>
   invoke("update_settings", { ...settings });

@@ -47,6 +47,8 @@ interface MockState {
   connections: RelayConnection[];
   counter: number;
   pendingInvite: string | null;
+  /** Relay passwords by URL (write-only through the commands, like the engine). */
+  relayPasswords: Map<string, string>;
 }
 
 type Handler = (payload: never) => void;
@@ -143,7 +145,15 @@ function defaultSettings(): Settings {
     readReceipts: true,
     localRelay: { enabled: true, port: LOCAL_RELAY_PORT },
     relays: [],
+    relaysWithPassword: [],
+    socksProxy: null,
   };
+}
+
+function settingsView(): Settings {
+  const settings = structuredClone(state.settings);
+  settings.relaysWithPassword = settings.relays.filter((url) => state.relayPasswords.has(url));
+  return settings;
 }
 
 function profileName(): string {
@@ -161,6 +171,7 @@ function freshState(): MockState {
     invites: [],
     spentInvites: new Set(),
     connections: [],
+    relayPasswords: new Map(),
     counter: 1,
     pendingInvite: null,
   };
@@ -411,7 +422,7 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
   onboard: (args): Profile => {
     if (state.onboarded) fail("already_onboarded", "profile already has keys");
     const displayName = validDisplayName(str(args, "displayName"));
-    const relay = args.relay as { kind?: unknown; url?: unknown } | undefined;
+    const relay = args.relay as { kind?: unknown; url?: unknown; password?: unknown } | undefined;
     let relayUrl: string;
     if (relay?.kind === "local") {
       relayUrl = LOCAL_RELAY_URL;
@@ -420,6 +431,9 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
       relayUrl = validRelayUrl(relay.url);
       state.settings.localRelay.enabled = false;
       state.settings.relays = [relayUrl];
+      if (typeof relay.password === "string" && relay.password !== "") {
+        state.relayPasswords.set(relayUrl, relay.password);
+      }
     } else {
       fail("invalid_input", "relay must be {kind:'local'} or {kind:'remote', url}");
     }
@@ -602,7 +616,25 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
     return text;
   },
 
-  get_settings: (): Settings => structuredClone(state.settings),
+  get_settings: (): Settings => settingsView(),
+
+  set_socks_proxy: (args): Settings => {
+    const address = args.address;
+    if (address === null || address === "") state.settings.socksProxy = null;
+    else if (typeof address === "string" && /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(address.trim()))
+      state.settings.socksProxy = address.trim();
+    else fail("invalid_input", "the proxy must be IP:port");
+    return settingsView();
+  },
+
+  set_relay_password: (args): Settings => {
+    const url = validRelayUrl(str(args, "url"));
+    const password = args.password;
+    if (password === null || password === "") state.relayPasswords.delete(url);
+    else if (typeof password === "string") state.relayPasswords.set(url, password);
+    else fail("invalid_input", "password must be a string or null");
+    return settingsView();
+  },
 
   update_settings: (args): Settings => {
     const next = args as unknown as Settings;
@@ -621,6 +653,8 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
       readReceipts: next.readReceipts,
       localRelay: { enabled: next.localRelay.enabled, port: next.localRelay.port },
       relays: [...new Set(relays)],
+      relaysWithPassword: [],
+      socksProxy: state.settings.socksProxy,
     };
     const urls = [...(state.settings.localRelay.enabled ? [LOCAL_RELAY_URL] : []), ...state.settings.relays];
     state.profile.relays = urls;
@@ -639,7 +673,7 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
       );
       emit("connection-state", { connections: state.connections.map((c) => ({ ...c })) });
     }, 900);
-    return structuredClone(state.settings);
+    return settingsView();
   },
 };
 

@@ -13,7 +13,11 @@
  */
 
 /** Where the user's mailboxes live, chosen at onboarding. */
-export type RelayChoice = { kind: "local" } | { kind: "remote"; url: string };
+/**
+ * Where new mailboxes are made at onboarding. `password` is the relay's password when it has one
+ * (sent to the engine only, stored encrypted, never returned).
+ */
+export type RelayChoice = { kind: "local" } | { kind: "remote"; url: string; password?: string };
 
 /** The embedded local test relay (127.0.0.1, fixed configurable port). */
 export interface LocalRelayStatus {
@@ -26,7 +30,7 @@ export interface LocalRelayStatus {
 }
 
 /** Connection state of one relay. */
-export type ConnectionState = "connecting" | "connected" | "offline";
+export type ConnectionState = "connecting" | "connected" | "offline" | "proxy_unreachable";
 
 /** One relay connection as the engine sees it. */
 export interface RelayConnection {
@@ -161,6 +165,16 @@ export interface Settings {
   localRelay: LocalRelaySettings;
   /** Remote relay URLs (wss://, or ws:// to loopback). */
   relays: string[];
+  /**
+   * Relays (of `relays`) that have a stored password. Read-only: the password itself never comes
+   * back from the engine; set or clear it with `set_relay_password`. Ignored by `update_settings`.
+   */
+  relaysWithPassword: string[];
+  /**
+   * SOCKS5 proxy ("IP:port", e.g. Tor's "127.0.0.1:9050") every relay connection goes through,
+   * or null for direct connections. Set with `set_socks_proxy`; ignored by `update_settings`.
+   */
+  socksProxy: string | null;
 }
 
 /** Error kinds the UI knows words for. Unknown kinds fall back to `message`. */
@@ -169,6 +183,7 @@ export type EngineErrorKind =
   | "display_name_invalid"
   | "relay_url_invalid"
   | "relay_unreachable"
+  | "relay_password_required"
   | "invite_corrupt"
   | "invite_expired"
   | "invite_own"

@@ -30,6 +30,9 @@ export function ConnectionIndicator({ connections }: { connections: RelayConnect
     case "offline":
       text = retry !== null ? t("connection.offlineRetry", { seconds: retry }) : t("connection.offline");
       break;
+    case "proxy_unreachable":
+      text = t("connection.proxy_unreachable");
+      break;
     case "none":
       text = t("connection.none");
       break;

@@ -1,6 +1,6 @@
 /** First run: display name (kept local), keys made by the engine, relay choice (local test relay first). */
 import { useState } from "preact/hooks";
-import { onboard } from "../api/commands";
+import { onboard, setSocksProxy } from "../api/commands";
 import type { Profile } from "../api/types";
 import { useI18n } from "../i18n";
 import { ErrorText } from "./ErrorText";
@@ -11,6 +11,9 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
   const [name, setName] = useState("");
   const [relayKind, setRelayKind] = useState<"local" | "remote">("local");
   const [url, setUrl] = useState("");
+  const [password, setPassword] = useState("");
+  const [useProxy, setUseProxy] = useState(false);
+  const [proxy, setProxy] = useState("127.0.0.1:9050");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
@@ -20,9 +23,16 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
     setBusy(true);
     setError(null);
     try {
+      // The proxy first, so no relay connection is ever made without it.
+      await setSocksProxy({ address: useProxy ? proxy.trim() : null });
       const result = await onboard({
         displayName: name.trim(),
-        relay: relayKind === "local" ? { kind: "local" } : { kind: "remote", url: url.trim() },
+        relay:
+          relayKind === "local"
+            ? { kind: "local" }
+            : password === ""
+              ? { kind: "remote", url: url.trim() }
+              : { kind: "remote", url: url.trim(), password },
       });
       onDone(result);
     } catch (caught) {
@@ -108,9 +118,47 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
                 autoComplete="off"
                 spellcheck={false}
               />
+              <label for="onboarding-relay-password">{t("onboarding.relayPasswordLabel")}</label>
+              <input
+                id="onboarding-relay-password"
+                type="password"
+                value={password}
+                onInput={(e) => setPassword(e.currentTarget.value)}
+                autoComplete="off"
+                aria-describedby="onboarding-relay-password-hint"
+              />
+              <p class="hint" id="onboarding-relay-password-hint">
+                {t("onboarding.relayPasswordHint")}
+              </p>
             </div>
           )}
         </fieldset>
+
+        <div class="field">
+          <label class="checkbox">
+            <input
+              type="checkbox"
+              checked={useProxy}
+              onChange={(e) => setUseProxy(e.currentTarget.checked)}
+            />{" "}
+            {t("onboarding.proxy")}
+          </label>
+          {useProxy && (
+            <div class="field nested">
+              <label for="onboarding-proxy">{t("onboarding.proxyAddress")}</label>
+              <input
+                id="onboarding-proxy"
+                type="text"
+                class="mono"
+                value={proxy}
+                onInput={(e) => setProxy(e.currentTarget.value)}
+                required
+                autoComplete="off"
+                spellcheck={false}
+              />
+            </div>
+          )}
+        </div>
 
         <ErrorText error={error} />
 

@@ -1,13 +1,13 @@
 /** Settings: profile name, relays (local test relay switch and servers), notifications, privacy, language. */
 import { useEffect, useState } from "preact/hooks";
-import { getProfile, getSettings, setDisplayName, updateSettings } from "../api/commands";
+import { getProfile, getSettings, setDisplayName, setRelayPassword, setSocksProxy, updateSettings } from "../api/commands";
 import type { AppStatus, Profile, RelayConnection, Settings } from "../api/types";
 import { useI18n, type LocaleChoice } from "../i18n";
 import { Dialog } from "./Dialog";
 import { ErrorText } from "./ErrorText";
 import { Switch } from "./Switch";
 
-type Section = "profile" | "relays" | "notifications" | "privacy" | "language";
+type Section = "profile" | "relays" | "proxy" | "notifications" | "privacy" | "language";
 
 export function SettingsDialog({
   status,
@@ -26,6 +26,9 @@ export function SettingsDialog({
   const [name, setName] = useState("");
   const [nameSaved, setNameSaved] = useState(false);
   const [newRelay, setNewRelay] = useState("");
+  const [passwordRelay, setPasswordRelay] = useState("");
+  const [relayPassword, setRelayPasswordText] = useState("");
+  const [proxyAddress, setProxyAddress] = useState<string | null>(null);
   const [errors, setErrors] = useState<Partial<Record<Section, unknown>>>({});
   const [loadError, setLoadError] = useState<unknown>(null);
 
@@ -71,6 +74,31 @@ export function SettingsDialog({
     if (settings === null || newRelay.trim() === "") return;
     const ok = await save("relays", { ...settings, relays: [...settings.relays, newRelay.trim()] });
     if (ok) setNewRelay("");
+  };
+
+  const savePassword = async (event: Event, password: string | null) => {
+    event.preventDefault();
+    if (settings === null) return;
+    const url = passwordRelay !== "" ? passwordRelay : settings.relays[0];
+    if (url === undefined) return;
+    setErrors((e) => ({ ...e, relays: null }));
+    try {
+      setSettings(await setRelayPassword({ url, password }));
+      setRelayPasswordText("");
+    } catch (caught) {
+      setErrors((e) => ({ ...e, relays: caught }));
+    }
+  };
+
+  const saveProxy = async (address: string | null) => {
+    setErrors((e) => ({ ...e, proxy: null }));
+    try {
+      const next = await setSocksProxy({ address });
+      setSettings(next);
+      setProxyAddress(next.socksProxy);
+    } catch (caught) {
+      setErrors((e) => ({ ...e, proxy: caught }));
+    }
   };
 
   const stateOf = (url: string) => connections.find((c) => c.relayUrl === url);
@@ -142,6 +170,11 @@ export function SettingsDialog({
                     <li key={url} class="relay-item">
                       <span class={`connection-dot small ${connection?.state ?? "offline"}`} aria-hidden="true" />
                       <span class="mono truncate">{url}</span>
+                      {settings.relaysWithPassword.includes(url) && (
+                        <span class="muted" data-testid="relay-has-password">
+                          {t("settings.relayHasPassword")}
+                        </span>
+                      )}
                       <span class="muted">
                         {connection === undefined ? "" : t(`connection.${connection.state}`)}
                       </span>
@@ -176,7 +209,88 @@ export function SettingsDialog({
                 </button>
               </div>
             </form>
+            {settings.relays.length > 0 && (
+              <form class="field" onSubmit={(event) => void savePassword(event, relayPassword)}>
+                <label for="settings-relay-password">{t("settings.relayPasswordLabel")}</label>
+                <div class="row">
+                  <select
+                    id="settings-relay-password-relay"
+                    aria-label={t("settings.relayPasswordRelay")}
+                    value={passwordRelay !== "" ? passwordRelay : settings.relays[0]}
+                    onChange={(event) => setPasswordRelay(event.currentTarget.value)}
+                  >
+                    {settings.relays.map((url) => (
+                      <option key={url} value={url}>
+                        {url}
+                      </option>
+                    ))}
+                  </select>
+                  <input
+                    id="settings-relay-password"
+                    type="password"
+                    value={relayPassword}
+                    autoComplete="off"
+                    aria-describedby="settings-relay-password-hint"
+                    onInput={(event) => setRelayPasswordText(event.currentTarget.value)}
+                  />
+                  <button type="submit" class="button secondary" disabled={relayPassword === ""}>
+                    {t("common.save")}
+                  </button>
+                  {settings.relaysWithPassword.includes(passwordRelay !== "" ? passwordRelay : (settings.relays[0] ?? "")) && (
+                    <button
+                      type="button"
+                      class="button danger-ghost small"
+                      onClick={(event) => void savePassword(event, null)}
+                    >
+                      {t("settings.relayPasswordClear")}
+                    </button>
+                  )}
+                </div>
+                <p class="hint" id="settings-relay-password-hint">
+                  {t("settings.relayPasswordHint")}
+                </p>
+              </form>
+            )}
             <ErrorText error={errors.relays} />
+          </section>
+
+          <section class="settings-section" aria-labelledby="set-proxy">
+            <h3 id="set-proxy">{t("settings.proxy")}</h3>
+            <p class="hint">{t("settings.proxyHint")}</p>
+            <form
+              class="field"
+              onSubmit={(event) => {
+                event.preventDefault();
+                void saveProxy((proxyAddress ?? settings.socksProxy ?? "").trim());
+              }}
+            >
+              <label for="settings-proxy">{t("settings.proxyAddress")}</label>
+              <div class="row">
+                <input
+                  id="settings-proxy"
+                  type="text"
+                  class="mono"
+                  value={proxyAddress ?? settings.socksProxy ?? ""}
+                  placeholder="127.0.0.1:9050"
+                  spellcheck={false}
+                  autoComplete="off"
+                  onInput={(event) => setProxyAddress(event.currentTarget.value)}
+                />
+                <button
+                  type="submit"
+                  class="button secondary"
+                  disabled={(proxyAddress ?? settings.socksProxy ?? "").trim() === ""}
+                >
+                  {t("common.save")}
+                </button>
+                {settings.socksProxy !== null && (
+                  <button type="button" class="button danger-ghost small" onClick={() => void saveProxy(null)}>
+                    {t("settings.proxyOff")}
+                  </button>
+                )}
+              </div>
+            </form>
+            <ErrorText error={errors.proxy} />
           </section>
 
           <section class="settings-section" aria-labelledby="set-connections">

@@ -3,7 +3,7 @@ import type { RelayConnection } from "../api/types";
 
 /** Overall connection state shown in the sidebar. */
 export interface ConnectionSummary {
-  state: "connected" | "connecting" | "offline" | "none";
+  state: "connected" | "connecting" | "offline" | "proxy_unreachable" | "none";
   /** Relays connected / total. */
   connected: number;
   total: number;
@@ -22,7 +22,8 @@ export function summarizeConnections(connections: readonly RelayConnection[]): C
   }
   const retries = connections.map((c) => c.retryInSeconds).filter((r): r is number => r !== null);
   return {
-    state: "offline",
+    // The proxy is the one to fix when it is why we are offline.
+    state: connections.some((c) => c.state === "proxy_unreachable") ? "proxy_unreachable" : "offline",
     connected,
     total,
     retryInSeconds: retries.length > 0 ? Math.min(...retries) : null,

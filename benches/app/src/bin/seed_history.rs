@@ -144,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
     let (peer_engine, mut peer_events) = open_engine(&data_root, &peer, false).await?;
     let remote = || RelayChoice::Remote {
         url: relay_url.clone(),
+        password: None,
     };
     bench_engine.onboard("Bench", remote()).await?;
     peer_engine.onboard("Robin", remote()).await?;

@@ -670,42 +670,109 @@ impl From<sealpost_crypto::CryptoError> for FirstContact {
     }
 }
 
-/// Binds each of our mailboxes for `contact` to the sender key the peer announced for it.
+/// Queues the SECURE that binds each of our mailboxes for `contact` to the sender key the peer
+/// announced for it, and wakes [`secure_loop`], which sends it (and retries it until the relay
+/// has it, across restarts).
 async fn secure_mailboxes(inner: &Inner, contact: ContactId, keys: &[SenderKey]) {
-    let mailboxes = match lock(&inner.store).own_mailboxes_for_contact(contact) {
-        Ok(mailboxes) => mailboxes,
-        Err(_) => return,
-    };
-    for mailbox in mailboxes {
-        let Some(key) = keys.iter().find(|key| {
-            key.url == mailbox.relay_url.as_str() && key.send_id == mailbox.send_id.as_bytes()
-        }) else {
-            continue;
-        };
-        let (Ok(public), Ok(receive_id), Ok(auth), Ok(url)) = (
-            array32(&key.public_key),
-            array32(mailbox.receive_id.as_bytes()),
-            array32(mailbox.auth_secret_key.expose_secret()),
-            WireUrl::parse(mailbox.relay_url.as_str()),
-        ) else {
-            continue;
-        };
-        let auth = SigningKey::from_bytes(&auth);
-        let result = match inner.sender.connection(&url).await {
-            Ok(connection) => {
-                connection
-                    .secure(
-                        sealpost_relay_client::ReceiveId(receive_id),
-                        AuthPublicKey(public),
-                        &auth,
-                    )
-                    .await
+    {
+        let mut store = lock(&inner.store);
+        for key in keys {
+            let Ok(url) = store_url(&key.url) else {
+                continue;
+            };
+            let send_id = crate::store::SendId::new(key.send_id.clone());
+            if let Err(error) = store.queue_secure(contact, &url, &send_id, &key.public_key) {
+                tracing::warn!(%error, "could not queue a SECURE");
             }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = result {
-            tracing::info!(%error, "SECURE failed (already secured, or relay offline)");
         }
+    }
+    inner.secure_wake.notify_one();
+}
+
+/// Sends every queued SECURE, each over a fresh owner connection, until none is left. After a
+/// pass in which one failed it waits a jittered backoff; a new SECURE or a relay that comes
+/// back online ([`Inner::secure_wake`]) starts a pass at once. Started on open, so SECUREs
+/// queued before a restart go out after it.
+pub(super) async fn secure_loop(weak: Weak<Inner>) {
+    // The waits below hold only this Notify, not the engine, so a dropped engine is freed.
+    let Some(wake) = weak.upgrade().map(|inner| inner.secure_wake.clone()) else {
+        return;
+    };
+    let mut failures: u32 = 0;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let pending = match lock(&inner.store).pending_secures() {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!(%error, "reading queued SECUREs failed");
+                Vec::new()
+            }
+        };
+        let mut failed = false;
+        for item in pending {
+            match secure_one(&inner, &item).await {
+                Ok(()) => {
+                    if let Err(error) = lock(&inner.store).complete_secure(
+                        &item.relay_url,
+                        &item.receive_id,
+                        &item.sender_key,
+                    ) {
+                        tracing::warn!(%error, "could not record a SECURE as done");
+                    }
+                }
+                Err(error) => {
+                    tracing::info!(%error, "SECURE failed; retrying later");
+                    failed = true;
+                }
+            }
+        }
+        let notified = wake.notified();
+        if failed {
+            failures = failures.saturating_add(1);
+            let wait = backoff_delay(&inner, failures, false);
+            drop(inner);
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        } else {
+            failures = 0;
+            drop(inner);
+            notified.await;
+        }
+    }
+}
+
+/// One SECURE over its own owner connection. `Ok` also when the relay says the mailbox is
+/// already secured (an earlier try got through before its reply was lost) or unknown (it was
+/// deleted or expired): nothing is left to do for it then.
+async fn secure_one(
+    inner: &Inner,
+    item: &crate::store::PendingSecure,
+) -> Result<(), sealpost_relay_client::ClientError> {
+    use sealpost_relay_client::ClientError;
+    let (Ok(public), Ok(receive_id), Ok(auth)) = (
+        array32(&item.sender_key),
+        array32(item.receive_id.as_bytes()),
+        array32(item.auth_secret_key.expose_secret()),
+    ) else {
+        // Bytes that cannot be a key never will be: drop the SECURE.
+        return Ok(());
+    };
+    let url = WireUrl::parse(item.relay_url.as_str())?;
+    let auth = SigningKey::from_bytes(&auth);
+    let connection = inner.connector.connect_owner(&url).await?;
+    let result = connection
+        .secure(
+            sealpost_relay_client::ReceiveId(receive_id),
+            AuthPublicKey(public),
+            &auth,
+        )
+        .await;
+    connection.close();
+    match result {
+        Ok(()) | Err(ClientError::AlreadySecured | ClientError::Unauthorized) => Ok(()),
+        Err(error) => Err(error),
     }
 }
 

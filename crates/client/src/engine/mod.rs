@@ -59,6 +59,9 @@ pub const RETIRED_SIGNED_PREKEY_GRACE: Duration = Duration::from_secs(30 * 24 * 
 pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 const SETTINGS_KEY: &str = "engine.settings";
 const INVITE_TEXT_KEY: &str = "engine.invite-text.";
+/// Settings key prefix of a relay's password (value: the password; empty = none), per relay URL
+/// as written in the settings. In the SQLCipher store like every other secret.
+const RELAY_PASSWORD_KEY: &str = "engine.relay-password.";
 
 /// Everything [`Engine::open`] needs.
 pub struct EngineConfig {
@@ -113,7 +116,10 @@ pub enum EngineError {
     RelayUrlInvalid(String),
     /// A relay could not be reached when it had to be.
     #[error("relay unreachable: {0}")]
-    RelayUnreachable(#[from] ClientError),
+    RelayUnreachable(ClientError),
+    /// The relay refused CREATE: it needs a password, or the stored one is wrong.
+    #[error("the relay needs a password, or the stored one is wrong")]
+    RelayPasswordRequired,
     /// The invite does not decode or its signature is bad.
     #[error("invite corrupt: {0}")]
     InviteCorrupt(#[from] InviteError),
@@ -169,6 +175,7 @@ impl EngineError {
             Self::DisplayNameInvalid => "display_name_invalid",
             Self::RelayUrlInvalid(_) => "relay_url_invalid",
             Self::RelayUnreachable(_) => "relay_unreachable",
+            Self::RelayPasswordRequired => "relay_password_required",
             Self::InviteCorrupt(_) => "invite_corrupt",
             Self::InviteExpired => "invite_expired",
             Self::InviteOwn => "invite_own",
@@ -184,6 +191,15 @@ impl EngineError {
             Self::NotOnboarded => "not_onboarded",
             Self::AlreadyOnboarded => "already_onboarded",
             Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<ClientError> for EngineError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::PasswordRequired => Self::RelayPasswordRequired,
+            other => Self::RelayUnreachable(other),
         }
     }
 }
@@ -255,6 +271,8 @@ pub(crate) struct Inner {
     subscribers: Mutex<HashMap<String, Subscriber>>,
     connections: Mutex<BTreeMap<String, RelayConnection>>,
     outbox_wake: Notify,
+    /// Wakes [`delivery::secure_loop`]: a SECURE was queued, or a relay came back online.
+    secure_wake: Arc<Notify>,
     receipts: Mutex<HashMap<ContactId, Vec<u64>>>,
     /// Contacts whose session we just accepted as a restart and that have sent nothing on it
     /// since: a gap refused now is a straggler of the old session, not a reason to restart.
@@ -263,7 +281,6 @@ pub(crate) struct Inner {
     /// Set by [`Engine::shutdown`]: no new task starts (each is aborted as it is spawned).
     closing: AtomicBool,
     local_relay_url: Option<String>,
-    policy: sealpost_relay_client::TransportPolicy,
     receipt_delay: (Duration, Duration),
     delivery_receipts: bool,
     backoff: BackoffConfig,
@@ -335,8 +352,10 @@ impl Engine {
         let seed_bytes = vault.load_or_create_identity_seed()?;
         let seed = IdentitySeed::from_bytes(Zeroizing::new(*seed_bytes.expose_secret()));
         let identity = IdentityKeyPair::from_seed(&seed)?;
-        let policy = config.connector.policy;
-        let connector = Connector::new(config.connector)
+        let mut connector_config = config.connector;
+        // The stored proxy applies before any connection is opened.
+        connector_config.proxy = parse_socks_proxy(read_settings(&store)?.socks_proxy.as_deref())?;
+        let connector = Connector::new(connector_config)
             .map_err(|e| EngineError::Internal(format!("TLS setup: {e}")))?;
         let (events, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -350,12 +369,12 @@ impl Engine {
             subscribers: Mutex::new(HashMap::new()),
             connections: Mutex::new(BTreeMap::new()),
             outbox_wake: Notify::new(),
+            secure_wake: Arc::new(Notify::new()),
             receipts: Mutex::new(HashMap::new()),
             fresh_restarts: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
             local_relay_url: config.local_relay_url,
-            policy,
             receipt_delay: config.delivery_receipt_delay,
             delivery_receipts: config.delivery_receipts,
             backoff: config.backoff,
@@ -424,7 +443,13 @@ impl Engine {
             RelayChoice::Local => self.inner.local_relay_url.clone().ok_or_else(|| {
                 EngineError::RelayUrlInvalid("no local relay is configured".into())
             })?,
-            RelayChoice::Remote { url } => url,
+            RelayChoice::Remote { url, password } => {
+                if let Some(password) = password {
+                    self.inner.check_relay_url(&url)?;
+                    store_relay_password(&mut lock(&self.inner.store), &url, Some(&password))?;
+                }
+                url
+            }
         };
         self.inner.check_relay_url(&url)?;
         let signed = SignedPrekeyPair::generate(&self.inner.identity)?;
@@ -472,6 +497,21 @@ impl Engine {
         read_settings(&lock(&self.inner.store))
     }
 
+    /// `set_relay_password`: stores `url`'s password in the encrypted store (or removes it with
+    /// `None`), for CREATE on that relay. Write-only: nothing returns it; the settings say only
+    /// which relays have one.
+    pub async fn set_relay_password(
+        &self,
+        url: &str,
+        password: Option<RelayPassword>,
+    ) -> Result<Settings, EngineError> {
+        self.inner.check_relay_url(url)?;
+        let password = password.filter(|p| !p.expose_secret().is_empty());
+        let mut store = lock(&self.inner.store);
+        store_relay_password(&mut store, url, password.as_ref())?;
+        read_settings(&store)
+    }
+
     /// `update_settings`: stores the whole object and returns it as stored.
     pub async fn update_settings(&self, settings: Settings) -> Result<Settings, EngineError> {
         if settings.relays.is_empty() || settings.relays.len() > crate::invite::MAX_INVITE_RELAYS {
@@ -481,8 +521,33 @@ impl Engine {
             self.inner.check_relay_url(url)?;
         }
         let mut store = lock(&self.inner.store);
+        let settings = Settings {
+            socks_proxy: read_settings(&store)?.socks_proxy,
+            ..settings
+        };
         write_settings(&mut store, &settings)?;
         read_settings(&store)
+    }
+
+    /// `set_socks_proxy`: routes every relay connection through the SOCKS5 proxy at `address`
+    /// (`IP:port`), or directly with `None`. Stored, applied at once: the send pool is closed
+    /// and every subscription reconnects through the new route. Works before onboarding.
+    pub async fn set_socks_proxy(&self, address: Option<&str>) -> Result<Settings, EngineError> {
+        let address = address.map(str::trim).filter(|a| !a.is_empty());
+        let proxy = parse_socks_proxy(address)?;
+        let settings = {
+            let mut store = lock(&self.inner.store);
+            let settings = Settings {
+                socks_proxy: proxy.map(|p| p.address.to_string()),
+                ..read_settings(&store)?
+            };
+            write_settings(&mut store, &settings)?;
+            read_settings(&store)?
+        };
+        self.inner.connector.set_proxy(proxy);
+        self.inner.sender.close_all();
+        self.inner.resubscribe_all().await?;
+        Ok(settings)
     }
 
     /// The current relay connections.
@@ -1103,19 +1168,71 @@ pub(crate) fn hex_bytes(text: &str) -> Vec<u8> {
     hex::decode(text).unwrap_or_default()
 }
 
+/// The settings as stored, with [`Settings::relays_with_password`] filled in from the store.
 fn read_settings(store: &Store) -> Result<Settings, EngineError> {
-    match store.setting(SETTINGS_KEY)? {
-        Some(json) => {
-            serde_json::from_str(&json).map_err(|e| EngineError::Internal(format!("settings: {e}")))
+    let mut settings: Settings = match store.setting(SETTINGS_KEY)? {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| EngineError::Internal(format!("settings: {e}")))?,
+        None => Settings::default(),
+    };
+    let mut with_password = Vec::new();
+    for url in &settings.relays {
+        if relay_password(store, url)?.is_some() {
+            with_password.push(url.clone());
         }
-        None => Ok(Settings::default()),
     }
+    settings.relays_with_password = with_password;
+    Ok(settings)
 }
 
 fn write_settings(store: &mut Store, settings: &Settings) -> Result<(), EngineError> {
-    let json = serde_json::to_string(settings)
+    let settings = Settings {
+        relays_with_password: Vec::new(),
+        ..settings.clone()
+    };
+    let json = serde_json::to_string(&settings)
         .map_err(|e| EngineError::Internal(format!("settings: {e}")))?;
     store.set_setting(SETTINGS_KEY, &json)?;
+    Ok(())
+}
+
+/// Parses the SOCKS5 proxy setting: an IP literal and port (the proxy's own address is never
+/// looked up in DNS).
+fn parse_socks_proxy(
+    address: Option<&str>,
+) -> Result<Option<sealpost_relay_client::SocksProxy>, EngineError> {
+    address
+        .map(|text| {
+            text.parse::<std::net::SocketAddr>()
+                .map(|address| sealpost_relay_client::SocksProxy { address })
+                .map_err(|_| {
+                    EngineError::InvalidInput(
+                        "the SOCKS5 proxy must be an IP address and port, e.g. 127.0.0.1:9050"
+                            .into(),
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// The stored password of the relay at `url`, if any.
+fn relay_password(store: &Store, url: &str) -> Result<Option<RelayPassword>, EngineError> {
+    Ok(store
+        .setting(&format!("{RELAY_PASSWORD_KEY}{url}"))?
+        .filter(|password| !password.is_empty())
+        .map(RelayPassword::new))
+}
+
+/// Stores (or with `None` clears) the password of the relay at `url`.
+fn store_relay_password(
+    store: &mut Store,
+    url: &str,
+    password: Option<&RelayPassword>,
+) -> Result<(), EngineError> {
+    let value = password
+        .map(RelayPassword::expose_secret)
+        .unwrap_or_default();
+    store.set_setting(&format!("{RELAY_PASSWORD_KEY}{url}"), value)?;
     Ok(())
 }
 
@@ -1127,7 +1244,7 @@ impl Inner {
     fn check_relay_url(&self, url: &str) -> Result<WireUrl, EngineError> {
         let parsed =
             WireUrl::parse(url).map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))?;
-        self.policy
+        self.connector
             .check(&parsed)
             .map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))?;
         store_url(url)?;
@@ -1163,8 +1280,17 @@ impl Inner {
         let auth = SigningKey::from_bytes(&random32()?);
         let send_secret = SendSecret::new(random32()?);
         let sealing = MailboxSealingKey::generate()?;
-        let connection = self.sender.connection(&wire_url).await?;
-        let (receive_id, send_id) = connection.create(&auth, &send_secret, None).await?;
+        let password = relay_password(&lock(&self.store), url)?;
+        // A fresh owner connection per CREATE (`docs/threat-model.md` § connection roles).
+        let connection = self.connector.connect_owner(&wire_url).await?;
+        let (receive_id, send_id) = connection
+            .create(
+                &auth,
+                &send_secret,
+                password.as_ref().map(RelayPassword::expose_secret),
+            )
+            .await?;
+        connection.close();
         Ok(CreatedMailbox {
             url: url.to_owned(),
             receive_id: receive_id.0,
@@ -1296,6 +1422,28 @@ impl Inner {
         Ok(())
     }
 
+    /// Stops every subscriber and subscribes every own mailbox again (a new route: proxy set,
+    /// changed or removed). The old subscribers' tasks end with their channels.
+    async fn resubscribe_all(self: &Arc<Self>) -> Result<(), EngineError> {
+        let subscribers: Vec<Subscriber> =
+            lock(&self.subscribers).drain().map(|(_, s)| s).collect();
+        for subscriber in subscribers {
+            subscriber.shutdown().await;
+        }
+        lock(&self.connections).clear();
+        let mailboxes = lock(&self.store).own_mailboxes()?;
+        for mailbox in mailboxes {
+            let auth = SigningKey::from_bytes(&array32(mailbox.auth_secret_key.expose_secret())?);
+            self.subscribe(
+                mailbox.relay_url.as_str(),
+                array32(mailbox.receive_id.as_bytes())?,
+                auth,
+            )?;
+        }
+        self.connection_event();
+        Ok(())
+    }
+
     fn unsubscribe(&self, deletions: &[crate::store::MailboxDeletion]) {
         let subscribers = lock(&self.subscribers);
         for deletion in deletions {
@@ -1308,8 +1456,8 @@ impl Inner {
         }
     }
 
-    /// On open: subscribe every own mailbox, start the outbox, finish queued deletions, and
-    /// seal messages stored but not sealed before a crash.
+    /// On open: subscribe every own mailbox, start the outbox and the SECURE task, finish
+    /// queued deletions, and seal messages stored but not sealed before a crash.
     fn resume(self: &Arc<Self>) -> Result<(), EngineError> {
         let mailboxes = lock(&self.store).own_mailboxes()?;
         for mailbox in mailboxes {
@@ -1350,6 +1498,8 @@ impl Inner {
         }
         let outbox = tokio::spawn(delivery::outbox_loop(Arc::downgrade(self)));
         self.track(outbox);
+        let secures = tokio::spawn(delivery::secure_loop(Arc::downgrade(self)));
+        self.track(secures);
         self.clone().spawn_deletions();
         Ok(())
     }
@@ -1374,11 +1524,15 @@ impl Inner {
                     continue;
                 };
                 let auth = SigningKey::from_bytes(&auth);
-                let result = match inner.sender.connection(&url).await {
+                // A fresh owner connection per DELETE: deleting several mailboxes (a contact's
+                // on each relay, an invite's) must not tie them together on one connection.
+                let result = match inner.connector.connect_owner(&url).await {
                     Ok(connection) => {
-                        connection
+                        let result = connection
                             .delete(sealpost_relay_client::ReceiveId(id), &auth)
-                            .await
+                            .await;
+                        connection.close();
+                        result
                     }
                     Err(error) => Err(error),
                 };
@@ -1545,12 +1699,20 @@ async fn state_loop(
         let view = match state {
             ConnectionState::Connecting => (ConnectionStateView::Connecting, None),
             ConnectionState::Connected => (ConnectionStateView::Connected, None),
+            ConnectionState::Offline {
+                retry_in,
+                error: ClientError::Proxy(_),
+            } => (
+                ConnectionStateView::ProxyUnreachable,
+                Some(retry_in.as_secs()),
+            ),
             ConnectionState::Offline { retry_in, .. } => {
                 (ConnectionStateView::Offline, Some(retry_in.as_secs()))
             }
         };
         if view.0 == ConnectionStateView::Connected {
             inner.outbox_wake.notify_one();
+            inner.secure_wake.notify_one();
         }
         lock(&inner.connections).insert(
             url.clone(),

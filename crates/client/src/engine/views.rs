@@ -2,7 +2,9 @@
 //! and the events the engine emits (§ Events). camelCase fields, snake_case enum values.
 //! No key material is ever in a view (BRIEF §3a rule 11).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::store::{ChatSummary, Direction, Message, MessageState};
 
@@ -18,8 +20,9 @@ pub struct ProfileView {
     pub relays: Vec<String>,
 }
 
-/// `RelayChoice` for onboarding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `RelayChoice` for onboarding. Only ever comes from the UI (never serialised back: it may
+/// carry a relay password).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum RelayChoice {
     /// The local test relay (its URL comes from [`super::EngineConfig::local_relay_url`]).
@@ -28,7 +31,49 @@ pub enum RelayChoice {
     Remote {
         /// `wss://…` (or `ws://` to loopback).
         url: String,
+        /// The relay's password, if it has one (stored encrypted, used on CREATE).
+        #[serde(default)]
+        password: Option<RelayPassword>,
     },
+}
+
+/// A relay's password (`--password` of `sealpost-relay`): a secret the user types in. It comes
+/// from the UI and goes only into the encrypted store and the relay's CREATE; it is never
+/// serialised back, never printed (its `Debug` is redacted), zeroized on drop and compared in
+/// constant time.
+#[derive(Clone)]
+pub struct RelayPassword(Zeroizing<String>);
+
+impl RelayPassword {
+    /// Wraps a password.
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(Zeroizing::new(password.into()))
+    }
+
+    /// The password, to store it or put it in CREATE.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RelayPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RelayPassword(<redacted>)")
+    }
+}
+
+impl PartialEq for RelayPassword {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for RelayPassword {}
+
+impl<'de> Deserialize<'de> for RelayPassword {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
+    }
 }
 
 /// `MessageState`.
@@ -229,6 +274,15 @@ pub struct Settings {
     pub local_relay: LocalRelaySettings,
     /// Relays new mailboxes are made on (1..=4).
     pub relays: Vec<String>,
+    /// Which of `relays` have a stored password (output only: `update_settings` ignores it, and
+    /// the password itself never leaves the engine; see [`RelayPassword`]).
+    #[serde(default)]
+    pub relays_with_password: Vec<String>,
+    /// The SOCKS5 proxy (`IP:port`, e.g. Tor's `127.0.0.1:9050`) every relay connection goes
+    /// through, or `None` for direct connections. Changed only by `set_socks_proxy`
+    /// (`update_settings` keeps the stored one).
+    #[serde(default)]
+    pub socks_proxy: Option<String>,
 }
 
 impl Default for Settings {
@@ -244,6 +298,8 @@ impl Default for Settings {
                 port: crate::local_relay::DEFAULT_LOCAL_RELAY_PORT,
             },
             relays: Vec::new(),
+            relays_with_password: Vec::new(),
+            socks_proxy: None,
         }
     }
 }
@@ -258,6 +314,8 @@ pub enum ConnectionStateView {
     Connected,
     /// Offline, retrying.
     Offline,
+    /// The SOCKS5 proxy is down or refuses us: offline, retrying, never connecting directly.
+    ProxyUnreachable,
 }
 
 /// `RelayConnection`.

@@ -518,4 +518,72 @@ impl Store {
         transaction.commit()?;
         Ok(())
     }
+
+    /// Records that our mailbox (`relay_url`, `send_id`) serving `contact` must be bound to
+    /// the peer's `sender_key` with SECURE (`docs/engine.md` § SECURE). Kept until
+    /// [`Store::complete_secure`], so a SECURE the relay did not get is retried, also after a
+    /// restart. Returns whether a mailbox matched.
+    pub fn queue_secure(
+        &mut self,
+        contact: ContactId,
+        relay_url: &RelayUrl,
+        send_id: &SendId,
+        sender_key: &[u8],
+    ) -> Result<bool, StoreError> {
+        let transaction = self.write()?;
+        let changed = transaction.execute(
+            "UPDATE own_mailboxes SET pending_sender_key = ?4
+             WHERE contact_id = ?1 AND relay_url = ?2 AND send_id = ?3",
+            params![contact, relay_url, send_id, sender_key],
+        )?;
+        transaction.commit()?;
+        Ok(changed > 0)
+    }
+
+    /// Our mailboxes still waiting for their SECURE.
+    pub fn pending_secures(&self) -> Result<Vec<PendingSecure>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT relay_url, receive_id, auth_secret_key, pending_sender_key FROM own_mailboxes
+             WHERE pending_sender_key IS NOT NULL ORDER BY relay_url, created_at",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(PendingSecure {
+                relay_url: row.get(0)?,
+                receive_id: row.get(1)?,
+                auth_secret_key: row.get(2)?,
+                sender_key: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The relay bound the mailbox (or said it is bound already, or gone): the SECURE is done,
+    /// unless a newer key was queued meanwhile.
+    pub fn complete_secure(
+        &mut self,
+        relay_url: &RelayUrl,
+        receive_id: &ReceiveId,
+        sender_key: &[u8],
+    ) -> Result<(), StoreError> {
+        let transaction = self.write()?;
+        transaction.execute(
+            "UPDATE own_mailboxes SET pending_sender_key = NULL
+             WHERE relay_url = ?1 AND receive_id = ?2 AND pending_sender_key = ?3",
+            params![relay_url, receive_id, sender_key],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+}
+
+/// An own mailbox whose SECURE has not reached its relay yet.
+pub struct PendingSecure {
+    /// The relay.
+    pub relay_url: RelayUrl,
+    /// The mailbox.
+    pub receive_id: ReceiveId,
+    /// Our owner key of the mailbox (signs the SECURE).
+    pub auth_secret_key: MailboxAuthSecretBytes,
+    /// The peer's Ed25519 sender key to bind (public).
+    pub sender_key: Vec<u8>,
 }

@@ -52,7 +52,7 @@ use crate::vault::DatabaseKey;
 pub use contacts::{Contact, KeyChangeOutcome, NewContact};
 pub use mailboxes::{
     InviteRecord, InviteStatus, MailboxDeletion, MailboxOwner, NewInvite, NewOwnMailbox,
-    OwnMailbox, PeerAddress,
+    OwnMailbox, PeerAddress, PendingSecure,
 };
 pub use messages::{
     ChatSummary, Message, OutboxItem, ReceiptKind, ReceiveOutcome, Received, ReceivedContent,

@@ -348,6 +348,89 @@ async fn relay_and_client_restart_then_replay_shows_each_once() {
     assert_eq!(texts, ["one", "two", "three", "four", "five"]);
 }
 
+/// Out-of-order delivery through a real relay: Alice's sealed messages reach Bob's mailbox in
+/// the reverse of the order she wrote them (the relay replays captured envelopes newest first);
+/// the conversation the engine returns (`get_messages`, unsorted) is in her order, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_delivered_out_of_order_are_shown_in_the_sender_s_order() {
+    let mut relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    alice
+        .engine
+        .send_message(&alice_bob, "first")
+        .await
+        .unwrap();
+    wait_until("Bob has 'first'", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+
+    // Sealed while the relay is down, so they stay in Alice's outbox; then Alice stops for good
+    // and the relay alone decides the order in which Bob gets them.
+    relay.stop().await;
+    let texts = ["one", "two", "three", "four", "five"];
+    for text in texts {
+        alice.engine.send_message(&alice_bob, text).await.unwrap();
+    }
+    let captured: Vec<(String, Vec<u8>, Vec<u8>)> = alice.engine.with_store(|s| {
+        s.outbox()
+            .unwrap()
+            .into_iter()
+            .filter(|item| item.message.is_some())
+            .map(|item| {
+                (
+                    item.relay_url.as_str().to_owned(),
+                    item.send_id.as_bytes().to_vec(),
+                    item.sealed.as_bytes().to_vec(),
+                )
+            })
+            .collect()
+    });
+    assert_eq!(captured.len(), texts.len());
+    let address = alice.engine.with_store(|s| {
+        let contact = alice_bob.parse().unwrap();
+        s.peer_addresses(contact).unwrap().remove(0)
+    });
+    let key = ed25519_dalek::SigningKey::from_bytes(&array32(
+        address.sender_auth_secret_key.expose_secret(),
+    ));
+    let (bob_profile, bob_root) = bob.stop().await;
+    alice.stop().await;
+    relay.restart().await;
+    for (url, send_id, sealed) in captured.iter().rev() {
+        inject(
+            url,
+            array32(send_id),
+            array32(address.send_secret.expose_secret()),
+            &key,
+            sealed,
+        )
+        .await;
+    }
+
+    let bob = Client::reopen(&bob_profile, &bob_root).await;
+    wait_until("Bob has all six", || async {
+        bob.incoming(&bob_alice).await.len() >= 6
+    })
+    .await;
+    let shown: Vec<(u64, String)> = bob
+        .messages(&bob_alice)
+        .await
+        .into_iter()
+        .filter(|m| !m.outgoing)
+        .map(|m| (m.seq, m.text))
+        .collect();
+    let expected: Vec<(u64, String)> = std::iter::once("first")
+        .chain(texts)
+        .enumerate()
+        .map(|(index, text)| (index as u64 + 1, text.to_owned()))
+        .collect();
+    assert_eq!(shown, expected, "the engine's order is the sender's order");
+}
+
 /// Bad envelopes inside a drained backlog poison nothing: while Bob is offline his mailbox gets
 /// Alice's messages with garbage, a tampered envelope and replays of real ones between them;
 /// when Bob comes up (and opens and commits what each push window delivers as one batch), every

@@ -431,6 +431,102 @@ async fn messages_delivered_out_of_order_are_shown_in_the_sender_s_order() {
     assert_eq!(shown, expected, "the engine's order is the sender's order");
 }
 
+/// A contact reached through two relays: every message goes to both, one relay goes down and
+/// comes back while both sides keep writing, and each message is shown exactly once, in order.
+/// The accepter's Hello reaches the inviter on both relays (its copies race): the second copy
+/// is a duplicate, not a misuse of the invite, so no `invite-misuse` warning appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_one_down_then_back_every_message_once_and_no_misuse_warning() {
+    let mut relay_a = TestRelay::start().await;
+    let mut relay_b = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut alice, _a) = Client::new("Alice", root.path(), &relay_a.url()).await;
+    let (mut bob, _b) = Client::new("Bob", root.path(), &relay_a.url()).await;
+    alice.add_relay(&relay_b.url()).await;
+    bob.add_relay(&relay_b.url()).await;
+    let (alice_bob, bob_alice, invite) = connect(&alice, &bob, "Bob").await;
+    assert_eq!(
+        Invite::parse(&invite).unwrap().relays.len(),
+        2,
+        "the invite names both relays"
+    );
+
+    let mut alice_sent = Vec::new();
+    let mut bob_sent = Vec::new();
+    async fn send(from: &Client, contact: &str, text: String, log: &mut Vec<String>) {
+        from.engine.send_message(contact, &text).await.unwrap();
+        log.push(text);
+    }
+    async fn wait_for(to: &Client, contact: &str, count: usize) {
+        wait_until("every message so far arrived", || async {
+            to.incoming(contact).await.len() >= count
+        })
+        .await;
+    }
+
+    // Both relays up.
+    send(&bob, &bob_alice, "b0".into(), &mut bob_sent).await;
+    send(&alice, &alice_bob, "a0".into(), &mut alice_sent).await;
+    wait_for(&alice, &alice_bob, bob_sent.len()).await;
+    wait_for(&bob, &bob_alice, alice_sent.len()).await;
+
+    // Relay B down: everything still arrives through A.
+    relay_b.stop().await;
+    for index in 1..=3 {
+        send(&alice, &alice_bob, format!("a{index}"), &mut alice_sent).await;
+        send(&bob, &bob_alice, format!("b{index}"), &mut bob_sent).await;
+    }
+    wait_for(&alice, &alice_bob, bob_sent.len()).await;
+    wait_for(&bob, &bob_alice, alice_sent.len()).await;
+
+    // B back, A down: B delivers its backlog (copies of what A delivered) and the new ones.
+    relay_b.restart().await;
+    relay_a.stop().await;
+    for index in 4..=6 {
+        send(&alice, &alice_bob, format!("a{index}"), &mut alice_sent).await;
+        send(&bob, &bob_alice, format!("b{index}"), &mut bob_sent).await;
+    }
+    wait_for(&alice, &alice_bob, bob_sent.len()).await;
+    wait_for(&bob, &bob_alice, alice_sent.len()).await;
+
+    // A back: both outboxes drain on both relays, and A's copies change nothing.
+    relay_a.restart().await;
+    for client in [&alice, &bob] {
+        wait_until("the outbox is empty on both relays", || async {
+            client.engine.with_store(|s| s.outbox().unwrap().is_empty())
+        })
+        .await;
+    }
+    // A last message from each side through both relays, after every copy above.
+    send(&alice, &alice_bob, "a-last".into(), &mut alice_sent).await;
+    send(&bob, &bob_alice, "b-last".into(), &mut bob_sent).await;
+    wait_for(&alice, &alice_bob, bob_sent.len()).await;
+    wait_for(&bob, &bob_alice, alice_sent.len()).await;
+    for client in [&alice, &bob] {
+        wait_until("the outbox is empty on both relays", || async {
+            client.engine.with_store(|s| s.outbox().unwrap().is_empty())
+        })
+        .await;
+    }
+
+    let texts = |messages: Vec<sealpost_client::engine::MessageView>| -> Vec<String> {
+        messages.into_iter().map(|m| m.text).collect()
+    };
+    assert_eq!(texts(alice.incoming(&alice_bob).await), bob_sent);
+    assert_eq!(texts(bob.incoming(&bob_alice).await), alice_sent);
+    for (name, client) in [("Alice", &mut alice), ("Bob", &mut bob)] {
+        let misuse: Vec<_> = client
+            .drain_events()
+            .into_iter()
+            .filter(|event| matches!(event, EngineEvent::InviteMisuse { .. }))
+            .collect();
+        assert!(
+            misuse.is_empty(),
+            "{name} got invite-misuse warnings: {misuse:?}"
+        );
+    }
+}
+
 /// Bad envelopes inside a drained backlog poison nothing: while Bob is offline his mailbox gets
 /// Alice's messages with garbage, a tampered envelope and replays of real ones between them;
 /// when Bob comes up (and opens and commits what each push window delivers as one batch), every

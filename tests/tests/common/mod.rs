@@ -199,6 +199,22 @@ impl Client {
             .messages
     }
 
+    /// Every event received so far, without waiting (for "no event of this kind" checks).
+    pub fn drain_events(&mut self) -> Vec<EngineEvent> {
+        let mut events = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            events.push(event);
+        }
+        events
+    }
+
+    /// Adds `relay_url` to the relays new mailboxes (and so new invites) are made on.
+    pub async fn add_relay(&self, relay_url: &str) {
+        let mut settings = self.engine.get_settings().await.unwrap();
+        settings.relays.push(relay_url.to_owned());
+        self.engine.update_settings(settings).await.unwrap();
+    }
+
     pub async fn incoming(&self, contact: &str) -> Vec<MessageView> {
         self.messages(contact)
             .await

@@ -36,8 +36,28 @@ export SEALPOST_KEYRING_HOME
 SEALPOST_KEYRING_PASSWORD="${SEALPOST_KEYRING_PASSWORD:-sealpost-test-keyring}"
 export SEALPOST_KEYRING_PASSWORD
 
+# The bus: the standard session configuration, except that the Secret Service (and
+# gnome-keyring's own name) can never be started by D-Bus activation. Only the daemon started
+# below, with its data in the throwaway directory, serves them. If it crashes, callers get a clear
+# "not available" error instead of a second daemon activated on the user's real (or an empty,
+# locked) keyring, whose answer would look like "no key stored".
+mkdir -p "$keyring_home/dbus-services"
+for name in org.freedesktop.secrets org.gnome.keyring; do
+    printf '[D-BUS Service]\nName=%s\nExec=/bin/false\n' "$name" \
+        >"$keyring_home/dbus-services/$name.service"
+done
+cat >"$keyring_home/session.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <!-- Listed before the standard directories, so these files win for their names. -->
+  <servicedir>$keyring_home/dbus-services</servicedir>
+  <include>/usr/share/dbus-1/session.conf</include>
+</busconfig>
+CONF
+
 status=0
-dbus-run-session -- bash -c '
+dbus-run-session --config-file="$keyring_home/session.conf" -- bash -c '
     set -euo pipefail
     # Start the daemon with its data in the throwaway directory and unlock (create) the login
     # collection with the password on stdin. It prints VAR=value lines; export each on its own line.

@@ -348,6 +348,185 @@ async fn relay_and_client_restart_then_replay_shows_each_once() {
     assert_eq!(texts, ["one", "two", "three", "four", "five"]);
 }
 
+/// Out-of-order delivery through a real relay: Alice's sealed messages reach Bob's mailbox in
+/// the reverse of the order she wrote them (the relay replays captured envelopes newest first);
+/// the conversation the engine returns (`get_messages`, unsorted) is in her order, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_delivered_out_of_order_are_shown_in_the_sender_s_order() {
+    let mut relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    alice
+        .engine
+        .send_message(&alice_bob, "first")
+        .await
+        .unwrap();
+    wait_until("Bob has 'first'", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+
+    // Sealed while the relay is down, so they stay in Alice's outbox; then Alice stops for good
+    // and the relay alone decides the order in which Bob gets them.
+    relay.stop().await;
+    let texts = ["one", "two", "three", "four", "five"];
+    for text in texts {
+        alice.engine.send_message(&alice_bob, text).await.unwrap();
+    }
+    let captured: Vec<(String, Vec<u8>, Vec<u8>)> = alice.engine.with_store(|s| {
+        s.outbox()
+            .unwrap()
+            .into_iter()
+            .filter(|item| item.message.is_some())
+            .map(|item| {
+                (
+                    item.relay_url.as_str().to_owned(),
+                    item.send_id.as_bytes().to_vec(),
+                    item.sealed.as_bytes().to_vec(),
+                )
+            })
+            .collect()
+    });
+    assert_eq!(captured.len(), texts.len());
+    let address = alice.engine.with_store(|s| {
+        let contact = alice_bob.parse().unwrap();
+        s.peer_addresses(contact).unwrap().remove(0)
+    });
+    let key = ed25519_dalek::SigningKey::from_bytes(&array32(
+        address.sender_auth_secret_key.expose_secret(),
+    ));
+    let (bob_profile, bob_root) = bob.stop().await;
+    alice.stop().await;
+    relay.restart().await;
+    for (url, send_id, sealed) in captured.iter().rev() {
+        inject(
+            url,
+            array32(send_id),
+            array32(address.send_secret.expose_secret()),
+            &key,
+            sealed,
+        )
+        .await;
+    }
+
+    let bob = Client::reopen(&bob_profile, &bob_root).await;
+    wait_until("Bob has all six", || async {
+        bob.incoming(&bob_alice).await.len() >= 6
+    })
+    .await;
+    let shown: Vec<(u64, String)> = bob
+        .messages(&bob_alice)
+        .await
+        .into_iter()
+        .filter(|m| !m.outgoing)
+        .map(|m| (m.seq, m.text))
+        .collect();
+    let expected: Vec<(u64, String)> = std::iter::once("first")
+        .chain(texts)
+        .enumerate()
+        .map(|(index, text)| (index as u64 + 1, text.to_owned()))
+        .collect();
+    assert_eq!(shown, expected, "the engine's order is the sender's order");
+}
+
+/// A contact reached through two relays: every message goes to both, one relay goes down and
+/// comes back while both sides keep writing, and each message is shown exactly once, in order.
+/// The accepter's Hello reaches the inviter on both relays (its copies race): the second copy
+/// is a duplicate, not a misuse of the invite, so no `invite-misuse` warning appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_one_down_then_back_every_message_once_and_no_misuse_warning() {
+    let mut relay_a = TestRelay::start().await;
+    let mut relay_b = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut alice, _a) = Client::new("Alice", root.path(), &relay_a.url()).await;
+    let (mut bob, _b) = Client::new("Bob", root.path(), &relay_a.url()).await;
+    alice.add_relay(&relay_b.url()).await;
+    bob.add_relay(&relay_b.url()).await;
+    let (alice_bob, bob_alice, invite) = connect(&alice, &bob, "Bob").await;
+    assert_eq!(
+        Invite::parse(&invite).unwrap().relays.len(),
+        2,
+        "the invite names both relays"
+    );
+
+    let mut alice_sent = Vec::new();
+    let mut bob_sent = Vec::new();
+    async fn send(from: &Client, contact: &str, text: String, log: &mut Vec<String>) {
+        from.engine.send_message(contact, &text).await.unwrap();
+        log.push(text);
+    }
+    async fn wait_for(to: &Client, contact: &str, count: usize) {
+        wait_until("every message so far arrived", || async {
+            to.incoming(contact).await.len() >= count
+        })
+        .await;
+    }
+
+    // Both relays up.
+    send(&bob, &bob_alice, "b0".into(), &mut bob_sent).await;
+    send(&alice, &alice_bob, "a0".into(), &mut alice_sent).await;
+    wait_for(&alice, &alice_bob, bob_sent.len()).await;
+    wait_for(&bob, &bob_alice, alice_sent.len()).await;
+
+    // Relay B down: everything still arrives through A.
+    relay_b.stop().await;
+    for index in 1..=3 {
+        send(&alice, &alice_bob, format!("a{index}"), &mut alice_sent).await;
+        send(&bob, &bob_alice, format!("b{index}"), &mut bob_sent).await;
+    }
+    wait_for(&alice, &alice_bob, bob_sent.len()).await;
+    wait_for(&bob, &bob_alice, alice_sent.len()).await;
+
+    // B back, A down: B delivers its backlog (copies of what A delivered) and the new ones.
+    relay_b.restart().await;
+    relay_a.stop().await;
+    for index in 4..=6 {
+        send(&alice, &alice_bob, format!("a{index}"), &mut alice_sent).await;
+        send(&bob, &bob_alice, format!("b{index}"), &mut bob_sent).await;
+    }
+    wait_for(&alice, &alice_bob, bob_sent.len()).await;
+    wait_for(&bob, &bob_alice, alice_sent.len()).await;
+
+    // A back: both outboxes drain on both relays, and A's copies change nothing.
+    relay_a.restart().await;
+    for client in [&alice, &bob] {
+        wait_until("the outbox is empty on both relays", || async {
+            client.engine.with_store(|s| s.outbox().unwrap().is_empty())
+        })
+        .await;
+    }
+    // A last message from each side through both relays, after every copy above.
+    send(&alice, &alice_bob, "a-last".into(), &mut alice_sent).await;
+    send(&bob, &bob_alice, "b-last".into(), &mut bob_sent).await;
+    wait_for(&alice, &alice_bob, bob_sent.len()).await;
+    wait_for(&bob, &bob_alice, alice_sent.len()).await;
+    for client in [&alice, &bob] {
+        wait_until("the outbox is empty on both relays", || async {
+            client.engine.with_store(|s| s.outbox().unwrap().is_empty())
+        })
+        .await;
+    }
+
+    let texts = |messages: Vec<sealpost_client::engine::MessageView>| -> Vec<String> {
+        messages.into_iter().map(|m| m.text).collect()
+    };
+    assert_eq!(texts(alice.incoming(&alice_bob).await), bob_sent);
+    assert_eq!(texts(bob.incoming(&bob_alice).await), alice_sent);
+    for (name, client) in [("Alice", &mut alice), ("Bob", &mut bob)] {
+        let misuse: Vec<_> = client
+            .drain_events()
+            .into_iter()
+            .filter(|event| matches!(event, EngineEvent::InviteMisuse { .. }))
+            .collect();
+        assert!(
+            misuse.is_empty(),
+            "{name} got invite-misuse warnings: {misuse:?}"
+        );
+    }
+}
+
 /// Bad envelopes inside a drained backlog poison nothing: while Bob is offline his mailbox gets
 /// Alice's messages with garbage, a tampered envelope and replays of real ones between them;
 /// when Bob comes up (and opens and commits what each push window delivers as one batch), every

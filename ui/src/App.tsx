@@ -17,6 +17,7 @@ import { IconChat, IconLogo, IconSearch, IconSettings, IconTicket, IconUserPlus 
 import { InviteDialog } from "./components/InviteDialog";
 import { Onboarding } from "./components/Onboarding";
 import { SettingsDialog } from "./components/SettingsDialog";
+import { StartupFailure } from "./components/StartupFailure";
 import { VerifyDialog } from "./components/VerifyDialog";
 import { I18nProvider, useI18n } from "./i18n";
 import { searchKey } from "./lib/format";
@@ -70,16 +71,7 @@ function Root() {
         </main>
       );
     case "failed":
-      return (
-        <main class="splash">
-          <IconLogo size={56} />
-          <h1>{t("app.startFailed")}</h1>
-          <ErrorText error={phase.error} />
-          <button type="button" class="button primary" onClick={() => void start()}>
-            {t("app.retry")}
-          </button>
-        </main>
-      );
+      return <StartupFailure error={phase.error} onRetry={() => void start()} />;
     case "onboarding":
       return <Onboarding profile={phase.status.profile} onDone={() => void start()} />;
     case "ready":

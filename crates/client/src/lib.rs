@@ -11,8 +11,8 @@
 //!   sessions, messages, the outbox and the dedupe table, with the two transactions that make
 //!   delivery safe ([`Store::commit_sealed`](store::Store::commit_sealed) and
 //!   [`Store::commit_received`](store::Store::commit_received)).
-//! - [`open`]: [`open_profile_store`] joins the two without ever minting a key for an existing
-//!   database.
+//! - [`open`]: [`open_profile`] joins the two without ever minting a key for an existing
+//!   database or a new identity for an onboarded profile.
 //! - [`scan`]: the data-at-rest scanner that proves no plaintext and no key byte lies on disk
 //!   outside SQLCipher.
 //!
@@ -42,7 +42,7 @@ pub mod vault;
 
 pub use app::{App, AppConfig, AppError, AppStatus, LocalRelayMode};
 pub use engine::{Engine, EngineConfig, EngineError, EngineEvent};
-pub use open::{OpenProfileError, open_profile_store};
+pub use open::{OpenProfileError, OpenedProfile, open_profile, open_profile_store};
 pub use profile::{ProfileDirs, ProfileError, ProfileName, ProfilesConfig};
 pub use store::{Store, StoreConfig, StoreError};
 pub use vault::{DatabaseKey, IdentitySeedBytes, Vault, VaultError};

@@ -21,11 +21,30 @@
 //! the version prefix lets a later release change the format. Anything else in an entry is
 //! reported as [`VaultError::CorruptEntry`]; decoding never panics.
 //!
+//! ## Missing is not "new"
+//!
+//! A missing entry means "create one" only for a profile that does not exist yet. Whether a
+//! profile exists is decided by [`crate::open::open_profile`] from its database, never here: a
+//! keychain that was reset, a Secret Service that restarted with another (empty) collection, or a
+//! profile copied from another machine all look like "no entry", and minting a new identity
+//! seed then would silently replace who the user is for every contact. So
+//! [`Vault::load_or_create_identity_seed`] and [`Vault::load_or_create_database_key`] are for a
+//! profile with no database only; opening an existing one goes through
+//! [`crate::open::open_profile`], which refuses with a typed error instead.
+//!
 //! ## Concurrency
 //!
 //! `load_or_create_*` reads, and creates only when the entry is missing. Two processes of the
 //! *same* profile racing on first start could each create a secret; the app's per-profile
 //! single-instance lock (§3a rule 9) rules that out.
+//!
+//! Within one process every keychain operation of every [`KeyringStore`] is serialized by one
+//! process-wide lock. On Linux each keyring operation opens its own Secret Service session with a
+//! Diffie-Hellman negotiation, and gnome-keyring aborts (an assertion in its session handling,
+//! SIGTRAP/SIGABRT in GLib) when several sessions of one client are negotiated at once; the
+//! client then sees a D-Bus `NoReply`. Engines of several profiles in one process (the tests)
+//! and the async runtime's worker threads would otherwise do exactly that. A dead or missing
+//! Secret Service is [`VaultError::KeychainUnavailable`], never "no entry".
 
 use std::collections::HashMap;
 use std::fmt;
@@ -219,6 +238,20 @@ pub trait KeyStore: Send + Sync {
     fn delete(&self, account: &str) -> Result<bool, VaultError>;
 }
 
+/// Serializes every keychain operation of this process (see the module docs, "Concurrency"):
+/// gnome-keyring crashes when one client negotiates several Secret Service sessions at once.
+static KEYCHAIN_LOCK: Mutex<()> = Mutex::new(());
+
+/// Runs `action` while holding the process-wide keychain lock that every [`KeyringStore`] call
+/// holds. For code that must use the `keyring` crate directly next to a vault (tests that write
+/// raw entries): unserialized, it would race the vault's Secret Service sessions.
+pub fn with_keychain_lock<T>(action: impl FnOnce() -> T) -> T {
+    let _serialized = KEYCHAIN_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    action()
+}
+
 /// A [`KeyStore`] over the `keyring` crate: the OS keychain, or any keyring credential builder.
 pub struct KeyringStore {
     builder: Option<Box<keyring::CredentialBuilder>>,
@@ -251,6 +284,10 @@ impl KeyringStore {
         account: &str,
         action: impl FnOnce(&keyring::Entry) -> keyring::Result<T>,
     ) -> Result<keyring::Result<T>, VaultError> {
+        // Held across entry creation and the operation: both talk to the Secret Service.
+        let _serialized = KEYCHAIN_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut entries = self
             .entries
             .lock()
@@ -376,6 +413,10 @@ impl Vault {
     }
 
     /// The identity seed, created from the OS random generator and stored if missing.
+    ///
+    /// Only for a profile that does not exist yet (no database): for an existing profile a
+    /// missing seed must be an error, not a new identity. [`crate::open::open_profile`] makes
+    /// that choice; the engine never calls this directly.
     pub fn load_or_create_identity_seed(&self) -> Result<IdentitySeedBytes, VaultError> {
         if let Some(seed) = self.load_identity_seed()? {
             return Ok(seed);

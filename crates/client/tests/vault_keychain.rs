@@ -5,9 +5,14 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{CleanupSecrets, open_real_vault, unique_profile};
-use sealpost_client::vault::{ENCODING_PREFIX, SERVICE, SecretKind, VaultError};
-use sealpost_client::{ProfileName, Vault};
+use sealpost_client::engine::RelayChoice;
+use sealpost_client::vault::{
+    ENCODING_PREFIX, SERVICE, SecretKind, VaultError, with_keychain_lock as locked,
+};
+use sealpost_client::{Engine, EngineConfig, ProfileName, ProfilesConfig, Vault};
 
 #[test]
 fn secrets_round_trip_through_the_keychain_per_profile() {
@@ -50,7 +55,7 @@ fn entries_use_service_sealpost_and_the_versioned_text_form() {
     let key = vault.load_or_create_database_key().unwrap();
 
     let entry = keyring::Entry::new(SERVICE, &format!("{profile}/database-key")).unwrap();
-    let stored = entry.get_password().unwrap();
+    let stored = locked(|| entry.get_password()).unwrap();
     assert_eq!(
         stored,
         format!("{ENCODING_PREFIX}{}", hex::encode(key.expose_secret()))
@@ -77,8 +82,8 @@ fn corrupt_keychain_entries_are_typed_errors() {
         b"",
     ];
     for bytes in cases {
-        seed_entry.set_secret(bytes).unwrap();
-        key_entry.set_secret(bytes).unwrap();
+        locked(|| seed_entry.set_secret(bytes)).unwrap();
+        locked(|| key_entry.set_secret(bytes)).unwrap();
         let seed_error = vault
             .load_identity_seed()
             .err()
@@ -101,7 +106,7 @@ fn corrupt_keychain_entries_are_typed_errors() {
                 ..
             })
         ));
-        assert_eq!(key_entry.get_secret().unwrap(), bytes);
+        assert_eq!(locked(|| key_entry.get_secret()).unwrap(), bytes);
         // The message names the problem without echoing the entry's bytes.
         assert!(!seed_error.to_string().contains("zzzz"));
     }
@@ -177,4 +182,261 @@ fn missing_keychain_gives_a_typed_error_that_says_what_to_do() {
         assert!(message.contains("never in a file"), "{message}");
     }
     assert!(unset.to_lowercase().contains("autolaunch"), "{unset}");
+}
+
+/// The engine's configuration for `profile` under `data_root`, on the native OS keychain.
+fn engine_config(profile: &ProfileName, data_root: &Path) -> EngineConfig {
+    let mut config = EngineConfig::new(profile.clone());
+    config.profiles = ProfilesConfig {
+        data_root: Some(data_root.to_path_buf()),
+    };
+    config
+}
+
+/// Opens and onboards `profile` on the real keychain; returns its public identity key bytes.
+async fn onboard_real_profile(profile: &ProfileName, data_root: &Path) -> Vec<u8> {
+    let (engine, _events) = Engine::open(engine_config(profile, data_root))
+        .await
+        .unwrap();
+    engine
+        .onboard(
+            "Alice",
+            RelayChoice::Remote {
+                url: "ws://127.0.0.1:9".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let identity = engine.identity_key().to_bytes().to_vec();
+    engine.shutdown().await;
+    identity
+}
+
+/// A keychain that lost the identity seed of an existing profile (reset, or a Secret Service that
+/// came back with another, empty collection after a crash) must not give the profile a new
+/// identity: the engine refuses with `identity_missing`, writes no seed, and opens with the old
+/// identity once the entry is back (the UI's "Try again").
+#[tokio::test]
+async fn an_onboarded_profile_without_its_identity_seed_is_refused_never_given_a_new_identity() {
+    let profile = unique_profile("seedless");
+    let _cleanup = CleanupSecrets(profile.clone());
+    let root = tempfile::tempdir().unwrap();
+    let identity = onboard_real_profile(&profile, root.path()).await;
+
+    let seed_entry =
+        keyring::Entry::new(SERVICE, &SecretKind::IdentitySeed.account(&profile)).unwrap();
+    let stored = locked(|| seed_entry.get_secret()).unwrap();
+    locked(|| seed_entry.delete_credential()).unwrap();
+
+    let error = Engine::open(engine_config(&profile, root.path()))
+        .await
+        .err()
+        .expect("the profile opened with a new identity");
+    assert_eq!(error.kind(), "identity_missing", "{error}");
+    assert!(
+        error.to_string().contains("did not create a new identity"),
+        "{error}"
+    );
+    assert!(
+        matches!(
+            locked(|| seed_entry.get_secret()),
+            Err(keyring::Error::NoEntry)
+        ),
+        "a new identity seed was stored for an existing profile"
+    );
+
+    // The keychain is back (unlocked, restored): the retry opens the same identity.
+    locked(|| seed_entry.set_secret(&stored)).unwrap();
+    let (engine, _events) = Engine::open(engine_config(&profile, root.path()))
+        .await
+        .unwrap();
+    assert_eq!(engine.identity_key().to_bytes().to_vec(), identity);
+    assert!(engine.is_onboarded().unwrap());
+    engine.shutdown().await;
+}
+
+/// The same for the database key: a typed, retryable `database_key_missing`, and no key minted.
+#[tokio::test]
+async fn an_existing_database_without_its_key_is_a_typed_retryable_error() {
+    let profile = unique_profile("keyless");
+    let _cleanup = CleanupSecrets(profile.clone());
+    let root = tempfile::tempdir().unwrap();
+    let identity = onboard_real_profile(&profile, root.path()).await;
+
+    let key_entry =
+        keyring::Entry::new(SERVICE, &SecretKind::DatabaseKey.account(&profile)).unwrap();
+    let stored = locked(|| key_entry.get_secret()).unwrap();
+    locked(|| key_entry.delete_credential()).unwrap();
+
+    let error = Engine::open(engine_config(&profile, root.path()))
+        .await
+        .err()
+        .expect("the profile opened without its database key");
+    assert_eq!(error.kind(), "database_key_missing", "{error}");
+    assert!(matches!(
+        locked(|| key_entry.get_secret()),
+        Err(keyring::Error::NoEntry)
+    ));
+
+    locked(|| key_entry.set_secret(&stored)).unwrap();
+    let (engine, _events) = Engine::open(engine_config(&profile, root.path()))
+        .await
+        .unwrap();
+    assert_eq!(engine.identity_key().to_bytes().to_vec(), identity);
+    engine.shutdown().await;
+}
+
+/// Many threads using the keychain at once, as engines of several profiles in one process do.
+/// gnome-keyring aborts when one client negotiates several Secret Service sessions concurrently
+/// (the suite's old flake: the daemon died with SIGTRAP and the tests got D-Bus `NoReply`); the
+/// vault serializes its keychain calls so every one of these succeeds.
+#[test]
+fn concurrent_keychain_use_from_many_threads_always_succeeds() {
+    const THREADS: usize = 12;
+    const ROUNDS: usize = 8;
+    let profiles: Vec<ProfileName> = (0..THREADS).map(|_| unique_profile("parallel")).collect();
+    let _cleanup: Vec<CleanupSecrets> = profiles.iter().cloned().map(CleanupSecrets).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = profiles
+            .iter()
+            .map(|profile| {
+                scope.spawn(move || -> Result<(), VaultError> {
+                    for _ in 0..ROUNDS {
+                        let vault = Vault::open(profile)?;
+                        let seed = vault.load_or_create_identity_seed()?;
+                        let again = vault.load_identity_seed()?;
+                        assert!(again.is_some_and(|again| again == seed));
+                        vault.load_or_create_database_key()?;
+                        assert_eq!(vault.delete_profile_secrets()?, 2);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for worker in workers {
+            if let Err(error) = worker.join().unwrap() {
+                panic!("a keychain call failed under concurrent use: {error}");
+            }
+        }
+    });
+}
+
+const ENGINE_CHILD_ENV: &str = "SEALPOST_TEST_ENGINE_NO_SECRET_SERVICE_ROOT";
+const ENGINE_CHILD_MARKER: &str = "ENGINE-NO-SECRET-SERVICE-KIND:";
+
+/// A bus on which no Secret Service runs and none can be started (no service activation).
+struct PrivateBus {
+    daemon: std::process::Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateBus {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+                dir.path().join("bus").display()
+            ),
+        )
+        .unwrap();
+        let mut daemon = std::process::Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon (package dbus) is needed for this test");
+        let mut address = String::new();
+        std::io::BufReader::new(daemon.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "no bus address: {address:?}");
+        Self {
+            daemon,
+            address,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// With no Secret Service on the session bus (a bus without one, or an address that leads
+/// nowhere), opening a profile is the typed, retryable `keychain_unavailable`, never "no key
+/// stored": no seed, no database key, no database and no profile directory are created.
+/// Runs the engine in a child process of this test binary with the bus address changed.
+#[test]
+fn without_a_secret_service_the_engine_reports_keychain_unavailable_and_creates_nothing() {
+    if let Some(root) = std::env::var_os(ENGINE_CHILD_ENV) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let profile = ProfileName::new("no_secret_service").unwrap();
+        let kind = match runtime.block_on(Engine::open(engine_config(&profile, Path::new(&root)))) {
+            Err(error) => error.kind().to_owned(),
+            Ok(_) => "opened".to_owned(),
+        };
+        println!("{ENGINE_CHILD_MARKER}{kind}");
+        return;
+    }
+
+    let run = |bus_address: &str| {
+        let root = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "without_a_secret_service_the_engine_reports_keychain_unavailable_and_creates_nothing",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ENGINE_CHILD_ENV, root.path())
+            .env("DBUS_SESSION_BUS_ADDRESS", bus_address)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "child failed: {stdout}");
+        let kind = stdout
+            .lines()
+            .find_map(|line| line.split_once(ENGINE_CHILD_MARKER).map(|(_, kind)| kind))
+            .unwrap_or_else(|| panic!("child printed no result: {stdout}"))
+            .to_owned();
+        let created: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        (kind, created)
+    };
+
+    let bus = PrivateBus::start();
+    for address in [
+        bus.address.as_str(),
+        "unix:path=/nonexistent/sealpost-no-bus",
+    ] {
+        let (kind, created) = run(address);
+        assert_eq!(kind, "keychain_unavailable", "bus {address}");
+        assert!(created.is_empty(), "bus {address}: created {created:?}");
+    }
 }

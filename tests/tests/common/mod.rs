@@ -190,15 +190,30 @@ impl Client {
         (self.profile, self.root)
     }
 
+    /// The conversation exactly as the engine's view (`get_messages`) returns it. Never sorted
+    /// here: the order the UI shows is the engine's, and a test must see an ordering bug.
     pub async fn messages(&self, contact: &str) -> Vec<MessageView> {
-        let mut page = self
-            .engine
+        self.engine
             .get_messages(contact, None, 500)
             .await
             .unwrap()
-            .messages;
-        page.sort_by_key(|m| (m.seq, m.outgoing));
-        page
+            .messages
+    }
+
+    /// Every event received so far, without waiting (for "no event of this kind" checks).
+    pub fn drain_events(&mut self) -> Vec<EngineEvent> {
+        let mut events = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            events.push(event);
+        }
+        events
+    }
+
+    /// Adds `relay_url` to the relays new mailboxes (and so new invites) are made on.
+    pub async fn add_relay(&self, relay_url: &str) {
+        let mut settings = self.engine.get_settings().await.unwrap();
+        settings.relays.push(relay_url.to_owned());
+        self.engine.update_settings(settings).await.unwrap();
     }
 
     pub async fn incoming(&self, contact: &str) -> Vec<MessageView> {

@@ -6,15 +6,26 @@
 //! Alice shows her invite, Bob pastes it, previews and accepts it, they write both ways, each sees
 //! the other's message and the ticks of their own move on to "read", and the verify screen shows
 //! the same 60-digit safety number on both sides. Screenshots of every step are saved (CI keeps
-//! them as artifacts; `docs/screenshots/` holds current ones).
+//! them as artifacts; `docs/screenshots/` holds current ones). When both apps are closed, both
+//! profile directories — the SQLCipher store and the webview's own data — are scanned for the
+//! display names and every message text (BRIEF §3 "Local store", §3a rule 8): none may be there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
 use fantoccini::Locator;
+use sealpost_client::scan::{Needle, scan_dir_for_needles};
 use sealpost_webdriver_tests::{App, DEFAULT_WAIT, Harness, test_id_selector};
 use serde_json::json;
+
+/// The display names: long enough that encrypted bytes never match them by chance.
+const ALICE_NAME: &str = "Alice Aster";
+const BOB_NAME: &str = "Bob Birch";
+/// Every message text of the conversation.
+const BOB_MESSAGE: &str = "Hi Alice, it's Bob";
+const ALICE_FIRST_LINE: &str = "Hello Bob!";
+const ALICE_SECOND_LINE: &str = "Second line.";
 
 /// The UI's root element (`ui/index.html`).
 const UI_ROOT: &str = "#app";
@@ -147,8 +158,8 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
     window_is_up(&harness, &alice).await;
     window_is_up(&harness, &bob).await;
 
-    onboard(&alice, "Alice").await;
-    onboard(&bob, "Bob").await;
+    onboard(&alice, ALICE_NAME).await;
+    onboard(&bob, BOB_NAME).await;
     shot(&alice, "02-empty-chat-list").await;
 
     // Alice shows her invite.
@@ -175,7 +186,7 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
         .await
         .unwrap();
     assert_eq!(
-        suggested, "Alice",
+        suggested, ALICE_NAME,
         "the invite carries Alice's display name"
     );
     shot(&bob, "04-add-contact-preview").await;
@@ -183,17 +194,12 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
 
     // Bob writes first; the chat with Alice is open after accepting.
     bob.focus_window().await.unwrap();
-    send(&bob, "Hi Alice, it's Bob", "Hi Alice, it's Bob").await;
-    wait_for_state(
-        &bob,
-        "Hi Alice, it's Bob",
-        &["on_relay", "delivered", "read"],
-    )
-    .await;
+    send(&bob, BOB_MESSAGE, BOB_MESSAGE).await;
+    wait_for_state(&bob, BOB_MESSAGE, &["on_relay", "delivered", "read"]).await;
 
     // Alice sees Bob in her list (named by his Hello), opens the chat and reads the message.
     let bob_row = alice
-        .wait_for_text("chat-row-name", DELIVERY_WAIT, |name| name == "Bob")
+        .wait_for_text("chat-row-name", DELIVERY_WAIT, |name| name == BOB_NAME)
         .await;
     if bob_row.is_err() {
         let _ = alice.screenshot("failed-alice-chat-list").await;
@@ -203,33 +209,31 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
     alice.focus_window().await.unwrap();
     alice.click("chat-row").await.unwrap();
     alice
-        .wait_for_text("message-text", DELIVERY_WAIT, |text| {
-            text == "Hi Alice, it's Bob"
-        })
+        .wait_for_text("message-text", DELIVERY_WAIT, |text| text == BOB_MESSAGE)
         .await
         .unwrap();
 
     // Read receipts are on by default: Bob's tick moves to "read".
-    wait_for_state(&bob, "Hi Alice, it's Bob", &["read"]).await;
+    wait_for_state(&bob, BOB_MESSAGE, &["read"]).await;
 
     // Alice answers on two lines (Shift+Enter is a new line, Enter sends); Bob, whose chat is
     // open and focused, reads it, and her tick follows.
     alice
-        .type_into("composer-input", "Hello Bob!")
+        .type_into("composer-input", ALICE_FIRST_LINE)
         .await
         .unwrap();
     alice
         .type_into("composer-input", SHIFT_ENTER)
         .await
         .unwrap();
-    send(&alice, "Second line.", "Second line.").await;
+    send(&alice, ALICE_SECOND_LINE, ALICE_SECOND_LINE).await;
     bob.focus_window().await.unwrap();
     bob.wait_for_text("message-text", DELIVERY_WAIT, |text| {
-        text.lines().collect::<Vec<_>>() == ["Hello Bob!", "Second line."]
+        text.lines().collect::<Vec<_>>() == [ALICE_FIRST_LINE, ALICE_SECOND_LINE]
     })
     .await
     .unwrap();
-    wait_for_state(&alice, "Second line.", &["read"]).await;
+    wait_for_state(&alice, ALICE_SECOND_LINE, &["read"]).await;
     shot(&alice, "06-chat-alice").await;
     shot(&bob, "07-chat-bob").await;
 
@@ -256,4 +260,51 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
 
     alice.close().await.unwrap();
     bob.close().await.unwrap();
+
+    // Data at rest: nothing the two people wrote or called themselves is readable on disk.
+    let texts = [
+        ALICE_NAME,
+        BOB_NAME,
+        BOB_MESSAGE,
+        ALICE_FIRST_LINE,
+        ALICE_SECOND_LINE,
+        &format!("{ALICE_FIRST_LINE}\n{ALICE_SECOND_LINE}"),
+    ];
+    let needles: Vec<Needle> = texts.iter().flat_map(|text| text_needles(text)).collect();
+    for profile in ["alice", "bob"] {
+        let dir = harness.profile_dir(profile);
+        assert!(
+            dir.join("webview").is_dir(),
+            "the webview's data belongs in {}",
+            dir.display()
+        );
+        let findings = scan_dir_for_needles(&dir, &needles);
+        assert!(
+            findings.is_empty(),
+            "plaintext found in profile {profile}: {findings:?}"
+        );
+    }
+}
+
+/// Needles for `text` as UTF-8 and as UTF-16 in both byte orders (WebKit keeps some strings,
+/// e.g. local storage values, as UTF-16).
+fn text_needles(text: &str) -> Vec<Needle> {
+    let utf16: Vec<u16> = text.encode_utf16().collect();
+    vec![
+        Needle::new(format!("{text:?} (UTF-8)"), text.as_bytes().to_vec()),
+        Needle::new(
+            format!("{text:?} (UTF-16LE)"),
+            utf16
+                .iter()
+                .flat_map(|unit| unit.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        ),
+        Needle::new(
+            format!("{text:?} (UTF-16BE)"),
+            utf16
+                .iter()
+                .flat_map(|unit| unit.to_be_bytes())
+                .collect::<Vec<u8>>(),
+        ),
+    ]
 }

@@ -177,6 +177,9 @@ function freshState(): MockState {
   };
 }
 
+/** When set, every command fails with this kind, as when the shell cannot open the profile. */
+let openFailure: string | null = null;
+
 function scenarioName(): string {
   if (typeof location === "undefined") return "fresh";
   return new URLSearchParams(location.search).get("mock") ?? "fresh";
@@ -292,6 +295,7 @@ function seedDemo(now: number): void {
 
 function reset(): void {
   state = freshState();
+  openFailure = null;
   const scenario = scenarioName();
   const now = Date.now();
   if (scenario === "demo" || scenario === "offline") seedDemo(now);
@@ -681,6 +685,7 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
 export async function mockInvoke<T>(command: string, args: Record<string, unknown>): Promise<T> {
   const delay = latencyMs();
   if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+  if (openFailure !== null) fail(openFailure, `the profile could not be opened (${openFailure})`);
   const handler = handlers[command];
   if (handler === undefined) fail("internal", `unknown command ${command}`);
   return handler(args) as T;
@@ -719,6 +724,11 @@ export interface MockControls {
   contactIdOf(name: string): string | undefined;
   /** Sets the link returned once by `take_pending_invite` (an app started by a deep link). */
   setPendingInvite(text: string | null): void;
+  /**
+   * Makes every command fail with `kind` (e.g. `identity_missing`, `keychain_unavailable`), as the
+   * shell does while it cannot open the profile; `null` lets the next command open it.
+   */
+  setOpenFailure(kind: string | null): void;
 }
 
 export const controls: MockControls = {
@@ -749,6 +759,9 @@ export const controls: MockControls = {
   contactIdOf: (name) => [...state.contacts.values()].find((r) => r.chat.displayName === name)?.chat.contactId,
   setPendingInvite(text) {
     state.pendingInvite = text;
+  },
+  setOpenFailure(kind) {
+    openFailure = kind;
   },
 };
 

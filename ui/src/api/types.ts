@@ -195,6 +195,8 @@ export type EngineErrorKind =
   | "key_change_pending"
   | "message_too_long"
   | "keychain_unavailable"
+  | "identity_missing"
+  | "database_key_missing"
   | "storage"
   | "not_onboarded"
   | "already_onboarded"

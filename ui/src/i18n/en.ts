@@ -5,6 +5,21 @@ export const en = {
   "app.startFailed": "Sealpost could not start.",
   "app.retry": "Try again",
 
+  "recovery.identityTitle": "Your identity key is missing from the keychain",
+  "recovery.identityBody":
+    "This profile exists, but the system keychain has no identity key for it. The keychain may be locked, it may be a different keychain than before (after a reset, or after the keyring service crashed and came back empty), or this profile was copied from another computer.",
+  "recovery.identityMeaning":
+    "Your identity key is who you are to your contacts. Sealpost did not make a new one: a new key would silently make you a stranger to every contact and cut you off from this profile's conversations. Nothing was changed.",
+  "recovery.databaseKeyTitle": "The key to your messages is missing from the keychain",
+  "recovery.databaseKeyBody":
+    "This profile's messages are stored encrypted on this computer, but the system keychain has no key for them. The keychain may be locked or reset, or this profile was copied from another computer. Nothing was changed.",
+  "recovery.keychainTitle": "The system keychain is not available",
+  "recovery.keychainBody":
+    "Sealpost keeps its keys only in the system keychain and could not reach it: the keyring may be locked, not running, or it stopped. Sealpost did not treat this as “no keys” and changed nothing.",
+  "recovery.whatToDo": "Unlock or start your keyring (or restore it from a backup), then choose Try again.",
+  "recovery.startOver":
+    "Sealpost never replaces a profile's identity on its own, and this version has no button to start over. If the key is lost for good, open Sealpost with another profile (sealpost --profile new-name); this profile's data stays where it is.",
+
   "common.close": "Close",
   "common.cancel": "Cancel",
   "common.save": "Save",

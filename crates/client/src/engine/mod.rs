@@ -34,7 +34,7 @@ use zeroize::Zeroizing;
 
 use crate::content::{Body, CONTENT_VERSION, Content, MAX_TEXT_BYTES, ReplyAddress, SenderKey};
 use crate::invite::{Invite, InviteError, InviteRelay, qr_svg};
-use crate::open::{OpenProfileError, open_profile_store};
+use crate::open::{OpenProfileError, OpenedProfile, open_profile};
 use crate::profile::{ProfileDirs, ProfileName, ProfilesConfig};
 use crate::store::{
     ContactId, ConversationSeq, Direction, IdentityKeyBytes, InviteId, InviteStatus,
@@ -153,6 +153,13 @@ pub enum EngineError {
     /// The OS keychain is missing or locked.
     #[error("keychain unavailable: {0}")]
     KeychainUnavailable(VaultError),
+    /// The profile is onboarded but the keychain has no identity key for it (locked, reset or
+    /// another keychain). Retryable; Sealpost never makes a new identity for it.
+    #[error("identity key missing: {0}")]
+    IdentityMissing(OpenProfileError),
+    /// The profile's database exists but the keychain has no key for it. Retryable.
+    #[error("database key missing: {0}")]
+    DatabaseKeyMissing(OpenProfileError),
     /// SQLCipher or disk failure.
     #[error("storage: {0}")]
     Storage(StoreError),
@@ -187,6 +194,8 @@ impl EngineError {
             Self::KeyChangePending => "key_change_pending",
             Self::MessageTooLong => "message_too_long",
             Self::KeychainUnavailable(_) => "keychain_unavailable",
+            Self::IdentityMissing(_) => "identity_missing",
+            Self::DatabaseKeyMissing(_) => "database_key_missing",
             Self::Storage(_) => "storage",
             Self::NotOnboarded => "not_onboarded",
             Self::AlreadyOnboarded => "already_onboarded",
@@ -237,6 +246,12 @@ impl From<OpenProfileError> for EngineError {
         match error {
             OpenProfileError::Vault(vault) => vault.into(),
             OpenProfileError::Store(store) => Self::Storage(store),
+            missing @ OpenProfileError::IdentitySeedMissing { .. } => {
+                Self::IdentityMissing(missing)
+            }
+            missing @ OpenProfileError::DatabaseKeyMissing { .. } => {
+                Self::DatabaseKeyMissing(missing)
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -348,9 +363,11 @@ impl Engine {
             Some(vault) => vault,
             None => Vault::open(&config.profile)?,
         };
-        let store = open_profile_store(&dirs, &vault, &config.store)?;
-        let seed_bytes = vault.load_or_create_identity_seed()?;
-        let seed = IdentitySeed::from_bytes(Zeroizing::new(*seed_bytes.expose_secret()));
+        let OpenedProfile {
+            store,
+            identity_seed,
+        } = open_profile(&dirs, &vault, &config.store)?;
+        let seed = IdentitySeed::from_bytes(Zeroizing::new(*identity_seed.expose_secret()));
         let identity = IdentityKeyPair::from_seed(&seed)?;
         let mut connector_config = config.connector;
         // The stored proxy applies before any connection is opened.

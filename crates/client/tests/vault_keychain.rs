@@ -203,6 +203,7 @@ async fn onboard_real_profile(profile: &ProfileName, data_root: &Path) -> Vec<u8
             "Alice",
             RelayChoice::Remote {
                 url: "ws://127.0.0.1:9".into(),
+                password: None,
             },
         )
         .await

@@ -8,22 +8,18 @@
 
 use std::process::{Command, Output};
 
-fn sealpost(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_sealpost"))
+fn sealpost(args: &[&str]) -> std::io::Result<Output> {
+    Command::new(env!("CARGO_BIN_EXE_sealpost"))
         .args(args)
         // No display: proves the answer comes before any window or GTK initialisation.
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
-        .output();
-    match output {
-        Ok(output) => output,
-        Err(error) => panic!("could not run the sealpost binary: {error}"),
-    }
+        .output()
 }
 
 #[test]
 fn version_flag_prints_the_workspace_version_without_a_display() {
-    let output = sealpost(&["--version"]);
+    let output = sealpost(&["--version"]).expect("the sealpost binary runs");
     assert!(output.status.success(), "exit status {:?}", output.status);
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
@@ -33,7 +29,7 @@ fn version_flag_prints_the_workspace_version_without_a_display() {
 
 #[test]
 fn profile_name_that_cannot_be_a_dbus_name_is_refused_before_any_window() {
-    let output = sealpost(&["--profile", "1alice"]);
+    let output = sealpost(&["--profile", "1alice"]).expect("the sealpost binary runs");
     assert_eq!(
         output.status.code(),
         Some(2),
@@ -46,7 +42,7 @@ fn profile_name_that_cannot_be_a_dbus_name_is_refused_before_any_window() {
 
 #[test]
 fn link_with_another_scheme_is_refused_before_any_window() {
-    let output = sealpost(&["https://example.com/invite"]);
+    let output = sealpost(&["https://example.com/invite"]).expect("the sealpost binary runs");
     assert_eq!(
         output.status.code(),
         Some(2),

@@ -39,11 +39,18 @@
 //! single-instance lock (§3a rule 9) rules that out.
 //!
 //! Within one process every keychain operation of every [`KeyringStore`] is serialized by one
-//! process-wide lock. On Linux each keyring operation opens its own Secret Service session with a
-//! Diffie-Hellman negotiation, and gnome-keyring aborts (an assertion in its session handling,
-//! SIGTRAP/SIGABRT in GLib) when several sessions of one client are negotiated at once; the
-//! client then sees a D-Bus `NoReply`. Engines of several profiles in one process (the tests)
-//! and the async runtime's worker threads would otherwise do exactly that. A dead or missing
+//! process-wide lock, so engines of several profiles in one process (the tests) and the async
+//! runtime's worker threads never interleave Secret Service calls.
+//!
+//! On Linux the Secret Service sessions are **plain** (no `crypto-rust` feature of `keyring`).
+//! With the Diffie-Hellman/AES session kind, every keyring call negotiates a new AES session, and
+//! gnome-keyring 42 aborted under a run of them even when serialized (`aes_negotiate: assertion
+//! 'client' failed`, then `GLib-ERROR` and SIGTRAP): the test suite's flake, reproduced in 3 of 8
+//! runs of `vault_keychain` and in 0 of 10 with plain sessions, which are also four times faster.
+//! Session encryption protects the secret only on the user's own session bus; whoever can read
+//! that bus runs as the user and can ask the Secret Service for the secret directly, which is
+//! outside the threat model (`docs/threat-model.md` § A thief of the user's data directory).
+//! libsecret itself falls back to plain sessions. A dead or missing
 //! Secret Service is [`VaultError::KeychainUnavailable`], never "no entry".
 
 use std::collections::HashMap;

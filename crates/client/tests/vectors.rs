@@ -8,6 +8,8 @@
 //! a silent change that breaks every existing profile. To add entries after a deliberate change:
 //! `SEALPOST_WRITE_VECTORS=1 cargo test -p sealpost-client --test vectors`, then review the diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use sealpost_client::content::{

@@ -11,6 +11,8 @@
 //! To record anew after a deliberate change:
 //! `SEALPOST_WRITE_VECTORS=1 cargo test -p sealpost-crypto --test frozen_formats`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use sealpost_crypto::{

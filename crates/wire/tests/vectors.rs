@@ -8,6 +8,8 @@
 //! silent change. New variants add entries. To add entries after a deliberate change, run
 //! `SEALPOST_WRITE_VECTORS=1 cargo test -p sealpost-wire --test vectors` and review the diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use sealpost_wire::{

@@ -624,6 +624,9 @@ async fn accept_first_message(
             receipts: Vec::new(),
         };
         inner.seal_and_commit(store, contact, None, &welcome)?;
+        // The SECUREs binding our mailboxes to the accepter's sender keys are queued in the same
+        // transaction: a crash cannot leave the contact made and its mailboxes never secured.
+        queue_secures(store, contact, &sender_keys);
         Ok(contact)
     });
     let contact = match accepted {
@@ -636,7 +639,7 @@ async fn accept_first_message(
         }
         Err(FirstContact::Engine(error)) => return Err(error),
     };
-    secure_mailboxes(inner, contact, &sender_keys).await;
+    inner.secure_wake.notify_one();
     inner.outbox_wake.notify_one();
     inner.emit(EngineEvent::ContactUpdated {
         contact_id: contact.to_string(),
@@ -673,20 +676,27 @@ impl From<sealpost_crypto::CryptoError> for FirstContact {
 /// Queues the SECURE that binds each of our mailboxes for `contact` to the sender key the peer
 /// announced for it, and wakes [`secure_loop`], which sends it (and retries it until the relay
 /// has it, across restarts).
+///
+/// The Hello path queues inside its first-contact transaction instead ([`queue_secures`]); the
+/// Welcome path queues right after its batch commit, so a crash in between can lose that
+/// SECURE (`docs/engine.md` § SECURE).
 async fn secure_mailboxes(inner: &Inner, contact: ContactId, keys: &[SenderKey]) {
-    {
-        let mut store = lock(&inner.store);
-        for key in keys {
-            let Ok(url) = store_url(&key.url) else {
-                continue;
-            };
-            let send_id = crate::store::SendId::new(key.send_id.clone());
-            if let Err(error) = store.queue_secure(contact, &url, &send_id, &key.public_key) {
-                tracing::warn!(%error, "could not queue a SECURE");
-            }
+    queue_secures(&mut lock(&inner.store), contact, keys);
+    inner.secure_wake.notify_one();
+}
+
+/// Queues the SECUREs of [`secure_mailboxes`] in `store` (inside the caller's transaction, if
+/// any); a key naming an unknown mailbox or relay is skipped.
+fn queue_secures(store: &mut crate::store::Store, contact: ContactId, keys: &[SenderKey]) {
+    for key in keys {
+        let Ok(url) = store_url(&key.url) else {
+            continue;
+        };
+        let send_id = crate::store::SendId::new(key.send_id.clone());
+        if let Err(error) = store.queue_secure(contact, &url, &send_id, &key.public_key) {
+            tracing::warn!(%error, "could not queue a SECURE");
         }
     }
-    inner.secure_wake.notify_one();
 }
 
 /// Sends every queued SECURE, each over a fresh owner connection, until none is left. After a

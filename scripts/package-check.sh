@@ -182,7 +182,10 @@ note "deb Depends: $depends"
 for dependency in libwebkit2gtk-4.1-0 libgtk-3-0 libssl3 libayatana-appindicator3-1; do
   grep -qw -- "$dependency" <<<"$depends" || fail ".deb does not depend on $dependency (Depends: $depends)"
 done
-dpkg-deb -f "$deb" Description | grep -qi "encrypted" || fail ".deb has no proper Description"
+# Captured first: `dpkg-deb | grep -q` fails under pipefail when grep exits at the first matching
+# line and dpkg-deb then gets SIGPIPE writing the rest (it did, once, in CI).
+description=$(dpkg-deb -f "$deb" Description)
+grep -qi "encrypted" <<<"$description" || fail ".deb has no proper Description"
 # Member names in the data archive, without a leading "./" (the bundler writes them bare).
 deb_files=$(dpkg-deb --fsys-tarfile "$deb" | tar -tf - | sed 's|^\./||')
 grep -qx 'usr/bin/sealpost' <<<"$deb_files" || fail ".deb has no /usr/bin/sealpost"

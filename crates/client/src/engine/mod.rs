@@ -41,8 +41,8 @@ use crate::store::{
     MailboxAuthSecretBytes, MailboxOwner, MessagePosition, NewContact, NewInvite, NewOwnMailbox,
     OneTimePrekeySecretBytes, PeerAddress, ReceiveId, RelayUrl, SealedEnvelopeBytes,
     SealedEnvelopeForRelay, SealedOutgoing, SealingPublicKeyBytes, SealingSecretBytes, SendId,
-    SendSecretBytes, SenderAuthSecretBytes, SessionStateBytes, SignedPrekeySecretBytes, Store,
-    StoreConfig, StoreError, UnixMillis,
+    SendSecretBytes, SenderAuthSecretBytes, SendingBlockedReason, SessionStateBytes,
+    SignedPrekeySecretBytes, Store, StoreConfig, StoreError, UnixMillis,
 };
 use crate::vault::{Vault, VaultError};
 
@@ -216,10 +216,12 @@ impl From<ClientError> for EngineError {
 impl From<StoreError> for EngineError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::SendingBlocked { reason } if reason.contains("blocked") => {
-                Self::ContactBlocked
-            }
-            StoreError::SendingBlocked { .. } => Self::KeyChangePending,
+            StoreError::SendingBlocked {
+                reason: SendingBlockedReason::ContactBlocked,
+            } => Self::ContactBlocked,
+            StoreError::SendingBlocked {
+                reason: SendingBlockedReason::KeyChangePending,
+            } => Self::KeyChangePending,
             StoreError::NotFound { what: "contact" } => Self::ContactNotFound,
             StoreError::InviteUnavailable { status } => match status {
                 InviteStatus::Consumed => Self::InviteUsed,
@@ -1740,5 +1742,23 @@ async fn state_loop(
             },
         );
         inner.connection_event();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each reason sending is blocked reaches the UI as its own error kind, told apart by type
+    /// (not by the reason's text, which is for people and may change).
+    #[test]
+    fn each_sending_blocked_reason_has_its_own_error_kind() {
+        for (reason, kind) in [
+            (SendingBlockedReason::ContactBlocked, "contact_blocked"),
+            (SendingBlockedReason::KeyChangePending, "key_change_pending"),
+        ] {
+            let error = EngineError::from(StoreError::SendingBlocked { reason });
+            assert_eq!(error.kind(), kind, "{reason:?}");
+        }
     }
 }

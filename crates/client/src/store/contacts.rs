@@ -46,15 +46,26 @@ pub struct Contact {
 
 impl Contact {
     /// Whether a message may be queued to this contact now, and if not, why.
-    pub fn sending_blocked_reason(&self) -> Option<&'static str> {
+    pub fn sending_blocked_reason(&self) -> Option<SendingBlockedReason> {
         if self.pending_identity_key.is_some() {
-            Some("the contact's identity key changed; accept or reject the change first")
+            Some(SendingBlockedReason::KeyChangePending)
         } else if self.blocked {
-            Some("the contact is blocked")
+            Some(SendingBlockedReason::ContactBlocked)
         } else {
             None
         }
     }
+}
+
+/// Why nothing may be sealed for a contact ([`StoreError::SendingBlocked`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendingBlockedReason {
+    /// A different identity key arrived and awaits the user's accept or reject (T8).
+    #[error("the contact's identity key changed; accept or reject the change first")]
+    KeyChangePending,
+    /// The user blocked the contact.
+    #[error("the contact is blocked")]
+    ContactBlocked,
 }
 
 /// What [`Store::record_key_change`] did.

@@ -49,7 +49,7 @@ use zeroize::Zeroizing;
 use crate::profile::ProfileDirs;
 use crate::vault::DatabaseKey;
 
-pub use contacts::{Contact, KeyChangeOutcome, NewContact};
+pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
 pub use mailboxes::{
     InviteRecord, InviteStatus, MailboxDeletion, MailboxOwner, NewInvite, NewOwnMailbox,
     OwnMailbox, PeerAddress, PendingSecure,
@@ -112,7 +112,7 @@ pub enum StoreError {
     #[error("sending to this contact is blocked: {reason}")]
     SendingBlocked {
         /// Why.
-        reason: &'static str,
+        reason: SendingBlockedReason,
     },
     /// The invite can no longer be used.
     #[error("the invite cannot be used: it is {status:?}")]

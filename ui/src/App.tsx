@@ -20,6 +20,7 @@ import { SettingsDialog } from "./components/SettingsDialog";
 import { StartupFailure } from "./components/StartupFailure";
 import { VerifyDialog } from "./components/VerifyDialog";
 import { I18nProvider, useI18n } from "./i18n";
+import { coalesce } from "./lib/coalesce";
 import { searchKey } from "./lib/format";
 
 export function App() {
@@ -129,16 +130,21 @@ function MainScreen({
     setTimeout(() => setToasts((list) => list.filter((toast) => toast.id !== id)), 6000);
   }, []);
 
-  const refreshChats = useCallback(async () => {
-    try {
-      const list = await listChats();
-      setChats(list);
-      setChatsError(null);
-      setSelectedId((id) => (id !== null && !list.some((c) => c.contactId === id) ? null : id));
-    } catch (error) {
-      setChatsError(error);
-    }
-  }, []);
+  // Coalesced: a burst of engine events (an offline backlog) costs at most two listChats calls.
+  const refreshChats = useMemo(
+    () =>
+      coalesce(async () => {
+        try {
+          const list = await listChats();
+          setChats(list);
+          setChatsError(null);
+          setSelectedId((id) => (id !== null && !list.some((c) => c.contactId === id) ? null : id));
+        } catch (error) {
+          setChatsError(error);
+        }
+      }),
+    [],
+  );
 
   const refreshStatus = useCallback(async () => {
     try {

@@ -4,7 +4,7 @@
 //!
 //! Being an integration test of this package, it also makes `cargo test --workspace` build
 //! `target/debug/sealpost` with the test run's feature set, which the WebDriver step then uses
-//! (`scripts/webdriver.sh`): one build for both (`docs/benchmarks.md` § CI build time).
+//! (`scripts/webdriver.sh`): one build for both (`docs/benchmarks.md` § CI build time (the README's test command)).
 
 use std::process::{Command, Output};
 

@@ -53,7 +53,22 @@ export function RenameDialog({ chat, onClose, onDone }: { chat: Chat; onClose: (
   );
 }
 
-export function DeleteDialog({ chat, onClose, onDone }: { chat: Chat; onClose: () => void; onDone: () => void }) {
+interface ConfirmProps {
+  title: string;
+  body: string;
+  /** Id of the body paragraph (the dialog's description). */
+  bodyId: string;
+  confirmLabel: string;
+  tone: "danger" | "primary";
+  /** The command to run; the dialog shows its error and stays open if it fails. */
+  action: () => Promise<void>;
+  onClose: () => void;
+  onDone: () => void;
+  testId?: string;
+}
+
+/** A yes/no dialog for one contact command: Cancel is focused first, the command's error is shown. */
+function ConfirmDialog({ title, body, bodyId, confirmLabel, tone, action, onClose, onDone, testId }: ConfirmProps) {
   const { t } = useI18n();
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -61,7 +76,7 @@ export function DeleteDialog({ chat, onClose, onDone }: { chat: Chat; onClose: (
     setBusy(true);
     setError(null);
     try {
-      await deleteContact({ contactId: chat.contactId });
+      await action();
       onDone();
     } catch (caught) {
       setError(caught);
@@ -69,49 +84,51 @@ export function DeleteDialog({ chat, onClose, onDone }: { chat: Chat; onClose: (
     }
   };
   return (
-    <Dialog title={t("delete.title", { name: chat.displayName })} onClose={onClose} size="small" describedBy="delete-body">
-      <p id="delete-body">{t("delete.body", { name: chat.displayName })}</p>
+    <Dialog title={title} onClose={onClose} size="small" describedBy={bodyId}>
+      <p id={bodyId}>{body}</p>
       <ErrorText error={error} />
       <div class="row end">
         <button type="button" class="button secondary" onClick={onClose} data-autofocus>
           {t("common.cancel")}
         </button>
-        <button type="button" class="button danger" onClick={() => void confirm()} disabled={busy}>
-          {t("delete.confirm")}
+        <button type="button" class={`button ${tone}`} onClick={() => void confirm()} disabled={busy} data-testid={testId}>
+          {confirmLabel}
         </button>
       </div>
     </Dialog>
   );
 }
 
+export function DeleteDialog({ chat, onClose, onDone }: { chat: Chat; onClose: () => void; onDone: () => void }) {
+  const { t } = useI18n();
+  return (
+    <ConfirmDialog
+      title={t("delete.title", { name: chat.displayName })}
+      body={t("delete.body", { name: chat.displayName })}
+      bodyId="delete-body"
+      confirmLabel={t("delete.confirm")}
+      tone="danger"
+      action={() => deleteContact({ contactId: chat.contactId })}
+      onClose={onClose}
+      onDone={onDone}
+    />
+  );
+}
+
 /** Confirms the user's "repair session": a new session with X3DH, old undelivered messages lost. */
 export function RepairDialog({ chat, onClose, onDone }: { chat: Chat; onClose: () => void; onDone: () => void }) {
   const { t } = useI18n();
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await repairSession({ contactId: chat.contactId });
-      onDone();
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
-  };
   return (
-    <Dialog title={t("repair.title", { name: chat.displayName })} onClose={onClose} size="small" describedBy="repair-body">
-      <p id="repair-body">{t("repair.body", { name: chat.displayName })}</p>
-      <ErrorText error={error} />
-      <div class="row end">
-        <button type="button" class="button secondary" onClick={onClose} data-autofocus>
-          {t("common.cancel")}
-        </button>
-        <button type="button" class="button primary" onClick={() => void confirm()} disabled={busy} data-testid="repair-confirm">
-          {t("repair.confirm")}
-        </button>
-      </div>
-    </Dialog>
+    <ConfirmDialog
+      title={t("repair.title", { name: chat.displayName })}
+      body={t("repair.body", { name: chat.displayName })}
+      bodyId="repair-body"
+      confirmLabel={t("repair.confirm")}
+      tone="primary"
+      action={() => repairSession({ contactId: chat.contactId })}
+      onClose={onClose}
+      onDone={onDone}
+      testId="repair-confirm"
+    />
   );
 }

@@ -996,28 +996,32 @@ impl Engine {
     /// `accept_key_change` (T8): the held identity key becomes the contact's, with the session
     /// its initial message started, in one store transaction; sending resumes.
     pub async fn accept_key_change(&self, contact_id: &str) -> Result<(), EngineError> {
-        let contact = parse_contact(contact_id)?;
-        {
-            let mut store = lock(&self.inner.store);
-            pending_key_change(&store, contact)?;
-            store.accept_key_change(contact, UnixMillis::now())?;
-        }
-        self.inner.outbox_wake.notify_one();
-        self.inner.emit(EngineEvent::ContactUpdated {
-            contact_id: contact.to_string(),
-        });
-        Ok(())
+        self.decide_key_change(contact_id, |store, contact| {
+            store.accept_key_change(contact, UnixMillis::now())
+        })
     }
 
     /// `reject_key_change` (T8): the contact keeps its old identity key and session; the held
     /// session and the messages that came with it are dropped (one store write); sending
     /// resumes. The contact stays unverified (the change cleared it).
     pub async fn reject_key_change(&self, contact_id: &str) -> Result<(), EngineError> {
+        self.decide_key_change(contact_id, |store, contact| {
+            store.reject_key_change(contact)
+        })
+    }
+
+    /// The user's decision on a held key change (accept or reject, each one store write): refused
+    /// unless a change is pending; afterwards sending resumes and the contact is re-read.
+    fn decide_key_change(
+        &self,
+        contact_id: &str,
+        decide: impl FnOnce(&mut Store, ContactId) -> Result<(), StoreError>,
+    ) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
         {
             let mut store = lock(&self.inner.store);
             pending_key_change(&store, contact)?;
-            store.reject_key_change(contact)?;
+            decide(&mut store, contact)?;
         }
         self.inner.outbox_wake.notify_one();
         self.inner.emit(EngineEvent::ContactUpdated {

@@ -539,12 +539,7 @@ async fn accept_first_message(
     // Decided on the record alone: a closed invite's one-time prekey secret is deleted.
     let secret = match &record.one_time_prekey_secret {
         Some(secret) if record.status(now) == crate::store::InviteStatus::Open => secret,
-        _ => {
-            inner.emit(EngineEvent::InviteMisuse {
-                invite_id: record.id.to_string(),
-            });
-            return refuse(inner, "a closed invite was tried");
-        }
+        _ => return closed_invite_tried(inner, &record, opened),
     };
     let one_time = OneTimePrekeyPair::from_secret_bytes(secret.expose_secret())?;
     let (session, content) = match responder_session(inner, opened, Some(&one_time)) {
@@ -632,10 +627,11 @@ async fn accept_first_message(
     let contact = match accepted {
         Ok(contact) => contact,
         Err(FirstContact::InviteUsed) => {
-            inner.emit(EngineEvent::InviteMisuse {
-                invite_id: record.id.to_string(),
-            });
-            return refuse(inner, "the invite was used meanwhile");
+            // Re-read: the record above predates the transaction that consumed the invite.
+            let Some(record) = mailbox_invite(inner, mailbox)? else {
+                return refuse(inner, "the invite was deleted meanwhile");
+            };
+            return closed_invite_tried(inner, &record, opened);
         }
         Err(FirstContact::Engine(error)) => return Err(error),
     };
@@ -645,6 +641,31 @@ async fn accept_first_message(
         contact_id: contact.to_string(),
     });
     Ok(true)
+}
+
+/// A first message on the mailbox of an invite that is no longer open. A copy of the very `Hello`
+/// that consumed it (the accepter sends it once per relay of the invite, and the copies race
+/// on separate relay connections, `docs/engine.md` § Misuse versus key change) is a duplicate:
+/// ACKed, nothing shown, no warning. Anything else is an invite misuse. Returns whether to ACK.
+fn closed_invite_tried(
+    inner: &Inner,
+    record: &crate::store::InviteRecord,
+    opened: &OpenedEnvelope,
+) -> Result<bool, EngineError> {
+    if let Some(contact) = record.consumed_by {
+        let store = lock(&inner.store);
+        let same_sender = store.contact(contact)?.is_some_and(|row| {
+            row.identity_key.as_bytes() == opened.sender().to_bytes().as_slice()
+        });
+        let envelope_id = EnvelopeId::from_bytes(opened.envelope_id().0);
+        if same_sender && store.is_envelope_seen(contact, envelope_id)? {
+            return Ok(true);
+        }
+    }
+    inner.emit(EngineEvent::InviteMisuse {
+        invite_id: record.id.to_string(),
+    });
+    refuse(inner, "a closed invite was tried")
 }
 
 /// Why accepting a first message rolled back.

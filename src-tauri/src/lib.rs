@@ -100,18 +100,29 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::set_socks_proxy,
         ])
         .setup(move |app| {
+            // Open the profile first, on the async runtime, while this thread builds the window
+            // and webview: messages arrive and the local relay runs before the UI asks, and the
+            // UI's first command finds it (nearly) open (`docs/benchmarks.md`, Desktop app). A
+            // failure here is reported to the UI by its first command, which retries.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                match handle.state::<Shell>().app(&handle).await {
+                    Ok(_) => shell::refresh_unread(&handle).await,
+                    Err(error) => {
+                        tracing::warn!(kind = %error.kind, message = %error.message, "the profile did not open");
+                    }
+                }
+            });
             deep_link::forward_opened_links(app.handle());
             window::create_main_window(app, &options)?;
             deep_link::forward_startup_link(app.handle(), &options);
             tray::install(app.handle(), &options);
-            // Open the profile now, so messages arrive and the local relay runs before the UI
-            // asks; a failure here is reported to the UI by its first command, which retries.
-            let handle = app.handle().clone();
-            tauri::async_runtime::spawn(async move {
-                if let Err(error) = handle.state::<Shell>().app(&handle).await {
-                    tracing::warn!(kind = %error.kind, message = %error.message, "the profile did not open");
-                }
-            });
+            // The tray shows the unread count from the start: the task above sets it once the
+            // profile is open, and this covers a profile that opened before the tray existed.
+            if app.state::<Shell>().is_open() {
+                let handle = app.handle().clone();
+                tauri::async_runtime::spawn(async move { shell::refresh_unread(&handle).await });
+            }
             Ok(())
         })
         .build(context)

@@ -58,6 +58,11 @@ impl Shell {
             .await
     }
 
+    /// Whether the profile is open (without opening it).
+    pub fn is_open(&self) -> bool {
+        self.app.initialized()
+    }
+
     /// Keeps a `sealpost:` link until the UI asks for it ([`Shell::take_pending_invite`]).
     pub fn set_pending_invite(&self, text: String) {
         *lock(&self.pending_invite) = Some(text);

@@ -2,7 +2,7 @@
  * The application shell: start-up (status → onboarding or main), the sidebar with chat list,
  * search and connection state, the open chat, dialogs, toasts and global keyboard shortcuts.
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { appStatus, getProfile, listChats, takePendingInvite } from "./api/commands";
 import { subscribeAll } from "./api/events";
 import type { AppStatus, Chat, Profile, RelayConnection } from "./api/types";
@@ -35,7 +35,7 @@ type Phase =
   | { kind: "loading" }
   | { kind: "failed"; error: unknown }
   | { kind: "onboarding"; status: AppStatus }
-  | { kind: "ready"; status: AppStatus };
+  | { kind: "ready"; status: AppStatus; chats: Chat[] | null };
 
 function Root() {
   const { t } = useI18n();
@@ -45,8 +45,11 @@ function Root() {
   const start = useCallback(async () => {
     setPhase({ kind: "loading" });
     try {
+      // Asked together: both wait for the profile to open, so the chat list is ready with the
+      // status instead of one more round trip later (docs/benchmarks.md, Desktop app).
+      const early = listChats().catch(() => null);
       const status = await appStatus();
-      setPhase(status.onboarded ? { kind: "ready", status } : { kind: "onboarding", status });
+      setPhase(status.onboarded ? { kind: "ready", status, chats: await early } : { kind: "onboarding", status });
       if (status.onboarded) {
         // A link that started the app arrived before anyone listened: ask for it once.
         const text = await takePendingInvite().catch(() => null);
@@ -79,6 +82,7 @@ function Root() {
       return (
         <MainScreen
           status={phase.status}
+          initialChats={phase.chats}
           pendingInvite={pendingInvite}
           clearPendingInvite={() => setPendingInvite(null)}
         />
@@ -103,15 +107,18 @@ interface Toast {
 
 function MainScreen({
   status,
+  initialChats,
   pendingInvite,
   clearPendingInvite,
 }: {
   status: AppStatus;
+  /** The chat list fetched with the status at start, or null to fetch it now. */
+  initialChats: Chat[] | null;
   pendingInvite: string | null;
   clearPendingInvite: () => void;
 }) {
   const { t } = useI18n();
-  const [chats, setChats] = useState<Chat[] | null>(null);
+  const [chats, setChats] = useState<Chat[] | null>(initialChats);
   const [chatsError, setChatsError] = useState<unknown>(null);
   const [profile, setProfile] = useState<Profile | null>(null);
   const [connections, setConnections] = useState<RelayConnection[]>(status.connections);
@@ -155,6 +162,7 @@ function MainScreen({
   }, []);
 
   useEffect(() => {
+    // Again once subscribed (even with `initialChats`), so nothing that arrived in between is missed.
     void refreshChats();
     getProfile()
       .then(setProfile)
@@ -199,8 +207,8 @@ function MainScreen({
     requestAnimationFrame(() => document.getElementById("composer-text")?.focus());
   }, []);
 
-  // Global shortcuts.
-  useEffect(() => {
+  // Global shortcuts, in place from the first painted frame (the chat list can be there at once).
+  useLayoutEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       const mod = event.ctrlKey || event.metaKey;
       if (dialogOpen()) return;

@@ -46,7 +46,7 @@ use tokio_tungstenite::{
 
 use crate::error::{ClientError, TlsSetupError};
 use crate::roles::{OwnerConnection, Role, SendConnection, SubscribeConnection};
-use crate::tls::{TlsRoots, client_config};
+use crate::tls::{LazyClientConfig, TlsRoots};
 use crate::url::{RelayUrl, TransportPolicy};
 
 /// Largest WebSocket message or frame accepted from a relay: the relay's 128 KiB frame limit.
@@ -133,7 +133,8 @@ impl Default for ConnectorConfig {
     }
 }
 
-/// Opens connections. Cheap to clone; build it once (loading the system roots takes a while).
+/// Opens connections. Cheap to clone; build it once (it loads the system roots on its first `wss://`
+/// connection, then keeps them).
 #[derive(Clone)]
 pub struct Connector {
     inner: Arc<ConnectorInner>,
@@ -143,7 +144,8 @@ struct ConnectorInner {
     policy: TransportPolicy,
     timeouts: Timeouts,
     push_capacity: usize,
-    tls: Arc<rustls::ClientConfig>,
+    /// Built on the first `wss://` connection (`docs/benchmarks.md`, Desktop app).
+    tls: LazyClientConfig,
     proxy: RwLock<Option<SocksProxy>>,
     /// SOCKS password of the send pool's connections (random per connector).
     send_isolation: String,
@@ -390,9 +392,10 @@ async fn read_hello(socket: &mut Socket) -> Result<Hello, ClientError> {
 }
 
 impl Connector {
-    /// Builds a connector: loads the system roots (unless skipped) and the extra CA.
+    /// Builds a connector: checks the extra CA now; the system roots (unless skipped) are read on
+    /// the first `wss://` connection.
     pub fn new(config: ConnectorConfig) -> Result<Self, TlsSetupError> {
-        let tls = client_config(&config.roots)?;
+        let tls = LazyClientConfig::new(&config.roots)?;
         Ok(Self {
             inner: Arc::new(ConnectorInner {
                 policy: config.policy,
@@ -505,7 +508,12 @@ impl Connector {
         self.inner.policy.check_routed(url, proxy.is_some())?;
         let timeouts = self.inner.timeouts;
         let connector = if url.is_tls() {
-            tokio_tungstenite::Connector::Rustls(self.inner.tls.clone())
+            tokio_tungstenite::Connector::Rustls(
+                self.inner
+                    .tls
+                    .get()
+                    .map_err(|e| ClientError::Connect(format!("TLS setup: {e}")))?,
+            )
         } else {
             tokio_tungstenite::Connector::Plain
         };

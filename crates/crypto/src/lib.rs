@@ -17,6 +17,7 @@
 //! [`Session::respond`].
 #![forbid(unsafe_code)]
 
+pub mod attachment;
 mod codec;
 pub mod envelope;
 pub mod error;

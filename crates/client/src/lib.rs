@@ -34,6 +34,7 @@ pub mod content;
 pub mod engine;
 pub mod invite;
 pub mod local_relay;
+pub mod names;
 pub mod open;
 pub mod profile;
 pub mod scan;

@@ -22,6 +22,7 @@ import { VerifyDialog } from "./components/VerifyDialog";
 import { I18nProvider, useI18n } from "./i18n";
 import { coalesce } from "./lib/coalesce";
 import { searchKey } from "./lib/format";
+import { withSafeName } from "./lib/names";
 
 export function App() {
   return (
@@ -47,7 +48,9 @@ function Root() {
     try {
       // Asked together: both wait for the profile to open, so the chat list is ready with the
       // status instead of one more round trip later (docs/benchmarks.md, Desktop app).
-      const early = listChats().catch(() => null);
+      const early = listChats()
+        .then((list) => list.map(withSafeName))
+        .catch(() => null);
       const status = await appStatus();
       setPhase(status.onboarded ? { kind: "ready", status, chats: await early } : { kind: "onboarding", status });
       if (status.onboarded) {
@@ -142,7 +145,7 @@ function MainScreen({
     () =>
       coalesce(async () => {
         try {
-          const list = await listChats();
+          const list = (await listChats()).map(withSafeName);
           setChats(list);
           setChatsError(null);
           setSelectedId((id) => (id !== null && !list.some((c) => c.contactId === id) ? null : id));

@@ -38,7 +38,9 @@ mod tests {
     #[test]
     fn no_control_survives_any_input() {
         for code in 0x2000u32..0x2100 {
-            let Some(c) = char::from_u32(code) else { continue };
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
             let name = format!("x{c}y");
             assert!(!neutralise_bidi(&name).chars().any(is_bidi_control));
         }

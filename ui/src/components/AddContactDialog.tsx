@@ -4,6 +4,7 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { acceptInvite, previewInvite } from "../api/commands";
+import { previewWithSafeName, withSafeName } from "../lib/names";
 import type { Chat, InvitePreview } from "../api/types";
 import { useI18n } from "../i18n";
 import { formatDateTime } from "../lib/format";
@@ -35,7 +36,7 @@ export function AddContactDialog({
     setError(null);
     setPreview(null);
     try {
-      const result = await previewInvite({ text: value.trim() });
+      const result = previewWithSafeName(await previewInvite({ text: value.trim() }));
       setPreview(result);
       setName(result.displayName);
     } catch (caught) {
@@ -61,7 +62,7 @@ export function AddContactDialog({
     setBusy("add");
     setError(null);
     try {
-      const chat = await acceptInvite({ text: text.trim(), displayName: name.trim() });
+      const chat = withSafeName(await acceptInvite({ text: text.trim(), displayName: name.trim() }));
       onAdded(chat);
     } catch (caught) {
       setError(caught);

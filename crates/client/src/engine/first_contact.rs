@@ -67,10 +67,12 @@ pub(super) async fn accept_first_message(
         let contact = match store.contact_by_identity_key(&identity_bytes)? {
             Some(existing) => existing.id,
             None => {
-                let name = if display_name.trim().is_empty() {
+                // The accepter chose this name: no bidirectional control may disguise it (names.rs).
+                let name = crate::names::neutralise_bidi(&display_name);
+                let name = if name.is_empty() {
                     "Contact".to_owned()
                 } else {
-                    display_name.trim().to_owned()
+                    name
                 };
                 store
                     .insert_contact(&NewContact {

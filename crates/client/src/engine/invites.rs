@@ -268,7 +268,9 @@ impl Engine {
 
 impl Inner {
     fn check_invite(&self, text: &str) -> Result<Invite, EngineError> {
-        let invite = Invite::parse(text)?;
+        let mut invite = Invite::parse(text)?;
+        // The inviter chose this name: no bidirectional control may disguise it (names.rs).
+        invite.display_name = crate::names::neutralise_bidi(&invite.display_name);
         if invite.identity == *self.identity.public() {
             return Err(EngineError::InviteOwn);
         }

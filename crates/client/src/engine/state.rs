@@ -65,7 +65,9 @@ pub(super) fn now_secs() -> u64 {
 }
 
 pub(super) fn check_display_name(name: &str) -> Result<String, EngineError> {
-    let trimmed = name.trim();
+    // No bidirectional control in any name (`crate::names`, docs/threat-model.md).
+    let cleaned = crate::names::neutralise_bidi(name);
+    let trimmed = cleaned.as_str();
     if trimmed.is_empty() || trimmed.chars().count() > 64 || trimmed.len() > 64 * 4 {
         return Err(EngineError::DisplayNameInvalid);
     }

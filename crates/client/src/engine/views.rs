@@ -174,7 +174,8 @@ impl From<&ChatSummary> for ChatView {
     fn from(summary: &ChatSummary) -> Self {
         Self {
             contact_id: summary.contact.id.to_string(),
-            display_name: summary.contact.display_name.clone(),
+            // Also for names stored before bidirectional controls were removed on arrival.
+            display_name: crate::names::neutralise_bidi(&summary.contact.display_name),
             last_message: summary.last_message.as_ref().map(|m| LastMessageView {
                 text: m.body.clone(),
                 at: m.received_at.unwrap_or(m.sent_at).0,

@@ -23,14 +23,11 @@
 //! would bound the drain by its ACKs alone).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Client, TestRelay, connect, wait_until};
 use sealpost_client::engine::MessageStateView;
 use sealpost_client::{EngineConfig, EngineEvent};
+use sealpost_test_support::{Client, TestRelay, connect};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -150,10 +147,7 @@ async fn main() {
         .send_message(&alice_bob, "warm-up")
         .await
         .unwrap();
-    wait_until("warm-up arrives", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
+    bob.wait_incoming_count(&bob_alice, 1).await;
 
     // Latency.
     while bob.events.try_recv().is_ok() {}

@@ -4,9 +4,6 @@
 //! message, a name, or any key byte, raw or in hex.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{CleanupSecrets, open_real_vault, unique_profile};
 use sealpost_client::scan::{
     Needle, export_decrypted_copy, scan_dir_for_needles, starts_with_plain_sqlite_header,
 };
@@ -18,6 +15,7 @@ use sealpost_client::store::{
     SendSecretBytes, SenderAuthSecretBytes, SessionStateBytes, SignedPrekeySecretBytes, UnixMillis,
 };
 use sealpost_client::{ProfileDirs, ProfilesConfig, Store, StoreConfig, open_profile_store};
+use sealpost_test_support::{KeychainCleanup, open_real_vault, unique_profile};
 
 fn random_bytes(len: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; len];
@@ -36,7 +34,7 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
         data_root: Some(root.path().to_path_buf()),
     };
     let profile = unique_profile("scan");
-    let _cleanup = CleanupSecrets(profile.clone());
+    let _cleanup = KeychainCleanup(profile.clone());
     let dirs = ProfileDirs::create(&config, &profile).unwrap();
 
     let vault = open_real_vault(&profile);
@@ -249,7 +247,7 @@ fn used_prekey_secrets_are_gone_from_the_decrypted_database() {
         data_root: Some(root.path().to_path_buf()),
     };
     let profile = unique_profile("fs");
-    let _cleanup = CleanupSecrets(profile.clone());
+    let _cleanup = KeychainCleanup(profile.clone());
     let dirs = ProfileDirs::create(&config, &profile).unwrap();
     let vault = open_real_vault(&profile);
     let database_key = vault.load_or_create_database_key().unwrap();

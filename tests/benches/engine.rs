@@ -142,11 +142,7 @@ async fn main() {
     let (mut bob, _b) =
         Client::new_with("Bob", root.path(), &relay.url(), production_receipts).await;
     let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    alice
-        .engine
-        .send_message(&alice_bob, "warm-up")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "warm-up").await;
     bob.wait_incoming_count(&bob_alice, 1).await;
 
     // Latency.
@@ -158,7 +154,7 @@ async fn main() {
     for index in 0..latency_count {
         let text = format!("latency {index}");
         let start = Instant::now();
-        let sent = alice.engine.send_message(&alice_bob, &text).await.unwrap();
+        let sent = alice.send(&alice_bob, &text).await;
         stored.push(start.elapsed());
         let message_id = sent.id.clone();
         let (relay_ok, received) = tokio::join!(
@@ -195,11 +191,7 @@ async fn main() {
     let (bob_profile, bob_root) = bob.stop().await;
     let queued = Instant::now();
     for index in 0..drain_count {
-        alice
-            .engine
-            .send_message(&alice_bob, &format!("drain {index}"))
-            .await
-            .unwrap();
+        alice.send(&alice_bob, &format!("drain {index}")).await;
     }
     // Setup, not timed.
     while !alice.engine.with_store(|s| s.outbox().unwrap().is_empty()) {

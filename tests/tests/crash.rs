@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use sealpost_test_support::{
-    ChildProcess, Client, RelayProcess, TestRelay, two_clients, wait_until,
+    ChildProcess, Client, RelayProcess, TestRelay, two_clients_first_message, wait_until,
 };
 
 /// The relay as a child process (`sealpost-test-relay`) on a database that outlives it.
@@ -43,12 +43,10 @@ async fn relay_sigkill_mid_conversation_loses_nothing_and_repeats_nothing() {
     const EACH: usize = 60;
     let mut relay = relay_process().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
     // Both sides' sender keys are bound before the load starts.
-    alice.engine.send_message(&alice_bob, "hi").await.unwrap();
-    bob.wait_incoming_count(&bob_alice, 1).await;
-    bob.engine.send_message(&bob_alice, "hello").await.unwrap();
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "hi").await;
+    bob.send(&bob_alice, "hello").await;
     alice.wait_incoming_count(&alice_bob, 1).await;
 
     // Both send a message every few milliseconds, across the kill and the restart.
@@ -99,8 +97,8 @@ async fn relay_sigkill_mid_conversation_loses_nothing_and_repeats_nothing() {
     })
     .await;
     // Settle: a marker each way after everything; once it is in, any repeat would be too.
-    alice.engine.send_message(&alice_bob, "end").await.unwrap();
-    bob.engine.send_message(&bob_alice, "end").await.unwrap();
+    alice.send(&alice_bob, "end").await;
+    bob.send(&bob_alice, "end").await;
     wait_until("both markers arrived", || async {
         bob.incoming(&bob_alice)
             .await
@@ -138,13 +136,7 @@ async fn client_sigkill_mid_send_resends_outbox_and_bob_sees_each_once() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
     let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
-    alice
-        .engine
-        .send_message(&alice_bob, "before")
-        .await
-        .unwrap();
-    bob.wait_incoming_count(&bob_alice, 1).await;
+        two_clients_first_message(root.path(), &relay.url(), "before").await;
     let (alice_profile, alice_root) = alice.stop().await;
 
     let mut sender = ChildProcess::spawn(
@@ -188,11 +180,7 @@ async fn client_sigkill_mid_send_resends_outbox_and_bob_sees_each_once() {
     })
     .await;
     alice.wait_outbox_empty().await;
-    alice
-        .engine
-        .send_message(&alice_bob, "after")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "after").await;
     bob.wait_incoming_text(&bob_alice, "after").await;
     assert_eq!(
         texts_with_prefix(&bob, &bob_alice, "crash").await,

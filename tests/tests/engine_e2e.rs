@@ -10,7 +10,10 @@ use sealpost_client::EngineEvent;
 use sealpost_client::engine::{MessageStateView, RelayChoice};
 use sealpost_client::invite::Invite;
 use sealpost_client::scan::{Needle, scan_dir_for_needles, starts_with_plain_sqlite_header};
-use sealpost_test_support::{Client, TestRelay, connect, inject, two_clients, wait_until};
+use sealpost_test_support::{
+    Client, PeerMailbox, TestRelay, connect, inject, two_clients, two_clients_first_message,
+    wait_until,
+};
 
 /// Three clients: invites, chat both ways, delivery and read receipts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,33 +27,17 @@ async fn three_clients_invite_chat_and_receipts() {
     let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
     let (carol_alice, alice_carol, _) = connect(&carol, &alice, "Alice").await;
 
-    let sent = bob
-        .engine
-        .send_message(&bob_alice, "hello Alice")
-        .await
-        .unwrap();
+    let sent = bob.send(&bob_alice, "hello Alice").await;
     assert_eq!(sent.state, MessageStateView::Queued);
-    alice
-        .engine
-        .send_message(&alice_carol, "hi Carol")
-        .await
-        .unwrap();
+    alice.send(&alice_carol, "hi Carol").await;
 
     alice.wait_incoming_count(&alice_bob, 1).await;
     assert_eq!(alice.incoming(&alice_bob).await[0].text, "hello Alice");
-    alice
-        .engine
-        .send_message(&alice_bob, "hello Bob")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "hello Bob").await;
     bob.wait_incoming_count(&bob_alice, 1).await;
     assert_eq!(bob.incoming(&bob_alice).await[0].text, "hello Bob");
     carol.wait_incoming_count(&carol_alice, 1).await;
-    carol
-        .engine
-        .send_message(&carol_alice, "hi Alice, Carol here")
-        .await
-        .unwrap();
+    carol.send(&carol_alice, "hi Alice, Carol here").await;
     alice.wait_incoming_count(&alice_carol, 1).await;
 
     // Delivery receipt, then a read receipt after Alice marks it read.
@@ -184,23 +171,15 @@ async fn invite_errors_and_misuse() {
 async fn offline_delivery_of_100_in_order_once() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
     // Bob's engine learns Alice's sender key (Welcome) before going offline.
-    alice
-        .engine
-        .send_message(&alice_bob, "before")
-        .await
-        .unwrap();
-    bob.wait_incoming_count(&bob_alice, 1).await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "before").await;
 
     let (bob_profile, bob_root) = bob.stop().await;
     for index in 0..100 {
         alice
-            .engine
-            .send_message(&alice_bob, &format!("offline message {index}"))
-            .await
-            .unwrap();
+            .send(&alice_bob, &format!("offline message {index}"))
+            .await;
     }
     alice.wait_outbox_empty().await;
 
@@ -229,13 +208,11 @@ async fn relay_and_client_restart_then_replay_shows_each_once() {
     let mut relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
     let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
-    alice.engine.send_message(&alice_bob, "one").await.unwrap();
-    bob.wait_incoming_count(&bob_alice, 1).await;
+        two_clients_first_message(root.path(), &relay.url(), "one").await;
 
     relay.stop().await;
     for text in ["two", "three", "four"] {
-        alice.engine.send_message(&alice_bob, text).await.unwrap();
+        alice.send(&alice_bob, text).await;
     }
     // The sealed bytes are stored before any SEND (seal once): capture them for the replay.
     let captured = alice.sealed_messages_in_outbox();
@@ -263,7 +240,7 @@ async fn relay_and_client_restart_then_replay_shows_each_once() {
         .await;
     }
     // A marker after the replays: once it is in, the replays were handled before it.
-    alice.engine.send_message(&alice_bob, "five").await.unwrap();
+    alice.send(&alice_bob, "five").await;
     bob.wait_incoming_text(&bob_alice, "five").await;
     let texts = bob.incoming_texts(&bob_alice).await;
     assert_eq!(texts, ["one", "two", "three", "four", "five"]);
@@ -277,20 +254,14 @@ async fn messages_delivered_out_of_order_are_shown_in_the_sender_s_order() {
     let mut relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
     let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
-    alice
-        .engine
-        .send_message(&alice_bob, "first")
-        .await
-        .unwrap();
-    bob.wait_incoming_count(&bob_alice, 1).await;
+        two_clients_first_message(root.path(), &relay.url(), "first").await;
 
     // Sealed while the relay is down, so they stay in Alice's outbox; then Alice stops for good
     // and the relay alone decides the order in which Bob gets them.
     relay.stop().await;
     let texts = ["one", "two", "three", "four", "five"];
     for text in texts {
-        alice.engine.send_message(&alice_bob, text).await.unwrap();
+        alice.send(&alice_bob, text).await;
     }
     let captured = alice.sealed_messages_in_outbox();
     assert_eq!(captured.len(), texts.len());
@@ -349,7 +320,7 @@ async fn two_relays_one_down_then_back_every_message_once_and_no_misuse_warning(
     let mut alice_sent = Vec::new();
     let mut bob_sent = Vec::new();
     async fn send(from: &Client, contact: &str, text: String, log: &mut Vec<String>) {
-        from.engine.send_message(contact, &text).await.unwrap();
+        from.send(contact, &text).await;
         log.push(text);
     }
     async fn wait_for(to: &Client, contact: &str, count: usize) {
@@ -423,23 +394,13 @@ async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
     let mut relay = TestRelay::start_with(|config| config.limits.window = 64).await;
     let root = tempfile::tempdir().unwrap();
     let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
-    alice
-        .engine
-        .send_message(&alice_bob, "first")
-        .await
-        .unwrap();
-    bob.wait_incoming_count(&bob_alice, 1).await;
+        two_clients_first_message(root.path(), &relay.url(), "first").await;
     let (bob_profile, bob_root) = bob.stop().await;
 
     // The sealed bytes of the first five, captured while the relay is down.
     relay.stop().await;
     for index in 0..5 {
-        alice
-            .engine
-            .send_message(&alice_bob, &format!("batch {index}"))
-            .await
-            .unwrap();
+        alice.send(&alice_bob, &format!("batch {index}")).await;
     }
     let captured: Vec<Vec<u8>> = alice
         .sealed_messages_in_outbox()
@@ -467,18 +428,14 @@ async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
         .await;
     }
     for index in 5..40 {
-        alice
-            .engine
-            .send_message(&alice_bob, &format!("batch {index}"))
-            .await
-            .unwrap();
+        alice.send(&alice_bob, &format!("batch {index}")).await;
     }
     alice.wait_outbox_empty().await;
 
     let mut bob = Client::reopen(&bob_profile, &bob_root).await;
     bob.wait_incoming_at_least(&bob_alice, 41).await;
     // A marker after the backlog: once it is in, every bad envelope was handled before it.
-    alice.engine.send_message(&alice_bob, "end").await.unwrap();
+    alice.send(&alice_bob, "end").await;
     bob.wait_incoming_text(&bob_alice, "end").await;
     let texts = bob.incoming_texts(&bob_alice).await;
     let mut expected = vec!["first".to_owned()];
@@ -505,14 +462,8 @@ async fn signed_prekey_refresh_reaches_contacts_and_old_invites_still_work() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
     let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
+        two_clients_first_message(root.path(), &relay.url(), "before").await;
     let (carol, _c) = Client::new("Carol", root.path(), &relay.url()).await;
-    alice
-        .engine
-        .send_message(&alice_bob, "before")
-        .await
-        .unwrap();
-    bob.wait_incoming_count(&bob_alice, 1).await;
     let old_invite = alice.engine.create_invite().await.unwrap();
     let current_public = |client: &Client| {
         client.engine.with_store(|s| {
@@ -540,7 +491,7 @@ async fn signed_prekey_refresh_reaches_contacts_and_old_invites_still_work() {
         })
     })
     .await;
-    bob.engine.send_message(&bob_alice, "after").await.unwrap();
+    bob.send(&bob_alice, "after").await;
     alice.wait_incoming_text(&alice_bob, "after").await;
 
     // The invite made before the refresh names the retired prekey: it still opens.
@@ -549,11 +500,7 @@ async fn signed_prekey_refresh_reaches_contacts_and_old_invites_still_work() {
         .accept_invite(&old_invite.text, "")
         .await
         .unwrap();
-    carol
-        .engine
-        .send_message(&chat.contact_id, "hi Alice")
-        .await
-        .unwrap();
+    carol.send(&chat.contact_id, "hi Alice").await;
     wait_until("Alice has Carol's message", || async {
         let chats = alice.engine.list_chats().await.unwrap();
         match chats.iter().find(|c| c.display_name == "Carol") {
@@ -572,35 +519,21 @@ async fn t1_reflection_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let (mut alice, bob, alice_bob, bob_alice, invite_text, _secrets) =
         two_clients(root.path(), &relay.url()).await;
-    bob.engine
-        .send_message(&bob_alice, "from Bob")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "from Bob").await;
     alice.wait_incoming_count(&alice_bob, 1).await;
 
     relay.stop().await;
-    alice
-        .engine
-        .send_message(&alice_bob, "to Bob")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "to Bob").await;
     let (_, _, reflected) = alice.sealed_messages_in_outbox().remove(0);
     relay.restart().await;
 
     // Alice's mailbox for Bob is the invite's mailbox; Bob's send credentials stand in for the
     // malicious relay's ability to store anything.
     let invite = Invite::parse(&invite_text).unwrap();
-    let mailbox = &invite.relays[0];
-    let bob_key = bob.peer_mailbox(&bob_alice).sender_key;
+    let mailbox =
+        PeerMailbox::of_invite(&invite.relays[0], bob.peer_mailbox(&bob_alice).sender_key);
     while alice.events.try_recv().is_ok() {}
-    inject(
-        &relay.url(),
-        mailbox.send_id,
-        mailbox.send_secret,
-        &bob_key,
-        &reflected,
-    )
-    .await;
+    mailbox.inject(&reflected).await;
     alice
         .wait_event(|e| matches!(e, EngineEvent::EnvelopeRefused { .. }))
         .await;
@@ -619,15 +552,8 @@ async fn data_at_rest_after_a_conversation() {
     let (bob, _b) = Client::new("BobMarkerName", root.path(), &relay.url()).await;
     let (alice_bob, bob_alice, _) = connect(&alice, &bob, "BobMarkerName").await;
     let secret_text = "the secret plaintext 4f1c9a";
-    alice
-        .engine
-        .send_message(&alice_bob, secret_text)
-        .await
-        .unwrap();
-    bob.engine
-        .send_message(&bob_alice, "reply plaintext 77e0b2")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, secret_text).await;
+    bob.send(&bob_alice, "reply plaintext 77e0b2").await;
     wait_until("both messages arrived", || async {
         bob.incoming(&bob_alice).await.len() == 1 && alice.incoming(&alice_bob).await.len() == 1
     })

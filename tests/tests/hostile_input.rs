@@ -56,14 +56,10 @@ fn text(seq: u64, text: &str) -> Content {
 /// Messages flow both ways (the session was not broken).
 async fn still_talking(alice: &Client, bob: &Client, alice_bob: &str, bob_alice: &str, tag: &str) {
     let from_bob = format!("from Bob {tag}");
-    bob.engine.send_message(bob_alice, &from_bob).await.unwrap();
+    bob.send(bob_alice, &from_bob).await;
     alice.wait_incoming_text(alice_bob, &from_bob).await;
     let from_alice = format!("from Alice {tag}");
-    alice
-        .engine
-        .send_message(alice_bob, &from_alice)
-        .await
-        .unwrap();
+    alice.send(alice_bob, &from_alice).await;
     bob.wait_incoming_text(bob_alice, &from_alice).await;
 }
 

@@ -14,7 +14,9 @@ use sealpost_crypto::{
     SafetyNumber, SendId, Session, SessionMessage, SignedPrekey, SignedPrekeyPair, open_envelope,
 };
 use sealpost_test_support::hostile::initial_message;
-use sealpost_test_support::{Client, TestRelay, inject, open_stopped_store, two_clients};
+use sealpost_test_support::{
+    Client, PeerMailbox, TestRelay, open_stopped_store, two_clients, two_clients_first_message,
+};
 
 fn array32(bytes: &[u8]) -> [u8; 32] {
     bytes.try_into().unwrap()
@@ -70,12 +72,12 @@ async fn reuse_of_a_consumed_invite_is_misuse_never_a_key_change() {
     let root = tempfile::tempdir().unwrap();
     let (mut alice, bob, alice_bob, bob_alice, invite_text, _secrets) =
         two_clients(root.path(), &relay.url()).await;
-    bob.engine.send_message(&bob_alice, "hi").await.unwrap();
+    bob.send(&bob_alice, "hi").await;
     alice.wait_incoming_count(&alice_bob, 1).await;
     let invite = Invite::parse(&invite_text).unwrap();
-    let mailbox = &invite.relays[0];
     // Bob's sender key for the invite's mailbox (the relay bound it with SECURE).
-    let bob_key = bob.peer_mailbox(&bob_alice).sender_key;
+    let mailbox =
+        PeerMailbox::of_invite(&invite.relays[0], bob.peer_mailbox(&bob_alice).sender_key);
 
     for with_one_time_prekey in [true, false] {
         let mallory = new_identity();
@@ -93,14 +95,7 @@ async fn reuse_of_a_consumed_invite_is_misuse_never_a_key_change() {
             "I am Bob now",
         );
         while alice.events.try_recv().is_ok() {}
-        inject(
-            &relay.url(),
-            mailbox.send_id,
-            mailbox.send_secret,
-            &bob_key,
-            &sealed,
-        )
-        .await;
+        mailbox.inject(&sealed).await;
         let event = misuse_or_key_change(&mut alice).await;
         assert!(
             matches!(event, EngineEvent::InviteMisuse { .. }),
@@ -114,11 +109,7 @@ async fn reuse_of_a_consumed_invite_is_misuse_never_a_key_change() {
     }
 
     // Sending to the real contact still works, both ways.
-    alice
-        .engine
-        .send_message(&alice_bob, "still talking")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "still talking").await;
     bob.wait_incoming_text(&bob_alice, "still talking").await;
     assert!(
         alice
@@ -139,9 +130,7 @@ async fn t8_key_change_shows_the_new_number_and_can_be_rejected_or_accepted() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
     let (alice, mut bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
-    alice.engine.send_message(&alice_bob, "hi").await.unwrap();
-    bob.wait_incoming_count(&bob_alice, 1).await;
+        two_clients_first_message(root.path(), &relay.url(), "hi").await;
     let target = alice.peer_mailbox(&alice_bob);
     // Bob's public signed prekey, as Alice learned it from the Hello.
     let bob_signed = alice.engine.with_store(|s| {
@@ -217,10 +206,7 @@ async fn t8_key_change_shows_the_new_number_and_can_be_rejected_or_accepted() {
         old_number,
         "rejecting keeps the old key"
     );
-    bob.engine
-        .send_message(&bob_alice, "after reject")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "after reject").await;
     alice.wait_incoming_text(&alice_bob, "after reject").await;
 
     // Second change: accepted. The key installed is the one whose number was shown.
@@ -239,10 +225,7 @@ async fn t8_key_change_shows_the_new_number_and_can_be_rejected_or_accepted() {
     );
     assert!(!after.is_pending_key);
     assert!(!bob.engine.list_chats().await.unwrap()[0].key_changed);
-    bob.engine
-        .send_message(&bob_alice, "accepted")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "accepted").await;
 }
 
 /// T7: someone who takes Alice's profile after the conversation (the whole database and the
@@ -278,16 +261,9 @@ async fn t7_recorded_first_messages_do_not_open_from_the_profile_taken_afterward
     let alice_bob = alice
         .wait_for_chat("Alice has Bob as a contact", |_| true)
         .await;
-    bob.engine
-        .send_message(&bob_alice, "first words")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "first words").await;
     alice.wait_incoming_count(&alice_bob, 1).await;
-    alice
-        .engine
-        .send_message(&alice_bob, "reply")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "reply").await;
     bob.wait_incoming_count(&bob_alice, 1).await;
 
     // Take everything: the keychain's seed and database key, and the database.

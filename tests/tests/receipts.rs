@@ -27,16 +27,8 @@ async fn delivery_receipt_rides_on_the_reply() {
     let (mut alice, bob, alice_bob, bob_alice, _, _secrets) =
         two_clients_with(root.path(), &relay.url(), long_receipt_delay).await;
 
-    let first = alice
-        .engine
-        .send_message(&alice_bob, "are you there?")
-        .await
-        .unwrap();
-    let second = alice
-        .engine
-        .send_message(&alice_bob, "hello?")
-        .await
-        .unwrap();
+    let first = alice.send(&alice_bob, "are you there?").await;
+    let second = alice.send(&alice_bob, "hello?").await;
     bob.wait_incoming_count(&bob_alice, 2).await;
     // Alice's messages reached the relay, but no receipt has come back (it waits for a reply).
     wait_until("Alice's messages are on the relay", || async {
@@ -50,10 +42,7 @@ async fn delivery_receipt_rides_on_the_reply() {
     })
     .await;
 
-    bob.engine
-        .send_message(&bob_alice, "yes, here")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "yes, here").await;
 
     // The receipts' state changes arrive before (in the same commit as) the reply itself.
     let mut delivered = Vec::new();

@@ -26,12 +26,12 @@ async fn owner_commands_never_share_a_connection_with_sends_or_subscriptions() {
     // CREATE (invite, reply mailboxes), SECURE (both sides), SEND, SUBSCRIBE/ACK.
     let (alice, bob, alice_bob, bob_alice, _, _secrets) =
         two_clients(root.path(), &proxy.url()).await;
-    bob.engine.send_message(&bob_alice, "hello").await.unwrap();
+    bob.send(&bob_alice, "hello").await;
     wait_until("Alice receives Bob's message", || async {
         !alice.incoming(&alice_bob).await.is_empty()
     })
     .await;
-    alice.engine.send_message(&alice_bob, "hi").await.unwrap();
+    alice.send(&alice_bob, "hi").await;
     wait_until("Bob receives Alice's message", || async {
         !bob.incoming(&bob_alice).await.is_empty()
     })
@@ -129,10 +129,7 @@ async fn a_secure_the_relay_missed_is_sent_after_a_restart() {
     })
     .await;
     // And Bob's signed SENDs still get through.
-    bob.engine
-        .send_message(&bob_alice, "still here")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "still here").await;
     let alice_bob = alice.engine.list_chats().await.unwrap()[0]
         .contact_id
         .clone();

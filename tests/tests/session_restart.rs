@@ -13,7 +13,8 @@ use sealpost_crypto::Session;
 use sealpost_crypto::ratchet::MAX_SKIP;
 use sealpost_test_support::hostile::initial_message;
 use sealpost_test_support::{
-    Client, TestRelay, WAIT, inject, open_stopped_store, refused, two_clients_exchanged, wait_until,
+    Client, PeerMailbox, TestRelay, WAIT, open_stopped_store, refused, two_clients_exchanged,
+    wait_until,
 };
 
 /// Test hook (the profile's engine stopped): steps the profile's sending chain to `contact`
@@ -56,32 +57,18 @@ async fn a_session_broken_beyond_max_skip_restarts() {
     let alice = Client::reopen(&profile, &alice_root).await;
 
     // Bob cannot follow (the gap is beyond MAX_SKIP): refused, and the session restarted.
-    alice
-        .engine
-        .send_message(&alice_bob, "lost in the gap")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "lost in the gap").await;
     bob.wait_event(restarted).await;
 
     // Bob's next message rides on the new session; Alice accepts the restart and reads it.
-    bob.engine
-        .send_message(&bob_alice, "after restart from Bob")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "after restart from Bob").await;
     alice
         .wait_incoming_text(&alice_bob, "after restart from Bob")
         .await;
-    alice
-        .engine
-        .send_message(&alice_bob, "after restart from Alice")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "after restart from Alice").await;
     bob.wait_incoming_text(&bob_alice, "after restart from Alice")
         .await;
-    bob.engine
-        .send_message(&bob_alice, "and again")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "and again").await;
     alice.wait_incoming_count(&alice_bob, 3).await;
 
     let bob_sees: Vec<_> = bob
@@ -121,12 +108,8 @@ async fn both_sides_restarting_at_once_settle_on_one_session() {
     let mut alice = Client::reopen(&alice_profile, &alice_root).await;
     let mut bob = Client::reopen(&bob_profile, &bob_root).await;
 
-    alice
-        .engine
-        .send_message(&alice_bob, "gap A")
-        .await
-        .unwrap();
-    bob.engine.send_message(&bob_alice, "gap B").await.unwrap();
+    alice.send(&alice_bob, "gap A").await;
+    bob.send(&bob_alice, "gap B").await;
 
     // Exactly one side reports that its restart won; the other accepts the winner's silently.
     let tie_break = |event: &EngineEvent| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains("wins the tie-break"));
@@ -148,19 +131,11 @@ async fn both_sides_restarting_at_once_settle_on_one_session() {
 
     // The winner's next message is sealed on its restart session, after its Restart: the
     // loser reads it once it has accepted that restart.
-    winner
-        .engine
-        .send_message(winner_contact, "from the winner")
-        .await
-        .unwrap();
+    winner.send(winner_contact, "from the winner").await;
     loser
         .wait_incoming_text(loser_contact, "from the winner")
         .await;
-    loser
-        .engine
-        .send_message(loser_contact, "from the loser")
-        .await
-        .unwrap();
+    loser.send(loser_contact, "from the loser").await;
     winner
         .wait_incoming_text(winner_contact, "from the loser")
         .await;
@@ -216,28 +191,18 @@ async fn a_replayed_or_older_restart_is_refused() {
     // Bob's own identity (from his keychain entry) and his sender key for Alice's mailbox.
     let identity = bob.identity();
     let invite = sealpost_client::invite::Invite::parse(&invite_text).unwrap();
-    let bob_key = bob.peer_mailbox(&bob_alice).sender_key;
-    let mailbox = &invite.relays[0];
+    let mailbox =
+        PeerMailbox::of_invite(&invite.relays[0], bob.peer_mailbox(&bob_alice).sender_key);
 
     // Generation 2 is accepted (no event: the session is replaced quietly)…
-    inject(
-        &relay.url(),
-        mailbox.send_id,
-        mailbox.send_secret,
-        &bob_key,
-        &restart_envelope(&identity, &invite, 2),
-    )
-    .await;
+    mailbox
+        .inject(&restart_envelope(&identity, &invite, 2))
+        .await;
     // …so generation 2 again (a replay with a new envelope) and generation 1 (older) are refused.
     for generation in [2, 1] {
-        inject(
-            &relay.url(),
-            mailbox.send_id,
-            mailbox.send_secret,
-            &bob_key,
-            &restart_envelope(&identity, &invite, generation),
-        )
-        .await;
+        mailbox
+            .inject(&restart_envelope(&identity, &invite, generation))
+            .await;
         alice
             .wait_event(refused("a replayed or outdated session restart"))
             .await;
@@ -271,18 +236,11 @@ async fn repair_session_restarts_on_the_users_request() {
     })
     .await;
 
-    bob.engine
-        .send_message(&bob_alice, "after the repair")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "after the repair").await;
     alice
         .wait_incoming_text(&alice_bob, "after the repair")
         .await;
-    alice
-        .engine
-        .send_message(&alice_bob, "repaired")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "repaired").await;
     bob.wait_incoming_text(&bob_alice, "repaired").await;
 
     alice.engine.block_contact(&alice_bob, true).await.unwrap();

@@ -14,7 +14,7 @@ use sealpost_client::store::{
     SealedEnvelopeForRelay, SealedOutgoing, SealingPublicKeyBytes, SealingSecretBytes, SendId,
     SendSecretBytes, SenderAuthSecretBytes, SessionStateBytes, SignedPrekeySecretBytes, UnixMillis,
 };
-use sealpost_client::{ProfileDirs, ProfilesConfig, Store, StoreConfig, open_profile_store};
+use sealpost_client::{ProfileDirs, ProfilesConfig, Store, StoreConfig, Vault, open_profile_store};
 use sealpost_test_support::{KeychainCleanup, open_real_vault, unique_profile};
 
 fn random_bytes(len: usize) -> Vec<u8> {
@@ -23,21 +23,27 @@ fn random_bytes(len: usize) -> Vec<u8> {
     bytes
 }
 
+/// A new profile under a temporary data root: the root (removed on drop), the guard that removes
+/// the profile's keychain entries, its directories and its real keychain vault.
+fn new_profile(prefix: &str) -> (tempfile::TempDir, KeychainCleanup, ProfileDirs, Vault) {
+    let root = tempfile::tempdir().unwrap();
+    let config = ProfilesConfig {
+        data_root: Some(root.path().to_path_buf()),
+    };
+    let profile = unique_profile(prefix);
+    let cleanup = KeychainCleanup(profile.clone());
+    let dirs = ProfileDirs::create(&config, &profile).unwrap();
+    let vault = open_real_vault(&profile);
+    (root, cleanup, dirs, vault)
+}
+
 fn marker(label: &str) -> String {
     format!("{label}-{}", hex::encode(random_bytes(12)))
 }
 
 #[test]
 fn no_plaintext_or_key_bytes_in_the_profile_directory() {
-    let root = tempfile::tempdir().unwrap();
-    let config = ProfilesConfig {
-        data_root: Some(root.path().to_path_buf()),
-    };
-    let profile = unique_profile("scan");
-    let _cleanup = KeychainCleanup(profile.clone());
-    let dirs = ProfileDirs::create(&config, &profile).unwrap();
-
-    let vault = open_real_vault(&profile);
+    let (_root, cleanup, dirs, vault) = new_profile("scan");
     let seed = vault.load_or_create_identity_seed().unwrap();
     let database_key = vault.load_or_create_database_key().unwrap();
 
@@ -193,7 +199,7 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
     );
 
     // The data is really there: reopen with the key read back from the keychain.
-    let reopened_vault = open_real_vault(&profile);
+    let reopened_vault = open_real_vault(&cleanup.0);
     let store = open_profile_store(&dirs, &reopened_vault, &StoreConfig::default()).unwrap();
     let page = store.messages_page(contact.id, None, 100).unwrap();
     assert_eq!(page.len(), 40);
@@ -242,14 +248,7 @@ fn the_scan_finds_plaintext_in_an_unencrypted_database() {
 /// current signed prekey — are found there, which proves the scan sees secrets at all.
 #[test]
 fn used_prekey_secrets_are_gone_from_the_decrypted_database() {
-    let root = tempfile::tempdir().unwrap();
-    let config = ProfilesConfig {
-        data_root: Some(root.path().to_path_buf()),
-    };
-    let profile = unique_profile("fs");
-    let _cleanup = KeychainCleanup(profile.clone());
-    let dirs = ProfileDirs::create(&config, &profile).unwrap();
-    let vault = open_real_vault(&profile);
+    let (_root, _cleanup, dirs, vault) = new_profile("fs");
     let database_key = vault.load_or_create_database_key().unwrap();
     let mut store = Store::open_profile(&dirs, &database_key).unwrap();
     let now = UnixMillis::now();

@@ -211,21 +211,38 @@ async fn onboard_real_profile(profile: &ProfileName, data_root: &Path) -> Vec<u8
     identity
 }
 
+/// An onboarded profile on the real keychain whose `kind` entry was then taken out: the guard
+/// that removes its entries, its data root, its public identity key bytes, the entry and the
+/// secret it held.
+async fn onboarded_without(
+    prefix: &str,
+    kind: SecretKind,
+) -> (
+    KeychainCleanup,
+    tempfile::TempDir,
+    Vec<u8>,
+    keyring::Entry,
+    Vec<u8>,
+) {
+    let profile = unique_profile(prefix);
+    let cleanup = KeychainCleanup(profile.clone());
+    let root = tempfile::tempdir().unwrap();
+    let identity = onboard_real_profile(&profile, root.path()).await;
+    let entry = keyring::Entry::new(SERVICE, &kind.account(&profile)).unwrap();
+    let stored = locked(|| entry.get_secret()).unwrap();
+    locked(|| entry.delete_credential()).unwrap();
+    (cleanup, root, identity, entry, stored)
+}
+
 /// A keychain that lost the identity seed of an existing profile (reset, or a Secret Service that
 /// came back with another, empty collection after a crash) must not give the profile a new
 /// identity: the engine refuses with `identity_missing`, writes no seed, and opens with the old
 /// identity once the entry is back (the UI's "Try again").
 #[tokio::test]
 async fn an_onboarded_profile_without_its_identity_seed_is_refused_never_given_a_new_identity() {
-    let profile = unique_profile("seedless");
-    let _cleanup = KeychainCleanup(profile.clone());
-    let root = tempfile::tempdir().unwrap();
-    let identity = onboard_real_profile(&profile, root.path()).await;
-
-    let seed_entry =
-        keyring::Entry::new(SERVICE, &SecretKind::IdentitySeed.account(&profile)).unwrap();
-    let stored = locked(|| seed_entry.get_secret()).unwrap();
-    locked(|| seed_entry.delete_credential()).unwrap();
+    let (cleanup, root, identity, seed_entry, stored) =
+        onboarded_without("seedless", SecretKind::IdentitySeed).await;
+    let profile = cleanup.0.clone();
 
     let error = Engine::open(engine_config(&profile, root.path()))
         .await
@@ -257,15 +274,9 @@ async fn an_onboarded_profile_without_its_identity_seed_is_refused_never_given_a
 /// The same for the database key: a typed, retryable `database_key_missing`, and no key minted.
 #[tokio::test]
 async fn an_existing_database_without_its_key_is_a_typed_retryable_error() {
-    let profile = unique_profile("keyless");
-    let _cleanup = KeychainCleanup(profile.clone());
-    let root = tempfile::tempdir().unwrap();
-    let identity = onboard_real_profile(&profile, root.path()).await;
-
-    let key_entry =
-        keyring::Entry::new(SERVICE, &SecretKind::DatabaseKey.account(&profile)).unwrap();
-    let stored = locked(|| key_entry.get_secret()).unwrap();
-    locked(|| key_entry.delete_credential()).unwrap();
+    let (cleanup, root, identity, key_entry, stored) =
+        onboarded_without("keyless", SecretKind::DatabaseKey).await;
+    let profile = cleanup.0.clone();
 
     let error = Engine::open(engine_config(&profile, root.path()))
         .await

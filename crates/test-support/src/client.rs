@@ -119,6 +119,11 @@ impl Client {
         (self.profile, self.root)
     }
 
+    /// Sends `text` to `contact` (stored and sealed when this returns; the outbox delivers it).
+    pub async fn send(&self, contact: &str, text: &str) -> MessageView {
+        self.engine.send_message(contact, text).await.unwrap()
+    }
+
     /// The conversation exactly as the engine's view (`get_messages`) returns it. Never sorted
     /// here: the order the UI shows is the engine's, and a test must see an ordering bug.
     pub async fn messages(&self, contact: &str) -> Vec<MessageView> {
@@ -342,6 +347,17 @@ pub async fn two_clients_with(
     (alice, bob, alice_bob, bob_alice, invite, [a, b])
 }
 
+/// [`two_clients`], then Alice sends `first` and Bob has it (so Bob's sender key is bound).
+pub async fn two_clients_first_message(root: &Path, relay_url: &str, first: &str) -> TwoClients {
+    let (alice, bob, alice_bob, bob_alice, invite, secrets) = two_clients(root, relay_url).await;
+    alice.send(&alice_bob, first).await;
+    wait_until("Bob has Alice's first message", || async {
+        bob.incoming(&bob_alice).await.len() == 1
+    })
+    .await;
+    (alice, bob, alice_bob, bob_alice, invite, secrets)
+}
+
 /// [`two_clients`], then Alice sends `first`, Bob answers `reply`, and both are delivered:
 /// every receipt has been sealed and opened, so nothing else moves either session until the
 /// test does.
@@ -351,13 +367,9 @@ pub async fn two_clients_exchanged(
     first: &str,
     reply: &str,
 ) -> TwoClients {
-    let (alice, bob, alice_bob, bob_alice, invite, secrets) = two_clients(root, relay_url).await;
-    alice.engine.send_message(&alice_bob, first).await.unwrap();
-    wait_until("Bob has Alice's first message", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
-    bob.engine.send_message(&bob_alice, reply).await.unwrap();
+    let (alice, bob, alice_bob, bob_alice, invite, secrets) =
+        two_clients_first_message(root, relay_url, first).await;
+    bob.send(&bob_alice, reply).await;
     wait_until("Alice has Bob's reply and both are delivered", || async {
         alice.incoming(&alice_bob).await.len() == 1
             && alice.all_delivered(&alice_bob).await

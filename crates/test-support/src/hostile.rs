@@ -63,6 +63,21 @@ pub struct PeerMailbox {
 }
 
 impl PeerMailbox {
+    /// The mailbox an invite names on `relay`, written to with `sender_key` (the key the relay
+    /// bound it to once the invite was accepted).
+    pub fn of_invite(
+        relay: &sealpost_client::invite::InviteRelay,
+        sender_key: ed25519_dalek::SigningKey,
+    ) -> Self {
+        Self {
+            url: relay.url.clone(),
+            send_id: relay.send_id,
+            send_secret: relay.send_secret,
+            sealing_public_key: relay.sealing_public_key,
+            sender_key,
+        }
+    }
+
     /// [`inject`]s `envelope` into this mailbox.
     pub async fn inject(&self, envelope: &[u8]) {
         inject(

@@ -18,9 +18,9 @@ pub mod wait;
 
 pub use client::{
     Client, TwoClients, connect, engine_config, two_clients, two_clients_exchanged,
-    two_clients_with,
+    two_clients_first_message, two_clients_with,
 };
-pub use hostile::{PeerMailbox, inject, refused};
+pub use hostile::{PeerMailbox, initial_message, inject, refused, send_raw};
 pub use process::{ChildProcess, RelayProcess};
 pub use profile::{KeychainCleanup, open_real_vault, open_stopped_store, unique_profile};
 pub use relay::TestRelay;

@@ -454,9 +454,9 @@ async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
     );
 }
 
-/// §3a.6: Alice refreshes her signed prekey; Bob learns it inside a ratchet message and keeps it
-/// (verified against Alice's identity). The conversation goes on, and an invite made before the
-/// refresh (naming the retired prekey) can still be accepted.
+/// `docs/engine.md` § Inside a ratchet message: Alice refreshes her signed prekey; Bob learns it
+/// inside a ratchet message and keeps it (verified against Alice's identity). The conversation goes
+/// on, and an invite made before the refresh (naming the retired prekey) can still be accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_prekey_refresh_reaches_contacts_and_old_invites_still_work() {
     let relay = TestRelay::start().await;

@@ -1,6 +1,6 @@
-//! Delivery receipts ride on the next message (BRIEF §3a.7): a pending delivery receipt travels
-//! inside the next text to that contact instead of going alone after its delay. Run as
-//! `scripts/with-keyring.sh cargo test -p sealpost-tests --test receipts`.
+//! Delivery receipts ride on the next message (`docs/engine.md` § Inside a ratchet message): a
+//! pending delivery receipt travels inside the next text to that contact instead of going alone
+//! after its delay. Run as `scripts/with-keyring.sh cargo test -p sealpost-tests --test receipts`.
 //!
 //! Every wait is bounded ([`sealpost_test_support::WAIT`]); nothing asserts on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -1,5 +1,5 @@
 //! A session broken beyond MAX_SKIP restarts with X3DH to the peer's latest signed prekey
-//! (BRIEF §3a rule 6, `docs/engine.md` § Session restart). Run as
+//! (`docs/engine.md` § Session restart). Run as
 //! `scripts/with-keyring.sh cargo test -p sealpost-tests --test session_restart`.
 //!
 //! Every wait is bounded ([`sealpost_test_support::WAIT`]); nothing asserts on timing.

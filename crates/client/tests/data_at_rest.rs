@@ -1,7 +1,7 @@
-//! The data-at-rest test (BRIEF §3 "Local store", §3a rule 8): after writing a conversation and
-//! key material through the real vault (OS keychain) and the real store, no file in the profile
-//! directory (including SQLite's `-wal` and `-shm`, and the webview folder) holds a plaintext
-//! message, a name, or any key byte, raw or in hex.
+//! The data-at-rest test (`docs/threat-model.md` § A thief of the user's data directory): after
+//! writing a conversation and key material through the real vault (OS keychain) and the real store,
+//! no file in the profile directory (including SQLite's `-wal` and `-shm`, and the webview folder)
+//! holds a plaintext message, a name, or any key byte, raw or in hex.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sealpost_client::scan::{
@@ -57,8 +57,8 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
         database_key.expose_secret(),
     ));
 
-    // The webview's folder lives inside the profile (rule 8); put a harmless file there so the
-    // scan demonstrably walks it.
+    // The webview's folder lives inside the profile (`docs/engine.md` § Profiles); put a harmless
+    // file there so the scan demonstrably walks it.
     std::fs::create_dir_all(dirs.webview_dir()).unwrap();
     std::fs::write(dirs.webview_dir().join("LocalStorage.leveldb"), b"ui state").unwrap();
 

@@ -1,7 +1,7 @@
-//! The local test relay (BRIEF §3a rule 9): one relay per user on a fixed loopback port, found
-//! through a lock file, hosted by whichever profile came first and taken over when it stops; and
-//! two profiles chatting through it with no other server. The App-level tests need the real OS
-//! keychain: run them under `scripts/with-keyring.sh`.
+//! The local test relay (`ARCHITECTURE.md` § Local test relay mode): one relay per user on a fixed
+//! loopback port, found through a lock file, hosted by whichever profile came first and taken over
+//! when it stops; and two profiles chatting through it with no other server. The App-level tests
+//! need the real OS keychain: run them under `scripts/with-keyring.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpListener;

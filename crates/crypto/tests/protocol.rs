@@ -1,5 +1,6 @@
 //! Protocol tests: identity, prekeys, X3DH + Double Ratchet through sealed envelopes, the
-//! LINE attacks at this layer (T1–T3, T5–T7, BRIEF §2) and the state-unchanged-on-failure rule.
+//! LINE attacks at this layer (T1–T3, T5–T7, `docs/threat-model.md`) and the
+//! state-unchanged-on-failure rule.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -311,7 +312,8 @@ fn gap_beyond_max_skip_is_refused_and_session_recovers() {
         deliver(&mut b, &mut a, &alice, b"still here"),
         b"still here"
     );
-    // Recovery per BRIEF §3a.6: Alice restarts X3DH with Bob's latest signed prekey only.
+    // Recovery per `docs/engine.md` § Session restart: Alice restarts X3DH with Bob's latest signed
+    // prekey only.
     let mut restarted = Session::initiate(&alice.identity, &bob.bundle_without_one_time()).unwrap();
     let sealed = restarted
         .seal(bob.mailbox.public(), &bob.send_id, b"fresh start")

@@ -24,7 +24,7 @@ for tool in dbus-run-session gnome-keyring-daemon; do
     fi
 done
 
-# gnome-keyring fails to start without these (MACHINE-NOTES).
+# gnome-keyring fails to start when these directories are missing (fresh containers lack them).
 mkdir -p "$HOME/.cache" "$HOME/.local/share"
 
 keyring_home="$(mktemp -d "${TMPDIR:-/tmp}/sealpost-keyring.XXXXXX")"

@@ -6,8 +6,9 @@
 //! [`CommandError`]. Nothing else happens here.
 //!
 //! Rules for what goes here:
-//! - No secret crosses IPC (BRIEF §3a.11): the view types of `sealpost_client::engine::views`
-//!   hold no key material. Invite text, safety numbers and message text may cross.
+//! - No secret crosses IPC (`ARCHITECTURE.md` § Invariants): the view types of
+//!   `sealpost_client::engine::views` hold no key material. Invite text, safety numbers and message
+//!   text may cross.
 //! - Command names are snake_case and match the wrappers in `ui/src/api/commands.ts`; they are
 //!   listed in `build.rs` (the app manifest) and allowed one by one in
 //!   `capabilities/main-window.json`.

@@ -1,7 +1,8 @@
 //! `sealpost:` invite links. However a link arrives, it ends up in the deep-link plugin (which
 //! keeps the start-up link for `getCurrent` and fires `deep-link://new-url`), and from there it is
 //! forwarded to the main window as an [`OPEN_INVITE_EVENT`] with an [`OpenInvite`] payload. The
-//! UI only fills the add-contact form with it; nothing is added by itself (BRIEF §3a.3).
+//! UI only fills the add-contact form with it; nothing is added by itself (`docs/engine.md` §
+//! Invites).
 //!
 //! How links arrive:
 //! - **App not running:** the OS starts `sealpost URL` (URL as the only argument on Linux and

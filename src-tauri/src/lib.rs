@@ -47,8 +47,8 @@ pub fn start(command_line: CommandLine) -> anyhow::Result<()> {
 /// Builds the Tauri app (plugins, state, window, tray) and runs it until it quits.
 pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
     let context = tauri::generate_context!();
-    // One single-instance lock per profile, so that two profiles can run side by side (§3a.9).
-    // The profile name was checked to be a valid D-Bus name element.
+    // One single-instance lock per profile, so that two profiles can run side by side
+    // (`docs/engine.md` § Profiles). The profile name was checked to be a valid D-Bus name element.
     let dbus_id = format!("{}.p_{}", context.config().identifier, options.profile);
     // Window geometry per profile, in the app's config directory.
     let window_state_file = format!("window-state.{}.json", options.profile);

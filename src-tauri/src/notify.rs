@@ -1,9 +1,10 @@
 //! Desktop notifications for new messages.
 //!
-//! By default a notification says only "New message" (BRIEF §3a.8: no plaintext outside
-//! SQLCipher, and the notification daemon keeps a history). The sender's name and the message text
-//! appear only when the user's setting allows it. The engine's "message received" event will call
-//! [`show_new_message`] once it exists; the policy comes from the engine's settings.
+//! By default a notification says only "New message" (`docs/threat-model.md` § Plaintext never
+//! leaves the device for features: no plaintext outside SQLCipher, and the notification daemon
+//! keeps a history). The sender's name and the message text appear only when the user's setting
+//! allows it. The engine's "message received" event will call [`show_new_message`] once it exists;
+//! the policy comes from the engine's settings.
 //!
 //! The webview is not granted the notification plugin's `notify` permission, so this module is the
 //! one place that decides what a notification says.
@@ -78,7 +79,7 @@ fn plain(text: &str, max_chars: usize) -> String {
 }
 
 /// Shows a notification. Without a notification daemon the plugin reports success and drops the
-/// error (MACHINE-NOTES), so a returned `Ok` does not prove the notification was shown.
+/// error (seen on headless Linux), so a returned `Ok` does not prove the notification was shown.
 pub fn show_new_message<R: Runtime>(
     app: &AppHandle<R>,
     text: &NotificationText,

@@ -1,6 +1,7 @@
 //! The main window. It is created in code rather than in `tauri.conf.json` so that the webview's
 //! data directory (local storage, caches, cookies) lives inside the profile directory
-//! (BRIEF §3a.8), and so that the webview can never navigate away from the app's own pages.
+//! (`docs/engine.md` § Profiles), and so that the webview can never navigate away from the app's
+//! own pages.
 
 use tauri::{
     Manager, Runtime, Url, WebviewUrl, WebviewWindow, WebviewWindowBuilder,

@@ -23,14 +23,11 @@
 //! would bound the drain by its ACKs alone).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Client, TestRelay, connect, wait_until};
 use sealpost_client::engine::MessageStateView;
 use sealpost_client::{EngineConfig, EngineEvent};
+use sealpost_test_support::{Client, TestRelay, connect};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -145,15 +142,8 @@ async fn main() {
     let (mut bob, _b) =
         Client::new_with("Bob", root.path(), &relay.url(), production_receipts).await;
     let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    alice
-        .engine
-        .send_message(&alice_bob, "warm-up")
-        .await
-        .unwrap();
-    wait_until("warm-up arrives", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
+    alice.send(&alice_bob, "warm-up").await;
+    bob.wait_incoming_count(&bob_alice, 1).await;
 
     // Latency.
     while bob.events.try_recv().is_ok() {}
@@ -164,7 +154,7 @@ async fn main() {
     for index in 0..latency_count {
         let text = format!("latency {index}");
         let start = Instant::now();
-        let sent = alice.engine.send_message(&alice_bob, &text).await.unwrap();
+        let sent = alice.send(&alice_bob, &text).await;
         stored.push(start.elapsed());
         let message_id = sent.id.clone();
         let (relay_ok, received) = tokio::join!(
@@ -201,11 +191,7 @@ async fn main() {
     let (bob_profile, bob_root) = bob.stop().await;
     let queued = Instant::now();
     for index in 0..drain_count {
-        alice
-            .engine
-            .send_message(&alice_bob, &format!("drain {index}"))
-            .await
-            .unwrap();
+        alice.send(&alice_bob, &format!("drain {index}")).await;
     }
     // Setup, not timed.
     while !alice.engine.with_store(|s| s.outbox().unwrap().is_empty()) {

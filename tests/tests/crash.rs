@@ -5,131 +5,18 @@
 //! this package's binaries (`src/bin/`), which Cargo builds for these tests, and they reach the
 //! same Secret Service through the inherited D-Bus session.
 //!
-//! Every wait is bounded ([`common::WAIT`]); nothing asserts on timing.
+//! Every wait is bounded ([`sealpost_test_support::WAIT`]); nothing asserts on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Client, TestRelay, WAIT, connect, wait_until};
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
-
-/// A helper process with its stdout lines on a channel. Killed (SIGKILL) when dropped.
-struct Process {
-    child: Child,
-    lines: UnboundedReceiver<String>,
-}
-
-impl Process {
-    fn spawn(program: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {program}: {error}"));
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// Waits for a stdout line starting with `prefix` and returns the rest of it; `None` if the
-    /// process ended first.
-    async fn line_starting(&mut self, prefix: &str) -> Option<String> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
-                Ok(Some(line)) => {
-                    if let Some(rest) = line.strip_prefix(prefix) {
-                        return Some(rest.trim().to_owned());
-                    }
-                }
-                Ok(None) => return None,
-                Err(_) => panic!("timed out waiting for {prefix:?} from a helper process"),
-            }
-        }
-    }
-
-    /// SIGKILL (`Child::kill` on Unix), then reap it.
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+use sealpost_test_support::{
+    ChildProcess, Client, RelayProcess, TestRelay, two_clients_first_message, wait_until,
+};
 
 /// The relay as a child process (`sealpost-test-relay`) on a database that outlives it.
-struct RelayProcess {
-    process: Option<Process>,
-    addr: SocketAddr,
-    database: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl RelayProcess {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let database = dir.path().join("relay.db");
-        let (process, addr) = Self::spawn("127.0.0.1:0", &database).await.unwrap();
-        Self {
-            process: Some(process),
-            addr,
-            database,
-            _dir: dir,
-        }
-    }
-
-    async fn spawn(listen: &str, database: &Path) -> Option<(Process, SocketAddr)> {
-        let mut process = Process::spawn(
-            env!("CARGO_BIN_EXE_sealpost-test-relay"),
-            &[listen, database.to_str().unwrap()],
-        );
-        let addr = process.line_starting("listening ").await?;
-        Some((process, addr.parse().unwrap()))
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill9();
-        }
-    }
-
-    /// Starts the relay again on the same address and database (retrying while the port is
-    /// still held by the dead process's sockets).
-    async fn restart(&mut self) {
-        let listen = self.addr.to_string();
-        for _ in 0..100 {
-            if let Some((process, _)) = Self::spawn(&listen, &self.database).await {
-                self.process = Some(process);
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the relay process did not restart on {listen}");
-    }
+async fn relay_process() -> RelayProcess {
+    RelayProcess::start(env!("CARGO_BIN_EXE_sealpost-test-relay"), &[]).await
 }
 
 /// Incoming texts of `client` from `contact` that start with `prefix`, in conversation order.
@@ -154,22 +41,13 @@ fn numbered(prefix: &str, count: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_sigkill_mid_conversation_loses_nothing_and_repeats_nothing() {
     const EACH: usize = 60;
-    let mut relay = RelayProcess::start().await;
+    let mut relay = relay_process().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
     // Both sides' sender keys are bound before the load starts.
-    alice.engine.send_message(&alice_bob, "hi").await.unwrap();
-    wait_until("Bob has 'hi'", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
-    bob.engine.send_message(&bob_alice, "hello").await.unwrap();
-    wait_until("Alice has 'hello'", || async {
-        alice.incoming(&alice_bob).await.len() == 1
-    })
-    .await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "hi").await;
+    bob.send(&bob_alice, "hello").await;
+    alice.wait_incoming_count(&alice_bob, 1).await;
 
     // Both send a message every few milliseconds, across the kill and the restart.
     let senders = [
@@ -219,8 +97,8 @@ async fn relay_sigkill_mid_conversation_loses_nothing_and_repeats_nothing() {
     })
     .await;
     // Settle: a marker each way after everything; once it is in, any repeat would be too.
-    alice.engine.send_message(&alice_bob, "end").await.unwrap();
-    bob.engine.send_message(&bob_alice, "end").await.unwrap();
+    alice.send(&alice_bob, "end").await;
+    bob.send(&bob_alice, "end").await;
     wait_until("both markers arrived", || async {
         bob.incoming(&bob_alice)
             .await
@@ -257,21 +135,11 @@ async fn client_sigkill_mid_send_resends_outbox_and_bob_sees_each_once() {
     const KILL_AFTER: usize = 40;
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    alice
-        .engine
-        .send_message(&alice_bob, "before")
-        .await
-        .unwrap();
-    wait_until("Bob has 'before'", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "before").await;
     let (alice_profile, alice_root) = alice.stop().await;
 
-    let mut sender = Process::spawn(
+    let mut sender = ChildProcess::spawn(
         env!("CARGO_BIN_EXE_sealpost-test-sender"),
         &[
             alice_profile.as_str(),
@@ -311,22 +179,9 @@ async fn client_sigkill_mid_send_resends_outbox_and_bob_sees_each_once() {
         texts_with_prefix(&bob, &bob_alice, "crash").await.len() >= stored.len()
     })
     .await;
-    wait_until("Alice's outbox is empty", || async {
-        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
-    })
-    .await;
-    alice
-        .engine
-        .send_message(&alice_bob, "after")
-        .await
-        .unwrap();
-    wait_until("Bob has 'after'", || async {
-        bob.incoming(&bob_alice)
-            .await
-            .iter()
-            .any(|m| m.text == "after")
-    })
-    .await;
+    alice.wait_outbox_empty().await;
+    alice.send(&alice_bob, "after").await;
+    bob.wait_incoming_text(&bob_alice, "after").await;
     assert_eq!(
         texts_with_prefix(&bob, &bob_alice, "crash").await,
         stored,

@@ -3,20 +3,17 @@
 //! real OS keychain, real SQLCipher stores. Run as
 //! `scripts/with-keyring.sh cargo test -p sealpost-tests --test engine_e2e`.
 //!
-//! Every wait is bounded ([`common::WAIT`]); nothing asserts on timing.
+//! Every wait is bounded ([`sealpost_test_support::WAIT`]); nothing asserts on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Client, TestRelay, connect, inject, wait_until};
 use sealpost_client::EngineEvent;
 use sealpost_client::engine::{MessageStateView, RelayChoice};
 use sealpost_client::invite::Invite;
 use sealpost_client::scan::{Needle, scan_dir_for_needles, starts_with_plain_sqlite_header};
-
-fn array32(bytes: &[u8]) -> [u8; 32] {
-    bytes.try_into().unwrap()
-}
+use sealpost_test_support::{
+    Client, PeerMailbox, TestRelay, connect, inject, two_clients, two_clients_first_message,
+    wait_until,
+};
 
 /// Three clients: invites, chat both ways, delivery and read receipts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,46 +27,18 @@ async fn three_clients_invite_chat_and_receipts() {
     let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
     let (carol_alice, alice_carol, _) = connect(&carol, &alice, "Alice").await;
 
-    let sent = bob
-        .engine
-        .send_message(&bob_alice, "hello Alice")
-        .await
-        .unwrap();
+    let sent = bob.send(&bob_alice, "hello Alice").await;
     assert_eq!(sent.state, MessageStateView::Queued);
-    alice
-        .engine
-        .send_message(&alice_carol, "hi Carol")
-        .await
-        .unwrap();
+    alice.send(&alice_carol, "hi Carol").await;
 
-    wait_until("Alice has Bob's message", || async {
-        alice.incoming(&alice_bob).await.len() == 1
-    })
-    .await;
+    alice.wait_incoming_count(&alice_bob, 1).await;
     assert_eq!(alice.incoming(&alice_bob).await[0].text, "hello Alice");
-    alice
-        .engine
-        .send_message(&alice_bob, "hello Bob")
-        .await
-        .unwrap();
-    wait_until("Bob has Alice's reply", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
+    alice.send(&alice_bob, "hello Bob").await;
+    bob.wait_incoming_count(&bob_alice, 1).await;
     assert_eq!(bob.incoming(&bob_alice).await[0].text, "hello Bob");
-    wait_until("Carol has Alice's message", || async {
-        carol.incoming(&carol_alice).await.len() == 1
-    })
-    .await;
-    carol
-        .engine
-        .send_message(&carol_alice, "hi Alice, Carol here")
-        .await
-        .unwrap();
-    wait_until("Alice has Carol's message", || async {
-        alice.incoming(&alice_carol).await.len() == 1
-    })
-    .await;
+    carol.wait_incoming_count(&carol_alice, 1).await;
+    carol.send(&carol_alice, "hi Alice, Carol here").await;
+    alice.wait_incoming_count(&alice_carol, 1).await;
 
     // Delivery receipt, then a read receipt after Alice marks it read.
     wait_until("Bob's message is delivered", || async {
@@ -151,19 +120,13 @@ async fn invite_errors_and_misuse() {
         .accept_invite(&invite.text, "Alice")
         .await
         .unwrap();
-    wait_until("Bob's Hello is on the relay", || async {
-        bob.engine.with_store(|s| s.outbox().unwrap().is_empty())
-    })
-    .await;
+    bob.wait_outbox_empty().await;
     carol
         .engine
         .accept_invite(&invite.text, "Alice")
         .await
         .unwrap();
-    wait_until("Carol's Hello is on the relay", || async {
-        carol.engine.with_store(|s| s.outbox().unwrap().is_empty())
-    })
-    .await;
+    carol.wait_outbox_empty().await;
     assert_eq!(
         bob.engine
             .accept_invite(&invite.text, "Alice")
@@ -208,38 +171,20 @@ async fn invite_errors_and_misuse() {
 async fn offline_delivery_of_100_in_order_once() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
     // Bob's engine learns Alice's sender key (Welcome) before going offline.
-    alice
-        .engine
-        .send_message(&alice_bob, "before")
-        .await
-        .unwrap();
-    wait_until("Bob has the first message", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "before").await;
 
     let (bob_profile, bob_root) = bob.stop().await;
     for index in 0..100 {
         alice
-            .engine
-            .send_message(&alice_bob, &format!("offline message {index}"))
-            .await
-            .unwrap();
+            .send(&alice_bob, &format!("offline message {index}"))
+            .await;
     }
-    wait_until("all 100 are on the relay", || async {
-        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
-    })
-    .await;
+    alice.wait_outbox_empty().await;
 
     let bob = Client::reopen(&bob_profile, &bob_root).await;
-    wait_until("Bob has all 101", || async {
-        bob.incoming(&bob_alice).await.len() >= 101
-    })
-    .await;
+    bob.wait_incoming_at_least(&bob_alice, 101).await;
     let incoming = bob.incoming(&bob_alice).await;
     assert_eq!(incoming.len(), 101, "each message exactly once");
     for (index, message) in incoming.iter().skip(1).enumerate() {
@@ -262,89 +207,42 @@ async fn offline_delivery_of_100_in_order_once() {
 async fn relay_and_client_restart_then_replay_shows_each_once() {
     let mut relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    alice.engine.send_message(&alice_bob, "one").await.unwrap();
-    wait_until("Bob has 'one'", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "one").await;
 
     relay.stop().await;
     for text in ["two", "three", "four"] {
-        alice.engine.send_message(&alice_bob, text).await.unwrap();
+        alice.send(&alice_bob, text).await;
     }
     // The sealed bytes are stored before any SEND (seal once): capture them for the replay.
-    let captured: Vec<(String, Vec<u8>, Vec<u8>)> = alice.engine.with_store(|s| {
-        s.outbox()
-            .unwrap()
-            .into_iter()
-            .filter(|item| item.message.is_some())
-            .map(|item| {
-                (
-                    item.relay_url.as_str().to_owned(),
-                    item.send_id.as_bytes().to_vec(),
-                    item.sealed.as_bytes().to_vec(),
-                )
-            })
-            .collect()
-    });
+    let captured = alice.sealed_messages_in_outbox();
     assert_eq!(captured.len(), 3);
 
     // Alice's client goes down with the three messages still in its outbox.
     let (alice_profile, alice_root) = alice.stop().await;
     relay.restart().await;
     let alice = Client::reopen(&alice_profile, &alice_root).await;
-    wait_until("Bob has all four", || async {
-        bob.incoming(&bob_alice).await.len() >= 4
-    })
-    .await;
-    let texts: Vec<String> = bob
-        .incoming(&bob_alice)
-        .await
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    bob.wait_incoming_at_least(&bob_alice, 4).await;
+    let texts = bob.incoming_texts(&bob_alice).await;
     assert_eq!(texts, ["one", "two", "three", "four"]);
-    wait_until("Alice's outbox is empty", || async {
-        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
-    })
-    .await;
+    alice.wait_outbox_empty().await;
 
     // T5: the relay replays the exact envelopes (same send id) later.
-    let address = alice.engine.with_store(|s| {
-        let contact = alice_bob.parse().unwrap();
-        s.peer_addresses(contact).unwrap().remove(0)
-    });
-    let key = ed25519_dalek::SigningKey::from_bytes(&array32(
-        address.sender_auth_secret_key.expose_secret(),
-    ));
+    let mailbox = alice.peer_mailbox(&alice_bob);
     for (url, send_id, sealed) in &captured {
         inject(
             url,
-            array32(send_id),
-            array32(address.send_secret.expose_secret()),
-            &key,
+            *send_id,
+            mailbox.send_secret,
+            &mailbox.sender_key,
             sealed,
         )
         .await;
     }
     // A marker after the replays: once it is in, the replays were handled before it.
-    alice.engine.send_message(&alice_bob, "five").await.unwrap();
-    wait_until("Bob has 'five'", || async {
-        bob.incoming(&bob_alice)
-            .await
-            .iter()
-            .any(|m| m.text == "five")
-    })
-    .await;
-    let texts: Vec<String> = bob
-        .incoming(&bob_alice)
-        .await
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    alice.send(&alice_bob, "five").await;
+    bob.wait_incoming_text(&bob_alice, "five").await;
+    let texts = bob.incoming_texts(&bob_alice).await;
     assert_eq!(texts, ["one", "two", "three", "four", "five"]);
 }
 
@@ -355,67 +253,35 @@ async fn relay_and_client_restart_then_replay_shows_each_once() {
 async fn messages_delivered_out_of_order_are_shown_in_the_sender_s_order() {
     let mut relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    alice
-        .engine
-        .send_message(&alice_bob, "first")
-        .await
-        .unwrap();
-    wait_until("Bob has 'first'", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "first").await;
 
     // Sealed while the relay is down, so they stay in Alice's outbox; then Alice stops for good
     // and the relay alone decides the order in which Bob gets them.
     relay.stop().await;
     let texts = ["one", "two", "three", "four", "five"];
     for text in texts {
-        alice.engine.send_message(&alice_bob, text).await.unwrap();
+        alice.send(&alice_bob, text).await;
     }
-    let captured: Vec<(String, Vec<u8>, Vec<u8>)> = alice.engine.with_store(|s| {
-        s.outbox()
-            .unwrap()
-            .into_iter()
-            .filter(|item| item.message.is_some())
-            .map(|item| {
-                (
-                    item.relay_url.as_str().to_owned(),
-                    item.send_id.as_bytes().to_vec(),
-                    item.sealed.as_bytes().to_vec(),
-                )
-            })
-            .collect()
-    });
+    let captured = alice.sealed_messages_in_outbox();
     assert_eq!(captured.len(), texts.len());
-    let address = alice.engine.with_store(|s| {
-        let contact = alice_bob.parse().unwrap();
-        s.peer_addresses(contact).unwrap().remove(0)
-    });
-    let key = ed25519_dalek::SigningKey::from_bytes(&array32(
-        address.sender_auth_secret_key.expose_secret(),
-    ));
+    let mailbox = alice.peer_mailbox(&alice_bob);
     let (bob_profile, bob_root) = bob.stop().await;
     alice.stop().await;
     relay.restart().await;
     for (url, send_id, sealed) in captured.iter().rev() {
         inject(
             url,
-            array32(send_id),
-            array32(address.send_secret.expose_secret()),
-            &key,
+            *send_id,
+            mailbox.send_secret,
+            &mailbox.sender_key,
             sealed,
         )
         .await;
     }
 
     let bob = Client::reopen(&bob_profile, &bob_root).await;
-    wait_until("Bob has all six", || async {
-        bob.incoming(&bob_alice).await.len() >= 6
-    })
-    .await;
+    bob.wait_incoming_at_least(&bob_alice, 6).await;
     let shown: Vec<(u64, String)> = bob
         .messages(&bob_alice)
         .await
@@ -454,14 +320,11 @@ async fn two_relays_one_down_then_back_every_message_once_and_no_misuse_warning(
     let mut alice_sent = Vec::new();
     let mut bob_sent = Vec::new();
     async fn send(from: &Client, contact: &str, text: String, log: &mut Vec<String>) {
-        from.engine.send_message(contact, &text).await.unwrap();
+        from.send(contact, &text).await;
         log.push(text);
     }
     async fn wait_for(to: &Client, contact: &str, count: usize) {
-        wait_until("every message so far arrived", || async {
-            to.incoming(contact).await.len() >= count
-        })
-        .await;
+        to.wait_incoming_at_least(contact, count).await;
     }
 
     // Both relays up.
@@ -492,10 +355,7 @@ async fn two_relays_one_down_then_back_every_message_once_and_no_misuse_warning(
     // A back: both outboxes drain on both relays, and A's copies change nothing.
     relay_a.restart().await;
     for client in [&alice, &bob] {
-        wait_until("the outbox is empty on both relays", || async {
-            client.engine.with_store(|s| s.outbox().unwrap().is_empty())
-        })
-        .await;
+        client.wait_outbox_empty().await;
     }
     // A last message from each side through both relays, after every copy above.
     send(&alice, &alice_bob, "a-last".into(), &mut alice_sent).await;
@@ -503,10 +363,7 @@ async fn two_relays_one_down_then_back_every_message_once_and_no_misuse_warning(
     wait_for(&alice, &alice_bob, bob_sent.len()).await;
     wait_for(&bob, &bob_alice, alice_sent.len()).await;
     for client in [&alice, &bob] {
-        wait_until("the outbox is empty on both relays", || async {
-            client.engine.with_store(|s| s.outbox().unwrap().is_empty())
-        })
-        .await;
+        client.wait_outbox_empty().await;
     }
 
     let texts = |messages: Vec<sealpost_client::engine::MessageView>| -> Vec<String> {
@@ -536,94 +393,51 @@ async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
     // A window of 64 puts the whole backlog in one batch, opened on two threads.
     let mut relay = TestRelay::start_with(|config| config.limits.window = 64).await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    alice
-        .engine
-        .send_message(&alice_bob, "first")
-        .await
-        .unwrap();
-    wait_until("Bob has 'first'", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "first").await;
     let (bob_profile, bob_root) = bob.stop().await;
 
     // The sealed bytes of the first five, captured while the relay is down.
     relay.stop().await;
     for index in 0..5 {
-        alice
-            .engine
-            .send_message(&alice_bob, &format!("batch {index}"))
-            .await
-            .unwrap();
+        alice.send(&alice_bob, &format!("batch {index}")).await;
     }
-    let captured: Vec<Vec<u8>> = alice.engine.with_store(|s| {
-        s.outbox()
-            .unwrap()
-            .into_iter()
-            .filter(|item| item.message.is_some())
-            .map(|item| item.sealed.as_bytes().to_vec())
-            .collect()
-    });
+    let captured: Vec<Vec<u8>> = alice
+        .sealed_messages_in_outbox()
+        .into_iter()
+        .map(|(_, _, sealed)| sealed)
+        .collect();
     assert_eq!(captured.len(), 5);
     relay.restart().await;
-    wait_until("the five are on the relay", || async {
-        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
-    })
-    .await;
+    alice.wait_outbox_empty().await;
 
-    let address = alice.engine.with_store(|s| {
-        s.peer_addresses(alice_bob.parse().unwrap())
-            .unwrap()
-            .remove(0)
-    });
-    let key = ed25519_dalek::SigningKey::from_bytes(&array32(
-        address.sender_auth_secret_key.expose_secret(),
-    ));
-    let send_id = array32(address.send_id.as_bytes());
-    let secret = array32(address.send_secret.expose_secret());
+    let mailbox = alice.peer_mailbox(&alice_bob);
     let mut garbage = vec![0u8; 300];
     getrandom::fill(&mut garbage).unwrap();
     let mut tampered = captured[2].clone();
     let middle = tampered.len() / 2;
     tampered[middle] ^= 0x40;
     for bad in [&garbage, &tampered, &captured[1], &captured[3]] {
-        inject(&relay.url(), send_id, secret, &key, bad).await;
+        inject(
+            &relay.url(),
+            mailbox.send_id,
+            mailbox.send_secret,
+            &mailbox.sender_key,
+            bad,
+        )
+        .await;
     }
     for index in 5..40 {
-        alice
-            .engine
-            .send_message(&alice_bob, &format!("batch {index}"))
-            .await
-            .unwrap();
+        alice.send(&alice_bob, &format!("batch {index}")).await;
     }
-    wait_until("all are on the relay", || async {
-        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
-    })
-    .await;
+    alice.wait_outbox_empty().await;
 
     let mut bob = Client::reopen(&bob_profile, &bob_root).await;
-    wait_until("Bob has all forty", || async {
-        bob.incoming(&bob_alice).await.len() >= 41
-    })
-    .await;
+    bob.wait_incoming_at_least(&bob_alice, 41).await;
     // A marker after the backlog: once it is in, every bad envelope was handled before it.
-    alice.engine.send_message(&alice_bob, "end").await.unwrap();
-    wait_until("Bob has 'end'", || async {
-        bob.incoming(&bob_alice)
-            .await
-            .iter()
-            .any(|m| m.text == "end")
-    })
-    .await;
-    let texts: Vec<String> = bob
-        .incoming(&bob_alice)
-        .await
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    alice.send(&alice_bob, "end").await;
+    bob.wait_incoming_text(&bob_alice, "end").await;
+    let texts = bob.incoming_texts(&bob_alice).await;
     let mut expected = vec!["first".to_owned()];
     expected.extend((0..40).map(|index| format!("batch {index}")));
     expected.push("end".to_owned());
@@ -640,26 +454,16 @@ async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
     );
 }
 
-/// §3a.6: Alice refreshes her signed prekey; Bob learns it inside a ratchet message and keeps it
-/// (verified against Alice's identity). The conversation goes on, and an invite made before the
-/// refresh (naming the retired prekey) can still be accepted.
+/// `docs/engine.md` § Inside a ratchet message: Alice refreshes her signed prekey; Bob learns it
+/// inside a ratchet message and keeps it (verified against Alice's identity). The conversation goes
+/// on, and an invite made before the refresh (naming the retired prekey) can still be accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_prekey_refresh_reaches_contacts_and_old_invites_still_work() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "before").await;
     let (carol, _c) = Client::new("Carol", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    alice
-        .engine
-        .send_message(&alice_bob, "before")
-        .await
-        .unwrap();
-    wait_until("Bob has 'before'", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
     let old_invite = alice.engine.create_invite().await.unwrap();
     let current_public = |client: &Client| {
         client.engine.with_store(|s| {
@@ -687,15 +491,8 @@ async fn signed_prekey_refresh_reaches_contacts_and_old_invites_still_work() {
         })
     })
     .await;
-    bob.engine.send_message(&bob_alice, "after").await.unwrap();
-    wait_until("Alice has 'after'", || async {
-        alice
-            .incoming(&alice_bob)
-            .await
-            .iter()
-            .any(|m| m.text == "after")
-    })
-    .await;
+    bob.send(&bob_alice, "after").await;
+    alice.wait_incoming_text(&alice_bob, "after").await;
 
     // The invite made before the refresh names the retired prekey: it still opens.
     let chat = carol
@@ -703,11 +500,7 @@ async fn signed_prekey_refresh_reaches_contacts_and_old_invites_still_work() {
         .accept_invite(&old_invite.text, "")
         .await
         .unwrap();
-    carol
-        .engine
-        .send_message(&chat.contact_id, "hi Alice")
-        .await
-        .unwrap();
+    carol.send(&chat.contact_id, "hi Alice").await;
     wait_until("Alice has Carol's message", || async {
         let chats = alice.engine.list_chats().await.unwrap();
         match chats.iter().find(|c| c.display_name == "Carol") {
@@ -724,58 +517,23 @@ async fn signed_prekey_refresh_reaches_contacts_and_old_invites_still_work() {
 async fn t1_reflection_is_refused() {
     let mut relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (mut alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, invite_text) = connect(&alice, &bob, "Bob").await;
-    bob.engine
-        .send_message(&bob_alice, "from Bob")
-        .await
-        .unwrap();
-    wait_until("Alice has Bob's message", || async {
-        alice.incoming(&alice_bob).await.len() == 1
-    })
-    .await;
+    let (mut alice, bob, alice_bob, bob_alice, invite_text, _secrets) =
+        two_clients(root.path(), &relay.url()).await;
+    bob.send(&bob_alice, "from Bob").await;
+    alice.wait_incoming_count(&alice_bob, 1).await;
 
     relay.stop().await;
-    alice
-        .engine
-        .send_message(&alice_bob, "to Bob")
-        .await
-        .unwrap();
-    let reflected = alice.engine.with_store(|s| {
-        s.outbox()
-            .unwrap()
-            .into_iter()
-            .find(|item| item.message.is_some())
-            .unwrap()
-            .sealed
-            .as_bytes()
-            .to_vec()
-    });
+    alice.send(&alice_bob, "to Bob").await;
+    let (_, _, reflected) = alice.sealed_messages_in_outbox().remove(0);
     relay.restart().await;
 
     // Alice's mailbox for Bob is the invite's mailbox; Bob's send credentials stand in for the
     // malicious relay's ability to store anything.
     let invite = Invite::parse(&invite_text).unwrap();
-    let mailbox = &invite.relays[0];
-    let bob_key = bob.engine.with_store(|s| {
-        let address = s
-            .peer_addresses(bob_alice.parse().unwrap())
-            .unwrap()
-            .remove(0);
-        ed25519_dalek::SigningKey::from_bytes(&array32(
-            address.sender_auth_secret_key.expose_secret(),
-        ))
-    });
+    let mailbox =
+        PeerMailbox::of_invite(&invite.relays[0], bob.peer_mailbox(&bob_alice).sender_key);
     while alice.events.try_recv().is_ok() {}
-    inject(
-        &relay.url(),
-        mailbox.send_id,
-        mailbox.send_secret,
-        &bob_key,
-        &reflected,
-    )
-    .await;
+    mailbox.inject(&reflected).await;
     alice
         .wait_event(|e| matches!(e, EngineEvent::EnvelopeRefused { .. }))
         .await;
@@ -794,15 +552,8 @@ async fn data_at_rest_after_a_conversation() {
     let (bob, _b) = Client::new("BobMarkerName", root.path(), &relay.url()).await;
     let (alice_bob, bob_alice, _) = connect(&alice, &bob, "BobMarkerName").await;
     let secret_text = "the secret plaintext 4f1c9a";
-    alice
-        .engine
-        .send_message(&alice_bob, secret_text)
-        .await
-        .unwrap();
-    bob.engine
-        .send_message(&bob_alice, "reply plaintext 77e0b2")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, secret_text).await;
+    bob.send(&bob_alice, "reply plaintext 77e0b2").await;
     wait_until("both messages arrived", || async {
         bob.incoming(&bob_alice).await.len() == 1 && alice.incoming(&alice_bob).await.len() == 1
     })

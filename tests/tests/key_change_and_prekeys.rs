@@ -3,20 +3,19 @@
 //! OS keychain. Run as
 //! `scripts/with-keyring.sh cargo test -p sealpost-tests --test key_change_and_prekeys`.
 //!
-//! Every wait is bounded ([`common::WAIT`]); nothing asserts on timing.
+//! Every wait is bounded ([`sealpost_test_support::WAIT`]); nothing asserts on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Client, TestRelay, connect, inject, wait_until};
 use sealpost_client::EngineEvent;
 use sealpost_client::content::{Body, Content};
 use sealpost_client::invite::Invite;
-use sealpost_client::{StoreConfig, Vault, open_profile_store};
 use sealpost_crypto::{
-    IdentityKeyPair, IdentitySeed, MailboxSealingKey, MailboxSealingPublicKey, OneTimePrekeyPair,
-    PrekeyBundle, SafetyNumber, SendId, Session, SessionMessage, SignedPrekey, SignedPrekeyPair,
-    open_envelope,
+    IdentityKeyPair, IdentitySeed, MailboxSealingKey, OneTimePrekeyPair, PrekeyBundle,
+    SafetyNumber, SendId, Session, SessionMessage, SignedPrekey, SignedPrekeyPair, open_envelope,
+};
+use sealpost_test_support::hostile::initial_message;
+use sealpost_test_support::{
+    Client, PeerMailbox, TestRelay, open_stopped_store, two_clients, two_clients_first_message,
 };
 
 fn array32(bytes: &[u8]) -> [u8; 32] {
@@ -47,35 +46,8 @@ async fn misuse_or_key_change(client: &mut Client) -> EngineEvent {
         .await
 }
 
-/// Where Alice writes to Bob, with the sender key the relay bound that mailbox to (a hostile
-/// relay needs no key; the test signs with the legitimate one so the relay accepts it).
-struct PeerMailbox {
-    url: String,
-    send_id: [u8; 32],
-    send_secret: [u8; 32],
-    sealing_public_key: [u8; 32],
-    sender_key: ed25519_dalek::SigningKey,
-}
-
-fn peer_mailbox(client: &Client, contact: &str) -> PeerMailbox {
-    client.engine.with_store(|s| {
-        let address = s
-            .peer_addresses(contact.parse().unwrap())
-            .unwrap()
-            .remove(0);
-        PeerMailbox {
-            url: address.relay_url.as_str().to_owned(),
-            send_id: array32(address.send_id.as_bytes()),
-            send_secret: array32(address.send_secret.expose_secret()),
-            sealing_public_key: array32(address.sealing_public_key.as_bytes()),
-            sender_key: ed25519_dalek::SigningKey::from_bytes(&array32(
-                address.sender_auth_secret_key.expose_secret(),
-            )),
-        }
-    })
-}
-
-/// An attacker's X3DH initial message, sealed to `mailbox`, starting a session with `bundle`.
+/// An attacker's X3DH initial message carrying the text `body`, sealed to the mailbox
+/// (`sealing_public_key`, `send_id`), starting a session with `bundle`.
 fn attacker_initial(
     attacker: &IdentityKeyPair,
     bundle: &PrekeyBundle,
@@ -83,16 +55,7 @@ fn attacker_initial(
     send_id: [u8; 32],
     body: &str,
 ) -> Vec<u8> {
-    let mut session = Session::initiate(attacker, bundle).unwrap();
-    session
-        .seal(
-            &MailboxSealingPublicKey::from_bytes(sealing_public_key),
-            &SendId(send_id),
-            &text(body),
-        )
-        .unwrap()
-        .as_bytes()
-        .to_vec()
+    initial_message(attacker, bundle, sealing_public_key, send_id, &text(body))
 }
 
 fn new_identity() -> IdentityKeyPair {
@@ -107,18 +70,14 @@ fn new_identity() -> IdentityKeyPair {
 async fn reuse_of_a_consumed_invite_is_misuse_never_a_key_change() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (mut alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, invite_text) = connect(&alice, &bob, "Bob").await;
-    bob.engine.send_message(&bob_alice, "hi").await.unwrap();
-    wait_until("Alice has Bob's message", || async {
-        alice.incoming(&alice_bob).await.len() == 1
-    })
-    .await;
+    let (mut alice, bob, alice_bob, bob_alice, invite_text, _secrets) =
+        two_clients(root.path(), &relay.url()).await;
+    bob.send(&bob_alice, "hi").await;
+    alice.wait_incoming_count(&alice_bob, 1).await;
     let invite = Invite::parse(&invite_text).unwrap();
-    let mailbox = &invite.relays[0];
     // Bob's sender key for the invite's mailbox (the relay bound it with SECURE).
-    let bob_key = peer_mailbox(&bob, &bob_alice).sender_key;
+    let mailbox =
+        PeerMailbox::of_invite(&invite.relays[0], bob.peer_mailbox(&bob_alice).sender_key);
 
     for with_one_time_prekey in [true, false] {
         let mallory = new_identity();
@@ -136,14 +95,7 @@ async fn reuse_of_a_consumed_invite_is_misuse_never_a_key_change() {
             "I am Bob now",
         );
         while alice.events.try_recv().is_ok() {}
-        inject(
-            &relay.url(),
-            mailbox.send_id,
-            mailbox.send_secret,
-            &bob_key,
-            &sealed,
-        )
-        .await;
+        mailbox.inject(&sealed).await;
         let event = misuse_or_key_change(&mut alice).await;
         assert!(
             matches!(event, EngineEvent::InviteMisuse { .. }),
@@ -157,18 +109,8 @@ async fn reuse_of_a_consumed_invite_is_misuse_never_a_key_change() {
     }
 
     // Sending to the real contact still works, both ways.
-    alice
-        .engine
-        .send_message(&alice_bob, "still talking")
-        .await
-        .unwrap();
-    wait_until("Bob has Alice's message", || async {
-        bob.incoming(&bob_alice)
-            .await
-            .iter()
-            .any(|m| m.text == "still talking")
-    })
-    .await;
+    alice.send(&alice_bob, "still talking").await;
+    bob.wait_incoming_text(&bob_alice, "still talking").await;
     assert!(
         alice
             .incoming(&alice_bob)
@@ -187,15 +129,9 @@ async fn reuse_of_a_consumed_invite_is_misuse_never_a_key_change() {
 async fn t8_key_change_shows_the_new_number_and_can_be_rejected_or_accepted() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (mut bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    alice.engine.send_message(&alice_bob, "hi").await.unwrap();
-    wait_until("Bob has Alice's message", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
-    let target = peer_mailbox(&alice, &alice_bob);
+    let (alice, mut bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "hi").await;
+    let target = alice.peer_mailbox(&alice_bob);
     // Bob's public signed prekey, as Alice learned it from the Hello.
     let bob_signed = alice.engine.with_store(|s| {
         let row = s.contact(alice_bob.parse().unwrap()).unwrap().unwrap();
@@ -221,17 +157,11 @@ async fn t8_key_change_shows_the_new_number_and_can_be_rejected_or_accepted() {
             "I am Alice now",
         )
     };
-    let inject_swap = |sealed: Vec<u8>| {
-        let url = target.url.clone();
-        let key = target.sender_key.clone();
-        let (send_id, secret) = (target.send_id, target.send_secret);
-        async move { inject(&url, send_id, secret, &key, &sealed).await }
-    };
 
     // First change: compared, then rejected.
     let mallory = new_identity();
     while bob.events.try_recv().is_ok() {}
-    inject_swap(swap(&mallory)).await;
+    target.inject(&swap(&mallory)).await;
     let event = misuse_or_key_change(&mut bob).await;
     assert_eq!(
         event,
@@ -276,23 +206,13 @@ async fn t8_key_change_shows_the_new_number_and_can_be_rejected_or_accepted() {
         old_number,
         "rejecting keeps the old key"
     );
-    bob.engine
-        .send_message(&bob_alice, "after reject")
-        .await
-        .unwrap();
-    wait_until("Alice has Bob's message after the reject", || async {
-        alice
-            .incoming(&alice_bob)
-            .await
-            .iter()
-            .any(|m| m.text == "after reject")
-    })
-    .await;
+    bob.send(&bob_alice, "after reject").await;
+    alice.wait_incoming_text(&alice_bob, "after reject").await;
 
     // Second change: accepted. The key installed is the one whose number was shown.
     let trent = new_identity();
     while bob.events.try_recv().is_ok() {}
-    inject_swap(swap(&trent)).await;
+    target.inject(&swap(&trent)).await;
     let event = misuse_or_key_change(&mut bob).await;
     assert!(matches!(event, EngineEvent::KeyChanged { .. }), "{event:?}");
     let shown = bob.engine.get_safety_number(&bob_alice).await.unwrap();
@@ -305,10 +225,7 @@ async fn t8_key_change_shows_the_new_number_and_can_be_rejected_or_accepted() {
     );
     assert!(!after.is_pending_key);
     assert!(!bob.engine.list_chats().await.unwrap()[0].key_changed);
-    bob.engine
-        .send_message(&bob_alice, "accepted")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "accepted").await;
 }
 
 /// T7: someone who takes Alice's profile after the conversation (the whole database and the
@@ -341,56 +258,18 @@ async fn t7_recorded_first_messages_do_not_open_from_the_profile_taken_afterward
     assert_eq!(recorded.len(), 1, "the Hello");
     relay_a.restart().await;
 
-    let alice_bob = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    wait_until("Alice has Bob as a contact", || {
-        let engine = alice.engine.clone();
-        let found = alice_bob.clone();
-        async move {
-            match engine.list_chats().await.unwrap().first() {
-                Some(chat) => {
-                    *found.lock().unwrap() = chat.contact_id.clone();
-                    true
-                }
-                None => false,
-            }
-        }
-    })
-    .await;
-    let alice_bob = alice_bob.lock().unwrap().clone();
-    bob.engine
-        .send_message(&bob_alice, "first words")
-        .await
-        .unwrap();
-    wait_until("Alice has Bob's first text", || async {
-        alice.incoming(&alice_bob).await.len() == 1
-    })
-    .await;
-    alice
-        .engine
-        .send_message(&alice_bob, "reply")
-        .await
-        .unwrap();
-    wait_until("Bob has Alice's reply", || async {
-        bob.incoming(&bob_alice).await.len() == 1
-    })
-    .await;
+    let alice_bob = alice
+        .wait_for_chat("Alice has Bob as a contact", |_| true)
+        .await;
+    bob.send(&bob_alice, "first words").await;
+    alice.wait_incoming_count(&alice_bob, 1).await;
+    alice.send(&alice_bob, "reply").await;
+    bob.wait_incoming_count(&bob_alice, 1).await;
 
     // Take everything: the keychain's seed and database key, and the database.
+    let identity = alice.identity();
     let (profile, alice_root) = alice.stop().await;
-    let vault = Vault::open(&profile).unwrap();
-    let seed = vault.load_identity_seed().unwrap().unwrap();
-    let identity = IdentityKeyPair::from_seed(&IdentitySeed::from_bytes(zeroize::Zeroizing::new(
-        *seed.expose_secret(),
-    )))
-    .unwrap();
-    let dirs = sealpost_client::ProfileDirs::resolve(
-        &sealpost_client::ProfilesConfig {
-            data_root: Some(alice_root.clone()),
-        },
-        &profile,
-    )
-    .unwrap();
-    let store = open_profile_store(&dirs, &vault, &StoreConfig::default()).unwrap();
+    let store = open_stopped_store(&profile, &alice_root);
     let mailboxes: Vec<(MailboxSealingKey, SendId)> = store
         .own_mailboxes()
         .unwrap()
@@ -504,15 +383,7 @@ async fn retired_signed_prekeys_are_deleted_after_the_grace_period() {
     // On open too: a prekey retired long ago, found when the engine starts.
     let (profile, alice_root) = alice.stop().await;
     {
-        let vault = Vault::open(&profile).unwrap();
-        let dirs = sealpost_client::ProfileDirs::resolve(
-            &sealpost_client::ProfilesConfig {
-                data_root: Some(alice_root.clone()),
-            },
-            &profile,
-        )
-        .unwrap();
-        let mut store = open_profile_store(&dirs, &vault, &StoreConfig::default()).unwrap();
+        let mut store = open_stopped_store(&profile, &alice_root);
         let long_ago = sealpost_client::store::UnixMillis(now - 2 * grace);
         store
             .insert_signed_prekey(

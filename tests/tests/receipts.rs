@@ -1,19 +1,17 @@
-//! Delivery receipts ride on the next message (BRIEF §3a.7): a pending delivery receipt travels
-//! inside the next text to that contact instead of going alone after its delay. Run as
-//! `scripts/with-keyring.sh cargo test -p sealpost-tests --test receipts`.
+//! Delivery receipts ride on the next message (`docs/engine.md` § Inside a ratchet message): a
+//! pending delivery receipt travels inside the next text to that contact instead of going alone
+//! after its delay. Run as `scripts/with-keyring.sh cargo test -p sealpost-tests --test receipts`.
 //!
-//! Every wait is bounded ([`common::WAIT`]); nothing asserts on timing.
+//! Every wait is bounded ([`sealpost_test_support::WAIT`]); nothing asserts on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{Client, TestRelay, connect, wait_until};
 use sealpost_client::engine::MessageStateView;
 use sealpost_client::{EngineConfig, EngineEvent};
+use sealpost_test_support::{TestRelay, two_clients_with, wait_until};
 
-/// Far longer than any wait of the tests ([`common::WAIT`] is 60 s): a receipt that arrives
+/// Far longer than any wait of the tests ([`sealpost_test_support::WAIT`] is 60 s): a receipt that arrives
 /// during the test cannot have gone alone after its delay.
 fn long_receipt_delay(config: &mut EngineConfig) {
     config.delivery_receipt_delay = (Duration::from_secs(3600), Duration::from_secs(3600));
@@ -26,25 +24,12 @@ fn long_receipt_delay(config: &mut EngineConfig) {
 async fn delivery_receipt_rides_on_the_reply() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (mut alice, _a) =
-        Client::new_with("Alice", root.path(), &relay.url(), long_receipt_delay).await;
-    let (bob, _b) = Client::new_with("Bob", root.path(), &relay.url(), long_receipt_delay).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    let (mut alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_with(root.path(), &relay.url(), long_receipt_delay).await;
 
-    let first = alice
-        .engine
-        .send_message(&alice_bob, "are you there?")
-        .await
-        .unwrap();
-    let second = alice
-        .engine
-        .send_message(&alice_bob, "hello?")
-        .await
-        .unwrap();
-    wait_until("Bob has both of Alice's messages", || async {
-        bob.incoming(&bob_alice).await.len() == 2
-    })
-    .await;
+    let first = alice.send(&alice_bob, "are you there?").await;
+    let second = alice.send(&alice_bob, "hello?").await;
+    bob.wait_incoming_count(&bob_alice, 2).await;
     // Alice's messages reached the relay, but no receipt has come back (it waits for a reply).
     wait_until("Alice's messages are on the relay", || async {
         alice
@@ -57,10 +42,7 @@ async fn delivery_receipt_rides_on_the_reply() {
     })
     .await;
 
-    bob.engine
-        .send_message(&bob_alice, "yes, here")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "yes, here").await;
 
     // The receipts' state changes arrive before (in the same commit as) the reply itself.
     let mut delivered = Vec::new();

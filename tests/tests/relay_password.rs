@@ -5,10 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Client, Secrets, TestRelay, unique_profile};
 use sealpost_client::engine::{RelayChoice, RelayPassword};
+use sealpost_test_support::{Client, KeychainCleanup, TestRelay};
 
 const PASSWORD: &str = "open sesame";
 
@@ -17,10 +15,8 @@ async fn onboarded(
     root: &std::path::Path,
     relay: &TestRelay,
     password: Option<&str>,
-) -> (Client, Secrets) {
-    let profile = unique_profile(&name.to_lowercase());
-    let secrets = Secrets(profile.clone());
-    let client = Client::reopen(&profile, root).await;
+) -> (Client, KeychainCleanup) {
+    let (client, secrets) = Client::create(name, root).await;
     client
         .engine
         .onboard(

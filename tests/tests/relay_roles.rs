@@ -8,12 +8,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 mod recording_proxy;
 
-use common::{Client, TestRelay, connect, wait_until};
 use recording_proxy::RecordingProxy;
-use sealpost_relay_client::{ClientError, Connector, ConnectorConfig, RelayUrl};
+use sealpost_relay_client::ClientError;
+use sealpost_test_support::hostile::send_raw;
+use sealpost_test_support::{Client, TestRelay, two_clients, wait_until};
 
 const OWNER: [&str; 3] = ["CREATE", "SECURE", "DELETE"];
 const SUBSCRIBING: [&str; 2] = ["SUBSCRIBE", "ACK"];
@@ -23,17 +23,15 @@ async fn owner_commands_never_share_a_connection_with_sends_or_subscriptions() {
     let relay = TestRelay::start().await;
     let proxy = RecordingProxy::start(relay.addr).await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _alice_secrets) = Client::new("Alice", root.path(), &proxy.url()).await;
-    let (bob, _bob_secrets) = Client::new("Bob", root.path(), &proxy.url()).await;
-
     // CREATE (invite, reply mailboxes), SECURE (both sides), SEND, SUBSCRIBE/ACK.
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    bob.engine.send_message(&bob_alice, "hello").await.unwrap();
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients(root.path(), &proxy.url()).await;
+    bob.send(&bob_alice, "hello").await;
     wait_until("Alice receives Bob's message", || async {
         !alice.incoming(&alice_bob).await.is_empty()
     })
     .await;
-    alice.engine.send_message(&alice_bob, "hi").await.unwrap();
+    alice.send(&alice_bob, "hi").await;
     wait_until("Bob receives Alice's message", || async {
         !bob.incoming(&bob_alice).await.is_empty()
     })
@@ -85,21 +83,14 @@ async fn unsigned_send(
     relay: &TestRelay,
     address: &sealpost_client::store::PeerAddress,
 ) -> Result<(), ClientError> {
-    let connector = Connector::new(ConnectorConfig::default()).unwrap();
-    let url = RelayUrl::parse(&relay.url()).unwrap();
-    let connection = connector.connect_send(&url).await?;
-    let result = connection
-        .send(
-            sealpost_relay_client::SendId(address.send_id.as_bytes().try_into().unwrap()),
-            &sealpost_relay_client::SendSecret::new(
-                address.send_secret.expose_secret().try_into().unwrap(),
-            ),
-            b"not from Bob",
-            None,
-        )
-        .await;
-    connection.close();
-    result
+    send_raw(
+        &relay.url(),
+        address.send_id.as_bytes().try_into().unwrap(),
+        address.send_secret.expose_secret().try_into().unwrap(),
+        None,
+        b"not from Bob",
+    )
+    .await
 }
 
 /// SECURE is kept until the relay has it: a relay that cuts every SECURE at the first attempt
@@ -110,9 +101,7 @@ async fn a_secure_the_relay_missed_is_sent_after_a_restart() {
     let proxy = RecordingProxy::start(relay.addr).await;
     proxy.refuse_secure(true);
     let root = tempfile::tempdir().unwrap();
-    let (alice, _alice_secrets) = Client::new("Alice", root.path(), &proxy.url()).await;
-    let (bob, _bob_secrets) = Client::new("Bob", root.path(), &proxy.url()).await;
-    let (_, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    let (alice, bob, _, bob_alice, _, _secrets) = two_clients(root.path(), &proxy.url()).await;
     // Alice opened Bob's Hello and tried to bind her mailbox to Bob's sender key.
     wait_until("Alice's SECURE was cut", || async {
         proxy.refused_secures() >= 1
@@ -140,21 +129,11 @@ async fn a_secure_the_relay_missed_is_sent_after_a_restart() {
     })
     .await;
     // And Bob's signed SENDs still get through.
-    bob.engine
-        .send_message(&bob_alice, "still here")
-        .await
-        .unwrap();
+    bob.send(&bob_alice, "still here").await;
     let alice_bob = alice.engine.list_chats().await.unwrap()[0]
         .contact_id
         .clone();
-    wait_until("Alice receives Bob's message", || async {
-        alice
-            .incoming(&alice_bob)
-            .await
-            .iter()
-            .any(|m| m.text == "still here")
-    })
-    .await;
+    alice.wait_incoming_text(&alice_bob, "still here").await;
     alice.stop().await;
     bob.stop().await;
 }

@@ -1,35 +1,26 @@
 //! A session broken beyond MAX_SKIP restarts with X3DH to the peer's latest signed prekey
-//! (BRIEF §3a rule 6, `docs/engine.md` § Session restart). Run as
+//! (`docs/engine.md` § Session restart). Run as
 //! `scripts/with-keyring.sh cargo test -p sealpost-tests --test session_restart`.
 //!
-//! Every wait is bounded ([`common::WAIT`]); nothing asserts on timing.
+//! Every wait is bounded ([`sealpost_test_support::WAIT`]); nothing asserts on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Client, TestRelay, connect, inject, wait_until};
-use sealpost_client::engine::MessageStateView;
-use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
 use std::path::Path;
 
-use sealpost_client::{
-    EngineEvent, ProfileDirs, ProfileName, ProfilesConfig, StoreConfig, Vault, open_profile_store,
-};
+use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
+use sealpost_client::{EngineEvent, ProfileName};
 use sealpost_crypto::Session;
 use sealpost_crypto::ratchet::MAX_SKIP;
+use sealpost_test_support::hostile::initial_message;
+use sealpost_test_support::{
+    Client, PeerMailbox, TestRelay, WAIT, open_stopped_store, refused, two_clients_exchanged,
+    wait_until,
+};
 
 /// Test hook (the profile's engine stopped): steps the profile's sending chain to `contact`
 /// MAX_SKIP + 5 times without sending, as if that many envelopes were lost on the way.
 fn skip_ahead(profile: &ProfileName, root: &Path, contact: &str) {
-    let dirs = ProfileDirs::resolve(
-        &ProfilesConfig {
-            data_root: Some(root.to_path_buf()),
-        },
-        profile,
-    )
-    .unwrap();
-    let vault = Vault::open(profile).unwrap();
-    let mut store = open_profile_store(&dirs, &vault, &StoreConfig::default()).unwrap();
+    let mut store = open_stopped_store(profile, root);
     let contact: ContactId = contact.parse().unwrap();
     let state = store.session_state(contact).unwrap().unwrap();
     let mut session = Session::from_bytes(state.expose_secret()).unwrap();
@@ -45,37 +36,9 @@ fn skip_ahead(profile: &ProfileName, root: &Path, contact: &str) {
         .unwrap();
 }
 
-/// Sends one message each way and waits until both are delivered.
-async fn exchange(alice: &Client, bob: &Client, alice_bob: &str, bob_alice: &str) {
-    alice
-        .engine
-        .send_message(alice_bob, "before")
-        .await
-        .unwrap();
-    wait_until("Bob has Alice's first message", || async {
-        bob.incoming(bob_alice).await.len() == 1
-    })
-    .await;
-    bob.engine.send_message(bob_alice, "reply").await.unwrap();
-    wait_until("Alice has Bob's reply and both are delivered", || async {
-        alice.incoming(alice_bob).await.len() == 1
-            && alice
-                .messages(alice_bob)
-                .await
-                .iter()
-                .all(|m| !m.outgoing || m.state == MessageStateView::Delivered)
-            && bob
-                .messages(bob_alice)
-                .await
-                .iter()
-                .all(|m| !m.outgoing || m.state == MessageStateView::Delivered)
-    })
-    .await;
-}
-
 /// The refusal a restarting side reports for the envelope that revealed the gap.
 fn restarted(event: &EngineEvent) -> bool {
-    matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains("session restarted"))
+    refused("session restarted")(event)
 }
 
 /// Alice's sending chain jumps more than MAX_SKIP ahead of what Bob received (as if that many
@@ -85,11 +48,8 @@ fn restarted(event: &EngineEvent) -> bool {
 async fn a_session_broken_beyond_max_skip_restarts() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (mut bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-
-    exchange(&alice, &bob, &alice_bob, &bob_alice).await;
+    let (alice, mut bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_exchanged(root.path(), &relay.url(), "before", "reply").await;
 
     // Test hook: with Alice stopped, step her sending chain MAX_SKIP + 5 times without sending.
     let (profile, alice_root) = alice.stop().await;
@@ -97,46 +57,19 @@ async fn a_session_broken_beyond_max_skip_restarts() {
     let alice = Client::reopen(&profile, &alice_root).await;
 
     // Bob cannot follow (the gap is beyond MAX_SKIP): refused, and the session restarted.
-    alice
-        .engine
-        .send_message(&alice_bob, "lost in the gap")
-        .await
-        .unwrap();
+    alice.send(&alice_bob, "lost in the gap").await;
     bob.wait_event(restarted).await;
 
     // Bob's next message rides on the new session; Alice accepts the restart and reads it.
-    bob.engine
-        .send_message(&bob_alice, "after restart from Bob")
-        .await
-        .unwrap();
-    wait_until("Alice has Bob's message on the new session", || async {
-        alice
-            .incoming(&alice_bob)
-            .await
-            .iter()
-            .any(|m| m.text == "after restart from Bob")
-    })
-    .await;
+    bob.send(&bob_alice, "after restart from Bob").await;
     alice
-        .engine
-        .send_message(&alice_bob, "after restart from Alice")
-        .await
-        .unwrap();
-    wait_until("Bob has Alice's message on the new session", || async {
-        bob.incoming(&bob_alice)
-            .await
-            .iter()
-            .any(|m| m.text == "after restart from Alice")
-    })
-    .await;
-    bob.engine
-        .send_message(&bob_alice, "and again")
-        .await
-        .unwrap();
-    wait_until("Alice has Bob's next message", || async {
-        alice.incoming(&alice_bob).await.len() == 3
-    })
-    .await;
+        .wait_incoming_text(&alice_bob, "after restart from Bob")
+        .await;
+    alice.send(&alice_bob, "after restart from Alice").await;
+    bob.wait_incoming_text(&bob_alice, "after restart from Alice")
+        .await;
+    bob.send(&bob_alice, "and again").await;
+    alice.wait_incoming_count(&alice_bob, 3).await;
 
     let bob_sees: Vec<_> = bob
         .incoming(&bob_alice)
@@ -165,10 +98,8 @@ async fn a_session_broken_beyond_max_skip_restarts() {
 async fn both_sides_restarting_at_once_settle_on_one_session() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    exchange(&alice, &bob, &alice_bob, &bob_alice).await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_exchanged(root.path(), &relay.url(), "before", "reply").await;
 
     let (alice_profile, alice_root) = alice.stop().await;
     let (bob_profile, bob_root) = bob.stop().await;
@@ -177,16 +108,12 @@ async fn both_sides_restarting_at_once_settle_on_one_session() {
     let mut alice = Client::reopen(&alice_profile, &alice_root).await;
     let mut bob = Client::reopen(&bob_profile, &bob_root).await;
 
-    alice
-        .engine
-        .send_message(&alice_bob, "gap A")
-        .await
-        .unwrap();
-    bob.engine.send_message(&bob_alice, "gap B").await.unwrap();
+    alice.send(&alice_bob, "gap A").await;
+    bob.send(&bob_alice, "gap B").await;
 
     // Exactly one side reports that its restart won; the other accepts the winner's silently.
     let tie_break = |event: &EngineEvent| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains("wins the tie-break"));
-    let alice_won = tokio::time::timeout(common::WAIT, async {
+    let alice_won = tokio::time::timeout(WAIT, async {
         loop {
             tokio::select! {
                 Some(event) = alice.events.recv() => if tie_break(&event) { return true; },
@@ -204,32 +131,14 @@ async fn both_sides_restarting_at_once_settle_on_one_session() {
 
     // The winner's next message is sealed on its restart session, after its Restart: the
     // loser reads it once it has accepted that restart.
-    winner
-        .engine
-        .send_message(winner_contact, "from the winner")
-        .await
-        .unwrap();
-    wait_until("the loser has the winner's message", || async {
-        loser
-            .incoming(loser_contact)
-            .await
-            .iter()
-            .any(|m| m.text == "from the winner")
-    })
-    .await;
+    winner.send(winner_contact, "from the winner").await;
     loser
-        .engine
-        .send_message(loser_contact, "from the loser")
-        .await
-        .unwrap();
-    wait_until("the winner has the loser's message", || async {
-        winner
-            .incoming(winner_contact)
-            .await
-            .iter()
-            .any(|m| m.text == "from the loser")
-    })
-    .await;
+        .wait_incoming_text(loser_contact, "from the winner")
+        .await;
+    loser.send(loser_contact, "from the loser").await;
+    winner
+        .wait_incoming_text(winner_contact, "from the loser")
+        .await;
     // The gap messages are lost; nothing else is shown twice or out of place.
     let texts = |messages: Vec<sealpost_client::engine::MessageView>| {
         messages.into_iter().map(|m| m.text).collect::<Vec<_>>()
@@ -253,7 +162,6 @@ fn restart_envelope(
 ) -> Vec<u8> {
     let bundle =
         sealpost_crypto::PrekeyBundle::new(invite.identity, invite.signed_prekey, None).unwrap();
-    let mut session = Session::initiate(identity, &bundle).unwrap();
     let mailbox = &invite.relays[0];
     let content = sealpost_client::content::Content {
         v: 1,
@@ -262,15 +170,13 @@ fn restart_envelope(
         body: sealpost_client::content::Body::Restart { generation },
         receipts: vec![],
     };
-    session
-        .seal(
-            &sealpost_crypto::MailboxSealingPublicKey::from_bytes(mailbox.sealing_public_key),
-            &sealpost_crypto::SendId(mailbox.send_id),
-            &content.to_bytes().unwrap(),
-        )
-        .unwrap()
-        .as_bytes()
-        .to_vec()
+    initial_message(
+        identity,
+        &bundle,
+        mailbox.sealing_public_key,
+        mailbox.send_id,
+        &content.to_bytes().unwrap(),
+    )
 }
 
 /// The replay guard: a restart is accepted only with a generation newer than any the contact
@@ -279,57 +185,24 @@ fn restart_envelope(
 async fn a_replayed_or_older_restart_is_refused() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (mut alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, invite_text) = connect(&alice, &bob, "Bob").await;
-    exchange(&alice, &bob, &alice_bob, &bob_alice).await;
+    let (mut alice, bob, alice_bob, bob_alice, invite_text, _secrets) =
+        two_clients_exchanged(root.path(), &relay.url(), "before", "reply").await;
 
     // Bob's own identity (from his keychain entry) and his sender key for Alice's mailbox.
-    let seed = Vault::open(&bob.profile)
-        .unwrap()
-        .load_identity_seed()
-        .unwrap()
-        .unwrap();
-    let identity = sealpost_crypto::IdentityKeyPair::from_seed(
-        &sealpost_crypto::IdentitySeed::from_bytes(zeroize::Zeroizing::new(*seed.expose_secret())),
-    )
-    .unwrap();
+    let identity = bob.identity();
     let invite = sealpost_client::invite::Invite::parse(&invite_text).unwrap();
-    let bob_key = bob.engine.with_store(|s| {
-        let address = s
-            .peer_addresses(bob_alice.parse().unwrap())
-            .unwrap()
-            .remove(0);
-        ed25519_dalek::SigningKey::from_bytes(
-            &address
-                .sender_auth_secret_key
-                .expose_secret()
-                .try_into()
-                .unwrap(),
-        )
-    });
-    let mailbox = &invite.relays[0];
-    let refused = |what: &'static str| move |event: &EngineEvent| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains(what));
+    let mailbox =
+        PeerMailbox::of_invite(&invite.relays[0], bob.peer_mailbox(&bob_alice).sender_key);
 
     // Generation 2 is accepted (no event: the session is replaced quietly)…
-    inject(
-        &relay.url(),
-        mailbox.send_id,
-        mailbox.send_secret,
-        &bob_key,
-        &restart_envelope(&identity, &invite, 2),
-    )
-    .await;
+    mailbox
+        .inject(&restart_envelope(&identity, &invite, 2))
+        .await;
     // …so generation 2 again (a replay with a new envelope) and generation 1 (older) are refused.
     for generation in [2, 1] {
-        inject(
-            &relay.url(),
-            mailbox.send_id,
-            mailbox.send_secret,
-            &bob_key,
-            &restart_envelope(&identity, &invite, generation),
-        )
-        .await;
+        mailbox
+            .inject(&restart_envelope(&identity, &invite, generation))
+            .await;
         alice
             .wait_event(refused("a replayed or outdated session restart"))
             .await;
@@ -346,68 +219,29 @@ async fn a_replayed_or_older_restart_is_refused() {
 async fn repair_session_restarts_on_the_users_request() {
     let relay = TestRelay::start().await;
     let root = tempfile::tempdir().unwrap();
-    let (alice, _a) = Client::new("Alice", root.path(), &relay.url()).await;
-    let (bob, _b) = Client::new("Bob", root.path(), &relay.url()).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
-    exchange(&alice, &bob, &alice_bob, &bob_alice).await;
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_exchanged(root.path(), &relay.url(), "before", "reply").await;
 
-    let before = alice.engine.with_store(|s| {
-        s.session_state(alice_bob.parse().unwrap())
-            .unwrap()
-            .unwrap()
-            .expose_secret()
-            .to_vec()
-    });
+    let before = alice.session_bytes(&alice_bob);
     alice.engine.repair_session(&alice_bob).await.unwrap();
     alice.engine.repair_session(&alice_bob).await.unwrap();
-    let (generation, after) = alice.engine.with_store(|s| {
-        (
-            s.setting(&format!("engine.restart-sent.{alice_bob}"))
-                .unwrap(),
-            s.session_state(alice_bob.parse().unwrap())
-                .unwrap()
-                .unwrap()
-                .expose_secret()
-                .to_vec(),
-        )
-    });
+    let generation = alice.setting(&format!("engine.restart-sent.{alice_bob}"));
+    let after = alice.session_bytes(&alice_bob);
     assert_eq!(generation.as_deref(), Some("2"));
     assert_ne!(after, before, "a new session replaced the old one");
     wait_until("Bob accepts Alice's newest restart", || async {
-        bob.engine
-            .with_store(|s| {
-                s.setting(&format!("engine.restart-seen.{bob_alice}"))
-                    .unwrap()
-            })
+        bob.setting(&format!("engine.restart-seen.{bob_alice}"))
             .as_deref()
             == Some("2")
     })
     .await;
 
-    bob.engine
-        .send_message(&bob_alice, "after the repair")
-        .await
-        .unwrap();
-    wait_until("Alice reads Bob on the repaired session", || async {
-        alice
-            .incoming(&alice_bob)
-            .await
-            .iter()
-            .any(|m| m.text == "after the repair")
-    })
-    .await;
+    bob.send(&bob_alice, "after the repair").await;
     alice
-        .engine
-        .send_message(&alice_bob, "repaired")
-        .await
-        .unwrap();
-    wait_until("Bob reads Alice on the repaired session", || async {
-        bob.incoming(&bob_alice)
-            .await
-            .iter()
-            .any(|m| m.text == "repaired")
-    })
-    .await;
+        .wait_incoming_text(&alice_bob, "after the repair")
+        .await;
+    alice.send(&alice_bob, "repaired").await;
+    bob.wait_incoming_text(&bob_alice, "repaired").await;
 
     alice.engine.block_contact(&alice_bob, true).await.unwrap();
     let error = alice.engine.repair_session(&alice_bob).await.unwrap_err();

@@ -5,11 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Client, TestRelay};
 use sealpost_client::EngineEvent;
 use sealpost_client::engine::ConnectionStateView;
+use sealpost_test_support::{Client, TestRelay};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_that_is_down_is_a_state_of_its_own_and_nothing_goes_direct() {

@@ -1,5 +1,6 @@
-// Static checks that keep the webview safe under the strict CSP (BRIEF §5, T9):
-// no HTML injection sinks, no eval, no inline scripts or styles, no remote content.
+// Static checks that keep the webview safe under the strict CSP (`docs/threat-model.md` § Plaintext
+// never leaves the device for features (T9)): no HTML injection sinks, no eval, no inline scripts
+// or styles, no remote content.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -3,10 +3,10 @@
 //! The desktop shell holds one [`App`] and maps each UI command to one call on it (or on
 //! [`App::engine`]). What the engine alone cannot know lives here:
 //!
-//! - **Local test relay mode** (BRIEF §3a rule 9): started when the app was launched with
-//!   `--local-relay` ([`LocalRelayMode::Forced`]) or when the profile's settings have it on;
-//!   switched on and off by `update_settings`; chosen at onboarding with [`RelayChoice::Local`],
-//!   which also turns the setting on so the next start brings it back.
+//! - **Local test relay mode** (`ARCHITECTURE.md` § Local test relay mode): started when the app
+//!   was launched with `--local-relay` ([`LocalRelayMode::Forced`]) or when the profile's settings
+//!   have it on; switched on and off by `update_settings`; chosen at onboarding with
+//!   [`RelayChoice::Local`], which also turns the setting on so the next start brings it back.
 //! - **`app_status`**: profile, onboarding phase, local relay and connections in one view.
 
 use std::path::PathBuf;

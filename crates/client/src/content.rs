@@ -50,7 +50,7 @@ pub enum Body {
         /// The text.
         text: String,
     },
-    /// A refreshed signed prekey (§3a rule 6).
+    /// A refreshed signed prekey (`docs/engine.md` § Inside a ratchet message).
     PrekeyUpdate {
         /// The new signed prekey.
         #[serde(with = "serde_bytes")]
@@ -59,8 +59,9 @@ pub enum Body {
     /// Nothing but the receipts.
     ReceiptsOnly,
     /// The first message of a session restarted with X3DH after the old one broke beyond
-    /// MAX_SKIP (§3a rule 6). `generation` grows with each restart by this sender for this
-    /// contact; the receiver refuses one not newer than the last it saw (replay guard).
+    /// MAX_SKIP (`docs/engine.md` § Session restart). `generation` grows with each restart by this
+    /// sender for this contact; the receiver refuses one not newer than the last it saw (replay
+    /// guard).
     Restart {
         /// This sender's restart counter for the contact, from 1.
         generation: u64,

@@ -1,4 +1,4 @@
-//! Invites: the signed, single-use offer to talk (BRIEF §3a rules 3, 4, 10; `docs/engine.md`).
+//! Invites: the signed, single-use offer to talk (`docs/engine.md` § Invites).
 //!
 //! The byte layout, the signature context and the text form are written out in
 //! `docs/engine.md` § Invites. Decoding never panics: every length is checked.
@@ -32,7 +32,7 @@ pub struct InviteRelay {
     pub send_id: [u8; 32],
     /// The mailbox's send secret (meant to be shared with the invitee only).
     pub send_secret: [u8; 32],
-    /// The X25519 key the mailbox is sealed to (§3a rule 2).
+    /// The X25519 key the mailbox is sealed to (`docs/crypto.md` § Sealed envelope).
     pub sealing_public_key: [u8; 32],
 }
 
@@ -45,7 +45,7 @@ pub struct Invite {
     pub identity: IdentityKey,
     /// The inviter's signed prekey.
     pub signed_prekey: SignedPrekey,
-    /// The invite's own one-time prekey (single use, §3a rule 3).
+    /// The invite's own one-time prekey (single use, `docs/engine.md` § Invites).
     pub one_time_prekey: OneTimePrekey,
     /// Unix seconds after which the invite is refused.
     pub expires_at_secs: u64,

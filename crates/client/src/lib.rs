@@ -1,7 +1,8 @@
 //! The Sealpost client engine: everything the app does except drawing.
 //!
 //! This crate knows nothing of Tauri. Its foundation, built here, is the local half of the
-//! messenger's security promise (BRIEF §3 "Local store", §3a rules 1, 6, 8, 9, 13):
+//! messenger's security promise (`docs/threat-model.md` § A thief of the user's data directory,
+//! `docs/engine.md`):
 //!
 //! - [`profile`]: a [`ProfileName`] and the data directory it owns, so two
 //!   profiles run side by side on one machine.

@@ -1,5 +1,6 @@
-//! The local test relay (BRIEF §3a rule 9): an embedded `sealpost-relay` on loopback, shared by
-//! every profile of one user, so that two profiles chat on one desktop with no server anywhere.
+//! The local test relay (`ARCHITECTURE.md` § Local test relay mode): an embedded `sealpost-relay`
+//! on loopback, shared by every profile of one user, so that two profiles chat on one desktop with
+//! no server anywhere.
 //!
 //! How profiles share it:
 //! - It listens on a fixed, configurable port on `127.0.0.1` ([`DEFAULT_LOCAL_RELAY_PORT`]), with

@@ -1,7 +1,7 @@
 //! Profiles: a name and the data directory that name owns.
 //!
 //! A profile is one identity with its own keychain entries and its own data directory, so two
-//! instances of the app can chat with each other on one desktop (BRIEF §5, §3a rule 9).
+//! instances of the app can chat with each other on one desktop (`docs/engine.md` § Profiles).
 //!
 //! The name is also used inside a D-Bus well-known name for the per-profile single-instance lock
 //! (`<app id>.p_<profile>`), so it is restricted to what a D-Bus name segment accepts: ASCII
@@ -24,8 +24,8 @@ use std::str::FromStr;
 
 /// File name of the SQLCipher database inside a profile directory.
 pub const DATABASE_FILE_NAME: &str = "sealpost.db";
-/// Folder inside a profile directory that holds the webview's data (§3a rule 8: the data-at-rest
-/// scan covers it because it lives inside the profile).
+/// Folder inside a profile directory that holds the webview's data (`docs/engine.md` § Profiles:
+/// the data-at-rest scan covers it because it lives inside the profile).
 pub const WEBVIEW_DIR_NAME: &str = "webview";
 /// File name of the per-profile single-instance lock file.
 pub const LOCK_FILE_NAME: &str = "instance.lock";
@@ -63,7 +63,8 @@ pub struct ProfileName(String);
 impl ProfileName {
     /// Longest accepted name, in characters (all ASCII, so also bytes).
     pub const MAX_LEN: usize = 32;
-    /// The profile used when none is given (and the one `sealpost:` links open, §3a rule 9).
+    /// The profile used when none is given (and the one `sealpost:` links open, `docs/engine.md` §
+    /// Profiles).
     pub const DEFAULT: &'static str = "default";
 
     /// Validates `name`.

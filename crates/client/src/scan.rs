@@ -1,7 +1,8 @@
 //! The data-at-rest scanner: search every file below a directory for forbidden byte strings.
 //!
-//! BRIEF §3 promises that no plaintext message and no key byte touches disk outside SQLCipher, and
-//! §3a rule 8 extends that to the webview's data directory inside the profile. Tests prove it by
+//! No plaintext message and no key byte touches disk outside SQLCipher, and that covers the
+//! webview's data directory inside the profile (`docs/threat-model.md` § A thief of the user's
+//! data directory). Tests prove it by
 //! writing through the real code, closing everything, and scanning the profile directory
 //! (including SQLite's `-wal` and `-shm` files) for the plaintext, the key bytes and their
 //! common text encodings ([`Needle::with_encodings`]).

@@ -2,7 +2,7 @@
 //!
 //! | secret | keychain account | what it protects |
 //! |---|---|---|
-//! | [`IdentitySeedBytes`] | `<profile>/identity-seed` | the identity: `sealpost-crypto` derives the Ed25519 and X25519 identity keys from it (BRIEF §3) |
+//! | [`IdentitySeedBytes`] | `<profile>/identity-seed` | the identity: `sealpost-crypto` derives the Ed25519 and X25519 identity keys from it (`docs/crypto.md` § Identity) |
 //! | [`DatabaseKey`] | `<profile>/database-key` | the SQLCipher database of the profile ([`crate::store`]) |
 //!
 //! Both live under the keychain service [`SERVICE`] (`"sealpost"`), one entry set per profile, so
@@ -12,7 +12,7 @@
 //!
 //! **There is no fallback.** If the keychain cannot be reached, [`Vault::open`] fails with
 //! [`VaultError::KeychainUnavailable`], whose message tells the user what to do. Secrets are never
-//! written to a file (BRIEF §3 "Local store").
+//! written to a file (`docs/threat-model.md` § A thief of the user's data directory).
 //!
 //! ## Stored encoding
 //!
@@ -36,7 +36,7 @@
 //!
 //! `load_or_create_*` reads, and creates only when the entry is missing. Two processes of the
 //! *same* profile racing on first start could each create a secret; the app's per-profile
-//! single-instance lock (§3a rule 9) rules that out.
+//! single-instance lock (`docs/engine.md` § Profiles) rules that out.
 //!
 //! Within one process every keychain operation of every [`KeyringStore`] is serialized by one
 //! process-wide lock, so engines of several profiles in one process (the tests) and the async

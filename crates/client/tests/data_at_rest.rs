@@ -1,12 +1,9 @@
-//! The data-at-rest test (BRIEF §3 "Local store", §3a rule 8): after writing a conversation and
-//! key material through the real vault (OS keychain) and the real store, no file in the profile
-//! directory (including SQLite's `-wal` and `-shm`, and the webview folder) holds a plaintext
-//! message, a name, or any key byte, raw or in hex.
+//! The data-at-rest test (`docs/threat-model.md` § A thief of the user's data directory): after
+//! writing a conversation and key material through the real vault (OS keychain) and the real store,
+//! no file in the profile directory (including SQLite's `-wal` and `-shm`, and the webview folder)
+//! holds a plaintext message, a name, or any key byte, raw or in hex.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{CleanupSecrets, open_real_vault, unique_profile};
 use sealpost_client::scan::{
     Needle, export_decrypted_copy, scan_dir_for_needles, starts_with_plain_sqlite_header,
 };
@@ -17,12 +14,27 @@ use sealpost_client::store::{
     SealedEnvelopeForRelay, SealedOutgoing, SealingPublicKeyBytes, SealingSecretBytes, SendId,
     SendSecretBytes, SenderAuthSecretBytes, SessionStateBytes, SignedPrekeySecretBytes, UnixMillis,
 };
-use sealpost_client::{ProfileDirs, ProfilesConfig, Store, StoreConfig, open_profile_store};
+use sealpost_client::{ProfileDirs, ProfilesConfig, Store, StoreConfig, Vault, open_profile_store};
+use sealpost_test_support::{KeychainCleanup, open_real_vault, unique_profile};
 
 fn random_bytes(len: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; len];
     getrandom::fill(&mut bytes).unwrap();
     bytes
+}
+
+/// A new profile under a temporary data root: the root (removed on drop), the guard that removes
+/// the profile's keychain entries, its directories and its real keychain vault.
+fn new_profile(prefix: &str) -> (tempfile::TempDir, KeychainCleanup, ProfileDirs, Vault) {
+    let root = tempfile::tempdir().unwrap();
+    let config = ProfilesConfig {
+        data_root: Some(root.path().to_path_buf()),
+    };
+    let profile = unique_profile(prefix);
+    let cleanup = KeychainCleanup(profile.clone());
+    let dirs = ProfileDirs::create(&config, &profile).unwrap();
+    let vault = open_real_vault(&profile);
+    (root, cleanup, dirs, vault)
 }
 
 fn marker(label: &str) -> String {
@@ -31,15 +43,7 @@ fn marker(label: &str) -> String {
 
 #[test]
 fn no_plaintext_or_key_bytes_in_the_profile_directory() {
-    let root = tempfile::tempdir().unwrap();
-    let config = ProfilesConfig {
-        data_root: Some(root.path().to_path_buf()),
-    };
-    let profile = unique_profile("scan");
-    let _cleanup = CleanupSecrets(profile.clone());
-    let dirs = ProfileDirs::create(&config, &profile).unwrap();
-
-    let vault = open_real_vault(&profile);
+    let (_root, cleanup, dirs, vault) = new_profile("scan");
     let seed = vault.load_or_create_identity_seed().unwrap();
     let database_key = vault.load_or_create_database_key().unwrap();
 
@@ -53,8 +57,8 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
         database_key.expose_secret(),
     ));
 
-    // The webview's folder lives inside the profile (rule 8); put a harmless file there so the
-    // scan demonstrably walks it.
+    // The webview's folder lives inside the profile (`docs/engine.md` § Profiles); put a harmless
+    // file there so the scan demonstrably walks it.
     std::fs::create_dir_all(dirs.webview_dir()).unwrap();
     std::fs::write(dirs.webview_dir().join("LocalStorage.leveldb"), b"ui state").unwrap();
 
@@ -195,7 +199,7 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
     );
 
     // The data is really there: reopen with the key read back from the keychain.
-    let reopened_vault = open_real_vault(&profile);
+    let reopened_vault = open_real_vault(&cleanup.0);
     let store = open_profile_store(&dirs, &reopened_vault, &StoreConfig::default()).unwrap();
     let page = store.messages_page(contact.id, None, 100).unwrap();
     assert_eq!(page.len(), 40);
@@ -244,14 +248,7 @@ fn the_scan_finds_plaintext_in_an_unencrypted_database() {
 /// current signed prekey — are found there, which proves the scan sees secrets at all.
 #[test]
 fn used_prekey_secrets_are_gone_from_the_decrypted_database() {
-    let root = tempfile::tempdir().unwrap();
-    let config = ProfilesConfig {
-        data_root: Some(root.path().to_path_buf()),
-    };
-    let profile = unique_profile("fs");
-    let _cleanup = CleanupSecrets(profile.clone());
-    let dirs = ProfileDirs::create(&config, &profile).unwrap();
-    let vault = open_real_vault(&profile);
+    let (_root, _cleanup, dirs, vault) = new_profile("fs");
     let database_key = vault.load_or_create_database_key().unwrap();
     let mut store = Store::open_profile(&dirs, &database_key).unwrap();
     let now = UnixMillis::now();

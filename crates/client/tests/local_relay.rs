@@ -1,24 +1,19 @@
-//! The local test relay (BRIEF §3a rule 9): one relay per user on a fixed loopback port, found
-//! through a lock file, hosted by whichever profile came first and taken over when it stops; and
-//! two profiles chatting through it with no other server. The App-level tests need the real OS
-//! keychain: run them under `scripts/with-keyring.sh`.
+//! The local test relay (`ARCHITECTURE.md` § Local test relay mode): one relay per user on a fixed
+//! loopback port, found through a lock file, hosted by whichever profile came first and taken over
+//! when it stops; and two profiles chatting through it with no other server. The App-level tests
+//! need the real OS keychain: run them under `scripts/with-keyring.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::time::Duration;
 
 use sealpost_client::engine::{EngineEvent, RelayChoice};
 use sealpost_client::local_relay::{
     LocalRelay, LocalRelayConfig, LocalRelayError, LocalRelayRole, url_for_port,
 };
-use sealpost_client::{
-    App, AppConfig, EngineConfig, LocalRelayMode, ProfileName, ProfilesConfig, Vault,
-};
-use sealpost_relay_client::BackoffConfig;
+use sealpost_client::{App, AppConfig, LocalRelayMode, ProfileName};
+use sealpost_test_support::{KeychainCleanup, WAIT, engine_config, unique_profile, wait_until};
 use tokio::sync::mpsc::UnboundedReceiver;
-
-const WAIT: Duration = Duration::from_secs(30);
 
 /// A port that was free a moment ago (the local relay needs a fixed port, never 0).
 fn free_port() -> u16 {
@@ -39,17 +34,6 @@ async fn accepts_connections(port: u16) -> bool {
         .is_ok()
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn second_profile_joins_the_running_relay_and_takes_over_when_the_host_stops() {
     let root = tempfile::tempdir().unwrap();
@@ -67,7 +51,7 @@ async fn second_profile_joins_the_running_relay_and_takes_over_when_the_host_sto
     assert_eq!(joined.url(), host.url(), "both profiles use one relay");
 
     host.stop().await;
-    wait_until("the joined profile hosts the relay", || {
+    wait_until("the joined profile hosts the relay", || async {
         joined.role() == LocalRelayRole::Hosting
     })
     .await;
@@ -121,44 +105,13 @@ async fn a_corrupt_port_file_is_a_clear_error_for_the_joining_profile() {
     host.stop().await;
 }
 
-/// Deletes a profile's keychain entries when dropped.
-struct Secrets(ProfileName);
-
-impl Drop for Secrets {
-    fn drop(&mut self) {
-        if let Ok(vault) = Vault::open(&self.0) {
-            let _ = vault.delete_profile_secrets();
-        }
-    }
-}
-
-fn unique_profile(prefix: &str) -> ProfileName {
-    let mut bytes = [0u8; 6];
-    getrandom::fill(&mut bytes).unwrap();
-    ProfileName::new(&format!("{prefix}_{}", hex::encode(bytes))).unwrap()
-}
-
 async fn open_app(
     profile: &ProfileName,
     root: &Path,
     mode: LocalRelayMode,
 ) -> (App, UnboundedReceiver<EngineEvent>) {
-    let vault = Vault::open(profile).unwrap_or_else(|error| {
-        panic!("this test needs a real OS keychain; run it under scripts/with-keyring.sh: {error}")
-    });
-    let mut engine = EngineConfig::new(profile.clone());
-    engine.profiles = ProfilesConfig {
-        data_root: Some(root.to_path_buf()),
-    };
-    engine.vault = Some(vault);
-    engine.delivery_receipt_delay = (Duration::ZERO, Duration::from_millis(20));
-    engine.backoff = BackoffConfig {
-        base: Duration::from_millis(50),
-        max: Duration::from_millis(500),
-        stable_after: Duration::from_secs(30),
-    };
     App::open(AppConfig {
-        engine,
+        engine: engine_config(profile, root),
         local_relay: mode,
         local_relay_port: None,
     })
@@ -185,7 +138,10 @@ async fn two_profiles_chat_through_the_local_relay_and_survive_the_host_quitting
     let root = tempfile::tempdir().unwrap();
     let alice_profile = unique_profile("alice");
     let bob_profile = unique_profile("bob");
-    let _secrets = (Secrets(alice_profile.clone()), Secrets(bob_profile.clone()));
+    let _secrets = (
+        KeychainCleanup(alice_profile.clone()),
+        KeychainCleanup(bob_profile.clone()),
+    );
 
     // Pick a free port and make it the profiles' local relay port before onboarding.
     let port = free_port();

@@ -3,22 +3,20 @@
 //! These tests fail, never skip, when no keychain is reachable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::path::Path;
 
-use common::{CleanupSecrets, open_real_vault, unique_profile};
 use sealpost_client::engine::RelayChoice;
 use sealpost_client::vault::{
     ENCODING_PREFIX, SERVICE, SecretKind, VaultError, with_keychain_lock as locked,
 };
 use sealpost_client::{Engine, EngineConfig, ProfileName, ProfilesConfig, Vault};
+use sealpost_test_support::{KeychainCleanup, open_real_vault, unique_profile};
 
 #[test]
 fn secrets_round_trip_through_the_keychain_per_profile() {
     let alice = unique_profile("alice");
     let bob = unique_profile("bob");
-    let _cleanup = (CleanupSecrets(alice.clone()), CleanupSecrets(bob.clone()));
+    let _cleanup = (KeychainCleanup(alice.clone()), KeychainCleanup(bob.clone()));
 
     let alice_vault = open_real_vault(&alice);
     assert!(alice_vault.load_identity_seed().unwrap().is_none());
@@ -50,7 +48,7 @@ fn secrets_round_trip_through_the_keychain_per_profile() {
 #[test]
 fn entries_use_service_sealpost_and_the_versioned_text_form() {
     let profile = unique_profile("layout");
-    let _cleanup = CleanupSecrets(profile.clone());
+    let _cleanup = KeychainCleanup(profile.clone());
     let vault = open_real_vault(&profile);
     let key = vault.load_or_create_database_key().unwrap();
 
@@ -69,7 +67,7 @@ fn entries_use_service_sealpost_and_the_versioned_text_form() {
 #[test]
 fn corrupt_keychain_entries_are_typed_errors() {
     let profile = unique_profile("corrupt");
-    let _cleanup = CleanupSecrets(profile.clone());
+    let _cleanup = KeychainCleanup(profile.clone());
     let vault = open_real_vault(&profile);
     let seed_entry = keyring::Entry::new(SERVICE, &format!("{profile}/identity-seed")).unwrap();
     let key_entry = keyring::Entry::new(SERVICE, &format!("{profile}/database-key")).unwrap();
@@ -213,21 +211,38 @@ async fn onboard_real_profile(profile: &ProfileName, data_root: &Path) -> Vec<u8
     identity
 }
 
+/// An onboarded profile on the real keychain whose `kind` entry was then taken out: the guard
+/// that removes its entries, its data root, its public identity key bytes, the entry and the
+/// secret it held.
+async fn onboarded_without(
+    prefix: &str,
+    kind: SecretKind,
+) -> (
+    KeychainCleanup,
+    tempfile::TempDir,
+    Vec<u8>,
+    keyring::Entry,
+    Vec<u8>,
+) {
+    let profile = unique_profile(prefix);
+    let cleanup = KeychainCleanup(profile.clone());
+    let root = tempfile::tempdir().unwrap();
+    let identity = onboard_real_profile(&profile, root.path()).await;
+    let entry = keyring::Entry::new(SERVICE, &kind.account(&profile)).unwrap();
+    let stored = locked(|| entry.get_secret()).unwrap();
+    locked(|| entry.delete_credential()).unwrap();
+    (cleanup, root, identity, entry, stored)
+}
+
 /// A keychain that lost the identity seed of an existing profile (reset, or a Secret Service that
 /// came back with another, empty collection after a crash) must not give the profile a new
 /// identity: the engine refuses with `identity_missing`, writes no seed, and opens with the old
 /// identity once the entry is back (the UI's "Try again").
 #[tokio::test]
 async fn an_onboarded_profile_without_its_identity_seed_is_refused_never_given_a_new_identity() {
-    let profile = unique_profile("seedless");
-    let _cleanup = CleanupSecrets(profile.clone());
-    let root = tempfile::tempdir().unwrap();
-    let identity = onboard_real_profile(&profile, root.path()).await;
-
-    let seed_entry =
-        keyring::Entry::new(SERVICE, &SecretKind::IdentitySeed.account(&profile)).unwrap();
-    let stored = locked(|| seed_entry.get_secret()).unwrap();
-    locked(|| seed_entry.delete_credential()).unwrap();
+    let (cleanup, root, identity, seed_entry, stored) =
+        onboarded_without("seedless", SecretKind::IdentitySeed).await;
+    let profile = cleanup.0.clone();
 
     let error = Engine::open(engine_config(&profile, root.path()))
         .await
@@ -259,15 +274,9 @@ async fn an_onboarded_profile_without_its_identity_seed_is_refused_never_given_a
 /// The same for the database key: a typed, retryable `database_key_missing`, and no key minted.
 #[tokio::test]
 async fn an_existing_database_without_its_key_is_a_typed_retryable_error() {
-    let profile = unique_profile("keyless");
-    let _cleanup = CleanupSecrets(profile.clone());
-    let root = tempfile::tempdir().unwrap();
-    let identity = onboard_real_profile(&profile, root.path()).await;
-
-    let key_entry =
-        keyring::Entry::new(SERVICE, &SecretKind::DatabaseKey.account(&profile)).unwrap();
-    let stored = locked(|| key_entry.get_secret()).unwrap();
-    locked(|| key_entry.delete_credential()).unwrap();
+    let (cleanup, root, identity, key_entry, stored) =
+        onboarded_without("keyless", SecretKind::DatabaseKey).await;
+    let profile = cleanup.0.clone();
 
     let error = Engine::open(engine_config(&profile, root.path()))
         .await
@@ -296,7 +305,7 @@ fn concurrent_keychain_use_from_many_threads_always_succeeds() {
     const THREADS: usize = 12;
     const ROUNDS: usize = 8;
     let profiles: Vec<ProfileName> = (0..THREADS).map(|_| unique_profile("parallel")).collect();
-    let _cleanup: Vec<CleanupSecrets> = profiles.iter().cloned().map(CleanupSecrets).collect();
+    let _cleanup: Vec<KeychainCleanup> = profiles.iter().cloned().map(KeychainCleanup).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = profiles
             .iter()

@@ -9,16 +9,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use hpke::aead::ChaCha20Poly1305 as HpkeChaCha;
-use hpke::kdf::HkdfSha256;
-use hpke::kem::X25519HkdfSha256;
-use hpke::{Kem as _, OpModeR, OpModeS};
-use sealpost_crypto::{
-    IdentityKeyPair, IdentitySeed, MailboxSealingKey, OneTimePrekeyPair, PrekeyBundle, SendId,
-    Session, SignedPrekeyPair, open_envelope,
-};
+use sealpost_crypto::open_envelope;
+
+mod common;
+
+use common::{Floor, established};
 
 const ROUNDS: usize = 600;
 
@@ -82,65 +77,22 @@ fn paired(name: &str, batch: usize, mut ours: impl FnMut(), mut floor: impl FnMu
 }
 
 fn main() {
-    let alice_identity = IdentityKeyPair::from_seed(&IdentitySeed::generate().unwrap()).unwrap();
-    let bob_identity = IdentityKeyPair::from_seed(&IdentitySeed::generate().unwrap()).unwrap();
-    let bob_spk = SignedPrekeyPair::generate(&bob_identity).unwrap();
-    let bob_opk = OneTimePrekeyPair::generate().unwrap();
-    let bob_mailbox = MailboxSealingKey::generate().unwrap();
-    let alice_mailbox = MailboxSealingKey::generate().unwrap();
-    let bob_send = SendId([2; 32]);
-    let alice_send = SendId([1; 32]);
-    let bundle = PrekeyBundle::new(
-        *bob_identity.public(),
-        *bob_spk.public(),
-        Some(*bob_opk.public()),
-    )
-    .unwrap();
-    let mut a = Session::initiate(&alice_identity, &bundle).unwrap();
-    let first = a.seal(bob_mailbox.public(), &bob_send, b"hi").unwrap();
-    let opened = open_envelope(&bob_mailbox, &bob_send, first.as_bytes()).unwrap();
-    let (mut b, _) = Session::respond(&bob_identity, &bob_spk, Some(&bob_opk), &opened).unwrap();
-    let reply = b.seal(alice_mailbox.public(), &alice_send, b"hi").unwrap();
-    a.receive(&open_envelope(&alice_mailbox, &alice_send, reply.as_bytes()).unwrap())
-        .unwrap();
+    let (_alice, bob, mut a, mut b) = established();
 
     let one_kib = vec![0x42u8; 1024];
-    let (secret, public) = X25519HkdfSha256::gen_keypair();
-    let aead = ChaCha20Poly1305::new(&Key::from([7u8; 32]));
-    let nonce = Nonce::from([9u8; 12]);
+    let floor = Floor::new();
     paired(
         "one_kib seal+open (ratchet step + sealed sender) vs HPKE+AEAD floor",
         2,
         || {
             let sealed = a
-                .seal(bob_mailbox.public(), &bob_send, black_box(&one_kib))
+                .seal(bob.mailbox.public(), &bob.send_id, black_box(&one_kib))
                 .unwrap();
-            let opened = open_envelope(&bob_mailbox, &bob_send, sealed.as_bytes()).unwrap();
+            let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
             black_box(b.receive(&opened).unwrap());
         },
         || {
-            let (encapped, mut sender) = hpke::setup_sender::<
-                HpkeChaCha,
-                HkdfSha256,
-                X25519HkdfSha256,
-            >(&OpModeS::Base, &public, b"floor")
-            .unwrap();
-            let sealed = sender.seal(black_box(&one_kib), b"aad").unwrap();
-            let mut receiver = hpke::setup_receiver::<HpkeChaCha, HkdfSha256, X25519HkdfSha256>(
-                &OpModeR::Base,
-                &secret,
-                &encapped,
-                b"floor",
-            )
-            .unwrap();
-            black_box(receiver.open(&sealed, b"aad").unwrap());
-            let mut buffer = one_kib.clone();
-            let tag = aead
-                .encrypt_inout_detached(&nonce, b"aad", buffer.as_mut_slice().into())
-                .unwrap();
-            aead.decrypt_inout_detached(&nonce, b"aad", buffer.as_mut_slice().into(), &tag)
-                .unwrap();
-            black_box(buffer);
+            floor.hpke_plus_aead(&one_kib);
         },
     );
 
@@ -151,13 +103,7 @@ fn main() {
         || {
             black_box(a.encrypt(black_box(&one_mib)).unwrap());
         },
-        || {
-            let mut buffer = one_mib.clone();
-            let tag = aead
-                .encrypt_inout_detached(&nonce, b"", buffer.as_mut_slice().into())
-                .unwrap();
-            black_box((buffer, tag));
-        },
+        || floor.aead_encrypt(&one_mib),
     );
 
     paired(
@@ -174,13 +120,7 @@ fn main() {
                 .unwrap(),
             );
         },
-        || {
-            let mut buffer = one_mib.clone();
-            let tag = aead
-                .encrypt_inout_detached(&nonce, b"", buffer.as_mut_slice().into())
-                .unwrap();
-            black_box((buffer, tag));
-        },
+        || floor.aead_encrypt(&one_mib),
     );
 
     // Issue 13: file encryption throughput >= 0.9x raw chacha20poly1305. Ours: 16 chunks of an

@@ -8,69 +8,16 @@
 
 use std::hint::black_box;
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hpke::aead::ChaCha20Poly1305 as HpkeChaCha;
-use hpke::kdf::HkdfSha256;
-use hpke::kem::X25519HkdfSha256;
-use hpke::{Kem as _, OpModeR, OpModeS, Serializable};
-use sealpost_crypto::{
-    IdentityKeyPair, IdentitySeed, MailboxSealingKey, OneTimePrekeyPair, PrekeyBundle, SendId,
-    Session, SignedPrekeyPair, open_envelope,
-};
+use hpke::Serializable;
+use sealpost_crypto::{PrekeyBundle, Session, open_envelope};
+
+mod common;
+
+use common::{Floor, bundle, established, party};
 
 const ONE_KIB: usize = 1024;
 const ONE_MIB: usize = 1024 * 1024;
-
-struct Party {
-    identity: IdentityKeyPair,
-    signed_prekey: SignedPrekeyPair,
-    one_time_prekey: OneTimePrekeyPair,
-    mailbox: MailboxSealingKey,
-    send_id: SendId,
-}
-
-fn party(tag: u8) -> Party {
-    let identity = IdentityKeyPair::from_seed(&IdentitySeed::generate().unwrap()).unwrap();
-    Party {
-        signed_prekey: SignedPrekeyPair::generate(&identity).unwrap(),
-        identity,
-        one_time_prekey: OneTimePrekeyPair::generate().unwrap(),
-        mailbox: MailboxSealingKey::generate().unwrap(),
-        send_id: SendId([tag; 32]),
-    }
-}
-
-fn bundle(of: &Party) -> PrekeyBundle {
-    PrekeyBundle::new(
-        *of.identity.public(),
-        *of.signed_prekey.public(),
-        Some(*of.one_time_prekey.public()),
-    )
-    .unwrap()
-}
-
-fn established() -> (Party, Party, Session, Session) {
-    let alice = party(1);
-    let bob = party(2);
-    let mut a = Session::initiate(&alice.identity, &bundle(&bob)).unwrap();
-    let sealed = a.seal(bob.mailbox.public(), &bob.send_id, b"hi").unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
-    let (mut b, _) = Session::respond(
-        &bob.identity,
-        &bob.signed_prekey,
-        Some(&bob.one_time_prekey),
-        &opened,
-    )
-    .unwrap();
-    let reply = b
-        .seal(alice.mailbox.public(), &alice.send_id, b"hi")
-        .unwrap();
-    let opened = open_envelope(&alice.mailbox, &alice.send_id, reply.as_bytes()).unwrap();
-    a.receive(&opened).unwrap();
-    (alice, bob, a, b)
-}
 
 fn one_kib(c: &mut Criterion) {
     let mut group = c.benchmark_group("one_kib");
@@ -108,35 +55,9 @@ fn one_kib(c: &mut Criterion) {
     });
 
     // Floor: one HPKE Base seal+open of 1 KiB plus one ChaCha20-Poly1305 seal+open of 1 KiB.
-    let (secret, public) = X25519HkdfSha256::gen_keypair();
-    let aead = ChaCha20Poly1305::new(&Key::from([7u8; 32]));
-    let nonce = Nonce::from([9u8; 12]);
+    let floor = Floor::new();
     group.bench_function("floor_hpke_plus_aead", |bencher| {
-        bencher.iter(|| {
-            let (encapped, mut sender) = hpke::setup_sender::<
-                HpkeChaCha,
-                HkdfSha256,
-                X25519HkdfSha256,
-            >(&OpModeS::Base, &public, b"floor")
-            .unwrap();
-            let sealed = sender.seal(black_box(&plaintext), b"aad").unwrap();
-            let mut receiver = hpke::setup_receiver::<HpkeChaCha, HkdfSha256, X25519HkdfSha256>(
-                &OpModeR::Base,
-                &secret,
-                &encapped,
-                b"floor",
-            )
-            .unwrap();
-            black_box(receiver.open(&sealed, b"aad").unwrap());
-            let mut buffer = plaintext.clone();
-            let tag = aead
-                .encrypt_inout_detached(&nonce, b"aad", buffer.as_mut_slice().into())
-                .unwrap();
-            aead.decrypt_inout_detached(&nonce, b"aad", buffer.as_mut_slice().into(), &tag)
-                .unwrap();
-            black_box(buffer);
-            black_box(encapped.to_bytes());
-        })
+        bencher.iter(|| black_box(floor.hpke_plus_aead(&plaintext).to_bytes()))
     });
 
     // Reference: vodozemac Olm, same 1 KiB, one direction and alternating.
@@ -236,16 +157,9 @@ fn bulk_aead(c: &mut Criterion) {
     group.bench_function("sealpost_session_encrypt", |bencher| {
         bencher.iter(|| black_box(a.encrypt(black_box(&plaintext)).unwrap()))
     });
-    let aead = ChaCha20Poly1305::new(&Key::from([7u8; 32]));
-    let nonce = Nonce::from([9u8; 12]);
+    let floor = Floor::new();
     group.bench_function("raw_chacha20poly1305_encrypt", |bencher| {
-        bencher.iter(|| {
-            let mut buffer = plaintext.clone();
-            let tag = aead
-                .encrypt_inout_detached(&nonce, b"", buffer.as_mut_slice().into())
-                .unwrap();
-            black_box((buffer, tag))
-        })
+        bencher.iter(|| floor.aead_encrypt(&plaintext))
     });
     group.finish();
 }

@@ -2,7 +2,7 @@
 //! HKDF-SHA256 and ChaCha20Poly1305 (suite 0x0020/0x0001/0x0003), through the `hpke` crate.
 //!
 //! Each mailbox has its own X25519 sealing key pair ([`MailboxSealingKey`]); senders learn the
-//! public half from the invite or the X3DH reply (BRIEF §3a.2). Layouts:
+//! public half from the invite or the X3DH reply (`docs/crypto.md` § Sealed envelope). Layouts:
 //!
 //! ```text
 //! envelope  = version u8 (1) ‖ enc (32) ‖ HPKE ciphertext (bucket + 16)
@@ -63,7 +63,7 @@ impl fmt::Debug for SendId {
 }
 
 /// A random 16-byte envelope identifier chosen by the sender, inside the seal. Clients
-/// deduplicate on (contact, EnvelopeId) after a successful open (BRIEF §3a.6).
+/// deduplicate on (contact, EnvelopeId) after a successful open (`docs/engine.md` § Receiving).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EnvelopeId(pub [u8; 16]);
 

@@ -8,7 +8,8 @@
 //!
 //! Identity signatures cover `len(label) as u8 ‖ label ‖ len(message) as u32 BE ‖ message`
 //! where the label comes from a closed [`SignatureContext`]: the identity key signs only
-//! prekeys and invites, never messages, so that messages stay deniable (BRIEF §3a.4).
+//! prekeys and invites, never messages, so that messages stay deniable (`docs/crypto.md` § Identity
+//! signatures).
 
 use core::fmt;
 

@@ -2,9 +2,9 @@
 //! [`SignatureContext::SignedPrekey`]), single-use one-time prekeys, and the verified
 //! [`PrekeyBundle`] an initiator runs X3DH against.
 //!
-//! Sealpost's relay serves no prekeys (BRIEF §3a.5): a bundle is built from an invite
-//! (identity key + signed prekey + one one-time prekey) or, when a broken session restarts,
-//! from the peer's latest signed prekey alone (BRIEF §3a.6).
+//! Sealpost's relay serves no prekeys (`docs/engine.md` § Key change (T8)): a bundle is built from
+//! an invite (identity key + signed prekey + one one-time prekey) or, when a broken session
+//! restarts, from the peer's latest signed prekey alone (`docs/engine.md` § Session restart).
 
 use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};

@@ -386,9 +386,9 @@ struct StagedReceive {
 
 /// One end of a pairwise session: X3DH set-up plus the Double Ratchet.
 ///
-/// Keep it in the encrypted store as [`Session::to_bytes`]. Per BRIEF §3a.1, write the bytes
-/// of a sealed envelope and the advanced session state in one transaction before sending, and
-/// resend those exact bytes on retry: never re-seal.
+/// Keep it in the encrypted store as [`Session::to_bytes`]. Seal once (`docs/engine.md` § Sending):
+/// write the bytes of a sealed envelope and the advanced session state in one transaction before
+/// sending, and resend those exact bytes on retry: never re-seal.
 pub struct Session {
     state: Box<SessionState>,
 }
@@ -549,7 +549,8 @@ impl Session {
 
     /// Encrypts `plaintext` and seals it to the peer's mailbox (`recipient`, `send_id`) with our
     /// identity as the sealed sender. The session advances only if sealing succeeds. Store the
-    /// returned bytes together with [`Self::to_bytes`] before sending (BRIEF §3a.1).
+    /// returned bytes together with [`Self::to_bytes`] before sending (seal once, `docs/engine.md`
+    /// § Sending).
     pub fn seal(
         &mut self,
         recipient: &MailboxSealingPublicKey,
@@ -565,9 +566,9 @@ impl Session {
 
     /// Decrypts an opened envelope that arrived on this session's mailbox. Refuses it unless
     /// the sealed sender is this session's peer ([`CryptoError::SenderNotPeer`]): HPKE Base does
-    /// not authenticate the sender, only this check plus the ratchet does (BRIEF §3a.2).
-    /// An initial message with a different base key is [`CryptoError::NewSessionOffered`].
-    /// On any error the session is unchanged.
+    /// not authenticate the sender, only this check plus the ratchet does (`docs/crypto.md` §
+    /// Sealed envelope). An initial message with a different base key is
+    /// [`CryptoError::NewSessionOffered`]. On any error the session is unchanged.
     pub fn receive(&mut self, opened: &OpenedEnvelope) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if !bool::from(opened.sender().ct_eq(&self.state.peer_identity)) {
             return Err(CryptoError::SenderNotPeer);

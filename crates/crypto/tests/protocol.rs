@@ -1,14 +1,15 @@
 //! Protocol tests: identity, prekeys, X3DH + Double Ratchet through sealed envelopes, the
-//! LINE attacks at this layer (T1–T3, T5–T7, BRIEF §2) and the state-unchanged-on-failure rule.
+//! LINE attacks at this layer (T1–T3, T5–T7, `docs/threat-model.md`) and the
+//! state-unchanged-on-failure rule.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use common::{Party, deliver, establish};
-use sealpost_crypto::envelope::{ENVELOPE_VERSION, seal_raw};
+use sealpost_crypto::envelope::ENVELOPE_VERSION;
 use sealpost_crypto::ratchet::{MAX_CHECKED_GAP, MAX_SKIP, RatchetMessage};
 use sealpost_crypto::{
-    CryptoError, DecodeError, EnvelopeId, IdentityKey, IdentityKeyPair, IdentitySeed, PrekeyBundle,
+    CryptoError, DecodeError, IdentityKey, IdentityKeyPair, IdentitySeed, PrekeyBundle,
     SafetyNumber, Session, SessionMessage, SignatureContext, SignedPrekey, open_envelope,
     seal_envelope,
 };
@@ -197,16 +198,10 @@ fn session_without_one_time_prekey_works() {
     let sealed = a
         .seal(bob.mailbox.public(), &bob.send_id, b"restart")
         .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+    let opened = bob.open(&sealed).unwrap();
     // Naming a one-time prekey the message did not use is refused.
     assert_eq!(
-        Session::respond(
-            &bob.identity,
-            &bob.signed_prekey,
-            Some(&bob.one_time_prekey),
-            &opened
-        )
-        .err(),
+        bob.respond(&opened).err(),
         Some(CryptoError::PrekeyMismatch)
     );
     let (mut b, plaintext) =
@@ -227,15 +222,8 @@ fn failed_decryption_leaves_session_unchanged() {
     let mut bytes = SessionMessage::Ratchet(message.clone()).to_bytes();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    let sealed = seal_raw(
-        bob.mailbox.public(),
-        &bob.send_id,
-        alice.identity.public(),
-        EnvelopeId::random().unwrap(),
-        &bytes,
-    )
-    .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+    let sealed = bob.sealed_raw_from(&alice, &bytes);
+    let opened = bob.open(&sealed).unwrap();
     let before = state(&b);
     assert_eq!(b.receive(&opened), Err(CryptoError::DecryptFailed));
     assert_eq!(state(&b), before);
@@ -247,7 +235,7 @@ fn failed_decryption_leaves_session_unchanged() {
         &SessionMessage::Ratchet(message),
     )
     .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, genuine.as_bytes()).unwrap();
+    let opened = bob.open(&genuine).unwrap();
     assert_eq!(b.receive(&opened).unwrap().as_slice(), b"tamper me");
 }
 
@@ -267,7 +255,7 @@ fn forged_new_ratchet_key_leaves_session_unchanged() {
         &forged,
     )
     .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+    let opened = bob.open(&sealed).unwrap();
     let before = state(&b);
     assert!(b.receive(&opened).is_err());
     assert_eq!(state(&b), before);
@@ -300,7 +288,7 @@ fn gap_beyond_max_skip_is_refused_and_session_recovers() {
     assert_eq!(state(&b), before, "refusal leaves the state unchanged");
     // Messages inside the window still open, exactly once each.
     for (index, sealed) in held.iter().enumerate().take(10) {
-        let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+        let opened = bob.open(sealed).unwrap();
         assert_eq!(
             b.receive(&opened).unwrap().as_slice(),
             &(index as u32).to_be_bytes()
@@ -311,12 +299,13 @@ fn gap_beyond_max_skip_is_refused_and_session_recovers() {
         deliver(&mut b, &mut a, &alice, b"still here"),
         b"still here"
     );
-    // Recovery per BRIEF §3a.6: Alice restarts X3DH with Bob's latest signed prekey only.
+    // Recovery per `docs/engine.md` § Session restart: Alice restarts X3DH with Bob's latest signed
+    // prekey only.
     let mut restarted = Session::initiate(&alice.identity, &bob.bundle_without_one_time()).unwrap();
     let sealed = restarted
         .seal(bob.mailbox.public(), &bob.send_id, b"fresh start")
         .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+    let opened = bob.open(&sealed).unwrap();
     assert_eq!(b.receive(&opened), Err(CryptoError::NewSessionOffered));
     let (mut b2, plaintext) =
         Session::respond(&bob.identity, &bob.signed_prekey, None, &opened).unwrap();
@@ -352,7 +341,7 @@ fn open_forged(
         message,
     )
     .unwrap();
-    open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap()
+    bob.open(&sealed).unwrap()
 }
 
 /// A forged message claiming the peer's identity and a counter beyond MAX_SKIP is not taken at
@@ -369,7 +358,7 @@ fn forged_counter_beyond_max_skip_is_refused_as_unauthenticated() {
     let probe = a
         .seal(bob.mailbox.public(), &bob.send_id, b"probe")
         .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, probe.as_bytes()).unwrap();
+    let opened = bob.open(&probe).unwrap();
     let current_key = opened
         .payload()
         .ratchet_message()
@@ -433,7 +422,7 @@ fn authentic_gaps_beyond_max_skip_on_either_chain_are_reported() {
         a.encrypt(b"lost").unwrap();
     }
     let far = a.seal(bob.mailbox.public(), &bob.send_id, b"far").unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, far.as_bytes()).unwrap();
+    let opened = bob.open(&far).unwrap();
     let before = state(&b);
     assert_eq!(
         b.receive(&opened),
@@ -449,7 +438,7 @@ fn authentic_gaps_beyond_max_skip_on_either_chain_are_reported() {
     let next = a
         .seal(bob.mailbox.public(), &bob.send_id, b"next chain")
         .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, next.as_bytes()).unwrap();
+    let opened = bob.open(&next).unwrap();
     assert_eq!(
         opened.payload().ratchet_message().header().message_number(),
         0
@@ -483,12 +472,12 @@ fn the_check_cap_bounds_the_scratch_walk() {
         .seal(bob.mailbox.public(), &bob.send_id, b"beyond")
         .unwrap();
     let before = state(&b);
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, at_cap.as_bytes()).unwrap();
+    let opened = bob.open(&at_cap).unwrap();
     assert!(matches!(
         b.receive(&opened),
         Err(CryptoError::AuthenticGapBeyondMaxSkip { .. })
     ));
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, beyond.as_bytes()).unwrap();
+    let opened = bob.open(&beyond).unwrap();
     assert_eq!(
         b.receive(&opened),
         Err(CryptoError::GapBeyondCheckLimit {
@@ -516,7 +505,7 @@ fn respond_requires_an_initial_message() {
         &message,
     )
     .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+    let opened = bob.open(&sealed).unwrap();
     assert_eq!(
         Session::respond(&bob.identity, &bob.signed_prekey, None, &opened).err(),
         Some(CryptoError::ExpectedInitialMessage)
@@ -537,10 +526,7 @@ fn t1_reflection_of_own_envelope_is_refused() {
         .unwrap();
     let before = state(&a);
     // The relay shows Alice her own A→B envelope on her mailbox, as if from Bob.
-    assert_eq!(
-        open_envelope(&alice.mailbox, &alice.send_id, to_bob.as_bytes()),
-        Err(CryptoError::EnvelopeOpenFailed)
-    );
+    assert_eq!(alice.open(&to_bob), Err(CryptoError::EnvelopeOpenFailed));
     // Even with Bob's send ID it does not open with Alice's mailbox key.
     assert_eq!(
         open_envelope(&alice.mailbox, &bob.send_id, to_bob.as_bytes()),
@@ -556,7 +542,7 @@ fn t1_reflection_of_own_envelope_is_refused() {
         &own,
     )
     .unwrap();
-    let opened = open_envelope(&alice.mailbox, &alice.send_id, as_alice.as_bytes()).unwrap();
+    let opened = alice.open(&as_alice).unwrap();
     assert_eq!(a.receive(&opened), Err(CryptoError::SenderNotPeer));
     let as_bob = seal_envelope(
         alice.mailbox.public(),
@@ -565,7 +551,7 @@ fn t1_reflection_of_own_envelope_is_refused() {
         &own,
     )
     .unwrap();
-    let opened = open_envelope(&alice.mailbox, &alice.send_id, as_bob.as_bytes()).unwrap();
+    let opened = alice.open(&as_bob).unwrap();
     let before_reflect = state(&a);
     assert!(a.receive(&opened).is_err());
     assert_eq!(state(&a), before_reflect);
@@ -589,7 +575,7 @@ fn t2_tampered_sender_is_refused() {
         &message,
     )
     .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+    let opened = bob.open(&sealed).unwrap();
     let before = state(&b);
     assert_eq!(b.receive(&opened), Err(CryptoError::SenderNotPeer));
     assert_eq!(state(&b), before);
@@ -598,16 +584,13 @@ fn t2_tampered_sender_is_refused() {
     let sealed = m
         .seal(bob.mailbox.public(), &bob.send_id, b"let me in")
         .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+    let opened = bob.open(&sealed).unwrap();
     assert_eq!(b.receive(&opened), Err(CryptoError::SenderNotPeer));
     // Mallory claiming to be Alice with her own session: the ratchet (AD = IK_A ‖ IK_B) refuses.
     let sealed = m
         .seal(bob.mailbox.public(), &bob.send_id, b"i am alice")
         .unwrap();
-    let mut raw = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes())
-        .unwrap()
-        .payload()
-        .clone();
+    let mut raw = bob.open(&sealed).unwrap().payload().clone();
     if let SessionMessage::Initial(_) = raw {
         raw = SessionMessage::Ratchet(raw.ratchet_message().clone());
     }
@@ -618,7 +601,7 @@ fn t2_tampered_sender_is_refused() {
         &raw,
     )
     .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, forged.as_bytes()).unwrap();
+    let opened = bob.open(&forged).unwrap();
     assert!(b.receive(&opened).is_err());
     assert_eq!(state(&b), before);
 }
@@ -640,21 +623,9 @@ fn t2_tampered_key_ids_are_refused() {
     ] {
         let mut bytes = genuine.clone();
         bytes[offset] ^= 0x01;
-        let sealed = seal_raw(
-            bob.mailbox.public(),
-            &bob.send_id,
-            alice.identity.public(),
-            EnvelopeId::random().unwrap(),
-            &bytes,
-        )
-        .unwrap();
-        let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
-        let result = Session::respond(
-            &bob.identity,
-            &bob.signed_prekey,
-            Some(&bob.one_time_prekey),
-            &opened,
-        );
+        let sealed = bob.sealed_raw_from(&alice, &bytes);
+        let opened = bob.open(&sealed).unwrap();
+        let result = bob.respond(&opened);
         match name {
             "ephemeral key" => assert!(matches!(
                 result.err(),
@@ -667,23 +638,10 @@ fn t2_tampered_key_ids_are_refused() {
     let mut bytes = genuine.clone();
     bytes[38] = 0;
     bytes.drain(39..43);
-    let sealed = seal_raw(
-        bob.mailbox.public(),
-        &bob.send_id,
-        alice.identity.public(),
-        EnvelopeId::random().unwrap(),
-        &bytes,
-    )
-    .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()).unwrap();
+    let sealed = bob.sealed_raw_from(&alice, &bytes);
+    let opened = bob.open(&sealed).unwrap();
     assert_eq!(
-        Session::respond(
-            &bob.identity,
-            &bob.signed_prekey,
-            Some(&bob.one_time_prekey),
-            &opened
-        )
-        .err(),
+        bob.respond(&opened).err(),
         Some(CryptoError::PrekeyMismatch)
     );
     // Pretending the wrong prekey was used: the X3DH secret differs and the ratchet refuses.
@@ -702,15 +660,8 @@ fn t2_tampered_type_is_refused(type_byte: u8) -> Result<(), DecodeError> {
     let (mut a, _b) = establish(&alice, &bob);
     let mut bytes = a.encrypt(b"typed").unwrap().to_bytes();
     bytes[0] = type_byte;
-    let sealed = seal_raw(
-        bob.mailbox.public(),
-        &bob.send_id,
-        alice.identity.public(),
-        EnvelopeId::random().unwrap(),
-        &bytes,
-    )
-    .unwrap();
-    match open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()) {
+    let sealed = bob.sealed_raw_from(&alice, &bytes);
+    match bob.open(&sealed) {
         Err(CryptoError::Decode(error)) => Err(error),
         other => panic!("expected a decode error, got {other:?}"),
     }
@@ -726,16 +677,9 @@ fn t2_swapped_type_initial_to_ratchet_is_refused() {
     let mut bytes = a.encrypt(b"typed").unwrap().to_bytes();
     assert_eq!(bytes[0], 2);
     bytes[0] = 1;
-    let sealed = seal_raw(
-        bob.mailbox.public(),
-        &bob.send_id,
-        alice.identity.public(),
-        EnvelopeId::random().unwrap(),
-        &bytes,
-    )
-    .unwrap();
+    let sealed = bob.sealed_raw_from(&alice, &bytes);
     let before = state(&b);
-    match open_envelope(&bob.mailbox, &bob.send_id, sealed.as_bytes()) {
+    match bob.open(&sealed) {
         Err(_) => {}
         Ok(opened) => assert!(b.receive(&opened).is_err()),
     }
@@ -764,16 +708,9 @@ fn t2_tampered_envelope_version_is_refused() {
     let mut inner = a.encrypt(b"x").unwrap().to_bytes();
     // type(1) ‖ suite(1) ‖ EK(32) ‖ SPK id(4) ‖ has_OPK(1) ‖ OPK id(4) ‖ header version
     inner[43] = 9;
-    let resealed = seal_raw(
-        bob.mailbox.public(),
-        &bob.send_id,
-        alice.identity.public(),
-        EnvelopeId::random().unwrap(),
-        &inner,
-    )
-    .unwrap();
+    let resealed = bob.sealed_raw_from(&alice, &inner);
     assert_eq!(
-        open_envelope(&bob.mailbox, &bob.send_id, resealed.as_bytes()),
+        bob.open(&resealed),
         Err(CryptoError::Decode(DecodeError::UnsupportedVersion {
             found: 9
         }))
@@ -928,7 +865,7 @@ fn t5_replay_is_refused_and_reordering_uses_the_senders_counter() {
         deliver(&mut b, &mut a, &alice, b"later");
     }
     for envelope in &sealed {
-        let opened = open_envelope(&bob.mailbox, &bob.send_id, envelope.as_bytes()).unwrap();
+        let opened = bob.open(envelope).unwrap();
         let before = state(&b);
         assert_eq!(b.receive(&opened), Err(CryptoError::DuplicateOrExpired));
         assert_eq!(state(&b), before);
@@ -987,23 +924,17 @@ fn t7_leaked_identity_and_signed_prekey_cannot_open_recorded_traffic() {
     let first = a
         .seal(bob.mailbox.public(), &bob.send_id, b"secret one")
         .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, first.as_bytes()).unwrap();
-    let (mut b, _) = Session::respond(
-        &bob.identity,
-        &bob.signed_prekey,
-        Some(&bob.one_time_prekey),
-        &opened,
-    )
-    .unwrap();
+    let opened = bob.open(&first).unwrap();
+    let (mut b, _) = bob.respond(&opened).unwrap();
     let reply = b
         .seal(alice.mailbox.public(), &alice.send_id, b"secret two")
         .unwrap();
-    let opened = open_envelope(&alice.mailbox, &alice.send_id, reply.as_bytes()).unwrap();
+    let opened = alice.open(&reply).unwrap();
     a.receive(&opened).unwrap();
     let later = a
         .seal(bob.mailbox.public(), &bob.send_id, b"secret three")
         .unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, later.as_bytes()).unwrap();
+    let opened = bob.open(&later).unwrap();
     b.receive(&opened).unwrap();
     // Bob deleted his one-time prekey after use (X3DH §3.4); the sessions end.
     drop((a, b));
@@ -1016,7 +947,7 @@ fn t7_leaked_identity_and_signed_prekey_cannot_open_recorded_traffic() {
             .unwrap();
 
     // The HPKE layer opens (the mailbox key leaked), but the ratchet layer does not.
-    let recorded_first = open_envelope(&bob.mailbox, &bob.send_id, first.as_bytes()).unwrap();
+    let recorded_first = bob.open(&first).unwrap();
     assert_eq!(
         Session::respond(&leaked_bob, &leaked_spk, None, &recorded_first).err(),
         Some(CryptoError::PrekeyMismatch)
@@ -1030,13 +961,13 @@ fn t7_leaked_identity_and_signed_prekey_cannot_open_recorded_traffic() {
     // Start fresh sessions from the leaked keys in both roles: neither opens recorded traffic.
     let mut attacker_as_alice =
         Session::initiate(&leaked_alice, &bob.bundle_without_one_time()).unwrap();
-    let recorded_reply = open_envelope(&alice.mailbox, &alice.send_id, reply.as_bytes()).unwrap();
+    let recorded_reply = alice.open(&reply).unwrap();
     assert!(attacker_as_alice.receive(&recorded_reply).is_err());
-    let recorded_later = open_envelope(&bob.mailbox, &bob.send_id, later.as_bytes()).unwrap();
+    let recorded_later = bob.open(&later).unwrap();
     let probe = attacker_as_alice
         .seal(bob.mailbox.public(), &bob.send_id, b"probe")
         .unwrap();
-    let probe = open_envelope(&bob.mailbox, &bob.send_id, probe.as_bytes()).unwrap();
+    let probe = bob.open(&probe).unwrap();
     let (mut attacker_as_bob, _) =
         Session::respond(&leaked_bob, &leaked_spk, None, &probe).unwrap();
     assert!(attacker_as_bob.receive(&recorded_later).is_err());
@@ -1051,7 +982,7 @@ fn t7_without_one_time_prekey_later_messages_stay_closed() {
     let bob = Party::new();
     let mut a = Session::initiate(&alice.identity, &bob.bundle_without_one_time()).unwrap();
     let first = a.seal(bob.mailbox.public(), &bob.send_id, b"one").unwrap();
-    let opened = open_envelope(&bob.mailbox, &bob.send_id, first.as_bytes()).unwrap();
+    let opened = bob.open(&first).unwrap();
     let (mut b, _) = Session::respond(&bob.identity, &bob.signed_prekey, None, &opened).unwrap();
     deliver(&mut b, &mut a, &alice, b"two");
     let later = a
@@ -1059,10 +990,10 @@ fn t7_without_one_time_prekey_later_messages_stay_closed() {
         .unwrap();
     drop((a, b));
     let leaked_bob = IdentityKeyPair::from_seed(&bob.seed).unwrap();
-    let recorded_first = open_envelope(&bob.mailbox, &bob.send_id, first.as_bytes()).unwrap();
+    let recorded_first = bob.open(&first).unwrap();
     let (mut attacker, _) =
         Session::respond(&leaked_bob, &bob.signed_prekey, None, &recorded_first).unwrap();
-    let recorded_later = open_envelope(&bob.mailbox, &bob.send_id, later.as_bytes()).unwrap();
+    let recorded_later = bob.open(&later).unwrap();
     assert_eq!(
         attacker.receive(&recorded_later),
         Err(CryptoError::DecryptFailed)

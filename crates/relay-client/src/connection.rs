@@ -52,7 +52,8 @@ use crate::url::{RelayUrl, TransportPolicy};
 /// Largest WebSocket message or frame accepted from a relay: the relay's 128 KiB frame limit.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 
-/// tungstenite read and write buffer per connection (BRIEF §3a.12: 4–8 KiB).
+/// tungstenite read and write buffer per connection (4–8 KiB, so 10k idle connections fit the
+/// memory target; `docs/relay-protocol.md` § 8 Limits).
 pub const BUFFER_BYTES: usize = 8 * 1024;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -150,7 +150,8 @@ impl std::str::FromStr for RelayUrl {
     }
 }
 
-/// Which transports the client may use (BRIEF §4 "Transport").
+/// Which transports the client may use (`docs/relay-protocol.md` § 2 Transport,
+/// `docs/threat-model.md` § A network attacker).
 ///
 /// The default refuses plain `ws://` to anything but loopback.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

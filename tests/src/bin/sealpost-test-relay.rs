@@ -1,8 +1,9 @@
 //! A relay as a separate process, for the crash tests (`tests/tests/crash.rs`): they kill it
 //! with SIGKILL mid-conversation and start it again on the same address and database.
 //!
-//! Usage: `sealpost-test-relay LISTEN_ADDR DATABASE_PATH` (`127.0.0.1:0` picks a free port).
-//! Prints `listening ADDR` on stdout once it accepts connections, then serves until killed.
+//! Usage: `sealpost-test-relay --listen ADDR --database PATH` (`127.0.0.1:0` picks a free
+//! port), the flags `sealpost_test_support::RelayProcess` passes. Prints `listening on ws://ADDR`
+//! on stdout once it accepts connections, as `sealpost-relay` does, then serves until killed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,21 +13,26 @@ use sealpost_relay::{Relay, RelayConfig};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    let usage = "usage: sealpost-test-relay --listen ADDR --database PATH";
+    let mut listen: Option<SocketAddr> = None;
+    let mut database: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
-    let listen: SocketAddr = args
-        .next()
-        .context("usage: sealpost-test-relay LISTEN_ADDR DATABASE_PATH")?
-        .parse()
-        .context("LISTEN_ADDR is not an address")?;
-    let database = PathBuf::from(args.next().context("DATABASE_PATH is missing")?);
+    while let Some(flag) = args.next() {
+        let value = args.next().context(usage)?;
+        match flag.as_str() {
+            "--listen" => listen = Some(value.parse().context("--listen is not an address")?),
+            "--database" => database = Some(PathBuf::from(value)),
+            _ => anyhow::bail!("{usage}"),
+        }
+    }
     let handle = Relay::start(RelayConfig {
-        listen,
-        database,
+        listen: listen.context(usage)?,
+        database: database.context(usage)?,
         ..RelayConfig::default()
     })
     .await
     .context("starting the relay")?;
-    println!("listening {}", handle.addr());
+    println!("listening on ws://{}", handle.addr());
     // Serve until killed; a clean SIGTERM or Ctrl-C also stops it.
     tokio::signal::ctrl_c()
         .await

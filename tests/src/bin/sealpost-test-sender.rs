@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use sealpost_client::{Engine, EngineConfig, ProfileName, ProfilesConfig, Vault};
-use sealpost_relay_client::BackoffConfig;
+use sealpost_client::{Engine, ProfileName};
+use sealpost_test_support::engine_config;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -28,18 +28,10 @@ async fn main() -> anyhow::Result<()> {
         .context("COUNT is not a number")?;
     let prefix = args.next().context(usage)?;
 
-    let mut config = EngineConfig::new(profile.clone());
-    config.profiles = ProfilesConfig {
-        data_root: Some(root),
-    };
-    config.vault = Some(Vault::open(&profile).context("opening the keychain")?);
-    config.delivery_receipt_delay = (Duration::ZERO, Duration::from_millis(20));
-    config.backoff = BackoffConfig {
-        base: Duration::from_millis(50),
-        max: Duration::from_millis(500),
-        stable_after: Duration::from_secs(30),
-    };
-    let (engine, mut events) = Engine::open(config).await.context("opening the engine")?;
+    // The same engine configuration as the test's own clients (the real keychain vault).
+    let (engine, mut events) = Engine::open(engine_config(&profile, &root))
+        .await
+        .context("opening the engine")?;
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     let mut stdout = std::io::stdout();
     for index in 0..count {

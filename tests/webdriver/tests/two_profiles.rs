@@ -8,7 +8,8 @@
 //! the same 60-digit safety number on both sides. Screenshots of every step are saved (CI keeps
 //! them as artifacts; `docs/screenshots/` holds current ones). When both apps are closed, both
 //! profile directories — the SQLCipher store and the webview's own data — are scanned for the
-//! display names and every message text (BRIEF §3 "Local store", §3a rule 8): none may be there.
+//! display names and every message text (`docs/threat-model.md` § A thief of the user's data
+//! directory): none may be there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -51,7 +52,7 @@ async fn window_is_up(harness: &Harness, app: &App) {
     app.wait_for_css(&format!("{UI_ROOT} > *"), DEFAULT_WAIT)
         .await
         .unwrap();
-    // BRIEF §3a.8: the webview's own storage lives inside the profile directory.
+    // The webview's own storage lives inside the profile directory (`docs/engine.md` § Profiles).
     let webview_dir = harness.profile_dir(app.profile()).join("webview");
     assert!(
         webview_dir.is_dir(),

@@ -6,9 +6,11 @@
  * - Times (`at`, `sentAt`, `receivedAt`, `createdAt`, `expiresAt`) are integers: Unix time in
  *   milliseconds, UTC.
  * - IDs (`contactId`, message `id`, invite `id`) are opaque strings chosen by the engine.
- * - `seq` is the engine's per-conversation order key (rule 6): unique within one conversation,
- *   increasing, below 2^53 so it is exact in a JS number. The UI orders by it, never by time.
- * - Nothing here is key material (rule 11). Invite text and safety numbers are meant to be shown.
+ * - `seq` is the engine's per-conversation order key (`docs/engine.md` § Inside a ratchet message):
+ *   unique within one conversation, increasing, below 2^53 so it is exact in a JS number. The UI
+ *   orders by it, never by time.
+ * - Nothing here is key material (`ARCHITECTURE.md` § Invariants: no secret crosses IPC). Invite
+ *   text and safety numbers are meant to be shown.
  * - Every command rejects with {@link EngineError}.
  */
 
@@ -106,7 +108,7 @@ export interface MessagePage {
   hasMore: boolean;
 }
 
-/** One single-use invite (rule 3). */
+/** One single-use invite (`docs/engine.md` § Invites). */
 export interface Invite {
   id: string;
   /** The `sealpost:…` link; copy/paste text. */
@@ -143,7 +145,10 @@ export interface SafetyNumber {
   previousDigits: string | null;
 }
 
-/** Notification preferences (rule 8: text is hidden by default). */
+/**
+ * Notification preferences (text is hidden by default: `docs/threat-model.md` § Plaintext never
+ * leaves the device for features).
+ */
 export interface NotificationSettings {
   enabled: boolean;
   /** Show message text in notifications. Default false: they say "New message". */
@@ -153,14 +158,14 @@ export interface NotificationSettings {
 /** Local test relay preferences. */
 export interface LocalRelaySettings {
   enabled: boolean;
-  /** Fixed loopback port the local relay listens on (rule 9). */
+  /** Fixed loopback port the local relay listens on (`ARCHITECTURE.md` § Local test relay mode). */
   port: number;
 }
 
 /** All user settings. `update_settings` takes the whole object and returns the stored one. */
 export interface Settings {
   notifications: NotificationSettings;
-  /** Send read receipts (rule 7). */
+  /** Send read receipts (`docs/engine.md` § Inside a ratchet message). */
   readReceipts: boolean;
   localRelay: LocalRelaySettings;
   /** Remote relay URLs (wss://, or ws:// to loopback). */
@@ -239,7 +244,10 @@ export interface KeyChangedEvent {
   contactId: string;
 }
 
-/** 'invite-misuse': someone tried to use an invite that was already used or revoked (rule 3). */
+/**
+ * 'invite-misuse': someone tried to use an invite that was already used or revoked
+ * (`docs/engine.md` § Invites).
+ */
 export interface InviteMisuseEvent {
   inviteId: string;
 }

@@ -1,6 +1,6 @@
 /**
  * Add a contact: paste an invite (or a deep link fills it in), preview who it is from, choose a
- * name, then add. Nothing is added before the person confirms (rule 3).
+ * name, then add. Nothing is added before the person confirms (`docs/engine.md` § Invites).
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { acceptInvite, previewInvite } from "../api/commands";

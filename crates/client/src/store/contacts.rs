@@ -38,7 +38,8 @@ pub struct Contact {
     pub key_changed_at: Option<UnixMillis>,
     /// The user blocked the contact: nothing is sent to it.
     pub blocked: bool,
-    /// The contact's latest signed prekey, for restarting a broken session (§3a rule 6).
+    /// The contact's latest signed prekey, for restarting a broken session (`docs/engine.md` §
+    /// Session restart).
     pub peer_signed_prekey: Option<SignedPrekeyBytes>,
     /// When it was added.
     pub created_at: UnixMillis,
@@ -98,8 +99,8 @@ pub(crate) fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
 
 impl Store {
     /// Adds a contact with a fresh random id. [`StoreError::Conflict`] if the identity key is
-    /// already a contact's: a known identity key joins its existing contact (§3a rule 5), so look
-    /// it up with [`Store::contact_by_identity_key`] first.
+    /// already a contact's: a known identity key joins its existing contact (`docs/engine.md` §
+    /// Making a contact), so look it up with [`Store::contact_by_identity_key`] first.
     pub fn insert_contact(&mut self, new: &NewContact) -> Result<Contact, StoreError> {
         let id = ContactId::generate()?;
         let transaction = self.write()?;
@@ -337,8 +338,8 @@ impl Store {
     }
 
     /// Deletes a contact with its messages, sessions, outbox and addresses. Its own mailboxes
-    /// move to the relay deletion queue in the same transaction (§3a rule 13); they are returned
-    /// so the engine can DELETE them on each relay now, and
+    /// move to the relay deletion queue in the same transaction (`docs/engine.md` § Blocking and
+    /// deleting a contact); they are returned so the engine can DELETE them on each relay now, and
     /// [`Store::pending_mailbox_deletions`] has them after a restart.
     pub fn delete_contact(
         &mut self,

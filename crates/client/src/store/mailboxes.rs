@@ -1,8 +1,9 @@
 //! Own receive mailboxes, the peers' send addresses, invites and the relay deletion queue.
 //!
-//! One own mailbox per contact per relay (BRIEF §4), so a relay cannot tell that two contacts
-//! write to one person. A mailbox is first made for an invite (owner [`MailboxOwner::Invite`]);
-//! consuming the invite hands it to the new contact in the same transaction.
+//! One own mailbox per contact per relay (`docs/threat-model.md` § A malicious relay), so a relay
+//! cannot tell that two contacts write to one person. A mailbox is first made for an invite (owner
+//! [`MailboxOwner::Invite`]); consuming the invite hands it to the new contact in the same
+//! transaction.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -83,7 +84,7 @@ pub struct PeerAddress {
 
 /// A new invite's stored half.
 pub struct NewInvite {
-    /// The invite's own one-time prekey secret (§3a rule 3).
+    /// The invite's own one-time prekey secret (`docs/engine.md` § Invites).
     pub one_time_prekey_secret: OneTimePrekeySecretBytes,
     /// When it was made.
     pub created_at: UnixMillis,
@@ -291,7 +292,8 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// The own mailbox an envelope arrived on: the receiver picks the session by mailbox (§3a rule 2).
+    /// The own mailbox an envelope arrived on: the receiver picks the session by mailbox
+    /// (`docs/engine.md` § Receiving).
     pub fn own_mailbox_by_receive_id(
         &self,
         relay_url: &RelayUrl,
@@ -404,8 +406,8 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Single use (§3a rule 3): marks the invite consumed by `contact`, deletes its one-time
-    /// prekey secret (forward secrecy, T7) and hands its mailboxes to that contact, in one
+    /// Single use (`docs/engine.md` § Invites): marks the invite consumed by `contact`, deletes its
+    /// one-time prekey secret (forward secrecy, T7) and hands its mailboxes to that contact, in one
     /// transaction. [`StoreError::InviteUnavailable`] if it is consumed, revoked or expired;
     /// nothing changes then.
     pub fn consume_invite(
@@ -487,7 +489,8 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Mailboxes still to DELETE on their relays (§3a rule 13), oldest first.
+    /// Mailboxes still to DELETE on their relays (`docs/engine.md` § Blocking and deleting a
+    /// contact), oldest first.
     pub fn pending_mailbox_deletions(&self) -> Result<Vec<MailboxDeletion>, StoreError> {
         let mut statement = self.connection.prepare(
             "SELECT relay_url, receive_id, auth_secret_key, queued_at FROM mailbox_deletions

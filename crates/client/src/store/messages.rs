@@ -1,6 +1,6 @@
 //! Messages, the outbox, and the two delivery transactions.
 //!
-//! ## Sending (BRIEF §3a rule 1, "seal once")
+//! ## Sending ("seal once", `docs/engine.md` § Sending)
 //!
 //! 1. [`Store::insert_outgoing_message`]: the message is durable (`Queued`, unsealed) and gets its
 //!    conversation sequence number.
@@ -12,7 +12,7 @@
 //!    [`Store::give_up_outbox`] at the end. Nothing is ever sealed twice: a sealed message is
 //!    refused by `commit_sealed`.
 //!
-//! ## Receiving (§3a rule 6)
+//! ## Receiving (`docs/engine.md` § Receiving)
 //!
 //! The engine opens an envelope (HPKE, then the ratchet) and only then calls
 //! [`Store::commit_received`], which stores the content, the new session state and the
@@ -146,7 +146,8 @@ pub enum ReceivedContent {
     /// Only the session changed (e.g. a prekey refresh with no content).
     SessionOnly,
     /// A text message that also carries receipts for our messages (a delivery receipt riding
-    /// on the peer's next message, BRIEF §3a.7): both are applied in the same savepoint.
+    /// on the peer's next message, `docs/engine.md` § Inside a ratchet message): both are applied
+    /// in the same savepoint.
     MessageWithReceipts {
         /// The sender's conversation sequence number.
         seq: ConversationSeq,
@@ -626,8 +627,8 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Seal once (§3a rule 1): writes the advanced session state and every relay's sealed
-    /// envelope in ONE transaction, and marks the message sealed.
+    /// Seal once (`docs/engine.md` § Sending): writes the advanced session state and every relay's
+    /// sealed envelope in ONE transaction, and marks the message sealed.
     ///
     /// Refused, with nothing written, when the message is already sealed or not a queued
     /// outgoing message of this contact ([`StoreError::Conflict`]), when sending is blocked

@@ -2,7 +2,8 @@
 //!
 //! ## Opening
 //!
-//! [`Store::open`] runs, in this order (BRIEF §3a rule 8):
+//! [`Store::open`] runs, in this order (`docs/threat-model.md` § A thief of the user's data
+//! directory):
 //!
 //! 1. `PRAGMA key = "x'<64 hex>'"` as the very first statement: a raw 256-bit key, so SQLCipher
 //!    skips PBKDF2 (the key is already uniformly random from the OS keychain).
@@ -24,10 +25,11 @@
 //! nothing half-written. The two delivery transactions are:
 //!
 //! - [`Store::commit_sealed`]: the advanced session state and the sealed bytes for every relay
-//!   together (§3a rule 1, "seal once"). Retries resend those bytes and never re-seal.
+//!   together ("seal once", `docs/engine.md` § Sending). Retries resend those bytes and never
+//!   re-seal.
 //! - [`Store::commit_received`]: the message (or receipt), the new session state and the dedupe row
-//!   together, recorded only after a successful open (§3a rule 6); duplicates are reported and
-//!   change nothing.
+//!   together, recorded only after a successful open (`docs/engine.md` § Receiving); duplicates are
+//!   reported and change nothing.
 //!
 //! ## Threads
 //!

@@ -141,7 +141,8 @@ CREATE TABLE seen_envelopes (
 ) STRICT, WITHOUT ROWID;
 "#;
 
-/// Version 2: the relay deletion queue (§3a rule 13) and pruning of old dedupe rows.
+/// Version 2: the relay deletion queue (`docs/engine.md` § Blocking and deleting a contact) and
+/// pruning of old dedupe rows.
 ///
 /// Deleting a contact or revoking an invite must DELETE its mailboxes on every relay, which may
 /// be offline. The mailbox's relay, receive id and auth key move here in the same transaction as

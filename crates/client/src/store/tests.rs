@@ -72,6 +72,48 @@ fn received_message(contact: ContactId, n: u64, body: &str, state: &str) -> Rece
     }
 }
 
+/// The stored session state with `contact`, byte for byte.
+fn stored_session(store: &Store, contact: ContactId) -> Vec<u8> {
+    let state = store.session_state(contact).unwrap().unwrap();
+    state.expose_secret().to_vec()
+}
+
+/// The session state held with `contact`'s pending key change, byte for byte.
+fn held_session(store: &Store, contact: ContactId) -> Vec<u8> {
+    let state = store.pending_session_state(contact).unwrap().unwrap();
+    state.expose_secret().to_vec()
+}
+
+/// Adds the contact `name` with the stored session state `state`.
+fn contact_with_session(store: &mut Store, name: &str, state: &str) -> Contact {
+    let contact = add_contact(store, name);
+    store
+        .save_session_state(contact.id, &session(state), t(1))
+        .unwrap();
+    contact
+}
+
+/// Limits the database to the pages it has now (after a checkpoint) and `spare` more, as a
+/// full disk would.
+fn fill_the_disk(store: &Store, spare: i64) {
+    store
+        .connection_for_tests()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let pages: i64 = store
+        .connection_for_tests()
+        .query_row("PRAGMA page_count", [], |row| row.get(0))
+        .unwrap();
+    store
+        .connection_for_tests()
+        .query_row(
+            &format!("PRAGMA max_page_count = {}", pages + spare),
+            [],
+            |_| Ok(()),
+        )
+        .unwrap();
+}
+
 fn fail_inserts_into(store: &Store, table: &str, when: &str) {
     store
         .connection_for_tests()
@@ -309,11 +351,7 @@ fn key_change_blocks_sending_until_the_user_decides() {
     assert!(!held.verified);
     assert_eq!(held.pending_identity_key.as_ref(), Some(&new_key));
     assert_eq!(
-        f.store
-            .pending_session_state(bob.id)
-            .unwrap()
-            .unwrap()
-            .expose_secret(),
+        held_session(&f.store, bob.id),
         b"held",
         "the session is held with the key, and kept from the first message"
     );
@@ -340,11 +378,7 @@ fn key_change_blocks_sending_until_the_user_decides() {
     assert!(rejected.pending_identity_key.is_none());
     assert!(f.store.pending_session_state(bob.id).unwrap().is_none());
     assert_eq!(
-        f.store
-            .session_state(bob.id)
-            .unwrap()
-            .unwrap()
-            .expose_secret(),
+        stored_session(&f.store, bob.id),
         b"old",
         "rejecting keeps the old session"
     );
@@ -361,11 +395,7 @@ fn key_change_blocks_sending_until_the_user_decides() {
     assert!(accepted.pending_identity_key.is_none());
     assert!(f.store.pending_session_state(bob.id).unwrap().is_none());
     assert_eq!(
-        f.store
-            .session_state(bob.id)
-            .unwrap()
-            .unwrap()
-            .expose_secret(),
+        stored_session(&f.store, bob.id),
         b"new",
         "accepting installs the session the new key's initial message started"
     );
@@ -400,35 +430,14 @@ fn a_failed_accept_of_a_key_change_leaves_it_pending_unchanged() {
     let row = f.store.contact(bob.id).unwrap().unwrap();
     assert_eq!(row.identity_key, bob.identity_key);
     assert_eq!(row.pending_identity_key.as_ref(), Some(&new_key));
-    assert_eq!(
-        f.store
-            .pending_session_state(bob.id)
-            .unwrap()
-            .unwrap()
-            .expose_secret(),
-        b"held"
-    );
-    assert_eq!(
-        f.store
-            .session_state(bob.id)
-            .unwrap()
-            .unwrap()
-            .expose_secret(),
-        b"old"
-    );
+    assert_eq!(held_session(&f.store, bob.id), b"held");
+    assert_eq!(stored_session(&f.store, bob.id), b"old");
     f.store
         .connection_for_tests()
         .execute_batch("DROP TRIGGER temp.fail_sessions")
         .unwrap();
     f.store.accept_key_change(bob.id, t(13)).unwrap();
-    assert_eq!(
-        f.store
-            .session_state(bob.id)
-            .unwrap()
-            .unwrap()
-            .expose_secret(),
-        b"held"
-    );
+    assert_eq!(stored_session(&f.store, bob.id), b"held");
 }
 
 /// Holding and rejecting a key change are single writes too: a failure injected into the write
@@ -532,14 +541,7 @@ fn migration_4_moves_held_key_change_sessions_out_of_settings() {
         }
     }
     let mut store = Store::open(&path, &key).unwrap();
-    assert_eq!(
-        store
-            .pending_session_state(good)
-            .unwrap()
-            .unwrap()
-            .expose_secret(),
-        &[0x0a, 0x0b, 0x0c]
-    );
+    assert_eq!(held_session(&store, good), &[0x0a, 0x0b, 0x0c]);
     assert!(store.pending_session_state(bad).unwrap().is_none());
     assert!(
         store
@@ -553,10 +555,7 @@ fn migration_4_moves_held_key_change_sessions_out_of_settings() {
     ));
     store.reject_key_change(bad).unwrap();
     store.accept_key_change(good, t(5)).unwrap();
-    assert_eq!(
-        store.session_state(good).unwrap().unwrap().expose_secret(),
-        &[0x0a, 0x0b, 0x0c]
-    );
+    assert_eq!(stored_session(&store, good), &[0x0a, 0x0b, 0x0c]);
 }
 
 /// Version 4 rebuilds `invites` with a nullable one-time prekey secret: the secrets of invites
@@ -701,10 +700,7 @@ fn blocked_contacts_get_nothing_sent() {
 #[test]
 fn commit_sealed_writes_state_and_envelopes_together_and_only_once() {
     let mut f = fixture();
-    let bob = add_contact(&mut f.store, "bob");
-    f.store
-        .save_session_state(bob.id, &session("s0"), t(1))
-        .unwrap();
+    let bob = contact_with_session(&mut f.store, "bob", "s0");
     let message = f
         .store
         .insert_outgoing_message(bob.id, "hello", t(2))
@@ -855,10 +851,7 @@ fn outbox_lifecycle_sets_message_states() {
 #[test]
 fn commit_received_is_atomic_and_deduplicates() {
     let mut f = fixture();
-    let bob = add_contact(&mut f.store, "bob");
-    f.store
-        .save_session_state(bob.id, &session("r0"), t(1))
-        .unwrap();
+    let bob = contact_with_session(&mut f.store, "bob", "r0");
     let received = received_message(bob.id, 1, "hi there", "r1");
 
     // Failure at the last step (the dedupe row): no message, no state, no unread.
@@ -1154,22 +1147,14 @@ fn invites_are_single_use_and_hand_their_mailboxes_to_the_contact() {
     assert!(f.store.open_invites(t(1000)).unwrap().is_empty());
 
     let bob = add_contact(&mut f.store, "bob");
-    assert!(
-        f.store
-            .invite(invite.id)
-            .unwrap()
-            .unwrap()
-            .one_time_prekey_secret
-            .is_some()
-    );
+    let secret_kept = |store: &Store| {
+        let invite = store.invite(invite.id).unwrap().unwrap();
+        invite.one_time_prekey_secret.is_some()
+    };
+    assert!(secret_kept(&f.store));
     f.store.consume_invite(invite.id, bob.id, t(3)).unwrap();
     assert!(
-        f.store
-            .invite(invite.id)
-            .unwrap()
-            .unwrap()
-            .one_time_prekey_secret
-            .is_none(),
+        !secret_kept(&f.store),
         "consuming deletes the one-time prekey secret (T7)"
     );
     let owned = f.store.own_mailboxes_for_contact(bob.id).unwrap();
@@ -1345,23 +1330,8 @@ fn signed_prekeys() {
 #[test]
 fn full_disk_is_typed_and_writes_nothing() {
     let mut f = fixture();
-    let bob = add_contact(&mut f.store, "bob");
-    f.store
-        .save_session_state(bob.id, &session("before"), t(1))
-        .unwrap();
-    f.store
-        .connection_for_tests()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .unwrap();
-    let pages: i64 = f
-        .store
-        .connection_for_tests()
-        .query_row("PRAGMA page_count", [], |row| row.get(0))
-        .unwrap();
-    f.store
-        .connection_for_tests()
-        .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
-        .unwrap();
+    let bob = contact_with_session(&mut f.store, "bob", "before");
+    fill_the_disk(&f.store, 0);
     let big = "x".repeat(256 * 1024);
     let result = f
         .store
@@ -1492,23 +1462,7 @@ fn batches_commit_together_and_isolate_item_errors() {
 fn a_storage_failure_rolls_back_the_whole_batch() {
     let mut f = fixture();
     let bob = add_contact(&mut f.store, "bob");
-    f.store
-        .connection_for_tests()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .unwrap();
-    let pages: i64 = f
-        .store
-        .connection_for_tests()
-        .query_row("PRAGMA page_count", [], |row| row.get(0))
-        .unwrap();
-    f.store
-        .connection_for_tests()
-        .query_row(
-            &format!("PRAGMA max_page_count = {}", pages + 4),
-            [],
-            |_| Ok(()),
-        )
-        .unwrap();
+    fill_the_disk(&f.store, 4);
     let big = "y".repeat(64 * 1024);
     let batch: Vec<Received> = (1..=8)
         .map(|n| received_message(bob.id, n, &big, "s"))
@@ -1574,10 +1528,7 @@ fn contact_edits_and_dedupe_pruning() {
 #[test]
 fn insert_and_seal_outgoing_is_one_transaction() {
     let mut f = fixture();
-    let bob = add_contact(&mut f.store, "bob");
-    f.store
-        .save_session_state(bob.id, &session("s0"), t(1))
-        .unwrap();
+    let bob = contact_with_session(&mut f.store, "bob", "s0");
 
     // The seal sees the uncommitted message; the whole send lands at once.
     let (message, items) = f
@@ -1661,10 +1612,7 @@ fn insert_and_seal_outgoing_is_one_transaction() {
 #[test]
 fn mark_outbox_sent_batch_moves_each_message_once() {
     let mut f = fixture();
-    let bob = add_contact(&mut f.store, "bob");
-    f.store
-        .save_session_state(bob.id, &session("s0"), t(1))
-        .unwrap();
+    let bob = contact_with_session(&mut f.store, "bob", "s0");
     let mut items = Vec::new();
     let mut messages = Vec::new();
     for n in 0..3u8 {

@@ -4,8 +4,8 @@
 //!   are 16 random bytes, so nothing about creation order leaks if an id is ever shown or
 //!   exported. Their text form is 32 lowercase hex digits ([`std::fmt::Display`] /
 //!   [`std::str::FromStr`]), which is what crosses the app's IPC.
-//! - **[`EnvelopeId`]** is the random 16-byte id that travels *inside* the seal (BRIEF §3); the
-//!   client deduplicates on it and never on anything a relay assigns.
+//! - **[`EnvelopeId`]** is the random 16-byte id that travels *inside* the seal (`docs/crypto.md` §
+//!   Sealed envelope); the client deduplicates on it and never on anything a relay assigns.
 //! - **Opaque public bytes** ([`IdentityKeyBytes`], [`SealedEnvelopeBytes`], [`ReceiveId`],
 //!   [`SendId`], [`SealingPublicKeyBytes`], [`SignedPrekeyBytes`]) are produced and interpreted by
 //!   `sealpost-crypto` and `sealpost-wire`; the store only keeps them.
@@ -125,7 +125,7 @@ random_id! {
     OutboxItemId
 }
 random_id! {
-    /// The random id inside every seal, used for deduplication (BRIEF §3, §3a rule 6).
+    /// The random id inside every seal, used for deduplication (`docs/engine.md` § Receiving).
     EnvelopeId
 }
 
@@ -175,12 +175,14 @@ macro_rules! public_bytes {
 }
 
 public_bytes! {
-    /// A contact's public identity key, `IK = Ed25519_pub ‖ X25519_pub` (§3a rule 4), as
-    /// `sealpost-crypto` encodes it. Unique per contact (§3a rule 5).
+    /// A contact's public identity key, `IK = Ed25519_pub ‖ X25519_pub` (`docs/crypto.md` §
+    /// Identity), as `sealpost-crypto` encodes it. Unique per contact (`docs/engine.md` § Making a
+    /// contact).
     IdentityKeyBytes
 }
 public_bytes! {
-    /// A sealed envelope exactly as it goes to the relay. Written once, resent unchanged (§3a rule 1).
+    /// A sealed envelope exactly as it goes to the relay. Written once, resent unchanged
+    /// (`docs/engine.md` § Sending).
     SealedEnvelopeBytes
 }
 public_bytes! {
@@ -192,7 +194,7 @@ public_bytes! {
     SendId
 }
 public_bytes! {
-    /// The X25519 public key a peer's mailbox is sealed to (§3a rule 2).
+    /// The X25519 public key a peer's mailbox is sealed to (`docs/crypto.md` § Sealed envelope).
     SealingPublicKeyBytes
 }
 public_bytes! {
@@ -257,7 +259,8 @@ secret_bytes! {
     MailboxAuthSecretBytes
 }
 secret_bytes! {
-    /// The X25519 secret key one own mailbox's envelopes are sealed to (§3a rule 2).
+    /// The X25519 secret key one own mailbox's envelopes are sealed to (`docs/crypto.md` § Sealed
+    /// envelope).
     SealingSecretBytes
 }
 secret_bytes! {
@@ -265,11 +268,12 @@ secret_bytes! {
     SendSecretBytes
 }
 secret_bytes! {
-    /// Our secret key that the peer's mailbox was bound to by our first message (§3a rule 3).
+    /// Our secret key that the peer's mailbox was bound to by our first message (`docs/engine.md` §
+    /// Making a contact).
     SenderAuthSecretBytes
 }
 secret_bytes! {
-    /// The one-time prekey secret of one invite (§3a rule 3).
+    /// The one-time prekey secret of one invite (`docs/engine.md` § Invites).
     OneTimePrekeySecretBytes
 }
 secret_bytes! {
@@ -377,9 +381,9 @@ impl FromSql for UnixMillis {
     }
 }
 
-/// A per-conversation sequence number carried in every plaintext (§3a rule 6). The UI orders by
-/// it, never by relay order. Stored as SQLite INTEGER, so it is at most `i64::MAX`; larger values
-/// from a peer are refused ([`ConversationSeq::new`]).
+/// A per-conversation sequence number carried in every plaintext (`docs/engine.md` § Inside a
+/// ratchet message). The UI orders by it, never by relay order. Stored as SQLite INTEGER, so it is
+/// at most `i64::MAX`; larger values from a peer are refused ([`ConversationSeq::new`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConversationSeq(u64);
 

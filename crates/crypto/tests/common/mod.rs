@@ -1,10 +1,12 @@
 //! Shared set-up for the integration tests: parties with identities, prekeys and a mailbox.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+use sealpost_crypto::envelope::seal_raw;
 use sealpost_crypto::{
-    IdentityKeyPair, IdentitySeed, MailboxSealingKey, OneTimePrekeyPair, PrekeyBundle, SendId,
-    Session, SignedPrekeyPair, open_envelope,
+    CryptoError, EnvelopeId, IdentityKeyPair, IdentitySeed, MailboxSealingKey, OneTimePrekeyPair,
+    OpenedEnvelope, PrekeyBundle, SealedEnvelope, SendId, Session, SignedPrekeyPair, open_envelope,
 };
+use zeroize::Zeroizing;
 
 /// One user with one mailbox (the mailbox the *others* write to).
 pub struct Party {
@@ -48,6 +50,37 @@ impl Party {
     /// The bundle for restarting a broken session: latest signed prekey only.
     pub fn bundle_without_one_time(&self) -> PrekeyBundle {
         PrekeyBundle::new(*self.identity.public(), *self.signed_prekey.public(), None).unwrap()
+    }
+
+    /// Raw session-message bytes (tampered, relabelled) sealed to this party's mailbox with
+    /// `sender` as the sealed sender and a fresh envelope id: the HPKE layer seals them as given.
+    pub fn sealed_raw_from(&self, sender: &Party, session_message: &[u8]) -> SealedEnvelope {
+        seal_raw(
+            self.mailbox.public(),
+            &self.send_id,
+            sender.identity.public(),
+            EnvelopeId::random().unwrap(),
+            session_message,
+        )
+        .unwrap()
+    }
+
+    /// Opens an envelope that arrived on this party's mailbox.
+    pub fn open(&self, envelope: &SealedEnvelope) -> Result<OpenedEnvelope, CryptoError> {
+        open_envelope(&self.mailbox, &self.send_id, envelope.as_bytes())
+    }
+
+    /// Answers an initial message with this party's signed and one-time prekeys.
+    pub fn respond(
+        &self,
+        opened: &OpenedEnvelope,
+    ) -> Result<(Session, Zeroizing<Vec<u8>>), CryptoError> {
+        Session::respond(
+            &self.identity,
+            &self.signed_prekey,
+            Some(&self.one_time_prekey),
+            opened,
+        )
     }
 }
 

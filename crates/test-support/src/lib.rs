@@ -1,0 +1,27 @@
+//! Shared harness of Sealpost's integration tests, so that each piece exists once: unique
+//! profile names and the keychain clean-up guard ([`profile`]), relays on 127.0.0.1:0 in this
+//! process or as child processes ([`relay`], [`process`]), engines on the real OS keychain and the
+//! two-client fixture ([`client`]), what a hostile relay does to a mailbox ([`hostile`]), and
+//! bounded waits ([`wait`]).
+//!
+//! Tests that use the keychain run under `scripts/with-keyring.sh` and fail, never skip, without
+//! one. This crate is only ever a dev-dependency (and a dependency of the test package's helper
+//! binaries); nothing shipped links it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod client;
+pub mod hostile;
+pub mod process;
+pub mod profile;
+pub mod relay;
+pub mod wait;
+
+pub use client::{
+    Client, TwoClients, connect, engine_config, two_clients, two_clients_exchanged,
+    two_clients_first_message, two_clients_with,
+};
+pub use hostile::{PeerMailbox, initial_message, inject, refused, send_raw};
+pub use process::{ChildProcess, RelayProcess};
+pub use profile::{KeychainCleanup, open_real_vault, open_stopped_store, unique_profile};
+pub use relay::TestRelay;
+pub use wait::{WAIT, wait_until};

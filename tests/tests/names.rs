@@ -3,10 +3,8 @@
 //! "exe.png". Run as `scripts/with-keyring.sh cargo test -p sealpost-tests --test names`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Client, TestRelay, connect};
 use sealpost_client::store::ContactId;
+use sealpost_test_support::{Client, TestRelay, connect};
 
 const LYING: &str = "\u{202E}gnp.exe\u{202C}";
 

@@ -36,7 +36,7 @@ fn route(sender: &Client, contact: &str) -> Route {
             .unwrap()
             .remove(0);
         Route {
-            send_id: address.send_id.as_bytes().try_into().unwrap(),
+            send_id: address.send_id.0,
             send_secret: address.send_secret.expose_secret().try_into().unwrap(),
             sealing: address.sealing_public_key.as_bytes().try_into().unwrap(),
             sender_key: ed25519_dalek::SigningKey::from_bytes(

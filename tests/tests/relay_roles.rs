@@ -90,7 +90,7 @@ async fn unsigned_send(
     let connection = connector.connect_send(&url).await?;
     let result = connection
         .send(
-            sealpost_relay_client::SendId(address.send_id.as_bytes().try_into().unwrap()),
+            address.send_id,
             &sealpost_relay_client::SendSecret::new(
                 address.send_secret.expose_secret().try_into().unwrap(),
             ),

@@ -515,7 +515,7 @@ impl Connector {
                 Some(proxy) => {
                     let stream = self.socks_stream(proxy, url, role).await?;
                     client_async_tls_with_config(
-                        url.as_str(),
+                        url.normalized(),
                         stream,
                         Some(websocket_config()),
                         Some(connector),
@@ -524,7 +524,7 @@ impl Connector {
                 }
                 None => {
                     connect_async_tls_with_config(
-                        url.as_str(),
+                        url.normalized(),
                         Some(websocket_config()),
                         true,
                         Some(connector),

@@ -24,7 +24,7 @@ use super::{EngineError, Inner, array32, lock, store_url};
 use crate::content::{Body, CONTENT_VERSION, Content, ReceiptKindWire, SenderKey};
 use crate::store::{
     Contact, ContactId, ConversationSeq, EnvelopeId, IdentityKeyBytes, KeyChangeOutcome,
-    NewContact, OwnMailbox, ReceiptKind, ReceiveId, ReceiveOutcome, Received, ReceivedContent,
+    NewContact, OwnMailbox, ReceiptKind, ReceiveOutcome, Received, ReceivedContent,
     SessionStateBytes, SignedPrekeyBytes, StoreError, UnixMillis,
 };
 
@@ -351,10 +351,8 @@ fn prepare(
         Some(entry) => entry,
         None => {
             let store_relay = store_url(url)?;
-            let mailbox = lock(&inner.store).own_mailbox_by_receive_id(
-                &store_relay,
-                &ReceiveId::new(delivery.receive_id.0.to_vec()),
-            )?;
+            let mailbox =
+                lock(&inner.store).own_mailbox_by_receive_id(&store_relay, &delivery.receive_id)?;
             let entry = match mailbox {
                 Some(mailbox) => {
                     let sealing = MailboxSealingKey::from_secret_bytes(&array32(
@@ -713,7 +711,9 @@ fn queue_secures(store: &mut crate::store::Store, contact: ContactId, keys: &[Se
         let Ok(url) = store_url(&key.url) else {
             continue;
         };
-        let send_id = crate::store::SendId::new(key.send_id.clone());
+        let Ok(send_id) = crate::store::SendId::try_from(key.send_id.as_slice()) else {
+            continue;
+        };
         if let Err(error) = store.queue_secure(contact, &url, &send_id, &key.public_key) {
             tracing::warn!(%error, "could not queue a SECURE");
         }

@@ -1151,7 +1151,7 @@ pub(crate) fn store_peer_address_with_new_sender_key(
     store.upsert_peer_address(&PeerAddress {
         contact,
         relay_url: store_url(address.url)?,
-        send_id: SendId::new(address.send_id.to_vec()),
+        send_id: SendId(array32(address.send_id)?),
         send_secret: SendSecretBytes::new(address.send_secret.to_vec()),
         sealing_public_key: SealingPublicKeyBytes::new(address.sealing_public_key.to_vec()),
         sender_auth_secret_key: SenderAuthSecretBytes::new(key.to_bytes().to_vec()),
@@ -1178,7 +1178,7 @@ fn pending_key_change(store: &Store, contact: ContactId) -> Result<(), EngineErr
 }
 
 pub(crate) fn store_url(url: &str) -> Result<RelayUrl, EngineError> {
-    RelayUrl::new(url).map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))
+    RelayUrl::parse(url).map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))
 }
 
 pub(crate) fn identity_from_bytes(bytes: &[u8]) -> Result<IdentityKey, EngineError> {
@@ -1334,8 +1334,8 @@ impl Inner {
         store.insert_own_mailbox(NewOwnMailbox {
             owner,
             relay_url: store_url(&mailbox.url)?,
-            receive_id: ReceiveId::new(mailbox.receive_id.to_vec()),
-            send_id: SendId::new(mailbox.send_id.to_vec()),
+            receive_id: ReceiveId(mailbox.receive_id),
+            send_id: SendId(mailbox.send_id),
             auth_secret_key: MailboxAuthSecretBytes::new(mailbox.auth.to_bytes().to_vec()),
             sealing_secret_key: SealingSecretBytes::new(mailbox.sealing.to_secret_bytes().to_vec()),
             created_at: now,
@@ -1386,7 +1386,7 @@ impl Inner {
             let sealed = session.seal(&recipient, &send_id, &plaintext)?;
             envelopes.push(SealedEnvelopeForRelay {
                 relay_url: address.relay_url.clone(),
-                send_id: address.send_id.clone(),
+                send_id: address.send_id,
                 sealed: SealedEnvelopeBytes::new(sealed.into_bytes()),
             });
         }

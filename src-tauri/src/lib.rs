@@ -109,7 +109,7 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 if let Err(error) = handle.state::<Shell>().app(&handle).await {
-                    tracing::warn!(kind = %error.kind, message = %error.message, "the profile did not open");
+                    tracing::warn!(kind = ?error.kind, message = %error.message, "the profile did not open");
                 }
             });
             Ok(())

@@ -2,8 +2,8 @@
 //!
 //! The mailbox ids ([`SendId`], [`ReceiveId`]) and the relay's [`MessageId`] are defined once in
 //! `sealpost-ids` (shared with the crypto crate and the client store) and re-exported here.
-//! Each fixed-length value is encoded as a CBOR byte string of exactly its length; any other length is refused
-//! when decoding.
+//! Each fixed-length value is encoded as a CBOR byte string of exactly its length; any other
+//! length is refused when decoding.
 
 use std::fmt;
 

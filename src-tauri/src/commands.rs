@@ -1,5 +1,6 @@
-//! The IPC commands the UI calls (`ui/src/api/commands.ts` has one typed wrapper per command;
-//! `ui/CONTRACT.md` is the contract).
+//! The IPC commands the UI calls (`ui/src/api/commands.ts` has one typed wrapper per command,
+//! over the TypeScript types generated from the Rust ones into `ui/src/api/generated/`;
+//! `ui/CONTRACT.md` says what the types cannot).
 //!
 //! Each command is a few lines: take the open profile from [`Shell`], call the engine (or the
 //! [`sealpost_client::App`] facade for what involves the local relay), and map the error to
@@ -16,7 +17,7 @@
 //!   the `__cmd__` item that Tauri generates (E0255).
 
 use sealpost_client::engine::{
-    ChatView, InvitePreview, InviteView, LocalRelaySettings, MessagePage, MessageView,
+    ChatView, ErrorKind, InvitePreview, InviteView, LocalRelaySettings, MessagePage, MessageView,
     NotificationSettings, ProfileView, RelayChoice, RelayPassword, SafetyNumberView, Settings,
 };
 use sealpost_client::{AppError, AppStatus, EngineError};
@@ -29,35 +30,45 @@ use crate::shell::{Shell, refresh_unread};
 pub type CommandResult<T> = Result<T, CommandError>;
 
 /// The error every command rejects with; the UI reads it as `EngineError { kind, message }`
-/// (`ui/src/api/types.ts`). `kind` is a stable snake_case code the UI turns into words;
-/// `message` is detail for logs, never key material.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// (generated: `ui/src/api/generated/EngineError.ts`). `kind` is one of the closed set
+/// [`ErrorKind`], which the UI turns into words; `message` is detail for logs, never key
+/// material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(rename = "EngineError")]
 pub struct CommandError {
     /// Stable machine-readable code, e.g. `invite_used`.
-    pub kind: String,
+    pub kind: ErrorKind,
     /// Detail for logs and bug reports.
     pub message: String,
 }
 
 impl CommandError {
     /// An error of `kind` with a detail `message`.
-    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
-            kind: kind.into(),
+            kind,
             message: message.into(),
         }
+    }
+
+    /// An error whose kind is given by its code; a code outside the closed set is `internal`.
+    fn from_code(code: &str, message: String) -> Self {
+        Self::new(
+            ErrorKind::from_code(code).unwrap_or(ErrorKind::Internal),
+            message,
+        )
     }
 }
 
 impl From<EngineError> for CommandError {
     fn from(error: EngineError) -> Self {
-        Self::new(error.kind(), error.to_string())
+        Self::from_code(error.kind(), error.to_string())
     }
 }
 
 impl From<AppError> for CommandError {
     fn from(error: AppError) -> Self {
-        Self::new(error.kind(), error.to_string())
+        Self::from_code(error.kind(), error.to_string())
     }
 }
 
@@ -357,7 +368,8 @@ mod tests {
 
     #[test]
     fn serialises_as_the_ui_expects() {
-        let json = serde_json::to_value(CommandError::new("invite_used", "detail")).unwrap();
+        let json =
+            serde_json::to_value(CommandError::new(ErrorKind::InviteUsed, "detail")).unwrap();
         assert_eq!(
             json,
             serde_json::json!({ "kind": "invite_used", "message": "detail" })
@@ -367,11 +379,42 @@ mod tests {
     #[test]
     fn engine_errors_keep_their_contract_kind() {
         let error = CommandError::from(EngineError::InviteUsed);
-        assert_eq!(error.kind, "invite_used");
+        assert_eq!(error.kind, ErrorKind::InviteUsed);
         assert_eq!(error.message, "the invite was already used");
         let local = CommandError::from(AppError::LocalRelay(
             sealpost_client::local_relay::LocalRelayError::PortZero,
         ));
-        assert_eq!(local.kind, "local_relay_failed");
+        assert_eq!(local.kind, ErrorKind::LocalRelayFailed);
+    }
+
+    /// Every kind the engine names is in the closed set the UI is generated from: none falls
+    /// back to `internal` (each sample's kind is checked, and `internal` only for `Internal`).
+    #[test]
+    fn every_engine_error_kind_is_in_the_closed_set() {
+        let samples = [
+            EngineError::InvalidInput(String::new()),
+            EngineError::DisplayNameInvalid,
+            EngineError::RelayUrlInvalid(String::new()),
+            EngineError::RelayPasswordRequired,
+            EngineError::InviteExpired,
+            EngineError::InviteOwn,
+            EngineError::InviteUsed,
+            EngineError::InviteRevoked,
+            EngineError::ContactExists,
+            EngineError::ContactNotFound,
+            EngineError::ContactBlocked,
+            EngineError::KeyChangePending,
+            EngineError::MessageTooLong,
+            EngineError::NotOnboarded,
+            EngineError::AlreadyOnboarded,
+        ];
+        for error in samples {
+            let code = error.kind();
+            let kind = CommandError::from(error).kind;
+            assert_ne!(kind, ErrorKind::Internal, "{code} is not in ErrorKind");
+            assert_eq!(serde_json::to_value(kind).unwrap(), code);
+        }
+        let internal = CommandError::from(EngineError::Internal(String::new()));
+        assert_eq!(internal.kind, ErrorKind::Internal);
     }
 }

@@ -27,8 +27,9 @@ use crate::{
 /// Event the main window receives when an invite link was opened.
 pub const OPEN_INVITE_EVENT: &str = "open-invite";
 
-/// Payload of [`OPEN_INVITE_EVENT`] (`OpenInviteEvent` in `ui/src/api/types.ts`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Payload of [`OPEN_INVITE_EVENT`] (generated as `ui/src/api/generated/OpenInviteEvent.ts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(rename = "OpenInviteEvent")]
 pub struct OpenInvite {
     /// The link's text, to be shown in the add-contact form.
     pub text: String,

@@ -109,7 +109,7 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
                 match handle.state::<Shell>().app(&handle).await {
                     Ok(_) => shell::refresh_unread(&handle).await,
                     Err(error) => {
-                        tracing::warn!(kind = %error.kind, message = %error.message, "the profile did not open");
+                        tracing::warn!(kind = ?error.kind, message = %error.message, "the profile did not open");
                     }
                 }
             });

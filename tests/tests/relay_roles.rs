@@ -85,7 +85,7 @@ async fn unsigned_send(
 ) -> Result<(), ClientError> {
     send_raw(
         &relay.url(),
-        address.send_id.as_bytes().try_into().unwrap(),
+        *address.send_id.as_bytes(),
         address.send_secret.expose_secret().try_into().unwrap(),
         None,
         b"not from Bob",

@@ -62,7 +62,7 @@ impl AppError {
 }
 
 /// `LocalRelayStatus`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalRelayStatus {
     /// Local test relay mode is on (by setting or by `--local-relay`).
@@ -74,7 +74,7 @@ pub struct LocalRelayStatus {
 }
 
 /// `AppStatus`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AppStatus {
     /// The profile name.

@@ -98,13 +98,13 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
     ] {
         needles.extend(Needle::with_encodings(label, bytes));
     }
-    let relay = RelayUrl::new("ws://127.0.0.1:7777").unwrap();
+    let relay = RelayUrl::parse("ws://127.0.0.1:7777").unwrap();
     store
         .insert_own_mailbox(NewOwnMailbox {
             owner: MailboxOwner::Contact(contact.id),
             relay_url: relay.clone(),
-            receive_id: ReceiveId::new(random_bytes(32)),
-            send_id: SendId::new(random_bytes(32)),
+            receive_id: ReceiveId::try_from(random_bytes(32).as_slice()).unwrap(),
+            send_id: SendId::try_from(random_bytes(32).as_slice()).unwrap(),
             auth_secret_key: MailboxAuthSecretBytes::new(auth),
             sealing_secret_key: SealingSecretBytes::new(sealing),
             created_at: UnixMillis::now(),
@@ -114,7 +114,7 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
         .upsert_peer_address(&PeerAddress {
             contact: contact.id,
             relay_url: relay.clone(),
-            send_id: SendId::new(random_bytes(32)),
+            send_id: SendId::try_from(random_bytes(32).as_slice()).unwrap(),
             send_secret: SendSecretBytes::new(send_secret),
             sealing_public_key: SealingPublicKeyBytes::new(random_bytes(32)),
             sender_auth_secret_key: SenderAuthSecretBytes::new(sender_auth),
@@ -151,7 +151,7 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
                 session_state: SessionStateBytes::new(sent_state),
                 envelopes: vec![SealedEnvelopeForRelay {
                     relay_url: relay.clone(),
-                    send_id: SendId::new(random_bytes(32)),
+                    send_id: SendId::try_from(random_bytes(32).as_slice()).unwrap(),
                     sealed: SealedEnvelopeBytes::new(random_bytes(256)),
                 }],
                 now: UnixMillis::now(),

@@ -51,16 +51,9 @@ pub const MAX_SESSION_MESSAGE_LEN: usize = 65536 - PLAINTEXT_OVERHEAD;
 /// The largest envelope on the wire.
 pub const MAX_ENVELOPE_LEN: usize = ENVELOPE_HEADER_LEN + 65536 + AEAD_TAG_LEN;
 
-/// The mailbox's send ID (32 bytes, from the relay protocol): bound into HPKE `info`, so an
-/// envelope only opens for the mailbox it was sealed to.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SendId(pub [u8; 32]);
-
-impl fmt::Debug for SendId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SendId({:02x?}…)", &self.0[..4])
-    }
-}
+/// The mailbox's send ID (32 bytes, from the relay protocol; defined once in `sealpost-ids`):
+/// bound into HPKE `info`, so an envelope only opens for the mailbox it was sealed to.
+pub use sealpost_ids::SendId;
 
 /// A random 16-byte envelope identifier chosen by the sender, inside the seal. Clients
 /// deduplicate on (contact, EnvelopeId) after a successful open (`docs/engine.md` § Receiving).

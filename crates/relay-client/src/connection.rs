@@ -26,10 +26,8 @@ use ed25519_dalek::SigningKey;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use sealpost_wire::{
-    AuthPublicKey, ClientFrame, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
-    PUSH_CORRELATION_ID, ReceiveId, RelayFrame, Request, Response, SendId, SendSecret,
-    create_signature_input, decode_relay_frame, encode_client_frame, owner_signature_input,
-    public_key, send_signature_input, sign,
+    AuthPublicKey, ClientFrame, MessageId, Nonce, PUSH_CORRELATION_ID, ReceiveId, RelayFrame,
+    Request, Response, SendId, SendSecret, decode_relay_frame, encode_client_frame, requests,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -524,7 +522,7 @@ impl Connector {
                 Some(proxy) => {
                     let stream = self.socks_stream(proxy, url, role).await?;
                     client_async_tls_with_config(
-                        url.as_str(),
+                        url.normalized(),
                         stream,
                         Some(websocket_config()),
                         Some(connector),
@@ -533,7 +531,7 @@ impl Connector {
                 }
                 None => {
                     connect_async_tls_with_config(
-                        url.as_str(),
+                        url.normalized(),
                         Some(websocket_config()),
                         true,
                         Some(connector),
@@ -660,18 +658,6 @@ impl Connection {
         }
     }
 
-    fn owner_signature(
-        &self,
-        command: OwnerCommand,
-        receive_id: &ReceiveId,
-        auth_key: &SigningKey,
-    ) -> sealpost_wire::SignatureBytes {
-        sign(
-            auth_key,
-            &owner_signature_input(&self.inner.hello.nonce, command, receive_id),
-        )
-    }
-
     /// CREATE: makes a mailbox owned by `auth_key` (its public half is sent; the signature covers
     /// this connection's nonce). `password` is the relay password, if the relay has one.
     pub(crate) async fn create(
@@ -680,17 +666,12 @@ impl Connection {
         send_secret: &SendSecret,
         password: Option<&str>,
     ) -> Result<(ReceiveId, SendId), ClientError> {
-        let auth_public = public_key(auth_key);
-        let signature = sign(
+        let body = requests::create(
+            &self.inner.hello.nonce,
             auth_key,
-            &create_signature_input(&self.inner.hello.nonce, &auth_public),
+            send_secret.clone(),
+            password.map(str::to_owned),
         );
-        let body = Request::Create {
-            auth_key: auth_public,
-            send_secret: send_secret.clone(),
-            password: password.map(str::to_owned),
-            signature,
-        };
         match self.request(body).await? {
             Response::Created {
                 receive_id,
@@ -711,11 +692,11 @@ impl Connection {
         receive_id: ReceiveId,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
-        let signature = self.owner_signature(OwnerCommand::Subscribe, &receive_id, auth_key);
-        self.request_ok(Request::Subscribe {
+        self.request_ok(requests::subscribe(
+            &self.inner.hello.nonce,
+            auth_key,
             receive_id,
-            signature,
-        })
+        ))
         .await
     }
 
@@ -727,12 +708,12 @@ impl Connection {
         message_id: MessageId,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
-        let signature = self.owner_signature(OwnerCommand::Ack(message_id), &receive_id, auth_key);
-        self.request_ok(Request::Ack {
+        self.request_ok(requests::ack(
+            &self.inner.hello.nonce,
+            auth_key,
             receive_id,
             message_id,
-            signature,
-        })
+        ))
         .await
     }
 
@@ -742,11 +723,11 @@ impl Connection {
         receive_id: ReceiveId,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
-        let signature = self.owner_signature(OwnerCommand::Delete, &receive_id, auth_key);
-        self.request_ok(Request::Delete {
+        self.request_ok(requests::delete(
+            &self.inner.hello.nonce,
+            auth_key,
             receive_id,
-            signature,
-        })
+        ))
         .await
     }
 
@@ -758,13 +739,12 @@ impl Connection {
         sender_key: AuthPublicKey,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
-        let signature =
-            self.owner_signature(OwnerCommand::Secure(sender_key), &receive_id, auth_key);
-        self.request_ok(Request::Secure {
+        self.request_ok(requests::secure(
+            &self.inner.hello.nonce,
+            auth_key,
             receive_id,
             sender_key,
-            signature,
-        })
+        ))
         .await
     }
 
@@ -785,14 +765,7 @@ impl Connection {
         if too_large {
             return Err(ClientError::TooLarge);
         }
-        let sender_signature =
-            sender_key.map(|key| sign(key, &send_signature_input(&send_id, envelope)));
-        let body = Request::Send {
-            send_id,
-            send_secret: send_secret.clone(),
-            envelope: envelope.to_vec(),
-            sender_signature,
-        };
+        let body = requests::send(send_id, send_secret.clone(), envelope.to_vec(), sender_key);
         self.request_ok(body).await
     }
 
@@ -939,11 +912,7 @@ impl SocketTask {
             })),
             Some(Command::Request { body, reply }) => {
                 let id = self.take_id();
-                let frame = ClientFrame {
-                    v: PROTOCOL_VERSION,
-                    id,
-                    body,
-                };
+                let frame = ClientFrame::new(id, body);
                 let bytes = match encode_client_frame(&frame) {
                     Ok(bytes) => bytes,
                     Err(error) => {

@@ -1,8 +1,10 @@
 //! `sealpost-relay-client`: the typed async client for any Sealpost relay over WebSocket.
 //!
 //! The client engine (`sealpost-client`) says everything it says to relays through this crate.
-//! It speaks the frames of `sealpost-wire` (see `docs/relay-protocol.md`) and signs with the
-//! wire crate's fixed signature-input layouts over each connection's HELLO nonce. It has no
+//! It speaks the frames of `sealpost-wire` (see `docs/relay-protocol.md`) and builds every
+//! request with the wire crate's `requests` builders, which sign the fixed signature-input
+//! layouts over each connection's HELLO nonce: this crate never assembles a request or a
+//! signature input itself. It has no
 //! dependency on the crypto or engine crates: envelopes are opaque bytes here.
 //!
 //! # Layers

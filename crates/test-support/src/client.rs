@@ -207,7 +207,7 @@ impl Client {
                 .map(|item| {
                     (
                         item.relay_url.as_str().to_owned(),
-                        item.send_id.as_bytes().try_into().unwrap(),
+                        *item.send_id.as_bytes(),
                         item.sealed.as_bytes().to_vec(),
                     )
                 })

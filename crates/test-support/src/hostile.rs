@@ -101,7 +101,7 @@ impl Client {
                 .remove(0);
             PeerMailbox {
                 url: address.relay_url.as_str().to_owned(),
-                send_id: address.send_id.as_bytes().try_into().unwrap(),
+                send_id: *address.send_id.as_bytes(),
                 send_secret: address.send_secret.expose_secret().try_into().unwrap(),
                 sealing_public_key: address.sealing_public_key.as_bytes().try_into().unwrap(),
                 sender_key: ed25519_dalek::SigningKey::from_bytes(

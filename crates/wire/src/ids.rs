@@ -1,38 +1,17 @@
 //! Fixed-length byte newtypes used in frames: mailbox ids, keys, nonces, signatures, secrets.
 //!
-//! Each is encoded as a CBOR byte string of exactly its length; any other length is refused
-//! when decoding.
+//! The mailbox ids ([`SendId`], [`ReceiveId`]) and the relay's [`MessageId`] are defined once in
+//! `sealpost-ids` (shared with the crypto crate and the client store) and re-exported here.
+//! Each fixed-length value is encoded as a CBOR byte string of exactly its length; any other
+//! length is refused when decoding.
 
 use std::fmt;
 
-use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// Serde visitor that accepts a byte string of exactly `N` bytes (or an array of `N` u8s).
-struct FixedBytesVisitor<const N: usize>;
-
-impl<'de, const N: usize> Visitor<'de> for FixedBytesVisitor<N> {
-    type Value = [u8; N];
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "a byte string of exactly {N} bytes")
-    }
-
-    fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<Self::Value, E> {
-        <[u8; N]>::try_from(value).map_err(|_| E::invalid_length(value.len(), &self))
-    }
-
-    fn visit_byte_buf<E: de::Error>(self, value: Vec<u8>) -> Result<Self::Value, E> {
-        self.visit_bytes(&value)
-    }
-}
-
-fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
-    deserializer: D,
-) -> Result<[u8; N], D::Error> {
-    deserializer.deserialize_bytes(FixedBytesVisitor::<N>)
-}
+use sealpost_ids::deserialize_fixed;
+pub use sealpost_ids::{MessageId, ReceiveId, SendId};
 
 macro_rules! public_bytes {
     ($(#[$meta:meta])* $name:ident, $len:expr) => {
@@ -81,16 +60,6 @@ macro_rules! public_bytes {
     };
 }
 
-public_bytes!(
-    /// The owner's 32-byte mailbox id: SUBSCRIBE, ACK, DELETE and SECURE name a mailbox by it.
-    ReceiveId,
-    32
-);
-public_bytes!(
-    /// The senders' 32-byte mailbox id: SEND names a mailbox by it. Unrelated to the receive id.
-    SendId,
-    32
-);
 public_bytes!(
     /// The relay's 32-byte per-connection challenge, sent in HELLO and covered by owner signatures.
     Nonce,
@@ -142,10 +111,3 @@ impl<'de> Deserialize<'de> for SendSecret {
         Ok(secret)
     }
 }
-
-/// A relay-assigned message id: an opaque unsigned 64-bit number, strictly increasing within one
-/// mailbox from a random start (never a relay-wide counter; `docs/relay-protocol.md`). Clients
-/// use it only to ACK; they never trust it for ordering or de-duplication of conversation content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MessageId(pub u64);

@@ -1,22 +1,22 @@
 /**
  * One typed wrapper per engine command. Each calls Tauri's `invoke` with the snake_case command
- * name and camelCase arguments (see ./types.ts for the contract). Rejections are normalised to
- * {@link EngineError}.
+ * name and camelCase arguments. Argument and result types are generated from the Rust types
+ * (./generated/, see ./types.ts); `./commands.test.ts` pins every command name and argument
+ * shape. Rejections are normalised to {@link EngineError}.
  */
 import { invoke as tauriInvoke } from "@tauri-apps/api/core";
+import type { AppStatus } from "./generated/AppStatus";
+import type { Chat } from "./generated/Chat";
+import type { Invite } from "./generated/Invite";
+import type { InvitePreview } from "./generated/InvitePreview";
+import type { Message } from "./generated/Message";
+import type { MessagePage } from "./generated/MessagePage";
+import type { Profile } from "./generated/Profile";
+import type { RelayChoice } from "./generated/RelayChoice";
+import type { SafetyNumber } from "./generated/SafetyNumber";
+import type { Settings } from "./generated/Settings";
 import { hasTauri, loadMock, toEngineError } from "./runtime";
-import type {
-  AppStatus,
-  Chat,
-  Invite,
-  InvitePreview,
-  Message,
-  MessagePage,
-  Profile,
-  RelayChoice,
-  SafetyNumber,
-  Settings,
-} from "./types";
+import type { EngineError } from "./types";
 
 async function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {

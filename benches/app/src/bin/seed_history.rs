@@ -369,7 +369,7 @@ fn seed(store: &mut Store, contact: ContactId, count: u64) -> anyhow::Result<u64
                     session_state: session.clone(),
                     envelopes: vec![SealedEnvelopeForRelay {
                         relay_url: peer_address.relay_url.clone(),
-                        send_id: peer_address.send_id.clone(),
+                        send_id: peer_address.send_id,
                         sealed: SealedEnvelopeBytes::new(vec![0x5e; 64]),
                     }],
                     now: at(index + offset),

@@ -18,7 +18,7 @@ use super::secure::secure_mailboxes;
 use super::state::{Inner, array32, lock, store_url};
 use super::views::*;
 use crate::content::SenderKey;
-use crate::store::{ContactId, OwnMailbox, ReceiveId, ReceiveOutcome};
+use crate::store::{ContactId, OwnMailbox, ReceiveOutcome};
 
 /// Most envelopes committed in one store transaction. The relay's window (8 per mailbox by
 /// default) usually bounds a batch first; several busy mailboxes fill it further.
@@ -162,10 +162,8 @@ fn prepare(
         Some(entry) => entry,
         None => {
             let store_relay = store_url(url)?;
-            let mailbox = lock(&inner.store).own_mailbox_by_receive_id(
-                &store_relay,
-                &ReceiveId::new(delivery.receive_id.0.to_vec()),
-            )?;
+            let mailbox =
+                lock(&inner.store).own_mailbox_by_receive_id(&store_relay, &delivery.receive_id)?;
             let entry = match mailbox {
                 Some(mailbox) => {
                     let sealing = MailboxSealingKey::from_secret_bytes(&array32(

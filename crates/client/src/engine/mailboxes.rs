@@ -66,8 +66,8 @@ impl Inner {
         store.insert_own_mailbox(NewOwnMailbox {
             owner,
             relay_url: store_url(&mailbox.url)?,
-            receive_id: ReceiveId::new(mailbox.receive_id.to_vec()),
-            send_id: SendId::new(mailbox.send_id.to_vec()),
+            receive_id: ReceiveId(mailbox.receive_id),
+            send_id: SendId(mailbox.send_id),
             auth_secret_key: MailboxAuthSecretBytes::new(mailbox.auth.to_bytes().to_vec()),
             sealing_secret_key: SealingSecretBytes::new(mailbox.sealing.to_secret_bytes().to_vec()),
             created_at: now,

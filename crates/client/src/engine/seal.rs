@@ -56,7 +56,7 @@ impl Inner {
             let sealed = session.seal(&recipient, &send_id, &plaintext)?;
             envelopes.push(SealedEnvelopeForRelay {
                 relay_url: address.relay_url.clone(),
-                send_id: address.send_id.clone(),
+                send_id: address.send_id,
                 sealed: SealedEnvelopeBytes::new(sealed.into_bytes()),
             });
         }

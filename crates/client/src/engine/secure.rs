@@ -34,7 +34,7 @@ pub(crate) fn store_peer_address_with_new_sender_key(
     store.upsert_peer_address(&PeerAddress {
         contact,
         relay_url: store_url(address.url)?,
-        send_id: SendId::new(address.send_id.to_vec()),
+        send_id: SendId(array32(address.send_id)?),
         send_secret: SendSecretBytes::new(address.send_secret.to_vec()),
         sealing_public_key: SealingPublicKeyBytes::new(address.sealing_public_key.to_vec()),
         sender_auth_secret_key: SenderAuthSecretBytes::new(key.to_bytes().to_vec()),
@@ -70,7 +70,9 @@ pub(super) fn queue_secures(
         let Ok(url) = store_url(&key.url) else {
             continue;
         };
-        let send_id = crate::store::SendId::new(key.send_id.clone());
+        let Ok(send_id) = crate::store::SendId::try_from(key.send_id.as_slice()) else {
+            continue;
+        };
         if let Err(error) = store.queue_secure(contact, &url, &send_id, &key.public_key) {
             tracing::warn!(%error, "could not queue a SECURE");
         }

@@ -105,7 +105,7 @@ impl Drop for Inner {
 }
 
 pub(crate) fn store_url(url: &str) -> Result<RelayUrl, EngineError> {
-    RelayUrl::new(url).map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))
+    RelayUrl::parse(url).map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))
 }
 
 pub(crate) fn identity_from_bytes(bytes: &[u8]) -> Result<IdentityKey, EngineError> {

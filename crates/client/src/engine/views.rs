@@ -1,16 +1,24 @@
-//! Serde view types the desktop shell passes straight to the UI (`ui/CONTRACT.md` § Types),
-//! and the events the engine emits (§ Events). camelCase fields, snake_case enum values.
-//! No key material is ever in a view (BRIEF §3a rule 11).
+//! Serde view types the desktop shell passes straight to the UI, the events the engine emits,
+//! and the closed set of error kinds. camelCase fields, snake_case enum values. No key material
+//! is ever in a view (`docs/threat-model.md`).
+//!
+//! Each type also derives [`ts_rs::TS`]: the UI's TypeScript declarations in
+//! `ui/src/api/generated/` are generated from these types (under the names in `#[ts(rename)]`,
+//! the UI's names), and `src-tauri/tests/ipc_types.rs` fails when the committed files differ.
+//! `ui/CONTRACT.md` describes what the types cannot (semantics, event timing).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use subtle::ConstantTimeEq;
+use ts_rs::TS;
 use zeroize::Zeroizing;
 
 use crate::store::{ChatSummary, Direction, Message, MessageState};
 
-/// `Profile`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Profile`: the user's own profile. The display name stays on this device and goes only to
+/// contacts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "Profile")]
 pub struct ProfileView {
     /// The name shown to contacts.
     pub display_name: String,
@@ -22,7 +30,7 @@ pub struct ProfileView {
 
 /// `RelayChoice` for onboarding. Only ever comes from the UI (never serialised back: it may
 /// carry a relay password).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, TS)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum RelayChoice {
     /// The local test relay (its URL comes from [`super::EngineConfig::local_relay_url`]).
@@ -33,6 +41,7 @@ pub enum RelayChoice {
         url: String,
         /// The relay's password, if it has one (stored encrypted, used on CREATE).
         #[serde(default)]
+        #[ts(as = "Option<String>", optional)]
         password: Option<RelayPassword>,
     },
 }
@@ -76,9 +85,11 @@ impl<'de> Deserialize<'de> for RelayPassword {
     }
 }
 
-/// `MessageState`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `MessageState`: outgoing `queued → on_relay → delivered → read`, or `failed`; incoming
+/// `delivered` until marked read, then `read`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(rename = "MessageState")]
 pub enum MessageStateView {
     /// Stored, not yet on a relay.
     Queued,
@@ -104,21 +115,23 @@ impl From<MessageState> for MessageStateView {
     }
 }
 
-/// `Message`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Message`: one message of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "Message")]
 pub struct MessageView {
     /// Opaque id.
     pub id: String,
-    /// Conversation order key.
+    /// The conversation order key: unique within the conversation, increasing, below 2^53. The
+    /// UI orders by it, never by time.
     pub seq: u64,
     /// Written by us.
     pub outgoing: bool,
-    /// The text (data, never markup).
+    /// Plain text from a person: always rendered as a text node, never as markup.
     pub text: String,
-    /// Unix ms.
+    /// When the sender sent it (the sender's clock for incoming messages), Unix ms.
     pub sent_at: i64,
-    /// Unix ms, incoming only.
+    /// When this device received it, Unix ms; null for outgoing messages.
     pub received_at: Option<i64>,
     /// Delivery state.
     pub state: MessageStateView,
@@ -138,9 +151,10 @@ impl From<&Message> for MessageView {
     }
 }
 
-/// `LastMessage`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `LastMessage`: the newest message, shown in the chat list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "LastMessage")]
 pub struct LastMessageView {
     /// The text.
     pub text: String,
@@ -150,21 +164,23 @@ pub struct LastMessageView {
     pub outgoing: bool,
 }
 
-/// `Chat`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Chat`: one row of the chat list (one contact and its 1:1 conversation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "Chat")]
 pub struct ChatView {
     /// Opaque contact id.
     pub contact_id: String,
-    /// The contact's name.
+    /// The name the user gave this contact (prefilled from the invite).
     pub display_name: String,
     /// The newest message.
     pub last_message: Option<LastMessageView>,
-    /// Unread incoming messages.
+    /// Incoming messages not yet marked read.
     pub unread: u32,
-    /// Safety number compared.
+    /// The user compared safety numbers and marked this contact verified.
     pub verified: bool,
-    /// A key change awaits the user (T8).
+    /// A new identity key arrived (T8): sending is blocked until `accept_key_change` or
+    /// `reject_key_change`.
     pub key_changed: bool,
     /// Blocked.
     pub blocked: bool,
@@ -189,25 +205,27 @@ impl From<&ChatSummary> for ChatView {
     }
 }
 
-/// `MessagePage`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `MessagePage`: one page of history from `get_messages`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagePage {
-    /// Oldest first.
+    /// At most `limit` messages with `seq < beforeSeq` (the newest when `beforeSeq` is null).
     pub messages: Vec<MessageView>,
     /// Older messages exist.
     pub has_more: bool,
 }
 
-/// `Invite`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Invite`: one single-use invite of this profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "Invite")]
 pub struct InviteView {
     /// Opaque id.
     pub id: String,
     /// The `sealpost:` text (meant to be shared).
     pub text: String,
-    /// QR code of the text, a complete SVG document.
+    /// QR code of the text, a complete SVG document made by the engine; shown only as an image
+    /// (`<img src="data:…">`), never as markup.
     pub qr_svg: String,
     /// Unix ms.
     pub created_at: i64,
@@ -215,11 +233,11 @@ pub struct InviteView {
     pub expires_at: i64,
 }
 
-/// `InvitePreview`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `InvitePreview`: what an invite says, shown before the user accepts it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct InvitePreview {
-    /// The inviter's claimed name.
+    /// The name the inviter gave themselves (a suggestion; the user may change it).
     pub display_name: String,
     /// The first 15 digits of the safety number, in groups of 5.
     pub safety_preview: String,
@@ -229,9 +247,10 @@ pub struct InvitePreview {
     pub expires_at: i64,
 }
 
-/// `SafetyNumber`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `SafetyNumber`: the safety number of the user and one contact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "SafetyNumber")]
 pub struct SafetyNumberView {
     /// Exactly 60 ASCII digits. While a key change is pending: the NEW key's number.
     pub digits: String,
@@ -244,7 +263,7 @@ pub struct SafetyNumberView {
 }
 
 /// `Settings.notifications`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationSettings {
     /// Show notifications.
@@ -254,7 +273,7 @@ pub struct NotificationSettings {
 }
 
 /// `Settings.localRelay`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalRelaySettings {
     /// Run the local test relay.
@@ -263,8 +282,9 @@ pub struct LocalRelaySettings {
     pub port: u16,
 }
 
-/// `Settings`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Settings`: all user settings. `update_settings` takes the whole object (but
+/// `relaysWithPassword` and `socksProxy`) and returns the stored one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     /// Notifications.
@@ -306,8 +326,9 @@ impl Default for Settings {
 }
 
 /// `ConnectionState`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(rename = "ConnectionState")]
 pub enum ConnectionStateView {
     /// Connecting.
     Connecting,
@@ -319,20 +340,20 @@ pub enum ConnectionStateView {
     ProxyUnreachable,
 }
 
-/// `RelayConnection`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `RelayConnection`: one relay connection as the engine sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct RelayConnection {
     /// The relay.
     pub relay_url: String,
     /// Its state.
     pub state: ConnectionStateView,
-    /// Seconds until the next attempt, when offline.
+    /// Seconds until the next reconnect attempt when offline, else null.
     pub retry_in_seconds: Option<u64>,
 }
 
 /// What the engine reports without being asked (`ui/CONTRACT.md` § Events).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum EngineEvent {
     /// `message-received`.
@@ -378,6 +399,7 @@ pub enum EngineEvent {
     },
     /// An envelope was refused (reflection, forgery, tampering); for logs and tests, not the UI.
     #[serde(rename_all = "camelCase")]
+    #[ts(skip)]
     EnvelopeRefused {
         /// Why.
         reason: String,
@@ -396,5 +418,70 @@ impl EngineEvent {
             Self::InviteMisuse { .. } => Some("invite-misuse"),
             Self::EnvelopeRefused { .. } => None,
         }
+    }
+}
+
+/// Why a command failed: the closed set of `kind`s the UI has words for (`ui/CONTRACT.md`
+/// § Errors says when each happens). The shell sends `{ kind, message }`; `message` is detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(rename = "EngineErrorKind")]
+pub enum ErrorKind {
+    /// A malformed argument.
+    InvalidInput,
+    /// A display name empty after trimming, or too long.
+    DisplayNameInvalid,
+    /// Not a usable relay URL.
+    RelayUrlInvalid,
+    /// A relay could not be reached when it had to be.
+    RelayUnreachable,
+    /// The relay refused CREATE: it needs a password, or the stored one is wrong.
+    RelayPasswordRequired,
+    /// Invite text that does not decode or verify.
+    InviteCorrupt,
+    /// An invite past its expiry.
+    InviteExpired,
+    /// The user's own invite.
+    InviteOwn,
+    /// An invite already used.
+    InviteUsed,
+    /// An invite revoked (or unknown).
+    InviteRevoked,
+    /// The identity is already a contact.
+    ContactExists,
+    /// An unknown contact id.
+    ContactNotFound,
+    /// Sending to a blocked contact.
+    ContactBlocked,
+    /// Sending while a key change awaits the user.
+    KeyChangePending,
+    /// Message text over the limit.
+    MessageTooLong,
+    /// The OS keychain is missing, locked or failed; retryable.
+    KeychainUnavailable,
+    /// The keychain has no identity key for an onboarded profile; retryable.
+    IdentityMissing,
+    /// The keychain has no key for an existing database; retryable.
+    DatabaseKeyMissing,
+    /// The encrypted store or the disk failed.
+    Storage,
+    /// The command needs an onboarded profile.
+    NotOnboarded,
+    /// The profile is already onboarded.
+    AlreadyOnboarded,
+    /// The embedded local relay could not start.
+    LocalRelayFailed,
+    /// Anything else (the UI shows the message).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kind named by its snake_case code (as `EngineError::kind` and `AppError::kind`
+    /// return it), or `None` for a code outside the closed set.
+    pub fn from_code(code: &str) -> Option<Self> {
+        use serde::de::IntoDeserializer;
+        let code: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            code.into_deserializer();
+        Self::deserialize(code).ok()
     }
 }

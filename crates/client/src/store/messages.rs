@@ -314,7 +314,7 @@ fn seal_in(
             contact: sealed.contact,
             message: sealed.message,
             relay_url: envelope.relay_url.clone(),
-            send_id: envelope.send_id.clone(),
+            send_id: envelope.send_id,
             sealed: envelope.sealed.clone(),
             attempts: 0,
             next_attempt_at: sealed.now,

@@ -33,7 +33,7 @@ fn seq(value: u64) -> ConversationSeq {
 }
 
 fn relay(n: u8) -> RelayUrl {
-    RelayUrl::new(&format!("ws://127.0.0.1:{}", 7000 + u16::from(n))).unwrap()
+    RelayUrl::parse(&format!("ws://127.0.0.1:{}", 7000 + u16::from(n))).unwrap()
 }
 
 fn add_contact(store: &mut Store, name: &str) -> Contact {
@@ -53,7 +53,7 @@ fn session(tag: &str) -> SessionStateBytes {
 fn envelope(n: u8, bytes: &[u8]) -> SealedEnvelopeForRelay {
     SealedEnvelopeForRelay {
         relay_url: relay(n),
-        send_id: SendId::new(vec![n; 32]),
+        send_id: SendId([n; 32]),
         sealed: SealedEnvelopeBytes::new(bytes.to_vec()),
     }
 }
@@ -599,7 +599,7 @@ fn migration_4_drops_closed_invites_secrets_and_keeps_every_link() {
             .execute(
                 "INSERT INTO own_mailboxes (id, contact_id, invite_id, relay_url, receive_id,
                  send_id, auth_secret_key, sealing_secret_key, created_at)
-                 VALUES (?1, ?2, ?3, 'ws://127.0.0.1:7001', x'01', x'02', x'03', x'04', 5)",
+                 VALUES (?1, ?2, ?3, 'ws://127.0.0.1:7001', zeroblob(32), zeroblob(32), x'03', x'04', 5)",
                 params![MailboxId::from_bytes([8; 16]), bob, consumed],
             )
             .unwrap();
@@ -1115,8 +1115,8 @@ fn new_mailbox(owner: MailboxOwner, n: u8) -> NewOwnMailbox {
     NewOwnMailbox {
         owner,
         relay_url: relay(n),
-        receive_id: ReceiveId::new(vec![n, 1, 2, 3]),
-        send_id: SendId::new(vec![n, 4, 5, 6]),
+        receive_id: ReceiveId([n; 32]),
+        send_id: SendId([n + 100; 32]),
         auth_secret_key: MailboxAuthSecretBytes::new(vec![0xa0 + n; 32]),
         sealing_secret_key: SealingSecretBytes::new(vec![0xb0 + n; 32]),
         created_at: t(1),
@@ -1162,7 +1162,7 @@ fn invites_are_single_use_and_hand_their_mailboxes_to_the_contact() {
     assert_eq!(owned[0].id, mailbox.id);
     let routed = f
         .store
-        .own_mailbox_by_receive_id(&relay(1), &ReceiveId::new(vec![1, 1, 2, 3]))
+        .own_mailbox_by_receive_id(&relay(1), &ReceiveId([1; 32]))
         .unwrap()
         .unwrap();
     assert_eq!(routed.contact, Some(bob.id));
@@ -1236,7 +1236,7 @@ fn revoked_and_expired_invites_are_refused_and_revoking_queues_relay_deletes() {
     );
     assert_eq!(f.store.pending_mailbox_deletions().unwrap().len(), 1);
     f.store
-        .complete_mailbox_deletion(&relay(3), &ReceiveId::new(vec![3, 1, 2, 3]))
+        .complete_mailbox_deletion(&relay(3), &ReceiveId([3; 32]))
         .unwrap();
     assert!(f.store.pending_mailbox_deletions().unwrap().is_empty());
 }
@@ -1255,7 +1255,7 @@ fn deleting_a_contact_removes_its_data_and_queues_relay_deletes() {
         .upsert_peer_address(&PeerAddress {
             contact: bob.id,
             relay_url: relay(1),
-            send_id: SendId::new(vec![1]),
+            send_id: SendId([1; 32]),
             send_secret: SendSecretBytes::new(vec![2]),
             sealing_public_key: SealingPublicKeyBytes::new(vec![3]),
             sender_auth_secret_key: SenderAuthSecretBytes::new(vec![4]),

@@ -6,9 +6,11 @@
 //!   [`std::str::FromStr`]), which is what crosses the app's IPC.
 //! - **[`EnvelopeId`]** is the random 16-byte id that travels *inside* the seal (`docs/crypto.md` §
 //!   Sealed envelope); the client deduplicates on it and never on anything a relay assigns.
-//! - **Opaque public bytes** ([`IdentityKeyBytes`], [`SealedEnvelopeBytes`], [`ReceiveId`],
-//!   [`SendId`], [`SealingPublicKeyBytes`], [`SignedPrekeyBytes`]) are produced and interpreted by
+//! - **Opaque public bytes** ([`IdentityKeyBytes`], [`SealedEnvelopeBytes`],
+//!   [`SealingPublicKeyBytes`], [`SignedPrekeyBytes`]) are produced and interpreted by
 //!   `sealpost-crypto` and `sealpost-wire`; the store only keeps them.
+//! - **Relay names** ([`ReceiveId`], [`SendId`], [`RelayUrl`]) are the shared types of
+//!   `sealpost-ids`, re-exported here; their column impls live with them.
 //! - **Opaque secret bytes** ([`SessionStateBytes`], [`MailboxAuthSecretBytes`],
 //!   [`SealingSecretBytes`], [`SendSecretBytes`], [`SenderAuthSecretBytes`],
 //!   [`OneTimePrekeySecretBytes`], [`SignedPrekeySecretBytes`]) have no `Debug`, are zeroized on
@@ -186,14 +188,6 @@ public_bytes! {
     SealedEnvelopeBytes
 }
 public_bytes! {
-    /// A mailbox's receive id on a relay (the owner's side).
-    ReceiveId
-}
-public_bytes! {
-    /// A mailbox's send id on a relay (the senders' side).
-    SendId
-}
-public_bytes! {
     /// The X25519 public key a peer's mailbox is sealed to (`docs/crypto.md` § Sealed envelope).
     SealingPublicKeyBytes
 }
@@ -281,78 +275,10 @@ secret_bytes! {
     SignedPrekeySecretBytes
 }
 
-/// A relay's WebSocket URL (`ws://` or `wss://`). Full parsing belongs to `sealpost-wire`; this
-/// only refuses text that cannot be one, so junk never reaches the tables.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RelayUrl(String);
-
-/// Why a relay URL was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RelayUrlError {
-    /// Not `ws://…` or `wss://…` with a host part.
-    #[error("a relay URL starts with ws:// or wss:// and names a host")]
-    Scheme,
-    /// Longer than [`RelayUrl::MAX_LEN`] bytes.
-    #[error("a relay URL is at most 2048 bytes")]
-    TooLong,
-    /// Contains whitespace or control characters.
-    #[error("a relay URL contains no whitespace or control characters")]
-    BadCharacter,
-}
-
-impl RelayUrl {
-    /// Longest accepted URL in bytes.
-    pub const MAX_LEN: usize = 2048;
-
-    /// Checks the cheap invariants above.
-    pub fn new(url: &str) -> Result<Self, RelayUrlError> {
-        if url.len() > Self::MAX_LEN {
-            return Err(RelayUrlError::TooLong);
-        }
-        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(RelayUrlError::BadCharacter);
-        }
-        let rest = url
-            .strip_prefix("wss://")
-            .or_else(|| url.strip_prefix("ws://"))
-            .ok_or(RelayUrlError::Scheme)?;
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err(RelayUrlError::Scheme);
-        }
-        Ok(Self(url.to_owned()))
-    }
-
-    /// The URL text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RelayUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for RelayUrl {
-    type Err = RelayUrlError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl ToSql for RelayUrl {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.0.as_bytes())))
-    }
-}
-
-impl FromSql for RelayUrl {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let text = value.as_str()?;
-        Self::new(text).map_err(|error| FromSqlError::Other(Box::new(error)))
-    }
-}
+/// A mailbox's ids on a relay and the relay's URL: defined once in `sealpost-ids` (shared with
+/// the crypto crate, the wire protocol and the relay client), stored as 32-byte blobs and as the
+/// URL text as written.
+pub use sealpost_ids::{ReceiveId, RelayUrl, SendId};
 
 /// A point in time: milliseconds since the Unix epoch (UTC). Local clock; never trusted for order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -532,13 +458,6 @@ mod tests {
         }
 
         #[test]
-        fn relay_url_parsing_never_panics(text in "\\PC{0,60}") {
-            if let Ok(url) = RelayUrl::new(&text) {
-                prop_assert!(url.as_str().starts_with("ws://") || url.as_str().starts_with("wss://"));
-            }
-        }
-
-        #[test]
         fn seq_accepts_exactly_the_sqlite_range(value in any::<u64>()) {
             prop_assert_eq!(ConversationSeq::new(value).is_some(), value >= 1 && value <= i64::MAX as u64);
         }
@@ -571,14 +490,5 @@ mod tests {
         };
         assert!(p(1, Direction::Outgoing) < p(2, Direction::Incoming));
         assert!(p(2, Direction::Incoming) < p(2, Direction::Outgoing));
-    }
-
-    #[test]
-    fn relay_urls() {
-        assert!(RelayUrl::new("wss://relay.example:443/x").is_ok());
-        assert!(RelayUrl::new("ws://127.0.0.1:7777").is_ok());
-        assert_eq!(RelayUrl::new("https://x"), Err(RelayUrlError::Scheme));
-        assert_eq!(RelayUrl::new("ws://"), Err(RelayUrlError::Scheme));
-        assert_eq!(RelayUrl::new("ws://a b"), Err(RelayUrlError::BadCharacter));
     }
 }

@@ -1,0 +1,45 @@
+// Generated from the Rust types by src-tauri/tests/ipc_types.rs (ts-rs). Do not edit: change the Rust type and run that test with SEALPOST_WRITE_TS=1.
+import type { Message } from "./Message";
+import type { MessageState } from "./MessageState";
+import type { RelayConnection } from "./RelayConnection";
+
+/**
+ * What the engine reports without being asked (`ui/CONTRACT.md` § Events).
+ */
+export type EngineEvent = { "event": "message-received", 
+/**
+ * The conversation.
+ */
+contactId: string, 
+/**
+ * The message.
+ */
+message: Message, } | { "event": "message-state", 
+/**
+ * The conversation.
+ */
+contactId: string, 
+/**
+ * The message.
+ */
+messageId: string, 
+/**
+ * Its new state.
+ */
+state: MessageState, } | { "event": "connection-state", 
+/**
+ * Every relay connection.
+ */
+connections: Array<RelayConnection>, } | { "event": "contact-updated", 
+/**
+ * The contact.
+ */
+contactId: string, } | { "event": "key-changed", 
+/**
+ * The contact.
+ */
+contactId: string, } | { "event": "invite-misuse", 
+/**
+ * The invite.
+ */
+inviteId: string, };

@@ -7,7 +7,8 @@
 #
 # The keyring lives in a throwaway directory (XDG_DATA_HOME of the daemon only) that is removed
 # afterwards, so every run starts empty and never touches the user's real login keyring.
-# Exit status: CMD's own; 127 when a required tool is missing.
+# Exit status: CMD's own; 127 when a required tool is missing; 75 when CMD failed and the keyring
+# daemon died during the run (an environment failure, see below).
 #
 # Needs (Debian): apt-get install -y dbus gnome-keyring libsecret-tools (dbus-send is in dbus)
 set -euo pipefail
@@ -93,6 +94,17 @@ dbus-run-session --config-file="$keyring_home/session.conf" -- bash -c '
     command_status=0
     "$@" || command_status=$?
     if [ -n "$keyring_pid" ]; then
+        # Gone, or a zombie (its parent here has not reaped it): it died.
+        keyring_state="$(awk "{print \$3}" "/proc/$keyring_pid/stat" 2>/dev/null || true)"
+        if [ -z "$keyring_state" ] || [ "$keyring_state" = Z ]; then
+            # gnome-keyring 42 sometimes aborts (SIGTRAP in GLib) under a long run of Secret
+            # Service connections; the callers then see "not available". Say so, and give a
+            # failed CMD the distinct status 75 (EX_TEMPFAIL) so a runner can tell it apart.
+            echo "with-keyring.sh: the gnome-keyring daemon (pid $keyring_pid) died during the run" >&2
+            if [ "$command_status" -ne 0 ]; then
+                command_status=75
+            fi
+        fi
         kill "$keyring_pid" 2>/dev/null || true
     fi
     exit "$command_status"

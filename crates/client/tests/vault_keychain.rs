@@ -303,7 +303,7 @@ async fn an_existing_database_without_its_key_is_a_typed_retryable_error() {
 #[test]
 fn concurrent_keychain_use_from_many_threads_always_succeeds() {
     const THREADS: usize = 12;
-    const ROUNDS: usize = 8;
+    const ROUNDS: usize = 4;
     let profiles: Vec<ProfileName> = (0..THREADS).map(|_| unique_profile("parallel")).collect();
     let _cleanup: Vec<KeychainCleanup> = profiles.iter().cloned().map(KeychainCleanup).collect();
     std::thread::scope(|scope| {

@@ -15,7 +15,7 @@
 //! lower layers (imports and the `Inner`/`Engine` methods it calls alike), so there is no cycle
 //! (`docs/engine.md` § Module map):
 //!
-//! 1. [`error`], [`sequence`], [`views`]: no other engine module.
+//! 1. [`error`], [`sequence`], [`views`], `receive_step`: no other engine module but `sequence`.
 //! 2. `state`: the shared state ([`Engine`], `Inner`) and small helpers.
 //! 3. `settings`, `seal`, `envelope`: stored settings; sealing for a contact; refusing and
 //!    answering initial messages.
@@ -40,6 +40,7 @@ mod prekeys;
 mod profile;
 mod receipts;
 mod receive_run;
+mod receive_step;
 mod restart;
 mod seal;
 mod secure;

@@ -76,6 +76,10 @@ pub enum EngineError {
     /// The profile is already onboarded.
     #[error("the profile is already set up")]
     AlreadyOnboarded,
+    /// Store or crypto work on the blocking pool panicked, or the runtime dropped it while
+    /// shutting down.
+    #[error("background work failed: {0}")]
+    BlockingTask(tokio::task::JoinError),
     /// Anything else.
     #[error("internal error: {0}")]
     Internal(String),
@@ -106,7 +110,7 @@ impl EngineError {
             Self::Storage(_) => "storage",
             Self::NotOnboarded => "not_onboarded",
             Self::AlreadyOnboarded => "already_onboarded",
-            Self::Internal(_) => "internal",
+            Self::BlockingTask(_) | Self::Internal(_) => "internal",
         }
     }
 }

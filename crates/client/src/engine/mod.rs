@@ -49,6 +49,9 @@ mod settings;
 mod state;
 pub mod views;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::EngineError;
 pub use invites::INVITE_LIFETIME;
 pub use lifecycle::EngineConfig;

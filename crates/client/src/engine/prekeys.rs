@@ -27,8 +27,14 @@ impl Engine {
     /// The engine calls it on open when the current prekey is older than
     /// [`SIGNED_PREKEY_LIFETIME`].
     pub async fn refresh_signed_prekey(&self) -> Result<usize, EngineError> {
-        let told = self.inner.refresh_signed_prekey()?;
-        self.inner.prune_prekey_secrets(UnixMillis::now())?;
+        let told = self
+            .inner
+            .blocking(|inner| {
+                let told = inner.refresh_signed_prekey()?;
+                inner.prune_prekey_secrets(UnixMillis::now())?;
+                Ok(told)
+            })
+            .await?;
         self.inner.outbox_wake.notify_one();
         Ok(told)
     }

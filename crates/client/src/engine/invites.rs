@@ -9,7 +9,7 @@ use sealpost_crypto::{OneTimePrekeyPair, PrekeyBundle, SafetyNumber, Session, Si
 use super::error::EngineError;
 use super::secure::{PeerAddressParts, store_peer_address_with_new_sender_key};
 use super::settings::read_settings;
-use super::state::{Engine, Inner, check_display_name, hex_bytes, invite_name, lock, now_secs};
+use super::state::{Engine, Inner, check_display_name, invite_name, lock, now_secs};
 use super::views::*;
 use crate::content::{Body, CONTENT_VERSION, Content, ReplyAddress};
 use crate::invite::{Invite, InviteRelay, qr_svg};
@@ -55,12 +55,7 @@ impl Engine {
                 sealing_public_key: mailbox.sealing.public().to_bytes(),
             });
         }
-        let mut invite_id = [0u8; 16];
-        invite_id.copy_from_slice(
-            hex_bytes(&record.id.to_string())
-                .get(..16)
-                .ok_or_else(|| EngineError::Internal("invite id".into()))?,
-        );
+        let invite_id = *record.id.as_bytes();
         let invite = Invite {
             invite_id,
             identity: *self.inner.identity.public(),

@@ -70,7 +70,7 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<EngineEvent>), EngineError> {
         let dirs = ProfileDirs::resolve(&config.profiles, &config.profile)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+            .map_err(EngineError::ProfileDirectory)?;
         // The keychain (D-Bus) and SQLCipher's open run on the blocking pool.
         let (store, identity_seed, proxy) = {
             let (vault, profile, dirs, store_config) = (
@@ -99,8 +99,7 @@ impl Engine {
         let identity = IdentityKeyPair::from_seed(&seed)?;
         let mut connector_config = config.connector;
         connector_config.proxy = proxy;
-        let connector = Connector::new(connector_config)
-            .map_err(|e| EngineError::Internal(format!("TLS setup: {e}")))?;
+        let connector = Connector::new(connector_config).map_err(EngineError::TlsSetup)?;
         let (events, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             store: Mutex::new(store),

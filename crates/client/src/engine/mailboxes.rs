@@ -119,7 +119,7 @@ impl Inner {
         if let Some(subscriber) = subscribers.get(url) {
             subscriber
                 .add(sealpost_relay_client::ReceiveId(receive_id), auth)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
+                .map_err(EngineError::SubscriberGone)?;
         }
         Ok(())
     }

@@ -99,7 +99,10 @@ pub(crate) fn random32() -> Result<[u8; 32], EngineError> {
 }
 
 pub(crate) fn array32(bytes: &[u8]) -> Result<[u8; 32], EngineError> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| EngineError::Internal("expected 32 bytes".into()))
+    <[u8; 32]>::try_from(bytes).map_err(|_| EngineError::KeyLength {
+        expected: 32,
+        found: bytes.len(),
+    })
 }
 
 pub(super) fn now_secs() -> u64 {
@@ -149,13 +152,11 @@ pub(crate) fn store_url(url: &str) -> Result<RelayUrl, EngineError> {
 }
 
 pub(crate) fn identity_from_bytes(bytes: &[u8]) -> Result<IdentityKey, EngineError> {
-    let array = <[u8; 64]>::try_from(bytes)
-        .map_err(|_| EngineError::Internal("identity key length".into()))?;
+    let array = <[u8; 64]>::try_from(bytes).map_err(|_| EngineError::KeyLength {
+        expected: 64,
+        found: bytes.len(),
+    })?;
     Ok(IdentityKey::from_bytes(&array)?)
-}
-
-pub(crate) fn hex_bytes(text: &str) -> Vec<u8> {
-    hex::decode(text).unwrap_or_default()
 }
 
 impl Inner {

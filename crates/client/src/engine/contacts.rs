@@ -106,7 +106,8 @@ impl Engine {
         Ok(())
     }
 
-    /// `delete_contact`: deletes it locally and DELETEs its mailboxes on every relay (§3a.13).
+    /// `delete_contact`: deletes it locally and DELETEs its mailboxes on every relay
+    /// (`docs/engine.md` § Blocking and deleting a contact).
     pub async fn delete_contact(&self, contact_id: &str) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
         let deletions = self

@@ -37,7 +37,8 @@ pub(super) enum FirstMessage {
     Contact(ContactId),
 }
 
-/// An initial message on an invite's mailbox: the invitee's `Hello` (§3a.3).
+/// An initial message on an invite's mailbox: the invitee's `Hello` (`docs/engine.md` § Making a
+/// contact; an invite is single-use, § Invites).
 pub(super) fn accept_first_message(
     inner: &Arc<Inner>,
     mailbox: &OwnMailbox,
@@ -71,7 +72,7 @@ pub(super) fn accept_first_message(
         return decided(refuse(inner, "a Hello without a reply address"));
     }
     let identity_bytes = IdentityKeyBytes::new(opened.sender().to_bytes().to_vec());
-    // The contact (or the existing one it joins, §3a.5), the consumed invite, the peer's
+    // The contact (or the existing one it joins, `docs/engine.md` § Key change), the consumed invite, the peer's
     // addresses, the new session with its dedupe row, and our sealed Welcome: ONE transaction,
     // so a crash leaves either all of it or nothing (the relay then delivers the Hello again).
     let accepted = lock(&inner.store).transaction(|store| -> Result<ContactId, FirstContact> {

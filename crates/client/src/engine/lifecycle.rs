@@ -36,7 +36,8 @@ pub struct EngineConfig {
     pub connector: ConnectorConfig,
     /// The local test relay's URL, used for [`RelayChoice::Local`].
     pub local_relay_url: Option<String>,
-    /// Delay range before a delivery receipt goes out alone (§3a.7: 5–60 s; tests set ~0).
+    /// Delay range before a delivery receipt goes out alone (5–60 s, `docs/engine.md` § Inside a
+    /// ratchet message; tests set ~0).
     pub delivery_receipt_delay: (Duration, Duration),
     /// Send delivery receipts at all.
     pub delivery_receipts: bool,

@@ -39,8 +39,10 @@ impl Engine {
         }
         let contact = parse_contact(contact_id)?;
         let now = UnixMillis::now();
-        // Store, seal once and queue in ONE transaction (§3a.1; one fsync before the SEND).
-        // Pending delivery receipts for this contact ride inside this message (§3a.7): they are
+        // Store, seal once and queue in ONE transaction (seal once, `docs/engine.md` § Sending; one
+        // fsync before the SEND).
+        // Pending delivery receipts for this contact ride inside this message (`docs/engine.md`
+        // § Inside a ratchet message): they are
         // taken out of the queue, under the store lock, before sealing, so the receipt timer
         // finds nothing to send alone; if the transaction fails they are queued again.
         let text = text.to_owned();

@@ -57,7 +57,8 @@ impl Engine {
 }
 
 impl Inner {
-    /// Queues a delivery receipt for `seq`, sent alone after a random delay (§3a.7).
+    /// Queues a delivery receipt for `seq`, sent alone after a random delay unless it rides on a
+    /// text first (`docs/engine.md` § Inside a ratchet message).
     pub(crate) fn queue_delivery_receipt(self: &Arc<Self>, contact: ContactId, seq: u64) {
         if !self.delivery_receipts {
             return;

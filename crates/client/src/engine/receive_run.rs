@@ -23,7 +23,7 @@ pub(super) enum Locked {
     /// The sealed sender is not the contact: a key change, an invite misuse or a reflection.
     PeerMismatch,
     /// The contact offers a new session (an X3DH initial message with a new base key): a
-    /// session restart to check (§3a rule 6).
+    /// session restart to check (`docs/engine.md` § Session restart).
     RestartOffered,
     /// An authentic message of the contact's lies beyond MAX_SKIP: our session cannot follow
     /// the contact's, restart it.

@@ -68,8 +68,8 @@ pub(super) fn read_plaintext(
         Body::Text { text } => match accept_incoming_seq(content.seq, last_seq) {
             Ok(seq) => {
                 let sent_at = UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0));
-                // Receipts riding on the message (`docs/engine.md` § Receipts), applied in its
-                // savepoint.
+                // Receipts riding on the message (`docs/engine.md` § Inside a ratchet message),
+                // applied in its savepoint.
                 let receipts: Vec<(ReceiptKind, ConversationSeq)> = content
                     .receipts
                     .iter()

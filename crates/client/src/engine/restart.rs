@@ -1,5 +1,5 @@
-//! Restarting a session with X3DH to the peer's latest signed prekey (BRIEF §3a rule 6;
-//! `docs/engine.md` § Session restart). Only authenticated input replaces a session: an
+//! Restarting a session with X3DH to the peer's latest signed prekey (`docs/engine.md`
+//! § Session restart). Only authenticated input replaces a session: an
 //! authentic message of the contact's that lies beyond MAX_SKIP (the ratchet opened it on a
 //! scratch chain, `CryptoError::AuthenticGapBeyondMaxSkip`), the user's own "repair session"
 //! action, or the contact's X3DH-authenticated `Restart` (accepted here if it comes from the

@@ -14,7 +14,7 @@ use crate::store::{
 
 impl Inner {
     /// Seals `content` for `contact` once per relay address and commits the envelopes and the
-    /// advanced session in one transaction (§3a.1).
+    /// advanced session in one transaction (seal once, `docs/engine.md` § Sending).
     pub(crate) fn seal_and_commit(
         &self,
         store: &mut Store,

@@ -129,3 +129,83 @@ fn commands_wait_for_the_store_off_the_runtime_thread() {
     );
     runtime.block_on(engine.shutdown());
 }
+
+/// The engine's modules in layer order (`docs/engine.md` § Module map); a module may use only
+/// the ones before it.
+const LAYERS: &[&str] = &[
+    "error",
+    "sequence",
+    "views",
+    "receive_step",
+    "state",
+    "settings",
+    "seal",
+    "envelope",
+    "receipts",
+    "prekeys",
+    "secure",
+    "restart",
+    "first_contact",
+    "receive_run",
+    "inbound",
+    "mailboxes",
+    "conversations",
+    "invites",
+    "contacts",
+    "outbox",
+    "profile",
+    "lifecycle",
+];
+
+/// No engine module names (`super::<module>::…`, in code) a module of its own or a higher layer,
+/// so the modules cannot form an import cycle. Every module file is in [`LAYERS`]. (Calls of
+/// `Inner`/`Engine` methods defined in another module are not seen here; `docs/engine.md`
+/// § Module map states the same rule for them.)
+#[test]
+fn engine_modules_use_only_lower_layers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("engine dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_owned();
+        if name == "mod" || name == "tests" {
+            continue;
+        }
+        let position = LAYERS
+            .iter()
+            .position(|layer| *layer == name)
+            .unwrap_or_else(|| panic!("engine/{name}.rs is not in LAYERS (docs/engine.md)"));
+        let source = std::fs::read_to_string(&path).expect("source");
+        // Code only: a doc link to a higher module is no dependency.
+        let code: String = source
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for used in code.split("super::").skip(1) {
+            let module: String = used
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !used[module.len()..].starts_with("::") {
+                continue;
+            }
+            if let Some(used_at) = LAYERS.iter().position(|layer| *layer == module) {
+                assert!(
+                    used_at < position,
+                    "engine/{name}.rs uses super::{module}, which is not below it"
+                );
+            }
+        }
+        seen.push(name);
+    }
+    assert_eq!(
+        seen.len(),
+        LAYERS.len(),
+        "every layer has its file: {seen:?}"
+    );
+}

@@ -414,7 +414,8 @@ mod tests {
             assert_ne!(kind, ErrorKind::Internal, "{code} is not in ErrorKind");
             assert_eq!(serde_json::to_value(kind).unwrap(), code);
         }
-        let internal = CommandError::from(EngineError::Internal(String::new()));
+        let unreadable = serde_json::from_str::<u8>("not a number").unwrap_err();
+        let internal = CommandError::from(EngineError::Settings(unreadable));
         assert_eq!(internal.kind, ErrorKind::Internal);
     }
 }

@@ -4,7 +4,7 @@
 use sealpost_crypto::SafetyNumber;
 
 use super::error::EngineError;
-use super::state::{Engine, check_display_name, identity_from_bytes, lock, parse_contact};
+use super::state::{Engine, check_display_name, identity_from_bytes, parse_contact};
 use super::views::*;
 use crate::invite::qr_svg;
 use crate::store::{ContactId, Store, StoreError, UnixMillis};
@@ -18,9 +18,10 @@ impl Engine {
         contact_id: &str,
     ) -> Result<SafetyNumberView, EngineError> {
         let contact = parse_contact(contact_id)?;
-        let row = lock(&self.inner.store)
-            .contact(contact)?
-            .ok_or(EngineError::ContactNotFound)?;
+        let row = self
+            .inner
+            .on_store(move |store| store.contact(contact)?.ok_or(EngineError::ContactNotFound))
+            .await?;
         let ours = self.inner.identity.public();
         let current = SafetyNumber::new(ours, &identity_from_bytes(row.identity_key.as_bytes())?);
         let (shown, previous_digits) = match &row.pending_identity_key {
@@ -41,7 +42,9 @@ impl Engine {
     /// `set_verified`.
     pub async fn set_verified(&self, contact_id: &str, verified: bool) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
-        lock(&self.inner.store).set_contact_verified(contact, verified)?;
+        self.inner
+            .on_store(move |store| Ok(store.set_contact_verified(contact, verified)?))
+            .await?;
         self.inner.emit(EngineEvent::ContactUpdated {
             contact_id: contact.to_string(),
         });
@@ -54,6 +57,7 @@ impl Engine {
         self.decide_key_change(contact_id, |store, contact| {
             store.accept_key_change(contact, UnixMillis::now())
         })
+        .await
     }
 
     /// `reject_key_change` (T8): the contact keeps its old identity key and session; the held
@@ -63,21 +67,23 @@ impl Engine {
         self.decide_key_change(contact_id, |store, contact| {
             store.reject_key_change(contact)
         })
+        .await
     }
 
     /// The user's decision on a held key change (accept or reject, each one store write): refused
     /// unless a change is pending; afterwards sending resumes and the contact is re-read.
-    fn decide_key_change(
+    async fn decide_key_change(
         &self,
         contact_id: &str,
-        decide: impl FnOnce(&mut Store, ContactId) -> Result<(), StoreError>,
+        decide: impl FnOnce(&mut Store, ContactId) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
-        {
-            let mut store = lock(&self.inner.store);
-            pending_key_change(&store, contact)?;
-            decide(&mut store, contact)?;
-        }
+        self.inner
+            .on_store(move |store| {
+                pending_key_change(store, contact)?;
+                Ok(decide(store, contact)?)
+            })
+            .await?;
         self.inner.outbox_wake.notify_one();
         self.inner.emit(EngineEvent::ContactUpdated {
             contact_id: contact.to_string(),
@@ -88,7 +94,9 @@ impl Engine {
     /// `block_contact`.
     pub async fn block_contact(&self, contact_id: &str, blocked: bool) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
-        lock(&self.inner.store).set_contact_blocked(contact, blocked)?;
+        self.inner
+            .on_store(move |store| Ok(store.set_contact_blocked(contact, blocked)?))
+            .await?;
         if !blocked {
             self.inner.outbox_wake.notify_one();
         }
@@ -98,10 +106,14 @@ impl Engine {
         Ok(())
     }
 
-    /// `delete_contact`: deletes it locally and DELETEs its mailboxes on every relay (§3a.13).
+    /// `delete_contact`: deletes it locally and DELETEs its mailboxes on every relay
+    /// (`docs/engine.md` § Blocking and deleting a contact).
     pub async fn delete_contact(&self, contact_id: &str) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
-        let deletions = lock(&self.inner.store).delete_contact(contact, UnixMillis::now())?;
+        let deletions = self
+            .inner
+            .on_store(move |store| Ok(store.delete_contact(contact, UnixMillis::now())?))
+            .await?;
         self.inner.unsubscribe(&deletions);
         self.inner.clone().spawn_deletions();
         self.inner.emit(EngineEvent::ContactUpdated {
@@ -118,7 +130,9 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
         let name = check_display_name(display_name)?;
-        lock(&self.inner.store).rename_contact(contact, &name)?;
+        self.inner
+            .on_store(move |store| Ok(store.rename_contact(contact, &name)?))
+            .await?;
         self.inner.emit(EngineEvent::ContactUpdated {
             contact_id: contact.to_string(),
         });
@@ -132,11 +146,15 @@ impl Engine {
     /// contact sealed on the old session and we have not opened yet are lost.
     pub async fn repair_session(&self, contact_id: &str) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
-        super::restart::restart_session(
-            &self.inner,
-            contact,
-            super::restart::RestartCause::UserRepair,
-        )?;
+        self.inner
+            .blocking(move |inner| {
+                super::restart::restart_session(
+                    inner,
+                    contact,
+                    super::restart::RestartCause::UserRepair,
+                )
+            })
+            .await?;
         self.inner.emit(EngineEvent::ContactUpdated {
             contact_id: contact.to_string(),
         });

@@ -1,14 +1,14 @@
 //! Reading conversations: the chat list and pages of a conversation's history.
 
 use super::error::EngineError;
-use super::state::{Engine, lock, parse_contact};
+use super::state::{Engine, parse_contact};
 use super::views::*;
 use crate::store::{ContactId, ConversationSeq, Direction, MessagePosition};
 
 impl Engine {
     /// `list_chats`: newest activity first.
     pub async fn list_chats(&self) -> Result<Vec<ChatView>, EngineError> {
-        let chats = lock(&self.inner.store).chat_list()?;
+        let chats = self.inner.on_store(|store| Ok(store.chat_list()?)).await?;
         Ok(chats.iter().map(ChatView::from).collect())
     }
 
@@ -29,11 +29,15 @@ impl Engine {
             }),
         };
         let limit = limit.clamp(1, 500);
-        let store = lock(&self.inner.store);
-        store
-            .contact(contact)?
-            .ok_or(EngineError::ContactNotFound)?;
-        let mut page = store.messages_page(contact, before, limit.saturating_add(1))?;
+        let mut page = self
+            .inner
+            .on_store(move |store| {
+                store
+                    .contact(contact)?
+                    .ok_or(EngineError::ContactNotFound)?;
+                Ok(store.messages_page(contact, before, limit.saturating_add(1))?)
+            })
+            .await?;
         let has_more = page.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         if has_more {
             page.remove(0);
@@ -44,8 +48,8 @@ impl Engine {
         })
     }
 
-    pub(super) fn chat(&self, contact: ContactId) -> Result<ChatView, EngineError> {
-        let chats = lock(&self.inner.store).chat_list()?;
+    pub(super) async fn chat(&self, contact: ContactId) -> Result<ChatView, EngineError> {
+        let chats = self.inner.on_store(|store| Ok(store.chat_list()?)).await?;
         chats
             .iter()
             .find(|chat| chat.contact.id == contact)

@@ -1,12 +1,14 @@
 //! Every way an engine command can fail ([`EngineError`]) and the error kind the UI maps
 //! (`ui/CONTRACT.md` § Errors).
 
-use sealpost_relay_client::ClientError;
+use sealpost_crypto::{CryptoError, DecodeError};
+use sealpost_relay_client::{ClientError, SubscriberGone, TlsSetupError};
 
-use crate::content::MAX_TEXT_BYTES;
+use crate::content::{ContentError, MAX_TEXT_BYTES};
 use crate::invite::InviteError;
 use crate::open::OpenProfileError;
-use crate::store::{InviteStatus, SendingBlockedReason, StoreError};
+use crate::profile::ProfileError;
+use crate::store::{ContactId, InviteStatus, SendingBlockedReason, StoreError};
 use crate::vault::VaultError;
 
 /// Every way a command can fail. [`EngineError::kind`] is the contract's error kind.
@@ -76,9 +78,67 @@ pub enum EngineError {
     /// The profile is already onboarded.
     #[error("the profile is already set up")]
     AlreadyOnboarded,
-    /// Anything else.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Store or crypto work on the blocking pool panicked, or the runtime dropped it while
+    /// shutting down.
+    #[error("background work failed: {0}")]
+    BlockingTask(tokio::task::JoinError),
+    /// The keychain answered but an entry could not be read or written (not
+    /// [`EngineError::KeychainUnavailable`]).
+    #[error("keychain: {0}")]
+    Keychain(VaultError),
+    /// The profile's directory could not be found or made.
+    #[error("profile directory: {0}")]
+    ProfileDirectory(ProfileError),
+    /// The profile could not be opened for another reason than a missing key or store failure.
+    #[error("profile: {0}")]
+    ProfileOpen(OpenProfileError),
+    /// The TLS setup for relay connections failed (e.g. an extra CA that does not parse).
+    #[error("TLS setup: {0}")]
+    TlsSetup(TlsSetupError),
+    /// A relay's subscriber task has stopped (the engine is shutting down).
+    #[error("the relay subscription has stopped")]
+    SubscriberGone(SubscriberGone),
+    /// A sealing, opening or key operation failed.
+    #[error("crypto: {0}")]
+    Crypto(CryptoError),
+    /// Key or session bytes of ours (from the store) do not decode.
+    #[error("decode: {0}")]
+    Decode(DecodeError),
+    /// Key bytes of ours (from the store) have the wrong length.
+    #[error("expected {expected} bytes of key material, found {found}")]
+    KeyLength {
+        /// The length the key needs.
+        expected: usize,
+        /// The length stored.
+        found: usize,
+    },
+    /// The operating system's random number generator failed.
+    #[error("random: {0}")]
+    Random(getrandom::Error),
+    /// A ratchet plaintext of ours could not be encoded.
+    #[error("content: {0}")]
+    Content(ContentError),
+    /// The stored settings object does not parse or could not be written.
+    #[error("settings: {0}")]
+    Settings(serde_json::Error),
+    /// There is no session with the contact to seal with.
+    #[error("no session with this contact")]
+    NoSession {
+        /// The contact.
+        contact: ContactId,
+    },
+    /// The contact has no address to send to.
+    #[error("the contact has no address")]
+    NoAddress {
+        /// The contact.
+        contact: ContactId,
+    },
+    /// A session restart needs the contact's signed prekey, and none is known.
+    #[error("no signed prekey of the contact to restart with")]
+    NoPeerPrekey {
+        /// The contact.
+        contact: ContactId,
+    },
 }
 
 impl EngineError {
@@ -106,7 +166,21 @@ impl EngineError {
             Self::Storage(_) => "storage",
             Self::NotOnboarded => "not_onboarded",
             Self::AlreadyOnboarded => "already_onboarded",
-            Self::Internal(_) => "internal",
+            Self::BlockingTask(_)
+            | Self::Keychain(_)
+            | Self::ProfileDirectory(_)
+            | Self::ProfileOpen(_)
+            | Self::TlsSetup(_)
+            | Self::SubscriberGone(_)
+            | Self::Crypto(_)
+            | Self::Decode(_)
+            | Self::KeyLength { .. }
+            | Self::Random(_)
+            | Self::Content(_)
+            | Self::Settings(_)
+            | Self::NoSession { .. }
+            | Self::NoAddress { .. }
+            | Self::NoPeerPrekey { .. } => "internal",
         }
     }
 }
@@ -145,7 +219,7 @@ impl From<VaultError> for EngineError {
         if error.is_keychain_unavailable() {
             Self::KeychainUnavailable(error)
         } else {
-            Self::Internal(error.to_string())
+            Self::Keychain(error)
         }
     }
 }
@@ -161,26 +235,26 @@ impl From<OpenProfileError> for EngineError {
             missing @ OpenProfileError::DatabaseKeyMissing { .. } => {
                 Self::DatabaseKeyMissing(missing)
             }
-            other => Self::Internal(other.to_string()),
+            other => Self::ProfileOpen(other),
         }
     }
 }
 
-impl From<sealpost_crypto::CryptoError> for EngineError {
-    fn from(error: sealpost_crypto::CryptoError) -> Self {
-        Self::Internal(format!("crypto: {error}"))
+impl From<CryptoError> for EngineError {
+    fn from(error: CryptoError) -> Self {
+        Self::Crypto(error)
     }
 }
 
-impl From<sealpost_crypto::DecodeError> for EngineError {
-    fn from(error: sealpost_crypto::DecodeError) -> Self {
-        Self::Internal(format!("decode: {error}"))
+impl From<DecodeError> for EngineError {
+    fn from(error: DecodeError) -> Self {
+        Self::Decode(error)
     }
 }
 
 impl From<getrandom::Error> for EngineError {
     fn from(error: getrandom::Error) -> Self {
-        Self::Internal(format!("random: {error}"))
+        Self::Random(error)
     }
 }
 
@@ -198,6 +272,40 @@ mod tests {
         ] {
             let error = EngineError::from(StoreError::SendingBlocked { reason });
             assert_eq!(error.kind(), kind, "{reason:?}");
+        }
+    }
+
+    /// Crypto, decode, keychain and key-length failures keep their typed cause (a caller can
+    /// match it) instead of becoming an `Internal` string; the UI's kind stays `internal`.
+    #[test]
+    fn crypto_keychain_and_key_failures_keep_their_typed_cause() {
+        let crypto = EngineError::from(CryptoError::SealFailed);
+        assert!(matches!(
+            crypto,
+            EngineError::Crypto(CryptoError::SealFailed)
+        ));
+        let decode = EngineError::from(DecodeError::Truncated);
+        assert!(matches!(
+            decode,
+            EngineError::Decode(DecodeError::Truncated)
+        ));
+        let keychain = EngineError::from(VaultError::AmbiguousEntry {
+            account: "a".into(),
+        });
+        assert!(matches!(
+            keychain,
+            EngineError::Keychain(VaultError::AmbiguousEntry { .. })
+        ));
+        let short = crate::engine::state::array32(&[0; 31]);
+        assert!(matches!(
+            short,
+            Err(EngineError::KeyLength {
+                expected: 32,
+                found: 31
+            })
+        ));
+        for error in [crypto, decode, keychain] {
+            assert_eq!(error.kind(), "internal");
         }
     }
 }

@@ -27,14 +27,26 @@ fn mailbox_invite(
     Ok(lock(&inner.store).invite(invite_id)?)
 }
 
-/// An initial message on an invite's mailbox: the invitee's `Hello` (§3a.3).
-pub(super) async fn accept_first_message(
+/// What became of an initial message on an invite's mailbox.
+pub(super) enum FirstMessage {
+    /// Decided here: whether to ACK.
+    Decided(bool),
+    /// The invite was consumed, by this very sender, after the batch looked the mailbox up (its
+    /// `Hello` over another relay won the race): the mailbox is now this contact's, and the
+    /// envelope is received as the contact's, exactly as if it had come a moment later.
+    Contact(ContactId),
+}
+
+/// An initial message on an invite's mailbox: the invitee's `Hello` (`docs/engine.md` § Making a
+/// contact; an invite is single-use, § Invites).
+pub(super) fn accept_first_message(
     inner: &Arc<Inner>,
     mailbox: &OwnMailbox,
     opened: &OpenedEnvelope,
-) -> Result<bool, EngineError> {
+) -> Result<FirstMessage, EngineError> {
+    let decided = |ack: Result<bool, EngineError>| ack.map(FirstMessage::Decided);
     let Some(record) = mailbox_invite(inner, mailbox)? else {
-        return refuse(inner, "a mailbox with neither contact nor invite");
+        return decided(refuse(inner, "a mailbox with neither contact nor invite"));
     };
     let now = UnixMillis::now();
     // Decided on the record alone: a closed invite's one-time prekey secret is deleted.
@@ -45,7 +57,7 @@ pub(super) async fn accept_first_message(
     let one_time = OneTimePrekeyPair::from_secret_bytes(secret.expose_secret())?;
     let (session, content) = match responder_session(inner, opened, Some(&one_time)) {
         Ok(pair) => pair,
-        Err(reason) => return refuse(inner, reason),
+        Err(reason) => return decided(refuse(inner, reason)),
     };
     let Body::Hello {
         display_name,
@@ -54,13 +66,13 @@ pub(super) async fn accept_first_message(
         signed_prekey,
     } = content.body
     else {
-        return refuse(inner, "the first message is not a Hello");
+        return decided(refuse(inner, "the first message is not a Hello"));
     };
     if reply.is_empty() {
-        return refuse(inner, "a Hello without a reply address");
+        return decided(refuse(inner, "a Hello without a reply address"));
     }
     let identity_bytes = IdentityKeyBytes::new(opened.sender().to_bytes().to_vec());
-    // The contact (or the existing one it joins, §3a.5), the consumed invite, the peer's
+    // The contact (or the existing one it joins, `docs/engine.md` § Key change), the consumed invite, the peer's
     // addresses, the new session with its dedupe row, and our sealed Welcome: ONE transaction,
     // so a crash leaves either all of it or nothing (the relay then delivers the Hello again).
     let accepted = lock(&inner.store).transaction(|store| -> Result<ContactId, FirstContact> {
@@ -132,7 +144,7 @@ pub(super) async fn accept_first_message(
         Err(FirstContact::InviteUsed) => {
             // Re-read: the record above predates the transaction that consumed the invite.
             let Some(record) = mailbox_invite(inner, mailbox)? else {
-                return refuse(inner, "the invite was deleted meanwhile");
+                return decided(refuse(inner, "the invite was deleted meanwhile"));
             };
             return closed_invite_tried(inner, &record, opened);
         }
@@ -143,18 +155,24 @@ pub(super) async fn accept_first_message(
     inner.emit(EngineEvent::ContactUpdated {
         contact_id: contact.to_string(),
     });
-    Ok(true)
+    Ok(FirstMessage::Decided(true))
 }
 
 /// A first message on the mailbox of an invite that is no longer open. A copy of the very `Hello`
 /// that consumed it (the accepter sends it once per relay of the invite, and the copies race
 /// on separate relay connections, `docs/engine.md` § Misuse versus key change) is a duplicate:
 /// ACKed, nothing shown, no warning. Anything else is an invite misuse. Returns whether to ACK.
+///
+/// A first message from the very contact that consumed the invite, but not yet seen, went
+/// through the batch's first-message path only because the consuming commit came after the
+/// batch looked the mailbox up (two relays' copies of one `Hello` race on two inbound tasks):
+/// it is handed back as the contact's ([`FirstMessage::Contact`]), as it would have been a
+/// moment later.
 fn closed_invite_tried(
     inner: &Inner,
     record: &crate::store::InviteRecord,
     opened: &OpenedEnvelope,
-) -> Result<bool, EngineError> {
+) -> Result<FirstMessage, EngineError> {
     if let Some(contact) = record.consumed_by {
         let store = lock(&inner.store);
         let same_sender = store.contact(contact)?.is_some_and(|row| {
@@ -162,13 +180,16 @@ fn closed_invite_tried(
         });
         let envelope_id = EnvelopeId::from_bytes(opened.envelope_id().0);
         if same_sender && store.is_envelope_seen(contact, envelope_id)? {
-            return Ok(true);
+            return Ok(FirstMessage::Decided(true));
+        }
+        if same_sender {
+            return Ok(FirstMessage::Contact(contact));
         }
     }
     inner.emit(EngineEvent::InviteMisuse {
         invite_id: record.id.to_string(),
     });
-    refuse(inner, "a closed invite was tried")
+    refuse(inner, "a closed invite was tried").map(FirstMessage::Decided)
 }
 
 /// Why accepting a first message rolled back.
@@ -208,7 +229,7 @@ impl From<sealpost_crypto::CryptoError> for FirstContact {
 /// real contact. This needs no secret (the one-time prekey secret is deleted on consumption).
 /// A key change can only arrive on a mailbox whose address travelled inside a sealed `Hello`
 /// (`docs/engine.md` § Misuse versus key change).
-pub(super) async fn peer_mismatch(
+pub(super) fn peer_mismatch(
     inner: &Arc<Inner>,
     contact: ContactId,
     mailbox: &OwnMailbox,
@@ -221,7 +242,7 @@ pub(super) async fn peer_mismatch(
             });
             return refuse(inner, "an initial message on a used invite's mailbox");
         }
-        return key_change(inner, contact, opened).await;
+        return key_change(inner, contact, opened);
     }
     // T1 reflection or forgery: the sealed sender is not this mailbox's peer.
     refuse(inner, "the sealed sender is not this mailbox's peer")
@@ -231,7 +252,7 @@ pub(super) async fn peer_mismatch(
 /// whose address travelled only inside a sealed `Hello`, see [`peer_mismatch`]). It is held:
 /// the contact is marked, sending is blocked, and the new session waits for the user, stored
 /// with the held key in one write.
-async fn key_change(
+fn key_change(
     inner: &Arc<Inner>,
     contact: ContactId,
     opened: &OpenedEnvelope,

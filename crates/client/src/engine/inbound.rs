@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::envelope::refuse;
 use super::error::EngineError;
-use super::first_contact::{accept_first_message, peer_mismatch};
+use super::first_contact::{FirstMessage, accept_first_message, peer_mismatch};
 use super::receipts::emit_receipt_states;
 use super::receive_run::{Locked, receive_run};
 use super::secure::secure_mailboxes;
@@ -48,10 +48,14 @@ pub(super) async fn inbound_loop(
         if deliveries.is_empty() {
             continue;
         }
-        let acknowledged = receive_batch(&inner, &url, &deliveries).await;
-        for (delivery, ack) in deliveries.iter().zip(acknowledged) {
+        let ids: Vec<_> = deliveries
+            .iter()
+            .map(|delivery| (delivery.receive_id, delivery.message_id))
+            .collect();
+        let acknowledged = receive_batch(&inner, &url, deliveries).await;
+        for ((receive_id, message_id), ack) in ids.into_iter().zip(acknowledged) {
             if ack {
-                let _ = acks.ack(delivery.receive_id, delivery.message_id);
+                let _ = acks.ack(receive_id, message_id);
             }
         }
     }
@@ -62,25 +66,47 @@ enum Prepared {
     /// Decided already (refused, unknown mailbox): whether to ACK.
     Done(bool),
     /// Opened with the mailbox's sealing key.
-    Opened(Box<(Arc<OwnMailbox>, OpenedEnvelope)>),
+    Opened(Arc<Opened>),
 }
+
+/// An envelope opened with the sealing key of our mailbox it came on (shared with the blocking
+/// work that steps and commits it).
+type Opened = (Arc<OwnMailbox>, OpenedEnvelope);
 
 /// Opens, commits and decides the ACK of each delivery, in order. Envelopes on contacts'
 /// mailboxes are committed together ([`receive_run`]); initial messages on invite mailboxes
 /// (and key changes) take their own path between runs. Returns one ACK decision per delivery.
-async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: &[Delivery]) -> Vec<bool> {
-    let mut prepared = Vec::with_capacity(deliveries.len());
-    let mut mailboxes = MailboxCache::new();
-    for delivery in deliveries {
-        prepared.push(match prepare(inner, url, delivery, &mut mailboxes) {
-            Ok(item) => item,
-            Err(error) => {
-                tracing::warn!(%error, "delivery not prepared; left for the relay to push again");
-                Prepared::Done(false)
+async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: Vec<Delivery>) -> Vec<bool> {
+    let count = deliveries.len();
+    let url = url.to_owned();
+    // The HPKE opening (and the mailbox lookups) run on the blocking pool.
+    let prepared = inner
+        .blocking(move |inner| {
+            let mut mailboxes = MailboxCache::new();
+            let mut prepared = Vec::with_capacity(deliveries.len());
+            for delivery in &deliveries {
+                prepared.push(match prepare(inner, &url, delivery, &mut mailboxes) {
+                    Ok(item) => item,
+                    Err(error) => {
+                        tracing::warn!(
+                            %error,
+                            "delivery not prepared; left for the relay to push again"
+                        );
+                        Prepared::Done(false)
+                    }
+                });
             }
-        });
-    }
-    let mut acks = vec![false; deliveries.len()];
+            Ok(prepared)
+        })
+        .await;
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            tracing::warn!(%error, "batch not prepared; left for the relay to push again");
+            return vec![false; count];
+        }
+    };
+    let mut acks = vec![false; count];
     let mut run: Vec<(usize, ContactId)> = Vec::new();
     for index in 0..prepared.len() {
         let first_message = match prepared.get(index) {
@@ -96,11 +122,20 @@ async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: &[Delivery]) -
                 // envelope as another first message (which would be refused as a misuse).
                 let contact = match opened.0.contact {
                     Some(contact) => Some(contact),
-                    None => lock(&inner.store)
-                        .own_mailbox_by_receive_id(&opened.0.relay_url, &opened.0.receive_id)
-                        .ok()
-                        .flatten()
-                        .and_then(|mailbox| mailbox.contact),
+                    None => {
+                        let opened = Arc::clone(opened);
+                        inner
+                            .on_store(move |store| {
+                                Ok(store.own_mailbox_by_receive_id(
+                                    &opened.0.relay_url,
+                                    &opened.0.receive_id,
+                                )?)
+                            })
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|mailbox| mailbox.contact)
+                    }
                 };
                 match contact {
                     Some(contact) => {
@@ -115,10 +150,19 @@ async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: &[Delivery]) -
         if first_message {
             flush_run(inner, &prepared, &mut run, &mut acks).await;
             if let Some(Prepared::Opened(opened)) = prepared.get(index) {
-                let (mailbox, envelope) = opened.as_ref();
-                let ack = with_retries(|| accept_first_message(inner, mailbox, envelope)).await;
-                if let Some(slot) = acks.get_mut(index) {
-                    *slot = ack;
+                let first = with_retries(|| {
+                    let opened = Arc::clone(opened);
+                    inner.blocking(move |inner| accept_first_message(inner, &opened.0, &opened.1))
+                })
+                .await;
+                match first {
+                    Some(FirstMessage::Contact(contact)) => run.push((index, contact)),
+                    Some(FirstMessage::Decided(ack)) => {
+                        if let Some(slot) = acks.get_mut(index) {
+                            *slot = ack;
+                        }
+                    }
+                    None => {}
                 }
             }
         }
@@ -127,23 +171,23 @@ async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: &[Delivery]) -
     acks
 }
 
-/// Retries a local failure (a busy disk, a lost race) a few times; after that the envelope is
-/// left unacknowledged for the relay to push again after a reconnect.
-async fn with_retries<F, Fut>(mut attempt: F) -> bool
+/// Retries a local failure (a busy disk, a lost race) a few times; after that (`None`) the
+/// envelope is left unacknowledged for the relay to push again after a reconnect.
+async fn with_retries<T, F, Fut>(mut attempt: F) -> Option<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, EngineError>>,
+    Fut: std::future::Future<Output = Result<T, EngineError>>,
 {
     for round in 0..4u64 {
         match attempt().await {
-            Ok(ack) => return ack,
+            Ok(decided) => return Some(decided),
             Err(error) => {
                 tracing::warn!(%error, round, "delivery not committed");
                 tokio::time::sleep(Duration::from_millis(50 * (round + 1))).await;
             }
         }
     }
-    false
+    None
 }
 
 /// Each mailbox of a batch, looked up and its sealing key derived once (deriving the key
@@ -181,7 +225,7 @@ fn prepare(
     };
     let send_id = sealpost_crypto::SendId(array32(mailbox.send_id.as_bytes())?);
     match open_envelope(sealing, &send_id, &delivery.envelope) {
-        Ok(opened) => Ok(Prepared::Opened(Box::new((mailbox.clone(), opened)))),
+        Ok(opened) => Ok(Prepared::Opened(Arc::new((mailbox.clone(), opened)))),
         Err(error) => refuse(inner, format!("did not open: {error}")).map(Prepared::Done),
     }
 }
@@ -197,16 +241,26 @@ async fn flush_run(
     if run.is_empty() {
         return;
     }
-    let items: Vec<(usize, ContactId, &OpenedEnvelope)> = run
+    let items: Vec<(usize, ContactId, Arc<Opened>)> = run
         .drain(..)
         .filter_map(|(index, contact)| match prepared.get(index) {
-            Some(Prepared::Opened(opened)) => Some((index, contact, &opened.1)),
+            Some(Prepared::Opened(opened)) => Some((index, contact, Arc::clone(opened))),
             _ => None,
         })
         .collect();
     let mut decided = None;
     for round in 0..4u64 {
-        match receive_run(inner, &items) {
+        let run = items.clone();
+        let committed = inner
+            .blocking(move |inner| {
+                let run: Vec<(usize, ContactId, &OpenedEnvelope)> = run
+                    .iter()
+                    .map(|(index, contact, opened)| (*index, *contact, &opened.1))
+                    .collect();
+                receive_run(inner, &run)
+            })
+            .await;
+        match committed {
             Ok(decisions) => {
                 decided = Some(decisions);
                 break;
@@ -229,8 +283,13 @@ async fn flush_run(
                 let Some(Prepared::Opened(opened)) = prepared.get(*index) else {
                     continue;
                 };
-                let (mailbox, envelope) = opened.as_ref();
-                with_retries(|| peer_mismatch(inner, *contact, mailbox, envelope)).await
+                let contact = *contact;
+                with_retries(|| {
+                    let opened = Arc::clone(opened);
+                    inner.blocking(move |inner| peer_mismatch(inner, contact, &opened.0, &opened.1))
+                })
+                .await
+                .unwrap_or(false)
             }
             Locked::Stored(outcome, secure_with) => {
                 lock(&inner.fresh_restarts).remove(contact);
@@ -241,18 +300,24 @@ async fn flush_run(
                 let Some(Prepared::Opened(opened)) = prepared.get(*index) else {
                     continue;
                 };
-                restart_offered(inner, *contact, &opened.1).await
+                restart_offered(inner, *contact, opened).await
             }
             Locked::Broken => {
                 if lock(&inner.fresh_restarts).contains(contact) {
                     // A straggler of the session the contact's restart replaced.
                     let _ = refuse(inner, "a message of the session before the restart");
                 } else {
-                    if let Err(error) = super::restart::restart_session(
-                        inner,
-                        *contact,
-                        super::restart::RestartCause::AuthenticGap,
-                    ) {
+                    let contact = *contact;
+                    let restarted = inner
+                        .blocking(move |inner| {
+                            super::restart::restart_session(
+                                inner,
+                                contact,
+                                super::restart::RestartCause::AuthenticGap,
+                            )
+                        })
+                        .await;
+                    if let Err(error) = restarted {
                         tracing::warn!(%error, "session restart not started");
                     }
                     let _ = refuse(
@@ -272,13 +337,13 @@ async fn flush_run(
 /// An envelope whose session the contact's current one did not know. A restart accepted
 /// earlier in the same batch may know it now (the restart's later messages): it is received
 /// again through the current session first, and only otherwise checked as a restart.
-async fn restart_offered(
-    inner: &Arc<Inner>,
-    contact: ContactId,
-    envelope: &OpenedEnvelope,
-) -> bool {
+async fn restart_offered(inner: &Arc<Inner>, contact: ContactId, opened: &Arc<Opened>) -> bool {
     let again = with_retries(|| async {
-        match receive_run(inner, &[(0, contact, envelope)])?.pop() {
+        let envelope = Arc::clone(opened);
+        let decided = inner
+            .blocking(move |inner| receive_run(inner, &[(0, contact, &envelope.1)]))
+            .await?;
+        match decided.into_iter().next_back() {
             Some(Locked::Stored(outcome, secure_with)) => {
                 lock(&inner.fresh_restarts).remove(&contact);
                 after_commit(inner, contact, outcome, secure_with).await;
@@ -289,11 +354,17 @@ async fn restart_offered(
             _ => Ok(false),
         }
     })
-    .await;
+    .await
+    .unwrap_or(false);
     if again {
         return true;
     }
-    with_retries(|| async { super::restart::accept_restart(inner, contact, envelope) }).await
+    with_retries(|| {
+        let envelope = Arc::clone(opened);
+        inner.blocking(move |inner| super::restart::accept_restart(inner, contact, &envelope.1))
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// What follows a committed envelope: SECURE for a Welcome, events, the delivery receipt.
@@ -304,7 +375,7 @@ async fn after_commit(
     secure_with: Option<Vec<SenderKey>>,
 ) {
     if let Some(keys) = secure_with {
-        secure_mailboxes(inner, contact, &keys).await;
+        secure_mailboxes(inner, contact, keys).await;
     }
     match outcome {
         ReceiveOutcome::Stored(message) => {
@@ -314,9 +385,11 @@ async fn after_commit(
             });
             inner.queue_delivery_receipt(contact, message.seq.get());
         }
-        ReceiveOutcome::ReceiptApplied { updated } => emit_receipt_states(inner, contact, updated),
+        ReceiveOutcome::ReceiptApplied { updated } => {
+            receipt_states(inner, contact, updated).await;
+        }
         ReceiveOutcome::StoredWithReceipts { message, updated } => {
-            emit_receipt_states(inner, contact, updated);
+            receipt_states(inner, contact, updated).await;
             inner.emit(EngineEvent::MessageReceived {
                 contact_id: contact.to_string(),
                 message: MessageView::from(&message),
@@ -324,5 +397,22 @@ async fn after_commit(
             inner.queue_delivery_receipt(contact, message.seq.get());
         }
         ReceiveOutcome::SessionUpdated | ReceiveOutcome::Duplicate => {}
+    }
+}
+
+/// [`emit_receipt_states`], reading the messages on the blocking pool.
+async fn receipt_states(
+    inner: &Arc<Inner>,
+    contact: ContactId,
+    updated: Vec<crate::store::MessageId>,
+) {
+    let emitted = inner
+        .blocking(move |inner| {
+            emit_receipt_states(inner, contact, updated);
+            Ok(())
+        })
+        .await;
+    if let Err(error) = emitted {
+        tracing::warn!(%error, "receipt states not emitted");
     }
 }

@@ -16,7 +16,7 @@ use super::error::EngineError;
 use super::outbox::outbox_loop;
 use super::secure::secure_loop;
 use super::settings::{parse_socks_proxy, read_settings};
-use super::state::{Engine, Inner, array32, lock};
+use super::state::{BlockingWork, Engine, Inner, array32, lock};
 use super::views::*;
 use crate::content::{Body, CONTENT_VERSION, Content};
 use crate::open::{OpenedProfile, open_profile};
@@ -36,7 +36,8 @@ pub struct EngineConfig {
     pub connector: ConnectorConfig,
     /// The local test relay's URL, used for [`RelayChoice::Local`].
     pub local_relay_url: Option<String>,
-    /// Delay range before a delivery receipt goes out alone (§3a.7: 5–60 s; tests set ~0).
+    /// Delay range before a delivery receipt goes out alone (5–60 s, `docs/engine.md` § Inside a
+    /// ratchet message; tests set ~0).
     pub delivery_receipt_delay: (Duration, Duration),
     /// Send delivery receipts at all.
     pub delivery_receipts: bool,
@@ -70,22 +71,36 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<EngineEvent>), EngineError> {
         let dirs = ProfileDirs::resolve(&config.profiles, &config.profile)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        let vault = match config.vault {
-            Some(vault) => vault,
-            None => Vault::open(&config.profile)?,
+            .map_err(EngineError::ProfileDirectory)?;
+        // The keychain (D-Bus) and SQLCipher's open run on the blocking pool.
+        let (store, identity_seed, proxy) = {
+            let (vault, profile, dirs, store_config) = (
+                config.vault,
+                config.profile.clone(),
+                dirs.clone(),
+                config.store,
+            );
+            tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
+                let vault = match vault {
+                    Some(vault) => vault,
+                    None => Vault::open(&profile)?,
+                };
+                let OpenedProfile {
+                    store,
+                    identity_seed,
+                } = open_profile(&dirs, &vault, &store_config)?;
+                // The stored proxy applies before any connection is opened.
+                let proxy = parse_socks_proxy(read_settings(&store)?.socks_proxy.as_deref())?;
+                Ok((store, identity_seed, proxy))
+            })
+            .await
+            .map_err(EngineError::BlockingTask)??
         };
-        let OpenedProfile {
-            store,
-            identity_seed,
-        } = open_profile(&dirs, &vault, &config.store)?;
         let seed = IdentitySeed::from_bytes(Zeroizing::new(*identity_seed.expose_secret()));
         let identity = IdentityKeyPair::from_seed(&seed)?;
         let mut connector_config = config.connector;
-        // The stored proxy applies before any connection is opened.
-        connector_config.proxy = parse_socks_proxy(read_settings(&store)?.socks_proxy.as_deref())?;
-        let connector = Connector::new(connector_config)
-            .map_err(|e| EngineError::Internal(format!("TLS setup: {e}")))?;
+        connector_config.proxy = proxy;
+        let connector = Connector::new(connector_config).map_err(EngineError::TlsSetup)?;
         let (events, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             store: Mutex::new(store),
@@ -107,9 +122,10 @@ impl Engine {
             receipt_delay: config.delivery_receipt_delay,
             delivery_receipts: config.delivery_receipts,
             backoff: config.backoff,
+            blocking_work: BlockingWork::default(),
         });
         let engine = Self { inner };
-        engine.inner.resume()?;
+        engine.inner.blocking(|inner| inner.resume()).await?;
         Ok((engine, receiver))
     }
 
@@ -144,6 +160,8 @@ impl Engine {
             subscriber.shutdown().await;
         }
         self.inner.sender.close_all();
+        // Store and crypto work an aborted task started on the blocking pool runs to its end.
+        self.inner.blocking_work.idle().await;
     }
 
     /// The profile directory (for the data-at-rest scan and the webview data directory).

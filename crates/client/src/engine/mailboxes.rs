@@ -30,12 +30,19 @@ pub(crate) struct CreatedMailbox {
 }
 
 impl Inner {
-    pub(super) async fn create_mailbox(&self, url: &str) -> Result<CreatedMailbox, EngineError> {
+    pub(super) async fn create_mailbox(
+        self: &Arc<Self>,
+        url: &str,
+    ) -> Result<CreatedMailbox, EngineError> {
         let wire_url = self.check_relay_url(url)?;
         let auth = SigningKey::from_bytes(&random32()?);
         let send_secret = SendSecret::new(random32()?);
         let sealing = MailboxSealingKey::generate()?;
-        let password = relay_password(&lock(&self.store), url)?;
+        let password = {
+            let url = url.to_owned();
+            self.on_store(move |store| relay_password(store, &url))
+                .await?
+        };
         // A fresh owner connection per CREATE (`docs/threat-model.md` § connection roles).
         let connection = self.connector.connect_owner(&wire_url).await?;
         let (receive_id, send_id) = connection
@@ -112,7 +119,7 @@ impl Inner {
         if let Some(subscriber) = subscribers.get(url) {
             subscriber
                 .add(sealpost_relay_client::ReceiveId(receive_id), auth)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
+                .map_err(EngineError::SubscriberGone)?;
         }
         Ok(())
     }
@@ -126,7 +133,7 @@ impl Inner {
             subscriber.shutdown().await;
         }
         lock(&self.connections).clear();
-        let mailboxes = lock(&self.store).own_mailboxes()?;
+        let mailboxes = self.on_store(|store| Ok(store.own_mailboxes()?)).await?;
         for mailbox in mailboxes {
             let auth = SigningKey::from_bytes(&array32(mailbox.auth_secret_key.expose_secret())?);
             self.subscribe(
@@ -156,7 +163,10 @@ impl Inner {
         let weak = Arc::downgrade(&self);
         let task = tokio::spawn(async move {
             let Some(inner) = weak.upgrade() else { return };
-            let pending = match lock(&inner.store).pending_mailbox_deletions() {
+            let pending = match inner
+                .on_store(|store| Ok(store.pending_mailbox_deletions()?))
+                .await
+            {
                 Ok(pending) => pending,
                 Err(_) => return,
             };
@@ -188,8 +198,12 @@ impl Inner {
                     Err(error) => matches!(error, ClientError::Unauthorized),
                 };
                 if done {
-                    let _ = lock(&inner.store)
-                        .complete_mailbox_deletion(&deletion.relay_url, &deletion.receive_id);
+                    let (relay_url, receive_id) = (deletion.relay_url, deletion.receive_id);
+                    let _ = inner
+                        .on_store(move |store| {
+                            Ok(store.complete_mailbox_deletion(&relay_url, &receive_id)?)
+                        })
+                        .await;
                 }
             }
         });

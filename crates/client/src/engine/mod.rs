@@ -6,17 +6,18 @@
 //! one async method returning a serde view type; every error is one [`EngineError`] whose
 //! [`EngineError::kind`] is the contract's error kind.
 //!
-//! The store is one SQLCipher connection behind a mutex; store calls are short, synchronous and
-//! made while holding it (never across an `.await`).
+//! The store is one SQLCipher connection behind a mutex; store calls are short, synchronous,
+//! never held across an `.await`, and run on tokio's blocking pool, never on a runtime worker
+//! (`docs/engine.md` § Threads).
 //!
 //! # Modules, in layers
 //!
-//! One file per concern. A module uses only modules of its own layer listed before it or of
-//! lower layers (imports and the `Inner`/`Engine` methods it calls alike), so there is no cycle
+//! One file per concern. A module uses only modules of a lower layer or earlier in its own layer
+//! (imports and the `Inner`/`Engine` methods it calls alike), so there is no cycle
 //! (`docs/engine.md` § Module map):
 //!
-//! 1. [`error`], [`sequence`], [`views`]: no other engine module.
-//! 2. `state`: the shared state ([`Engine`], `Inner`) and small helpers.
+//! 1. [`error`], [`sequence`], [`views`], `receive_step`: no engine module but `sequence`.
+//! 2. `state`: the shared state ([`Engine`], `Inner`), the blocking pool, small helpers.
 //! 3. `settings`, `seal`, `envelope`: stored settings; sealing for a contact; refusing and
 //!    answering initial messages.
 //! 4. `receipts`, `prekeys`, `secure`: receipts we send; our signed prekey; SECURE.
@@ -40,6 +41,7 @@ mod prekeys;
 mod profile;
 mod receipts;
 mod receive_run;
+mod receive_step;
 mod restart;
 mod seal;
 mod secure;
@@ -47,6 +49,9 @@ pub mod sequence;
 mod settings;
 mod state;
 pub mod views;
+
+#[cfg(test)]
+mod tests;
 
 pub use error::EngineError;
 pub use invites::INVITE_LIFETIME;

@@ -39,36 +39,39 @@ impl Engine {
         }
         let contact = parse_contact(contact_id)?;
         let now = UnixMillis::now();
-        // Store, seal once and queue in ONE transaction (§3a.1; one fsync before the SEND).
-        // Pending delivery receipts for this contact ride inside this message (§3a.7): they are
+        // Store, seal once and queue in ONE transaction (seal once, `docs/engine.md` § Sending; one
+        // fsync before the SEND).
+        // Pending delivery receipts for this contact ride inside this message (`docs/engine.md`
+        // § Inside a ratchet message): they are
         // taken out of the queue, under the store lock, before sealing, so the receipt timer
         // finds nothing to send alone; if the transaction fails they are queued again.
-        let mut riding: Vec<u64> = Vec::new();
-        let result = {
-            let mut store = lock(&self.inner.store);
-            store.insert_and_seal_outgoing(contact, text, now, |store, message| {
-                riding = lock(&self.inner.receipts)
-                    .remove(&contact)
-                    .unwrap_or_default();
-                let content = Content {
-                    v: CONTENT_VERSION,
-                    seq: message.seq.get(),
-                    sent_at_ms: u64::try_from(now.0).unwrap_or(0),
-                    body: Body::Text {
-                        text: text.to_owned(),
-                    },
-                    receipts: riding
-                        .iter()
-                        .map(|seq| crate::content::Receipt {
-                            kind: crate::content::ReceiptKindWire::Delivered,
-                            seq: *seq,
-                        })
-                        .collect(),
-                };
-                self.inner
-                    .seal_for(store, contact, Some(message.id), &content)
+        let text = text.to_owned();
+        let (result, riding) = self
+            .inner
+            .blocking(move |inner| {
+                let mut riding: Vec<u64> = Vec::new();
+                let mut store = lock(&inner.store);
+                let result =
+                    store.insert_and_seal_outgoing(contact, &text, now, |store, message| {
+                        riding = lock(&inner.receipts).remove(&contact).unwrap_or_default();
+                        let content = Content {
+                            v: CONTENT_VERSION,
+                            seq: message.seq.get(),
+                            sent_at_ms: u64::try_from(now.0).unwrap_or(0),
+                            body: Body::Text { text: text.clone() },
+                            receipts: riding
+                                .iter()
+                                .map(|seq| crate::content::Receipt {
+                                    kind: crate::content::ReceiptKindWire::Delivered,
+                                    seq: *seq,
+                                })
+                                .collect(),
+                        };
+                        inner.seal_for(store, contact, Some(message.id), &content)
+                    });
+                Ok((result, riding))
             })
-        };
+            .await?;
         let (message, _) = match result {
             Ok(done) => done,
             Err(error) => {
@@ -88,7 +91,9 @@ pub(super) async fn outbox_loop(weak: Weak<Inner>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let now = UnixMillis::now();
-        let due = lock(&inner.store).due_outbox(now, OUTBOX_BATCH);
+        let due = inner
+            .on_store(move |store| Ok(store.due_outbox(now, OUTBOX_BATCH)?))
+            .await;
         let due = match due {
             Ok(due) => due,
             Err(error) => {
@@ -97,7 +102,11 @@ pub(super) async fn outbox_loop(weak: Weak<Inner>) {
             }
         };
         if due.is_empty() {
-            let next = lock(&inner.store).next_outbox_attempt_at().ok().flatten();
+            let next = inner
+                .on_store(|store| Ok(store.next_outbox_attempt_at()?))
+                .await
+                .ok()
+                .flatten();
             let wait = next
                 .map(|at| {
                     Duration::from_millis(u64::try_from(at.0.saturating_sub(now.0)).unwrap_or(0))
@@ -147,7 +156,10 @@ async fn send_due(inner: &Arc<Inner>, due: Vec<crate::store::OutboxItem>) {
                 Ok(()) => sent.push(item),
                 Err(SendFailure::Never(reason)) => {
                     tracing::warn!(%reason, "outbox item given up");
-                    let failed = lock(&inner.store).give_up_outbox(item.id);
+                    let id = item.id;
+                    let failed = inner
+                        .on_store(move |store| Ok(store.give_up_outbox(id)?))
+                        .await;
                     if let Ok(Some(message)) = failed {
                         inner.emit(EngineEvent::MessageState {
                             contact_id: item.contact.to_string(),
@@ -164,7 +176,10 @@ async fn send_due(inner: &Arc<Inner>, due: Vec<crate::store::OutboxItem>) {
                             .0
                             .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
                     );
-                    let _ = lock(&inner.store).reschedule_outbox(item.id, at);
+                    let id = item.id;
+                    let _ = inner
+                        .on_store(move |store| Ok(store.reschedule_outbox(id, at)?))
+                        .await;
                 }
             }
         }
@@ -172,7 +187,9 @@ async fn send_due(inner: &Arc<Inner>, due: Vec<crate::store::OutboxItem>) {
             continue;
         }
         let ids: Vec<_> = sent.iter().map(|item| item.id).collect();
-        let changed = lock(&inner.store).mark_outbox_sent_batch(&ids);
+        let changed = inner
+            .on_store(move |store| Ok(store.mark_outbox_sent_batch(&ids)?))
+            .await;
         match changed {
             Ok(changed) => {
                 for message in changed {
@@ -200,14 +217,18 @@ enum SendFailure {
     Never(String),
 }
 
-async fn send_item(inner: &Inner, item: &crate::store::OutboxItem) -> Result<(), SendFailure> {
-    let address = {
-        let store = lock(&inner.store);
-        store
-            .peer_addresses(item.contact)
-            .map_err(|e| SendFailure::Never(e.to_string()))?
+async fn send_item(inner: &Arc<Inner>, item: &crate::store::OutboxItem) -> Result<(), SendFailure> {
+    let contact = item.contact;
+    let address = match inner
+        .on_store(move |store| Ok(store.peer_addresses(contact)?))
+        .await
+    {
+        Ok(addresses) => addresses
             .into_iter()
-            .find(|a| a.relay_url == item.relay_url && a.send_id == item.send_id)
+            .find(|a| a.relay_url == item.relay_url && a.send_id == item.send_id),
+        // Not the item's fault (the runtime is going away): try again later.
+        Err(EngineError::BlockingTask(_)) => return Err(SendFailure::Retry(false)),
+        Err(error) => return Err(SendFailure::Never(error.to_string())),
     };
     let Some(address) = address else {
         return Err(SendFailure::Never("the address is gone".into()));

@@ -22,13 +22,19 @@ pub const RETIRED_SIGNED_PREKEY_GRACE: Duration = Duration::from_secs(30 * 24 * 
 impl Engine {
     /// Makes a new signed prekey, retires the current one (kept to answer late initial messages
     /// that name it) and tells every contact it can send to, inside a ratchet message
-    /// (`PrekeyUpdate`, §3a.6), so a session broken beyond MAX_SKIP can restart X3DH with the
+    /// (`PrekeyUpdate`, `docs/engine.md` § Inside a ratchet message), so a session broken beyond MAX_SKIP can restart X3DH with the
     /// latest one. Everything is one store transaction. Returns how many contacts were told.
     /// The engine calls it on open when the current prekey is older than
     /// [`SIGNED_PREKEY_LIFETIME`].
     pub async fn refresh_signed_prekey(&self) -> Result<usize, EngineError> {
-        let told = self.inner.refresh_signed_prekey()?;
-        self.inner.prune_prekey_secrets(UnixMillis::now())?;
+        let told = self
+            .inner
+            .blocking(|inner| {
+                let told = inner.refresh_signed_prekey()?;
+                inner.prune_prekey_secrets(UnixMillis::now())?;
+                Ok(told)
+            })
+            .await?;
         self.inner.outbox_wake.notify_one();
         Ok(told)
     }

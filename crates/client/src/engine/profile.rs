@@ -29,7 +29,10 @@ impl Engine {
             RelayChoice::Remote { url, password } => {
                 if let Some(password) = password {
                     self.inner.check_relay_url(&url)?;
-                    store_relay_password(&mut lock(&self.inner.store), &url, Some(&password))?;
+                    let url = url.clone();
+                    self.inner
+                        .on_store(move |store| store_relay_password(store, &url, Some(&password)))
+                        .await?;
                 }
                 url
             }
@@ -37,47 +40,55 @@ impl Engine {
         self.inner.check_relay_url(&url)?;
         let signed = SignedPrekeyPair::generate(&self.inner.identity)?;
         let now = UnixMillis::now();
-        {
-            let mut store = lock(&self.inner.store);
-            if store.profile()?.is_some() {
-                return Err(EngineError::AlreadyOnboarded);
-            }
-            store.insert_signed_prekey(
-                signed.id().0,
-                &SignedPrekeySecretBytes::new(signed.to_secret_bytes().to_vec()),
-                now,
-            )?;
-            let settings = Settings {
-                relays: vec![url],
-                ..Settings::default()
-            };
-            write_settings(&mut store, &settings)?;
-            store.init_profile(&name, now)?;
-        }
+        self.inner
+            .on_store(move |store| {
+                if store.profile()?.is_some() {
+                    return Err(EngineError::AlreadyOnboarded);
+                }
+                store.insert_signed_prekey(
+                    signed.id().0,
+                    &SignedPrekeySecretBytes::new(signed.to_secret_bytes().to_vec()),
+                    now,
+                )?;
+                let settings = Settings {
+                    relays: vec![url],
+                    ..Settings::default()
+                };
+                write_settings(store, &settings)?;
+                store.init_profile(&name, now)?;
+                Ok(())
+            })
+            .await?;
         self.get_profile().await
     }
 
     /// `get_profile`.
     pub async fn get_profile(&self) -> Result<ProfileView, EngineError> {
-        let store = lock(&self.inner.store);
-        let record = store.profile()?.ok_or(EngineError::NotOnboarded)?;
-        Ok(ProfileView {
-            display_name: record.display_name,
-            profile: self.inner.profile.to_string(),
-            relays: read_settings(&store)?.relays,
-        })
+        let profile = self.inner.profile.to_string();
+        self.inner
+            .on_store(move |store| {
+                let record = store.profile()?.ok_or(EngineError::NotOnboarded)?;
+                Ok(ProfileView {
+                    display_name: record.display_name,
+                    profile,
+                    relays: read_settings(store)?.relays,
+                })
+            })
+            .await
     }
 
     /// `set_display_name`.
     pub async fn set_display_name(&self, display_name: &str) -> Result<ProfileView, EngineError> {
         let name = check_display_name(display_name)?;
-        lock(&self.inner.store).set_profile_display_name(&name)?;
+        self.inner
+            .on_store(move |store| Ok(store.set_profile_display_name(&name)?))
+            .await?;
         self.get_profile().await
     }
 
     /// `get_settings`.
     pub async fn get_settings(&self) -> Result<Settings, EngineError> {
-        read_settings(&lock(&self.inner.store))
+        self.inner.on_store(|store| read_settings(store)).await
     }
 
     /// `set_relay_password`: stores `url`'s password in the encrypted store (or removes it with
@@ -90,9 +101,13 @@ impl Engine {
     ) -> Result<Settings, EngineError> {
         self.inner.check_relay_url(url)?;
         let password = password.filter(|p| !p.expose_secret().is_empty());
-        let mut store = lock(&self.inner.store);
-        store_relay_password(&mut store, url, password.as_ref())?;
-        read_settings(&store)
+        let url = url.to_owned();
+        self.inner
+            .on_store(move |store| {
+                store_relay_password(store, &url, password.as_ref())?;
+                read_settings(store)
+            })
+            .await
     }
 
     /// `update_settings`: stores the whole object and returns it as stored.
@@ -103,13 +118,16 @@ impl Engine {
         for url in &settings.relays {
             self.inner.check_relay_url(url)?;
         }
-        let mut store = lock(&self.inner.store);
-        let settings = Settings {
-            socks_proxy: read_settings(&store)?.socks_proxy,
-            ..settings
-        };
-        write_settings(&mut store, &settings)?;
-        read_settings(&store)
+        self.inner
+            .on_store(move |store| {
+                let settings = Settings {
+                    socks_proxy: read_settings(store)?.socks_proxy,
+                    ..settings
+                };
+                write_settings(store, &settings)?;
+                read_settings(store)
+            })
+            .await
     }
 
     /// `set_socks_proxy`: routes every relay connection through the SOCKS5 proxy at `address`
@@ -118,15 +136,18 @@ impl Engine {
     pub async fn set_socks_proxy(&self, address: Option<&str>) -> Result<Settings, EngineError> {
         let address = address.map(str::trim).filter(|a| !a.is_empty());
         let proxy = parse_socks_proxy(address)?;
-        let settings = {
-            let mut store = lock(&self.inner.store);
-            let settings = Settings {
-                socks_proxy: proxy.map(|p| p.address.to_string()),
-                ..read_settings(&store)?
-            };
-            write_settings(&mut store, &settings)?;
-            read_settings(&store)?
-        };
+        let socks_proxy = proxy.map(|p| p.address.to_string());
+        let settings = self
+            .inner
+            .on_store(move |store| {
+                let settings = Settings {
+                    socks_proxy,
+                    ..read_settings(store)?
+                };
+                write_settings(store, &settings)?;
+                read_settings(store)
+            })
+            .await?;
         self.inner.connector.set_proxy(proxy);
         self.inner.sender.close_all();
         self.inner.resubscribe_all().await?;

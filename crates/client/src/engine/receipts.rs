@@ -18,38 +18,47 @@ impl Engine {
         let contact = parse_contact(contact_id)?;
         let seq = ConversationSeq::new(up_to_seq)
             .ok_or_else(|| EngineError::InvalidInput("upToSeq".into()))?;
-        let mut store = lock(&self.inner.store);
-        let read = store.mark_read(
-            contact,
-            MessagePosition {
-                seq,
-                direction: Direction::Outgoing,
-            },
-        )?;
-        if !read.is_empty() && read_settings(&store)?.read_receipts {
-            let receipts = read
-                .iter()
-                .map(|seq| crate::content::Receipt {
-                    kind: crate::content::ReceiptKindWire::Read,
-                    seq: seq.get(),
-                })
-                .collect();
-            let contact_row = store
-                .contact(contact)?
-                .ok_or(EngineError::ContactNotFound)?;
-            if contact_row.sending_blocked_reason().is_none() {
-                self.inner
-                    .seal_and_commit(&mut store, contact, None, &receipts_only(receipts))?;
-                drop(store);
-                self.inner.outbox_wake.notify_one();
-            }
+        let sealed = self
+            .inner
+            .blocking(move |inner| {
+                let mut store = lock(&inner.store);
+                let read = store.mark_read(
+                    contact,
+                    MessagePosition {
+                        seq,
+                        direction: Direction::Outgoing,
+                    },
+                )?;
+                if read.is_empty() || !read_settings(&store)?.read_receipts {
+                    return Ok(false);
+                }
+                let receipts = read
+                    .iter()
+                    .map(|seq| crate::content::Receipt {
+                        kind: crate::content::ReceiptKindWire::Read,
+                        seq: seq.get(),
+                    })
+                    .collect();
+                let contact_row = store
+                    .contact(contact)?
+                    .ok_or(EngineError::ContactNotFound)?;
+                if contact_row.sending_blocked_reason().is_some() {
+                    return Ok(false);
+                }
+                inner.seal_and_commit(&mut store, contact, None, &receipts_only(receipts))?;
+                Ok(true)
+            })
+            .await?;
+        if sealed {
+            self.inner.outbox_wake.notify_one();
         }
         Ok(())
     }
 }
 
 impl Inner {
-    /// Queues a delivery receipt for `seq`, sent alone after a random delay (§3a.7).
+    /// Queues a delivery receipt for `seq`, sent alone after a random delay unless it rides on a
+    /// text first (`docs/engine.md` § Inside a ratchet message).
     pub(crate) fn queue_delivery_receipt(self: &Arc<Self>, contact: ContactId, seq: u64) {
         if !self.delivery_receipts {
             return;
@@ -81,17 +90,19 @@ impl Inner {
             if seqs.is_empty() {
                 return;
             }
-            let receipts = seqs
+            let receipts: Vec<_> = seqs
                 .into_iter()
                 .map(|seq| crate::content::Receipt {
                     kind: crate::content::ReceiptKindWire::Delivered,
                     seq,
                 })
                 .collect();
-            let result = {
-                let mut store = lock(&inner.store);
-                inner.seal_and_commit(&mut store, contact, None, &receipts_only(receipts))
-            };
+            let result = inner
+                .blocking(move |inner| {
+                    let mut store = lock(&inner.store);
+                    inner.seal_and_commit(&mut store, contact, None, &receipts_only(receipts))
+                })
+                .await;
             match result {
                 Ok(()) => inner.outbox_wake.notify_one(),
                 Err(error) => tracing::debug!(%error, "delivery receipt not sent"),

@@ -8,15 +8,13 @@ use sealpost_crypto::{OpenedEnvelope, Session};
 
 use super::envelope::refuse;
 use super::error::EngineError;
-use super::state::{Inner, identity_from_bytes, lock};
-use crate::content::{Body, Content, ReceiptKindWire, SenderKey};
+use super::receive_step::read_plaintext;
+use super::state::{Inner, lock};
+use crate::content::SenderKey;
 use crate::store::{
-    Contact, ContactId, ConversationSeq, EnvelopeId, ReceiptKind, ReceiveOutcome, Received,
-    ReceivedContent, SessionStateBytes, SignedPrekeyBytes, StoreError, UnixMillis,
+    Contact, ContactId, EnvelopeId, ReceiveOutcome, Received, ReceivedContent, SessionStateBytes,
+    StoreError, UnixMillis,
 };
-
-/// Most receipts read from one text message (a peer's pending receipts fit far below it).
-const MAX_RIDING_RECEIPTS: usize = 4096;
 
 /// What the locked part of receiving decided for one envelope on a contact's mailbox.
 pub(super) enum Locked {
@@ -25,7 +23,7 @@ pub(super) enum Locked {
     /// The sealed sender is not the contact: a key change, an invite misuse or a reflection.
     PeerMismatch,
     /// The contact offers a new session (an X3DH initial message with a new base key): a
-    /// session restart to check (§3a rule 6).
+    /// session restart to check (`docs/engine.md` § Session restart).
     RestartOffered,
     /// An authentic message of the contact's lies beyond MAX_SKIP: our session cannot follow
     /// the contact's, restart it.
@@ -195,103 +193,22 @@ fn step_one(
         Err(error) => return decided(refuse(inner, format!("ratchet refused: {error}"))),
     };
     seen.insert((contact, envelope_id));
-    let mut secure_with = None;
-    let content = match Content::from_bytes(&plaintext) {
-        Ok(content) => Some(content),
-        Err(error) => {
-            // The ratchet step is kept (the message key is spent); the content is dropped.
-            refuse(inner, format!("content: {error}"))?;
-            None
-        }
-    };
-    let received_content = match content {
-        None => ReceivedContent::SessionOnly,
-        Some(content) => match content.body {
-            Body::Text { text } => match super::sequence::accept_incoming_seq(
-                content.seq,
-                store.conversation_last_seq(contact)?,
-            ) {
-                Ok(seq) => {
-                    let sent_at = UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0));
-                    // Receipts riding on the message (§3a.7), applied in its savepoint.
-                    let receipts: Vec<(ReceiptKind, ConversationSeq)> = content
-                        .receipts
-                        .iter()
-                        .take(MAX_RIDING_RECEIPTS)
-                        .filter_map(|receipt| {
-                            let kind = match receipt.kind {
-                                ReceiptKindWire::Delivered => ReceiptKind::Delivered,
-                                ReceiptKindWire::Read => ReceiptKind::Read,
-                            };
-                            ConversationSeq::new(receipt.seq).map(|seq| (kind, seq))
-                        })
-                        .collect();
-                    if receipts.is_empty() {
-                        ReceivedContent::Message {
-                            seq,
-                            body: text,
-                            sent_at,
-                        }
-                    } else {
-                        ReceivedContent::MessageWithReceipts {
-                            seq,
-                            body: text,
-                            sent_at,
-                            receipts,
-                        }
-                    }
-                }
-                Err(error) => {
-                    // The ratchet step is kept; the text is dropped and sending goes on.
-                    refuse(inner, format!("content: {error}"))?;
-                    ReceivedContent::SessionOnly
-                }
-            },
-            Body::ReceiptsOnly => {
-                let kind = match content.receipts.first().map(|r| r.kind) {
-                    Some(ReceiptKindWire::Read) => ReceiptKind::Read,
-                    _ => ReceiptKind::Delivered,
-                };
-                let seqs = content
-                    .receipts
-                    .iter()
-                    .filter_map(|r| ConversationSeq::new(r.seq))
-                    .collect();
-                ReceivedContent::Receipt { kind, seqs }
-            }
-            Body::Welcome { sender_keys, .. } => {
-                secure_with = Some(sender_keys);
-                ReceivedContent::SessionOnly
-            }
-            Body::PrekeyUpdate { signed_prekey } => {
-                // Kept only if it is a signed prekey of this contact's identity.
-                let verified = identity_from_bytes(row.identity_key.as_bytes())
-                    .ok()
-                    .and_then(|identity| {
-                        let prekey =
-                            sealpost_crypto::SignedPrekey::from_bytes(&signed_prekey).ok()?;
-                        prekey.verify(&identity).ok()
-                    })
-                    .is_some();
-                if verified {
-                    store
-                        .set_peer_signed_prekey(contact, &SignedPrekeyBytes::new(signed_prekey))?;
-                } else {
-                    refuse(inner, "a prekey update that does not verify")?;
-                }
-                ReceivedContent::SessionOnly
-            }
-            Body::Hello { .. } | Body::Restart { .. } => ReceivedContent::SessionOnly,
-        },
-    };
+    let last_seq = store.conversation_last_seq(contact)?;
+    let step = read_plaintext(&plaintext, &row.identity_key, last_seq);
+    if let Some(refusal) = &step.refusal {
+        refuse(inner, refusal.to_string())?;
+    }
+    if let Some(prekey) = &step.peer_prekey {
+        store.set_peer_signed_prekey(contact, prekey)?;
+    }
     Ok(Step::Commit(
         Box::new(Received {
             contact,
             envelope_id,
             session_state: SessionStateBytes::new(session.to_bytes()?.to_vec()),
-            content: received_content,
+            content: step.content,
             received_at: now,
         }),
-        secure_with,
+        step.secure_with,
     ))
 }

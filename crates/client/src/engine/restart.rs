@@ -1,5 +1,5 @@
-//! Restarting a session with X3DH to the peer's latest signed prekey (BRIEF §3a rule 6;
-//! `docs/engine.md` § Session restart). Only authenticated input replaces a session: an
+//! Restarting a session with X3DH to the peer's latest signed prekey (`docs/engine.md`
+//! § Session restart). Only authenticated input replaces a session: an
 //! authentic message of the contact's that lies beyond MAX_SKIP (the ratchet opened it on a
 //! scratch chain, `CryptoError::AuthenticGapBeyondMaxSkip`), the user's own "repair session"
 //! action, or the contact's X3DH-authenticated `Restart` (accepted here if it comes from the
@@ -73,13 +73,10 @@ pub(super) fn restart_session(
             return Ok(());
         }
         let Some(prekey) = row.peer_signed_prekey.as_ref() else {
-            return Err(EngineError::Internal(
-                "no signed prekey of the contact to restart with".into(),
-            ));
+            return Err(EngineError::NoPeerPrekey { contact });
         };
         let identity = identity_from_bytes(row.identity_key.as_bytes())?;
-        let prekey = SignedPrekey::from_bytes(prekey.as_bytes())
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let prekey = SignedPrekey::from_bytes(prekey.as_bytes())?;
         let bundle = PrekeyBundle::new(identity, prekey, None)?;
         let session = Session::initiate(&inner.identity, &bundle)?;
         let state = SessionStateBytes::new(session.to_bytes()?.to_vec());
@@ -157,7 +154,7 @@ pub(super) fn accept_restart(
         let session_state = if ours_wins {
             store
                 .session_state(contact)?
-                .ok_or_else(|| EngineError::Internal("the session vanished".into()))?
+                .ok_or(EngineError::NoSession { contact })?
         } else {
             state
         };

@@ -14,7 +14,7 @@ use crate::store::{
 
 impl Inner {
     /// Seals `content` for `contact` once per relay address and commits the envelopes and the
-    /// advanced session in one transaction (§3a.1).
+    /// advanced session in one transaction (seal once, `docs/engine.md` § Sending).
     pub(crate) fn seal_and_commit(
         &self,
         store: &mut Store,
@@ -36,16 +36,12 @@ impl Inner {
     ) -> Result<SealedOutgoing, EngineError> {
         let state = store
             .session_state(contact)?
-            .ok_or_else(|| EngineError::Internal("no session with this contact".into()))?;
+            .ok_or(EngineError::NoSession { contact })?;
         let mut session = Session::from_bytes(state.expose_secret())?;
-        let plaintext = Zeroizing::new(
-            content
-                .to_bytes()
-                .map_err(|e| EngineError::Internal(e.to_string()))?,
-        );
+        let plaintext = Zeroizing::new(content.to_bytes().map_err(EngineError::Content)?);
         let addresses = store.peer_addresses(contact)?;
         if addresses.is_empty() {
-            return Err(EngineError::Internal("the contact has no address".into()));
+            return Err(EngineError::NoAddress { contact });
         }
         let mut envelopes = Vec::with_capacity(addresses.len());
         for address in &addresses {

@@ -1,13 +1,13 @@
 //! Binding mailboxes to a contact's sender keys: the sender keys we make for a peer's addresses,
 //! and the queue of SECUREs sent to our relays (`docs/engine.md` § SECURE).
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use ed25519_dalek::SigningKey;
 use sealpost_relay_client::{AuthPublicKey, RelayUrl as WireUrl};
 
 use super::error::EngineError;
-use super::state::{Inner, array32, backoff_delay, lock, random32, store_url};
+use super::state::{Inner, array32, backoff_delay, random32, store_url};
 use crate::content::SenderKey;
 use crate::store::{
     ContactId, PeerAddress, SealingPublicKeyBytes, SendId, SendSecretBytes, SenderAuthSecretBytes,
@@ -54,8 +54,16 @@ pub(crate) fn store_peer_address_with_new_sender_key(
 /// The Hello path queues inside its first-contact transaction instead ([`queue_secures`]); the
 /// Welcome path queues right after its batch commit, so a crash in between can lose that
 /// SECURE (`docs/engine.md` § SECURE).
-pub(super) async fn secure_mailboxes(inner: &Inner, contact: ContactId, keys: &[SenderKey]) {
-    queue_secures(&mut lock(&inner.store), contact, keys);
+pub(super) async fn secure_mailboxes(inner: &Arc<Inner>, contact: ContactId, keys: Vec<SenderKey>) {
+    let queued = inner
+        .on_store(move |store| {
+            queue_secures(store, contact, &keys);
+            Ok(())
+        })
+        .await;
+    if let Err(error) = queued {
+        tracing::warn!(%error, "could not queue the SECUREs");
+    }
     inner.secure_wake.notify_one();
 }
 
@@ -91,7 +99,7 @@ pub(super) async fn secure_loop(weak: Weak<Inner>) {
     let mut failures: u32 = 0;
     loop {
         let Some(inner) = weak.upgrade() else { return };
-        let pending = match lock(&inner.store).pending_secures() {
+        let pending = match inner.on_store(|store| Ok(store.pending_secures()?)).await {
             Ok(pending) => pending,
             Err(error) => {
                 tracing::warn!(%error, "reading queued SECUREs failed");
@@ -102,11 +110,16 @@ pub(super) async fn secure_loop(weak: Weak<Inner>) {
         for item in pending {
             match secure_one(&inner, &item).await {
                 Ok(()) => {
-                    if let Err(error) = lock(&inner.store).complete_secure(
-                        &item.relay_url,
-                        &item.receive_id,
-                        &item.sender_key,
-                    ) {
+                    let done = inner
+                        .on_store(move |store| {
+                            Ok(store.complete_secure(
+                                &item.relay_url,
+                                &item.receive_id,
+                                &item.sender_key,
+                            )?)
+                        })
+                        .await;
+                    if let Err(error) = done {
                         tracing::warn!(%error, "could not record a SECURE as done");
                     }
                 }

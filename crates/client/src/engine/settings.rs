@@ -13,8 +13,7 @@ const RELAY_PASSWORD_KEY: &str = "engine.relay-password.";
 /// The settings as stored, with [`Settings::relays_with_password`] filled in from the store.
 pub(super) fn read_settings(store: &Store) -> Result<Settings, EngineError> {
     let mut settings: Settings = match store.setting(SETTINGS_KEY)? {
-        Some(json) => serde_json::from_str(&json)
-            .map_err(|e| EngineError::Internal(format!("settings: {e}")))?,
+        Some(json) => serde_json::from_str(&json).map_err(EngineError::Settings)?,
         None => Settings::default(),
     };
     let mut with_password = Vec::new();
@@ -32,8 +31,7 @@ pub(super) fn write_settings(store: &mut Store, settings: &Settings) -> Result<(
         relays_with_password: Vec::new(),
         ..settings.clone()
     };
-    let json = serde_json::to_string(&settings)
-        .map_err(|e| EngineError::Internal(format!("settings: {e}")))?;
+    let json = serde_json::to_string(&settings).map_err(EngineError::Settings)?;
     store.set_setting(SETTINGS_KEY, &json)?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! every part of the engine uses: the store lock, random bytes, id and name parsing, task tracking.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -42,6 +42,48 @@ pub(crate) struct Inner {
     pub(super) receipt_delay: (Duration, Duration),
     pub(super) delivery_receipts: bool,
     pub(super) backoff: BackoffConfig,
+    /// Store and crypto work running on the blocking pool ([`Inner::blocking`]), which
+    /// [`Engine::shutdown`] waits for.
+    pub(super) blocking_work: BlockingWork,
+}
+
+/// Counts the closures [`Inner::blocking`] runs on tokio's blocking pool. Such a closure cannot
+/// be aborted, so [`Engine::shutdown`] waits until none is left before it returns.
+#[derive(Default)]
+pub(super) struct BlockingWork {
+    running: AtomicUsize,
+    finished: Notify,
+}
+
+impl BlockingWork {
+    /// Waits until no closure is running.
+    pub(super) async fn idle(&self) {
+        loop {
+            let finished = self.finished.notified();
+            if self.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            finished.await;
+        }
+    }
+}
+
+/// Marks one closure of [`BlockingWork`] running until dropped: after it ran, after it panicked,
+/// or when the runtime dropped it unrun.
+struct Running(Arc<Inner>);
+
+impl Running {
+    fn start(inner: Arc<Inner>) -> Self {
+        inner.blocking_work.running.fetch_add(1, Ordering::SeqCst);
+        Self(inner)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.blocking_work.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.blocking_work.finished.notify_waiters();
+    }
 }
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -57,7 +99,10 @@ pub(crate) fn random32() -> Result<[u8; 32], EngineError> {
 }
 
 pub(crate) fn array32(bytes: &[u8]) -> Result<[u8; 32], EngineError> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| EngineError::Internal("expected 32 bytes".into()))
+    <[u8; 32]>::try_from(bytes).map_err(|_| EngineError::KeyLength {
+        expected: 32,
+        found: bytes.len(),
+    })
 }
 
 pub(super) fn now_secs() -> u64 {
@@ -109,16 +154,42 @@ pub(crate) fn store_url(url: &str) -> Result<RelayUrl, EngineError> {
 }
 
 pub(crate) fn identity_from_bytes(bytes: &[u8]) -> Result<IdentityKey, EngineError> {
-    let array = <[u8; 64]>::try_from(bytes)
-        .map_err(|_| EngineError::Internal("identity key length".into()))?;
+    let array = <[u8; 64]>::try_from(bytes).map_err(|_| EngineError::KeyLength {
+        expected: 64,
+        found: bytes.len(),
+    })?;
     Ok(IdentityKey::from_bytes(&array)?)
 }
 
-pub(crate) fn hex_bytes(text: &str) -> Vec<u8> {
-    hex::decode(text).unwrap_or_default()
-}
-
 impl Inner {
+    /// Runs `work` on tokio's blocking pool and waits for it without holding up the runtime
+    /// (`docs/engine.md` § Threads). Everything that takes the store lock or seals or opens
+    /// (SQLCipher commits with their fsync, HPKE and the ratchet) runs in here, never on a
+    /// runtime worker: a worker blocked on the store's `std::sync::Mutex` stalls every task
+    /// queued on it.
+    pub(super) async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Arc<Inner>) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        // Counted before the spawn, so a shutdown that starts now waits for it.
+        let running = Running::start(Arc::clone(self));
+        tokio::task::spawn_blocking(move || {
+            let running = running;
+            work(&running.0)
+        })
+        .await
+        .map_err(EngineError::BlockingTask)?
+    }
+
+    /// [`Inner::blocking`] with the store locked for the whole of `work`.
+    pub(super) async fn on_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut Store) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        self.blocking(move |inner| work(&mut lock(&inner.store)))
+            .await
+    }
+
     pub(crate) fn emit(&self, event: EngineEvent) {
         let _ = self.events.send(event);
     }

@@ -1172,6 +1172,11 @@ fn step_one(
                 ReceivedContent::SessionOnly
             }
             Body::Hello { .. } | Body::Restart { .. } => ReceivedContent::SessionOnly,
+            // Groups are not wired into receiving yet (`docs/engine.md` § Groups).
+            Body::GroupText { .. }
+            | Body::GroupRoster { .. }
+            | Body::GroupReceipts { .. }
+            | Body::GroupIntroduction { .. } => ReceivedContent::SessionOnly,
         },
     };
     Ok(Step::Commit(

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use sealpost_crypto::{OpenedEnvelope, PrekeyBundle, Session, SessionMessage, SignedPrekey};
 
-use super::delivery::{refuse, responder_session};
-use super::{EngineError, Inner, identity_from_bytes, lock};
+use super::envelope::{refuse, responder_session};
+use super::error::EngineError;
+use super::state::{Inner, identity_from_bytes, lock};
 use crate::content::{Body, CONTENT_VERSION, Content};
 use crate::store::{
     ContactId, EnvelopeId, Received, ReceivedContent, SessionStateBytes, Store, UnixMillis,

@@ -1,6 +1,6 @@
 //! Contacts, their identity keys (with the T8 key-change hold), session state and signed prekeys.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::mailboxes::{MailboxDeletion, queue_mailbox_deletions};
 use super::types::{
@@ -303,7 +303,7 @@ impl Store {
              pending_session_state = NULL, key_changed_at = NULL, verified = 0 WHERE id = ?1",
             params![id],
         )?;
-        super::messages::write_session(&transaction, id, &session, now)?;
+        write_session(&transaction, id, &session, now)?;
         transaction.commit()?;
         Ok(())
     }
@@ -379,7 +379,7 @@ impl Store {
         now: UnixMillis,
     ) -> Result<(), StoreError> {
         let transaction = self.write()?;
-        super::messages::write_session(&transaction, contact, state, now)?;
+        write_session(&transaction, contact, state, now)?;
         transaction.commit()?;
         Ok(())
     }
@@ -517,4 +517,21 @@ impl Store {
         transaction.commit()?;
         Ok(())
     }
+}
+
+/// Writes (inserts or replaces) a contact's session state inside the open transaction.
+pub(crate) fn write_session(
+    transaction: &Connection,
+    contact: ContactId,
+    state: &SessionStateBytes,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO sessions (contact_id, state, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (contact_id) DO UPDATE SET state = excluded.state,
+             updated_at = excluded.updated_at",
+        )?
+        .execute(params![contact, state, now])?;
+    Ok(())
 }

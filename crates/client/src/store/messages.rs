@@ -28,7 +28,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::contacts::{CONTACT_COLUMNS, Contact, contact_from_row};
+use super::contacts::{CONTACT_COLUMNS, Contact, contact_from_row, write_session};
 use super::types::{
     ContactId, ConversationSeq, Direction, EnvelopeId, MessageId, MessagePosition, MessageState,
     OutboxItemId, RelayUrl, SealedEnvelopeBytes, SendId, SessionStateBytes, UnixMillis,
@@ -237,23 +237,6 @@ fn outbox_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
         next_attempt_at: row.get(7)?,
         created_at: row.get(8)?,
     })
-}
-
-/// Writes (inserts or replaces) a contact's session state inside the open transaction.
-pub(crate) fn write_session(
-    transaction: &Connection,
-    contact: ContactId,
-    state: &SessionStateBytes,
-    now: UnixMillis,
-) -> Result<(), StoreError> {
-    transaction
-        .prepare_cached(
-            "INSERT INTO sessions (contact_id, state, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (contact_id) DO UPDATE SET state = excluded.state,
-             updated_at = excluded.updated_at",
-        )?
-        .execute(params![contact, state, now])?;
-    Ok(())
 }
 
 fn load_contact(transaction: &Connection, id: ContactId) -> Result<Contact, StoreError> {

@@ -1,0 +1,330 @@
+//! The inbound path per relay: batch the pushed deliveries, open them, commit them (via
+//! `receive_run`), then ACK; and what follows a commit (`docs/engine.md` § Receiving).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use sealpost_crypto::{MailboxSealingKey, OpenedEnvelope, open_envelope};
+use sealpost_relay_client::{AckHandle, Delivery, Inbound};
+use tokio::sync::mpsc;
+
+use super::envelope::refuse;
+use super::error::EngineError;
+use super::first_contact::{accept_first_message, peer_mismatch};
+use super::receipts::emit_receipt_states;
+use super::receive_run::{Locked, receive_run};
+use super::secure::secure_mailboxes;
+use super::state::{Inner, array32, lock, store_url};
+use super::views::*;
+use crate::content::SenderKey;
+use crate::store::{ContactId, OwnMailbox, ReceiveId, ReceiveOutcome};
+
+/// Most envelopes committed in one store transaction. The relay's window (8 per mailbox by
+/// default) usually bounds a batch first; several busy mailboxes fill it further.
+const RECEIVE_BATCH: usize = 256;
+
+/// Handles one relay's deliveries: open, commit, then ACK — in batches. Whatever the relay has
+/// pushed by the time the loop looks (up to [`RECEIVE_BATCH`]) is opened, committed in ONE
+/// transaction and then ACKed together (`docs/engine.md` § Receiving).
+pub(super) async fn inbound_loop(
+    weak: Weak<Inner>,
+    url: String,
+    mut inbound: mpsc::Receiver<Inbound>,
+    acks: AckHandle,
+) {
+    while let Some(first) = inbound.recv().await {
+        let Some(inner) = weak.upgrade() else { return };
+        let mut deliveries = Vec::new();
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            if let Inbound::Message(delivery) = item {
+                deliveries.push(delivery);
+            }
+            if deliveries.len() < RECEIVE_BATCH {
+                next = inbound.try_recv().ok();
+            }
+        }
+        if deliveries.is_empty() {
+            continue;
+        }
+        let acknowledged = receive_batch(&inner, &url, &deliveries).await;
+        for (delivery, ack) in deliveries.iter().zip(acknowledged) {
+            if ack {
+                let _ = acks.ack(delivery.receive_id, delivery.message_id);
+            }
+        }
+    }
+}
+
+/// One pushed envelope after the HPKE open, before the ratchet.
+enum Prepared {
+    /// Decided already (refused, unknown mailbox): whether to ACK.
+    Done(bool),
+    /// Opened with the mailbox's sealing key.
+    Opened(Box<(Arc<OwnMailbox>, OpenedEnvelope)>),
+}
+
+/// Opens, commits and decides the ACK of each delivery, in order. Envelopes on contacts'
+/// mailboxes are committed together ([`receive_run`]); initial messages on invite mailboxes
+/// (and key changes) take their own path between runs. Returns one ACK decision per delivery.
+async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: &[Delivery]) -> Vec<bool> {
+    let mut prepared = Vec::with_capacity(deliveries.len());
+    let mut mailboxes = MailboxCache::new();
+    for delivery in deliveries {
+        prepared.push(match prepare(inner, url, delivery, &mut mailboxes) {
+            Ok(item) => item,
+            Err(error) => {
+                tracing::warn!(%error, "delivery not prepared; left for the relay to push again");
+                Prepared::Done(false)
+            }
+        });
+    }
+    let mut acks = vec![false; deliveries.len()];
+    let mut run: Vec<(usize, ContactId)> = Vec::new();
+    for index in 0..prepared.len() {
+        let first_message = match prepared.get(index) {
+            Some(Prepared::Done(ack)) => {
+                if let Some(slot) = acks.get_mut(index) {
+                    *slot = *ack;
+                }
+                continue;
+            }
+            Some(Prepared::Opened(opened)) => {
+                // A Hello earlier in this batch may have made the invite's mailbox a contact's
+                // (the batch's mailbox cache predates it): look again before treating the
+                // envelope as another first message (which would be refused as a misuse).
+                let contact = match opened.0.contact {
+                    Some(contact) => Some(contact),
+                    None => lock(&inner.store)
+                        .own_mailbox_by_receive_id(&opened.0.relay_url, &opened.0.receive_id)
+                        .ok()
+                        .flatten()
+                        .and_then(|mailbox| mailbox.contact),
+                };
+                match contact {
+                    Some(contact) => {
+                        run.push((index, contact));
+                        continue;
+                    }
+                    None => true,
+                }
+            }
+            None => continue,
+        };
+        if first_message {
+            flush_run(inner, &prepared, &mut run, &mut acks).await;
+            if let Some(Prepared::Opened(opened)) = prepared.get(index) {
+                let (mailbox, envelope) = opened.as_ref();
+                let ack = with_retries(|| accept_first_message(inner, mailbox, envelope)).await;
+                if let Some(slot) = acks.get_mut(index) {
+                    *slot = ack;
+                }
+            }
+        }
+    }
+    flush_run(inner, &prepared, &mut run, &mut acks).await;
+    acks
+}
+
+/// Retries a local failure (a busy disk, a lost race) a few times; after that the envelope is
+/// left unacknowledged for the relay to push again after a reconnect.
+async fn with_retries<F, Fut>(mut attempt: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, EngineError>>,
+{
+    for round in 0..4u64 {
+        match attempt().await {
+            Ok(ack) => return ack,
+            Err(error) => {
+                tracing::warn!(%error, round, "delivery not committed");
+                tokio::time::sleep(Duration::from_millis(50 * (round + 1))).await;
+            }
+        }
+    }
+    false
+}
+
+/// Each mailbox of a batch, looked up and its sealing key derived once (deriving the key
+/// computes its public half: an X25519 scalar multiplication). `None`: not ours.
+type MailboxCache = HashMap<[u8; 32], Option<(Arc<OwnMailbox>, MailboxSealingKey)>>;
+
+/// Looks the mailbox up and opens the HPKE seal (outside the store lock: this is the costly
+/// part). A refusal here is final: ACK it.
+fn prepare(
+    inner: &Inner,
+    url: &str,
+    delivery: &Delivery,
+    mailboxes: &mut MailboxCache,
+) -> Result<Prepared, EngineError> {
+    let entry = match mailboxes.get(&delivery.receive_id.0) {
+        Some(entry) => entry,
+        None => {
+            let store_relay = store_url(url)?;
+            let mailbox = lock(&inner.store).own_mailbox_by_receive_id(
+                &store_relay,
+                &ReceiveId::new(delivery.receive_id.0.to_vec()),
+            )?;
+            let entry = match mailbox {
+                Some(mailbox) => {
+                    let sealing = MailboxSealingKey::from_secret_bytes(&array32(
+                        mailbox.sealing_secret_key.expose_secret(),
+                    )?)?;
+                    Some((Arc::new(mailbox), sealing))
+                }
+                None => None,
+            };
+            mailboxes.entry(delivery.receive_id.0).or_insert(entry)
+        }
+    };
+    let Some((mailbox, sealing)) = entry else {
+        return refuse(inner, "an envelope for an unknown mailbox").map(Prepared::Done);
+    };
+    let send_id = sealpost_crypto::SendId(array32(mailbox.send_id.as_bytes())?);
+    match open_envelope(sealing, &send_id, &delivery.envelope) {
+        Ok(opened) => Ok(Prepared::Opened(Box::new((mailbox.clone(), opened)))),
+        Err(error) => refuse(inner, format!("did not open: {error}")).map(Prepared::Done),
+    }
+}
+
+/// Commits a run of envelopes on contacts' mailboxes (one transaction), then does what each
+/// needs afterwards (events, receipts, SECURE, the key-change path). Empties `run`.
+async fn flush_run(
+    inner: &Arc<Inner>,
+    prepared: &[Prepared],
+    run: &mut Vec<(usize, ContactId)>,
+    acks: &mut [bool],
+) {
+    if run.is_empty() {
+        return;
+    }
+    let items: Vec<(usize, ContactId, &OpenedEnvelope)> = run
+        .drain(..)
+        .filter_map(|(index, contact)| match prepared.get(index) {
+            Some(Prepared::Opened(opened)) => Some((index, contact, &opened.1)),
+            _ => None,
+        })
+        .collect();
+    let mut decided = None;
+    for round in 0..4u64 {
+        match receive_run(inner, &items) {
+            Ok(decisions) => {
+                decided = Some(decisions);
+                break;
+            }
+            Err(error) => {
+                tracing::warn!(%error, round, "received batch not committed");
+                inner.emit(EngineEvent::EnvelopeRefused {
+                    reason: format!("local failure, will retry: {error}"),
+                });
+                tokio::time::sleep(Duration::from_millis(50 * (round + 1))).await;
+            }
+        }
+    }
+    // Still failing: nothing was committed; leave the run unacknowledged.
+    let Some(decisions) = decided else { return };
+    for ((index, contact, _), decision) in items.iter().zip(decisions) {
+        let ack = match decision {
+            Locked::Done(ack) => ack,
+            Locked::PeerMismatch => {
+                let Some(Prepared::Opened(opened)) = prepared.get(*index) else {
+                    continue;
+                };
+                let (mailbox, envelope) = opened.as_ref();
+                with_retries(|| peer_mismatch(inner, *contact, mailbox, envelope)).await
+            }
+            Locked::Stored(outcome, secure_with) => {
+                lock(&inner.fresh_restarts).remove(contact);
+                after_commit(inner, *contact, outcome, secure_with).await;
+                true
+            }
+            Locked::RestartOffered => {
+                let Some(Prepared::Opened(opened)) = prepared.get(*index) else {
+                    continue;
+                };
+                restart_offered(inner, *contact, &opened.1).await
+            }
+            Locked::Broken => {
+                if lock(&inner.fresh_restarts).contains(contact) {
+                    // A straggler of the session the contact's restart replaced.
+                    let _ = refuse(inner, "a message of the session before the restart");
+                } else {
+                    if let Err(error) = super::restart::restart_session(
+                        inner,
+                        *contact,
+                        super::restart::RestartCause::AuthenticGap,
+                    ) {
+                        tracing::warn!(%error, "session restart not started");
+                    }
+                    let _ = refuse(
+                        inner,
+                        "ratchet refused: too many skipped messages; session restarted",
+                    );
+                }
+                true
+            }
+        };
+        if let Some(slot) = acks.get_mut(*index) {
+            *slot = ack;
+        }
+    }
+}
+
+/// An envelope whose session the contact's current one did not know. A restart accepted
+/// earlier in the same batch may know it now (the restart's later messages): it is received
+/// again through the current session first, and only otherwise checked as a restart.
+async fn restart_offered(
+    inner: &Arc<Inner>,
+    contact: ContactId,
+    envelope: &OpenedEnvelope,
+) -> bool {
+    let again = with_retries(|| async {
+        match receive_run(inner, &[(0, contact, envelope)])?.pop() {
+            Some(Locked::Stored(outcome, secure_with)) => {
+                lock(&inner.fresh_restarts).remove(&contact);
+                after_commit(inner, contact, outcome, secure_with).await;
+                Ok(true)
+            }
+            Some(Locked::Done(ack)) => Ok(ack),
+            // Still a new session, or another decision: the restart path decides.
+            _ => Ok(false),
+        }
+    })
+    .await;
+    if again {
+        return true;
+    }
+    with_retries(|| async { super::restart::accept_restart(inner, contact, envelope) }).await
+}
+
+/// What follows a committed envelope: SECURE for a Welcome, events, the delivery receipt.
+async fn after_commit(
+    inner: &Arc<Inner>,
+    contact: ContactId,
+    outcome: ReceiveOutcome,
+    secure_with: Option<Vec<SenderKey>>,
+) {
+    if let Some(keys) = secure_with {
+        secure_mailboxes(inner, contact, &keys).await;
+    }
+    match outcome {
+        ReceiveOutcome::Stored(message) => {
+            inner.emit(EngineEvent::MessageReceived {
+                contact_id: contact.to_string(),
+                message: MessageView::from(&message),
+            });
+            inner.queue_delivery_receipt(contact, message.seq.get());
+        }
+        ReceiveOutcome::ReceiptApplied { updated } => emit_receipt_states(inner, contact, updated),
+        ReceiveOutcome::StoredWithReceipts { message, updated } => {
+            emit_receipt_states(inner, contact, updated);
+            inner.emit(EngineEvent::MessageReceived {
+                contact_id: contact.to_string(),
+                message: MessageView::from(&message),
+            });
+            inner.queue_delivery_receipt(contact, message.seq.get());
+        }
+        ReceiveOutcome::SessionUpdated | ReceiveOutcome::Duplicate => {}
+    }
+}

@@ -1,0 +1,243 @@
+//! The send path: `send_message` stores, seals and queues in one transaction; the outbox task
+//! sends the exact sealed bytes and retries with jittered backoff (`docs/engine.md` § Sending).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use futures_util::FutureExt;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use sealpost_relay_client::{RelayUrl as WireUrl, Retry, SendSecret};
+
+use super::error::EngineError;
+use super::state::{Engine, Inner, array32, backoff_delay, lock, parse_contact};
+use super::views::*;
+use crate::content::{Body, CONTENT_VERSION, Content, MAX_TEXT_BYTES};
+use crate::store::UnixMillis;
+
+const OUTBOX_BATCH: u32 = 256;
+
+/// Most SENDs in flight at once from the outbox.
+const SEND_IN_FLIGHT: usize = 32;
+
+const IDLE_WAIT: Duration = Duration::from_millis(1000);
+
+impl Engine {
+    /// `send_message`: stores, seals once and queues the message; returns it `queued`.
+    pub async fn send_message(
+        &self,
+        contact_id: &str,
+        text: &str,
+    ) -> Result<MessageView, EngineError> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(EngineError::MessageTooLong);
+        }
+        if text.trim().is_empty() {
+            return Err(EngineError::InvalidInput("empty message".into()));
+        }
+        let contact = parse_contact(contact_id)?;
+        let now = UnixMillis::now();
+        // Store, seal once and queue in ONE transaction (§3a.1; one fsync before the SEND).
+        // Pending delivery receipts for this contact ride inside this message (§3a.7): they are
+        // taken out of the queue, under the store lock, before sealing, so the receipt timer
+        // finds nothing to send alone; if the transaction fails they are queued again.
+        let mut riding: Vec<u64> = Vec::new();
+        let result = {
+            let mut store = lock(&self.inner.store);
+            store.insert_and_seal_outgoing(contact, text, now, |store, message| {
+                riding = lock(&self.inner.receipts)
+                    .remove(&contact)
+                    .unwrap_or_default();
+                let content = Content {
+                    v: CONTENT_VERSION,
+                    seq: message.seq.get(),
+                    sent_at_ms: u64::try_from(now.0).unwrap_or(0),
+                    body: Body::Text {
+                        text: text.to_owned(),
+                    },
+                    receipts: riding
+                        .iter()
+                        .map(|seq| crate::content::Receipt {
+                            kind: crate::content::ReceiptKindWire::Delivered,
+                            seq: *seq,
+                        })
+                        .collect(),
+                };
+                self.inner
+                    .seal_for(store, contact, Some(message.id), &content)
+            })
+        };
+        let (message, _) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                for seq in riding {
+                    self.inner.queue_delivery_receipt(contact, seq);
+                }
+                return Err(error);
+            }
+        };
+        self.inner.outbox_wake.notify_one();
+        Ok(MessageView::from(&message))
+    }
+}
+
+/// Sends due outbox items until the engine goes away.
+pub(super) async fn outbox_loop(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let now = UnixMillis::now();
+        let due = lock(&inner.store).due_outbox(now, OUTBOX_BATCH);
+        let due = match due {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "outbox read failed");
+                Vec::new()
+            }
+        };
+        if due.is_empty() {
+            let next = lock(&inner.store).next_outbox_attempt_at().ok().flatten();
+            let wait = next
+                .map(|at| {
+                    Duration::from_millis(u64::try_from(at.0.saturating_sub(now.0)).unwrap_or(0))
+                })
+                .unwrap_or(IDLE_WAIT)
+                .min(IDLE_WAIT);
+            let notified = inner.outbox_wake.notified();
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            continue;
+        }
+        send_due(&inner, due).await;
+    }
+}
+
+/// SENDs the due items, up to [`SEND_IN_FLIGHT`] pipelined at once (the relay protocol
+/// pipelines requests on one connection), and marks each window of OKs sent in one store
+/// transaction. After a failure on a relay, the rest of its items wait for their next attempt.
+/// Everything runs inside the outbox task (no spawned task holds the engine or the store).
+async fn send_due(inner: &Arc<Inner>, due: Vec<crate::store::OutboxItem>) {
+    let mut pending = due.into_iter();
+    let mut in_flight = FuturesUnordered::new();
+    let mut failed_urls: HashSet<String> = HashSet::new();
+    loop {
+        while in_flight.len() < SEND_IN_FLIGHT {
+            let Some(item) = pending.next() else { break };
+            if failed_urls.contains(item.relay_url.as_str()) {
+                continue;
+            }
+            in_flight.push(async move {
+                let result = send_item(inner, &item).await;
+                (item, result)
+            });
+        }
+        let Some(first) = in_flight.next().await else {
+            return;
+        };
+        let mut finished = vec![first];
+        while let Some(Some(more)) = in_flight.next().now_or_never() {
+            finished.push(more);
+        }
+        let mut sent = Vec::new();
+        for (item, result) in finished {
+            match result {
+                Ok(()) => sent.push(item),
+                Err(SendFailure::Never(reason)) => {
+                    tracing::warn!(%reason, "outbox item given up");
+                    let failed = lock(&inner.store).give_up_outbox(item.id);
+                    if let Ok(Some(message)) = failed {
+                        inner.emit(EngineEvent::MessageState {
+                            contact_id: item.contact.to_string(),
+                            message_id: message.to_string(),
+                            state: MessageStateView::Failed,
+                        });
+                    }
+                }
+                Err(SendFailure::Retry(slow)) => {
+                    failed_urls.insert(item.relay_url.as_str().to_owned());
+                    let delay = backoff_delay(inner, item.attempts, slow);
+                    let at = UnixMillis(
+                        UnixMillis::now()
+                            .0
+                            .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+                    );
+                    let _ = lock(&inner.store).reschedule_outbox(item.id, at);
+                }
+            }
+        }
+        if sent.is_empty() {
+            continue;
+        }
+        let ids: Vec<_> = sent.iter().map(|item| item.id).collect();
+        let changed = lock(&inner.store).mark_outbox_sent_batch(&ids);
+        match changed {
+            Ok(changed) => {
+                for message in changed {
+                    let contact = sent
+                        .iter()
+                        .find(|item| item.message == Some(message))
+                        .map(|item| item.contact.to_string())
+                        .unwrap_or_default();
+                    inner.emit(EngineEvent::MessageState {
+                        contact_id: contact,
+                        message_id: message.to_string(),
+                        state: MessageStateView::OnRelay,
+                    });
+                }
+            }
+            // The relay has them; they are sent again later and the receiver's dedupe drops
+            // the repeats.
+            Err(error) => tracing::warn!(%error, "could not mark sent items"),
+        }
+    }
+}
+
+enum SendFailure {
+    Retry(bool),
+    Never(String),
+}
+
+async fn send_item(inner: &Inner, item: &crate::store::OutboxItem) -> Result<(), SendFailure> {
+    let address = {
+        let store = lock(&inner.store);
+        store
+            .peer_addresses(item.contact)
+            .map_err(|e| SendFailure::Never(e.to_string()))?
+            .into_iter()
+            .find(|a| a.relay_url == item.relay_url && a.send_id == item.send_id)
+    };
+    let Some(address) = address else {
+        return Err(SendFailure::Never("the address is gone".into()));
+    };
+    let parse = || -> Result<_, EngineError> {
+        Ok((
+            WireUrl::parse(item.relay_url.as_str())
+                .map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))?,
+            sealpost_relay_client::SendId(array32(item.send_id.as_bytes())?),
+            SendSecret::new(array32(address.send_secret.expose_secret())?),
+            SigningKey::from_bytes(&array32(address.sender_auth_secret_key.expose_secret())?),
+        ))
+    };
+    let (url, send_id, secret, key) = parse().map_err(|e| SendFailure::Never(e.to_string()))?;
+    match inner
+        .sender
+        .send(&url, send_id, &secret, item.sealed.as_bytes(), Some(&key))
+        .await
+    {
+        Ok(()) => Ok(()),
+        // Our SENDs are always signed with the key we announced; a SenderAuth refusal on the
+        // first attempts is the relay's SEND racing the peer's SECURE (its lookup saw the
+        // mailbox unsecured, its append saw it secured). Retrying the same bytes succeeds.
+        Err(sealpost_relay_client::ClientError::SenderUnauthorized) if item.attempts < 5 => {
+            Err(SendFailure::Retry(false))
+        }
+        Err(error) => match error.retry() {
+            Retry::Soon => Err(SendFailure::Retry(false)),
+            Retry::Later => Err(SendFailure::Retry(true)),
+            Retry::Never => Err(SendFailure::Never(error.to_string())),
+        },
+    }
+}

@@ -1,0 +1,161 @@
+//! The engine's shared state ([`Inner`], held by [`Engine`] in an `Arc`) and the small helpers
+//! every part of the engine uses: the store lock, random bytes, id and name parsing, task tracking.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use sealpost_crypto::{IdentityKey, IdentityKeyPair};
+use sealpost_relay_client::{BackoffConfig, Connector, RelayUrl as WireUrl, Sender, Subscriber};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use super::error::EngineError;
+use super::views::*;
+use crate::profile::{ProfileDirs, ProfileName};
+use crate::store::{ContactId, RelayUrl, Store, UnixMillis};
+
+/// What the engine's commands and tasks share: one per open profile, behind the [`Engine`]'s
+/// `Arc` (tasks hold it weakly).
+pub(crate) struct Inner {
+    pub(super) store: Mutex<Store>,
+    pub(super) identity: IdentityKeyPair,
+    pub(super) profile: ProfileName,
+    pub(super) dirs: ProfileDirs,
+    pub(super) events: mpsc::UnboundedSender<EngineEvent>,
+    pub(super) sender: Sender,
+    pub(super) connector: Connector,
+    pub(super) subscribers: Mutex<HashMap<String, Subscriber>>,
+    pub(super) connections: Mutex<BTreeMap<String, RelayConnection>>,
+    pub(super) outbox_wake: Notify,
+    /// Wakes [`secure_loop`](super::secure::secure_loop): a SECURE was queued, or a relay came back online.
+    pub(super) secure_wake: Arc<Notify>,
+    pub(super) receipts: Mutex<HashMap<ContactId, Vec<u64>>>,
+    /// Contacts whose session we just accepted as a restart and that have sent nothing on it
+    /// since: a gap refused now is a straggler of the old session, not a reason to restart.
+    pub(super) fresh_restarts: Mutex<HashSet<ContactId>>,
+    pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Set by [`Engine::shutdown`]: no new task starts (each is aborted as it is spawned).
+    pub(super) closing: AtomicBool,
+    pub(super) local_relay_url: Option<String>,
+    pub(super) receipt_delay: (Duration, Duration),
+    pub(super) delivery_receipts: bool,
+    pub(super) backoff: BackoffConfig,
+}
+
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn random32() -> Result<[u8; 32], EngineError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes)
+}
+
+pub(crate) fn array32(bytes: &[u8]) -> Result<[u8; 32], EngineError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| EngineError::Internal("expected 32 bytes".into()))
+}
+
+pub(super) fn now_secs() -> u64 {
+    u64::try_from(UnixMillis::now().0 / 1000).unwrap_or(0)
+}
+
+pub(super) fn check_display_name(name: &str) -> Result<String, EngineError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 64 || trimmed.len() > 64 * 4 {
+        return Err(EngineError::DisplayNameInvalid);
+    }
+    // The invite carries at most 64 bytes of name: cut on a char boundary.
+    Ok(trimmed.to_owned())
+}
+
+pub(super) fn invite_name(name: &str) -> String {
+    let mut out = String::new();
+    for ch in name.chars() {
+        if out.len() + ch.len_utf8() > crate::invite::MAX_INVITE_NAME {
+            break;
+        }
+        out.push(ch);
+    }
+    out
+}
+
+pub(super) fn parse_contact(id: &str) -> Result<ContactId, EngineError> {
+    id.parse().map_err(|_| EngineError::ContactNotFound)
+}
+
+/// The engine: one per open profile. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct Engine {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+pub(crate) fn store_url(url: &str) -> Result<RelayUrl, EngineError> {
+    RelayUrl::new(url).map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))
+}
+
+pub(crate) fn identity_from_bytes(bytes: &[u8]) -> Result<IdentityKey, EngineError> {
+    let array = <[u8; 64]>::try_from(bytes)
+        .map_err(|_| EngineError::Internal("identity key length".into()))?;
+    Ok(IdentityKey::from_bytes(&array)?)
+}
+
+pub(crate) fn hex_bytes(text: &str) -> Vec<u8> {
+    hex::decode(text).unwrap_or_default()
+}
+
+impl Inner {
+    pub(crate) fn emit(&self, event: EngineEvent) {
+        let _ = self.events.send(event);
+    }
+
+    pub(super) fn check_relay_url(&self, url: &str) -> Result<WireUrl, EngineError> {
+        let parsed =
+            WireUrl::parse(url).map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))?;
+        self.connector
+            .check(&parsed)
+            .map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))?;
+        store_url(url)?;
+        Ok(parsed)
+    }
+
+    /// Keeps `task` for [`Engine::shutdown`] to abort and await; aborts it at once if the engine
+    /// is already closing. Finished tasks are forgotten here.
+    pub(crate) fn track(&self, task: JoinHandle<()>) {
+        if self.closing.load(Ordering::SeqCst) {
+            task.abort();
+            return;
+        }
+        let mut tasks = lock(&self.tasks);
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(task);
+    }
+}
+
+/// A jittered backoff before attempt `attempts + 1` (a `slow` failure starts at the maximum).
+pub(super) fn backoff_delay(inner: &Inner, attempts: u32, slow: bool) -> Duration {
+    let base = if slow {
+        inner.backoff.max
+    } else {
+        inner.backoff.base
+    };
+    let factor = 1u32.checked_shl(attempts.min(16)).unwrap_or(u32::MAX);
+    let ceiling = base.saturating_mul(factor).min(inner.backoff.max);
+    let mut random = [0u8; 4];
+    let _ = getrandom::fill(&mut random);
+    // Full jitter between half and the whole ceiling.
+    let fraction = f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX);
+    ceiling.mul_f64(0.5 + 0.5 * fraction)
+}

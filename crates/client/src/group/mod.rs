@@ -205,6 +205,21 @@ pub enum GroupError {
     MalformedRoster,
 }
 
+impl GroupError {
+    /// The error kind the app maps (`ui/CONTRACT.md` § Errors).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GroupError::NotAdmin => "group_not_admin",
+            GroupError::NotMember => "group_not_member",
+            GroupError::AlreadyMember => "group_already_member",
+            GroupError::CannotRemoveAdmin => "group_cannot_remove_admin",
+            GroupError::Full { .. } => "group_full",
+            GroupError::InvalidInfo => "group_name_invalid",
+            GroupError::ClockExhausted | GroupError::MalformedRoster => "internal",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

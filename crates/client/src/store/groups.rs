@@ -10,8 +10,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::contacts::{CONTACT_COLUMNS, contact_from_row};
-use super::messages::{OutboxItem, SealedOutgoing, write_session};
+use super::contacts::{CONTACT_COLUMNS, contact_from_row, write_session};
+use super::messages::{OutboxItem, SealedOutgoing};
 use super::types::{ContactId, Direction, MessageId, MessageState, OutboxItemId, UnixMillis};
 use super::{Store, StoreError};
 use crate::group::{GroupId, GroupReplica, MemberKey, Role};

@@ -583,3 +583,71 @@ async fn group_message_replayed_into_another_group_is_refused() {
     let in_bob_group = texts(&t.alice, &with_bob.id).await;
     assert_eq!(in_bob_group.len(), 1, "shown once, in its own group");
 }
+
+/// An introduction invite opens only for the member it was made for: someone else who gets
+/// hold of its text is refused and the invite stays open for the member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_introduction_invite_opens_only_for_its_member() {
+    let t = trio().await;
+    let group = t
+        .alice
+        .engine
+        .create_group(
+            "Climbing",
+            "",
+            &[t.alice_bob.clone(), t.alice_carol.clone()],
+        )
+        .await
+        .unwrap();
+    wait_until("Alice's roster copies have left", || async {
+        t.alice
+            .engine
+            .with_store(|s| s.outbox().unwrap().is_empty())
+    })
+    .await;
+    // Alice stops: nothing can be passed on, so the introduction invite stays unused.
+    let Trio {
+        alice,
+        bob,
+        carol,
+        relay,
+        _secrets,
+        _root,
+        ..
+    } = t;
+    alice.stop().await;
+    wait_for_group(&bob, &group.id).await;
+    wait_for_group(&carol, &group.id).await;
+    // The one of Bob and Carol with the smaller key makes the invite.
+    let mut maker = if bob.engine.identity_key().to_bytes() < carol.engine.identity_key().to_bytes()
+    {
+        bob
+    } else {
+        carol
+    };
+    let found = std::sync::Arc::new(std::sync::Mutex::new(None));
+    wait_until("the introduction invite is made", || {
+        let found = found.clone();
+        let engine = maker.engine.clone();
+        async move {
+            let invites = engine.list_invites().await.unwrap();
+            let done = !invites.is_empty();
+            *found.lock().unwrap() = invites.into_iter().next();
+            done
+        }
+    })
+    .await;
+    let invite = found.lock().unwrap().clone().unwrap();
+
+    let (dave, _d) = Client::new("Dave", _root.path(), &relay.url()).await;
+    maker.drain_events();
+    dave.engine.accept_invite(&invite.text, "").await.unwrap();
+    maker.wait_event(refused("not made for")).await;
+    let chats = maker.engine.list_chats().await.unwrap();
+    assert!(!chats.iter().any(|c| c.display_name == "Dave"));
+    let still_open = maker.engine.list_invites().await.unwrap();
+    assert!(
+        still_open.iter().any(|i| i.id == invite.id),
+        "still open for the member"
+    );
+}

@@ -60,6 +60,13 @@ pub(super) async fn accept_first_message(
         return refuse(inner, "a Hello without a reply address");
     }
     let identity_bytes = IdentityKeyBytes::new(opened.sender().to_bytes().to_vec());
+    // An introduction invite (`docs/engine.md` § Groups) opens only for the member it was made for.
+    if super::groups::introduction_for_someone_else(inner, &record, &identity_bytes)? {
+        return refuse(
+            inner,
+            "an introduction invite used by someone it was not made for",
+        );
+    }
     // The contact (or the existing one it joins, §3a.5), the consumed invite, the peer's
     // addresses, the new session with its dedupe row, and our sealed Welcome: ONE transaction,
     // so a crash leaves either all of it or nothing (the relay then delivers the Hello again).

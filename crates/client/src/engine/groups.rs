@@ -492,6 +492,19 @@ impl Engine {
     }
 }
 
+/// Settings key prefix: an introduction invite's id → the member (hex identity key) it is for.
+const INTRODUCTION_FOR: &str = "engine.group-introduction-for.";
+
+/// Whether `record` is an introduction invite made for a member other than `sender`.
+pub(super) fn introduction_for_someone_else(
+    inner: &Inner,
+    record: &crate::store::InviteRecord,
+    sender: &IdentityKeyBytes,
+) -> Result<bool, EngineError> {
+    let made_for = lock(&inner.store).setting(&format!("{INTRODUCTION_FOR}{}", record.id))?;
+    Ok(made_for.is_some_and(|member| member != hex::encode(sender.as_bytes())))
+}
+
 /// Work to do after the receive run that carried a group body commits (it seals, so it must not
 /// run inside the run, whose sessions are held in memory until the commit).
 enum FollowUp {
@@ -816,6 +829,10 @@ impl Engine {
             }
             FollowUp::Introduce { group, member, via } => {
                 let invite = self.create_invite().await?;
+                lock(&inner.store).set_setting(
+                    &format!("{INTRODUCTION_FOR}{}", invite.id),
+                    &hex::encode(member.as_bytes()),
+                )?;
                 let body = Body::GroupIntroduction {
                     group_id: group,
                     member,

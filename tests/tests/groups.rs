@@ -651,3 +651,111 @@ async fn an_introduction_invite_opens_only_for_its_member() {
         "still open for the member"
     );
 }
+
+/// Relay blindness with real clients (T10): after a three-person group conversation, the
+/// relay's files (database, WAL) hold no group id, group name or description, no display name
+/// and no identity key, raw or in a text encoding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_files_hold_nothing_of_a_group_conversation() {
+    let relay_dir = tempfile::tempdir().unwrap();
+    let relay = sealpost_relay::Relay::start(sealpost_relay::RelayConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        database: relay_dir.path().join("relay.db"),
+        ..sealpost_relay::RelayConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("ws://{}", relay.addr());
+    let root = tempfile::tempdir().unwrap();
+    let tag = hex::encode(member_key_bytes_random());
+    let names = [
+        format!("Alice{}", &tag[..10]),
+        format!("Bob{}", &tag[10..20]),
+        format!("Carol{}", &tag[20..30]),
+    ];
+    let (alice, _a) = Client::new(&names[0], root.path(), &url).await;
+    let (bob, _b) = Client::new(&names[1], root.path(), &url).await;
+    let (carol, _c) = Client::new(&names[2], root.path(), &url).await;
+    let (alice_bob, _, _) = connect(&alice, &bob, &names[1]).await;
+    let (alice_carol, _, _) = connect(&alice, &carol, &names[2]).await;
+    let group_name = format!("GroupName{}", &tag[30..40]);
+    let description = format!("GroupDescription{}", &tag[40..50]);
+    let group = alice
+        .engine
+        .create_group(&group_name, &description, &[alice_bob, alice_carol])
+        .await
+        .unwrap();
+    wait_for_group(&bob, &group.id).await;
+    wait_for_group(&carol, &group.id).await;
+    for (client, text) in [(&alice, "one"), (&bob, "two"), (&carol, "three")] {
+        // Bob and Carol may still be being introduced: send once they know each other.
+        wait_until("every member knows the other two", || async {
+            client.engine.list_chats().await.unwrap().len() == 2
+        })
+        .await;
+        client
+            .engine
+            .send_group_message(&group.id, text)
+            .await
+            .unwrap();
+    }
+    for client in [&alice, &bob, &carol] {
+        for text in ["one", "two", "three"] {
+            let is_own = texts(client, &group.id)
+                .await
+                .iter()
+                .any(|m| m.text == text && m.outgoing);
+            if !is_own {
+                wait_for_text(client, &group.id, text).await;
+            }
+        }
+    }
+
+    let mut needles = Vec::new();
+    let group_id: GroupId = group.id.parse().unwrap();
+    needles.extend(sealpost_client::scan::Needle::with_encodings(
+        "group id",
+        group_id.as_bytes(),
+    ));
+    for (label, text) in [("group name", &group_name), ("description", &description)] {
+        needles.push(sealpost_client::scan::Needle::new(
+            label,
+            text.clone().into_bytes(),
+        ));
+    }
+    for (client, name) in [(&alice, &names[0]), (&bob, &names[1]), (&carol, &names[2])] {
+        needles.push(sealpost_client::scan::Needle::new(
+            "display name",
+            name.clone().into_bytes(),
+        ));
+        needles.extend(sealpost_client::scan::Needle::with_encodings(
+            "identity key",
+            &client.engine.identity_key().to_bytes(),
+        ));
+    }
+    // The control: a mailbox's send id is what the relay does keep, so the scan must find it.
+    let send_id = alice.engine.with_store(|s| {
+        let contact = s.contacts().unwrap().remove(0);
+        s.peer_addresses(contact.id).unwrap().remove(0).send_id
+    });
+    let control = [sealpost_client::scan::Needle::new(
+        "a send id (kept by design)",
+        send_id.as_bytes().to_vec(),
+    )];
+    for client in [alice, bob, carol] {
+        client.stop().await;
+    }
+    relay.shutdown().await.unwrap();
+    let findings = sealpost_client::scan::scan_dir_for_needles(relay_dir.path(), &needles);
+    assert!(findings.is_empty(), "found on the relay: {findings:#?}");
+    assert!(
+        !sealpost_client::scan::scan_dir_for_needles(relay_dir.path(), &control).is_empty(),
+        "the scan reads the relay's files"
+    );
+}
+
+fn member_key_bytes_random() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes
+}

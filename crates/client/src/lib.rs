@@ -19,6 +19,8 @@
 //!
 //! - [`engine`]: the async engine the app drives (commands in, [`EngineEvent`]s out), with
 //!   [`invite`] (the signed single-use invite) and [`content`] (what a ratchet message carries).
+//! - [`group`]: groups as pairwise fan-out over the 1:1 sessions: the group id, the roster CRDT
+//!   and the refusal decisions (pure; the engine's `groups` module drives them).
 //! - [`local_relay`]: the embedded local test relay shared by every profile of one user, and
 //!   [`app`]: the facade the desktop shell holds (engine + local relay + `app_status`).
 //!
@@ -33,6 +35,7 @@
 pub mod app;
 pub mod content;
 pub mod engine;
+pub mod group;
 pub mod invite;
 pub mod local_relay;
 pub mod names;

@@ -78,6 +78,13 @@ pub enum EngineError {
     /// The profile is already onboarded.
     #[error("the profile is already set up")]
     AlreadyOnboarded,
+    /// Unknown group id.
+    #[error("no such group")]
+    GroupNotFound,
+    /// A group rule refused it: the role, membership, the size cap, the name (`docs/engine.md`
+    /// § Groups).
+    #[error("group: {0}")]
+    Group(#[from] crate::group::GroupError),
     /// Store or crypto work on the blocking pool panicked, or the runtime dropped it while
     /// shutting down.
     #[error("background work failed: {0}")]
@@ -166,6 +173,8 @@ impl EngineError {
             Self::Storage(_) => "storage",
             Self::NotOnboarded => "not_onboarded",
             Self::AlreadyOnboarded => "already_onboarded",
+            Self::GroupNotFound => "group_not_found",
+            Self::Group(error) => error.kind(),
             Self::BlockingTask(_)
             | Self::Keychain(_)
             | Self::ProfileDirectory(_)

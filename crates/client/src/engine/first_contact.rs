@@ -72,6 +72,13 @@ pub(super) fn accept_first_message(
         return decided(refuse(inner, "a Hello without a reply address"));
     }
     let identity_bytes = IdentityKeyBytes::new(opened.sender().to_bytes().to_vec());
+    // An introduction invite (`docs/engine.md` § Groups) opens only for the member it was made for.
+    if super::groups::introduction_for_someone_else(inner, &record, &identity_bytes)? {
+        return decided(refuse(
+            inner,
+            "an introduction invite used by someone it was not made for",
+        ));
+    }
     // The contact (or the existing one it joins, `docs/engine.md` § Key change), the consumed invite, the peer's
     // addresses, the new session with its dedupe row, and our sealed Welcome: ONE transaction,
     // so a crash leaves either all of it or nothing (the relay then delivers the Hello again).

@@ -201,6 +201,10 @@ fn step_one(
     if let Some(prekey) = &step.peer_prekey {
         store.set_peer_signed_prekey(contact, prekey)?;
     }
+    if let Some((body, sent_at_ms)) = step.group.clone() {
+        // Groups (`docs/engine.md` § Groups): the author is this session's peer.
+        super::groups::receive_group_body(inner, store, row, body, sent_at_ms)?;
+    }
     Ok(Step::Commit(
         Box::new(Received {
             contact,

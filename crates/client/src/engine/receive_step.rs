@@ -27,6 +27,9 @@ pub(super) struct ReceiveStep {
     /// A `PrekeyUpdate`'s signed prekey, verified against the contact's identity key: store it as
     /// the contact's latest (a session restart uses it).
     pub(super) peer_prekey: Option<SignedPrekeyBytes>,
+    /// A group body and its `sent_at_ms`: handed to the group engine in the same transaction
+    /// (`docs/engine.md` § Groups); the author is this session's peer.
+    pub(super) group: Option<(Body, u64)>,
 }
 
 /// Why the content of an opened ratchet message was dropped. The texts are the
@@ -56,6 +59,7 @@ pub(super) fn read_plaintext(
         refusal: None,
         secure_with: None,
         peer_prekey: None,
+        group: None,
     };
     let content = match Content::from_bytes(plaintext) {
         Ok(content) => content,
@@ -119,6 +123,10 @@ pub(super) fn read_plaintext(
             }
         }
         Body::Hello { .. } | Body::Restart { .. } => {}
+        body @ (Body::GroupText { .. }
+        | Body::GroupRoster { .. }
+        | Body::GroupReceipts { .. }
+        | Body::GroupIntroduction { .. }) => step.group = Some((body, content.sent_at_ms)),
     }
     step
 }
@@ -183,6 +191,7 @@ mod tests {
             refusal: None,
             secure_with: None,
             peer_prekey: None,
+            group: None,
         }
     }
 
@@ -391,6 +400,20 @@ mod tests {
                 .map(|r| r.to_string())
                 .is_some_and(|reason| reason.starts_with("content: "))
         );
+    }
+
+    #[test]
+    fn a_group_body_is_handed_to_the_group_engine_with_its_sent_time() {
+        let peer = identity_bytes(&identity(1));
+        let body = Body::GroupText {
+            group_id: crate::group::GroupId::from_bytes([7; 16]),
+            seq: 3,
+            text: "hi all".into(),
+        };
+        let got = read_plaintext(&plaintext(0, body.clone(), Vec::new()), &peer, 0);
+        assert_eq!(got.group, Some((body, 1_700_000_000_000)));
+        assert_eq!(got.content, ReceivedContent::SessionOnly);
+        assert_eq!(got.refusal, None);
     }
 
     #[test]

@@ -145,6 +145,7 @@ const LAYERS: &[&str] = &[
     "prekeys",
     "secure",
     "restart",
+    "groups",
     "first_contact",
     "receive_run",
     "inbound",

@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
-echo "== Rust workspace tests (real Secret Service via dbus-run-session + gnome-keyring)"
+echo "== Rust workspace tests (real Secret Service via dbus-run-session + gnome-keyring, real PostgreSQL)"
 # The WebDriver crate drives real app windows and needs Xvfb and tauri-driver: it runs below,
-# through its own script, and fails loudly if started without them.
-bash scripts/with-keyring.sh cargo test --workspace --locked --exclude sealpost-webdriver-tests
+# through its own script, and fails loudly if started without them. The relay's PostgreSQL tests
+# use the throwaway server scripts/with-postgres.sh starts (and fail without it).
+bash scripts/with-postgres.sh bash scripts/with-keyring.sh cargo test --workspace --locked --exclude sealpost-webdriver-tests
 
 echo "== UI tests"
 (cd ui && npm test)

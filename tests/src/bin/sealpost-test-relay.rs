@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let database = PathBuf::from(args.next().context("DATABASE_PATH is missing")?);
     let handle = Relay::start(RelayConfig {
         listen,
-        database,
+        database: database.into(),
         ..RelayConfig::default()
     })
     .await

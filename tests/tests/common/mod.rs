@@ -35,7 +35,7 @@ impl TestRelay {
         let database = dir.path().join("relay.db");
         let mut config = RelayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database: database.clone(),
+            database: database.clone().into(),
             ..RelayConfig::default()
         };
         adjust(&mut config);
@@ -64,7 +64,7 @@ impl TestRelay {
         for _ in 0..50 {
             match Relay::start(RelayConfig {
                 listen: self.addr,
-                database: self.database.clone(),
+                database: self.database.clone().into(),
                 ..RelayConfig::default()
             })
             .await

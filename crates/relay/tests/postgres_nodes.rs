@@ -218,6 +218,10 @@ async fn postgres_notify_names_no_mailbox_and_comes_at_most_once_per_commit() {
         .filter(|p| p.split(' ').nth(2) == Some("a"))
         .collect();
     let commits = after - before;
+    eprintln!(
+        "{} NOTIFYs announcing stored envelopes for {commits} commits of {total} SENDs",
+        storing.len()
+    );
     assert!(!storing.is_empty(), "node B announced its commits");
     assert!(
         storing.len() as f64 <= commits,

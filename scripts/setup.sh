@@ -18,6 +18,9 @@ packages=(
   # Window focus for the WebDriver test (a person clicks a window; Xvfb has no window manager) and
   # window checks of the installed package.
   xdotool x11-utils
+  # A real PostgreSQL server for the relay's second store (scripts/with-postgres.sh starts a
+  # throwaway cluster from it; the Debian service itself is not used).
+  postgresql
   # Checks of the built .deb (scripts/package-check.sh).
   desktop-file-utils jq
   # Screenshots and .rpm bundles.

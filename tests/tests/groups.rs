@@ -660,7 +660,7 @@ async fn relay_files_hold_nothing_of_a_group_conversation() {
     let relay_dir = tempfile::tempdir().unwrap();
     let relay = sealpost_relay::Relay::start(sealpost_relay::RelayConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        database: relay_dir.path().join("relay.db"),
+        database: relay_dir.path().join("relay.db").into(),
         ..sealpost_relay::RelayConfig::default()
     })
     .await

@@ -223,7 +223,7 @@ async fn try_host(config: &LocalRelayConfig, port: u16) -> Result<Option<Hosted>
     }
     let relay_config = RelayConfig {
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        database: dir.join("relay.db"),
+        database: dir.join("relay.db").into(),
         ..RelayConfig::default()
     };
     let handle = Relay::start(relay_config)

@@ -176,7 +176,7 @@ async fn relay_password_is_required_when_configured() {
     let dir = tempfile::tempdir().unwrap();
     let config = sealpost_relay::RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.path().join("relay.db"),
+        database: dir.path().join("relay.db").into(),
         password: Some("open sesame".into()),
         ..sealpost_relay::RelayConfig::default()
     };
@@ -309,7 +309,7 @@ async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed()
         loop {
             let config = sealpost_relay::RelayConfig {
                 listen: address,
-                database: dir.path().join("relay.db"),
+                database: dir.path().join("relay.db").into(),
                 ..sealpost_relay::RelayConfig::default()
             };
             match sealpost_relay::Relay::start(config).await {
@@ -504,7 +504,7 @@ async fn rate_limited_acks_are_retried_and_the_backlog_drains() {
     let dir = tempfile::tempdir().unwrap();
     let relay = sealpost_relay::Relay::start(sealpost_relay::RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.path().join("relay.db"),
+        database: dir.path().join("relay.db").into(),
         limits: sealpost_relay::Limits {
             rate_per_connection: sealpost_relay::Rate {
                 per_second: 50,

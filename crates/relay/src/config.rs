@@ -14,8 +14,9 @@ use serde::Deserialize;
 pub struct RelayConfig {
     /// Address to listen on; port 0 picks a free port (see [`crate::RelayHandle::addr`]).
     pub listen: SocketAddr,
-    /// Path of the SQLite database file (created if absent; `-wal`/`-shm` files beside it).
-    pub database: PathBuf,
+    /// Where envelopes are stored: a SQLite file path, or a `postgres://` URL shared by several
+    /// relay nodes (see [`Database`]).
+    pub database: Database,
     /// Certificate chain and private key (PEM) for wss://; plain ws:// when absent.
     pub tls: Option<TlsConfig>,
     /// Relay password CREATE must present (like SMP basic auth); anyone may CREATE when absent.
@@ -44,11 +45,103 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
-            database: PathBuf::from("sealpost-relay.db"),
+            database: Database::Sqlite(PathBuf::from("sealpost-relay.db")),
             tls: None,
             password: None,
             metrics_listen: None,
             limits: Limits::default(),
+        }
+    }
+}
+
+/// The store: parsed from one string (TOML key `database`, flag `--database`). A value starting
+/// with `postgres://` or `postgresql://` is a PostgreSQL connection URL; anything else is the
+/// path of a SQLite file (created if absent; `-wal`/`-shm` files beside it).
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Database {
+    /// One SQLite file: one relay node.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database: any number of relay nodes may share it.
+    Postgres(PostgresUrl),
+}
+
+/// A parsed PostgreSQL connection URL. Its password never reaches Debug output or logs.
+#[derive(Clone)]
+pub struct PostgresUrl(Box<tokio_postgres::Config>);
+
+impl PostgresUrl {
+    /// The driver's connection settings.
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Hand-written: host, port and database name only, never user or password.
+        let hosts: Vec<String> = self
+            .0
+            .get_hosts()
+            .iter()
+            .map(|host| match host {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        f.debug_struct("PostgresUrl")
+            .field("hosts", &hosts)
+            .field("ports", &self.0.get_ports())
+            .field("dbname", &self.0.get_dbname())
+            .finish()
+    }
+}
+
+/// A `database` value that starts like a PostgreSQL URL but does not parse as one.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid postgres:// database URL: {0}")]
+pub struct DatabaseUrlError(String);
+
+impl Database {
+    /// Parses a `database` value (see [`Database`]).
+    pub fn parse(value: &str) -> Result<Self, DatabaseUrlError> {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            let config = value
+                .parse::<tokio_postgres::Config>()
+                .map_err(|error| DatabaseUrlError(error.to_string()))?;
+            Ok(Self::Postgres(PostgresUrl(Box::new(config))))
+        } else {
+            Ok(Self::Sqlite(PathBuf::from(value)))
+        }
+    }
+}
+
+impl TryFrom<String> for Database {
+    type Error = DatabaseUrlError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl std::str::FromStr for Database {
+    type Err = DatabaseUrlError;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::parse(value)
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Self {
+        Self::Sqlite(path)
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f.debug_tuple("Postgres").field(url).finish(),
         }
     }
 }
@@ -214,6 +307,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_stays_out_of_debug() {
+        let text = "database = \"postgres://relay:hunter2@db.internal:5433/sealpost\"";
+        let config: RelayConfig = toml::from_str(text).unwrap();
+        let Database::Postgres(url) = &config.database else {
+            panic!("expected PostgreSQL, got {:?}", config.database);
+        };
+        assert_eq!(url.config().get_dbname(), Some("sealpost"));
+        assert_eq!(url.config().get_ports(), &[5433]);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("relay:"), "{debug}");
+        assert!(toml::from_str::<RelayConfig>("database = \"postgres://h/d?bogus=1\"").is_err());
+        let sqlite: RelayConfig = toml::from_str("database = \"/var/lib/r.db\"").unwrap();
+        assert!(
+            matches!(sqlite.database, Database::Sqlite(p) if p == std::path::Path::new("/var/lib/r.db"))
+        );
+    }
+
+    #[test]
     fn toml_overrides_defaults_and_rejects_unknown_keys() {
         let text = r#"
             listen = "0.0.0.0:443"
@@ -243,6 +355,7 @@ mod tests {
             "password never in Debug output"
         );
         assert!(toml::from_str::<RelayConfig>("lisen = \"127.0.0.1:1\"").is_err());
+        assert!(matches!(config.database, Database::Sqlite(_)));
         assert!(toml::from_str::<RelayConfig>("[limits]\nwindw = 3").is_err());
     }
 }

@@ -812,6 +812,13 @@ impl Connection {
                 subscription.max_sent = stored.message_id.0;
                 self.push(receive_id, &stored)
             }
+            ConnectionEvent::MaybeNew(receive_id) => {
+                let Some(subscription) = self.subscriptions.get_mut(&receive_id) else {
+                    return Ok(());
+                };
+                subscription.more_in_store = true;
+                self.refill(receive_id).await
+            }
             ConnectionEvent::Ended(receive_id) => {
                 if self.subscriptions.remove(&receive_id).is_some() {
                     self.send(PUSH_CORRELATION_ID, Response::End { receive_id })?;

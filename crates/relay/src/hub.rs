@@ -3,6 +3,11 @@
 //! The store's append listener calls [`Hub::notify`] in commit order; the hub forwards the new
 //! envelope to the subscribed connection's event queue, if any. One mailbox has at most one
 //! subscriber; a new SUBSCRIBE takes it over and the old connection gets [`ConnectionEvent::Ended`].
+//!
+//! With several nodes on one PostgreSQL database the hub is also the store's [`Cluster`]: an
+//! envelope stored by another node becomes [`ConnectionEvent::MaybeNew`] (the connection
+//! fetches it), and a SUBSCRIBE on another node, committed after this node announced its own,
+//! ends the subscription here as a local takeover would.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +15,7 @@ use std::sync::Mutex;
 use sealpost_wire::ReceiveId;
 use tokio::sync::mpsc;
 
-use crate::store::StoredEnvelope;
+use crate::store::{Cluster, StoredEnvelope};
 
 /// Events a connection receives from outside its own request handling.
 #[derive(Debug)]
@@ -19,11 +24,16 @@ pub(crate) enum ConnectionEvent {
     Appended(ReceiveId, StoredEnvelope),
     /// Another connection took over (or the mailbox was deleted).
     Ended(ReceiveId),
+    /// Another relay node may have stored envelopes for this mailbox: fetch from the store.
+    MaybeNew(ReceiveId),
 }
 
 struct Subscriber {
     connection_id: u64,
     events: mpsc::UnboundedSender<ConnectionEvent>,
+    /// This node's announcement of the subscription was committed to the shared database;
+    /// until then, announcements from other nodes predate it and do not end it.
+    announced: bool,
 }
 
 /// Mailbox → subscribed connection.
@@ -49,6 +59,7 @@ impl Hub {
                 Subscriber {
                     connection_id,
                     events,
+                    announced: false,
                 },
             );
         if let Some(previous) = previous
@@ -88,6 +99,40 @@ impl Hub {
             let _ = subscriber
                 .events
                 .send(ConnectionEvent::Appended(receive_id, stored));
+        }
+    }
+}
+
+impl Cluster for Hub {
+    fn subscribed(&self) -> Vec<ReceiveId> {
+        let subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subscribers.keys().copied().collect()
+    }
+
+    fn appended_elsewhere(&self, receive_ids: &[ReceiveId]) {
+        let subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        for receive_id in receive_ids {
+            if let Some(subscriber) = subscribers.get(receive_id) {
+                let _ = subscriber
+                    .events
+                    .send(ConnectionEvent::MaybeNew(*receive_id));
+            }
+        }
+    }
+
+    fn announced_here(&self, receive_id: &ReceiveId) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(subscriber) = subscribers.get_mut(receive_id) {
+            subscriber.announced = true;
+        }
+    }
+
+    fn subscribed_elsewhere(&self, receive_id: &ReceiveId) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        if subscribers.get(receive_id).is_some_and(|s| s.announced)
+            && let Some(subscriber) = subscribers.remove(receive_id)
+        {
+            let _ = subscriber.events.send(ConnectionEvent::Ended(*receive_id));
         }
     }
 }

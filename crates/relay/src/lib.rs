@@ -3,7 +3,8 @@
 //! It speaks the protocol of `sealpost-wire` (see `docs/relay-protocol.md`) over binary
 //! WebSocket messages, on ws:// or wss:// (rustls). Mailboxes are one-way queues with random
 //! receive and send ids; envelopes are opaque bytes. Storage sits behind [`store::Store`]; the
-//! default is SQLite with group commit ([`store::sqlite::SqliteStore`]).
+//! default is SQLite with group commit ([`store::sqlite::SqliteStore`]); a `postgres://`
+//! database ([`store::postgres::PostgresStore`]) lets several relay nodes share one database.
 //!
 //! Embed it with [`Relay::start`]:
 //!
@@ -11,7 +12,7 @@
 //! # async fn demo() -> Result<(), sealpost_relay::RelayError> {
 //! let mut config = sealpost_relay::RelayConfig::default();
 //! config.listen = "127.0.0.1:0".parse().expect("address");
-//! config.database = "/tmp/relay.db".into();
+//! config.database = std::path::PathBuf::from("/tmp/relay.db").into();
 //! let relay = sealpost_relay::Relay::start(config).await?;
 //! println!("listening on ws://{}", relay.addr());
 //! relay.shutdown().await?;
@@ -38,10 +39,11 @@ mod metrics;
 pub mod store;
 mod tls;
 
-pub use config::{Limits, Rate, RelayConfig, TlsConfig};
+pub use config::{Database, Limits, PostgresUrl, Rate, RelayConfig, TlsConfig};
 pub use sealpost_wire as wire;
 
 use hub::Hub;
+use store::postgres::PostgresStore;
 use store::sqlite::SqliteStore;
 use store::{AppendListener, Store};
 
@@ -150,15 +152,29 @@ impl Relay {
         let commit_metrics = metrics.clone();
         let observer: store::CommitObserver =
             Arc::new(move |operations, took| commit_metrics.commit(operations, took));
-        let database = config.database.clone();
         let group_commit_max = limits.group_commit_max;
-        let store: Arc<dyn Store> = Arc::new(
-            tokio::task::spawn_blocking(move || {
-                SqliteStore::open(&database, group_commit_max, listener, observer)
-            })
-            .await
-            .map_err(|e| RelayError::Task(e.to_string()))??,
-        );
+        let store: Arc<dyn Store> = match config.database.clone() {
+            Database::Sqlite(path) => Arc::new(
+                tokio::task::spawn_blocking(move || {
+                    SqliteStore::open(&path, group_commit_max, listener, observer)
+                })
+                .await
+                .map_err(|e| RelayError::Task(e.to_string()))??,
+            ),
+            Database::Postgres(url) => {
+                let cluster: Arc<dyn store::Cluster> = hub.clone();
+                Arc::new(
+                    PostgresStore::open(
+                        url.config(),
+                        group_commit_max,
+                        listener,
+                        observer,
+                        cluster,
+                    )
+                    .await?,
+                )
+            }
+        };
         let tcp = TcpListener::bind(config.listen)
             .await
             .map_err(|source| RelayError::Bind {

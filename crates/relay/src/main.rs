@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use sealpost_relay::{Relay, RelayConfig, TlsConfig};
+use sealpost_relay::{Database, Relay, RelayConfig, TlsConfig};
 
 /// A blind, durable store-and-forward relay for Sealpost sealed envelopes.
 #[derive(Debug, Parser)]
@@ -23,9 +23,10 @@ struct Args {
     /// Address to listen on, e.g. 127.0.0.1:7443; port 0 picks a free port.
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// SQLite database file (created if absent).
-    #[arg(long)]
-    database: Option<PathBuf>,
+    /// SQLite database file (created if absent), or a postgres:// URL that several relay nodes
+    /// share (prefer the config file or the env variable: the URL may hold a password).
+    #[arg(long, env = "SEALPOST_RELAY_DATABASE", hide_env_values = true)]
+    database: Option<Database>,
     /// PEM certificate chain for wss:// (requires --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use sealpost_relay::Rate;
 use sealpost_wire::{ClientFrame, ErrorCode, MessageId, Request, Response, encode_client_frame};
+use test_case::test_case;
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -268,12 +269,14 @@ async fn a_reader_that_stops_reading_is_disconnected_and_others_served() {
     owner.ack(&mailbox, message_id).await;
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn envelopes_past_their_ttl_are_swept() {
+async fn envelopes_past_their_ttl_are_swept(backend: Backend) {
     let mut limits = test_limits();
     limits.envelope_ttl_secs = 1;
     limits.sweep_interval_ms = 100;
-    let relay = TestRelay::start(limits, None).await;
+    let relay = TestRelay::start_on(backend, limits, None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     assert_eq!(owner.send(&mailbox, b"short-lived").await, Response::Ok {});
@@ -296,12 +299,14 @@ async fn envelopes_past_their_ttl_are_swept() {
     assert_served(relay.addr()).await;
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn mailboxes_unused_by_their_owner_expire() {
+async fn mailboxes_unused_by_their_owner_expire(backend: Backend) {
     let mut limits = test_limits();
     limits.mailbox_idle_ttl_secs = 1;
     limits.sweep_interval_ms = 100;
-    let relay = TestRelay::start(limits, None).await;
+    let relay = TestRelay::start_on(backend, limits, None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     let deadline = tokio::time::Instant::now() + WAIT;

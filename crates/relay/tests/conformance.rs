@@ -1,5 +1,6 @@
 //! Conformance: every command and every error, as `docs/relay-protocol.md` documents them,
-//! over real WebSockets on 127.0.0.1:0.
+//! over real WebSockets on 127.0.0.1:0, on both stores: every test runs once on SQLite and once
+//! on a fresh database of the PostgreSQL server the scripts start (`scripts/with-postgres.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -10,10 +11,13 @@ use sealpost_wire::{
     ErrorCode, MessageId, OwnerCommand, PROTOCOL_VERSION, ReceiveId, Request, Response, SendSecret,
     public_key,
 };
+use test_case::test_case;
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn create_returns_fresh_distinct_ids() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn create_returns_fresh_distinct_ids(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut client = Client::connect(relay.addr()).await;
     assert_eq!(client.window, 8);
     let first = client.create().await;
@@ -23,9 +27,11 @@ async fn create_returns_fresh_distinct_ids() {
     assert_ne!(first.receive_id.0, first.send_id.0);
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn create_must_prove_the_auth_key_over_this_connections_nonce() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn create_must_prove_the_auth_key_over_this_connections_nonce(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut other = Client::connect(relay.addr()).await;
     let mut client = Client::connect(relay.addr()).await;
     let auth = SigningKey::from_bytes(&random32());
@@ -41,9 +47,11 @@ async fn create_must_prove_the_auth_key_over_this_connections_nonce() {
     let _ = other.create().await;
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn relay_password_is_required_when_configured() {
-    let relay = TestRelay::start(test_limits(), Some("hunter2")).await;
+async fn relay_password_is_required_when_configured(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), Some("hunter2")).await;
     let mut client = Client::connect(relay.addr()).await;
     let auth = SigningKey::from_bytes(&random32());
     let request = client.create_request(&auth, random32(), None);
@@ -55,9 +63,13 @@ async fn relay_password_is_required_when_configured() {
     assert_eq!(client.send(&mailbox, b"x").await, Response::Ok {});
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn send_then_subscribe_pushes_in_order_within_the_window_and_ack_releases_more() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn send_then_subscribe_pushes_in_order_within_the_window_and_ack_releases_more(
+    backend: Backend,
+) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     let mut sender = Client::connect(relay.addr()).await;
@@ -105,9 +117,11 @@ async fn send_then_subscribe_pushes_in_order_within_the_window_and_ack_releases_
     }
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn new_sends_are_pushed_live_and_one_connection_subscribes_many_mailboxes() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn new_sends_are_pushed_live_and_one_connection_subscribes_many_mailboxes(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let first = owner.create().await;
     let second = owner.create().await;
@@ -130,9 +144,11 @@ async fn new_sends_are_pushed_live_and_one_connection_subscribes_many_mailboxes(
     owner.ack(&first, id_b).await;
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn ack_is_idempotent_and_acked_envelopes_are_never_redelivered() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn ack_is_idempotent_and_acked_envelopes_are_never_redelivered(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     assert_eq!(owner.send(&mailbox, b"one").await, Response::Ok {});
@@ -150,9 +166,11 @@ async fn ack_is_idempotent_and_acked_envelopes_are_never_redelivered() {
     assert_eq!(envelope, b"two");
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn resubscribing_on_another_connection_ends_the_first() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn resubscribing_on_another_connection_ends_the_first(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut first = Client::connect(relay.addr()).await;
     let mailbox = first.create().await;
     first.subscribe(&mailbox).await;
@@ -169,9 +187,11 @@ async fn resubscribing_on_another_connection_ends_the_first() {
     assert_eq!(envelope, b"after");
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn unknown_mailbox_and_wrong_signature_get_the_same_error() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn unknown_mailbox_and_wrong_signature_get_the_same_error(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut client = Client::connect(relay.addr()).await;
     let mailbox = client.create().await;
     let unknown = Mailbox {
@@ -210,9 +230,11 @@ async fn unknown_mailbox_and_wrong_signature_get_the_same_error() {
     client.subscribe(&mailbox).await;
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn a_subscribe_signature_replayed_on_another_connection_is_refused() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn a_subscribe_signature_replayed_on_another_connection_is_refused(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     let captured = owner.subscribe_request(&mailbox);
@@ -229,9 +251,11 @@ async fn a_subscribe_signature_replayed_on_another_connection_is_refused() {
     assert_served(relay.addr()).await;
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn secure_binds_the_sender_key_once() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn secure_binds_the_sender_key_once(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     let sender_key = SigningKey::from_bytes(&random32());
@@ -279,9 +303,11 @@ async fn secure_binds_the_sender_key_once() {
     );
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn secure_refuses_a_small_order_sender_key_and_stays_unsecured() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn secure_refuses_a_small_order_sender_key_and_stays_unsecured(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     // Small-order points: the identity (y = 1) and the point of order 2 (y = -1). No strict
@@ -318,9 +344,11 @@ async fn secure_refuses_a_small_order_sender_key_and_stays_unsecured() {
     assert_eq!(owner.request(secure).await, Response::Ok {});
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn delete_removes_the_mailbox_and_its_envelopes() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn delete_removes_the_mailbox_and_its_envelopes(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     assert_eq!(owner.send(&mailbox, b"gone soon").await, Response::Ok {});
@@ -338,11 +366,13 @@ async fn delete_removes_the_mailbox_and_its_envelopes() {
     assert_eq!(owner.request(delete).await, err(ErrorCode::Auth));
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn envelope_over_the_limit_is_too_large() {
+async fn envelope_over_the_limit_is_too_large(backend: Backend) {
     let mut limits = test_limits();
     limits.max_envelope_bytes = 1000;
-    let relay = TestRelay::start(limits, None).await;
+    let relay = TestRelay::start_on(backend, limits, None).await;
     let mut client = Client::connect(relay.addr()).await;
     assert_eq!(client.max_envelope, 1000);
     let mailbox = client.create().await;
@@ -353,12 +383,14 @@ async fn envelope_over_the_limit_is_too_large() {
     assert_eq!(client.send(&mailbox, &[7u8; 1000]).await, Response::Ok {});
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn full_mailbox_answers_quota_exceeded_until_acked() {
+async fn full_mailbox_answers_quota_exceeded_until_acked(backend: Backend) {
     let mut limits = test_limits();
     limits.mailbox_max_envelopes = 3;
     limits.mailbox_max_bytes = 1 << 20;
-    let relay = TestRelay::start(limits, None).await;
+    let relay = TestRelay::start_on(backend, limits, None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     let mut sender = Client::connect(relay.addr()).await;
@@ -376,11 +408,13 @@ async fn full_mailbox_answers_quota_exceeded_until_acked() {
     assert_served(relay.addr()).await;
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn byte_quota_is_enforced() {
+async fn byte_quota_is_enforced(backend: Backend) {
     let mut limits = test_limits();
     limits.mailbox_max_bytes = 10_000;
-    let relay = TestRelay::start(limits, None).await;
+    let relay = TestRelay::start_on(backend, limits, None).await;
     let mut client = Client::connect(relay.addr()).await;
     let mailbox = client.create().await;
     assert_eq!(client.send(&mailbox, &[1u8; 6000]).await, Response::Ok {});
@@ -391,11 +425,13 @@ async fn byte_quota_is_enforced() {
     assert_eq!(client.send(&mailbox, &[1u8; 4000]).await, Response::Ok {});
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn subscriptions_per_connection_are_limited() {
+async fn subscriptions_per_connection_are_limited(backend: Backend) {
     let mut limits = test_limits();
     limits.max_subscriptions_per_connection = 2;
-    let relay = TestRelay::start(limits, None).await;
+    let relay = TestRelay::start_on(backend, limits, None).await;
     let mut client = Client::connect(relay.addr()).await;
     let mailboxes = [
         client.create().await,
@@ -410,9 +446,11 @@ async fn subscriptions_per_connection_are_limited() {
     client.subscribe(&mailboxes[1]).await;
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn replies_carry_the_request_correlation_id_and_version() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn replies_carry_the_request_correlation_id_and_version(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut client = Client::connect(relay.addr()).await;
     let mailbox = client.create().await;
     client
@@ -426,9 +464,11 @@ async fn replies_carry_the_request_correlation_id_and_version() {
     let _ = SendSecret::new([0; 32]);
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn shutdown_answers_in_flight_sends_and_keeps_them() {
-    let mut relay = TestRelay::start(test_limits(), None).await;
+async fn shutdown_answers_in_flight_sends_and_keeps_them(backend: Backend) {
+    let mut relay = TestRelay::start_on(backend, test_limits(), None).await;
     let addr = relay.addr();
     let mut client = Client::connect(addr).await;
     let mailbox = client.create().await;
@@ -452,11 +492,10 @@ async fn shutdown_answers_in_flight_sends_and_keeps_them() {
         }
     }
     let relay = stopper.await.unwrap();
-    let config_dir = relay.dir.path().to_path_buf();
     drop(relay.handle);
     let config = sealpost_relay::RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: config_dir.join("relay.db"),
+        database: relay.database.clone(),
         tls: None,
         password: None,
         metrics_listen: None,
@@ -488,9 +527,11 @@ async fn shutdown_answers_in_flight_sends_and_keeps_them() {
     drop(relay.dir);
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn a_frame_with_trailing_bytes_is_malformed_with_correlation_id_zero() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn a_frame_with_trailing_bytes_is_malformed_with_correlation_id_zero(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut client = Client::connect(relay.addr()).await;
     // A complete, valid frame (id 5) followed by one stray byte: the head is not read.
     let mut bytes = sealpost_wire::encode_client_frame(&sealpost_wire::ClientFrame {
@@ -509,9 +550,11 @@ async fn a_frame_with_trailing_bytes_is_malformed_with_correlation_id_zero() {
     assert_eq!((frame.id, frame.body), (0, err(ErrorCode::Malformed)));
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn a_second_delete_is_refused_like_any_command_on_a_deleted_mailbox() {
-    let relay = TestRelay::start(test_limits(), None).await;
+async fn a_second_delete_is_refused_like_any_command_on_a_deleted_mailbox(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     let delete = |client: &Client| Request::Delete {
@@ -522,11 +565,13 @@ async fn a_second_delete_is_refused_like_any_command_on_a_deleted_mailbox() {
     assert_eq!(owner.request(delete(&owner)).await, err(ErrorCode::Auth));
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn ack_of_a_stored_envelope_never_pushed_deletes_it() {
+async fn ack_of_a_stored_envelope_never_pushed_deletes_it(backend: Backend) {
     let mut limits = test_limits();
     limits.window = 1;
-    let relay = TestRelay::start(limits, None).await;
+    let relay = TestRelay::start_on(backend, limits, None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     let mut sender = Client::connect(relay.addr()).await;
@@ -543,11 +588,15 @@ async fn ack_of_a_stored_envelope_never_pushed_deletes_it() {
     assert_eq!((third.0, envelope.as_slice()), (first.0 + 2, &b"three"[..]));
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn an_ack_on_another_connection_deletes_but_frees_no_place_in_the_subscribers_window() {
+async fn an_ack_on_another_connection_deletes_but_frees_no_place_in_the_subscribers_window(
+    backend: Backend,
+) {
     let mut limits = test_limits();
     limits.window = 1;
-    let relay = TestRelay::start(limits, None).await;
+    let relay = TestRelay::start_on(backend, limits, None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
     let mut sender = Client::connect(relay.addr()).await;
@@ -574,15 +623,19 @@ async fn an_ack_on_another_connection_deletes_but_frees_no_place_in_the_subscrib
     assert_eq!(envelope, b"two");
 }
 
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn a_fragmented_message_over_max_frame_bytes_gets_too_large_then_close_1009() {
+async fn a_fragmented_message_over_max_frame_bytes_gets_too_large_then_close_1009(
+    backend: Backend,
+) {
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
     let mut limits = test_limits();
     limits.max_frame_bytes = 4096;
     limits.max_envelope_bytes = 2048;
-    let relay = TestRelay::start(limits, None).await;
+    let relay = TestRelay::start_on(backend, limits, None).await;
     let mut client = Client::connect(relay.addr()).await;
     // Every fragment is under the limit; the message (6 000 bytes) is not.
     let parts = [

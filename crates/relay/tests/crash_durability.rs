@@ -6,9 +6,8 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -30,34 +29,7 @@ fn payload(index: u32) -> Vec<u8> {
 }
 
 fn start_relay(dir: &std::path::Path) -> (Child, SocketAddr) {
-    let config = format!(
-        "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\n[limits]\nmailbox_max_envelopes = 100000\n\
-         mailbox_max_bytes = 1000000000\nrate_per_connection = {{ per_second = 1000000, burst = 1000000 }}\n\
-         rate_per_ip = {{ per_second = 1000000, burst = 1000000 }}\n",
-        dir.join("relay.db").display()
-    );
-    let config_path = dir.join("relay.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sealpost-relay"))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("--log")
-        .arg("warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ws://")
-        .expect("listening line")
-        .parse()
-        .unwrap();
-    (child, addr)
+    spawn_relay_process(dir, &dir.join("relay.db").display().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,14 +41,25 @@ fn dump_dir(dir: &std::path::Path) -> Vec<u8> {
     dump
 }
 
-#[tokio::test]
-async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
-    let mut relay = TestRelay::start(test_limits(), None).await;
-    let addr = relay.addr();
+/// What the T10 scenario left on a relay: what must be gone, what must stay, and what must
+/// never reach it.
+struct T10 {
+    gone: Vec<Vec<u8>>,
+    bob_receive_id: Vec<u8>,
+    stored_sealed: Vec<u8>,
+    plaintexts: Vec<Vec<u8>>,
+    personal: Vec<&'static [u8]>,
+    identities: [[u8; 32]; 2],
+    bob_secret: [u8; 32],
+}
+
+/// Alice and Bob exchange sealed messages (Bob's mailbox secured to a per-mailbox sender key),
+/// Bob acknowledges half of his, and Carol's mailbox receives envelopes and is deleted.
+async fn t10_scenario(addr: std::net::SocketAddr) -> T10 {
     let identity_alice = random32();
     let identity_bob = random32();
     let session_key = random32();
-    let personal: Vec<&[u8]> = vec![
+    let personal: Vec<&'static [u8]> = vec![
         b"Alice Example",
         b"+81-90-1234-5678",
         b"alice@example.com",
@@ -123,6 +134,59 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
             auth_key_of(&carol_mailbox).as_bytes().to_vec(),
         ])
         .collect();
+    let stored_sealed = stand_in_seal(
+        &session_key,
+        &[identity_bob.as_slice(), &plaintexts[39]].concat(),
+    );
+    T10 {
+        gone,
+        bob_receive_id: bob_mailbox.receive_id.as_bytes().to_vec(),
+        stored_sealed,
+        plaintexts,
+        personal,
+        identities: [identity_alice, identity_bob],
+        bob_secret: bob_mailbox.secret,
+    }
+}
+
+/// Is `needle` in the dump, as raw bytes or as the hex text `pg_dump` writes for bytea?
+fn at_rest(dump: &[u8], needle: &[u8]) -> bool {
+    contains(dump, needle) || contains(dump, hex::encode(needle).as_bytes())
+}
+
+/// The T10 checks on a dump taken after the scenario.
+fn assert_blind(t: &T10, dump: &[u8]) {
+    for (index, item) in t.gone.iter().enumerate() {
+        assert!(
+            !at_rest(dump, item),
+            "item {index} of the acknowledged envelopes / deleted mailbox is still at rest"
+        );
+    }
+    // Positive control: the scan does see what the relay must store.
+    assert!(at_rest(dump, &t.bob_receive_id));
+    assert!(at_rest(dump, &t.stored_sealed));
+    for plaintext in &t.plaintexts {
+        assert!(!at_rest(dump, plaintext), "plaintext at rest");
+    }
+    for item in &t.personal {
+        assert!(
+            !at_rest(dump, item),
+            "personal data at rest: {}",
+            String::from_utf8_lossy(item)
+        );
+    }
+    for identity in &t.identities {
+        assert!(!at_rest(dump, identity), "identity key at rest");
+    }
+    assert!(!at_rest(dump, &t.bob_secret), "raw send secret at rest");
+    assert!(!contains(dump, b"127.0.0.1"), "client address at rest");
+}
+
+#[tokio::test]
+async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
+    let mut relay = TestRelay::start(test_limits(), None).await;
+    let t = t10_scenario(relay.addr()).await;
+    let gone = &t.gone;
     // While the relay runs: gone from the database, its WAL and every other file within the
     // WAL-truncation cadence (polled, not timed).
     let deadline = std::time::Instant::now() + WAIT;
@@ -141,38 +205,7 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
     relay.stop().await;
 
     let dump = dump_dir(relay.dir.path());
-    for (index, item) in gone.iter().enumerate() {
-        assert!(
-            !contains(&dump, item),
-            "item {index} of the acknowledged envelopes / deleted mailbox is still at rest"
-        );
-    }
-    // Positive control: the scan does see what the relay must store.
-    assert!(contains(&dump, bob_mailbox.receive_id.as_bytes()));
-    let stored_sealed = stand_in_seal(
-        &session_key,
-        &[identity_bob.as_slice(), &plaintexts[39]].concat(),
-    );
-    assert!(contains(&dump, &stored_sealed));
-
-    for plaintext in &plaintexts {
-        assert!(!contains(&dump, plaintext), "plaintext at rest");
-    }
-    for item in &personal {
-        assert!(
-            !contains(&dump, item),
-            "personal data at rest: {}",
-            String::from_utf8_lossy(item)
-        );
-    }
-    assert!(!contains(&dump, &identity_alice), "identity key at rest");
-    assert!(!contains(&dump, &identity_bob), "identity key at rest");
-    assert!(
-        !contains(&dump, &bob_mailbox.secret),
-        "raw send secret at rest"
-    );
-    assert!(!contains(&dump, b"127.0.0.1"), "client address at rest");
-
+    assert_blind(&t, &dump);
     // The schema holds only the documented rows.
     let db = rusqlite::Connection::open(relay.dir.path().join("relay.db")).unwrap();
     let mut columns = Vec::new();
@@ -371,7 +404,7 @@ async fn a_version_0_database_is_migrated_and_keeps_its_envelopes() {
     }
     let config = sealpost_relay::RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: path.clone(),
+        database: path.clone().into(),
         tls: None,
         password: None,
         metrics_listen: None,
@@ -418,4 +451,108 @@ async fn a_version_0_database_is_migrated_and_keeps_its_envelopes() {
         (0, 0),
         "quota usage carried over and released"
     );
+}
+
+/// `pg_dump` of a database, plain SQL (bytea as hex text).
+fn pg_dump(url: &str) -> Vec<u8> {
+    let bin = std::env::var("SEALPOST_TEST_PG_BIN").unwrap_or_else(|_| "/usr/bin".into());
+    let output = std::process::Command::new(std::path::Path::new(&bin).join("pg_dump"))
+        .arg("--dbname")
+        .arg(url)
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        output.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// T10 on the PostgreSQL store: a `pg_dump` of its database passes the same checks as the SQLite
+/// files, the schema holds the same rows (plus the one-row schema version), and nothing at rest
+/// counts relay-wide (no sequence, whole-hour times).
+#[tokio::test]
+async fn postgres_dump_holds_no_plaintext_identity_or_personal_data() {
+    let mut relay = TestRelay::start_on(Backend::Postgres, test_limits(), None).await;
+    let t = t10_scenario(relay.addr()).await;
+    // While the relay runs: ACKed and deleted rows are gone from the dump at once.
+    assert_blind(&t, &pg_dump(&relay.database_setting));
+    relay.stop().await;
+    let dump = pg_dump(&relay.database_setting);
+    assert_blind(&t, &dump);
+
+    let (db, connection) = tokio_postgres::connect(&relay.database_setting, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let tables: Vec<String> = db
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = 'public' ORDER BY table_name",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(tables, ["envelope", "mailbox", "relay_schema"]);
+    let mut columns = Vec::new();
+    for table in ["mailbox", "envelope", "relay_schema"] {
+        let names: Vec<String> = db
+            .query(
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_name = $1 ORDER BY ordinal_position",
+                &[&table],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        columns.push((table, names));
+    }
+    let strings = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        columns,
+        vec![
+            (
+                "mailbox",
+                strings(&[
+                    "mid",
+                    "receive_id",
+                    "send_id",
+                    "auth_key",
+                    "send_secret_hash",
+                    "sender_key",
+                    "envelope_count",
+                    "envelope_bytes",
+                    "next_message_id",
+                    "last_used"
+                ])
+            ),
+            (
+                "envelope",
+                strings(&["eid", "mid", "message_id", "received_at", "body"])
+            ),
+            ("relay_schema", strings(&["version"])),
+        ]
+    );
+    let sequences: i64 = db
+        .query_one("SELECT count(*) FROM pg_class WHERE relkind = 'S'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sequences, 0, "no sequence counts anything");
+    let unrounded: i64 = db
+        .query_one(
+            "SELECT (SELECT count(*) FROM envelope WHERE received_at % 3600 != 0)
+                  + (SELECT count(*) FROM mailbox WHERE last_used % 3600 != 0)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unrounded, 0, "stored times are whole hours");
 }

@@ -45,7 +45,8 @@ fn example_paths_match_the_systemd_unit() {
     let lines: Vec<&str> = unit.lines().map(str::trim).collect();
     assert!(lines.contains(&"StateDirectory=sealpost-relay"));
     assert!(
-        config.database.starts_with("/var/lib/sealpost-relay"),
+        matches!(&config.database, sealpost_relay::Database::Sqlite(path)
+            if path.starts_with("/var/lib/sealpost-relay")),
         "the database lives in the unit's StateDirectory"
     );
     assert!(lines.contains(

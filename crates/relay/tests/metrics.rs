@@ -46,7 +46,7 @@ async fn metrics_count_traffic_and_carry_no_per_user_label() {
     limits.mailbox_max_envelopes = 1;
     let config = RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.path().join("relay.db"),
+        database: dir.path().join("relay.db").into(),
         tls: None,
         password: None,
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),

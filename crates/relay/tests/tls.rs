@@ -28,7 +28,7 @@ async fn wss_serves_create_send_and_delivery() {
     .unwrap();
     let config = RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.path().join("relay.db"),
+        database: dir.path().join("relay.db").into(),
         tls: Some(TlsConfig {
             cert: dir.path().join("cert.pem"),
             key: dir.path().join("key.pem"),
@@ -114,7 +114,7 @@ async fn a_missing_certificate_is_a_start_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.path().join("relay.db"),
+        database: dir.path().join("relay.db").into(),
         tls: Some(TlsConfig {
             cert: dir.path().join("none.pem"),
             key: dir.path().join("none.key"),

@@ -27,7 +27,7 @@ impl TestRelay {
         let dir = tempfile::tempdir().unwrap();
         let mut config = RelayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database: dir.path().join("relay.db"),
+            database: dir.path().join("relay.db").into(),
             ..RelayConfig::default()
         };
         adjust(&mut config);
@@ -45,9 +45,13 @@ impl TestRelay {
         format!("ws://{}", self.addr)
     }
 
-    /// The relay's database file.
-    pub fn database(&self) -> PathBuf {
-        self.config.database.clone()
+    /// The relay's database file (an in-process test relay is always on SQLite, unless `adjust`
+    /// chose PostgreSQL: then `None`).
+    pub fn database(&self) -> Option<PathBuf> {
+        match &self.config.database {
+            sealpost_relay::Database::Sqlite(path) => Some(path.clone()),
+            sealpost_relay::Database::Postgres(_) => None,
+        }
     }
 
     /// Stops it gracefully (a second call does nothing).

@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let handle = Relay::start(RelayConfig {
         listen: listen.context(usage)?,
-        database: database.context(usage)?,
+        database: database.context(usage)?.into(),
         ..RelayConfig::default()
     })
     .await

@@ -155,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
             let address = files.read_address()?;
             let relay = sealpost_relay::Relay::start(sealpost_relay::RelayConfig {
                 listen: address,
-                database: files.database(),
+                database: files.database().into(),
                 ..sealpost_relay::RelayConfig::default()
             })
             .await

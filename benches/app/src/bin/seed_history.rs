@@ -245,7 +245,7 @@ async fn start_relay(
     let listen = address.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
     Relay::start(RelayConfig {
         listen,
-        database: files.database(),
+        database: files.database().into(),
         ..RelayConfig::default()
     })
     .await

@@ -26,7 +26,7 @@ pub async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
 pub async fn start_relay(dir: &Path, listen: SocketAddr, tls: Option<TlsConfig>) -> RelayHandle {
     let config = RelayConfig {
         listen,
-        database: dir.join("relay.db"),
+        database: dir.join("relay.db").into(),
         tls,
         ..RelayConfig::default()
     };

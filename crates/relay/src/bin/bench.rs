@@ -1,7 +1,8 @@
 //! `sealpost-relay-bench`: load benchmark of a relay running in its own process.
 //!
 //! Starts the `sealpost-relay` binary (the one built beside this one, or `--relay-bin`) on a
-//! fresh database in a temporary directory, then drives it over loopback from this process:
+//! fresh database in a temporary directory (or on `--database postgres://…`), then drives it
+//! over loopback from this process:
 //!
 //! * `throughput`: N senders pipeline SENDs as fast as the relay answers; M subscribers hold K
 //!   mailboxes each and ACK every delivery. Reports envelopes/s durably stored (SEND answered
@@ -76,6 +77,10 @@ struct Args {
     /// Extra `key = value` lines for the relay's `[limits]` table (`;` separates lines).
     #[arg(long, default_value = "")]
     relay_limits: String,
+    /// Store of the relay under test: a postgres:// URL of an empty database (each run of
+    /// `--mode all` then shares it); default a fresh SQLite file per run.
+    #[arg(long)]
+    database: Option<String>,
     /// Connections for the idle-memory run.
     #[arg(long, default_value_t = 10_000)]
     idle_connections: usize,
@@ -114,7 +119,9 @@ fn start_relay(args: &Args) -> Result<RelayProcess> {
          rate_per_ip = {{ per_second = 10000000, burst = 10000000 }}\n\
          create_rate_per_ip = {{ per_second = 100000, burst = 100000 }}\n\
          connect_rate_per_ip = {{ per_second = 100000, burst = 100000 }}\n",
-        dir.join("relay.db").display()
+        args.database
+            .clone()
+            .unwrap_or_else(|| dir.join("relay.db").display().to_string())
     ) + &args.relay_limits.replace(';', "\n")
         + "\n";
     let config_path = dir.join("relay.toml");

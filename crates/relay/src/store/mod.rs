@@ -6,8 +6,10 @@
 //! received-at hour, ciphertext). No addresses, no names, no plaintext, no relay-wide counter.
 //!
 //! Every write is durable when its future resolves. After an append commits, the store calls
-//! its [`AppendListener`] in commit order; the relay uses it to push to live subscribers. A
-//! PostgreSQL backend would feed the same listener from LISTEN/NOTIFY.
+//! its [`AppendListener`] in commit order; the relay uses it to push to live subscribers.
+//! Two backends: SQLite ([`sqlite`], one node, the default) and PostgreSQL ([`postgres`],
+//! several relay nodes on one database), which also tells this node through [`Cluster`] what
+//! the other nodes did (envelopes stored there, subscriptions taken over there).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +17,7 @@ use std::sync::Arc;
 
 use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
 
+pub mod postgres;
 pub mod sqlite;
 
 /// A boxed store future (keeps [`Store`] object-safe).
@@ -26,12 +29,40 @@ pub type AppendListener = Arc<dyn Fn(ReceiveId, StoredEnvelope) + Send + Sync>;
 /// Called after every group commit with its operation count and how long it took.
 pub type CommitObserver = Arc<dyn Fn(usize, std::time::Duration) + Send + Sync>;
 
+/// What a store on a database shared by several relay nodes reports about the other nodes.
+/// The relay's subscription hub implements it; a single-node store never calls it.
+pub trait Cluster: Send + Sync + 'static {
+    /// The mailboxes with a live subscriber on this node.
+    fn subscribed(&self) -> Vec<ReceiveId>;
+    /// These mailboxes may hold envelopes that another node stored.
+    fn appended_elsewhere(&self, receive_ids: &[ReceiveId]);
+    /// This node's own announcement of a subscription to the mailbox was committed (every
+    /// later announcement from another node takes the subscription away).
+    fn announced_here(&self, receive_id: &ReceiveId);
+    /// Another node's subscription to the mailbox committed after this node's announcement:
+    /// the subscription here ends.
+    fn subscribed_elsewhere(&self, receive_id: &ReceiveId);
+}
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL server reported an error (or the connection to it broke).
+    #[error("postgres error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// Two relay nodes' transactions conflicted (deadlock or serialization failure); the writer
+    /// tries the batch again.
+    #[error("conflict between relay nodes: {0}")]
+    Conflict(String),
+    /// A statement of a batch failed, which rolled the whole batch back.
+    #[error("statement failed: {0}")]
+    Statement(String),
+    /// No PostgreSQL connection could be had from the pool.
+    #[error("postgres pool: {0}")]
+    Pool(String),
     /// The writer thread is gone (the store was closed or crashed).
     #[error("store writer is not running")]
     WriterGone,
@@ -160,8 +191,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'_, SecureOutcome>;
     /// Deletes a mailbox and all its envelopes (no-op if absent).
     fn delete_mailbox(&self, receive_id: ReceiveId) -> StoreFuture<'_, ()>;
-    /// Marks the mailbox used by its owner. The write is queued when this is called, so the
-    /// caller may drop the future.
+    /// Marks the mailbox used by its owner on SUBSCRIBE. The write is queued when this is
+    /// called, so the caller may drop the future. On a shared database the commit also
+    /// announces to the other nodes that this node now holds the mailbox's subscription.
     fn touch(&self, receive_id: ReceiveId, now: u64) -> StoreFuture<'_, ()>;
     /// Deletes envelopes received before `envelopes_before` and mailboxes last used before
     /// `mailboxes_before` (Unix seconds).

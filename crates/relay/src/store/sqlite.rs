@@ -58,22 +58,22 @@ CREATE UNIQUE INDEX IF NOT EXISTS envelope_by_mailbox ON envelope(mid, message_i
 pub const TIME_BUCKET_SECS: u64 = 3600;
 
 /// Message ids of a new mailbox start at a random value below this (and above 0).
-const FIRST_MESSAGE_ID_BELOW: u64 = 1 << 62;
+pub(super) const FIRST_MESSAGE_ID_BELOW: u64 = 1 << 62;
 
 /// Unix seconds rounded down to the hour.
-fn bucket(unix: u64) -> u64 {
+pub(super) fn bucket(unix: u64) -> u64 {
     unix - unix % TIME_BUCKET_SECS
 }
 
 /// A random positive 63-bit value (row ids, message-id starts).
-fn random_below(limit: u64) -> Result<u64, StoreError> {
+pub(super) fn random_below(limit: u64) -> Result<u64, StoreError> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
     Ok(u64::from_le_bytes(bytes) % limit.max(2))
 }
 
 /// A random row id: positive and never a counter.
-fn random_row_id() -> Result<i64, StoreError> {
+pub(super) fn random_row_id() -> Result<i64, StoreError> {
     Ok(as_i64(random_below(u64::MAX >> 1)?.max(1)))
 }
 
@@ -344,15 +344,15 @@ impl SqliteStore {
     }
 }
 
-fn to_id<const N: usize>(bytes: Vec<u8>) -> Option<[u8; N]> {
+pub(super) fn to_id<const N: usize>(bytes: Vec<u8>) -> Option<[u8; N]> {
     <[u8; N]>::try_from(bytes.as_slice()).ok()
 }
 
-fn as_u64(value: i64) -> u64 {
+pub(super) fn as_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-fn as_i64(value: u64) -> i64 {
+pub(super) fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use futures_util::{SinkExt, StreamExt};
-use sealpost_relay::{Limits, Relay, RelayConfig, RelayHandle};
+use sealpost_relay::{Database, Limits, Relay, RelayConfig, RelayHandle};
 use sealpost_wire::{
     AuthPublicKey, ClientFrame, ErrorCode, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
     ReceiveId, RelayFrame, Request, Response, SendId, SendSecret, create_signature_input,
@@ -36,17 +36,109 @@ pub fn test_limits() -> Limits {
     }
 }
 
+/// Which store a test relay runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temporary directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server of `SEALPOST_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// The URL of the test PostgreSQL server (its maintenance database). There is no skipping:
+/// without it every PostgreSQL test fails, in CI and elsewhere.
+pub fn postgres_server_url() -> String {
+    match std::env::var("SEALPOST_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "SEALPOST_TEST_POSTGRES_URL is not set: the PostgreSQL tests need a real server. \
+             Run them through `bash scripts/with-postgres.sh <command>` (scripts/test.sh does), \
+             or leave them out explicitly with `-- --skip postgres`."
+        ),
+    }
+}
+
+/// Creates an empty database on the test server and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let server = postgres_server_url();
+    let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    tokio::spawn(connection);
+    let name = format!("sealpost_test_{}", hex::encode(&random32()[..8]));
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = server.rsplit_once('/').expect("URL with a database name");
+    format!("{base}/{name}")
+}
+
+/// The store of a new test relay on `backend`, as the `database` setting would spell it.
+pub async fn test_database(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => dir.join("relay.db").display().to_string(),
+        Backend::Postgres => fresh_postgres_database().await,
+    }
+}
+
 pub struct TestRelay {
     pub handle: Option<RelayHandle>,
     pub dir: tempfile::TempDir,
+    pub database: Database,
+    /// The `database` setting (a path or a postgres:// URL).
+    pub database_setting: String,
+}
+
+/// Starts the relay binary on `database` (a path or a postgres:// URL) with generous limits;
+/// returns the child and its address (read from its `listening on` line).
+pub fn spawn_relay_process(
+    dir: &std::path::Path,
+    database: &str,
+) -> (std::process::Child, SocketAddr) {
+    use std::io::BufRead;
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n[limits]\nmailbox_max_envelopes = 100000\n\
+         mailbox_max_bytes = 1000000000\nrate_per_connection = {{ per_second = 1000000, burst = 1000000 }}\n\
+         rate_per_ip = {{ per_second = 1000000, burst = 1000000 }}\n\
+         connect_rate_per_ip = {{ per_second = 1000000, burst = 1000000 }}\n"
+    );
+    let config_path = dir.join(format!("relay-{}.toml", hex::encode(&random32()[..4])));
+    std::fs::write(&config_path, config).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sealpost-relay"))
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--log")
+        .arg("warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .expect("listening line")
+        .parse()
+        .unwrap();
+    (child, addr)
 }
 
 impl TestRelay {
     pub async fn start(limits: Limits, password: Option<&str>) -> Self {
+        Self::start_on(Backend::Sqlite, limits, password).await
+    }
+
+    pub async fn start_on(backend: Backend, limits: Limits, password: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let database_setting = test_database(backend, dir.path()).await;
+        let database = Database::parse(&database_setting).unwrap();
         let config = RelayConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            database: dir.path().join("relay.db"),
+            database: database.clone(),
             tls: None,
             password: password.map(str::to_owned),
             metrics_listen: None,
@@ -56,6 +148,8 @@ impl TestRelay {
         Self {
             handle: Some(handle),
             dir,
+            database,
+            database_setting,
         }
     }
 

@@ -40,6 +40,7 @@ mod contacts;
 mod mailboxes;
 mod messages;
 pub mod schema;
+mod search;
 pub mod types;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,9 @@ pub use messages::{
     SealedEnvelopeForRelay, SealedOutgoing,
 };
 pub use schema::SCHEMA_VERSION;
+pub use search::{
+    MAX_QUERY_TERMS, SearchCursor, SearchHit, SearchPage, SearchQuery, Snippet, TextRange,
+};
 pub use types::*;
 
 /// Errors from the store. Each write that fails has been rolled back completely.

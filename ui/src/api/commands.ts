@@ -15,6 +15,7 @@ import type {
   Profile,
   RelayChoice,
   SafetyNumber,
+  SearchResults,
   Settings,
 } from "./types";
 
@@ -51,6 +52,14 @@ export const getMessages = (args: {
   beforeSeq: number | null;
   limit: number;
 }): Promise<MessagePage> => invoke("get_messages", args);
+
+/** Messages matching `query` (any text: it is data, never syntax), newest first, older than the
+ * cursor `before` (a previous page's `next`). */
+export const searchMessages = (args: {
+  query: string;
+  limit: number;
+  before: string | null;
+}): Promise<SearchResults> => invoke("search_messages", args);
 
 /** Seals once, stores, queues. Returns the stored message (state "queued"). */
 export const sendMessage = (args: { contactId: string; text: string }): Promise<Message> =>

@@ -25,6 +25,8 @@
 //! 7. `mailboxes`: CREATE, subscribe (starts `inbound`), DELETE.
 //! 8. `conversations`, `invites`, `contacts`, `outbox`, `profile`: the commands.
 //! 9. `lifecycle`: open, resume, shutdown.
+//!
+//! `search` (the `search_messages` command and the search backlog pass) uses only layer 2.
 
 mod contacts;
 mod conversations;
@@ -42,6 +44,7 @@ mod receipts;
 mod receive_run;
 mod restart;
 mod seal;
+pub mod search;
 mod secure;
 pub mod sequence;
 mod settings;

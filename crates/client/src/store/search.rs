@@ -509,6 +509,34 @@ impl Store {
         Ok(SearchPage { hits, next })
     }
 
+    /// Empties the index and lists every message for [`Store::index_search_backlog`] again (for
+    /// a future change of tokenizer, and for the background-indexing benchmark). The old index's
+    /// pages are freed and zeroed (`secure_delete`).
+    pub fn requeue_search_index(&mut self) -> Result<(), StoreError> {
+        let transaction = self.write()?;
+        transaction.execute_batch(
+            "INSERT INTO message_search (message_search) VALUES ('delete-all');
+             DELETE FROM search_documents;
+             INSERT INTO search_backlog (message_id) SELECT id FROM messages
+                 WHERE true ON CONFLICT DO NOTHING;",
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Bytes of the search index's own data: the FTS5 segments and the rowid map (for the
+    /// benchmark's "index size relative to the text"; SQLite's page overhead is not counted).
+    pub fn search_index_bytes(&self) -> Result<u64, StoreError> {
+        let bytes: i64 = self.connection.query_row(
+            "SELECT (SELECT coalesce(sum(length(block)), 0) FROM message_search_data)
+                  + (SELECT coalesce(sum(length(term) + 16), 0) FROM message_search_idx)
+                  + (SELECT count(*) * 24 FROM search_documents)",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// Indexes up to `batch` messages stored before the search index existed, in one short
     /// transaction; returns how many are left. The engine calls it until it returns 0, between
     /// the user's requests.

@@ -12,6 +12,7 @@ const COMMANDS: &[&str] = &[
     "set_display_name",
     "list_chats",
     "get_messages",
+    "search_messages",
     "send_message",
     "mark_read",
     "create_invite",

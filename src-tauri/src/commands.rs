@@ -16,6 +16,7 @@
 //! - Keep commands in this module: a `#[tauri::command] pub fn` at the crate root collides with
 //!   the `__cmd__` item that Tauri generates (E0255).
 
+use sealpost_client::engine::search::SearchResultsView;
 use sealpost_client::engine::{
     ChatView, ErrorKind, InvitePreview, InviteView, LocalRelaySettings, MessagePage, MessageView,
     NotificationSettings, ProfileView, RelayChoice, RelayPassword, SafetyNumberView, Settings,
@@ -127,6 +128,22 @@ pub async fn get_messages(
 ) -> CommandResult<MessagePage> {
     let engine = shell.app(&handle).await?.engine();
     Ok(engine.get_messages(&contact_id, before_seq, limit).await?)
+}
+
+/// `search_messages`: a page of messages matching `query`, newest first (`docs/engine.md` §
+/// Search).
+#[tauri::command]
+pub async fn search_messages(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    query: String,
+    limit: u32,
+    before: Option<String>,
+) -> CommandResult<SearchResultsView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine
+        .search_messages(&query, limit, before.as_deref())
+        .await?)
 }
 
 /// `send_message`: stored and queued; the state moves on through `message-state` events.

@@ -78,6 +78,7 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::set_display_name,
             commands::list_chats,
             commands::get_messages,
+            commands::search_messages,
             commands::send_message,
             commands::mark_read,
             commands::create_invite,

@@ -5,7 +5,7 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { appStatus, getProfile, listChats, takePendingInvite } from "./api/commands";
 import { subscribeAll } from "./api/events";
-import type { AppStatus, Chat, Profile, RelayConnection } from "./api/types";
+import type { AppStatus, Chat, Profile, RelayConnection, SearchHit } from "./api/types";
 import { AddContactDialog } from "./components/AddContactDialog";
 import { ChatList } from "./components/ChatList";
 import { ChatView } from "./components/ChatView";
@@ -15,6 +15,7 @@ import { dialogOpen } from "./components/Dialog";
 import { ErrorText } from "./components/ErrorText";
 import { IconChat, IconLogo, IconSearch, IconSettings, IconTicket, IconUserPlus } from "./components/Icons";
 import { InviteDialog } from "./components/InviteDialog";
+import { MessageSearch } from "./components/MessageSearch";
 import { Onboarding } from "./components/Onboarding";
 import { SettingsDialog } from "./components/SettingsDialog";
 import { StartupFailure } from "./components/StartupFailure";
@@ -97,6 +98,7 @@ type DialogState =
   | { kind: "add"; text: string; fromLink: boolean }
   | { kind: "invite" }
   | { kind: "settings" }
+  | { kind: "search" }
   | { kind: "verify"; contactId: string }
   | { kind: "rename"; contactId: string }
   | { kind: "delete"; contactId: string }
@@ -126,6 +128,8 @@ function MainScreen({
   const [profile, setProfile] = useState<Profile | null>(null);
   const [connections, setConnections] = useState<RelayConnection[]>(status.connections);
   const [selectedId, setSelectedId] = useState<string | null>(null);
+  /** The search result the open chat was opened at (its words are highlighted). */
+  const [foundAt, setFoundAt] = useState<SearchHit | null>(null);
   const [query, setQuery] = useState("");
   const [dialog, setDialog] = useState<DialogState>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
@@ -205,6 +209,7 @@ function MainScreen({
   }, [chats, query]);
 
   const openChat = useCallback((contactId: string) => {
+    setFoundAt(null);
     setSelectedId(contactId);
     // Move focus to the composer so typing can start at once.
     requestAnimationFrame(() => document.getElementById("composer-text")?.focus());
@@ -216,7 +221,11 @@ function MainScreen({
       const mod = event.ctrlKey || event.metaKey;
       if (dialogOpen()) return;
       const key = event.key.toLowerCase();
-      if (mod && key === "k") {
+      if (mod && key === "f") {
+        // Ctrl+F and Ctrl+Shift+F: search the text of every message.
+        event.preventDefault();
+        setDialog({ kind: "search" });
+      } else if (mod && key === "k") {
         event.preventDefault();
         search.current?.focus();
         search.current?.select();
@@ -267,6 +276,17 @@ function MainScreen({
             </div>
           </div>
           <nav class="toolbar" aria-label={t("app.name")}>
+            <button
+              type="button"
+              class="icon-button"
+              aria-label={t("nav.searchMessages")}
+              data-testid="open-message-search"
+              title={`${t("nav.searchMessages")} (Ctrl+F)`}
+              aria-keyshortcuts="Control+F Control+Shift+F"
+              onClick={() => setDialog({ kind: "search" })}
+            >
+              <IconSearch />
+            </button>
             <button
               type="button"
               class="icon-button"
@@ -353,6 +373,7 @@ function MainScreen({
           <ChatView
             key={selected.contactId}
             chat={selected}
+            foundAt={foundAt !== null && foundAt.contactId === selected.contactId ? foundAt : null}
             onOpenVerify={() => setDialog({ kind: "verify", contactId: selected.contactId })}
             onRename={() => setDialog({ kind: "rename", contactId: selected.contactId })}
             onDelete={() => setDialog({ kind: "delete", contactId: selected.contactId })}
@@ -396,6 +417,17 @@ function MainScreen({
             closeDialog();
             notify(t("add.added", { name: chat.displayName }));
             void refreshChats().then(() => openChat(chat.contactId));
+          }}
+        />
+      )}
+      {dialog?.kind === "search" && (
+        <MessageSearch
+          chats={chats ?? []}
+          onClose={closeDialog}
+          onOpen={(hit) => {
+            closeDialog();
+            setSelectedId(hit.contactId);
+            setFoundAt(hit);
           }}
         />
       )}

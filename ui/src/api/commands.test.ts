@@ -55,6 +55,12 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
     { contactId: "c1", beforeSeq: null, limit: 40 },
   ],
   [
+    "searchMessages",
+    () => commands.searchMessages({ query: "café", limit: 20, before: null }),
+    "search_messages",
+    { query: "café", limit: 20, before: null },
+  ],
+  [
     "sendMessage",
     () => commands.sendMessage({ contactId: "c1", text: "hi" }),
     "send_message",

@@ -17,6 +17,7 @@ import type { SafetyNumber } from "./generated/SafetyNumber";
 import type { Settings } from "./generated/Settings";
 import { hasTauri, loadMock, toEngineError } from "./runtime";
 import type { EngineError } from "./types";
+import type { SearchResults } from "./types";
 
 async function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -51,6 +52,14 @@ export const getMessages = (args: {
   beforeSeq: number | null;
   limit: number;
 }): Promise<MessagePage> => invoke("get_messages", args);
+
+/** Messages matching `query` (any text: it is data, never syntax), newest first, older than the
+ * cursor `before` (a previous page's `next`). */
+export const searchMessages = (args: {
+  query: string;
+  limit: number;
+  before: string | null;
+}): Promise<SearchResults> => invoke("search_messages", args);
 
 /** Seals once, stores, queues. Returns the stored message (state "queued"). */
 export const sendMessage = (args: { contactId: string; text: string }): Promise<Message> =>

@@ -19,7 +19,10 @@ import type {
   Profile,
   RelayConnection,
   SafetyNumber,
+  SearchHit,
+  SearchResults,
   Settings,
+  TextRange,
 } from "./types";
 
 const MINUTE = 60_000;
@@ -679,6 +682,73 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
     }, 900);
     return settingsView();
   },
+};
+
+/** Case and accents folded, keeping one UTF-16 unit per precomposed letter (close to the engine). */
+function foldForSearch(text: string): string {
+  return Array.from(text, (ch) => {
+    const folded = ch.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+    return folded.length === ch.length ? folded : ch;
+  }).join("");
+}
+
+/** The mock's search: every word of the query must occur in the text (as a prefix of a word,
+ * or anywhere for CJK); ranges are where they occur. Any query is data. */
+function searchHits(query: string): SearchHit[] {
+  const terms = foldForSearch(query.slice(0, 1024))
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter((term) => term.length > 0)
+    .slice(0, 16);
+  if (terms.length === 0) return [];
+  const hits: SearchHit[] = [];
+  for (const [contactId, record] of state.contacts) {
+    for (const message of record.messages) {
+      const folded = foldForSearch(message.text);
+      const matches: TextRange[] = [];
+      const all = terms.every((term) => {
+        let found = false;
+        for (let at = folded.indexOf(term); at >= 0; at = folded.indexOf(term, at + term.length)) {
+          const before = at === 0 ? "" : (folded[at - 1] ?? "");
+          const cjk = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u.test(term);
+          if (cjk || before === "" || !/[\p{L}\p{N}]/u.test(before)) {
+            matches.push({ start: at, end: at + term.length });
+            found = true;
+          }
+        }
+        return found;
+      });
+      if (!all) continue;
+      matches.sort((a, b) => a.start - b.start);
+      const first = matches[0]?.start ?? 0;
+      const start = Math.max(0, first - 40);
+      const end = Math.min(message.text.length, start + 160);
+      hits.push({
+        messageId: message.id,
+        contactId,
+        seq: message.seq,
+        outgoing: message.outgoing,
+        at: message.receivedAt ?? message.sentAt,
+        snippet: message.text.slice(start, end),
+        snippetMatches: matches
+          .filter((m) => m.end > start && m.start < end)
+          .map((m) => ({ start: Math.max(m.start, start) - start, end: Math.min(m.end, end) - start })),
+        cutBefore: start > 0,
+        cutAfter: end < message.text.length,
+        matches,
+      });
+    }
+  }
+  return hits.sort((a, b) => b.at - a.at);
+}
+
+handlers.search_messages = (args): SearchResults => {
+  requireOnboarded();
+  const query = typeof args.query === "string" ? args.query : "";
+  const limit = typeof args.limit === "number" && args.limit > 0 ? Math.min(args.limit, 100) : 20;
+  const offset = typeof args.before === "string" ? Number.parseInt(args.before, 10) || 0 : 0;
+  const all = searchHits(query);
+  const hits = all.slice(offset, offset + limit);
+  return { hits, next: offset + limit < all.length ? String(offset + limit) : null };
 };
 
 /** The mock's `invoke`: same command names and argument shapes as the engine. */

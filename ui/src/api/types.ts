@@ -53,3 +53,37 @@ export type EngineEvents = {
 } & { "open-invite": OpenInviteEvent };
 
 export type EngineEventName = keyof EngineEvents;
+
+// Search results (`search_messages`): written by hand, beside the generated types; their Rust
+// counterparts are in crates/client/src/engine/search.rs.
+
+/** A range of a text in UTF-16 code units (JavaScript string indices), end exclusive. */
+export interface TextRange {
+  start: number;
+  end: number;
+}
+
+/** One message found by `search_messages` (`docs/engine.md` § Search). */
+export interface SearchHit {
+  messageId: string;
+  /** The chat (contact) it belongs to. */
+  contactId: string;
+  seq: number;
+  outgoing: boolean;
+  /** Unix ms by this device's clock (sent by us, or received). */
+  at: number;
+  /** Plain text around the first match. Rendered as text nodes only; matches as <mark> nodes. */
+  snippet: string;
+  snippetMatches: TextRange[];
+  cutBefore: boolean;
+  cutAfter: boolean;
+  /** Matches in the whole message text (to highlight it in the opened chat). */
+  matches: TextRange[];
+}
+
+/** A page of search results, newest first. */
+export interface SearchResults {
+  hits: SearchHit[];
+  /** Opaque cursor for the next (older) page; null at the end. */
+  next: string | null;
+}

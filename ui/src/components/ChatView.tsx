@@ -6,12 +6,13 @@ import { Fragment } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { acceptKeyChange, blockContact, getMessages, markRead, rejectKeyChange, sendMessage } from "../api/commands";
 import { subscribeAll } from "../api/events";
-import type { Chat, Message } from "../api/types";
+import type { Chat, Message, SearchHit } from "../api/types";
 import { useI18n } from "../i18n";
 import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
 import { applyMessageState, mergeMessages, newestUnreadIncomingSeq, oldestSeq, stateLabelKey } from "../lib/messages";
 import { Avatar } from "./Avatar";
 import { Composer } from "./Composer";
+import { Highlighted } from "./Highlighted";
 import { ErrorText } from "./ErrorText";
 import { IconMore, IconShield, IconShieldSmall, IconWarning, StateGlyph } from "./Icons";
 import { MenuButton } from "./Menu";
@@ -24,8 +25,12 @@ const GROUP_GAP_MS = 3 * 60_000;
 
 type ScrollIntent = { kind: "bottom" } | { kind: "keep"; fromBottom: number } | null;
 
+/** Older pages loaded at most to reach a search result. */
+const MAX_PAGES_TO_RESULT = 100;
+
 export function ChatView({
   chat,
+  foundAt = null,
   onOpenVerify,
   onRename,
   onDelete,
@@ -34,6 +39,8 @@ export function ChatView({
   notify,
 }: {
   chat: Chat;
+  /** A search result in this chat: scrolled to, its words highlighted. */
+  foundAt?: SearchHit | null;
   onOpenVerify: () => void;
   onRename: () => void;
   onDelete: () => void;
@@ -100,6 +107,22 @@ export function ChatView({
       setLoading(null);
     }
   }, [contactId, hasMore, messages]);
+
+  // Opened at a search result: load older pages until it is there, then show it.
+  const pagesToResult = useRef(0);
+  useEffect(() => {
+    if (foundAt === null || loading !== null) return;
+    if (messages.some((m) => m.id === foundAt.messageId)) {
+      intent.current = null;
+      const row = scroller.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(foundAt.messageId)}"]`);
+      row?.scrollIntoView?.({ block: "center" });
+      return;
+    }
+    if (hasMore && pagesToResult.current < MAX_PAGES_TO_RESULT) {
+      pagesToResult.current += 1;
+      void loadOlder();
+    }
+  }, [foundAt, messages, loading, hasMore, loadOlder]);
 
   // Live updates for this conversation.
   useEffect(
@@ -304,7 +327,12 @@ export function ChatView({
                     <span>{dayLabel(message.sentAt, locale, { today: t("chat.today"), yesterday: t("chat.yesterday") })}</span>
                   </li>
                 )}
-                <MessageRow message={message} continued={continued} name={chat.displayName} />
+                <MessageRow
+                  message={message}
+                  continued={continued}
+                  name={chat.displayName}
+                  found={foundAt !== null && foundAt.messageId === message.id ? foundAt : null}
+                />
               </Fragment>
             );
           })}
@@ -337,7 +365,18 @@ export function ChatView({
   );
 }
 
-function MessageRow({ message, continued, name }: { message: Message; continued: boolean; name: string }) {
+function MessageRow({
+  message,
+  continued,
+  name,
+  found,
+}: {
+  message: Message;
+  continued: boolean;
+  name: string;
+  /** The search result this message is: its words are marked. */
+  found: SearchHit | null;
+}) {
   const { t, locale } = useI18n();
   const stateLabel = t(stateLabelKey(message.state));
   const tooltip =
@@ -346,7 +385,7 @@ function MessageRow({ message, continued, name }: { message: Message; continued:
       : t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) });
   return (
     <li
-      class={`message ${message.outgoing ? "outgoing" : "incoming"} ${continued ? "continued" : ""} state-${message.state}`}
+      class={`message ${message.outgoing ? "outgoing" : "incoming"} ${continued ? "continued" : ""} state-${message.state}${found !== null ? " found" : ""}`}
       data-message-id={message.id}
       data-seq={message.seq}
       data-state={message.state}
@@ -354,7 +393,9 @@ function MessageRow({ message, continued, name }: { message: Message; continued:
     >
       <div class="bubble">
         <span class="sr-only">{message.outgoing ? t("chat.youSaid") : t("chat.sentBy", { name })}: </span>
-        <p class="message-text" data-testid="message-text">{message.text}</p>
+        <p class="message-text" data-testid="message-text">
+          {found !== null ? <Highlighted text={message.text} ranges={found.matches} /> : message.text}
+        </p>
         <span class="message-meta">
           <time dateTime={new Date(message.sentAt).toISOString()} title={tooltip}>
             {formatTime(message.sentAt, locale)}

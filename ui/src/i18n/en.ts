@@ -59,6 +59,15 @@ export const en = {
   "nav.searchLabel": "Search chats",
   "nav.searchPlaceholder": "Search",
   "nav.noMatches": "No chats match “{query}”.",
+  "nav.searchMessages": "Search messages",
+
+  "search.title": "Search messages",
+  "search.label": "Words to find in your messages",
+  "search.placeholder": "Search all messages",
+  "search.results": "Messages found",
+  "search.noResults": "No message contains “{query}”.",
+  "search.you": "You",
+  "search.more": "Show older results",
   "nav.chatListLabel": "Chat list",
 
   "chats.emptyTitle": "No chats yet",

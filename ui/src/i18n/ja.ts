@@ -63,6 +63,15 @@ export const ja: Record<MessageKey, string> = {
   "nav.searchLabel": "チャットを検索",
   "nav.searchPlaceholder": "検索",
   "nav.noMatches": "「{query}」に一致するチャットはありません。",
+  "nav.searchMessages": "メッセージを検索",
+
+  "search.title": "メッセージを検索",
+  "search.label": "メッセージから探す言葉",
+  "search.placeholder": "すべてのメッセージを検索",
+  "search.results": "見つかったメッセージ",
+  "search.noResults": "「{query}」を含むメッセージはありません。",
+  "search.you": "あなた",
+  "search.more": "さらに古い結果を表示",
   "nav.chatListLabel": "チャット一覧",
 
   "chats.emptyTitle": "まだチャットがありません",

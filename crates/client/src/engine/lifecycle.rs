@@ -226,6 +226,7 @@ impl Inner {
         let secures = tokio::spawn(secure_loop(Arc::downgrade(self)));
         self.track(secures);
         self.clone().spawn_deletions();
+        self.clone().spawn_search_backlog();
         Ok(())
     }
 }

@@ -28,6 +28,8 @@
 //!    group commands and the group bodies' receive path (called from `receive_run`, whose
 //!    follow-ups run after the run's commit).
 //! 9. `lifecycle`: open, resume, shutdown.
+//!
+//! `search` (the `search_messages` command and the search backlog pass) uses only layer 2.
 
 mod contacts;
 mod conversations;
@@ -47,6 +49,7 @@ mod receive_run;
 mod receive_step;
 mod restart;
 mod seal;
+pub mod search;
 mod secure;
 pub mod sequence;
 mod settings;

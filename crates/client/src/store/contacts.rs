@@ -348,6 +348,7 @@ impl Store {
     ) -> Result<Vec<MailboxDeletion>, StoreError> {
         let transaction = self.write()?;
         let queued = queue_mailbox_deletions(&transaction, "contact_id = ?1", params![id], now)?;
+        super::search::unindex_contact_in(&transaction, id)?;
         let deleted = transaction.execute("DELETE FROM contacts WHERE id = ?1", params![id])?;
         if deleted == 0 {
             return Err(StoreError::NotFound { what: "contact" });

@@ -362,6 +362,7 @@ fn store_message_in(
             received.received_at,
             MessageState::Received.to_i64()
         ])?;
+    super::search::index_message_in(transaction, message_id, received.received_at, body)?;
     transaction
         .prepare_cached(
             "UPDATE contacts SET last_seq = max(last_seq, ?2),
@@ -547,6 +548,7 @@ fn insert_outgoing_in(
             MessageState::Queued.to_i64()
         ],
     )?;
+    super::search::index_message_in(transaction, id, now, body)?;
     transaction.execute(
         "UPDATE contacts SET last_seq = ?2, last_activity_at = ?3 WHERE id = ?1",
         params![contact, seq.to_i64(), now],

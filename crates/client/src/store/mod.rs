@@ -41,6 +41,7 @@ mod groups;
 mod mailboxes;
 mod messages;
 pub mod schema;
+mod search;
 pub mod types;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +67,9 @@ pub use messages::{
     SealedEnvelopeForRelay, SealedOutgoing,
 };
 pub use schema::SCHEMA_VERSION;
+pub use search::{
+    MAX_QUERY_TERMS, SearchCursor, SearchHit, SearchPage, SearchQuery, Snippet, TextRange,
+};
 pub use types::*;
 
 /// Errors from the store. Each write that fails has been rolled back completely.

@@ -289,8 +289,38 @@ BEGIN
 END;
 "#;
 
+/// Version 7: full-text search of message text (`store/search.rs`, `docs/engine.md` § Search).
+///
+/// A contentless FTS5 table (tokens only, no second copy of the text) with FTS5's
+/// `secure-delete` on: a message is removed with the FTS5 `delete` command and its own tokens,
+/// which takes them out of the index pages at once (a `contentless_delete` table would only add a
+/// tombstone and keep the words on disk until a merge). `search_documents` maps the FTS rowid to
+/// the message; a message still in it cannot be deleted (the trigger below), so no deletion path
+/// can leave its words behind: `search::unindex_contact_in` runs first. Messages already stored
+/// are listed in `search_backlog` and indexed in the background (CJK text needs Rust to split
+/// it, which SQL cannot do).
+const V7: &str = r#"
+CREATE VIRTUAL TABLE message_search USING fts5(
+    body, content = '', tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
+-- rowid: the message's local time << 20 | n (newest first = descending rowid).
+CREATE TABLE search_documents (
+    rowid INTEGER PRIMARY KEY NOT NULL,
+    message_id BLOB NOT NULL UNIQUE REFERENCES messages(id)
+) STRICT;
+CREATE TRIGGER messages_leave_the_search_index_first BEFORE DELETE ON messages
+WHEN EXISTS (SELECT 1 FROM search_documents WHERE message_id = old.id) BEGIN
+    SELECT RAISE(ABORT, 'a message must leave the search index before it is deleted');
+END;
+CREATE TABLE search_backlog (
+    message_id BLOB PRIMARY KEY NOT NULL REFERENCES messages(id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+INSERT INTO search_backlog (message_id) SELECT id FROM messages;
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

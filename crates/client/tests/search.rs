@@ -1,0 +1,361 @@
+//! Message search (`docs/engine.md` § Search) through the real encrypted store: Japanese and
+//! Chinese, folded diacritics, words inside URLs and after apostrophes, deletion from the index
+//! (down to the bytes of the database), paging, and queries that are only data.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+use sealpost_client::scan::{Needle, export_decrypted_copy, scan_dir_for_needles};
+use sealpost_client::store::{
+    Contact, ConversationSeq, EnvelopeId, IdentityKeyBytes, NewContact, ReceiveOutcome, Received,
+    ReceivedContent, SearchPage, SearchQuery, SessionStateBytes, UnixMillis,
+};
+use sealpost_client::{DatabaseKey, Store};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    key: DatabaseKey,
+    store: Store,
+    contact: Contact,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("search.db");
+    let key = DatabaseKey::generate().unwrap();
+    let mut store = Store::open(&path, &key).unwrap();
+    let contact = add_contact(&mut store, "Alice");
+    Fixture {
+        _dir: dir,
+        path,
+        key,
+        store,
+        contact,
+    }
+}
+
+fn add_contact(store: &mut Store, name: &str) -> Contact {
+    store
+        .insert_contact(&NewContact {
+            display_name: name.to_owned(),
+            identity_key: IdentityKeyBytes::new(format!("ik-of-{name}").into_bytes()),
+            created_at: UnixMillis(1),
+        })
+        .unwrap()
+}
+
+fn send(store: &mut Store, contact: &Contact, body: &str, at: i64) {
+    store
+        .insert_outgoing_message(contact.id, body, UnixMillis(at))
+        .unwrap();
+}
+
+fn receive(store: &mut Store, contact: &Contact, seq: u64, body: &str, at: i64) {
+    let outcome = store
+        .commit_received(&Received {
+            contact: contact.id,
+            envelope_id: EnvelopeId::generate().unwrap(),
+            session_state: SessionStateBytes::new(b"state".to_vec()),
+            content: ReceivedContent::Message {
+                seq: ConversationSeq::new(seq).unwrap(),
+                body: body.to_owned(),
+                sent_at: UnixMillis(at),
+            },
+            received_at: UnixMillis(at),
+        })
+        .unwrap();
+    assert!(matches!(outcome, ReceiveOutcome::Stored(_)));
+}
+
+fn search(store: &Store, query: &str) -> SearchPage {
+    store
+        .search_messages(&SearchQuery::parse(query), None, 50)
+        .unwrap()
+}
+
+/// The texts of the hits, newest first.
+fn found(store: &Store, query: &str) -> Vec<String> {
+    search(store, query)
+        .hits
+        .iter()
+        .map(|hit| store.message(hit.message).unwrap().unwrap().body)
+        .collect()
+}
+
+/// The matched pieces of the hit's whole text, cut out by its UTF-16 ranges.
+fn highlighted(body: &str, page: &SearchPage) -> Vec<String> {
+    let units: Vec<u16> = body.encode_utf16().collect();
+    page.hits[0]
+        .matches
+        .iter()
+        .map(|range| String::from_utf16(&units[range.start as usize..range.end as usize]).unwrap())
+        .collect()
+}
+
+#[test]
+fn japanese_and_chinese_words_and_single_characters_are_found() {
+    let mut f = fixture();
+    send(&mut f.store, &f.contact, "明日は東京都に行きます", 10);
+    send(&mut f.store, &f.contact, "我住在北京", 20);
+    send(&mut f.store, &f.contact, "京都の寺", 30);
+
+    assert_eq!(found(&f.store, "東京"), ["明日は東京都に行きます"]);
+    assert_eq!(found(&f.store, "北京"), ["我住在北京"]);
+    assert_eq!(
+        found(&f.store, "京"),
+        ["京都の寺", "我住在北京", "明日は東京都に行きます"]
+    );
+    assert!(
+        found(&f.store, "東都").is_empty(),
+        "characters must be consecutive"
+    );
+    let page = search(&f.store, "東京");
+    assert_eq!(highlighted("明日は東京都に行きます", &page), ["東京"]);
+}
+
+#[test]
+fn diacritics_and_case_fold_both_ways() {
+    let mut f = fixture();
+    send(&mut f.store, &f.contact, "Un CAFÉ noir", 10);
+    send(&mut f.store, &f.contact, "the cafe is closed", 20);
+    assert_eq!(
+        found(&f.store, "cafe"),
+        ["the cafe is closed", "Un CAFÉ noir"]
+    );
+    assert_eq!(
+        found(&f.store, "Café"),
+        ["the cafe is closed", "Un CAFÉ noir"]
+    );
+    let page = search(&f.store, "cafe");
+    assert_eq!(highlighted("the cafe is closed", &page), ["cafe"]);
+}
+
+#[test]
+fn words_inside_urls_are_found() {
+    let mut f = fixture();
+    send(
+        &mut f.store,
+        &f.contact,
+        "look: https://example.org/recettes/tarte_aux-pommes?lang=fr#etape2",
+        10,
+    );
+    for word in ["example", "recettes", "pommes", "aux", "lang", "etape2"] {
+        assert_eq!(found(&f.store, word).len(), 1, "{word}");
+    }
+}
+
+#[test]
+fn a_word_after_an_apostrophe_is_found() {
+    let mut f = fixture();
+    send(&mut f.store, &f.contact, "Regarde l'arbre et l’oiseau", 10);
+    assert_eq!(found(&f.store, "arbre").len(), 1);
+    assert_eq!(found(&f.store, "oiseau").len(), 1, "typographic apostrophe");
+}
+
+#[test]
+fn incoming_and_outgoing_messages_are_found_newest_first_in_pages() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "Bob");
+    for n in 1..=5 {
+        receive(
+            &mut f.store,
+            &bob,
+            n,
+            &format!("apple number {n}"),
+            100 * n as i64,
+        );
+        send(
+            &mut f.store,
+            &f.contact,
+            &format!("apple reply {n}"),
+            100 * n as i64 + 50,
+        );
+    }
+    let query = SearchQuery::parse("apple");
+    let first = f.store.search_messages(&query, None, 4).unwrap();
+    assert_eq!(first.hits.len(), 4);
+    assert_eq!(first.hits[0].contact, f.contact.id);
+    assert_eq!(first.hits[1].contact, bob.id);
+    let times: Vec<i64> = first.hits.iter().map(|hit| hit.at.0).collect();
+    assert_eq!(times, [550, 500, 450, 400]);
+    let second = f.store.search_messages(&query, first.next, 4).unwrap();
+    let third = f.store.search_messages(&query, second.next, 4).unwrap();
+    let times: Vec<i64> = second
+        .hits
+        .iter()
+        .chain(&third.hits)
+        .map(|hit| hit.at.0)
+        .collect();
+    assert_eq!(times, [350, 300, 250, 200, 150, 100]);
+    assert_eq!(third.next, None, "the last page says so");
+}
+
+#[test]
+fn many_messages_in_the_same_millisecond_are_all_found() {
+    let mut f = fixture();
+    for n in 0..30 {
+        send(&mut f.store, &f.contact, &format!("same time {n}"), 7);
+    }
+    let query = SearchQuery::parse("same");
+    let mut seen = 0;
+    let mut before = None;
+    loop {
+        let page = f.store.search_messages(&query, before, 7).unwrap();
+        seen += page.hits.len();
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 30);
+}
+
+#[test]
+fn snippets_are_the_text_around_the_match_and_never_markup() {
+    let mut f = fixture();
+    let long = format!(
+        "{} <img src=x onerror=alert(1)> needle {}",
+        "a ".repeat(100),
+        "b ".repeat(100)
+    );
+    send(&mut f.store, &f.contact, &long, 10);
+    let page = search(&f.store, "needle");
+    let snippet = &page.hits[0].snippet;
+    assert!(snippet.cut_before && snippet.cut_after);
+    assert!(snippet.text.contains("<img src=x onerror=alert(1)> needle"));
+    let units: Vec<u16> = snippet.text.encode_utf16().collect();
+    let range = snippet.matches[0];
+    assert_eq!(
+        String::from_utf16(&units[range.start as usize..range.end as usize]).unwrap(),
+        "needle"
+    );
+    assert!(snippet.text.chars().count() <= 160);
+}
+
+#[test]
+fn deleting_a_contact_removes_its_messages_from_the_index_and_the_file() {
+    let mut f = fixture();
+    let bob = add_contact(&mut f.store, "Bob");
+    let gone_word = format!(
+        "zqgone{}",
+        hex::encode(EnvelopeId::generate().unwrap().as_bytes())
+    );
+    let kept_word = format!(
+        "zqkept{}",
+        hex::encode(EnvelopeId::generate().unwrap().as_bytes())
+    );
+    send(&mut f.store, &bob, &format!("the {gone_word} text"), 10);
+    receive(&mut f.store, &bob, 5, &format!("again {gone_word}"), 20);
+    send(
+        &mut f.store,
+        &f.contact,
+        &format!("the {kept_word} text"),
+        30,
+    );
+    assert_eq!(found(&f.store, &gone_word).len(), 2);
+
+    f.store.delete_contact(bob.id, UnixMillis(40)).unwrap();
+    assert!(found(&f.store, &gone_word).is_empty());
+    assert_eq!(found(&f.store, &kept_word).len(), 1);
+    f.store.close().unwrap();
+
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = plain_dir.path().join("decrypted.db");
+    export_decrypted_copy(&f.path, &f.key, &plain).unwrap();
+    let findings = scan_dir_for_needles(
+        plain_dir.path(),
+        &[Needle::new("deleted word", gone_word.as_bytes().to_vec())],
+    );
+    assert!(
+        findings.is_empty(),
+        "deleted text still stored: {findings:#?}"
+    );
+    // The scan does see the index: the kept word is in the FTS tables as well as the message.
+    let kept = scan_dir_for_needles(
+        plain_dir.path(),
+        &[Needle::new("kept word", kept_word.as_bytes().to_vec())],
+    );
+    assert!(!kept.is_empty());
+}
+
+/// Inputs that would be FTS5 syntax errors (or worse) if passed through.
+const NASTY: &[&str] = &[
+    "",
+    " ",
+    "\"",
+    "\"\"",
+    "'",
+    "*",
+    "a*",
+    "*a",
+    "NEAR(",
+    "NEAR(a b, 2)",
+    "NEAR(\"x\"",
+    "a NEAR/2 b",
+    "AND",
+    "OR",
+    "NOT",
+    "a AND",
+    "NOT a",
+    "body:x",
+    "{body}: x",
+    "-body:x",
+    "^start",
+    "a + b",
+    "(((",
+    ")))",
+    "\\",
+    "\0",
+    "x\0y",
+    "\u{301}",
+    "é\u{301}",
+    "💥",
+    "東",
+    "'; DROP TABLE messages; --",
+    "%_",
+    "\u{FEFF}\u{200B}\u{202E}",
+    "rank:1",
+    "rowid",
+    "message_search",
+];
+
+#[test]
+fn nasty_queries_never_raise_an_error() {
+    let mut f = fixture();
+    send(
+        &mut f.store,
+        &f.contact,
+        "a b body x NEAR AND rank 東 é",
+        10,
+    );
+    for query in NASTY {
+        let page = f
+            .store
+            .search_messages(&SearchQuery::parse(query), None, 10);
+        assert!(page.is_ok(), "{query:?}: {page:?}");
+    }
+    let junk: String = (0..10 * 1024)
+        .map(|n| ['"', '*', '(', ')', 'N', 'E', 'A', 'R', ':', ' ', '東', '^'][n % 12])
+        .collect();
+    f.store
+        .search_messages(&SearchQuery::parse(&junk), None, 10)
+        .unwrap();
+    assert_eq!(found(&f.store, "near(").len(), 1, "NEAR is only a word");
+    assert_eq!(
+        found(&f.store, "body:x").len(),
+        1,
+        "a column filter is only words"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn any_query_text_is_data(query in any::<String>(), extra in "[\"*():^ NEARANDOT\\-+{}]{0,40}") {
+        let mut f = fixture();
+        send(&mut f.store, &f.contact, "some text to find NEAR here", 10);
+        let text = format!("{query}{extra}");
+        let result = f.store.search_messages(&SearchQuery::parse(&text), None, 10);
+        prop_assert!(result.is_ok(), "{:?}: {:?}", text, result);
+    }
+}

@@ -589,23 +589,6 @@ async fn group_message_replayed_into_another_group_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_introduction_invite_opens_only_for_its_member() {
     let t = trio().await;
-    let group = t
-        .alice
-        .engine
-        .create_group(
-            "Climbing",
-            "",
-            &[t.alice_bob.clone(), t.alice_carol.clone()],
-        )
-        .await
-        .unwrap();
-    wait_until("Alice's roster copies have left", || async {
-        t.alice
-            .engine
-            .with_store(|s| s.outbox().unwrap().is_empty())
-    })
-    .await;
-    // Alice stops: nothing can be passed on, so the introduction invite stays unused.
     let Trio {
         alice,
         bob,
@@ -613,9 +596,26 @@ async fn an_introduction_invite_opens_only_for_its_member() {
         relay,
         _secrets,
         _root,
+        alice_bob,
+        alice_carol,
         ..
     } = t;
+    // Bob and Carol are offline while Alice makes the group and stops, so the introduction
+    // invite one of them makes can never be passed on by her: it stays unused.
+    let (bob_profile, bob_root) = bob.stop().await;
+    let (carol_profile, carol_root) = carol.stop().await;
+    let group = alice
+        .engine
+        .create_group("Climbing", "", &[alice_bob.clone(), alice_carol.clone()])
+        .await
+        .unwrap();
+    wait_until("Alice's roster copies have left", || async {
+        alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
+    })
+    .await;
     alice.stop().await;
+    let bob = Client::reopen(&bob_profile, &bob_root).await;
+    let carol = Client::reopen(&carol_profile, &carol_root).await;
     wait_for_group(&bob, &group.id).await;
     wait_for_group(&carol, &group.id).await;
     // The one of Bob and Carol with the smaller key makes the invite.

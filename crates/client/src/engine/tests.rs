@@ -151,6 +151,7 @@ const LAYERS: &[&str] = &[
     "inbound",
     "mailboxes",
     "conversations",
+    "search",
     "invites",
     "contacts",
     "outbox",

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::group::{GroupId, MemberKey, RosterMessage};
+
 /// The content format version.
 pub const CONTENT_VERSION: u8 = 1;
 /// Longest text message, bytes (fits the 64 KiB padding bucket with room for the rest).
@@ -65,6 +67,44 @@ pub enum Body {
     Restart {
         /// This sender's restart counter for the contact, from 1.
         generation: u64,
+    },
+    /// A group message (`docs/engine.md` § Groups), one copy sealed per member over that
+    /// member's own session. It has **no author field**: the author is the peer of the session
+    /// it arrived on. The group id binds it to its group inside the ratchet encryption.
+    GroupText {
+        /// The group.
+        group_id: GroupId,
+        /// The author's sequence number in the group (a Lamport clock over the group's
+        /// messages; with the author it orders and deduplicates).
+        seq: u64,
+        /// The text.
+        text: String,
+    },
+    /// A roster change: an admin's whole roster after its change, or a member's own leave.
+    /// The author (whose role is checked) is the session's peer.
+    GroupRoster {
+        /// The group.
+        group_id: GroupId,
+        /// The change.
+        change: RosterMessage,
+    },
+    /// Delivery and read receipts for the recipient's group messages (their group `seq`).
+    GroupReceipts {
+        /// The group.
+        group_id: GroupId,
+        /// The receipts.
+        receipts: Vec<Receipt>,
+    },
+    /// A one-use introduction invite between two members who are not contacts yet: the member
+    /// who made it sends it to an admin naming the member it is for, and the admin passes it on
+    /// to that member, who accepts it; the pair then has its own session and mailboxes.
+    GroupIntroduction {
+        /// The group both are members of.
+        group_id: GroupId,
+        /// The member the invite is for.
+        member: MemberKey,
+        /// The invite text (`sealpost:…`), made for this introduction only.
+        invite: String,
     },
 }
 
@@ -165,6 +205,13 @@ mod tests {
         fn text_round_trips(text in ".{0,200}", seq in any::<u64>(), at in any::<u64>()) {
             let content = Content { v: 1, seq, sent_at_ms: at, body: Body::Text { text }, receipts: vec![Receipt { kind: ReceiptKindWire::Read, seq: 3 }] };
             prop_assert_eq!(Content::from_bytes(&content.to_bytes().unwrap()).unwrap(), content);
+        }
+
+        #[test]
+        fn group_text_round_trips_and_names_no_author(text in ".{0,200}", seq in any::<u64>(), id in any::<[u8; 16]>()) {
+            let content = Content { v: 1, seq: 0, sent_at_ms: 1, body: Body::GroupText { group_id: crate::group::GroupId::from_bytes(id), seq, text }, receipts: Vec::new() };
+            let bytes = content.to_bytes().unwrap();
+            prop_assert_eq!(Content::from_bytes(&bytes).unwrap(), content);
         }
 
         #[test]

@@ -33,6 +33,7 @@
 pub mod app;
 pub mod content;
 pub mod engine;
+pub mod group;
 pub mod invite;
 pub mod local_relay;
 pub mod names;

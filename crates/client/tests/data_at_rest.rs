@@ -4,6 +4,7 @@
 //! holds a plaintext message, a name, or any key byte, raw or in hex.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use sealpost_client::group::{GroupId, GroupReplica, MemberKey, RosterState};
 use sealpost_client::scan::{
     Needle, export_decrypted_copy, scan_dir_for_needles, starts_with_plain_sqlite_header,
 };
@@ -184,6 +185,30 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
         assert!(matches!(outcome, ReceiveOutcome::Stored(_)));
     }
 
+    // A group: its name and description exist only inside E2E content and this store
+    // (`docs/engine.md` § Groups), and so do its texts.
+    let group_name = marker("GroupName");
+    let group_description = marker("GroupDescription");
+    let group_text = marker("GroupPlaintext");
+    needles.push(Needle::new("group name", group_name.clone().into_bytes()));
+    needles.push(Needle::new(
+        "group description",
+        group_description.clone().into_bytes(),
+    ));
+    needles.push(Needle::new("group text", group_text.clone().into_bytes()));
+    let own_key = MemberKey::from_bytes([0x11; 64]);
+    let member = MemberKey::from_bytes([0x22; 64]);
+    let group_id = GroupId::generate().unwrap();
+    let replica = GroupReplica::new(
+        RosterState::genesis(own_key, &group_name, &group_description, &[member]).unwrap(),
+    );
+    store
+        .insert_group(group_id, &replica, UnixMillis::now())
+        .unwrap();
+    store
+        .insert_outgoing_group_text(group_id, own_key, &group_text, &[member], UnixMillis::now())
+        .unwrap();
+
     // While the store is open the newest pages sit in the WAL: scan that state too.
     let wal = dirs.profile_dir().join("sealpost.db-wal");
     assert!(wal.exists(), "expected a WAL file while the store is open");
@@ -204,6 +229,7 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
     let page = store.messages_page(contact.id, None, 100).unwrap();
     assert_eq!(page.len(), 40);
     assert!(page[0].body.starts_with("OutgoingPlaintext0-"));
+    assert_eq!(store.group(group_id).unwrap().unwrap().name, group_name);
     store.close().unwrap();
 }
 

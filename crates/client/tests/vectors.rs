@@ -1,5 +1,5 @@
 //! Frozen vectors for the engine's own byte layouts (`docs/engine.md` § Invites, § Inside a
-//! ratchet message): the invite text, the stored prekey secrets it is made from, and one
+//! ratchet message, § Groups): the invite text, the stored prekey secrets it is made from, and one
 //! [`Content`] of every body kind. Committed in `tests/vectors/`.
 //!
 //! Each committed value must decode to the value built here and the value built here must encode
@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use sealpost_client::content::{
     Body, CONTENT_VERSION, Content, Receipt, ReceiptKindWire, ReplyAddress, SenderKey,
 };
+use sealpost_client::group::{GroupId, MemberKey, RosterMessage, RosterState};
 use sealpost_client::invite::{Invite, InviteRelay};
 use sealpost_crypto::{IdentityKeyPair, IdentitySeed, OneTimePrekeyPair, SignedPrekeyPair};
 use serde::{Deserialize, Serialize};
@@ -150,7 +151,80 @@ fn contents() -> Vec<(&'static str, Content)> {
             "restart",
             content(0, Body::Restart { generation: 3 }, Vec::new()),
         ),
+        (
+            "group-text",
+            content(
+                0,
+                Body::GroupText {
+                    group_id: GroupId::from_bytes([0x47; 16]),
+                    seq: 12,
+                    text: "みんな、こんにちは".to_owned(),
+                },
+                Vec::new(),
+            ),
+        ),
+        (
+            "group-roster-state",
+            content(0, group_roster_state(), Vec::new()),
+        ),
+        (
+            "group-roster-leave",
+            content(
+                0,
+                Body::GroupRoster {
+                    group_id: GroupId::from_bytes([0x47; 16]),
+                    change: RosterMessage::Leave { stamp: 9 },
+                },
+                Vec::new(),
+            ),
+        ),
+        (
+            "group-receipts",
+            content(
+                0,
+                Body::GroupReceipts {
+                    group_id: GroupId::from_bytes([0x47; 16]),
+                    receipts: vec![Receipt {
+                        kind: ReceiptKindWire::Delivered,
+                        seq: 12,
+                    }],
+                },
+                Vec::new(),
+            ),
+        ),
+        (
+            "group-introduction",
+            content(
+                0,
+                Body::GroupIntroduction {
+                    group_id: GroupId::from_bytes([0x47; 16]),
+                    member: MemberKey::from_bytes([0x4d; 64]),
+                    invite: "sealpost:AAAA".to_owned(),
+                },
+                Vec::new(),
+            ),
+        ),
     ]
+}
+
+/// A roster with every presence and role: an admin, a promoted member who left, a removed
+/// member, a renamed group.
+fn group_roster_state() -> Body {
+    let admin = MemberKey::from_bytes([0x41; 64]);
+    let promoted = MemberKey::from_bytes([0x42; 64]);
+    let removed = MemberKey::from_bytes([0x43; 64]);
+    let mut state = RosterState::genesis(admin, "Team 東京", "", &[promoted, removed])
+        .expect("a valid genesis");
+    state.promote(&admin, &promoted).expect("admin promotes");
+    state.remove(&admin, &removed).expect("admin removes");
+    state
+        .rename(&admin, "Team 東京", "weekly ☕")
+        .expect("admin renames");
+    state.leave(&promoted).expect("member leaves");
+    Body::GroupRoster {
+        group_id: GroupId::from_bytes([0x47; 16]),
+        change: RosterMessage::State(state),
+    }
 }
 
 #[test]

@@ -76,6 +76,13 @@ pub enum EngineError {
     /// The profile is already onboarded.
     #[error("the profile is already set up")]
     AlreadyOnboarded,
+    /// Unknown group id.
+    #[error("no such group")]
+    GroupNotFound,
+    /// A group rule refused it: the role, membership, the size cap, the name (`docs/engine.md`
+    /// § Groups).
+    #[error("group: {0}")]
+    Group(#[from] crate::group::GroupError),
     /// Anything else.
     #[error("internal error: {0}")]
     Internal(String),
@@ -106,6 +113,8 @@ impl EngineError {
             Self::Storage(_) => "storage",
             Self::NotOnboarded => "not_onboarded",
             Self::AlreadyOnboarded => "already_onboarded",
+            Self::GroupNotFound => "group_not_found",
+            Self::Group(error) => error.kind(),
             Self::Internal(_) => "internal",
         }
     }

@@ -23,7 +23,9 @@
 //! 5. `restart`, `first_contact`: session restart; Hello, invite misuse, key change.
 //! 6. `receive_run`, then `inbound`: the receive batch.
 //! 7. `mailboxes`: CREATE, subscribe (starts `inbound`), DELETE.
-//! 8. `conversations`, `invites`, `contacts`, `outbox`, `profile`: the commands.
+//! 8. `conversations`, `invites`, `contacts`, `outbox`, `profile`: the commands; `groups`:
+//!    group commands and the group bodies' receive path (called from `receive_run`, whose
+//!    follow-ups run after the run's commit).
 //! 9. `lifecycle`: open, resume, shutdown.
 
 mod contacts;
@@ -31,6 +33,7 @@ mod conversations;
 mod envelope;
 pub mod error;
 mod first_contact;
+mod groups;
 mod inbound;
 mod invites;
 mod lifecycle;
@@ -49,6 +52,7 @@ mod state;
 pub mod views;
 
 pub use error::EngineError;
+pub use groups::{GroupMemberView, GroupMessageView, GroupView};
 pub use invites::INVITE_LIFETIME;
 pub use lifecycle::EngineConfig;
 pub use prekeys::{RETIRED_SIGNED_PREKEY_GRACE, SIGNED_PREKEY_LIFETIME};

@@ -282,6 +282,14 @@ fn step_one(
                 ReceivedContent::SessionOnly
             }
             Body::Hello { .. } | Body::Restart { .. } => ReceivedContent::SessionOnly,
+            // Groups (`docs/engine.md` § Groups): the author is this session's peer.
+            body @ (Body::GroupText { .. }
+            | Body::GroupRoster { .. }
+            | Body::GroupReceipts { .. }
+            | Body::GroupIntroduction { .. }) => {
+                super::groups::receive_group_body(inner, store, row, body, content.sent_at_ms)?;
+                ReceivedContent::SessionOnly
+            }
         },
     };
     Ok(Step::Commit(

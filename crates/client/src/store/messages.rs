@@ -768,6 +768,16 @@ impl Store {
             .ok_or(StoreError::NotFound {
                 what: "outbox item",
             })?;
+        // A group copy that reached no relay is failed for its member (before the DELETE, whose
+        // trigger moves only queued copies to on relay; `store/groups.rs`).
+        transaction.execute(
+            "UPDATE group_copies SET state = 4 WHERE state = 0 AND (message_id, member_key) =
+             (SELECT o.group_message_id, c.identity_key FROM outbox o JOIN contacts c
+              ON c.id = o.contact_id WHERE o.id = ?1 AND NOT EXISTS (SELECT 1 FROM outbox r
+              WHERE r.group_message_id = o.group_message_id AND r.contact_id = o.contact_id
+              AND r.id != o.id))",
+            params![id],
+        )?;
         transaction.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
         let mut failed = None;
         if let Some(message) = message {

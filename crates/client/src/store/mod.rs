@@ -37,6 +37,7 @@
 //! and sends it requests. Writes take `&mut self`.
 
 mod contacts;
+mod groups;
 mod mailboxes;
 mod messages;
 pub mod schema;
@@ -52,6 +53,10 @@ use crate::profile::ProfileDirs;
 use crate::vault::DatabaseKey;
 
 pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
+pub use groups::{
+    Group, GroupCopy, GroupDeliverySummary, GroupMember, GroupMessage, GroupMessageKind,
+    MAX_GROUP_SEQ_ADVANCE,
+};
 pub use mailboxes::{
     InviteRecord, InviteStatus, MailboxDeletion, MailboxOwner, NewInvite, NewOwnMailbox,
     OwnMailbox, PeerAddress, PendingSecure,

@@ -217,8 +217,80 @@ const V5: &str = r#"
 ALTER TABLE own_mailboxes ADD COLUMN pending_sender_key BLOB;
 "#;
 
+/// Version 6: groups (`docs/engine.md` § Groups) as pairwise fan-out over the 1:1 sessions.
+///
+/// - `groups`: one row per group; `replica` is the roster CRDT with anything held
+///   (`group::GroupReplica`, CBOR); name and description are copies of its name register, for
+///   lists. `last_seq` is the group's Lamport clock over its messages.
+/// - `group_members`: the effective members with their role, rewritten with the replica. A member
+///   is an identity key; its delivery addresses are those of the contact with that key (none yet:
+///   awaiting its introduction).
+/// - `group_messages`: texts (kind 0) and roster-change system lines (kind 1). The author is the
+///   peer of the session a message arrived on (ours for outgoing). (group, author, kind, seq) is
+///   unique: a copy that arrives twice is stored once.
+/// - `group_copies`: per member, the state of one of our group messages (queued, on relay,
+///   delivered, read, failed), for "delivered to 3 of 4".
+/// - `outbox.group_message_id`: the group message an envelope carries; when the relay's OK
+///   deletes the row, a trigger moves that member's copy to on relay.
+const V6: &str = r#"
+CREATE TABLE groups (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    replica BLOB NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+    unread_count INTEGER NOT NULL DEFAULT 0 CHECK (unread_count >= 0),
+    created_at INTEGER NOT NULL,
+    last_activity_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- role: 0 member, 1 admin.
+CREATE TABLE group_members (
+    group_id BLOB NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    identity_key BLOB NOT NULL CHECK (length(identity_key) = 64),
+    role INTEGER NOT NULL CHECK (role IN (0, 1)),
+    PRIMARY KEY (group_id, identity_key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX group_members_key ON group_members (identity_key);
+
+-- direction: 0 incoming, 1 outgoing. kind: 0 text, 1 roster change. state as in messages.
+CREATE TABLE group_messages (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    group_id BLOB NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    author_key BLOB NOT NULL CHECK (length(author_key) = 64),
+    direction INTEGER NOT NULL CHECK (direction IN (0, 1)),
+    kind INTEGER NOT NULL CHECK (kind IN (0, 1)),
+    seq INTEGER NOT NULL CHECK (seq >= 1),
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    received_at INTEGER,
+    state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 5),
+    UNIQUE (group_id, author_key, kind, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX group_messages_order ON group_messages (group_id, seq);
+
+-- state: 0 queued, 1 on relay, 2 delivered, 3 read, 4 failed.
+CREATE TABLE group_copies (
+    message_id BLOB NOT NULL REFERENCES group_messages(id) ON DELETE CASCADE,
+    member_key BLOB NOT NULL CHECK (length(member_key) = 64),
+    state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),
+    PRIMARY KEY (message_id, member_key)
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE outbox ADD COLUMN group_message_id BLOB REFERENCES group_messages(id) ON DELETE CASCADE;
+CREATE INDEX outbox_group_message ON outbox (group_message_id);
+
+CREATE TRIGGER group_copy_on_relay AFTER DELETE ON outbox
+WHEN OLD.group_message_id IS NOT NULL
+BEGIN
+    UPDATE group_copies SET state = 1
+    WHERE message_id = OLD.group_message_id AND state = 0
+      AND member_key = (SELECT identity_key FROM contacts WHERE id = OLD.contact_id);
+END;
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

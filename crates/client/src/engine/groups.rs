@@ -1,0 +1,844 @@
+//! Groups (`docs/engine.md` § Groups): pairwise fan-out over the 1:1 sessions. A group body is
+//! sealed once per member over that member's own session and mailbox, all copies and the
+//! stored message in ONE store transaction; the author of what arrives is the peer of the
+//! session it arrived on. The roster rules and the merge live in [`crate::group`].
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::envelope::refuse;
+use super::error::EngineError;
+use super::settings::read_settings;
+use super::state::{Engine, Inner, lock, parse_contact};
+use super::views::MessageStateView;
+use crate::content::{Body, CONTENT_VERSION, Content, MAX_TEXT_BYTES, Receipt, ReceiptKindWire};
+use crate::group::{
+    GroupError, GroupId, GroupReplica, MemberKey, Role, RosterMessage, RosterOutcome, RosterState,
+};
+use crate::store::{
+    Contact, Direction, Group, GroupMessage, GroupMessageKind, IdentityKeyBytes, MessageId,
+    MessageState, Store, StoreError, UnixMillis,
+};
+
+/// A group as the app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupView {
+    /// The group id (32 hex digits).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// The effective members, ourselves included.
+    pub members: Vec<GroupMemberView>,
+    /// Whether we are a member (false once we left or were removed).
+    pub is_member: bool,
+    /// Whether we are an admin.
+    pub is_admin: bool,
+    /// Incoming texts not read yet.
+    pub unread_count: u32,
+}
+
+/// One member as the app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMemberView {
+    /// The member's identity key (128 hex digits): the handle for remove and promote.
+    pub key: String,
+    /// `true` for an admin.
+    pub is_admin: bool,
+    /// The contact holding the member's addresses, if it is one of ours.
+    pub contact_id: Option<String>,
+    /// That contact's name.
+    pub display_name: Option<String>,
+    /// Whether this is us.
+    pub is_me: bool,
+}
+
+/// One group message as the app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMessageView {
+    /// Its id.
+    pub id: String,
+    /// The author's identity key (hex): the peer of the session it arrived on.
+    pub author_key: String,
+    /// The author's contact name, if a contact.
+    pub author_name: Option<String>,
+    /// Ours.
+    pub outgoing: bool,
+    /// `true` for a roster change (a system line), `false` for a text.
+    pub is_roster_change: bool,
+    /// Its place in the group.
+    pub seq: u64,
+    /// The text (a system line's description for a roster change).
+    pub text: String,
+    /// Sent at (Unix ms; the sender's claim for theirs).
+    pub sent_at: i64,
+    /// Ours: queued until a copy is sent; theirs: received or read.
+    pub state: MessageStateView,
+    /// Ours: copies made (members it was sealed to).
+    pub recipients: u32,
+    /// Ours: copies delivered.
+    pub delivered_to: u32,
+    /// Ours: copies read.
+    pub read_by: u32,
+}
+
+fn own_key(inner: &Inner) -> MemberKey {
+    MemberKey::from_bytes(inner.identity.public().to_bytes())
+}
+
+fn parse_group(id: &str) -> Result<GroupId, EngineError> {
+    id.parse().map_err(|_| EngineError::GroupNotFound)
+}
+
+fn parse_member(key: &str) -> Result<MemberKey, EngineError> {
+    hex::decode(key)
+        .ok()
+        .and_then(|bytes| MemberKey::from_slice(&bytes))
+        .ok_or_else(|| EngineError::InvalidInput("member key".into()))
+}
+
+fn contact_of(store: &Store, key: &MemberKey) -> Result<Option<Contact>, StoreError> {
+    store.contact_by_identity_key(&IdentityKeyBytes::new(key.as_bytes().to_vec()))
+}
+
+fn load_group(store: &Store, id: GroupId) -> Result<Group, EngineError> {
+    store.group(id)?.ok_or(EngineError::GroupNotFound)
+}
+
+fn group_content(body: Body) -> Content {
+    Content {
+        v: CONTENT_VERSION,
+        seq: 0,
+        sent_at_ms: u64::try_from(UnixMillis::now().0).unwrap_or(0),
+        body,
+        receipts: Vec::new(),
+    }
+}
+
+/// Seals `body` once for each recipient that is a contact we can send to, over that contact's
+/// own session, and commits each copy (inside the caller's transaction). Returns the members
+/// sealed to; a member without a session yet (awaiting its introduction) or blocked gets none.
+fn fan_out(
+    inner: &Inner,
+    store: &mut Store,
+    recipients: &[MemberKey],
+    body: &Body,
+    message: Option<MessageId>,
+) -> Result<Vec<MemberKey>, EngineError> {
+    let content = group_content(body.clone());
+    let mut sealed_to = Vec::with_capacity(recipients.len());
+    for member in recipients {
+        let Some(contact) = contact_of(store, member)? else {
+            continue;
+        };
+        if contact.sending_blocked_reason().is_some() {
+            continue;
+        }
+        let sealed = inner.seal_for(store, contact.id, None, &content)?;
+        store.commit_group_copy_sealed(message, &sealed)?;
+        sealed_to.push(*member);
+    }
+    Ok(sealed_to)
+}
+
+/// The members who can get a copy now (contacts we can send to).
+fn reachable(store: &Store, recipients: &[MemberKey]) -> Result<Vec<MemberKey>, StoreError> {
+    let mut out = Vec::with_capacity(recipients.len());
+    for member in recipients {
+        if contact_of(store, member)?.is_some_and(|c| c.sending_blocked_reason().is_none()) {
+            out.push(*member);
+        }
+    }
+    Ok(out)
+}
+
+fn group_view(inner: &Inner, store: &Store, group: &Group) -> Result<GroupView, EngineError> {
+    let me = own_key(inner);
+    let members = store
+        .group_members(group.id)?
+        .into_iter()
+        .map(|member| GroupMemberView {
+            key: hex::encode(member.key.as_bytes()),
+            is_admin: member.role == Role::Admin,
+            contact_id: member.contact.map(|id| id.to_string()),
+            display_name: member.display_name,
+            is_me: member.key == me,
+        })
+        .collect();
+    Ok(GroupView {
+        id: group.id.to_string(),
+        name: group.name.clone(),
+        description: group.description.clone(),
+        members,
+        is_member: group.replica.state.is_member(&me),
+        is_admin: group.replica.state.is_admin(&me),
+        unread_count: group.unread_count,
+    })
+}
+
+fn message_view(store: &Store, message: &GroupMessage) -> Result<GroupMessageView, EngineError> {
+    let summary = store.group_delivery_summary(message.id)?;
+    Ok(GroupMessageView {
+        id: message.id.to_string(),
+        author_key: hex::encode(message.author.as_bytes()),
+        author_name: contact_of(store, &message.author)?.map(|c| c.display_name),
+        outgoing: message.direction == Direction::Outgoing,
+        is_roster_change: message.kind == GroupMessageKind::RosterChange,
+        seq: message.seq,
+        text: message.body.clone(),
+        sent_at: message.sent_at.0,
+        state: MessageStateView::from(message.state),
+        recipients: summary.total,
+        delivered_to: summary.delivered,
+        read_by: summary.read,
+    })
+}
+
+/// A roster change by `actor`, as a system line's text (the UI words it; this is its key).
+fn roster_line(before: &RosterState, after: &RosterState) -> String {
+    let mut parts = Vec::new();
+    for (key, role) in after.members() {
+        match before.role(&key) {
+            None => parts.push(format!("added:{}", hex::encode(key.as_bytes()))),
+            Some(Role::Member) if role == Role::Admin => {
+                parts.push(format!("promoted:{}", hex::encode(key.as_bytes())));
+            }
+            _ => {}
+        }
+    }
+    for (key, _) in before.members() {
+        if !after.is_member(&key) {
+            parts.push(format!("removed:{}", hex::encode(key.as_bytes())));
+        }
+    }
+    if before.info() != after.info() {
+        parts.push("renamed".to_owned());
+    }
+    parts.join(" ")
+}
+
+impl Engine {
+    /// `create_group`: a new group with us as its admin and these contacts as members; the
+    /// roster goes to each of them over their own session, in one transaction with the group.
+    pub async fn create_group(
+        &self,
+        name: &str,
+        description: &str,
+        contact_ids: &[String],
+    ) -> Result<GroupView, EngineError> {
+        let inner = &self.inner;
+        let me = own_key(inner);
+        let now = UnixMillis::now();
+        let mut store = lock(&inner.store);
+        let mut members = Vec::with_capacity(contact_ids.len());
+        for id in contact_ids {
+            let contact = store
+                .contact(parse_contact(id)?)?
+                .ok_or(EngineError::ContactNotFound)?;
+            members.push(
+                MemberKey::from_slice(contact.identity_key.as_bytes())
+                    .ok_or_else(|| EngineError::Internal("identity key length".into()))?,
+            );
+        }
+        let state = RosterState::genesis(me, name.trim(), description.trim(), &members)?;
+        let id = GroupId::generate()?;
+        let replica = GroupReplica::new(state.clone());
+        let group = store.transaction(|store| -> Result<Group, EngineError> {
+            let group = store.insert_group(id, &replica, now)?;
+            store.insert_group_roster_line(id, me, Direction::Outgoing, "created", now)?;
+            let body = Body::GroupRoster {
+                group_id: id,
+                change: RosterMessage::State(state),
+            };
+            fan_out(inner, store, &members, &body, None)?;
+            Ok(group)
+        })?;
+        let view = group_view(inner, &store, &group)?;
+        drop(store);
+        inner.outbox_wake.notify_one();
+        Ok(view)
+    }
+
+    /// `list_groups`: every group, most recent activity first.
+    pub async fn list_groups(&self) -> Result<Vec<GroupView>, EngineError> {
+        let store = lock(&self.inner.store);
+        store
+            .groups()?
+            .iter()
+            .map(|group| group_view(&self.inner, &store, group))
+            .collect()
+    }
+
+    /// `get_group`: one group with its members.
+    pub async fn get_group(&self, group_id: &str) -> Result<GroupView, EngineError> {
+        let store = lock(&self.inner.store);
+        let group = load_group(&store, parse_group(group_id)?)?;
+        group_view(&self.inner, &store, &group)
+    }
+
+    /// `get_group_messages`: at most `limit` messages with `seq < before_seq`, oldest first.
+    pub async fn get_group_messages(
+        &self,
+        group_id: &str,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<GroupMessageView>, EngineError> {
+        let id = parse_group(group_id)?;
+        let store = lock(&self.inner.store);
+        load_group(&store, id)?;
+        store
+            .group_messages_page(id, before_seq, limit.clamp(1, 500))?
+            .iter()
+            .map(|message| message_view(&store, message))
+            .collect()
+    }
+
+    /// `send_group_message`: stores the text, seals one copy per member over that member's own
+    /// session and queues them, all in ONE transaction (§3a.1). A removed member gets none.
+    pub async fn send_group_message(
+        &self,
+        group_id: &str,
+        text: &str,
+    ) -> Result<GroupMessageView, EngineError> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(EngineError::MessageTooLong);
+        }
+        if text.trim().is_empty() {
+            return Err(EngineError::InvalidInput("empty message".into()));
+        }
+        let inner = &self.inner;
+        let id = parse_group(group_id)?;
+        let me = own_key(inner);
+        let now = UnixMillis::now();
+        let mut store = lock(&inner.store);
+        let group = load_group(&store, id)?;
+        group.replica.check_message(&me)?;
+        let recipients = reachable(&store, &group.replica.recipients(&me))?;
+        let message = store.transaction(|store| -> Result<GroupMessage, EngineError> {
+            let message = store.insert_outgoing_group_text(id, me, text, &recipients, now)?;
+            let body = Body::GroupText {
+                group_id: id,
+                seq: message.seq,
+                text: text.to_owned(),
+            };
+            fan_out(inner, store, &recipients, &body, Some(message.id))?;
+            Ok(message)
+        })?;
+        let view = message_view(&store, &message)?;
+        drop(store);
+        inner.outbox_wake.notify_one();
+        Ok(view)
+    }
+
+    /// `add_group_member` (admin): adds a contact; the new roster goes to every member, the new
+    /// one included.
+    pub async fn add_group_member(
+        &self,
+        group_id: &str,
+        contact_id: &str,
+    ) -> Result<GroupView, EngineError> {
+        let contact = parse_contact(contact_id)?;
+        let target = {
+            let store = lock(&self.inner.store);
+            let contact = store
+                .contact(contact)?
+                .ok_or(EngineError::ContactNotFound)?;
+            MemberKey::from_slice(contact.identity_key.as_bytes())
+                .ok_or_else(|| EngineError::Internal("identity key length".into()))?
+        };
+        self.change_roster(group_id, |state, me| state.add(me, target))
+    }
+
+    /// `remove_group_member` (admin): the removed member gets no envelope of this change or any
+    /// later one; the others get the new roster.
+    pub async fn remove_group_member(
+        &self,
+        group_id: &str,
+        member_key: &str,
+    ) -> Result<GroupView, EngineError> {
+        let target = parse_member(member_key)?;
+        self.change_roster(group_id, |state, me| state.remove(me, &target))
+    }
+
+    /// `promote_group_member` (admin): makes a member an admin.
+    pub async fn promote_group_member(
+        &self,
+        group_id: &str,
+        member_key: &str,
+    ) -> Result<GroupView, EngineError> {
+        let target = parse_member(member_key)?;
+        self.change_roster(group_id, |state, me| state.promote(me, &target))
+    }
+
+    /// `rename_group` (admin): a new name and description.
+    pub async fn rename_group(
+        &self,
+        group_id: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<GroupView, EngineError> {
+        self.change_roster(group_id, |state, me| {
+            state.rename(me, name.trim(), description.trim())
+        })
+    }
+
+    /// `leave_group`: we leave; every other member is told (an admin sends its whole roster).
+    pub async fn leave_group(&self, group_id: &str) -> Result<GroupView, EngineError> {
+        let inner = &self.inner;
+        let id = parse_group(group_id)?;
+        let me = own_key(inner);
+        let now = UnixMillis::now();
+        let mut store = lock(&inner.store);
+        let mut group = load_group(&store, id)?;
+        let recipients = group.replica.recipients(&me);
+        let change = group.replica.leave(&me)?;
+        store.transaction(|store| -> Result<(), EngineError> {
+            store.save_group_replica(id, &group.replica, now)?;
+            store.insert_group_roster_line(id, me, Direction::Outgoing, "left", now)?;
+            let body = Body::GroupRoster {
+                group_id: id,
+                change,
+            };
+            fan_out(inner, store, &recipients, &body, None)?;
+            Ok(())
+        })?;
+        let group = load_group(&store, id)?;
+        let view = group_view(inner, &store, &group)?;
+        drop(store);
+        inner.outbox_wake.notify_one();
+        Ok(view)
+    }
+
+    /// `mark_group_read`: every incoming text read; read receipts go to their authors if the
+    /// setting is on.
+    pub async fn mark_group_read(&self, group_id: &str) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        let id = parse_group(group_id)?;
+        let mut store = lock(&inner.store);
+        load_group(&store, id)?;
+        let read = store.mark_group_read(id)?;
+        if read.is_empty() || !read_settings(&store)?.read_receipts {
+            return Ok(());
+        }
+        let mut by_author: std::collections::BTreeMap<MemberKey, Vec<u64>> = Default::default();
+        for (author, seq) in read {
+            by_author.entry(author).or_default().push(seq);
+        }
+        store.transaction(|store| -> Result<(), EngineError> {
+            for (author, seqs) in by_author {
+                let body = Body::GroupReceipts {
+                    group_id: id,
+                    receipts: seqs
+                        .into_iter()
+                        .map(|seq| Receipt {
+                            kind: ReceiptKindWire::Read,
+                            seq,
+                        })
+                        .collect(),
+                };
+                fan_out(inner, store, &[author], &body, None)?;
+            }
+            Ok(())
+        })?;
+        drop(store);
+        inner.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// An admin's roster operation: applied to our replica (with its role check), saved, and
+    /// the new roster sealed to every member after the change, in ONE transaction.
+    fn change_roster(
+        &self,
+        group_id: &str,
+        op: impl FnOnce(&mut RosterState, &MemberKey) -> Result<(), GroupError>,
+    ) -> Result<GroupView, EngineError> {
+        let inner = &self.inner;
+        let id = parse_group(group_id)?;
+        let me = own_key(inner);
+        let now = UnixMillis::now();
+        let mut store = lock(&inner.store);
+        let mut group = load_group(&store, id)?;
+        let before = group.replica.state.clone();
+        op(&mut group.replica.state, &me)?;
+        let line = roster_line(&before, &group.replica.state);
+        // Everyone before and after the change: a removed member learns of its removal from
+        // this envelope, the last one sealed to it.
+        let mut recipients = group.replica.recipients(&me);
+        for (member, _) in before.members() {
+            if member != me && !recipients.contains(&member) {
+                recipients.push(member);
+            }
+        }
+        store.transaction(|store| -> Result<(), EngineError> {
+            store.save_group_replica(id, &group.replica, now)?;
+            store.insert_group_roster_line(id, me, Direction::Outgoing, &line, now)?;
+            let body = Body::GroupRoster {
+                group_id: id,
+                change: RosterMessage::State(group.replica.state.clone()),
+            };
+            fan_out(inner, store, &recipients, &body, None)?;
+            Ok(())
+        })?;
+        let group = load_group(&store, id)?;
+        let view = group_view(inner, &store, &group)?;
+        drop(store);
+        inner.outbox_wake.notify_one();
+        Ok(view)
+    }
+}
+
+/// Work to do after the receive run that carried a group body commits (it seals, so it must not
+/// run inside the run, whose sessions are held in memory until the commit).
+enum FollowUp {
+    /// A delivery receipt for `seq` to `author`.
+    Delivered {
+        group: GroupId,
+        author: MemberKey,
+        seq: u64,
+    },
+    /// Make a one-use introduction invite for `member` and send it to the admin `via`.
+    Introduce {
+        group: GroupId,
+        member: MemberKey,
+        via: MemberKey,
+    },
+    /// Pass `invite` (made by a member for `member`) on to `member`.
+    Forward {
+        group: GroupId,
+        member: MemberKey,
+        invite: String,
+    },
+    /// Accept an introduction invite passed to us.
+    Accept { invite: String },
+}
+
+/// The group bodies' receive path, called from the receive run with the store lock held, after
+/// the ratchet opened the envelope from `peer` (the session's peer: the author, whatever the
+/// content says). Refusals are reported and change nothing; only storage errors return `Err`.
+/// Everything it writes is idempotent (a group message is unique per author and seq, the roster
+/// merge is a join, receipts only move forward), so a run whose commit fails and is delivered
+/// again writes nothing twice.
+pub(super) fn receive_group_body(
+    inner: &Arc<Inner>,
+    store: &mut Store,
+    peer: &Contact,
+    body: Body,
+    sent_at_ms: u64,
+) -> Result<(), EngineError> {
+    let Some(sender) = MemberKey::from_slice(peer.identity_key.as_bytes()) else {
+        refuse(inner, "group: the peer's identity key has the wrong length")?;
+        return Ok(());
+    };
+    let me = own_key(inner);
+    let now = UnixMillis::now();
+    let mut follow_ups = Vec::new();
+    let result = match body {
+        Body::GroupText {
+            group_id,
+            seq,
+            text,
+        } => receive_text(
+            store,
+            group_id,
+            sender,
+            seq,
+            &text,
+            sent_at_ms,
+            now,
+            &mut follow_ups,
+        ),
+        Body::GroupRoster { group_id, change } => {
+            receive_roster(store, me, group_id, sender, change, now, &mut follow_ups)
+        }
+        Body::GroupReceipts { group_id, receipts } => {
+            receive_receipts(store, group_id, sender, &receipts)
+        }
+        Body::GroupIntroduction {
+            group_id,
+            member,
+            invite,
+        } => receive_introduction(store, me, group_id, sender, member, invite, &mut follow_ups),
+        _ => Ok(Ok(())),
+    };
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => {
+            refuse(inner, format!("group: {reason}"))?;
+        }
+        Err(error) if error.is_item_level() => {
+            refuse(inner, format!("group: {error}"))?;
+        }
+        Err(error) => return Err(error.into()),
+    }
+    if !follow_ups.is_empty() {
+        let engine = Engine {
+            inner: inner.clone(),
+        };
+        let task = tokio::spawn(async move {
+            for follow_up in follow_ups {
+                if let Err(error) = engine.follow_up(follow_up).await {
+                    tracing::warn!(%error, "group follow-up failed");
+                }
+            }
+        });
+        inner.track(task);
+    }
+    Ok(())
+}
+
+/// A refusal reason, or a storage error.
+type Decision = Result<Result<(), String>, StoreError>;
+
+#[allow(clippy::too_many_arguments)]
+fn receive_text(
+    store: &mut Store,
+    id: GroupId,
+    sender: MemberKey,
+    seq: u64,
+    text: &str,
+    sent_at_ms: u64,
+    now: UnixMillis,
+    follow_ups: &mut Vec<FollowUp>,
+) -> Decision {
+    let Some(group) = store.group(id)? else {
+        return Ok(Err("a message for a group we are not in".into()));
+    };
+    if let Err(error) = group.replica.check_message(&sender) {
+        return Ok(Err(format!("a message from a non-member refused: {error}")));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Ok(Err("a message too long".into()));
+    }
+    let sent_at = UnixMillis(i64::try_from(sent_at_ms).unwrap_or(0));
+    if store
+        .store_incoming_group_text(id, sender, seq, text, sent_at, now)?
+        .is_some()
+    {
+        follow_ups.push(FollowUp::Delivered {
+            group: id,
+            author: sender,
+            seq,
+        });
+    }
+    Ok(Ok(()))
+}
+
+fn receive_roster(
+    store: &mut Store,
+    me: MemberKey,
+    id: GroupId,
+    sender: MemberKey,
+    change: RosterMessage,
+    now: UnixMillis,
+    follow_ups: &mut Vec<FollowUp>,
+) -> Decision {
+    let Some(mut group) = store.group(id)? else {
+        // Joining: an admin's roster naming us, from the admin itself.
+        let RosterMessage::State(state) = change else {
+            return Ok(Err("a leave for a group we are not in".into()));
+        };
+        if !state.is_admin(&sender) || !state.is_member(&me) {
+            return Ok(Err("a roster for an unknown group not from an admin".into()));
+        }
+        let replica = GroupReplica::new(state);
+        store.insert_group(id, &replica, now)?;
+        store.insert_group_roster_line(id, sender, Direction::Incoming, "joined", now)?;
+        introductions(store, me, id, sender, &replica.state, follow_ups)?;
+        return Ok(Ok(()));
+    };
+    let before = group.replica.state.clone();
+    let had_held = group.replica.has_held();
+    let outcome = match group.replica.receive_roster(&sender, change) {
+        Ok(outcome) => outcome,
+        Err(error) => return Ok(Err(format!("a malformed roster change: {error}"))),
+    };
+    match outcome {
+        RosterOutcome::Applied { changed: false } => Ok(Ok(())),
+        RosterOutcome::Applied { changed: true } => {
+            store.save_group_replica(id, &group.replica, now)?;
+            let line = roster_line(&before, &group.replica.state);
+            if !line.is_empty() {
+                store.insert_group_roster_line(id, sender, Direction::Incoming, &line, now)?;
+            }
+            if group.replica.state.is_admin(&sender) {
+                introductions(store, me, id, sender, &group.replica.state, follow_ups)?;
+            }
+            Ok(Ok(()))
+        }
+        RosterOutcome::Held(reason) => {
+            if had_held || group.replica.has_held() {
+                store.save_group_replica(id, &group.replica, now)?;
+            }
+            Ok(Err(format!(
+                "a roster change without the role, held: {reason:?}"
+            )))
+        }
+    }
+}
+
+/// For each member who is not our contact and whose key is greater than ours, make an
+/// introduction invite (the smaller key of a pair makes it, so a pair gets one session).
+fn introductions(
+    store: &mut Store,
+    me: MemberKey,
+    id: GroupId,
+    via: MemberKey,
+    state: &RosterState,
+    follow_ups: &mut Vec<FollowUp>,
+) -> Result<(), StoreError> {
+    if !state.is_member(&me) {
+        return Ok(());
+    }
+    for (member, _) in state.members() {
+        if member <= me || contact_of(store, &member)?.is_some() {
+            continue;
+        }
+        let key = format!(
+            "engine.group-intro.{id}.{}",
+            hex::encode(&member.as_bytes()[..16])
+        );
+        if store.setting(&key)?.is_some() {
+            continue;
+        }
+        store.set_setting(&key, "requested")?;
+        follow_ups.push(FollowUp::Introduce {
+            group: id,
+            member,
+            via,
+        });
+    }
+    Ok(())
+}
+
+fn receive_receipts(
+    store: &mut Store,
+    id: GroupId,
+    sender: MemberKey,
+    receipts: &[Receipt],
+) -> Decision {
+    if store.group(id)?.is_none() {
+        return Ok(Err("receipts for a group we are not in".into()));
+    }
+    for kind in [ReceiptKindWire::Delivered, ReceiptKindWire::Read] {
+        let seqs: Vec<u64> = receipts
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.seq)
+            .take(4096)
+            .collect();
+        if seqs.is_empty() {
+            continue;
+        }
+        let state = match kind {
+            ReceiptKindWire::Delivered => MessageState::Delivered,
+            ReceiptKindWire::Read => MessageState::Read,
+        };
+        store.apply_group_receipts(id, sender, state, &seqs)?;
+    }
+    Ok(Ok(()))
+}
+
+fn receive_introduction(
+    store: &mut Store,
+    me: MemberKey,
+    id: GroupId,
+    sender: MemberKey,
+    member: MemberKey,
+    invite: String,
+    follow_ups: &mut Vec<FollowUp>,
+) -> Decision {
+    let Some(group) = store.group(id)? else {
+        return Ok(Err("an introduction for a group we are not in".into()));
+    };
+    let state = &group.replica.state;
+    if !state.is_member(&sender) || !state.is_member(&member) {
+        return Ok(Err("an introduction naming a non-member".into()));
+    }
+    let Ok(parsed) = crate::invite::Invite::parse(&invite) else {
+        return Ok(Err("an introduction with a corrupt invite".into()));
+    };
+    let inviter = MemberKey::from_bytes(parsed.identity.to_bytes());
+    if member == me {
+        // Passed on to us by an admin: accept it if it comes from another member.
+        if !state.is_admin(&sender) || !state.is_member(&inviter) || inviter == me {
+            return Ok(Err("an introduction not passed on by an admin".into()));
+        }
+        if contact_of(store, &inviter)?.is_none() {
+            follow_ups.push(FollowUp::Accept { invite });
+        }
+    } else {
+        // A member asks us, an admin, to pass its invite on.
+        if !state.is_admin(&me) || inviter != sender {
+            return Ok(Err("an introduction to pass on that we cannot".into()));
+        }
+        follow_ups.push(FollowUp::Forward {
+            group: id,
+            member,
+            invite,
+        });
+    }
+    Ok(Ok(()))
+}
+
+impl Engine {
+    async fn follow_up(&self, follow_up: FollowUp) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        match follow_up {
+            FollowUp::Delivered { group, author, seq } => {
+                if !inner.delivery_receipts {
+                    return Ok(());
+                }
+                tokio::time::sleep(inner.receipt_delay.0).await;
+                let body = Body::GroupReceipts {
+                    group_id: group,
+                    receipts: vec![Receipt {
+                        kind: ReceiptKindWire::Delivered,
+                        seq,
+                    }],
+                };
+                self.seal_group_body(&[author], &body)?;
+            }
+            FollowUp::Introduce { group, member, via } => {
+                let invite = self.create_invite().await?;
+                let body = Body::GroupIntroduction {
+                    group_id: group,
+                    member,
+                    invite: invite.text,
+                };
+                self.seal_group_body(&[via], &body)?;
+            }
+            FollowUp::Forward {
+                group,
+                member,
+                invite,
+            } => {
+                let body = Body::GroupIntroduction {
+                    group_id: group,
+                    member,
+                    invite,
+                };
+                self.seal_group_body(&[member], &body)?;
+            }
+            FollowUp::Accept { invite } => match self.accept_invite(&invite, "").await {
+                Ok(_) | Err(EngineError::ContactExists) => {}
+                Err(error) => return Err(error),
+            },
+        }
+        Ok(())
+    }
+
+    fn seal_group_body(&self, recipients: &[MemberKey], body: &Body) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        lock(&inner.store).transaction(|store| -> Result<(), EngineError> {
+            fan_out(inner, store, recipients, body, None)?;
+            Ok(())
+        })?;
+        inner.outbox_wake.notify_one();
+        Ok(())
+    }
+}

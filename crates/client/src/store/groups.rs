@@ -1,0 +1,936 @@
+//! Groups in the store (schema V6, `docs/engine.md` § Groups): the group and its roster replica,
+//! the effective members, group messages and their per-member copies, and the transaction that
+//! commits one member's sealed copy.
+//!
+//! A group message is sealed once per member over that member's own session. The engine stores
+//! the message and every copy's sealed bytes and advanced session state in ONE transaction
+//! (`Store::transaction` around [`Store::insert_outgoing_group_text`] and one
+//! [`Store::commit_group_copy_sealed`] per member), so a crash leaves the message with all its
+//! copies or none of it.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::contacts::{CONTACT_COLUMNS, contact_from_row, write_session};
+use super::messages::{OutboxItem, SealedOutgoing};
+use super::types::{ContactId, Direction, MessageId, MessageState, OutboxItemId, UnixMillis};
+use super::{Store, StoreError};
+use crate::group::{GroupId, GroupReplica, MemberKey, Role};
+
+/// How far past the group's clock a peer's sequence number may jump (as for 1:1 chats,
+/// `engine/sequence.rs`): a member cannot push the clock to the end of the range.
+pub const MAX_GROUP_SEQ_ADVANCE: u64 = 1 << 20;
+
+/// A group as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Its id.
+    pub id: GroupId,
+    /// Its name (from the replica's name register).
+    pub name: String,
+    /// Its description (from the replica's name register).
+    pub description: String,
+    /// The roster replica.
+    pub replica: GroupReplica,
+    /// The greatest message sequence number seen in the group.
+    pub last_seq: u64,
+    /// Incoming texts not read yet.
+    pub unread_count: u32,
+    /// When we created or joined it.
+    pub created_at: UnixMillis,
+    /// The last message or change.
+    pub last_activity_at: UnixMillis,
+}
+
+/// One effective member, with the contact that holds its delivery addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The member's identity key.
+    pub key: MemberKey,
+    /// Its role.
+    pub role: Role,
+    /// The contact with this identity key, if it is one (else it awaits its introduction).
+    pub contact: Option<ContactId>,
+    /// That contact's display name.
+    pub display_name: Option<String>,
+}
+
+/// What a group message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupMessageKind {
+    /// A text. Stored as 0.
+    Text,
+    /// A roster change, shown as a system line. Stored as 1.
+    RosterChange,
+}
+
+impl GroupMessageKind {
+    fn to_i64(self) -> i64 {
+        match self {
+            GroupMessageKind::Text => 0,
+            GroupMessageKind::RosterChange => 1,
+        }
+    }
+}
+
+impl rusqlite::types::FromSql for GroupMessageKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match i64::column_result(value)? {
+            0 => Ok(GroupMessageKind::Text),
+            1 => Ok(GroupMessageKind::RosterChange),
+            other => Err(rusqlite::types::FromSqlError::OutOfRange(other)),
+        }
+    }
+}
+
+/// A group message as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// The group.
+    pub group: GroupId,
+    /// The author: the peer of the session it arrived on (our own key for ours).
+    pub author: MemberKey,
+    /// Ours or someone else's.
+    pub direction: Direction,
+    /// Text or roster change.
+    pub kind: GroupMessageKind,
+    /// Its sequence number in the group (display order, with the author).
+    pub seq: u64,
+    /// The text (for a roster change, the engine's description of it).
+    pub body: String,
+    /// Ours: when we queued it. Theirs: the sender's claimed clock (display only).
+    pub sent_at: UnixMillis,
+    /// Theirs: when we stored it.
+    pub received_at: Option<UnixMillis>,
+    /// Ours: queued until a copy is sealed and sent; theirs: received or read.
+    pub state: MessageState,
+}
+
+/// One member's copy of one of our group messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupCopy {
+    /// The member.
+    pub member: MemberKey,
+    /// Queued, on relay, delivered, read or failed.
+    pub state: MessageState,
+}
+
+/// How far one of our group messages got, for "delivered to 3 of 4".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupDeliverySummary {
+    /// Copies made (one per member it was sent to).
+    pub total: u32,
+    /// Copies delivered or read.
+    pub delivered: u32,
+    /// Copies read.
+    pub read: u32,
+}
+
+const GROUP_COLUMNS: &str =
+    "id, name, description, replica, last_seq, unread_count, created_at, last_activity_at";
+
+fn group_from_row(row: &Row<'_>) -> rusqlite::Result<Group> {
+    let bytes: Vec<u8> = row.get(3)?;
+    let replica: GroupReplica = ciborium::from_reader(bytes.as_slice()).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Blob,
+            Box::new(std::io::Error::other(error.to_string())),
+        )
+    })?;
+    let last_seq: i64 = row.get(4)?;
+    Ok(Group {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        replica,
+        last_seq: u64::try_from(last_seq).unwrap_or(0),
+        unread_count: row.get(5)?,
+        created_at: row.get(6)?,
+        last_activity_at: row.get(7)?,
+    })
+}
+
+const GROUP_MESSAGE_COLUMNS: &str =
+    "id, group_id, author_key, direction, kind, seq, body, sent_at, received_at, state";
+
+fn group_message_from_row(row: &Row<'_>) -> rusqlite::Result<GroupMessage> {
+    let seq: i64 = row.get(5)?;
+    Ok(GroupMessage {
+        id: row.get(0)?,
+        group: row.get(1)?,
+        author: row.get(2)?,
+        direction: row.get(3)?,
+        kind: row.get(4)?,
+        seq: u64::try_from(seq).unwrap_or(0),
+        body: row.get(6)?,
+        sent_at: row.get(7)?,
+        received_at: row.get(8)?,
+        state: row.get(9)?,
+    })
+}
+
+fn encode_replica(replica: &GroupReplica) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = Vec::with_capacity(512);
+    ciborium::into_writer(replica, &mut bytes).map_err(|_| StoreError::InvalidInput {
+        what: "the group replica does not encode",
+    })?;
+    Ok(bytes)
+}
+
+fn role_to_i64(role: Role) -> i64 {
+    match role {
+        Role::Member => 0,
+        Role::Admin => 1,
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Writes the replica, the name and description, and the effective members.
+fn write_replica_in(
+    transaction: &Connection,
+    id: GroupId,
+    replica: &GroupReplica,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    let info = replica.state.info();
+    let changed = transaction
+        .prepare_cached(
+            "UPDATE groups SET replica = ?2, name = ?3, description = ?4, last_activity_at = ?5
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            encode_replica(replica)?,
+            info.name,
+            info.description,
+            now
+        ])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound { what: "group" });
+    }
+    transaction
+        .prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?
+        .execute(params![id])?;
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO group_members (group_id, identity_key, role) VALUES (?1, ?2, ?3)",
+    )?;
+    for (key, role) in replica.state.members() {
+        insert.execute(params![id, key, role_to_i64(role)])?;
+    }
+    Ok(())
+}
+
+fn group_last_seq(transaction: &Connection, id: GroupId) -> Result<u64, StoreError> {
+    let raw: i64 = transaction
+        .prepare_cached("SELECT last_seq FROM groups WHERE id = ?1")?
+        .query_row(params![id], |row| row.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound { what: "group" })?;
+    u64::try_from(raw).map_err(|_| StoreError::CorruptRow {
+        detail: "negative group last_seq".to_owned(),
+    })
+}
+
+/// Inserts a group message and advances the group's clock and activity.
+fn insert_group_message_in(
+    transaction: &Connection,
+    message: &GroupMessage,
+    unread: bool,
+) -> Result<bool, StoreError> {
+    let inserted = transaction
+        .prepare_cached(
+            "INSERT OR IGNORE INTO group_messages (id, group_id, author_key, direction, kind, seq,
+             body, sent_at, received_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            message.id,
+            message.group,
+            message.author,
+            message.direction.to_i64(),
+            message.kind.to_i64(),
+            to_i64(message.seq),
+            message.body,
+            message.sent_at,
+            message.received_at,
+            message.state.to_i64()
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    transaction
+        .prepare_cached(
+            "UPDATE groups SET last_seq = max(last_seq, ?2), last_activity_at = ?3,
+             unread_count = unread_count + ?4 WHERE id = ?1",
+        )?
+        .execute(params![
+            message.group,
+            to_i64(message.seq),
+            message.received_at.unwrap_or(message.sent_at),
+            i64::from(unread)
+        ])?;
+    Ok(true)
+}
+
+impl Store {
+    /// Stores a new group (created here, or joined from an admin's roster). Returns it.
+    /// [`StoreError::Conflict`] if a group with this id exists.
+    pub fn insert_group(
+        &mut self,
+        id: GroupId,
+        replica: &GroupReplica,
+        now: UnixMillis,
+    ) -> Result<Group, StoreError> {
+        let transaction = self.write()?;
+        let info = replica.state.info();
+        let inserted = transaction.execute(
+            "INSERT OR IGNORE INTO groups (id, name, description, replica, created_at,
+             last_activity_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![
+                id,
+                info.name,
+                info.description,
+                encode_replica(replica)?,
+                now
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict {
+                what: "the group already exists",
+            });
+        }
+        write_replica_in(&transaction, id, replica, now)?;
+        transaction.commit()?;
+        self.group(id)?
+            .ok_or(StoreError::NotFound { what: "group" })
+    }
+
+    /// One group.
+    pub fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                &format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?1"),
+                params![id],
+                group_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every group, most recent activity first.
+    pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {GROUP_COLUMNS} FROM groups ORDER BY last_activity_at DESC, id"
+        ))?;
+        let groups = statement
+            .query_map([], group_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(groups)
+    }
+
+    /// Saves the replica after a roster change (ours or a peer's), with the name, description
+    /// and effective members it implies.
+    pub fn save_group_replica(
+        &mut self,
+        id: GroupId,
+        replica: &GroupReplica,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let transaction = self.write()?;
+        write_replica_in(&transaction, id, replica, now)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The effective members, with the contact holding each one's delivery addresses.
+    pub fn group_members(&self, id: GroupId) -> Result<Vec<GroupMember>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT m.identity_key, m.role, c.id, c.display_name FROM group_members m
+             LEFT JOIN contacts c ON c.identity_key = m.identity_key
+             WHERE m.group_id = ?1 ORDER BY m.identity_key",
+        )?;
+        let members = statement
+            .query_map(params![id], |row| {
+                let role: i64 = row.get(1)?;
+                Ok(GroupMember {
+                    key: row.get(0)?,
+                    role: if role == 1 { Role::Admin } else { Role::Member },
+                    contact: row.get(2)?,
+                    display_name: row.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(members)
+    }
+
+    /// Stores our text for the group (state queued) with the next sequence number and one
+    /// queued copy per recipient. Run it inside [`Store::transaction`] with the copies' seals.
+    pub fn insert_outgoing_group_text(
+        &mut self,
+        id: GroupId,
+        own_key: MemberKey,
+        body: &str,
+        recipients: &[MemberKey],
+        now: UnixMillis,
+    ) -> Result<GroupMessage, StoreError> {
+        let transaction = self.write()?;
+        let seq = group_last_seq(&transaction, id)?.saturating_add(1);
+        let message = GroupMessage {
+            id: MessageId::generate()?,
+            group: id,
+            author: own_key,
+            direction: Direction::Outgoing,
+            kind: GroupMessageKind::Text,
+            seq,
+            body: body.to_owned(),
+            sent_at: now,
+            received_at: None,
+            state: MessageState::Queued,
+        };
+        insert_group_message_in(&transaction, &message, false)?;
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO group_copies (message_id, member_key, state) VALUES (?1, ?2, 0)",
+        )?;
+        for member in recipients {
+            insert.execute(params![message.id, member])?;
+        }
+        drop(insert);
+        transaction.commit()?;
+        Ok(message)
+    }
+
+    /// Stores a system line for a roster change made by `actor` (ours: `direction` outgoing).
+    pub fn insert_group_roster_line(
+        &mut self,
+        id: GroupId,
+        actor: MemberKey,
+        direction: Direction,
+        body: &str,
+        now: UnixMillis,
+    ) -> Result<GroupMessage, StoreError> {
+        let transaction = self.write()?;
+        let seq = group_last_seq(&transaction, id)?.saturating_add(1);
+        let message = GroupMessage {
+            id: MessageId::generate()?,
+            group: id,
+            author: actor,
+            direction,
+            kind: GroupMessageKind::RosterChange,
+            seq,
+            body: body.to_owned(),
+            sent_at: now,
+            received_at: Some(now),
+            state: MessageState::Read,
+        };
+        insert_group_message_in(&transaction, &message, false)?;
+        transaction.commit()?;
+        Ok(message)
+    }
+
+    /// Stores a member's text. `None` if this (author, seq) is already stored (the same message
+    /// again): nothing changes. [`StoreError::InvalidInput`] for a sequence number that is 0,
+    /// beyond `i64::MAX`, or more than [`MAX_GROUP_SEQ_ADVANCE`] past the group's clock.
+    pub fn store_incoming_group_text(
+        &mut self,
+        id: GroupId,
+        author: MemberKey,
+        seq: u64,
+        body: &str,
+        sent_at: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<Option<GroupMessage>, StoreError> {
+        let transaction = self.write()?;
+        let last = group_last_seq(&transaction, id)?;
+        if seq == 0
+            || i64::try_from(seq).is_err()
+            || seq > last.saturating_add(MAX_GROUP_SEQ_ADVANCE)
+        {
+            return Err(StoreError::InvalidInput {
+                what: "group sequence number out of range",
+            });
+        }
+        let message = GroupMessage {
+            id: MessageId::generate()?,
+            group: id,
+            author,
+            direction: Direction::Incoming,
+            kind: GroupMessageKind::Text,
+            seq,
+            body: body.to_owned(),
+            sent_at,
+            received_at: Some(now),
+            state: MessageState::Received,
+        };
+        let stored = insert_group_message_in(&transaction, &message, true)?;
+        transaction.commit()?;
+        Ok(stored.then_some(message))
+    }
+
+    /// Commits one member's sealed copy of `message` (or, with `message` `None`, a roster change
+    /// or receipts): the advanced session state and one outbox row per relay, bound to the group
+    /// message so the relay's OK moves the copy to on relay. `sealed.message` must be `None`.
+    pub fn commit_group_copy_sealed(
+        &mut self,
+        message: Option<MessageId>,
+        sealed: &SealedOutgoing,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        if sealed.envelopes.is_empty() || sealed.message.is_some() {
+            return Err(StoreError::InvalidInput {
+                what: "a group copy needs envelopes and no 1:1 message",
+            });
+        }
+        let transaction = self.write()?;
+        let contact = transaction
+            .prepare_cached(&format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"
+            ))?
+            .query_row(params![sealed.contact], contact_from_row)
+            .optional()?
+            .ok_or(StoreError::NotFound { what: "contact" })?;
+        if let Some(reason) = contact.sending_blocked_reason() {
+            return Err(StoreError::SendingBlocked { reason });
+        }
+        write_session(
+            &transaction,
+            sealed.contact,
+            &sealed.session_state,
+            sealed.now,
+        )?;
+        let mut items = Vec::with_capacity(sealed.envelopes.len());
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO outbox (id, contact_id, message_id, relay_url, send_id, sealed, attempts,
+             next_attempt_at, created_at, group_message_id)
+             VALUES (?1, ?2, NULL, ?3, ?4, ?5, 0, ?6, ?6, ?7)",
+        )?;
+        for envelope in &sealed.envelopes {
+            let id = OutboxItemId::generate()?;
+            insert.execute(params![
+                id,
+                sealed.contact,
+                envelope.relay_url,
+                envelope.send_id,
+                envelope.sealed,
+                sealed.now,
+                message
+            ])?;
+            items.push(OutboxItem {
+                id,
+                contact: sealed.contact,
+                message: None,
+                relay_url: envelope.relay_url.clone(),
+                send_id: envelope.send_id.clone(),
+                sealed: envelope.sealed.clone(),
+                attempts: 0,
+                next_attempt_at: sealed.now,
+                created_at: sealed.now,
+            });
+        }
+        drop(insert);
+        transaction.commit()?;
+        Ok(items)
+    }
+
+    /// A member's receipts for our group messages `seqs`: moves that member's copies forward
+    /// (never back). Returns the messages whose copy changed.
+    pub fn apply_group_receipts(
+        &mut self,
+        id: GroupId,
+        member: MemberKey,
+        state: MessageState,
+        seqs: &[u64],
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let allowed_from = match state {
+            MessageState::Delivered => "(0, 1, 4)",
+            MessageState::Read => "(0, 1, 2, 4)",
+            _ => {
+                return Err(StoreError::InvalidInput {
+                    what: "a receipt is delivered or read",
+                });
+            }
+        };
+        let transaction = self.write()?;
+        let mut updated = Vec::new();
+        let mut statement = transaction.prepare(&format!(
+            "UPDATE group_copies SET state = ?4 WHERE member_key = ?2 AND state IN {allowed_from}
+             AND message_id = (SELECT id FROM group_messages WHERE group_id = ?1 AND direction = 1
+                               AND kind = 0 AND seq = ?3)
+             RETURNING message_id"
+        ))?;
+        for seq in seqs {
+            let changed: Option<MessageId> = statement
+                .query_row(params![id, member, to_i64(*seq), state.to_i64()], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            updated.extend(changed);
+        }
+        drop(statement);
+        transaction.commit()?;
+        Ok(updated)
+    }
+
+    /// The per-member copies of one of our group messages.
+    pub fn group_copies(&self, message: MessageId) -> Result<Vec<GroupCopy>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT member_key, state FROM group_copies WHERE message_id = ?1 ORDER BY member_key",
+        )?;
+        let copies = statement
+            .query_map(params![message], |row| {
+                Ok(GroupCopy {
+                    member: row.get(0)?,
+                    state: row.get(1)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(copies)
+    }
+
+    /// How many copies of one of our group messages were delivered and read.
+    pub fn group_delivery_summary(
+        &self,
+        message: MessageId,
+    ) -> Result<GroupDeliverySummary, StoreError> {
+        let copies = self.group_copies(message)?;
+        let count = |f: &dyn Fn(MessageState) -> bool| {
+            u32::try_from(copies.iter().filter(|c| f(c.state)).count()).unwrap_or(u32::MAX)
+        };
+        Ok(GroupDeliverySummary {
+            total: count(&|_| true),
+            delivered: count(&|s| matches!(s, MessageState::Delivered | MessageState::Read)),
+            read: count(&|s| s == MessageState::Read),
+        })
+    }
+
+    /// The newest `limit` messages of a group before `before_seq` (all if `None`), oldest first.
+    pub fn group_messages_page(
+        &self,
+        id: GroupId,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<GroupMessage>, StoreError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages
+             WHERE group_id = ?1 AND seq < ?2 ORDER BY seq DESC, author_key DESC LIMIT ?3"
+        ))?;
+        let mut page = statement
+            .query_map(
+                params![id, to_i64(before_seq.unwrap_or(u64::MAX)), limit],
+                group_message_from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        page.reverse();
+        Ok(page)
+    }
+
+    /// Marks every incoming text of the group read; returns (author, seq) of those that were
+    /// unread, for read receipts.
+    pub fn mark_group_read(&mut self, id: GroupId) -> Result<Vec<(MemberKey, u64)>, StoreError> {
+        let transaction = self.write()?;
+        let mut statement = transaction.prepare(
+            "UPDATE group_messages SET state = 3 WHERE group_id = ?1 AND direction = 0
+             AND state = 5 RETURNING author_key, seq",
+        )?;
+        let read = statement
+            .query_map(params![id], |row| {
+                let seq: i64 = row.get(1)?;
+                Ok((row.get(0)?, u64::try_from(seq).unwrap_or(0)))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(statement);
+        transaction.execute(
+            "UPDATE groups SET unread_count = 0 WHERE id = ?1",
+            params![id],
+        )?;
+        transaction.commit()?;
+        Ok(read)
+    }
+
+    /// Deletes a group, its members, messages and copies (outbox rows of its messages too).
+    pub fn delete_group(&mut self, id: GroupId) -> Result<(), StoreError> {
+        let transaction = self.write()?;
+        let deleted = transaction.execute("DELETE FROM groups WHERE id = ?1", params![id])?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound { what: "group" });
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::RosterState;
+    use crate::store::NewContact;
+    use crate::store::SealedEnvelopeForRelay;
+    use crate::store::types::{
+        IdentityKeyBytes, RelayUrl, SealedEnvelopeBytes, SendId, SessionStateBytes,
+    };
+    use crate::vault::DatabaseKey;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("test.db"),
+            &DatabaseKey::generate().unwrap(),
+        )
+        .unwrap();
+        Fixture { _dir: dir, store }
+    }
+
+    fn key(n: u8) -> MemberKey {
+        MemberKey::from_bytes([n; 64])
+    }
+
+    fn t(millis: i64) -> UnixMillis {
+        UnixMillis(millis)
+    }
+
+    fn contact(store: &mut Store, n: u8, name: &str) -> ContactId {
+        store
+            .insert_contact(&NewContact {
+                display_name: name.to_owned(),
+                identity_key: IdentityKeyBytes::new(vec![n; 64]),
+                created_at: t(1),
+            })
+            .unwrap()
+            .id
+    }
+
+    /// We are key 1 (admin); 2 and 3 are contacts, 4 is not yet.
+    fn group(store: &mut Store) -> (GroupId, GroupReplica) {
+        let id = GroupId::generate().unwrap();
+        let replica = GroupReplica::new(
+            RosterState::genesis(key(1), "Climbing", "Tuesdays", &[key(2), key(3), key(4)])
+                .unwrap(),
+        );
+        store.insert_group(id, &replica, t(10)).unwrap();
+        (id, replica)
+    }
+
+    fn sealed(contact: ContactId, bytes: &[u8]) -> SealedOutgoing {
+        SealedOutgoing {
+            contact,
+            message: None,
+            session_state: SessionStateBytes::new(b"advanced".to_vec()),
+            envelopes: vec![SealedEnvelopeForRelay {
+                relay_url: RelayUrl::new("ws://127.0.0.1:7001").unwrap(),
+                send_id: SendId::new(vec![9; 32]),
+                sealed: SealedEnvelopeBytes::new(bytes.to_vec()),
+            }],
+            now: t(20),
+        }
+    }
+
+    #[test]
+    fn a_group_round_trips_with_its_members_and_their_contacts() {
+        let mut f = fixture();
+        let bob = contact(&mut f.store, 2, "Bob");
+        let (id, replica) = group(&mut f.store);
+        let stored = f.store.group(id).unwrap().unwrap();
+        assert_eq!(stored.name, "Climbing");
+        assert_eq!(stored.description, "Tuesdays");
+        assert_eq!(stored.replica, replica);
+        assert!(matches!(
+            f.store.insert_group(id, &replica, t(11)),
+            Err(StoreError::Conflict { .. })
+        ));
+        let members = f.store.group_members(id).unwrap();
+        assert_eq!(members.len(), 4);
+        assert_eq!(members[0].role, Role::Admin);
+        assert_eq!(members[1].contact, Some(bob));
+        assert_eq!(members[1].display_name.as_deref(), Some("Bob"));
+        assert_eq!(members[3].contact, None, "key 4 awaits its introduction");
+    }
+
+    #[test]
+    fn saving_a_roster_change_rewrites_name_and_members() {
+        let mut f = fixture();
+        let (id, mut replica) = group(&mut f.store);
+        replica.state.remove(&key(1), &key(3)).unwrap();
+        replica.state.rename(&key(1), "Bouldering", "").unwrap();
+        f.store.save_group_replica(id, &replica, t(30)).unwrap();
+        let stored = f.store.group(id).unwrap().unwrap();
+        assert_eq!(stored.name, "Bouldering");
+        assert_eq!(stored.replica, replica);
+        let keys: Vec<MemberKey> = f
+            .store
+            .group_members(id)
+            .unwrap()
+            .iter()
+            .map(|m| m.key)
+            .collect();
+        assert_eq!(keys, vec![key(1), key(2), key(4)]);
+    }
+
+    #[test]
+    fn an_incoming_text_is_stored_once_and_bounded() {
+        let mut f = fixture();
+        let (id, _) = group(&mut f.store);
+        let first = f
+            .store
+            .store_incoming_group_text(id, key(2), 1, "hi", t(5), t(6))
+            .unwrap();
+        assert!(first.is_some());
+        let again = f
+            .store
+            .store_incoming_group_text(id, key(2), 1, "hi", t(5), t(7))
+            .unwrap();
+        assert_eq!(again, None, "the same (author, seq) is a duplicate");
+        // Another author may use the same number.
+        assert!(
+            f.store
+                .store_incoming_group_text(id, key(3), 1, "yo", t(5), t(8))
+                .unwrap()
+                .is_some()
+        );
+        for bad in [0, MAX_GROUP_SEQ_ADVANCE + 2, u64::MAX] {
+            assert!(matches!(
+                f.store
+                    .store_incoming_group_text(id, key(2), bad, "x", t(5), t(9)),
+                Err(StoreError::InvalidInput { .. })
+            ));
+        }
+        let group = f.store.group(id).unwrap().unwrap();
+        assert_eq!(group.unread_count, 2);
+        assert_eq!(group.last_seq, 1);
+        let read = f.store.mark_group_read(id).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(f.store.group(id).unwrap().unwrap().unread_count, 0);
+        // Our next message comes after everything seen (Lamport).
+        let ours = f
+            .store
+            .insert_outgoing_group_text(id, key(1), "hello all", &[key(2), key(3)], t(10))
+            .unwrap();
+        assert_eq!(ours.seq, 2);
+        let page = f.store.group_messages_page(id, None, 10).unwrap();
+        assert_eq!(page.len(), 3);
+        assert_eq!(page.last().unwrap().id, ours.id);
+    }
+
+    #[test]
+    fn copies_go_on_relay_then_delivered_per_member() {
+        let mut f = fixture();
+        let bob = contact(&mut f.store, 2, "Bob");
+        let carol = contact(&mut f.store, 3, "Carol");
+        let (id, _) = group(&mut f.store);
+        let (message, items) = f
+            .store
+            .transaction(|store| -> Result<_, StoreError> {
+                let message = store.insert_outgoing_group_text(
+                    id,
+                    key(1),
+                    "one transaction",
+                    &[key(2), key(3)],
+                    t(20),
+                )?;
+                let mut items =
+                    store.commit_group_copy_sealed(Some(message.id), &sealed(bob, b"to bob"))?;
+                items.extend(
+                    store
+                        .commit_group_copy_sealed(Some(message.id), &sealed(carol, b"to carol"))?,
+                );
+                Ok((message, items))
+            })
+            .unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(f.store.group_delivery_summary(message.id).unwrap().total, 2);
+        // Bob's relay answers OK: his copy is on relay, Carol's still queued.
+        f.store.mark_outbox_sent(items[0].id).unwrap();
+        let copies = f.store.group_copies(message.id).unwrap();
+        assert_eq!(
+            copies[0],
+            GroupCopy {
+                member: key(2),
+                state: MessageState::OnRelay
+            }
+        );
+        assert_eq!(
+            copies[1],
+            GroupCopy {
+                member: key(3),
+                state: MessageState::Queued
+            }
+        );
+        // Receipts move only that member's copy, and never back.
+        let changed = f
+            .store
+            .apply_group_receipts(id, key(3), MessageState::Read, &[message.seq])
+            .unwrap();
+        assert_eq!(changed, vec![message.id]);
+        f.store
+            .apply_group_receipts(id, key(3), MessageState::Delivered, &[message.seq])
+            .unwrap();
+        f.store
+            .apply_group_receipts(id, key(2), MessageState::Delivered, &[message.seq])
+            .unwrap();
+        assert_eq!(
+            f.store.group_delivery_summary(message.id).unwrap(),
+            GroupDeliverySummary {
+                total: 2,
+                delivered: 2,
+                read: 1
+            }
+        );
+        // A receipt from someone who got no copy changes nothing.
+        assert!(
+            f.store
+                .apply_group_receipts(id, key(4), MessageState::Read, &[message.seq])
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_failed_copy_seal_rolls_back_the_whole_message() {
+        let mut f = fixture();
+        let bob = contact(&mut f.store, 2, "Bob");
+        let (id, _) = group(&mut f.store);
+        let result = f.store.transaction(|store| -> Result<(), StoreError> {
+            let message =
+                store.insert_outgoing_group_text(id, key(1), "all or nothing", &[key(2)], t(20))?;
+            store.commit_group_copy_sealed(Some(message.id), &sealed(bob, b"to bob"))?;
+            // A copy for a contact that does not exist fails the transaction.
+            store.commit_group_copy_sealed(
+                Some(message.id),
+                &sealed(ContactId::generate().unwrap(), b"x"),
+            )?;
+            Ok(())
+        });
+        assert!(result.is_err());
+        assert!(
+            f.store
+                .group_messages_page(id, None, 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(f.store.outbox().unwrap().is_empty());
+    }
+
+    #[test]
+    fn deleting_a_group_deletes_its_messages_and_envelopes() {
+        let mut f = fixture();
+        let bob = contact(&mut f.store, 2, "Bob");
+        let (id, _) = group(&mut f.store);
+        let message = f
+            .store
+            .insert_outgoing_group_text(id, key(1), "bye", &[key(2)], t(20))
+            .unwrap();
+        f.store
+            .commit_group_copy_sealed(Some(message.id), &sealed(bob, b"to bob"))
+            .unwrap();
+        f.store.delete_group(id).unwrap();
+        assert_eq!(f.store.group(id).unwrap(), None);
+        assert!(f.store.outbox().unwrap().is_empty());
+        assert!(f.store.group_copies(message.id).unwrap().is_empty());
+    }
+}

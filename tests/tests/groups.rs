@@ -1,0 +1,585 @@
+//! Groups (`docs/engine.md` § Groups): pairwise fan-out over the 1:1 sessions, with real clients
+//! on a real relay. The author of a group message is the peer of the session it arrived on, so a
+//! member cannot make a message show as another member's (LINE's T4); roster changes need the
+//! role; a removed member gets no new envelope; messages from non-members, and a group message
+//! replayed or tampered into another group, are refused. Run as
+//! `scripts/with-keyring.sh cargo test -p sealpost-tests --test groups`.
+//!
+//! Every wait is bounded ([`WAIT`]); nothing asserts on timing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use sealpost_test_support::{
+    Client, KeychainCleanup as Secrets, TestRelay, WAIT, connect, inject, wait_until,
+};
+use sealpost_client::EngineEvent;
+use sealpost_client::content::{Body, CONTENT_VERSION, Content};
+use sealpost_client::engine::{GroupMessageView, GroupView};
+use sealpost_client::group::{GroupId, MemberKey, RosterMessage, RosterState};
+use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
+use sealpost_crypto::{MailboxSealingPublicKey, SendId, Session};
+
+/// Where `sender` writes to its contact (the test plays a member or a malicious relay).
+struct Route {
+    send_id: [u8; 32],
+    send_secret: [u8; 32],
+    sealing: [u8; 32],
+    sender_key: ed25519_dalek::SigningKey,
+}
+
+fn route(sender: &Client, contact: &str) -> Route {
+    sender.engine.with_store(|s| {
+        let address = s
+            .peer_addresses(contact.parse().unwrap())
+            .unwrap()
+            .remove(0);
+        Route {
+            send_id: address.send_id.as_bytes().try_into().unwrap(),
+            send_secret: address.send_secret.expose_secret().try_into().unwrap(),
+            sealing: address.sealing_public_key.as_bytes().try_into().unwrap(),
+            sender_key: ed25519_dalek::SigningKey::from_bytes(
+                &address
+                    .sender_auth_secret_key
+                    .expose_secret()
+                    .try_into()
+                    .unwrap(),
+            ),
+        }
+    })
+}
+
+/// Seals `body` on `sender`'s real session with `contact` (advancing it as the engine would)
+/// and puts the envelope into the contact's mailbox: what a member can send, whatever its
+/// engine would have refused to make.
+async fn send_as(relay: &TestRelay, sender: &Client, contact: &str, body: Body) -> Vec<u8> {
+    let route = route(sender, contact);
+    let contact_id: ContactId = contact.parse().unwrap();
+    let content = Content {
+        v: CONTENT_VERSION,
+        seq: 0,
+        sent_at_ms: 0,
+        body,
+        receipts: vec![],
+    };
+    let envelope = sender.engine.with_store(|s| {
+        let state = s.session_state(contact_id).unwrap().unwrap();
+        let mut session = Session::from_bytes(state.expose_secret()).unwrap();
+        let sealed = session
+            .seal(
+                &MailboxSealingPublicKey::from_bytes(route.sealing),
+                &SendId(route.send_id),
+                &content.to_bytes().unwrap(),
+            )
+            .unwrap();
+        s.save_session_state(
+            contact_id,
+            &SessionStateBytes::new(session.to_bytes().unwrap().to_vec()),
+            UnixMillis::now(),
+        )
+        .unwrap();
+        sealed.as_bytes().to_vec()
+    });
+    inject_envelope(relay, &route, &envelope).await;
+    envelope
+}
+
+async fn inject_envelope(relay: &TestRelay, route: &Route, envelope: &[u8]) {
+    inject(
+        &relay.url(),
+        route.send_id,
+        route.send_secret,
+        &route.sender_key,
+        envelope,
+    )
+    .await;
+}
+
+fn refused(what: &'static str) -> impl FnMut(&EngineEvent) -> bool {
+    move |event| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains(what))
+}
+
+fn key_of(client: &Client) -> String {
+    hex::encode(client.engine.identity_key().to_bytes())
+}
+
+fn member_key(client: &Client) -> MemberKey {
+    MemberKey::from_bytes(client.engine.identity_key().to_bytes())
+}
+
+async fn group_of(client: &Client, id: &str) -> Option<GroupView> {
+    client
+        .engine
+        .list_groups()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.id == id)
+}
+
+async fn texts(client: &Client, id: &str) -> Vec<GroupMessageView> {
+    client
+        .engine
+        .get_group_messages(id, None, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.is_roster_change)
+        .collect()
+}
+
+async fn wait_for_text(client: &Client, id: &str, text: &str) -> GroupMessageView {
+    let found = std::sync::Arc::new(std::sync::Mutex::new(None));
+    wait_until(&format!("the group text {text:?} arrives"), || {
+        let found = found.clone();
+        async move {
+            let message = texts(client, id).await.into_iter().find(|m| m.text == text);
+            let done = message.is_some();
+            *found.lock().unwrap() = message;
+            done
+        }
+    })
+    .await;
+    found.lock().unwrap().clone().unwrap()
+}
+
+async fn wait_for_group(client: &Client, id: &str) {
+    wait_until("the group reaches the member", || async {
+        group_of(client, id).await.is_some()
+    })
+    .await;
+}
+
+/// Alice, Bob and Carol; Alice is a contact of both, Bob and Carol are not contacts.
+struct Trio {
+    relay: TestRelay,
+    alice: Client,
+    bob: Client,
+    carol: Client,
+    alice_bob: String,
+    bob_alice: String,
+    alice_carol: String,
+    carol_alice: String,
+    _secrets: Vec<Secrets>,
+    _root: tempfile::TempDir,
+}
+
+async fn trio() -> Trio {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, a) = Client::new("Alice", root.path(), &relay.url()).await;
+    let (bob, b) = Client::new("Bob", root.path(), &relay.url()).await;
+    let (carol, c) = Client::new("Carol", root.path(), &relay.url()).await;
+    let (alice_bob, bob_alice, _) = connect(&alice, &bob, "Bob").await;
+    let (alice_carol, carol_alice, _) = connect(&alice, &carol, "Carol").await;
+    Trio {
+        relay,
+        alice,
+        bob,
+        carol,
+        alice_bob,
+        bob_alice,
+        alice_carol,
+        carol_alice,
+        _secrets: vec![a, b, c],
+        _root: root,
+    }
+}
+
+/// Alice makes a group with Bob and Carol; both have it.
+async fn group_of_three(t: &Trio) -> String {
+    let group = t
+        .alice
+        .engine
+        .create_group(
+            "Climbing",
+            "Tuesdays",
+            &[t.alice_bob.clone(), t.alice_carol.clone()],
+        )
+        .await
+        .unwrap();
+    wait_for_group(&t.bob, &group.id).await;
+    wait_for_group(&t.carol, &group.id).await;
+    group.id
+}
+
+/// Three real clients on a real relay: create, introductions, chat both ways with per-member
+/// delivery ("delivered to 2 of 2"), remove, leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_clients_create_chat_remove_and_leave() {
+    let t = trio().await;
+    let id = group_of_three(&t).await;
+    let at_bob = group_of(&t.bob, &id).await.unwrap();
+    assert_eq!(at_bob.name, "Climbing");
+    assert_eq!(at_bob.members.len(), 3);
+    assert!(!at_bob.is_admin);
+
+    // Bob and Carol were not contacts: the introduction gives them a session of their own.
+    wait_until("Bob and Carol are introduced", || async {
+        let bob_knows = t
+            .bob
+            .engine
+            .list_chats()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.display_name == "Carol");
+        let carol_knows = t
+            .carol
+            .engine
+            .list_chats()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.display_name == "Bob");
+        bob_knows && carol_knows
+    })
+    .await;
+
+    let sent = t
+        .alice
+        .engine
+        .send_group_message(&id, "hello both")
+        .await
+        .unwrap();
+    assert_eq!(sent.recipients, 2);
+    let at_bob = wait_for_text(&t.bob, &id, "hello both").await;
+    assert_eq!(at_bob.author_key, key_of(&t.alice));
+    assert_eq!(at_bob.author_name.as_deref(), Some("Alice"));
+    wait_for_text(&t.carol, &id, "hello both").await;
+    wait_until("delivered to 2 of 2", || async {
+        let ours = texts(&t.alice, &id).await;
+        ours.iter()
+            .any(|m| m.text == "hello both" && m.delivered_to == 2)
+    })
+    .await;
+
+    t.bob
+        .engine
+        .send_group_message(&id, "from bob")
+        .await
+        .unwrap();
+    let at_carol = wait_for_text(&t.carol, &id, "from bob").await;
+    assert_eq!(
+        at_carol.author_key,
+        key_of(&t.bob),
+        "over Bob's own session with Carol"
+    );
+    wait_for_text(&t.alice, &id, "from bob").await;
+
+    // Remove Carol: she learns it, and nothing of the group reaches her after.
+    let view = t
+        .alice
+        .engine
+        .remove_group_member(&id, &key_of(&t.carol))
+        .await
+        .unwrap();
+    assert_eq!(view.members.len(), 2);
+    wait_until("Carol learns of her removal", || async {
+        !group_of(&t.carol, &id).await.unwrap().is_member
+    })
+    .await;
+    wait_until("Bob learns of Carol's removal", || async {
+        group_of(&t.bob, &id).await.unwrap().members.len() == 2
+    })
+    .await;
+    let after = t
+        .alice
+        .engine
+        .send_group_message(&id, "without carol")
+        .await
+        .unwrap();
+    assert_eq!(after.recipients, 1);
+    wait_for_text(&t.bob, &id, "without carol").await;
+    assert!(
+        !texts(&t.carol, &id)
+            .await
+            .iter()
+            .any(|m| m.text == "without carol"),
+        "a removed member gets nothing sent after the removal"
+    );
+
+    // Bob leaves: Alice is alone.
+    t.bob.engine.leave_group(&id).await.unwrap();
+    wait_until("Alice sees Bob leave", || async {
+        group_of(&t.alice, &id).await.unwrap().members.len() == 1
+    })
+    .await;
+    assert!(!group_of(&t.bob, &id).await.unwrap().is_member);
+    assert_eq!(
+        t.bob
+            .engine
+            .send_group_message(&id, "still here?")
+            .await
+            .unwrap_err()
+            .kind(),
+        "group_not_member"
+    );
+}
+
+/// T4: whatever member Carol sends naming Bob shows as Carol's, because the author is the peer
+/// of the session it arrived on (group content has no author field) — also after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t4_member_cannot_forge_from_b() {
+    let t = trio().await;
+    let id = group_of_three(&t).await;
+    let group: GroupId = id.parse().unwrap();
+    t.carol
+        .engine
+        .send_group_message(&id, "Bob: I owe Carol 100")
+        .await
+        .unwrap();
+    // Carol's own crafted copy, with Bob's name in it and a sequence number Bob could use.
+    send_as(
+        &t.relay,
+        &t.carol,
+        &t.carol_alice,
+        Body::GroupText {
+            group_id: group,
+            seq: 1,
+            text: "from: Bob — pay Carol".to_owned(),
+        },
+    )
+    .await;
+    let first = wait_for_text(&t.alice, &id, "Bob: I owe Carol 100").await;
+    let second = wait_for_text(&t.alice, &id, "from: Bob — pay Carol").await;
+    for message in [&first, &second] {
+        assert_eq!(message.author_key, key_of(&t.carol));
+        assert_eq!(message.author_name.as_deref(), Some("Carol"));
+    }
+
+    let bob_key = key_of(&t.bob);
+    let carol_key = key_of(&t.carol);
+    let Trio {
+        alice,
+        relay: _relay,
+        _secrets,
+        _root,
+        ..
+    } = t;
+    let (profile, root) = alice.stop().await;
+    let alice = Client::reopen(&profile, &root).await;
+    let after_restart = texts(&alice, &id).await;
+    assert_eq!(after_restart.len(), 2);
+    for message in after_restart {
+        assert_ne!(message.author_key, bob_key);
+        assert_eq!(message.author_key, carol_key);
+    }
+}
+
+/// A roster change from a member without the admin role is refused by every receiver (held,
+/// never applied), and the engine refuses to make one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roster_op_needs_role() {
+    let mut t = trio().await;
+    let id = group_of_three(&t).await;
+    let group: GroupId = id.parse().unwrap();
+    let error = t
+        .bob
+        .engine
+        .remove_group_member(&id, &key_of(&t.carol))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "group_not_admin");
+
+    // Bob sends a roster anyway: his own copy, in which he made himself admin and removed Carol.
+    let real = t
+        .bob
+        .engine
+        .with_store(|s| s.group(group).unwrap().unwrap().replica.state);
+    let mut forged = RosterState::genesis(
+        member_key(&t.bob),
+        "Climbing",
+        "Tuesdays",
+        &[member_key(&t.alice)],
+    )
+    .unwrap();
+    forged.join(&real);
+    forged
+        .remove(&member_key(&t.bob), &member_key(&t.carol))
+        .unwrap();
+    t.alice.drain_events();
+    send_as(
+        &t.relay,
+        &t.bob,
+        &t.bob_alice,
+        Body::GroupRoster {
+            group_id: group,
+            change: RosterMessage::State(forged),
+        },
+    )
+    .await;
+    t.alice.wait_event(refused("without the role")).await;
+    let at_alice = group_of(&t.alice, &id).await.unwrap();
+    assert_eq!(at_alice.members.len(), 3, "Carol is still a member");
+    assert!(
+        at_alice
+            .members
+            .iter()
+            .any(|m| m.key == key_of(&t.bob) && !m.is_admin)
+    );
+}
+
+/// A removed member gets no envelope sealed after its removal, and what it sends afterwards is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_member_gets_no_new_envelope() {
+    let mut t = trio().await;
+    let id = group_of_three(&t).await;
+    let group: GroupId = id.parse().unwrap();
+    t.alice
+        .engine
+        .remove_group_member(&id, &key_of(&t.carol))
+        .await
+        .unwrap();
+    // The removal itself is the last envelope sealed to Carol.
+    wait_until("Carol learns of her removal", || async {
+        !group_of(&t.carol, &id).await.unwrap().is_member
+    })
+    .await;
+    let carol_contact: ContactId = t.alice_carol.parse().unwrap();
+    let outbox_to_carol = |client: &Client| {
+        client.engine.with_store(|s| {
+            s.outbox()
+                .unwrap()
+                .into_iter()
+                .filter(|o| o.contact == carol_contact)
+                .count()
+        })
+    };
+    wait_until("the removal has left Alice's outbox", || async {
+        outbox_to_carol(&t.alice) == 0
+    })
+    .await;
+    let sent = t
+        .alice
+        .engine
+        .send_group_message(&id, "after")
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox_to_carol(&t.alice),
+        0,
+        "no envelope for Carol was sealed with it"
+    );
+    let copies = t.alice.engine.with_store(|s| {
+        s.group_copies(sent.id.parse().unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.member)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        copies,
+        vec![member_key(&t.bob)],
+        "one copy, Bob's; none for Carol"
+    );
+    wait_for_text(&t.bob, &id, "after").await;
+
+    t.alice.drain_events();
+    send_as(
+        &t.relay,
+        &t.carol,
+        &t.carol_alice,
+        Body::GroupText {
+            group_id: group,
+            seq: 99,
+            text: "still here".to_owned(),
+        },
+    )
+    .await;
+    t.alice.wait_event(refused("non-member")).await;
+    assert!(
+        !texts(&t.alice, &id)
+            .await
+            .iter()
+            .any(|m| m.text == "still here")
+    );
+}
+
+/// A contact who is not in the group cannot post into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_from_non_member_is_refused() {
+    let mut t = trio().await;
+    let group = t
+        .alice
+        .engine
+        .create_group("Just us", "", &[t.alice_bob.clone()])
+        .await
+        .unwrap();
+    wait_for_group(&t.bob, &group.id).await;
+    t.alice.drain_events();
+    send_as(
+        &t.relay,
+        &t.carol,
+        &t.carol_alice,
+        Body::GroupText {
+            group_id: group.id.parse().unwrap(),
+            seq: 1,
+            text: "let me in".to_owned(),
+        },
+    )
+    .await;
+    t.alice.wait_event(refused("non-member")).await;
+    assert!(texts(&t.alice, &group.id).await.is_empty());
+}
+
+/// A member's message to one group cannot be made to show in another: the group id is inside
+/// the ratchet-encrypted content, so a replay is a duplicate, a tampered copy does not open,
+/// and the member's own copy naming a group it is not in is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_message_replayed_into_another_group_is_refused() {
+    let mut t = trio().await;
+    let with_bob = t
+        .alice
+        .engine
+        .create_group("With Bob", "", &[t.alice_bob.clone()])
+        .await
+        .unwrap();
+    let with_carol = t
+        .alice
+        .engine
+        .create_group("With Carol", "", &[t.alice_carol.clone()])
+        .await
+        .unwrap();
+    wait_for_group(&t.bob, &with_bob.id).await;
+    let envelope = send_as(
+        &t.relay,
+        &t.bob,
+        &t.bob_alice,
+        Body::GroupText {
+            group_id: with_bob.id.parse().unwrap(),
+            seq: 1,
+            text: "for the Bob group".to_owned(),
+        },
+    )
+    .await;
+    wait_for_text(&t.alice, &with_bob.id, "for the Bob group").await;
+
+    // The relay replays it, and tries a copy with bytes changed.
+    let route = route(&t.bob, &t.bob_alice);
+    inject_envelope(&t.relay, &route, &envelope).await;
+    let mut tampered = envelope.clone();
+    let last = tampered.len() - 20;
+    tampered[last] ^= 0x01;
+    t.alice.drain_events();
+    inject_envelope(&t.relay, &route, &tampered).await;
+    t.alice
+        .wait_event(|e| matches!(e, EngineEvent::EnvelopeRefused { .. }))
+        .await;
+
+    // Bob's own copy naming the other group (he is not in it).
+    send_as(
+        &t.relay,
+        &t.bob,
+        &t.bob_alice,
+        Body::GroupText {
+            group_id: with_carol.id.parse().unwrap(),
+            seq: 2,
+            text: "for the Carol group".to_owned(),
+        },
+    )
+    .await;
+    t.alice.wait_event(refused("non-member")).await;
+    assert!(texts(&t.alice, &with_carol.id).await.is_empty());
+    let in_bob_group = texts(&t.alice, &with_bob.id).await;
+    assert_eq!(in_bob_group.len(), 1, "shown once, in its own group");
+}

@@ -5,18 +5,18 @@
 //! replayed or tampered into another group, are refused. Run as
 //! `scripts/with-keyring.sh cargo test -p sealpost-tests --test groups`.
 //!
-//! Every wait is bounded ([`WAIT`]); nothing asserts on timing.
+//! Every wait is bounded ([`sealpost_test_support::WAIT`]); nothing asserts on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sealpost_test_support::{
-    Client, KeychainCleanup as Secrets, TestRelay, WAIT, connect, inject, wait_until,
-};
 use sealpost_client::EngineEvent;
 use sealpost_client::content::{Body, CONTENT_VERSION, Content};
 use sealpost_client::engine::{GroupMessageView, GroupView};
 use sealpost_client::group::{GroupId, MemberKey, RosterMessage, RosterState};
 use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
 use sealpost_crypto::{MailboxSealingPublicKey, SendId, Session};
+use sealpost_test_support::{
+    Client, KeychainCleanup as Secrets, TestRelay, connect, inject, wait_until,
+};
 
 /// Where `sender` writes to its contact (the test plays a member or a malicious relay).
 struct Route {

@@ -182,6 +182,59 @@ export interface Settings {
   socksProxy: string | null;
 }
 
+/** One member of a group (`docs/engine.md` § Groups). */
+export interface GroupMember {
+  /** The member's identity key (128 hex digits): the handle for remove and promote. Not a secret. */
+  key: string;
+  isAdmin: boolean;
+  /** The contact holding this member's addresses, if it is one of the user's contacts. */
+  contactId: string | null;
+  /** That contact's name (from a peer: drawn as text, bidi controls removed). */
+  displayName: string | null;
+  /** This member is the user. */
+  isMe: boolean;
+}
+
+/** A group as the chat list and the group view show it. */
+export interface Group {
+  /** The group id (32 hex digits). */
+  id: string;
+  name: string;
+  description: string;
+  /** The effective members, the user included. */
+  members: GroupMember[];
+  /** False once the user left or was removed. */
+  isMember: boolean;
+  isAdmin: boolean;
+  /** Incoming texts not yet marked read. */
+  unreadCount: number;
+}
+
+/** One group message. A roster change is a system line whose `text` is a key the UI words. */
+export interface GroupMessage {
+  id: string;
+  /** The author's identity key: the peer of the session the message arrived on. */
+  authorKey: string;
+  /** The author's contact name, if a contact. */
+  authorName: string | null;
+  outgoing: boolean;
+  /**
+   * A roster change: `text` is `created`, `joined`, `left`, or space-separated `added:KEY`,
+   * `removed:KEY`, `promoted:KEY` and `renamed`.
+   */
+  isRosterChange: boolean;
+  seq: number;
+  text: string;
+  sentAt: number;
+  state: MessageState;
+  /** The user's own: copies made (members it was sealed to). */
+  recipients: number;
+  /** The user's own: copies delivered ("delivered to 3 of 4"). */
+  deliveredTo: number;
+  /** The user's own: copies read. */
+  readBy: number;
+}
+
 /** Error kinds the UI knows words for. Unknown kinds fall back to `message`. */
 export type EngineErrorKind =
   | "invalid_input"
@@ -206,6 +259,13 @@ export type EngineErrorKind =
   | "not_onboarded"
   | "already_onboarded"
   | "local_relay_failed"
+  | "group_not_found"
+  | "group_not_admin"
+  | "group_not_member"
+  | "group_already_member"
+  | "group_cannot_remove_admin"
+  | "group_full"
+  | "group_name_invalid"
   | "internal";
 
 /** Every command rejects with this shape. `message` is English detail for logs and fallbacks. */

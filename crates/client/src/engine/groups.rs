@@ -515,6 +515,9 @@ enum FollowUp {
     },
     /// Accept an introduction invite passed to us.
     Accept { invite: String },
+    /// (We are an admin and our roster just changed by someone else's message.) Send our whole
+    /// roster to every other member but `except`.
+    Gossip { group: GroupId, except: MemberKey },
 }
 
 /// The group bodies' receive path, called from the receive run with the store lock held, after
@@ -667,6 +670,14 @@ fn receive_roster(
             }
             if group.replica.state.is_admin(&sender) {
                 introductions(store, me, id, sender, &group.replica.state, follow_ups)?;
+            }
+            if group.replica.state.is_admin(&me) {
+                // Anti-entropy: our merged roster to every other member, so one who joined
+                // after the author's message, or missed it, still gets it.
+                follow_ups.push(FollowUp::Gossip {
+                    group: id,
+                    except: sender,
+                });
             }
             Ok(Ok(()))
         }
@@ -823,6 +834,25 @@ impl Engine {
                     invite,
                 };
                 self.seal_group_body(&[member], &body)?;
+            }
+            FollowUp::Gossip { group, except } => {
+                let me = own_key(inner);
+                let (recipients, state) = {
+                    let store = lock(&inner.store);
+                    let group = load_group(&store, group)?;
+                    let recipients: Vec<MemberKey> = group
+                        .replica
+                        .recipients(&me)
+                        .into_iter()
+                        .filter(|member| *member != except)
+                        .collect();
+                    (recipients, group.replica.state)
+                };
+                let body = Body::GroupRoster {
+                    group_id: group,
+                    change: RosterMessage::State(state),
+                };
+                self.seal_group_body(&recipients, &body)?;
             }
             FollowUp::Accept { invite } => match self.accept_invite(&invite, "").await {
                 Ok(_) | Err(EngineError::ContactExists) => {}

@@ -282,7 +282,14 @@ export function GroupMessageRow({
 }) {
   const { t, locale } = useI18n();
   const tone = authorTone(message.authorKey);
-  const stateLabel = t(stateLabelKey(message.state));
+  // An own text's tick follows its copies: read or delivered once every member's copy is.
+  const state =
+    message.outgoing && message.recipients > 0 && message.readBy >= message.recipients
+      ? "read"
+      : message.outgoing && message.recipients > 0 && message.deliveredTo >= message.recipients && message.state !== "read"
+        ? "delivered"
+        : message.state;
+  const stateLabel = t(stateLabelKey(state));
   const delivery =
     message.recipients === 0
       ? t("group.noRecipients")
@@ -317,8 +324,8 @@ export function GroupMessageRow({
               <span class="group-delivery" data-testid="group-delivery">
                 {delivery}
               </span>
-              <span class={`message-state ${message.state}`} role="img" aria-label={stateLabel} title={stateLabel}>
-                <StateGlyph state={message.state} />
+              <span class={`message-state ${state}`} role="img" aria-label={stateLabel} title={stateLabel}>
+                <StateGlyph state={state} />
               </span>
             </>
           )}

@@ -110,6 +110,22 @@ describe("GroupMessageRow", () => {
       </I18nProvider>,
     );
     expect(screen.getByTestId("group-delivery").textContent).toBe("Delivered to 3 of 4");
+    expect(screen.getByRole("img", { name: "On relay" })).toBeTruthy();
+  });
+
+  it("an own text whose every copy was delivered shows the delivered tick, even if its stored state lags", () => {
+    render(
+      <I18nProvider>
+        <ol>
+          <GroupMessageRow
+            message={message({ outgoing: true, authorKey: "k_me", state: "queued", recipients: 2, deliveredTo: 2 })}
+            continued={false}
+            author="You"
+          />
+        </ol>
+      </I18nProvider>,
+    );
+    expect(screen.getByRole("img", { name: "Delivered" })).toBeTruthy();
     expect(screen.queryByTestId("group-message-author")).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end test of the real Sealpost window: builds the UI and the app, then runs the
-# sealpost-webdriver-tests test binary against two app instances (profiles alice and bob) driven
-# through tauri-driver + WebKitWebDriver, under Xvfb, a private D-Bus session and an unlocked
+# End-to-end tests of the real Sealpost window: builds the UI and the app, then runs the
+# sealpost-webdriver-tests test binaries (two_profiles: alice and bob; group_chat: three people)
+# against app instances driven through tauri-driver + WebKitWebDriver (one driver per window), under Xvfb, a private D-Bus session and an unlocked
 # gnome-keyring. Needs the system packages of scripts/setup.sh (xvfb, webkit2gtk-driver, dbus,
 # gnome-keyring, the WebKitGTK build libraries).
 #
@@ -9,6 +9,7 @@
 #   SEALPOST_SCREENSHOT_DIR  where screenshots go (default: target/screenshots in the repo)
 #   CARGO_TARGET_DIR         honoured as usual (the app binary is taken from there)
 #   SEALPOST_SKIP_UI_BUILD=1 use the existing ui/dist (no npm ci / npm run build)
+#   SEALPOST_WEBDRIVER_TESTS the test targets to run, in order (default: two_profiles group_chat)
 #
 # Each run gets fresh XDG config/data/cache directories (window state, keyring) and a fresh
 # SEALPOST_DATA_DIR (profiles), so runs never see each other's state. HOME is left alone so that
@@ -34,11 +35,15 @@ if [ "${1:-}" != "--inside-session" ]; then
   # (12 CPU-minutes here). src-tauri's integration test (tests/cli.rs) makes this build produce
   # the app binary too, and the test binary is run directly.
   echo "webdriver: building the app and the tests (the workspace test build)"
-  test_bin=$(cargo test --workspace --locked --no-run --message-format=json \
-    | jq -r 'select(.reason == "compiler-artifact" and .target.name == "two_profiles"
-                    and .executable != null) | .executable')
-  [ -x "$test_bin" ] || { echo "webdriver: the two_profiles test binary was not built" >&2; exit 1; }
-  export SEALPOST_WEBDRIVER_TEST_BIN="$test_bin"
+  artifacts=$(cargo test --workspace --locked --no-run --message-format=json)
+  test_bins=()
+  for test_name in ${SEALPOST_WEBDRIVER_TESTS:-two_profiles group_chat}; do
+    test_bin=$(jq -r --arg name "$test_name" 'select(.reason == "compiler-artifact"
+        and .target.name == $name and .executable != null) | .executable' <<<"$artifacts")
+    [ -x "$test_bin" ] || { echo "webdriver: the $test_name test binary was not built" >&2; exit 1; }
+    test_bins+=("$test_bin")
+  done
+  export SEALPOST_WEBDRIVER_TEST_BINS="${test_bins[*]}"
   target_dir="${CARGO_TARGET_DIR:-$repo/target}"
   case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
   export SEALPOST_APP_BIN="$target_dir/debug/sealpost"
@@ -100,9 +105,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One tauri-driver (with its own WebKitWebDriver) per app instance: the apps run side by side.
+# One tauri-driver (with its own WebKitWebDriver) per app window: the apps run side by side (at
+# most three at once, in group_chat).
 urls=()
-for instance in alice bob; do
+for instance in one two three; do
   port=$(free_port)
   setsid tauri-driver --port "$port" --native-port "$((port + 1))" \
     >"$SEALPOST_DATA_DIR/../tauri-driver-$instance.log" 2>&1 &
@@ -122,6 +128,9 @@ export SEALPOST_LOCAL_RELAY_PORT
 export SEALPOST_WEBDRIVER_URLS
 echo "webdriver: tauri-driver at $SEALPOST_WEBDRIVER_URLS, local relay port $SEALPOST_LOCAL_RELAY_PORT"
 
-# Run from the package directory, as `cargo test` would.
+# Run from the package directory, as `cargo test` would; each test's windows are closed when it ends.
 cd "$repo/tests/webdriver"
-"$SEALPOST_WEBDRIVER_TEST_BIN"
+for test_bin in $SEALPOST_WEBDRIVER_TEST_BINS; do
+  echo "webdriver: running $(basename "$test_bin")"
+  "$test_bin" --nocapture
+done

@@ -33,6 +33,17 @@ const COMMANDS: &[&str] = &[
     "update_settings",
     "set_relay_password",
     "set_socks_proxy",
+    "create_group",
+    "list_groups",
+    "get_group",
+    "get_group_messages",
+    "send_group_message",
+    "add_group_member",
+    "remove_group_member",
+    "promote_group_member",
+    "rename_group",
+    "leave_group",
+    "mark_group_read",
 ];
 
 fn main() {

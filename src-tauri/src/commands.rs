@@ -18,8 +18,9 @@
 
 use sealpost_client::engine::search::SearchResultsView;
 use sealpost_client::engine::{
-    ChatView, ErrorKind, InvitePreview, InviteView, LocalRelaySettings, MessagePage, MessageView,
-    NotificationSettings, ProfileView, RelayChoice, RelayPassword, SafetyNumberView, Settings,
+    ChatView, ErrorKind, GroupMessageView, GroupView, InvitePreview, InviteView,
+    LocalRelaySettings, MessagePage, MessageView, NotificationSettings, ProfileView, RelayChoice,
+    RelayPassword, SafetyNumberView, Settings,
 };
 use sealpost_client::{AppError, AppStatus, EngineError};
 use serde::Serialize;
@@ -424,6 +425,12 @@ mod tests {
             EngineError::MessageTooLong,
             EngineError::NotOnboarded,
             EngineError::AlreadyOnboarded,
+            EngineError::GroupNotFound,
+            EngineError::Group(sealpost_client::group::GroupError::NotAdmin),
+            EngineError::Group(sealpost_client::group::GroupError::NotMember),
+            EngineError::Group(sealpost_client::group::GroupError::AlreadyMember),
+            EngineError::Group(sealpost_client::group::GroupError::CannotRemoveAdmin),
+            EngineError::Group(sealpost_client::group::GroupError::InvalidInfo),
         ];
         for error in samples {
             let code = error.kind();
@@ -435,4 +442,154 @@ mod tests {
         let internal = CommandError::from(EngineError::Settings(unreadable));
         assert_eq!(internal.kind, ErrorKind::Internal);
     }
+}
+
+// ---- Groups (`docs/engine.md` § Groups): each command calls the engine and refreshes the tray
+// where unread counts can change. ----
+
+/// `create_group`: a new group with us as its admin and these contacts as members.
+#[tauri::command]
+pub async fn create_group(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    name: String,
+    description: String,
+    contact_ids: Vec<String>,
+) -> CommandResult<GroupView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine
+        .create_group(&name, &description, &contact_ids)
+        .await?)
+}
+
+/// `list_groups`: every group, most recent activity first.
+#[tauri::command]
+pub async fn list_groups(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+) -> CommandResult<Vec<GroupView>> {
+    Ok(shell.app(&handle).await?.engine().list_groups().await?)
+}
+
+/// `get_group`: one group with its members and roles.
+#[tauri::command]
+pub async fn get_group(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+) -> CommandResult<GroupView> {
+    Ok(shell
+        .app(&handle)
+        .await?
+        .engine()
+        .get_group(&group_id)
+        .await?)
+}
+
+/// `get_group_messages`: at most `limit` messages older than `before_seq`, oldest first.
+#[tauri::command]
+pub async fn get_group_messages(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+    before_seq: Option<u64>,
+    limit: u32,
+) -> CommandResult<Vec<GroupMessageView>> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine
+        .get_group_messages(&group_id, before_seq, limit)
+        .await?)
+}
+
+/// `send_group_message`: stored, sealed once per member, queued.
+#[tauri::command]
+pub async fn send_group_message(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+    text: String,
+) -> CommandResult<GroupMessageView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.send_group_message(&group_id, &text).await?)
+}
+
+/// `add_group_member` (admin): adds a contact.
+#[tauri::command]
+pub async fn add_group_member(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+    contact_id: String,
+) -> CommandResult<GroupView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.add_group_member(&group_id, &contact_id).await?)
+}
+
+/// `remove_group_member` (admin): removes the member with this identity key.
+#[tauri::command]
+pub async fn remove_group_member(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+    member_key: String,
+) -> CommandResult<GroupView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.remove_group_member(&group_id, &member_key).await?)
+}
+
+/// `promote_group_member` (admin): makes a member an admin.
+#[tauri::command]
+pub async fn promote_group_member(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+    member_key: String,
+) -> CommandResult<GroupView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.promote_group_member(&group_id, &member_key).await?)
+}
+
+/// `rename_group` (admin): a new name and description.
+#[tauri::command]
+pub async fn rename_group(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+    name: String,
+    description: String,
+) -> CommandResult<GroupView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.rename_group(&group_id, &name, &description).await?)
+}
+
+/// `leave_group`: we leave; the others are told.
+#[tauri::command]
+pub async fn leave_group(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+) -> CommandResult<GroupView> {
+    Ok(shell
+        .app(&handle)
+        .await?
+        .engine()
+        .leave_group(&group_id)
+        .await?)
+}
+
+/// `mark_group_read`: every incoming text read (and the tray updated).
+#[tauri::command]
+pub async fn mark_group_read(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+) -> CommandResult<()> {
+    shell
+        .app(&handle)
+        .await?
+        .engine()
+        .mark_group_read(&group_id)
+        .await?;
+    refresh_unread(&handle).await;
+    Ok(())
 }

@@ -99,6 +99,17 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::update_settings,
             commands::set_relay_password,
             commands::set_socks_proxy,
+            commands::create_group,
+            commands::list_groups,
+            commands::get_group,
+            commands::get_group_messages,
+            commands::send_group_message,
+            commands::add_group_member,
+            commands::remove_group_member,
+            commands::promote_group_member,
+            commands::rename_group,
+            commands::leave_group,
+            commands::mark_group_read,
         ])
         .setup(move |app| {
             // Open the profile first, on the async runtime, while this thread builds the window

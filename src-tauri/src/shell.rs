@@ -91,10 +91,25 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// window is not focused, and keeps the tray's unread count current. A burst of events (an
 /// offline backlog of thousands) gives one notification and one unread recount, once the burst
 /// has been forwarded, not one per message.
+///
+/// Groups (`docs/engine.md` § Groups) emit no engine event when a group message arrives, so the
+/// pump also looks at the groups' unread counts every [`GROUP_CHECK_INTERVAL`]: a count that
+/// grew gives one notification and an unread recount, as a 1:1 message does.
 async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedReceiver<EngineEvent>) {
     let mut newest_unnotified: Option<(String, String)> = None;
     let mut unread_stale = false;
-    while let Some(event) = events.recv().await {
+    let mut group_unread: Option<u64> = None;
+    let mut group_check = tokio::time::interval(GROUP_CHECK_INTERVAL);
+    group_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = group_check.tick() => {
+                check_groups(&handle, &mut group_unread).await;
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
         match &event {
             EngineEvent::MessageReceived {
                 contact_id,
@@ -118,6 +133,39 @@ async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedRece
     }
 }
 
+/// How often the pump looks for new group messages (groups emit no engine event yet).
+const GROUP_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Recounts the groups' unread texts; when the total grew since the last look (not on the
+/// first), notifies for the most recently active group with unread texts and refreshes the tray.
+async fn check_groups<R: Runtime>(handle: &AppHandle<R>, last: &mut Option<u64>) {
+    let shell = handle.state::<Shell>();
+    let Some(app) = shell.app.get() else { return };
+    let Ok(groups) = app.engine().list_groups().await else {
+        return;
+    };
+    let unread: u64 = groups.iter().map(|g| u64::from(g.unread_count)).sum();
+    let previous = last.replace(unread);
+    if previous == Some(unread) {
+        return;
+    }
+    if previous.is_some_and(|before| unread > before)
+        && let Some(group) = groups.iter().find(|g| g.unread_count > 0)
+    {
+        let newest = app
+            .engine()
+            .get_group_messages(&group.id, None, 1)
+            .await
+            .unwrap_or_default();
+        if let Some(message) = newest.last().filter(|m| !m.outgoing) {
+            let author = message.author_name.clone().unwrap_or_default();
+            let sender = format!("{} \u{2014} {author}", group.name);
+            notify_new_text(handle, &sender, &message.text).await;
+        }
+    }
+    refresh_unread(handle).await;
+}
+
 fn forward<R: Runtime>(handle: &AppHandle<R>, event: &EngineEvent) {
     if let Some(name) = event.name() {
         // Names only: payloads hold message text, which never goes to a log.
@@ -129,6 +177,20 @@ fn forward<R: Runtime>(handle: &AppHandle<R>, event: &EngineEvent) {
 }
 
 async fn notify_new_message<R: Runtime>(handle: &AppHandle<R>, contact_id: &str, text: &str) {
+    let shell = handle.state::<Shell>();
+    let Some(app) = shell.app.get() else { return };
+    let chats = app.engine().list_chats().await.unwrap_or_default();
+    let name = chats
+        .iter()
+        .find(|chat| chat.contact_id == contact_id)
+        .map(|chat| chat.display_name.clone())
+        .unwrap_or_default();
+    notify_new_text(handle, &name, text).await;
+}
+
+/// Shows a notification for a new message from `sender` unless the window is focused or the
+/// user turned notifications off; names and text only when the settings allow it.
+async fn notify_new_text<R: Runtime>(handle: &AppHandle<R>, sender: &str, text: &str) {
     let focused = handle
         .get_webview_window(MAIN_WINDOW)
         .and_then(|window| window.is_focused().ok())
@@ -144,28 +206,27 @@ async fn notify_new_message<R: Runtime>(handle: &AppHandle<R>, contact_id: &str,
     if !settings.notifications.enabled {
         return;
     }
-    let (preview, sender) = if settings.notifications.show_text {
-        let chats = app.engine().list_chats().await.unwrap_or_default();
-        let name = chats
-            .iter()
-            .find(|chat| chat.contact_id == contact_id)
-            .map(|chat| chat.display_name.clone())
-            .unwrap_or_default();
-        (NotificationPreview::NameAndText, name)
+    let preview = if settings.notifications.show_text {
+        NotificationPreview::NameAndText
     } else {
-        (NotificationPreview::Hidden, String::new())
+        NotificationPreview::Hidden
     };
-    let shown = notify::new_message_text(preview, &sender, text);
+    let shown = notify::new_message_text(preview, sender, text);
     if let Err(error) = notify::show_new_message(handle, &shown) {
         tracing::warn!(%error, "could not show a notification");
     }
 }
 
-/// Recomputes the unread total and shows it in the tray tooltip.
+/// Recomputes the unread total (1:1 chats and groups) and shows it in the tray tooltip.
 pub async fn refresh_unread<R: Runtime>(handle: &AppHandle<R>) {
     let shell = handle.state::<Shell>();
     let Some(app) = shell.app.get() else { return };
     let chats: Vec<ChatView> = app.engine().list_chats().await.unwrap_or_default();
-    let unread = chats.iter().map(|chat| u64::from(chat.unread)).sum();
+    let groups = app.engine().list_groups().await.unwrap_or_default();
+    let unread = chats.iter().map(|chat| u64::from(chat.unread)).sum::<u64>()
+        + groups
+            .iter()
+            .map(|g| u64::from(g.unread_count))
+            .sum::<u64>();
     tray::set_unread(handle, &shell.options, unread);
 }

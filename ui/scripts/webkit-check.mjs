@@ -1,5 +1,5 @@
 // Renders the built UI in WebKitGTK (the engine of Tauri's Linux webview) through WebKitWebDriver
-// and MiniBrowser, and saves a few screenshots to screenshots-mock/webkit-*.png. Fails if the app
+// and MiniBrowser, and saves a few screenshots (a chat, a group chat, the verify screen) to screenshots-mock/webkit-*.png. Fails if the app
 // does not render (e.g. a CSS or JS feature WebKitGTK lacks, or a CSP violation that stops it).
 //
 //   npm run build && xvfb-run -a node scripts/webkit-check.mjs
@@ -89,8 +89,13 @@ try {
   await shot("webkit-01-onboarding");
 
   await wd("POST", `${s}/url`, { url: `${base}?mock=demo&latency=10` });
-  await waitUntil("return document.querySelectorAll('.chat-row').length === 4", "chat list");
-  await exec("document.querySelector('.chat-row').click()");
+  await waitUntil("return document.querySelectorAll('[data-testid=chat-row]').length === 4", "chat list");
+  await waitUntil("return document.querySelector('[data-testid=group-row]') !== null", "group row");
+  await exec("document.querySelector('[data-testid=group-row]').click()");
+  await waitUntil("return document.querySelectorAll('[data-testid=group-message-author]').length >= 3", "group messages");
+  await sleep(1500); // WebKit under Xvfb paints the polled history a moment after the DOM has it
+  await shot("webkit-02-group-chat");
+  await exec("document.querySelector('[data-testid=chat-row]').click()");
   await waitUntil("return document.querySelectorAll('.message').length > 3", "messages");
   await shot("webkit-02-chat");
   const layout = await exec(`

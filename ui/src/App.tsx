@@ -3,9 +3,9 @@
  * search and connection state, the open chat, dialogs, toasts and global keyboard shortcuts.
  */
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
-import { appStatus, getProfile, listChats, takePendingInvite } from "./api/commands";
+import { appStatus, getProfile, listChats, listGroups, takePendingInvite } from "./api/commands";
 import { subscribeAll } from "./api/events";
-import type { AppStatus, Chat, Profile, RelayConnection, SearchHit } from "./api/types";
+import type { AppStatus, Chat, Group, Profile, RelayConnection, SearchHit } from "./api/types";
 import { AddContactDialog } from "./components/AddContactDialog";
 import { ChatList } from "./components/ChatList";
 import { ChatView } from "./components/ChatView";
@@ -13,7 +13,9 @@ import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { DeleteDialog, RenameDialog, RepairDialog } from "./components/ContactDialogs";
 import { dialogOpen } from "./components/Dialog";
 import { ErrorText } from "./components/ErrorText";
-import { IconChat, IconLogo, IconSearch, IconSettings, IconTicket, IconUserPlus } from "./components/Icons";
+import { GroupMembersDialog, LeaveGroupDialog, NewGroupDialog, RenameGroupDialog } from "./components/GroupDialogs";
+import { GroupView } from "./components/GroupView";
+import { IconChat, IconLogo, IconSearch, IconSettings, IconTicket, IconUserPlus, IconUsers } from "./components/Icons";
 import { InviteDialog } from "./components/InviteDialog";
 import { MessageSearch } from "./components/MessageSearch";
 import { Onboarding } from "./components/Onboarding";
@@ -23,7 +25,11 @@ import { VerifyDialog } from "./components/VerifyDialog";
 import { I18nProvider, useI18n } from "./i18n";
 import { coalesce } from "./lib/coalesce";
 import { searchKey } from "./lib/format";
+import { groupWithSafeNames } from "./lib/groups";
 import { withSafeName } from "./lib/names";
+
+/** How often the group list is asked for new unread counts (groups emit no engine events). */
+const GROUP_LIST_POLL_MS = 3000;
 
 export function App() {
   return (
@@ -103,6 +109,10 @@ type DialogState =
   | { kind: "rename"; contactId: string }
   | { kind: "delete"; contactId: string }
   | { kind: "repair"; contactId: string }
+  | { kind: "newGroup" }
+  | { kind: "groupMembers"; groupId: string }
+  | { kind: "groupRename"; groupId: string }
+  | { kind: "groupLeave"; groupId: string }
   | null;
 
 interface Toast {
@@ -130,6 +140,8 @@ function MainScreen({
   const [selectedId, setSelectedId] = useState<string | null>(null);
   /** The search result the open chat was opened at (its words are highlighted). */
   const [foundAt, setFoundAt] = useState<SearchHit | null>(null);
+  const [groups, setGroups] = useState<Group[]>([]);
+  const [selectedGroupId, setSelectedGroupId] = useState<string | null>(null);
   const [query, setQuery] = useState("");
   const [dialog, setDialog] = useState<DialogState>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
@@ -158,6 +170,33 @@ function MainScreen({
         }
       }),
     [],
+  );
+
+  const refreshGroups = useMemo(
+    () =>
+      coalesce(async () => {
+        try {
+          setGroups((await listGroups()).map(groupWithSafeNames));
+        } catch {
+          // keep the last list; the next poll retries
+        }
+      }),
+    [],
+  );
+
+  useEffect(() => {
+    void refreshGroups();
+    const timer = setInterval(() => void refreshGroups(), GROUP_LIST_POLL_MS);
+    return () => clearInterval(timer);
+  }, [refreshGroups]);
+
+  /** A group changed by the user's own action: shown at once, the list refreshed. */
+  const groupChanged = useCallback(
+    (group: Group) => {
+      setGroups((list) => list.map((g) => (g.id === group.id ? group : g)));
+      void refreshGroups();
+    },
+    [refreshGroups],
   );
 
   const refreshStatus = useCallback(async () => {
@@ -194,10 +233,12 @@ function MainScreen({
 
   // Unread count in the window title (the tray badge is the shell's job).
   useEffect(() => {
-    const unread = (chats ?? []).reduce((sum, chat) => sum + (chat.blocked ? 0 : chat.unread), 0);
+    const unread =
+      (chats ?? []).reduce((sum, chat) => sum + (chat.blocked ? 0 : chat.unread), 0) +
+      groups.reduce((sum, group) => sum + group.unreadCount, 0);
     const name = status.profile === "default" ? t("app.name") : `${t("app.name")} — ${status.profile}`;
     document.title = unread > 0 ? `(${unread}) ${name}` : name;
-  }, [chats, t, status.profile]);
+  }, [chats, groups, t, status.profile]);
 
   const visibleChats = useMemo(() => {
     if (chats === null) return [];
@@ -208,8 +249,20 @@ function MainScreen({
     );
   }, [chats, query]);
 
+  const visibleGroups = useMemo(() => {
+    const needle = searchKey(query.trim());
+    return needle === "" ? groups : groups.filter((group) => searchKey(group.name).includes(needle));
+  }, [groups, query]);
+
+  const openGroup = useCallback((groupId: string) => {
+    setSelectedId(null);
+    setSelectedGroupId(groupId);
+    requestAnimationFrame(() => document.getElementById("composer-text")?.focus());
+  }, []);
+
   const openChat = useCallback((contactId: string) => {
     setFoundAt(null);
+    setSelectedGroupId(null);
     setSelectedId(contactId);
     // Move focus to the composer so typing can start at once.
     requestAnimationFrame(() => document.getElementById("composer-text")?.focus());
@@ -232,6 +285,12 @@ function MainScreen({
       } else if (mod && key === "n") {
         event.preventDefault();
         setDialog({ kind: "add", text: "", fromLink: false });
+      } else if (mod && !event.shiftKey && key === "g") {
+        event.preventDefault();
+        setDialog({ kind: "newGroup" });
+      } else if (mod && event.shiftKey && key === "m" && selectedGroupId !== null) {
+        event.preventDefault();
+        setDialog({ kind: "groupMembers", groupId: selectedGroupId });
       } else if (mod && key === "i") {
         event.preventDefault();
         setDialog({ kind: "invite" });
@@ -239,25 +298,33 @@ function MainScreen({
         event.preventDefault();
         setDialog({ kind: "settings" });
       } else if (event.altKey && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
-        if (visibleChats.length === 0) return;
+        // Groups first, then contacts, as the list shows them.
+        const rows = [
+          ...visibleGroups.map((g) => ({ group: true, id: g.id })),
+          ...visibleChats.map((c) => ({ group: false, id: c.contactId })),
+        ];
+        if (rows.length === 0) return;
         event.preventDefault();
-        const index = visibleChats.findIndex((c) => c.contactId === selectedId);
+        const index = rows.findIndex((r) => (r.group ? r.id === selectedGroupId : r.id === selectedId));
         const step = event.key === "ArrowDown" ? 1 : -1;
-        const next = visibleChats[(index + step + visibleChats.length) % visibleChats.length];
-        if (next !== undefined) openChat(next.contactId);
+        const next = rows[(index + step + rows.length) % rows.length];
+        if (next !== undefined) (next.group ? openGroup : openChat)(next.id);
       } else if (event.key === "Escape" && document.activeElement === search.current && query !== "") {
         setQuery("");
       }
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [visibleChats, selectedId, query, openChat]);
+  }, [visibleChats, visibleGroups, selectedId, selectedGroupId, query, openChat, openGroup]);
 
   const selected = chats?.find((c) => c.contactId === selectedId) ?? null;
   const dialogChat =
     dialog !== null && "contactId" in dialog ? (chats?.find((c) => c.contactId === dialog.contactId) ?? null) : null;
   const closeDialog = () => setDialog(null);
-  const noChats = chats !== null && chats.length === 0;
+  const noChats = chats !== null && chats.length === 0 && groups.length === 0;
+  const selectedGroup = groups.find((g) => g.id === selectedGroupId) ?? null;
+  const dialogGroup =
+    dialog !== null && "groupId" in dialog ? (groups.find((g) => g.id === dialog.groupId) ?? null) : null;
 
   return (
     <div class="layout">
@@ -301,6 +368,17 @@ function MainScreen({
             <button
               type="button"
               class="icon-button"
+              aria-label={t("nav.newGroup")}
+              data-testid="open-new-group"
+              title={`${t("nav.newGroup")} (Ctrl+G)`}
+              aria-keyshortcuts="Control+G"
+              onClick={() => setDialog({ kind: "newGroup" })}
+            >
+              <IconUsers />
+            </button>
+            <button
+              type="button"
+              class="icon-button"
               aria-label={t("nav.myInvite")}
               data-testid="open-invite"
               title={`${t("nav.myInvite")} (Ctrl+I)`}
@@ -339,7 +417,11 @@ function MainScreen({
             onInput={(event) => setQuery(event.currentTarget.value)}
             onKeyDown={(event) => {
               const first = visibleChats[0];
-              if (event.key === "Enter" && first !== undefined) {
+              const firstGroup = visibleGroups[0];
+              if (event.key === "Enter" && firstGroup !== undefined) {
+                event.preventDefault();
+                openGroup(firstGroup.id);
+              } else if (event.key === "Enter" && first !== undefined) {
                 event.preventDefault();
                 openChat(first.contactId);
               } else if (event.key === "ArrowDown") {
@@ -352,10 +434,17 @@ function MainScreen({
 
         <div class="sidebar-list">
           <ErrorText error={chatsError} />
-          {chats !== null && chats.length > 0 && (
-            <ChatList chats={visibleChats} selectedId={selectedId} onSelect={openChat} />
+          {chats !== null && (chats.length > 0 || groups.length > 0) && (
+            <ChatList
+              chats={visibleChats}
+              selectedId={selectedId}
+              onSelect={openChat}
+              groups={visibleGroups}
+              selectedGroupId={selectedGroupId}
+              onSelectGroup={openGroup}
+            />
           )}
-          {chats !== null && chats.length > 0 && visibleChats.length === 0 && (
+          {chats !== null && chats.length + groups.length > 0 && visibleChats.length + visibleGroups.length === 0 && (
             <p class="muted pad" role="status">
               {t("nav.noMatches", { query })}
             </p>
@@ -369,7 +458,16 @@ function MainScreen({
       </aside>
 
       <main class="main">
-        {selected !== null ? (
+        {selectedGroup !== null ? (
+          <GroupView
+            key={selectedGroup.id}
+            group={selectedGroup}
+            onOpenMembers={() => setDialog({ kind: "groupMembers", groupId: selectedGroup.id })}
+            onRename={() => setDialog({ kind: "groupRename", groupId: selectedGroup.id })}
+            onLeave={() => setDialog({ kind: "groupLeave", groupId: selectedGroup.id })}
+            onChanged={() => void refreshGroups()}
+          />
+        ) : selected !== null ? (
           <ChatView
             key={selected.contactId}
             chat={selected}
@@ -473,6 +571,51 @@ function MainScreen({
             closeDialog();
             notify(t("repair.done", { name: dialogChat.displayName }));
             void refreshChats();
+          }}
+        />
+      )}
+
+      {dialog?.kind === "newGroup" && (
+        <NewGroupDialog
+          chats={chats ?? []}
+          onClose={closeDialog}
+          onCreated={(group) => {
+            closeDialog();
+            notify(t("group.created", { name: group.name }));
+            setGroups((list) => [group, ...list.filter((g) => g.id !== group.id)]);
+            openGroup(group.id);
+            void refreshGroups();
+          }}
+        />
+      )}
+      {dialog?.kind === "groupMembers" && dialogGroup !== null && (
+        <GroupMembersDialog
+          group={dialogGroup}
+          chats={chats ?? []}
+          onClose={closeDialog}
+          onChanged={groupChanged}
+          notify={notify}
+        />
+      )}
+      {dialog?.kind === "groupRename" && dialogGroup !== null && (
+        <RenameGroupDialog
+          group={dialogGroup}
+          onClose={closeDialog}
+          onDone={(group) => {
+            closeDialog();
+            notify(t("group.renamed"));
+            groupChanged(group);
+          }}
+        />
+      )}
+      {dialog?.kind === "groupLeave" && dialogGroup !== null && (
+        <LeaveGroupDialog
+          group={dialogGroup}
+          onClose={closeDialog}
+          onDone={(group) => {
+            closeDialog();
+            notify(t("group.left", { name: group.name }));
+            groupChanged(group);
           }}
         />
       )}

@@ -16,8 +16,7 @@ import type { RelayChoice } from "./generated/RelayChoice";
 import type { SafetyNumber } from "./generated/SafetyNumber";
 import type { Settings } from "./generated/Settings";
 import { hasTauri, loadMock, toEngineError } from "./runtime";
-import type { EngineError } from "./types";
-import type { SearchResults } from "./types";
+import type { EngineError, Group, GroupMessage, SearchResults } from "./types";
 
 async function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -146,3 +145,48 @@ export const setSocksProxy = (args: { address: string | null }): Promise<Setting
 /** Replaces all settings; returns what was stored. */
 export const updateSettings = (settings: Settings): Promise<Settings> =>
   invoke("update_settings", { ...settings });
+
+// ---- Groups (`docs/engine.md` § Groups) ----
+
+/** A new group with the user as admin and these contacts as members. */
+export const createGroup = (args: { name: string; description: string; contactIds: string[] }): Promise<Group> =>
+  invoke("create_group", args);
+
+/** Every group, most recent activity first. */
+export const listGroups = (): Promise<Group[]> => invoke("list_groups");
+
+/** One group with its members and roles. */
+export const getGroup = (args: { groupId: string }): Promise<Group> => invoke("get_group", args);
+
+/** At most `limit` messages with seq < beforeSeq (the newest when null), oldest first. */
+export const getGroupMessages = (args: {
+  groupId: string;
+  beforeSeq: number | null;
+  limit: number;
+}): Promise<GroupMessage[]> => invoke("get_group_messages", args);
+
+/** Stores the text, seals one copy per member over that member's own session, queues them. */
+export const sendGroupMessage = (args: { groupId: string; text: string }): Promise<GroupMessage> =>
+  invoke("send_group_message", args);
+
+/** Adds a contact to the group (admins only). */
+export const addGroupMember = (args: { groupId: string; contactId: string }): Promise<Group> =>
+  invoke("add_group_member", args);
+
+/** Removes a member (admins only); it gets nothing sealed after the removal. */
+export const removeGroupMember = (args: { groupId: string; memberKey: string }): Promise<Group> =>
+  invoke("remove_group_member", args);
+
+/** Makes a member an admin (admins only). */
+export const promoteGroupMember = (args: { groupId: string; memberKey: string }): Promise<Group> =>
+  invoke("promote_group_member", args);
+
+/** A new name and description (admins only). */
+export const renameGroup = (args: { groupId: string; name: string; description: string }): Promise<Group> =>
+  invoke("rename_group", args);
+
+/** The user leaves the group; the others are told. */
+export const leaveGroup = (args: { groupId: string }): Promise<Group> => invoke("leave_group", args);
+
+/** Marks every incoming text of the group read (read receipts go out if enabled). */
+export const markGroupRead = (args: { groupId: string }): Promise<void> => invoke("mark_group_read", args);

@@ -24,6 +24,7 @@ import type {
   Settings,
   TextRange,
 } from "./types";
+import { groupHandlers, receiveGroupText, resetGroups, seedDemoGroups, type GroupMockContext } from "./mockGroups";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -294,10 +295,13 @@ function seedDemo(now: number): void {
   pushMessage(aiko, true, "Leaving in five.", now - 2 * MINUTE, "queued");
   pushMessage(aiko, false, "Great, see you there!\nI'm wearing the blue jacket.", now - MINUTE, "delivered");
   aiko.chat.unread = 1;
+
+  seedDemoGroups(now, [chloe.chat.contactId, aiko.chat.contactId, ben.chat.contactId], groupContext);
 }
 
 function reset(): void {
   state = freshState();
+  resetGroups();
   openFailure = null;
   const scenario = scenarioName();
   const now = Date.now();
@@ -311,6 +315,10 @@ function reset(): void {
     state.connections = [{ relayUrl: LOCAL_RELAY_URL, state: "offline", retryInSeconds: 12 }];
   }
 }
+const groupContext: GroupMockContext = {
+  contactName: (contactId) => contact(contactId).chat.displayName,
+  nextId,
+};
 reset();
 
 function emit<E extends EngineEventName>(name: E, payload: EngineEvents[E]): void {
@@ -750,6 +758,7 @@ handlers.search_messages = (args): SearchResults => {
   const hits = all.slice(offset, offset + limit);
   return { hits, next: offset + limit < all.length ? String(offset + limit) : null };
 };
+Object.assign(handlers, groupHandlers(groupContext));
 
 /** The mock's `invoke`: same command names and argument shapes as the engine. */
 export async function mockInvoke<T>(command: string, args: Record<string, unknown>): Promise<T> {
@@ -790,6 +799,8 @@ export interface MockControls {
   setConnections(connections: RelayConnection[]): void;
   /** A valid invite text from someone else, for the add-contact form. */
   inviteFrom(name: string, expiresAt?: number): string;
+  /** Stores an incoming text in a group from the member with `authorKey`. */
+  receiveGroup(groupId: string, authorKey: string, text: string): void;
   /** Contact ID for a display name. */
   contactIdOf(name: string): string | undefined;
   /** Sets the link returned once by `take_pending_invite` (an app started by a deep link). */
@@ -826,6 +837,7 @@ export const controls: MockControls = {
     emit("connection-state", { connections: state.connections.map((c) => ({ ...c })) });
   },
   inviteFrom: (name, expiresAt) => mockInviteText(name, expiresAt),
+  receiveGroup: (groupId, authorKey, text) => receiveGroupText(groupId, authorKey, text, groupContext),
   contactIdOf: (name) => [...state.contacts.values()].find((r) => r.chat.displayName === name)?.chat.contactId,
   setPendingInvite(text) {
     state.pendingInvite = text;

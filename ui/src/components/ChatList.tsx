@@ -1,5 +1,8 @@
-/** The chat list: one row per contact with last message, time and unread count. */
-import type { Chat } from "../api/types";
+/**
+ * The chat list: one row per group (name, member count, unread count) and one per contact (last
+ * message, time, unread count).
+ */
+import type { Chat, Group } from "../api/types";
 import { useI18n } from "../i18n";
 import { formatDateTime, formatListStamp } from "../lib/format";
 import { Avatar } from "./Avatar";
@@ -33,14 +36,59 @@ export function ChatList({
   chats,
   selectedId,
   onSelect,
+  groups = [],
+  selectedGroupId = null,
+  onSelectGroup = () => undefined,
 }: {
   chats: Chat[];
   selectedId: string | null;
   onSelect: (contactId: string) => void;
+  /** Groups, most recent activity first, listed above the contacts. */
+  groups?: Group[];
+  selectedGroupId?: string | null;
+  onSelectGroup?: (groupId: string) => void;
 }) {
   const { t, locale } = useI18n();
   return (
     <ul class="chat-list" data-testid="chat-list" aria-label={t("nav.chatListLabel")} onKeyDown={moveFocus}>
+      {groups.map((group) => {
+        const selected = group.id === selectedGroupId;
+        return (
+          <li key={`g-${group.id}`}>
+            <button
+              type="button"
+              class={`chat-row group-row ${selected ? "selected" : ""} ${group.unreadCount > 0 ? "has-unread" : ""}`}
+              aria-current={selected ? "true" : undefined}
+              data-group-id={group.id}
+              data-testid="group-row"
+              onClick={() => onSelectGroup(group.id)}
+            >
+              <Avatar id={group.id} name={group.name} />
+              <span class="chat-row-body">
+                <span class="chat-row-top">
+                  <span class="chat-row-name">
+                    <span class="truncate" data-testid="group-row-name">{group.name}</span>
+                    <span class="group-tag">{t("chats.group")}</span>
+                  </span>
+                </span>
+                <span class="chat-row-bottom">
+                  <span class="chat-row-preview truncate">
+                    {group.isMember ? t("chats.groupMembers", { count: group.members.length }) : t("chats.groupLeft")}
+                  </span>
+                  {group.unreadCount > 0 && (
+                    <>
+                      <span class="unread-badge" aria-hidden="true" data-testid="group-row-unread">
+                        {group.unreadCount > 99 ? "99+" : group.unreadCount}
+                      </span>
+                      <span class="sr-only">{t("chats.unread", { count: group.unreadCount })}</span>
+                    </>
+                  )}
+                </span>
+              </span>
+            </button>
+          </li>
+        );
+      })}
       {chats.map((chat) => {
         const last = chat.lastMessage;
         const preview = last === null ? t("chats.noMessages") : last.outgoing ? t("chats.youPrefix", { text: last.text }) : last.text;

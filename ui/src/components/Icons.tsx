@@ -36,6 +36,14 @@ export const IconUserPlus = () => (
     <path d="M19 8v6M16 11h6" />
   </Icon>
 );
+export const IconUsers = () => (
+  <Icon>
+    <circle cx="9" cy="8" r="3.5" />
+    <path d="M2.5 20v-.5a5.5 5.5 0 0 1 5.5-5.5h2a5.5 5.5 0 0 1 5.5 5.5v.5" />
+    <circle cx="17" cy="9" r="2.5" />
+    <path d="M17.5 14a4.5 4.5 0 0 1 4 4.5v.5" />
+  </Icon>
+);
 export const IconTicket = () => (
   <Icon>
     <path d="M3 7a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2v3a2 2 0 0 0 0 4v3a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-3a2 2 0 0 0 0-4z" />

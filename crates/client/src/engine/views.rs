@@ -471,6 +471,20 @@ pub enum ErrorKind {
     AlreadyOnboarded,
     /// The embedded local relay could not start.
     LocalRelayFailed,
+    /// An unknown group id.
+    GroupNotFound,
+    /// A roster change by a member without the admin role.
+    GroupNotAdmin,
+    /// The user (or the named member) is not a member of the group.
+    GroupNotMember,
+    /// Adding someone who is already a member.
+    GroupAlreadyMember,
+    /// Removing an admin (admins only leave on their own).
+    GroupCannotRemoveAdmin,
+    /// The group is at its member cap.
+    GroupFull,
+    /// A group name or description that is empty or too long.
+    GroupNameInvalid,
     /// Anything else (the UI shows the message).
     Internal,
 }

@@ -1,0 +1,427 @@
+/**
+ * Dialogs about groups: a new group (pick contacts, name it), the member list with roles and the
+ * admin's add / remove / promote, rename, and leave (with confirmation). Names from peers are
+ * drawn as text only, bidi controls removed (`ui/src/lib/names.ts`).
+ */
+import { useMemo, useState } from "preact/hooks";
+import {
+  addGroupMember,
+  createGroup,
+  leaveGroup,
+  promoteGroupMember,
+  removeGroupMember,
+  renameGroup,
+} from "../api/commands";
+import type { Chat, Group, GroupMember } from "../api/types";
+import { useI18n } from "../i18n";
+import { searchKey } from "../lib/format";
+import { groupWithSafeNames, memberName } from "../lib/groups";
+import { Dialog } from "./Dialog";
+import { ErrorText } from "./ErrorText";
+
+const NAME_MAX = 64;
+
+/** "New group": the name, then the contacts to add (Space toggles one), Enter creates. */
+export function NewGroupDialog({
+  chats,
+  onClose,
+  onCreated,
+}: {
+  chats: Chat[];
+  onClose: () => void;
+  onCreated: (group: Group) => void;
+}) {
+  const { t } = useI18n();
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [filter, setFilter] = useState("");
+  const [picked, setPicked] = useState<Set<string>>(new Set());
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const candidates = useMemo(() => chats.filter((chat) => !chat.blocked), [chats]);
+  const shown = useMemo(() => {
+    const needle = searchKey(filter.trim());
+    return needle === "" ? candidates : candidates.filter((chat) => searchKey(chat.displayName).includes(needle));
+  }, [candidates, filter]);
+
+  const toggle = (contactId: string) =>
+    setPicked((current) => {
+      const next = new Set(current);
+      if (next.has(contactId)) next.delete(contactId);
+      else next.add(contactId);
+      return next;
+    });
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    if (busy || name.trim() === "" || picked.size === 0) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const group = await createGroup({
+        name: name.trim(),
+        description: description.trim(),
+        contactIds: candidates.filter((c) => picked.has(c.contactId)).map((c) => c.contactId),
+      });
+      onCreated(groupWithSafeNames(group));
+    } catch (caught) {
+      setError(caught);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog title={t("group.newTitle")} onClose={onClose}>
+      <form class="stack" onSubmit={submit} data-testid="new-group-form">
+        <div class="field">
+          <label for="new-group-name">{t("group.nameLabel")}</label>
+          <input
+            id="new-group-name"
+            type="text"
+            value={name}
+            maxLength={NAME_MAX}
+            required
+            autoComplete="off"
+            data-autofocus
+            data-testid="new-group-name"
+            onInput={(event) => setName(event.currentTarget.value)}
+          />
+        </div>
+        <div class="field">
+          <label for="new-group-description">{t("group.descriptionLabel")}</label>
+          <input
+            id="new-group-description"
+            type="text"
+            value={description}
+            maxLength={200}
+            autoComplete="off"
+            onInput={(event) => setDescription(event.currentTarget.value)}
+          />
+        </div>
+        {candidates.length === 0 ? (
+          <p class="muted">{t("group.noContacts")}</p>
+        ) : (
+          <fieldset class="field group-pick">
+            <legend>{t("group.pickLabel")}</legend>
+            <p class="muted small">{t("group.pickHint")}</p>
+            {candidates.length > 6 && (
+              <input
+                type="search"
+                value={filter}
+                aria-label={t("group.pickFilter")}
+                placeholder={t("group.pickFilter")}
+                autoComplete="off"
+                onInput={(event) => setFilter(event.currentTarget.value)}
+              />
+            )}
+            <ul class="pick-list" data-testid="new-group-contacts">
+              {shown.map((chat) => (
+                <li key={chat.contactId}>
+                  <label class="pick-row">
+                    <input
+                      type="checkbox"
+                      checked={picked.has(chat.contactId)}
+                      data-testid="new-group-contact"
+                      data-contact-id={chat.contactId}
+                      onChange={() => toggle(chat.contactId)}
+                      onKeyDown={(event) => {
+                        // Enter in the list creates the group, as in the name field.
+                        if (event.key === "Enter") void submit(event);
+                      }}
+                    />
+                    <span class="truncate">{chat.displayName}</span>
+                  </label>
+                </li>
+              ))}
+            </ul>
+          </fieldset>
+        )}
+        <ErrorText error={error} />
+        <div class="row end">
+          <button type="button" class="button secondary" onClick={onClose}>
+            {t("common.cancel")}
+          </button>
+          <button
+            type="submit"
+            class="button primary"
+            disabled={busy || name.trim() === "" || picked.size === 0}
+            data-testid="new-group-create"
+          >
+            {t("group.create")}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+type MembersStep = { kind: "list" } | { kind: "confirm-remove"; member: GroupMember };
+
+/**
+ * The member list with roles. An admin can add a contact, make a member an admin and remove a
+ * member (after a confirmation step in the same dialog: Cancel is focused first).
+ */
+export function GroupMembersDialog({
+  group,
+  chats,
+  onClose,
+  onChanged,
+  notify,
+}: {
+  group: Group;
+  chats: Chat[];
+  onClose: () => void;
+  onChanged: (group: Group) => void;
+  notify: (text: string) => void;
+}) {
+  const { t } = useI18n();
+  const [step, setStep] = useState<MembersStep>({ kind: "list" });
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [adding, setAdding] = useState("");
+  const memberContacts = new Set(group.members.map((m) => m.contactId).filter((id) => id !== null));
+  const addable = chats.filter((chat) => !chat.blocked && !memberContacts.has(chat.contactId));
+  const canManage = group.isAdmin && group.isMember;
+
+  const run = async (action: () => Promise<Group>, done: string) => {
+    setBusy(true);
+    setError(null);
+    try {
+      onChanged(groupWithSafeNames(await action()));
+      notify(done);
+      setStep({ kind: "list" });
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (step.kind === "confirm-remove") {
+    const name = memberName(step.member, t);
+    return (
+      <Dialog
+        key="confirm-remove"
+        title={t("group.removeTitle", { name })} onClose={() => setStep({ kind: "list" })} size="small" describedBy="group-remove-body">
+        <p id="group-remove-body">{t("group.removeBody", { name })}</p>
+        <ErrorText error={error} />
+        <div class="row end">
+          <button type="button" class="button secondary" onClick={() => setStep({ kind: "list" })} data-autofocus>
+            {t("common.cancel")}
+          </button>
+          <button
+            type="button"
+            class="button danger"
+            disabled={busy}
+            data-testid="group-remove-confirm"
+            onClick={() =>
+              void run(() => removeGroupMember({ groupId: group.id, memberKey: step.member.key }), t("group.removed", { name }))
+            }
+          >
+            {t("group.remove")}
+          </button>
+        </div>
+      </Dialog>
+    );
+  }
+
+  const members = [...group.members].sort(
+    (a, b) => Number(b.isMe) - Number(a.isMe) || Number(b.isAdmin) - Number(a.isAdmin),
+  );
+  return (
+    <Dialog key="list" title={t("group.membersTitle", { name: group.name })} onClose={onClose}>
+      <ul class="member-list" data-testid="group-members" aria-label={t("group.pickLabel")}>
+        {members.map((member) => {
+          const name = memberName(member, t);
+          return (
+            <li key={member.key} class="member-row" data-testid="group-member" data-member-key={member.key}>
+              <span class="member-name truncate" data-testid="group-member-name">
+                {name}
+              </span>
+              <span class={`role-badge ${member.isAdmin ? "admin" : ""}`} data-testid="group-member-role">
+                {member.isAdmin ? t("group.admin") : t("group.member")}
+              </span>
+              {canManage && !member.isMe && !member.isAdmin && (
+                <span class="member-actions">
+                  <button
+                    type="button"
+                    class="button ghost small"
+                    disabled={busy}
+                    data-testid="group-member-promote"
+                    onClick={() =>
+                      void run(
+                        () => promoteGroupMember({ groupId: group.id, memberKey: member.key }),
+                        t("group.promoted", { name }),
+                      )
+                    }
+                  >
+                    {t("group.promote")}
+                  </button>
+                  <button
+                    type="button"
+                    class="button ghost small danger-text"
+                    disabled={busy}
+                    data-testid="group-member-remove"
+                    onClick={() => {
+                      setError(null);
+                      setStep({ kind: "confirm-remove", member });
+                    }}
+                  >
+                    {t("group.remove")}
+                  </button>
+                </span>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      {canManage && (
+        <form
+          class="row add-member"
+          onSubmit={(event) => {
+            event.preventDefault();
+            const chat = addable.find((c) => c.contactId === adding);
+            if (chat === undefined) return;
+            void run(
+              () => addGroupMember({ groupId: group.id, contactId: chat.contactId }),
+              t("group.added", { name: chat.displayName }),
+            ).then(() => setAdding(""));
+          }}
+        >
+          {addable.length === 0 ? (
+            <p class="muted small">{t("group.addNone")}</p>
+          ) : (
+            <>
+              <label for="group-add-member" class="sr-only">
+                {t("group.addLabel")}
+              </label>
+              <select
+                id="group-add-member"
+                value={adding}
+                data-testid="group-add-select"
+                onChange={(event) => setAdding(event.currentTarget.value)}
+              >
+                <option value="">{t("group.addLabel")}…</option>
+                {addable.map((chat) => (
+                  <option key={chat.contactId} value={chat.contactId}>
+                    {chat.displayName}
+                  </option>
+                ))}
+              </select>
+              <button type="submit" class="button secondary" disabled={busy || adding === ""} data-testid="group-add-member">
+                {t("common.add")}
+              </button>
+            </>
+          )}
+        </form>
+      )}
+      <ErrorText error={error} />
+    </Dialog>
+  );
+}
+
+/** Rename the group (admins): name and description. */
+export function RenameGroupDialog({
+  group,
+  onClose,
+  onDone,
+}: {
+  group: Group;
+  onClose: () => void;
+  onDone: (group: Group) => void;
+}) {
+  const { t } = useI18n();
+  const [name, setName] = useState(group.name);
+  const [description, setDescription] = useState(group.description);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      onDone(groupWithSafeNames(await renameGroup({ groupId: group.id, name: name.trim(), description: description.trim() })));
+    } catch (caught) {
+      setError(caught);
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title={t("group.renameTitle")} onClose={onClose} size="small">
+      <form class="stack" onSubmit={submit}>
+        <div class="field">
+          <label for="group-rename-name">{t("group.nameLabel")}</label>
+          <input
+            id="group-rename-name"
+            type="text"
+            value={name}
+            maxLength={NAME_MAX}
+            required
+            autoComplete="off"
+            data-autofocus
+            onInput={(event) => setName(event.currentTarget.value)}
+          />
+        </div>
+        <div class="field">
+          <label for="group-rename-description">{t("group.descriptionLabel")}</label>
+          <input
+            id="group-rename-description"
+            type="text"
+            value={description}
+            maxLength={200}
+            autoComplete="off"
+            onInput={(event) => setDescription(event.currentTarget.value)}
+          />
+        </div>
+        <ErrorText error={error} />
+        <div class="row end">
+          <button type="button" class="button secondary" onClick={onClose}>
+            {t("common.cancel")}
+          </button>
+          <button type="submit" class="button primary" disabled={busy || name.trim() === ""}>
+            {t("common.save")}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Confirms leaving: Cancel is focused first; the command's error keeps the dialog open. */
+export function LeaveGroupDialog({
+  group,
+  onClose,
+  onDone,
+}: {
+  group: Group;
+  onClose: () => void;
+  onDone: (group: Group) => void;
+}) {
+  const { t } = useI18n();
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const confirm = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      onDone(groupWithSafeNames(await leaveGroup({ groupId: group.id })));
+    } catch (caught) {
+      setError(caught);
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title={t("group.leaveTitle", { name: group.name })} onClose={onClose} size="small" describedBy="group-leave-body">
+      <p id="group-leave-body">{t("group.leaveBody")}</p>
+      <ErrorText error={error} />
+      <div class="row end">
+        <button type="button" class="button secondary" onClick={onClose} data-autofocus>
+          {t("common.cancel")}
+        </button>
+        <button type="button" class="button danger" onClick={() => void confirm()} disabled={busy} data-testid="group-leave-confirm">
+          {t("group.leaveConfirm")}
+        </button>
+      </div>
+    </Dialog>
+  );
+}

@@ -1,0 +1,336 @@
+/**
+ * One group conversation (`docs/engine.md` § Groups): header with member count and actions,
+ * history where each text shows its author's name in a stable colour, system lines for roster
+ * changes, "delivered to 3 of 4" on the user's own texts, and the composer (closed once the user
+ * left or was removed). Groups emit no engine events, so the view polls while it is open. Text
+ * and names from peers are rendered as text nodes only.
+ */
+import { Fragment } from "preact";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
+import { getGroup, getGroupMessages, markGroupRead, sendGroupMessage } from "../api/commands";
+import type { Group, GroupMessage } from "../api/types";
+import { useI18n } from "../i18n";
+import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
+import {
+  authorName,
+  authorTone,
+  groupWithSafeNames,
+  hasUnreadIncoming,
+  learnNames,
+  mergeGroupMessages,
+  rosterLineText,
+  type KnownNames,
+} from "../lib/groups";
+import { stateLabelKey } from "../lib/messages";
+import { Avatar } from "./Avatar";
+import { Composer } from "./Composer";
+import { ErrorText } from "./ErrorText";
+import { IconMore, StateGlyph } from "./Icons";
+import { MenuButton, type MenuItem } from "./Menu";
+
+/** Messages fetched per page. */
+export const GROUP_PAGE_SIZE = 60;
+/** How often an open group is asked for new messages and roster changes. */
+export const GROUP_POLL_MS = 1500;
+const NEAR_BOTTOM_PX = 80;
+const NEAR_TOP_PX = 120;
+const GAP_MS = 3 * 60_000;
+
+export function GroupView({
+  group: initial,
+  onOpenMembers,
+  onRename,
+  onLeave,
+  onChanged,
+}: {
+  group: Group;
+  onOpenMembers: () => void;
+  onRename: () => void;
+  onLeave: () => void;
+  /** The group's row may have changed (unread, roster): refresh the list. */
+  onChanged: () => void;
+}) {
+  const { t, locale } = useI18n();
+  const groupId = initial.id;
+  const [group, setGroup] = useState<Group>(initial);
+  const [messages, setMessages] = useState<GroupMessage[]>([]);
+  const [hasMore, setHasMore] = useState(false);
+  const [loaded, setLoaded] = useState(false);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  const [focusTick, setFocusTick] = useState(0);
+  const [known, setKnown] = useState<KnownNames>(new Map());
+  const scroller = useRef<HTMLDivElement>(null);
+  const stickToBottom = useRef(true);
+  const ownKeyRef = useRef<string | null>(null);
+
+  const nearBottom = () => {
+    const el = scroller.current;
+    return el === null || el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+  };
+
+  const poll = useCallback(async () => {
+    try {
+      const [fresh, page] = await Promise.all([
+        getGroup({ groupId }),
+        getGroupMessages({ groupId, beforeSeq: null, limit: GROUP_PAGE_SIZE }),
+      ]);
+      const safe = groupWithSafeNames(fresh);
+      stickToBottom.current = nearBottom();
+      setGroup(safe);
+      setMessages((current) => {
+        if (current.length === 0 && page.length >= GROUP_PAGE_SIZE) setHasMore(true);
+        return mergeGroupMessages(current, page);
+      });
+      setLoadError(null);
+    } catch (error) {
+      setLoadError(error);
+    } finally {
+      setLoaded(true);
+    }
+  }, [groupId]);
+
+  useEffect(() => {
+    const timer = setInterval(() => void poll(), GROUP_POLL_MS);
+    return () => clearInterval(timer);
+  }, [poll]);
+
+  // The parent's copy is newer after an action of the user's (rename, add, remove, leave): show
+  // it, and fetch the system line that action added.
+  useEffect(() => {
+    setGroup(initial);
+    void poll();
+  }, [initial, poll]);
+
+  const loadOlder = useCallback(async () => {
+    const oldest = messages[0];
+    if (!hasMore || oldest === undefined) return;
+    const el = scroller.current;
+    const fromBottom = el === null ? 0 : el.scrollHeight - el.scrollTop;
+    try {
+      const page = await getGroupMessages({ groupId, beforeSeq: oldest.seq, limit: GROUP_PAGE_SIZE });
+      setHasMore(page.length >= GROUP_PAGE_SIZE);
+      stickToBottom.current = false;
+      setMessages((current) => mergeGroupMessages(current, page));
+      requestAnimationFrame(() => {
+        if (el !== null) el.scrollTop = el.scrollHeight - fromBottom;
+      });
+    } catch (error) {
+      setLoadError(error);
+    }
+  }, [groupId, hasMore, messages]);
+
+  const me = group.members.find((m) => m.isMe);
+  if (me !== undefined) ownKeyRef.current = me.key;
+  else if (ownKeyRef.current === null) {
+    ownKeyRef.current = messages.find((m) => m.outgoing)?.authorKey ?? null;
+  }
+  const ownKey = ownKeyRef.current;
+
+  useEffect(() => setKnown((current) => learnNames(current, group, messages, t)), [group, messages, t]);
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el !== null && stickToBottom.current) el.scrollTop = el.scrollHeight;
+  }, [messages]);
+
+  // Mark read what the person can see: open, scrolled to the newest, window visible and focused.
+  useEffect(() => {
+    const bump = () => setFocusTick((n) => n + 1);
+    window.addEventListener("focus", bump);
+    document.addEventListener("visibilitychange", bump);
+    return () => {
+      window.removeEventListener("focus", bump);
+      document.removeEventListener("visibilitychange", bump);
+    };
+  }, []);
+  useEffect(() => {
+    if (!hasUnreadIncoming(messages) || document.visibilityState !== "visible" || !document.hasFocus() || !nearBottom()) {
+      return;
+    }
+    markGroupRead({ groupId })
+      .then(() => {
+        setMessages((current) =>
+          current.map((m) => (!m.outgoing && !m.isRosterChange && m.state !== "read" ? { ...m, state: "read" } : m)),
+        );
+        onChanged();
+      })
+      .catch(() => undefined); // stays unread; the next poll retries
+  }, [messages, focusTick, groupId]);
+
+  const send = async (text: string) => {
+    const message = await sendGroupMessage({ groupId, text });
+    stickToBottom.current = true;
+    setMessages((current) => mergeGroupMessages(current, [message]));
+    onChanged();
+  };
+
+  const memberCount = group.members.length;
+  const menuItems = useMemo(() => {
+    const items: MenuItem[] = [{ label: t("group.membersButton"), onSelect: onOpenMembers }];
+    if (group.isMember && group.isAdmin) items.push({ label: t("group.rename"), onSelect: onRename });
+    if (group.isMember) items.push({ label: t("group.leave"), onSelect: onLeave, danger: true });
+    return items;
+  }, [group.isMember, group.isAdmin, onOpenMembers, onRename, onLeave, t]);
+
+  return (
+    <section class="chat-view group-view" aria-labelledby="chat-title" data-testid="group-view" data-group-id={groupId}>
+      <header class="chat-header">
+        <Avatar id={groupId} name={group.name} />
+        <div class="chat-header-text">
+          <h2 id="chat-title" class="truncate" data-testid="group-title">
+            {group.name}
+          </h2>
+          <p class="chat-header-sub">
+            {group.isMember ? t("group.memberCount", { count: memberCount }) : t("chats.groupLeft")}
+            {group.isMember && group.isAdmin && <span class="role-badge admin">{t("group.youAreAdmin")}</span>}
+          </p>
+        </div>
+        <button
+          type="button"
+          class="button ghost"
+          onClick={onOpenMembers}
+          data-testid="open-group-members"
+          title={`${t("group.membersButton")} (Ctrl+Shift+M)`}
+          aria-keyshortcuts="Control+Shift+M"
+        >
+          {t("group.membersButton")} · {memberCount}
+        </button>
+        <MenuButton label={t("group.menu")} icon={<IconMore />} items={menuItems} />
+      </header>
+
+      {!group.isMember && (
+        <div class="key-banner quiet" role="status" data-testid="group-not-member">
+          <p>{t("group.notMember")}</p>
+        </div>
+      )}
+
+      <div
+        class="message-scroller"
+        ref={scroller}
+        role="log"
+        tabIndex={0}
+        aria-label={t("group.messagesLabel", { name: group.name })}
+        aria-busy={!loaded}
+        onScroll={(event) => {
+          if (event.currentTarget.scrollTop < NEAR_TOP_PX) void loadOlder();
+          if (nearBottom() && hasUnreadIncoming(messages)) setFocusTick((n) => n + 1);
+        }}
+      >
+        <div class="history-edge">
+          {hasMore ? (
+            <button type="button" class="button ghost small" onClick={() => void loadOlder()}>
+              {t("chat.loadEarlier")}
+            </button>
+          ) : (
+            loaded && messages.length === 0 && <p class="muted history-start">{t("group.empty")}</p>
+          )}
+          <ErrorText error={loadError} />
+        </div>
+        <ol class="messages">
+          {messages.map((message, index) => {
+            const previous = index > 0 ? messages[index - 1] : undefined;
+            const newDay = previous === undefined || dayKey(previous.sentAt) !== dayKey(message.sentAt);
+            const continued =
+              !newDay &&
+              previous !== undefined &&
+              !previous.isRosterChange &&
+              previous.authorKey === message.authorKey &&
+              message.sentAt - previous.sentAt < GAP_MS;
+            return (
+              <Fragment key={message.id}>
+                {newDay && (
+                  <li class="day-separator">
+                    <span>{dayLabel(message.sentAt, locale, { today: t("chat.today"), yesterday: t("chat.yesterday") })}</span>
+                  </li>
+                )}
+                {message.isRosterChange ? (
+                  <li class="system-line" data-testid="group-system-line" data-seq={message.seq}>
+                    <span>{rosterLineText(message, known, ownKey, t)}</span>
+                  </li>
+                ) : (
+                  <GroupMessageRow
+                    message={message}
+                    continued={continued}
+                    author={authorName(message, known, ownKey, t)}
+                  />
+                )}
+              </Fragment>
+            );
+          })}
+        </ol>
+      </div>
+
+      <Composer
+        draftKey={`group:${groupId}`}
+        name={group.name}
+        disabledReason={group.isMember ? null : t("group.notMember")}
+        onSend={send}
+      />
+    </section>
+  );
+}
+
+/** One text: the author's name (a text node, coloured by a class from the author's key). */
+export function GroupMessageRow({
+  message,
+  continued,
+  author,
+}: {
+  message: GroupMessage;
+  continued: boolean;
+  author: string;
+}) {
+  const { t, locale } = useI18n();
+  const tone = authorTone(message.authorKey);
+  // An own text's tick follows its copies: read or delivered once every member's copy is.
+  const state =
+    message.outgoing && message.recipients > 0 && message.readBy >= message.recipients
+      ? "read"
+      : message.outgoing && message.recipients > 0 && message.deliveredTo >= message.recipients && message.state !== "read"
+        ? "delivered"
+        : message.state;
+  const stateLabel = t(stateLabelKey(state));
+  const delivery =
+    message.recipients === 0
+      ? t("group.noRecipients")
+      : message.readBy > 0
+        ? t("group.readBy", { read: message.readBy, total: message.recipients })
+        : t("group.deliveredTo", { delivered: message.deliveredTo, total: message.recipients });
+  return (
+    <li
+      class={`message ${message.outgoing ? "outgoing" : "incoming"} ${continued ? "continued" : ""} state-${message.state}`}
+      data-message-id={message.id}
+      data-seq={message.seq}
+      data-state={message.state}
+      data-author-key={message.authorKey}
+      data-testid="group-message"
+    >
+      <div class="bubble">
+        {!message.outgoing && !continued && (
+          <p class={`message-author author-tone-${tone}`} data-testid="group-message-author">
+            {author}
+          </p>
+        )}
+        <span class="sr-only">{message.outgoing ? t("chat.youSaid") : t("group.sentBy", { name: author })}: </span>
+        <p class="message-text" data-testid="group-message-text">
+          {message.text}
+        </p>
+        <span class="message-meta">
+          <time dateTime={new Date(message.sentAt).toISOString()} title={t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) })}>
+            {formatTime(message.sentAt, locale)}
+          </time>
+          {message.outgoing && (
+            <>
+              <span class="group-delivery" data-testid="group-delivery">
+                {delivery}
+              </span>
+              <span class={`message-state ${state}`} role="img" aria-label={stateLabel} title={stateLabel}>
+                <StateGlyph state={state} />
+              </span>
+            </>
+          )}
+        </span>
+      </div>
+    </li>
+  );
+}

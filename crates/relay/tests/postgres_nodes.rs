@@ -267,12 +267,6 @@ fn check(
     index
 }
 
-fn payload(index: u32) -> Vec<u8> {
-    let mut bytes = index.to_be_bytes().to_vec();
-    bytes.extend((0..252u32).map(|k| (index.wrapping_mul(7).wrapping_add(k)) as u8));
-    bytes
-}
-
 /// Senders burst 10k envelopes, half through node A and half through node B; the mailbox's
 /// subscriber is on node A and ACKs as it goes. Node A is killed with SIGKILL mid-burst; the
 /// subscriber reconnects to node B and drains. Every SEND that got OK is delivered; no envelope
@@ -297,21 +291,8 @@ async fn postgres_kill_9_of_a_node_mid_burst_loses_nothing_and_delivers_nothing_
         let addr = if connection % 2 == 0 { addr_a } else { addr_b };
         senders.push(tokio::spawn(async move {
             let client = Client::connect(addr).await;
-            let (mut sink, mut source) = client.ws.split();
-            let writer = tokio::spawn(async move {
-                for index in (connection..TOTAL).step_by(CONNECTIONS as usize) {
-                    let body = Client::send_request(&mailbox, &payload(index));
-                    let frame = ClientFrame {
-                        v: PROTOCOL_VERSION,
-                        id: u64::from(index) + 1,
-                        body,
-                    };
-                    let bytes = encode_client_frame(&frame).unwrap();
-                    if sink.send(Message::Binary(bytes.into())).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            let (sink, mut source) = client.ws.split();
+            let writer = spawn_burst_writer(sink, mailbox, connection, CONNECTIONS, TOTAL);
             // Until every SEND is answered (node B) or the connection dies (node A).
             let mut answered = 0;
             let sent = (connection..TOTAL).step_by(CONNECTIONS as usize).count();
@@ -326,12 +307,7 @@ async fn postgres_kill_9_of_a_node_mid_burst_loses_nothing_and_delivers_nothing_
                 if frame.id != 0 {
                     answered += 1;
                 }
-                if frame.body == (Response::Ok {}) {
-                    oked.lock().unwrap().insert((frame.id - 1) as u32);
-                    ok_count.fetch_add(1, Ordering::SeqCst);
-                } else {
-                    assert_eq!(frame.id, 0, "unexpected reply {frame:?}");
-                }
+                record_burst_reply(&frame, &oked, &ok_count);
             }
             writer.abort();
         }));

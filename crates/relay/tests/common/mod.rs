@@ -96,7 +96,6 @@ pub fn spawn_relay_process(
     dir: &std::path::Path,
     database: &str,
 ) -> (std::process::Child, SocketAddr) {
-    use std::io::BufRead;
     let config = format!(
         "listen = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n[limits]\nmailbox_max_envelopes = 100000\n\
          mailbox_max_bytes = 1000000000\nrate_per_connection = {{ per_second = 1000000, burst = 1000000 }}\n\
@@ -114,17 +113,23 @@ pub fn spawn_relay_process(
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
+    let addr = listening_addr(&mut child);
+    (child, addr)
+}
+
+/// Reads a relay process's first stdout line (`listening on ws://ADDR`; stdout must be piped)
+/// and returns the address.
+pub fn listening_addr(child: &mut std::process::Child) -> SocketAddr {
+    use std::io::BufRead;
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .trim()
+    line.trim()
         .strip_prefix("listening on ws://")
         .expect("listening line")
         .parse()
-        .unwrap();
-    (child, addr)
+        .unwrap()
 }
 
 impl TestRelay {
@@ -429,4 +434,53 @@ pub async fn assert_served(addr: SocketAddr) {
 
 pub fn auth_key_of(mailbox: &Mailbox) -> AuthPublicKey {
     public_key(&mailbox.auth)
+}
+
+/// The envelope of burst index `index`: its index, then 252 bytes derived from it, so a torn or
+/// mixed-up envelope is caught on delivery.
+pub fn payload(index: u32) -> Vec<u8> {
+    let mut bytes = index.to_be_bytes().to_vec();
+    bytes.extend((0..252u32).map(|k| (index.wrapping_mul(7).wrapping_add(k)) as u8));
+    bytes
+}
+
+/// Pipelines this connection's share of a burst of `total` SENDs to `mailbox` (every
+/// `connections`-th index from `connection`; frame id = index + 1) without waiting for replies;
+/// stops when the socket closes.
+pub fn spawn_burst_writer(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>,
+    mailbox: std::sync::Arc<Mailbox>,
+    connection: u32,
+    connections: u32,
+    total: u32,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for index in (connection..total).step_by(connections as usize) {
+            let body = Client::send_request(&mailbox, &payload(index));
+            let frame = ClientFrame {
+                v: PROTOCOL_VERSION,
+                id: u64::from(index) + 1,
+                body,
+            };
+            let bytes = encode_client_frame(&frame).unwrap();
+            if sink.send(Message::Binary(bytes.into())).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Records a reply to a burst SEND: an OK adds its index to `oked` and counts it; anything else
+/// must be a push (id 0).
+pub fn record_burst_reply(
+    frame: &RelayFrame,
+    oked: &std::sync::Mutex<std::collections::HashSet<u32>>,
+    ok_count: &std::sync::atomic::AtomicUsize,
+) {
+    if frame.body == (Response::Ok {}) {
+        oked.lock().unwrap().insert((frame.id - 1) as u32);
+        ok_count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    } else {
+        assert_eq!(frame.id, 0, "unexpected reply {frame:?}");
+    }
 }

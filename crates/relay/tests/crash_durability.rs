@@ -71,30 +71,16 @@ async fn every_oked_envelope_survives_kill_9_exactly_once() {
     let mut owner = Client::connect(addr).await;
     owner.subscribe(&mailbox).await;
     let mut delivered: HashMap<u32, MessageId> = HashMap::new();
-    loop {
-        owner.ack(&mailbox, MessageId(0)).await;
-        let pushes = owner.take_pushes();
-        if pushes.is_empty() {
-            break;
-        }
-        for push in pushes {
-            let Response::Message {
-                message_id,
-                envelope,
-                ..
-            } = push
-            else {
-                panic!("{push:?}")
-            };
+    owner
+        .drain(&mailbox, |message_id, envelope| {
             let index = u32::from_be_bytes(envelope[..4].try_into().unwrap());
             assert_eq!(envelope, payload(index), "envelope {index} is stored whole");
             assert!(
                 delivered.insert(index, message_id).is_none(),
                 "envelope {index} delivered twice"
             );
-            owner.ack(&mailbox, message_id).await;
-        }
-    }
+        })
+        .await;
     for index in &oked {
         assert!(
             delivered.contains_key(index),

@@ -371,26 +371,12 @@ async fn postgres_kill_9_of_a_node_mid_burst_loses_nothing_and_delivers_nothing_
     // Phase 2: the subscriber moves to node B and drains.
     let mut owner = Client::connect(addr_b).await;
     owner.subscribe(&mailbox).await;
-    loop {
-        owner.ack(&mailbox, MessageId(0)).await;
-        let pushes = owner.take_pushes();
-        if pushes.is_empty() {
-            break;
-        }
-        for push in pushes {
-            let Response::Message {
-                message_id,
-                envelope,
-                ..
-            } = push
-            else {
-                panic!("{push:?}")
-            };
-            let index = check(&mut delivered, &acked, message_id, &envelope);
-            owner.ack(&mailbox, message_id).await;
+    owner
+        .drain(&mailbox, |message_id, envelope| {
+            let index = check(&mut delivered, &acked, message_id, envelope);
             acked.insert(index);
-        }
-    }
+        })
+        .await;
     for index in &oked {
         assert!(
             delivered.contains_key(index),

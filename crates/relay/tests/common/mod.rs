@@ -361,6 +361,31 @@ impl Client {
         assert_eq!(self.request(request).await, Response::Ok {});
     }
 
+    /// Drains a subscribed mailbox: an ACK of id 0 as a barrier (its reply follows every push
+    /// queued before it), then each pushed envelope goes to `on_message` and is ACKed, until a
+    /// barrier finds nothing pushed.
+    pub async fn drain(&mut self, mailbox: &Mailbox, mut on_message: impl FnMut(MessageId, &[u8])) {
+        loop {
+            self.ack(mailbox, MessageId(0)).await;
+            let pushes = self.take_pushes();
+            if pushes.is_empty() {
+                break;
+            }
+            for push in pushes {
+                let Response::Message {
+                    message_id,
+                    envelope,
+                    ..
+                } = push
+                else {
+                    panic!("{push:?}")
+                };
+                on_message(message_id, &envelope);
+                self.ack(mailbox, message_id).await;
+            }
+        }
+    }
+
     pub fn ack_request(&self, mailbox: &Mailbox, message_id: MessageId) -> Request {
         Request::Ack {
             receive_id: mailbox.receive_id,

@@ -19,7 +19,6 @@ use sealpost_relay::{Database, Relay, RelayConfig};
 use sealpost_wire::{
     ClientFrame, MessageId, PROTOCOL_VERSION, Response, decode_relay_frame, encode_client_frame,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Kills the child relay when the test ends, however it ends.
@@ -117,29 +116,6 @@ async fn postgres_subscribing_on_a_second_node_ends_the_first_nodes_subscription
     );
 }
 
-async fn scrape(addr: SocketAddr) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: relay\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    response
-}
-
-fn sample(body: &str, name: &str) -> f64 {
-    body.lines()
-        .find_map(|line| {
-            let (key, value) = line.rsplit_once(' ')?;
-            (key == name).then(|| value.parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{body}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_notify_names_no_mailbox_and_comes_at_most_once_per_commit() {
     let url = fresh_postgres_database().await;
@@ -182,7 +158,7 @@ async fn postgres_notify_names_no_mailbox_and_comes_at_most_once_per_commit() {
     let mailbox = owner.create().await;
     owner.subscribe(&mailbox).await;
     let before = sample(
-        &scrape(node_b.metrics_addr().unwrap()).await,
+        &scrape(node_b.metrics_addr().unwrap(), "/metrics").await,
         "sealpost_relay_commit_operations_count",
     );
     let heard_before = payloads.lock().unwrap().len();
@@ -202,7 +178,7 @@ async fn postgres_notify_names_no_mailbox_and_comes_at_most_once_per_commit() {
         oks += 1;
     }
     let after = sample(
-        &scrape(node_b.metrics_addr().unwrap()).await,
+        &scrape(node_b.metrics_addr().unwrap(), "/metrics").await,
         "sealpost_relay_commit_operations_count",
     );
     // Everything arrives on node A.

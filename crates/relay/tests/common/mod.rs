@@ -509,3 +509,29 @@ pub fn record_burst_reply(
         assert_eq!(frame.id, 0, "unexpected reply {frame:?}");
     }
 }
+
+/// GETs `path` from a metrics endpoint and returns the raw HTTP response.
+pub async fn scrape(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: relay\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    response
+}
+
+/// The value of the sample named `name` (with its label set, if any) in the exposition.
+pub fn sample(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            (key == name).then(|| value.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{body}"))
+}

@@ -32,6 +32,28 @@
 //! ratchet session state, sealed envelopes, relay ids) are opaque byte newtypes here, so those
 //! crates plug in without this crate depending on them.
 
+/// Implements `subtle::ConstantTimeEq`, `PartialEq` and `Eq` for a newtype over secret bytes
+/// (its field `.0` has `as_slice`), so `==` on secrets runs in constant time. Shared by the
+/// secret newtypes of `store::types` and `vault`.
+macro_rules! constant_time_eq {
+    ($name:ident) => {
+        impl subtle::ConstantTimeEq for $name {
+            fn ct_eq(&self, other: &Self) -> subtle::Choice {
+                subtle::ConstantTimeEq::ct_eq(self.0.as_slice(), other.0.as_slice())
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                subtle::ConstantTimeEq::ct_eq(self, other).into()
+            }
+        }
+
+        impl Eq for $name {}
+    };
+}
+pub(crate) use constant_time_eq;
+
 pub mod app;
 pub mod content;
 pub mod engine;

@@ -57,7 +57,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::profile::ProfileName;
@@ -206,19 +205,7 @@ macro_rules! secret_32 {
 
         impl ZeroizeOnDrop for $name {}
 
-        impl ConstantTimeEq for $name {
-            fn ct_eq(&self, other: &Self) -> subtle::Choice {
-                self.0.as_slice().ct_eq(other.0.as_slice())
-            }
-        }
-
-        impl PartialEq for $name {
-            fn eq(&self, other: &Self) -> bool {
-                self.ct_eq(other).into()
-            }
-        }
-
-        impl Eq for $name {}
+        crate::constant_time_eq!($name);
     };
 }
 
@@ -516,6 +503,7 @@ fn decode_secret(stored: &[u8]) -> Result<[u8; SECRET_LEN], &'static str> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use subtle::ConstantTimeEq;
 
     fn mock_vault(profile: &str) -> Vault {
         Vault::open_with_store(

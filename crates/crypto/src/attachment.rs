@@ -172,16 +172,16 @@ fn data_bytes(size: u64, chunks: u32, index: u32) -> usize {
     }
 }
 
-/// Encrypts the chunks of one file. Stateless per chunk, so an upload resumes at any chunk.
-pub struct ChunkSealer {
+/// The stream cipher and chunk layout of one file, shared by [`ChunkSealer`] and
+/// [`ChunkOpener`].
+struct ChunkStream {
     stream: StreamBE32<ChaCha20Poly1305>,
     size: u64,
     chunks: u32,
 }
 
-impl ChunkSealer {
-    /// A sealer for a file of `size` bytes under `key`.
-    pub fn new(key: &AttachmentKey, size: u64) -> Result<Self, AttachmentError> {
+impl ChunkStream {
+    fn new(key: &AttachmentKey, size: u64) -> Result<Self, AttachmentError> {
         Ok(Self {
             stream: key.stream(),
             size,
@@ -189,17 +189,41 @@ impl ChunkSealer {
         })
     }
 
-    /// The number of chunks.
-    pub fn chunk_count(&self) -> u32 {
-        self.chunks
-    }
-
-    /// How many bytes of the file chunk `index` holds (what [`Self::seal_chunk`] expects).
-    pub fn data_bytes(&self, index: u32) -> Result<usize, AttachmentError> {
+    /// How many bytes of the file chunk `index` holds; refuses an index past the last chunk.
+    fn data_bytes(&self, index: u32) -> Result<usize, AttachmentError> {
         if index >= self.chunks {
             return Err(AttachmentError::ChunkOutOfRange { index });
         }
         Ok(data_bytes(self.size, self.chunks, index))
+    }
+
+    /// Whether chunk `index` is the last (the stream's final-block flag).
+    fn is_last(&self, index: u32) -> bool {
+        index + 1 == self.chunks
+    }
+}
+
+/// Encrypts the chunks of one file. Stateless per chunk, so an upload resumes at any chunk.
+pub struct ChunkSealer {
+    chunks: ChunkStream,
+}
+
+impl ChunkSealer {
+    /// A sealer for a file of `size` bytes under `key`.
+    pub fn new(key: &AttachmentKey, size: u64) -> Result<Self, AttachmentError> {
+        Ok(Self {
+            chunks: ChunkStream::new(key, size)?,
+        })
+    }
+
+    /// The number of chunks.
+    pub fn chunk_count(&self) -> u32 {
+        self.chunks.chunks
+    }
+
+    /// How many bytes of the file chunk `index` holds (what [`Self::seal_chunk`] expects).
+    pub fn data_bytes(&self, index: u32) -> Result<usize, AttachmentError> {
+        self.chunks.data_bytes(index)
     }
 
     /// Encrypts chunk `index`: exactly [`Self::data_bytes`] of the file, padded to a whole
@@ -211,9 +235,9 @@ impl ChunkSealer {
         let mut buffer = Vec::with_capacity(CHUNK_CIPHERTEXT_BYTES);
         buffer.extend_from_slice(data);
         buffer.resize(CHUNK_PLAINTEXT_BYTES, 0);
-        let last = index + 1 == self.chunks;
-        self.stream
-            .encrypt_in_place(index, last, &[], &mut buffer)
+        self.chunks
+            .stream
+            .encrypt_in_place(index, self.chunks.is_last(index), &[], &mut buffer)
             .map_err(|_| AttachmentError::ChunkRefused { index })?;
         Ok(buffer)
     }
@@ -221,9 +245,7 @@ impl ChunkSealer {
 
 /// Decrypts the chunks of one file, after checking the key against the pointer's commitment.
 pub struct ChunkOpener {
-    stream: StreamBE32<ChaCha20Poly1305>,
-    size: u64,
-    chunks: u32,
+    chunks: ChunkStream,
 }
 
 impl ChunkOpener {
@@ -237,15 +259,13 @@ impl ChunkOpener {
             return Err(AttachmentError::CommitmentMismatch);
         }
         Ok(Self {
-            stream: key.stream(),
-            size,
-            chunks: chunk_count(size)?,
+            chunks: ChunkStream::new(key, size)?,
         })
     }
 
     /// The number of chunks.
     pub fn chunk_count(&self) -> u32 {
-        self.chunks
+        self.chunks.chunks
     }
 
     /// Decrypts chunk `index` and returns the file's bytes in it (padding checked and removed).
@@ -254,18 +274,15 @@ impl ChunkOpener {
         index: u32,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AttachmentError> {
-        if index >= self.chunks {
-            return Err(AttachmentError::ChunkOutOfRange { index });
-        }
+        let data = self.chunks.data_bytes(index)?;
         if ciphertext.len() != CHUNK_CIPHERTEXT_BYTES {
             return Err(AttachmentError::ChunkLength { index });
         }
         let mut buffer = Zeroizing::new(ciphertext.to_vec());
-        let last = index + 1 == self.chunks;
-        self.stream
-            .decrypt_in_place(index, last, &[], &mut *buffer)
+        self.chunks
+            .stream
+            .decrypt_in_place(index, self.chunks.is_last(index), &[], &mut *buffer)
             .map_err(|_| AttachmentError::ChunkRefused { index })?;
-        let data = data_bytes(self.size, self.chunks, index);
         if buffer
             .get(data..)
             .is_some_and(|pad| pad.iter().any(|&b| b != 0))

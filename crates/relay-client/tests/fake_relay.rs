@@ -7,11 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bounded, connector, key};
+use common::{bounded, connector, connector_with_timeouts, key};
 use futures_util::{SinkExt, StreamExt};
-use sealpost_relay_client::{
-    ClientError, Connector, ConnectorConfig, RelayUrl, SendSecret, Timeouts, TlsRoots,
-};
+use sealpost_relay_client::{ClientError, RelayUrl, SendSecret, Timeouts};
 use sealpost_wire::{
     MessageId, Nonce, PROTOCOL_VERSION, ReceiveId, RelayFrame, Response, encode_relay_frame,
 };
@@ -224,18 +222,10 @@ async fn a_reply_of_the_wrong_kind_is_a_protocol_error() {
 #[tokio::test]
 async fn a_relay_that_never_says_hello_times_out() {
     let url = fake_relay(Vec::new()).await;
-    let quick = Connector::new(ConnectorConfig {
-        roots: TlsRoots {
-            skip_system_roots: true,
-            extra_ca_pem: None,
-        },
-        timeouts: Timeouts {
-            handshake: Duration::from_millis(200),
-            ..Timeouts::default()
-        },
-        ..ConnectorConfig::default()
-    })
-    .unwrap();
+    let quick = connector_with_timeouts(Timeouts {
+        handshake: Duration::from_millis(200),
+        ..Timeouts::default()
+    });
     let error = bounded("handshake", quick.connect_send(&url))
         .await
         .err()
@@ -249,18 +239,10 @@ async fn a_relay_that_never_says_hello_times_out() {
 #[tokio::test]
 async fn a_relay_that_never_answers_times_the_request_out_and_drops_the_connection() {
     let url = fake_relay(vec![Message::Binary(hello().into())]).await;
-    let quick = Connector::new(ConnectorConfig {
-        roots: TlsRoots {
-            skip_system_roots: true,
-            extra_ca_pem: None,
-        },
-        timeouts: Timeouts {
-            request: Duration::from_millis(200),
-            ..Timeouts::default()
-        },
-        ..ConnectorConfig::default()
-    })
-    .unwrap();
+    let quick = connector_with_timeouts(Timeouts {
+        request: Duration::from_millis(200),
+        ..Timeouts::default()
+    });
     let (connection, mut pushes) = quick.connect_subscribe(&url).await.unwrap();
     let owner = key(1);
     let error = bounded("request", connection.subscribe(ReceiveId([1; 32]), &owner))

@@ -8,26 +8,61 @@ mod common;
 use std::time::Duration;
 
 use common::{bounded, connector, key, start_loopback_relay, ws_url};
+use sealpost_relay::RelayHandle;
 use sealpost_relay_client::{
-    BackoffConfig, ClientError, ConnectionState, Inbound, Pushed, RelayUrl, Retry, SendSecret,
-    Sender, Subscriber, SubscriberConfig, UrlError, public_key,
+    BackoffConfig, ClientError, ConnectionState, Inbound, OwnerConnection, Pushed, ReceiveId,
+    RelayUrl, Retry, SendId, SendSecret, Sender, Subscriber, SubscriberConfig, UrlError,
+    public_key,
 };
 
-#[tokio::test]
-async fn create_subscribe_send_push_ack_round_trip() {
+/// A relay on loopback with one mailbox on it, created by `key(1)` with the send secret
+/// `[2; 32]` over `owner_connection`.
+struct OneMailbox {
+    /// Holds the relay's database.
+    dir: tempfile::TempDir,
+    relay: RelayHandle,
+    url: RelayUrl,
+    owner_connection: OwnerConnection,
+    secret: SendSecret,
+    receive_id: ReceiveId,
+    send_id: SendId,
+}
+
+async fn one_mailbox() -> OneMailbox {
     let dir = tempfile::tempdir().unwrap();
     let relay = start_loopback_relay(dir.path()).await;
     let url = ws_url(&relay);
-    let owner = key(1);
     let secret = SendSecret::new([2; 32]);
-
     let owner_connection = bounded("connect", connector().connect_owner(&url))
         .await
         .unwrap();
     let (receive_id, send_id) = owner_connection
-        .create(&owner, &secret, None)
+        .create(&key(1), &secret, None)
         .await
         .unwrap();
+    OneMailbox {
+        dir,
+        relay,
+        url,
+        owner_connection,
+        secret,
+        receive_id,
+        send_id,
+    }
+}
+
+#[tokio::test]
+async fn create_subscribe_send_push_ack_round_trip() {
+    let OneMailbox {
+        dir: _dir,
+        relay,
+        url,
+        owner_connection,
+        secret,
+        receive_id,
+        send_id,
+    } = one_mailbox().await;
+    let owner = key(1);
     let (connection, mut pushes) = bounded("connect", connector().connect_subscribe(&url))
         .await
         .unwrap();
@@ -131,16 +166,16 @@ async fn secured_mailbox_refuses_unsigned_and_wrongly_signed_sends() {
 
 #[tokio::test]
 async fn wrong_keys_and_secrets_are_refused_with_typed_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = start_loopback_relay(dir.path()).await;
-    let url = ws_url(&relay);
+    let OneMailbox {
+        dir: _dir,
+        relay,
+        url,
+        owner_connection,
+        secret,
+        receive_id,
+        send_id,
+    } = one_mailbox().await;
     let owner = key(1);
-    let secret = SendSecret::new([2; 32]);
-    let owner_connection = connector().connect_owner(&url).await.unwrap();
-    let (receive_id, send_id) = owner_connection
-        .create(&owner, &secret, None)
-        .await
-        .unwrap();
     let (connection, _pushes) = connector().connect_subscribe(&url).await.unwrap();
 
     let error = connection.subscribe(receive_id, &key(9)).await.unwrap_err();
@@ -246,18 +281,18 @@ async fn next_message(
 
 #[tokio::test]
 async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = start_loopback_relay(dir.path()).await;
+    let OneMailbox {
+        dir,
+        relay,
+        url,
+        owner_connection: _owner_connection,
+        secret,
+        receive_id,
+        send_id,
+    } = one_mailbox().await;
     let address = relay.addr();
-    let url = ws_url(&relay);
     let owner = key(1);
-    let secret = SendSecret::new([2; 32]);
     let sender = Sender::new(connector());
-    let owner_connection = connector().connect_owner(&url).await.unwrap();
-    let (receive_id, send_id) = owner_connection
-        .create(&owner, &secret, None)
-        .await
-        .unwrap();
 
     let config = SubscriberConfig {
         backoff: BackoffConfig {
@@ -417,7 +452,7 @@ async fn subscribe_refusal_is_reported_to_the_engine() {
     let relay = start_loopback_relay(dir.path()).await;
     let (subscriber, mut inbound) =
         Subscriber::spawn(connector(), ws_url(&relay), SubscriberConfig::default());
-    let unknown = sealpost_relay_client::ReceiveId([5; 32]);
+    let unknown = ReceiveId([5; 32]);
     subscriber.add(unknown, key(1)).unwrap();
     match bounded("refusal", inbound.recv()).await.unwrap() {
         Inbound::SubscribeFailed { receive_id, error } => {
@@ -432,15 +467,14 @@ async fn subscribe_refusal_is_reported_to_the_engine() {
 
 #[tokio::test]
 async fn a_second_subscriber_ends_the_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = start_loopback_relay(dir.path()).await;
-    let url = ws_url(&relay);
-    let owner_connection = connector().connect_owner(&url).await.unwrap();
-    let secret = SendSecret::new([2; 32]);
-    let (receive_id, _) = owner_connection
-        .create(&key(1), &secret, None)
-        .await
-        .unwrap();
+    let OneMailbox {
+        dir: _dir,
+        relay,
+        url,
+        owner_connection: _owner_connection,
+        receive_id,
+        ..
+    } = one_mailbox().await;
     let (connection, mut pushes) = connector().connect_subscribe(&url).await.unwrap();
     connection.subscribe(receive_id, &key(1)).await.unwrap();
     let (other, _other_pushes) = connector().connect_subscribe(&url).await.unwrap();
@@ -454,16 +488,16 @@ async fn a_second_subscriber_ends_the_first() {
 
 #[tokio::test]
 async fn subscriber_drains_more_than_the_window_through_a_one_slot_channel() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = start_loopback_relay(dir.path()).await;
-    let url = ws_url(&relay);
+    let OneMailbox {
+        dir: _dir,
+        relay,
+        url,
+        owner_connection,
+        secret,
+        receive_id,
+        send_id,
+    } = one_mailbox().await;
     let sender = Sender::new(connector());
-    let owner_connection = connector().connect_owner(&url).await.unwrap();
-    let secret = SendSecret::new([2; 32]);
-    let (receive_id, send_id) = owner_connection
-        .create(&key(1), &secret, None)
-        .await
-        .unwrap();
     // Queued while nobody subscribes: five windows' worth.
     let count = 5 * usize::from(owner_connection.hello().window);
     for index in 0..count {

@@ -418,6 +418,24 @@ impl Connection {
         valid && exists
     }
 
+    /// Authorizes an owner command: looks up the mailbox's auth key and checks `signature` over
+    /// this connection's nonce. The refusal is the error code to answer with: `Internal` when
+    /// the lookup failed, `Auth` for a bad signature or an unknown mailbox (indistinguishable).
+    async fn authorize_owner(
+        &mut self,
+        receive_id: ReceiveId,
+        command: OwnerCommand,
+        signature: &SignatureBytes,
+    ) -> Result<AuthPublicKey, ErrorCode> {
+        let Ok(auth_key) = self.auth_key(receive_id).await else {
+            return Err(ErrorCode::Internal);
+        };
+        if !self.owner_signature_valid(auth_key, command, &receive_id, signature) {
+            return Err(ErrorCode::Auth);
+        }
+        auth_key.ok_or(ErrorCode::Auth)
+    }
+
     /// The auth key of a mailbox: from this connection's subscription, else from the store.
     async fn auth_key(&mut self, receive_id: ReceiveId) -> Result<Option<AuthPublicKey>, ()> {
         if let Some(subscription) = self.subscriptions.get(&receive_id) {
@@ -508,19 +526,12 @@ impl Connection {
                     self.shared.metrics.refused(Refusal::SubscriptionLimit);
                     return self.send(id, error(ErrorCode::LimitExceeded));
                 }
-                let Ok(auth_key) = self.auth_key(receive_id).await else {
-                    return self.send(id, error(ErrorCode::Internal));
-                };
-                if !self.owner_signature_valid(
-                    auth_key,
-                    OwnerCommand::Subscribe,
-                    &receive_id,
-                    &signature,
-                ) {
-                    return self.send(id, error(ErrorCode::Auth));
-                }
-                let Some(auth_key) = auth_key else {
-                    return self.send(id, error(ErrorCode::Auth));
+                let auth_key = match self
+                    .authorize_owner(receive_id, OwnerCommand::Subscribe, &signature)
+                    .await
+                {
+                    Ok(auth_key) => auth_key,
+                    Err(code) => return self.send(id, error(code)),
                 };
                 self.shared
                     .hub
@@ -545,16 +556,11 @@ impl Connection {
                 message_id,
                 signature,
             } => {
-                let Ok(auth_key) = self.auth_key(receive_id).await else {
-                    return self.send(id, error(ErrorCode::Internal));
-                };
-                if !self.owner_signature_valid(
-                    auth_key,
-                    OwnerCommand::Ack(message_id),
-                    &receive_id,
-                    &signature,
-                ) {
-                    return self.send(id, error(ErrorCode::Auth));
+                if let Err(code) = self
+                    .authorize_owner(receive_id, OwnerCommand::Ack(message_id), &signature)
+                    .await
+                {
+                    return self.send(id, error(code));
                 }
                 let store = self.shared.store.clone();
                 self.pending.push(Box::pin(async move {
@@ -575,16 +581,11 @@ impl Connection {
                 receive_id,
                 signature,
             } => {
-                let Ok(auth_key) = self.auth_key(receive_id).await else {
-                    return self.send(id, error(ErrorCode::Internal));
-                };
-                if !self.owner_signature_valid(
-                    auth_key,
-                    OwnerCommand::Delete,
-                    &receive_id,
-                    &signature,
-                ) {
-                    return self.send(id, error(ErrorCode::Auth));
+                if let Err(code) = self
+                    .authorize_owner(receive_id, OwnerCommand::Delete, &signature)
+                    .await
+                {
+                    return self.send(id, error(code));
                 }
                 self.subscriptions.remove(&receive_id);
                 self.shared.hub.remove(&receive_id);
@@ -605,16 +606,11 @@ impl Connection {
                 sender_key,
                 signature,
             } => {
-                let Ok(auth_key) = self.auth_key(receive_id).await else {
-                    return self.send(id, error(ErrorCode::Internal));
-                };
-                if !self.owner_signature_valid(
-                    auth_key,
-                    OwnerCommand::Secure(sender_key),
-                    &receive_id,
-                    &signature,
-                ) {
-                    return self.send(id, error(ErrorCode::Auth));
+                if let Err(code) = self
+                    .authorize_owner(receive_id, OwnerCommand::Secure(sender_key), &signature)
+                    .await
+                {
+                    return self.send(id, error(code));
                 }
                 if !usable_sender_key(&sender_key) {
                     // A small-order key verifies no strict signature, so binding it would make

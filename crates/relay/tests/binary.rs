@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -52,16 +51,7 @@ async fn sigterm_shuts_down_cleanly_and_keeps_what_was_acknowledged() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr: std::net::SocketAddr = line
-            .trim()
-            .strip_prefix("listening on ws://")
-            .expect("listening line")
-            .parse()
-            .unwrap();
+        let addr = listening_addr(&mut child);
         (child, addr)
     };
     let (mut child, addr) = start();

@@ -12,21 +12,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use futures_util::{SinkExt, StreamExt};
-use sealpost_wire::{
-    ClientFrame, MessageId, PROTOCOL_VERSION, Response, decode_relay_frame, encode_client_frame,
-};
+use futures_util::StreamExt;
+use sealpost_wire::{MessageId, Response, decode_relay_frame};
 use tokio_tungstenite::tungstenite::Message;
 
 const TOTAL: u32 = 10_000;
 const CONNECTIONS: u32 = 4;
 const KILL_AFTER_OKS: usize = 3_000;
-
-fn payload(index: u32) -> Vec<u8> {
-    let mut bytes = index.to_be_bytes().to_vec();
-    bytes.extend((0..252u32).map(|k| (index.wrapping_mul(7).wrapping_add(k)) as u8));
-    bytes
-}
 
 fn start_relay(dir: &std::path::Path) -> (Child, SocketAddr) {
     spawn_relay_process(dir, &dir.join("relay.db").display().to_string())
@@ -49,32 +41,14 @@ async fn every_oked_envelope_survives_kill_9_exactly_once() {
         let ok_count = ok_count.clone();
         tasks.push(tokio::spawn(async move {
             let client = Client::connect(addr).await;
-            let (mut sink, mut source) = client.ws.split();
-            let writer = tokio::spawn(async move {
-                for index in (connection..TOTAL).step_by(CONNECTIONS as usize) {
-                    let body = Client::send_request(&mailbox, &payload(index));
-                    let frame = ClientFrame {
-                        v: PROTOCOL_VERSION,
-                        id: u64::from(index) + 1,
-                        body,
-                    };
-                    let bytes = encode_client_frame(&frame).unwrap();
-                    if sink.send(Message::Binary(bytes.into())).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            let (sink, mut source) = client.ws.split();
+            let writer = spawn_burst_writer(sink, mailbox, connection, CONNECTIONS, TOTAL);
             while let Some(Ok(message)) = source.next().await {
                 let Message::Binary(bytes) = message else {
                     continue;
                 };
                 let frame = decode_relay_frame(&bytes).unwrap();
-                if frame.body == (Response::Ok {}) {
-                    oked.lock().unwrap().insert((frame.id - 1) as u32);
-                    ok_count.fetch_add(1, Ordering::SeqCst);
-                } else {
-                    assert_eq!(frame.id, 0, "unexpected reply {frame:?}");
-                }
+                record_burst_reply(&frame, &oked, &ok_count);
             }
             writer.abort();
         }));
@@ -97,30 +71,16 @@ async fn every_oked_envelope_survives_kill_9_exactly_once() {
     let mut owner = Client::connect(addr).await;
     owner.subscribe(&mailbox).await;
     let mut delivered: HashMap<u32, MessageId> = HashMap::new();
-    loop {
-        owner.ack(&mailbox, MessageId(0)).await;
-        let pushes = owner.take_pushes();
-        if pushes.is_empty() {
-            break;
-        }
-        for push in pushes {
-            let Response::Message {
-                message_id,
-                envelope,
-                ..
-            } = push
-            else {
-                panic!("{push:?}")
-            };
+    owner
+        .drain(&mailbox, |message_id, envelope| {
             let index = u32::from_be_bytes(envelope[..4].try_into().unwrap());
             assert_eq!(envelope, payload(index), "envelope {index} is stored whole");
             assert!(
                 delivered.insert(index, message_id).is_none(),
                 "envelope {index} delivered twice"
             );
-            owner.ack(&mailbox, message_id).await;
-        }
-    }
+        })
+        .await;
     for index in &oked {
         assert!(
             delivered.contains_key(index),

@@ -7,31 +7,6 @@ mod common;
 use common::*;
 use sealpost_relay::{Relay, RelayConfig};
 use sealpost_wire::{ErrorCode, Response};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn scrape(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: relay\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    response
-}
-
-/// The value of the sample named `name` (with its label set, if any) in the exposition.
-fn sample(body: &str, name: &str) -> f64 {
-    body.lines()
-        .find_map(|line| {
-            let (key, value) = line.rsplit_once(' ')?;
-            (key == name).then(|| value.parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{body}"))
-}
 
 #[tokio::test]
 async fn metrics_are_off_by_default() {

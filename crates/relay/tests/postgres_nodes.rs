@@ -19,7 +19,6 @@ use sealpost_relay::{Database, Relay, RelayConfig};
 use sealpost_wire::{
     ClientFrame, MessageId, PROTOCOL_VERSION, Response, decode_relay_frame, encode_client_frame,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Kills the child relay when the test ends, however it ends.
@@ -117,29 +116,6 @@ async fn postgres_subscribing_on_a_second_node_ends_the_first_nodes_subscription
     );
 }
 
-async fn scrape(addr: SocketAddr) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: relay\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    response
-}
-
-fn sample(body: &str, name: &str) -> f64 {
-    body.lines()
-        .find_map(|line| {
-            let (key, value) = line.rsplit_once(' ')?;
-            (key == name).then(|| value.parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{body}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_notify_names_no_mailbox_and_comes_at_most_once_per_commit() {
     let url = fresh_postgres_database().await;
@@ -182,7 +158,7 @@ async fn postgres_notify_names_no_mailbox_and_comes_at_most_once_per_commit() {
     let mailbox = owner.create().await;
     owner.subscribe(&mailbox).await;
     let before = sample(
-        &scrape(node_b.metrics_addr().unwrap()).await,
+        &scrape(node_b.metrics_addr().unwrap(), "/metrics").await,
         "sealpost_relay_commit_operations_count",
     );
     let heard_before = payloads.lock().unwrap().len();
@@ -202,7 +178,7 @@ async fn postgres_notify_names_no_mailbox_and_comes_at_most_once_per_commit() {
         oks += 1;
     }
     let after = sample(
-        &scrape(node_b.metrics_addr().unwrap()).await,
+        &scrape(node_b.metrics_addr().unwrap(), "/metrics").await,
         "sealpost_relay_commit_operations_count",
     );
     // Everything arrives on node A.
@@ -267,12 +243,6 @@ fn check(
     index
 }
 
-fn payload(index: u32) -> Vec<u8> {
-    let mut bytes = index.to_be_bytes().to_vec();
-    bytes.extend((0..252u32).map(|k| (index.wrapping_mul(7).wrapping_add(k)) as u8));
-    bytes
-}
-
 /// Senders burst 10k envelopes, half through node A and half through node B; the mailbox's
 /// subscriber is on node A and ACKs as it goes. Node A is killed with SIGKILL mid-burst; the
 /// subscriber reconnects to node B and drains. Every SEND that got OK is delivered; no envelope
@@ -297,21 +267,8 @@ async fn postgres_kill_9_of_a_node_mid_burst_loses_nothing_and_delivers_nothing_
         let addr = if connection % 2 == 0 { addr_a } else { addr_b };
         senders.push(tokio::spawn(async move {
             let client = Client::connect(addr).await;
-            let (mut sink, mut source) = client.ws.split();
-            let writer = tokio::spawn(async move {
-                for index in (connection..TOTAL).step_by(CONNECTIONS as usize) {
-                    let body = Client::send_request(&mailbox, &payload(index));
-                    let frame = ClientFrame {
-                        v: PROTOCOL_VERSION,
-                        id: u64::from(index) + 1,
-                        body,
-                    };
-                    let bytes = encode_client_frame(&frame).unwrap();
-                    if sink.send(Message::Binary(bytes.into())).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            let (sink, mut source) = client.ws.split();
+            let writer = spawn_burst_writer(sink, mailbox, connection, CONNECTIONS, TOTAL);
             // Until every SEND is answered (node B) or the connection dies (node A).
             let mut answered = 0;
             let sent = (connection..TOTAL).step_by(CONNECTIONS as usize).count();
@@ -326,12 +283,7 @@ async fn postgres_kill_9_of_a_node_mid_burst_loses_nothing_and_delivers_nothing_
                 if frame.id != 0 {
                     answered += 1;
                 }
-                if frame.body == (Response::Ok {}) {
-                    oked.lock().unwrap().insert((frame.id - 1) as u32);
-                    ok_count.fetch_add(1, Ordering::SeqCst);
-                } else {
-                    assert_eq!(frame.id, 0, "unexpected reply {frame:?}");
-                }
+                record_burst_reply(&frame, &oked, &ok_count);
             }
             writer.abort();
         }));
@@ -395,26 +347,12 @@ async fn postgres_kill_9_of_a_node_mid_burst_loses_nothing_and_delivers_nothing_
     // Phase 2: the subscriber moves to node B and drains.
     let mut owner = Client::connect(addr_b).await;
     owner.subscribe(&mailbox).await;
-    loop {
-        owner.ack(&mailbox, MessageId(0)).await;
-        let pushes = owner.take_pushes();
-        if pushes.is_empty() {
-            break;
-        }
-        for push in pushes {
-            let Response::Message {
-                message_id,
-                envelope,
-                ..
-            } = push
-            else {
-                panic!("{push:?}")
-            };
-            let index = check(&mut delivered, &acked, message_id, &envelope);
-            owner.ack(&mailbox, message_id).await;
+    owner
+        .drain(&mailbox, |message_id, envelope| {
+            let index = check(&mut delivered, &acked, message_id, envelope);
             acked.insert(index);
-        }
-    }
+        })
+        .await;
     for index in &oked {
         assert!(
             delivered.contains_key(index),

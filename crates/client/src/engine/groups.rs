@@ -369,8 +369,7 @@ impl Engine {
         group_id: &str,
         member_key: &str,
     ) -> Result<GroupView, EngineError> {
-        let target = parse_member(member_key)?;
-        self.change_roster(group_id, |state, me| state.remove(me, &target))
+        self.change_member(group_id, member_key, RosterState::remove)
     }
 
     /// `promote_group_member` (admin): makes a member an admin.
@@ -379,8 +378,7 @@ impl Engine {
         group_id: &str,
         member_key: &str,
     ) -> Result<GroupView, EngineError> {
-        let target = parse_member(member_key)?;
-        self.change_roster(group_id, |state, me| state.promote(me, &target))
+        self.change_member(group_id, member_key, RosterState::promote)
     }
 
     /// `rename_group` (admin): a new name and description.
@@ -456,6 +454,18 @@ impl Engine {
         drop(store);
         inner.outbox_wake.notify_one();
         Ok(())
+    }
+
+    /// An admin's roster operation on one existing member, named by its hex key (see
+    /// [`Self::change_roster`]).
+    fn change_member(
+        &self,
+        group_id: &str,
+        member_key: &str,
+        op: impl FnOnce(&mut RosterState, &MemberKey, &MemberKey) -> Result<(), GroupError>,
+    ) -> Result<GroupView, EngineError> {
+        let target = parse_member(member_key)?;
+        self.change_roster(group_id, |state, me| op(state, me, &target))
     }
 
     /// An admin's roster operation: applied to our replica (with its role check), saved, and

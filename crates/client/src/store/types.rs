@@ -20,7 +20,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Length of every random id, in bytes.
@@ -216,19 +215,7 @@ macro_rules! secret_bytes {
             }
         }
 
-        impl ConstantTimeEq for $name {
-            fn ct_eq(&self, other: &Self) -> subtle::Choice {
-                self.0.as_slice().ct_eq(other.0.as_slice())
-            }
-        }
-
-        impl PartialEq for $name {
-            fn eq(&self, other: &Self) -> bool {
-                self.ct_eq(other).into()
-            }
-        }
-
-        impl Eq for $name {}
+        crate::constant_time_eq!($name);
 
         impl ToSql for $name {
             fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use sealpost_relay::{Relay, RelayConfig, RelayHandle, TlsConfig};
-use sealpost_relay_client::{Connector, ConnectorConfig, RelayUrl, TlsRoots};
+use sealpost_relay_client::{Connector, ConnectorConfig, RelayUrl, Timeouts, TlsRoots};
 
 /// Every wait in these tests is bounded by this; nothing asserts on timing.
 pub const BOUND: Duration = Duration::from_secs(30);
@@ -45,11 +45,17 @@ pub fn ws_url(relay: &RelayHandle) -> RelayUrl {
 
 /// A connector that trusts no system roots (tests never reach the internet).
 pub fn connector() -> Connector {
+    connector_with_timeouts(Timeouts::default())
+}
+
+/// [`connector`] with other timeouts.
+pub fn connector_with_timeouts(timeouts: Timeouts) -> Connector {
     Connector::new(ConnectorConfig {
         roots: TlsRoots {
             skip_system_roots: true,
             extra_ca_pem: None,
         },
+        timeouts,
         ..ConnectorConfig::default()
     })
     .unwrap()

@@ -20,6 +20,12 @@ use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
 pub mod postgres;
 pub mod sqlite;
 
+/// Takes what a shutdown slot (the writer's sender, a task or thread handle) holds. A lock
+/// poisoned by a panicking holder still yields it: the store is closing either way.
+fn take_slot<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
 /// A boxed store future (keeps [`Store`] object-safe).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 

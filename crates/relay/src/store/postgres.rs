@@ -45,7 +45,7 @@ use super::sqlite::{
 };
 use super::{
     AppendListener, AppendOutcome, Cluster, CommitObserver, Expired, NewMailbox, Quota,
-    SecureOutcome, SendTarget, Store, StoreError, StoreFuture, StoredEnvelope,
+    SecureOutcome, SendTarget, Store, StoreError, StoreFuture, StoredEnvelope, take_slot,
 };
 
 /// The NOTIFY channel every node LISTENs on.
@@ -1095,17 +1095,9 @@ impl Store for PostgresStore {
 
     fn close(&self) -> StoreFuture<'_, ()> {
         // Dropping the only sender lets the writer drain what is queued, commit and exit.
-        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
-        let writer = self
-            .writer_task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let listener = self
-            .listener_task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        drop(take_slot(&self.writer));
+        let writer = take_slot(&self.writer_task);
+        let listener = take_slot(&self.listener_task);
         Box::pin(async move {
             if let Some(listener) = listener {
                 listener.abort();

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AppendListener, AppendOutcome, CommitObserver, Expired, NewMailbox, Quota, SecureOutcome,
-    SendTarget, Store, StoreError, StoreFuture, StoredEnvelope,
+    SendTarget, Store, StoreError, StoreFuture, StoredEnvelope, take_slot,
 };
 
 /// The schema this code writes (`PRAGMA user_version`).
@@ -474,17 +474,9 @@ impl Store for SqliteStore {
 
     fn close(&self) -> StoreFuture<'_, ()> {
         // Dropping the only sender lets the writer drain what is queued, commit and exit.
-        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
-        let thread = self
-            .writer_thread
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let checkpointer = self
-            .checkpointer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        drop(take_slot(&self.writer));
+        let thread = take_slot(&self.writer_thread);
+        let checkpointer = take_slot(&self.checkpointer);
         Box::pin(async move {
             if let Some((stop, checkpointer)) = checkpointer {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -96,7 +96,6 @@ pub fn spawn_relay_process(
     dir: &std::path::Path,
     database: &str,
 ) -> (std::process::Child, SocketAddr) {
-    use std::io::BufRead;
     let config = format!(
         "listen = \"127.0.0.1:0\"\ndatabase = \"{database}\"\n[limits]\nmailbox_max_envelopes = 100000\n\
          mailbox_max_bytes = 1000000000\nrate_per_connection = {{ per_second = 1000000, burst = 1000000 }}\n\
@@ -114,17 +113,23 @@ pub fn spawn_relay_process(
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
+    let addr = listening_addr(&mut child);
+    (child, addr)
+}
+
+/// Reads a relay process's first stdout line (`listening on ws://ADDR`; stdout must be piped)
+/// and returns the address.
+pub fn listening_addr(child: &mut std::process::Child) -> SocketAddr {
+    use std::io::BufRead;
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .trim()
+    line.trim()
         .strip_prefix("listening on ws://")
         .expect("listening line")
         .parse()
-        .unwrap();
-    (child, addr)
+        .unwrap()
 }
 
 impl TestRelay {
@@ -356,6 +361,31 @@ impl Client {
         assert_eq!(self.request(request).await, Response::Ok {});
     }
 
+    /// Drains a subscribed mailbox: an ACK of id 0 as a barrier (its reply follows every push
+    /// queued before it), then each pushed envelope goes to `on_message` and is ACKed, until a
+    /// barrier finds nothing pushed.
+    pub async fn drain(&mut self, mailbox: &Mailbox, mut on_message: impl FnMut(MessageId, &[u8])) {
+        loop {
+            self.ack(mailbox, MessageId(0)).await;
+            let pushes = self.take_pushes();
+            if pushes.is_empty() {
+                break;
+            }
+            for push in pushes {
+                let Response::Message {
+                    message_id,
+                    envelope,
+                    ..
+                } = push
+                else {
+                    panic!("{push:?}")
+                };
+                on_message(message_id, &envelope);
+                self.ack(mailbox, message_id).await;
+            }
+        }
+    }
+
     pub fn ack_request(&self, mailbox: &Mailbox, message_id: MessageId) -> Request {
         Request::Ack {
             receive_id: mailbox.receive_id,
@@ -429,4 +459,79 @@ pub async fn assert_served(addr: SocketAddr) {
 
 pub fn auth_key_of(mailbox: &Mailbox) -> AuthPublicKey {
     public_key(&mailbox.auth)
+}
+
+/// The envelope of burst index `index`: its index, then 252 bytes derived from it, so a torn or
+/// mixed-up envelope is caught on delivery.
+pub fn payload(index: u32) -> Vec<u8> {
+    let mut bytes = index.to_be_bytes().to_vec();
+    bytes.extend((0..252u32).map(|k| (index.wrapping_mul(7).wrapping_add(k)) as u8));
+    bytes
+}
+
+/// Pipelines this connection's share of a burst of `total` SENDs to `mailbox` (every
+/// `connections`-th index from `connection`; frame id = index + 1) without waiting for replies;
+/// stops when the socket closes.
+pub fn spawn_burst_writer(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>,
+    mailbox: std::sync::Arc<Mailbox>,
+    connection: u32,
+    connections: u32,
+    total: u32,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for index in (connection..total).step_by(connections as usize) {
+            let body = Client::send_request(&mailbox, &payload(index));
+            let frame = ClientFrame {
+                v: PROTOCOL_VERSION,
+                id: u64::from(index) + 1,
+                body,
+            };
+            let bytes = encode_client_frame(&frame).unwrap();
+            if sink.send(Message::Binary(bytes.into())).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Records a reply to a burst SEND: an OK adds its index to `oked` and counts it; anything else
+/// must be a push (id 0).
+pub fn record_burst_reply(
+    frame: &RelayFrame,
+    oked: &std::sync::Mutex<std::collections::HashSet<u32>>,
+    ok_count: &std::sync::atomic::AtomicUsize,
+) {
+    if frame.body == (Response::Ok {}) {
+        oked.lock().unwrap().insert((frame.id - 1) as u32);
+        ok_count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    } else {
+        assert_eq!(frame.id, 0, "unexpected reply {frame:?}");
+    }
+}
+
+/// GETs `path` from a metrics endpoint and returns the raw HTTP response.
+pub async fn scrape(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: relay\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    response
+}
+
+/// The value of the sample named `name` (with its label set, if any) in the exposition.
+pub fn sample(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            (key == name).then(|| value.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{body}"))
 }

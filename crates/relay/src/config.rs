@@ -63,13 +63,16 @@ pub enum Database {
     /// One SQLite file: one relay node.
     Sqlite(PathBuf),
     /// A PostgreSQL database: any number of relay nodes may share it.
+    #[cfg(feature = "postgres")]
     Postgres(PostgresUrl),
 }
 
 /// A parsed PostgreSQL connection URL. Its password never reaches Debug output or logs.
+#[cfg(feature = "postgres")]
 #[derive(Clone)]
 pub struct PostgresUrl(Box<tokio_postgres::Config>);
 
+#[cfg(feature = "postgres")]
 impl PostgresUrl {
     /// The driver's connection settings.
     pub fn config(&self) -> &tokio_postgres::Config {
@@ -77,6 +80,7 @@ impl PostgresUrl {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl std::fmt::Debug for PostgresUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Hand-written: host, port and database name only, never user or password.
@@ -107,10 +111,17 @@ impl Database {
     /// Parses a `database` value (see [`Database`]).
     pub fn parse(value: &str) -> Result<Self, DatabaseUrlError> {
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-            let config = value
-                .parse::<tokio_postgres::Config>()
-                .map_err(|error| DatabaseUrlError(error.to_string()))?;
-            Ok(Self::Postgres(PostgresUrl(Box::new(config))))
+            #[cfg(feature = "postgres")]
+            {
+                let config = value
+                    .parse::<tokio_postgres::Config>()
+                    .map_err(|error| DatabaseUrlError(error.to_string()))?;
+                Ok(Self::Postgres(PostgresUrl(Box::new(config))))
+            }
+            #[cfg(not(feature = "postgres"))]
+            Err(DatabaseUrlError(
+                "this build has no PostgreSQL backend (the `postgres` feature is off)".to_owned(),
+            ))
         } else {
             Ok(Self::Sqlite(PathBuf::from(value)))
         }
@@ -141,6 +152,7 @@ impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            #[cfg(feature = "postgres")]
             Self::Postgres(url) => f.debug_tuple("Postgres").field(url).finish(),
         }
     }
@@ -306,6 +318,7 @@ impl Limits {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn a_postgres_url_selects_postgres_and_its_password_stays_out_of_debug() {
         let text = "database = \"postgres://relay:hunter2@db.internal:5433/sealpost\"";

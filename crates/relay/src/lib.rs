@@ -39,10 +39,13 @@ mod metrics;
 pub mod store;
 mod tls;
 
-pub use config::{Database, Limits, PostgresUrl, Rate, RelayConfig, TlsConfig};
+#[cfg(feature = "postgres")]
+pub use config::PostgresUrl;
+pub use config::{Database, Limits, Rate, RelayConfig, TlsConfig};
 pub use sealpost_wire as wire;
 
 use hub::Hub;
+#[cfg(feature = "postgres")]
 use store::postgres::PostgresStore;
 use store::sqlite::SqliteStore;
 use store::{AppendListener, Store};
@@ -161,6 +164,7 @@ impl Relay {
                 .await
                 .map_err(|e| RelayError::Task(e.to_string()))??,
             ),
+            #[cfg(feature = "postgres")]
             Database::Postgres(url) => {
                 let cluster: Arc<dyn store::Cluster> = hub.clone();
                 Arc::new(

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
 
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 
@@ -57,6 +58,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     /// The PostgreSQL server reported an error (or the connection to it broke).
+    #[cfg(feature = "postgres")]
     #[error("postgres error: {0}")]
     Postgres(#[from] tokio_postgres::Error),
     /// Two relay nodes' transactions conflicted (deadlock or serialization failure); the writer

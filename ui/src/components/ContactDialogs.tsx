@@ -67,8 +67,8 @@ interface ConfirmProps {
   testId?: string;
 }
 
-/** A yes/no dialog for one contact command: Cancel is focused first, the command's error is shown. */
-function ConfirmDialog({ title, body, bodyId, confirmLabel, tone, action, onClose, onDone, testId }: ConfirmProps) {
+/** A yes/no dialog for one command (contacts and groups): Cancel is focused first, the command's error is shown. */
+export function ConfirmDialog({ title, body, bodyId, confirmLabel, tone, action, onClose, onDone, testId }: ConfirmProps) {
   const { t } = useI18n();
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);

@@ -16,6 +16,7 @@ import type { Chat, Group, GroupMember } from "../api/types";
 import { useI18n } from "../i18n";
 import { searchKey } from "../lib/format";
 import { groupWithSafeNames, memberName } from "../lib/groups";
+import { ConfirmDialog } from "./ContactDialogs";
 import { Dialog } from "./Dialog";
 import { ErrorText } from "./ErrorText";
 
@@ -398,30 +399,20 @@ export function LeaveGroupDialog({
   onDone: (group: Group) => void;
 }) {
   const { t } = useI18n();
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      onDone(groupWithSafeNames(await leaveGroup({ groupId: group.id })));
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
-  };
+  let left: Group = group;
   return (
-    <Dialog title={t("group.leaveTitle", { name: group.name })} onClose={onClose} size="small" describedBy="group-leave-body">
-      <p id="group-leave-body">{t("group.leaveBody")}</p>
-      <ErrorText error={error} />
-      <div class="row end">
-        <button type="button" class="button secondary" onClick={onClose} data-autofocus>
-          {t("common.cancel")}
-        </button>
-        <button type="button" class="button danger" onClick={() => void confirm()} disabled={busy} data-testid="group-leave-confirm">
-          {t("group.leaveConfirm")}
-        </button>
-      </div>
-    </Dialog>
+    <ConfirmDialog
+      title={t("group.leaveTitle", { name: group.name })}
+      body={t("group.leaveBody")}
+      bodyId="group-leave-body"
+      confirmLabel={t("group.leaveConfirm")}
+      tone="danger"
+      action={async () => {
+        left = groupWithSafeNames(await leaveGroup({ groupId: group.id }));
+      }}
+      onClose={onClose}
+      onDone={() => onDone(left)}
+      testId="group-leave-confirm"
+    />
   );
 }

@@ -87,44 +87,50 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Forwards every engine event to the window, shows a notification for new messages when the
-/// window is not focused, and keeps the tray's unread count current. A burst of events (an
-/// offline backlog of thousands) gives one notification and one unread recount, once the burst
-/// has been forwarded, not one per message.
-///
-/// Groups (`docs/engine.md` § Groups) emit no engine event when a group message arrives, so the
-/// pump also looks at the groups' unread counts every [`GROUP_CHECK_INTERVAL`]: a count that
-/// grew gives one notification and an unread recount, as a 1:1 message does.
+/// Forwards every engine event to the window, shows a notification for new messages (1:1 and
+/// group texts alike) when the window is not focused, and keeps the tray's unread count
+/// current. A burst of events (an offline backlog of thousands) gives one notification and one
+/// unread recount, once the burst has been forwarded, not one per message.
 async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedReceiver<EngineEvent>) {
-    let mut newest_unnotified: Option<(String, String)> = None;
+    let mut newest_unnotified: Option<Unnotified> = None;
     let mut unread_stale = false;
-    let mut group_unread: Option<u64> = None;
-    let mut group_check = tokio::time::interval(GROUP_CHECK_INTERVAL);
-    group_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let event = tokio::select! {
-            event = events.recv() => event,
-            _ = group_check.tick() => {
-                check_groups(&handle, &mut group_unread).await;
-                continue;
-            }
-        };
-        let Some(event) = event else { break };
+    while let Some(event) = events.recv().await {
         match &event {
             EngineEvent::MessageReceived {
                 contact_id,
                 message,
             } => {
-                newest_unnotified = Some((contact_id.clone(), message.text.clone()));
+                newest_unnotified = Some(Unnotified::Chat {
+                    contact_id: contact_id.clone(),
+                    text: message.text.clone(),
+                });
                 unread_stale = true;
             }
-            EngineEvent::ContactUpdated { .. } => unread_stale = true,
+            EngineEvent::GroupMessageReceived { group_id, message } => {
+                newest_unnotified = Some(Unnotified::Group {
+                    group_id: group_id.clone(),
+                    author: message.author_name.clone().unwrap_or_default(),
+                    text: message.text.clone(),
+                });
+                unread_stale = true;
+            }
+            EngineEvent::ContactUpdated { .. } | EngineEvent::GroupRosterChanged { .. } => {
+                unread_stale = true;
+            }
             _ => {}
         }
         forward(&handle, &event);
         if events.is_empty() {
-            if let Some((contact_id, text)) = newest_unnotified.take() {
-                notify_new_message(&handle, &contact_id, &text).await;
+            match newest_unnotified.take() {
+                Some(Unnotified::Chat { contact_id, text }) => {
+                    notify_new_message(&handle, &contact_id, &text).await;
+                }
+                Some(Unnotified::Group {
+                    group_id,
+                    author,
+                    text,
+                }) => notify_new_group_message(&handle, &group_id, &author, &text).await,
+                None => {}
             }
             if std::mem::take(&mut unread_stale) {
                 refresh_unread(&handle).await;
@@ -133,37 +139,33 @@ async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedRece
     }
 }
 
-/// How often the pump looks for new group messages (groups emit no engine event yet).
-const GROUP_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
+/// The newest message of a burst, not notified yet.
+enum Unnotified {
+    /// A 1:1 message.
+    Chat { contact_id: String, text: String },
+    /// A group text by `author` (their contact name, if any).
+    Group {
+        group_id: String,
+        author: String,
+        text: String,
+    },
+}
 
-/// Recounts the groups' unread texts; when the total grew since the last look (not on the
-/// first), notifies for the most recently active group with unread texts and refreshes the tray.
-async fn check_groups<R: Runtime>(handle: &AppHandle<R>, last: &mut Option<u64>) {
+async fn notify_new_group_message<R: Runtime>(
+    handle: &AppHandle<R>,
+    group_id: &str,
+    author: &str,
+    text: &str,
+) {
     let shell = handle.state::<Shell>();
     let Some(app) = shell.app.get() else { return };
-    let Ok(groups) = app.engine().list_groups().await else {
-        return;
-    };
-    let unread: u64 = groups.iter().map(|g| u64::from(g.unread_count)).sum();
-    let previous = last.replace(unread);
-    if previous == Some(unread) {
-        return;
-    }
-    if previous.is_some_and(|before| unread > before)
-        && let Some(group) = groups.iter().find(|g| g.unread_count > 0)
-    {
-        let newest = app
-            .engine()
-            .get_group_messages(&group.id, None, 1)
-            .await
-            .unwrap_or_default();
-        if let Some(message) = newest.last().filter(|m| !m.outgoing) {
-            let author = message.author_name.clone().unwrap_or_default();
-            let sender = format!("{} \u{2014} {author}", group.name);
-            notify_new_text(handle, &sender, &message.text).await;
-        }
-    }
-    refresh_unread(handle).await;
+    let name = app
+        .engine()
+        .get_group(group_id)
+        .await
+        .map(|group| group.name)
+        .unwrap_or_default();
+    notify_new_text(handle, &format!("{name} \u{2014} {author}"), text).await;
 }
 
 fn forward<R: Runtime>(handle: &AppHandle<R>, event: &EngineEvent) {

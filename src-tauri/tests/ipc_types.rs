@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use sealpost_client::AppStatus;
 use sealpost_client::engine::{
-    ChatView, EngineEvent, ErrorKind, InvitePreview, InviteView, MessagePage, ProfileView,
-    RelayChoice, SafetyNumberView, Settings,
+    ChatView, EngineEvent, ErrorKind, GroupView, InvitePreview, InviteView, MessagePage,
+    ProfileView, RelayChoice, SafetyNumberView, Settings,
 };
 use sealpost_lib::commands::CommandError;
 use sealpost_lib::deep_link::OpenInvite;
@@ -40,6 +40,7 @@ fn generate(dir: &Path) {
     SafetyNumberView::export_all(&config).unwrap();
     Settings::export_all(&config).unwrap();
     EngineEvent::export_all(&config).unwrap();
+    GroupView::export_all(&config).unwrap();
     ErrorKind::export_all(&config).unwrap();
     CommandError::export_all(&config).unwrap();
     OpenInvite::export_all(&config).unwrap();

@@ -10,7 +10,7 @@
 
 use sealpost_client::EngineEvent;
 use sealpost_client::content::{Body, CONTENT_VERSION, Content};
-use sealpost_client::engine::{GroupMessageView, GroupView};
+use sealpost_client::engine::{GroupMessageView, GroupView, MessageStateView};
 use sealpost_client::group::{GroupId, MemberKey, RosterMessage, RosterState};
 use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
 use sealpost_crypto::{MailboxSealingPublicKey, SendId, Session};
@@ -201,6 +201,25 @@ async fn group_of_three(t: &Trio) -> String {
     group.id
 }
 
+/// Waits until Bob and Carol, not contacts before, were introduced to each other.
+async fn wait_introduced(t: &Trio) {
+    wait_until("Bob and Carol are introduced", || async {
+        let knows = |client: &Client, name: &'static str| {
+            let engine = client.engine.clone();
+            async move {
+                engine
+                    .list_chats()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|c| c.display_name == name)
+            }
+        };
+        knows(&t.bob, "Carol").await && knows(&t.carol, "Bob").await
+    })
+    .await;
+}
+
 /// Three real clients on a real relay: create, introductions, chat both ways with per-member
 /// delivery ("delivered to 2 of 2"), remove, leave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,26 +232,7 @@ async fn three_clients_create_chat_remove_and_leave() {
     assert!(!at_bob.is_admin);
 
     // Bob and Carol were not contacts: the introduction gives them a session of their own.
-    wait_until("Bob and Carol are introduced", || async {
-        let bob_knows = t
-            .bob
-            .engine
-            .list_chats()
-            .await
-            .unwrap()
-            .iter()
-            .any(|c| c.display_name == "Carol");
-        let carol_knows = t
-            .carol
-            .engine
-            .list_chats()
-            .await
-            .unwrap()
-            .iter()
-            .any(|c| c.display_name == "Bob");
-        bob_knows && carol_knows
-    })
-    .await;
+    wait_introduced(&t).await;
 
     let sent = t
         .alice
@@ -313,6 +313,148 @@ async fn three_clients_create_chat_remove_and_leave() {
             .kind(),
         "group_not_member"
     );
+}
+
+/// The engine reports group activity as events, so the app needs no polling: we joined
+/// (`group-roster-changed`), a member's text arrived (`group-message-received`, once), our
+/// text's copies were delivered and read ("delivered to N of M", `group-message-state`), we
+/// were removed, a member left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_events_report_texts_roster_changes_and_delivery() {
+    let mut t = trio().await;
+    let id = group_of_three(&t).await;
+    let in_group = |is: bool| {
+        let id = id.clone();
+        move |e: &EngineEvent| {
+            matches!(e, EngineEvent::GroupRosterChanged { group_id, is_member }
+                if *group_id == id && *is_member == is)
+        }
+    };
+    t.bob.wait_event(in_group(true)).await;
+    t.carol.wait_event(in_group(true)).await;
+    wait_introduced(&t).await;
+
+    let sent = t
+        .alice
+        .engine
+        .send_group_message(&id, "evented")
+        .await
+        .unwrap();
+    for member in [&mut t.bob, &mut t.carol] {
+        let event = member
+            .wait_event(|e| {
+                matches!(e, EngineEvent::GroupMessageReceived { group_id, message }
+                    if *group_id == id && message.text == "evented")
+            })
+            .await;
+        let EngineEvent::GroupMessageReceived { message, .. } = event else {
+            unreachable!()
+        };
+        assert_eq!(message.author_key, key_of(&t.alice));
+        assert!(!message.outgoing);
+    }
+    let progress = |delivered: u32, read: u32| {
+        let message = sent.id.clone();
+        move |e: &EngineEvent| {
+            matches!(e, EngineEvent::GroupMessageState { message_id, recipients: 2,
+                delivered_to, read_by, .. }
+                if *message_id == message && *delivered_to == delivered && *read_by == read)
+        }
+    };
+    t.alice.wait_event(progress(2, 0)).await;
+    t.bob.engine.mark_group_read(&id).await.unwrap();
+    t.alice.wait_event(progress(2, 1)).await;
+
+    // Carol is removed: she hears she is out.
+    t.alice
+        .engine
+        .remove_group_member(&id, &key_of(&t.carol))
+        .await
+        .unwrap();
+    t.carol.wait_event(in_group(false)).await;
+    assert!(!group_of(&t.carol, &id).await.unwrap().is_member);
+
+    // Bob leaves: Alice hears the roster changed.
+    wait_until("Bob knows Carol is out", || async {
+        group_of(&t.bob, &id).await.unwrap().members.len() == 2
+    })
+    .await;
+    t.alice.drain_events();
+    t.bob.engine.leave_group(&id).await.unwrap();
+    t.alice.wait_event(in_group(true)).await;
+    assert_eq!(group_of(&t.alice, &id).await.unwrap().members.len(), 1);
+}
+
+/// The stored state of our group text follows its copies (`docs/engine.md` § Groups): on relay
+/// while a member's device does not have it yet, delivered once every member's device has it,
+/// read once every member read it; the counts say how many ("delivered to 1 of 2").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_group_message_state_advances_with_its_copies() {
+    let t = trio().await;
+    let id = group_of_three(&t).await;
+    wait_introduced(&t).await;
+    let Trio {
+        alice,
+        bob,
+        carol,
+        relay: _relay,
+        _secrets,
+        _root,
+        ..
+    } = t;
+    // Carol is offline: her copy waits on the relay.
+    let (carol_profile, carol_root) = carol.stop().await;
+    let sent = alice.engine.send_group_message(&id, "state").await.unwrap();
+    assert_eq!(sent.state, MessageStateView::Queued);
+    let ours = || async {
+        texts(&alice, &id)
+            .await
+            .into_iter()
+            .find(|m| m.id == sent.id)
+            .unwrap()
+    };
+    wait_until(
+        "Bob's device has it, Carol's copy is on the relay",
+        || async {
+            ours().await.delivered_to == 1
+                && alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
+        },
+    )
+    .await;
+    let one_of_two = ours().await;
+    assert_eq!(
+        (one_of_two.state, one_of_two.recipients),
+        (MessageStateView::OnRelay, 2),
+        "on relay while Carol's device does not have it"
+    );
+
+    let carol = Client::reopen(&carol_profile, &carol_root).await;
+    wait_until("delivered to 2 of 2", || async {
+        ours().await.delivered_to == 2
+    })
+    .await;
+    assert_eq!(ours().await.state, MessageStateView::Delivered);
+
+    bob.engine.mark_group_read(&id).await.unwrap();
+    wait_until("read by Bob", || async { ours().await.read_by == 1 }).await;
+    assert_eq!(
+        ours().await.state,
+        MessageStateView::Delivered,
+        "read only once every member read it"
+    );
+    wait_for_text(&carol, &id, "state").await;
+    carol.engine.mark_group_read(&id).await.unwrap();
+    wait_until("read by both", || async { ours().await.read_by == 2 }).await;
+    assert_eq!(ours().await.state, MessageStateView::Read);
+    let stored = alice.engine.with_store(|s| {
+        s.group_messages_page(id.parse().unwrap(), None, 100)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.id.to_string() == sent.id)
+            .unwrap()
+            .state
+    });
+    assert_eq!(stored, sealpost_client::store::MessageState::Read, "stored");
 }
 
 /// T4: whatever member Carol sends naming Bob shows as Carol's, because the author is the peer

@@ -28,9 +28,6 @@ import { searchKey } from "./lib/format";
 import { groupWithSafeNames } from "./lib/groups";
 import { withSafeName } from "./lib/names";
 
-/** How often the group list is asked for new unread counts (groups emit no engine events). */
-const GROUP_LIST_POLL_MS = 3000;
-
 export function App() {
   return (
     <I18nProvider>
@@ -178,16 +175,21 @@ function MainScreen({
         try {
           setGroups((await listGroups()).map(groupWithSafeNames));
         } catch {
-          // keep the last list; the next poll retries
+          // keep the last list; the next group event retries
         }
       }),
     [],
   );
 
+  // The list follows the engine's group events (new texts change unread counts and order; roster
+  // changes names and membership); asked again once subscribed, so nothing in between is missed.
   useEffect(() => {
+    const stop = subscribeAll({
+      "group-message-received": () => void refreshGroups(),
+      "group-roster-changed": () => void refreshGroups(),
+    });
     void refreshGroups();
-    const timer = setInterval(() => void refreshGroups(), GROUP_LIST_POLL_MS);
-    return () => clearInterval(timer);
+    return stop;
   }, [refreshGroups]);
 
   /** A group changed by the user's own action: shown at once, the list refreshed. */

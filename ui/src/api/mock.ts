@@ -318,6 +318,7 @@ function reset(): void {
 const groupContext: GroupMockContext = {
   contactName: (contactId) => contact(contactId).chat.displayName,
   nextId,
+  emit: (name, payload) => emit(name, payload),
 };
 reset();
 

@@ -1,9 +1,11 @@
 /**
  * The groups part of the in-memory mock (./mock.ts): the group commands of the contract
  * (`ui/CONTRACT.md` § Groups) over the mock's contacts, and the demo scenario's groups. Like the
- * engine, groups emit no events: the UI polls `list_groups` and `get_group_messages`.
+ * engine, it emits `group-message-received` for a member's text and `group-message-state` as an
+ * own text moves on (the user's own roster operations emit nothing: their commands return the
+ * group).
  */
-import type { EngineError, Group, GroupMember, GroupMessage } from "./types";
+import type { EngineError, EngineEventName, EngineEvents, Group, GroupMember, GroupMessage } from "./types";
 
 /** What the group mock needs from the rest of the mock. */
 export interface GroupMockContext {
@@ -11,6 +13,8 @@ export interface GroupMockContext {
   contactName(contactId: unknown): string;
   /** A new opaque id with this prefix. */
   nextId(prefix: string): string;
+  /** Emits an engine event, as the engine would. */
+  emit<E extends EngineEventName>(name: E, payload: EngineEvents[E]): void;
 }
 
 interface GroupRecord {
@@ -128,10 +132,13 @@ function newGroup(name: string, description: string, contactIds: string[], ctx: 
 }
 
 /** Moves an own message on as the relay and the members would: on relay, then delivered and read per member. */
-function scheduleGroupDelivery(rec: GroupRecord, message: GroupMessage): void {
+function scheduleGroupDelivery(rec: GroupRecord, message: GroupMessage, ctx: GroupMockContext): void {
   const step = (delay: number, change: (m: GroupMessage) => void) =>
     setTimeout(() => {
-      if (groups.get(rec.group.id) === rec) change(message);
+      if (groups.get(rec.group.id) !== rec) return;
+      change(message);
+      const { id: messageId, state, recipients, deliveredTo, readBy } = message;
+      ctx.emit("group-message-state", { groupId: rec.group.id, messageId, state, recipients, deliveredTo, readBy });
     }, delay);
   step(400, (m) => (m.state = "on_relay"));
   for (let i = 1; i <= message.recipients; i++) {
@@ -181,7 +188,7 @@ export function groupHandlers(ctx: GroupMockContext): Record<string, (args: Reco
         { authorKey: MOCK_OWN_KEY, text, sentAt: Date.now(), recipients: rec.group.members.length - 1 },
         ctx,
       );
-      scheduleGroupDelivery(rec, message);
+      scheduleGroupDelivery(rec, message, ctx);
       return { ...message };
     },
 
@@ -259,7 +266,8 @@ export function resetGroups(): void {
 export function receiveGroupText(groupId: string, authorKey: string, text: string, ctx: GroupMockContext): void {
   const rec = record(groupId);
   const author = member(rec, authorKey);
-  push(rec, { authorKey, authorName: author.displayName, text, sentAt: Date.now() }, ctx);
+  const message = push(rec, { authorKey, authorName: author.displayName, text, sentAt: Date.now() }, ctx);
+  ctx.emit("group-message-received", { groupId, message: { ...message } });
 }
 
 /**

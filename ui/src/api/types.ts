@@ -15,6 +15,9 @@ import type { MessageState } from "./generated/MessageState";
 
 export type { AppStatus } from "./generated/AppStatus";
 export type { Chat } from "./generated/Chat";
+export type { Group } from "./generated/Group";
+export type { GroupMember } from "./generated/GroupMember";
+export type { GroupMessage } from "./generated/GroupMessage";
 export type { ConnectionState } from "./generated/ConnectionState";
 export type { EngineErrorKind } from "./generated/EngineErrorKind";
 export type { EngineEvent } from "./generated/EngineEvent";
@@ -87,60 +90,4 @@ export interface SearchResults {
   hits: SearchHit[];
   /** Opaque cursor for the next (older) page; null at the end. */
   next: string | null;
-}
-
-// Groups: written by hand, beside the generated types (their Rust views are in
-// crates/client/src/engine/groups.rs).
-
-/** One member of a group (`docs/engine.md` § Groups). */
-export interface GroupMember {
-  /** The member's identity key (128 hex digits): the handle for remove and promote. Not a secret. */
-  key: string;
-  isAdmin: boolean;
-  /** The contact holding this member's addresses, if it is one of the user's contacts. */
-  contactId: string | null;
-  /** That contact's name (from a peer: drawn as text, bidi controls removed). */
-  displayName: string | null;
-  /** This member is the user. */
-  isMe: boolean;
-}
-
-/** A group as the chat list and the group view show it. */
-export interface Group {
-  /** The group id (32 hex digits). */
-  id: string;
-  name: string;
-  description: string;
-  /** The effective members, the user included. */
-  members: GroupMember[];
-  /** False once the user left or was removed. */
-  isMember: boolean;
-  isAdmin: boolean;
-  /** Incoming texts not yet marked read. */
-  unreadCount: number;
-}
-
-/** One group message. A roster change is a system line whose `text` is a key the UI words. */
-export interface GroupMessage {
-  id: string;
-  /** The author's identity key: the peer of the session the message arrived on. */
-  authorKey: string;
-  /** The author's contact name, if a contact. */
-  authorName: string | null;
-  outgoing: boolean;
-  /**
-   * A roster change: `text` is `created`, `joined`, `left`, or space-separated `added:KEY`,
-   * `removed:KEY`, `promoted:KEY` and `renamed`.
-   */
-  isRosterChange: boolean;
-  seq: number;
-  text: string;
-  sentAt: number;
-  state: MessageState;
-  /** The user's own: copies made (members it was sealed to). */
-  recipients: number;
-  /** The user's own: copies delivered ("delivered to 3 of 4"). */
-  deliveredTo: number;
-  /** The user's own: copies read. */
-  readBy: number;
 }

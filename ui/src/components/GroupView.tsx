@@ -2,12 +2,14 @@
  * One group conversation (`docs/engine.md` § Groups): header with member count and actions,
  * history where each text shows its author's name in a stable colour, system lines for roster
  * changes, "delivered to 3 of 4" on the user's own texts, and the composer (closed once the user
- * left or was removed). Groups emit no engine events, so the view polls while it is open. Text
- * and names from peers are rendered as text nodes only.
+ * left or was removed). It follows the engine's group events (`group-message-received`,
+ * `group-message-state`, `group-roster-changed`; no polling). Text and names from peers are
+ * rendered as text nodes only.
  */
 import { Fragment } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { getGroup, getGroupMessages, markGroupRead, sendGroupMessage } from "../api/commands";
+import { subscribeAll } from "../api/events";
 import type { Group, GroupMessage } from "../api/types";
 import { useI18n } from "../i18n";
 import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
@@ -30,8 +32,6 @@ import { MenuButton, type MenuItem } from "./Menu";
 
 /** Messages fetched per page. */
 export const GROUP_PAGE_SIZE = 60;
-/** How often an open group is asked for new messages and roster changes. */
-export const GROUP_POLL_MS = 1500;
 const NEAR_BOTTOM_PX = 80;
 const NEAR_TOP_PX = 120;
 const GAP_MS = 3 * 60_000;
@@ -68,7 +68,8 @@ export function GroupView({
     return el === null || el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
   };
 
-  const poll = useCallback(async () => {
+  /** The group and its newest page, asked again (on open, and when its roster changed). */
+  const refresh = useCallback(async () => {
     try {
       const [fresh, page] = await Promise.all([
         getGroup({ groupId }),
@@ -89,17 +90,34 @@ export function GroupView({
     }
   }, [groupId]);
 
-  useEffect(() => {
-    const timer = setInterval(() => void poll(), GROUP_POLL_MS);
-    return () => clearInterval(timer);
-  }, [poll]);
+  useEffect(
+    () =>
+      subscribeAll({
+        "group-message-received": ({ groupId: id, message }) => {
+          if (id !== groupId) return;
+          stickToBottom.current = nearBottom();
+          setMessages((current) => mergeGroupMessages(current, [message]));
+        },
+        "group-message-state": ({ groupId: id, messageId, state, recipients, deliveredTo, readBy }) => {
+          if (id !== groupId) return;
+          setMessages((current) =>
+            current.map((m) => (m.id === messageId ? { ...m, state, recipients, deliveredTo, readBy } : m)),
+          );
+        },
+        // A roster change adds a system line and may change names, roles and membership.
+        "group-roster-changed": ({ groupId: id }) => {
+          if (id === groupId) void refresh();
+        },
+      }),
+    [groupId, refresh],
+  );
 
   // The parent's copy is newer after an action of the user's (rename, add, remove, leave): show
   // it, and fetch the system line that action added.
   useEffect(() => {
     setGroup(initial);
-    void poll();
-  }, [initial, poll]);
+    void refresh();
+  }, [initial, refresh]);
 
   const loadOlder = useCallback(async () => {
     const oldest = messages[0];
@@ -154,7 +172,7 @@ export function GroupView({
         );
         onChanged();
       })
-      .catch(() => undefined); // stays unread; the next poll retries
+      .catch(() => undefined); // stays unread; the next message or focus retries
   }, [messages, focusTick, groupId]);
 
   const send = async (text: string) => {

@@ -224,3 +224,70 @@ describe("groups in the app", () => {
     await within(view).findByText("You left the group");
   });
 });
+
+describe("group events (no polling)", () => {
+  async function demoGroup(): Promise<Group> {
+    const groups = await mockInvoke<Group[]>("list_groups", {});
+    const group = groups.find((g) => g.name === "Weekend hike 🥾");
+    if (group === undefined) throw new Error("no demo group");
+    return group;
+  }
+
+  it("an open group shows a member's text when the engine reports it", async () => {
+    render(<App />);
+    const view = await openGroup("Weekend hike 🥾");
+    const group = await demoGroup();
+    const chloe = group.members.find((m) => m.displayName === "Chloé Martin");
+    // Only in the event, not in the mock's store: it can only have come from the event.
+    controls.emit("group-message-received", {
+      groupId: group.id,
+      message: message({ id: "gm_event", authorKey: chloe?.key ?? "", authorName: "Chloé Martin", seq: 999, text: "seen via the event" }),
+    });
+    await within(view).findByText("seen via the event");
+  });
+
+  it("an own text's delivery count follows group-message-state", async () => {
+    render(<App />);
+    const view = await openGroup("Weekend hike 🥾");
+    await within(view).findByText("Delivered to 2 of 3");
+    const group = await demoGroup();
+    const page = await mockInvoke<GroupMessage[]>("get_group_messages", { groupId: group.id, beforeSeq: null, limit: 60 });
+    const ours = page.find((m) => m.text === "Forecast says sunny ☀️");
+    controls.emit("group-message-state", {
+      groupId: group.id,
+      messageId: ours?.id ?? "",
+      state: "read",
+      recipients: 3,
+      deliveredTo: 3,
+      readBy: 3,
+    });
+    await waitFor(() =>
+      expect(within(view).getAllByTestId("group-delivery").map((d) => d.textContent)).not.toContain("Delivered to 2 of 3"),
+    );
+    expect(within(view).getAllByTestId("group-delivery").filter((d) => d.textContent === "Read by 3 of 3")).toHaveLength(2);
+  });
+
+  it("a roster change refreshes the open group and the list", async () => {
+    render(<App />);
+    const view = await openGroup("Weekend hike 🥾");
+    await within(view).findByText("Forecast says sunny ☀️");
+    // Opening it marked it read, which refreshed the list once: wait for that to settle.
+    await waitFor(() => expect(screen.queryByTestId("group-row-unread")).toBeNull());
+    const group = await demoGroup();
+    // Changed behind the UI's back (as another admin's message would), then reported.
+    await mockInvoke("rename_group", { groupId: group.id, name: "Mountain day", description: "" });
+    controls.emit("group-roster-changed", { groupId: group.id, isMember: true });
+    await waitFor(() => expect(within(view).getByTestId("group-title").textContent).toBe("Mountain day"));
+    await waitFor(() => expect(screen.getAllByTestId("group-row-name").map((n) => n.textContent)).toContain("Mountain day"));
+  });
+
+  it("a member's text in another group refreshes the list's unread count", async () => {
+    render(<App />);
+    const badge = await screen.findByTestId("group-row-unread");
+    expect(badge.textContent).toBe("1");
+    const group = await demoGroup();
+    const chloe = group.members.find((m) => m.displayName === "Chloé Martin");
+    controls.receiveGroup(group.id, chloe?.key ?? "", "one more");
+    await waitFor(() => expect(screen.getByTestId("group-row-unread").textContent).toBe("2"));
+  });
+});

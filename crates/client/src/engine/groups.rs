@@ -5,13 +5,11 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use super::envelope::refuse;
 use super::error::EngineError;
 use super::settings::read_settings;
-use super::state::{Engine, Inner, lock, parse_contact};
-use super::views::MessageStateView;
+use super::state::{Engine, Inner, group_progress_event, lock, parse_contact};
+use super::views::{EngineEvent, GroupMemberView, GroupMessageView, GroupView, MessageStateView};
 use crate::content::{Body, CONTENT_VERSION, Content, MAX_TEXT_BYTES, Receipt, ReceiptKindWire};
 use crate::group::{
     GroupError, GroupId, GroupReplica, MemberKey, Role, RosterMessage, RosterOutcome, RosterState,
@@ -20,72 +18,6 @@ use crate::store::{
     Contact, Direction, Group, GroupMessage, GroupMessageKind, IdentityKeyBytes, MessageId,
     MessageState, Store, StoreError, UnixMillis,
 };
-
-/// A group as the app shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupView {
-    /// The group id (32 hex digits).
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Its description.
-    pub description: String,
-    /// The effective members, ourselves included.
-    pub members: Vec<GroupMemberView>,
-    /// Whether we are a member (false once we left or were removed).
-    pub is_member: bool,
-    /// Whether we are an admin.
-    pub is_admin: bool,
-    /// Incoming texts not read yet.
-    pub unread_count: u32,
-}
-
-/// One member as the app shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupMemberView {
-    /// The member's identity key (128 hex digits): the handle for remove and promote.
-    pub key: String,
-    /// `true` for an admin.
-    pub is_admin: bool,
-    /// The contact holding the member's addresses, if it is one of ours.
-    pub contact_id: Option<String>,
-    /// That contact's name.
-    pub display_name: Option<String>,
-    /// Whether this is us.
-    pub is_me: bool,
-}
-
-/// One group message as the app shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupMessageView {
-    /// Its id.
-    pub id: String,
-    /// The author's identity key (hex): the peer of the session it arrived on.
-    pub author_key: String,
-    /// The author's contact name, if a contact.
-    pub author_name: Option<String>,
-    /// Ours.
-    pub outgoing: bool,
-    /// `true` for a roster change (a system line), `false` for a text.
-    pub is_roster_change: bool,
-    /// Its place in the group.
-    pub seq: u64,
-    /// The text (a system line's description for a roster change).
-    pub text: String,
-    /// Sent at (Unix ms; the sender's claim for theirs).
-    pub sent_at: i64,
-    /// Ours: queued until a copy is sent; theirs: received or read.
-    pub state: MessageStateView,
-    /// Ours: copies made (members it was sealed to).
-    pub recipients: u32,
-    /// Ours: copies delivered.
-    pub delivered_to: u32,
-    /// Ours: copies read.
-    pub read_by: u32,
-}
 
 fn own_key(inner: &Inner) -> MemberKey {
     MemberKey::from_bytes(inner.identity.public().to_bytes())
@@ -181,7 +113,7 @@ fn group_view(inner: &Inner, store: &Store, group: &Group) -> Result<GroupView, 
     })
 }
 
-fn message_view(store: &Store, message: &GroupMessage) -> Result<GroupMessageView, EngineError> {
+fn message_view(store: &Store, message: &GroupMessage) -> Result<GroupMessageView, StoreError> {
     let summary = store.group_delivery_summary(message.id)?;
     Ok(GroupMessageView {
         id: message.id.to_string(),
@@ -298,7 +230,7 @@ impl Engine {
         store
             .group_messages_page(id, before_seq, limit.clamp(1, 500))?
             .iter()
-            .map(|message| message_view(&store, message))
+            .map(|message| Ok(message_view(&store, message)?))
             .collect()
     }
 
@@ -571,6 +503,7 @@ pub(super) fn receive_group_body(
     let me = own_key(inner);
     let now = UnixMillis::now();
     let mut follow_ups = Vec::new();
+    let mut events = Vec::new();
     let result = match body {
         Body::GroupText {
             group_id,
@@ -585,12 +518,20 @@ pub(super) fn receive_group_body(
             sent_at_ms,
             now,
             &mut follow_ups,
+            &mut events,
         ),
-        Body::GroupRoster { group_id, change } => {
-            receive_roster(store, me, group_id, sender, change, now, &mut follow_ups)
-        }
+        Body::GroupRoster { group_id, change } => receive_roster(
+            store,
+            me,
+            group_id,
+            sender,
+            change,
+            now,
+            &mut follow_ups,
+            &mut events,
+        ),
         Body::GroupReceipts { group_id, receipts } => {
-            receive_receipts(store, group_id, sender, &receipts)
+            receive_receipts(store, group_id, sender, &receipts, &mut events)
         }
         Body::GroupIntroduction {
             group_id,
@@ -608,6 +549,11 @@ pub(super) fn receive_group_body(
             refuse(inner, format!("group: {error}"))?;
         }
         Err(error) => return Err(error.into()),
+    }
+    // What was stored is committed already (each group write is its own transaction), so the
+    // UI that reacts to these events reads it.
+    for event in events {
+        inner.emit(event);
     }
     if !follow_ups.is_empty() {
         let engine = Engine {
@@ -638,6 +584,7 @@ fn receive_text(
     sent_at_ms: u64,
     now: UnixMillis,
     follow_ups: &mut Vec<FollowUp>,
+    events: &mut Vec<EngineEvent>,
 ) -> Decision {
     let Some(group) = store.group(id)? else {
         return Ok(Err("a message for a group we are not in".into()));
@@ -649,10 +596,11 @@ fn receive_text(
         return Ok(Err("a message too long".into()));
     }
     let sent_at = UnixMillis(i64::try_from(sent_at_ms).unwrap_or(0));
-    if store
-        .store_incoming_group_text(id, sender, seq, text, sent_at, now)?
-        .is_some()
-    {
+    if let Some(message) = store.store_incoming_group_text(id, sender, seq, text, sent_at, now)? {
+        events.push(EngineEvent::GroupMessageReceived {
+            group_id: id.to_string(),
+            message: message_view(store, &message)?,
+        });
         follow_ups.push(FollowUp::Delivered {
             group: id,
             author: sender,
@@ -662,6 +610,7 @@ fn receive_text(
     Ok(Ok(()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn receive_roster(
     store: &mut Store,
     me: MemberKey,
@@ -670,6 +619,7 @@ fn receive_roster(
     change: RosterMessage,
     now: UnixMillis,
     follow_ups: &mut Vec<FollowUp>,
+    events: &mut Vec<EngineEvent>,
 ) -> Decision {
     let Some(mut group) = store.group(id)? else {
         // Joining: an admin's roster naming us, from the admin itself.
@@ -682,6 +632,10 @@ fn receive_roster(
         let replica = GroupReplica::new(state);
         store.insert_group(id, &replica, now)?;
         store.insert_group_roster_line(id, sender, Direction::Incoming, "joined", now)?;
+        events.push(EngineEvent::GroupRosterChanged {
+            group_id: id.to_string(),
+            is_member: true,
+        });
         introductions(store, me, id, sender, &replica.state, follow_ups)?;
         return Ok(Ok(()));
     };
@@ -699,6 +653,10 @@ fn receive_roster(
             if !line.is_empty() {
                 store.insert_group_roster_line(id, sender, Direction::Incoming, &line, now)?;
             }
+            events.push(EngineEvent::GroupRosterChanged {
+                group_id: id.to_string(),
+                is_member: group.replica.state.is_member(&me),
+            });
             if group.replica.state.is_admin(&sender) {
                 introductions(store, me, id, sender, &group.replica.state, follow_ups)?;
             }
@@ -762,10 +720,12 @@ fn receive_receipts(
     id: GroupId,
     sender: MemberKey,
     receipts: &[Receipt],
+    events: &mut Vec<EngineEvent>,
 ) -> Decision {
     if store.group(id)?.is_none() {
         return Ok(Err("receipts for a group we are not in".into()));
     }
+    let mut moved: Vec<MessageId> = Vec::new();
     for kind in [ReceiptKindWire::Delivered, ReceiptKindWire::Read] {
         let seqs: Vec<u64> = receipts
             .iter()
@@ -780,8 +740,15 @@ fn receive_receipts(
             ReceiptKindWire::Delivered => MessageState::Delivered,
             ReceiptKindWire::Read => MessageState::Read,
         };
-        store.apply_group_receipts(id, sender, state, &seqs)?;
+        for message in store.apply_group_receipts(id, sender, state, &seqs)? {
+            if !moved.contains(&message) {
+                moved.push(message);
+            }
+        }
     }
+    // The messages' states follow their copies; "delivered to N of M" moved.
+    let progress = store.refresh_group_message_states(&moved)?;
+    events.extend(progress.iter().map(group_progress_event));
     Ok(Ok(()))
 }
 

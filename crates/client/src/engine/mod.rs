@@ -60,7 +60,6 @@ pub mod views;
 mod tests;
 
 pub use error::EngineError;
-pub use groups::{GroupMemberView, GroupMessageView, GroupView};
 pub use invites::INVITE_LIFETIME;
 pub use lifecycle::EngineConfig;
 pub use prekeys::{RETIRED_SIGNED_PREKEY_GRACE, SIGNED_PREKEY_LIFETIME};

@@ -158,14 +158,24 @@ async fn send_due(inner: &Arc<Inner>, due: Vec<crate::store::OutboxItem>) {
                     tracing::warn!(%reason, "outbox item given up");
                     let id = item.id;
                     let failed = inner
-                        .on_store(move |store| Ok(store.give_up_outbox(id)?))
+                        .on_store(move |store| {
+                            store.transaction(|store| -> Result<_, EngineError> {
+                                // A group copy given up may settle its message (`store/groups.rs`).
+                                let groups = store.group_messages_of_outbox(&[id])?;
+                                let failed = store.give_up_outbox(id)?;
+                                Ok((failed, store.refresh_group_message_states(&groups)?))
+                            })
+                        })
                         .await;
-                    if let Ok(Some(message)) = failed {
-                        inner.emit(EngineEvent::MessageState {
-                            contact_id: item.contact.to_string(),
-                            message_id: message.to_string(),
-                            state: MessageStateView::Failed,
-                        });
+                    if let Ok((failed, progress)) = failed {
+                        if let Some(message) = failed {
+                            inner.emit(EngineEvent::MessageState {
+                                contact_id: item.contact.to_string(),
+                                message_id: message.to_string(),
+                                state: MessageStateView::Failed,
+                            });
+                        }
+                        inner.emit_group_progress(&progress);
                     }
                 }
                 Err(SendFailure::Retry(slow)) => {
@@ -188,10 +198,19 @@ async fn send_due(inner: &Arc<Inner>, due: Vec<crate::store::OutboxItem>) {
         }
         let ids: Vec<_> = sent.iter().map(|item| item.id).collect();
         let changed = inner
-            .on_store(move |store| Ok(store.mark_outbox_sent_batch(&ids)?))
+            .on_store(move |store| {
+                store.transaction(|store| -> Result<_, EngineError> {
+                    // The relay's OK moves a group copy to on relay (a trigger); its message's
+                    // state follows its copies (`store/groups.rs`).
+                    let groups = store.group_messages_of_outbox(&ids)?;
+                    let changed = store.mark_outbox_sent_batch(&ids)?;
+                    Ok((changed, store.refresh_group_message_states(&groups)?))
+                })
+            })
             .await;
         match changed {
-            Ok(changed) => {
+            Ok((changed, progress)) => {
+                inner.emit_group_progress(&progress);
                 for message in changed {
                     let contact = sent
                         .iter()

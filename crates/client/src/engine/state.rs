@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::error::EngineError;
 use super::views::*;
 use crate::profile::{ProfileDirs, ProfileName};
-use crate::store::{ContactId, RelayUrl, Store, UnixMillis};
+use crate::store::{ContactId, GroupMessageProgress, RelayUrl, Store, UnixMillis};
 
 /// What the engine's commands and tasks share: one per open profile, behind the [`Engine`]'s
 /// `Arc` (tasks hold it weakly).
@@ -194,6 +194,13 @@ impl Inner {
         let _ = self.events.send(event);
     }
 
+    /// Emits `group-message-state` for each of our group messages whose copies moved.
+    pub(super) fn emit_group_progress(&self, progress: &[GroupMessageProgress]) {
+        for one in progress {
+            self.emit(group_progress_event(one));
+        }
+    }
+
     pub(super) fn check_relay_url(&self, url: &str) -> Result<WireUrl, EngineError> {
         let parsed =
             WireUrl::parse(url).map_err(|e| EngineError::RelayUrlInvalid(e.to_string()))?;
@@ -214,6 +221,18 @@ impl Inner {
         let mut tasks = lock(&self.tasks);
         tasks.retain(|task| !task.is_finished());
         tasks.push(task);
+    }
+}
+
+/// The `group-message-state` event for one of our group messages whose copies moved.
+pub(super) fn group_progress_event(progress: &GroupMessageProgress) -> EngineEvent {
+    EngineEvent::GroupMessageState {
+        group_id: progress.group.to_string(),
+        message_id: progress.message.to_string(),
+        state: progress.state.into(),
+        recipients: progress.summary.total,
+        delivered_to: progress.summary.delivered,
+        read_by: progress.summary.read,
     }
 }
 

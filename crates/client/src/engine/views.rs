@@ -352,6 +352,79 @@ pub struct RelayConnection {
     pub retry_in_seconds: Option<u64>,
 }
 
+/// `Group`: a group as the app shows it (`docs/engine.md` § Groups).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(rename = "Group")]
+pub struct GroupView {
+    /// The group id (32 hex digits).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// The effective members, ourselves included.
+    pub members: Vec<GroupMemberView>,
+    /// Whether we are a member (false once we left or were removed).
+    pub is_member: bool,
+    /// Whether we are an admin.
+    pub is_admin: bool,
+    /// Incoming texts not read yet.
+    pub unread_count: u32,
+}
+
+/// One member as the app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(rename = "GroupMember")]
+pub struct GroupMemberView {
+    /// The member's identity key (128 hex digits): the handle for remove and promote.
+    pub key: String,
+    /// `true` for an admin.
+    pub is_admin: bool,
+    /// The contact holding the member's addresses, if it is one of ours.
+    pub contact_id: Option<String>,
+    /// That contact's name.
+    pub display_name: Option<String>,
+    /// Whether this is us.
+    pub is_me: bool,
+}
+
+/// One group message as the app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(rename = "GroupMessage")]
+pub struct GroupMessageView {
+    /// Its id.
+    pub id: String,
+    /// The author's identity key (hex): the peer of the session it arrived on.
+    pub author_key: String,
+    /// The author's contact name, if a contact.
+    pub author_name: Option<String>,
+    /// Ours.
+    pub outgoing: bool,
+    /// `true` for a roster change (a system line), `false` for a text. A roster change's `text`
+    /// is a key the UI words: `created`, `joined`, `left`, or space-separated `added:KEY`,
+    /// `removed:KEY`, `promoted:KEY` and `renamed`.
+    pub is_roster_change: bool,
+    /// Its place in the group.
+    pub seq: u64,
+    /// The text (a system line's description for a roster change).
+    pub text: String,
+    /// Sent at (Unix ms; the sender's claim for theirs).
+    pub sent_at: i64,
+    /// Ours: the least advanced of its copies that did not fail (on relay until every member's
+    /// device has it, delivered until every member read it; `docs/engine.md` § Groups);
+    /// theirs: received or read.
+    pub state: MessageStateView,
+    /// Ours: copies made (members it was sealed to).
+    pub recipients: u32,
+    /// Ours: copies delivered.
+    pub delivered_to: u32,
+    /// Ours: copies read.
+    pub read_by: u32,
+}
+
 /// What the engine reports without being asked (`ui/CONTRACT.md` § Events).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -397,6 +470,43 @@ pub enum EngineEvent {
         /// The invite.
         invite_id: String,
     },
+    /// `group-message-received`: a member's text arrived in a group and was stored
+    /// (`docs/engine.md` § Groups). Once per message: a copy that arrives again emits nothing.
+    #[serde(rename_all = "camelCase")]
+    GroupMessageReceived {
+        /// The group.
+        group_id: String,
+        /// The text, with its author (the peer of the session it arrived on).
+        message: GroupMessageView,
+    },
+    /// `group-roster-changed`: a group's roster, name or description changed by another
+    /// member's message (an add, a removal, a member leaving, a promotion, a rename), or we
+    /// joined a group. `isMember` is false once we were removed.
+    #[serde(rename_all = "camelCase")]
+    GroupRosterChanged {
+        /// The group.
+        group_id: String,
+        /// Whether we are (still) a member.
+        is_member: bool,
+    },
+    /// `group-message-state`: one of our group texts moved on: a copy reached a relay, or a
+    /// member's delivery or read receipt arrived, or a copy failed ("delivered to N of M").
+    #[serde(rename_all = "camelCase")]
+    GroupMessageState {
+        /// The group.
+        group_id: String,
+        /// The message.
+        message_id: String,
+        /// Its state: the least advanced of its copies that did not fail (`docs/engine.md`
+        /// § Groups).
+        state: MessageStateView,
+        /// Copies made (members it was sealed to).
+        recipients: u32,
+        /// Copies delivered.
+        delivered_to: u32,
+        /// Copies read.
+        read_by: u32,
+    },
     /// An envelope was refused (reflection, forgery, tampering); for logs and tests, not the UI.
     #[serde(rename_all = "camelCase")]
     #[ts(skip)]
@@ -416,6 +526,9 @@ impl EngineEvent {
             Self::ContactUpdated { .. } => Some("contact-updated"),
             Self::KeyChanged { .. } => Some("key-changed"),
             Self::InviteMisuse { .. } => Some("invite-misuse"),
+            Self::GroupMessageReceived { .. } => Some("group-message-received"),
+            Self::GroupRosterChanged { .. } => Some("group-roster-changed"),
+            Self::GroupMessageState { .. } => Some("group-message-state"),
             Self::EnvelopeRefused { .. } => None,
         }
     }

@@ -127,6 +127,74 @@ pub struct GroupDeliverySummary {
     pub read: u32,
 }
 
+/// Where one of our group messages stands after some of its copies moved (for the
+/// `group-message-state` event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupMessageProgress {
+    /// The group.
+    pub group: GroupId,
+    /// The message.
+    pub message: MessageId,
+    /// Its stored state (see [`Store::refresh_group_message_states`]).
+    pub state: MessageState,
+    /// Its copies' counts.
+    pub summary: GroupDeliverySummary,
+}
+
+/// The state of one of our group messages, from its copies: the least advanced copy that did
+/// not fail (so "delivered" means every member's device has it, "read" that every member read
+/// it; the counts say how many); failed if every copy failed; `None` with no copy (a group
+/// whose other members all await their introduction: nothing was sent, it stays queued).
+fn aggregate_state(copies: &[GroupCopy]) -> Option<MessageState> {
+    let rank = |state: MessageState| match state {
+        MessageState::Queued => 0,
+        MessageState::OnRelay => 1,
+        MessageState::Delivered | MessageState::Received => 2,
+        MessageState::Read => 3,
+        MessageState::Failed => 4,
+    };
+    if copies.is_empty() {
+        return None;
+    }
+    Some(
+        copies
+            .iter()
+            .map(|copy| copy.state)
+            .filter(|state| *state != MessageState::Failed)
+            .min_by_key(|state| rank(*state))
+            .unwrap_or(MessageState::Failed),
+    )
+}
+
+fn group_copies_in(
+    connection: &Connection,
+    message: MessageId,
+) -> Result<Vec<GroupCopy>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT member_key, state FROM group_copies WHERE message_id = ?1 ORDER BY member_key",
+    )?;
+    let copies = statement
+        .query_map(params![message], |row| {
+            Ok(GroupCopy {
+                member: row.get(0)?,
+                state: row.get(1)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(copies)
+}
+
+fn summarise(copies: &[GroupCopy]) -> GroupDeliverySummary {
+    let count = |f: &dyn Fn(MessageState) -> bool| {
+        u32::try_from(copies.iter().filter(|c| f(c.state)).count()).unwrap_or(u32::MAX)
+    };
+    GroupDeliverySummary {
+        total: count(&|_| true),
+        delivered: count(&|s| matches!(s, MessageState::Delivered | MessageState::Read)),
+        read: count(&|s| s == MessageState::Read),
+    }
+}
+
 const GROUP_COLUMNS: &str =
     "id, name, description, replica, last_seq, unread_count, created_at, last_activity_at";
 
@@ -575,18 +643,7 @@ impl Store {
 
     /// The per-member copies of one of our group messages.
     pub fn group_copies(&self, message: MessageId) -> Result<Vec<GroupCopy>, StoreError> {
-        let mut statement = self.connection.prepare(
-            "SELECT member_key, state FROM group_copies WHERE message_id = ?1 ORDER BY member_key",
-        )?;
-        let copies = statement
-            .query_map(params![message], |row| {
-                Ok(GroupCopy {
-                    member: row.get(0)?,
-                    state: row.get(1)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(copies)
+        group_copies_in(&self.connection, message)
     }
 
     /// How many copies of one of our group messages were delivered and read.
@@ -594,15 +651,69 @@ impl Store {
         &self,
         message: MessageId,
     ) -> Result<GroupDeliverySummary, StoreError> {
-        let copies = self.group_copies(message)?;
-        let count = |f: &dyn Fn(MessageState) -> bool| {
-            u32::try_from(copies.iter().filter(|c| f(c.state)).count()).unwrap_or(u32::MAX)
-        };
-        Ok(GroupDeliverySummary {
-            total: count(&|_| true),
-            delivered: count(&|s| matches!(s, MessageState::Delivered | MessageState::Read)),
-            read: count(&|s| s == MessageState::Read),
-        })
+        Ok(summarise(&self.group_copies(message)?))
+    }
+
+    /// The group messages the given outbox items carry (look them up before the items are
+    /// marked sent or given up: both delete the rows). Each message once.
+    pub fn group_messages_of_outbox(
+        &self,
+        items: &[OutboxItemId],
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT group_message_id FROM outbox WHERE id = ?1")?;
+        let mut messages: Vec<MessageId> = Vec::new();
+        for item in items {
+            let found: Option<Option<MessageId>> = statement
+                .query_row(params![item], |row| row.get(0))
+                .optional()?;
+            if let Some(Some(message)) = found
+                && !messages.contains(&message)
+            {
+                messages.push(message);
+            }
+        }
+        Ok(messages)
+    }
+
+    /// After copies of our group `messages` moved (a relay's OK, a member's receipt, a copy
+    /// given up): stores each message's state as its copies imply (the least advanced copy that
+    /// did not fail; failed if all failed; see `docs/engine.md` § Groups) and returns where each
+    /// one stands. Messages that are not our group texts are skipped.
+    pub fn refresh_group_message_states(
+        &mut self,
+        messages: &[MessageId],
+    ) -> Result<Vec<GroupMessageProgress>, StoreError> {
+        let transaction = self.write()?;
+        let mut progress = Vec::with_capacity(messages.len());
+        for message in messages {
+            let row: Option<(GroupId, MessageState)> = transaction
+                .prepare_cached(
+                    "SELECT group_id, state FROM group_messages
+                     WHERE id = ?1 AND direction = 1 AND kind = 0",
+                )?
+                .query_row(params![message], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let Some((group, stored)) = row else {
+                continue;
+            };
+            let copies = group_copies_in(&transaction, *message)?;
+            let state = aggregate_state(&copies).unwrap_or(stored);
+            if state != stored {
+                transaction
+                    .prepare_cached("UPDATE group_messages SET state = ?2 WHERE id = ?1")?
+                    .execute(params![message, state.to_i64()])?;
+            }
+            progress.push(GroupMessageProgress {
+                group,
+                message: *message,
+                state,
+                summary: summarise(&copies),
+            });
+        }
+        transaction.commit()?;
+        Ok(progress)
     }
 
     /// The newest `limit` messages of a group before `before_seq` (all if `None`), oldest first.
@@ -888,6 +999,73 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn our_message_state_follows_its_least_advanced_live_copy() {
+        let mut f = fixture();
+        let bob = contact(&mut f.store, 2, "Bob");
+        let carol = contact(&mut f.store, 3, "Carol");
+        let (id, _) = group(&mut f.store);
+        let (message, items) = f
+            .store
+            .transaction(|store| -> Result<_, StoreError> {
+                let message =
+                    store.insert_outgoing_group_text(id, key(1), "hi", &[key(2), key(3)], t(20))?;
+                let mut items =
+                    store.commit_group_copy_sealed(Some(message.id), &sealed(bob, b"b"))?;
+                items.extend(
+                    store.commit_group_copy_sealed(Some(message.id), &sealed(carol, b"c"))?,
+                );
+                Ok((message, items))
+            })
+            .unwrap();
+        let state = |store: &Store| {
+            store
+                .group_messages_page(id, None, 10)
+                .unwrap()
+                .into_iter()
+                .find(|m| m.id == message.id)
+                .unwrap()
+                .state
+        };
+        let ids: Vec<OutboxItemId> = items.iter().map(|i| i.id).collect();
+        assert_eq!(
+            f.store.group_messages_of_outbox(&ids).unwrap(),
+            vec![message.id]
+        );
+        f.store.mark_outbox_sent(items[0].id).unwrap();
+        let progress = f.store.refresh_group_message_states(&[message.id]).unwrap();
+        assert_eq!(
+            progress[0].state,
+            MessageState::Queued,
+            "Carol's copy is queued"
+        );
+        f.store.mark_outbox_sent(items[1].id).unwrap();
+        f.store.refresh_group_message_states(&[message.id]).unwrap();
+        assert_eq!(state(&f.store), MessageState::OnRelay);
+        f.store
+            .apply_group_receipts(id, key(2), MessageState::Read, &[message.seq])
+            .unwrap();
+        let progress = f.store.refresh_group_message_states(&[message.id]).unwrap();
+        assert_eq!(
+            (
+                progress[0].state,
+                progress[0].summary.delivered,
+                progress[0].summary.read
+            ),
+            (MessageState::OnRelay, 1, 1)
+        );
+        f.store
+            .apply_group_receipts(id, key(3), MessageState::Delivered, &[message.seq])
+            .unwrap();
+        f.store.refresh_group_message_states(&[message.id]).unwrap();
+        assert_eq!(state(&f.store), MessageState::Delivered);
+        f.store
+            .apply_group_receipts(id, key(3), MessageState::Read, &[message.seq])
+            .unwrap();
+        f.store.refresh_group_message_states(&[message.id]).unwrap();
+        assert_eq!(state(&f.store), MessageState::Read);
     }
 
     #[test]

@@ -56,7 +56,7 @@ use crate::vault::DatabaseKey;
 pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
 pub use groups::{
     Group, GroupCopy, GroupDeliverySummary, GroupMember, GroupMessage, GroupMessageKind,
-    MAX_GROUP_SEQ_ADVANCE,
+    GroupMessageProgress, MAX_GROUP_SEQ_ADVANCE,
 };
 pub use mailboxes::{
     InviteRecord, InviteStatus, MailboxDeletion, MailboxOwner, NewInvite, NewOwnMailbox,

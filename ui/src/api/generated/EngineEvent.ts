@@ -1,4 +1,5 @@
 // Generated from the Rust types by src-tauri/tests/ipc_types.rs (ts-rs). Do not edit: change the Rust type and run that test with SEALPOST_WRITE_TS=1.
+import type { GroupMessage } from "./GroupMessage";
 import type { Message } from "./Message";
 import type { MessageState } from "./MessageState";
 import type { RelayConnection } from "./RelayConnection";
@@ -42,4 +43,45 @@ contactId: string, } | { "event": "invite-misuse",
 /**
  * The invite.
  */
-inviteId: string, };
+inviteId: string, } | { "event": "group-message-received", 
+/**
+ * The group.
+ */
+groupId: string, 
+/**
+ * The text, with its author (the peer of the session it arrived on).
+ */
+message: GroupMessage, } | { "event": "group-roster-changed", 
+/**
+ * The group.
+ */
+groupId: string, 
+/**
+ * Whether we are (still) a member.
+ */
+isMember: boolean, } | { "event": "group-message-state", 
+/**
+ * The group.
+ */
+groupId: string, 
+/**
+ * The message.
+ */
+messageId: string, 
+/**
+ * Its state: the least advanced of its copies that did not fail (`docs/engine.md`
+ * § Groups).
+ */
+state: MessageState, 
+/**
+ * Copies made (members it was sealed to).
+ */
+recipients: number, 
+/**
+ * Copies delivered.
+ */
+deliveredTo: number, 
+/**
+ * Copies read.
+ */
+readBy: number, };

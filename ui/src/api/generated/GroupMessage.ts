@@ -1,0 +1,55 @@
+// Generated from the Rust types by src-tauri/tests/ipc_types.rs (ts-rs). Do not edit: change the Rust type and run that test with SEALPOST_WRITE_TS=1.
+import type { MessageState } from "./MessageState";
+
+/**
+ * One group message as the app shows it.
+ */
+export type GroupMessage = { 
+/**
+ * Its id.
+ */
+id: string, 
+/**
+ * The author's identity key (hex): the peer of the session it arrived on.
+ */
+authorKey: string, 
+/**
+ * The author's contact name, if a contact.
+ */
+authorName: string | null, 
+/**
+ * Ours.
+ */
+outgoing: boolean, 
+/**
+ * `true` for a roster change (a system line), `false` for a text.
+ */
+isRosterChange: boolean, 
+/**
+ * Its place in the group.
+ */
+seq: number, 
+/**
+ * The text (a system line's description for a roster change).
+ */
+text: string, 
+/**
+ * Sent at (Unix ms; the sender's claim for theirs).
+ */
+sentAt: number, 
+/**
+ * Ours: queued until a copy is sent; theirs: received or read.
+ */
+state: MessageState, 
+/**
+ * Ours: copies made (members it was sealed to).
+ */
+recipients: number, 
+/**
+ * Ours: copies delivered.
+ */
+deliveredTo: number, 
+/**
+ * Ours: copies read.
+ */
+readBy: number, };

@@ -5,11 +5,14 @@
 
 use std::sync::Arc;
 
+use sealpost_relay_client::ClientError;
+
 use super::envelope::refuse;
 use super::error::EngineError;
 use super::settings::read_settings;
-use super::state::{Engine, Inner, group_progress_event, lock, parse_contact};
+use super::state::{Engine, Inner, backoff_delay, group_progress_event, lock, parse_contact};
 use super::views::{EngineEvent, GroupMemberView, GroupMessageView, GroupView, MessageStateView};
+
 use crate::content::{Body, CONTENT_VERSION, Content, MAX_TEXT_BYTES, Receipt, ReceiptKindWire};
 use crate::group::{
     GroupError, GroupId, GroupReplica, MemberKey, Role, RosterMessage, RosterOutcome, RosterState,
@@ -442,6 +445,12 @@ impl Engine {
     }
 }
 
+/// How often a CREATE for an introduction is tried while the relay refuses it for its rate.
+const INTRODUCTION_ATTEMPTS: u32 = 120;
+
+/// The longest wait between two such tries.
+const INTRODUCTION_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Settings key prefix: an introduction invite's id → the member (hex identity key) it is for.
 const INTRODUCTION_FOR: &str = "engine.group-introduction-for.";
 
@@ -813,7 +822,7 @@ impl Engine {
                 self.seal_group_body(&[author], &body)?;
             }
             FollowUp::Introduce { group, member, via } => {
-                let invite = self.create_invite().await?;
+                let invite = self.retry_rate_limited(|| self.create_invite()).await?;
                 lock(&inner.store).set_setting(
                     &format!("{INTRODUCTION_FOR}{}", invite.id),
                     &hex::encode(member.as_bytes()),
@@ -856,12 +865,42 @@ impl Engine {
                 };
                 self.seal_group_body(&recipients, &body)?;
             }
-            FollowUp::Accept { invite } => match self.accept_invite(&invite, "").await {
+            FollowUp::Accept { invite } => match self
+                .retry_rate_limited(|| self.accept_invite(&invite, ""))
+                .await
+            {
                 Ok(_) | Err(EngineError::ContactExists) => {}
                 Err(error) => return Err(error),
             },
         }
         Ok(())
+    }
+
+    /// Runs `attempt` (a CREATE: making or accepting an introduction invite) again after a
+    /// jittered backoff (at most [`INTRODUCTION_BACKOFF_CAP`] apart) while the relay refuses it
+    /// for its rate, up to [`INTRODUCTION_ATTEMPTS`] times. A member joining a group of N
+    /// strangers makes N − 1 CREATEs at once, past the relay's default burst of 20 per address
+    /// (`create_rate_per_ip`, 1/s); without this, the introductions past the burst were lost
+    /// (`docs/benchmarks.md` § Groups).
+    async fn retry_rate_limited<T, F, Fut>(&self, mut attempt: F) -> Result<T, EngineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, EngineError>>,
+    {
+        let mut tries = 0u32;
+        loop {
+            match attempt().await {
+                Err(EngineError::RelayUnreachable(ClientError::RateLimited))
+                    if tries + 1 < INTRODUCTION_ATTEMPTS =>
+                {
+                    let delay =
+                        backoff_delay(&self.inner, tries, false).min(INTRODUCTION_BACKOFF_CAP);
+                    tries += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     fn seal_group_body(&self, recipients: &[MemberKey], body: &Body) -> Result<(), EngineError> {

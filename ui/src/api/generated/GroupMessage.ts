@@ -22,7 +22,9 @@ authorName: string | null,
  */
 outgoing: boolean, 
 /**
- * `true` for a roster change (a system line), `false` for a text.
+ * `true` for a roster change (a system line), `false` for a text. A roster change's `text`
+ * is a key the UI words: `created`, `joined`, `left`, or space-separated `added:KEY`,
+ * `removed:KEY`, `promoted:KEY` and `renamed`.
  */
 isRosterChange: boolean, 
 /**
@@ -38,7 +40,9 @@ text: string,
  */
 sentAt: number, 
 /**
- * Ours: queued until a copy is sent; theirs: received or read.
+ * Ours: the least advanced of its copies that did not fail (on relay until every member's
+ * device has it, delivered until every member read it; `docs/engine.md` § Groups);
+ * theirs: received or read.
  */
 state: MessageState, 
 /**

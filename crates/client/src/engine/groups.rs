@@ -166,58 +166,72 @@ impl Engine {
         description: &str,
         contact_ids: &[String],
     ) -> Result<GroupView, EngineError> {
-        let inner = &self.inner;
-        let me = own_key(inner);
-        let now = UnixMillis::now();
-        let mut store = lock(&inner.store);
-        let mut members = Vec::with_capacity(contact_ids.len());
-        for id in contact_ids {
-            let contact = store
-                .contact(parse_contact(id)?)?
-                .ok_or(EngineError::ContactNotFound)?;
-            members.push(
-                MemberKey::from_slice(contact.identity_key.as_bytes()).ok_or(
-                    EngineError::KeyLength {
-                        expected: crate::group::MEMBER_KEY_LEN,
-                        found: contact.identity_key.as_bytes().len(),
-                    },
-                )?,
-            );
-        }
-        let state = RosterState::genesis(me, name.trim(), description.trim(), &members)?;
-        let id = GroupId::generate()?;
-        let replica = GroupReplica::new(state.clone());
-        let group = store.transaction(|store| -> Result<Group, EngineError> {
-            let group = store.insert_group(id, &replica, now)?;
-            store.insert_group_roster_line(id, me, Direction::Outgoing, "created", now)?;
-            let body = Body::GroupRoster {
-                group_id: id,
-                change: RosterMessage::State(state),
-            };
-            fan_out(inner, store, &members, &body, None)?;
-            Ok(group)
-        })?;
-        let view = group_view(inner, &store, &group)?;
-        drop(store);
-        inner.outbox_wake.notify_one();
-        Ok(view)
+        let (name, description) = (name.to_owned(), description.to_owned());
+        let contact_ids = contact_ids.to_vec();
+        self.inner
+            .blocking(move |inner| {
+                let me = own_key(inner);
+                let now = UnixMillis::now();
+                let mut store = lock(&inner.store);
+                let mut members = Vec::with_capacity(contact_ids.len());
+                for id in &contact_ids {
+                    let contact = store
+                        .contact(parse_contact(id)?)?
+                        .ok_or(EngineError::ContactNotFound)?;
+                    members.push(
+                        MemberKey::from_slice(contact.identity_key.as_bytes()).ok_or(
+                            EngineError::KeyLength {
+                                expected: crate::group::MEMBER_KEY_LEN,
+                                found: contact.identity_key.as_bytes().len(),
+                            },
+                        )?,
+                    );
+                }
+                let state = RosterState::genesis(me, name.trim(), description.trim(), &members)?;
+                let id = GroupId::generate()?;
+                let replica = GroupReplica::new(state.clone());
+                let group = store.transaction(|store| -> Result<Group, EngineError> {
+                    let group = store.insert_group(id, &replica, now)?;
+                    store.insert_group_roster_line(id, me, Direction::Outgoing, "created", now)?;
+                    let body = Body::GroupRoster {
+                        group_id: id,
+                        change: RosterMessage::State(state),
+                    };
+                    fan_out(inner, store, &members, &body, None)?;
+                    Ok(group)
+                })?;
+                let view = group_view(inner, &store, &group)?;
+                drop(store);
+                inner.outbox_wake.notify_one();
+                Ok(view)
+            })
+            .await
     }
 
     /// `list_groups`: every group, most recent activity first.
     pub async fn list_groups(&self) -> Result<Vec<GroupView>, EngineError> {
-        let store = lock(&self.inner.store);
-        store
-            .groups()?
-            .iter()
-            .map(|group| group_view(&self.inner, &store, group))
-            .collect()
+        self.inner
+            .blocking(|inner| {
+                let store = lock(&inner.store);
+                store
+                    .groups()?
+                    .iter()
+                    .map(|group| group_view(inner, &store, group))
+                    .collect()
+            })
+            .await
     }
 
     /// `get_group`: one group with its members.
     pub async fn get_group(&self, group_id: &str) -> Result<GroupView, EngineError> {
-        let store = lock(&self.inner.store);
-        let group = load_group(&store, parse_group(group_id)?)?;
-        group_view(&self.inner, &store, &group)
+        let id = parse_group(group_id)?;
+        self.inner
+            .blocking(move |inner| {
+                let store = lock(&inner.store);
+                let group = load_group(&store, id)?;
+                group_view(inner, &store, &group)
+            })
+            .await
     }
 
     /// `get_group_messages`: at most `limit` messages with `seq < before_seq`, oldest first.
@@ -228,13 +242,16 @@ impl Engine {
         limit: u32,
     ) -> Result<Vec<GroupMessageView>, EngineError> {
         let id = parse_group(group_id)?;
-        let store = lock(&self.inner.store);
-        load_group(&store, id)?;
-        store
-            .group_messages_page(id, before_seq, limit.clamp(1, 500))?
-            .iter()
-            .map(|message| Ok(message_view(&store, message)?))
-            .collect()
+        self.inner
+            .on_store(move |store| {
+                load_group(store, id)?;
+                store
+                    .group_messages_page(id, before_seq, limit.clamp(1, 500))?
+                    .iter()
+                    .map(|message| Ok(message_view(store, message)?))
+                    .collect()
+            })
+            .await
     }
 
     /// `send_group_message`: stores the text, seals one copy per member over that member's own
@@ -250,28 +267,33 @@ impl Engine {
         if text.trim().is_empty() {
             return Err(EngineError::InvalidInput("empty message".into()));
         }
-        let inner = &self.inner;
         let id = parse_group(group_id)?;
-        let me = own_key(inner);
-        let now = UnixMillis::now();
-        let mut store = lock(&inner.store);
-        let group = load_group(&store, id)?;
-        group.replica.check_message(&me)?;
-        let recipients = reachable(&store, &group.replica.recipients(&me))?;
-        let message = store.transaction(|store| -> Result<GroupMessage, EngineError> {
-            let message = store.insert_outgoing_group_text(id, me, text, &recipients, now)?;
-            let body = Body::GroupText {
-                group_id: id,
-                seq: message.seq,
-                text: text.to_owned(),
-            };
-            fan_out(inner, store, &recipients, &body, Some(message.id))?;
-            Ok(message)
-        })?;
-        let view = message_view(&store, &message)?;
-        drop(store);
-        inner.outbox_wake.notify_one();
-        Ok(view)
+        let text = text.to_owned();
+        self.inner
+            .blocking(move |inner| {
+                let me = own_key(inner);
+                let now = UnixMillis::now();
+                let mut store = lock(&inner.store);
+                let group = load_group(&store, id)?;
+                group.replica.check_message(&me)?;
+                let recipients = reachable(&store, &group.replica.recipients(&me))?;
+                let message = store.transaction(|store| -> Result<GroupMessage, EngineError> {
+                    let message =
+                        store.insert_outgoing_group_text(id, me, &text, &recipients, now)?;
+                    let body = Body::GroupText {
+                        group_id: id,
+                        seq: message.seq,
+                        text: text.clone(),
+                    };
+                    fan_out(inner, store, &recipients, &body, Some(message.id))?;
+                    Ok(message)
+                })?;
+                let view = message_view(&store, &message)?;
+                drop(store);
+                inner.outbox_wake.notify_one();
+                Ok(view)
+            })
+            .await
     }
 
     /// `add_group_member` (admin): adds a contact; the new roster goes to every member, the new
@@ -282,19 +304,22 @@ impl Engine {
         contact_id: &str,
     ) -> Result<GroupView, EngineError> {
         let contact = parse_contact(contact_id)?;
-        let target = {
-            let store = lock(&self.inner.store);
-            let contact = store
-                .contact(contact)?
-                .ok_or(EngineError::ContactNotFound)?;
-            MemberKey::from_slice(contact.identity_key.as_bytes()).ok_or(
-                EngineError::KeyLength {
-                    expected: crate::group::MEMBER_KEY_LEN,
-                    found: contact.identity_key.as_bytes().len(),
-                },
-            )?
-        };
-        self.change_roster(group_id, |state, me| state.add(me, target))
+        let target = self
+            .inner
+            .on_store(move |store| {
+                let contact = store
+                    .contact(contact)?
+                    .ok_or(EngineError::ContactNotFound)?;
+                MemberKey::from_slice(contact.identity_key.as_bytes()).ok_or(
+                    EngineError::KeyLength {
+                        expected: crate::group::MEMBER_KEY_LEN,
+                        found: contact.identity_key.as_bytes().len(),
+                    },
+                )
+            })
+            .await?;
+        self.change_roster(group_id, move |state, me| state.add(me, target))
+            .await
     }
 
     /// `remove_group_member` (admin): the removed member gets no envelope of this change or any
@@ -305,6 +330,7 @@ impl Engine {
         member_key: &str,
     ) -> Result<GroupView, EngineError> {
         self.change_member(group_id, member_key, RosterState::remove)
+            .await
     }
 
     /// `promote_group_member` (admin): makes a member an admin.
@@ -314,6 +340,7 @@ impl Engine {
         member_key: &str,
     ) -> Result<GroupView, EngineError> {
         self.change_member(group_id, member_key, RosterState::promote)
+            .await
     }
 
     /// `rename_group` (admin): a new name and description.
@@ -323,125 +350,140 @@ impl Engine {
         name: &str,
         description: &str,
     ) -> Result<GroupView, EngineError> {
-        self.change_roster(group_id, |state, me| {
-            state.rename(me, name.trim(), description.trim())
+        let (name, description) = (name.trim().to_owned(), description.trim().to_owned());
+        self.change_roster(group_id, move |state, me| {
+            state.rename(me, &name, &description)
         })
+        .await
     }
 
     /// `leave_group`: we leave; every other member is told (an admin sends its whole roster).
     pub async fn leave_group(&self, group_id: &str) -> Result<GroupView, EngineError> {
-        let inner = &self.inner;
         let id = parse_group(group_id)?;
-        let me = own_key(inner);
-        let now = UnixMillis::now();
-        let mut store = lock(&inner.store);
-        let mut group = load_group(&store, id)?;
-        let recipients = group.replica.recipients(&me);
-        let change = group.replica.leave(&me)?;
-        store.transaction(|store| -> Result<(), EngineError> {
-            store.save_group_replica(id, &group.replica, now)?;
-            store.insert_group_roster_line(id, me, Direction::Outgoing, "left", now)?;
-            let body = Body::GroupRoster {
-                group_id: id,
-                change,
-            };
-            fan_out(inner, store, &recipients, &body, None)?;
-            Ok(())
-        })?;
-        let group = load_group(&store, id)?;
-        let view = group_view(inner, &store, &group)?;
-        drop(store);
-        inner.outbox_wake.notify_one();
-        Ok(view)
+        self.inner
+            .blocking(move |inner| {
+                let me = own_key(inner);
+                let now = UnixMillis::now();
+                let mut store = lock(&inner.store);
+                let mut group = load_group(&store, id)?;
+                let recipients = group.replica.recipients(&me);
+                let change = group.replica.leave(&me)?;
+                store.transaction(|store| -> Result<(), EngineError> {
+                    store.save_group_replica(id, &group.replica, now)?;
+                    store.insert_group_roster_line(id, me, Direction::Outgoing, "left", now)?;
+                    let body = Body::GroupRoster {
+                        group_id: id,
+                        change,
+                    };
+                    fan_out(inner, store, &recipients, &body, None)?;
+                    Ok(())
+                })?;
+                let group = load_group(&store, id)?;
+                let view = group_view(inner, &store, &group)?;
+                drop(store);
+                inner.outbox_wake.notify_one();
+                Ok(view)
+            })
+            .await
     }
 
     /// `mark_group_read`: every incoming text read; read receipts go to their authors if the
     /// setting is on.
     pub async fn mark_group_read(&self, group_id: &str) -> Result<(), EngineError> {
-        let inner = &self.inner;
         let id = parse_group(group_id)?;
-        let mut store = lock(&inner.store);
-        load_group(&store, id)?;
-        let read = store.mark_group_read(id)?;
-        if read.is_empty() || !read_settings(&store)?.read_receipts {
-            return Ok(());
-        }
-        let mut by_author: std::collections::BTreeMap<MemberKey, Vec<u64>> = Default::default();
-        for (author, seq) in read {
-            by_author.entry(author).or_default().push(seq);
-        }
-        store.transaction(|store| -> Result<(), EngineError> {
-            for (author, seqs) in by_author {
-                let body = Body::GroupReceipts {
-                    group_id: id,
-                    receipts: seqs
-                        .into_iter()
-                        .map(|seq| Receipt {
-                            kind: ReceiptKindWire::Read,
-                            seq,
-                        })
-                        .collect(),
-                };
-                fan_out(inner, store, &[author], &body, None)?;
-            }
-            Ok(())
-        })?;
-        drop(store);
-        inner.outbox_wake.notify_one();
-        Ok(())
+        self.inner
+            .blocking(move |inner| {
+                let mut store = lock(&inner.store);
+                load_group(&store, id)?;
+                let read = store.mark_group_read(id)?;
+                if read.is_empty() || !read_settings(&store)?.read_receipts {
+                    return Ok(());
+                }
+                let mut by_author: std::collections::BTreeMap<MemberKey, Vec<u64>> =
+                    Default::default();
+                for (author, seq) in read {
+                    by_author.entry(author).or_default().push(seq);
+                }
+                store.transaction(|store| -> Result<(), EngineError> {
+                    for (author, seqs) in by_author {
+                        let body = Body::GroupReceipts {
+                            group_id: id,
+                            receipts: seqs
+                                .into_iter()
+                                .map(|seq| Receipt {
+                                    kind: ReceiptKindWire::Read,
+                                    seq,
+                                })
+                                .collect(),
+                        };
+                        fan_out(inner, store, &[author], &body, None)?;
+                    }
+                    Ok(())
+                })?;
+                drop(store);
+                inner.outbox_wake.notify_one();
+                Ok(())
+            })
+            .await
     }
 
     /// An admin's roster operation on one existing member, named by its hex key (see
     /// [`Self::change_roster`]).
-    fn change_member(
+    async fn change_member(
         &self,
         group_id: &str,
         member_key: &str,
-        op: impl FnOnce(&mut RosterState, &MemberKey, &MemberKey) -> Result<(), GroupError>,
+        op: impl FnOnce(&mut RosterState, &MemberKey, &MemberKey) -> Result<(), GroupError>
+        + Send
+        + 'static,
     ) -> Result<GroupView, EngineError> {
         let target = parse_member(member_key)?;
-        self.change_roster(group_id, |state, me| op(state, me, &target))
+        self.change_roster(group_id, move |state, me| op(state, me, &target))
+            .await
     }
 
     /// An admin's roster operation: applied to our replica (with its role check), saved, and
     /// the new roster sealed to every member after the change, in ONE transaction.
-    fn change_roster(
+    async fn change_roster(
         &self,
         group_id: &str,
-        op: impl FnOnce(&mut RosterState, &MemberKey) -> Result<(), GroupError>,
+        op: impl FnOnce(&mut RosterState, &MemberKey) -> Result<(), GroupError> + Send + 'static,
     ) -> Result<GroupView, EngineError> {
-        let inner = &self.inner;
         let id = parse_group(group_id)?;
-        let me = own_key(inner);
-        let now = UnixMillis::now();
-        let mut store = lock(&inner.store);
-        let mut group = load_group(&store, id)?;
-        let before = group.replica.state.clone();
-        op(&mut group.replica.state, &me)?;
-        let line = roster_line(&before, &group.replica.state);
-        // Everyone before and after the change: a removed member learns of its removal from
-        // this envelope, the last one sealed to it.
-        let mut recipients = group.replica.recipients(&me);
-        for (member, _) in before.members() {
-            if member != me && !recipients.contains(&member) {
-                recipients.push(member);
-            }
-        }
-        store.transaction(|store| -> Result<(), EngineError> {
-            store.save_group_replica(id, &group.replica, now)?;
-            store.insert_group_roster_line(id, me, Direction::Outgoing, &line, now)?;
-            let body = Body::GroupRoster {
-                group_id: id,
-                change: RosterMessage::State(group.replica.state.clone()),
-            };
-            fan_out(inner, store, &recipients, &body, None)?;
-            Ok(())
-        })?;
-        let group = load_group(&store, id)?;
-        let view = group_view(inner, &store, &group)?;
-        drop(store);
-        inner.outbox_wake.notify_one();
-        Ok(view)
+        self.inner
+            .blocking(move |inner| {
+                let me = own_key(inner);
+                let now = UnixMillis::now();
+                let mut store = lock(&inner.store);
+                let mut group = load_group(&store, id)?;
+                let before = group.replica.state.clone();
+                op(&mut group.replica.state, &me)?;
+                let line = roster_line(&before, &group.replica.state);
+                // Everyone before and after the change: a removed member learns of its removal from
+                // this envelope, the last one sealed to it.
+                let mut recipients = group.replica.recipients(&me);
+                for (member, _) in before.members() {
+                    if member != me && !recipients.contains(&member) {
+                        recipients.push(member);
+                    }
+                }
+                store.transaction(|store| -> Result<(), EngineError> {
+                    store.save_group_replica(id, &group.replica, now)?;
+                    store.insert_group_roster_line(id, me, Direction::Outgoing, &line, now)?;
+                    let body = Body::GroupRoster {
+                        group_id: id,
+                        change: RosterMessage::State(group.replica.state.clone()),
+                    };
+                    fan_out(inner, store, &recipients, &body, None)?;
+                    Ok(())
+                })?;
+                let group = load_group(&store, id)?;
+                let view = group_view(inner, &store, &group)?;
+                drop(store);
+                inner.outbox_wake.notify_one();
+                Ok(view)
+            })
+            .await
     }
 }
 
@@ -819,20 +861,23 @@ impl Engine {
                         seq,
                     }],
                 };
-                self.seal_group_body(&[author], &body)?;
+                self.seal_group_body(&[author], &body).await?;
             }
             FollowUp::Introduce { group, member, via } => {
                 let invite = self.retry_rate_limited(|| self.create_invite()).await?;
-                lock(&inner.store).set_setting(
-                    &format!("{INTRODUCTION_FOR}{}", invite.id),
-                    &hex::encode(member.as_bytes()),
-                )?;
+                let (key, value) = (
+                    format!("{INTRODUCTION_FOR}{}", invite.id),
+                    hex::encode(member.as_bytes()),
+                );
+                inner
+                    .on_store(move |store| Ok(store.set_setting(&key, &value)?))
+                    .await?;
                 let body = Body::GroupIntroduction {
                     group_id: group,
                     member,
                     invite: invite.text,
                 };
-                self.seal_group_body(&[via], &body)?;
+                self.seal_group_body(&[via], &body).await?;
             }
             FollowUp::Forward {
                 group,
@@ -844,26 +889,27 @@ impl Engine {
                     member,
                     invite,
                 };
-                self.seal_group_body(&[member], &body)?;
+                self.seal_group_body(&[member], &body).await?;
             }
             FollowUp::Gossip { group, except } => {
                 let me = own_key(inner);
-                let (recipients, state) = {
-                    let store = lock(&inner.store);
-                    let group = load_group(&store, group)?;
-                    let recipients: Vec<MemberKey> = group
-                        .replica
-                        .recipients(&me)
-                        .into_iter()
-                        .filter(|member| *member != except)
-                        .collect();
-                    (recipients, group.replica.state)
-                };
+                let (recipients, state) = inner
+                    .on_store(move |store| {
+                        let group = load_group(store, group)?;
+                        let recipients: Vec<MemberKey> = group
+                            .replica
+                            .recipients(&me)
+                            .into_iter()
+                            .filter(|member| *member != except)
+                            .collect();
+                        Ok((recipients, group.replica.state))
+                    })
+                    .await?;
                 let body = Body::GroupRoster {
                     group_id: group,
                     change: RosterMessage::State(state),
                 };
-                self.seal_group_body(&recipients, &body)?;
+                self.seal_group_body(&recipients, &body).await?;
             }
             FollowUp::Accept { invite } => match self
                 .retry_rate_limited(|| self.accept_invite(&invite, ""))
@@ -903,13 +949,21 @@ impl Engine {
         }
     }
 
-    fn seal_group_body(&self, recipients: &[MemberKey], body: &Body) -> Result<(), EngineError> {
-        let inner = &self.inner;
-        lock(&inner.store).transaction(|store| -> Result<(), EngineError> {
-            fan_out(inner, store, recipients, body, None)?;
-            Ok(())
-        })?;
-        inner.outbox_wake.notify_one();
-        Ok(())
+    async fn seal_group_body(
+        &self,
+        recipients: &[MemberKey],
+        body: &Body,
+    ) -> Result<(), EngineError> {
+        let (recipients, body) = (recipients.to_vec(), body.clone());
+        self.inner
+            .blocking(move |inner| {
+                lock(&inner.store).transaction(|store| -> Result<(), EngineError> {
+                    fan_out(inner, store, &recipients, &body, None)?;
+                    Ok(())
+                })?;
+                inner.outbox_wake.notify_one();
+                Ok(())
+            })
+            .await
     }
 }

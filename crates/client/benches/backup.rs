@@ -78,7 +78,7 @@ fn main() {
                 .unwrap()
         })
         .collect();
-    let mut rng = Rng(0xBAC4_0F);
+    let mut rng = Rng(0x00BA_C40F);
     let mut done = 0;
     while done < count {
         let batch = (count - done).min(10_000);

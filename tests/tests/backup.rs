@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 use sealpost_client::backup::format::HEADER_LEN;
 use sealpost_client::backup::{BackupError, KdfParams, Passphrase, RestoreTarget, restore_profile};
 use sealpost_client::scan::{Needle, scan_bytes};
-use sealpost_client::{EngineEvent, ProfileDirs, ProfileName, ProfilesConfig};
+use sealpost_client::{
+    App, AppConfig, EngineEvent, LocalRelayMode, ProfileDirs, ProfileName, ProfilesConfig,
+};
 use sealpost_test_support::{
-    Client, KeychainCleanup, TestRelay, open_real_vault, two_clients_exchanged, unique_profile,
-    wait_until,
+    Client, KeychainCleanup, TestRelay, engine_config, open_real_vault, two_clients_exchanged,
+    unique_profile, wait_until,
 };
 
 /// Cheap Argon2id parameters (the least the format accepts), so the tests stay fast.
@@ -367,4 +369,49 @@ async fn absurd_kdf_parameters_are_refused() {
         .unwrap_err();
     assert_eq!(error.kind(), "backup_unsupported");
     assert!(!root.path().join("never.bak").exists());
+}
+
+/// Onboarding's "Restore from a backup" through the `App` facade: with the new, not yet
+/// onboarded profile open, a wrong passphrase changes nothing and the app goes on; the right one
+/// replaces the open profile, which then opens as the restored identity and chats with Bob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_restores_at_onboarding() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_exchanged(root.path(), &relay.url(), "before", "reply").await;
+    let backup = root.path().join("alice.sealpost-backup");
+    export(&alice, &backup).await;
+    let identity = alice.engine.identity_key().to_bytes();
+    let _ = alice.stop().await;
+
+    let elsewhere = Elsewhere::new();
+    let (app, _events) = App::open(AppConfig {
+        engine: engine_config(&elsewhere.name, elsewhere.root.path()),
+        local_relay: LocalRelayMode::FromSettings,
+        local_relay_port: None,
+    })
+    .await
+    .unwrap();
+    let error = app
+        .restore_backup(
+            backup.clone(),
+            Passphrase::new("not the passphrase"),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "backup_wrong_passphrase");
+    assert!(!app.status().await.unwrap().onboarded, "the app goes on");
+    app.restore_backup(backup, Passphrase::new(PASSPHRASE), |_| {})
+        .await
+        .unwrap();
+    drop(app);
+
+    let restored = Client::reopen(&elsewhere.name, elsewhere.root.path()).await;
+    assert_eq!(restored.engine.identity_key().to_bytes(), identity);
+    assert_eq!(restored.incoming_texts(&alice_bob).await, vec!["reply"]);
+    restored.send(&alice_bob, "restored at onboarding").await;
+    bob.wait_incoming_text(&bob_alice, "restored at onboarding")
+        .await;
 }

@@ -44,6 +44,8 @@ const COMMANDS: &[&str] = &[
     "rename_group",
     "leave_group",
     "mark_group_read",
+    "export_backup",
+    "restore_backup",
 ];
 
 fn main() {

@@ -16,6 +16,7 @@
 //! - Keep commands in this module: a `#[tauri::command] pub fn` at the crate root collides with
 //!   the `__cmd__` item that Tauri generates (E0255).
 
+use sealpost_client::backup::{BackupProgress, BackupSummary, Passphrase};
 use sealpost_client::engine::search::SearchResultsView;
 use sealpost_client::engine::{
     ChatView, ErrorKind, GroupMessageView, GroupView, InvitePreview, InviteView,
@@ -24,9 +25,10 @@ use sealpost_client::engine::{
 };
 use sealpost_client::{AppError, AppStatus, EngineError};
 use serde::Serialize;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Emitter, State};
 
 use crate::shell::{Shell, refresh_unread};
+use crate::window::MAIN_WINDOW;
 
 /// What every command returns.
 pub type CommandResult<T> = Result<T, CommandError>;
@@ -592,4 +594,49 @@ pub async fn mark_group_read(
         .await?;
     refresh_unread(&handle).await;
     Ok(())
+}
+
+/// `export_backup`: the whole profile to `path` (empty: the Documents folder), sealed under
+/// `passphrase`, which must pass the strength check; progress as `backup-progress` events.
+#[tauri::command]
+pub async fn export_backup(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    path: String,
+    passphrase: String,
+) -> CommandResult<BackupSummary> {
+    let passphrase = Passphrase::checked_owned(passphrase).map_err(AppError::from)?;
+    let app = shell.app(&handle).await?;
+    let output = (!path.is_empty()).then(|| path.into());
+    Ok(app
+        .export_backup(output, passphrase, progress_events(&handle))
+        .await?)
+}
+
+/// `restore_backup`: onboarding's "Restore from a backup"; on success the app relaunches and
+/// opens the restored profile. Progress as `backup-progress` events.
+#[tauri::command]
+pub async fn restore_backup(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    path: String,
+    passphrase: String,
+) -> CommandResult<()> {
+    let passphrase = Passphrase::from_owned(passphrase);
+    let app = shell.app(&handle).await?;
+    app.restore_backup(path.into(), passphrase, progress_events(&handle))
+        .await?;
+    handle.restart()
+}
+
+/// Emits `backup-progress` to the window each time the percentage changes.
+fn progress_events(handle: &AppHandle) -> impl FnMut(BackupProgress) + Send + 'static {
+    let handle = handle.clone();
+    let mut last = None;
+    move |progress: BackupProgress| {
+        let percent = (progress.phase, progress.done * 100 / progress.total.max(1));
+        if last.replace(percent) != Some(percent) {
+            let _ = handle.emit_to(MAIN_WINDOW, "backup-progress", progress);
+        }
+    }
 }

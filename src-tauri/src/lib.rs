@@ -110,6 +110,8 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::rename_group,
             commands::leave_group,
             commands::mark_group_read,
+            commands::export_backup,
+            commands::restore_backup,
         ])
         .setup(move |app| {
             // Open the profile first, on the async runtime, while this thread builds the window

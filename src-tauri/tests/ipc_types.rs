@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sealpost_client::AppStatus;
+use sealpost_client::backup::{BackupProgress, BackupSummary};
 use sealpost_client::engine::{
     ChatView, EngineEvent, ErrorKind, GroupView, InvitePreview, InviteView, MessagePage,
     ProfileView, RelayChoice, SafetyNumberView, Settings,
@@ -44,6 +45,8 @@ fn generate(dir: &Path) {
     ErrorKind::export_all(&config).unwrap();
     CommandError::export_all(&config).unwrap();
     OpenInvite::export_all(&config).unwrap();
+    BackupProgress::export_all(&config).unwrap();
+    BackupSummary::export_all(&config).unwrap();
     // ts-rs opens each file with a note that links its project; the UI holds no remote URL
     // (`ui/src/security.test.ts`), so the note names this test instead.
     for (name, text) in read_dir(dir) {

@@ -8,8 +8,19 @@
 //!   have it on; switched on and off by `update_settings`; chosen at onboarding with
 //!   [`RelayChoice::Local`], which also turns the setting on so the next start brings it back.
 //! - **`app_status`**: profile, onboarding phase, local relay and connections in one view.
+//! - **Backups** (`docs/backup.md`): `export_backup` from the running profile, and
+//!   `restore_backup`, the onboarding path "Restore from a backup": the backup is verified
+//!   completely while the (not yet onboarded) profile stays open, then the engine and the local
+//!   relay stop and the restored profile replaces it. The shell then relaunches the app, which
+//!   opens the restored profile (whose first open restarts every session).
 
 use std::path::PathBuf;
+
+use crate::backup::{
+    BackupError, BackupProgress, BackupSummary, KdfParams, Passphrase, RestoreTarget,
+    default_backup_path, verify_backup,
+};
+use crate::vault::Vault;
 
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
@@ -49,6 +60,9 @@ pub enum AppError {
     /// The local test relay could not start (port taken, files unusable).
     #[error(transparent)]
     LocalRelay(#[from] LocalRelayError),
+    /// A backup could not be restored.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
 }
 
 impl AppError {
@@ -57,6 +71,7 @@ impl AppError {
         match self {
             Self::Engine(error) => error.kind(),
             Self::LocalRelay(_) => "local_relay_failed",
+            Self::Backup(error) => error.kind(),
         }
     }
 }
@@ -211,6 +226,60 @@ impl App {
         if let Some(relay) = relay {
             relay.stop().await;
         }
+    }
+
+    /// `export_backup`: the whole profile to `output` (default: [`default_backup_path`]) under
+    /// `passphrase`, a typed one having passed the strength check (`Passphrase::checked`).
+    /// `progress` runs on a blocking thread.
+    pub async fn export_backup(
+        &self,
+        output: Option<PathBuf>,
+        passphrase: Passphrase,
+        progress: impl FnMut(BackupProgress) + Send + 'static,
+    ) -> Result<BackupSummary, AppError> {
+        let output = match output {
+            Some(path) => path,
+            None => default_backup_path().ok_or_else(|| {
+                BackupError::Io(std::io::Error::other("no Documents or home folder"))
+            })?,
+        };
+        Ok(self
+            .engine
+            .export_backup(output, passphrase, KdfParams::DEFAULT, progress)
+            .await?)
+    }
+
+    /// `restore_backup`, onboarding's "Restore from a backup": refused once onboarded. Verifies
+    /// the whole backup first (a wrong passphrase, a flipped bit or a cut-off file changes
+    /// nothing and the app goes on), then stops the engine and the local relay and moves the
+    /// restored profile into place. The caller must relaunch: this `App` is stopped after `Ok`.
+    pub async fn restore_backup(
+        &self,
+        backup: PathBuf,
+        passphrase: Passphrase,
+        mut progress: impl FnMut(BackupProgress) + Send + 'static,
+    ) -> Result<(), AppError> {
+        if self.engine.is_onboarded()? {
+            return Err(EngineError::AlreadyOnboarded.into());
+        }
+        let work_root = self.data_root.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            verify_backup(&work_root, &backup, &passphrase, &mut progress)
+        })
+        .await
+        .map_err(EngineError::BlockingTask)??;
+        self.shutdown().await;
+        let dirs = self.engine.profile_dirs().clone();
+        tokio::task::spawn_blocking(move || -> Result<(), AppError> {
+            let vault = Vault::open(dirs.name()).map_err(BackupError::Vault)?;
+            verified.commit(&RestoreTarget {
+                dirs: &dirs,
+                vault: &vault,
+            })?;
+            Ok(())
+        })
+        .await
+        .map_err(EngineError::BlockingTask)?
     }
 
     /// Stops the engine, then the local relay, so every queued write is committed first.

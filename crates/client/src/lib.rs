@@ -23,6 +23,8 @@
 //!   and the refusal decisions (pure; the engine's `groups` module drives them).
 //! - [`local_relay`]: the embedded local test relay shared by every profile of one user, and
 //!   [`app`]: the facade the desktop shell holds (engine + local relay + `app_status`).
+//! - [`backup`]: one passphrase-encrypted file holding the whole profile, and restoring it into a
+//!   new profile whose sessions all restart (`docs/backup.md`).
 //!
 //! The storage layer is synchronous. The async engine (invites, delivery, relay connections) owns
 //! one [`Store`] on a blocking thread or actor and talks to it with messages; the
@@ -55,6 +57,7 @@ macro_rules! constant_time_eq {
 pub(crate) use constant_time_eq;
 
 pub mod app;
+pub mod backup;
 pub mod content;
 pub mod engine;
 pub mod group;

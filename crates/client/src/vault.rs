@@ -437,6 +437,17 @@ impl Vault {
         Ok(key)
     }
 
+    /// Stores a restored profile's seed and database key (`crate::backup::restore_profile`,
+    /// which calls it only for a profile with no identity yet, after the backup is verified).
+    pub fn store_restored_secrets(
+        &self,
+        seed: &IdentitySeedBytes,
+        key: &DatabaseKey,
+    ) -> Result<(), VaultError> {
+        self.store_secret(SecretKind::IdentitySeed, seed.expose_secret())?;
+        self.store_secret(SecretKind::DatabaseKey, key.expose_secret())
+    }
+
     /// Deletes every keychain entry of this profile. Returns how many entries existed.
     ///
     /// After this the profile's database can never be opened again: delete its directory too.

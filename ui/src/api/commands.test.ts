@@ -151,6 +151,18 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
   ["leaveGroup", () => commands.leaveGroup({ groupId: "g1" }), "leave_group", { groupId: "g1" }],
   ["markGroupRead", () => commands.markGroupRead({ groupId: "g1" }), "mark_group_read", { groupId: "g1" }],
   [
+    "exportBackup",
+    () => commands.exportBackup({ path: "", passphrase: "ABCD-EFGH" }),
+    "export_backup",
+    { path: "", passphrase: "ABCD-EFGH" },
+  ],
+  [
+    "restoreBackup",
+    () => commands.restoreBackup({ path: "/tmp/a.sealpost", passphrase: "ABCD-EFGH" }),
+    "restore_backup",
+    { path: "/tmp/a.sealpost", passphrase: "ABCD-EFGH" },
+  ],
+  [
     "setRelayPassword",
     () => commands.setRelayPassword({ url: "wss://relay.example.org", password: "pw" }),
     "set_relay_password",

@@ -6,6 +6,7 @@
  */
 import { invoke as tauriInvoke } from "@tauri-apps/api/core";
 import type { AppStatus } from "./generated/AppStatus";
+import type { BackupSummary } from "./generated/BackupSummary";
 import type { Chat } from "./generated/Chat";
 import type { Invite } from "./generated/Invite";
 import type { InvitePreview } from "./generated/InvitePreview";
@@ -190,3 +191,14 @@ export const leaveGroup = (args: { groupId: string }): Promise<Group> => invoke(
 
 /** Marks every incoming text of the group read (read receipts go out if enabled). */
 export const markGroupRead = (args: { groupId: string }): Promise<void> => invoke("mark_group_read", args);
+
+/** Writes the whole profile to one file sealed under `passphrase` (`path` empty: the Documents
+ * folder). A typed passphrase must pass the strength check (`backup_passphrase_weak`). Progress
+ * arrives as `backup-progress` events. The passphrase is write-only: nothing returns it. */
+export const exportBackup = (args: { path: string; passphrase: string }): Promise<BackupSummary> =>
+  invoke("export_backup", args);
+
+/** Onboarding's "Restore from a backup": on success the app relaunches with the restored
+ * profile (the promise may never settle). Progress arrives as `backup-progress` events. */
+export const restoreBackup = (args: { path: string; passphrase: string }): Promise<void> =>
+  invoke("restore_backup", args);

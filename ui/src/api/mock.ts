@@ -7,6 +7,7 @@
  */
 import type {
   AppStatus,
+  BackupSummary,
   Chat,
   EngineError,
   EngineEventName,
@@ -758,6 +759,31 @@ handlers.search_messages = (args): SearchResults => {
   const all = searchHits(query);
   const hits = all.slice(offset, offset + limit);
   return { hits, next: offset + limit < all.length ? String(offset + limit) : null };
+};
+/** The mock's backup: progress events, then a summary; no file is written. A typed passphrase
+ * shorter than 20 characters stands for one the engine's strength check refuses. */
+handlers.export_backup = (args): BackupSummary => {
+  requireOnboarded();
+  const passphrase = str(args, "passphrase");
+  const path = str(args, "path");
+  if (passphrase.length < 20) fail("backup_passphrase_weak", "the passphrase is too weak");
+  const total = 4 * 1024 * 1024;
+  for (const done of [0, total / 2, total]) {
+    emit("backup-progress", { phase: done === 0 ? "preparing" : "sealing", done, total });
+  }
+  return { path: path === "" ? "/home/mock/Documents/sealpost-backup.sealpost" : path, bytes: total + 79 };
+};
+/** The mock's restore: "wrong" in the passphrase is a wrong one, "damaged" in the path a damaged
+ * file; otherwise the profile becomes onboarded (the real app relaunches instead). */
+handlers.restore_backup = (args): null => {
+  if (state.onboarded) fail("already_onboarded", "profile already has keys");
+  const passphrase = str(args, "passphrase");
+  const path = str(args, "path");
+  if (path.includes("damaged")) fail("backup_damaged", "the backup file is damaged or was changed");
+  if (passphrase.includes("wrong")) fail("backup_wrong_passphrase", "the passphrase does not open this backup");
+  emit("backup-progress", { phase: "finishing", done: 1, total: 1 });
+  state.onboarded = true;
+  return null;
 };
 Object.assign(handlers, groupHandlers(groupContext));
 

@@ -12,8 +12,12 @@ import type { EngineErrorKind } from "./generated/EngineErrorKind";
 import type { EngineEvent } from "./generated/EngineEvent";
 import type { OpenInviteEvent } from "./generated/OpenInviteEvent";
 import type { MessageState } from "./generated/MessageState";
+import type { BackupProgress } from "./generated/BackupProgress";
 
 export type { AppStatus } from "./generated/AppStatus";
+export type { BackupPhase } from "./generated/BackupPhase";
+export type { BackupProgress } from "./generated/BackupProgress";
+export type { BackupSummary } from "./generated/BackupSummary";
 export type { Chat } from "./generated/Chat";
 export type { Group } from "./generated/Group";
 export type { GroupMember } from "./generated/GroupMember";
@@ -54,7 +58,7 @@ export type EngineError = Omit<GeneratedEngineError, "kind"> & {
  */
 export type EngineEvents = {
   [E in EngineEvent as E["event"]]: Omit<E, "event">;
-} & { "open-invite": OpenInviteEvent };
+} & { "open-invite": OpenInviteEvent; "backup-progress": BackupProgress };
 
 export type EngineEventName = keyof EngineEvents;
 

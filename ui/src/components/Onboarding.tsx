@@ -1,10 +1,12 @@
-/** First run: display name (kept local), keys made by the engine, relay choice (local test relay first). */
+/** First run: display name (kept local), keys made by the engine, relay choice (local test relay
+ * first); or "Restore from a backup" (RestoreBackup.tsx). */
 import { useState } from "preact/hooks";
 import { onboard, setSocksProxy } from "../api/commands";
 import type { Profile } from "../api/types";
 import { useI18n } from "../i18n";
 import { ErrorText } from "./ErrorText";
 import { IconLock, IconLogo } from "./Icons";
+import { RestoreBackup } from "./RestoreBackup";
 
 export function Onboarding({ profile, onDone }: { profile: string; onDone: (profile: Profile) => void }) {
   const { t } = useI18n();
@@ -16,6 +18,7 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
   const [proxy, setProxy] = useState("127.0.0.1:9050");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [restoring, setRestoring] = useState(false);
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -40,6 +43,14 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
       setBusy(false);
     }
   };
+
+  if (restoring) {
+    return (
+      <main class="onboarding">
+        <RestoreBackup onBack={() => setRestoring(false)} onDone={() => location.reload()} />
+      </main>
+    );
+  }
 
   return (
     <main class="onboarding">
@@ -164,6 +175,15 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
 
         <button type="submit" class="button primary wide" disabled={busy} data-testid="onboarding-submit">
           {busy ? t("onboarding.working") : t("onboarding.submit")}
+        </button>
+        <button
+          type="button"
+          class="button wide"
+          onClick={() => setRestoring(true)}
+          disabled={busy}
+          data-testid="onboarding-restore"
+        >
+          {t("onboarding.restore")}
         </button>
         <p class="fineprint">
           <IconLock /> {t("onboarding.keysNote")}

@@ -1,8 +1,10 @@
-/** Settings: profile name, relays (local test relay switch and servers), notifications, privacy, language. */
+/** Settings: profile name, relays (local test relay switch and servers), notifications, privacy,
+ * backup, language. */
 import { useEffect, useState } from "preact/hooks";
 import { getProfile, getSettings, setDisplayName, setRelayPassword, setSocksProxy, updateSettings } from "../api/commands";
 import type { AppStatus, Profile, RelayConnection, Settings } from "../api/types";
 import { useI18n, type LocaleChoice } from "../i18n";
+import { BackupSection } from "./BackupSection";
 import { Dialog } from "./Dialog";
 import { ErrorText } from "./ErrorText";
 import { Switch } from "./Switch";
@@ -348,6 +350,8 @@ export function SettingsDialog({
             />
             <ErrorText error={errors.privacy} />
           </section>
+
+          <BackupSection />
 
           <section class="settings-section" aria-labelledby="set-language">
             <h3 id="set-language">{t("settings.language")}</h3>

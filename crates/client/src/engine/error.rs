@@ -99,6 +99,9 @@ pub enum EngineError {
     /// The profile could not be opened for another reason than a missing key or store failure.
     #[error("profile: {0}")]
     ProfileOpen(OpenProfileError),
+    /// A backup could not be written (`docs/backup.md`).
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     /// The TLS setup for relay connections failed (e.g. an extra CA that does not parse).
     #[error("TLS setup: {0}")]
     TlsSetup(TlsSetupError),
@@ -175,6 +178,7 @@ impl EngineError {
             Self::AlreadyOnboarded => "already_onboarded",
             Self::GroupNotFound => "group_not_found",
             Self::Group(error) => error.kind(),
+            Self::Backup(error) => error.kind(),
             Self::BlockingTask(_)
             | Self::Keychain(_)
             | Self::ProfileDirectory(_)

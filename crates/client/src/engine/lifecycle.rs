@@ -105,6 +105,7 @@ impl Engine {
         let inner = Arc::new(Inner {
             store: Mutex::new(store),
             identity,
+            identity_seed,
             profile: config.profile,
             dirs,
             events,
@@ -184,6 +185,8 @@ impl Inner {
     /// On open: subscribe every own mailbox, start the outbox and the SECURE task, finish
     /// queued deletions, and seal messages stored but not sealed before a crash.
     pub(super) fn resume(self: &Arc<Self>) -> Result<(), EngineError> {
+        // A restored profile restarts every session before anything else is sealed.
+        self.restart_restored_sessions()?;
         let mailboxes = lock(&self.store).own_mailboxes()?;
         for mailbox in mailboxes {
             let auth = SigningKey::from_bytes(&array32(mailbox.auth_secret_key.expose_secret())?);

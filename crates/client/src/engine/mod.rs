@@ -27,10 +27,12 @@
 //! 8. `conversations`, `invites`, `contacts`, `outbox`, `profile`: the commands; `groups`:
 //!    group commands and the group bodies' receive path (called from `receive_run`, whose
 //!    follow-ups run after the run's commit).
-//! 9. `lifecycle`: open, resume, shutdown.
+//! 9. `backup`: exporting a backup; restarting every session of a restored profile.
+//! 10. `lifecycle`: open, resume, shutdown.
 //!
 //! `search` (the `search_messages` command and the search backlog pass) uses only layer 2.
 
+mod backup;
 mod contacts;
 mod conversations;
 mod envelope;

@@ -37,6 +37,9 @@ pub(super) enum RestartCause {
     AuthenticGap,
     /// The user asked to repair the session (`Engine::repair_session`).
     UserRepair,
+    /// The profile was restored from a backup: its sessions were deleted and every contact is
+    /// restarted on the first open (`engine/backup.rs`, `docs/backup.md`).
+    Restored,
 }
 
 /// Starts a new session with X3DH to the contact's latest signed prekey (no one-time prekey)

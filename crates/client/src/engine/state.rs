@@ -15,12 +15,15 @@ use super::error::EngineError;
 use super::views::*;
 use crate::profile::{ProfileDirs, ProfileName};
 use crate::store::{ContactId, GroupMessageProgress, RelayUrl, Store, UnixMillis};
+use crate::vault::IdentitySeedBytes;
 
 /// What the engine's commands and tasks share: one per open profile, behind the [`Engine`]'s
 /// `Arc` (tasks hold it weakly).
 pub(crate) struct Inner {
     pub(super) store: Mutex<Store>,
     pub(super) identity: IdentityKeyPair,
+    /// The identity seed the keys come from, for `export_backup` (zeroized on drop).
+    pub(super) identity_seed: IdentitySeedBytes,
     pub(super) profile: ProfileName,
     pub(super) dirs: ProfileDirs,
     pub(super) events: mpsc::UnboundedSender<EngineEvent>,

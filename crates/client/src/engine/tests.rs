@@ -156,6 +156,7 @@ const LAYERS: &[&str] = &[
     "contacts",
     "outbox",
     "profile",
+    "backup",
     "lifecycle",
 ];
 

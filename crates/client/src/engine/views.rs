@@ -598,6 +598,14 @@ pub enum ErrorKind {
     GroupFull,
     /// A group name or description that is empty or too long.
     GroupNameInvalid,
+    /// The passphrase does not open the backup (`docs/backup.md`).
+    BackupWrongPassphrase,
+    /// The backup file is truncated, damaged, changed, or not a backup.
+    BackupDamaged,
+    /// The backup's format version or key-derivation parameters are refused.
+    BackupUnsupported,
+    /// A typed backup passphrase is too weak.
+    BackupPassphraseWeak,
     /// Anything else (the UI shows the message).
     Internal,
 }

@@ -36,6 +36,7 @@
 //! [`Store`] is `Send` and not `Sync`: the async engine owns it on one blocking thread (an actor)
 //! and sends it requests. Writes take `&mut self`.
 
+pub mod backup;
 mod contacts;
 mod groups;
 mod mailboxes;

@@ -54,6 +54,10 @@ if [ "${1:-}" != "--inside-session" ]; then
       echo "bench-app: ui/dist/index.html is missing: build the UI (scripts/setup.sh)" >&2
       exit 1
     fi
+    # The UI's first bundle (what the webview loads before the chat list) and the lazy chunks.
+    entry_js=$(grep -o 'assets/index-[^"]*\.js' ui/dist/index.html | head -n 1)
+    all_js=$(cat ui/dist/assets/*.js | wc -c)
+    echo "bench-app: UI first bundle $(wc -c < "ui/dist/$entry_js") bytes ($entry_js); all JS $all_js bytes"
     echo "bench-app: building Sealpost (release)"
     cargo build --release --locked -p sealpost
     export SEALPOST_BENCH_APP_BIN="$target_dir/release/sealpost"

@@ -25,6 +25,9 @@ export default defineConfig({
     // Never inline assets as data: URLs (fonts would break under the CSP).
     assetsInlineLimit: 0,
     sourcemap: false,
+    // WebKitGTK supports <link rel="modulepreload">: no polyfill (and its document-wide
+    // MutationObserver) in the first bundle (docs/benchmarks.md § Desktop app).
+    modulePreload: { polyfill: false },
   },
   test: {
     environment: "happy-dom",

@@ -121,7 +121,11 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 match handle.state::<Shell>().app(&handle).await {
-                    Ok(_) => shell::refresh_unread(&handle).await,
+                    // Counted here only for a tray already there: at start the tray (built
+                    // later, below) counts once itself, and the UI's first calls do not queue
+                    // behind this count.
+                    Ok(_) if tray::is_installed(&handle) => shell::refresh_unread(&handle).await,
+                    Ok(_) => {}
                     Err(error) => {
                         tracing::warn!(kind = ?error.kind, message = %error.message, "the profile did not open");
                     }
@@ -130,13 +134,27 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             deep_link::forward_opened_links(app.handle());
             window::create_main_window(app, &options)?;
             deep_link::forward_startup_link(app.handle(), &options);
-            tray::install(app.handle(), &options);
-            // The tray shows the unread count from the start: the task above sets it once the
-            // profile is open, and this covers a profile that opened before the tray existed.
-            if app.state::<Shell>().is_open() {
-                let handle = app.handle().clone();
-                tauri::async_runtime::spawn(async move { shell::refresh_unread(&handle).await });
-            }
+            // The tray is built on this (the main) thread, which also serves the UI's files and
+            // IPC replies: it waits until the first screen is up (docs/benchmarks.md, Desktop app).
+            let handle = app.handle().clone();
+            let tray_options = options.clone();
+            tauri::async_runtime::spawn(async move {
+                tokio::time::sleep(TRAY_DELAY).await;
+                let on_main = handle.clone();
+                let installed = handle.run_on_main_thread(move || {
+                    tray::install(&on_main, &tray_options);
+                    // The tray shows the unread count from the start: the profile task above
+                    // sets it once the profile is open; this covers a profile open before the tray.
+                    if on_main.state::<Shell>().is_open() {
+                        tauri::async_runtime::spawn(async move {
+                            shell::refresh_unread(&on_main).await;
+                        });
+                    }
+                });
+                if let Err(error) = installed {
+                    tracing::warn!(%error, "no tray icon: the event loop is gone");
+                }
+            });
             Ok(())
         })
         .build(context)
@@ -149,6 +167,10 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
         });
     Ok(())
 }
+
+/// How long after start the tray icon is built: after the window's first screen, which needs the
+/// main thread (a tray a second late is not noticed; a chat list a tray's build late is).
+const TRAY_DELAY: std::time::Duration = std::time::Duration::from_millis(1500);
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;

@@ -35,6 +35,11 @@ pub fn install<R: Runtime>(app: &AppHandle<R>, options: &LaunchOptions) {
     }
 }
 
+/// True once the tray icon exists.
+pub fn is_installed<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.tray_by_id(TRAY_ID).is_some()
+}
+
 /// The tray tooltip: "Sealpost", the profile name unless it is the default one, and the number
 /// of unread messages when there are any.
 pub fn tooltip(options: &LaunchOptions, unread: u64) -> String {

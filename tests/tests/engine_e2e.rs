@@ -230,14 +230,7 @@ async fn relay_and_client_restart_then_replay_shows_each_once() {
     // T5: the relay replays the exact envelopes (same send id) later.
     let mailbox = alice.peer_mailbox(&alice_bob);
     for (url, send_id, sealed) in &captured {
-        inject(
-            url,
-            *send_id,
-            mailbox.send_secret,
-            &mailbox.sender_key,
-            sealed,
-        )
-        .await;
+        mailbox.replay(url, *send_id, sealed).await;
     }
     // A marker after the replays: once it is in, the replays were handled before it.
     alice.send(&alice_bob, "five").await;
@@ -270,14 +263,7 @@ async fn messages_delivered_out_of_order_are_shown_in_the_sender_s_order() {
     alice.stop().await;
     relay.restart().await;
     for (url, send_id, sealed) in captured.iter().rev() {
-        inject(
-            url,
-            *send_id,
-            mailbox.send_secret,
-            &mailbox.sender_key,
-            sealed,
-        )
-        .await;
+        mailbox.replay(url, *send_id, sealed).await;
     }
 
     let bob = Client::reopen(&bob_profile, &bob_root).await;

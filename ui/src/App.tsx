@@ -10,23 +10,46 @@ import { AddContactDialog } from "./components/AddContactDialog";
 import { ChatList } from "./components/ChatList";
 import { ChatView } from "./components/ChatView";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
-import { DeleteDialog, RenameDialog, RepairDialog } from "./components/ContactDialogs";
 import { dialogOpen } from "./components/Dialog";
 import { ErrorText } from "./components/ErrorText";
-import { GroupMembersDialog, LeaveGroupDialog, NewGroupDialog, RenameGroupDialog } from "./components/GroupDialogs";
-import { GroupView } from "./components/GroupView";
 import { IconChat, IconLogo, IconSearch, IconSettings, IconTicket, IconUserPlus, IconUsers } from "./components/Icons";
-import { InviteDialog } from "./components/InviteDialog";
-import { MessageSearch } from "./components/MessageSearch";
-import { Onboarding } from "./components/Onboarding";
-import { SettingsDialog } from "./components/SettingsDialog";
-import { StartupFailure } from "./components/StartupFailure";
-import { VerifyDialog } from "./components/VerifyDialog";
 import { I18nProvider, useI18n } from "./i18n";
 import { coalesce } from "./lib/coalesce";
 import { searchKey } from "./lib/format";
 import { groupWithSafeNames } from "./lib/groups";
+import { lazyComponent, preloadLazyComponents } from "./lib/lazy";
 import { withSafeName } from "./lib/names";
+
+// Everything the first screen (the chat list) does not draw is a chunk of its own, fetched once
+// that screen is painted (docs/benchmarks.md § Desktop app); until its chunk is there, each draws
+// its `fallback` (nothing unless given). The add-contact dialog stays in the first bundle: Ctrl+N
+// (and a sealpost: link at start) is typed into at once, before a chunk could be fetched.
+const Onboarding = lazyComponent(() => import("./components/Onboarding").then((m) => m.Onboarding));
+const StartupFailure = lazyComponent(() => import("./components/StartupFailure").then((m) => m.StartupFailure));
+const InviteDialog = lazyComponent(() => import("./components/InviteDialog").then((m) => m.InviteDialog));
+const SettingsDialog = lazyComponent(() => import("./components/SettingsDialog").then((m) => m.SettingsDialog));
+const VerifyDialog = lazyComponent(() => import("./components/VerifyDialog").then((m) => m.VerifyDialog));
+const MessageSearch = lazyComponent(() => import("./components/MessageSearch").then((m) => m.MessageSearch));
+const RenameDialog = lazyComponent(() => import("./components/ContactDialogs").then((m) => m.RenameDialog));
+const DeleteDialog = lazyComponent(() => import("./components/ContactDialogs").then((m) => m.DeleteDialog));
+const RepairDialog = lazyComponent(() => import("./components/ContactDialogs").then((m) => m.RepairDialog));
+const GroupView = lazyComponent(() => import("./components/GroupView").then((m) => m.GroupView));
+const NewGroupDialog = lazyComponent(() => import("./components/GroupDialogs").then((m) => m.NewGroupDialog));
+const GroupMembersDialog = lazyComponent(() => import("./components/GroupDialogs").then((m) => m.GroupMembersDialog));
+const RenameGroupDialog = lazyComponent(() => import("./components/GroupDialogs").then((m) => m.RenameGroupDialog));
+const LeaveGroupDialog = lazyComponent(() => import("./components/GroupDialogs").then((m) => m.LeaveGroupDialog));
+
+/** Moves focus to the open conversation's composer once it is drawn (its view may still be loading). */
+function focusComposer(framesLeft = 30) {
+  requestAnimationFrame(() => {
+    const composer = document.getElementById("composer-text");
+    if (composer !== null) composer.focus();
+    else if (framesLeft > 0) focusComposer(framesLeft - 1);
+  });
+}
+
+/** How long after the main screen's first paint the lazy dialogs and views are fetched. */
+const PRELOAD_DELAY_MS = 200;
 
 export function App() {
   return (
@@ -73,18 +96,19 @@ function Root() {
     return subscribeAll({ "open-invite": ({ text }) => setPendingInvite(text) });
   }, [start]);
 
+  const splash = (
+    <main class="splash" aria-busy="true">
+      <IconLogo size={56} />
+      <p role="status">{t("app.loading")}</p>
+    </main>
+  );
   switch (phase.kind) {
     case "loading":
-      return (
-        <main class="splash" aria-busy="true">
-          <IconLogo size={56} />
-          <p role="status">{t("app.loading")}</p>
-        </main>
-      );
+      return splash;
     case "failed":
-      return <StartupFailure error={phase.error} onRetry={() => void start()} />;
+      return <StartupFailure error={phase.error} onRetry={() => void start()} fallback={splash} />;
     case "onboarding":
-      return <Onboarding profile={phase.status.profile} onDone={() => void start()} />;
+      return <Onboarding profile={phase.status.profile} onDone={() => void start()} fallback={splash} />;
     case "ready":
       return (
         <MainScreen
@@ -227,6 +251,13 @@ function MainScreen({
     });
   }, [refreshChats, refreshStatus, notify, t]);
 
+  // The dialogs and views of ./lib/lazy, fetched once the chat list is on screen (not before: the
+  // first paint waits for nothing it does not draw).
+  useEffect(() => {
+    const timer = setTimeout(() => void preloadLazyComponents(), PRELOAD_DELAY_MS);
+    return () => clearTimeout(timer);
+  }, []);
+
   useEffect(() => {
     if (pendingInvite === null) return;
     setDialog({ kind: "add", text: pendingInvite, fromLink: true });
@@ -259,7 +290,7 @@ function MainScreen({
   const openGroup = useCallback((groupId: string) => {
     setSelectedId(null);
     setSelectedGroupId(groupId);
-    requestAnimationFrame(() => document.getElementById("composer-text")?.focus());
+    focusComposer();
   }, []);
 
   const openChat = useCallback((contactId: string) => {

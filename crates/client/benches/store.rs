@@ -19,7 +19,7 @@ use sealpost_client::store::{
 fn received(contact: ContactId, seq: u64) -> Received {
     Received {
         contact,
-        envelope_id: EnvelopeId::generate().unwrap(),
+        envelope_id: EnvelopeId::random().unwrap(),
         session_state: SessionStateBytes::new(vec![7; 400]),
         content: ReceivedContent::Message {
             seq: ConversationSeq::new(seq).unwrap(),

@@ -172,7 +172,7 @@ fn no_plaintext_or_key_bytes_in_the_profile_directory() {
         let outcome = store
             .commit_received(&Received {
                 contact: contact.id,
-                envelope_id: EnvelopeId::generate().unwrap(),
+                envelope_id: EnvelopeId::random().unwrap(),
                 session_state: SessionStateBytes::new(received_state),
                 content: ReceivedContent::Message {
                     seq: ConversationSeq::new(message.seq.get() + 1).unwrap(),

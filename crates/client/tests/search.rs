@@ -54,7 +54,7 @@ fn receive(store: &mut Store, contact: &Contact, seq: u64, body: &str, at: i64) 
     let outcome = store
         .commit_received(&Received {
             contact: contact.id,
-            envelope_id: EnvelopeId::generate().unwrap(),
+            envelope_id: EnvelopeId::random().unwrap(),
             session_state: SessionStateBytes::new(b"state".to_vec()),
             content: ReceivedContent::Message {
                 seq: ConversationSeq::new(seq).unwrap(),
@@ -238,11 +238,11 @@ fn deleting_a_contact_removes_its_messages_from_the_index_and_the_file() {
     let bob = add_contact(&mut f.store, "Bob");
     let gone_word = format!(
         "zqgone{}",
-        hex::encode(EnvelopeId::generate().unwrap().as_bytes())
+        hex::encode(EnvelopeId::random().unwrap().as_bytes())
     );
     let kept_word = format!(
         "zqkept{}",
-        hex::encode(EnvelopeId::generate().unwrap().as_bytes())
+        hex::encode(EnvelopeId::random().unwrap().as_bytes())
     );
     send(&mut f.store, &bob, &format!("the {gone_word} text"), 10);
     receive(&mut f.store, &bob, 5, &format!("again {gone_word}"), 20);

@@ -55,28 +55,10 @@ pub const MAX_ENVELOPE_LEN: usize = ENVELOPE_HEADER_LEN + 65536 + AEAD_TAG_LEN;
 /// bound into HPKE `info`, so an envelope only opens for the mailbox it was sealed to.
 pub use sealpost_ids::SendId;
 
-/// A random 16-byte envelope identifier chosen by the sender, inside the seal. Clients
-/// deduplicate on (contact, EnvelopeId) after a successful open (`docs/engine.md` § Receiving).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EnvelopeId(pub [u8; 16]);
-
-impl EnvelopeId {
-    /// Encoded length.
-    pub const LEN: usize = 16;
-
-    /// A fresh random id.
-    pub fn random() -> Result<Self, CryptoError> {
-        let mut bytes = [0u8; Self::LEN];
-        random_bytes(&mut bytes)?;
-        Ok(Self(bytes))
-    }
-}
-
-impl fmt::Debug for EnvelopeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EnvelopeId({:02x?})", &self.0)
-    }
-}
+/// The random 16-byte envelope identifier chosen by the sender, inside the seal (defined once
+/// in `sealpost-ids`). Clients deduplicate on (contact, EnvelopeId) after a successful open
+/// (`docs/engine.md` § Receiving).
+pub use sealpost_ids::EnvelopeId;
 
 /// A mailbox's public sealing key (X25519), shared in invites and X3DH replies.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -417,7 +399,7 @@ pub fn seal_envelope(
         recipient,
         send_id,
         sender,
-        EnvelopeId::random()?,
+        EnvelopeId::random().map_err(|_| CryptoError::Randomness)?,
         &message.to_bytes(),
     )
 }

@@ -1,13 +1,14 @@
-//! The client store's columns (feature `rusqlite`): mailbox ids as 32-byte blobs, relay URLs as
-//! their text as written. The same bytes the store wrote before these types moved here
-//! (`docs/formats.md`); a blob of another length or a URL the parser refuses is a typed error.
+//! The client store's columns (feature `rusqlite`): mailbox ids as 32-byte blobs, envelope ids as
+//! 16-byte blobs, relay URLs as their text as written. The same bytes the store wrote before these
+//! types moved here (`docs/formats.md`); a blob of another length or a URL the parser refuses is a
+//! typed error.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-use crate::{ReceiveId, RelayUrl, SendId};
+use crate::{EnvelopeId, ReceiveId, RelayUrl, SendId};
 
-macro_rules! blob32 {
-    ($name:ident) => {
+macro_rules! fixed_blob {
+    ($name:ident, $len:literal) => {
         impl ToSql for $name {
             fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
                 Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
@@ -17,10 +18,10 @@ macro_rules! blob32 {
         impl FromSql for $name {
             fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
                 let blob = value.as_blob()?;
-                <[u8; 32]>::try_from(blob)
+                <[u8; $len]>::try_from(blob)
                     .map(Self)
                     .map_err(|_| FromSqlError::InvalidBlobSize {
-                        expected_size: 32,
+                        expected_size: $len,
                         blob_size: blob.len(),
                     })
             }
@@ -28,8 +29,9 @@ macro_rules! blob32 {
     };
 }
 
-blob32!(SendId);
-blob32!(ReceiveId);
+fixed_blob!(SendId, 32);
+fixed_blob!(ReceiveId, 32);
+fixed_blob!(EnvelopeId, 16);
 
 impl ToSql for RelayUrl {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

@@ -565,16 +565,22 @@ async fn a_second_delete_is_refused_like_any_command_on_a_deleted_mailbox(backen
     assert_eq!(owner.request(delete(&owner)).await, err(ErrorCode::Auth));
 }
 
-#[test_case(Backend::Sqlite ; "sqlite")]
-#[test_case(Backend::Postgres ; "postgres")]
-#[tokio::test]
-async fn ack_of_a_stored_envelope_never_pushed_deletes_it(backend: Backend) {
+/// A relay whose push window is one envelope, an owner with one mailbox, and a sender.
+async fn window_of_one(backend: Backend) -> (TestRelay, Client, Mailbox, Client) {
     let mut limits = test_limits();
     limits.window = 1;
     let relay = TestRelay::start_on(backend, limits, None).await;
     let mut owner = Client::connect(relay.addr()).await;
     let mailbox = owner.create().await;
-    let mut sender = Client::connect(relay.addr()).await;
+    let sender = Client::connect(relay.addr()).await;
+    (relay, owner, mailbox, sender)
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn ack_of_a_stored_envelope_never_pushed_deletes_it(backend: Backend) {
+    let (_relay, mut owner, mailbox, mut sender) = window_of_one(backend).await;
     for body in [&b"one"[..], b"two", b"three"] {
         assert_eq!(sender.send(&mailbox, body).await, Response::Ok {});
     }
@@ -594,12 +600,7 @@ async fn ack_of_a_stored_envelope_never_pushed_deletes_it(backend: Backend) {
 async fn an_ack_on_another_connection_deletes_but_frees_no_place_in_the_subscribers_window(
     backend: Backend,
 ) {
-    let mut limits = test_limits();
-    limits.window = 1;
-    let relay = TestRelay::start_on(backend, limits, None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
-    let mut sender = Client::connect(relay.addr()).await;
+    let (relay, mut owner, mailbox, mut sender) = window_of_one(backend).await;
     for body in [&b"one"[..], b"two"] {
         assert_eq!(sender.send(&mailbox, body).await, Response::Ok {});
     }

@@ -81,13 +81,7 @@ async fn every_oked_envelope_survives_kill_9_exactly_once() {
             );
         })
         .await;
-    for index in &oked {
-        assert!(
-            delivered.contains_key(index),
-            "OK'd envelope {index} was lost"
-        );
-    }
-    assert!(delivered.keys().all(|index| *index < TOTAL));
+    assert_burst_kept(&oked, &delivered, TOTAL);
 
     // After the ACKs nothing comes back: a fresh subscriber's first push is a new envelope.
     drop(owner);

@@ -89,6 +89,19 @@ impl PeerMailbox {
         )
         .await;
     }
+
+    /// Replays an envelope captured from the outbox (`Client::sealed_messages_in_outbox`) to the
+    /// relay and mailbox it was sealed for, as a malicious relay could, with this sender's key.
+    pub async fn replay(&self, relay_url: &str, send_id: [u8; 32], envelope: &[u8]) {
+        inject(
+            relay_url,
+            send_id,
+            self.send_secret,
+            &self.sender_key,
+            envelope,
+        )
+        .await;
+    }
 }
 
 impl Client {

@@ -33,6 +33,19 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(20);
 /// How often a wait looks again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Keys as WebDriver's "send keys" writes them.
+pub mod keys {
+    /// Enter.
+    pub const ENTER: &str = "\u{E007}";
+    /// Escape.
+    pub const ESCAPE: &str = "\u{E00C}";
+    /// Shift, then Enter: sent as its own "send keys" call, at whose end WebDriver releases Shift.
+    pub const SHIFT_ENTER: &str = "\u{E008}\u{E007}";
+}
+
+/// The smallest window screenshot [`App::window_shot`] accepts: a window, not a sliver.
+pub const MIN_WINDOW_SHOT_SIDE: u32 = 200;
+
 /// Everything that can go wrong while driving the app.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -77,6 +90,14 @@ pub enum HarnessError {
         what: String,
         /// What the tool said.
         detail: String,
+    },
+    /// A window screenshot is a sliver or one colour.
+    #[error("screenshot {path} is not a window: {summary:?}")]
+    NotAWindow {
+        /// The file.
+        path: PathBuf,
+        /// What it shows.
+        summary: PictureSummary,
     },
     /// A screenshot could not be saved.
     #[error("could not write {path}: {source}")]
@@ -426,6 +447,19 @@ impl App {
             })
             .await?;
         Ok((path, summary))
+    }
+
+    /// [`App::screenshot`] of the whole window: at least [`MIN_WINDOW_SHOT_SIDE`] pixels each way
+    /// and more than one colour. Returns the path.
+    pub async fn window_shot(&self, name: &str) -> Result<PathBuf> {
+        let (path, summary) = self.screenshot(name).await?;
+        if summary.width < MIN_WINDOW_SHOT_SIDE
+            || summary.height < MIN_WINDOW_SHOT_SIDE
+            || summary.colours < 2
+        {
+            return Err(HarnessError::NotAWindow { path, summary });
+        }
+        Ok(path)
     }
 
     /// Ends the WebDriver session, which closes the app instance.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use sealpost_client::scan::{Needle, scan_dir_for_needles};
+use sealpost_webdriver_tests::keys::{ENTER, ESCAPE, SHIFT_ENTER};
 use sealpost_webdriver_tests::{App, DEFAULT_WAIT, Harness, test_id_selector};
 use serde_json::json;
 
@@ -30,12 +31,6 @@ const ALICE_SECOND_LINE: &str = "Second line.";
 
 /// The UI's root element (`ui/index.html`).
 const UI_ROOT: &str = "#app";
-
-/// WebDriver key codes.
-const ENTER: &str = "\u{E007}";
-const ESCAPE: &str = "\u{E00C}";
-/// Shift, then Enter: sent as its own "send keys" call, at whose end WebDriver releases Shift.
-const SHIFT_ENTER: &str = "\u{E008}\u{E007}";
 
 /// Delivery through the relay, with receipts, may take a few seconds on a loaded CI machine.
 const DELIVERY_WAIT: Duration = Duration::from_secs(60);
@@ -62,12 +57,7 @@ async fn window_is_up(harness: &Harness, app: &App) {
 }
 
 async fn shot(app: &App, name: &str) {
-    let (path, summary) = app.screenshot(name).await.unwrap();
-    assert!(
-        summary.width >= 200 && summary.height >= 200 && summary.colours >= 2,
-        "{}: {summary:?}",
-        path.display()
-    );
+    app.window_shot(name).await.unwrap();
 }
 
 async fn onboard(app: &App, display_name: &str) {

@@ -339,7 +339,7 @@ fn seed(store: &mut Store, contact: ContactId, count: u64) -> anyhow::Result<u64
                 let sent_at = at(index + offset);
                 pending.push(Received {
                     contact,
-                    envelope_id: EnvelopeId::generate()?,
+                    envelope_id: EnvelopeId::random()?,
                     session_state: session.clone(),
                     content: ReceivedContent::Message {
                         seq: ConversationSeq::new(last_seq).context("seq 0")?,
@@ -384,7 +384,7 @@ fn seed(store: &mut Store, contact: ContactId, count: u64) -> anyhow::Result<u64
             let read_at = at(index + length);
             pending.push(Received {
                 contact,
-                envelope_id: EnvelopeId::generate()?,
+                envelope_id: EnvelopeId::random()?,
                 session_state: session.clone(),
                 content: ReceivedContent::Receipt {
                     kind: ReceiptKind::Read,

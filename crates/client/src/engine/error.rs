@@ -8,7 +8,7 @@ use crate::content::{ContentError, MAX_TEXT_BYTES};
 use crate::invite::InviteError;
 use crate::open::OpenProfileError;
 use crate::profile::ProfileError;
-use crate::store::{ContactId, InviteStatus, SendingBlockedReason, StoreError};
+use crate::store::{ContactId, InviteStatus, Missing, SendingBlockedReason, StoreError};
 use crate::vault::VaultError;
 
 /// Every way a command can fail. [`EngineError::kind`] is the contract's error kind.
@@ -216,7 +216,9 @@ impl From<StoreError> for EngineError {
             StoreError::SendingBlocked {
                 reason: SendingBlockedReason::KeyChangePending,
             } => Self::KeyChangePending,
-            StoreError::NotFound { what: "contact" } => Self::ContactNotFound,
+            StoreError::NotFound {
+                what: Missing::Contact,
+            } => Self::ContactNotFound,
             StoreError::InviteUnavailable { status } => match status {
                 InviteStatus::Consumed => Self::InviteUsed,
                 InviteStatus::Expired => Self::InviteExpired,

@@ -12,7 +12,7 @@ use super::state::{Inner, invite_name, lock};
 use super::views::*;
 use crate::content::{Body, CONTENT_VERSION, Content};
 use crate::store::{
-    ContactId, EnvelopeId, IdentityKeyBytes, KeyChangeOutcome, NewContact, OwnMailbox, Received,
+    ContactId, IdentityKeyBytes, KeyChangeOutcome, NewContact, OwnMailbox, Received,
     ReceivedContent, SessionStateBytes, SignedPrekeyBytes, StoreError, UnixMillis,
 };
 
@@ -124,7 +124,7 @@ pub(super) fn accept_first_message(
         }
         store.commit_received(&Received {
             contact,
-            envelope_id: EnvelopeId::from_bytes(opened.envelope_id().0),
+            envelope_id: opened.envelope_id(),
             session_state: SessionStateBytes::new(session.to_bytes()?.to_vec()),
             content: ReceivedContent::SessionOnly,
             received_at: now,
@@ -185,7 +185,7 @@ fn closed_invite_tried(
         let same_sender = store.contact(contact)?.is_some_and(|row| {
             row.identity_key.as_bytes() == opened.sender().to_bytes().as_slice()
         });
-        let envelope_id = EnvelopeId::from_bytes(opened.envelope_id().0);
+        let envelope_id = opened.envelope_id();
         if same_sender && store.is_envelope_seen(contact, envelope_id)? {
             return Ok(FirstMessage::Decided(true));
         }

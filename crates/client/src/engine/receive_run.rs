@@ -149,7 +149,7 @@ fn step_one(
 ) -> Result<Step, EngineError> {
     let decided =
         |result: Result<bool, EngineError>| result.map(|ack| Step::Decided(Locked::Done(ack)));
-    let envelope_id = EnvelopeId::from_bytes(opened.envelope_id().0);
+    let envelope_id = opened.envelope_id();
     if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(contact) {
         let entry = match store.contact(contact)? {
             None => None,

@@ -14,9 +14,7 @@ use super::envelope::{refuse, responder_session};
 use super::error::EngineError;
 use super::state::{Inner, identity_from_bytes, lock};
 use crate::content::{Body, CONTENT_VERSION, Content};
-use crate::store::{
-    ContactId, EnvelopeId, Received, ReceivedContent, SessionStateBytes, Store, UnixMillis,
-};
+use crate::store::{ContactId, Received, ReceivedContent, SessionStateBytes, Store, UnixMillis};
 
 /// Setting: the last restart generation we sent to a contact (suffix: the contact id).
 const RESTART_SENT_KEY: &str = "engine.restart-sent.";
@@ -147,7 +145,7 @@ pub(super) fn accept_restart(
         }
         None => false,
     };
-    let envelope_id = EnvelopeId::from_bytes(opened.envelope_id().0);
+    let envelope_id = opened.envelope_id();
     let now = UnixMillis::now();
     let state = SessionStateBytes::new(session.to_bytes()?.to_vec());
     store.transaction(|store| -> Result<(), EngineError> {

@@ -7,7 +7,7 @@ use super::types::{
     ContactId, IdentityKeyBytes, SessionStateBytes, SignedPrekeyBytes, SignedPrekeySecretBytes,
     UnixMillis,
 };
-use super::{Store, StoreError};
+use super::{Missing, Store, StoreError};
 
 /// What is needed to add a contact.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -231,7 +231,9 @@ impl Store {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?
-            .ok_or(StoreError::NotFound { what: "contact" })?;
+            .ok_or(StoreError::NotFound {
+                what: Missing::Contact,
+            })?;
         if &current == new_key {
             return Ok(KeyChangeOutcome::Unchanged);
         }
@@ -276,15 +278,17 @@ impl Store {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?
-            .ok_or(StoreError::NotFound { what: "contact" })?;
+            .ok_or(StoreError::NotFound {
+                what: Missing::Contact,
+            })?;
         let Some(pending) = pending else {
             return Err(StoreError::NotFound {
-                what: "pending identity key",
+                what: Missing::PendingIdentityKey,
             });
         };
         let Some(session) = session else {
             return Err(StoreError::NotFound {
-                what: "the session held with the key change",
+                what: Missing::HeldSession,
             });
         };
         let clash: Option<ContactId> = transaction
@@ -327,9 +331,9 @@ impl Store {
                 .optional()?;
             return Err(StoreError::NotFound {
                 what: if exists.is_some() {
-                    "pending identity key"
+                    Missing::PendingIdentityKey
                 } else {
-                    "contact"
+                    Missing::Contact
                 },
             });
         }
@@ -351,7 +355,9 @@ impl Store {
         super::search::unindex_contact_in(&transaction, id)?;
         let deleted = transaction.execute("DELETE FROM contacts WHERE id = ?1", params![id])?;
         if deleted == 0 {
-            return Err(StoreError::NotFound { what: "contact" });
+            return Err(StoreError::NotFound {
+                what: Missing::Contact,
+            });
         }
         transaction.commit()?;
         Ok(queued)
@@ -514,7 +520,9 @@ impl Store {
         let transaction = self.write()?;
         let changed = transaction.execute(sql, parameters)?;
         if changed == 0 {
-            return Err(StoreError::NotFound { what: "contact" });
+            return Err(StoreError::NotFound {
+                what: Missing::Contact,
+            });
         }
         transaction.commit()?;
         Ok(())

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::contacts::{CONTACT_COLUMNS, contact_from_row, write_session};
 use super::messages::{OutboxItem, SealedOutgoing};
 use super::types::{ContactId, Direction, MessageId, MessageState, OutboxItemId, UnixMillis};
-use super::{Store, StoreError};
+use super::{Missing, Store, StoreError};
 use crate::group::{GroupId, GroupReplica, MemberKey, Role};
 
 /// How far past the group's clock a peer's sequence number may jump (as for 1:1 chats,
@@ -279,7 +279,9 @@ fn write_replica_in(
             now
         ])?;
     if changed == 0 {
-        return Err(StoreError::NotFound { what: "group" });
+        return Err(StoreError::NotFound {
+            what: Missing::Group,
+        });
     }
     transaction
         .prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?
@@ -298,7 +300,9 @@ fn group_last_seq(transaction: &Connection, id: GroupId) -> Result<u64, StoreErr
         .prepare_cached("SELECT last_seq FROM groups WHERE id = ?1")?
         .query_row(params![id], |row| row.get(0))
         .optional()?
-        .ok_or(StoreError::NotFound { what: "group" })?;
+        .ok_or(StoreError::NotFound {
+            what: Missing::Group,
+        })?;
     u64::try_from(raw).map_err(|_| StoreError::CorruptRow {
         detail: "negative group last_seq".to_owned(),
     })
@@ -373,8 +377,9 @@ impl Store {
         }
         write_replica_in(&transaction, id, replica, now)?;
         transaction.commit()?;
-        self.group(id)?
-            .ok_or(StoreError::NotFound { what: "group" })
+        self.group(id)?.ok_or(StoreError::NotFound {
+            what: Missing::Group,
+        })
     }
 
     /// One group.
@@ -558,7 +563,9 @@ impl Store {
             ))?
             .query_row(params![sealed.contact], contact_from_row)
             .optional()?
-            .ok_or(StoreError::NotFound { what: "contact" })?;
+            .ok_or(StoreError::NotFound {
+                what: Missing::Contact,
+            })?;
         if let Some(reason) = contact.sending_blocked_reason() {
             return Err(StoreError::SendingBlocked { reason });
         }
@@ -765,7 +772,9 @@ impl Store {
         let transaction = self.write()?;
         let deleted = transaction.execute("DELETE FROM groups WHERE id = ?1", params![id])?;
         if deleted == 0 {
-            return Err(StoreError::NotFound { what: "group" });
+            return Err(StoreError::NotFound {
+                what: Missing::Group,
+            });
         }
         transaction.commit()?;
         Ok(())

@@ -12,7 +12,7 @@ use super::types::{
     RelayUrl, SealingPublicKeyBytes, SealingSecretBytes, SendId, SendSecretBytes,
     SenderAuthSecretBytes, UnixMillis,
 };
-use super::{Store, StoreError};
+use super::{Missing, Store, StoreError};
 
 /// Whom an own mailbox serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -424,7 +424,9 @@ impl Store {
                 invite_from_row,
             )
             .optional()?
-            .ok_or(StoreError::NotFound { what: "invite" })?;
+            .ok_or(StoreError::NotFound {
+                what: Missing::Invite,
+            })?;
         let status = invite.status(now);
         if status != InviteStatus::Open {
             return Err(StoreError::InviteUnavailable { status });
@@ -457,7 +459,9 @@ impl Store {
                 invite_from_row,
             )
             .optional()?
-            .ok_or(StoreError::NotFound { what: "invite" })?;
+            .ok_or(StoreError::NotFound {
+                what: Missing::Invite,
+            })?;
         let status = invite.status(now);
         if matches!(status, InviteStatus::Consumed | InviteStatus::Revoked) {
             return Err(StoreError::InviteUnavailable { status });

@@ -33,7 +33,7 @@ use super::types::{
     ContactId, ConversationSeq, Direction, EnvelopeId, MessageId, MessagePosition, MessageState,
     OutboxItemId, RelayUrl, SealedEnvelopeBytes, SendId, SessionStateBytes, UnixMillis,
 };
-use super::{Store, StoreError};
+use super::{Missing, Store, StoreError};
 
 /// A message as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,7 +247,9 @@ fn load_contact(transaction: &Connection, id: ContactId) -> Result<Contact, Stor
         ))?
         .query_row(params![id], contact_from_row)
         .optional()?
-        .ok_or(StoreError::NotFound { what: "contact" })
+        .ok_or(StoreError::NotFound {
+            what: Missing::Contact,
+        })
 }
 
 fn last_seq(transaction: &Connection, contact: ContactId) -> Result<u64, StoreError> {
@@ -710,7 +712,7 @@ impl Store {
     pub fn mark_outbox_sent(&mut self, id: OutboxItemId) -> Result<Option<MessageId>, StoreError> {
         let transaction = self.write()?;
         let changed = mark_sent_in(&transaction, id)?.ok_or(StoreError::NotFound {
-            what: "outbox item",
+            what: Missing::OutboxItem,
         })?;
         transaction.commit()?;
         Ok(changed)
@@ -750,7 +752,7 @@ impl Store {
             )
             .optional()?;
         let attempts = attempts.ok_or(StoreError::NotFound {
-            what: "outbox item",
+            what: Missing::OutboxItem,
         })?;
         transaction.commit()?;
         Ok(attempts)
@@ -768,7 +770,7 @@ impl Store {
             )
             .optional()?
             .ok_or(StoreError::NotFound {
-                what: "outbox item",
+                what: Missing::OutboxItem,
             })?;
         // A group copy that reached no relay is failed for its member (before the DELETE, whose
         // trigger moves only queued copies to on relay; `store/groups.rs`).

@@ -104,8 +104,8 @@ pub enum StoreError {
     /// The row the operation needs does not exist.
     #[error("{what} not found")]
     NotFound {
-        /// What was looked up.
-        what: &'static str,
+        /// What was looked up (typed, so callers can tell a missing contact from the rest).
+        what: Missing,
     },
     /// The write would break a uniqueness rule (e.g. the identity key belongs to another contact,
     /// or a peer reused a sequence number).
@@ -147,6 +147,39 @@ pub enum StoreError {
     /// Any other SQLite error.
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+}
+
+/// Which record a [`StoreError::NotFound`] looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The contact (or its 1:1 conversation).
+    Contact,
+    /// The profile record.
+    Profile,
+    /// The group.
+    Group,
+    /// The invite.
+    Invite,
+    /// The outbox row.
+    OutboxItem,
+    /// A contact's pending (changed) identity key.
+    PendingIdentityKey,
+    /// The session held back with a pending key change.
+    HeldSession,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Missing::Contact => "contact",
+            Missing::Profile => "profile",
+            Missing::Group => "group",
+            Missing::Invite => "invite",
+            Missing::OutboxItem => "outbox item",
+            Missing::PendingIdentityKey => "pending identity key",
+            Missing::HeldSession => "the session held with the key change",
+        })
+    }
 }
 
 impl StoreError {
@@ -386,7 +419,9 @@ impl Store {
             params![display_name],
         )?;
         if changed == 0 {
-            return Err(StoreError::NotFound { what: "profile" });
+            return Err(StoreError::NotFound {
+                what: Missing::Profile,
+            });
         }
         transaction.commit()?;
         Ok(())

@@ -61,7 +61,7 @@ fn envelope(n: u8, bytes: &[u8]) -> SealedEnvelopeForRelay {
 fn received_message(contact: ContactId, n: u64, body: &str, state: &str) -> Received {
     Received {
         contact,
-        envelope_id: EnvelopeId::generate().unwrap(),
+        envelope_id: EnvelopeId::random().unwrap(),
         session_state: session(state),
         content: ReceivedContent::Message {
             seq: seq(n),
@@ -914,7 +914,7 @@ fn a_message_with_riding_receipts_stores_both_or_neither() {
     let m1 = f.store.insert_outgoing_message(bob.id, "1", t(1)).unwrap();
     let with_receipts = |n: u64, body: &str, receipts: Vec<(ReceiptKind, u64)>| Received {
         contact: bob.id,
-        envelope_id: EnvelopeId::generate().unwrap(),
+        envelope_id: EnvelopeId::random().unwrap(),
         session_state: session("w"),
         content: ReceivedContent::MessageWithReceipts {
             seq: seq(n),
@@ -968,7 +968,7 @@ fn receipts_only_move_states_forward() {
     let m2 = f.store.insert_outgoing_message(bob.id, "2", t(1)).unwrap();
     let receipt = |kind, seqs: Vec<u64>| Received {
         contact: bob.id,
-        envelope_id: EnvelopeId::generate().unwrap(),
+        envelope_id: EnvelopeId::random().unwrap(),
         session_state: session("x"),
         content: ReceivedContent::Receipt {
             kind,

@@ -5,7 +5,8 @@
 //!   exported. Their text form is 32 lowercase hex digits ([`std::fmt::Display`] /
 //!   [`std::str::FromStr`]), which is what crosses the app's IPC.
 //! - **[`EnvelopeId`]** is the random 16-byte id that travels *inside* the seal (`docs/crypto.md` §
-//!   Sealed envelope); the client deduplicates on it and never on anything a relay assigns.
+//!   Sealed envelope); the client deduplicates on it and never on anything a relay assigns. It is
+//!   `sealpost-ids`' type, the one `sealpost-crypto` opens, re-exported here.
 //! - **Opaque public bytes** ([`IdentityKeyBytes`], [`SealedEnvelopeBytes`],
 //!   [`SealingPublicKeyBytes`], [`SignedPrekeyBytes`]) are produced and interpreted by
 //!   `sealpost-crypto` and `sealpost-wire`; the store only keeps them.
@@ -124,10 +125,6 @@ random_id! {
 random_id! {
     /// One row of the outbox: one sealed envelope bound for one relay.
     OutboxItemId
-}
-random_id! {
-    /// The random id inside every seal, used for deduplication (`docs/engine.md` § Receiving).
-    EnvelopeId
 }
 
 macro_rules! public_bytes {
@@ -266,6 +263,10 @@ secret_bytes! {
 /// the crypto crate, the wire protocol and the relay client), stored as 32-byte blobs and as the
 /// URL text as written.
 pub use sealpost_ids::{ReceiveId, RelayUrl, SendId};
+
+/// The random id inside every seal, used for deduplication (`docs/engine.md` § Receiving):
+/// defined once in `sealpost-ids`, the same type `sealpost-crypto` opens; a 16-byte blob.
+pub use sealpost_ids::EnvelopeId;
 
 /// A point in time: milliseconds since the Unix epoch (UTC). Local clock; never trusted for order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -510,6 +510,22 @@ pub fn record_burst_reply(
     }
 }
 
+/// After a burst of `total` SENDs: every envelope the relay OK'd (`oked`) was delivered, and
+/// nothing was delivered that the burst did not send.
+pub fn assert_burst_kept<V>(
+    oked: &std::collections::HashSet<u32>,
+    delivered: &std::collections::HashMap<u32, V>,
+    total: u32,
+) {
+    for index in oked {
+        assert!(
+            delivered.contains_key(index),
+            "OK'd envelope {index} was lost"
+        );
+    }
+    assert!(delivered.keys().all(|index| *index < total));
+}
+
 /// GETs `path` from a metrics endpoint and returns the raw HTTP response.
 pub async fn scrape(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -96,7 +96,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// pump also looks at the groups' unread counts every [`GROUP_CHECK_INTERVAL`]: a count that
 /// grew gives one notification and an unread recount, as a 1:1 message does.
 async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedReceiver<EngineEvent>) {
-    let mut newest_unnotified: Option<(String, String)> = None;
+    let mut newest_unnotified: Option<(String, Option<String>)> = None;
     let mut unread_stale = false;
     let mut group_unread: Option<u64> = None;
     let mut group_check = tokio::time::interval(GROUP_CHECK_INTERVAL);
@@ -115,16 +115,27 @@ async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedRece
                 contact_id,
                 message,
             } => {
-                newest_unnotified = Some((contact_id.clone(), message.text.clone()));
+                // A timer change is a system line: no notification. A disappearing message's
+                // text never goes into one (it could outlive the message; `docs/engine.md` §
+                // Disappearing messages).
+                if message.timer_change.is_none() {
+                    let text = message
+                        .timer_seconds
+                        .is_none()
+                        .then(|| message.text.clone());
+                    newest_unnotified = Some((contact_id.clone(), text));
+                }
                 unread_stale = true;
             }
-            EngineEvent::ContactUpdated { .. } => unread_stale = true,
+            EngineEvent::ContactUpdated { .. } | EngineEvent::MessagesExpired { .. } => {
+                unread_stale = true;
+            }
             _ => {}
         }
         forward(&handle, &event);
         if events.is_empty() {
             if let Some((contact_id, text)) = newest_unnotified.take() {
-                notify_new_message(&handle, &contact_id, &text).await;
+                notify_new_message(&handle, &contact_id, text.as_deref()).await;
             }
             if std::mem::take(&mut unread_stale) {
                 refresh_unread(&handle).await;
@@ -160,7 +171,7 @@ async fn check_groups<R: Runtime>(handle: &AppHandle<R>, last: &mut Option<u64>)
         if let Some(message) = newest.last().filter(|m| !m.outgoing) {
             let author = message.author_name.clone().unwrap_or_default();
             let sender = format!("{} \u{2014} {author}", group.name);
-            notify_new_text(handle, &sender, &message.text).await;
+            notify_new_text(handle, &sender, Some(&message.text)).await;
         }
     }
     refresh_unread(handle).await;
@@ -176,7 +187,11 @@ fn forward<R: Runtime>(handle: &AppHandle<R>, event: &EngineEvent) {
     }
 }
 
-async fn notify_new_message<R: Runtime>(handle: &AppHandle<R>, contact_id: &str, text: &str) {
+async fn notify_new_message<R: Runtime>(
+    handle: &AppHandle<R>,
+    contact_id: &str,
+    text: Option<&str>,
+) {
     let shell = handle.state::<Shell>();
     let Some(app) = shell.app.get() else { return };
     let chats = app.engine().list_chats().await.unwrap_or_default();
@@ -189,8 +204,9 @@ async fn notify_new_message<R: Runtime>(handle: &AppHandle<R>, contact_id: &str,
 }
 
 /// Shows a notification for a new message from `sender` unless the window is focused or the
-/// user turned notifications off; names and text only when the settings allow it.
-async fn notify_new_text<R: Runtime>(handle: &AppHandle<R>, sender: &str, text: &str) {
+/// user turned notifications off; names and text only when the settings allow it and `text` is
+/// given (`None` for a disappearing message).
+async fn notify_new_text<R: Runtime>(handle: &AppHandle<R>, sender: &str, text: Option<&str>) {
     let focused = handle
         .get_webview_window(MAIN_WINDOW)
         .and_then(|window| window.is_focused().ok())
@@ -206,12 +222,12 @@ async fn notify_new_text<R: Runtime>(handle: &AppHandle<R>, sender: &str, text: 
     if !settings.notifications.enabled {
         return;
     }
-    let preview = if settings.notifications.show_text {
+    let preview = if settings.notifications.show_text && text.is_some() {
         NotificationPreview::NameAndText
     } else {
         NotificationPreview::Hidden
     };
-    let shown = notify::new_message_text(preview, sender, text);
+    let shown = notify::new_message_text(preview, sender, text.unwrap_or_default());
     if let Err(error) = notify::show_new_message(handle, &shown) {
         tracing::warn!(%error, "could not show a notification");
     }

@@ -55,6 +55,7 @@ macro_rules! constant_time_eq {
 pub(crate) use constant_time_eq;
 
 pub mod app;
+pub mod clock;
 pub mod content;
 pub mod engine;
 pub mod group;
@@ -68,6 +69,7 @@ pub mod store;
 pub mod vault;
 
 pub use app::{App, AppConfig, AppError, AppStatus, LocalRelayMode};
+pub use clock::Clock;
 pub use engine::{Engine, EngineConfig, EngineError, EngineEvent};
 pub use open::{OpenProfileError, OpenedProfile, open_profile, open_profile_store};
 pub use profile::{ProfileDirs, ProfileError, ProfileName, ProfilesConfig};

@@ -37,6 +37,7 @@
 //! and sends it requests. Writes take `&mut self`.
 
 mod contacts;
+mod expiry;
 mod groups;
 mod mailboxes;
 mod messages;
@@ -54,6 +55,7 @@ use crate::profile::ProfileDirs;
 use crate::vault::DatabaseKey;
 
 pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
+pub use expiry::{ChatTimer, DisappearingTimer, ExpiredMessage, timer_change_wins};
 pub use groups::{
     Group, GroupCopy, GroupDeliverySummary, GroupMember, GroupMessage, GroupMessageKind,
     MAX_GROUP_SEQ_ADVANCE,
@@ -63,8 +65,8 @@ pub use mailboxes::{
     OwnMailbox, PeerAddress, PendingSecure,
 };
 pub use messages::{
-    ChatSummary, Message, OutboxItem, ReceiptKind, ReceiveOutcome, Received, ReceivedContent,
-    SealedEnvelopeForRelay, SealedOutgoing,
+    ChatSummary, Message, OutboxItem, OutgoingContent, ReceiptKind, ReceiveOutcome, Received,
+    ReceivedContent, SealedEnvelopeForRelay, SealedOutgoing,
 };
 pub use schema::SCHEMA_VERSION;
 pub use search::{

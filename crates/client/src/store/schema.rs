@@ -319,8 +319,30 @@ CREATE TABLE search_backlog (
 INSERT INTO search_backlog (message_id) SELECT id FROM messages;
 "#;
 
+/// Version 8: disappearing messages (`store/expiry.rs`, `docs/engine.md` § Disappearing
+/// messages).
+///
+/// - `messages.expire_after_s`: the timer a message was sent with (NULL: none);
+///   `messages.expires_at`: when it expires by our clock (sent or stored, plus the timer); a
+///   partial index finds the expired ones without scanning history.
+/// - `messages.timer_change`: set on a system line "the timer was set to N seconds" (0 = off);
+///   such a row has an empty body.
+/// - `chat_timers`: per chat, the timer and the sequence number of the change that set it.
+const V8: &str = r#"
+ALTER TABLE messages ADD COLUMN expire_after_s INTEGER CHECK (expire_after_s IS NULL OR expire_after_s > 0);
+ALTER TABLE messages ADD COLUMN expires_at INTEGER
+    CHECK ((expires_at IS NULL) = (expire_after_s IS NULL));
+ALTER TABLE messages ADD COLUMN timer_change INTEGER CHECK (timer_change IS NULL OR timer_change >= 0);
+CREATE INDEX messages_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE chat_timers (
+    contact_id BLOB PRIMARY KEY NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    seconds INTEGER NOT NULL CHECK (seconds >= 0),
+    seq INTEGER NOT NULL CHECK (seq >= 1)
+) STRICT, WITHOUT ROWID;
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -450,15 +450,26 @@ pub(crate) fn unindex_contact_in(
         rows.collect::<Result<_, _>>()?
     };
     for (rowid, body) in &indexed {
-        connection
-            .prepare_cached(
-                "INSERT INTO message_search (message_search, rowid, body) VALUES ('delete', ?1, ?2)",
-            )?
-            .execute(params![rowid, index_text(body)])?;
-        connection
-            .prepare_cached("DELETE FROM search_documents WHERE rowid = ?1")?
-            .execute(params![rowid])?;
+        unindex_row_in(connection, *rowid, body)?;
     }
+    Ok(())
+}
+
+/// Removes one indexed message (its FTS rowid and its text) from the index: the FTS5 `delete`
+/// command with its indexed text, then its mapping row (an expired message, `store/expiry.rs`).
+pub(crate) fn unindex_row_in(
+    connection: &Connection,
+    rowid: i64,
+    body: &str,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO message_search (message_search, rowid, body) VALUES ('delete', ?1, ?2)",
+        )?
+        .execute(params![rowid, index_text(body)])?;
+    connection
+        .prepare_cached("DELETE FROM search_documents WHERE rowid = ?1")?
+        .execute(params![rowid])?;
     Ok(())
 }
 

@@ -42,4 +42,12 @@ contactId: string, } | { "event": "invite-misuse",
 /**
  * The invite.
  */
-inviteId: string, };
+inviteId: string, } | { "event": "messages-expired", 
+/**
+ * The conversation.
+ */
+contactId: string, 
+/**
+ * The deleted messages.
+ */
+messageIds: Array<string>, };

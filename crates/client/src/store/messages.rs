@@ -1219,9 +1219,10 @@ impl Store {
         let rows = contacts.query_map([], |row| {
             Ok((contact_from_row(row)?, row.get::<_, u32>(9)?))
         })?;
+        // The newest text: a timer change's system line has no text to show in the list.
         let mut last = self.connection.prepare_cached(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE contact_id = ?1
-             ORDER BY seq DESC, direction DESC LIMIT 1"
+             AND timer_change IS NULL ORDER BY seq DESC, direction DESC LIMIT 1"
         ))?;
         let mut list = Vec::new();
         for row in rows {

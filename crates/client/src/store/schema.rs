@@ -328,7 +328,20 @@ INSERT INTO search_backlog (message_id) SELECT id FROM messages;
 /// - `messages.timer_change`: set on a system line "the timer was set to N seconds" (0 = off);
 ///   such a row has an empty body.
 /// - `chat_timers`: per chat, the timer and the sequence number of the change that set it.
+///
+/// And search speed (`docs/benchmarks.md` § Search): the FTS5 table is made again with prefix
+/// indexes of 2 and 3 characters, so the as-you-type prefix of a query's last word reads one
+/// doclist newest first and stops after a page, instead of merging the doclists of every word
+/// it starts. Every message goes back into `search_backlog` and is indexed again in the
+/// background (the old pages are zeroed by `secure_delete` as the table is dropped).
 const V8: &str = r#"
+DROP TABLE message_search;
+CREATE VIRTUAL TABLE message_search USING fts5(
+    body, content = '', tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+);
+INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
+DELETE FROM search_documents;
+INSERT INTO search_backlog (message_id) SELECT id FROM messages WHERE true ON CONFLICT DO NOTHING;
 ALTER TABLE messages ADD COLUMN expire_after_s INTEGER CHECK (expire_after_s IS NULL OR expire_after_s > 0);
 ALTER TABLE messages ADD COLUMN expires_at INTEGER
     CHECK ((expires_at IS NULL) = (expire_after_s IS NULL));

@@ -14,6 +14,7 @@ const COMMANDS: &[&str] = &[
     "get_messages",
     "search_messages",
     "send_message",
+    "set_chat_timer",
     "mark_read",
     "create_invite",
     "list_invites",

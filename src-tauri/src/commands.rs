@@ -149,6 +149,19 @@ pub async fn search_messages(
         .await?)
 }
 
+/// `set_chat_timer`: the chat's disappearing timer for both sides, seconds (0 = off; `docs/engine.md`
+/// § Disappearing messages); returns the system line.
+#[tauri::command]
+pub async fn set_chat_timer(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+    seconds: u32,
+) -> CommandResult<MessageView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.set_chat_timer(&contact_id, seconds).await?)
+}
+
 /// `send_message`: stored and queued; the state moves on through `message-state` events.
 #[tauri::command]
 pub async fn send_message(

@@ -79,6 +79,7 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::list_chats,
             commands::get_messages,
             commands::search_messages,
+            commands::set_chat_timer,
             commands::send_message,
             commands::mark_read,
             commands::create_invite,

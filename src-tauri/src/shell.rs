@@ -100,10 +100,19 @@ async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedRece
                 contact_id,
                 message,
             } => {
-                newest_unnotified = Some(Unnotified::Chat {
-                    contact_id: contact_id.clone(),
-                    text: message.text.clone(),
-                });
+                // A timer change is a system line: no notification. A disappearing message's
+                // text never goes into one (it could outlive the message; `docs/engine.md` §
+                // Disappearing messages).
+                if message.timer_change.is_none() {
+                    let text = message
+                        .timer_seconds
+                        .is_none()
+                        .then(|| message.text.clone());
+                    newest_unnotified = Some(Unnotified::Chat {
+                        contact_id: contact_id.clone(),
+                        text,
+                    });
+                }
                 unread_stale = true;
             }
             EngineEvent::GroupMessageReceived { group_id, message } => {
@@ -114,7 +123,9 @@ async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedRece
                 });
                 unread_stale = true;
             }
-            EngineEvent::ContactUpdated { .. } | EngineEvent::GroupRosterChanged { .. } => {
+            EngineEvent::ContactUpdated { .. }
+            | EngineEvent::GroupRosterChanged { .. }
+            | EngineEvent::MessagesExpired { .. } => {
                 unread_stale = true;
             }
             _ => {}
@@ -123,7 +134,7 @@ async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedRece
         if events.is_empty() {
             match newest_unnotified.take() {
                 Some(Unnotified::Chat { contact_id, text }) => {
-                    notify_new_message(&handle, &contact_id, &text).await;
+                    notify_new_message(&handle, &contact_id, text.as_deref()).await;
                 }
                 Some(Unnotified::Group {
                     group_id,
@@ -141,8 +152,12 @@ async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedRece
 
 /// The newest message of a burst, not notified yet.
 enum Unnotified {
-    /// A 1:1 message.
-    Chat { contact_id: String, text: String },
+    /// A 1:1 message (`text` is `None` for a disappearing message: its text never goes into a
+    /// notification).
+    Chat {
+        contact_id: String,
+        text: Option<String>,
+    },
     /// A group text by `author` (their contact name, if any).
     Group {
         group_id: String,
@@ -165,7 +180,7 @@ async fn notify_new_group_message<R: Runtime>(
         .await
         .map(|group| group.name)
         .unwrap_or_default();
-    notify_new_text(handle, &format!("{name} \u{2014} {author}"), text).await;
+    notify_new_text(handle, &format!("{name} \u{2014} {author}"), Some(text)).await;
 }
 
 fn forward<R: Runtime>(handle: &AppHandle<R>, event: &EngineEvent) {
@@ -178,7 +193,11 @@ fn forward<R: Runtime>(handle: &AppHandle<R>, event: &EngineEvent) {
     }
 }
 
-async fn notify_new_message<R: Runtime>(handle: &AppHandle<R>, contact_id: &str, text: &str) {
+async fn notify_new_message<R: Runtime>(
+    handle: &AppHandle<R>,
+    contact_id: &str,
+    text: Option<&str>,
+) {
     let shell = handle.state::<Shell>();
     let Some(app) = shell.app.get() else { return };
     let chats = app.engine().list_chats().await.unwrap_or_default();
@@ -191,8 +210,9 @@ async fn notify_new_message<R: Runtime>(handle: &AppHandle<R>, contact_id: &str,
 }
 
 /// Shows a notification for a new message from `sender` unless the window is focused or the
-/// user turned notifications off; names and text only when the settings allow it.
-async fn notify_new_text<R: Runtime>(handle: &AppHandle<R>, sender: &str, text: &str) {
+/// user turned notifications off; names and text only when the settings allow it and `text` is
+/// given (`None` for a disappearing message).
+async fn notify_new_text<R: Runtime>(handle: &AppHandle<R>, sender: &str, text: Option<&str>) {
     let focused = handle
         .get_webview_window(MAIN_WINDOW)
         .and_then(|window| window.is_focused().ok())
@@ -208,12 +228,12 @@ async fn notify_new_text<R: Runtime>(handle: &AppHandle<R>, sender: &str, text: 
     if !settings.notifications.enabled {
         return;
     }
-    let preview = if settings.notifications.show_text {
+    let preview = if settings.notifications.show_text && text.is_some() {
         NotificationPreview::NameAndText
     } else {
         NotificationPreview::Hidden
     };
-    let shown = notify::new_message_text(preview, sender, text);
+    let shown = notify::new_message_text(preview, sender, text.unwrap_or_default());
     if let Err(error) = notify::show_new_message(handle, &shown) {
         tracing::warn!(%error, "could not show a notification");
     }

@@ -242,6 +242,7 @@ function MainScreen({
     return subscribeAll({
       "message-received": () => void refreshChats(),
       "contact-updated": () => void refreshChats(),
+      "messages-expired": () => void refreshChats(),
       "key-changed": () => void refreshChats(),
       "connection-state": ({ connections: next }) => {
         setConnections(next);

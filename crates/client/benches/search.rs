@@ -6,6 +6,9 @@
 //! dev profile (dependencies, SQLCipher included, are built at opt-level 3):
 //! `cargo bench --profile dev -p sealpost-client --bench search`.
 //! `SEALPOST_SEARCH_MESSAGES` and `SEALPOST_SEARCH_BACKLOG` change the two sizes.
+//! `SEALPOST_SEARCH_STORE=<dir>` keeps the big store in `<dir>` (keyed with a fixed key: the text
+//! is synthetic) and reuses it on the next run, so query settings can be compared on the same
+//! file without filling it again.
 //!
 //! The text is synthetic and deterministic: Zipf-distributed words from a 20,000-word vocabulary
 //! (with accents), one message in ten in Japanese, one in twenty with a URL; about 80 bytes each.
@@ -100,7 +103,33 @@ fn env_count(name: &str, default: usize) -> usize {
 /// A store with `count` messages spread over 20 contacts, one per second of a local clock.
 fn filled_store(dir: &std::path::Path, count: usize) -> (Store, u64, Duration) {
     let key = DatabaseKey::generate().unwrap();
-    let mut store = Store::open(&dir.join("search.db"), &key).unwrap();
+    fill_store(Store::open(&dir.join("search.db"), &key).unwrap(), count)
+}
+
+/// The big store of `SEALPOST_SEARCH_STORE`: reused when it is there, else filled and kept.
+fn kept_store(dir: &std::path::Path, count: usize) -> (Store, u64, Duration) {
+    let key = DatabaseKey::from_bytes([0x5e; 32]);
+    let path = dir.join("search.db");
+    let sizes = dir.join("text-bytes");
+    if path.exists() {
+        let text_bytes = std::fs::read_to_string(&sizes)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        return (
+            Store::open(&path, &key).unwrap(),
+            text_bytes,
+            Duration::ZERO,
+        );
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let filled = fill_store(Store::open(&path, &key).unwrap(), count);
+    std::fs::write(&sizes, filled.1.to_string()).unwrap();
+    filled
+}
+
+fn fill_store(mut store: Store, count: usize) -> (Store, u64, Duration) {
     let contacts: Vec<Contact> = (0..20)
         .map(|n| {
             store
@@ -150,7 +179,7 @@ fn main() {
 
     // 1. Background indexing: a store of `backlog` messages whose index is emptied and rebuilt
     //    by the pass the engine runs (batches of 200, the store released between batches).
-    {
+    if backlog > 0 {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _, _) = filled_store(dir.path(), backlog);
         store.requeue_search_index().unwrap();
@@ -177,8 +206,15 @@ fn main() {
     }
 
     // 2. The big store: inline indexing while storing, size, queries.
-    let dir = tempfile::tempdir().unwrap();
-    let (store, text_bytes, fill) = filled_store(dir.path(), total);
+    let temporary = tempfile::tempdir().unwrap();
+    let kept = std::env::var_os("SEALPOST_SEARCH_STORE").map(std::path::PathBuf::from);
+    let dir = kept
+        .clone()
+        .unwrap_or_else(|| temporary.path().to_path_buf());
+    let (store, text_bytes, fill) = match &kept {
+        Some(kept) => kept_store(kept, total),
+        None => filled_store(&dir, total),
+    };
     let index_bytes = store.search_index_bytes().unwrap();
     println!(
         "stored and indexed {total} messages in {:.1} s ({:.0} µs each, batches of 10,000)",
@@ -190,10 +226,7 @@ fn main() {
         text_bytes as f64 / 1e6,
         index_bytes as f64 / 1e6,
         index_bytes as f64 / text_bytes as f64,
-        std::fs::metadata(dir.path().join("search.db"))
-            .unwrap()
-            .len() as f64
-            / 1e6
+        std::fs::metadata(dir.join("search.db")).unwrap().len() as f64 / 1e6
     );
 
     let mut rng = Rng(42);

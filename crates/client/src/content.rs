@@ -106,6 +106,22 @@ pub enum Body {
         /// The invite text (`sealpost:…`), made for this introduction only.
         invite: String,
     },
+    /// A text message sent while the chat's disappearing timer was on (`docs/engine.md` §
+    /// Disappearing messages): it carries the timer it was sent with, and each side deletes it
+    /// that long after it sent or received it. `seq` as for [`Body::Text`].
+    TimedText {
+        /// The text.
+        text: String,
+        /// The timer, seconds (one of the allowed settings; other values are refused).
+        timer_secs: u32,
+    },
+    /// The sender changed the chat's disappearing timer (0 = off). A sequenced plaintext like a
+    /// text (`Content::seq` is the change's Lamport clock): the highest `(seq, shorter timer)`
+    /// wins on both sides (`docs/engine.md` § Disappearing messages).
+    TimerChange {
+        /// The new timer, seconds; 0 turns it off.
+        timer_secs: u32,
+    },
 }
 
 /// A mailbox of the sender's that the recipient writes to.

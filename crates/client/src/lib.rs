@@ -58,6 +58,7 @@ pub(crate) use constant_time_eq;
 
 pub mod app;
 pub mod backup;
+pub mod clock;
 pub mod content;
 pub mod engine;
 pub mod group;
@@ -71,6 +72,7 @@ pub mod store;
 pub mod vault;
 
 pub use app::{App, AppConfig, AppError, AppStatus, LocalRelayMode};
+pub use clock::Clock;
 pub use engine::{Engine, EngineConfig, EngineError, EngineEvent};
 pub use open::{OpenProfileError, OpenedProfile, open_profile, open_profile_store};
 pub use profile::{ProfileDirs, ProfileError, ProfileName, ProfilesConfig};

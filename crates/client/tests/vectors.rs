@@ -204,6 +204,28 @@ fn contents() -> Vec<(&'static str, Content)> {
                 Vec::new(),
             ),
         ),
+        (
+            "timed-text",
+            content(
+                9,
+                Body::TimedText {
+                    text: "gone in an hour 東京".to_owned(),
+                    timer_secs: 3600,
+                },
+                vec![Receipt {
+                    kind: ReceiptKindWire::Delivered,
+                    seq: 8,
+                }],
+            ),
+        ),
+        (
+            "timer-change",
+            content(10, Body::TimerChange { timer_secs: 300 }, Vec::new()),
+        ),
+        (
+            "timer-change-off",
+            content(11, Body::TimerChange { timer_secs: 0 }, Vec::new()),
+        ),
     ]
 }
 

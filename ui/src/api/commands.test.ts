@@ -66,6 +66,12 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
     "send_message",
     { contactId: "c1", text: "hi" },
   ],
+  [
+    "setChatTimer",
+    () => commands.setChatTimer({ contactId: "c1", seconds: 3600 }),
+    "set_chat_timer",
+    { contactId: "c1", seconds: 3600 },
+  ],
   ["markRead", () => commands.markRead({ contactId: "c1", upToSeq: 9 }), "mark_read", { contactId: "c1", upToSeq: 9 }],
   ["createInvite", () => commands.createInvite(), "create_invite", undefined],
   ["listInvites", () => commands.listInvites(), "list_invites", undefined],

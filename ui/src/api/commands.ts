@@ -65,6 +65,11 @@ export const searchMessages = (args: {
 export const sendMessage = (args: { contactId: string; text: string }): Promise<Message> =>
   invoke("send_message", args);
 
+/** Sets the chat's disappearing timer for both sides (seconds: 0 off, 300, 3600, 86400,
+ * 604800). Returns the system line. */
+export const setChatTimer = (args: { contactId: string; seconds: number }): Promise<Message> =>
+  invoke("set_chat_timer", args);
+
 /** Marks incoming messages up to and including upToSeq read (sends receipts if enabled). */
 export const markRead = (args: { contactId: string; upToSeq: number }): Promise<void> =>
   invoke("mark_read", args);

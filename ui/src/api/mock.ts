@@ -218,6 +218,7 @@ function addContact(
       verified: options.verified ?? false,
       keyChanged: options.keyChanged ?? false,
       blocked: options.blocked ?? false,
+      timerSeconds: 0,
     },
     messages: [],
     nextSeq: 1,
@@ -243,6 +244,9 @@ function pushMessage(
     sentAt: at,
     receivedAt: outgoing ? null : at + 800,
     state: messageState,
+    timerSeconds: record.chat.timerSeconds === 0 ? null : record.chat.timerSeconds,
+    expiresAt: record.chat.timerSeconds === 0 ? null : at + record.chat.timerSeconds * 1000,
+    timerChange: null,
   };
   record.messages.push(message);
   record.chat.lastMessage = { text, at, outgoing };
@@ -498,6 +502,28 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
     if (record.chat.blocked) fail("contact_blocked", "contact is blocked");
     const message = pushMessage(record, true, text, Date.now(), "queued");
     scheduleDelivery(record, message);
+    return { ...message };
+  },
+
+  set_chat_timer: (args): Message => {
+    const record = contact(args.contactId);
+    const seconds = typeof args.seconds === "number" ? args.seconds : -1;
+    if (![0, 300, 3600, 86400, 604800].includes(seconds)) fail("invalid_input", "timer seconds");
+    record.chat.timerSeconds = seconds;
+    const message: Message = {
+      id: nextId("m_"),
+      seq: record.nextSeq++,
+      outgoing: true,
+      text: "",
+      sentAt: Date.now(),
+      receivedAt: null,
+      state: "queued",
+      timerSeconds: null,
+      expiresAt: null,
+      timerChange: seconds,
+    };
+    record.messages.push(message);
+    emit("contact-updated", { contactId: record.chat.contactId });
     return { ...message };
   },
 

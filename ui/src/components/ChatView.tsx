@@ -4,7 +4,15 @@
  */
 import { Fragment } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { acceptKeyChange, blockContact, getMessages, markRead, rejectKeyChange, sendMessage } from "../api/commands";
+import {
+  acceptKeyChange,
+  blockContact,
+  getMessages,
+  markRead,
+  rejectKeyChange,
+  sendMessage,
+  setChatTimer,
+} from "../api/commands";
 import { subscribeAll } from "../api/events";
 import type { Chat, Message, SearchHit } from "../api/types";
 import { useI18n } from "../i18n";
@@ -137,6 +145,12 @@ export function ChatView({
         "message-state": ({ contactId: from, messageId, state }) => {
           if (from === contactId) setMessages((current) => applyMessageState(current, messageId, state));
         },
+        // Disappearing messages whose timer ran out: gone from the store, gone from the view.
+        "messages-expired": ({ contactId: from, messageIds }) => {
+          if (from !== contactId) return;
+          const gone = new Set(messageIds);
+          setMessages((current) => current.filter((m) => !gone.has(m.id)));
+        },
       }),
     [contactId],
   );
@@ -224,6 +238,11 @@ export function ChatView({
               t("chat.notVerified")
             )}
             {chat.blocked && <span class="blocked-tag">{t("chats.blocked")}</span>}
+            {chat.timerSeconds !== 0 && (
+              <span class="timer-tag" data-testid="chat-timer">
+                {t("timer.header", { setting: t(timerKey(chat.timerSeconds)) })}
+              </span>
+            )}
           </p>
         </div>
         <button type="button" class="button ghost" onClick={onOpenVerify} data-testid="open-verify">
@@ -244,6 +263,17 @@ export function ChatView({
                       t("block.done", { name: chat.displayName }),
                     ),
                 },
+            ...TIMER_SETTINGS.map((seconds) => ({
+              label:
+                t("timer.menuItem", { setting: t(timerKey(seconds)) }) +
+                (seconds === chat.timerSeconds ? " ✓" : ""),
+              onSelect: () =>
+                void runAction(async () => {
+                  const line = await setChatTimer({ contactId, seconds });
+                  intent.current = { kind: "bottom" };
+                  setMessages((current) => mergeMessages(current, [line]));
+                }),
+            })),
             { label: t("chat.repair"), onSelect: onRepair },
             { label: t("chat.delete"), onSelect: onDelete, danger: true },
           ]}
@@ -365,6 +395,25 @@ export function ChatView({
   );
 }
 
+/** The disappearing-timer settings, in seconds (0 = off; `docs/engine.md` § Disappearing messages). */
+const TIMER_SETTINGS = [0, 300, 3600, 86400, 604800] as const;
+
+/** The i18n key naming a timer setting. */
+function timerKey(seconds: number): "timer.off" | "timer.300" | "timer.3600" | "timer.86400" | "timer.604800" {
+  switch (seconds) {
+    case 300:
+      return "timer.300";
+    case 3600:
+      return "timer.3600";
+    case 86400:
+      return "timer.86400";
+    case 604800:
+      return "timer.604800";
+    default:
+      return "timer.off";
+  }
+}
+
 function MessageRow({
   message,
   continued,
@@ -378,6 +427,16 @@ function MessageRow({
   found: SearchHit | null;
 }) {
   const { t, locale } = useI18n();
+  if (message.timerChange !== null) {
+    const setting = t(timerKey(message.timerChange));
+    return (
+      <li class="system-line" data-message-id={message.id} data-seq={message.seq} data-testid="timer-line">
+        <span>
+          {message.outgoing ? t("timer.changedByYou", { setting }) : t("timer.changedByThem", { name, setting })}
+        </span>
+      </li>
+    );
+  }
   const stateLabel = t(stateLabelKey(message.state));
   const tooltip =
     message.receivedAt !== null
@@ -400,6 +459,17 @@ function MessageRow({
           <time dateTime={new Date(message.sentAt).toISOString()} title={tooltip}>
             {formatTime(message.sentAt, locale)}
           </time>
+          {message.expiresAt !== null && (
+            <span
+              class="message-timer"
+              role="img"
+              data-testid="message-timer"
+              aria-label={t("timer.indicator", { time: formatDateTime(message.expiresAt, locale) })}
+              title={t("timer.indicator", { time: formatDateTime(message.expiresAt, locale) })}
+            >
+              ⏱
+            </span>
+          )}
           {message.outgoing && (
             <span class={`message-state ${message.state}`} role="img" aria-label={stateLabel} title={stateLabel}>
               <StateGlyph state={message.state} />

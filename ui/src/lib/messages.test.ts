@@ -12,7 +12,18 @@ import {
 } from "./messages";
 
 function msg(id: string, seq: number, state: MessageState = "delivered", outgoing = true, text = id): Message {
-  return { id, seq, outgoing, text, sentAt: 1_700_000_000_000 + seq, receivedAt: outgoing ? null : 0, state };
+  return {
+    id,
+    seq,
+    outgoing,
+    text,
+    sentAt: 1_700_000_000_000 + seq,
+    receivedAt: outgoing ? null : 0,
+    state,
+    timerSeconds: null,
+    expiresAt: null,
+    timerChange: null,
+  };
 }
 
 describe("mergeMessages (paging merge)", () => {

@@ -383,6 +383,12 @@ async fn after_commit(
                 contact_id: contact.to_string(),
                 message: MessageView::from(&message),
             });
+            if message.timer_change.is_some() {
+                // The chat's disappearing timer may have changed: the header reads it again.
+                inner.emit(EngineEvent::ContactUpdated {
+                    contact_id: contact.to_string(),
+                });
+            }
             inner.queue_delivery_receipt(contact, message.seq.get());
         }
         ReceiveOutcome::ReceiptApplied { updated } => {

@@ -18,7 +18,8 @@ use super::secure::secure_loop;
 use super::settings::{parse_socks_proxy, read_settings};
 use super::state::{BlockingWork, Engine, Inner, array32, lock};
 use super::views::*;
-use crate::content::{Body, CONTENT_VERSION, Content};
+use crate::clock::Clock;
+use crate::content::{CONTENT_VERSION, Content};
 use crate::open::{OpenedProfile, open_profile};
 use crate::profile::{ProfileDirs, ProfileName, ProfilesConfig};
 use crate::store::{Store, StoreConfig, UnixMillis};
@@ -45,6 +46,8 @@ pub struct EngineConfig {
     pub backoff: BackoffConfig,
     /// Store options.
     pub store: StoreConfig,
+    /// The clock message expiry is judged by (tests move it forward).
+    pub clock: Clock,
 }
 
 impl EngineConfig {
@@ -60,6 +63,7 @@ impl EngineConfig {
             delivery_receipts: true,
             backoff: BackoffConfig::default(),
             store: StoreConfig::default(),
+            clock: Clock::system(),
         }
     }
 }
@@ -124,6 +128,7 @@ impl Engine {
             delivery_receipts: config.delivery_receipts,
             backoff: config.backoff,
             blocking_work: BlockingWork::default(),
+            clock: config.clock,
         });
         let engine = Self { inner };
         engine.inner.blocking(|inner| inner.resume()).await?;
@@ -170,6 +175,11 @@ impl Engine {
         &self.inner.dirs
     }
 
+    /// The clock message expiry is judged by (tests move it forward with [`Clock::advance`]).
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
     /// Our identity key (public).
     pub fn identity_key(&self) -> IdentityKey {
         *self.inner.identity.public()
@@ -185,6 +195,8 @@ impl Inner {
     /// On open: subscribe every own mailbox, start the outbox and the SECURE task, finish
     /// queued deletions, and seal messages stored but not sealed before a crash.
     pub(super) fn resume(self: &Arc<Self>) -> Result<(), EngineError> {
+        // Before anything else reads the store: what expired while the app was closed goes now.
+        self.sweep_expired(&mut lock(&self.store))?;
         // A restored profile restarts every session before anything else is sealed.
         self.restart_restored_sessions()?;
         let mailboxes = lock(&self.store).own_mailboxes()?;
@@ -203,9 +215,7 @@ impl Inner {
                     v: CONTENT_VERSION,
                     seq: message.seq.get(),
                     sent_at_ms: u64::try_from(message.sent_at.0).unwrap_or(0),
-                    body: Body::Text {
-                        text: message.body.clone(),
-                    },
+                    body: super::disappearing::outgoing_body(&message),
                     receipts: Vec::new(),
                 };
                 if let Err(error) =
@@ -230,6 +240,8 @@ impl Inner {
         self.track(secures);
         self.clone().spawn_deletions();
         self.clone().spawn_search_backlog();
+        let expiry = tokio::spawn(super::disappearing::expiry_loop(Arc::downgrade(self)));
+        self.track(expiry);
         Ok(())
     }
 }

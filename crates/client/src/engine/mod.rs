@@ -31,10 +31,13 @@
 //! 10. `lifecycle`: open, resume, shutdown.
 //!
 //! `search` (the `search_messages` command and the search backlog pass) uses only layer 2.
+//! `disappearing` (the `set_chat_timer` command, the body a stored message is sent as, the
+//! expiry task) sits in layer 8 before `outbox`, which sends with it.
 
 mod backup;
 mod contacts;
 mod conversations;
+mod disappearing;
 mod envelope;
 pub mod error;
 mod first_contact;
@@ -61,6 +64,7 @@ pub mod views;
 #[cfg(test)]
 mod tests;
 
+pub use disappearing::MAX_EXPIRY_WAIT;
 pub use error::EngineError;
 pub use invites::INVITE_LIFETIME;
 pub use lifecycle::EngineConfig;

@@ -11,10 +11,12 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use sealpost_relay_client::{RelayUrl as WireUrl, Retry, SendSecret};
 
+use super::disappearing::outgoing_body;
 use super::error::EngineError;
 use super::state::{Engine, Inner, array32, backoff_delay, lock, parse_contact};
 use super::views::*;
-use crate::content::{Body, CONTENT_VERSION, Content, MAX_TEXT_BYTES};
+use crate::content::{CONTENT_VERSION, Content, MAX_TEXT_BYTES};
+use crate::store::OutgoingContent;
 use crate::store::UnixMillis;
 
 const OUTBOX_BATCH: u32 = 256;
@@ -38,7 +40,7 @@ impl Engine {
             return Err(EngineError::InvalidInput("empty message".into()));
         }
         let contact = parse_contact(contact_id)?;
-        let now = UnixMillis::now();
+        let now = self.inner.clock.now();
         // Store, seal once and queue in ONE transaction (seal once, `docs/engine.md` § Sending; one
         // fsync before the SEND).
         // Pending delivery receipts for this contact ride inside this message (`docs/engine.md`
@@ -51,14 +53,27 @@ impl Engine {
             .blocking(move |inner| {
                 let mut riding: Vec<u64> = Vec::new();
                 let mut store = lock(&inner.store);
-                let result =
-                    store.insert_and_seal_outgoing(contact, &text, now, |store, message| {
+                // Sent with the chat's disappearing timer (`docs/engine.md` § Disappearing
+                // messages); what expired goes first.
+                let timer = inner
+                    .sweep_expired(&mut store)
+                    .and_then(|()| Ok(store.chat_timer(contact)?.timer));
+                let timer = match timer {
+                    Ok(timer) => timer,
+                    Err(error) => return Ok((Err(error), riding)),
+                };
+                let outgoing = OutgoingContent::Text { body: &text, timer };
+                let result = store.insert_and_seal_outgoing_content(
+                    contact,
+                    outgoing,
+                    now,
+                    |store, message| {
                         riding = lock(&inner.receipts).remove(&contact).unwrap_or_default();
                         let content = Content {
                             v: CONTENT_VERSION,
                             seq: message.seq.get(),
                             sent_at_ms: u64::try_from(now.0).unwrap_or(0),
-                            body: Body::Text { text: text.clone() },
+                            body: outgoing_body(message),
                             receipts: riding
                                 .iter()
                                 .map(|seq| crate::content::Receipt {
@@ -68,7 +83,8 @@ impl Engine {
                                 .collect(),
                         };
                         inner.seal_for(store, contact, Some(message.id), &content)
-                    });
+                    },
+                );
                 Ok((result, riding))
             })
             .await?;

@@ -8,7 +8,8 @@ use sealpost_crypto::{IdentityKey, SignedPrekey};
 use super::sequence::{IncomingSeqError, accept_incoming_seq};
 use crate::content::{Body, Content, ContentError, ReceiptKindWire, SenderKey};
 use crate::store::{
-    ConversationSeq, IdentityKeyBytes, ReceiptKind, ReceivedContent, SignedPrekeyBytes, UnixMillis,
+    ConversationSeq, DisappearingTimer, IdentityKeyBytes, ReceiptKind, ReceivedContent,
+    SignedPrekeyBytes, UnixMillis,
 };
 
 /// Most receipts read from one text message (a peer's pending receipts fit far below it).
@@ -45,6 +46,10 @@ pub(super) enum ContentRefusal {
     /// A `PrekeyUpdate` whose signed prekey is not signed by the contact's identity key.
     #[error("a prekey update that does not verify")]
     UnverifiedPrekey,
+    /// A disappearing timer that is none of the settings (`docs/engine.md` § Disappearing
+    /// messages).
+    #[error("a disappearing timer of {0} s")]
+    UnknownTimer(u32),
 }
 
 /// Reads `plaintext`, opened on the session with the contact whose identity key is
@@ -101,6 +106,40 @@ pub(super) fn read_plaintext(
             // The text is dropped and sending goes on.
             Err(error) => step.refusal = Some(ContentRefusal::Sequence(error)),
         },
+        Body::TimedText { text, timer_secs } => {
+            match (
+                accept_incoming_seq(content.seq, last_seq),
+                DisappearingTimer::from_seconds(timer_secs),
+            ) {
+                (Ok(seq), Some(timer)) => {
+                    step.content = ReceivedContent::TimedMessage {
+                        seq,
+                        body: text,
+                        sent_at: UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0)),
+                        timer,
+                        receipts: riding_receipts(&content.receipts),
+                    };
+                }
+                (Err(error), _) => step.refusal = Some(ContentRefusal::Sequence(error)),
+                (Ok(_), None) => step.refusal = Some(ContentRefusal::UnknownTimer(timer_secs)),
+            }
+        }
+        Body::TimerChange { timer_secs } => {
+            match (
+                accept_incoming_seq(content.seq, last_seq),
+                DisappearingTimer::setting_from_seconds(timer_secs),
+            ) {
+                (Ok(seq), Some(timer)) => {
+                    step.content = ReceivedContent::TimerChange {
+                        seq,
+                        timer,
+                        sent_at: UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0)),
+                    };
+                }
+                (Err(error), _) => step.refusal = Some(ContentRefusal::Sequence(error)),
+                (Ok(_), None) => step.refusal = Some(ContentRefusal::UnknownTimer(timer_secs)),
+            }
+        }
         Body::ReceiptsOnly => {
             let kind = match content.receipts.first().map(|r| r.kind) {
                 Some(ReceiptKindWire::Read) => ReceiptKind::Read,
@@ -129,6 +168,17 @@ pub(super) fn read_plaintext(
         | Body::GroupIntroduction { .. }) => step.group = Some((body, content.sent_at_ms)),
     }
     step
+}
+
+/// The receipts riding on a text (at most [`MAX_RIDING_RECEIPTS`]).
+fn riding_receipts(receipts: &[crate::content::Receipt]) -> Vec<(ReceiptKind, ConversationSeq)> {
+    receipts
+        .iter()
+        .take(MAX_RIDING_RECEIPTS)
+        .filter_map(|receipt| {
+            ConversationSeq::new(receipt.seq).map(|seq| (receipt_kind(receipt.kind), seq))
+        })
+        .collect()
 }
 
 fn receipt_kind(kind: ReceiptKindWire) -> ReceiptKind {

@@ -125,7 +125,11 @@ impl Engine {
             )),
         };
         let query = SearchQuery::parse(bounded(query));
-        let page = lock(&self.inner.store).search_messages(&query, before, limit.clamp(1, 100))?;
+        let page = {
+            let mut store = lock(&self.inner.store);
+            self.inner.sweep_expired(&mut store)?;
+            store.search_messages(&query, before, limit.clamp(1, 100))?
+        };
         Ok(SearchResultsView {
             hits: page.hits.iter().map(SearchHitView::from).collect(),
             next: page.next.map(|cursor| cursor.get().to_string()),

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::error::EngineError;
 use super::views::*;
+use crate::clock::Clock;
 use crate::profile::{ProfileDirs, ProfileName};
 use crate::store::{ContactId, GroupMessageProgress, RelayUrl, Store, UnixMillis};
 use crate::vault::IdentitySeedBytes;
@@ -48,6 +49,8 @@ pub(crate) struct Inner {
     /// Store and crypto work running on the blocking pool ([`Inner::blocking`]), which
     /// [`Engine::shutdown`] waits for.
     pub(super) blocking_work: BlockingWork,
+    /// Our clock: message expiry is judged by it (`docs/engine.md` § Disappearing messages).
+    pub(super) clock: Clock,
 }
 
 /// Counts the closures [`Inner::blocking`] runs on tokio's blocking pool. Such a closure cannot
@@ -184,13 +187,40 @@ impl Inner {
         .map_err(EngineError::BlockingTask)?
     }
 
-    /// [`Inner::blocking`] with the store locked for the whole of `work`.
+    /// [`Inner::blocking`] with the store locked for the whole of `work`. Messages that
+    /// expired by our clock are deleted first ([`Inner::sweep_expired`]), so nothing read
+    /// through here is ever past its disappearing timer, whatever the clock did meanwhile.
     pub(super) async fn on_store<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&mut Store) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, EngineError> {
-        self.blocking(move |inner| work(&mut lock(&inner.store)))
-            .await
+        self.blocking(move |inner| {
+            let mut store = lock(&inner.store);
+            inner.sweep_expired(&mut store)?;
+            work(&mut store)
+        })
+        .await
+    }
+
+    /// Deletes every message past its disappearing timer by our clock (`store/expiry.rs`) and
+    /// emits `messages-expired` per conversation. Cheap when nothing expired (one index
+    /// lookup); every read path runs it first.
+    pub(super) fn sweep_expired(&self, store: &mut Store) -> Result<(), EngineError> {
+        let expired = store.delete_expired(self.clock.now())?;
+        let mut by_contact: BTreeMap<ContactId, Vec<String>> = BTreeMap::new();
+        for message in expired {
+            by_contact
+                .entry(message.contact)
+                .or_default()
+                .push(message.id.to_string());
+        }
+        for (contact, message_ids) in by_contact {
+            self.emit(EngineEvent::MessagesExpired {
+                contact_id: contact.to_string(),
+                message_ids,
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn emit(&self, event: EngineEvent) {

@@ -152,6 +152,7 @@ const LAYERS: &[&str] = &[
     "mailboxes",
     "conversations",
     "search",
+    "disappearing",
     "invites",
     "contacts",
     "outbox",

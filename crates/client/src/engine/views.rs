@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use ts_rs::TS;
 use zeroize::Zeroizing;
 
-use crate::store::{ChatSummary, Direction, Message, MessageState};
+use crate::store::{ChatSummary, Direction, DisappearingTimer, Message, MessageState};
 
 /// `Profile`: the user's own profile. The display name stays on this device and goes only to
 /// contacts.
@@ -135,6 +135,14 @@ pub struct MessageView {
     pub received_at: Option<i64>,
     /// Delivery state.
     pub state: MessageStateView,
+    /// The disappearing timer it was sent with, seconds; null when none (`docs/engine.md` §
+    /// Disappearing messages).
+    pub timer_seconds: Option<u32>,
+    /// When it disappears from this device, Unix ms (our clock); null when it has no timer.
+    pub expires_at: Option<i64>,
+    /// A system line, not a text: the chat's disappearing timer was set to this many seconds
+    /// (0 = off) by the message's author. `text` is empty.
+    pub timer_change: Option<u32>,
 }
 
 impl From<&Message> for MessageView {
@@ -147,6 +155,9 @@ impl From<&Message> for MessageView {
             sent_at: message.sent_at.0,
             received_at: message.received_at.map(|at| at.0),
             state: message.state.into(),
+            timer_seconds: message.timer.map(DisappearingTimer::seconds),
+            expires_at: message.expires_at.map(|at| at.0),
+            timer_change: message.timer_change.map(DisappearingTimer::setting_seconds),
         }
     }
 }
@@ -184,6 +195,9 @@ pub struct ChatView {
     pub key_changed: bool,
     /// Blocked.
     pub blocked: bool,
+    /// The chat's disappearing timer, seconds (0 = off; `docs/engine.md` § Disappearing
+    /// messages).
+    pub timer_seconds: u32,
 }
 
 impl From<&ChatSummary> for ChatView {
@@ -201,6 +215,7 @@ impl From<&ChatSummary> for ChatView {
             verified: summary.contact.verified,
             key_changed: summary.contact.pending_identity_key.is_some(),
             blocked: summary.contact.blocked,
+            timer_seconds: DisappearingTimer::setting_seconds(summary.timer),
         }
     }
 }
@@ -507,6 +522,15 @@ pub enum EngineEvent {
         /// Copies read.
         read_by: u32,
     },
+    /// `messages-expired`: these messages reached the end of their disappearing timer and were
+    /// deleted; the UI drops them (and anything showing their text) at once.
+    #[serde(rename_all = "camelCase")]
+    MessagesExpired {
+        /// The conversation.
+        contact_id: String,
+        /// The deleted messages.
+        message_ids: Vec<String>,
+    },
     /// An envelope was refused (reflection, forgery, tampering); for logs and tests, not the UI.
     #[serde(rename_all = "camelCase")]
     #[ts(skip)]
@@ -529,6 +553,7 @@ impl EngineEvent {
             Self::GroupMessageReceived { .. } => Some("group-message-received"),
             Self::GroupRosterChanged { .. } => Some("group-roster-changed"),
             Self::GroupMessageState { .. } => Some("group-message-state"),
+            Self::MessagesExpired { .. } => Some("messages-expired"),
             Self::EnvelopeRefused { .. } => None,
         }
     }

@@ -29,6 +29,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::contacts::{CONTACT_COLUMNS, Contact, contact_from_row, write_session};
+use super::expiry::{
+    DisappearingTimer, apply_timer_change_in, set_message_timer_in, set_timer_change_in,
+};
 use super::types::{
     ContactId, ConversationSeq, Direction, EnvelopeId, MessageId, MessagePosition, MessageState,
     OutboxItemId, RelayUrl, SealedEnvelopeBytes, SendId, SessionStateBytes, UnixMillis,
@@ -54,6 +57,13 @@ pub struct Message {
     pub received_at: Option<UnixMillis>,
     /// Delivery or read state.
     pub state: MessageState,
+    /// The disappearing timer it was sent with (`docs/engine.md` § Disappearing messages).
+    pub timer: Option<DisappearingTimer>,
+    /// When it expires, by our clock (with `timer`).
+    pub expires_at: Option<UnixMillis>,
+    /// A system line, not a text: the chat's timer was changed to this (`Some(None)`: off).
+    /// The body is empty.
+    pub timer_change: Option<Option<DisappearingTimer>>,
 }
 
 impl Message {
@@ -158,6 +168,44 @@ pub enum ReceivedContent {
         /// Each receipt: its kind and the outgoing sequence number it covers.
         receipts: Vec<(ReceiptKind, ConversationSeq)>,
     },
+    /// A text sent with a disappearing timer (`docs/engine.md` § Disappearing messages); it
+    /// expires `timer` after it is stored. Receipts as in [`ReceivedContent::MessageWithReceipts`].
+    TimedMessage {
+        /// The sender's conversation sequence number.
+        seq: ConversationSeq,
+        /// The text.
+        body: String,
+        /// The sender's clock at sending.
+        sent_at: UnixMillis,
+        /// The timer it was sent with.
+        timer: DisappearingTimer,
+        /// Receipts riding on it.
+        receipts: Vec<(ReceiptKind, ConversationSeq)>,
+    },
+    /// The peer changed the chat's disappearing timer: stored as a system line, and applied if
+    /// it wins (`store/expiry.rs`).
+    TimerChange {
+        /// The sender's conversation sequence number (the change's Lamport clock).
+        seq: ConversationSeq,
+        /// The new setting (`None`: off).
+        timer: Option<DisappearingTimer>,
+        /// The sender's clock at sending.
+        sent_at: UnixMillis,
+    },
+}
+
+/// What an outgoing message holds (for [`Store::insert_and_seal_outgoing_content`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutgoingContent<'a> {
+    /// A text, with the chat's timer when it is on.
+    Text {
+        /// The text.
+        body: &'a str,
+        /// The disappearing timer it is sent with.
+        timer: Option<DisappearingTimer>,
+    },
+    /// A change of the chat's disappearing timer (`None`: off), applied at once.
+    TimerChange(Option<DisappearingTimer>),
 }
 
 /// An opened envelope, for [`Store::commit_received`]. Holds the session state: no `Debug`.
@@ -206,12 +254,37 @@ pub struct ChatSummary {
     pub last_message: Option<Message>,
     /// Incoming messages not yet read.
     pub unread_count: u32,
+    /// The chat's disappearing timer (`None`: off).
+    pub timer: Option<DisappearingTimer>,
 }
 
-const MESSAGE_COLUMNS: &str = "id, contact_id, direction, seq, body, sent_at, received_at, state";
+const MESSAGE_COLUMNS: &str = "id, contact_id, direction, seq, body, sent_at, received_at, state, \
+     expire_after_s, expires_at, timer_change";
 
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let timer: Option<u32> = row.get(8)?;
+    let timer_change: Option<u32> = row.get(10)?;
+    let bad = |column: usize, what: u32| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Integer,
+            format!("{what} s is not a disappearing timer").into(),
+        )
+    };
     Ok(Message {
+        timer: match timer {
+            None => None,
+            Some(seconds) => {
+                Some(DisappearingTimer::from_seconds(seconds).ok_or_else(|| bad(8, seconds))?)
+            }
+        },
+        expires_at: row.get(9)?,
+        timer_change: match timer_change {
+            None => None,
+            Some(seconds) => Some(
+                DisappearingTimer::setting_from_seconds(seconds).ok_or_else(|| bad(10, seconds))?,
+            ),
+        },
         id: row.get(0)?,
         contact: row.get(1)?,
         direction: row.get(2)?,
@@ -384,7 +457,91 @@ fn store_message_in(
         sent_at: *sent_at,
         received_at: Some(received.received_at),
         state: MessageState::Received,
+        timer: None,
+        expires_at: None,
+        timer_change: None,
     })
+}
+
+/// Inserts a peer's timer change as a system line (read at once: it never counts as unread)
+/// and applies it to the chat if it wins.
+fn store_timer_change_in(
+    transaction: &Connection,
+    received: &Received,
+    message_id: MessageId,
+    seq: ConversationSeq,
+    timer: Option<DisappearingTimer>,
+    sent_at: UnixMillis,
+) -> Result<Message, StoreError> {
+    let reused = transaction
+        .prepare_cached(
+            "SELECT 1 FROM messages WHERE contact_id = ?1 AND direction = 0 AND seq = ?2",
+        )?
+        .query_row(params![received.contact, seq.to_i64()], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if reused {
+        return Err(StoreError::Conflict {
+            what: "the peer reused a sequence number",
+        });
+    }
+    transaction
+        .prepare_cached(
+            "INSERT INTO messages (id, contact_id, direction, seq, body, sent_at,
+                 received_at, state, timer_change) VALUES (?1, ?2, 0, ?3, '', ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            message_id,
+            received.contact,
+            seq.to_i64(),
+            sent_at,
+            received.received_at,
+            MessageState::Read.to_i64(),
+            DisappearingTimer::setting_seconds(timer)
+        ])?;
+    apply_timer_change_in(transaction, received.contact, seq, timer)?;
+    transaction
+        .prepare_cached(
+            "UPDATE contacts SET last_seq = max(last_seq, ?2), last_activity_at = ?3 WHERE id = ?1",
+        )?
+        .execute(params![
+            received.contact,
+            seq.to_i64(),
+            received.received_at
+        ])?;
+    Ok(Message {
+        id: message_id,
+        contact: received.contact,
+        direction: Direction::Incoming,
+        seq,
+        body: String::new(),
+        sent_at,
+        received_at: Some(received.received_at),
+        state: MessageState::Read,
+        timer: None,
+        expires_at: None,
+        timer_change: Some(timer),
+    })
+}
+
+/// Applies riding receipts of both kinds; returns our messages whose state changed.
+fn apply_riding_receipts_in(
+    transaction: &Connection,
+    contact: ContactId,
+    receipts: &[(ReceiptKind, ConversationSeq)],
+) -> Result<Vec<MessageId>, StoreError> {
+    let mut updated = Vec::new();
+    for kind in [ReceiptKind::Delivered, ReceiptKind::Read] {
+        let seqs: Vec<ConversationSeq> = receipts
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, seq)| *seq)
+            .collect();
+        if !seqs.is_empty() {
+            updated.extend(apply_receipt_in(transaction, contact, kind, &seqs)?);
+        }
+    }
+    Ok(updated)
 }
 
 /// Moves our outgoing messages `seqs` forward to the receipt's state; returns those that changed.
@@ -468,6 +625,41 @@ fn receive_in(transaction: &Connection, received: &Received) -> Result<ReceiveOu
                 ReceiveOutcome::StoredWithReceipts { message, updated }
             }
         }
+        ReceivedContent::TimedMessage {
+            seq,
+            body,
+            sent_at,
+            timer,
+            receipts,
+        } => {
+            let mut message =
+                store_message_in(transaction, received, message_id, *seq, body, *sent_at)?;
+            message.expires_at = Some(set_message_timer_in(
+                transaction,
+                message_id,
+                *timer,
+                received.received_at,
+            )?);
+            message.timer = Some(*timer);
+            let updated = apply_riding_receipts_in(transaction, received.contact, receipts)?;
+            if updated.is_empty() {
+                ReceiveOutcome::Stored(message)
+            } else {
+                ReceiveOutcome::StoredWithReceipts { message, updated }
+            }
+        }
+        ReceivedContent::TimerChange {
+            seq,
+            timer,
+            sent_at,
+        } => ReceiveOutcome::Stored(store_timer_change_in(
+            transaction,
+            received,
+            message_id,
+            *seq,
+            *timer,
+            *sent_at,
+        )?),
         ReceivedContent::Receipt { kind, seqs } => ReceiveOutcome::ReceiptApplied {
             updated: apply_receipt_in(transaction, received.contact, *kind, seqs)?,
         },
@@ -526,6 +718,26 @@ fn insert_outgoing_in(
     body: &str,
     now: UnixMillis,
 ) -> Result<Message, StoreError> {
+    insert_outgoing_content_in(
+        transaction,
+        contact,
+        OutgoingContent::Text { body, timer: None },
+        now,
+    )
+}
+
+/// Stores an outgoing text or timer change (see [`OutgoingContent`]), inside an open
+/// transaction.
+fn insert_outgoing_content_in(
+    transaction: &Connection,
+    contact: ContactId,
+    content: OutgoingContent<'_>,
+    now: UnixMillis,
+) -> Result<Message, StoreError> {
+    let body = match content {
+        OutgoingContent::Text { body, .. } => body,
+        OutgoingContent::TimerChange(_) => "",
+    };
     let id = MessageId::generate()?;
     let stored_contact = load_contact(transaction, contact)?;
     if let Some(reason) = stored_contact.sending_blocked_reason() {
@@ -550,12 +762,7 @@ fn insert_outgoing_in(
             MessageState::Queued.to_i64()
         ],
     )?;
-    super::search::index_message_in(transaction, id, now, body)?;
-    transaction.execute(
-        "UPDATE contacts SET last_seq = ?2, last_activity_at = ?3 WHERE id = ?1",
-        params![contact, seq.to_i64(), now],
-    )?;
-    Ok(Message {
+    let mut message = Message {
         id,
         contact,
         direction: Direction::Outgoing,
@@ -564,7 +771,29 @@ fn insert_outgoing_in(
         sent_at: now,
         received_at: None,
         state: MessageState::Queued,
-    })
+        timer: None,
+        expires_at: None,
+        timer_change: None,
+    };
+    match content {
+        OutgoingContent::Text { timer, .. } => {
+            super::search::index_message_in(transaction, id, now, body)?;
+            if let Some(timer) = timer {
+                message.expires_at = Some(set_message_timer_in(transaction, id, timer, now)?);
+                message.timer = Some(timer);
+            }
+        }
+        OutgoingContent::TimerChange(timer) => {
+            set_timer_change_in(transaction, id, timer)?;
+            apply_timer_change_in(transaction, contact, seq, timer)?;
+            message.timer_change = Some(timer);
+        }
+    }
+    transaction.execute(
+        "UPDATE contacts SET last_seq = ?2, last_activity_at = ?3 WHERE id = ?1",
+        params![contact, seq.to_i64(), now],
+    )?;
+    Ok(message)
 }
 
 impl Store {
@@ -580,6 +809,20 @@ impl Store {
     ) -> Result<Message, StoreError> {
         let transaction = self.write()?;
         let message = insert_outgoing_in(&transaction, contact, body, now)?;
+        transaction.commit()?;
+        Ok(message)
+    }
+
+    /// [`Store::insert_outgoing_message`] for any [`OutgoingContent`] (a timed text, a timer
+    /// change), unsealed.
+    pub fn insert_outgoing_content(
+        &mut self,
+        contact: ContactId,
+        content: OutgoingContent<'_>,
+        now: UnixMillis,
+    ) -> Result<Message, StoreError> {
+        let transaction = self.write()?;
+        let message = insert_outgoing_content_in(&transaction, contact, content, now)?;
         transaction.commit()?;
         Ok(message)
     }
@@ -602,11 +845,33 @@ impl Store {
         E: From<StoreError>,
         F: FnOnce(&Self, &Message) -> Result<SealedOutgoing, E>,
     {
+        self.insert_and_seal_outgoing_content(
+            contact,
+            OutgoingContent::Text { body, timer: None },
+            now,
+            seal,
+        )
+    }
+
+    /// [`Store::insert_and_seal_outgoing`] for any [`OutgoingContent`]: a text with its
+    /// disappearing timer, or a change of the chat's timer (stored as a system line and applied
+    /// to the chat in the same transaction).
+    pub fn insert_and_seal_outgoing_content<E, F>(
+        &mut self,
+        contact: ContactId,
+        content: OutgoingContent<'_>,
+        now: UnixMillis,
+        seal: F,
+    ) -> Result<(Message, Vec<OutboxItem>), E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&Self, &Message) -> Result<SealedOutgoing, E>,
+    {
         self.connection
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(StoreError::from)?;
         let result = (|| {
-            let message = insert_outgoing_in(&self.connection, contact, body, now)?;
+            let message = insert_outgoing_content_in(&self.connection, contact, content, now)?;
             let sealed = seal(self, &message)?;
             let items = seal_in(&self.connection, &sealed)?;
             self.connection
@@ -956,9 +1221,10 @@ impl Store {
         let rows = contacts.query_map([], |row| {
             Ok((contact_from_row(row)?, row.get::<_, u32>(9)?))
         })?;
+        // The newest text: a timer change's system line has no text to show in the list.
         let mut last = self.connection.prepare_cached(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE contact_id = ?1
-             ORDER BY seq DESC, direction DESC LIMIT 1"
+             AND timer_change IS NULL ORDER BY seq DESC, direction DESC LIMIT 1"
         ))?;
         let mut list = Vec::new();
         for row in rows {
@@ -966,10 +1232,12 @@ impl Store {
             let last_message = last
                 .query_row(params![contact.id], message_from_row)
                 .optional()?;
+            let timer = super::expiry::chat_timer_in(&self.connection, contact.id)?.timer;
             list.push(ChatSummary {
                 contact,
                 last_message,
                 unread_count,
+                timer,
             });
         }
         Ok(list)

@@ -38,6 +38,7 @@
 
 pub mod backup;
 mod contacts;
+mod expiry;
 mod groups;
 mod mailboxes;
 mod messages;
@@ -55,6 +56,7 @@ use crate::profile::ProfileDirs;
 use crate::vault::DatabaseKey;
 
 pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
+pub use expiry::{ChatTimer, DisappearingTimer, ExpiredMessage, timer_change_wins};
 pub use groups::{
     Group, GroupCopy, GroupDeliverySummary, GroupMember, GroupMessage, GroupMessageKind,
     GroupMessageProgress, MAX_GROUP_SEQ_ADVANCE,
@@ -64,8 +66,8 @@ pub use mailboxes::{
     OwnMailbox, PeerAddress, PendingSecure,
 };
 pub use messages::{
-    ChatSummary, Message, OutboxItem, ReceiptKind, ReceiveOutcome, Received, ReceivedContent,
-    SealedEnvelopeForRelay, SealedOutgoing,
+    ChatSummary, Message, OutboxItem, OutgoingContent, ReceiptKind, ReceiveOutcome, Received,
+    ReceivedContent, SealedEnvelopeForRelay, SealedOutgoing,
 };
 pub use schema::SCHEMA_VERSION;
 pub use search::{

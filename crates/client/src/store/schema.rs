@@ -319,8 +319,43 @@ CREATE TABLE search_backlog (
 INSERT INTO search_backlog (message_id) SELECT id FROM messages;
 "#;
 
+/// Version 8: disappearing messages (`store/expiry.rs`, `docs/engine.md` § Disappearing
+/// messages).
+///
+/// - `messages.expire_after_s`: the timer a message was sent with (NULL: none);
+///   `messages.expires_at`: when it expires by our clock (sent or stored, plus the timer); a
+///   partial index finds the expired ones without scanning history.
+/// - `messages.timer_change`: set on a system line "the timer was set to N seconds" (0 = off);
+///   such a row has an empty body.
+/// - `chat_timers`: per chat, the timer and the sequence number of the change that set it.
+///
+/// And search speed (`docs/benchmarks.md` § Search): the FTS5 table is made again with prefix
+/// indexes of 2 and 3 characters, so the as-you-type prefix of a query's last word reads one
+/// doclist newest first and stops after a page, instead of merging the doclists of every word
+/// it starts. Every message goes back into `search_backlog` and is indexed again in the
+/// background (the old pages are zeroed by `secure_delete` as the table is dropped).
+const V8: &str = r#"
+DROP TABLE message_search;
+CREATE VIRTUAL TABLE message_search USING fts5(
+    body, content = '', tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+);
+INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
+DELETE FROM search_documents;
+INSERT INTO search_backlog (message_id) SELECT id FROM messages WHERE true ON CONFLICT DO NOTHING;
+ALTER TABLE messages ADD COLUMN expire_after_s INTEGER CHECK (expire_after_s IS NULL OR expire_after_s > 0);
+ALTER TABLE messages ADD COLUMN expires_at INTEGER
+    CHECK ((expires_at IS NULL) = (expire_after_s IS NULL));
+ALTER TABLE messages ADD COLUMN timer_change INTEGER CHECK (timer_change IS NULL OR timer_change >= 0);
+CREATE INDEX messages_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE chat_timers (
+    contact_id BLOB PRIMARY KEY NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    seconds INTEGER NOT NULL CHECK (seconds >= 0),
+    seq INTEGER NOT NULL CHECK (seq >= 1)
+) STRICT, WITHOUT ROWID;
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

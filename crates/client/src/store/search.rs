@@ -10,6 +10,10 @@
 //!   its tokens leave the index pages at once; with `PRAGMA secure_delete` the freed pages are
 //!   zeroed. (A `contentless_delete` table was tried first: it deletes by rowid with a tombstone
 //!   and keeps the words in the file until a merge — the data-at-rest test caught it.)
+//! - FTS5 prefix indexes of 2 and 3 characters (`prefix = '2 3'`, schema V8): the as-you-type
+//!   prefix of a query's last word, when 2 or 3 characters long, is one doclist read newest first
+//!   and stopped after a page; without them FTS5 merged the whole doclist of every word with that
+//!   prefix first (the slowest queries of the benchmark, `docs/benchmarks.md` § Search).
 //! - Tokenizer `unicode61 remove_diacritics 2`: case and diacritics fold (café ↔ cafe), and every
 //!   character that is not a letter or a digit separates words, so the words of a URL and the
 //!   `arbre` of `l'arbre` are words of their own.
@@ -450,15 +454,26 @@ pub(crate) fn unindex_contact_in(
         rows.collect::<Result<_, _>>()?
     };
     for (rowid, body) in &indexed {
-        connection
-            .prepare_cached(
-                "INSERT INTO message_search (message_search, rowid, body) VALUES ('delete', ?1, ?2)",
-            )?
-            .execute(params![rowid, index_text(body)])?;
-        connection
-            .prepare_cached("DELETE FROM search_documents WHERE rowid = ?1")?
-            .execute(params![rowid])?;
+        unindex_row_in(connection, *rowid, body)?;
     }
+    Ok(())
+}
+
+/// Removes one indexed message (its FTS rowid and its text) from the index: the FTS5 `delete`
+/// command with its indexed text, then its mapping row (an expired message, `store/expiry.rs`).
+pub(crate) fn unindex_row_in(
+    connection: &Connection,
+    rowid: i64,
+    body: &str,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO message_search (message_search, rowid, body) VALUES ('delete', ?1, ?2)",
+        )?
+        .execute(params![rowid, index_text(body)])?;
+    connection
+        .prepare_cached("DELETE FROM search_documents WHERE rowid = ?1")?
+        .execute(params![rowid])?;
     Ok(())
 }
 

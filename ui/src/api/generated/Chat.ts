@@ -33,4 +33,9 @@ keyChanged: boolean,
 /**
  * Blocked.
  */
-blocked: boolean, };
+blocked: boolean, 
+/**
+ * The chat's disappearing timer, seconds (0 = off; `docs/engine.md` § Disappearing
+ * messages).
+ */
+timerSeconds: number, };

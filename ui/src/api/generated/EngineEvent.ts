@@ -1,5 +1,4 @@
 // Generated from the Rust types by src-tauri/tests/ipc_types.rs (ts-rs). Do not edit: change the Rust type and run that test with SEALPOST_WRITE_TS=1.
-import type { GroupMessage } from "./GroupMessage";
 import type { Message } from "./Message";
 import type { MessageState } from "./MessageState";
 import type { RelayConnection } from "./RelayConnection";
@@ -43,45 +42,12 @@ contactId: string, } | { "event": "invite-misuse",
 /**
  * The invite.
  */
-inviteId: string, } | { "event": "group-message-received", 
+inviteId: string, } | { "event": "messages-expired", 
 /**
- * The group.
+ * The conversation.
  */
-groupId: string, 
+contactId: string, 
 /**
- * The text, with its author (the peer of the session it arrived on).
+ * The deleted messages.
  */
-message: GroupMessage, } | { "event": "group-roster-changed", 
-/**
- * The group.
- */
-groupId: string, 
-/**
- * Whether we are (still) a member.
- */
-isMember: boolean, } | { "event": "group-message-state", 
-/**
- * The group.
- */
-groupId: string, 
-/**
- * The message.
- */
-messageId: string, 
-/**
- * Its state: the least advanced of its copies that did not fail (`docs/engine.md`
- * § Groups).
- */
-state: MessageState, 
-/**
- * Copies made (members it was sealed to).
- */
-recipients: number, 
-/**
- * Copies delivered.
- */
-deliveredTo: number, 
-/**
- * Copies read.
- */
-readBy: number, };
+messageIds: Array<string>, };

@@ -33,4 +33,18 @@ receivedAt: number | null,
 /**
  * Delivery state.
  */
-state: MessageState, };
+state: MessageState, 
+/**
+ * The disappearing timer it was sent with, seconds; null when none (`docs/engine.md` §
+ * Disappearing messages).
+ */
+timerSeconds: number | null, 
+/**
+ * When it disappears from this device, Unix ms (our clock); null when it has no timer.
+ */
+expiresAt: number | null, 
+/**
+ * A system line, not a text: the chat's disappearing timer was set to this many seconds
+ * (0 = off) by the message's author. `text` is empty.
+ */
+timerChange: number | null, };

@@ -28,7 +28,7 @@ fn add_contact(store: &mut Store, name: &str) -> Contact {
 fn received(contact: &Contact, content: ReceivedContent, at: i64) -> Received {
     Received {
         contact: contact.id,
-        envelope_id: EnvelopeId::generate().unwrap(),
+        envelope_id: EnvelopeId::random().unwrap(),
         session_state: SessionStateBytes::new(b"state".to_vec()),
         content,
         received_at: UnixMillis(at),
@@ -39,7 +39,7 @@ fn received(contact: &Contact, content: ReceivedContent, at: i64) -> Received {
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}{}",
-        hex::encode(EnvelopeId::generate().unwrap().as_bytes())
+        hex::encode(EnvelopeId::random().unwrap().as_bytes())
     )
 }
 

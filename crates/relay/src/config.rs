@@ -23,6 +23,9 @@ pub struct RelayConfig {
     pub password: Option<String>,
     /// Address of the Prometheus metrics endpoint (`GET /metrics`, plain HTTP); off when absent.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where per-IP limits take the client address from behind a load balancer (`[client_address]`);
+    /// by default the TCP peer.
+    pub client_address: crate::ClientAddressConfig,
     /// All limits.
     pub limits: Limits,
 }
@@ -36,6 +39,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("tls", &self.tls)
             .field("password", &self.password.as_ref().map(|_| "<set>"))
             .field("metrics_listen", &self.metrics_listen)
+            .field("client_address", &self.client_address)
             .field("limits", &self.limits)
             .finish()
     }
@@ -49,6 +53,7 @@ impl Default for RelayConfig {
             tls: None,
             password: None,
             metrics_listen: None,
+            client_address: crate::ClientAddressConfig::default(),
             limits: Limits::default(),
         }
     }

@@ -220,7 +220,8 @@ pub struct Limits {
     pub max_subscriptions_per_connection: usize,
     /// Most requests of one connection being processed at once (pipelining). Default 64.
     pub max_pipelined_requests: usize,
-    /// Unacknowledged envelopes pushed per subscribed mailbox. Default 8.
+    /// Unacknowledged envelopes pushed per subscribed mailbox. Default 64 (was 8: a 10,000-envelope
+    /// backlog took 1,250 rounds of push, commit, ACK; see `docs/benchmarks.md` § Relay).
     pub window: u16,
     /// Requests per connection. Default 500/s, burst 1 000.
     pub rate_per_connection: Rate,
@@ -264,7 +265,7 @@ impl Default for Limits {
             max_connections: 20_000,
             max_subscriptions_per_connection: 1024,
             max_pipelined_requests: 64,
-            window: 8,
+            window: 64,
             rate_per_connection: Rate {
                 per_second: 500,
                 burst: 1000,

@@ -179,7 +179,7 @@ struct Connection {
     ip: IpAddr,
     id: u64,
     nonce: Nonce,
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
     limiter: DefaultDirectRateLimiter,
     subscriptions: HashMap<ReceiveId, Subscription>,
@@ -290,7 +290,7 @@ where
                 code,
                 reason: reason.into(),
             };
-            let _ = connection.out.try_send(Message::Close(Some(close)));
+            let _ = connection.out.try_send(Outgoing::Close(Box::new(close)));
             drop(connection);
             if !writer.is_finished() && timeout(limits.write_timeout(), &mut writer).await.is_err()
             {
@@ -300,10 +300,19 @@ where
     }
 }
 
+/// One entry of a connection's write queue. Small (24 bytes) on purpose: the queue's channel
+/// allocates room for 32 entries per connection up front, idle or not.
+enum Outgoing {
+    /// An encoded relay frame, sent as one binary message.
+    Frame(Vec<u8>),
+    /// The close frame, last.
+    Close(Box<CloseFrame>),
+}
+
 /// Drains the write queue into the socket, pinging on an interval.
 async fn write_loop<S>(
     mut sink: SplitSink<WebSocketStream<S>, Message>,
-    mut queue: mpsc::Receiver<Message>,
+    mut queue: mpsc::Receiver<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
     drained: Arc<tokio::sync::Notify>,
     write_timeout: std::time::Duration,
@@ -316,6 +325,10 @@ async fn write_loop<S>(
         tokio::select! {
             message = queue.recv() => {
                 let Some(message) = message else { break };
+                let message = match message {
+                    Outgoing::Frame(bytes) => Message::Binary(bytes.into()),
+                    Outgoing::Close(close) => Message::Close(Some(*close)),
+                };
                 let length = message.len();
                 let closing = matches!(message, Message::Close(_));
                 if !matches!(timeout(write_timeout, sink.feed(message)).await, Ok(Ok(()))) {
@@ -399,7 +412,7 @@ impl Connection {
         if queued > self.shared.limits.write_queue_bytes {
             return Err(Stop::SlowReader);
         }
-        match self.out.try_send(Message::Binary(bytes.into())) {
+        match self.out.try_send(Outgoing::Frame(bytes)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(Stop::SlowReader),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::PeerGone),
@@ -869,7 +882,8 @@ impl Connection {
     async fn on_event(&mut self, event: ConnectionEvent) -> Result<(), Stop> {
         let window = usize::from(self.shared.limits.window.max(1));
         match event {
-            ConnectionEvent::Appended(receive_id, stored) => {
+            ConnectionEvent::Appended(appended) => {
+                let (receive_id, stored) = *appended;
                 let Some(subscription) = self.subscriptions.get_mut(&receive_id) else {
                     return Ok(());
                 };
@@ -888,6 +902,7 @@ impl Connection {
                 self.push(receive_id, &stored)
             }
             ConnectionEvent::MaybeNew(receive_id) => {
+                let receive_id = *receive_id;
                 let Some(subscription) = self.subscriptions.get_mut(&receive_id) else {
                     return Ok(());
                 };
@@ -895,11 +910,24 @@ impl Connection {
                 self.refill(receive_id).await
             }
             ConnectionEvent::Ended(receive_id) => {
+                let receive_id = *receive_id;
                 if self.subscriptions.remove(&receive_id).is_some() {
                     self.send(PUSH_CORRELATION_ID, Response::End { receive_id })?;
                 }
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_connection_queue_entries_stay_small() {
+        // Each connection's write queue and event channel allocate 32 entries up front.
+        assert!(std::mem::size_of::<Outgoing>() <= 24);
+        assert!(std::mem::size_of::<ConnectionEvent>() <= 16);
     }
 }

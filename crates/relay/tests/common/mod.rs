@@ -28,6 +28,8 @@ pub fn test_limits() -> Limits {
         burst: 100_000,
     };
     Limits {
+        // The window these tests count pushes against (the default is larger).
+        window: 8,
         rate_per_connection: generous,
         rate_per_ip: generous,
         create_rate_per_ip: generous,

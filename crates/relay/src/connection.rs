@@ -647,14 +647,9 @@ impl Connection {
                 }
                 let store = self.shared.store.clone();
                 let mut deleting: Pending = Box::pin(async move {
-                    let now = unix_now();
-                    // Every delete is queued before the first is awaited, so they share the
-                    // writer's group commit; `Ok` only once all of them are durable.
-                    let deletes = message_ids
-                        .iter()
-                        .map(|message_id| store.ack(receive_id, *message_id, now));
-                    match futures_util::future::try_join_all(deletes).await {
-                        Ok(_) => reply(id, Response::Ok {}),
+                    // All of them in one group commit; `Ok` only once all are durable.
+                    match store.ack_many(receive_id, message_ids, unix_now()).await {
+                        Ok(()) => reply(id, Response::Ok {}),
                         Err(store_error) => {
                             tracing::warn!(%store_error, "ack failed");
                             reply(id, error(ErrorCode::Internal))

@@ -700,19 +700,20 @@ impl Connection {
         .await
     }
 
-    /// ACK: deletes a delivered envelope and lets the relay push the next. Idempotent; valid on
-    /// any connection, not only the one it was pushed on.
+    /// ACK: deletes delivered envelopes of one mailbox (1 to [`sealpost_wire::MAX_ACK_IDS`]
+    /// ids, one signature) and lets the relay push the next. Idempotent; valid on any
+    /// connection, not only the one they were pushed on.
     pub(crate) async fn ack(
         &self,
         receive_id: ReceiveId,
-        message_id: MessageId,
+        message_ids: Vec<MessageId>,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
         self.request_ok(requests::ack(
             &self.inner.hello.nonce,
             auth_key,
             receive_id,
-            message_id,
+            message_ids,
         ))
         .await
     }

@@ -145,14 +145,15 @@ impl SubscribeConnection {
         self.0.subscribe(receive_id, auth_key).await
     }
 
-    /// ACK: deletes a delivered envelope and lets the relay push the next. Idempotent.
+    /// ACK: deletes delivered envelopes of one mailbox under one signature (1 to
+    /// [`sealpost_wire::MAX_ACK_IDS`] ids) and lets the relay push the next. Idempotent.
     pub async fn ack(
         &self,
         receive_id: ReceiveId,
-        message_id: MessageId,
+        message_ids: Vec<MessageId>,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
-        self.0.ack(receive_id, message_id, auth_key).await
+        self.0.ack(receive_id, message_ids, auth_key).await
     }
 }
 

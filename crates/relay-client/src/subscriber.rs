@@ -125,7 +125,7 @@ pub struct SubscriberGone;
 enum Control {
     Add(ReceiveId, Arc<SigningKey>),
     Remove(ReceiveId),
-    Ack(ReceiveId, MessageId),
+    Ack(ReceiveId, Vec<MessageId>),
     Shutdown,
 }
 
@@ -139,8 +139,23 @@ impl AckHandle {
     /// Queues an ACK for the current connection. Never blocks. If offline, it is dropped and the
     /// relay re-pushes the envelope later (harmless: the engine dedupes by envelope id).
     pub fn ack(&self, receive_id: ReceiveId, message_id: MessageId) -> Result<(), SubscriberGone> {
+        self.ack_many(receive_id, vec![message_id])
+    }
+
+    /// Queues one ACK of several envelopes of one mailbox: the relay checks one signature for
+    /// the whole list (it is split into frames of at most [`sealpost_wire::MAX_ACK_IDS`] ids).
+    /// Call it only after the envelopes are durably stored. Never blocks; offline, it is
+    /// dropped as [`AckHandle::ack`] is.
+    pub fn ack_many(
+        &self,
+        receive_id: ReceiveId,
+        message_ids: Vec<MessageId>,
+    ) -> Result<(), SubscriberGone> {
+        if message_ids.is_empty() {
+            return Ok(());
+        }
         self.control
-            .send(Control::Ack(receive_id, message_id))
+            .send(Control::Ack(receive_id, message_ids))
             .map_err(|_| SubscriberGone)
     }
 }
@@ -254,12 +269,12 @@ const ACK_RETRY_MAX: Duration = Duration::from_secs(1);
 async fn ack_until_not_rate_limited(
     connection: &SubscribeConnection,
     receive_id: ReceiveId,
-    message_id: MessageId,
+    message_ids: Vec<MessageId>,
     key: &SigningKey,
 ) -> Result<(), ClientError> {
     let mut wait = ACK_RETRY_FIRST;
     loop {
-        match connection.ack(receive_id, message_id, key).await {
+        match connection.ack(receive_id, message_ids.clone(), key).await {
             Err(ClientError::RateLimited) => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(ACK_RETRY_MAX);
@@ -404,12 +419,16 @@ impl SubscriberTask {
                     Some(Control::Remove(receive_id)) => {
                         self.mailboxes.remove(&receive_id);
                     }
-                    Some(Control::Ack(receive_id, message_id)) => {
+                    Some(Control::Ack(receive_id, message_ids)) => {
                         if let Some(key) = self.mailboxes.get(&receive_id).cloned() {
-                            let connection = connection.clone();
-                            pending.push(Box::pin(async move {
-                                (receive_id, false, ack_until_not_rate_limited(&connection, receive_id, message_id, &key).await)
-                            }));
+                            for chunk in message_ids.chunks(sealpost_wire::MAX_ACK_IDS) {
+                                let connection = connection.clone();
+                                let key = key.clone();
+                                let chunk = chunk.to_vec();
+                                pending.push(Box::pin(async move {
+                                    (receive_id, false, ack_until_not_rate_limited(&connection, receive_id, chunk, &key).await)
+                                }));
+                            }
                         }
                     }
                 },

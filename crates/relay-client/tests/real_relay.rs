@@ -66,7 +66,10 @@ async fn create_subscribe_send_push_ack_round_trip() {
     let (connection, mut pushes) = bounded("connect", connector().connect_subscribe(&url))
         .await
         .unwrap();
-    assert_eq!(connection.hello().window, 8);
+    assert_eq!(
+        connection.hello().window,
+        sealpost_relay::Limits::default().window
+    );
     assert!(connection.hello().max_envelope > 1000);
     connection.subscribe(receive_id, &owner).await.unwrap();
     connection.ping().await.unwrap();
@@ -89,12 +92,12 @@ async fn create_subscribe_send_push_ack_round_trip() {
     assert_eq!(got, receive_id);
     assert_eq!(envelope, b"first envelope");
     connection
-        .ack(receive_id, message_id, &owner)
+        .ack(receive_id, vec![message_id], &owner)
         .await
         .unwrap();
     // ACK is idempotent.
     connection
-        .ack(receive_id, message_id, &owner)
+        .ack(receive_id, vec![message_id], &owner)
         .await
         .unwrap();
 
@@ -586,5 +589,62 @@ async fn rate_limited_acks_are_retried_and_the_backlog_drains() {
     let expected: Vec<String> = (0..BACKLOG).map(|i| format!("backlog {i}")).collect();
     assert_eq!(received, expected, "each once, in order");
     subscriber.shutdown().await;
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn ack_many_acknowledges_a_full_window_in_one_signed_ack() {
+    let OneMailbox {
+        dir: _dir,
+        relay,
+        url,
+        owner_connection,
+        secret,
+        receive_id,
+        send_id,
+    } = one_mailbox().await;
+    let owner = key(1);
+    let sender = Sender::new(connector());
+    // Fill the relay's window.
+    let window_size = u8::try_from(owner_connection.hello().window).unwrap();
+    for index in 0..window_size {
+        sender
+            .send(&url, send_id, &secret, &[index], None)
+            .await
+            .unwrap();
+    }
+    let (subscriber, mut inbound) =
+        Subscriber::spawn(connector(), url.clone(), SubscriberConfig::default());
+    subscriber.add(receive_id, owner.clone()).unwrap();
+    let mut window = Vec::new();
+    for index in 0..window_size {
+        let delivery = next_message(&mut inbound).await;
+        assert_eq!(delivery.envelope, [index]);
+        window.push(delivery.message_id);
+    }
+    subscriber
+        .ack_handle()
+        .ack_many(receive_id, window)
+        .unwrap();
+    // The window is full, so this is pushed only once the relay took the ACK of all of them.
+    sender
+        .send(&url, send_id, &secret, b"after", None)
+        .await
+        .unwrap();
+    assert_eq!(next_message(&mut inbound).await.envelope, b"after");
+    subscriber.shutdown().await;
+    // The relay queued the window's deletes before it pushed "after"; its store commits in order,
+    // so once this later SEND is answered (after its durable commit) they are committed too.
+    sender
+        .send(&url, send_id, &secret, b"barrier", None)
+        .await
+        .unwrap();
+    // A new subscription starts at "after": the whole window is gone.
+    let (subscriber, mut inbound) =
+        Subscriber::spawn(connector(), url.clone(), SubscriberConfig::default());
+    subscriber.add(receive_id, owner).unwrap();
+    assert_eq!(next_message(&mut inbound).await.envelope, b"after");
+    subscriber.shutdown().await;
+    sender.close_all();
     relay.shutdown().await.unwrap();
 }

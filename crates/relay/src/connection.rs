@@ -12,12 +12,13 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 
 use futures_util::stream::{FuturesUnordered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use sealpost_wire::{
-    AuthPublicKey, ErrorCode, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
+    AuthPublicKey, ErrorCode, MAX_ACK_IDS, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
     PUSH_CORRELATION_ID, ReceiveId, RelayFrame, Request, Response, SendId, SignatureBytes,
     create_signature_input, decode_client_frame, encode_relay_frame, owner_signature_input,
     send_signature_input, verify,
@@ -31,10 +32,15 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::handshake::server::{
+    ErrorResponse as HandshakeErrorResponse, Request as HandshakeRequest,
+    Response as HandshakeResponse,
+};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::{WebSocketStream, accept_async_with_config};
+use tokio_tungstenite::{WebSocketStream, accept_hdr_async_with_config};
 
+use crate::client_address::{ClientAddressSource, forwarded_for, read_proxy_v2};
 use crate::frame_budget::{BudgetedStream, is_budget_exhausted};
 use crate::hub::ConnectionEvent;
 use crate::metrics::{Command, Refusal};
@@ -63,10 +69,12 @@ fn websocket_config(limits: &Limits) -> WebSocketConfig {
         .max_frame_size(Some(limits.max_frame_bytes))
 }
 
-/// Serves one accepted TCP connection to the end.
+/// Serves one accepted TCP connection to the end. `peer` is the TCP peer's address; behind a
+/// trusted proxy the client address comes from its PROXY header or `X-Forwarded-For`
+/// ([`crate::client_address`]), and the per-IP connection rate is checked here on it.
 pub(crate) async fn serve(
-    stream: TcpStream,
-    ip: IpAddr,
+    mut stream: TcpStream,
+    peer: IpAddr,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
 ) {
@@ -75,34 +83,84 @@ pub(crate) async fn serve(
     let allowance = shared.limits.read_buffer_bytes.max(1024);
     let max_message = shared.limits.max_frame_bytes;
     let deadline = Instant::now() + shared.limits.handshake_timeout();
+    let source = shared.client_address.for_peer(peer);
+    let mut ip = peer;
+    if source == ClientAddressSource::ProxyProtocolV2 {
+        match tokio::time::timeout_at(deadline, read_proxy_v2(&mut stream)).await {
+            Ok(Ok(client)) => ip = client.unwrap_or(peer),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "a trusted proxy sent no valid PROXY header; closing");
+                return;
+            }
+            Err(_) => return,
+        }
+        if !crate::admit(&shared, ip) {
+            return;
+        }
+    }
+    // Read only from a trusted proxy's upgrade request: anyone else's header is not believed.
+    let mut forwarded = None;
+    // The error type is tungstenite's `Callback` contract, never built here.
+    #[allow(clippy::result_large_err)]
+    let read_forwarded = |request: &HandshakeRequest, response: HandshakeResponse| {
+        if source == ClientAddressSource::XForwardedFor {
+            forwarded = Some(forwarded_for(request.headers()));
+        }
+        Ok::<_, HandshakeErrorResponse>(response)
+    };
     // The states below are boxed so that each connection's task holds only what its current
     // phase needs (TLS state is large; request handling is large): this keeps idle connections
     // small.
-    match tls {
+    let websocket = match tls {
         Some(acceptor) => {
-            Box::pin(async move {
-                let handshake = async {
-                    let tls_stream = acceptor.accept(stream).await.ok()?;
-                    let budgeted = BudgetedStream::new(tls_stream, budget, allowance, max_message);
-                    accept_async_with_config(budgeted, Some(config)).await.ok()
-                };
-                match tokio::time::timeout_at(deadline, handshake).await {
-                    Ok(Some(websocket)) => Box::pin(run(websocket, ip, shared)).await,
-                    _ => tracing::debug!("TLS/WebSocket handshake failed or timed out"),
+            let handshake = async {
+                let tls_stream = acceptor.accept(stream).await.ok()?;
+                let budgeted = BudgetedStream::new(tls_stream, budget, allowance, max_message);
+                accept_hdr_async_with_config(budgeted, read_forwarded, Some(config))
+                    .await
+                    .ok()
+            };
+            match tokio::time::timeout_at(deadline, Box::pin(handshake)).await {
+                Ok(Some(websocket)) => Handshaken::Tls(Box::new(websocket)),
+                _ => {
+                    tracing::debug!("TLS/WebSocket handshake failed or timed out");
+                    return;
                 }
-            })
-            .await
+            }
         }
         None => {
             let budgeted = BudgetedStream::new(stream, budget, allowance, max_message);
-            let handshake = Box::pin(accept_async_with_config(budgeted, Some(config)));
-            let websocket = tokio::time::timeout_at(deadline, handshake).await;
-            match websocket {
-                Ok(Ok(websocket)) => Box::pin(run(websocket, ip, shared)).await,
-                _ => tracing::debug!("WebSocket handshake failed or timed out"),
+            let handshake = Box::pin(accept_hdr_async_with_config(
+                budgeted,
+                read_forwarded,
+                Some(config),
+            ));
+            match tokio::time::timeout_at(deadline, handshake).await {
+                Ok(Ok(websocket)) => Handshaken::Plain(Box::new(websocket)),
+                _ => {
+                    tracing::debug!("WebSocket handshake failed or timed out");
+                    return;
+                }
             }
         }
+    };
+    if source == ClientAddressSource::XForwardedFor {
+        // A trusted proxy that named no client: its own address (all such clients share it).
+        ip = forwarded.flatten().unwrap_or(peer);
+        if !crate::admit(&shared, ip) {
+            return;
+        }
     }
+    match websocket {
+        Handshaken::Tls(websocket) => Box::pin(run(*websocket, ip, shared)).await,
+        Handshaken::Plain(websocket) => Box::pin(run(*websocket, ip, shared)).await,
+    }
+}
+
+/// A connection after its WebSocket handshake, on TLS or plain TCP.
+enum Handshaken {
+    Tls(Box<WebSocketStream<BudgetedStream<tokio_rustls::server::TlsStream<TcpStream>>>>),
+    Plain(Box<WebSocketStream<BudgetedStream<TcpStream>>>),
 }
 
 /// Per-subscription delivery state.
@@ -121,7 +179,7 @@ struct Connection {
     ip: IpAddr,
     id: u64,
     nonce: Nonce,
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
     limiter: DefaultDirectRateLimiter,
     subscriptions: HashMap<ReceiveId, Subscription>,
@@ -232,7 +290,7 @@ where
                 code,
                 reason: reason.into(),
             };
-            let _ = connection.out.try_send(Message::Close(Some(close)));
+            let _ = connection.out.try_send(Outgoing::Close(Box::new(close)));
             drop(connection);
             if !writer.is_finished() && timeout(limits.write_timeout(), &mut writer).await.is_err()
             {
@@ -242,10 +300,19 @@ where
     }
 }
 
+/// One entry of a connection's write queue. Small (24 bytes) on purpose: the queue's channel
+/// allocates room for 32 entries per connection up front, idle or not.
+enum Outgoing {
+    /// An encoded relay frame, sent as one binary message.
+    Frame(Vec<u8>),
+    /// The close frame, last.
+    Close(Box<CloseFrame>),
+}
+
 /// Drains the write queue into the socket, pinging on an interval.
 async fn write_loop<S>(
     mut sink: SplitSink<WebSocketStream<S>, Message>,
-    mut queue: mpsc::Receiver<Message>,
+    mut queue: mpsc::Receiver<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
     drained: Arc<tokio::sync::Notify>,
     write_timeout: std::time::Duration,
@@ -258,6 +325,10 @@ async fn write_loop<S>(
         tokio::select! {
             message = queue.recv() => {
                 let Some(message) = message else { break };
+                let message = match message {
+                    Outgoing::Frame(bytes) => Message::Binary(bytes.into()),
+                    Outgoing::Close(close) => Message::Close(Some(*close)),
+                };
                 let length = message.len();
                 let closing = matches!(message, Message::Close(_));
                 if !matches!(timeout(write_timeout, sink.feed(message)).await, Ok(Ok(()))) {
@@ -341,7 +412,7 @@ impl Connection {
         if queued > self.shared.limits.write_queue_bytes {
             return Err(Stop::SlowReader);
         }
-        match self.out.try_send(Message::Binary(bytes.into())) {
+        match self.out.try_send(Outgoing::Frame(bytes)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(Stop::SlowReader),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::PeerGone),
@@ -405,7 +476,7 @@ impl Connection {
     fn owner_signature_valid(
         &self,
         auth_key: Option<AuthPublicKey>,
-        command: OwnerCommand,
+        command: OwnerCommand<'_>,
         receive_id: &ReceiveId,
         signature: &SignatureBytes,
     ) -> bool {
@@ -424,7 +495,7 @@ impl Connection {
     async fn authorize_owner(
         &mut self,
         receive_id: ReceiveId,
-        command: OwnerCommand,
+        command: OwnerCommand<'_>,
         signature: &SignatureBytes,
     ) -> Result<AuthPublicKey, ErrorCode> {
         let Ok(auth_key) = self.auth_key(receive_id).await else {
@@ -553,27 +624,43 @@ impl Connection {
             }
             Request::Ack {
                 receive_id,
-                message_id,
+                message_ids,
                 signature,
             } => {
+                if message_ids.is_empty() {
+                    return self.send(id, error(ErrorCode::Malformed));
+                }
+                if message_ids.len() > MAX_ACK_IDS {
+                    return self.send(id, error(ErrorCode::LimitExceeded));
+                }
+                // One signature check for the whole list (protocol version 2).
                 if let Err(code) = self
-                    .authorize_owner(receive_id, OwnerCommand::Ack(message_id), &signature)
+                    .authorize_owner(receive_id, OwnerCommand::Ack(&message_ids), &signature)
                     .await
                 {
                     return self.send(id, error(code));
                 }
+                if let Some(subscription) = self.subscriptions.get_mut(&receive_id) {
+                    for message_id in &message_ids {
+                        subscription.in_flight.remove(&message_id.0);
+                    }
+                }
                 let store = self.shared.store.clone();
-                self.pending.push(Box::pin(async move {
-                    match store.ack(receive_id, message_id, unix_now()).await {
+                let mut deleting: Pending = Box::pin(async move {
+                    // All of them in one group commit; `Ok` only once all are durable.
+                    match store.ack_many(receive_id, message_ids, unix_now()).await {
                         Ok(()) => reply(id, Response::Ok {}),
                         Err(store_error) => {
                             tracing::warn!(%store_error, "ack failed");
                             reply(id, error(ErrorCode::Internal))
                         }
                     }
-                }));
-                if let Some(subscription) = self.subscriptions.get_mut(&receive_id) {
-                    subscription.in_flight.remove(&message_id.0);
+                });
+                // Polled once here, so the deletes are queued to the store's writer before the
+                // window is refilled (and before anything this connection does next).
+                match std::future::poll_fn(|cx| Poll::Ready(deleting.as_mut().poll(cx))).await {
+                    Poll::Ready(frame) => self.send_frame(frame)?,
+                    Poll::Pending => self.pending.push(deleting),
                 }
                 self.refill(receive_id).await
             }
@@ -790,7 +877,8 @@ impl Connection {
     async fn on_event(&mut self, event: ConnectionEvent) -> Result<(), Stop> {
         let window = usize::from(self.shared.limits.window.max(1));
         match event {
-            ConnectionEvent::Appended(receive_id, stored) => {
+            ConnectionEvent::Appended(appended) => {
+                let (receive_id, stored) = *appended;
                 let Some(subscription) = self.subscriptions.get_mut(&receive_id) else {
                     return Ok(());
                 };
@@ -809,6 +897,7 @@ impl Connection {
                 self.push(receive_id, &stored)
             }
             ConnectionEvent::MaybeNew(receive_id) => {
+                let receive_id = *receive_id;
                 let Some(subscription) = self.subscriptions.get_mut(&receive_id) else {
                     return Ok(());
                 };
@@ -816,11 +905,24 @@ impl Connection {
                 self.refill(receive_id).await
             }
             ConnectionEvent::Ended(receive_id) => {
+                let receive_id = *receive_id;
                 if self.subscriptions.remove(&receive_id).is_some() {
                     self.send(PUSH_CORRELATION_ID, Response::End { receive_id })?;
                 }
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_connection_queue_entries_stay_small() {
+        // Each connection's write queue and event channel allocate 32 entries up front.
+        assert!(std::mem::size_of::<Outgoing>() <= 24);
+        assert!(std::mem::size_of::<ConnectionEvent>() <= 16);
     }
 }

@@ -17,15 +17,17 @@ use tokio::sync::mpsc;
 
 use crate::store::{Cluster, StoredEnvelope};
 
-/// Events a connection receives from outside its own request handling.
+/// Events a connection receives from outside its own request handling. Each payload is boxed
+/// so the event is 16 bytes: every connection's event channel allocates room for 32 of them up
+/// front, idle or not.
 #[derive(Debug)]
 pub(crate) enum ConnectionEvent {
     /// An envelope was committed to a mailbox this connection subscribes.
-    Appended(ReceiveId, StoredEnvelope),
+    Appended(Box<(ReceiveId, StoredEnvelope)>),
     /// Another connection took over (or the mailbox was deleted).
-    Ended(ReceiveId),
+    Ended(Box<ReceiveId>),
     /// Another relay node may have stored envelopes for this mailbox: fetch from the store.
-    MaybeNew(ReceiveId),
+    MaybeNew(Box<ReceiveId>),
 }
 
 struct Subscriber {
@@ -65,7 +67,9 @@ impl Hub {
         if let Some(previous) = previous
             && previous.connection_id != connection_id
         {
-            let _ = previous.events.send(ConnectionEvent::Ended(receive_id));
+            let _ = previous
+                .events
+                .send(ConnectionEvent::Ended(Box::new(receive_id)));
         }
     }
 
@@ -88,7 +92,9 @@ impl Hub {
             .unwrap_or_else(|p| p.into_inner())
             .remove(receive_id);
         if let Some(subscriber) = removed {
-            let _ = subscriber.events.send(ConnectionEvent::Ended(*receive_id));
+            let _ = subscriber
+                .events
+                .send(ConnectionEvent::Ended(Box::new(*receive_id)));
         }
     }
 
@@ -98,7 +104,7 @@ impl Hub {
         if let Some(subscriber) = subscribers.get(&receive_id) {
             let _ = subscriber
                 .events
-                .send(ConnectionEvent::Appended(receive_id, stored));
+                .send(ConnectionEvent::Appended(Box::new((receive_id, stored))));
         }
     }
 }
@@ -115,7 +121,7 @@ impl Cluster for Hub {
             if let Some(subscriber) = subscribers.get(receive_id) {
                 let _ = subscriber
                     .events
-                    .send(ConnectionEvent::MaybeNew(*receive_id));
+                    .send(ConnectionEvent::MaybeNew(Box::new(*receive_id)));
             }
         }
     }
@@ -132,7 +138,9 @@ impl Cluster for Hub {
         if subscribers.get(receive_id).is_some_and(|s| s.announced)
             && let Some(subscriber) = subscribers.remove(receive_id)
         {
-            let _ = subscriber.events.send(ConnectionEvent::Ended(*receive_id));
+            let _ = subscriber
+                .events
+                .send(ConnectionEvent::Ended(Box::new(*receive_id)));
         }
     }
 }

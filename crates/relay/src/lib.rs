@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+mod client_address;
 pub mod config;
 mod connection;
 mod frame_budget;
@@ -39,6 +40,7 @@ mod metrics;
 pub mod store;
 mod tls;
 
+pub use client_address::{ClientAddressConfig, ClientAddressSource};
 #[cfg(feature = "postgres")]
 pub use config::PostgresUrl;
 pub use config::{Database, Limits, Rate, RelayConfig, TlsConfig};
@@ -115,6 +117,8 @@ pub(crate) struct Shared {
     pub(crate) ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) create_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) connect_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Which peers are trusted proxies, and what they tell the client address with.
+    pub(crate) client_address: ClientAddressConfig,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) next_connection_id: AtomicU64,
     /// A valid public key nobody holds the secret of; unknown mailboxes are verified against it
@@ -229,6 +233,7 @@ impl Relay {
             )),
             metrics,
             limits,
+            client_address: config.client_address.clone(),
             store: store.clone(),
             hub,
             shutdown: shutdown_receiver,
@@ -278,6 +283,16 @@ impl Drop for RelayHandle {
     }
 }
 
+/// The per-IP connection rate: false (and counted) when `ip` opens connections too fast.
+pub(crate) fn admit(shared: &Shared, ip: IpAddr) -> bool {
+    if shared.connect_limiter.check_key(&ip).is_err() {
+        shared.metrics.refused(metrics::Refusal::ConnectRateLimited);
+        tracing::debug!("connection rate limit reached; closing new connection");
+        return false;
+    }
+    true
+}
+
 async fn accept_loop(
     tcp: TcpListener,
     tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
@@ -307,9 +322,9 @@ async fn accept_loop(
             drop(stream);
             continue;
         };
-        if shared.connect_limiter.check_key(&peer.ip()).is_err() {
-            shared.metrics.refused(metrics::Refusal::ConnectRateLimited);
-            tracing::debug!("connection rate limit reached; closing new connection");
+        // A trusted proxy's connections are counted once their client address is known.
+        let behind_proxy = shared.client_address.for_peer(peer.ip()) != ClientAddressSource::Peer;
+        if !behind_proxy && !admit(&shared, peer.ip()) {
             drop(stream);
             continue;
         }

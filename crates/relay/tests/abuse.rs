@@ -55,9 +55,9 @@ async fn garbage_bytes_get_malformed_and_the_connection_goes_on() {
 async fn a_well_formed_head_with_a_bad_body_keeps_its_correlation_id() {
     let relay = TestRelay::start(test_limits(), None).await;
     let mut client = Client::connect(relay.addr()).await;
-    // {"v": 1, "id": 9, "body": {"Fly": {}}}
+    // {"v": 2, "id": 9, "body": {"Fly": {}}}
     let bytes = vec![
-        0xa3, 0x61, b'v', 0x01, 0x62, b'i', b'd', 0x09, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x63,
+        0xa3, 0x61, b'v', 0x02, 0x62, b'i', b'd', 0x09, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x63,
         b'F', b'l', b'y', 0xa0,
     ];
     client.send_raw(Message::Binary(bytes.into())).await;
@@ -82,7 +82,7 @@ async fn unknown_version_is_refused_with_its_correlation_id() {
     let mut client = Client::connect(relay.addr()).await;
     let mailbox = client.create().await;
     let frame = ClientFrame {
-        v: 2,
+        v: sealpost_wire::PROTOCOL_VERSION + 1,
         id: 77,
         body: Client::send_request(&mailbox, b"from the future"),
     };
@@ -94,7 +94,7 @@ async fn unknown_version_is_refused_with_its_correlation_id() {
         (reply.id, reply.body),
         (77, err(ErrorCode::UnsupportedVersion))
     );
-    assert_eq!(client.send(&mailbox, b"v1").await, Response::Ok {});
+    assert_eq!(client.send(&mailbox, b"current").await, Response::Ok {});
     assert_served(relay.addr()).await;
 }
 

@@ -242,7 +242,7 @@ async fn a_subscribe_signature_replayed_on_another_connection_is_refused(backend
     let mut attacker = Client::connect(relay.addr()).await;
     assert_eq!(attacker.request(captured).await, err(ErrorCode::Auth));
     // A signature for ACK is not a signature for SUBSCRIBE either.
-    let ack_signature = owner.owner_signature(&mailbox, OwnerCommand::Ack(MessageId(1)));
+    let ack_signature = owner.owner_signature(&mailbox, OwnerCommand::Ack(&[MessageId(1)]));
     let wrong_command = Request::Subscribe {
         receive_id: mailbox.receive_id,
         signature: ack_signature,
@@ -499,6 +499,7 @@ async fn shutdown_answers_in_flight_sends_and_keeps_them(backend: Backend) {
         tls: None,
         password: None,
         metrics_listen: None,
+        client_address: Default::default(),
         limits: test_limits(),
     };
     let restarted = sealpost_relay::Relay::start(config).await.unwrap();
@@ -657,4 +658,121 @@ async fn a_fragmented_message_over_max_frame_bytes_gets_too_large_then_close_100
         other => panic!("expected close 1009, got {other:?}"),
     }
     assert_served(relay.addr()).await;
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn one_signed_ack_deletes_every_listed_envelope_and_frees_the_window(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    for index in 0..12u32 {
+        assert_eq!(
+            owner.send(&mailbox, &index.to_be_bytes()).await,
+            Response::Ok {}
+        );
+    }
+    owner.subscribe(&mailbox).await;
+    let mut window = Vec::new();
+    for _ in 0..8 {
+        let (_, message_id, _) = owner.next_message().await;
+        window.push(message_id);
+    }
+    // One frame, one signature, the whole window.
+    let request = owner.ack_many_request(&mailbox, window.clone());
+    assert_eq!(owner.request(request).await, Response::Ok {});
+    let mut rest = Vec::new();
+    for index in 8..12u32 {
+        let (_, message_id, envelope) = owner.next_message().await;
+        assert_eq!(envelope, index.to_be_bytes());
+        rest.push(message_id);
+    }
+    // Ids listed twice, or already acknowledged, are harmless (ACK is idempotent).
+    let mut again = rest.clone();
+    again.push(rest[0]);
+    again.push(window[0]);
+    let request = owner.ack_many_request(&mailbox, again);
+    assert_eq!(owner.request(request).await, Response::Ok {});
+    drop(owner);
+    let mut owner = Client::connect(relay.addr()).await;
+    owner.subscribe(&mailbox).await;
+    owner.ack(&mailbox, MessageId(0)).await;
+    assert!(
+        owner.take_pushes().is_empty(),
+        "every acknowledged envelope is gone"
+    );
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn an_ack_signature_covers_exactly_its_list(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    assert_eq!(owner.send(&mailbox, b"one").await, Response::Ok {});
+    assert_eq!(owner.send(&mailbox, b"two").await, Response::Ok {});
+    owner.subscribe(&mailbox).await;
+    let (_, first, _) = owner.next_message().await;
+    let (_, second, _) = owner.next_message().await;
+    // Signed for [first]; the frame lists [first, second]: refused, nothing deleted.
+    let widened = Request::Ack {
+        receive_id: mailbox.receive_id,
+        message_ids: vec![first, second],
+        signature: owner.owner_signature(&mailbox, OwnerCommand::Ack(&[first])),
+    };
+    assert_eq!(owner.request(widened).await, err(ErrorCode::Auth));
+    // Signed in the other order: refused too.
+    let reordered = Request::Ack {
+        receive_id: mailbox.receive_id,
+        message_ids: vec![first, second],
+        signature: owner.owner_signature(&mailbox, OwnerCommand::Ack(&[second, first])),
+    };
+    assert_eq!(owner.request(reordered).await, err(ErrorCode::Auth));
+    // An empty list, and one longer than the limit, are refused before any signature check.
+    let empty = owner.ack_many_request(&mailbox, Vec::new());
+    assert_eq!(owner.request(empty).await, err(ErrorCode::Malformed));
+    let too_many: Vec<MessageId> = (1..=sealpost_wire::MAX_ACK_IDS as u64 + 1)
+        .map(MessageId)
+        .collect();
+    let too_many = owner.ack_many_request(&mailbox, too_many);
+    assert_eq!(owner.request(too_many).await, err(ErrorCode::LimitExceeded));
+    drop(owner);
+    let mut owner = Client::connect(relay.addr()).await;
+    owner.subscribe(&mailbox).await;
+    let (_, _, envelope) = owner.next_message().await;
+    assert_eq!(envelope, b"one");
+    let (_, _, envelope) = owner.next_message().await;
+    assert_eq!(envelope, b"two");
+}
+
+/// A version-1 client's ACK (one id per signed frame, correlation id 2^64-1), as the version-1
+/// vectors of `crates/wire/tests/vectors/frames.json` froze it.
+const VERSION_1_ACK: &str = "a36176016269641bffffffffffffffff64626f6479a16341636ba36a726563656976655f6964582011111111111111111111111111111111111111111111111111111111111111116a6d6573736167655f69641b0102030405060708697369676e6174757265584044444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444";
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn a_version_1_client_is_refused_with_a_typed_error_and_the_connection_stays_open(
+    backend: Backend,
+) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
+    let mut client = Client::connect(relay.addr()).await;
+    let mailbox = client.create().await;
+    client
+        .send_raw(tokio_tungstenite::tungstenite::Message::Binary(
+            hex::decode(VERSION_1_ACK).unwrap().into(),
+        ))
+        .await;
+    let reply = client.recv_frame().await.unwrap();
+    assert_eq!(reply.v, PROTOCOL_VERSION);
+    assert_eq!(
+        (reply.id, reply.body),
+        (u64::MAX, err(ErrorCode::UnsupportedVersion))
+    );
+    assert_eq!(
+        client.send(&mailbox, b"still served").await,
+        Response::Ok {}
+    );
 }

@@ -411,6 +411,7 @@ async fn a_version_0_database_is_migrated_and_keeps_its_envelopes() {
         tls: None,
         password: None,
         metrics_listen: None,
+        client_address: Default::default(),
         limits: test_limits(),
     };
     let relay = sealpost_relay::Relay::start(config).await.unwrap();
@@ -535,4 +536,80 @@ async fn postgres_dump_holds_no_plaintext_identity_or_personal_data() {
         .unwrap()
         .get(0);
     assert_eq!(unrounded, 0, "stored times are whole hours");
+}
+
+/// Every regular file under `dir`, recursively, concatenated (files that vanish meanwhile are
+/// skipped: PostgreSQL removes WAL segments and temporary files as it runs).
+fn dump_tree(dir: &std::path::Path, dump: &mut Vec<u8>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => dump_tree(&path, dump),
+            Ok(kind) if kind.is_file() => {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    dump.extend(bytes);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The PostgreSQL store's data directory after the maintenance `docs/self-hosting.md` (§ Several
+/// nodes on PostgreSQL, "Deleted data on disk") gives: `VACUUM FULL` of the relay's two tables,
+/// then, with `wal_recycle = off`, a WAL switch and a checkpoint (twice). Acknowledged envelopes
+/// and the deleted mailbox are then in none of the files that hold the relay's database or the
+/// server's WAL; the positive controls show the scan reads the right files.
+#[tokio::test]
+async fn postgres_acked_and_deleted_rows_leave_the_data_directory_after_the_documented_maintenance()
+{
+    let mut relay = TestRelay::start_on(Backend::Postgres, test_limits(), None).await;
+    let t = t10_scenario(relay.addr()).await;
+    relay.stop().await;
+    let (db, connection) = tokio_postgres::connect(&relay.database_setting, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // One statement per call: VACUUM and ALTER SYSTEM refuse to run inside a transaction block.
+    let mut maintenance = vec![
+        "VACUUM FULL envelope",
+        "VACUUM FULL mailbox",
+        "ALTER SYSTEM SET wal_recycle = off",
+        "SELECT pg_reload_conf()",
+    ];
+    for _ in 0..2 {
+        maintenance.extend(["SELECT pg_switch_wal()", "CHECKPOINT"]);
+    }
+    for statement in maintenance {
+        db.batch_execute(statement).await.unwrap();
+    }
+    let data: String = db
+        .query_one("SHOW data_directory", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let oid: u32 = db
+        .query_one(
+            "SELECT oid FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let data = std::path::Path::new(&data);
+    let mut dump = Vec::new();
+    dump_tree(&data.join("base").join(oid.to_string()), &mut dump);
+    dump_tree(&data.join("pg_wal"), &mut dump);
+    dump_tree(&data.join("global"), &mut dump);
+    for (index, item) in t.gone.iter().enumerate() {
+        assert!(
+            memchr::memmem::find(&dump, item).is_none(),
+            "item {index} of the acknowledged envelopes / deleted mailbox is still in the data directory"
+        );
+    }
+    assert!(memchr::memmem::find(&dump, &t.bob_receive_id).is_some());
+    assert!(memchr::memmem::find(&dump, &t.stored_sealed).is_some());
 }

@@ -36,6 +36,11 @@ fn example_parses_and_shows_the_default_limits() {
     assert_eq!(config.listen.port(), 443);
     assert!(config.password.is_none(), "no password in the example file");
     assert!(config.tls.is_some(), "the example shows the [tls] table");
+    assert_eq!(
+        config.client_address,
+        sealpost_relay::ClientAddressConfig::default(),
+        "the example's [client_address] is the default (the TCP peer)"
+    );
 }
 
 #[test]

@@ -25,6 +25,7 @@ async fn metrics_count_traffic_and_carry_no_per_user_label() {
         tls: None,
         password: None,
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        client_address: Default::default(),
         limits,
     };
     let relay = Relay::start(config).await.unwrap();

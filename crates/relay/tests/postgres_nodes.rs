@@ -374,12 +374,12 @@ fn owner_ack_frame(
 ) -> Vec<u8> {
     let input = sealpost_wire::owner_signature_input(
         nonce,
-        sealpost_wire::OwnerCommand::Ack(message_id),
+        sealpost_wire::OwnerCommand::Ack(&[message_id]),
         &mailbox.receive_id,
     );
     let body = sealpost_wire::Request::Ack {
         receive_id: mailbox.receive_id,
-        message_id,
+        message_ids: vec![message_id],
         signature: sealpost_wire::sign(&mailbox.auth, &input),
     };
     encode_client_frame(&ClientFrame {

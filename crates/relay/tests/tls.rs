@@ -35,6 +35,7 @@ async fn wss_serves_create_send_and_delivery() {
         }),
         password: None,
         metrics_listen: None,
+        client_address: Default::default(),
         limits: common::test_limits(),
     };
     let relay = Relay::start(config).await.unwrap();
@@ -121,6 +122,7 @@ async fn a_missing_certificate_is_a_start_error() {
         }),
         password: None,
         metrics_listen: None,
+        client_address: Default::default(),
         limits: common::test_limits(),
     };
     assert!(matches!(

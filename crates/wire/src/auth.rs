@@ -8,7 +8,8 @@
 //! * CREATE: `lp("sealpost/v1/relay/create") ‖ lp(nonce) ‖ lp(auth_key)`.
 //! * Owner commands: `lp("sealpost/v1/relay/owner") ‖ lp(nonce) ‖ lp(command) ‖ lp(receive_id)
 //!   ‖ lp(argument)`, where command is `SUBSCRIBE`, `ACK`, `DELETE` or `SECURE` and the argument
-//!   is empty, the 8-byte big-endian message id, empty, or the 32-byte sender key.
+//!   is empty, the acknowledged message ids (each 8 bytes big-endian, in the order the frame
+//!   lists them), empty, or the 32-byte sender key.
 //! * Secured SEND: `lp("sealpost/v1/relay/send") ‖ lp(send_id) ‖ lp(SHA-256(envelope))`.
 //!
 //! The nonce is the relay's per-connection HELLO challenge, so a CREATE or owner signature made
@@ -28,18 +29,19 @@ pub const SEND_CONTEXT: &[u8] = b"sealpost/v1/relay/send";
 
 /// An owner command and its argument, as covered by the owner signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OwnerCommand {
+pub enum OwnerCommand<'a> {
     /// SUBSCRIBE; empty argument.
     Subscribe,
-    /// ACK; the argument is the message id as 8 bytes big-endian.
-    Ack(MessageId),
+    /// ACK of one or more delivered envelopes; the argument is the message ids, each as 8 bytes
+    /// big-endian, concatenated in the order the frame lists them. One signature covers them all.
+    Ack(&'a [MessageId]),
     /// DELETE; empty argument.
     Delete,
     /// SECURE; the argument is the 32-byte sender key.
     Secure(AuthPublicKey),
 }
 
-impl OwnerCommand {
+impl OwnerCommand<'_> {
     /// The ASCII command label written into the signature input.
     pub fn label(&self) -> &'static [u8] {
         match self {
@@ -53,10 +55,15 @@ impl OwnerCommand {
 
 /// Appends `u32_be(len(field)) ‖ field`.
 fn push_field(out: &mut Vec<u8>, field: &[u8]) {
-    // Every field here is a short constant or at most 32 bytes, so the length fits in u32.
-    let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
+    push_length(out, field.len());
     out.extend_from_slice(field);
+}
+
+/// Appends a field length as `u32_be`. Every field here is a short constant, at most 32 bytes,
+/// or an ACK's id list (bounded by the frame size limit), so the length fits in u32.
+fn push_length(out: &mut Vec<u8>, len: usize) {
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
 }
 
 /// The bytes a CREATE signature covers: `lp(CREATE_CONTEXT) ‖ lp(nonce) ‖ lp(auth_key)`.
@@ -72,17 +79,26 @@ pub fn create_signature_input(nonce: &Nonce, auth_key: &AuthPublicKey) -> Vec<u8
 /// `lp(OWNER_CONTEXT) ‖ lp(nonce) ‖ lp(label) ‖ lp(receive_id) ‖ lp(argument)`.
 pub fn owner_signature_input(
     nonce: &Nonce,
-    command: OwnerCommand,
+    command: OwnerCommand<'_>,
     receive_id: &ReceiveId,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + OWNER_CONTEXT.len() + 4 * 4 + 32 + 9 + 32 + 32);
+    let argument_len = match command {
+        OwnerCommand::Ack(message_ids) => 8 * message_ids.len(),
+        _ => 32,
+    };
+    let mut out = Vec::with_capacity(4 + OWNER_CONTEXT.len() + 4 * 4 + 32 + 9 + 32 + argument_len);
     push_field(&mut out, OWNER_CONTEXT);
     push_field(&mut out, nonce.as_bytes());
     push_field(&mut out, command.label());
     push_field(&mut out, receive_id.as_bytes());
     match command {
         OwnerCommand::Subscribe | OwnerCommand::Delete => push_field(&mut out, &[]),
-        OwnerCommand::Ack(message_id) => push_field(&mut out, &message_id.0.to_be_bytes()),
+        OwnerCommand::Ack(message_ids) => {
+            push_length(&mut out, 8 * message_ids.len());
+            for message_id in message_ids {
+                out.extend_from_slice(&message_id.0.to_be_bytes());
+            }
+        }
         OwnerCommand::Secure(sender_key) => push_field(&mut out, sender_key.as_bytes()),
     }
     out
@@ -128,7 +144,7 @@ mod tests {
         let nonce = Nonce([0x11; 32]);
         let receive_id = ReceiveId([0x22; 32]);
         let input =
-            owner_signature_input(&nonce, OwnerCommand::Ack(MessageId(0x0102)), &receive_id);
+            owner_signature_input(&nonce, OwnerCommand::Ack(&[MessageId(0x0102)]), &receive_id);
         let mut expected = Vec::new();
         expected.extend_from_slice(&[0, 0, 0, 23]);
         expected.extend_from_slice(b"sealpost/v1/relay/owner");
@@ -140,6 +156,26 @@ mod tests {
         expected.extend_from_slice(&[0x22; 32]);
         expected.extend_from_slice(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 1, 2]);
         assert_eq!(input, expected);
+    }
+
+    #[test]
+    fn ack_of_several_ids_signs_them_all_in_order() {
+        let nonce = Nonce([0x11; 32]);
+        let receive_id = ReceiveId([0x22; 32]);
+        let ids = [MessageId(1), MessageId(0x0203)];
+        let input = owner_signature_input(&nonce, OwnerCommand::Ack(&ids), &receive_id);
+        let tail = &input[input.len() - 20..];
+        assert_eq!(
+            tail,
+            &[0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 2, 3]
+        );
+        let swapped = [MessageId(0x0203), MessageId(1)];
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let signature = sign(&key, &input);
+        let other = owner_signature_input(&nonce, OwnerCommand::Ack(&swapped), &receive_id);
+        assert!(!verify(&public_key(&key), &other, &signature));
+        let fewer = owner_signature_input(&nonce, OwnerCommand::Ack(&ids[..1]), &receive_id);
+        assert!(!verify(&public_key(&key), &fewer, &signature));
     }
 
     #[test]

@@ -53,13 +53,16 @@ pub enum Request {
         /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Subscribe`.
         signature: SignatureBytes,
     },
-    /// Acknowledge (and delete) a delivered envelope. Idempotent. Answered by `Ok`.
+    /// Acknowledge (and delete) delivered envelopes of one mailbox: one signature covers every
+    /// listed id (1 to [`crate::MAX_ACK_IDS`]). Idempotent. Answered by `Ok`. (Protocol
+    /// version 2; version 1 acknowledged one id per signed frame.)
     Ack {
         /// The mailbox.
         receive_id: ReceiveId,
-        /// The relay message id from the pushed [`Response::Message`].
-        message_id: MessageId,
-        /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Ack`.
+        /// The relay message ids from the pushed [`Response::Message`]s.
+        message_ids: Vec<MessageId>,
+        /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Ack` of
+        /// exactly these ids in this order.
         signature: SignatureBytes,
     },
     /// Delete the mailbox and every envelope in it. Answered by `Ok`.
@@ -108,12 +111,12 @@ impl std::fmt::Debug for Request {
                 .finish_non_exhaustive(),
             Request::Ack {
                 receive_id,
-                message_id,
+                message_ids,
                 ..
             } => f
                 .debug_struct("Ack")
                 .field("receive_id", receive_id)
-                .field("message_id", message_id)
+                .field("message_ids", &message_ids.len())
                 .finish_non_exhaustive(),
             Request::Delete { receive_id, .. } => f
                 .debug_struct("Delete")

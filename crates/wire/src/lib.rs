@@ -27,8 +27,14 @@ pub use codec::{
 pub use frame::{ClientFrame, ErrorCode, RelayFrame, Request, Response};
 pub use ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SendSecret, SignatureBytes};
 
-/// The protocol version this crate speaks; carried in every frame as `v`.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this crate speaks; carried in every frame as `v`. Version 2 made ACK
+/// carry a list of message ids under one signature; a relay answers a version-1 frame with
+/// [`ErrorCode::UnsupportedVersion`].
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// Most message ids one ACK may list. The relay answers a longer list with
+/// [`ErrorCode::LimitExceeded`] and an empty one with [`ErrorCode::Malformed`].
+pub const MAX_ACK_IDS: usize = 1024;
 
 /// Correlation id the relay uses on frames it pushes unasked (HELLO, MESSAGE, END).
 pub const PUSH_CORRELATION_ID: u64 = 0;

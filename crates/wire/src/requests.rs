@@ -11,7 +11,7 @@ use crate::frame::{ClientFrame, Request};
 use crate::ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SendSecret};
 
 impl ClientFrame {
-    /// A version-1 frame with the given correlation id.
+    /// A frame of this crate's [`crate::PROTOCOL_VERSION`] with the given correlation id.
     pub fn new(id: u64, body: Request) -> Self {
         Self {
             v: crate::PROTOCOL_VERSION,
@@ -46,17 +46,18 @@ pub fn subscribe(nonce: &Nonce, auth: &SigningKey, receive_id: ReceiveId) -> Req
     }
 }
 
-/// ACK of one delivered envelope.
+/// ACK of delivered envelopes of one mailbox, all under one signature. The caller keeps the
+/// list between 1 and [`crate::MAX_ACK_IDS`] ids.
 pub fn ack(
     nonce: &Nonce,
     auth: &SigningKey,
     receive_id: ReceiveId,
-    message_id: MessageId,
+    message_ids: Vec<MessageId>,
 ) -> Request {
-    let input = owner_signature_input(nonce, OwnerCommand::Ack(message_id), &receive_id);
+    let input = owner_signature_input(nonce, OwnerCommand::Ack(&message_ids), &receive_id);
     Request::Ack {
         receive_id,
-        message_id,
+        message_ids,
         signature: sign(auth, &input),
     }
 }
@@ -111,10 +112,11 @@ mod tests {
         let nonce = Nonce([3; 32]);
         let auth = SigningKey::from_bytes(&[4; 32]);
         let receive_id = ReceiveId([5; 32]);
-        let Request::Ack { signature, .. } = ack(&nonce, &auth, receive_id, MessageId(9)) else {
+        let ids = vec![MessageId(9), MessageId(3)];
+        let Request::Ack { signature, .. } = ack(&nonce, &auth, receive_id, ids.clone()) else {
             unreachable!()
         };
-        let input = owner_signature_input(&nonce, OwnerCommand::Ack(MessageId(9)), &receive_id);
+        let input = owner_signature_input(&nonce, OwnerCommand::Ack(&ids), &receive_id);
         assert!(verify(&public_key(&auth), &input, &signature));
         let sender = SigningKey::from_bytes(&[6; 32]);
         let send_id = SendId([7; 32]);

@@ -36,11 +36,16 @@ fn request() -> impl Strategy<Value = Request> {
             receive_id: ReceiveId(r),
             signature
         }),
-        (bytes32(), any::<u64>(), signature()).prop_map(|(r, m, signature)| Request::Ack {
-            receive_id: ReceiveId(r),
-            message_id: MessageId(m),
-            signature
-        }),
+        (
+            bytes32(),
+            proptest::collection::vec(any::<u64>(), 1..40),
+            signature()
+        )
+            .prop_map(|(r, m, signature)| Request::Ack {
+                receive_id: ReceiveId(r),
+                message_ids: m.into_iter().map(MessageId).collect(),
+                signature
+            }),
         (bytes32(), signature()).prop_map(|(r, signature)| Request::Delete {
             receive_id: ReceiveId(r),
             signature
@@ -182,7 +187,7 @@ fn trailing_bytes_are_malformed() {
 
 #[test]
 fn ok_frame_has_the_documented_bytes() {
-    // {"v": 1, "id": 7, "body": {"Ok": {}}} — the example in docs/relay-protocol.md.
+    // {"v": 2, "id": 7, "body": {"Ok": {}}} — the example in docs/relay-protocol.md.
     let frame = RelayFrame {
         v: PROTOCOL_VERSION,
         id: 7,
@@ -190,7 +195,7 @@ fn ok_frame_has_the_documented_bytes() {
     };
     let bytes = encode_relay_frame(&frame).unwrap();
     let expected: Vec<u8> = vec![
-        0xa3, 0x61, b'v', 0x01, 0x62, b'i', b'd', 0x07, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x62,
+        0xa3, 0x61, b'v', 0x02, 0x62, b'i', b'd', 0x07, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x62,
         b'O', b'k', 0xa0,
     ];
     assert_eq!(bytes, expected);
@@ -198,9 +203,9 @@ fn ok_frame_has_the_documented_bytes() {
 
 #[test]
 fn unknown_error_codes_decode_as_unknown() {
-    // {"v":1,"id":0,"body":{"Error":{"code":"Zzz"}}}
+    // {"v":2,"id":0,"body":{"Error":{"code":"Zzz"}}}
     let bytes: Vec<u8> = vec![
-        0xa3, 0x61, b'v', 0x01, 0x62, b'i', b'd', 0x00, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x65,
+        0xa3, 0x61, b'v', 0x02, 0x62, b'i', b'd', 0x00, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x65,
         b'E', b'r', b'r', b'o', b'r', 0xa1, 0x64, b'c', b'o', b'd', b'e', 0x63, b'Z', b'z', b'z',
     ];
     let frame = decode_relay_frame(&bytes).unwrap();

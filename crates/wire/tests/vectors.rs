@@ -107,7 +107,18 @@ fn client_frames() -> Vec<(&'static str, ClientFrame)> {
                 u64::MAX,
                 Request::Ack {
                     receive_id: receive_id(),
-                    message_id: MessageId(0x0102_0304_0506_0708),
+                    message_ids: vec![MessageId(0x0102_0304_0506_0708)],
+                    signature: signature(),
+                },
+            ),
+        ),
+        (
+            "ack-several",
+            client(
+                4,
+                Request::Ack {
+                    receive_id: receive_id(),
+                    message_ids: vec![MessageId(7), MessageId(u64::MAX), MessageId(0x0102)],
                     signature: signature(),
                 },
             ),
@@ -238,7 +249,15 @@ fn signature_inputs() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "owner-ack",
-            owner_signature_input(&nonce(), OwnerCommand::Ack(MessageId(7)), &receive_id()),
+            owner_signature_input(&nonce(), OwnerCommand::Ack(&[MessageId(7)]), &receive_id()),
+        ),
+        (
+            "owner-ack-several",
+            owner_signature_input(
+                &nonce(),
+                OwnerCommand::Ack(&[MessageId(7), MessageId(u64::MAX), MessageId(0x0102)]),
+                &receive_id(),
+            ),
         ),
         (
             "owner-delete",
@@ -354,4 +373,19 @@ fn every_committed_frame_decodes_to_the_frame_it_names() {
             other => panic!("unknown vector kind {other}"),
         }
     }
+}
+
+/// A version-1 client's ACK (one id per signed frame), as the version-1 vectors froze it.
+const VERSION_1_ACK: &str = "a36176016269641bffffffffffffffff64626f6479a16341636ba36a726563656976655f6964582011111111111111111111111111111111111111111111111111111111111111116a6d6573736167655f69641b0102030405060708697369676e6174757265584044444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444";
+
+#[test]
+fn a_version_1_ack_is_refused_as_an_unsupported_version_with_its_id() {
+    let bytes = hex::decode(VERSION_1_ACK).expect("hex");
+    assert_eq!(
+        decode_client_frame(&bytes),
+        Err(sealpost_wire::DecodeError::UnsupportedVersion {
+            version: 1,
+            id: u64::MAX,
+        })
+    );
 }

@@ -53,10 +53,15 @@ pub(super) async fn inbound_loop(
             .map(|delivery| (delivery.receive_id, delivery.message_id))
             .collect();
         let acknowledged = receive_batch(&inner, &url, deliveries).await;
+        // After the commit: one signed ACK per mailbox for the whole batch.
+        let mut by_mailbox: HashMap<_, Vec<_>> = HashMap::new();
         for ((receive_id, message_id), ack) in ids.into_iter().zip(acknowledged) {
             if ack {
-                let _ = acks.ack(receive_id, message_id);
+                by_mailbox.entry(receive_id).or_default().push(message_id);
             }
+        }
+        for (receive_id, message_ids) in by_mailbox {
+            let _ = acks.ack_many(receive_id, message_ids);
         }
     }
 }

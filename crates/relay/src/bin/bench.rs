@@ -269,11 +269,42 @@ async fn subscriber(
         ws.send(frame(index as u64 + 1, request)).await?;
     }
     let mut next_id = 1_000_000u64;
+    // Delivered ids waiting for their ACK: one signed ACK per mailbox covers all of them
+    // (protocol version 2), sent once no further frame is ready on the socket.
+    let mut unacked: HashMap<ReceiveId, Vec<MessageId>> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
-        let message = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
-            Ok(Some(Ok(message))) => message,
-            Ok(_) => break,
-            Err(_) => continue,
+        let ready = if unacked.is_empty() {
+            match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+                Ok(next) => Some(next),
+                Err(_) => continue,
+            }
+        } else {
+            futures_util::FutureExt::now_or_never(ws.next())
+        };
+        let Some(next) = ready else {
+            for (receive_id, message_ids) in unacked.drain() {
+                let mailbox = &by_id[&receive_id];
+                let signature = sign(
+                    &mailbox.auth,
+                    &owner_signature_input(&nonce, OwnerCommand::Ack(&message_ids), &receive_id),
+                );
+                next_id += 1;
+                ws.feed(frame(
+                    next_id,
+                    Request::Ack {
+                        receive_id,
+                        message_ids,
+                        signature,
+                    },
+                ))
+                .await?;
+            }
+            ws.flush().await?;
+            continue;
+        };
+        let message = match next {
+            Some(Ok(message)) => message,
+            _ => break,
         };
         let Message::Binary(bytes) = message else {
             continue;
@@ -296,22 +327,7 @@ async fn subscriber(
                     .unwrap()
                     .push(now.saturating_sub(sent));
             }
-            let mailbox = &by_id[&receive_id];
-            let signature = sign(
-                &mailbox.auth,
-                &owner_signature_input(&nonce, OwnerCommand::Ack(message_id), &receive_id),
-            );
-            next_id += 1;
-            ws.feed(frame(
-                next_id,
-                Request::Ack {
-                    receive_id,
-                    message_id,
-                    signature,
-                },
-            ))
-            .await?;
-            ws.flush().await?;
+            unacked.entry(receive_id).or_default().push(message_id);
         }
     }
     Ok(())

@@ -190,6 +190,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'_, Vec<StoredEnvelope>>;
     /// Deletes one envelope (no-op if absent) and marks the mailbox used.
     fn ack(&self, receive_id: ReceiveId, message_id: MessageId, now: u64) -> StoreFuture<'_, ()>;
+    /// Deletes the envelopes of one ACK frame (absent ones are no-ops) and marks the mailbox
+    /// used. Every delete is queued when this is called, so they share a group commit. The
+    /// default queues one [`Store::ack`] per id; a backend may do it in one statement.
+    fn ack_many(
+        &self,
+        receive_id: ReceiveId,
+        message_ids: Vec<MessageId>,
+        now: u64,
+    ) -> StoreFuture<'_, ()> {
+        let deletes: Vec<_> = message_ids
+            .iter()
+            .map(|message_id| self.ack(receive_id, *message_id, now))
+            .collect();
+        Box::pin(async move {
+            futures_util::future::try_join_all(deletes).await?;
+            Ok(())
+        })
+    }
     /// Binds a sender key once.
     fn secure(
         &self,

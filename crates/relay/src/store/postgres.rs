@@ -108,7 +108,8 @@ enum Op {
         now: u64,
         quota: Quota,
     },
-    Ack(ReceiveId, MessageId, u64),
+    /// One ACK frame's ids: one statement for all of them.
+    Ack(ReceiveId, Vec<MessageId>, u64),
     Secure(ReceiveId, AuthPublicKey, u64),
     Delete(ReceiveId),
     Touch(ReceiveId, u64),
@@ -298,7 +299,7 @@ const APPEND_AGAIN: &str = "INSERT INTO envelope (eid, mid, message_id, received
 /// The mailbox row is locked first (FOR UPDATE), then its envelope: the order every writer
 /// statement and the sweeper use.
 const ACK: &str = "WITH m AS (SELECT mid FROM mailbox WHERE receive_id = $1 FOR UPDATE),
-    d AS (DELETE FROM envelope WHERE mid = (SELECT mid FROM m) AND message_id = $2
+    d AS (DELETE FROM envelope WHERE mid = (SELECT mid FROM m) AND message_id = ANY($2)
           RETURNING octet_length(body) AS length)
     UPDATE mailbox SET envelope_count = envelope_count - (SELECT count(*) FROM d),
       envelope_bytes = envelope_bytes - (SELECT coalesce(sum(length), 0) FROM d),
@@ -620,12 +621,13 @@ async fn apply(c: &Transaction<'_>, st: &Statements, op: &Op) -> Result<Applied,
             )
             .await
         }
-        Op::Ack(receive_id, message_id, now) => {
+        Op::Ack(receive_id, message_ids, now) => {
+            let message_ids: Vec<i64> = message_ids.iter().map(|id| as_i64(id.0)).collect();
             c.execute(
                 &st.ack,
                 &[
                     &receive_id.as_bytes().as_slice(),
-                    &as_i64(message_id.0),
+                    &message_ids,
                     &as_i64(bucket(*now)),
                 ],
             )
@@ -1019,7 +1021,16 @@ impl Store for PostgresStore {
     }
 
     fn ack(&self, receive_id: ReceiveId, message_id: MessageId, now: u64) -> StoreFuture<'_, ()> {
-        self.submit(Op::Ack(receive_id, message_id, now), Replier::Unit)
+        self.submit(Op::Ack(receive_id, vec![message_id], now), Replier::Unit)
+    }
+
+    fn ack_many(
+        &self,
+        receive_id: ReceiveId,
+        message_ids: Vec<MessageId>,
+        now: u64,
+    ) -> StoreFuture<'_, ()> {
+        self.submit(Op::Ack(receive_id, message_ids, now), Replier::Unit)
     }
 
     fn secure(

@@ -28,6 +28,8 @@ pub fn test_limits() -> Limits {
         burst: 100_000,
     };
     Limits {
+        // The window these tests count pushes against (the default is larger).
+        window: 8,
         rate_per_connection: generous,
         rate_per_ip: generous,
         create_rate_per_ip: generous,
@@ -138,6 +140,16 @@ impl TestRelay {
     }
 
     pub async fn start_on(backend: Backend, limits: Limits, password: Option<&str>) -> Self {
+        Self::start_with(backend, limits, password, Default::default()).await
+    }
+
+    /// A relay that takes client addresses as `client_address` says (behind a proxy).
+    pub async fn start_with(
+        backend: Backend,
+        limits: Limits,
+        password: Option<&str>,
+        client_address: sealpost_relay::ClientAddressConfig,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_setting = test_database(backend, dir.path()).await;
         let database = Database::parse(&database_setting).unwrap();
@@ -147,6 +159,7 @@ impl TestRelay {
             tls: None,
             password: password.map(str::to_owned),
             metrics_listen: None,
+            client_address,
             limits,
         };
         let handle = Relay::start(config).await.unwrap();
@@ -199,6 +212,37 @@ impl Client {
         .await
         .expect("connect timed out")
         .expect("connect");
+        Self::after_handshake(ws).await
+    }
+
+    /// Connects as a proxy would: `prefix` (e.g. a PROXY protocol header) first on the TCP
+    /// stream, then the WebSocket upgrade, with `X-Forwarded-For: forwarded_for` if given. Err
+    /// when the relay does not complete the handshake.
+    pub async fn connect_through_proxy(
+        addr: SocketAddr,
+        prefix: &[u8],
+        forwarded_for: Option<&str>,
+    ) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        use tokio::io::AsyncWriteExt;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(prefix).await.unwrap();
+        let mut request = format!("ws://{addr}").into_client_request().unwrap();
+        if let Some(forwarded_for) = forwarded_for {
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        }
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)),
+        )
+        .await
+        .expect("connect timed out")?;
+        Ok(Self::after_handshake(ws).await)
+    }
+
+    async fn after_handshake(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         let mut client = Self {
             ws,
             nonce: Nonce([0; 32]),
@@ -341,7 +385,7 @@ impl Client {
     pub fn owner_signature(
         &self,
         mailbox: &Mailbox,
-        command: OwnerCommand,
+        command: OwnerCommand<'_>,
     ) -> sealpost_wire::SignatureBytes {
         sign(
             &mailbox.auth,
@@ -387,10 +431,15 @@ impl Client {
     }
 
     pub fn ack_request(&self, mailbox: &Mailbox, message_id: MessageId) -> Request {
+        self.ack_many_request(mailbox, vec![message_id])
+    }
+
+    /// One ACK of several ids under one signature.
+    pub fn ack_many_request(&self, mailbox: &Mailbox, message_ids: Vec<MessageId>) -> Request {
         Request::Ack {
             receive_id: mailbox.receive_id,
-            message_id,
-            signature: self.owner_signature(mailbox, OwnerCommand::Ack(message_id)),
+            signature: self.owner_signature(mailbox, OwnerCommand::Ack(&message_ids)),
+            message_ids,
         }
     }
 

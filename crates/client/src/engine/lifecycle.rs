@@ -45,6 +45,8 @@ pub struct EngineConfig {
     pub backoff: BackoffConfig,
     /// Store options.
     pub store: StoreConfig,
+    /// The relays' blob stores for attachments; `None` uses the relay client's.
+    pub blobs: Option<Arc<dyn crate::blobs::BlobTransport>>,
 }
 
 impl EngineConfig {
@@ -60,6 +62,7 @@ impl EngineConfig {
             delivery_receipts: true,
             backoff: BackoffConfig::default(),
             store: StoreConfig::default(),
+            blobs: None,
         }
     }
 }
@@ -122,6 +125,10 @@ impl Engine {
             receipt_delay: config.delivery_receipt_delay,
             delivery_receipts: config.delivery_receipts,
             backoff: config.backoff,
+            blobs: config
+                .blobs
+                .unwrap_or_else(|| Arc::new(crate::blobs::NoBlobStore)),
+            attachment_wake: Notify::new(),
             blocking_work: BlockingWork::default(),
         });
         let engine = Self { inner };
@@ -225,6 +232,8 @@ impl Inner {
         self.track(outbox);
         let secures = tokio::spawn(secure_loop(Arc::downgrade(self)));
         self.track(secures);
+        let transfers = tokio::spawn(super::attachments::transfer_loop(Arc::downgrade(self)));
+        self.track(transfers);
         self.clone().spawn_deletions();
         self.clone().spawn_search_backlog();
         Ok(())

@@ -27,10 +27,12 @@
 //! 8. `conversations`, `invites`, `contacts`, `outbox`, `profile`: the commands; `groups`:
 //!    group commands and the group bodies' receive path (called from `receive_run`, whose
 //!    follow-ups run after the run's commit).
+//!    `attachments`: files and images (send, transfer task, download, save, preview).
 //! 9. `lifecycle`: open, resume, shutdown.
 //!
 //! `search` (the `search_messages` command and the search backlog pass) uses only layer 2.
 
+mod attachments;
 mod contacts;
 mod conversations;
 mod envelope;
@@ -59,6 +61,7 @@ pub mod views;
 #[cfg(test)]
 mod tests;
 
+pub use attachments::MAX_SEND_BYTES;
 pub use error::EngineError;
 pub use groups::{GroupMemberView, GroupMessageView, GroupView};
 pub use invites::INVITE_LIFETIME;

@@ -155,6 +155,7 @@ const LAYERS: &[&str] = &[
     "invites",
     "contacts",
     "outbox",
+    "attachments",
     "profile",
     "lifecycle",
 ];

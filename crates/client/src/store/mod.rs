@@ -36,6 +36,7 @@
 //! [`Store`] is `Send` and not `Sync`: the async engine owns it on one blocking thread (an actor)
 //! and sends it requests. Writes take `&mut self`.
 
+mod attachments;
 mod contacts;
 mod groups;
 mod mailboxes;
@@ -53,6 +54,7 @@ use zeroize::Zeroizing;
 use crate::profile::ProfileDirs;
 use crate::vault::DatabaseKey;
 
+pub use attachments::{AttachmentRow, AttachmentState, IncomingAttachment};
 pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
 pub use groups::{
     Group, GroupCopy, GroupDeliverySummary, GroupMember, GroupMessage, GroupMessageKind,

@@ -126,6 +126,10 @@ random_id! {
     OutboxItemId
 }
 random_id! {
+    /// A file we send or received (`docs/engine.md` § Attachments); names its chunk directory.
+    AttachmentId
+}
+random_id! {
     /// The random id inside every seal, used for deduplication (`docs/engine.md` § Receiving).
     EnvelopeId
 }
@@ -231,6 +235,11 @@ macro_rules! secret_bytes {
     };
 }
 
+secret_bytes! {
+    /// An attachment's own file key, or a relay capability for its blob (an upload token or a
+    /// download grant, `docs/engine.md` § Attachments).
+    AttachmentSecretBytes
+}
 secret_bytes! {
     /// A Double Ratchet session's serialized state (from `sealpost-crypto`).
     SessionStateBytes

@@ -35,6 +35,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::{WebSocketStream, accept_async_with_config};
 
+mod blobs;
+
 use crate::frame_budget::{BudgetedStream, is_budget_exhausted};
 use crate::hub::ConnectionEvent;
 use crate::metrics::{Command, Refusal};
@@ -129,6 +131,8 @@ struct Connection {
     pending: FuturesUnordered<Pending>,
     /// Deliveries were held back because the write queue was over half full.
     stalled: bool,
+    /// Blob bytes declared by this connection's BLOB-CREATEs (`blob_quota_per_connection_bytes`).
+    blob_bytes: u64,
 }
 
 async fn run<S>(websocket: WebSocketStream<S>, ip: IpAddr, shared: Arc<Shared>)
@@ -169,6 +173,7 @@ where
         events,
         pending: FuturesUnordered::new(),
         stalled: false,
+        blob_bytes: 0,
     };
     let max_envelope = u32::try_from(limits.max_envelope_bytes).unwrap_or(u32::MAX);
     let hello = Response::Hello {
@@ -302,6 +307,11 @@ fn command_of(request: &Request) -> Command {
         Request::Delete { .. } => Command::Delete,
         Request::Secure { .. } => Command::Secure,
         Request::Send { .. } => Command::Send,
+        Request::BlobCreate { .. }
+        | Request::BlobPut { .. }
+        | Request::BlobStatus { .. }
+        | Request::BlobGet { .. }
+        | Request::BlobDelete { .. } => Command::Blob,
     }
 }
 
@@ -452,6 +462,11 @@ impl Connection {
 
     async fn on_request(&mut self, id: u64, request: Request) -> Result<(), Stop> {
         match request {
+            blob @ (Request::BlobCreate { .. }
+            | Request::BlobPut { .. }
+            | Request::BlobStatus { .. }
+            | Request::BlobGet { .. }
+            | Request::BlobDelete { .. }) => self.on_blob_request(id, blob).await,
             Request::Create {
                 auth_key,
                 send_secret,

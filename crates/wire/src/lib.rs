@@ -25,10 +25,17 @@ pub use codec::{
     encode_relay_frame,
 };
 pub use frame::{ClientFrame, ErrorCode, RelayFrame, Request, Response};
-pub use ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SendSecret, SignatureBytes};
+pub use ids::{
+    AuthPublicKey, BlobDownload, BlobDownloadAuth, BlobDownloadId, BlobUploadAuth, BlobUploadId,
+    MessageId, Nonce, ReceiveId, SendId, SendSecret, SignatureBytes,
+};
 
 /// The protocol version this crate speaks; carried in every frame as `v`.
 pub const PROTOCOL_VERSION: u16 = 1;
 
 /// Correlation id the relay uses on frames it pushes unasked (HELLO, MESSAGE, END).
 pub const PUSH_CORRELATION_ID: u64 = 0;
+
+/// Length of every blob chunk in BLOB-PUT and BLOB-GET, bytes: one sealed attachment chunk of
+/// `docs/crypto.md` § Attachments (64 KiB of padded plaintext and a 16-byte Poly1305 tag).
+pub const BLOB_CHUNK_BYTES: usize = 64 * 1024 + 16;

@@ -44,7 +44,10 @@ async fn attachment(client: &Client, contact: &str, name: &str) -> AttachmentVie
         if let Some(found) = found {
             return found;
         }
-        assert!(std::time::Instant::now() < deadline, "no attachment named {name}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attachment named {name}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -3,7 +3,8 @@
 //! its chunks in order, ask how many the relay holds (to resume), download a chunk with a grant.
 //!
 //! [`BlobTransport`] is what the attachment engine needs and nothing more; [`RelayBlobs`] is it
-//! over `sealpost-relay-client`, [`MemoryBlobs`] an in-process store for tests (it counts the
+//! over `sealpost-relay-client`'s blob connections (one per transfer, never a message
+//! connection), [`MemoryBlobs`] an in-process store for tests (it counts the
 //! bytes it holds and can tamper with a chunk). Capabilities — the upload token, each grant — are
 //! opaque bytes here: the relay defines them, the engine stores them in SQLCipher and puts a
 //! recipient's grant in that recipient's pointer only.
@@ -13,6 +14,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use futures_util::future::BoxFuture;
+use sealpost_relay_client::{
+    BlobConnection, BlobDownload, BlobDownloadAuth, BlobDownloadId, BlobUpload, BlobUploadAuth,
+    BlobUploadId, ClientError, Connector, RelayUrl, Retry,
+};
+use zeroize::Zeroizing;
 
 /// Why a blob operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,12 +63,14 @@ pub struct CreatedBlob {
 
 /// A relay's blob store as the attachment engine uses it.
 pub trait BlobTransport: Send + Sync + 'static {
-    /// Creates a blob of `chunks` chunks with `recipients` download grants on `relay_url`.
+    /// Creates a blob of `chunks` chunks with `recipients` download grants on `relay_url`
+    /// (`password`: the relay's, if it has one).
     fn create<'a>(
         &'a self,
         relay_url: &'a str,
         chunks: u32,
         recipients: u32,
+        password: Option<&'a str>,
     ) -> BoxFuture<'a, Result<CreatedBlob, BlobError>>;
 
     /// Uploads chunk `index` (chunks go in order, from the relay's count on).
@@ -88,6 +96,10 @@ pub trait BlobTransport: Send + Sync + 'static {
         grant: &'a [u8],
         index: u32,
     ) -> BoxFuture<'a, Result<Vec<u8>, BlobError>>;
+
+    /// The transfer using `capability` (an upload token or a grant) is over: a transport may
+    /// close what it kept open for it.
+    fn finished(&self, _capability: &[u8]) {}
 }
 
 /// A transport for relays without a blob store: every call is [`BlobError::Unsupported`].
@@ -99,6 +111,7 @@ impl BlobTransport for NoBlobStore {
         _: &'a str,
         _: u32,
         _: u32,
+        _: Option<&'a str>,
     ) -> BoxFuture<'a, Result<CreatedBlob, BlobError>> {
         Box::pin(async { Err(BlobError::Unsupported) })
     }
@@ -238,6 +251,7 @@ impl BlobTransport for MemoryBlobs {
         _: &'a str,
         chunks: u32,
         recipients: u32,
+        _: Option<&'a str>,
     ) -> BoxFuture<'a, Result<CreatedBlob, BlobError>> {
         Box::pin(async move {
             let upload = self.token(b'u');
@@ -321,5 +335,192 @@ impl BlobTransport for MemoryBlobs {
             self.downloads.fetch_add(1, Ordering::SeqCst);
             Ok(chunk)
         })
+    }
+}
+
+/// [`BlobTransport`] over the relay client's blob connections (`docs/relay-protocol.md`
+/// § Blobs). Every id and secret is drawn here; an upload token is the upload id and secret
+/// (64 bytes), a grant a download id and secret (64 bytes). One connection per transfer, kept
+/// until [`BlobTransport::finished`] or an error.
+pub struct RelayBlobs {
+    connector: Connector,
+    open: Mutex<HashMap<Vec<u8>, BlobConnection>>,
+}
+
+impl RelayBlobs {
+    /// Blob transfers over `connector` (the engine's: same proxy, same transport policy).
+    pub fn new(connector: Connector) -> Self {
+        Self {
+            connector,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock_open(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, BlobConnection>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn connection(&self, relay_url: &str, key: &[u8]) -> Result<BlobConnection, BlobError> {
+        if let Some(open) = self.lock_open().get(key).filter(|c| !c.is_closed()) {
+            return Ok(open.clone());
+        }
+        let url = RelayUrl::parse(relay_url).map_err(|e| BlobError::Refused(e.to_string()))?;
+        let connection = self.connector.connect_blob(&url).await.map_err(map_error)?;
+        self.lock_open().insert(key.to_vec(), connection.clone());
+        Ok(connection)
+    }
+
+    fn forget(&self, key: &[u8]) {
+        if let Some(connection) = self.lock_open().remove(key) {
+            connection.close();
+        }
+    }
+}
+
+fn map_error(error: ClientError) -> BlobError {
+    match error {
+        ClientError::BlobGone => BlobError::Gone,
+        ClientError::TooLarge => BlobError::TooLarge,
+        ClientError::QuotaFull | ClientError::LimitExceeded => BlobError::Quota,
+        ClientError::PasswordRequired => BlobError::Unauthorized,
+        other => match other.retry() {
+            Retry::Soon | Retry::Later => BlobError::Unavailable(other.to_string()),
+            Retry::Never => BlobError::Refused(other.to_string()),
+        },
+    }
+}
+
+fn split64(bytes: &[u8]) -> Result<([u8; 32], [u8; 32]), BlobError> {
+    let id = bytes
+        .get(..32)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or(BlobError::Unauthorized)?;
+    let secret = bytes
+        .get(32..64)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .filter(|_| bytes.len() == 64)
+        .ok_or(BlobError::Unauthorized)?;
+    Ok((id, secret))
+}
+
+fn upload_of(token: &[u8]) -> Result<BlobUpload, BlobError> {
+    let (id, secret) = split64(token)?;
+    Ok(BlobUpload {
+        upload_id: BlobUploadId(id),
+        upload_auth: BlobUploadAuth::new(secret),
+    })
+}
+
+fn download_of(grant: &[u8]) -> Result<BlobDownload, BlobError> {
+    let (id, secret) = split64(grant)?;
+    Ok(BlobDownload {
+        download_id: BlobDownloadId(id),
+        download_auth: BlobDownloadAuth::new(secret),
+    })
+}
+
+fn randomness(_: getrandom::Error) -> BlobError {
+    BlobError::Refused("no randomness".into())
+}
+
+impl BlobTransport for RelayBlobs {
+    fn create<'a>(
+        &'a self,
+        relay_url: &'a str,
+        chunks: u32,
+        recipients: u32,
+        password: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<CreatedBlob, BlobError>> {
+        Box::pin(async move {
+            let upload = BlobUpload::random().map_err(randomness)?;
+            let downloads = (0..recipients)
+                .map(|_| sealpost_relay_client::random_download().map_err(randomness))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut token = Zeroizing::new(upload.upload_id.0.to_vec());
+            token.extend_from_slice(upload.upload_auth.expose());
+            let connection = self.connection(relay_url, &token).await?;
+            if let Err(error) = connection
+                .create(&upload, chunks, &downloads, password)
+                .await
+            {
+                self.forget(&token);
+                return Err(map_error(error));
+            }
+            let grants = downloads
+                .iter()
+                .map(|d| {
+                    let mut grant = d.download_id.0.to_vec();
+                    grant.extend_from_slice(d.download_auth.expose());
+                    grant
+                })
+                .collect();
+            Ok(CreatedBlob {
+                upload: token.to_vec(),
+                grants,
+            })
+        })
+    }
+
+    fn upload_chunk<'a>(
+        &'a self,
+        relay_url: &'a str,
+        upload: &'a [u8],
+        index: u32,
+        chunk: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), BlobError>> {
+        Box::pin(async move {
+            let credentials = upload_of(upload)?;
+            let connection = self.connection(relay_url, upload).await?;
+            connection
+                .put_chunk(&credentials, index, &chunk)
+                .await
+                .map_err(|error| {
+                    self.forget(upload);
+                    map_error(error)
+                })
+        })
+    }
+
+    fn uploaded_chunks<'a>(
+        &'a self,
+        relay_url: &'a str,
+        upload: &'a [u8],
+    ) -> BoxFuture<'a, Result<u32, BlobError>> {
+        Box::pin(async move {
+            let credentials = upload_of(upload)?;
+            let connection = self.connection(relay_url, upload).await?;
+            match connection.status(&credentials).await {
+                Ok(progress) => Ok(progress.stored),
+                Err(error) => {
+                    self.forget(upload);
+                    Err(map_error(error))
+                }
+            }
+        })
+    }
+
+    fn download_chunk<'a>(
+        &'a self,
+        relay_url: &'a str,
+        grant: &'a [u8],
+        index: u32,
+    ) -> BoxFuture<'a, Result<Vec<u8>, BlobError>> {
+        Box::pin(async move {
+            let credentials = download_of(grant)?;
+            let connection = self.connection(relay_url, grant).await?;
+            connection
+                .get_chunk(&credentials, index)
+                .await
+                .map_err(|error| {
+                    self.forget(grant);
+                    map_error(error)
+                })
+        })
+    }
+
+    fn finished(&self, capability: &[u8]) {
+        self.forget(capability);
     }
 }

@@ -540,7 +540,19 @@ impl Inner {
             .clone()
             .ok_or(EngineError::AttachmentNotReady)?;
         if row.capability.is_none() {
-            let created = self.blobs.create(&relay, row.chunks, 1).await?;
+            let url = relay.clone();
+            let password = self
+                .on_store(move |store| super::settings::relay_password(store, &url))
+                .await?;
+            let created = self
+                .blobs
+                .create(
+                    &relay,
+                    row.chunks,
+                    1,
+                    password.as_ref().map(|p| p.expose_secret()),
+                )
+                .await?;
             let capability = AttachmentSecretBytes::new(created.upload);
             let grants: Vec<AttachmentSecretBytes> = created
                 .grants
@@ -581,6 +593,7 @@ impl Inner {
                 self.record_progress(&mut row, next).await;
             }
         }
+        self.blobs.finished(upload.expose_secret());
         if !self.still_transferring(row.id).await {
             return Ok(());
         }
@@ -625,6 +638,7 @@ impl Inner {
                 self.record_progress(&mut row, next).await;
             }
         }
+        self.blobs.finished(grant.expose_secret());
         let checked = row.clone();
         let check_dir = dir.clone();
         self.blocking(move |_| verify_chunk_files(&check_dir, &checked))

@@ -105,6 +105,9 @@ impl Engine {
         connector_config.proxy = proxy;
         let connector = Connector::new(connector_config).map_err(EngineError::TlsSetup)?;
         let (events, receiver) = mpsc::unbounded_channel();
+        let blobs = config
+            .blobs
+            .unwrap_or_else(|| Arc::new(crate::blobs::RelayBlobs::new(connector.clone())));
         let inner = Arc::new(Inner {
             store: Mutex::new(store),
             identity,
@@ -125,9 +128,7 @@ impl Engine {
             receipt_delay: config.delivery_receipt_delay,
             delivery_receipts: config.delivery_receipts,
             backoff: config.backoff,
-            blobs: config
-                .blobs
-                .unwrap_or_else(|| Arc::new(crate::blobs::NoBlobStore)),
+            blobs,
             attachment_wake: Notify::new(),
             blocking_work: BlockingWork::default(),
         });

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use sealpost_client::AppStatus;
 use sealpost_client::engine::{
-    ChatView, EngineEvent, ErrorKind, InvitePreview, InviteView, MessagePage, ProfileView,
-    RelayChoice, SafetyNumberView, Settings,
+    AttachmentView, ChatView, EngineEvent, ErrorKind, InvitePreview, InviteView, MessagePage,
+    OutgoingFile, ProfileView, RelayChoice, SafetyNumberView, Settings,
 };
 use sealpost_lib::commands::CommandError;
 use sealpost_lib::deep_link::OpenInvite;
@@ -41,6 +41,8 @@ fn generate(dir: &Path) {
     Settings::export_all(&config).unwrap();
     EngineEvent::export_all(&config).unwrap();
     ErrorKind::export_all(&config).unwrap();
+    AttachmentView::export_all(&config).unwrap();
+    OutgoingFile::export_all(&config).unwrap();
     CommandError::export_all(&config).unwrap();
     OpenInvite::export_all(&config).unwrap();
     // ts-rs opens each file with a note that links its project; the UI holds no remote URL

@@ -344,3 +344,56 @@ async fn an_upload_and_a_download_resume_at_their_next_chunk_after_a_restart() {
         bytes.as_slice()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_and_an_image_cross_a_real_relay_blob_store() {
+    // No blob store of the test's own: the engine's default, the relay's blob commands.
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, bob, alice_bob, bob_alice, _invite, _secrets) =
+        sealpost_test_support::two_clients(root.path(), &relay.url()).await;
+
+    let bytes = file(3 * 65_536 + 17, b"over-the-relay");
+    alice
+        .engine
+        .send_attachment(
+            &alice_bob,
+            outgoing("data.bin", "application/octet-stream", bytes.clone()),
+        )
+        .await
+        .unwrap();
+    let pixels = image::RgbImage::from_fn(300, 200, |x, y| {
+        image::Rgb([
+            (x * 31 % 256) as u8,
+            (y * 17 % 256) as u8,
+            ((x * y) % 256) as u8,
+        ])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(pixels.clone())
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let png = png.into_inner();
+    assert!(png.len() > 16 * 1024, "the image goes as a blob");
+    alice
+        .engine
+        .send_attachment(&alice_bob, outgoing("photo.png", "image/png", png))
+        .await
+        .unwrap();
+
+    let offered = wait_state(&bob, &bob_alice, "data.bin", AttachmentStateView::Offered).await;
+    bob.engine.download_attachment(&offered.id).await.unwrap();
+    let done = wait_state(&bob, &bob_alice, "data.bin", AttachmentStateView::Complete).await;
+    assert_eq!(
+        bob.engine
+            .attachment_bytes(&done.id)
+            .await
+            .unwrap()
+            .as_slice(),
+        bytes.as_slice()
+    );
+    let image = wait_state(&bob, &bob_alice, "photo.png", AttachmentStateView::Complete).await;
+    let received = bob.engine.attachment_bytes(&image.id).await.unwrap();
+    let decoded = image::load_from_memory(&received).unwrap().to_rgb8();
+    assert_eq!(decoded, pixels, "a PNG is re-encoded losslessly");
+}

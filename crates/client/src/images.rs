@@ -195,7 +195,10 @@ mod tests {
         let mut writer = encoder.write_header().unwrap();
         // The start of the pixel data: a zlib stream the decoder would inflate for gigabytes.
         writer
-            .write_chunk(png::chunk::IDAT, &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])
+            .write_chunk(
+                png::chunk::IDAT,
+                &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+            )
             .unwrap();
         drop(writer);
         out

@@ -14,6 +14,9 @@ import type { OpenInviteEvent } from "./generated/OpenInviteEvent";
 import type { MessageState } from "./generated/MessageState";
 
 export type { AppStatus } from "./generated/AppStatus";
+export type { Attachment } from "./generated/Attachment";
+export type { AttachmentState } from "./generated/AttachmentState";
+export type { OutgoingFile } from "./generated/OutgoingFile";
 export type { Chat } from "./generated/Chat";
 export type { ConnectionState } from "./generated/ConnectionState";
 export type { EngineErrorKind } from "./generated/EngineErrorKind";

@@ -10,6 +10,8 @@ import type { Chat, Message, SearchHit } from "../api/types";
 import { useI18n } from "../i18n";
 import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
 import { applyMessageState, mergeMessages, newestUnreadIncomingSeq, oldestSeq, stateLabelKey } from "../lib/messages";
+import { AttachmentCard, sendFiles, useAttachments } from "./Attachments";
+import type { Attachment } from "../api/types";
 import { Avatar } from "./Avatar";
 import { Composer } from "./Composer";
 import { Highlighted } from "./Highlighted";
@@ -123,6 +125,19 @@ export function ChatView({
       void loadOlder();
     }
   }, [foundAt, messages, loading, hasMore, loadOlder]);
+
+  // Attachments; when an upload finishes, its message exists: fetch the newest page again.
+  const attachments = useAttachments(contactId, () => {
+    void getMessages({ contactId, beforeSeq: null, limit: PAGE_SIZE }).then((page) => {
+      if (nearBottom()) intent.current = { kind: "bottom" };
+      setMessages((current) => mergeMessages(current, page.messages));
+    });
+  });
+  const attachmentOf = new Map<string, Attachment>();
+  for (const attachment of attachments) {
+    if (attachment.messageId !== null) attachmentOf.set(attachment.messageId, attachment);
+  }
+  const pendingUploads = attachments.filter((a) => a.outgoing && a.messageId === null && a.state !== "cancelled");
 
   // Live updates for this conversation.
   useEffect(
@@ -329,6 +344,7 @@ export function ChatView({
                 )}
                 <MessageRow
                   message={message}
+                  attachment={attachmentOf.get(message.id) ?? null}
                   continued={continued}
                   name={chat.displayName}
                   found={foundAt !== null && foundAt.messageId === message.id ? foundAt : null}
@@ -354,7 +370,15 @@ export function ChatView({
           </button>
         </div>
       )}
+      {pendingUploads.length > 0 && (
+        <div class="pending-uploads" data-testid="pending-uploads">
+          {pendingUploads.map((attachment) => (
+            <AttachmentCard key={attachment.id} attachment={attachment} />
+          ))}
+        </div>
+      )}
       <Composer
+        onFiles={(files) => sendFiles(contactId, files)}
         draftKey={contactId}
         name={chat.displayName}
         disabledReason={disabledReason}
@@ -367,11 +391,14 @@ export function ChatView({
 
 function MessageRow({
   message,
+  attachment,
   continued,
   name,
   found,
 }: {
   message: Message;
+  /** The file this message carries, if any (its text is the file name). */
+  attachment: Attachment | null;
   continued: boolean;
   name: string;
   /** The search result this message is: its words are marked. */
@@ -393,9 +420,13 @@ function MessageRow({
     >
       <div class="bubble">
         <span class="sr-only">{message.outgoing ? t("chat.youSaid") : t("chat.sentBy", { name })}: </span>
-        <p class="message-text" data-testid="message-text">
-          {found !== null ? <Highlighted text={message.text} ranges={found.matches} /> : message.text}
-        </p>
+        {attachment !== null ? (
+          <AttachmentCard attachment={attachment} />
+        ) : (
+          <p class="message-text" data-testid="message-text">
+            {found !== null ? <Highlighted text={message.text} ranges={found.matches} /> : message.text}
+          </p>
+        )}
         <span class="message-meta">
           <time dateTime={new Date(message.sentAt).toISOString()} title={tooltip}>
             {formatTime(message.sentAt, locale)}

@@ -456,7 +456,7 @@ impl Inner {
         let id = row.id;
         let contact = row.contact;
         let mut store = lock(&self.store);
-        let (message, _) =
+        let (_message, _) =
             store.insert_and_seal_outgoing(contact, &row.file_name, now, |store, message| {
                 store.link_attachment_message(id, message.id)?;
                 let content = Content {
@@ -473,10 +473,8 @@ impl Inner {
         let row = store.attachment(id)?;
         drop(store);
         self.outbox_wake.notify_one();
-        self.emit(EngineEvent::MessageReceived {
-            contact_id: contact.to_string(),
-            message: super::views::MessageView::from(&message),
-        });
+        // No `message-received` (that one means a peer's message): the UI reloads the
+        // conversation when an attachment gets its `messageId`.
         if let Some(row) = row {
             self.emit(EngineEvent::AttachmentUpdated {
                 attachment: AttachmentView::from(&row),

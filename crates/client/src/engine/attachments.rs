@@ -587,7 +587,7 @@ impl Inner {
                 .upload_chunk(&relay, upload.expose_secret(), next, chunk)
                 .await?;
             next += 1;
-            if next % PROGRESS_EVERY == 0 || next == row.chunks {
+            if next.is_multiple_of(PROGRESS_EVERY) || next == row.chunks {
                 self.record_progress(&mut row, next).await;
             }
         }
@@ -632,7 +632,7 @@ impl Inner {
                 .await
                 .map_err(io)?;
             next += 1;
-            if next % PROGRESS_EVERY == 0 || next == row.chunks {
+            if next.is_multiple_of(PROGRESS_EVERY) || next == row.chunks {
                 self.record_progress(&mut row, next).await;
             }
         }

@@ -19,9 +19,9 @@
 use sealpost_client::backup::{BackupProgress, BackupSummary, Passphrase};
 use sealpost_client::engine::search::SearchResultsView;
 use sealpost_client::engine::{
-    ChatView, ErrorKind, GroupMessageView, GroupView, InvitePreview, InviteView,
-    LocalRelaySettings, MessagePage, MessageView, NotificationSettings, ProfileView, RelayChoice,
-    RelayPassword, SafetyNumberView, Settings,
+    AttachmentView, ChatView, ErrorKind, GroupMessageView, GroupView, InvitePreview, InviteView,
+    LocalRelaySettings, MessagePage, MessageView, NotificationSettings, OutgoingFile, ProfileView,
+    RelayChoice, RelayPassword, SafetyNumberView, Settings,
 };
 use sealpost_client::{AppError, AppStatus, EngineError};
 use serde::Serialize;
@@ -160,6 +160,85 @@ pub async fn set_chat_timer(
 ) -> CommandResult<MessageView> {
     let engine = shell.app(&handle).await?.engine();
     Ok(engine.set_chat_timer(&contact_id, seconds).await?)
+}
+
+/// `send_attachment`: an image is stripped of its metadata; a large file uploads in the
+/// background (`attachment-updated` events), a small one is sent at once.
+#[tauri::command]
+pub async fn send_attachment(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+    file: OutgoingFile,
+) -> CommandResult<AttachmentView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.send_attachment(&contact_id, file).await?)
+}
+
+/// `get_attachments`: every attachment of a conversation.
+#[tauri::command]
+pub async fn get_attachments(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    contact_id: String,
+) -> CommandResult<Vec<AttachmentView>> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.get_attachments(&contact_id).await?)
+}
+
+/// `download_attachment`: fetch a received file (progress in `attachment-updated`).
+#[tauri::command]
+pub async fn download_attachment(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    attachment_id: String,
+) -> CommandResult<AttachmentView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.download_attachment(&attachment_id).await?)
+}
+
+/// `cancel_attachment`: stop an upload or a download.
+#[tauri::command]
+pub async fn cancel_attachment(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    attachment_id: String,
+) -> CommandResult<AttachmentView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.cancel_attachment(&attachment_id).await?)
+}
+
+/// `save_attachment`: the file's plaintext into the user's Downloads folder; returns its path.
+#[tauri::command]
+pub async fn save_attachment(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    attachment_id: String,
+) -> CommandResult<String> {
+    let engine = shell.app(&handle).await?.engine();
+    let folder = download_dir(&handle)?;
+    let path = engine.save_attachment(&attachment_id, &folder).await?;
+    Ok(path.display().to_string())
+}
+
+/// The user's Downloads folder, where saved attachments go.
+fn download_dir(handle: &AppHandle) -> Result<std::path::PathBuf, CommandError> {
+    use tauri::Manager;
+    handle
+        .path()
+        .download_dir()
+        .map_err(|e| CommandError::new(ErrorKind::Storage, e.to_string()))
+}
+
+/// `attachment_preview`: a PNG the engine encoded from the image (or its thumbnail).
+#[tauri::command]
+pub async fn attachment_preview(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    attachment_id: String,
+) -> CommandResult<Vec<u8>> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.attachment_preview(&attachment_id).await?)
 }
 
 /// `send_message`: stored and queued; the state moves on through `message-state` events.

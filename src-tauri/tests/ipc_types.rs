@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use sealpost_client::AppStatus;
 use sealpost_client::backup::{BackupProgress, BackupSummary};
 use sealpost_client::engine::{
-    ChatView, EngineEvent, ErrorKind, GroupView, InvitePreview, InviteView, MessagePage,
-    ProfileView, RelayChoice, SafetyNumberView, Settings,
+    AttachmentView, ChatView, EngineEvent, ErrorKind, GroupView, InvitePreview, InviteView,
+    MessagePage, OutgoingFile, ProfileView, RelayChoice, SafetyNumberView, Settings,
 };
 use sealpost_lib::commands::CommandError;
 use sealpost_lib::deep_link::OpenInvite;
@@ -43,6 +43,8 @@ fn generate(dir: &Path) {
     EngineEvent::export_all(&config).unwrap();
     GroupView::export_all(&config).unwrap();
     ErrorKind::export_all(&config).unwrap();
+    AttachmentView::export_all(&config).unwrap();
+    OutgoingFile::export_all(&config).unwrap();
     CommandError::export_all(&config).unwrap();
     OpenInvite::export_all(&config).unwrap();
     BackupProgress::export_all(&config).unwrap();

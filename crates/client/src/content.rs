@@ -122,6 +122,122 @@ pub enum Body {
         /// The new timer, seconds; 0 turns it off.
         timer_secs: u32,
     },
+    /// A file or an image (`docs/engine.md` § Attachments): a pointer to a blob on a relay,
+    /// encrypted once with its own key (`docs/crypto.md` § Attachments), or, for a small file,
+    /// the file itself.
+    Attachment {
+        /// What the recipient needs to fetch, check and open it.
+        pointer: AttachmentPointer,
+    },
+}
+
+/// Longest file name in a pointer, bytes.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+/// Longest media type in a pointer, bytes.
+pub const MAX_MEDIA_TYPE_BYTES: usize = 127;
+/// Largest thumbnail in a pointer, bytes.
+pub const MAX_THUMBNAIL_BYTES: usize = 16 * 1024;
+/// Largest file that rides inside the message instead of a blob, bytes.
+pub const MAX_INLINE_BYTES: usize = 16 * 1024;
+/// Largest download grant, bytes (the relay's capability, opaque here).
+pub const MAX_GRANT_BYTES: usize = 512;
+
+/// An attachment as it travels inside a ratchet message. Holds the file's key: its `Debug`
+/// prints neither the key nor the grant.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentPointer {
+    /// The file name the sender gave (bidi controls removed on receipt, `crate::names`).
+    pub file_name: String,
+    /// The media type the sender claims (`image/png`, …); a hint only, never trusted to render.
+    pub media_type: String,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// Where the encrypted file is, or the file itself.
+    pub location: AttachmentLocation,
+    /// A small JPEG made by the sender (metadata-free), if the file is an image.
+    #[serde(with = "serde_bytes")]
+    pub thumbnail: Option<Vec<u8>>,
+}
+
+/// Where an attachment's bytes are.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachmentLocation {
+    /// The file itself, for files of at most [`MAX_INLINE_BYTES`] (the ratchet message protects it).
+    Inline {
+        /// The file's bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// A blob on a relay, encrypted in 64 KiB STREAM chunks (`docs/crypto.md` § Attachments).
+    Blob {
+        /// The relay holding it.
+        relay_url: String,
+        /// This recipient's own download capability (`docs/relay-protocol.md` § Blobs): opaque
+        /// here, unlinkable to other recipients' grants.
+        #[serde(with = "serde_bytes")]
+        grant: Vec<u8>,
+        /// The file's key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// The key's commitment, checked before any chunk is decrypted.
+        #[serde(with = "serde_bytes")]
+        commitment: Vec<u8>,
+        /// The ciphertext digest, checked over the whole download.
+        #[serde(with = "serde_bytes")]
+        digest: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for AttachmentPointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentPointer")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for AttachmentLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline { .. } => f.write_str("Inline"),
+            Self::Blob { relay_url, .. } => f
+                .debug_struct("Blob")
+                .field("relay_url", relay_url)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl AttachmentPointer {
+    /// Whether every field is within its bound (checked on receipt; a pointer that is not is
+    /// dropped like an undecodable content).
+    pub fn is_well_formed(&self) -> bool {
+        let bounded = self.file_name.len() <= MAX_FILE_NAME_BYTES
+            && self.media_type.len() <= MAX_MEDIA_TYPE_BYTES
+            && self
+                .thumbnail
+                .as_ref()
+                .is_none_or(|t| t.len() <= MAX_THUMBNAIL_BYTES);
+        let located = match &self.location {
+            AttachmentLocation::Inline { bytes } => {
+                bytes.len() <= MAX_INLINE_BYTES && bytes.len() as u64 == self.size
+            }
+            AttachmentLocation::Blob {
+                grant,
+                key,
+                commitment,
+                digest,
+                ..
+            } => {
+                grant.len() <= MAX_GRANT_BYTES
+                    && key.len() == 32
+                    && commitment.len() == 32
+                    && digest.len() == 32
+                    && self.size <= sealpost_crypto::attachment::MAX_ATTACHMENT_BYTES
+            }
+        };
+        bounded && located
+    }
 }
 
 /// A mailbox of the sender's that the recipient writes to.

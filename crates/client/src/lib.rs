@@ -19,6 +19,9 @@
 //!
 //! - [`engine`]: the async engine the app drives (commands in, [`EngineEvent`]s out), with
 //!   [`invite`] (the signed single-use invite) and [`content`] (what a ratchet message carries).
+//! - [`blobs`]: the relay blob store as the attachment engine uses it.
+//! - [`images`]: attachment images: metadata stripped and thumbnails at the sender, decoding
+//!   with limits at the receiver.
 //! - [`group`]: groups as pairwise fan-out over the 1:1 sessions: the group id, the roster CRDT
 //!   and the refusal decisions (pure; the engine's `groups` module drives them).
 //! - [`local_relay`]: the embedded local test relay shared by every profile of one user, and
@@ -59,9 +62,11 @@ pub(crate) use constant_time_eq;
 pub mod app;
 pub mod backup;
 pub mod clock;
+pub mod blobs;
 pub mod content;
 pub mod engine;
 pub mod group;
+pub mod images;
 pub mod invite;
 pub mod local_relay;
 pub mod names;

@@ -13,7 +13,8 @@
 use std::path::PathBuf;
 
 use sealpost_client::content::{
-    Body, CONTENT_VERSION, Content, Receipt, ReceiptKindWire, ReplyAddress, SenderKey,
+    AttachmentLocation, AttachmentPointer, Body, CONTENT_VERSION, Content, Receipt,
+    ReceiptKindWire, ReplyAddress, SenderKey,
 };
 use sealpost_client::group::{GroupId, MemberKey, RosterMessage, RosterState};
 use sealpost_client::invite::{Invite, InviteRelay};
@@ -150,6 +151,46 @@ fn contents() -> Vec<(&'static str, Content)> {
         (
             "restart",
             content(0, Body::Restart { generation: 3 }, Vec::new()),
+        ),
+        (
+            "attachment-blob",
+            content(
+                8,
+                Body::Attachment {
+                    pointer: AttachmentPointer {
+                        file_name: "報告書 2026.pdf".to_owned(),
+                        media_type: "application/pdf".to_owned(),
+                        size: 200_000,
+                        location: AttachmentLocation::Blob {
+                            relay_url: "wss://relay.example".to_owned(),
+                            grant: vec![0x0A; 64],
+                            key: vec![0x0B; 32],
+                            commitment: vec![0x0C; 32],
+                            digest: vec![0x0D; 32],
+                        },
+                        thumbnail: None,
+                    },
+                },
+                Vec::new(),
+            ),
+        ),
+        (
+            "attachment-inline-image",
+            content(
+                9,
+                Body::Attachment {
+                    pointer: AttachmentPointer {
+                        file_name: "cat.png".to_owned(),
+                        media_type: "image/png".to_owned(),
+                        size: 4,
+                        location: AttachmentLocation::Inline {
+                            bytes: vec![0x89, b'P', b'N', b'G'],
+                        },
+                        thumbnail: Some(vec![0xFF, 0xD8, 0xFF, 0xD9]),
+                    },
+                },
+                Vec::new(),
+            ),
         ),
         (
             "group-text",

@@ -335,7 +335,7 @@ fn map_read_error(error: WsError) -> ClientError {
     }
 }
 
-fn response_name(response: &Response) -> &'static str {
+pub(crate) fn response_name(response: &Response) -> &'static str {
     match response {
         Response::Hello { .. } => "HELLO",
         Response::Ok {} => "OK",
@@ -343,6 +343,8 @@ fn response_name(response: &Response) -> &'static str {
         Response::Message { .. } => "MESSAGE",
         Response::End { .. } => "END",
         Response::Error { .. } => "ERROR",
+        Response::BlobState { .. } => "BLOB-STATE",
+        Response::BlobChunk { .. } => "BLOB-CHUNK",
     }
 }
 
@@ -439,6 +441,7 @@ impl Connector {
             Role::Send => ("sealpost-send", self.inner.send_isolation.clone()),
             Role::Subscribe => ("sealpost-subscribe", self.inner.subscribe_isolation.clone()),
             Role::Owner => ("sealpost-owner", isolation_token()),
+            Role::Blob => ("sealpost-blob", isolation_token()),
         }
     }
 
@@ -493,6 +496,14 @@ impl Connector {
     ) -> Result<(SubscribeConnection, Pushes), ClientError> {
         let (connection, pushes) = self.connect(url, Role::Subscribe).await?;
         Ok((SubscribeConnection(connection), pushes))
+    }
+
+    /// Opens a connection for blob transfers only ([`crate::BlobConnection`]): its own socket,
+    /// so a large upload or download never queues message delivery behind it. Open one per
+    /// blob transfer and drop it after (see [`crate::blob`]).
+    pub async fn connect_blob(&self, url: &RelayUrl) -> Result<crate::BlobConnection, ClientError> {
+        let (connection, _pushes) = self.connect(url, Role::Blob).await?;
+        Ok(crate::BlobConnection(connection))
     }
 
     /// Connects, reads HELLO, and starts the connection's task on the current Tokio runtime.
@@ -619,7 +630,7 @@ impl Connection {
         let _ = self.inner.close.send(true);
     }
 
-    fn fail(&self, error: ClientError) -> ClientError {
+    pub(crate) fn fail(&self, error: ClientError) -> ClientError {
         let _ = self.inner.terminal.set(error.clone());
         let _ = self.inner.close.send(true);
         error
@@ -629,7 +640,7 @@ impl Connection {
         terminal_error(&self.inner.terminal)
     }
 
-    async fn request(&self, body: Request) -> Result<Response, ClientError> {
+    pub(crate) async fn request(&self, body: Request) -> Result<Response, ClientError> {
         let limit = self.inner.request_timeout;
         let (reply, receiver) = oneshot::channel();
         let exchange = async {
@@ -647,7 +658,7 @@ impl Connection {
     }
 
     /// Sends a request whose success is `Ok {}`.
-    async fn request_ok(&self, body: Request) -> Result<(), ClientError> {
+    pub(crate) async fn request_ok(&self, body: Request) -> Result<(), ClientError> {
         match self.request(body).await? {
             Response::Ok {} => Ok(()),
             Response::Error { code } => Err(ClientError::from_code(code)),
@@ -1013,7 +1024,11 @@ impl SocketTask {
             ))));
         };
         match frame.body {
-            body @ (Response::Ok {} | Response::Created { .. } | Response::Error { .. }) => {
+            body @ (Response::Ok {}
+            | Response::Created { .. }
+            | Response::Error { .. }
+            | Response::BlobState { .. }
+            | Response::BlobChunk { .. }) => {
                 let _ = reply.send(Ok(body));
                 Ok(())
             }

@@ -119,6 +119,27 @@ pub enum ClientError {
     /// An error code newer than this client.
     #[error("the relay answered with an unknown error code")]
     UnknownRelayError,
+    /// `BlobGone`: no blob with this id and secret on the relay: never created, expired,
+    /// deleted by its uploader, or the secret is wrong (one answer for all).
+    #[error("the file is no longer on the relay (expired, deleted or never uploaded)")]
+    BlobGone,
+    /// `ChunkSize`: a chunk is not exactly `BLOB_CHUNK_BYTES` long (also checked before sending).
+    #[error("a file chunk has the wrong size")]
+    ChunkSize,
+    /// `ChunkIndex`: the chunk index is not below the blob's declared chunk count.
+    #[error("the chunk index is beyond the file's chunk count")]
+    ChunkIndex,
+    /// `OutOfOrder`: an upload skipped ahead of the next chunk to store; ask
+    /// [`crate::BlobConnection::status`] and resume from there.
+    #[error("a chunk was uploaded out of order")]
+    OutOfOrder,
+    /// `ChunkMissing`: that chunk has not been uploaded yet.
+    #[error("that part of the file has not been uploaded yet")]
+    ChunkMissing,
+    /// `IdInUse`: the upload id is in use with other values, or a download id is taken; draw
+    /// new random ids.
+    #[error("a blob id is already in use on the relay")]
+    IdInUse,
 }
 
 impl ClientError {
@@ -137,6 +158,12 @@ impl ClientError {
             ErrorCode::LimitExceeded => Self::LimitExceeded,
             ErrorCode::ShuttingDown => Self::ShuttingDown,
             ErrorCode::Internal => Self::RelayInternal,
+            ErrorCode::BlobGone => Self::BlobGone,
+            ErrorCode::ChunkSize => Self::ChunkSize,
+            ErrorCode::ChunkIndex => Self::ChunkIndex,
+            ErrorCode::OutOfOrder => Self::OutOfOrder,
+            ErrorCode::ChunkMissing => Self::ChunkMissing,
+            ErrorCode::IdInUse => Self::IdInUse,
             ErrorCode::Unknown => Self::UnknownRelayError,
         }
     }
@@ -156,7 +183,9 @@ impl ClientError {
             | Self::ShuttingDown
             | Self::RelayInternal
             | Self::UnknownRelayError => Retry::Soon,
-            Self::Certificate(_) | Self::QuotaFull | Self::LimitExceeded => Retry::Later,
+            Self::Certificate(_) | Self::QuotaFull | Self::LimitExceeded | Self::ChunkMissing => {
+                Retry::Later
+            }
             Self::Url(_)
             | Self::TooLarge
             | Self::Unauthorized
@@ -164,7 +193,12 @@ impl ClientError {
             | Self::SenderUnauthorized
             | Self::AlreadySecured
             | Self::RejectedAsMalformed
-            | Self::UnsupportedVersion => Retry::Never,
+            | Self::UnsupportedVersion
+            | Self::BlobGone
+            | Self::ChunkSize
+            | Self::ChunkIndex
+            | Self::OutOfOrder
+            | Self::IdInUse => Retry::Never,
         }
     }
 
@@ -204,6 +238,12 @@ mod tests {
             ErrorCode::LimitExceeded,
             ErrorCode::ShuttingDown,
             ErrorCode::Internal,
+            ErrorCode::BlobGone,
+            ErrorCode::ChunkSize,
+            ErrorCode::ChunkIndex,
+            ErrorCode::OutOfOrder,
+            ErrorCode::ChunkMissing,
+            ErrorCode::IdInUse,
             ErrorCode::Unknown,
         ];
         let mut seen = std::collections::HashSet::new();

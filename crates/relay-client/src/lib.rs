@@ -24,6 +24,8 @@
 //!   jittered exponential reconnect ([`BackoffConfig`]), state events ([`ConnectionState`]),
 //!   a changing mailbox set and back-pressured delivery ([`Inbound`], [`AckHandle`]).
 //! * [`Sender`] ([`sender`]): a pool of [`SendConnection`]s, one per relay.
+//! * [`BlobConnection`] ([`blob`]): file transfers (create, put, status, get, delete) on their
+//!   own connection, one per transfer, so a large upload never delays message delivery.
 //! * [`ClientError`] ([`error`]): one variant per relay error code and per transport failure;
 //!   [`ClientError::retry`] says whether to retry ([`Retry`]).
 //!
@@ -57,6 +59,7 @@
 //! * Never trust a relay's message id or time for ordering or dedupe.
 
 pub mod backoff;
+pub mod blob;
 pub mod connection;
 pub mod error;
 pub mod roles;
@@ -66,6 +69,10 @@ pub mod tls;
 pub mod url;
 
 pub use backoff::{Backoff, BackoffConfig};
+pub use blob::{
+    BLOB_CHUNK_BYTES, BlobConnection, BlobDownload, BlobDownloadAuth, BlobDownloadId, BlobProgress,
+    BlobUpload, BlobUploadAuth, BlobUploadId, random_download,
+};
 pub use connection::{
     BUFFER_BYTES, Connection, Connector, ConnectorConfig, Hello, MAX_FRAME_BYTES, Pushed, Pushes,
     SocksProxy, Timeouts, websocket_config,

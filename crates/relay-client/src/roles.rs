@@ -68,6 +68,8 @@ pub(crate) enum Role {
     Owner,
     /// [`SubscribeConnection`].
     Subscribe,
+    /// [`crate::BlobConnection`].
+    Blob,
 }
 
 /// A connection that only SENDs (see the module docs).

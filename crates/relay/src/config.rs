@@ -246,6 +246,21 @@ pub struct Limits {
     pub group_commit_max: usize,
     /// How long shutdown waits for connections to flush, ms. Default 5 s.
     pub shutdown_grace_ms: u64,
+    /// Largest blob, bytes: BLOB-CREATE with `chunk_count` × 65 552 above it is `TooLarge`.
+    /// Default 128 MiB.
+    pub blob_max_bytes: u64,
+    /// Most recipients (download ids) of one blob. Default 1 000.
+    pub blob_max_downloads: usize,
+    /// Blobs (whole or partly uploaded) are deleted this long after BLOB-CREATE, seconds.
+    /// Default 28 days.
+    pub blob_ttl_secs: u64,
+    /// Blob bytes one connection may declare in BLOB-CREATEs. Default 1 GiB.
+    pub blob_quota_per_connection_bytes: u64,
+    /// Blob bytes one client IP address may declare per `blob_quota_per_ip_window_secs`
+    /// (a token bucket in memory, refilling evenly). Default 4 GiB.
+    pub blob_quota_per_ip_bytes: u64,
+    /// The window of `blob_quota_per_ip_bytes`, seconds. Default 1 day.
+    pub blob_quota_per_ip_window_secs: u64,
 }
 
 impl Default for Limits {
@@ -289,6 +304,12 @@ impl Default for Limits {
             sweep_interval_ms: 60_000,
             group_commit_max: 2048,
             shutdown_grace_ms: 5_000,
+            blob_max_bytes: 128 * 1024 * 1024,
+            blob_max_downloads: 1000,
+            blob_ttl_secs: 28 * 24 * 3600,
+            blob_quota_per_connection_bytes: 1024 * 1024 * 1024,
+            blob_quota_per_ip_bytes: 4 * 1024 * 1024 * 1024,
+            blob_quota_per_ip_window_secs: 24 * 3600,
         }
     }
 }

@@ -40,6 +40,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::{WebSocketStream, accept_hdr_async_with_config};
 
+mod blobs;
+
 use crate::client_address::{ClientAddressSource, forwarded_for, read_proxy_v2};
 use crate::frame_budget::{BudgetedStream, is_budget_exhausted};
 use crate::hub::ConnectionEvent;
@@ -187,6 +189,8 @@ struct Connection {
     pending: FuturesUnordered<Pending>,
     /// Deliveries were held back because the write queue was over half full.
     stalled: bool,
+    /// Blob bytes declared by this connection's BLOB-CREATEs (`blob_quota_per_connection_bytes`).
+    blob_bytes: u64,
 }
 
 async fn run<S>(websocket: WebSocketStream<S>, ip: IpAddr, shared: Arc<Shared>)
@@ -227,6 +231,7 @@ where
         events,
         pending: FuturesUnordered::new(),
         stalled: false,
+        blob_bytes: 0,
     };
     let max_envelope = u32::try_from(limits.max_envelope_bytes).unwrap_or(u32::MAX);
     let hello = Response::Hello {
@@ -373,6 +378,11 @@ fn command_of(request: &Request) -> Command {
         Request::Delete { .. } => Command::Delete,
         Request::Secure { .. } => Command::Secure,
         Request::Send { .. } => Command::Send,
+        Request::BlobCreate { .. }
+        | Request::BlobPut { .. }
+        | Request::BlobStatus { .. }
+        | Request::BlobGet { .. }
+        | Request::BlobDelete { .. } => Command::Blob,
     }
 }
 
@@ -523,6 +533,11 @@ impl Connection {
 
     async fn on_request(&mut self, id: u64, request: Request) -> Result<(), Stop> {
         match request {
+            blob @ (Request::BlobCreate { .. }
+            | Request::BlobPut { .. }
+            | Request::BlobStatus { .. }
+            | Request::BlobGet { .. }
+            | Request::BlobDelete { .. }) => self.on_blob_request(id, blob).await,
             Request::Create {
                 auth_key,
                 send_secret,

@@ -91,6 +91,17 @@ pub fn send_secret_hash(secret: &sealpost_wire::SendSecret) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// Hash of a blob secret as the relay stores it:
+/// `SHA-256(u32_be(len(context)) ‖ context ‖ u32_be(32) ‖ secret)`.
+pub(crate) fn blob_secret_hash(context: &[u8], secret: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update((context.len() as u32).to_be_bytes());
+    hasher.update(context);
+    hasher.update(32u32.to_be_bytes());
+    hasher.update(secret);
+    hasher.finalize().into()
+}
+
 /// Unix time in seconds.
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
@@ -128,6 +139,22 @@ pub(crate) struct Shared {
     pub(crate) frame_budget: Arc<frame_budget::FrameBudget>,
     /// Operator metrics.
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Blob bytes per client address (`blob_quota_per_ip_bytes`), in chunks.
+    pub(crate) blob_ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+/// The per-address blob quota as a token bucket of chunks: `blob_quota_per_ip_bytes` at once,
+/// refilled evenly over `blob_quota_per_ip_window_secs`.
+fn blob_ip_quota(limits: &Limits) -> Result<RateQuota, RelayError> {
+    let chunk = sealpost_wire::BLOB_CHUNK_BYTES as u64;
+    let chunks = (limits.blob_quota_per_ip_bytes / chunk).clamp(1, u64::from(u32::MAX));
+    let burst =
+        NonZeroU32::new(u32::try_from(chunks).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+    let window = Duration::from_secs(limits.blob_quota_per_ip_window_secs.max(1));
+    let period = window / burst.get();
+    RateQuota::with_period(period.max(Duration::from_nanos(1)))
+        .map(|quota| quota.allow_burst(burst))
+        .ok_or_else(|| RelayError::Config("blob_quota_per_ip_window_secs is unusable".into()))
 }
 
 /// The relay. See [`Relay::start`].
@@ -232,6 +259,7 @@ impl Relay {
                 limits.partial_messages_budget_bytes,
             )),
             metrics,
+            blob_ip_limiter: RateLimiter::keyed(blob_ip_quota(&limits)?),
             limits,
             client_address: config.client_address.clone(),
             store: store.clone(),
@@ -377,6 +405,13 @@ async fn sweeper(shared: Arc<Shared>) {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "sweep failed"),
         }
+        let blobs_before = now.saturating_sub(shared.limits.blob_ttl_secs);
+        match shared.store.expire_blobs(blobs_before).await {
+            Ok(blobs) if blobs > 0 => tracing::info!(blobs, "expired old blobs"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "blob sweep failed"),
+        }
+        shared.blob_ip_limiter.retain_recent();
         shared.ip_limiter.retain_recent();
         shared.create_limiter.retain_recent();
         shared.connect_limiter.retain_recent();

@@ -34,6 +34,8 @@ pub(crate) enum Command {
     Secure,
     /// SEND.
     Send,
+    /// Any blob command (BLOB-CREATE, -PUT, -STATUS, -GET, -DELETE).
+    Blob,
     /// A binary message that did not decode as a frame.
     Undecodable,
 }

@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SendSecret, SignatureBytes};
+use crate::ids::{
+    AuthPublicKey, BlobDownload, BlobDownloadAuth, BlobDownloadId, BlobUploadAuth, BlobUploadId,
+    MessageId, Nonce, ReceiveId, SendId, SendSecret, SignatureBytes,
+};
 
 /// A frame sent by a client to the relay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +98,61 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sender_signature: Option<SignatureBytes>,
     },
+    /// Create a blob of `chunk_count` fixed-size chunks (`docs/relay-protocol.md` § Blobs).
+    /// Every id and secret is chosen by the uploader. Idempotent: the same request again is
+    /// `Ok` too. Answered by `Ok`.
+    BlobCreate {
+        /// The uploader's id of the blob.
+        upload_id: BlobUploadId,
+        /// The uploader's secret; the relay keeps only its hash.
+        upload_auth: BlobUploadAuth,
+        /// How many chunks of [`crate::BLOB_CHUNK_BYTES`] the blob has (at least 1).
+        chunk_count: u32,
+        /// One random download id and secret per recipient (at least 1).
+        downloads: Vec<BlobDownload>,
+        /// The relay password, if the relay requires one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+    },
+    /// Store chunk `index` of a blob. Chunks go in order: `index` must be the number of chunks
+    /// stored so far (a lower index is already stored and answers `Ok` without change).
+    /// Answered by `Ok` after a durable commit.
+    BlobPut {
+        /// The blob.
+        upload_id: BlobUploadId,
+        /// The uploader's secret.
+        upload_auth: BlobUploadAuth,
+        /// The chunk's position, from 0.
+        index: u32,
+        /// Exactly [`crate::BLOB_CHUNK_BYTES`] bytes.
+        #[serde(with = "serde_bytes")]
+        chunk: Vec<u8>,
+    },
+    /// How far the upload of a blob got (to resume it). Answered by
+    /// [`Response::BlobState`].
+    BlobStatus {
+        /// The blob.
+        upload_id: BlobUploadId,
+        /// The uploader's secret.
+        upload_auth: BlobUploadAuth,
+    },
+    /// Fetch chunk `index` of a blob as one recipient. Answered by [`Response::BlobChunk`].
+    BlobGet {
+        /// This recipient's download id.
+        download_id: BlobDownloadId,
+        /// This recipient's secret.
+        download_auth: BlobDownloadAuth,
+        /// The chunk's position, from 0.
+        index: u32,
+    },
+    /// Delete a blob and every chunk of it. Answered by `Ok`; `BlobGone` when there is no such
+    /// blob with that secret (e.g. already deleted).
+    BlobDelete {
+        /// The blob.
+        upload_id: BlobUploadId,
+        /// The uploader's secret.
+        upload_auth: BlobUploadAuth,
+    },
 }
 
 impl std::fmt::Debug for Request {
@@ -141,6 +199,43 @@ impl std::fmt::Debug for Request {
                 .field("send_id", send_id)
                 .field("envelope_len", &envelope.len())
                 .field("signed", &sender_signature.is_some())
+                .finish_non_exhaustive(),
+            Request::BlobCreate {
+                upload_id,
+                chunk_count,
+                downloads,
+                ..
+            } => f
+                .debug_struct("BlobCreate")
+                .field("upload_id", upload_id)
+                .field("chunk_count", chunk_count)
+                .field("downloads", downloads)
+                .finish_non_exhaustive(),
+            Request::BlobPut {
+                upload_id,
+                index,
+                chunk,
+                ..
+            } => f
+                .debug_struct("BlobPut")
+                .field("upload_id", upload_id)
+                .field("index", index)
+                .field("chunk_len", &chunk.len())
+                .finish_non_exhaustive(),
+            Request::BlobStatus { upload_id, .. } => f
+                .debug_struct("BlobStatus")
+                .field("upload_id", upload_id)
+                .finish_non_exhaustive(),
+            Request::BlobGet {
+                download_id, index, ..
+            } => f
+                .debug_struct("BlobGet")
+                .field("download_id", download_id)
+                .field("index", index)
+                .finish_non_exhaustive(),
+            Request::BlobDelete { upload_id, .. } => f
+                .debug_struct("BlobDelete")
+                .field("upload_id", upload_id)
                 .finish_non_exhaustive(),
         }
     }
@@ -190,6 +285,21 @@ pub enum Response {
         /// What went wrong.
         code: ErrorCode,
     },
+    /// Answer to BLOB-STATUS: the blob's declared size and how many chunks are stored.
+    BlobState {
+        /// Chunks declared at BLOB-CREATE.
+        chunk_count: u32,
+        /// Chunks stored durably: exactly chunks `0..stored`; the next BLOB-PUT is `stored`.
+        stored: u32,
+    },
+    /// Answer to BLOB-GET: one chunk.
+    BlobChunk {
+        /// The chunk's position.
+        index: u32,
+        /// The chunk's bytes exactly as uploaded ([`crate::BLOB_CHUNK_BYTES`] bytes).
+        #[serde(with = "serde_bytes")]
+        chunk: Vec<u8>,
+    },
 }
 
 /// Typed error codes, encoded as their names (CBOR text strings).
@@ -220,6 +330,21 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The relay failed internally (e.g. storage error); retry later.
     Internal,
+    /// Blob commands: no blob with this id and secret (never created, expired, deleted, or the
+    /// secret is wrong). One code for all, so a blob's existence is not revealed.
+    BlobGone,
+    /// BLOB-PUT: the chunk is not exactly [`crate::BLOB_CHUNK_BYTES`] bytes long.
+    ChunkSize,
+    /// BLOB-PUT or BLOB-GET: the index is not below the blob's declared chunk count.
+    ChunkIndex,
+    /// BLOB-PUT: the index is beyond the next chunk to store (chunks go in order; ask
+    /// BLOB-STATUS where to resume).
+    OutOfOrder,
+    /// BLOB-GET: that chunk has not been uploaded (yet).
+    ChunkMissing,
+    /// BLOB-CREATE: the upload id is in use with other values, or a download id is in use;
+    /// draw new random ids.
+    IdInUse,
     /// A code this version does not know (decoding only).
     #[serde(other)]
     Unknown,

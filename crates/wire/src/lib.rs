@@ -25,7 +25,10 @@ pub use codec::{
     encode_relay_frame,
 };
 pub use frame::{ClientFrame, ErrorCode, RelayFrame, Request, Response};
-pub use ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SendSecret, SignatureBytes};
+pub use ids::{
+    AuthPublicKey, BlobDownload, BlobDownloadAuth, BlobDownloadId, BlobUploadAuth, BlobUploadId,
+    MessageId, Nonce, ReceiveId, SendId, SendSecret, SignatureBytes,
+};
 
 /// The protocol version this crate speaks; carried in every frame as `v`. Version 2 made ACK
 /// carry a list of message ids under one signature; a relay answers a version-1 frame with
@@ -38,3 +41,7 @@ pub const MAX_ACK_IDS: usize = 1024;
 
 /// Correlation id the relay uses on frames it pushes unasked (HELLO, MESSAGE, END).
 pub const PUSH_CORRELATION_ID: u64 = 0;
+
+/// Length of every blob chunk in BLOB-PUT and BLOB-GET, bytes: one sealed attachment chunk of
+/// `docs/crypto.md` § Attachments (64 KiB of padded plaintext and a 16-byte Poly1305 tag).
+pub const BLOB_CHUNK_BYTES: usize = 64 * 1024 + 16;

@@ -8,7 +8,10 @@ use crate::auth::{
     sign,
 };
 use crate::frame::{ClientFrame, Request};
-use crate::ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SendSecret};
+use crate::ids::{
+    AuthPublicKey, BlobDownload, BlobDownloadAuth, BlobDownloadId, BlobUploadAuth, BlobUploadId,
+    MessageId, Nonce, ReceiveId, SendId, SendSecret,
+};
 
 impl ClientFrame {
     /// A frame of this crate's [`crate::PROTOCOL_VERSION`] with the given correlation id.
@@ -99,6 +102,67 @@ pub fn send(
         send_secret,
         envelope,
         sender_signature,
+    }
+}
+
+/// BLOB-CREATE: a blob of `chunk_count` chunks with one download id and secret per recipient.
+pub fn blob_create(
+    upload_id: BlobUploadId,
+    upload_auth: BlobUploadAuth,
+    chunk_count: u32,
+    downloads: Vec<BlobDownload>,
+    password: Option<String>,
+) -> Request {
+    Request::BlobCreate {
+        upload_id,
+        upload_auth,
+        chunk_count,
+        downloads,
+        password,
+    }
+}
+
+/// BLOB-PUT of chunk `index`.
+pub fn blob_put(
+    upload_id: BlobUploadId,
+    upload_auth: BlobUploadAuth,
+    index: u32,
+    chunk: Vec<u8>,
+) -> Request {
+    Request::BlobPut {
+        upload_id,
+        upload_auth,
+        index,
+        chunk,
+    }
+}
+
+/// BLOB-STATUS of an upload.
+pub fn blob_status(upload_id: BlobUploadId, upload_auth: BlobUploadAuth) -> Request {
+    Request::BlobStatus {
+        upload_id,
+        upload_auth,
+    }
+}
+
+/// BLOB-GET of chunk `index` as one recipient.
+pub fn blob_get(
+    download_id: BlobDownloadId,
+    download_auth: BlobDownloadAuth,
+    index: u32,
+) -> Request {
+    Request::BlobGet {
+        download_id,
+        download_auth,
+        index,
+    }
+}
+
+/// BLOB-DELETE of a blob.
+pub fn blob_delete(upload_id: BlobUploadId, upload_auth: BlobUploadAuth) -> Request {
+    Request::BlobDelete {
+        upload_id,
+        upload_auth,
     }
 }
 

@@ -13,10 +13,11 @@
 use std::path::PathBuf;
 
 use sealpost_wire::{
-    AuthPublicKey, ClientFrame, ErrorCode, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
-    ReceiveId, RelayFrame, Request, Response, SendId, SendSecret, SignatureBytes,
-    create_signature_input, decode_client_frame, decode_relay_frame, encode_client_frame,
-    encode_relay_frame, owner_signature_input, send_signature_input,
+    AuthPublicKey, BlobDownload, BlobDownloadAuth, BlobDownloadId, BlobUploadAuth, BlobUploadId,
+    ClientFrame, ErrorCode, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION, ReceiveId,
+    RelayFrame, Request, Response, SendId, SendSecret, SignatureBytes, create_signature_input,
+    decode_client_frame, decode_relay_frame, encode_client_frame, encode_relay_frame,
+    owner_signature_input, send_signature_input,
 };
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,19 @@ fn nonce() -> Nonce {
 }
 fn send_secret() -> SendSecret {
     SendSecret::new([0x66; 32])
+}
+
+fn upload_id() -> BlobUploadId {
+    BlobUploadId([0x77; 32])
+}
+fn upload_auth() -> BlobUploadAuth {
+    BlobUploadAuth::new([0x88; 32])
+}
+fn download(byte: u8) -> BlobDownload {
+    BlobDownload {
+        download_id: BlobDownloadId([byte; 32]),
+        download_auth: BlobDownloadAuth::new([byte ^ 0xFF; 32]),
+    }
 }
 
 fn client(id: u64, body: Request) -> ClientFrame {
@@ -168,6 +182,76 @@ fn client_frames() -> Vec<(&'static str, ClientFrame)> {
                 },
             ),
         ),
+        (
+            "blob-create",
+            client(
+                20,
+                Request::BlobCreate {
+                    upload_id: upload_id(),
+                    upload_auth: upload_auth(),
+                    chunk_count: 3,
+                    downloads: vec![download(0x91), download(0x92)],
+                    password: None,
+                },
+            ),
+        ),
+        (
+            "blob-create-with-password",
+            client(
+                21,
+                Request::BlobCreate {
+                    upload_id: upload_id(),
+                    upload_auth: upload_auth(),
+                    chunk_count: 70_000,
+                    downloads: vec![download(0x93)],
+                    password: Some("correct horse".to_owned()),
+                },
+            ),
+        ),
+        (
+            "blob-put",
+            client(
+                22,
+                Request::BlobPut {
+                    upload_id: upload_id(),
+                    upload_auth: upload_auth(),
+                    index: 2,
+                    // A real chunk is BLOB_CHUNK_BYTES long; the layout does not depend on it.
+                    chunk: vec![0x5A; 4],
+                },
+            ),
+        ),
+        (
+            "blob-status",
+            client(
+                23,
+                Request::BlobStatus {
+                    upload_id: upload_id(),
+                    upload_auth: upload_auth(),
+                },
+            ),
+        ),
+        (
+            "blob-get",
+            client(
+                24,
+                Request::BlobGet {
+                    download_id: download(0x91).download_id,
+                    download_auth: download(0x91).download_auth,
+                    index: 1,
+                },
+            ),
+        ),
+        (
+            "blob-delete",
+            client(
+                25,
+                Request::BlobDelete {
+                    upload_id: upload_id(),
+                    upload_auth: upload_auth(),
+                },
+            ),
+        ),
     ]
 }
 
@@ -208,6 +292,26 @@ fn relay_frames() -> Vec<(String, RelayFrame)> {
             ),
         ),
         (
+            "blob-state".to_owned(),
+            relay(
+                23,
+                Response::BlobState {
+                    chunk_count: 3,
+                    stored: 2,
+                },
+            ),
+        ),
+        (
+            "blob-chunk".to_owned(),
+            relay(
+                24,
+                Response::BlobChunk {
+                    index: 1,
+                    chunk: vec![0xA5; 4],
+                },
+            ),
+        ),
+        (
             "end".to_owned(),
             relay(
                 0,
@@ -230,6 +334,12 @@ fn relay_frames() -> Vec<(String, RelayFrame)> {
         ErrorCode::LimitExceeded,
         ErrorCode::ShuttingDown,
         ErrorCode::Internal,
+        ErrorCode::BlobGone,
+        ErrorCode::ChunkSize,
+        ErrorCode::ChunkIndex,
+        ErrorCode::OutOfOrder,
+        ErrorCode::ChunkMissing,
+        ErrorCode::IdInUse,
     ];
     for code in codes {
         frames.push((

@@ -32,6 +32,11 @@ fn name(request: &Request) -> Command {
         Request::Delete { .. } => "DELETE",
         Request::Secure { .. } => "SECURE",
         Request::Send { .. } => "SEND",
+        Request::BlobCreate { .. } => "BLOB-CREATE",
+        Request::BlobPut { .. } => "BLOB-PUT",
+        Request::BlobStatus { .. } => "BLOB-STATUS",
+        Request::BlobGet { .. } => "BLOB-GET",
+        Request::BlobDelete { .. } => "BLOB-DELETE",
     }
 }
 

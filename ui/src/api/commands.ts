@@ -17,7 +17,7 @@ import type { RelayChoice } from "./generated/RelayChoice";
 import type { SafetyNumber } from "./generated/SafetyNumber";
 import type { Settings } from "./generated/Settings";
 import { hasTauri, loadMock, toEngineError } from "./runtime";
-import type { EngineError, Group, GroupMessage, SearchResults } from "./types";
+import type { Attachment, EngineError, Group, GroupMessage, OutgoingFile, SearchResults } from "./types";
 
 async function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -69,6 +69,29 @@ export const sendMessage = (args: { contactId: string; text: string }): Promise<
  * 604800). Returns the system line. */
 export const setChatTimer = (args: { contactId: string; seconds: number }): Promise<Message> =>
   invoke("set_chat_timer", args);
+/** Sends a file (an image is stripped of its metadata first); progress in `attachment-updated`. */
+export const sendAttachment = (args: { contactId: string; file: OutgoingFile }): Promise<Attachment> =>
+  invoke("send_attachment", args);
+
+/** Every attachment of a conversation, oldest first. */
+export const getAttachments = (args: { contactId: string }): Promise<Attachment[]> =>
+  invoke("get_attachments", args);
+
+/** Fetches a received file (again, after a failure or a cancel). */
+export const downloadAttachment = (args: { attachmentId: string }): Promise<Attachment> =>
+  invoke("download_attachment", args);
+
+/** Stops an upload or a download. */
+export const cancelAttachment = (args: { attachmentId: string }): Promise<Attachment> =>
+  invoke("cancel_attachment", args);
+
+/** Writes the file into the Downloads folder; resolves to its path. */
+export const saveAttachment = (args: { attachmentId: string }): Promise<string> =>
+  invoke("save_attachment", args);
+
+/** A PNG of the image (or its thumbnail) that the engine encoded. */
+export const attachmentPreview = (args: { attachmentId: string }): Promise<number[]> =>
+  invoke("attachment_preview", args);
 
 /** Marks incoming messages up to and including upToSeq read (sends receipts if enabled). */
 export const markRead = (args: { contactId: string; upToSeq: number }): Promise<void> =>

@@ -8,6 +8,7 @@
 import type {
   AppStatus,
   BackupSummary,
+  Attachment,
   Chat,
   EngineError,
   EngineEventName,
@@ -339,6 +340,15 @@ function sortedChats(): Chat[] {
     .sort((a, b) => (b.lastMessage?.at ?? 0) - (a.lastMessage?.at ?? 0));
 }
 
+/** Attachments sent in the mock (they complete at once). */
+const mockAttachments: Attachment[] = [];
+
+function mockAttachment(id: unknown): Attachment {
+  const found = mockAttachments.find((a) => a.id === id);
+  if (found === undefined) fail("attachment_not_found", "no such attachment");
+  return { ...found };
+}
+
 function contact(contactId: unknown): ContactRecord {
   const record = typeof contactId === "string" ? state.contacts.get(contactId) : undefined;
   if (record === undefined) fail("contact_not_found", "no such contact");
@@ -492,6 +502,45 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
     const page = older.slice(Math.max(0, older.length - limit));
     return { messages: page.map((m) => ({ ...m })), hasMore: older.length > page.length };
   },
+
+  send_attachment: (args): Attachment => {
+    const record = contact(args.contactId);
+    const file = (args.file ?? {}) as { fileName?: unknown; mediaType?: unknown; bytes?: unknown };
+    const bytes = Array.isArray(file.bytes) ? file.bytes : [];
+    if (bytes.length > 100 * 1024 * 1024) fail("attachment_too_large", "file too large");
+    const name = typeof file.fileName === "string" ? file.fileName : "file";
+    const message = pushMessage(record, true, name, Date.now(), "queued");
+    scheduleDelivery(record, message);
+    const mediaType = typeof file.mediaType === "string" ? file.mediaType : "application/octet-stream";
+    const attachment: Attachment = {
+      id: nextId("a_"),
+      contactId: record.chat.contactId,
+      messageId: message.id,
+      outgoing: true,
+      fileName: name,
+      mediaType,
+      size: bytes.length,
+      isImage: ["image/png", "image/jpeg", "image/webp"].includes(mediaType),
+      state: "complete",
+      doneChunks: 0,
+      totalChunks: 0,
+      error: null,
+    };
+    mockAttachments.push(attachment);
+    emit("attachment-updated", { attachment });
+    return { ...attachment };
+  },
+
+  get_attachments: (args): Attachment[] =>
+    mockAttachments.filter((a) => a.contactId === args.contactId).map((a) => ({ ...a })),
+
+  download_attachment: (args): Attachment => mockAttachment(args.attachmentId),
+
+  cancel_attachment: (args): Attachment => mockAttachment(args.attachmentId),
+
+  save_attachment: (args): string => `~/Downloads/${mockAttachment(args.attachmentId).fileName}`,
+
+  attachment_preview: (): number[] => fail("invalid_input", "no preview in the mock"),
 
   send_message: (args): Message => {
     const record = contact(args.contactId);

@@ -18,6 +18,8 @@ import type { Chat, Message, SearchHit } from "../api/types";
 import { useI18n } from "../i18n";
 import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
 import { applyMessageState, mergeMessages, newestUnreadIncomingSeq, oldestSeq, stateLabelKey } from "../lib/messages";
+import { AttachmentCard, sendFiles, useAttachments } from "./Attachments";
+import type { Attachment } from "../api/types";
 import { Avatar } from "./Avatar";
 import { Composer } from "./Composer";
 import { Highlighted } from "./Highlighted";
@@ -131,6 +133,19 @@ export function ChatView({
       void loadOlder();
     }
   }, [foundAt, messages, loading, hasMore, loadOlder]);
+
+  // Attachments; when an upload finishes, its message exists: fetch the newest page again.
+  const attachments = useAttachments(contactId, () => {
+    void getMessages({ contactId, beforeSeq: null, limit: PAGE_SIZE }).then((page) => {
+      if (nearBottom()) intent.current = { kind: "bottom" };
+      setMessages((current) => mergeMessages(current, page.messages));
+    });
+  });
+  const attachmentOf = new Map<string, Attachment>();
+  for (const attachment of attachments) {
+    if (attachment.messageId !== null) attachmentOf.set(attachment.messageId, attachment);
+  }
+  const pendingUploads = attachments.filter((a) => a.outgoing && a.messageId === null && a.state !== "cancelled");
 
   // Live updates for this conversation.
   useEffect(
@@ -359,6 +374,7 @@ export function ChatView({
                 )}
                 <MessageRow
                   message={message}
+                  attachment={attachmentOf.get(message.id) ?? null}
                   continued={continued}
                   name={chat.displayName}
                   found={foundAt !== null && foundAt.messageId === message.id ? foundAt : null}
@@ -384,7 +400,15 @@ export function ChatView({
           </button>
         </div>
       )}
+      {pendingUploads.length > 0 && (
+        <div class="pending-uploads" data-testid="pending-uploads">
+          {pendingUploads.map((attachment) => (
+            <AttachmentCard key={attachment.id} attachment={attachment} />
+          ))}
+        </div>
+      )}
       <Composer
+        onFiles={(files) => sendFiles(contactId, files)}
         draftKey={contactId}
         name={chat.displayName}
         disabledReason={disabledReason}
@@ -416,11 +440,14 @@ function timerKey(seconds: number): "timer.off" | "timer.300" | "timer.3600" | "
 
 function MessageRow({
   message,
+  attachment,
   continued,
   name,
   found,
 }: {
   message: Message;
+  /** The file this message carries, if any (its text is the file name). */
+  attachment: Attachment | null;
   continued: boolean;
   name: string;
   /** The search result this message is: its words are marked. */
@@ -452,9 +479,13 @@ function MessageRow({
     >
       <div class="bubble">
         <span class="sr-only">{message.outgoing ? t("chat.youSaid") : t("chat.sentBy", { name })}: </span>
-        <p class="message-text" data-testid="message-text">
-          {found !== null ? <Highlighted text={message.text} ranges={found.matches} /> : message.text}
-        </p>
+        {attachment !== null ? (
+          <AttachmentCard attachment={attachment} />
+        ) : (
+          <p class="message-text" data-testid="message-text">
+            {found !== null ? <Highlighted text={message.text} ranges={found.matches} /> : message.text}
+          </p>
+        )}
         <span class="message-meta">
           <time dateTime={new Date(message.sentAt).toISOString()} title={tooltip}>
             {formatTime(message.sentAt, locale)}

@@ -2,6 +2,7 @@
 import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { useI18n } from "../i18n";
 import { composerKeyAction, sendableText } from "../lib/composer";
+import { AttachButton } from "./Attachments";
 import { ErrorText } from "./ErrorText";
 import { IconSend } from "./Icons";
 
@@ -16,6 +17,7 @@ export function Composer({
   disabledReason,
   disabledAction = null,
   onSend,
+  onFiles,
 }: {
   /** Keeps an unsent draft per conversation while the app runs. */
   draftKey: string;
@@ -26,6 +28,8 @@ export function Composer({
   disabledAction?: { label: string; onClick: () => void } | null;
   /** Resolves when the engine stored the message; rejects with an engine error. */
   onSend: (text: string) => Promise<void>;
+  /** Files chosen, dropped or pasted: resolves when each is stored; rejects with an engine error. */
+  onFiles?: (files: File[]) => Promise<void>;
 }) {
   const { t } = useI18n();
   const [text, setTextState] = useState(() => drafts.get(draftKey) ?? "");
@@ -62,6 +66,12 @@ export function Composer({
     }
   };
 
+  const takeFiles = (files: File[]) => {
+    if (onFiles === undefined || files.length === 0) return;
+    setError(null);
+    onFiles(files).catch(setError);
+  };
+
   if (disabledReason !== null) {
     return (
       <div class="composer composer-disabled">
@@ -82,9 +92,24 @@ export function Composer({
         event.preventDefault();
         void submit();
       }}
+      onDragOver={(event) => {
+        if (onFiles !== undefined) event.preventDefault();
+      }}
+      onDrop={(event) => {
+        event.preventDefault();
+        takeFiles(Array.from(event.dataTransfer?.files ?? []));
+      }}
+      onPaste={(event) => {
+        const files = Array.from(event.clipboardData?.files ?? []);
+        if (files.length > 0) {
+          event.preventDefault();
+          takeFiles(files);
+        }
+      }}
     >
       <ErrorText error={error} />
       <div class="composer-row">
+        {onFiles !== undefined && <AttachButton onFiles={takeFiles} />}
         <label class="sr-only" for="composer-text">
           {t("composer.label", { name })}
         </label>

@@ -121,6 +121,13 @@ export const en = {
   "composer.placeholder": "Write a message",
   "composer.hint": "Enter to send · Shift+Enter for a new line",
   "composer.send": "Send",
+  "attachment.attach": "Attach a file",
+  "attachment.uploading": "Uploading",
+  "attachment.downloading": "Downloading",
+  "attachment.cancel": "Cancel",
+  "attachment.download": "Download",
+  "attachment.save": "Save",
+  "attachment.saved": "Saved to {path}",
   "composer.blockedKeyChange": "Sending is paused until you review {name}'s new safety number.",
   "composer.blockedContact": "You blocked {name}. Unblock to send messages.",
 
@@ -261,6 +268,11 @@ export const en = {
 
   "error.withDetail": "Something went wrong: {detail}",
   "error.internal": "Something went wrong. Please try again.",
+  "error.attachment_too_large": "That file is too large to send.",
+  "error.attachment_not_found": "That file is no longer here.",
+  "error.attachment_not_ready": "That file has not finished downloading yet.",
+  "error.attachment_tampered": "This file was changed on the way and was refused. Nothing of it was kept.",
+  "error.attachment_expired": "This file has expired on the relay. Ask the sender to send it again.",
   "error.invalid_input": "That input was not accepted. Please check it and try again.",
   "error.display_name_invalid": "Please enter a name of 1 to 64 characters.",
   "error.relay_url_invalid":

@@ -143,6 +143,28 @@ pub enum EngineError {
         /// The contact.
         contact: ContactId,
     },
+    /// The file is larger than this build sends.
+    #[error("the file is too large")]
+    AttachmentTooLarge,
+    /// Unknown attachment id.
+    #[error("no such attachment")]
+    AttachmentNotFound,
+    /// The attachment is not downloaded (or uploaded) yet.
+    #[error("the attachment is not ready")]
+    AttachmentNotReady,
+    /// The attachment's encryption refused it: a tampered, reordered, truncated or duplicated
+    /// chunk, a key that does not match its commitment, or a digest that does not match.
+    #[error("attachment: {0}")]
+    Attachment(sealpost_crypto::attachment::AttachmentError),
+    /// The relay's blob store refused or could not be reached.
+    #[error("blob store: {0}")]
+    Blob(#[from] crate::blobs::BlobError),
+    /// An attachment's chunk files could not be read or written, or a saved file not written.
+    #[error("attachment file: {0}")]
+    AttachmentIo(std::io::Error),
+    /// An image that does not decode within the limits (`crate::images`).
+    #[error("image: {0}")]
+    Image(crate::images::ImageError),
     /// A session restart needs the contact's signed prekey, and none is known.
     #[error("no signed prekey of the contact to restart with")]
     NoPeerPrekey {
@@ -179,6 +201,24 @@ impl EngineError {
             Self::GroupNotFound => "group_not_found",
             Self::Group(error) => error.kind(),
             Self::Backup(error) => error.kind(),
+            Self::AttachmentTooLarge => "attachment_too_large",
+            Self::AttachmentNotFound => "attachment_not_found",
+            Self::AttachmentNotReady => "attachment_not_ready",
+            Self::Attachment(sealpost_crypto::attachment::AttachmentError::TooLarge) => {
+                "attachment_too_large"
+            }
+            Self::Attachment(sealpost_crypto::attachment::AttachmentError::Randomness) => {
+                "internal"
+            }
+            Self::Attachment(_) => "attachment_tampered",
+            Self::Blob(crate::blobs::BlobError::Gone) => "attachment_expired",
+            Self::Blob(crate::blobs::BlobError::TooLarge | crate::blobs::BlobError::Quota) => {
+                "attachment_too_large"
+            }
+            Self::Blob(crate::blobs::BlobError::Unavailable(_)) => "relay_unreachable",
+            Self::Blob(_) => "internal",
+            Self::AttachmentIo(_) => "storage",
+            Self::Image(_) => "invalid_input",
             Self::BlockingTask(_)
             | Self::Keychain(_)
             | Self::ProfileDirectory(_)

@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub store: StoreConfig,
     /// The clock message expiry is judged by (tests move it forward).
     pub clock: Clock,
+    /// The relays' blob stores for attachments; `None` uses the relay client's.
+    pub blobs: Option<Arc<dyn crate::blobs::BlobTransport>>,
 }
 
 impl EngineConfig {
@@ -64,6 +66,7 @@ impl EngineConfig {
             backoff: BackoffConfig::default(),
             store: StoreConfig::default(),
             clock: Clock::system(),
+            blobs: None,
         }
     }
 }
@@ -106,6 +109,9 @@ impl Engine {
         connector_config.proxy = proxy;
         let connector = Connector::new(connector_config).map_err(EngineError::TlsSetup)?;
         let (events, receiver) = mpsc::unbounded_channel();
+        let blobs = config
+            .blobs
+            .unwrap_or_else(|| Arc::new(crate::blobs::RelayBlobs::new(connector.clone())));
         let inner = Arc::new(Inner {
             store: Mutex::new(store),
             identity,
@@ -127,6 +133,8 @@ impl Engine {
             receipt_delay: config.delivery_receipt_delay,
             delivery_receipts: config.delivery_receipts,
             backoff: config.backoff,
+            blobs,
+            attachment_wake: Notify::new(),
             blocking_work: BlockingWork::default(),
             clock: config.clock,
         });
@@ -238,6 +246,8 @@ impl Inner {
         self.track(outbox);
         let secures = tokio::spawn(secure_loop(Arc::downgrade(self)));
         self.track(secures);
+        let transfers = tokio::spawn(super::attachments::transfer_loop(Arc::downgrade(self)));
+        self.track(transfers);
         self.clone().spawn_deletions();
         self.clone().spawn_search_backlog();
         let expiry = tokio::spawn(super::disappearing::expiry_loop(Arc::downgrade(self)));

@@ -27,6 +27,7 @@
 //! 8. `conversations`, `invites`, `contacts`, `outbox`, `profile`: the commands; `groups`:
 //!    group commands and the group bodies' receive path (called from `receive_run`, whose
 //!    follow-ups run after the run's commit).
+//!    `attachments`: files and images (send, transfer task, download, save, preview).
 //! 9. `backup`: exporting a backup; restarting every session of a restored profile.
 //! 10. `lifecycle`: open, resume, shutdown.
 //!
@@ -35,6 +36,7 @@
 //! expiry task) sits in layer 8 before `outbox`, which sends with it.
 
 mod backup;
+mod attachments;
 mod contacts;
 mod conversations;
 mod disappearing;
@@ -65,6 +67,7 @@ pub mod views;
 mod tests;
 
 pub use disappearing::MAX_EXPIRY_WAIT;
+pub use attachments::MAX_SEND_BYTES;
 pub use error::EngineError;
 pub use invites::INVITE_LIFETIME;
 pub use lifecycle::EngineConfig;

@@ -6,9 +6,15 @@
 use sealpost_crypto::{IdentityKey, SignedPrekey};
 
 use super::sequence::{IncomingSeqError, accept_incoming_seq};
-use crate::content::{Body, Content, ContentError, ReceiptKindWire, SenderKey};
+use zeroize::Zeroizing;
+
+use crate::content::{
+    AttachmentLocation, AttachmentPointer, Body, Content, ContentError, ReceiptKindWire, SenderKey,
+};
 use crate::store::{
-    ConversationSeq, DisappearingTimer, IdentityKeyBytes, ReceiptKind, ReceivedContent,
+    AttachmentId, AttachmentRow, AttachmentSecretBytes, AttachmentState, ContactId,
+    ConversationSeq, Direction, DisappearingTimer, IdentityKeyBytes, IncomingAttachment, ReceiptKind,
+    ReceivedContent,
     SignedPrekeyBytes, UnixMillis,
 };
 
@@ -43,6 +49,9 @@ pub(super) enum ContentRefusal {
     /// A text whose sequence number is refused (`docs/engine.md` § Inside a ratchet message).
     #[error("content: {0}")]
     Sequence(IncomingSeqError),
+    /// An attachment pointer out of its bounds (`AttachmentPointer::is_well_formed`).
+    #[error("a malformed attachment pointer")]
+    Attachment,
     /// A `PrekeyUpdate` whose signed prekey is not signed by the contact's identity key.
     #[error("a prekey update that does not verify")]
     UnverifiedPrekey,
@@ -140,6 +149,20 @@ pub(super) fn read_plaintext(
                 (Ok(_), None) => step.refusal = Some(ContentRefusal::UnknownTimer(timer_secs)),
             }
         }
+        Body::Attachment { pointer } => match accept_incoming_seq(content.seq, last_seq) {
+            Ok(seq) => match incoming_attachment(&pointer) {
+                Some(row) => {
+                    step.content = ReceivedContent::Attachment {
+                        seq,
+                        body: row.file_name.clone(),
+                        sent_at: UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0)),
+                        attachment: IncomingAttachment(Box::new(row)),
+                    };
+                }
+                None => step.refusal = Some(ContentRefusal::Attachment),
+            },
+            Err(error) => step.refusal = Some(ContentRefusal::Sequence(error)),
+        },
         Body::ReceiptsOnly => {
             let kind = match content.receipts.first().map(|r| r.kind) {
                 Some(ReceiptKindWire::Read) => ReceiptKind::Read,
@@ -179,6 +202,90 @@ fn riding_receipts(receipts: &[crate::content::Receipt]) -> Vec<(ReceiptKind, Co
             ConversationSeq::new(receipt.seq).map(|seq| (receipt_kind(receipt.kind), seq))
         })
         .collect()
+}
+
+/// Received images up to this size are downloaded without being asked (`docs/engine.md`
+/// § Attachments); everything else waits for the user.
+pub(super) const AUTO_DOWNLOAD_IMAGE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A received file name made safe to show and to save: no bidirectional control (`crate::names`),
+/// no path separator or control character, never empty.
+pub(super) fn safe_file_name(name: &str) -> String {
+    let cleaned: String = crate::names::neutralise_bidi(name)
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    if trimmed.is_empty() {
+        "file".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// The attachment row a received pointer becomes (contact and message are set by the store), or
+/// `None` for a pointer out of its bounds. A small image is fetched at once; an inline file is
+/// complete on arrival.
+fn incoming_attachment(pointer: &AttachmentPointer) -> Option<AttachmentRow> {
+    if !pointer.is_well_formed() {
+        return None;
+    }
+    let id = AttachmentId::generate().ok()?;
+    let media_type = crate::names::neutralise_bidi(&pointer.media_type);
+    let mut row = AttachmentRow {
+        id,
+        direction: Direction::Incoming,
+        contact: ContactId::from_bytes([0; 16]),
+        message: None,
+        file_name: safe_file_name(&pointer.file_name),
+        media_type: media_type.clone(),
+        size: pointer.size,
+        thumbnail: pointer.thumbnail.clone(),
+        inline_bytes: None,
+        relay_url: None,
+        capability: None,
+        grants: Vec::new(),
+        file_key: None,
+        commitment: None,
+        digest: None,
+        chunks: 0,
+        done_chunks: 0,
+        state: AttachmentState::Complete,
+        error: None,
+        created_at: UnixMillis::now(),
+    };
+    match &pointer.location {
+        AttachmentLocation::Inline { bytes } => {
+            row.inline_bytes = Some(Zeroizing::new(bytes.clone()));
+        }
+        AttachmentLocation::Blob {
+            relay_url,
+            grant,
+            key,
+            commitment,
+            digest,
+        } => {
+            row.relay_url = Some(relay_url.clone());
+            row.capability = Some(AttachmentSecretBytes::new(grant.clone()));
+            row.file_key = Some(AttachmentSecretBytes::new(key.clone()));
+            row.commitment = Some(commitment.clone());
+            row.digest = Some(digest.clone());
+            row.chunks = sealpost_crypto::attachment::chunk_count(pointer.size).ok()?;
+            row.state =
+                if media_type.starts_with("image/") && pointer.size <= AUTO_DOWNLOAD_IMAGE_BYTES {
+                    AttachmentState::Transferring
+                } else {
+                    AttachmentState::Offered
+                };
+        }
+    }
+    Some(row)
 }
 
 fn receipt_kind(kind: ReceiptKindWire) -> ReceiptKind {

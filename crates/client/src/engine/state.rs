@@ -46,6 +46,10 @@ pub(crate) struct Inner {
     pub(super) receipt_delay: (Duration, Duration),
     pub(super) delivery_receipts: bool,
     pub(super) backoff: BackoffConfig,
+    /// The relays' blob stores, for attachments (`crate::blobs`).
+    pub(super) blobs: Arc<dyn crate::blobs::BlobTransport>,
+    /// Wakes the attachment transfer task: a transfer was queued.
+    pub(super) attachment_wake: Notify,
     /// Store and crypto work running on the blocking pool ([`Inner::blocking`]), which
     /// [`Engine::shutdown`] waits for.
     pub(super) blocking_work: BlockingWork,

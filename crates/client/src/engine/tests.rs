@@ -156,6 +156,7 @@ const LAYERS: &[&str] = &[
     "invites",
     "contacts",
     "outbox",
+    "attachments",
     "profile",
     "backup",
     "lifecycle",

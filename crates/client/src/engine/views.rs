@@ -452,6 +452,12 @@ pub enum EngineEvent {
         /// The message.
         message: MessageView,
     },
+    /// `attachment-updated`: an attachment was added, made progress or changed state.
+    #[serde(rename_all = "camelCase")]
+    AttachmentUpdated {
+        /// The attachment as it is now.
+        attachment: AttachmentView,
+    },
     /// `message-state`.
     #[serde(rename_all = "camelCase")]
     MessageState {
@@ -546,6 +552,7 @@ impl EngineEvent {
         match self {
             Self::MessageReceived { .. } => Some("message-received"),
             Self::MessageState { .. } => Some("message-state"),
+            Self::AttachmentUpdated { .. } => Some("attachment-updated"),
             Self::ConnectionState { .. } => Some("connection-state"),
             Self::ContactUpdated { .. } => Some("contact-updated"),
             Self::KeyChanged { .. } => Some("key-changed"),
@@ -631,6 +638,17 @@ pub enum ErrorKind {
     BackupUnsupported,
     /// A typed backup passphrase is too weak.
     BackupPassphraseWeak,
+    /// A file larger than this build or the relay sends.
+    AttachmentTooLarge,
+    /// An unknown attachment id.
+    AttachmentNotFound,
+    /// An attachment that is not downloaded (or sent) yet.
+    AttachmentNotReady,
+    /// A downloaded file failed its checks (a chunk's tag, the key commitment or the digest):
+    /// nothing of it was kept.
+    AttachmentTampered,
+    /// The relay no longer has the file (past its time-to-live, or deleted).
+    AttachmentExpired,
     /// Anything else (the UI shows the message).
     Internal,
 }
@@ -643,5 +661,102 @@ impl ErrorKind {
         let code: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
             code.into_deserializer();
         Self::deserialize(code).ok()
+    }
+}
+
+/// A file to send.
+#[derive(Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(rename = "OutgoingFile")]
+pub struct OutgoingFile {
+    /// Its name.
+    pub file_name: String,
+    /// Its media type as the UI knows it (a hint; images are recognised by their bytes).
+    pub media_type: String,
+    /// Its bytes.
+    #[ts(type = "number[]")]
+    pub bytes: Vec<u8>,
+}
+
+/// `AttachmentState` as the UI shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(rename = "AttachmentState")]
+pub enum AttachmentStateView {
+    /// Received, not downloaded (the user may ask for it).
+    Offered,
+    /// Uploading.
+    Uploading,
+    /// Downloading.
+    Downloading,
+    /// Sent, or received and checked: it can be saved.
+    Complete,
+    /// Failed; `error` says why.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// `Attachment`: a file sent or received. No key and no capability is in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(rename = "Attachment")]
+pub struct AttachmentView {
+    /// Opaque id.
+    pub id: String,
+    /// The conversation.
+    pub contact_id: String,
+    /// The message that carries it (none while an upload runs).
+    pub message_id: Option<String>,
+    /// Sent by us.
+    pub outgoing: bool,
+    /// The file name (bidi controls removed; plain text, render as a text node).
+    pub file_name: String,
+    /// The claimed media type.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether it is a PNG, JPEG or WebP image with a preview to show (`attachment_preview`).
+    pub is_image: bool,
+    /// Its state.
+    pub state: AttachmentStateView,
+    /// Chunks transferred.
+    pub done_chunks: u32,
+    /// Chunks in all (0 for a small file sent inside the message).
+    pub total_chunks: u32,
+    /// Why it failed.
+    pub error: Option<ErrorKind>,
+}
+
+pub(crate) fn is_image_type(media_type: &str) -> bool {
+    matches!(media_type, "image/png" | "image/jpeg" | "image/webp")
+}
+
+impl From<&crate::store::AttachmentRow> for AttachmentView {
+    fn from(row: &crate::store::AttachmentRow) -> Self {
+        let outgoing = row.direction == crate::store::Direction::Outgoing;
+        Self {
+            id: row.id.to_string(),
+            contact_id: row.contact.to_string(),
+            message_id: row.message.map(|m| m.to_string()),
+            outgoing,
+            file_name: row.file_name.clone(),
+            media_type: row.media_type.clone(),
+            size: row.size,
+            is_image: is_image_type(&row.media_type),
+            state: match row.state {
+                crate::store::AttachmentState::Offered => AttachmentStateView::Offered,
+                crate::store::AttachmentState::Transferring if outgoing => {
+                    AttachmentStateView::Uploading
+                }
+                crate::store::AttachmentState::Transferring => AttachmentStateView::Downloading,
+                crate::store::AttachmentState::Complete => AttachmentStateView::Complete,
+                crate::store::AttachmentState::Failed => AttachmentStateView::Failed,
+                crate::store::AttachmentState::Cancelled => AttachmentStateView::Cancelled,
+            },
+            done_chunks: row.done_chunks,
+            total_chunks: row.chunks,
+            error: row.error.as_deref().and_then(ErrorKind::from_code),
+        }
     }
 }

@@ -192,6 +192,18 @@ pub enum ReceivedContent {
         /// The sender's clock at sending.
         sent_at: UnixMillis,
     },
+    /// A file or an image (`docs/engine.md` § Attachments): its message (the text is the file
+    /// name) and its attachment row, stored together.
+    Attachment {
+        /// The sender's conversation sequence number.
+        seq: ConversationSeq,
+        /// The message text shown for it (the file name).
+        body: String,
+        /// The sender's clock at sending.
+        sent_at: UnixMillis,
+        /// The attachment row (its message id is set here).
+        attachment: super::IncomingAttachment,
+    },
 }
 
 /// What an outgoing message holds (for [`Store::insert_and_seal_outgoing_content`]).
@@ -664,6 +676,20 @@ fn receive_in(transaction: &Connection, received: &Received) -> Result<ReceiveOu
             updated: apply_receipt_in(transaction, received.contact, *kind, seqs)?,
         },
         ReceivedContent::SessionOnly => ReceiveOutcome::SessionUpdated,
+        ReceivedContent::Attachment {
+            seq,
+            body,
+            sent_at,
+            attachment,
+        } => {
+            let message =
+                store_message_in(transaction, received, message_id, *seq, body, *sent_at)?;
+            let mut row = (*attachment.0).clone();
+            row.contact = received.contact;
+            row.message = Some(message_id);
+            super::attachments::insert_attachment_on(transaction, &row)?;
+            ReceiveOutcome::Stored(message)
+        }
     };
     write_session(
         transaction,

@@ -37,6 +37,7 @@
 //! and sends it requests. Writes take `&mut self`.
 
 pub mod backup;
+mod attachments;
 mod contacts;
 mod expiry;
 mod groups;
@@ -55,6 +56,7 @@ use zeroize::Zeroizing;
 use crate::profile::ProfileDirs;
 use crate::vault::DatabaseKey;
 
+pub use attachments::{AttachmentRow, AttachmentState, IncomingAttachment};
 pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
 pub use expiry::{ChatTimer, DisappearingTimer, ExpiredMessage, timer_change_wins};
 pub use groups::{

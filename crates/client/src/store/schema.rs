@@ -354,8 +354,44 @@ CREATE TABLE chat_timers (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// Version 9: attachments (`store/attachments.rs`,
+/// `docs/engine.md` § Attachments). One row per file sent or received. The file's bytes never lie
+/// here in the clear outside SQLCipher: a blob's chunks are files of STREAM ciphertext under the
+/// profile's `attachments/<id>/`, their key is in this row; a small file rides inline and its
+/// bytes are in this row. `state`: 0 offered (received, not fetched), 1 transferring, 2 complete,
+/// 3 failed (`error` says why), 4 cancelled. `done_chunks` is how far an upload or download got,
+/// so it resumes at that chunk after a restart.
+const V9: &str = r#"
+CREATE TABLE attachments (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    direction INTEGER NOT NULL CHECK (direction IN (0, 1)),
+    contact_id BLOB NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    message_id BLOB UNIQUE REFERENCES messages(id) ON DELETE CASCADE,
+    file_name TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    thumbnail BLOB,
+    inline_bytes BLOB,
+    relay_url TEXT,
+    -- Incoming: our download grant. Outgoing: the upload token, once the blob exists.
+    capability BLOB,
+    -- Outgoing: the download grants made for the recipients (CBOR list), once the blob exists.
+    grants BLOB,
+    file_key BLOB,
+    commitment BLOB,
+    digest BLOB,
+    chunks INTEGER NOT NULL CHECK (chunks >= 0),
+    done_chunks INTEGER NOT NULL DEFAULT 0 CHECK (done_chunks >= 0),
+    state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),
+    error TEXT,
+    created_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX attachments_contact ON attachments (contact_id);
+CREATE INDEX attachments_state ON attachments (state);
+"#;
+
 /// All migrations in order; the schema version is the number applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

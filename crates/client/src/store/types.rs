@@ -126,6 +126,10 @@ random_id! {
     /// One row of the outbox: one sealed envelope bound for one relay.
     OutboxItemId
 }
+random_id! {
+    /// A file we send or received (`docs/engine.md` § Attachments); names its chunk directory.
+    AttachmentId
+}
 
 macro_rules! public_bytes {
     ($(#[$meta:meta])* $name:ident) => {
@@ -228,6 +232,11 @@ macro_rules! secret_bytes {
     };
 }
 
+secret_bytes! {
+    /// An attachment's own file key, or a relay capability for its blob (an upload token or a
+    /// download grant, `docs/engine.md` § Attachments).
+    AttachmentSecretBytes
+}
 secret_bytes! {
     /// A Double Ratchet session's serialized state (from `sealpost-crypto`).
     SessionStateBytes

@@ -15,10 +15,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
+use sealpost_wire::{AuthPublicKey, BlobDownloadId, BlobUploadId, MessageId, ReceiveId, SendId};
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_blobs;
 pub mod sqlite;
 
 /// Takes what a shutdown slot (the writer's sender, a task or thread handle) holds. A lock
@@ -164,8 +166,134 @@ pub struct Expired {
     pub mailboxes: u64,
 }
 
+/// A blob's row key: random 63 bits, drawn by the relay. Download rows hold it only sealed
+/// (XORed with a pad derived from the download secret), so nothing at rest ties a download id
+/// to its blob or to another download id (`docs/relay-protocol.md` § Blobs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BlobRef(pub u64);
+
+/// One recipient's row of a new blob.
+#[derive(Clone, Debug)]
+pub struct NewBlobDownload {
+    /// The recipient's download id.
+    pub download_id: BlobDownloadId,
+    /// Hash of its download secret.
+    pub auth_hash: [u8; 32],
+    /// The blob's [`BlobRef`] sealed under the download secret.
+    pub sealed_ref: [u8; 8],
+}
+
+/// A blob to create.
+#[derive(Clone, Debug)]
+pub struct NewBlob {
+    /// Row key (random).
+    pub blob_ref: BlobRef,
+    /// The uploader's id.
+    pub upload_id: BlobUploadId,
+    /// Hash of the upload secret.
+    pub upload_auth_hash: [u8; 32],
+    /// Declared chunks (≥ 1).
+    pub chunk_count: u32,
+    /// One row per recipient.
+    pub downloads: Vec<NewBlobDownload>,
+    /// Unix seconds.
+    pub now: u64,
+}
+
+/// Result of creating a blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobCreateOutcome {
+    /// Stored.
+    Created,
+    /// The same upload id with the same secret hash and chunk count exists already (a retry).
+    AlreadyExists,
+    /// The upload id exists with other values, a download id exists, or the row key clashed.
+    IdInUse,
+}
+
+/// What the uploader's commands need to know about a blob.
+#[derive(Clone, Debug)]
+pub struct BlobUploadRow {
+    /// Row key.
+    pub blob_ref: BlobRef,
+    /// Hash of the upload secret.
+    pub upload_auth_hash: [u8; 32],
+    /// Declared chunks.
+    pub chunk_count: u32,
+    /// Chunks `0..stored` are stored.
+    pub stored: u32,
+}
+
+/// What a download needs: the secret's hash and the sealed blob reference.
+#[derive(Clone, Debug)]
+pub struct BlobDownloadRow {
+    /// Hash of the download secret.
+    pub auth_hash: [u8; 32],
+    /// The blob's row key, sealed under the download secret.
+    pub sealed_ref: [u8; 8],
+}
+
+/// Result of storing a chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Stored durably.
+    Stored,
+    /// That index was stored before; nothing changed.
+    AlreadyStored,
+    /// The index is beyond the next chunk to store.
+    OutOfOrder,
+    /// The index is not below the declared chunk count.
+    IndexOutOfRange,
+    /// No such blob (deleted or expired meanwhile).
+    Gone,
+}
+
+/// Result of reading a chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChunkFetch {
+    /// The chunk's bytes.
+    Chunk(Vec<u8>),
+    /// Not uploaded yet.
+    Missing,
+    /// The index is not below the declared chunk count.
+    IndexOutOfRange,
+    /// No such blob.
+    Gone,
+}
+
+/// Blob storage (`docs/relay-protocol.md` § Blobs): chunks live in the relay's database, beside
+/// the mailboxes but in tables that name no mailbox. Writes are durable when their future
+/// resolves; the writes of one caller are applied in the order the calls were made (so a
+/// connection's pipelined BLOB-PUTs arrive in order: a write is queued when the method is
+/// called, not when its future is first polled, which is why these futures borrow nothing).
+pub trait BlobStore: Send + Sync + 'static {
+    /// Creates a blob and its download rows.
+    fn create_blob(&self, blob: NewBlob) -> StoreFuture<'static, BlobCreateOutcome>;
+    /// The uploader's view of a blob, by upload id.
+    fn blob_upload(&self, upload_id: BlobUploadId) -> StoreFuture<'static, Option<BlobUploadRow>>;
+    /// Stores chunk `index` if it is the next one.
+    fn put_blob_chunk(
+        &self,
+        upload_id: BlobUploadId,
+        index: u32,
+        chunk: Arc<[u8]>,
+    ) -> StoreFuture<'static, PutOutcome>;
+    /// One recipient's row, by download id.
+    fn blob_download(
+        &self,
+        download_id: BlobDownloadId,
+    ) -> StoreFuture<'static, Option<BlobDownloadRow>>;
+    /// Reads chunk `index` of the blob `blob_ref`.
+    fn blob_chunk(&self, blob_ref: BlobRef, index: u32) -> StoreFuture<'static, ChunkFetch>;
+    /// Deletes a blob and every chunk of it (no-op if absent).
+    fn delete_blob(&self, upload_id: BlobUploadId) -> StoreFuture<'static, ()>;
+    /// Deletes blobs (with their chunks) and download rows created before `created_before`
+    /// (Unix seconds); returns how many blobs went.
+    fn expire_blobs(&self, created_before: u64) -> StoreFuture<'static, u64>;
+}
+
 /// The relay's storage. All writes are durable when their future resolves `Ok`.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: BlobStore + Send + Sync + 'static {
     /// Creates a mailbox; `Ok(false)` if either id already exists (caller retries new ids).
     fn create_mailbox(&self, mailbox: NewMailbox) -> StoreFuture<'_, bool>;
     /// The auth key of a mailbox, by receive id.

@@ -52,7 +52,7 @@ use super::{
 pub const CHANNEL: &str = "sealpost_relay";
 
 /// The schema this code writes (table `relay_schema`).
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 /// Schema version 1: the SQLite store's two tables, in PostgreSQL types. Envelope bodies are
 /// ciphertext, so TOAST does not try to compress them (`STORAGE EXTERNAL`).
@@ -182,7 +182,9 @@ pub struct PostgresStore {
     writer: Mutex<Option<mpsc::UnboundedSender<Queued>>>,
     writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     listener_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    pool: Pool,
+    pub(super) pool: Pool,
+    /// The blob writer (`super::postgres_blobs`): blob writes in arrival order.
+    pub(super) blob_writer: super::postgres_blobs::BlobWriter,
 }
 
 /// Opens a connection whose driver task runs in the background.
@@ -219,9 +221,21 @@ async fn ensure_schema(client: &mut Client) -> Result<(), StoreError> {
                 "database schema {version} is newer than this relay ({SCHEMA_VERSION})"
             )));
         }
-        Some(_) => {}
+        Some(version) if version == SCHEMA_VERSION => {}
+        Some(_) => {
+            // Version 1 → 2: the blob tables.
+            transaction
+                .batch_execute(super::postgres_blobs::SCHEMA)
+                .await?;
+            transaction
+                .execute("UPDATE relay_schema SET version = $1", &[&SCHEMA_VERSION])
+                .await?;
+        }
         None => {
             transaction.batch_execute(SCHEMA).await?;
+            transaction
+                .batch_execute(super::postgres_blobs::SCHEMA)
+                .await?;
             transaction
                 .execute(
                     "INSERT INTO relay_schema (version) VALUES ($1)",
@@ -361,11 +375,13 @@ impl PostgresStore {
             cluster,
             node,
         ));
+        let blob_writer = super::postgres_blobs::BlobWriter::start(pool.clone());
         Ok(Self {
             writer: Mutex::new(Some(sender)),
             writer_task: Mutex::new(Some(writer_task)),
             listener_task: Mutex::new(Some(listener_task)),
             pool,
+            blob_writer,
         })
     }
 
@@ -1116,6 +1132,7 @@ impl Store for PostgresStore {
             if let Some(writer) = writer {
                 writer.await.map_err(|_| StoreError::WriterGone)?;
             }
+            self.blob_writer.close().await;
             self.pool.close();
             Ok(())
         })

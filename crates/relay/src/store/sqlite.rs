@@ -20,13 +20,43 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
 use tokio::sync::{mpsc, oneshot};
 
+use sealpost_wire::{BlobDownloadId, BlobUploadId};
+
 use super::{
-    AppendListener, AppendOutcome, CommitObserver, Expired, NewMailbox, Quota, SecureOutcome,
-    SendTarget, Store, StoreError, StoreFuture, StoredEnvelope, take_slot,
+    AppendListener, AppendOutcome, BlobCreateOutcome, BlobDownloadRow, BlobRef, BlobStore,
+    BlobUploadRow, ChunkFetch, CommitObserver, Expired, NewBlob, NewMailbox, PutOutcome, Quota,
+    SecureOutcome, SendTarget, Store, StoreError, StoreFuture, StoredEnvelope, take_slot,
 };
 
 /// The schema this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Schema version 2 adds the blob tables (`docs/relay-protocol.md` § Blobs). `bid` and `cid`
+/// are random; a download row names its blob only sealed under the download secret; `created`
+/// is rounded down to the hour.
+const BLOB_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS blob (
+    bid INTEGER PRIMARY KEY,
+    upload_id BLOB NOT NULL UNIQUE,
+    upload_auth_hash BLOB NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    stored INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blob_chunk (
+    cid INTEGER PRIMARY KEY,
+    bid INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS blob_chunk_by_blob ON blob_chunk(bid, idx);
+CREATE TABLE IF NOT EXISTS blob_download (
+    download_id BLOB PRIMARY KEY,
+    auth_hash BLOB NOT NULL,
+    sealed_ref BLOB NOT NULL,
+    created INTEGER NOT NULL
+) WITHOUT ROWID;
+";
 
 /// Schema version 1. `mid` and `eid` are random (never a row counter); `next_message_id` is the
 /// mailbox's own counter, started at a random value; `last_used` and `received_at` are Unix
@@ -94,11 +124,15 @@ fn ensure_schema(connection: &mut Connection) -> Result<(), StoreError> {
         |row| row.get(0),
     )?;
     let transaction = connection.transaction()?;
-    if has_v0_envelopes {
-        migrate_v0(&transaction)?;
-    } else {
-        transaction.execute_batch(SCHEMA)?;
+    if version == 0 {
+        if has_v0_envelopes {
+            migrate_v0(&transaction)?;
+        } else {
+            transaction.execute_batch(SCHEMA)?;
+        }
     }
+    // Version 1 → 2: the blob tables.
+    transaction.execute_batch(BLOB_SCHEMA)?;
     transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     transaction.commit()?;
     Ok(())
@@ -221,6 +255,10 @@ enum WriteOp {
     Delete(ReceiveId, Reply<()>),
     Touch(ReceiveId, u64, Reply<()>),
     Expire(u64, u64, Reply<Expired>),
+    CreateBlob(NewBlob, Reply<BlobCreateOutcome>),
+    PutChunk(BlobUploadId, u32, Arc<[u8]>, Reply<PutOutcome>),
+    DeleteBlob(BlobUploadId, Reply<()>),
+    ExpireBlobs(u64, Reply<u64>),
 }
 
 /// An answered operation waiting for its transaction to commit.
@@ -234,6 +272,12 @@ enum Done {
     Unit(Reply<()>, Result<(), StoreError>),
     Secure(Reply<SecureOutcome>, Result<SecureOutcome, StoreError>),
     Expire(Reply<Expired>, Result<Expired, StoreError>),
+    BlobCreate(
+        Reply<BlobCreateOutcome>,
+        Result<BlobCreateOutcome, StoreError>,
+    ),
+    Put(Reply<PutOutcome>, Result<PutOutcome, StoreError>),
+    Count(Reply<u64>, Result<u64, StoreError>),
 }
 
 /// The SQLite store.
@@ -307,7 +351,7 @@ impl SqliteStore {
     fn submit<T: Send + 'static>(
         &self,
         make: impl FnOnce(Reply<T>) -> WriteOp,
-    ) -> StoreFuture<'_, T> {
+    ) -> StoreFuture<'static, T> {
         let (reply, receiver) = oneshot::channel();
         let sent = match self
             .writer
@@ -500,6 +544,234 @@ impl Store for SqliteStore {
     }
 }
 
+impl BlobStore for SqliteStore {
+    fn create_blob(&self, blob: NewBlob) -> StoreFuture<'static, BlobCreateOutcome> {
+        self.submit(|reply| WriteOp::CreateBlob(blob, reply))
+    }
+
+    fn blob_upload(&self, upload_id: BlobUploadId) -> StoreFuture<'static, Option<BlobUploadRow>> {
+        let result = self.read(|c| {
+            let row: Option<(i64, Vec<u8>, i64, i64)> = c
+                .prepare_cached(
+                    "SELECT bid, upload_auth_hash, chunk_count, stored FROM blob
+                     WHERE upload_id = ?1",
+                )?
+                .query_row(params![upload_id.as_bytes().as_slice()], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
+                .optional()?;
+            Ok(row.and_then(|(bid, hash, count, stored)| {
+                Some(BlobUploadRow {
+                    blob_ref: BlobRef(as_u64(bid)),
+                    upload_auth_hash: to_id::<32>(hash)?,
+                    chunk_count: u32::try_from(count).ok()?,
+                    stored: u32::try_from(stored).ok()?,
+                })
+            }))
+        });
+        Box::pin(async move { result })
+    }
+
+    fn put_blob_chunk(
+        &self,
+        upload_id: BlobUploadId,
+        index: u32,
+        chunk: Arc<[u8]>,
+    ) -> StoreFuture<'static, PutOutcome> {
+        self.submit(|reply| WriteOp::PutChunk(upload_id, index, chunk, reply))
+    }
+
+    fn blob_download(
+        &self,
+        download_id: BlobDownloadId,
+    ) -> StoreFuture<'static, Option<BlobDownloadRow>> {
+        let result = self.read(|c| {
+            let row: Option<(Vec<u8>, Vec<u8>)> = c
+                .prepare_cached(
+                    "SELECT auth_hash, sealed_ref FROM blob_download WHERE download_id = ?1",
+                )?
+                .query_row(params![download_id.as_bytes().as_slice()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            Ok(row.and_then(|(hash, sealed)| {
+                Some(BlobDownloadRow {
+                    auth_hash: to_id::<32>(hash)?,
+                    sealed_ref: to_id::<8>(sealed)?,
+                })
+            }))
+        });
+        Box::pin(async move { result })
+    }
+
+    fn blob_chunk(&self, blob_ref: BlobRef, index: u32) -> StoreFuture<'static, ChunkFetch> {
+        let result = self.read(|c| {
+            let blob: Option<(i64, i64)> = c
+                .prepare_cached("SELECT chunk_count, stored FROM blob WHERE bid = ?1")?
+                .query_row(params![as_i64(blob_ref.0)], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            let Some((count, _stored)) = blob else {
+                return Ok(ChunkFetch::Gone);
+            };
+            if i64::from(index) >= count {
+                return Ok(ChunkFetch::IndexOutOfRange);
+            }
+            let body: Option<Vec<u8>> = c
+                .prepare_cached("SELECT body FROM blob_chunk WHERE bid = ?1 AND idx = ?2")?
+                .query_row(params![as_i64(blob_ref.0), i64::from(index)], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            Ok(match body {
+                Some(body) => ChunkFetch::Chunk(body),
+                None => ChunkFetch::Missing,
+            })
+        });
+        Box::pin(async move { result })
+    }
+
+    fn delete_blob(&self, upload_id: BlobUploadId) -> StoreFuture<'static, ()> {
+        self.submit(|reply| WriteOp::DeleteBlob(upload_id, reply))
+    }
+
+    fn expire_blobs(&self, created_before: u64) -> StoreFuture<'static, u64> {
+        self.submit(|reply| WriteOp::ExpireBlobs(created_before, reply))
+    }
+}
+
+fn create_blob(c: &Connection, blob: &NewBlob) -> Result<BlobCreateOutcome, StoreError> {
+    let existing: Option<(Vec<u8>, i64)> = c
+        .prepare_cached("SELECT upload_auth_hash, chunk_count FROM blob WHERE upload_id = ?1")?
+        .query_row(params![blob.upload_id.as_bytes().as_slice()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    if let Some((hash, count)) = existing {
+        // A retry of the same BLOB-CREATE (its reply was lost) is answered like the first.
+        let same = hash.as_slice() == blob.upload_auth_hash.as_slice()
+            && count == i64::from(blob.chunk_count);
+        return Ok(if same {
+            BlobCreateOutcome::AlreadyExists
+        } else {
+            BlobCreateOutcome::IdInUse
+        });
+    }
+    let mut taken = c.prepare_cached("SELECT 1 FROM blob_download WHERE download_id = ?1")?;
+    for download in &blob.downloads {
+        if taken
+            .query_row(params![download.download_id.as_bytes().as_slice()], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some()
+        {
+            return Ok(BlobCreateOutcome::IdInUse);
+        }
+    }
+    let created = as_i64(bucket(blob.now));
+    let inserted = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO blob (bid, upload_id, upload_auth_hash, chunk_count, created)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            as_i64(blob.blob_ref.0),
+            blob.upload_id.as_bytes().as_slice(),
+            blob.upload_auth_hash.as_slice(),
+            i64::from(blob.chunk_count),
+            created
+        ])?;
+    if inserted != 1 {
+        return Ok(BlobCreateOutcome::IdInUse);
+    }
+    let mut insert = c.prepare_cached(
+        "INSERT OR IGNORE INTO blob_download (download_id, auth_hash, sealed_ref, created)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for download in &blob.downloads {
+        // Two equal download ids in one request: the second is ignored (its secret is the
+        // first's or it is useless); a random id never repeats.
+        insert.execute(params![
+            download.download_id.as_bytes().as_slice(),
+            download.auth_hash.as_slice(),
+            download.sealed_ref.as_slice(),
+            created
+        ])?;
+    }
+    Ok(BlobCreateOutcome::Created)
+}
+
+fn put_chunk(
+    c: &Connection,
+    upload_id: &BlobUploadId,
+    index: u32,
+    chunk: &Arc<[u8]>,
+) -> Result<PutOutcome, StoreError> {
+    let row: Option<(i64, i64, i64)> = c
+        .prepare_cached("SELECT bid, chunk_count, stored FROM blob WHERE upload_id = ?1")?
+        .query_row(params![upload_id.as_bytes().as_slice()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    let Some((bid, count, stored)) = row else {
+        return Ok(PutOutcome::Gone);
+    };
+    let index = i64::from(index);
+    if index >= count {
+        return Ok(PutOutcome::IndexOutOfRange);
+    }
+    if index < stored {
+        return Ok(PutOutcome::AlreadyStored);
+    }
+    if index > stored {
+        return Ok(PutOutcome::OutOfOrder);
+    }
+    let mut insert = c.prepare_cached(
+        "INSERT OR IGNORE INTO blob_chunk (cid, bid, idx, body) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut inserted = 0;
+    for _ in 0..4 {
+        inserted = insert.execute(params![random_row_id()?, bid, index, &chunk[..]])?;
+        if inserted == 1 {
+            break;
+        }
+    }
+    if inserted != 1 {
+        return Err(StoreError::Randomness("four chunk row ids clashed".into()));
+    }
+    c.prepare_cached("UPDATE blob SET stored = stored + 1 WHERE bid = ?1")?
+        .execute(params![bid])?;
+    Ok(PutOutcome::Stored)
+}
+
+fn delete_blob(c: &Connection, upload_id: &BlobUploadId) -> Result<(), StoreError> {
+    let bid: Option<i64> = c
+        .prepare_cached("DELETE FROM blob WHERE upload_id = ?1 RETURNING bid")?
+        .query_row(params![upload_id.as_bytes().as_slice()], |row| row.get(0))
+        .optional()?;
+    if let Some(bid) = bid {
+        c.prepare_cached("DELETE FROM blob_chunk WHERE bid = ?1")?
+            .execute(params![bid])?;
+    }
+    Ok(())
+}
+
+fn expire_blobs(c: &Connection, created_before: u64) -> Result<u64, StoreError> {
+    let before = as_i64(created_before);
+    c.execute(
+        "DELETE FROM blob_chunk WHERE bid IN (SELECT bid FROM blob WHERE created < ?1)",
+        params![before],
+    )?;
+    let blobs = c.execute("DELETE FROM blob WHERE created < ?1", params![before])?;
+    c.execute(
+        "DELETE FROM blob_download WHERE created < ?1",
+        params![before],
+    )?;
+    Ok(blobs as u64)
+}
+
 /// How often `checkpoint_loop` copies WAL frames into the main file without blocking anyone.
 const PASSIVE_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Every this many passive checkpoints, one TRUNCATE checkpoint empties the WAL file.
@@ -610,6 +882,9 @@ fn answer(item: Done, failed: Option<()>) {
         Done::Unit(reply, result) => send!(reply, result),
         Done::Secure(reply, result) => send!(reply, result),
         Done::Expire(reply, result) => send!(reply, result),
+        Done::BlobCreate(reply, result) => send!(reply, result),
+        Done::Put(reply, result) => send!(reply, result),
+        Done::Count(reply, result) => send!(reply, result),
     }
 }
 
@@ -650,6 +925,14 @@ fn apply(c: &Connection, op: WriteOp) -> Done {
         ),
         WriteOp::Expire(envelopes_before, mailboxes_before, reply) => {
             Done::Expire(reply, expire(c, envelopes_before, mailboxes_before))
+        }
+        WriteOp::CreateBlob(blob, reply) => Done::BlobCreate(reply, create_blob(c, &blob)),
+        WriteOp::PutChunk(upload_id, index, chunk, reply) => {
+            Done::Put(reply, put_chunk(c, &upload_id, index, &chunk))
+        }
+        WriteOp::DeleteBlob(upload_id, reply) => Done::Unit(reply, delete_blob(c, &upload_id)),
+        WriteOp::ExpireBlobs(created_before, reply) => {
+            Done::Count(reply, expire_blobs(c, created_before))
         }
     }
 }

@@ -1,4 +1,5 @@
 // Generated from the Rust types by src-tauri/tests/ipc_types.rs (ts-rs). Do not edit: change the Rust type and run that test with SEALPOST_WRITE_TS=1.
+import type { Attachment } from "./Attachment";
 import type { Message } from "./Message";
 import type { MessageState } from "./MessageState";
 import type { RelayConnection } from "./RelayConnection";
@@ -14,7 +15,11 @@ contactId: string,
 /**
  * The message.
  */
-message: Message, } | { "event": "message-state", 
+message: Message, } | { "event": "attachment-updated", 
+/**
+ * The attachment as it is now.
+ */
+attachment: Attachment, } | { "event": "message-state", 
 /**
  * The conversation.
  */

@@ -328,6 +328,9 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
     );
 }
 
+/// download_id, auth_hash, sealed_ref, created as stored.
+type DownloadRow = (Vec<u8>, Vec<u8>, Vec<u8>, i64);
+
 /// A dump after one upload for three recipients: the download rows name their blob only sealed
 /// under each recipient's secret, so nothing at rest ties one recipient's download id to
 /// another's, to the upload id or to a mailbox.
@@ -357,7 +360,7 @@ async fn blob_rows_link_no_recipient_to_another_nor_to_the_upload_or_a_mailbox()
         )
         .unwrap();
     let upload_row = [upload_id, upload_hash].concat();
-    let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, i64)> = db
+    let rows: Vec<DownloadRow> = db
         .prepare("SELECT download_id, auth_hash, sealed_ref, created FROM blob_download")
         .unwrap()
         .query_map([], |row| {

@@ -77,6 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let downloader = connector.connect_blob(&url).await?;
     let started = Instant::now();
+    let expected = &chunk;
     let received = futures_util::stream::iter(0..CHUNKS)
         .map(|index| {
             let (downloader, recipient) = (downloader.clone(), &recipient);
@@ -84,7 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .buffered(IN_FLIGHT)
         .try_fold(0usize, |count, bytes| async move {
-            Ok(count + usize::from(bytes == chunk))
+            Ok(count + usize::from(bytes == *expected))
         })
         .await?;
     let download_secs = started.elapsed().as_secs_f64();

@@ -347,18 +347,31 @@ async fn pipelined_puts_on_one_connection_are_stored_in_order(backend: Backend) 
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn blobs_past_their_ttl_are_swept_whole_or_partial(backend: Backend) {
-    let mut limits = test_limits();
-    limits.blob_ttl_secs = 1;
-    limits.sweep_interval_ms = 100;
-    let relay = TestRelay::start_on(backend, limits, None).await;
+    // Uploaded under the default TTL; then the relay restarts on the same database with a TTL
+    // of one second (stored times are whole hours, so the blobs are due at once).
+    let mut first = TestRelay::start_on(backend, test_limits(), None).await;
     let complete = TestBlob::random(2, 1);
     let partial = TestBlob::random(4, 1);
     {
-        let mut uploader = Client::connect(relay.addr()).await;
+        let mut uploader = Client::connect(first.addr()).await;
         complete.upload(&mut uploader, 0, 2).await;
         // This uploader dies halfway.
         partial.upload(&mut uploader, 0, 2).await;
     }
+    first.stop().await;
+    let mut limits = test_limits();
+    limits.blob_ttl_secs = 1;
+    limits.sweep_interval_ms = 100;
+    let relay = sealpost_relay::Relay::start(sealpost_relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: first.database.clone(),
+        tls: None,
+        password: None,
+        metrics_listen: None,
+        limits,
+    })
+    .await
+    .unwrap();
     let mut probe = Client::connect(relay.addr()).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     for blob in [&complete, &partial] {
@@ -389,7 +402,7 @@ async fn blobs_past_their_ttl_are_swept_whole_or_partial(backend: Backend) {
             .collect();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let dump = dump_files(relay.dir.path());
+            let dump = dump_files(first.dir.path());
             let lingering = needles
                 .iter()
                 .filter(|needle| dump.windows(needle.len()).any(|w| w == needle.as_slice()))
@@ -405,6 +418,7 @@ async fn blobs_past_their_ttl_are_swept_whole_or_partial(backend: Backend) {
         }
     }
     assert_served(relay.addr()).await;
+    relay.shutdown().await.unwrap();
 }
 
 /// Every file of a data directory, concatenated.

@@ -61,8 +61,8 @@ pub(crate) use constant_time_eq;
 
 pub mod app;
 pub mod backup;
-pub mod clock;
 pub mod blobs;
+pub mod clock;
 pub mod content;
 pub mod engine;
 pub mod group;

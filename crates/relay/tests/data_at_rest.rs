@@ -51,6 +51,10 @@ struct T10 {
     personal: Vec<&'static [u8]>,
     identities: [[u8; 32]; 2],
     bob_secret: [u8; 32],
+    /// The upload and download secrets of both blobs (only their hashes may be stored).
+    blob_secrets: Vec<[u8; 32]>,
+    /// A chunk of the blob that stays (positive control).
+    kept_chunk: Vec<u8>,
 }
 
 /// Alice and Bob exchange sealed messages (Bob's mailbox secured to a per-mailbox sender key),
@@ -124,6 +128,30 @@ async fn t10_scenario(addr: std::net::SocketAddr) -> T10 {
         signature: carol.owner_signature(&carol_mailbox, OwnerCommand::Delete),
     };
     assert_eq!(carol.request(delete).await, Response::Ok {});
+    // A file for three recipients stays; another one is deleted by its uploader.
+    let mut uploader = Client::connect(addr).await;
+    let kept = TestBlob::random(3, 3);
+    kept.upload(&mut uploader, 0, 3).await;
+    for recipient in 0..3 {
+        let mut downloader = Client::connect(addr).await;
+        kept.assert_downloads(&mut downloader, recipient).await;
+    }
+    let dropped = TestBlob::random(2, 2);
+    dropped.upload(&mut uploader, 0, 2).await;
+    assert_eq!(
+        uploader.request(dropped.delete_request()).await,
+        Response::Ok {}
+    );
+    let blob_secrets: Vec<[u8; 32]> = [&kept, &dropped]
+        .iter()
+        .flat_map(|blob| {
+            std::iter::once(blob.upload_auth).chain(blob.downloads.iter().map(|(_, auth)| *auth))
+        })
+        .collect();
+    let dropped_items: Vec<Vec<u8>> = (0..2)
+        .map(|index| dropped.chunk(index)[..64].to_vec())
+        .chain([dropped.upload_id.as_bytes().to_vec()])
+        .collect();
     let gone: Vec<Vec<u8>> = acked
         .iter()
         .chain(&deleted)
@@ -133,6 +161,7 @@ async fn t10_scenario(addr: std::net::SocketAddr) -> T10 {
             carol_mailbox.send_id.as_bytes().to_vec(),
             auth_key_of(&carol_mailbox).as_bytes().to_vec(),
         ])
+        .chain(dropped_items)
         .collect();
     let stored_sealed = stand_in_seal(
         &session_key,
@@ -146,6 +175,8 @@ async fn t10_scenario(addr: std::net::SocketAddr) -> T10 {
         personal,
         identities: [identity_alice, identity_bob],
         bob_secret: bob_mailbox.secret,
+        blob_secrets,
+        kept_chunk: kept.chunk(1)[..64].to_vec(),
     }
 }
 
@@ -165,6 +196,10 @@ fn assert_blind(t: &T10, dump: &[u8]) {
     // Positive control: the scan does see what the relay must store.
     assert!(at_rest(dump, &t.bob_receive_id));
     assert!(at_rest(dump, &t.stored_sealed));
+    assert!(at_rest(dump, &t.kept_chunk));
+    for secret in &t.blob_secrets {
+        assert!(!at_rest(dump, secret), "raw blob secret at rest");
+    }
     for plaintext in &t.plaintexts {
         assert!(!at_rest(dump, plaintext), "plaintext at rest");
     }
@@ -227,7 +262,133 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
         .map(Result::unwrap)
         .collect();
     tables.sort();
-    assert_eq!(tables, ["envelope", "mailbox"]);
+    assert_eq!(
+        tables,
+        ["blob", "blob_chunk", "blob_download", "envelope", "mailbox"]
+    );
+    let mut blob_columns = Vec::new();
+    for table in ["blob", "blob_chunk", "blob_download"] {
+        let mut statement = db.prepare(&format!("PRAGMA table_info({table})")).unwrap();
+        let names: Vec<String> = statement
+            .query_map([], |row| row.get::<_, String>(1))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        blob_columns.push((table, names));
+    }
+    let strings = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    // No column names a mailbox, a recipient or an address.
+    assert_eq!(
+        blob_columns,
+        vec![
+            (
+                "blob",
+                strings(&[
+                    "bid",
+                    "upload_id",
+                    "upload_auth_hash",
+                    "chunk_count",
+                    "stored",
+                    "created"
+                ])
+            ),
+            ("blob_chunk", strings(&["cid", "bid", "idx", "body"])),
+            (
+                "blob_download",
+                strings(&["download_id", "auth_hash", "sealed_ref", "created"])
+            ),
+        ]
+    );
+}
+
+/// download_id, auth_hash, sealed_ref, created as stored.
+type DownloadRow = (Vec<u8>, Vec<u8>, Vec<u8>, i64);
+
+/// A dump after one upload for three recipients: the download rows name their blob only sealed
+/// under each recipient's secret, so nothing at rest ties one recipient's download id to
+/// another's, to the upload id or to a mailbox.
+#[tokio::test]
+async fn blob_rows_link_no_recipient_to_another_nor_to_the_upload_or_a_mailbox() {
+    let mut relay = TestRelay::start(test_limits(), None).await;
+    let addr = relay.addr();
+    let mut owner = Client::connect(addr).await;
+    let mailbox = owner.create().await;
+    let blob = TestBlob::random(2, 3);
+    // The uploader sends the pointer on the same connection, the worst case for linking.
+    let mut uploader = Client::connect(addr).await;
+    blob.upload(&mut uploader, 0, 2).await;
+    assert_eq!(uploader.send(&mailbox, b"pointer").await, Response::Ok {});
+    for recipient in 0..3 {
+        let mut downloader = Client::connect(addr).await;
+        blob.assert_downloads(&mut downloader, recipient).await;
+    }
+    relay.stop().await;
+
+    let db = rusqlite::Connection::open(relay.dir.path().join("relay.db")).unwrap();
+    let (bid, upload_id, upload_hash): (i64, Vec<u8>, Vec<u8>) = db
+        .query_row(
+            "SELECT bid, upload_id, upload_auth_hash FROM blob",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    let upload_row = [upload_id, upload_hash].concat();
+    let rows: Vec<DownloadRow> = db
+        .prepare("SELECT download_id, auth_hash, sealed_ref, created FROM blob_download")
+        .unwrap()
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 3);
+    let (receive_id, send_id, mid): (Vec<u8>, Vec<u8>, i64) = db
+        .query_row("SELECT receive_id, send_id, mid FROM mailbox", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .unwrap();
+    assert_ne!(mid, bid);
+    let mailbox_bytes = [receive_id, send_id].concat();
+    for (index, (download_id, auth_hash, sealed_ref, created)) in rows.iter().enumerate() {
+        let row_bytes = [download_id.as_slice(), auth_hash, sealed_ref].concat();
+        // Not the blob's row key in any byte order, nor anything of the upload or a mailbox.
+        assert_ne!(sealed_ref.as_slice(), bid.to_be_bytes().as_slice());
+        assert_ne!(sealed_ref.as_slice(), bid.to_le_bytes().as_slice());
+        assert!(
+            !contains(&row_bytes, &upload_row[..32]),
+            "upload id in a download row"
+        );
+        assert!(
+            !contains(&mailbox_bytes, download_id),
+            "download id in a mailbox row"
+        );
+        assert!(
+            !contains(&upload_row, download_id),
+            "download id in the blob row"
+        );
+        assert_eq!(created % 3600, 0, "whole hours");
+        for (other_id, other_hash, other_ref, _) in &rows[index + 1..] {
+            // Two recipients' rows share no value but the creation hour.
+            assert_ne!(download_id, other_id);
+            assert_ne!(auth_hash, other_hash);
+            assert_ne!(sealed_ref, other_ref);
+            let xor: Vec<u8> = sealed_ref
+                .iter()
+                .zip(other_ref)
+                .map(|(a, b)| a ^ b)
+                .collect();
+            assert!(xor.iter().any(|&byte| byte != 0));
+        }
+    }
+    let chunk_columns: i64 = db
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('blob_chunk') WHERE name IN ('mid', 'receive_id')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(chunk_columns, 0);
 }
 
 /// The columns of the relay's two tables, in order, the same on SQLite and PostgreSQL: nothing
@@ -252,6 +413,29 @@ fn documented_columns() -> Vec<(&'static str, Vec<String>)> {
         (
             "envelope",
             strings(&["eid", "mid", "message_id", "received_at", "body"]),
+        ),
+    ]
+}
+
+/// The blob store's tables and columns (`docs/relay-protocol.md` § Blobs): none names a mailbox, a
+/// recipient or an address.
+fn blob_columns() -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        (
+            "blob",
+            strings(&[
+                "bid",
+                "upload_id",
+                "upload_auth_hash",
+                "chunk_count",
+                "stored",
+                "created",
+            ]),
+        ),
+        ("blob_chunk", strings(&["cid", "bid", "idx", "body"])),
+        (
+            "blob_download",
+            strings(&["download_id", "auth_hash", "sealed_ref", "created"]),
         ),
     ]
 }
@@ -438,7 +622,7 @@ async fn a_version_0_database_is_migrated_and_keeps_its_envelopes() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let counters: i64 = db
         .query_row("SELECT count(*) FROM sqlite_sequence", [], |row| row.get(0))
         .unwrap();
@@ -501,9 +685,26 @@ async fn postgres_dump_holds_no_plaintext_identity_or_personal_data() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(tables, ["envelope", "mailbox", "relay_schema"]);
+    assert_eq!(
+        tables,
+        [
+            "blob",
+            "blob_chunk",
+            "blob_download",
+            "envelope",
+            "mailbox",
+            "relay_schema"
+        ]
+    );
     let mut columns = Vec::new();
-    for table in ["mailbox", "envelope", "relay_schema"] {
+    for table in [
+        "mailbox",
+        "envelope",
+        "relay_schema",
+        "blob",
+        "blob_chunk",
+        "blob_download",
+    ] {
         let names: Vec<String> = db
             .query(
                 "SELECT column_name::text FROM information_schema.columns
@@ -519,6 +720,7 @@ async fn postgres_dump_holds_no_plaintext_identity_or_personal_data() {
     }
     let mut expected = documented_columns();
     expected.push(("relay_schema", strings(&["version"])));
+    expected.extend(blob_columns());
     assert_eq!(columns, expected);
     let sequences: i64 = db
         .query_one("SELECT count(*) FROM pg_class WHERE relkind = 'S'", &[])

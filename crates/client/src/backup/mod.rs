@@ -433,7 +433,9 @@ pub fn verify_backup(
     });
     let prepared = Store::with_snapshot(&snapshot_path, &key, |store| {
         if store.profile()?.is_none() {
-            return Err(StoreError::NotFound { what: crate::store::Missing::Profile });
+            return Err(StoreError::NotFound {
+                what: crate::store::Missing::Profile,
+            });
         }
         store.prepare_restored(UnixMillis::now())
     })

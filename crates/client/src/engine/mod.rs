@@ -35,8 +35,8 @@
 //! `disappearing` (the `set_chat_timer` command, the body a stored message is sent as, the
 //! expiry task) sits in layer 8 before `outbox`, which sends with it.
 
-mod backup;
 mod attachments;
+mod backup;
 mod contacts;
 mod conversations;
 mod disappearing;
@@ -66,8 +66,8 @@ pub mod views;
 #[cfg(test)]
 mod tests;
 
-pub use disappearing::MAX_EXPIRY_WAIT;
 pub use attachments::MAX_SEND_BYTES;
+pub use disappearing::MAX_EXPIRY_WAIT;
 pub use error::EngineError;
 pub use invites::INVITE_LIFETIME;
 pub use lifecycle::EngineConfig;

@@ -13,9 +13,8 @@ use crate::content::{
 };
 use crate::store::{
     AttachmentId, AttachmentRow, AttachmentSecretBytes, AttachmentState, ContactId,
-    ConversationSeq, Direction, DisappearingTimer, IdentityKeyBytes, IncomingAttachment, ReceiptKind,
-    ReceivedContent,
-    SignedPrekeyBytes, UnixMillis,
+    ConversationSeq, Direction, DisappearingTimer, IdentityKeyBytes, IncomingAttachment,
+    ReceiptKind, ReceivedContent, SignedPrekeyBytes, UnixMillis,
 };
 
 /// Most receipts read from one text message (a peer's pending receipts fit far below it).

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use zeroize::Zeroizing;
 
 use super::Store;
-use super::StoreError;
+use super::{Missing, StoreError};
 use super::types::{
     AttachmentId, AttachmentSecretBytes, ContactId, Direction, MessageId, UnixMillis,
 };
@@ -307,7 +307,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         let Some(current) = self.attachment(id)? else {
-            return Err(StoreError::NotFound { what: "attachment" });
+            return Err(StoreError::NotFound { what: Missing::Attachment });
         };
         if !from.contains(&current.state) {
             return Ok(false);

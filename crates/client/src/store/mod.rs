@@ -36,8 +36,8 @@
 //! [`Store`] is `Send` and not `Sync`: the async engine owns it on one blocking thread (an actor)
 //! and sends it requests. Writes take `&mut self`.
 
-pub mod backup;
 mod attachments;
+pub mod backup;
 mod contacts;
 mod expiry;
 mod groups;
@@ -170,6 +170,8 @@ pub enum Missing {
     PendingIdentityKey,
     /// The session held back with a pending key change.
     HeldSession,
+    /// The attachment.
+    Attachment,
 }
 
 impl std::fmt::Display for Missing {
@@ -182,6 +184,7 @@ impl std::fmt::Display for Missing {
             Missing::OutboxItem => "outbox item",
             Missing::PendingIdentityKey => "pending identity key",
             Missing::HeldSession => "the session held with the key change",
+            Missing::Attachment => "attachment",
         })
     }
 }

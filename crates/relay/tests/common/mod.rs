@@ -600,3 +600,126 @@ pub fn sample(body: &str, name: &str) -> f64 {
         })
         .unwrap_or_else(|| panic!("no sample {name} in:\n{body}"))
 }
+
+/// One blob as its uploader knows it: random ids and secrets for the uploader and for each
+/// recipient, as a client draws them before uploading.
+pub struct TestBlob {
+    pub upload_id: sealpost_wire::BlobUploadId,
+    pub upload_auth: [u8; 32],
+    pub chunk_count: u32,
+    /// (download id, download secret) per recipient.
+    pub downloads: Vec<([u8; 32], [u8; 32])>,
+    /// Distinguishes this blob's chunk contents from every other blob's.
+    pub seed: [u8; 32],
+}
+
+impl TestBlob {
+    pub fn random(chunk_count: u32, recipients: usize) -> Self {
+        Self {
+            upload_id: sealpost_wire::BlobUploadId(random32()),
+            upload_auth: random32(),
+            chunk_count,
+            downloads: (0..recipients).map(|_| (random32(), random32())).collect(),
+            seed: random32(),
+        }
+    }
+
+    /// Chunk `index` of this blob: `BLOB_CHUNK_BYTES` bytes that look random (a stand-in for
+    /// ciphertext) and differ per blob and index.
+    pub fn chunk(&self, index: u32) -> Vec<u8> {
+        let mut out = Vec::with_capacity(sealpost_wire::BLOB_CHUNK_BYTES);
+        let mut block = 0u64;
+        while out.len() < sealpost_wire::BLOB_CHUNK_BYTES {
+            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+            sha2::Digest::update(&mut hasher, self.seed);
+            sha2::Digest::update(&mut hasher, index.to_be_bytes());
+            sha2::Digest::update(&mut hasher, block.to_be_bytes());
+            out.extend_from_slice(&sha2::Digest::finalize(hasher));
+            block += 1;
+        }
+        out.truncate(sealpost_wire::BLOB_CHUNK_BYTES);
+        out
+    }
+
+    pub fn download(&self, recipient: usize) -> sealpost_wire::BlobDownload {
+        let (id, auth) = self.downloads[recipient];
+        sealpost_wire::BlobDownload {
+            download_id: sealpost_wire::BlobDownloadId(id),
+            download_auth: sealpost_wire::BlobDownloadAuth::new(auth),
+        }
+    }
+
+    pub fn create_request(&self) -> Request {
+        Request::BlobCreate {
+            upload_id: self.upload_id,
+            upload_auth: sealpost_wire::BlobUploadAuth::new(self.upload_auth),
+            chunk_count: self.chunk_count,
+            downloads: (0..self.downloads.len())
+                .map(|r| self.download(r))
+                .collect(),
+            password: None,
+        }
+    }
+
+    pub fn put_request(&self, index: u32, chunk: Vec<u8>) -> Request {
+        Request::BlobPut {
+            upload_id: self.upload_id,
+            upload_auth: sealpost_wire::BlobUploadAuth::new(self.upload_auth),
+            index,
+            chunk,
+        }
+    }
+
+    pub fn status_request(&self) -> Request {
+        Request::BlobStatus {
+            upload_id: self.upload_id,
+            upload_auth: sealpost_wire::BlobUploadAuth::new(self.upload_auth),
+        }
+    }
+
+    pub fn get_request(&self, recipient: usize, index: u32) -> Request {
+        let download = self.download(recipient);
+        Request::BlobGet {
+            download_id: download.download_id,
+            download_auth: download.download_auth,
+            index,
+        }
+    }
+
+    pub fn delete_request(&self) -> Request {
+        Request::BlobDelete {
+            upload_id: self.upload_id,
+            upload_auth: sealpost_wire::BlobUploadAuth::new(self.upload_auth),
+        }
+    }
+
+    /// BLOB-STATE `(chunk_count, stored)` as `client` sees it.
+    pub async fn state(&self, client: &mut Client) -> Response {
+        client.request(self.status_request()).await
+    }
+
+    /// Creates the blob and uploads chunks `from..to`, each acknowledged with OK.
+    pub async fn upload(&self, client: &mut Client, from: u32, to: u32) {
+        assert_eq!(client.request(self.create_request()).await, Response::Ok {});
+        for index in from..to {
+            let put = self.put_request(index, self.chunk(index));
+            assert_eq!(client.request(put).await, Response::Ok {}, "chunk {index}");
+        }
+    }
+
+    /// Recipient `recipient` downloads every chunk and checks each one.
+    pub async fn assert_downloads(&self, client: &mut Client, recipient: usize) {
+        for index in 0..self.chunk_count {
+            match client.request(self.get_request(recipient, index)).await {
+                Response::BlobChunk {
+                    index: answered,
+                    chunk,
+                } => {
+                    assert_eq!(answered, index);
+                    assert!(chunk == self.chunk(index), "chunk {index} differs");
+                }
+                other => panic!("chunk {index}: expected BlobChunk, got {other:?}"),
+            }
+        }
+    }
+}

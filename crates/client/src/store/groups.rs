@@ -953,6 +953,57 @@ mod tests {
         }
     }
 
+    /// A held introduction is listed for its group only, held once per sender and member,
+    /// dropped on demand, and no more than [`MAX_HELD_INTRODUCTIONS`] are held in all.
+    #[test]
+    fn held_introductions_are_per_group_idempotent_and_capped() {
+        let mut f = fixture();
+        let (one, two) = (GroupId::from_bytes([1; 16]), GroupId::from_bytes([2; 16]));
+        let held = |sender: u8, member: u8, invite: &str| HeldIntroduction {
+            sender: key(sender),
+            member: key(member),
+            invite: invite.to_owned(),
+        };
+        assert!(
+            f.store
+                .hold_group_introduction(one, &held(1, 2, "a"))
+                .unwrap()
+        );
+        assert!(
+            f.store
+                .hold_group_introduction(one, &held(1, 2, "b"))
+                .unwrap()
+        );
+        assert!(
+            f.store
+                .hold_group_introduction(two, &held(3, 4, "c"))
+                .unwrap()
+        );
+        assert_eq!(
+            f.store.held_group_introductions(one).unwrap(),
+            vec![held(1, 2, "b")]
+        );
+        f.store
+            .drop_held_group_introduction(one, &key(1), &key(2))
+            .unwrap();
+        assert!(f.store.held_group_introductions(one).unwrap().is_empty());
+        assert_eq!(f.store.held_group_introductions(two).unwrap().len(), 1);
+        for n in 1..MAX_HELD_INTRODUCTIONS {
+            let group = GroupId::from_bytes(u128::try_from(n + 10).unwrap().to_be_bytes());
+            assert!(
+                f.store
+                    .hold_group_introduction(group, &held(5, 6, "d"))
+                    .unwrap()
+            );
+        }
+        assert!(
+            !f.store
+                .hold_group_introduction(one, &held(1, 2, "e"))
+                .unwrap()
+        );
+        assert!(f.store.held_group_introductions(one).unwrap().is_empty());
+    }
+
     #[test]
     fn a_group_round_trips_with_its_members_and_their_contacts() {
         let mut f = fixture();

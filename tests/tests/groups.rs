@@ -985,3 +985,45 @@ fn member_key_bytes_random() -> [u8; 32] {
     getrandom::fill(&mut bytes).unwrap();
     bytes
 }
+
+/// A forwarded introduction that overtakes the roster adding its member is held, not refused
+/// for good, and applied when that roster arrives (`docs/engine.md` § Introductions): the test
+/// plays Alice, the admin, and puts into Carol's mailbox Bob's invite passed on, THEN the
+/// roster that makes Carol (and Bob) members. Alice's engine has no such group, so the
+/// introduction that arrived first is the only way Bob and Carol can meet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introduction_arriving_before_its_roster_is_applied_when_the_roster_arrives() {
+    let t = trio().await;
+    let group_id = GroupId::generate().unwrap();
+    let state = RosterState::genesis(
+        member_key(&t.alice),
+        "Early",
+        "",
+        &[member_key(&t.bob), member_key(&t.carol)],
+    )
+    .unwrap();
+    let invite = t.bob.engine.create_invite().await.unwrap().text;
+    send_as(
+        &t.relay,
+        &t.alice,
+        &t.alice_carol,
+        Body::GroupIntroduction {
+            group_id,
+            member: member_key(&t.carol),
+            invite,
+        },
+    )
+    .await;
+    send_as(
+        &t.relay,
+        &t.alice,
+        &t.alice_carol,
+        Body::GroupRoster {
+            group_id,
+            change: RosterMessage::State(state),
+        },
+    )
+    .await;
+    wait_for_group(&t.carol, &group_id.to_string()).await;
+    wait_introduced(&t).await;
+}

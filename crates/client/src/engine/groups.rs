@@ -18,8 +18,8 @@ use crate::group::{
     GroupError, GroupId, GroupReplica, MemberKey, Role, RosterMessage, RosterOutcome, RosterState,
 };
 use crate::store::{
-    Contact, Direction, Group, GroupMessage, GroupMessageKind, IdentityKeyBytes, MessageId,
-    MessageState, Store, StoreError, UnixMillis,
+    Contact, Direction, Group, GroupMessage, GroupMessageKind, HeldIntroduction, IdentityKeyBytes,
+    MessageId, MessageState, Store, StoreError, UnixMillis,
 };
 
 fn own_key(inner: &Inner) -> MemberKey {
@@ -688,6 +688,7 @@ fn receive_roster(
             is_member: true,
         });
         introductions(store, me, id, sender, &replica.state, follow_ups)?;
+        release_held_introductions(store, me, id, follow_ups)?;
         return Ok(Ok(()));
     };
     let before = group.replica.state.clone();
@@ -711,6 +712,7 @@ fn receive_roster(
             if group.replica.state.is_admin(&sender) {
                 introductions(store, me, id, sender, &group.replica.state, follow_ups)?;
             }
+            release_held_introductions(store, me, id, follow_ups)?;
             if group.replica.state.is_admin(&me) {
                 // Anti-entropy: our merged roster to every other member, so one who joined
                 // after the author's message, or missed it, still gets it.
@@ -803,6 +805,74 @@ fn receive_receipts(
     Ok(Ok(()))
 }
 
+/// What becomes of a group introduction under our copy of its group.
+enum IntroductionVerdict {
+    /// Valid: this is the work it asks for (none if it is done already).
+    Apply(Option<FollowUp>),
+    /// Not valid YET: the roster that makes it valid (the group itself, a member in it, the
+    /// sender's admin role) may still be on its way. Held and decided again on the next roster.
+    Hold(&'static str),
+    /// Never valid, whatever roster comes.
+    Refuse(&'static str),
+}
+
+/// Decides a group introduction from `sender` naming `member` (`docs/engine.md`
+/// § Introductions). Only the rules that a later roster can satisfy hold it; the others refuse.
+fn judge_introduction(
+    store: &Store,
+    me: MemberKey,
+    id: GroupId,
+    sender: MemberKey,
+    member: MemberKey,
+    invite: String,
+) -> Result<IntroductionVerdict, StoreError> {
+    use IntroductionVerdict::{Apply, Hold, Refuse};
+    let Ok(parsed) = crate::invite::Invite::parse(&invite) else {
+        return Ok(Refuse("an introduction with a corrupt invite"));
+    };
+    let now_secs = u64::try_from(UnixMillis::now().0 / 1000).unwrap_or(0);
+    if parsed.expires_at_secs <= now_secs {
+        return Ok(Refuse("an introduction with an expired invite"));
+    }
+    let inviter = MemberKey::from_bytes(parsed.identity.to_bytes());
+    if member == me && inviter == me {
+        return Ok(Refuse("an introduction not passed on by an admin"));
+    }
+    if member != me && inviter != sender {
+        return Ok(Refuse("an introduction to pass on that we cannot"));
+    }
+    let Some(group) = store.group(id)? else {
+        return Ok(Hold("an introduction for a group we are not in"));
+    };
+    let state = &group.replica.state;
+    if !state.is_member(&me) {
+        return Ok(Refuse("an introduction for a group we are not in"));
+    }
+    if !state.is_member(&sender) || !state.is_member(&member) {
+        return Ok(Hold("an introduction naming a non-member"));
+    }
+    if member == me {
+        // Passed on to us by an admin: accept it if it comes from another member.
+        if !state.is_admin(&sender) || !state.is_member(&inviter) {
+            return Ok(Hold("an introduction not passed on by an admin"));
+        }
+        if contact_of(store, &inviter)?.is_some() {
+            return Ok(Apply(None));
+        }
+        Ok(Apply(Some(FollowUp::Accept { invite })))
+    } else {
+        // A member asks us, an admin, to pass its invite on.
+        if !state.is_admin(&me) {
+            return Ok(Hold("an introduction to pass on while we are not an admin"));
+        }
+        Ok(Apply(Some(FollowUp::Forward {
+            group: id,
+            member,
+            invite,
+        })))
+    }
+}
+
 fn receive_introduction(
     store: &mut Store,
     me: MemberKey,
@@ -812,37 +882,50 @@ fn receive_introduction(
     invite: String,
     follow_ups: &mut Vec<FollowUp>,
 ) -> Decision {
-    let Some(group) = store.group(id)? else {
-        return Ok(Err("an introduction for a group we are not in".into()));
+    let held = HeldIntroduction {
+        sender,
+        member,
+        invite: invite.clone(),
     };
-    let state = &group.replica.state;
-    if !state.is_member(&sender) || !state.is_member(&member) {
-        return Ok(Err("an introduction naming a non-member".into()));
+    match judge_introduction(store, me, id, sender, member, invite)? {
+        IntroductionVerdict::Apply(follow_up) => {
+            follow_ups.extend(follow_up);
+            Ok(Ok(()))
+        }
+        IntroductionVerdict::Refuse(reason) => Ok(Err(reason.into())),
+        IntroductionVerdict::Hold(reason) => {
+            // The forward can overtake the roster that makes it valid (it is a later envelope of
+            // a different author's chain of events); refusing it would lose the introduction for
+            // good, so it waits for the roster (`docs/engine.md` § Introductions).
+            if store.hold_group_introduction(id, &held)? {
+                tracing::debug!(reason, "group introduction held until the roster allows it");
+                Ok(Ok(()))
+            } else {
+                Ok(Err(format!("{reason} (too many held)")))
+            }
+        }
     }
-    let Ok(parsed) = crate::invite::Invite::parse(&invite) else {
-        return Ok(Err("an introduction with a corrupt invite".into()));
-    };
-    let inviter = MemberKey::from_bytes(parsed.identity.to_bytes());
-    if member == me {
-        // Passed on to us by an admin: accept it if it comes from another member.
-        if !state.is_admin(&sender) || !state.is_member(&inviter) || inviter == me {
-            return Ok(Err("an introduction not passed on by an admin".into()));
+}
+
+/// Decides again every introduction held for group `id` after its roster changed: the valid
+/// ones are applied, the ones never valid dropped, the rest stay held.
+fn release_held_introductions(
+    store: &mut Store,
+    me: MemberKey,
+    id: GroupId,
+    follow_ups: &mut Vec<FollowUp>,
+) -> Result<(), StoreError> {
+    for held in store.held_group_introductions(id)? {
+        match judge_introduction(store, me, id, held.sender, held.member, held.invite)? {
+            IntroductionVerdict::Hold(_) => continue,
+            IntroductionVerdict::Apply(follow_up) => follow_ups.extend(follow_up),
+            IntroductionVerdict::Refuse(reason) => {
+                tracing::info!(reason, "a held group introduction dropped");
+            }
         }
-        if contact_of(store, &inviter)?.is_none() {
-            follow_ups.push(FollowUp::Accept { invite });
-        }
-    } else {
-        // A member asks us, an admin, to pass its invite on.
-        if !state.is_admin(&me) || inviter != sender {
-            return Ok(Err("an introduction to pass on that we cannot".into()));
-        }
-        follow_ups.push(FollowUp::Forward {
-            group: id,
-            member,
-            invite,
-        });
+        store.drop_held_group_introduction(id, &held.sender, &held.member)?;
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 impl Engine {

@@ -348,6 +348,117 @@ fn insert_group_message_in(
     Ok(true)
 }
 
+/// Settings key prefix of a group introduction held until a roster makes it valid
+/// (`docs/engine.md` § Introductions): `<prefix><group>.<sender hex>.<member hex>`.
+const HELD_INTRODUCTION_PREFIX: &str = "engine.group-intro-held.";
+
+/// The most group introductions held at once (all groups, all senders): past it one is refused
+/// as before, so a contact cannot grow the store without bound with introductions for groups
+/// that never come.
+pub const MAX_HELD_INTRODUCTIONS: usize = 256;
+
+/// A group introduction that arrived before the roster that makes it valid, kept to be decided
+/// again when the group's roster changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldIntroduction {
+    /// The member whose session it arrived on.
+    pub sender: MemberKey,
+    /// The member it names.
+    pub member: MemberKey,
+    /// The invite it carries (text form).
+    pub invite: String,
+}
+
+fn held_introduction_key(id: GroupId, sender: &MemberKey, member: &MemberKey) -> String {
+    format!(
+        "{HELD_INTRODUCTION_PREFIX}{id}.{}.{}",
+        hex::encode(sender.as_bytes()),
+        hex::encode(member.as_bytes())
+    )
+}
+
+impl Store {
+    /// Holds a group introduction until the group's roster makes it valid (idempotent: the same
+    /// sender and member in the same group are held once). Returns `false`, holding nothing,
+    /// when [`MAX_HELD_INTRODUCTIONS`] are held already.
+    pub fn hold_group_introduction(
+        &mut self,
+        id: GroupId,
+        introduction: &HeldIntroduction,
+    ) -> Result<bool, StoreError> {
+        let key = held_introduction_key(id, &introduction.sender, &introduction.member);
+        let transaction = self.write()?;
+        let held: i64 = transaction.query_row(
+            "SELECT count(*) FROM settings WHERE substr(key, 1, ?1) = ?2 AND key != ?3",
+            params![
+                i64::try_from(HELD_INTRODUCTION_PREFIX.len()).unwrap_or(i64::MAX),
+                HELD_INTRODUCTION_PREFIX,
+                key
+            ],
+            |row| row.get(0),
+        )?;
+        if usize::try_from(held).unwrap_or(usize::MAX) >= MAX_HELD_INTRODUCTIONS {
+            return Ok(false);
+        }
+        transaction.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, introduction.invite],
+        )?;
+        transaction.commit()?;
+        Ok(true)
+    }
+
+    /// The introductions held for a group.
+    pub fn held_group_introductions(
+        &self,
+        id: GroupId,
+    ) -> Result<Vec<HeldIntroduction>, StoreError> {
+        let prefix = format!("{HELD_INTRODUCTION_PREFIX}{id}.");
+        let mut statement = self.connection.prepare(
+            "SELECT key, value FROM settings WHERE substr(key, 1, ?1) = ?2 ORDER BY key",
+        )?;
+        let rows = statement
+            .query_map(
+                params![i64::try_from(prefix.len()).unwrap_or(i64::MAX), prefix],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let member_of = |text: &str| {
+            hex::decode(text)
+                .ok()
+                .and_then(|bytes| MemberKey::from_slice(&bytes))
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, invite)| {
+                let (sender, member) = key.get(prefix.len()..)?.split_once('.')?;
+                Some(HeldIntroduction {
+                    sender: member_of(sender)?,
+                    member: member_of(member)?,
+                    invite,
+                })
+            })
+            .collect())
+    }
+
+    /// Forgets a held introduction (applied, or refused for good).
+    pub fn drop_held_group_introduction(
+        &mut self,
+        id: GroupId,
+        sender: &MemberKey,
+        member: &MemberKey,
+    ) -> Result<(), StoreError> {
+        let transaction = self.write()?;
+        transaction.execute(
+            "DELETE FROM settings WHERE key = ?1",
+            params![held_introduction_key(id, sender, member)],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+}
+
 impl Store {
     /// Stores a new group (created here, or joined from an admin's roster). Returns it.
     /// [`StoreError::Conflict`] if a group with this id exists.
@@ -849,6 +960,57 @@ mod tests {
             }],
             now: t(20),
         }
+    }
+
+    /// A held introduction is listed for its group only, held once per sender and member,
+    /// dropped on demand, and no more than [`MAX_HELD_INTRODUCTIONS`] are held in all.
+    #[test]
+    fn held_introductions_are_per_group_idempotent_and_capped() {
+        let mut f = fixture();
+        let (one, two) = (GroupId::from_bytes([1; 16]), GroupId::from_bytes([2; 16]));
+        let held = |sender: u8, member: u8, invite: &str| HeldIntroduction {
+            sender: key(sender),
+            member: key(member),
+            invite: invite.to_owned(),
+        };
+        assert!(
+            f.store
+                .hold_group_introduction(one, &held(1, 2, "a"))
+                .unwrap()
+        );
+        assert!(
+            f.store
+                .hold_group_introduction(one, &held(1, 2, "b"))
+                .unwrap()
+        );
+        assert!(
+            f.store
+                .hold_group_introduction(two, &held(3, 4, "c"))
+                .unwrap()
+        );
+        assert_eq!(
+            f.store.held_group_introductions(one).unwrap(),
+            vec![held(1, 2, "b")]
+        );
+        f.store
+            .drop_held_group_introduction(one, &key(1), &key(2))
+            .unwrap();
+        assert!(f.store.held_group_introductions(one).unwrap().is_empty());
+        assert_eq!(f.store.held_group_introductions(two).unwrap().len(), 1);
+        for n in 1..MAX_HELD_INTRODUCTIONS {
+            let group = GroupId::from_bytes(u128::try_from(n + 10).unwrap().to_be_bytes());
+            assert!(
+                f.store
+                    .hold_group_introduction(group, &held(5, 6, "d"))
+                    .unwrap()
+            );
+        }
+        assert!(
+            !f.store
+                .hold_group_introduction(one, &held(1, 2, "e"))
+                .unwrap()
+        );
+        assert!(f.store.held_group_introductions(one).unwrap().is_empty());
     }
 
     #[test]

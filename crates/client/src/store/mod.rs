@@ -61,7 +61,7 @@ pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
 pub use expiry::{ChatTimer, DisappearingTimer, ExpiredMessage, timer_change_wins};
 pub use groups::{
     Group, GroupCopy, GroupDeliverySummary, GroupMember, GroupMessage, GroupMessageKind,
-    GroupMessageProgress, MAX_GROUP_SEQ_ADVANCE,
+    GroupMessageProgress, HeldIntroduction, MAX_GROUP_SEQ_ADVANCE, MAX_HELD_INTRODUCTIONS,
 };
 pub use mailboxes::{
     InviteRecord, InviteStatus, MailboxDeletion, MailboxOwner, NewInvite, NewOwnMailbox,

@@ -368,6 +368,7 @@ async fn blobs_past_their_ttl_are_swept_whole_or_partial(backend: Backend) {
         tls: None,
         password: None,
         metrics_listen: None,
+        client_address: Default::default(),
         limits,
     })
     .await

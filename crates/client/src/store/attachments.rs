@@ -7,10 +7,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use zeroize::Zeroizing;
 
 use super::Store;
-use super::{Missing, StoreError};
 use super::types::{
     AttachmentId, AttachmentSecretBytes, ContactId, Direction, MessageId, UnixMillis,
 };
+use super::{Missing, StoreError};
 
 /// Where an attachment is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,7 +307,9 @@ impl Store {
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         let Some(current) = self.attachment(id)? else {
-            return Err(StoreError::NotFound { what: Missing::Attachment });
+            return Err(StoreError::NotFound {
+                what: Missing::Attachment,
+            });
         };
         if !from.contains(&current.state) {
             return Ok(false);

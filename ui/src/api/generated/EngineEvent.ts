@@ -1,5 +1,6 @@
 // Generated from the Rust types by src-tauri/tests/ipc_types.rs (ts-rs). Do not edit: change the Rust type and run that test with SEALPOST_WRITE_TS=1.
 import type { Attachment } from "./Attachment";
+import type { GroupMessage } from "./GroupMessage";
 import type { Message } from "./Message";
 import type { MessageState } from "./MessageState";
 import type { RelayConnection } from "./RelayConnection";
@@ -47,7 +48,48 @@ contactId: string, } | { "event": "invite-misuse",
 /**
  * The invite.
  */
-inviteId: string, } | { "event": "messages-expired", 
+inviteId: string, } | { "event": "group-message-received", 
+/**
+ * The group.
+ */
+groupId: string, 
+/**
+ * The text, with its author (the peer of the session it arrived on).
+ */
+message: GroupMessage, } | { "event": "group-roster-changed", 
+/**
+ * The group.
+ */
+groupId: string, 
+/**
+ * Whether we are (still) a member.
+ */
+isMember: boolean, } | { "event": "group-message-state", 
+/**
+ * The group.
+ */
+groupId: string, 
+/**
+ * The message.
+ */
+messageId: string, 
+/**
+ * Its state: the least advanced of its copies that did not fail (`docs/engine.md`
+ * § Groups).
+ */
+state: MessageState, 
+/**
+ * Copies made (members it was sealed to).
+ */
+recipients: number, 
+/**
+ * Copies delivered.
+ */
+deliveredTo: number, 
+/**
+ * Copies read.
+ */
+readBy: number, } | { "event": "messages-expired", 
 /**
  * The conversation.
  */

@@ -779,6 +779,9 @@ async fn postgres_acked_and_deleted_rows_leave_the_data_directory_after_the_docu
     let mut maintenance = vec![
         "VACUUM FULL envelope",
         "VACUUM FULL mailbox",
+        "VACUUM FULL blob",
+        "VACUUM FULL blob_chunk",
+        "VACUUM FULL blob_download",
         "ALTER SYSTEM SET wal_recycle = off",
         "SELECT pg_reload_conf()",
     ];

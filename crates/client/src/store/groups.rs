@@ -459,6 +459,100 @@ impl Store {
     }
 }
 
+/// Settings key prefix of group work not done yet (`docs/engine.md` § Groups, "Nothing is
+/// lost"): `<prefix><kind>.<group>.<member hex>` → what the work needs. Written in the
+/// transaction that decides the work, deleted when it is done, replayed when the engine starts.
+pub const PENDING_GROUP_WORK_PREFIX: &str = "engine.group-pending.";
+
+/// The most of our group texts sealed to one member when its introduction completes (the
+/// newest first): a member added long ago and never introduced gets no unbounded backlog.
+pub const MAX_MISSED_GROUP_TEXTS: u32 = 200;
+
+impl Store {
+    /// Keeps a piece of group work (see [`PENDING_GROUP_WORK_PREFIX`]) until
+    /// [`Store::finish_group_work`]. `key` starts with the prefix.
+    pub fn pend_group_work(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        if !key.starts_with(PENDING_GROUP_WORK_PREFIX) {
+            return Err(StoreError::InvalidInput {
+                what: "a pending group work key",
+            });
+        }
+        self.set_setting(key, value)
+    }
+
+    /// Every piece of group work not done yet, as (key, value), oldest key order.
+    pub fn pending_group_work(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT key, value FROM settings WHERE substr(key, 1, ?1) = ?2 ORDER BY key",
+        )?;
+        let rows = statement
+            .query_map(
+                params![
+                    i64::try_from(PENDING_GROUP_WORK_PREFIX.len()).unwrap_or(i64::MAX),
+                    PENDING_GROUP_WORK_PREFIX
+                ],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Forgets a piece of group work (done, or never doable).
+    pub fn finish_group_work(&mut self, key: &str) -> Result<(), StoreError> {
+        let transaction = self.write()?;
+        transaction.execute("DELETE FROM settings WHERE key = ?1", params![key])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The members (still in the group) with copies of our group texts that were never sealed:
+    /// queued, with no outbox row for them (they awaited their introduction when sent).
+    pub fn members_with_missed_group_texts(&self) -> Result<Vec<MemberKey>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT DISTINCT c.member_key FROM group_copies c
+             JOIN group_messages m ON m.id = c.message_id
+             WHERE c.state = 0 AND m.direction = 1 AND m.kind = 0
+               AND EXISTS (SELECT 1 FROM group_members g
+                           WHERE g.group_id = m.group_id AND g.identity_key = c.member_key)
+               AND NOT EXISTS (SELECT 1 FROM outbox o JOIN contacts k ON k.id = o.contact_id
+                               WHERE o.group_message_id = m.id AND k.identity_key = c.member_key)",
+        )?;
+        let members = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(members)
+    }
+
+    /// Our group texts `member` missed: its copy is queued and was never sealed (no outbox row
+    /// for `contact`, its contact now), in groups it is still a member of; at most
+    /// [`MAX_MISSED_GROUP_TEXTS`], the newest, returned oldest first.
+    pub fn missed_group_texts(
+        &self,
+        member: &MemberKey,
+        contact: ContactId,
+    ) -> Result<Vec<GroupMessage>, StoreError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages m
+             WHERE m.direction = 1 AND m.kind = 0
+               AND EXISTS (SELECT 1 FROM group_copies c
+                           WHERE c.message_id = m.id AND c.member_key = ?1 AND c.state = 0)
+               AND EXISTS (SELECT 1 FROM group_members g
+                           WHERE g.group_id = m.group_id AND g.identity_key = ?1)
+               AND NOT EXISTS (SELECT 1 FROM outbox o
+                               WHERE o.group_message_id = m.id AND o.contact_id = ?2)
+             ORDER BY m.sent_at DESC, m.seq DESC LIMIT ?3"
+        ))?;
+        let mut messages = statement
+            .query_map(
+                params![member, contact, i64::from(MAX_MISSED_GROUP_TEXTS)],
+                group_message_from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+}
+
 impl Store {
     /// Stores a new group (created here, or joined from an admin's roster). Returns it.
     /// [`StoreError::Conflict`] if a group with this id exists.

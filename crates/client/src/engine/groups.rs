@@ -494,6 +494,8 @@ impl Engine {
                     fan_out(inner, store, &recipients, &body, None)?;
                     // Our own change can make a held introduction valid (a member we added).
                     release_held_introductions(store, me, id, &mut follow_ups)?;
+                    let moved = store.fail_missed_copies_of_former_members(id)?;
+                    store.refresh_group_message_states(&moved)?;
                     Ok(())
                 })?;
                 let group = load_group(&store, id)?;
@@ -894,6 +896,10 @@ fn receive_roster(
                 introductions(store, me, id, sender, &group.replica.state, follow_ups)?;
             }
             release_held_introductions(store, me, id, follow_ups)?;
+            // A member removed before its introduction completed never gets our texts.
+            let moved = store.fail_missed_copies_of_former_members(id)?;
+            let progress = store.refresh_group_message_states(&moved)?;
+            events.extend(progress.iter().map(group_progress_event));
             if group.replica.state.is_admin(&me) {
                 // Anti-entropy: our merged roster to every other member, so one who joined
                 // after the author's message, or missed it, still gets it.

@@ -523,6 +523,35 @@ impl Store {
         Ok(members)
     }
 
+    /// After group `id`'s roster changed: the never-sealed copies of our texts for members no
+    /// longer in it fail (they will never be sent them), so those messages' states move on.
+    /// Returns the messages whose copy moved (each once), for
+    /// [`Store::refresh_group_message_states`].
+    pub fn fail_missed_copies_of_former_members(
+        &mut self,
+        id: GroupId,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let transaction = self.write()?;
+        let mut moved = transaction
+            .prepare(
+                "UPDATE group_copies SET state = 4 WHERE state = 0
+                   AND message_id IN (SELECT id FROM group_messages
+                                      WHERE group_id = ?1 AND direction = 1 AND kind = 0)
+                   AND NOT EXISTS (SELECT 1 FROM group_members g WHERE g.group_id = ?1
+                                   AND g.identity_key = group_copies.member_key)
+                   AND NOT EXISTS (SELECT 1 FROM outbox o JOIN contacts k ON k.id = o.contact_id
+                                   WHERE o.group_message_id = group_copies.message_id
+                                     AND k.identity_key = group_copies.member_key)
+                 RETURNING message_id",
+            )?
+            .query_map(params![id], |row| row.get::<_, MessageId>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        transaction.commit()?;
+        moved.sort_by_key(|message| message.to_string());
+        moved.dedup();
+        Ok(moved)
+    }
+
     /// Our group texts `member` missed: its copy is queued and was never sealed (no outbox row
     /// for `contact`, its contact now), in groups it is still a member of; at most
     /// [`MAX_MISSED_GROUP_TEXTS`], the newest, returned oldest first.
@@ -1191,6 +1220,61 @@ mod tests {
         let page = f.store.group_messages_page(id, None, 10).unwrap();
         assert_eq!(page.len(), 3);
         assert_eq!(page.last().unwrap().id, ours.id);
+    }
+
+    #[test]
+    fn a_copy_awaiting_an_introduction_is_missed_until_sealed_and_fails_on_removal() {
+        let mut f = fixture();
+        let bob = contact(&mut f.store, 2, "Bob");
+        let carol = contact(&mut f.store, 3, "Carol");
+        let (id, mut replica) = group(&mut f.store);
+        // Key 4 awaits its introduction: a copy is counted, none sealed.
+        let (message, items) = f
+            .store
+            .transaction(|store| -> Result<_, StoreError> {
+                let message = store.insert_outgoing_group_text(
+                    id,
+                    key(1),
+                    "early",
+                    &[key(2), key(3), key(4)],
+                    t(20),
+                )?;
+                let mut items =
+                    store.commit_group_copy_sealed(Some(message.id), &sealed(bob, b"to bob"))?;
+                items.extend(
+                    store
+                        .commit_group_copy_sealed(Some(message.id), &sealed(carol, b"to carol"))?,
+                );
+                Ok((message, items))
+            })
+            .unwrap();
+        assert_eq!(
+            f.store.members_with_missed_group_texts().unwrap(),
+            vec![key(4)]
+        );
+        for item in &items {
+            f.store.mark_outbox_sent(item.id).unwrap();
+        }
+        let progress = f.store.refresh_group_message_states(&[message.id]).unwrap();
+        assert_eq!(
+            progress[0].state,
+            MessageState::Queued,
+            "key 4's copy waits"
+        );
+        assert_eq!(progress[0].summary.total, 3);
+        // Key 4 is removed before its introduction completed: its copy fails, the message moves.
+        replica.state.remove(&key(1), &key(4)).unwrap();
+        f.store.save_group_replica(id, &replica, t(30)).unwrap();
+        let moved = f.store.fail_missed_copies_of_former_members(id).unwrap();
+        assert_eq!(moved, vec![message.id]);
+        assert!(
+            f.store
+                .members_with_missed_group_texts()
+                .unwrap()
+                .is_empty()
+        );
+        let progress = f.store.refresh_group_message_states(&moved).unwrap();
+        assert_eq!(progress[0].state, MessageState::OnRelay);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! A backup is **one file**: a header ([`format`], frozen by `docs/formats.md`) and a payload
 //! sealed in STREAM chunks under a key derived with Argon2id from the user's passphrase
-//! ([`passphrase`]). The payload is the identity seed, a fresh database key, and a consistent
-//! SQLCipher snapshot of the profile's database under that key: identity, contacts, history,
-//! groups and settings. The file and its passphrase together are the identity.
+//! ([`passphrase`]). The payload is the identity seed, a fresh database key, the snapshot's
+//! length, a consistent SQLCipher snapshot of the profile's database under that key (identity,
+//! contacts, history, groups and settings), then the chunk files of every complete attachment
+//! (format version 2; version 1, without length or files, is still read). The file and its
+//! passphrase together are the identity.
 //!
 //! - [`export_backup`]: a snapshot taken while the caller holds the store (the engine's lock),
 //!   then sealed off the lock into `<output>.partial`, synced and renamed over `output`.

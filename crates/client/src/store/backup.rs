@@ -132,7 +132,7 @@ impl Store {
     }
 
     /// After a restore: every blob attachment that was complete or transferring but whose
-    /// chunk files are not in `restored` is marked failed (`not_in_backup`, progress 0), so a
+    /// chunk files are not in `restored` is marked failed (`attachment_not_found`, an `ErrorKind` code; progress 0), so a
     /// received one can be downloaded again while the relay still holds it. Returns how many.
     pub fn fail_attachments_not_restored(
         &mut self,
@@ -150,7 +150,7 @@ impl Store {
         let mut failed = 0;
         for id in candidates.iter().filter(|id| !restored.contains(id)) {
             failed += transaction.execute(
-                "UPDATE attachments SET state = 3, error = 'not_in_backup', done_chunks = 0
+                "UPDATE attachments SET state = 3, error = 'attachment_not_found', done_chunks = 0
                  WHERE id = ?1",
                 params![id],
             )?;

@@ -284,6 +284,9 @@ async fn an_expired_attachment_takes_its_chunk_files_with_it_on_both_sides() {
         .profile_dir()
         .join("attachments")
         .join(&received.id);
+    // Search finds the file by its name on both sides (the message text is the name).
+    assert_eq!(search_count(&alice, "zqexpiring").await, 1);
+    assert_eq!(search_count(&bob, "zqexpiring").await, 1);
     assert!(alice_dir.is_dir(), "Alice keeps the chunk files she sent");
     assert!(bob_dir.is_dir(), "Bob keeps the chunk files he received");
 
@@ -311,6 +314,8 @@ async fn an_expired_attachment_takes_its_chunk_files_with_it_on_both_sides() {
         "Alice's chunk files went with the message"
     );
     assert!(!bob_dir.exists(), "Bob's chunk files went with the message");
+    assert_eq!(search_count(&alice, "zqexpiring").await, 0, "nor in search");
+    assert_eq!(search_count(&bob, "zqexpiring").await, 0, "nor in search");
 
     let needles = [
         Needle::new("file bytes", marker.to_vec()),

@@ -350,3 +350,47 @@ async fn chunk_files_without_a_row_are_removed_on_open() {
     );
     drop(bob);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_contact_removes_its_attachment_files() {
+    static BLOBS: OnceLock<Arc<MemoryBlobs>> = OnceLock::new();
+    fn adjust(config: &mut EngineConfig) {
+        config.blobs = Some(BLOBS.get_or_init(|| Arc::new(MemoryBlobs::new())).clone());
+    }
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let name = "kept-until-deleted.bin";
+    let bytes: Vec<u8> = (0..100_000usize).map(|i| (i * 11 % 249) as u8).collect();
+    alice
+        .engine
+        .send_attachment(
+            &alice_bob,
+            OutgoingFile {
+                file_name: name.into(),
+                media_type: "application/octet-stream".into(),
+                bytes,
+            },
+        )
+        .await
+        .unwrap();
+    wait_until("Bob has the attachment", || async {
+        find_attachment(&bob, &bob_alice, name).await.is_some()
+    })
+    .await;
+    let offered = find_attachment(&bob, &bob_alice, name).await.unwrap();
+    if offered.state == AttachmentStateView::Offered {
+        bob.engine.download_attachment(&offered.id).await.unwrap();
+    }
+    let received = attachment_in_state(&bob, &bob_alice, name, AttachmentStateView::Complete).await;
+    let bob_dir = bob
+        .engine
+        .profile_dirs()
+        .profile_dir()
+        .join("attachments")
+        .join(&received.id);
+    assert!(bob_dir.is_dir());
+    bob.engine.delete_contact(&bob_alice).await.unwrap();
+    assert!(!bob_dir.exists(), "the chunk files went with the contact");
+}

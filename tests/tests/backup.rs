@@ -8,16 +8,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use sealpost_client::backup::format::HEADER_LEN;
 use sealpost_client::backup::{BackupError, KdfParams, Passphrase, RestoreTarget, restore_profile};
+use sealpost_client::blobs::MemoryBlobs;
+use sealpost_client::engine::{AttachmentStateView, AttachmentView, OutgoingFile};
 use sealpost_client::scan::{Needle, scan_bytes};
 use sealpost_client::{
-    App, AppConfig, EngineEvent, LocalRelayMode, ProfileDirs, ProfileName, ProfilesConfig,
+    App, AppConfig, EngineConfig, EngineEvent, LocalRelayMode, ProfileDirs, ProfileName,
+    ProfilesConfig,
 };
 use sealpost_test_support::{
     Client, KeychainCleanup, TestRelay, engine_config, open_real_vault, two_clients_exchanged,
-    unique_profile, wait_until,
+    two_clients_with, unique_profile, wait_until,
 };
 
 /// Cheap Argon2id parameters (the least the format accepts), so the tests stay fast.
@@ -414,4 +418,86 @@ async fn the_app_restores_at_onboarding() {
     restored.send(&alice_bob, "restored at onboarding").await;
     bob.wait_incoming_text(&bob_alice, "restored at onboarding")
         .await;
+}
+
+/// `client`'s attachment of `contact` named `name`, if any.
+async fn find_file(client: &Client, contact: &str, name: &str) -> Option<AttachmentView> {
+    client
+        .engine
+        .get_attachments(contact)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.file_name == name)
+}
+
+/// A received file travels in the backup: restored elsewhere, the new profile has it complete
+/// and saves exactly its bytes (the chunk files came with the payload, their key with the
+/// snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_file_is_in_the_backup_and_saves_equal_after_a_restore() {
+    static BLOBS: OnceLock<Arc<MemoryBlobs>> = OnceLock::new();
+    fn adjust(config: &mut EngineConfig) {
+        config.blobs = Some(BLOBS.get_or_init(|| Arc::new(MemoryBlobs::new())).clone());
+    }
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let name = "field-notes.bin";
+    // Three blob chunks and a bit.
+    let bytes: Vec<u8> = (0..200_000usize).map(|i| (i * 13 % 253) as u8).collect();
+    alice
+        .engine
+        .send_attachment(
+            &alice_bob,
+            OutgoingFile {
+                file_name: name.into(),
+                media_type: "application/octet-stream".into(),
+                bytes: bytes.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    wait_until("Bob has the file", || async {
+        find_file(&bob, &bob_alice, name).await.is_some()
+    })
+    .await;
+    let offered = find_file(&bob, &bob_alice, name).await.unwrap();
+    if offered.state == AttachmentStateView::Offered {
+        bob.engine.download_attachment(&offered.id).await.unwrap();
+    }
+    wait_until("Bob's file is complete", || async {
+        find_file(&bob, &bob_alice, name)
+            .await
+            .is_some_and(|a| a.state == AttachmentStateView::Complete)
+    })
+    .await;
+
+    let backup = root.path().join("bob.sealpost-backup");
+    export(&bob, &backup).await;
+    let _ = bob.stop().await;
+
+    let elsewhere = Elsewhere::new();
+    elsewhere.restore(&backup, PASSPHRASE).unwrap();
+    let restored = Client::reopen(&elsewhere.name, elsewhere.root.path()).await;
+    let file = find_file(&restored, &bob_alice, name).await.unwrap();
+    assert_eq!(
+        file.state,
+        AttachmentStateView::Complete,
+        "{:?}",
+        file.error
+    );
+    let saved_dir = tempfile::tempdir().unwrap();
+    let path = restored
+        .engine
+        .save_attachment(&file.id, saved_dir.path())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the saved file is the file"
+    );
+    drop(alice);
 }

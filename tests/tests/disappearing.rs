@@ -5,10 +5,14 @@
 //! `scripts/with-keyring.sh cargo test -p sealpost-tests --test disappearing`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sealpost_client::{Clock, EngineEvent};
-use sealpost_test_support::{Client, TestRelay, two_clients, wait_until};
+use sealpost_client::blobs::MemoryBlobs;
+use sealpost_client::engine::{AttachmentStateView, AttachmentView, OutgoingFile};
+use sealpost_client::scan::{Needle, scan_dir_for_needles};
+use sealpost_client::{Clock, EngineConfig, EngineEvent};
+use sealpost_test_support::{Client, TestRelay, two_clients, two_clients_with, wait_until};
 
 const HOUR: u32 = 3600;
 const DAY: u32 = 24 * 3600;
@@ -173,4 +177,220 @@ async fn an_expired_message_is_never_returned_after_a_restart_with_the_clock_mov
         .collect();
     assert!(!texts.iter().any(|text| text == "zqvanish soon"));
     assert_eq!(search_count(&alice, "zqvanish").await, 0);
+}
+
+/// `client`'s attachment of `contact` named `name`, if any.
+async fn find_attachment(client: &Client, contact: &str, name: &str) -> Option<AttachmentView> {
+    client
+        .engine
+        .get_attachments(contact)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.file_name == name)
+}
+
+/// `client`'s attachment of `contact` named `name` once it is in `state`.
+async fn attachment_in_state(
+    client: &Client,
+    contact: &str,
+    name: &str,
+    state: AttachmentStateView,
+) -> AttachmentView {
+    wait_until("the attachment is in its state", || async {
+        find_attachment(client, contact, name)
+            .await
+            .is_some_and(|a| a.state == state)
+    })
+    .await;
+    find_attachment(client, contact, name).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_attachment_takes_its_chunk_files_with_it_on_both_sides() {
+    static BLOBS: OnceLock<Arc<MemoryBlobs>> = OnceLock::new();
+    fn adjust(config: &mut EngineConfig) {
+        config.blobs = Some(BLOBS.get_or_init(|| Arc::new(MemoryBlobs::new())).clone());
+    }
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_with(root.path(), &relay.url(), adjust).await;
+    alice
+        .engine
+        .set_chat_timer(&alice_bob, FIVE_MINUTES)
+        .await
+        .unwrap();
+    wait_until("Bob has the timer", || async {
+        chat_timer(&bob, &bob_alice).await == FIVE_MINUTES
+    })
+    .await;
+
+    // A file big enough to travel as a blob (chunk files on both sides).
+    let name = "zqexpiring-plans.bin";
+    let marker = b"NEEDLE-expiring-attachment-plaintext";
+    let mut bytes: Vec<u8> = (0..200_000usize).map(|i| (i * 7 % 251) as u8).collect();
+    bytes[..marker.len()].copy_from_slice(marker);
+    alice
+        .engine
+        .send_attachment(
+            &alice_bob,
+            OutgoingFile {
+                file_name: name.into(),
+                media_type: "application/octet-stream".into(),
+                bytes: bytes.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    wait_until("Bob has the attachment", || async {
+        find_attachment(&bob, &bob_alice, name).await.is_some()
+    })
+    .await;
+    let offered = find_attachment(&bob, &bob_alice, name).await.unwrap();
+    if offered.state == AttachmentStateView::Offered {
+        bob.engine.download_attachment(&offered.id).await.unwrap();
+    }
+    let received = attachment_in_state(&bob, &bob_alice, name, AttachmentStateView::Complete).await;
+    let sent = attachment_in_state(&alice, &alice_bob, name, AttachmentStateView::Complete).await;
+    assert!(sent.message_id.is_some());
+    assert_eq!(
+        bob.engine
+            .attachment_bytes(&received.id)
+            .await
+            .unwrap()
+            .as_slice(),
+        bytes.as_slice()
+    );
+    alice.wait_outbox_empty().await;
+
+    // Both messages carry the chat's timer.
+    let got = bob.incoming(&bob_alice).await;
+    let message = got.iter().find(|m| m.text == name).unwrap();
+    assert_eq!(message.timer_seconds, Some(FIVE_MINUTES));
+    let mine = alice.messages(&alice_bob).await;
+    let message = mine.iter().find(|m| m.text == name).unwrap();
+    assert_eq!(message.timer_seconds, Some(FIVE_MINUTES));
+
+    let alice_dir = alice
+        .engine
+        .profile_dirs()
+        .profile_dir()
+        .join("attachments")
+        .join(&sent.id);
+    let bob_dir = bob
+        .engine
+        .profile_dirs()
+        .profile_dir()
+        .join("attachments")
+        .join(&received.id);
+    // Search finds the file by its name on both sides (the message text is the name).
+    assert_eq!(search_count(&alice, "zqexpiring").await, 1);
+    assert_eq!(search_count(&bob, "zqexpiring").await, 1);
+    assert!(alice_dir.is_dir(), "Alice keeps the chunk files she sent");
+    assert!(bob_dir.is_dir(), "Bob keeps the chunk files he received");
+
+    // Ten minutes later the next read finds neither the message nor the file.
+    for client in [&alice, &bob] {
+        client.engine.clock().advance(Duration::from_secs(600));
+    }
+    assert!(
+        alice
+            .engine
+            .get_attachments(&alice_bob)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        bob.engine
+            .get_attachments(&bob_alice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !alice_dir.exists(),
+        "Alice's chunk files went with the message"
+    );
+    assert!(!bob_dir.exists(), "Bob's chunk files went with the message");
+    assert_eq!(search_count(&alice, "zqexpiring").await, 0, "nor in search");
+    assert_eq!(search_count(&bob, "zqexpiring").await, 0, "nor in search");
+
+    let needles = [
+        Needle::new("file bytes", marker.to_vec()),
+        Needle::new("file name", name.as_bytes().to_vec()),
+    ];
+    for client in [&alice, &bob] {
+        let findings = scan_dir_for_needles(client.engine.profile_dirs().profile_dir(), &needles);
+        assert!(findings.is_empty(), "found at rest: {findings:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_files_without_a_row_are_removed_on_open() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (_alice, bob, _alice_bob, _bob_alice, _, _secrets) =
+        two_clients(root.path(), &relay.url()).await;
+    // As if the app stopped after an expiry committed and before the files went.
+    let orphan = bob
+        .engine
+        .profile_dirs()
+        .profile_dir()
+        .join("attachments")
+        .join("00112233445566778899aabbccddeeff");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("00000000.chunk"), b"ciphertext").unwrap();
+    let (profile, root_path) = bob.stop().await;
+    let bob = Client::reopen_with(&profile, &root_path, |_| {}).await;
+    assert!(
+        !orphan.exists(),
+        "a directory without a row is removed on open"
+    );
+    drop(bob);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_contact_removes_its_attachment_files() {
+    static BLOBS: OnceLock<Arc<MemoryBlobs>> = OnceLock::new();
+    fn adjust(config: &mut EngineConfig) {
+        config.blobs = Some(BLOBS.get_or_init(|| Arc::new(MemoryBlobs::new())).clone());
+    }
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let name = "kept-until-deleted.bin";
+    let bytes: Vec<u8> = (0..100_000usize).map(|i| (i * 11 % 249) as u8).collect();
+    alice
+        .engine
+        .send_attachment(
+            &alice_bob,
+            OutgoingFile {
+                file_name: name.into(),
+                media_type: "application/octet-stream".into(),
+                bytes,
+            },
+        )
+        .await
+        .unwrap();
+    wait_until("Bob has the attachment", || async {
+        find_attachment(&bob, &bob_alice, name).await.is_some()
+    })
+    .await;
+    let offered = find_attachment(&bob, &bob_alice, name).await.unwrap();
+    if offered.state == AttachmentStateView::Offered {
+        bob.engine.download_attachment(&offered.id).await.unwrap();
+    }
+    let received = attachment_in_state(&bob, &bob_alice, name, AttachmentStateView::Complete).await;
+    let bob_dir = bob
+        .engine
+        .profile_dirs()
+        .profile_dir()
+        .join("attachments")
+        .join(&received.id);
+    assert!(bob_dir.is_dir());
+    bob.engine.delete_contact(&bob_alice).await.unwrap();
+    assert!(!bob_dir.exists(), "the chunk files went with the contact");
 }

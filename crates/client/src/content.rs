@@ -157,6 +157,11 @@ pub struct AttachmentPointer {
     /// A small JPEG made by the sender (metadata-free), if the file is an image.
     #[serde(with = "serde_bytes")]
     pub thumbnail: Option<Vec<u8>>,
+    /// The disappearing timer the message was sent with, seconds (`docs/engine.md` §
+    /// Disappearing messages); absent when the chat's timer was off, so a pointer without a
+    /// timer encodes exactly as before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_secs: Option<u32>,
 }
 
 /// Where an attachment's bytes are.

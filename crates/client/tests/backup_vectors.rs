@@ -122,3 +122,23 @@ fn the_backup_layout_is_frozen() {
         Err(BackupError::WrongPassphrase)
     ));
 }
+
+/// The header of a version-1 file (the committed vector before version 2 added the attachment
+/// files to the payload): this build still parses it and its MAC still checks.
+#[test]
+fn a_version_1_header_still_opens() {
+    const V1_HEADER: &str = "53504241434b55500001010000200000000001000000015a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a00000000000000666b7a677ede0de1d6ed698a365c1df956d6eaed0b0f588dbb702df38ceab9cf8f";
+    let bytes: [u8; HEADER_LEN] = hex::decode(V1_HEADER).unwrap().try_into().unwrap();
+    let header = Header::parse(&bytes).unwrap();
+    assert_eq!(header.version, 1);
+    assert_eq!(header.to_bytes(), bytes, "re-encoded as version 1");
+    let mut file = bytes.to_vec();
+    file.resize(header.file_len().unwrap() as usize, 0);
+    let (opened, _) = open_header(
+        &mut &file[..],
+        file.len() as u64,
+        &Passphrase::new("correct horse battery staple é"),
+    )
+    .unwrap();
+    assert_eq!(opened.version, 1);
+}

@@ -4,7 +4,7 @@
 //! ```text
 //! offset size  field
 //!  0      8    magic "SPBACKUP"
-//!  8      2    format version, u16 big-endian (1)
+//!  8      2    format version, u16 big-endian (2; 1 is still read)
 //! 10      1    KDF id (1 = Argon2id, version 0x13)
 //! 11      4    Argon2id memory cost in KiB, u32 BE
 //! 15      4    Argon2id time cost (passes), u32 BE
@@ -41,8 +41,11 @@ use super::passphrase::Passphrase;
 
 /// The first eight bytes of every backup file.
 pub const MAGIC: &[u8; 8] = b"SPBACKUP";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes. Version 2 added the attachment files after the
+/// snapshot (`docs/backup.md` § Payload); the header layout is the same in both.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this build still reads (its payload has no attachment files).
+pub const OLDEST_READ_VERSION: u16 = 1;
 /// KDF id 1: Argon2id, version 0x13 (RFC 9106).
 pub const KDF_ARGON2ID: u8 = 1;
 /// Bytes of the salt.
@@ -105,6 +108,8 @@ impl KdfParams {
 /// A parsed header (its MAC not checked yet: that needs the passphrase).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// The format version (decides the payload layout, `docs/backup.md` § Payload).
+    pub version: u16,
     /// The KDF parameters.
     pub kdf: KdfParams,
     /// The salt.
@@ -127,7 +132,7 @@ impl Header {
             at += bytes.len();
         };
         put(MAGIC);
-        put(&FORMAT_VERSION.to_be_bytes());
+        put(&self.version.to_be_bytes());
         put(&[KDF_ARGON2ID]);
         put(&self.kdf.memory_kib.to_be_bytes());
         put(&self.kdf.iterations.to_be_bytes());
@@ -152,7 +157,7 @@ impl Header {
             return Err(BackupError::NotABackup);
         }
         let version = u16::from_be_bytes([bytes[8], bytes[9]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(BackupError::UnsupportedVersion { version });
         }
         if bytes[10] != KDF_ARGON2ID {
@@ -176,6 +181,7 @@ impl Header {
         let mut mac = [0u8; 32];
         mac.copy_from_slice(&bytes[HEADER_BODY_LEN..]);
         Ok(Self {
+            version,
             kdf,
             salt,
             payload_len: u64::from_be_bytes(length),
@@ -252,6 +258,7 @@ pub fn header_with_salt(
 ) -> Result<(Header, BackupKeys), BackupError> {
     let keys = BackupKeys::derive(passphrase, &kdf, &salt)?;
     let mut header = Header {
+        version: FORMAT_VERSION,
         kdf,
         salt,
         payload_len,
@@ -467,6 +474,7 @@ mod tests {
                 Err(BackupError::KdfParamsRefused { .. })
             ));
             let mut header = Header {
+                version: FORMAT_VERSION,
                 kdf,
                 salt: [7; SALT_LEN],
                 payload_len: 5,

@@ -2,9 +2,11 @@
 //!
 //! A backup is **one file**: a header ([`format`], frozen by `docs/formats.md`) and a payload
 //! sealed in STREAM chunks under a key derived with Argon2id from the user's passphrase
-//! ([`passphrase`]). The payload is the identity seed, a fresh database key, and a consistent
-//! SQLCipher snapshot of the profile's database under that key: identity, contacts, history,
-//! groups and settings. The file and its passphrase together are the identity.
+//! ([`passphrase`]). The payload is the identity seed, a fresh database key, the snapshot's
+//! length, a consistent SQLCipher snapshot of the profile's database under that key (identity,
+//! contacts, history, groups and settings), then the chunk files of every complete attachment
+//! (format version 2; version 1, without length or files, is still read). The file and its
+//! passphrase together are the identity.
 //!
 //! - [`export_backup`]: a snapshot taken while the caller holds the store (the engine's lock),
 //!   then sealed off the lock into `<output>.partial`, synced and renamed over `output`.
@@ -29,7 +31,9 @@ use zeroize::Zeroizing;
 
 use crate::profile::ProfileDirs;
 use crate::store::backup::RestorePrepared;
-use crate::store::{Store, StoreConfig, StoreError, UnixMillis};
+use sealpost_crypto::attachment::CHUNK_CIPHERTEXT_BYTES;
+
+use crate::store::{AttachmentId, Store, StoreConfig, StoreError, UnixMillis};
 use crate::vault::{DatabaseKey, IdentitySeedBytes, Vault, VaultError};
 
 pub use format::KdfParams;
@@ -37,6 +41,91 @@ pub use passphrase::{Passphrase, PassphraseStrength};
 
 /// Bytes of the payload before the snapshot: the identity seed and the snapshot's key.
 pub const PAYLOAD_PREFIX_LEN: usize = 64;
+
+/// Bytes of the snapshot's length after the prefix (format version 2 on), u64 big-endian.
+pub const SNAPSHOT_LEN_BYTES: usize = 8;
+/// Bytes before each attachment chunk file in the payload: the attachment id (16), the chunk
+/// index (u32 BE) and the file's length (u32 BE).
+pub const ARCHIVE_HEAD_LEN: usize = 24;
+/// The work directory's subdirectory the restored chunk files go to.
+const ATTACHMENTS_DIR: &str = "attachments";
+
+/// One attachment chunk file to carry in a backup.
+struct ArchiveEntry {
+    head: [u8; ARCHIVE_HEAD_LEN],
+    path: PathBuf,
+    len: u64,
+}
+
+/// Reads the payload's attachment part: each entry's head, then its file, opened one at a time.
+struct ArchiveSource {
+    entries: std::vec::IntoIter<ArchiveEntry>,
+    current: Option<std::io::Chain<std::io::Cursor<[u8; ARCHIVE_HEAD_LEN]>, std::io::Take<File>>>,
+}
+
+impl Read for ArchiveSource {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(current) = self.current.as_mut() {
+                let read = current.read(buf)?;
+                if read > 0 || buf.is_empty() {
+                    return Ok(read);
+                }
+                self.current = None;
+            }
+            let Some(entry) = self.entries.next() else {
+                return Ok(0);
+            };
+            let file = File::open(&entry.path)?;
+            if file.metadata()?.len() != entry.len {
+                // Changed since it was measured: the payload length would be wrong.
+                return Err(std::io::Error::other(
+                    "an attachment file changed during the export",
+                ));
+            }
+            self.current = Some(std::io::Cursor::new(entry.head).chain(file.take(entry.len)));
+        }
+    }
+}
+
+/// Writes the payload's attachment part into `root/<id>/<chunk>` as it is opened.
+struct ArchiveSink {
+    root: PathBuf,
+    pending: Vec<u8>,
+}
+
+impl ArchiveSink {
+    fn push(&mut self, bytes: &[u8]) -> Result<(), BackupError> {
+        self.pending.extend_from_slice(bytes);
+        let mut at = 0;
+        while self.pending.len() - at >= ARCHIVE_HEAD_LEN {
+            let head = &self.pending[at..at + ARCHIVE_HEAD_LEN];
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&head[..16]);
+            let mut word = [0u8; 4];
+            word.copy_from_slice(&head[16..20]);
+            let index = u32::from_be_bytes(word);
+            word.copy_from_slice(&head[20..24]);
+            let len = u32::from_be_bytes(word) as usize;
+            if len > CHUNK_CIPHERTEXT_BYTES {
+                return Err(BackupError::Damaged);
+            }
+            let end = at + ARCHIVE_HEAD_LEN + len;
+            if self.pending.len() < end {
+                break;
+            }
+            let dir = self.root.join(AttachmentId::from_bytes(id).to_string());
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(
+                dir.join(crate::store::chunk_file_name(index)),
+                &self.pending[at + ARCHIVE_HEAD_LEN..end],
+            )?;
+            at = end;
+        }
+        self.pending.drain(..at);
+        Ok(())
+    }
+}
 
 /// Why a backup could not be written or restored. On every error of a restore, no profile was
 /// created or changed and no keychain entry written.
@@ -207,6 +296,8 @@ impl Drop for WorkDir {
 pub struct Snapshot {
     work: WorkDir,
     key: DatabaseKey,
+    /// The profile's `attachments/` directory, when the backup carries attachment files.
+    attachments_dir: Option<PathBuf>,
 }
 
 impl Snapshot {
@@ -218,7 +309,52 @@ impl Snapshot {
         let work = WorkDir::create(work_root)?;
         let key = DatabaseKey::generate()?;
         store.export_snapshot(&work.file(Self::FILE), &key)?;
-        Ok(Self { work, key })
+        Ok(Self {
+            work,
+            key,
+            attachments_dir: None,
+        })
+    }
+
+    /// Carries the chunk files of the snapshot's complete attachments, read from
+    /// `attachments_dir` (the profile's `attachments/`) when sealing.
+    pub fn with_attachments(mut self, attachments_dir: &Path) -> Self {
+        self.attachments_dir = Some(attachments_dir.to_path_buf());
+        self
+    }
+
+    /// The chunk files to carry: every chunk of each complete blob attachment of the snapshot,
+    /// in order; an attachment with a chunk file missing (removed since the snapshot) is left
+    /// out whole (the restore marks it failed).
+    fn attachment_entries(&self) -> Result<Vec<ArchiveEntry>, BackupError> {
+        let Some(root) = &self.attachments_dir else {
+            return Ok(Vec::new());
+        };
+        let attachments = Store::with_snapshot(&self.work.file(Self::FILE), &self.key, |store| {
+            store.attachments_for_backup()
+        })?;
+        let mut entries = Vec::new();
+        'attachment: for (id, chunks) in attachments {
+            let dir = root.join(id.to_string());
+            let mut files = Vec::new();
+            for index in 0..chunks {
+                let path = dir.join(crate::store::chunk_file_name(index));
+                let Ok(metadata) = std::fs::metadata(&path) else {
+                    continue 'attachment;
+                };
+                let len = metadata.len();
+                if len > CHUNK_CIPHERTEXT_BYTES as u64 {
+                    continue 'attachment;
+                }
+                let mut head = [0u8; ARCHIVE_HEAD_LEN];
+                head[..16].copy_from_slice(id.as_bytes());
+                head[16..20].copy_from_slice(&index.to_be_bytes());
+                head[20..].copy_from_slice(&(len as u32).to_be_bytes());
+                files.push(ArchiveEntry { head, path, len });
+            }
+            entries.extend(files);
+        }
+        Ok(entries)
     }
 
     /// Leaves expired messages out of the copy ([`Store::delete_expired_for_backup`]).
@@ -242,18 +378,28 @@ impl Snapshot {
     ) -> Result<BackupSummary, BackupError> {
         let snapshot_path = self.work.file(Self::FILE);
         let snapshot_len = std::fs::metadata(&snapshot_path)?.len();
-        let payload_len = snapshot_len + PAYLOAD_PREFIX_LEN as u64;
+        let entries = self.attachment_entries()?;
+        let archive_len: u64 = entries
+            .iter()
+            .map(|entry| ARCHIVE_HEAD_LEN as u64 + entry.len)
+            .sum();
+        let payload_len =
+            PAYLOAD_PREFIX_LEN as u64 + SNAPSHOT_LEN_BYTES as u64 + snapshot_len + archive_len;
         progress(BackupProgress {
             phase: BackupPhase::Preparing,
             done: 0,
             total: payload_len,
         });
         let (header, keys) = format::new_header(passphrase, kdf, payload_len)?;
-        let mut prefix = Zeroizing::new([0u8; PAYLOAD_PREFIX_LEN]);
+        let mut prefix = Zeroizing::new([0u8; PAYLOAD_PREFIX_LEN + SNAPSHOT_LEN_BYTES]);
         prefix[..32].copy_from_slice(seed.expose_secret());
-        prefix[32..].copy_from_slice(self.key.expose_secret());
+        prefix[32..PAYLOAD_PREFIX_LEN].copy_from_slice(self.key.expose_secret());
+        prefix[PAYLOAD_PREFIX_LEN..].copy_from_slice(&snapshot_len.to_be_bytes());
         let snapshot = BufReader::with_capacity(1 << 20, File::open(&snapshot_path)?);
-        let mut payload = (&prefix[..]).chain(snapshot);
+        let mut payload = (&prefix[..]).chain(snapshot).chain(ArchiveSource {
+            entries: entries.into_iter(),
+            current: None,
+        });
         let partial = partial_path(output);
         let result = (|| -> Result<u64, BackupError> {
             let file = create_private_file(&partial)?;
@@ -355,6 +501,17 @@ impl VerifiedRestore {
             .map_err(|error| BackupError::Io(std::io::Error::other(error.to_string())))?;
         let database = target.dirs.database_path();
         target.vault.store_restored_secrets(&self.seed, &self.key)?;
+        let restored_attachments = self.work.file(ATTACHMENTS_DIR);
+        if restored_attachments.is_dir() {
+            let into = target.dirs.profile_dir().join("attachments");
+            std::fs::create_dir_all(&into)?;
+            for entry in std::fs::read_dir(&restored_attachments)? {
+                let entry = entry?;
+                let destination = into.join(entry.file_name());
+                let _ = std::fs::remove_dir_all(&destination);
+                std::fs::rename(entry.path(), destination)?;
+            }
+        }
         for suffix in ["-wal", "-shm"] {
             let mut side = database.clone().into_os_string();
             side.push(suffix);
@@ -389,7 +546,19 @@ pub fn verify_backup(
     let (header, keys) = format::open_header(&mut input, file_len, passphrase)?;
     let work = WorkDir::create(work_root)?;
     let snapshot_path = work.file(Snapshot::FILE);
-    let mut prefix = Zeroizing::new(Vec::with_capacity(PAYLOAD_PREFIX_LEN));
+    // Version 1: seed, key, snapshot to the end. Version 2: seed, key, the snapshot's length,
+    // the snapshot, then the attachment chunk files (`docs/backup.md` § Payload).
+    let prefix_len = if header.version >= 2 {
+        PAYLOAD_PREFIX_LEN + SNAPSHOT_LEN_BYTES
+    } else {
+        PAYLOAD_PREFIX_LEN
+    };
+    let mut prefix = Zeroizing::new(Vec::with_capacity(prefix_len));
+    let mut snapshot_left: Option<u64> = None;
+    let mut archive = ArchiveSink {
+        root: work.file(ATTACHMENTS_DIR),
+        pending: Vec::new(),
+    };
     {
         let mut out = BufWriter::with_capacity(1 << 20, create_private_file(&snapshot_path)?);
         format::read_sealed(
@@ -397,13 +566,26 @@ pub fn verify_backup(
             &keys,
             &mut input,
             &mut |mut plain| {
-                let missing = PAYLOAD_PREFIX_LEN - prefix.len();
+                let missing = prefix_len - prefix.len();
                 if missing > 0 {
                     let take = missing.min(plain.len());
                     prefix.extend_from_slice(&plain[..take]);
                     plain = &plain[take..];
+                    if prefix.len() == prefix_len && header.version >= 2 {
+                        let mut length = [0u8; SNAPSHOT_LEN_BYTES];
+                        length.copy_from_slice(&prefix[PAYLOAD_PREFIX_LEN..]);
+                        snapshot_left = Some(u64::from_be_bytes(length));
+                    }
                 }
-                out.write_all(plain)?;
+                let to_snapshot = match snapshot_left {
+                    None => plain.len(),
+                    Some(left) => usize::try_from(left).unwrap_or(usize::MAX).min(plain.len()),
+                };
+                out.write_all(&plain[..to_snapshot])?;
+                if let Some(left) = snapshot_left.as_mut() {
+                    *left -= to_snapshot as u64;
+                    archive.push(&plain[to_snapshot..])?;
+                }
                 Ok(())
             },
             &mut |done, total| {
@@ -417,13 +599,16 @@ pub fn verify_backup(
         let file = out.into_inner().map_err(|error| error.into_error())?;
         file.sync_all()?;
     }
-    if prefix.len() != PAYLOAD_PREFIX_LEN {
+    if prefix.len() != prefix_len
+        || snapshot_left.is_some_and(|left| left != 0)
+        || !archive.pending.is_empty()
+    {
         return Err(BackupError::Damaged);
     }
     let mut seed_bytes = [0u8; 32];
     let mut key_bytes = [0u8; 32];
     seed_bytes.copy_from_slice(&prefix[..32]);
-    key_bytes.copy_from_slice(&prefix[32..]);
+    key_bytes.copy_from_slice(&prefix[32..PAYLOAD_PREFIX_LEN]);
     let seed = IdentitySeedBytes::from_bytes(seed_bytes);
     let key = DatabaseKey::from_bytes(key_bytes);
     progress(BackupProgress {
@@ -437,7 +622,29 @@ pub fn verify_backup(
                 what: crate::store::Missing::Profile,
             });
         }
-        store.prepare_restored(UnixMillis::now())
+        let prepared = store.prepare_restored(UnixMillis::now())?;
+        // Only whole chunk sets of complete attachments stay; the rest is marked failed.
+        let mut restored = Vec::new();
+        for (id, chunks) in store.attachments_for_backup()? {
+            let dir = archive.root.join(id.to_string());
+            if (0..chunks).all(|index| dir.join(crate::store::chunk_file_name(index)).is_file()) {
+                restored.push(id);
+            }
+        }
+        store.fail_attachments_not_restored(&restored)?;
+        if let Ok(entries) = std::fs::read_dir(&archive.root) {
+            for entry in entries.flatten() {
+                let keep = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|name| name.parse::<AttachmentId>().ok())
+                    .is_some_and(|id| restored.contains(&id));
+                if !keep {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        Ok(prepared)
     })
     .map_err(|error| match error {
         StoreError::NotFound { .. } | StoreError::WrongKeyOrCorrupt => BackupError::Damaged,

@@ -26,7 +26,8 @@ use crate::content::{
 };
 use crate::images::PREVIEW_SIDE;
 use crate::store::{
-    AttachmentId, AttachmentRow, AttachmentSecretBytes, AttachmentState, Direction, UnixMillis,
+    AttachmentId, AttachmentRow, AttachmentSecretBytes, AttachmentState, Direction,
+    DisappearingTimer, OutgoingContent, UnixMillis,
 };
 
 /// The largest file this build sends (the relay may accept less: `attachment_too_large`).
@@ -45,15 +46,11 @@ fn parse_attachment(id: &str) -> Result<AttachmentId, EngineError> {
 
 /// The directory holding an attachment's chunk files.
 fn chunk_dir(inner: &Inner, id: AttachmentId) -> PathBuf {
-    inner
-        .dirs
-        .profile_dir()
-        .join("attachments")
-        .join(id.to_string())
+    inner.attachment_dir(id)
 }
 
 fn chunk_path(dir: &Path, index: u32) -> PathBuf {
-    dir.join(format!("{index:08}.chunk"))
+    dir.join(crate::store::chunk_file_name(index))
 }
 
 fn io(error: std::io::Error) -> EngineError {
@@ -445,19 +442,29 @@ impl Inner {
                 }
             }
         };
+        let now = self.clock.now();
+        let id = row.id;
+        let contact = row.contact;
+        let mut store = lock(&self.store);
+        // The message carries the chat's timer as it is now, like a text
+        // (`docs/engine.md` § Disappearing messages): it expires here and at the recipient.
+        let timer = store.chat_timer(contact)?.timer;
         let pointer = AttachmentPointer {
             file_name: row.file_name.clone(),
             media_type: row.media_type.clone(),
             size: row.size,
             location,
             thumbnail: row.thumbnail.clone(),
+            timer_secs: timer.map(DisappearingTimer::seconds),
         };
-        let now = UnixMillis::now();
-        let id = row.id;
-        let contact = row.contact;
-        let mut store = lock(&self.store);
-        let (_message, _) =
-            store.insert_and_seal_outgoing(contact, &row.file_name, now, |store, message| {
+        let (_message, _) = store.insert_and_seal_outgoing_content(
+            contact,
+            OutgoingContent::Text {
+                body: &row.file_name,
+                timer,
+            },
+            now,
+            |store, message| {
                 store.link_attachment_message(id, message.id)?;
                 let content = Content {
                     v: CONTENT_VERSION,
@@ -469,7 +476,8 @@ impl Inner {
                     receipts: Vec::new(),
                 };
                 self.seal_for(store, contact, Some(message.id), &content)
-            })?;
+            },
+        )?;
         let row = store.attachment(id)?;
         drop(store);
         self.outbox_wake.notify_one();
@@ -695,6 +703,18 @@ pub(super) async fn transfer_loop(weak: Weak<Inner>) {
                 Direction::Outgoing => inner.upload(row.clone()).await,
                 Direction::Incoming => inner.download(row.clone()).await,
             };
+            // A transfer whose row went while it ran (its message expired, its contact was
+            // deleted) stopped at its next chunk: what it wrote since the files were removed
+            // goes too.
+            let gone = matches!(
+                inner.on_store(move |store| Ok(store.attachment(id)?)).await,
+                Ok(None)
+            );
+            if gone {
+                attempts.remove(&id);
+                inner.remove_attachment_files([id]);
+                continue;
+            }
             match result {
                 Ok(()) => {
                     attempts.remove(&id);

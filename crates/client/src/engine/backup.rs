@@ -33,6 +33,7 @@ impl Engine {
                 let snapshot = {
                     let store = lock(&inner.store);
                     Snapshot::take(&store, inner.dirs.data_root())?
+                        .with_attachments(&inner.dirs.profile_dir().join("attachments"))
                 };
                 snapshot.omit_expired(UnixMillis::now())?;
                 Ok(snapshot.seal(

@@ -110,10 +110,22 @@ impl Engine {
     /// (`docs/engine.md` § Blocking and deleting a contact).
     pub async fn delete_contact(&self, contact_id: &str) -> Result<(), EngineError> {
         let contact = parse_contact(contact_id)?;
-        let deletions = self
+        let (deletions, attachments) = self
             .inner
-            .on_store(move |store| Ok(store.delete_contact(contact, UnixMillis::now())?))
+            .on_store(move |store| {
+                let attachments: Vec<_> = store
+                    .attachments_of_contact(contact)?
+                    .into_iter()
+                    .map(|row| row.id)
+                    .collect();
+                Ok((
+                    store.delete_contact(contact, UnixMillis::now())?,
+                    attachments,
+                ))
+            })
             .await?;
+        // The rows went with the contact (cascade, committed): their chunk files go now.
+        self.inner.remove_attachment_files(attachments);
         self.inner.unsubscribe(&deletions);
         self.inner.clone().spawn_deletions();
         self.inner.emit(EngineEvent::ContactUpdated {

@@ -205,6 +205,7 @@ impl Inner {
     pub(super) fn resume(self: &Arc<Self>) -> Result<(), EngineError> {
         // Before anything else reads the store: what expired while the app was closed goes now.
         self.sweep_expired(&mut lock(&self.store))?;
+        self.remove_orphan_attachment_files(&lock(&self.store))?;
         // A restored profile restarts every session before anything else is sealed.
         self.restart_restored_sessions()?;
         let mailboxes = lock(&self.store).own_mailboxes()?;

@@ -149,16 +149,25 @@ pub(super) fn read_plaintext(
             }
         }
         Body::Attachment { pointer } => match accept_incoming_seq(content.seq, last_seq) {
-            Ok(seq) => match incoming_attachment(&pointer) {
-                Some(row) => {
+            Ok(seq) => match (
+                incoming_attachment(&pointer),
+                pointer.timer_secs.map(DisappearingTimer::from_seconds),
+            ) {
+                (Some(row), None | Some(Some(_))) => {
                     step.content = ReceivedContent::Attachment {
                         seq,
                         body: row.file_name.clone(),
                         sent_at: UnixMillis(i64::try_from(content.sent_at_ms).unwrap_or(0)),
                         attachment: IncomingAttachment(Box::new(row)),
+                        timer: pointer.timer_secs.and_then(DisappearingTimer::from_seconds),
                     };
                 }
-                None => step.refusal = Some(ContentRefusal::Attachment),
+                (Some(_), Some(None)) => {
+                    step.refusal = Some(ContentRefusal::UnknownTimer(
+                        pointer.timer_secs.unwrap_or(0),
+                    ));
+                }
+                (None, _) => step.refusal = Some(ContentRefusal::Attachment),
             },
             Err(error) => step.refusal = Some(ContentRefusal::Sequence(error)),
         },

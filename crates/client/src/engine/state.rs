@@ -2,6 +2,7 @@
 //! every part of the engine uses: the store lock, random bytes, id and name parsing, task tracking.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use super::error::EngineError;
 use super::views::*;
 use crate::clock::Clock;
 use crate::profile::{ProfileDirs, ProfileName};
-use crate::store::{ContactId, GroupMessageProgress, RelayUrl, Store, UnixMillis};
+use crate::store::{AttachmentId, ContactId, GroupMessageProgress, RelayUrl, Store, UnixMillis};
 use crate::vault::IdentitySeedBytes;
 
 /// What the engine's commands and tasks share: one per open profile, behind the [`Engine`]'s
@@ -211,6 +212,9 @@ impl Inner {
     /// lookup); every read path runs it first.
     pub(super) fn sweep_expired(&self, store: &mut Store) -> Result<(), EngineError> {
         let expired = store.delete_expired(self.clock.now())?;
+        // The rows are gone (committed): their chunk files go now. A crash in between leaves
+        // directories without a row, removed on the next open (`remove_orphan_attachment_files`).
+        self.remove_attachment_files(expired.iter().filter_map(|message| message.attachment));
         let mut by_contact: BTreeMap<ContactId, Vec<String>> = BTreeMap::new();
         for message in expired {
             by_contact
@@ -223,6 +227,60 @@ impl Inner {
                 contact_id: contact.to_string(),
                 message_ids,
             });
+        }
+        Ok(())
+    }
+
+    /// The directory holding an attachment's chunk files (`<profile>/attachments/<id>/`).
+    pub(super) fn attachment_dir(&self, id: AttachmentId) -> PathBuf {
+        self.dirs
+            .profile_dir()
+            .join("attachments")
+            .join(id.to_string())
+    }
+
+    /// Removes the chunk files of attachments whose rows are already deleted (expired, or their
+    /// contact deleted). Best effort: what stays is removed on the next open.
+    pub(super) fn remove_attachment_files(&self, ids: impl IntoIterator<Item = AttachmentId>) {
+        for id in ids {
+            match std::fs::remove_dir_all(self.attachment_dir(id)) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => tracing::warn!(%error, "attachment files not removed"),
+            }
+        }
+    }
+
+    /// On open: removes every directory under `<profile>/attachments/` that no attachment row
+    /// names (its row was deleted and the app stopped before the files went, or a send stopped
+    /// between writing the chunks and storing the row).
+    pub(super) fn remove_orphan_attachment_files(&self, store: &Store) -> Result<(), EngineError> {
+        let root = self.dirs.profile_dir().join("attachments");
+        let entries = match std::fs::read_dir(&root) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(EngineError::AttachmentIo(error)),
+        };
+        for entry in entries {
+            let path = entry.map_err(EngineError::AttachmentIo)?.path();
+            let known = match path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .and_then(|name| name.parse::<AttachmentId>().ok())
+            {
+                Some(id) => store.attachment(id)?.is_some(),
+                None => false,
+            };
+            if !known {
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                if let Err(error) = removed {
+                    tracing::warn!(%error, "orphan attachment files not removed");
+                }
+            }
         }
         Ok(())
     }

@@ -12,6 +12,12 @@ use super::types::{
 };
 use super::{Missing, StoreError};
 
+/// The name of an attachment's chunk file `index` in its directory
+/// (`<profile>/attachments/<id>/`).
+pub fn chunk_file_name(index: u32) -> String {
+    format!("{index:08}.chunk")
+}
+
 /// Where an attachment is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttachmentState {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rusqlite::params;
 
-use super::{Store, StoreError, UnixMillis};
+use super::{AttachmentId, Store, StoreError, UnixMillis};
 use crate::vault::DatabaseKey;
 
 /// Setting written into a restored database: the engine restarts every session on its next
@@ -113,6 +113,50 @@ impl Store {
             outbox_dropped,
             expired_dropped,
         })
+    }
+
+    /// The blob attachments whose chunk files a backup carries: complete and not inline, with
+    /// their chunk counts.
+    pub fn attachments_for_backup(&self) -> Result<Vec<(AttachmentId, u32)>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, chunks FROM attachments
+             WHERE state = 2 AND inline_bytes IS NULL AND chunks > 0 ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                u32::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// After a restore: every blob attachment that was complete or transferring but whose
+    /// chunk files are not in `restored` is marked failed (`attachment_not_found`, an `ErrorKind` code; progress 0), so a
+    /// received one can be downloaded again while the relay still holds it. Returns how many.
+    pub fn fail_attachments_not_restored(
+        &mut self,
+        restored: &[AttachmentId],
+    ) -> Result<usize, StoreError> {
+        let candidates: Vec<AttachmentId> = {
+            let mut statement = self.connection.prepare(
+                "SELECT id FROM attachments
+                 WHERE state IN (1, 2) AND inline_bytes IS NULL AND chunks > 0",
+            )?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let transaction = self.write()?;
+        let mut failed = 0;
+        for id in candidates.iter().filter(|id| !restored.contains(id)) {
+            failed += transaction.execute(
+                "UPDATE attachments SET state = 3, error = 'attachment_not_found', done_chunks = 0
+                 WHERE id = ?1",
+                params![id],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(failed)
     }
 
     /// Deletes the messages whose disappearing timer has run out at `now` (with their search

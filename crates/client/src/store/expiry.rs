@@ -20,13 +20,14 @@
 //!
 //! [`Store::delete_expired`] deletes every message whose `expires_at` has passed, in one
 //! transaction: out of the search index first (FTS5 `delete` with its text, so its tokens leave
-//! the index pages), then the row (its outbox rows go with it). `secure_delete` zeroes the freed
+//! the index pages), then the row (its outbox rows and its attachment row go with it; the
+//! attachment ids are returned so the engine removes their chunk files after the commit). `secure_delete` zeroes the freed
 //! bytes, and a `wal_checkpoint(TRUNCATE)` afterwards copies the zeroed pages into the main file
 //! and empties the WAL, so neither file keeps the text.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::types::{ContactId, ConversationSeq, MessageId, UnixMillis};
+use super::types::{AttachmentId, ContactId, ConversationSeq, MessageId, UnixMillis};
 use super::{Store, StoreError};
 
 /// The settings a chat's disappearing timer can take besides off.
@@ -111,6 +112,8 @@ pub struct ExpiredMessage {
     pub id: MessageId,
     /// Its conversation.
     pub contact: ContactId,
+    /// The attachment it carried (its row went with it; the caller removes its chunk files).
+    pub attachment: Option<AttachmentId>,
 }
 
 /// The chat timer of `contact` (off when never set).
@@ -225,8 +228,9 @@ impl Store {
         let transaction = self.write()?;
         let expired: Vec<(ExpiredMessage, Option<i64>, String)> = {
             let mut statement = transaction.prepare_cached(
-                "SELECT m.id, m.contact_id, d.rowid, m.body FROM messages m
+                "SELECT m.id, m.contact_id, d.rowid, m.body, a.id FROM messages m
                  LEFT JOIN search_documents d ON d.message_id = m.id
+                 LEFT JOIN attachments a ON a.message_id = m.id
                  WHERE m.expires_at IS NOT NULL AND m.expires_at <= ?1",
             )?;
             let rows = statement.query_map(params![now], |row| {
@@ -234,6 +238,7 @@ impl Store {
                     ExpiredMessage {
                         id: row.get(0)?,
                         contact: row.get(1)?,
+                        attachment: row.get(4)?,
                     },
                     row.get(2)?,
                     row.get(3)?,

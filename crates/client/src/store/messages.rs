@@ -203,6 +203,9 @@ pub enum ReceivedContent {
         sent_at: UnixMillis,
         /// The attachment row (its message id is set here).
         attachment: super::IncomingAttachment,
+        /// The disappearing timer it was sent with, if any: it expires that long after it is
+        /// stored, its chunk files with it.
+        timer: Option<DisappearingTimer>,
     },
 }
 
@@ -681,9 +684,19 @@ fn receive_in(transaction: &Connection, received: &Received) -> Result<ReceiveOu
             body,
             sent_at,
             attachment,
+            timer,
         } => {
-            let message =
+            let mut message =
                 store_message_in(transaction, received, message_id, *seq, body, *sent_at)?;
+            if let Some(timer) = timer {
+                message.expires_at = Some(set_message_timer_in(
+                    transaction,
+                    message_id,
+                    *timer,
+                    received.received_at,
+                )?);
+                message.timer = Some(*timer);
+            }
             let mut row = (*attachment.0).clone();
             row.contact = received.contact;
             row.message = Some(message_id);

@@ -253,6 +253,10 @@ impl Inner {
         self.clone().spawn_search_backlog();
         let expiry = tokio::spawn(super::disappearing::expiry_loop(Arc::downgrade(self)));
         self.track(expiry);
+        // Group work (introductions, missed texts) that a stop interrupted (§ Groups).
+        if let Err(error) = super::groups::resume_group_work(self) {
+            tracing::warn!(%error, "group work not resumed");
+        }
         Ok(())
     }
 }

@@ -972,12 +972,54 @@ async fn relay_files_and_logs_hold_nothing_of_a_group_conversation() {
         !sealpost_client::scan::scan_dir_for_needles(logs.path(), &log_control).is_empty(),
         "the scan reads the relay's log"
     );
+    assert_no_value_links_two_mailboxes(relay.database());
     let written = std::fs::read_to_string(&log).unwrap();
     assert!(
         written.contains("TRACE"),
         "the relay logged at its most verbose level ({} bytes)",
         written.len()
     );
+}
+
+/// No column links two mailboxes of one person (`docs/threat-model.md`): every key-like value the
+/// relay keeps per mailbox (ids, auth key, send-secret hash, sender key) occurs in ONE mailbox
+/// row only, so no equal value ties two of a person's mailboxes (or two peers' senders) together.
+fn assert_no_value_links_two_mailboxes(database: &std::path::Path) {
+    let connection =
+        rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut statement = connection
+        .prepare(
+            "SELECT mid, receive_id, send_id, auth_key, send_secret_hash, sender_key FROM mailbox",
+        )
+        .unwrap();
+    let rows: Vec<(i64, Vec<Option<Vec<u8>>>)> = statement
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                (1..=5)
+                    .map(|column| row.get::<_, Option<Vec<u8>>>(column))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // Three people, each with mailboxes per contact and per group introduction.
+    assert!(rows.len() >= 6, "the relay kept {} mailboxes", rows.len());
+    let mut owner_of: std::collections::HashMap<Vec<u8>, i64> = std::collections::HashMap::new();
+    for (mailbox, values) in &rows {
+        for value in values.iter().flatten() {
+            if let Some(other) = owner_of.insert(value.clone(), *mailbox) {
+                assert_eq!(
+                    other,
+                    *mailbox,
+                    "the value {} is kept in two mailboxes",
+                    hex::encode(value)
+                );
+            }
+        }
+    }
 }
 
 fn member_key_bytes_random() -> [u8; 32] {

@@ -636,9 +636,26 @@ fn pend(
     Ok(())
 }
 
+/// How often kept group work that could not finish for now runs again, and missed texts are
+/// looked for (`docs/engine.md` § Groups, "Nothing is lost").
+pub const GROUP_WORK_SWEEP: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Whether a follow-up that failed with `error` may succeed if run again later: the relay was
+/// unreachable or refused it for its rate, or the store or runtime was busy. Anything else (a
+/// corrupt, expired or used invite, a group we left) fails for good.
+fn may_succeed_later(error: &EngineError) -> bool {
+    matches!(
+        error,
+        EngineError::RelayUnreachable(_)
+            | EngineError::Storage(_)
+            | EngineError::BlockingTask(_)
+            | EngineError::SubscriberGone(_)
+    )
+}
+
 /// Runs `follow_ups` in order on a tracked task. Each kept one is forgotten when done, or when
-/// it failed for good; one the relay could not take (unreachable, or shut down meanwhile) stays
-/// kept and runs again on the next start.
+/// it failed for good; one that may succeed later stays kept and is parked: the group-work sweep
+/// ([`group_work_loop`]) runs it again, and so does the next start.
 fn spawn_follow_ups(inner: &Arc<Inner>, follow_ups: Vec<FollowUp>) {
     if follow_ups.is_empty() {
         return;
@@ -653,12 +670,15 @@ fn spawn_follow_ups(inner: &Arc<Inner>, follow_ups: Vec<FollowUp>) {
             if let Err(error) = &result {
                 tracing::warn!(%error, "group follow-up failed");
             }
-            if let (Some((key, _)), false) =
-                (row, matches!(result, Err(EngineError::RelayUnreachable(_))))
-                && let Err(error) = engine
-                    .inner
-                    .on_store(move |store| Ok(store.finish_group_work(&key)?))
-                    .await
+            let Some((key, _)) = row else { continue };
+            if result.as_ref().is_err_and(may_succeed_later) {
+                lock(&engine.inner.parked_group_work).insert(key);
+                continue;
+            }
+            if let Err(error) = engine
+                .inner
+                .on_store(move |store| Ok(store.finish_group_work(&key)?))
+                .await
             {
                 tracing::warn!(%error, "group follow-up not forgotten");
             }
@@ -671,16 +691,45 @@ fn spawn_follow_ups(inner: &Arc<Inner>, follow_ups: Vec<FollowUp>) {
 /// when the app stopped runs again, and our texts that members missed while they awaited an
 /// introduction that has completed meanwhile are sealed to them.
 pub(super) fn resume_group_work(inner: &Arc<Inner>) -> Result<(), EngineError> {
+    resume_kept_work(inner, |_| true)?;
+    send_missed_texts(inner)
+}
+
+/// Spawns the kept group work whose key `chosen` accepts; forgets rows this version cannot read.
+fn resume_kept_work(inner: &Arc<Inner>, chosen: impl Fn(&str) -> bool) -> Result<(), EngineError> {
     let rows = lock(&inner.store).pending_group_work()?;
-    let mut follow_ups = Vec::with_capacity(rows.len());
-    for (key, value) in rows {
+    let mut follow_ups = Vec::new();
+    for (key, value) in rows.into_iter().filter(|(key, _)| chosen(key)) {
         match FollowUp::from_pending_row(&key, &value) {
             Some(follow_up) => follow_ups.push(follow_up),
             None => lock(&inner.store).finish_group_work(&key)?,
         }
     }
     spawn_follow_ups(inner, follow_ups);
-    send_missed_texts(inner)
+    Ok(())
+}
+
+/// Every [`GROUP_WORK_SWEEP`] while the engine runs: the parked group work runs again, and our
+/// texts a newly introduced member missed are sealed to it, so no missed wake-up (a relay that
+/// refused for its rate for longer than the retries last, a trigger lost to a race) can keep a
+/// group text from a member for longer than one sweep.
+pub(super) async fn group_work_loop(weak: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(GROUP_WORK_SWEEP).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let parked = std::mem::take(&mut *lock(&inner.parked_group_work));
+        let swept = inner
+            .blocking(move |inner| {
+                if !parked.is_empty() {
+                    resume_kept_work(inner, |key| parked.contains(key))?;
+                }
+                send_missed_texts(inner)
+            })
+            .await;
+        if let Err(error) = swept {
+            tracing::warn!(%error, "group work sweep failed");
+        }
+    }
 }
 
 /// Seals to each member with copies of our group texts never sealed (it awaited its

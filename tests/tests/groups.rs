@@ -972,12 +972,54 @@ async fn relay_files_and_logs_hold_nothing_of_a_group_conversation() {
         !sealpost_client::scan::scan_dir_for_needles(logs.path(), &log_control).is_empty(),
         "the scan reads the relay's log"
     );
+    assert_no_value_links_two_mailboxes(relay.database());
     let written = std::fs::read_to_string(&log).unwrap();
     assert!(
         written.contains("TRACE"),
         "the relay logged at its most verbose level ({} bytes)",
         written.len()
     );
+}
+
+/// No column links two mailboxes of one person (`docs/threat-model.md`): every key-like value the
+/// relay keeps per mailbox (ids, auth key, send-secret hash, sender key) occurs in ONE mailbox
+/// row only, so no equal value ties two of a person's mailboxes (or two peers' senders) together.
+fn assert_no_value_links_two_mailboxes(database: &std::path::Path) {
+    let connection =
+        rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut statement = connection
+        .prepare(
+            "SELECT mid, receive_id, send_id, auth_key, send_secret_hash, sender_key FROM mailbox",
+        )
+        .unwrap();
+    let rows: Vec<(i64, Vec<Option<Vec<u8>>>)> = statement
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                (1..=5)
+                    .map(|column| row.get::<_, Option<Vec<u8>>>(column))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // Three people, each with mailboxes per contact and per group introduction.
+    assert!(rows.len() >= 6, "the relay kept {} mailboxes", rows.len());
+    let mut owner_of: std::collections::HashMap<Vec<u8>, i64> = std::collections::HashMap::new();
+    for (mailbox, values) in &rows {
+        for value in values.iter().flatten() {
+            if let Some(other) = owner_of.insert(value.clone(), *mailbox) {
+                assert_eq!(
+                    other,
+                    *mailbox,
+                    "the value {} is kept in two mailboxes",
+                    hex::encode(value)
+                );
+            }
+        }
+    }
 }
 
 fn member_key_bytes_random() -> [u8; 32] {
@@ -1026,4 +1068,141 @@ async fn introduction_arriving_before_its_roster_is_applied_when_the_roster_arri
     .await;
     wait_for_group(&t.carol, &group_id.to_string()).await;
     wait_introduced(&t).await;
+}
+
+/// A relay that allows one CREATE a second after a burst of 8 (all clients here share one
+/// address), and the trio on it.
+async fn rate_limited_trio() -> Trio {
+    let relay = TestRelay::start_with(|config| {
+        config.limits.create_rate_per_ip = sealpost_relay::Rate {
+            per_second: 1,
+            burst: 8,
+        };
+    })
+    .await;
+    let url = relay.url();
+    trio_on(relay, &url, ["Alice", "Bob", "Carol"].map(str::to_owned)).await
+}
+
+/// Alice uses up every CREATE the relay allows until `done` is set, so no introduction can
+/// complete meanwhile (making and accepting an introduction invite are CREATEs).
+async fn hold_introductions(alice: &Client, done: &std::sync::atomic::AtomicBool) {
+    let until = std::time::Instant::now() + sealpost_test_support::WAIT;
+    while !done.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < until {
+        let _ = alice.engine.create_invite().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn knows(client: &Client, name: &str) -> bool {
+    client
+        .engine
+        .list_chats()
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.display_name == name)
+}
+
+/// Nothing is lost (`docs/engine.md` § Groups): an introduction still in flight when the app
+/// stops is kept in the store and resumed on the next start, so the pair is introduced and can
+/// talk in the group. The relay refuses CREATEs for their rate while the group is made, so the
+/// introduction cannot complete before Bob and Carol stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_introduction_interrupted_by_a_restart_completes_after_it() {
+    let t = rate_limited_trio().await;
+    let Trio {
+        alice,
+        bob,
+        carol,
+        alice_bob,
+        alice_carol,
+        relay: _relay,
+        _secrets,
+        _root,
+        ..
+    } = t;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (_, (id, bob_stopped, carol_stopped)) =
+        tokio::join!(hold_introductions(&alice, &done), async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let group = alice
+                .engine
+                .create_group("Restart", "", &[alice_bob.clone(), alice_carol.clone()])
+                .await
+                .unwrap();
+            wait_for_group(&bob, &group.id).await;
+            wait_for_group(&carol, &group.id).await;
+            assert!(
+                !knows(&bob, "Carol").await,
+                "not introduced before the stop"
+            );
+            let stopped = (bob.stop().await, carol.stop().await);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            (group.id, stopped.0, stopped.1)
+        });
+    let bob = Client::reopen(&bob_stopped.0, &bob_stopped.1).await;
+    let carol = Client::reopen(&carol_stopped.0, &carol_stopped.1).await;
+    wait_until("Bob and Carol are introduced after the restart", || async {
+        knows(&bob, "Carol").await && knows(&carol, "Bob").await
+    })
+    .await;
+    bob.engine
+        .send_group_message(&id, "from bob")
+        .await
+        .unwrap();
+    carol
+        .engine
+        .send_group_message(&id, "from carol")
+        .await
+        .unwrap();
+    wait_for_text(&carol, &id, "from bob").await;
+    wait_for_text(&bob, &id, "from carol").await;
+    wait_for_text(&alice, &id, "from carol").await;
+}
+
+/// Nothing is lost (`docs/engine.md` § Groups): a group text sent while a member still awaits
+/// its introduction has a copy counted for that member, sealed to it once the pair's session
+/// exists; the message's state and "delivered to N of M" follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_text_sent_before_an_introduction_reaches_the_member_after_it() {
+    let t = rate_limited_trio().await;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (_, (id, sent)) = tokio::join!(hold_introductions(&t.alice, &done), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let group = t
+            .alice
+            .engine
+            .create_group("Early", "", &[t.alice_bob.clone(), t.alice_carol.clone()])
+            .await
+            .unwrap();
+        wait_for_group(&t.bob, &group.id).await;
+        let sent = t
+            .bob
+            .engine
+            .send_group_message(&group.id, "before the introduction")
+            .await
+            .unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (group.id, sent)
+    });
+    let carol_has = wait_for_text(&t.carol, &id, "before the introduction").await;
+    assert_eq!(carol_has.author_key, key_of(&t.bob));
+    let bobs = || async {
+        texts(&t.bob, &id)
+            .await
+            .into_iter()
+            .find(|m| m.id == sent.id)
+            .unwrap()
+    };
+    wait_until("delivered to 2 of 2", || async {
+        bobs().await.delivered_to == 2
+    })
+    .await;
+    let message = bobs().await;
+    assert_eq!(
+        (message.state, message.recipients),
+        (MessageStateView::Delivered, 2),
+        "a copy was counted for Carol too, and delivered"
+    );
 }

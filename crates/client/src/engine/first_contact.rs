@@ -157,6 +157,10 @@ pub(super) fn accept_first_message(
         }
         Err(FirstContact::Engine(error)) => return Err(error),
     };
+    // A group introduction completed (`docs/engine.md` § Groups): our texts it missed go now.
+    if let Err(error) = super::groups::send_missed_texts(inner) {
+        tracing::warn!(%error, "missed group texts not sealed");
+    }
     inner.secure_wake.notify_one();
     inner.outbox_wake.notify_one();
     inner.emit(EngineEvent::ContactUpdated {

@@ -19,7 +19,7 @@ use crate::group::{
 };
 use crate::store::{
     Contact, Direction, Group, GroupMessage, GroupMessageKind, HeldIntroduction, IdentityKeyBytes,
-    MessageId, MessageState, Store, StoreError, UnixMillis,
+    MessageId, MessageState, PENDING_GROUP_WORK_PREFIX, Store, StoreError, UnixMillis,
 };
 
 fn own_key(inner: &Inner) -> MemberKey {
@@ -87,6 +87,21 @@ fn reachable(store: &Store, recipients: &[MemberKey]) -> Result<Vec<MemberKey>, 
     for member in recipients {
         if contact_of(store, member)?.is_some_and(|c| c.sending_blocked_reason().is_none()) {
             out.push(*member);
+        }
+    }
+    Ok(out)
+}
+
+/// The members a copy of a new text is counted for: those reachable now and those awaiting
+/// their introduction (no contact yet). The latter get no envelope now; their copy stays queued
+/// until the pair's session exists, then it is sealed ([`send_missed_texts`]).
+fn copy_holders(store: &Store, recipients: &[MemberKey]) -> Result<Vec<MemberKey>, StoreError> {
+    let mut out = Vec::with_capacity(recipients.len());
+    for member in recipients {
+        match contact_of(store, member)? {
+            None => out.push(*member),
+            Some(contact) if contact.sending_blocked_reason().is_none() => out.push(*member),
+            Some(_) => {}
         }
     }
     Ok(out)
@@ -276,10 +291,11 @@ impl Engine {
                 let mut store = lock(&inner.store);
                 let group = load_group(&store, id)?;
                 group.replica.check_message(&me)?;
-                let recipients = reachable(&store, &group.replica.recipients(&me))?;
+                let members = group.replica.recipients(&me);
+                let recipients = reachable(&store, &members)?;
+                let holders = copy_holders(&store, &members)?;
                 let message = store.transaction(|store| -> Result<GroupMessage, EngineError> {
-                    let message =
-                        store.insert_outgoing_group_text(id, me, &text, &recipients, now)?;
+                    let message = store.insert_outgoing_group_text(id, me, &text, &holders, now)?;
                     let body = Body::GroupText {
                         group_id: id,
                         seq: message.seq,
@@ -459,6 +475,7 @@ impl Engine {
                 let before = group.replica.state.clone();
                 op(&mut group.replica.state, &me)?;
                 let line = roster_line(&before, &group.replica.state);
+                let mut follow_ups = Vec::new();
                 // Everyone before and after the change: a removed member learns of its removal from
                 // this envelope, the last one sealed to it.
                 let mut recipients = group.replica.recipients(&me);
@@ -475,12 +492,17 @@ impl Engine {
                         change: RosterMessage::State(group.replica.state.clone()),
                     };
                     fan_out(inner, store, &recipients, &body, None)?;
+                    // Our own change can make a held introduction valid (a member we added).
+                    release_held_introductions(store, me, id, &mut follow_ups)?;
+                    let moved = store.fail_missed_copies_of_former_members(id)?;
+                    store.refresh_group_message_states(&moved)?;
                     Ok(())
                 })?;
                 let group = load_group(&store, id)?;
                 let view = group_view(inner, &store, &group)?;
                 drop(store);
                 inner.outbox_wake.notify_one();
+                spawn_follow_ups(inner, follow_ups);
                 Ok(view)
             })
             .await
@@ -527,11 +549,233 @@ enum FollowUp {
         member: MemberKey,
         invite: String,
     },
-    /// Accept an introduction invite passed to us.
-    Accept { invite: String },
+    /// Accept an introduction invite (made by `inviter`) passed to us.
+    Accept {
+        group: GroupId,
+        inviter: MemberKey,
+        invite: String,
+    },
     /// (We are an admin and our roster just changed by someone else's message.) Send our whole
     /// roster to every other member but `except`.
     Gossip { group: GroupId, except: MemberKey },
+}
+
+impl FollowUp {
+    /// The settings row that keeps this work until it is done (`docs/engine.md` § Groups,
+    /// "Nothing is lost"); `None` for work that is not kept (receipts, gossip).
+    fn pending_row(&self) -> Option<(String, String)> {
+        let (kind, group, member, value) = match self {
+            Self::Introduce { group, member, via } => {
+                ("introduce", group, member, hex::encode(via.as_bytes()))
+            }
+            Self::Forward {
+                group,
+                member,
+                invite,
+            } => ("forward", group, member, invite.clone()),
+            Self::Accept {
+                group,
+                inviter,
+                invite,
+            } => ("accept", group, inviter, invite.clone()),
+            Self::Delivered { .. } | Self::Gossip { .. } => return None,
+        };
+        Some((
+            format!(
+                "{PENDING_GROUP_WORK_PREFIX}{kind}.{group}.{}",
+                hex::encode(member.as_bytes())
+            ),
+            value,
+        ))
+    }
+
+    /// The work a kept row describes (`None`: a row this version does not understand).
+    fn from_pending_row(key: &str, value: &str) -> Option<Self> {
+        let rest = key.strip_prefix(PENDING_GROUP_WORK_PREFIX)?;
+        let mut parts = rest.splitn(3, '.');
+        let (kind, group, member) = (parts.next()?, parts.next()?, parts.next()?);
+        let group: GroupId = group.parse().ok()?;
+        let key_of = |text: &str| {
+            hex::decode(text)
+                .ok()
+                .and_then(|bytes| MemberKey::from_slice(&bytes))
+        };
+        let member = key_of(member)?;
+        match kind {
+            "introduce" => Some(Self::Introduce {
+                group,
+                member,
+                via: key_of(value)?,
+            }),
+            "forward" => Some(Self::Forward {
+                group,
+                member,
+                invite: value.to_owned(),
+            }),
+            "accept" => Some(Self::Accept {
+                group,
+                inviter: member,
+                invite: value.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Queues `follow_up`, keeping it in the store first when it is work that must survive a
+/// restart (inside the caller's transaction, with the decision that made it).
+fn pend(
+    store: &mut Store,
+    follow_ups: &mut Vec<FollowUp>,
+    follow_up: FollowUp,
+) -> Result<(), StoreError> {
+    if let Some((key, value)) = follow_up.pending_row() {
+        store.pend_group_work(&key, &value)?;
+    }
+    follow_ups.push(follow_up);
+    Ok(())
+}
+
+/// How often kept group work that could not finish for now runs again, and missed texts are
+/// looked for (`docs/engine.md` § Groups, "Nothing is lost").
+pub const GROUP_WORK_SWEEP: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Whether a follow-up that failed with `error` may succeed if run again later: the relay was
+/// unreachable or refused it for its rate, or the store or runtime was busy. Anything else (a
+/// corrupt, expired or used invite, a group we left) fails for good.
+fn may_succeed_later(error: &EngineError) -> bool {
+    matches!(
+        error,
+        EngineError::RelayUnreachable(_)
+            | EngineError::Storage(_)
+            | EngineError::BlockingTask(_)
+            | EngineError::SubscriberGone(_)
+    )
+}
+
+/// Runs `follow_ups` in order on a tracked task. Each kept one is forgotten when done, or when
+/// it failed for good; one that may succeed later stays kept and is parked: the group-work sweep
+/// ([`group_work_loop`]) runs it again, and so does the next start.
+fn spawn_follow_ups(inner: &Arc<Inner>, follow_ups: Vec<FollowUp>) {
+    if follow_ups.is_empty() {
+        return;
+    }
+    let engine = Engine {
+        inner: inner.clone(),
+    };
+    let task = tokio::spawn(async move {
+        for follow_up in follow_ups {
+            let row = follow_up.pending_row();
+            let result = engine.follow_up(follow_up).await;
+            if let Err(error) = &result {
+                tracing::warn!(%error, "group follow-up failed");
+            }
+            let Some((key, _)) = row else { continue };
+            if result.as_ref().is_err_and(may_succeed_later) {
+                lock(&engine.inner.parked_group_work).insert(key);
+                continue;
+            }
+            if let Err(error) = engine
+                .inner
+                .on_store(move |store| Ok(store.finish_group_work(&key)?))
+                .await
+            {
+                tracing::warn!(%error, "group follow-up not forgotten");
+            }
+        }
+    });
+    inner.track(task);
+}
+
+/// On start (`docs/engine.md` § Groups, "Nothing is lost"): the group work kept but not done
+/// when the app stopped runs again, and our texts that members missed while they awaited an
+/// introduction that has completed meanwhile are sealed to them.
+pub(super) fn resume_group_work(inner: &Arc<Inner>) -> Result<(), EngineError> {
+    resume_kept_work(inner, |_| true)?;
+    send_missed_texts(inner)
+}
+
+/// Spawns the kept group work whose key `chosen` accepts; forgets rows this version cannot read.
+fn resume_kept_work(inner: &Arc<Inner>, chosen: impl Fn(&str) -> bool) -> Result<(), EngineError> {
+    let rows = lock(&inner.store).pending_group_work()?;
+    let mut follow_ups = Vec::new();
+    for (key, value) in rows.into_iter().filter(|(key, _)| chosen(key)) {
+        match FollowUp::from_pending_row(&key, &value) {
+            Some(follow_up) => follow_ups.push(follow_up),
+            None => lock(&inner.store).finish_group_work(&key)?,
+        }
+    }
+    spawn_follow_ups(inner, follow_ups);
+    Ok(())
+}
+
+/// Every [`GROUP_WORK_SWEEP`] while the engine runs: the parked group work runs again, and our
+/// texts a newly introduced member missed are sealed to it, so no missed wake-up (a relay that
+/// refused for its rate for longer than the retries last, a trigger lost to a race) can keep a
+/// group text from a member for longer than one sweep.
+pub(super) async fn group_work_loop(weak: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(GROUP_WORK_SWEEP).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let parked = std::mem::take(&mut *lock(&inner.parked_group_work));
+        let swept = inner
+            .blocking(move |inner| {
+                if !parked.is_empty() {
+                    resume_kept_work(inner, |key| parked.contains(key))?;
+                }
+                send_missed_texts(inner)
+            })
+            .await;
+        if let Err(error) = swept {
+            tracing::warn!(%error, "group work sweep failed");
+        }
+    }
+}
+
+/// Seals to each member with copies of our group texts never sealed (it awaited its
+/// introduction when they were sent) and a session now, the newest
+/// [`crate::store::MAX_MISSED_GROUP_TEXTS`] of them, in ONE transaction; the copies then move
+/// with the relay's OK and the member's receipts like any other, and so do the messages' states.
+/// Called when a pair's session is made (either side) and on start.
+pub(super) fn send_missed_texts(inner: &Inner) -> Result<(), EngineError> {
+    let mut store = lock(&inner.store);
+    let mut sealed_any = false;
+    for member in store.members_with_missed_group_texts()? {
+        let Some(contact) = contact_of(&store, &member)? else {
+            continue;
+        };
+        if contact.sending_blocked_reason().is_some() {
+            continue;
+        }
+        let missed = store.missed_group_texts(&member, contact.id)?;
+        if missed.is_empty() {
+            continue;
+        }
+        store.transaction(|store| -> Result<(), EngineError> {
+            for message in &missed {
+                let content = Content {
+                    v: CONTENT_VERSION,
+                    seq: 0,
+                    sent_at_ms: u64::try_from(message.sent_at.0).unwrap_or(0),
+                    body: Body::GroupText {
+                        group_id: message.group,
+                        seq: message.seq,
+                        text: message.body.clone(),
+                    },
+                    receipts: Vec::new(),
+                };
+                let sealed = inner.seal_for(store, contact.id, None, &content)?;
+                store.commit_group_copy_sealed(Some(message.id), &sealed)?;
+            }
+            Ok(())
+        })?;
+        sealed_any = true;
+    }
+    drop(store);
+    if sealed_any {
+        inner.outbox_wake.notify_one();
+    }
+    Ok(())
 }
 
 /// The group bodies' receive path, called from the receive run with the store lock held, after
@@ -606,19 +850,7 @@ pub(super) fn receive_group_body(
     for event in events {
         inner.emit(event);
     }
-    if !follow_ups.is_empty() {
-        let engine = Engine {
-            inner: inner.clone(),
-        };
-        let task = tokio::spawn(async move {
-            for follow_up in follow_ups {
-                if let Err(error) = engine.follow_up(follow_up).await {
-                    tracing::warn!(%error, "group follow-up failed");
-                }
-            }
-        });
-        inner.track(task);
-    }
+    spawn_follow_ups(inner, follow_ups);
     Ok(())
 }
 
@@ -713,6 +945,10 @@ fn receive_roster(
                 introductions(store, me, id, sender, &group.replica.state, follow_ups)?;
             }
             release_held_introductions(store, me, id, follow_ups)?;
+            // A member removed before its introduction completed never gets our texts.
+            let moved = store.fail_missed_copies_of_former_members(id)?;
+            let progress = store.refresh_group_message_states(&moved)?;
+            events.extend(progress.iter().map(group_progress_event));
             if group.replica.state.is_admin(&me) {
                 // Anti-entropy: our merged roster to every other member, so one who joined
                 // after the author's message, or missed it, still gets it.
@@ -758,12 +994,18 @@ fn introductions(
         if store.setting(&key)?.is_some() {
             continue;
         }
-        store.set_setting(&key, "requested")?;
-        follow_ups.push(FollowUp::Introduce {
-            group: id,
-            member,
-            via,
-        });
+        store.transaction(|store| -> Result<(), StoreError> {
+            store.set_setting(&key, "requested")?;
+            pend(
+                store,
+                follow_ups,
+                FollowUp::Introduce {
+                    group: id,
+                    member,
+                    via,
+                },
+            )
+        })?;
     }
     Ok(())
 }
@@ -859,7 +1101,11 @@ fn judge_introduction(
         if contact_of(store, &inviter)?.is_some() {
             return Ok(Apply(None));
         }
-        Ok(Apply(Some(FollowUp::Accept { invite })))
+        Ok(Apply(Some(FollowUp::Accept {
+            group: id,
+            inviter,
+            invite,
+        })))
     } else {
         // A member asks us, an admin, to pass its invite on.
         if !state.is_admin(&me) {
@@ -889,7 +1135,9 @@ fn receive_introduction(
     };
     match judge_introduction(store, me, id, sender, member, invite)? {
         IntroductionVerdict::Apply(follow_up) => {
-            follow_ups.extend(follow_up);
+            if let Some(follow_up) = follow_up {
+                pend(store, follow_ups, follow_up)?;
+            }
             Ok(Ok(()))
         }
         IntroductionVerdict::Refuse(reason) => Ok(Err(reason.into())),
@@ -916,14 +1164,21 @@ fn release_held_introductions(
     follow_ups: &mut Vec<FollowUp>,
 ) -> Result<(), StoreError> {
     for held in store.held_group_introductions(id)? {
-        match judge_introduction(store, me, id, held.sender, held.member, held.invite)? {
-            IntroductionVerdict::Hold(_) => continue,
-            IntroductionVerdict::Apply(follow_up) => follow_ups.extend(follow_up),
-            IntroductionVerdict::Refuse(reason) => {
-                tracing::info!(reason, "a held group introduction dropped");
-            }
+        let verdict = judge_introduction(store, me, id, held.sender, held.member, held.invite)?;
+        if let IntroductionVerdict::Hold(_) = verdict {
+            continue;
         }
-        store.drop_held_group_introduction(id, &held.sender, &held.member)?;
+        // The held row and the work it becomes change together.
+        store.transaction(|store| -> Result<(), StoreError> {
+            match verdict {
+                IntroductionVerdict::Apply(Some(follow_up)) => pend(store, follow_ups, follow_up)?,
+                IntroductionVerdict::Refuse(reason) => {
+                    tracing::info!(reason, "a held group introduction dropped");
+                }
+                IntroductionVerdict::Apply(None) | IntroductionVerdict::Hold(_) => {}
+            }
+            store.drop_held_group_introduction(id, &held.sender, &held.member)
+        })?;
     }
     Ok(())
 }
@@ -994,13 +1249,17 @@ impl Engine {
                 };
                 self.seal_group_body(&recipients, &body).await?;
             }
-            FollowUp::Accept { invite } => match self
-                .retry_rate_limited(|| self.accept_invite(&invite, ""))
-                .await
-            {
-                Ok(_) | Err(EngineError::ContactExists) => {}
-                Err(error) => return Err(error),
-            },
+            FollowUp::Accept { invite, .. } => {
+                match self
+                    .retry_rate_limited(|| self.accept_invite(&invite, ""))
+                    .await
+                {
+                    Ok(_) | Err(EngineError::ContactExists) => {}
+                    Err(error) => return Err(error),
+                }
+                // The pair's session exists now: what the inviter missed from us goes to it.
+                inner.blocking(|inner| send_missed_texts(inner)).await?;
+            }
         }
         Ok(())
     }

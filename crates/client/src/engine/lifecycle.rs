@@ -137,6 +137,7 @@ impl Engine {
             attachment_wake: Notify::new(),
             blocking_work: BlockingWork::default(),
             clock: config.clock,
+            parked_group_work: Mutex::new(HashSet::new()),
         });
         let engine = Self { inner };
         engine.inner.blocking(|inner| inner.resume()).await?;
@@ -253,6 +254,13 @@ impl Inner {
         self.clone().spawn_search_backlog();
         let expiry = tokio::spawn(super::disappearing::expiry_loop(Arc::downgrade(self)));
         self.track(expiry);
+        // Group work (introductions, missed texts) that a stop interrupted, then every
+        // GROUP_WORK_SWEEP what could not finish for now (§ Groups).
+        if let Err(error) = super::groups::resume_group_work(self) {
+            tracing::warn!(%error, "group work not resumed");
+        }
+        let sweep = tokio::spawn(super::groups::group_work_loop(Arc::downgrade(self)));
+        self.track(sweep);
         Ok(())
     }
 }

@@ -56,6 +56,10 @@ pub(crate) struct Inner {
     pub(super) blocking_work: BlockingWork,
     /// Our clock: message expiry is judged by it (`docs/engine.md` § Disappearing messages).
     pub(super) clock: Clock,
+    /// The keys of kept group work whose last run could not finish for now (relay unreachable or
+    /// refusing for its rate, storage busy): the group-work sweep runs them again
+    /// (`docs/engine.md` § Groups, "Nothing is lost").
+    pub(super) parked_group_work: Mutex<HashSet<String>>,
 }
 
 /// Counts the closures [`Inner::blocking`] runs on tokio's blocking pool. Such a closure cannot

@@ -459,6 +459,129 @@ impl Store {
     }
 }
 
+/// Settings key prefix of group work not done yet (`docs/engine.md` § Groups, "Nothing is
+/// lost"): `<prefix><kind>.<group>.<member hex>` → what the work needs. Written in the
+/// transaction that decides the work, deleted when it is done, replayed when the engine starts.
+pub const PENDING_GROUP_WORK_PREFIX: &str = "engine.group-pending.";
+
+/// The most of our group texts sealed to one member when its introduction completes (the
+/// newest first): a member added long ago and never introduced gets no unbounded backlog.
+pub const MAX_MISSED_GROUP_TEXTS: u32 = 200;
+
+impl Store {
+    /// Keeps a piece of group work (see [`PENDING_GROUP_WORK_PREFIX`]) until
+    /// [`Store::finish_group_work`]. `key` starts with the prefix.
+    pub fn pend_group_work(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        if !key.starts_with(PENDING_GROUP_WORK_PREFIX) {
+            return Err(StoreError::InvalidInput {
+                what: "a pending group work key",
+            });
+        }
+        self.set_setting(key, value)
+    }
+
+    /// Every piece of group work not done yet, as (key, value), oldest key order.
+    pub fn pending_group_work(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT key, value FROM settings WHERE substr(key, 1, ?1) = ?2 ORDER BY key",
+        )?;
+        let rows = statement
+            .query_map(
+                params![
+                    i64::try_from(PENDING_GROUP_WORK_PREFIX.len()).unwrap_or(i64::MAX),
+                    PENDING_GROUP_WORK_PREFIX
+                ],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Forgets a piece of group work (done, or never doable).
+    pub fn finish_group_work(&mut self, key: &str) -> Result<(), StoreError> {
+        let transaction = self.write()?;
+        transaction.execute("DELETE FROM settings WHERE key = ?1", params![key])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The members (still in the group) with copies of our group texts that were never sealed:
+    /// queued, with no outbox row for them (they awaited their introduction when sent).
+    pub fn members_with_missed_group_texts(&self) -> Result<Vec<MemberKey>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT DISTINCT c.member_key FROM group_copies c
+             JOIN group_messages m ON m.id = c.message_id
+             WHERE c.state = 0 AND m.direction = 1 AND m.kind = 0
+               AND EXISTS (SELECT 1 FROM group_members g
+                           WHERE g.group_id = m.group_id AND g.identity_key = c.member_key)
+               AND NOT EXISTS (SELECT 1 FROM outbox o JOIN contacts k ON k.id = o.contact_id
+                               WHERE o.group_message_id = m.id AND k.identity_key = c.member_key)",
+        )?;
+        let members = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(members)
+    }
+
+    /// After group `id`'s roster changed: the never-sealed copies of our texts for members no
+    /// longer in it fail (they will never be sent them), so those messages' states move on.
+    /// Returns the messages whose copy moved (each once), for
+    /// [`Store::refresh_group_message_states`].
+    pub fn fail_missed_copies_of_former_members(
+        &mut self,
+        id: GroupId,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let transaction = self.write()?;
+        let mut moved = transaction
+            .prepare(
+                "UPDATE group_copies SET state = 4 WHERE state = 0
+                   AND message_id IN (SELECT id FROM group_messages
+                                      WHERE group_id = ?1 AND direction = 1 AND kind = 0)
+                   AND NOT EXISTS (SELECT 1 FROM group_members g WHERE g.group_id = ?1
+                                   AND g.identity_key = group_copies.member_key)
+                   AND NOT EXISTS (SELECT 1 FROM outbox o JOIN contacts k ON k.id = o.contact_id
+                                   WHERE o.group_message_id = group_copies.message_id
+                                     AND k.identity_key = group_copies.member_key)
+                 RETURNING message_id",
+            )?
+            .query_map(params![id], |row| row.get::<_, MessageId>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        transaction.commit()?;
+        moved.sort_by_key(|message| message.to_string());
+        moved.dedup();
+        Ok(moved)
+    }
+
+    /// Our group texts `member` missed: its copy is queued and was never sealed (no outbox row
+    /// for `contact`, its contact now), in groups it is still a member of; at most
+    /// [`MAX_MISSED_GROUP_TEXTS`], the newest, returned oldest first.
+    pub fn missed_group_texts(
+        &self,
+        member: &MemberKey,
+        contact: ContactId,
+    ) -> Result<Vec<GroupMessage>, StoreError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages m
+             WHERE m.direction = 1 AND m.kind = 0
+               AND EXISTS (SELECT 1 FROM group_copies c
+                           WHERE c.message_id = m.id AND c.member_key = ?1 AND c.state = 0)
+               AND EXISTS (SELECT 1 FROM group_members g
+                           WHERE g.group_id = m.group_id AND g.identity_key = ?1)
+               AND NOT EXISTS (SELECT 1 FROM outbox o
+                               WHERE o.group_message_id = m.id AND o.contact_id = ?2)
+             ORDER BY m.sent_at DESC, m.seq DESC LIMIT ?3"
+        ))?;
+        let mut messages = statement
+            .query_map(
+                params![member, contact, i64::from(MAX_MISSED_GROUP_TEXTS)],
+                group_message_from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+}
+
 impl Store {
     /// Stores a new group (created here, or joined from an admin's roster). Returns it.
     /// [`StoreError::Conflict`] if a group with this id exists.
@@ -1097,6 +1220,61 @@ mod tests {
         let page = f.store.group_messages_page(id, None, 10).unwrap();
         assert_eq!(page.len(), 3);
         assert_eq!(page.last().unwrap().id, ours.id);
+    }
+
+    #[test]
+    fn a_copy_awaiting_an_introduction_is_missed_until_sealed_and_fails_on_removal() {
+        let mut f = fixture();
+        let bob = contact(&mut f.store, 2, "Bob");
+        let carol = contact(&mut f.store, 3, "Carol");
+        let (id, mut replica) = group(&mut f.store);
+        // Key 4 awaits its introduction: a copy is counted, none sealed.
+        let (message, items) = f
+            .store
+            .transaction(|store| -> Result<_, StoreError> {
+                let message = store.insert_outgoing_group_text(
+                    id,
+                    key(1),
+                    "early",
+                    &[key(2), key(3), key(4)],
+                    t(20),
+                )?;
+                let mut items =
+                    store.commit_group_copy_sealed(Some(message.id), &sealed(bob, b"to bob"))?;
+                items.extend(
+                    store
+                        .commit_group_copy_sealed(Some(message.id), &sealed(carol, b"to carol"))?,
+                );
+                Ok((message, items))
+            })
+            .unwrap();
+        assert_eq!(
+            f.store.members_with_missed_group_texts().unwrap(),
+            vec![key(4)]
+        );
+        for item in &items {
+            f.store.mark_outbox_sent(item.id).unwrap();
+        }
+        let progress = f.store.refresh_group_message_states(&[message.id]).unwrap();
+        assert_eq!(
+            progress[0].state,
+            MessageState::Queued,
+            "key 4's copy waits"
+        );
+        assert_eq!(progress[0].summary.total, 3);
+        // Key 4 is removed before its introduction completed: its copy fails, the message moves.
+        replica.state.remove(&key(1), &key(4)).unwrap();
+        f.store.save_group_replica(id, &replica, t(30)).unwrap();
+        let moved = f.store.fail_missed_copies_of_former_members(id).unwrap();
+        assert_eq!(moved, vec![message.id]);
+        assert!(
+            f.store
+                .members_with_missed_group_texts()
+                .unwrap()
+                .is_empty()
+        );
+        let progress = f.store.refresh_group_message_states(&moved).unwrap();
+        assert_eq!(progress[0].state, MessageState::OnRelay);
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub use expiry::{ChatTimer, DisappearingTimer, ExpiredMessage, timer_change_wins
 pub use groups::{
     Group, GroupCopy, GroupDeliverySummary, GroupMember, GroupMessage, GroupMessageKind,
     GroupMessageProgress, HeldIntroduction, MAX_GROUP_SEQ_ADVANCE, MAX_HELD_INTRODUCTIONS,
+    MAX_MISSED_GROUP_TEXTS, PENDING_GROUP_WORK_PREFIX,
 };
 pub use mailboxes::{
     InviteRecord, InviteStatus, MailboxDeletion, MailboxOwner, NewInvite, NewOwnMailbox,

@@ -27,12 +27,8 @@ use std::time::{Duration, Instant};
 
 use sealpost_client::engine::MessageStateView;
 use sealpost_client::{EngineConfig, EngineEvent};
+use sealpost_test_support::bench::{fdatasync_samples, machine, percentile};
 use sealpost_test_support::{Client, TestRelay, connect};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 fn summary(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -44,36 +40,10 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-fn machine() -> String {
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!(
-        "nproc={cores} loadavg={}",
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
-}
-
 /// fdatasync latency of a 4 KiB write in `dir` right now (p50, p99 of 200): the floor under
 /// every durable commit on the measured paths, which other load on the disk moves a lot.
 fn fdatasync_probe(dir: &std::path::Path) -> String {
-    use std::io::Write;
-    let path = dir.join("fsync-probe");
-    let mut file = std::fs::File::create(&path).unwrap();
-    let mut samples = Vec::with_capacity(200);
-    for _ in 0..200 {
-        file.write_all(&[0u8; 4096]).unwrap();
-        let start = Instant::now();
-        file.sync_data().unwrap();
-        samples.push(start.elapsed());
-    }
-    drop(file);
-    std::fs::remove_file(&path).unwrap();
-    samples.sort();
+    let samples = fdatasync_samples(dir, 200);
     format!(
         "fdatasync(4 KiB) p50={:?} p99={:?}",
         percentile(&samples, 0.50),

@@ -22,44 +22,13 @@
 use std::time::{Duration, Instant};
 
 use sealpost_relay::Rate;
+use sealpost_test_support::bench::{fdatasync_samples, machine, percentile};
 use sealpost_test_support::{Client, KeychainCleanup, TestRelay, connect};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn machine() -> String {
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!(
-        "nproc={cores} loadavg={}",
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
-}
 
 /// fdatasync latency of a 4 KiB write in `dir` right now (p50 of 100): the floor under the one
 /// commit of a sample.
 fn fdatasync_probe(dir: &std::path::Path) -> Duration {
-    use std::io::Write;
-    let path = dir.join("fsync-probe");
-    let mut file = std::fs::File::create(&path).unwrap();
-    let mut samples = Vec::with_capacity(100);
-    for _ in 0..100 {
-        file.write_all(&[0u8; 4096]).unwrap();
-        let start = Instant::now();
-        file.sync_data().unwrap();
-        samples.push(start.elapsed());
-    }
-    drop(file);
-    std::fs::remove_file(&path).unwrap();
-    samples.sort();
-    percentile(&samples, 0.5)
+    percentile(&fdatasync_samples(dir, 100), 0.5)
 }
 
 async fn wait_outbox_empty(client: &Client) {

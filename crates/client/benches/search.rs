@@ -20,6 +20,7 @@ use sealpost_client::DatabaseKey;
 use sealpost_client::store::{
     Contact, IdentityKeyBytes, NewContact, SearchQuery, Store, StoreError, UnixMillis,
 };
+use sealpost_test_support::bench::percentile;
 
 /// A small deterministic generator (xorshift64*): the same text on every run.
 struct Rng(u64);
@@ -162,11 +163,6 @@ fn fill_store(mut store: Store, count: usize) -> (Store, u64, Duration) {
         done += batch;
     }
     (store, text_bytes, started.elapsed())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 fn ms(duration: Duration) -> String {

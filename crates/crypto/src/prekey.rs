@@ -144,27 +144,17 @@ impl SignedPrekeyPair {
 
     /// Storage layout: version (1) ‖ public layout (100) ‖ X25519 secret (32). Keep it in the encrypted store only.
     pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(133));
-        out.push(PREKEY_STORAGE_VERSION);
-        out.extend_from_slice(&self.public.to_bytes());
-        out.extend_from_slice(self.secret.as_bytes());
-        out
+        to_storage(&self.public.to_bytes(), &self.secret)
     }
 
     /// Reads [`Self::to_secret_bytes`] back; checks that the secret matches the public key.
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(bytes);
-        let version = reader.u8()?;
-        if version != PREKEY_STORAGE_VERSION {
-            return Err(DecodeError::UnsupportedVersion { found: version });
-        }
-        let public = SignedPrekey::from_bytes(reader.take(SignedPrekey::LEN)?)?;
-        let raw_secret = Zeroizing::new(reader.array::<32>()?);
-        let secret = StaticSecret::from(*raw_secret);
-        reader.finish()?;
-        if !bool::from(PublicKey::from(&secret).as_bytes().ct_eq(&public.public)) {
-            return Err(DecodeError::InvalidKeyEncoding);
-        }
+        let (public, secret) = from_storage(
+            bytes,
+            SignedPrekey::LEN,
+            SignedPrekey::from_bytes,
+            |public| public.public,
+        )?;
         Ok(Self { secret, public })
     }
 }
@@ -243,29 +233,55 @@ impl OneTimePrekeyPair {
 
     /// Storage layout: version (1) ‖ public layout (36) ‖ X25519 secret (32).
     pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(69));
-        out.push(PREKEY_STORAGE_VERSION);
-        out.extend_from_slice(&self.public.to_bytes());
-        out.extend_from_slice(self.secret.as_bytes());
-        out
+        to_storage(&self.public.to_bytes(), &self.secret)
     }
 
     /// Reads [`Self::to_secret_bytes`] back; checks that the secret matches the public key.
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(bytes);
-        let version = reader.u8()?;
-        if version != PREKEY_STORAGE_VERSION {
-            return Err(DecodeError::UnsupportedVersion { found: version });
-        }
-        let public = OneTimePrekey::from_bytes(reader.take(OneTimePrekey::LEN)?)?;
-        let raw_secret = Zeroizing::new(reader.array::<32>()?);
-        let secret = StaticSecret::from(*raw_secret);
-        reader.finish()?;
-        if !bool::from(PublicKey::from(&secret).as_bytes().ct_eq(&public.public)) {
-            return Err(DecodeError::InvalidKeyEncoding);
-        }
+        let (public, secret) = from_storage(
+            bytes,
+            OneTimePrekey::LEN,
+            OneTimePrekey::from_bytes,
+            |public| public.public,
+        )?;
         Ok(Self { secret, public })
     }
+}
+
+/// The storage layout both prekey kinds share: version (1) ‖ public layout ‖ X25519 secret (32).
+fn to_storage(public_layout: &[u8], secret: &StaticSecret) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(1 + public_layout.len() + 32));
+    out.push(PREKEY_STORAGE_VERSION);
+    out.extend_from_slice(public_layout);
+    out.extend_from_slice(secret.as_bytes());
+    out
+}
+
+/// Reads [`to_storage`]'s layout: the public half (`public_len` bytes, read by `parse_public`)
+/// and the secret, which must match the public key `public_key_of` names.
+fn from_storage<Public>(
+    bytes: &[u8],
+    public_len: usize,
+    parse_public: impl FnOnce(&[u8]) -> Result<Public, DecodeError>,
+    public_key_of: impl FnOnce(&Public) -> [u8; 32],
+) -> Result<(Public, StaticSecret), DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let version = reader.u8()?;
+    if version != PREKEY_STORAGE_VERSION {
+        return Err(DecodeError::UnsupportedVersion { found: version });
+    }
+    let public = parse_public(reader.take(public_len)?)?;
+    let raw_secret = Zeroizing::new(reader.array::<32>()?);
+    let secret = StaticSecret::from(*raw_secret);
+    reader.finish()?;
+    if !bool::from(
+        PublicKey::from(&secret)
+            .as_bytes()
+            .ct_eq(&public_key_of(&public)),
+    ) {
+        return Err(DecodeError::InvalidKeyEncoding);
+    }
+    Ok((public, secret))
 }
 
 /// A peer's prekey bundle (X3DH §3.2) whose signed prekey signature has been verified.

@@ -9,6 +9,7 @@
 //! binaries); nothing shipped links it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bench;
 pub mod client;
 pub mod hostile;
 pub mod process;

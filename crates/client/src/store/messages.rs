@@ -414,6 +414,28 @@ fn seal_in(
     Ok(items)
 }
 
+/// [`StoreError::Conflict`] if the peer already used `seq` in this chat (a replay under a new
+/// envelope, or a peer that reuses numbers): the second message is not stored.
+fn refuse_reused_seq(
+    transaction: &Connection,
+    contact: ContactId,
+    seq: ConversationSeq,
+) -> Result<(), StoreError> {
+    let reused = transaction
+        .prepare_cached(
+            "SELECT 1 FROM messages WHERE contact_id = ?1 AND direction = 0 AND seq = ?2",
+        )?
+        .query_row(params![contact, seq.to_i64()], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if reused {
+        return Err(StoreError::Conflict {
+            what: "the peer reused a sequence number",
+        });
+    }
+    Ok(())
+}
+
 /// Inserts an incoming text message (inside [`receive_in`]'s savepoint).
 fn store_message_in(
     transaction: &Connection,
@@ -423,20 +445,9 @@ fn store_message_in(
     body: &str,
     sent_at: UnixMillis,
 ) -> Result<Message, StoreError> {
+    refuse_reused_seq(transaction, received.contact, seq)?;
     let seq = &seq;
     let sent_at = &sent_at;
-    let reused = transaction
-        .prepare_cached(
-            "SELECT 1 FROM messages WHERE contact_id = ?1 AND direction = 0 AND seq = ?2",
-        )?
-        .query_row(params![received.contact, seq.to_i64()], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if reused {
-        return Err(StoreError::Conflict {
-            what: "the peer reused a sequence number",
-        });
-    }
     transaction
         .prepare_cached(
             "INSERT INTO messages (id, contact_id, direction, seq, body, sent_at,
@@ -488,18 +499,7 @@ fn store_timer_change_in(
     timer: Option<DisappearingTimer>,
     sent_at: UnixMillis,
 ) -> Result<Message, StoreError> {
-    let reused = transaction
-        .prepare_cached(
-            "SELECT 1 FROM messages WHERE contact_id = ?1 AND direction = 0 AND seq = ?2",
-        )?
-        .query_row(params![received.contact, seq.to_i64()], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if reused {
-        return Err(StoreError::Conflict {
-            what: "the peer reused a sequence number",
-        });
-    }
+    refuse_reused_seq(transaction, received.contact, seq)?;
     transaction
         .prepare_cached(
             "INSERT INTO messages (id, contact_id, direction, seq, body, sent_at,

@@ -36,17 +36,32 @@ export async function sendFiles(contactId: string, files: File[]): Promise<void>
   }
 }
 
-/** The conversation's attachments, kept current from `attachment-updated` events. */
+/**
+ * The conversation's attachments, kept current from `attachment-updated` events. A received file
+ * arrives with its message (`message-received`), not with an event of its own, so each message
+ * of the contact fetches the list again; what is known already stays as its events made it (an
+ * event is never older than a fetch that raced it).
+ */
 export function useAttachments(contactId: string, onLinked: () => void): Attachment[] {
   const [attachments, setAttachments] = useState<Attachment[]>([]);
   const linked = useRef(onLinked);
   linked.current = onLinked;
   useEffect(() => {
     let live = true;
-    void getAttachments({ contactId }).then((list) => {
-      if (live) setAttachments(list);
-    });
+    const fetchNew = () =>
+      void getAttachments({ contactId }).then((list) => {
+        if (!live) return;
+        setAttachments((current) => {
+          const known = new Set(current.map((a) => a.id));
+          const added = list.filter((a) => !known.has(a.id));
+          return added.length === 0 ? current : [...current, ...added];
+        });
+      });
+    fetchNew();
     const stop = subscribeAll({
+      "message-received": ({ contactId: from }) => {
+        if (from === contactId) fetchNew();
+      },
       "attachment-updated": ({ attachment }) => {
         if (attachment.contactId !== contactId) return;
         setAttachments((list) => {

@@ -25,6 +25,8 @@ packages=(
   desktop-file-utils jq
   # Screenshots and .rpm bundles.
   imagemagick rpm
+  # Japanese glyphs in the WebDriver screenshots (the attachment test sends a Japanese file name).
+  fonts-ipafont-gothic
 )
 
 missing=()

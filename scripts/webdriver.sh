@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of the real Sealpost window: builds the UI and the app, then runs the
-# sealpost-webdriver-tests test binaries (two_profiles: alice and bob; group_chat: three people)
+# sealpost-webdriver-tests test binaries (two_profiles: alice and bob; group_chat: three people;
+# image_and_file: an image and a file sent, previewed and saved)
 # against app instances driven through tauri-driver + WebKitWebDriver (one driver per window), under Xvfb, a private D-Bus session and an unlocked
 # gnome-keyring. Needs the system packages of scripts/setup.sh (xvfb, webkit2gtk-driver, dbus,
 # gnome-keyring, the WebKitGTK build libraries).
@@ -9,7 +10,8 @@
 #   SEALPOST_SCREENSHOT_DIR  where screenshots go (default: target/screenshots in the repo)
 #   CARGO_TARGET_DIR         honoured as usual (the app binary is taken from there)
 #   SEALPOST_SKIP_UI_BUILD=1 use the existing ui/dist (no npm ci / npm run build)
-#   SEALPOST_WEBDRIVER_TESTS the test targets to run, in order (default: two_profiles group_chat)
+#   SEALPOST_WEBDRIVER_TESTS the test targets to run, in order (default: two_profiles group_chat
+#                            image_and_file)
 #
 # Each run gets fresh XDG config/data/cache directories (window state, keyring) and a fresh
 # SEALPOST_DATA_DIR (profiles), so runs never see each other's state. HOME is left alone so that
@@ -37,7 +39,7 @@ if [ "${1:-}" != "--inside-session" ]; then
   echo "webdriver: building the app and the tests (the workspace test build)"
   artifacts=$(cargo test --workspace --locked --no-run --message-format=json)
   test_bins=()
-  for test_name in ${SEALPOST_WEBDRIVER_TESTS:-two_profiles group_chat}; do
+  for test_name in ${SEALPOST_WEBDRIVER_TESTS:-two_profiles group_chat image_and_file}; do
     test_bin=$(jq -r --arg name "$test_name" 'select(.reason == "compiler-artifact"
         and .target.name == $name and .executable != null) | .executable' <<<"$artifacts")
     [ -x "$test_bin" ] || { echo "webdriver: the $test_name test binary was not built" >&2; exit 1; }
@@ -64,9 +66,11 @@ if [ "${1:-}" != "--inside-session" ]; then
   export XDG_CONFIG_HOME="$run_dir/config"
   export XDG_DATA_HOME="$run_dir/share"
   export XDG_CACHE_HOME="$run_dir/cache"
+  # Saved attachments go here, not to a developer's Downloads, and with no dialog.
+  export SEALPOST_DOWNLOAD_DIR="$run_dir/downloads"
   export SEALPOST_SCREENSHOT_DIR="${SEALPOST_SCREENSHOT_DIR:-$repo/target/screenshots}"
   mkdir -p "$SEALPOST_DATA_DIR" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME" \
-    "$SEALPOST_SCREENSHOT_DIR"
+    "$SEALPOST_DOWNLOAD_DIR" "$SEALPOST_SCREENSHOT_DIR"
   echo "webdriver: run directory $run_dir"
 
   # Xvfb outside D-Bus, so DISPLAY is known to everything D-Bus starts (notification daemons).

@@ -20,13 +20,15 @@ use sealpost_client::backup::{BackupProgress, BackupSummary, Passphrase};
 use sealpost_client::engine::search::SearchResultsView;
 use sealpost_client::engine::{
     AttachmentView, ChatView, ErrorKind, GroupMessageView, GroupView, InvitePreview, InviteView,
-    LocalRelaySettings, MessagePage, MessageView, NotificationSettings, OutgoingFile, ProfileView,
-    RelayChoice, RelayPassword, SafetyNumberView, Settings,
+    LocalRelaySettings, MessagePage, MessageView, NotificationSettings, ProfileView, RelayChoice,
+    RelayPassword, SafetyNumberView, Settings,
 };
 use sealpost_client::{AppError, AppStatus, EngineError};
 use serde::Serialize;
+use tauri::ipc::{Request, Response};
 use tauri::{AppHandle, Emitter, State};
 
+use crate::file_ipc::FileUpload;
 use crate::shell::{Shell, refresh_unread};
 use crate::window::MAIN_WINDOW;
 
@@ -162,15 +164,16 @@ pub async fn set_chat_timer(
     Ok(engine.set_chat_timer(&contact_id, seconds).await?)
 }
 
-/// `send_attachment`: an image is stripped of its metadata; a large file uploads in the
-/// background (`attachment-updated` events), a small one is sent at once.
+/// `send_attachment`: the file's bytes are the raw request body, its contact, name and type
+/// percent-encoded headers ([`FileUpload`]). An image is stripped of its metadata; a large file
+/// uploads in the background (`attachment-updated` events), a small one is sent at once.
 #[tauri::command]
 pub async fn send_attachment(
     handle: AppHandle,
     shell: State<'_, Shell>,
-    contact_id: String,
-    file: OutgoingFile,
+    request: Request<'_>,
 ) -> CommandResult<AttachmentView> {
+    let FileUpload { contact_id, file } = FileUpload::from_request(&request)?;
     let engine = shell.app(&handle).await?.engine();
     Ok(engine.send_attachment(&contact_id, file).await?)
 }
@@ -208,7 +211,8 @@ pub async fn cancel_attachment(
     Ok(engine.cancel_attachment(&attachment_id).await?)
 }
 
-/// `save_attachment`: the file's plaintext into the user's Downloads folder; returns its path.
+/// `save_attachment`: the file's plaintext into the user's Downloads folder (no dialog; see
+/// [`download_dir`]); returns its path.
 #[tauri::command]
 pub async fn save_attachment(
     handle: AppHandle,
@@ -221,24 +225,32 @@ pub async fn save_attachment(
     Ok(path.display().to_string())
 }
 
-/// The user's Downloads folder, where saved attachments go.
+/// Where saved attachments go: `SEALPOST_DOWNLOAD_DIR` when set (the WebDriver tests), else the
+/// user's Downloads folder, else `~/Downloads` (a desktop without XDG user directories has no
+/// Downloads folder configured, and saving must still work).
 fn download_dir(handle: &AppHandle) -> Result<std::path::PathBuf, CommandError> {
     use tauri::Manager;
-    handle
-        .path()
-        .download_dir()
+    if let Some(folder) = crate::launch::download_dir_from_env() {
+        return Ok(folder);
+    }
+    let path = handle.path();
+    path.download_dir()
+        .or_else(|_| path.home_dir().map(|home| home.join("Downloads")))
         .map_err(|e| CommandError::new(ErrorKind::Storage, e.to_string()))
 }
 
-/// `attachment_preview`: a PNG the engine encoded from the image (or its thumbnail).
+/// `attachment_preview`: a PNG the engine encoded from the image (or its thumbnail), as raw
+/// bytes (an `ArrayBuffer` in the UI, not a JSON array).
 #[tauri::command]
 pub async fn attachment_preview(
     handle: AppHandle,
     shell: State<'_, Shell>,
     attachment_id: String,
-) -> CommandResult<Vec<u8>> {
+) -> CommandResult<Response> {
     let engine = shell.app(&handle).await?.engine();
-    Ok(engine.attachment_preview(&attachment_id).await?)
+    Ok(Response::new(
+        engine.attachment_preview(&attachment_id).await?,
+    ))
 }
 
 /// `send_message`: stored and queued; the state moves on through `message-state` events.

@@ -16,7 +16,8 @@
 //! Directories: `<data dir>/sealpost/profiles/NAME` (see `sealpost_client::profile` for the data
 //! dir per OS). The environment variable [`DATA_DIR_ENV`] (`SEALPOST_DATA_DIR`) replaces
 //! `<data dir>/sealpost` as a whole, so tests point every profile of a run (and the local relay)
-//! into one temporary directory.
+//! into one temporary directory. [`DOWNLOAD_DIR_ENV`] (`SEALPOST_DOWNLOAD_DIR`) likewise
+//! replaces the folder saved attachments go to.
 
 use std::{ffi::OsString, path::PathBuf, str::FromStr};
 
@@ -26,6 +27,12 @@ use sealpost_client::{LocalRelayMode, ProfileDirs, ProfileName, ProfilesConfig};
 
 /// Environment variable that replaces `<OS data dir>/sealpost` (used by tests and portable setups).
 pub const DATA_DIR_ENV: &str = "SEALPOST_DATA_DIR";
+
+/// Environment variable naming the folder `save_attachment` writes to instead of the user's
+/// Downloads folder. The WebDriver tests set it (a run's own directory, so saving needs no
+/// dialog and never touches the developer's Downloads); it only chooses where the user's own
+/// saved files go, so it is as safe in production as the user's environment.
+pub const DOWNLOAD_DIR_ENV: &str = "SEALPOST_DOWNLOAD_DIR";
 
 /// The URL scheme of invite links.
 pub const INVITE_SCHEME: &str = "sealpost";
@@ -181,6 +188,13 @@ pub fn profiles_config_from_env() -> ProfilesConfig {
             .filter(|dir| !dir.is_empty())
             .map(PathBuf::from),
     }
+}
+
+/// The folder saved attachments go to when [`DOWNLOAD_DIR_ENV`] is set and not empty.
+pub fn download_dir_from_env() -> Option<PathBuf> {
+    std::env::var_os(DOWNLOAD_DIR_ENV)
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Whether a graphical display is reachable, judged cheaply from the environment. On Linux and

@@ -11,6 +11,7 @@
 
 pub mod commands;
 pub mod deep_link;
+pub mod file_ipc;
 pub mod launch;
 pub mod notify;
 pub mod shell;

@@ -1,1 +1,3 @@
 //! End-to-end tests of Sealpost: real clients, relay processes and the OS keychain together.
+
+pub mod watched_blobs;

@@ -12,6 +12,7 @@
 //! | `SEALPOST_DATA_DIR` | the data root the apps use (each profile gets `profiles/NAME` under it) |
 //! | `SEALPOST_SCREENSHOT_DIR` | where screenshots go (default `target/screenshots`) |
 //! | `SEALPOST_LOCAL_RELAY_PORT` | optional: the local test relay port every instance is started with |
+//! | `SEALPOST_DOWNLOAD_DIR` | where the apps save attachments (the app reads it too: no save dialog) |
 //!
 //! The helpers are what a person does: find a control by its test id (`data-testid`), type into
 //! it, click it, and wait — always with a bound — until something shows.
@@ -179,6 +180,17 @@ impl Harness {
     /// Where screenshots are saved.
     pub fn screenshot_dir(&self) -> &Path {
         &self.screenshot_dir
+    }
+
+    /// Where the app instances save attachments: `SEALPOST_DOWNLOAD_DIR`, which the script sets
+    /// for the apps as well (`ui/CONTRACT.md`: `save_attachment` writes there, without a dialog).
+    pub fn download_dir(&self) -> Result<PathBuf> {
+        std::env::var_os("SEALPOST_DOWNLOAD_DIR")
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+            .ok_or(HarnessError::MissingEnv {
+                name: "SEALPOST_DOWNLOAD_DIR",
+            })
     }
 
     /// Starts one app instance for `profile` in local test relay mode, with `extra_args` after

@@ -72,12 +72,6 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
     "set_chat_timer",
     { contactId: "c1", seconds: 3600 },
   ],
-  [
-    "sendAttachment",
-    () => commands.sendAttachment({ contactId: "c1", file: { fileName: "a.txt", mediaType: "text/plain", bytes: [1] } }),
-    "send_attachment",
-    { contactId: "c1", file: { fileName: "a.txt", mediaType: "text/plain", bytes: [1] } },
-  ],
   ["getAttachments", () => commands.getAttachments({ contactId: "c1" }), "get_attachments", { contactId: "c1" }],
   [
     "downloadAttachment",
@@ -87,12 +81,6 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
   ],
   ["cancelAttachment", () => commands.cancelAttachment({ attachmentId: "a1" }), "cancel_attachment", { attachmentId: "a1" }],
   ["saveAttachment", () => commands.saveAttachment({ attachmentId: "a1" }), "save_attachment", { attachmentId: "a1" }],
-  [
-    "attachmentPreview",
-    () => commands.attachmentPreview({ attachmentId: "a1" }),
-    "attachment_preview",
-    { attachmentId: "a1" },
-  ],
   ["markRead", () => commands.markRead({ contactId: "c1", upToSeq: 9 }), "mark_read", { contactId: "c1", upToSeq: 9 }],
   ["createInvite", () => commands.createInvite(), "create_invite", undefined],
   ["listInvites", () => commands.listInvites(), "list_invites", undefined],
@@ -206,7 +194,7 @@ describe("command wrappers", () => {
 
   it("covers every exported wrapper exactly", () => {
     const exported = Object.keys(commands).sort();
-    const tested = [...new Set(cases.map(([name]) => name.split(" ")[0]))].sort();
+    const tested = [...new Set([...cases.map(([name]) => name.split(" ")[0]), ...rawWrappers])].sort();
     expect(tested).toEqual(exported);
   });
 
@@ -225,6 +213,65 @@ describe("command wrappers", () => {
   it("turns a plain string rejection into an internal error", async () => {
     invoke.mockRejectedValueOnce("Command foo not found");
     await expect(commands.appStatus()).rejects.toEqual({ kind: "internal", message: "Command foo not found" });
+  });
+});
+
+// Files cross IPC as raw bytes (ui/CONTRACT.md § Files across IPC), tested below.
+const rawWrappers = ["sendAttachment", "attachmentPreview"];
+
+/** The headers `invoke` was called with, as a plain object. */
+function sentHeaders(): Record<string, string> {
+  const options = invoke.mock.calls[0]?.[2] as { headers: Record<string, string> };
+  return options.headers;
+}
+
+describe("raw byte wrappers", () => {
+  const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 255]);
+
+  it("sendAttachment sends the bytes as the raw body and the rest as headers", async () => {
+    await expect(
+      commands.sendAttachment({ contactId: "c1", file: { fileName: "a.txt", mediaType: "text/plain", bytes: png } }),
+    ).resolves.toBe("ok");
+    expect(invoke).toHaveBeenCalledTimes(1);
+    const [command, body] = invoke.mock.calls[0] ?? [];
+    expect(command).toBe("send_attachment");
+    // The very bytes, not a JSON array of numbers.
+    expect(body).toBe(png);
+    expect(sentHeaders()).toEqual({
+      "Sealpost-Contact-Id": "c1",
+      "Sealpost-File-Name": "a.txt",
+      "Sealpost-Media-Type": "text%2Fplain",
+    });
+  });
+
+  // The same encodings are decoded in src-tauri/src/file_ipc.rs's tests.
+  it.each([
+    ["a Japanese name", "写真 (1).png", "%E5%86%99%E7%9C%9F%20(1).png"],
+    ["a name with bidi controls", "\u202Egnp.exe\u202C", "%E2%80%AEgnp.exe%E2%80%AC"],
+    ["a lone surrogate", "a\uD800b.txt", "a%EF%BF%BDb.txt"],
+  ])("sendAttachment percent-encodes %s into visible ASCII", async (_what, name, encoded) => {
+    await commands.sendAttachment({ contactId: "c1", file: { fileName: name, mediaType: "image/png", bytes: png } });
+    const header = sentHeaders()["Sealpost-File-Name"] ?? "";
+    expect(header).toBe(encoded);
+    expect(header).toMatch(/^[\x21-\x7e]*$/);
+    expect(decodeURIComponent(header)).toBe(name.replace("\uD800", "\uFFFD"));
+    // A real Headers object takes it (a raw non-ASCII value would throw).
+    expect(new Headers({ "Sealpost-File-Name": header }).get("Sealpost-File-Name")).toBe(encoded);
+  });
+
+  it("attachmentPreview turns the raw response into bytes", async () => {
+    invoke.mockResolvedValueOnce(png.slice().buffer);
+    const preview = await commands.attachmentPreview({ attachmentId: "a1" });
+    expect(invoke).toHaveBeenCalledWith("attachment_preview", { attachmentId: "a1" });
+    expect(preview).toBeInstanceOf(Uint8Array);
+    expect(Array.from(preview)).toEqual(Array.from(png));
+  });
+
+  it("rejections of raw byte commands become {kind, message}", async () => {
+    invoke.mockRejectedValueOnce({ kind: "attachment_too_large", message: "too large" });
+    await expect(
+      commands.sendAttachment({ contactId: "c1", file: { fileName: "a", mediaType: "", bytes: png } }),
+    ).rejects.toEqual({ kind: "attachment_too_large", message: "too large" });
   });
 });
 

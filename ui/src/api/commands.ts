@@ -29,6 +29,56 @@ async function invoke<T>(command: string, args?: Record<string, unknown>): Promi
   }
 }
 
+/**
+ * Files across IPC as raw bytes (`ui/CONTRACT.md` § Files across IPC): `body` goes as the raw
+ * request body (an octet stream, not a JSON array of numbers) and `headers` as request headers,
+ * each value percent-encoded UTF-8 ({@link headerValue}). The mock takes `mockArgs`, the same
+ * fields as one object.
+ */
+async function invokeRaw<T>(
+  command: string,
+  body: Uint8Array,
+  headers: Record<string, string>,
+  mockArgs: Record<string, unknown>,
+): Promise<T> {
+  try {
+    if (hasTauri()) return await tauriInvoke<T>(command, body, { headers });
+    const mock = await loadMock();
+    return await mock.mockInvoke<T>(command, mockArgs);
+  } catch (error) {
+    throw toEngineError(error);
+  }
+}
+
+/**
+ * A header value for any text: its UTF-8 percent-encoded (`encodeURIComponent`), so a file name
+ * such as "写真.png" or one holding bidirectional controls survives the ASCII-only headers; the
+ * app decodes it (src-tauri/src/file_ipc.rs). A lone surrogate, which has no UTF-8, becomes U+FFFD.
+ */
+function headerValue(text: string): string {
+  let wellFormed = "";
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    const next = text.charCodeAt(i + 1);
+    if (unit >= 0xd800 && unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+      wellFormed += text.slice(i, i + 2);
+      i++;
+    } else if (unit >= 0xd800 && unit <= 0xdfff) {
+      wellFormed += "\uFFFD";
+    } else {
+      wellFormed += text.charAt(i);
+    }
+  }
+  return encodeURIComponent(wellFormed);
+}
+
+/** The header names of `send_attachment` (src-tauri/src/file_ipc.rs). */
+const FILE_HEADERS = {
+  contactId: "Sealpost-Contact-Id",
+  fileName: "Sealpost-File-Name",
+  mediaType: "Sealpost-Media-Type",
+} as const;
+
 /** What the UI needs at start: profile, onboarded, local relay and connections. */
 export const appStatus = (): Promise<AppStatus> => invoke("app_status");
 
@@ -69,9 +119,20 @@ export const sendMessage = (args: { contactId: string; text: string }): Promise<
  * 604800). Returns the system line. */
 export const setChatTimer = (args: { contactId: string; seconds: number }): Promise<Message> =>
   invoke("set_chat_timer", args);
-/** Sends a file (an image is stripped of its metadata first); progress in `attachment-updated`. */
+
+/** Sends a file (an image is stripped of its metadata first); progress in `attachment-updated`.
+ * The bytes cross IPC raw, the contact, name and type as headers. */
 export const sendAttachment = (args: { contactId: string; file: OutgoingFile }): Promise<Attachment> =>
-  invoke("send_attachment", args);
+  invokeRaw(
+    "send_attachment",
+    args.file.bytes,
+    {
+      [FILE_HEADERS.contactId]: headerValue(args.contactId),
+      [FILE_HEADERS.fileName]: headerValue(args.file.fileName),
+      [FILE_HEADERS.mediaType]: headerValue(args.file.mediaType),
+    },
+    args,
+  );
 
 /** Every attachment of a conversation, oldest first. */
 export const getAttachments = (args: { contactId: string }): Promise<Attachment[]> =>
@@ -89,9 +150,9 @@ export const cancelAttachment = (args: { attachmentId: string }): Promise<Attach
 export const saveAttachment = (args: { attachmentId: string }): Promise<string> =>
   invoke("save_attachment", args);
 
-/** A PNG of the image (or its thumbnail) that the engine encoded. */
-export const attachmentPreview = (args: { attachmentId: string }): Promise<number[]> =>
-  invoke("attachment_preview", args);
+/** A PNG of the image (or its thumbnail) that the engine encoded; it crosses IPC as raw bytes. */
+export const attachmentPreview = async (args: { attachmentId: string }): Promise<Uint8Array> =>
+  new Uint8Array(await invoke<ArrayBuffer>("attachment_preview", args));
 
 /** Marks incoming messages up to and including upToSeq read (sends receipts if enabled). */
 export const markRead = (args: { contactId: string; upToSeq: number }): Promise<void> =>

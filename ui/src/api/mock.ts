@@ -506,7 +506,7 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
   send_attachment: (args): Attachment => {
     const record = contact(args.contactId);
     const file = (args.file ?? {}) as { fileName?: unknown; mediaType?: unknown; bytes?: unknown };
-    const bytes = Array.isArray(file.bytes) ? file.bytes : [];
+    const bytes = file.bytes instanceof Uint8Array ? file.bytes : new Uint8Array(0);
     if (bytes.length > 100 * 1024 * 1024) fail("attachment_too_large", "file too large");
     const name = typeof file.fileName === "string" ? file.fileName : "file";
     const message = pushMessage(record, true, name, Date.now(), "queued");
@@ -540,7 +540,7 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
 
   save_attachment: (args): string => `~/Downloads/${mockAttachment(args.attachmentId).fileName}`,
 
-  attachment_preview: (): number[] => fail("invalid_input", "no preview in the mock"),
+  attachment_preview: (): ArrayBuffer => fail("invalid_input", "no preview in the mock"),
 
   send_message: (args): Message => {
     const record = contact(args.contactId);

@@ -19,13 +19,13 @@ import { useI18n } from "../i18n";
 import { neutraliseBidi } from "../lib/names";
 import { ErrorText } from "./ErrorText";
 
-/** Reads a browser `File` into what `send_attachment` takes. */
+/** Reads a browser `File` into what `send_attachment` takes (its bytes as they are, no copy). */
 export async function readFile(file: File): Promise<OutgoingFile> {
   const buffer = await file.arrayBuffer();
   return {
     fileName: file.name || "file",
     mediaType: file.type || "application/octet-stream",
-    bytes: Array.from(new Uint8Array(buffer)),
+    bytes: new Uint8Array(buffer),
   };
 }
 
@@ -36,17 +36,32 @@ export async function sendFiles(contactId: string, files: File[]): Promise<void>
   }
 }
 
-/** The conversation's attachments, kept current from `attachment-updated` events. */
+/**
+ * The conversation's attachments, kept current from `attachment-updated` events. A received file
+ * arrives with its message (`message-received`), not with an event of its own, so each message
+ * of the contact fetches the list again; what is known already stays as its events made it (an
+ * event is never older than a fetch that raced it).
+ */
 export function useAttachments(contactId: string, onLinked: () => void): Attachment[] {
   const [attachments, setAttachments] = useState<Attachment[]>([]);
   const linked = useRef(onLinked);
   linked.current = onLinked;
   useEffect(() => {
     let live = true;
-    void getAttachments({ contactId }).then((list) => {
-      if (live) setAttachments(list);
-    });
+    const fetchNew = () =>
+      void getAttachments({ contactId }).then((list) => {
+        if (!live) return;
+        setAttachments((current) => {
+          const known = new Set(current.map((a) => a.id));
+          const added = list.filter((a) => !known.has(a.id));
+          return added.length === 0 ? current : [...current, ...added];
+        });
+      });
+    fetchNew();
     const stop = subscribeAll({
+      "message-received": ({ contactId: from }) => {
+        if (from === contactId) fetchNew();
+      },
       "attachment-updated": ({ attachment }) => {
         if (attachment.contactId !== contactId) return;
         setAttachments((list) => {
@@ -74,9 +89,13 @@ function formatSize(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
-function toDataUrl(png: number[]): string {
+/** A `data:` URL of PNG bytes (the CSP allows `data:` images, not `blob:`). */
+export function toDataUrl(png: Uint8Array): string {
   let binary = "";
-  for (const byte of png) binary += String.fromCharCode(byte);
+  // In slices: one `fromCharCode` call per byte is slow, and one for all of them overflows the stack.
+  for (let start = 0; start < png.length; start += 0x8000) {
+    binary += String.fromCharCode(...png.subarray(start, start + 0x8000));
+  }
   return `data:image/png;base64,${btoa(binary)}`;
 }
 
@@ -145,7 +164,7 @@ export function AttachmentCard({ attachment }: { attachment: Attachment }) {
         </button>
       )}
       {saved !== null && (
-        <p class="muted" role="status">
+        <p class="muted" role="status" data-testid="attachment-saved">
           {t("attachment.saved", { path: saved })}
         </p>
       )}

@@ -5,7 +5,7 @@
 import { cleanup, render, screen } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Attachment } from "../api/types";
-import { AttachmentCard } from "./Attachments";
+import { AttachmentCard, readFile, toDataUrl } from "./Attachments";
 
 const base: Attachment = {
   id: "a1",
@@ -53,5 +53,25 @@ describe("attachment cards", () => {
     expect(document.body.textContent).toContain("changed on the way");
     rerender(<AttachmentCard attachment={{ ...base, state: "failed", error: "attachment_expired" }} />);
     expect(document.body.textContent).toContain("expired");
+  });
+});
+
+describe("files as bytes", () => {
+  it("readFile keeps the file's bytes as a Uint8Array (raw across IPC, not a number array)", async () => {
+    const file = new File([new Uint8Array([1, 2, 255])], "写真.png", { type: "image/png" });
+    const outgoing = await readFile(file);
+    expect(outgoing.fileName).toBe("写真.png");
+    expect(outgoing.mediaType).toBe("image/png");
+    expect(outgoing.bytes).toBeInstanceOf(Uint8Array);
+    expect(Array.from(outgoing.bytes)).toEqual([1, 2, 255]);
+  });
+
+  it("toDataUrl encodes a preview larger than one slice exactly", () => {
+    const png = new Uint8Array(100_000).map((_, i) => (i * 7) % 256);
+    const url = toDataUrl(png);
+    expect(url.startsWith("data:image/png;base64,")).toBe(true);
+    const decoded = Uint8Array.from(atob(url.slice("data:image/png;base64,".length)), (c) => c.charCodeAt(0));
+    expect(decoded.length).toBe(png.length);
+    expect(decoded.every((byte, i) => byte === png[i])).toBe(true);
   });
 });

@@ -664,17 +664,18 @@ impl ErrorKind {
     }
 }
 
-/// A file to send.
-#[derive(Clone, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(rename = "OutgoingFile")]
+/// A file to send. It is not JSON across IPC: the UI's `sendAttachment` wrapper sends `bytes` as
+/// the raw request body and the other fields as percent-encoded headers, which the app decodes
+/// into this (`ui/CONTRACT.md` § Files across IPC).
+#[derive(Clone, TS)]
+#[ts(rename = "OutgoingFile", rename_all = "camelCase")]
 pub struct OutgoingFile {
     /// Its name.
     pub file_name: String,
     /// Its media type as the UI knows it (a hint; images are recognised by their bytes).
     pub media_type: String,
-    /// Its bytes.
-    #[ts(type = "number[]")]
+    /// Its bytes (the raw body of the request).
+    #[ts(type = "Uint8Array")]
     pub bytes: Vec<u8>,
 }
 

@@ -1,7 +1,9 @@
 // Generated from the Rust types by src-tauri/tests/ipc_types.rs (ts-rs). Do not edit: change the Rust type and run that test with SEALPOST_WRITE_TS=1.
 
 /**
- * A file to send.
+ * A file to send. It is not JSON across IPC: the UI's `sendAttachment` wrapper sends `bytes` as
+ * the raw request body and the other fields as percent-encoded headers, which the app decodes
+ * into this (`ui/CONTRACT.md` § Files across IPC).
  */
 export type OutgoingFile = { 
 /**
@@ -13,6 +15,6 @@ fileName: string,
  */
 mediaType: string, 
 /**
- * Its bytes.
+ * Its bytes (the raw body of the request).
  */
-bytes: number[], };
+bytes: Uint8Array, };

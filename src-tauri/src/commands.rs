@@ -607,6 +607,30 @@ pub async fn send_group_message(
     Ok(engine.send_group_message(&group_id, &text).await?)
 }
 
+/// `send_group_attachment`: a file for every member, uploaded once (progress in
+/// `attachment-updated`).
+#[tauri::command]
+pub async fn send_group_attachment(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+    file: OutgoingFile,
+) -> CommandResult<AttachmentView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.send_group_attachment(&group_id, file).await?)
+}
+
+/// `get_group_attachments`: every attachment of a group.
+#[tauri::command]
+pub async fn get_group_attachments(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+) -> CommandResult<Vec<AttachmentView>> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.get_group_attachments(&group_id).await?)
+}
+
 /// `add_group_member` (admin): adds a contact.
 #[tauri::command]
 pub async fn add_group_member(

@@ -152,6 +152,18 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
     { groupId: "g1", text: "hi" },
   ],
   [
+    "sendGroupAttachment",
+    () => commands.sendGroupAttachment({ groupId: "g1", file: { fileName: "a.txt", mediaType: "text/plain", bytes: [1] } }),
+    "send_group_attachment",
+    { groupId: "g1", file: { fileName: "a.txt", mediaType: "text/plain", bytes: [1] } },
+  ],
+  [
+    "getGroupAttachments",
+    () => commands.getGroupAttachments({ groupId: "g1" }),
+    "get_group_attachments",
+    { groupId: "g1" },
+  ],
+  [
     "addGroupMember",
     () => commands.addGroupMember({ groupId: "g1", contactId: "c1" }),
     "add_group_member",

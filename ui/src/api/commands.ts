@@ -198,6 +198,14 @@ export const getGroupMessages = (args: {
 export const sendGroupMessage = (args: { groupId: string; text: string }): Promise<GroupMessage> =>
   invoke("send_group_message", args);
 
+/** Sends a file to every member, uploaded once; progress in `attachment-updated`. */
+export const sendGroupAttachment = (args: { groupId: string; file: OutgoingFile }): Promise<Attachment> =>
+  invoke("send_group_attachment", args);
+
+/** Every attachment of a group, oldest first. */
+export const getGroupAttachments = (args: { groupId: string }): Promise<Attachment[]> =>
+  invoke("get_group_attachments", args);
+
 /** Adds a contact to the group (admins only). */
 export const addGroupMember = (args: { groupId: string; contactId: string }): Promise<Group> =>
   invoke("add_group_member", args);

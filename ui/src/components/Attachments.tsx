@@ -10,8 +10,10 @@ import {
   cancelAttachment,
   downloadAttachment,
   getAttachments,
+  getGroupAttachments,
   saveAttachment,
   sendAttachment,
+  sendGroupAttachment,
 } from "../api/commands";
 import { subscribeAll } from "../api/events";
 import type { Attachment, OutgoingFile } from "../api/types";
@@ -36,19 +38,30 @@ export async function sendFiles(contactId: string, files: File[]): Promise<void>
   }
 }
 
+/** Sends every file to the group's members (each uploaded once), one after the other. */
+export async function sendGroupFiles(groupId: string, files: File[]): Promise<void> {
+  for (const file of files) {
+    await sendGroupAttachment({ groupId, file: await readFile(file) });
+  }
+}
+
+/** Whose attachments `useAttachments` follows: a contact's (1:1 chat) or a group's. */
+export type AttachmentScope = "contact" | "group";
+
 /** The conversation's attachments, kept current from `attachment-updated` events. */
-export function useAttachments(contactId: string, onLinked: () => void): Attachment[] {
+export function useAttachments(chatId: string, onLinked: () => void, scope: AttachmentScope = "contact"): Attachment[] {
   const [attachments, setAttachments] = useState<Attachment[]>([]);
   const linked = useRef(onLinked);
   linked.current = onLinked;
   useEffect(() => {
     let live = true;
-    void getAttachments({ contactId }).then((list) => {
+    const first = scope === "group" ? getGroupAttachments({ groupId: chatId }) : getAttachments({ contactId: chatId });
+    void first.then((list) => {
       if (live) setAttachments(list);
     });
     const stop = subscribeAll({
       "attachment-updated": ({ attachment }) => {
-        if (attachment.contactId !== contactId) return;
+        if ((scope === "group" ? attachment.groupId : attachment.contactId) !== chatId) return;
         setAttachments((list) => {
           const before = list.find((a) => a.id === attachment.id);
           if (before !== undefined && before.messageId === null && attachment.messageId !== null) {
@@ -64,7 +77,7 @@ export function useAttachments(contactId: string, onLinked: () => void): Attachm
       live = false;
       stop();
     };
-  }, [contactId]);
+  }, [chatId, scope]);
   return attachments;
 }
 

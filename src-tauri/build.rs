@@ -45,6 +45,8 @@ const COMMANDS: &[&str] = &[
     "get_group",
     "get_group_messages",
     "send_group_message",
+    "send_group_attachment",
+    "get_group_attachments",
     "add_group_member",
     "remove_group_member",
     "promote_group_member",

@@ -28,7 +28,7 @@ use serde::Serialize;
 use tauri::ipc::{Request, Response};
 use tauri::{AppHandle, Emitter, State};
 
-use crate::file_ipc::FileUpload;
+use crate::file_ipc::{FileTarget, FileUpload};
 use crate::shell::{Shell, refresh_unread};
 use crate::window::MAIN_WINDOW;
 
@@ -173,9 +173,9 @@ pub async fn send_attachment(
     shell: State<'_, Shell>,
     request: Request<'_>,
 ) -> CommandResult<AttachmentView> {
-    let FileUpload { contact_id, file } = FileUpload::from_request(&request)?;
+    let FileUpload { chat_id, file } = FileUpload::from_request(&request, FileTarget::Contact)?;
     let engine = shell.app(&handle).await?.engine();
-    Ok(engine.send_attachment(&contact_id, file).await?)
+    Ok(engine.send_attachment(&chat_id, file).await?)
 }
 
 /// `get_attachments`: every attachment of a conversation.
@@ -617,6 +617,31 @@ pub async fn send_group_message(
 ) -> CommandResult<GroupMessageView> {
     let engine = shell.app(&handle).await?.engine();
     Ok(engine.send_group_message(&group_id, &text).await?)
+}
+
+/// `send_group_attachment`: a file for every member, uploaded once (progress in
+/// `attachment-updated`); its bytes are the raw request body, its group, name and type
+/// percent-encoded headers ([`FileUpload`]).
+#[tauri::command]
+pub async fn send_group_attachment(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    request: Request<'_>,
+) -> CommandResult<AttachmentView> {
+    let FileUpload { chat_id, file } = FileUpload::from_request(&request, FileTarget::Group)?;
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.send_group_attachment(&chat_id, file).await?)
+}
+
+/// `get_group_attachments`: every attachment of a group.
+#[tauri::command]
+pub async fn get_group_attachments(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+) -> CommandResult<Vec<AttachmentView>> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.get_group_attachments(&group_id).await?)
 }
 
 /// `add_group_member` (admin): adds a contact.

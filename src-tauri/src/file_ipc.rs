@@ -17,37 +17,61 @@ use tauri::ipc::{InvokeBody, Request};
 
 use crate::commands::CommandError;
 
-/// The header naming the contact the file goes to.
+/// The header naming the contact the file goes to (`send_attachment`).
 pub const CONTACT_ID_HEADER: &str = "sealpost-contact-id";
+/// The header naming the group the file goes to (`send_group_attachment`).
+pub const GROUP_ID_HEADER: &str = "sealpost-group-id";
 /// The header with the file's name.
 pub const FILE_NAME_HEADER: &str = "sealpost-file-name";
 /// The header with the file's media type as the UI knows it.
 pub const MEDIA_TYPE_HEADER: &str = "sealpost-media-type";
 
-/// A `send_attachment` request, decoded.
+/// Which conversation a file goes to, and so which header names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileTarget {
+    /// A contact's chat: [`CONTACT_ID_HEADER`].
+    Contact,
+    /// A group: [`GROUP_ID_HEADER`].
+    Group,
+}
+
+impl FileTarget {
+    fn header(self) -> &'static str {
+        match self {
+            Self::Contact => CONTACT_ID_HEADER,
+            Self::Group => GROUP_ID_HEADER,
+        }
+    }
+}
+
+/// A `send_attachment` or `send_group_attachment` request, decoded.
 pub struct FileUpload {
-    /// The contact the file goes to.
-    pub contact_id: String,
+    /// The contact or group the file goes to.
+    pub chat_id: String,
     /// The file: its name, media type and bytes.
     pub file: OutgoingFile,
 }
 
 impl FileUpload {
-    /// Decodes a `send_attachment` invocation.
-    pub fn from_request(request: &Request<'_>) -> Result<Self, CommandError> {
-        Self::parse(request.body(), request.headers())
+    /// Decodes a `send_attachment` (`target` contact) or `send_group_attachment` invocation.
+    pub fn from_request(request: &Request<'_>, target: FileTarget) -> Result<Self, CommandError> {
+        Self::parse(request.body(), request.headers(), target)
     }
 
     /// Decodes the raw `body` and the percent-encoded `headers`. The body is copied once: the
     /// engine takes the bytes to its blocking pool, and Tauri lends the request only.
-    pub fn parse(body: &InvokeBody, headers: &HeaderMap) -> Result<Self, CommandError> {
+    pub fn parse(
+        body: &InvokeBody,
+        headers: &HeaderMap,
+        target: FileTarget,
+    ) -> Result<Self, CommandError> {
         let InvokeBody::Raw(bytes) = body else {
             return Err(invalid(
-                "send_attachment takes the file's bytes as a raw body, not JSON",
+                "a file is sent as its bytes in a raw body, not as JSON",
             ));
         };
         Ok(Self {
-            contact_id: header(headers, CONTACT_ID_HEADER)?,
+            chat_id: header(headers, target.header())?,
             file: OutgoingFile {
                 file_name: header(headers, FILE_NAME_HEADER)?,
                 media_type: header(headers, MEDIA_TYPE_HEADER)?,
@@ -93,13 +117,17 @@ mod tests {
     }
 
     fn parse(headers: &HeaderMap) -> Result<FileUpload, CommandError> {
-        FileUpload::parse(&InvokeBody::Raw(vec![0, 1, 2, 255]), headers)
+        FileUpload::parse(
+            &InvokeBody::Raw(vec![0, 1, 2, 255]),
+            headers,
+            FileTarget::Contact,
+        )
     }
 
     #[test]
     fn a_raw_body_and_plain_headers_make_the_file() {
         let upload = parse(&headers("c0ffee", "report.pdf", "application%2Fpdf")).unwrap();
-        assert_eq!(upload.contact_id, "c0ffee");
+        assert_eq!(upload.chat_id, "c0ffee");
         assert_eq!(upload.file.file_name, "report.pdf");
         assert_eq!(upload.file.media_type, "application/pdf");
         assert_eq!(upload.file.bytes, [0, 1, 2, 255]);
@@ -155,9 +183,32 @@ mod tests {
     #[test]
     fn a_json_body_is_refused() {
         let body = InvokeBody::Json(serde_json::json!({ "bytes": [1, 2, 3] }));
-        let error = FileUpload::parse(&body, &headers("c1", "a.txt", "text%2Fplain"))
+        let error = FileUpload::parse(
+            &body,
+            &headers("c1", "a.txt", "text%2Fplain"),
+            FileTarget::Contact,
+        )
             .err()
             .unwrap();
         assert_eq!(error.kind, ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_group_file_is_named_by_the_group_header_only() {
+        let mut group = headers("ignored", "a.txt", "text%2Fplain");
+        group.remove(CONTACT_ID_HEADER);
+        assert!(
+            FileUpload::parse(
+                &InvokeBody::Raw(vec![1]),
+                &group,
+                FileTarget::Group
+            )
+            .is_err(),
+            "no group header"
+        );
+        group.insert(GROUP_ID_HEADER, HeaderValue::from_static("g1"));
+        let upload =
+            FileUpload::parse(&InvokeBody::Raw(vec![1]), &group, FileTarget::Group).unwrap();
+        assert_eq!(upload.chat_id, "g1");
     }
 }

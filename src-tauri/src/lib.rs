@@ -112,6 +112,8 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::get_group,
             commands::get_group_messages,
             commands::send_group_message,
+            commands::send_group_attachment,
+            commands::get_group_attachments,
             commands::add_group_member,
             commands::remove_group_member,
             commands::promote_group_member,

@@ -9,89 +9,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sealpost_client::EngineEvent;
-use sealpost_client::content::{Body, CONTENT_VERSION, Content};
-use sealpost_client::engine::{GroupMessageView, GroupView, MessageStateView};
+use sealpost_client::content::Body;
+use sealpost_client::engine::MessageStateView;
 use sealpost_client::group::{GroupId, MemberKey, RosterMessage, RosterState};
-use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
-use sealpost_crypto::{MailboxSealingPublicKey, SendId, Session};
+use sealpost_client::store::ContactId;
 use sealpost_test_support::{
-    Client, KeychainCleanup as Secrets, RelayProcess, TestRelay, connect, inject, wait_until,
+    Client, RelayProcess, TestRelay, Trio, group_of, group_of_three, group_texts, inject_envelope,
+    route, send_as, trio, trio_on, wait_for_group, wait_for_group_text, wait_until,
 };
-
-/// Where `sender` writes to its contact (the test plays a member or a malicious relay).
-struct Route {
-    send_id: [u8; 32],
-    send_secret: [u8; 32],
-    sealing: [u8; 32],
-    sender_key: ed25519_dalek::SigningKey,
-}
-
-fn route(sender: &Client, contact: &str) -> Route {
-    sender.engine.with_store(|s| {
-        let address = s
-            .peer_addresses(contact.parse().unwrap())
-            .unwrap()
-            .remove(0);
-        Route {
-            send_id: *address.send_id.as_bytes(),
-            send_secret: address.send_secret.expose_secret().try_into().unwrap(),
-            sealing: address.sealing_public_key.as_bytes().try_into().unwrap(),
-            sender_key: ed25519_dalek::SigningKey::from_bytes(
-                &address
-                    .sender_auth_secret_key
-                    .expose_secret()
-                    .try_into()
-                    .unwrap(),
-            ),
-        }
-    })
-}
-
-/// Seals `body` on `sender`'s real session with `contact` (advancing it as the engine would)
-/// and puts the envelope into the contact's mailbox: what a member can send, whatever its
-/// engine would have refused to make.
-async fn send_as(relay: &TestRelay, sender: &Client, contact: &str, body: Body) -> Vec<u8> {
-    let route = route(sender, contact);
-    let contact_id: ContactId = contact.parse().unwrap();
-    let content = Content {
-        v: CONTENT_VERSION,
-        seq: 0,
-        sent_at_ms: 0,
-        body,
-        receipts: vec![],
-    };
-    let envelope = sender.engine.with_store(|s| {
-        let state = s.session_state(contact_id).unwrap().unwrap();
-        let mut session = Session::from_bytes(state.expose_secret()).unwrap();
-        let sealed = session
-            .seal(
-                &MailboxSealingPublicKey::from_bytes(route.sealing),
-                &SendId(route.send_id),
-                &content.to_bytes().unwrap(),
-            )
-            .unwrap();
-        s.save_session_state(
-            contact_id,
-            &SessionStateBytes::new(session.to_bytes().unwrap().to_vec()),
-            UnixMillis::now(),
-        )
-        .unwrap();
-        sealed.as_bytes().to_vec()
-    });
-    inject_envelope(relay, &route, &envelope).await;
-    envelope
-}
-
-async fn inject_envelope(relay: &TestRelay, route: &Route, envelope: &[u8]) {
-    inject(
-        &relay.url(),
-        route.send_id,
-        route.send_secret,
-        &route.sender_key,
-        envelope,
-    )
-    .await;
-}
 
 fn refused(what: &'static str) -> impl FnMut(&EngineEvent) -> bool {
     move |event| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains(what))
@@ -103,113 +28,6 @@ fn key_of(client: &Client) -> String {
 
 fn member_key(client: &Client) -> MemberKey {
     MemberKey::from_bytes(client.engine.identity_key().to_bytes())
-}
-
-async fn group_of(client: &Client, id: &str) -> Option<GroupView> {
-    client
-        .engine
-        .list_groups()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|g| g.id == id)
-}
-
-async fn texts(client: &Client, id: &str) -> Vec<GroupMessageView> {
-    client
-        .engine
-        .get_group_messages(id, None, 500)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| !m.is_roster_change)
-        .collect()
-}
-
-async fn wait_for_text(client: &Client, id: &str, text: &str) -> GroupMessageView {
-    let found = std::sync::Arc::new(std::sync::Mutex::new(None));
-    wait_until(&format!("the group text {text:?} arrives"), || {
-        let found = found.clone();
-        async move {
-            let message = texts(client, id).await.into_iter().find(|m| m.text == text);
-            let done = message.is_some();
-            *found.lock().unwrap() = message;
-            done
-        }
-    })
-    .await;
-    found.lock().unwrap().clone().unwrap()
-}
-
-async fn wait_for_group(client: &Client, id: &str) {
-    wait_until("the group reaches the member", || async {
-        group_of(client, id).await.is_some()
-    })
-    .await;
-}
-
-/// Alice, Bob and Carol on `relay`; Alice is a contact of both, Bob and Carol are not contacts.
-/// The one three-member setup of these tests (`trio` on a fresh [`TestRelay`], or
-/// [`trio_on`] any relay under any names).
-struct Trio<R = TestRelay> {
-    relay: R,
-    /// Alice's, Bob's and Carol's display names.
-    names: [String; 3],
-    alice: Client,
-    bob: Client,
-    carol: Client,
-    alice_bob: String,
-    bob_alice: String,
-    alice_carol: String,
-    carol_alice: String,
-    _secrets: Vec<Secrets>,
-    _root: tempfile::TempDir,
-}
-
-async fn trio() -> Trio {
-    let relay = TestRelay::start().await;
-    let url = relay.url();
-    trio_on(relay, &url, ["Alice", "Bob", "Carol"].map(str::to_owned)).await
-}
-
-/// [`trio`] on `relay` (at `url`), the three named `names`.
-async fn trio_on<R>(relay: R, url: &str, names: [String; 3]) -> Trio<R> {
-    let root = tempfile::tempdir().unwrap();
-    let (alice, a) = Client::new(&names[0], root.path(), url).await;
-    let (bob, b) = Client::new(&names[1], root.path(), url).await;
-    let (carol, c) = Client::new(&names[2], root.path(), url).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, &names[1]).await;
-    let (alice_carol, carol_alice, _) = connect(&alice, &carol, &names[2]).await;
-    Trio {
-        relay,
-        names,
-        alice,
-        bob,
-        carol,
-        alice_bob,
-        bob_alice,
-        alice_carol,
-        carol_alice,
-        _secrets: vec![a, b, c],
-        _root: root,
-    }
-}
-
-/// Alice makes a group with Bob and Carol; both have it.
-async fn group_of_three<R>(t: &Trio<R>) -> String {
-    let group = t
-        .alice
-        .engine
-        .create_group(
-            "Climbing",
-            "Tuesdays",
-            &[t.alice_bob.clone(), t.alice_carol.clone()],
-        )
-        .await
-        .unwrap();
-    wait_for_group(&t.bob, &group.id).await;
-    wait_for_group(&t.carol, &group.id).await;
-    group.id
 }
 
 /// Waits until Bob and Carol, not contacts before, were introduced to each other.
@@ -253,12 +71,12 @@ async fn three_clients_create_chat_remove_and_leave() {
         .await
         .unwrap();
     assert_eq!(sent.recipients, 2);
-    let at_bob = wait_for_text(&t.bob, &id, "hello both").await;
+    let at_bob = wait_for_group_text(&t.bob, &id, "hello both").await;
     assert_eq!(at_bob.author_key, key_of(&t.alice));
     assert_eq!(at_bob.author_name.as_deref(), Some("Alice"));
-    wait_for_text(&t.carol, &id, "hello both").await;
+    wait_for_group_text(&t.carol, &id, "hello both").await;
     wait_until("delivered to 2 of 2", || async {
-        let ours = texts(&t.alice, &id).await;
+        let ours = group_texts(&t.alice, &id).await;
         ours.iter()
             .any(|m| m.text == "hello both" && m.delivered_to == 2)
     })
@@ -269,13 +87,13 @@ async fn three_clients_create_chat_remove_and_leave() {
         .send_group_message(&id, "from bob")
         .await
         .unwrap();
-    let at_carol = wait_for_text(&t.carol, &id, "from bob").await;
+    let at_carol = wait_for_group_text(&t.carol, &id, "from bob").await;
     assert_eq!(
         at_carol.author_key,
         key_of(&t.bob),
         "over Bob's own session with Carol"
     );
-    wait_for_text(&t.alice, &id, "from bob").await;
+    wait_for_group_text(&t.alice, &id, "from bob").await;
 
     // Remove Carol: she learns it, and nothing of the group reaches her after.
     let view = t
@@ -300,9 +118,9 @@ async fn three_clients_create_chat_remove_and_leave() {
         .await
         .unwrap();
     assert_eq!(after.recipients, 1);
-    wait_for_text(&t.bob, &id, "without carol").await;
+    wait_for_group_text(&t.bob, &id, "without carol").await;
     assert!(
-        !texts(&t.carol, &id)
+        !group_texts(&t.carol, &id)
             .await
             .iter()
             .any(|m| m.text == "without carol"),
@@ -410,8 +228,8 @@ async fn own_group_message_state_advances_with_its_copies() {
         bob,
         carol,
         relay: _relay,
-        _secrets,
-        _root,
+        secrets: _secrets,
+        root: _root,
         ..
     } = t;
     // Carol is offline: her copy waits on the relay.
@@ -419,7 +237,7 @@ async fn own_group_message_state_advances_with_its_copies() {
     let sent = alice.engine.send_group_message(&id, "state").await.unwrap();
     assert_eq!(sent.state, MessageStateView::Queued);
     let ours = || async {
-        texts(&alice, &id)
+        group_texts(&alice, &id)
             .await
             .into_iter()
             .find(|m| m.id == sent.id)
@@ -454,7 +272,7 @@ async fn own_group_message_state_advances_with_its_copies() {
         MessageStateView::Delivered,
         "read only once every member read it"
     );
-    wait_for_text(&carol, &id, "state").await;
+    wait_for_group_text(&carol, &id, "state").await;
     carol.engine.mark_group_read(&id).await.unwrap();
     wait_until("read by both", || async { ours().await.read_by == 2 }).await;
     assert_eq!(ours().await.state, MessageStateView::Read);
@@ -536,8 +354,8 @@ async fn t4_member_cannot_forge_from_b() {
         },
     )
     .await;
-    let first = wait_for_text(&t.alice, &id, "Bob: I owe Carol 100").await;
-    let second = wait_for_text(&t.alice, &id, "from: Bob — pay Carol").await;
+    let first = wait_for_group_text(&t.alice, &id, "Bob: I owe Carol 100").await;
+    let second = wait_for_group_text(&t.alice, &id, "from: Bob — pay Carol").await;
     for message in [&first, &second] {
         assert_eq!(message.author_key, key_of(&t.carol));
         assert_eq!(message.author_name.as_deref(), Some("Carol"));
@@ -548,13 +366,13 @@ async fn t4_member_cannot_forge_from_b() {
     let Trio {
         alice,
         relay: _relay,
-        _secrets,
-        _root,
+        secrets: _secrets,
+        root: _root,
         ..
     } = t;
     let (profile, root) = alice.stop().await;
     let alice = Client::reopen(&profile, &root).await;
-    let after_restart = texts(&alice, &id).await;
+    let after_restart = group_texts(&alice, &id).await;
     assert_eq!(after_restart.len(), 2);
     for message in after_restart {
         assert_ne!(message.author_key, bob_key);
@@ -669,7 +487,7 @@ async fn removed_member_gets_no_new_envelope() {
         vec![member_key(&t.bob)],
         "one copy, Bob's; none for Carol"
     );
-    wait_for_text(&t.bob, &id, "after").await;
+    wait_for_group_text(&t.bob, &id, "after").await;
 
     t.alice.drain_events();
     send_as(
@@ -685,7 +503,7 @@ async fn removed_member_gets_no_new_envelope() {
     .await;
     t.alice.wait_event(refused("non-member")).await;
     assert!(
-        !texts(&t.alice, &id)
+        !group_texts(&t.alice, &id)
             .await
             .iter()
             .any(|m| m.text == "still here")
@@ -716,7 +534,7 @@ async fn message_from_non_member_is_refused() {
     )
     .await;
     t.alice.wait_event(refused("non-member")).await;
-    assert!(texts(&t.alice, &group.id).await.is_empty());
+    assert!(group_texts(&t.alice, &group.id).await.is_empty());
 }
 
 /// A member's message to one group cannot be made to show in another: the group id is inside
@@ -749,7 +567,7 @@ async fn group_message_replayed_into_another_group_is_refused() {
         },
     )
     .await;
-    wait_for_text(&t.alice, &with_bob.id, "for the Bob group").await;
+    wait_for_group_text(&t.alice, &with_bob.id, "for the Bob group").await;
 
     // The relay replays it, and tries a copy with bytes changed.
     let route = route(&t.bob, &t.bob_alice);
@@ -776,8 +594,8 @@ async fn group_message_replayed_into_another_group_is_refused() {
     )
     .await;
     t.alice.wait_event(refused("non-member")).await;
-    assert!(texts(&t.alice, &with_carol.id).await.is_empty());
-    let in_bob_group = texts(&t.alice, &with_bob.id).await;
+    assert!(group_texts(&t.alice, &with_carol.id).await.is_empty());
+    let in_bob_group = group_texts(&t.alice, &with_bob.id).await;
     assert_eq!(in_bob_group.len(), 1, "shown once, in its own group");
 }
 
@@ -791,8 +609,8 @@ async fn an_introduction_invite_opens_only_for_its_member() {
         bob,
         carol,
         relay,
-        _secrets,
-        _root,
+        secrets: _secrets,
+        root: _root,
         alice_bob,
         alice_carol,
         ..
@@ -896,12 +714,12 @@ async fn relay_files_and_logs_hold_nothing_of_a_group_conversation() {
     }
     for client in [&t.alice, &t.bob, &t.carol] {
         for text in ["one", "two", "three"] {
-            let is_own = texts(client, &group.id)
+            let is_own = group_texts(client, &group.id)
                 .await
                 .iter()
                 .any(|m| m.text == text && m.outgoing);
             if !is_own {
-                wait_for_text(client, &group.id, text).await;
+                wait_for_group_text(client, &group.id, text).await;
             }
         }
     }
@@ -946,8 +764,8 @@ async fn relay_files_and_logs_hold_nothing_of_a_group_conversation() {
         alice,
         bob,
         carol,
-        _secrets,
-        _root,
+        secrets: _secrets,
+        root: _root,
         ..
     } = t;
     for client in [alice, bob, carol] {

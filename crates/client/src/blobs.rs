@@ -97,6 +97,16 @@ pub trait BlobTransport: Send + Sync + 'static {
         index: u32,
     ) -> BoxFuture<'a, Result<Vec<u8>, BlobError>>;
 
+    /// Gives a recipient's grant back once its download is stored and verified: the relay
+    /// deletes the blob when every grant was released (`docs/relay-protocol.md` § 13.3). Best
+    /// effort: a relay from before releases refuses it, and the blob then waits for its expiry.
+    fn release<'a>(
+        &'a self,
+        relay_url: &'a str,
+        grant: &'a [u8],
+        chunk_count: u32,
+    ) -> BoxFuture<'a, Result<(), BlobError>>;
+
     /// The transfer using `capability` (an upload token or a grant) is over: a transport may
     /// close what it kept open for it.
     fn finished(&self, _capability: &[u8]) {}
@@ -142,6 +152,15 @@ impl BlobTransport for NoBlobStore {
     ) -> BoxFuture<'a, Result<Vec<u8>, BlobError>> {
         Box::pin(async { Err(BlobError::Unsupported) })
     }
+
+    fn release<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a [u8],
+        _: u32,
+    ) -> BoxFuture<'a, Result<(), BlobError>> {
+        Box::pin(async { Err(BlobError::Unsupported) })
+    }
 }
 
 struct MemoryBlob {
@@ -150,8 +169,10 @@ struct MemoryBlob {
 }
 
 /// An in-process blob store for tests: several engines share one through `Arc`. It counts
-/// every chunk uploaded, can refuse uploads after a number of them (a dead uploader), can flip
-/// a bit of a stored chunk (a hostile relay) and can forget a blob (expiry).
+/// every chunk uploaded and every grant released, can refuse uploads after a number of them (a
+/// dead uploader), can flip a bit of a stored chunk (a hostile relay) and can forget a blob
+/// (expiry). A released grant fetches nothing more; the blob itself stays (the relay's deletion
+/// after the last release is the relay's, tested in `crates/relay/tests/blobs.rs`).
 #[derive(Default)]
 pub struct MemoryBlobs {
     blobs: Mutex<HashMap<Vec<u8>, MemoryBlob>>,
@@ -160,6 +181,7 @@ pub struct MemoryBlobs {
     counter: AtomicU64,
     uploads: AtomicU32,
     downloads: AtomicU32,
+    releases: AtomicU32,
     /// Uploads (and downloads) fail as unreachable once this many were made (0: never).
     stall_after: AtomicU32,
 }
@@ -178,6 +200,19 @@ impl MemoryBlobs {
     /// Chunk downloads served so far.
     pub fn downloads(&self) -> u32 {
         self.downloads.load(Ordering::SeqCst)
+    }
+
+    /// Grants released so far (downloads stored and verified).
+    pub fn releases(&self) -> u32 {
+        self.releases.load(Ordering::SeqCst)
+    }
+
+    /// Grants made and not released, over every blob.
+    pub fn open_grants(&self) -> usize {
+        self.grants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     /// Number of blobs stored.
@@ -334,6 +369,30 @@ impl BlobTransport for MemoryBlobs {
                 .ok_or(BlobError::Refused("no such chunk".into()))?;
             self.downloads.fetch_add(1, Ordering::SeqCst);
             Ok(chunk)
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        _: &'a str,
+        grant: &'a [u8],
+        chunk_count: u32,
+    ) -> BoxFuture<'a, Result<(), BlobError>> {
+        Box::pin(async move {
+            let mut grants = self
+                .grants
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let upload = grants.get(grant).cloned().ok_or(BlobError::Gone)?;
+            let complete = self.lock_blobs().get(&upload).is_some_and(|b| {
+                b.expected == chunk_count && b.chunks.len() == chunk_count as usize
+            });
+            if !complete {
+                return Err(BlobError::Refused("not every chunk is stored".into()));
+            }
+            grants.remove(grant);
+            self.releases.fetch_add(1, Ordering::SeqCst);
+            Ok(())
         })
     }
 }
@@ -512,6 +571,25 @@ impl BlobTransport for RelayBlobs {
             let connection = self.connection(relay_url, grant).await?;
             connection
                 .get_chunk(&credentials, index)
+                .await
+                .map_err(|error| {
+                    self.forget(grant);
+                    map_error(error)
+                })
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        relay_url: &'a str,
+        grant: &'a [u8],
+        chunk_count: u32,
+    ) -> BoxFuture<'a, Result<(), BlobError>> {
+        Box::pin(async move {
+            let credentials = download_of(grant)?;
+            let connection = self.connection(relay_url, grant).await?;
+            connection
+                .release(&credentials, chunk_count)
                 .await
                 .map_err(|error| {
                     self.forget(grant);

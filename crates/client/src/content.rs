@@ -129,6 +129,18 @@ pub enum Body {
         /// What the recipient needs to fetch, check and open it.
         pointer: AttachmentPointer,
     },
+    /// A file or an image sent to a group (`docs/engine.md` § Attachments, § Groups): encrypted
+    /// and uploaded ONCE, the blob made with one download grant per member; each member's copy,
+    /// sealed over that member's own session like a [`Body::GroupText`], carries that member's
+    /// own grant. No author field: the author is the session's peer.
+    GroupAttachment {
+        /// The group.
+        group_id: GroupId,
+        /// The author's sequence number in the group (as for [`Body::GroupText`]).
+        seq: u64,
+        /// What this member needs to fetch, check and open it (its own grant).
+        pointer: AttachmentPointer,
+    },
 }
 
 /// Longest file name in a pointer, bytes.

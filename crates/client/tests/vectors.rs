@@ -248,6 +248,31 @@ fn contents() -> Vec<(&'static str, Content)> {
             ),
         ),
         (
+            "group-attachment",
+            content(
+                0,
+                Body::GroupAttachment {
+                    group_id: GroupId::from_bytes([0x47; 16]),
+                    seq: 13,
+                    pointer: AttachmentPointer {
+                        file_name: "旅行の写真.jpg".to_owned(),
+                        media_type: "image/jpeg".to_owned(),
+                        size: 300_000,
+                        location: AttachmentLocation::Blob {
+                            relay_url: "wss://relay.example".to_owned(),
+                            grant: vec![0x0E; 64],
+                            key: vec![0x0B; 32],
+                            commitment: vec![0x0C; 32],
+                            digest: vec![0x0D; 32],
+                        },
+                        thumbnail: Some(vec![0xFF, 0xD8, 0xFF, 0xD9]),
+                        timer_secs: None,
+                    },
+                },
+                Vec::new(),
+            ),
+        ),
+        (
             "timed-text",
             content(
                 9,

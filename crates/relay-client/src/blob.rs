@@ -25,7 +25,9 @@
 //!
 //! Downloads: [`BlobConnection::get_chunk`] per index, in any order; [`ClientError::ChunkMissing`]
 //! means the uploader has not got that far yet, [`ClientError::BlobGone`] that the blob expired,
-//! was deleted, or the secret is wrong.
+//! was deleted, or the secret is wrong. Once every chunk is stored and checked on the device,
+//! [`BlobConnection::release`] gives the grant back; the relay deletes the blob when the last
+//! recipient has (`docs/relay-protocol.md` § 13.3).
 
 use sealpost_wire::requests;
 pub use sealpost_wire::{
@@ -204,6 +206,28 @@ impl BlobConnection {
                 response_name(&other)
             )))),
         }
+    }
+
+    /// The release: a BLOB-GET at `chunk_count` (one past the last chunk) says this recipient
+    /// has every chunk. The relay deletes the grant and, with the last one, the blob
+    /// (`docs/relay-protocol.md` § 13.3). Only after the file is stored and verified: the grant
+    /// fetches nothing afterwards.
+    ///
+    /// Errors: [`ClientError::ChunkIndex`] (the upload is not complete, `chunk_count` is not the
+    /// blob's, or a relay from before releases), [`ClientError::BlobGone`] (released before,
+    /// expired or deleted).
+    pub async fn release(
+        &self,
+        download: &BlobDownload,
+        chunk_count: u32,
+    ) -> Result<(), ClientError> {
+        self.0
+            .request_ok(requests::blob_get(
+                download.download_id,
+                download.download_auth.clone(),
+                chunk_count,
+            ))
+            .await
     }
 
     /// BLOB-DELETE: removes the blob and every chunk; recipients then get

@@ -56,6 +56,72 @@ async fn one_upload_of_a_multi_chunk_blob_is_downloaded_by_three_recipients_with
     assert_served(relay.addr()).await;
 }
 
+/// `docs/relay-protocol.md` § 13.3: a recipient that has every chunk releases its grant with a
+/// BLOB-GET one past the last chunk; the last release deletes the blob, its chunks and grants.
+/// A blob some recipient has not released stays, whole, for the others.
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn a_blob_is_deleted_once_every_grant_fetched_it_and_a_partly_fetched_one_stays(
+    backend: Backend,
+) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
+    let blob = TestBlob::random(3, 2);
+    let other = TestBlob::random(2, 1);
+    let mut uploader = Client::connect(relay.addr()).await;
+    // No release before the upload is complete: nobody can have every chunk yet.
+    blob.upload(&mut uploader, 0, 2).await;
+    let mut first = Client::connect(relay.addr()).await;
+    assert_eq!(
+        first.request(blob.get_request(0, 3)).await,
+        err(ErrorCode::ChunkIndex)
+    );
+    let put = blob.put_request(2, blob.chunk(2));
+    assert_eq!(uploader.request(put).await, Response::Ok {});
+    other.upload(&mut uploader, 0, 2).await;
+    assert_eq!(blob_rows(&relay).await, (2, 5, 3));
+
+    // The first recipient fetches everything and releases; only an index one past the last
+    // chunk releases.
+    blob.assert_downloads(&mut first, 0).await;
+    assert_eq!(
+        first.request(blob.get_request(0, 4)).await,
+        err(ErrorCode::ChunkIndex)
+    );
+    assert_eq!(first.request(blob.get_request(0, 3)).await, Response::Ok {});
+    // Released: that grant fetches nothing more and cannot release twice.
+    assert_eq!(
+        first.request(blob.get_request(0, 0)).await,
+        err(ErrorCode::BlobGone)
+    );
+    assert_eq!(
+        first.request(blob.get_request(0, 3)).await,
+        err(ErrorCode::BlobGone)
+    );
+    // The second recipient has fetched part of it: the blob stays, whole.
+    let mut second = Client::connect(relay.addr()).await;
+    let reply = second.request(blob.get_request(1, 0)).await;
+    assert!(matches!(reply, Response::BlobChunk { index: 0, .. }));
+    assert_eq!(
+        blob_rows(&relay).await,
+        (2, 5, 2),
+        "a partly fetched blob stays"
+    );
+    assert_eq!(blob.state(&mut uploader).await, state(3, 3));
+
+    // The last grant fetched all chunks and released: the blob's rows and chunks are gone; the
+    // other blob is untouched.
+    blob.assert_downloads(&mut second, 1).await;
+    assert_eq!(
+        second.request(blob.get_request(1, 3)).await,
+        Response::Ok {}
+    );
+    assert_eq!(blob_rows(&relay).await, (1, 2, 1));
+    assert_eq!(blob.state(&mut uploader).await, err(ErrorCode::BlobGone));
+    other.assert_downloads(&mut second, 0).await;
+    assert_served(relay.addr()).await;
+}
+
 #[test_case(Backend::Sqlite ; "sqlite")]
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]

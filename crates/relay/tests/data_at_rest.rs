@@ -289,7 +289,8 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
                     "upload_auth_hash",
                     "chunk_count",
                     "stored",
-                    "created"
+                    "created",
+                    "downloads_left"
                 ])
             ),
             ("blob_chunk", strings(&["cid", "bid", "idx", "body"])),
@@ -430,6 +431,9 @@ fn blob_columns() -> Vec<(&'static str, Vec<String>)> {
                 "chunk_count",
                 "stored",
                 "created",
+                // How many grants are not released yet: a count, naming no recipient
+                // (`docs/relay-protocol.md` § 13.3).
+                "downloads_left",
             ]),
         ),
         ("blob_chunk", strings(&["cid", "bid", "idx", "body"])),
@@ -622,7 +626,7 @@ async fn a_version_0_database_is_migrated_and_keeps_its_envelopes() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let counters: i64 = db
         .query_row("SELECT count(*) FROM sqlite_sequence", [], |row| row.get(0))
         .unwrap();

@@ -1,8 +1,8 @@
 //! Shared harness of Sealpost's integration tests, so that each piece exists once: unique
 //! profile names and the keychain clean-up guard ([`profile`]), relays on 127.0.0.1:0 in this
 //! process or as child processes ([`relay`], [`process`]), engines on the real OS keychain and the
-//! two-client fixture ([`client`]), what a hostile relay does to a mailbox ([`hostile`]), and
-//! bounded waits ([`wait`]).
+//! two-client fixture ([`client`]), the three-member group fixture ([`group`]), what a hostile
+//! relay does to a mailbox ([`hostile`]), and bounded waits ([`wait`]).
 //!
 //! Tests that use the keychain run under `scripts/with-keyring.sh` and fail, never skip, without
 //! one. This crate is only ever a dev-dependency (and a dependency of the test package's helper
@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod group;
 pub mod hostile;
 pub mod process;
 pub mod profile;
@@ -20,6 +21,10 @@ pub mod wait;
 pub use client::{
     Client, TwoClients, connect, engine_config, two_clients, two_clients_exchanged,
     two_clients_first_message, two_clients_with,
+};
+pub use group::{
+    Route, Trio, group_of, group_of_three, group_texts, inject_envelope, route, send_as, trio,
+    trio_on, wait_for_group, wait_for_group_text,
 };
 pub use hostile::{PeerMailbox, initial_message, inject, refused, send_raw};
 pub use process::{ChildProcess, RelayProcess};

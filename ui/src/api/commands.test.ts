@@ -140,6 +140,12 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
     { groupId: "g1", text: "hi" },
   ],
   [
+    "getGroupAttachments",
+    () => commands.getGroupAttachments({ groupId: "g1" }),
+    "get_group_attachments",
+    { groupId: "g1" },
+  ],
+  [
     "addGroupMember",
     () => commands.addGroupMember({ groupId: "g1", contactId: "c1" }),
     "add_group_member",
@@ -217,7 +223,7 @@ describe("command wrappers", () => {
 });
 
 // Files cross IPC as raw bytes (ui/CONTRACT.md § Files across IPC), tested below.
-const rawWrappers = ["sendAttachment", "attachmentPreview"];
+const rawWrappers = ["sendAttachment", "sendGroupAttachment", "attachmentPreview"];
 
 /** The headers `invoke` was called with, as a plain object. */
 function sentHeaders(): Record<string, string> {
@@ -239,6 +245,20 @@ describe("raw byte wrappers", () => {
     expect(body).toBe(png);
     expect(sentHeaders()).toEqual({
       "Sealpost-Contact-Id": "c1",
+      "Sealpost-File-Name": "a.txt",
+      "Sealpost-Media-Type": "text%2Fplain",
+    });
+  });
+
+  it("sendGroupAttachment names the group in its own header", async () => {
+    await expect(
+      commands.sendGroupAttachment({ groupId: "g1", file: { fileName: "a.txt", mediaType: "text/plain", bytes: png } }),
+    ).resolves.toBe("ok");
+    const [command, body] = invoke.mock.calls[0] ?? [];
+    expect(command).toBe("send_group_attachment");
+    expect(body).toBe(png);
+    expect(sentHeaders()).toEqual({
+      "Sealpost-Group-Id": "g1",
       "Sealpost-File-Name": "a.txt",
       "Sealpost-Media-Type": "text%2Fplain",
     });

@@ -75,6 +75,7 @@ function headerValue(text: string): string {
 /** The header names of `send_attachment` (src-tauri/src/file_ipc.rs). */
 const FILE_HEADERS = {
   contactId: "Sealpost-Contact-Id",
+  groupId: "Sealpost-Group-Id",
   fileName: "Sealpost-File-Name",
   mediaType: "Sealpost-Media-Type",
 } as const;
@@ -258,6 +259,23 @@ export const getGroupMessages = (args: {
 /** Stores the text, seals one copy per member over that member's own session, queues them. */
 export const sendGroupMessage = (args: { groupId: string; text: string }): Promise<GroupMessage> =>
   invoke("send_group_message", args);
+
+/** Sends a file to every member, uploaded once; progress in `attachment-updated`. */
+export const sendGroupAttachment = (args: { groupId: string; file: OutgoingFile }): Promise<Attachment> =>
+  invokeRaw(
+    "send_group_attachment",
+    args.file.bytes,
+    {
+      [FILE_HEADERS.groupId]: headerValue(args.groupId),
+      [FILE_HEADERS.fileName]: headerValue(args.file.fileName),
+      [FILE_HEADERS.mediaType]: headerValue(args.file.mediaType),
+    },
+    args,
+  );
+
+/** Every attachment of a group, oldest first. */
+export const getGroupAttachments = (args: { groupId: string }): Promise<Attachment[]> =>
+  invoke("get_group_attachments", args);
 
 /** Adds a contact to the group (admins only). */
 export const addGroupMember = (args: { groupId: string; contactId: string }): Promise<Group> =>

@@ -515,6 +515,7 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
     const attachment: Attachment = {
       id: nextId("a_"),
       contactId: record.chat.contactId,
+      groupId: null,
       messageId: message.id,
       outgoing: true,
       fileName: name,
@@ -861,6 +862,35 @@ handlers.restore_backup = (args): null => {
   return null;
 };
 Object.assign(handlers, groupHandlers(groupContext));
+// A group's file: its message (the file name) through the group mock, the card here.
+handlers.send_group_attachment = (args): Attachment => {
+  const file = (args.file ?? {}) as { fileName?: unknown; mediaType?: unknown; bytes?: unknown };
+  const name = typeof file.fileName === "string" ? file.fileName : "file";
+  const sendText = handlers.send_group_message;
+  if (sendText === undefined) fail("invalid_input", "no group mock");
+  const message = sendText({ groupId: args.groupId, text: name }) as { id: string };
+  const mediaType = typeof file.mediaType === "string" ? file.mediaType : "application/octet-stream";
+  const attachment: Attachment = {
+    id: nextId("a_"),
+    contactId: null,
+    groupId: String(args.groupId),
+    messageId: message.id,
+    outgoing: true,
+    fileName: name,
+    mediaType,
+    size: Array.isArray(file.bytes) ? file.bytes.length : 0,
+    isImage: ["image/png", "image/jpeg", "image/webp"].includes(mediaType),
+    state: "complete",
+    doneChunks: 0,
+    totalChunks: 0,
+    error: null,
+  };
+  mockAttachments.push(attachment);
+  emit("attachment-updated", { attachment });
+  return { ...attachment };
+};
+handlers.get_group_attachments = (args): Attachment[] =>
+  mockAttachments.filter((a) => a.groupId === args.groupId).map((a) => ({ ...a }));
 
 /** The mock's `invoke`: same command names and argument shapes as the engine. */
 export async function mockInvoke<T>(command: string, args: Record<string, unknown>): Promise<T> {

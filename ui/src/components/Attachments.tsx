@@ -10,8 +10,10 @@ import {
   cancelAttachment,
   downloadAttachment,
   getAttachments,
+  getGroupAttachments,
   saveAttachment,
   sendAttachment,
+  sendGroupAttachment,
 } from "../api/commands";
 import { subscribeAll } from "../api/events";
 import type { Attachment, OutgoingFile } from "../api/types";
@@ -36,34 +38,49 @@ export async function sendFiles(contactId: string, files: File[]): Promise<void>
   }
 }
 
+/** Sends every file to the group's members (each uploaded once), one after the other. */
+export async function sendGroupFiles(groupId: string, files: File[]): Promise<void> {
+  for (const file of files) {
+    await sendGroupAttachment({ groupId, file: await readFile(file) });
+  }
+}
+
+/** Whose attachments `useAttachments` follows: a contact's (1:1 chat) or a group's. */
+export type AttachmentScope = "contact" | "group";
+
 /**
  * The conversation's attachments, kept current from `attachment-updated` events. A received file
- * arrives with its message (`message-received`), not with an event of its own, so each message
- * of the contact fetches the list again; what is known already stays as its events made it (an
- * event is never older than a fetch that raced it).
+ * arrives with its message (`message-received`, or `group-message-received` in a group), not with
+ * an event of its own, so each message of the chat fetches the list again; what is known already
+ * stays as its events made it (an event is never older than a fetch that raced it).
  */
-export function useAttachments(contactId: string, onLinked: () => void): Attachment[] {
+export function useAttachments(chatId: string, onLinked: () => void, scope: AttachmentScope = "contact"): Attachment[] {
   const [attachments, setAttachments] = useState<Attachment[]>([]);
   const linked = useRef(onLinked);
   linked.current = onLinked;
   useEffect(() => {
     let live = true;
     const fetchNew = () =>
-      void getAttachments({ contactId }).then((list) => {
-        if (!live) return;
-        setAttachments((current) => {
-          const known = new Set(current.map((a) => a.id));
-          const added = list.filter((a) => !known.has(a.id));
-          return added.length === 0 ? current : [...current, ...added];
-        });
-      });
+      void (scope === "group" ? getGroupAttachments({ groupId: chatId }) : getAttachments({ contactId: chatId })).then(
+        (list) => {
+          if (!live) return;
+          setAttachments((current) => {
+            const known = new Set(current.map((a) => a.id));
+            const added = list.filter((a) => !known.has(a.id));
+            return added.length === 0 ? current : [...current, ...added];
+          });
+        },
+      );
     fetchNew();
     const stop = subscribeAll({
       "message-received": ({ contactId: from }) => {
-        if (from === contactId) fetchNew();
+        if (scope === "contact" && from === chatId) fetchNew();
+      },
+      "group-message-received": ({ groupId }) => {
+        if (scope === "group" && groupId === chatId) fetchNew();
       },
       "attachment-updated": ({ attachment }) => {
-        if (attachment.contactId !== contactId) return;
+        if ((scope === "group" ? attachment.groupId : attachment.contactId) !== chatId) return;
         setAttachments((list) => {
           const before = list.find((a) => a.id === attachment.id);
           if (before !== undefined && before.messageId === null && attachment.messageId !== null) {
@@ -79,7 +96,7 @@ export function useAttachments(contactId: string, onLinked: () => void): Attachm
       live = false;
       stop();
     };
-  }, [contactId]);
+  }, [chatId, scope]);
   return attachments;
 }
 

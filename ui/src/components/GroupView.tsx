@@ -10,7 +10,7 @@ import { Fragment } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { getGroup, getGroupMessages, markGroupRead, sendGroupMessage } from "../api/commands";
 import { subscribeAll } from "../api/events";
-import type { Group, GroupMessage } from "../api/types";
+import type { Attachment, Group, GroupMessage } from "../api/types";
 import { useI18n } from "../i18n";
 import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
 import {
@@ -24,6 +24,7 @@ import {
   type KnownNames,
 } from "../lib/groups";
 import { stateLabelKey } from "../lib/messages";
+import { AttachmentCard, sendGroupFiles, useAttachments } from "./Attachments";
 import { Avatar } from "./Avatar";
 import { Composer } from "./Composer";
 import { ErrorText } from "./ErrorText";
@@ -182,6 +183,14 @@ export function GroupView({
     onChanged();
   };
 
+  // Files (uploaded once for every member); when an upload finishes, its message exists.
+  const attachments = useAttachments(groupId, () => void refresh(), "group");
+  const attachmentOf = new Map<string, Attachment>();
+  for (const attachment of attachments) {
+    if (attachment.messageId !== null) attachmentOf.set(attachment.messageId, attachment);
+  }
+  const pendingUploads = attachments.filter((a) => a.outgoing && a.messageId === null && a.state !== "cancelled");
+
   const memberCount = group.members.length;
   const menuItems = useMemo(() => {
     const items: MenuItem[] = [{ label: t("group.membersButton"), onSelect: onOpenMembers }];
@@ -270,6 +279,7 @@ export function GroupView({
                     message={message}
                     continued={continued}
                     author={authorName(message, known, ownKey, t)}
+                    attachment={attachmentOf.get(message.id) ?? null}
                   />
                 )}
               </Fragment>
@@ -278,7 +288,15 @@ export function GroupView({
         </ol>
       </div>
 
+      {pendingUploads.length > 0 && (
+        <div class="pending-uploads" data-testid="pending-uploads">
+          {pendingUploads.map((attachment) => (
+            <AttachmentCard key={attachment.id} attachment={attachment} />
+          ))}
+        </div>
+      )}
       <Composer
+        onFiles={(files) => sendGroupFiles(groupId, files)}
         draftKey={`group:${groupId}`}
         name={group.name}
         disabledReason={group.isMember ? null : t("group.notMember")}
@@ -293,10 +311,13 @@ export function GroupMessageRow({
   message,
   continued,
   author,
+  attachment = null,
 }: {
   message: GroupMessage;
   continued: boolean;
   author: string;
+  /** The file this message carries, if any. */
+  attachment?: Attachment | null;
 }) {
   const { t, locale } = useI18n();
   const tone = authorTone(message.authorKey);
@@ -330,9 +351,13 @@ export function GroupMessageRow({
           </p>
         )}
         <span class="sr-only">{message.outgoing ? t("chat.youSaid") : t("group.sentBy", { name: author })}: </span>
-        <p class="message-text" data-testid="group-message-text">
-          {message.text}
-        </p>
+        {attachment !== null ? (
+          <AttachmentCard attachment={attachment} />
+        ) : (
+          <p class="message-text" data-testid="group-message-text">
+            {message.text}
+          </p>
+        )}
         <span class="message-meta">
           <time dateTime={new Date(message.sentAt).toISOString()} title={t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) })}>
             {formatTime(message.sentAt, locale)}

@@ -10,6 +10,7 @@ import { AttachmentCard, readFile, toDataUrl } from "./Attachments";
 const base: Attachment = {
   id: "a1",
   contactId: "c1",
+  groupId: null,
   messageId: "m1",
   outgoing: false,
   fileName: "\u202Egnp.exe\u202C",

@@ -97,6 +97,39 @@ describe("GroupMessageRow", () => {
     expect(screen.getByTestId("group-message-text").textContent).toBe("<img src=x onerror=alert(1)>");
   });
 
+  it("a member's file shows its author and the attachment card, its name as text", () => {
+    render(
+      <I18nProvider>
+        <ol>
+          <GroupMessageRow
+            message={message({ text: "report.pdf", authorName: "Bob" })}
+            continued={false}
+            author="Bob"
+            attachment={{
+              id: "a1",
+              contactId: null,
+              groupId: "g1",
+              messageId: "gm1",
+              outgoing: false,
+              fileName: "\u202Egnp.exe\u202C",
+              mediaType: "application/octet-stream",
+              size: 200_000,
+              isImage: false,
+              state: "offered",
+              doneChunks: 0,
+              totalChunks: 4,
+              error: null,
+            }}
+          />
+        </ol>
+      </I18nProvider>,
+    );
+    expect(screen.getByTestId("group-message-author").textContent).toBe("Bob");
+    expect(screen.getByTestId("attachment-name").textContent).toBe("gnp.exe");
+    expect(screen.getByTestId("attachment-download")).toBeTruthy();
+    expect(screen.queryByTestId("group-message-text")).toBeNull();
+  });
+
   it("an own text says to how many members it was delivered", () => {
     render(
       <I18nProvider>

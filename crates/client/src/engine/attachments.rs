@@ -24,10 +24,11 @@ use super::views::{AttachmentView, EngineEvent, OutgoingFile, is_image_type};
 use crate::content::{
     AttachmentLocation, AttachmentPointer, Body, CONTENT_VERSION, Content, MAX_INLINE_BYTES,
 };
+use crate::group::GroupId;
 use crate::images::PREVIEW_SIDE;
 use crate::store::{
-    AttachmentId, AttachmentRow, AttachmentSecretBytes, AttachmentState, Direction,
-    DisappearingTimer, OutgoingContent, UnixMillis,
+    AttachmentChat, AttachmentId, AttachmentRow, AttachmentSecretBytes, AttachmentState, Direction,
+    DisappearingTimer, OutgoingContent, Store, UnixMillis,
 };
 
 /// The largest file this build sends (the relay may accept less: `attachment_too_large`).
@@ -68,31 +69,65 @@ impl Engine {
         file: OutgoingFile,
     ) -> Result<AttachmentView, EngineError> {
         let contact = parse_contact(contact_id)?;
-        if file.bytes.len() as u64 > MAX_SEND_BYTES.min(MAX_ATTACHMENT_BYTES) {
-            return Err(EngineError::AttachmentTooLarge);
-        }
-        let file_name = super::receive_step::safe_file_name(&file.file_name);
+        self.send_file(AttachmentChat::Contact(contact), file.into())
+            .await
+    }
+
+    /// `send_group_attachment`: the file goes to every member of `group_id` (`docs/engine.md`
+    /// § Attachments, § Groups): encrypted once and uploaded ONCE, the blob made with one
+    /// download grant per member we can send to; each member's pointer, with its own grant, is
+    /// sealed over that member's own session when the upload is complete, like a group text.
+    /// Refused if we are not a member.
+    pub async fn send_group_attachment(
+        &self,
+        group_id: &str,
+        file: OutgoingFile,
+    ) -> Result<AttachmentView, EngineError> {
+        let group = super::groups::parse_group(group_id)?;
+        self.send_file(AttachmentChat::Group(group), file.into())
+            .await
+    }
+
+    /// `send_attachment` of the file at `path` to `contact_id` (named as the file is), read
+    /// as it is encrypted: a file that is not an image is never whole in memory
+    /// (`docs/benchmarks.md` § Attachments). An image is read whole (its decoder needs it).
+    pub async fn send_attachment_from_path(
+        &self,
+        contact_id: &str,
+        path: &Path,
+        media_type: &str,
+    ) -> Result<AttachmentView, EngineError> {
+        let contact = parse_contact(contact_id)?;
+        let file_name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let source = FileSource::Path {
+            file_name,
+            media_type: media_type.to_owned(),
+            path: path.to_path_buf(),
+        };
+        self.send_file(AttachmentChat::Contact(contact), source)
+            .await
+    }
+
+    /// Prepares an outgoing file for `chat` (see [`Self::send_attachment`]).
+    async fn send_file(
+        &self,
+        chat: AttachmentChat,
+        source: FileSource,
+    ) -> Result<AttachmentView, EngineError> {
         let row = self
             .inner
             .blocking(move |inner| {
-                let bytes = Zeroizing::new(file.bytes);
-                // An image is sent as we re-encoded it: its metadata stays here.
-                let (bytes, media_type, thumbnail) = match crate::images::strip_metadata(&bytes) {
-                    Ok((kind, clean)) => {
-                        let thumbnail = crate::images::thumbnail(&clean).ok();
-                        (
-                            Zeroizing::new(clean),
-                            kind.media_type().to_owned(),
-                            thumbnail,
-                        )
-                    }
-                    Err(_) => (bytes, non_image_type(&file.media_type), None),
-                };
-                let size = bytes.len() as u64;
+                check_chat(inner, &lock(&inner.store), chat)?;
+                let file_name = super::receive_step::safe_file_name(source.file_name());
+                let (plain, media_type, thumbnail) = source.open()?;
+                let size = plain.size();
                 let mut row = AttachmentRow {
                     id: AttachmentId::generate()?,
                     direction: Direction::Outgoing,
-                    contact,
+                    chat,
                     message: None,
                     file_name,
                     media_type,
@@ -111,12 +146,10 @@ impl Engine {
                     error: None,
                     created_at: UnixMillis::now(),
                 };
-                if bytes.len() <= MAX_INLINE_BYTES {
-                    row.inline_bytes = Some(bytes);
+                if size <= MAX_INLINE_BYTES as u64 {
+                    row.inline_bytes = Some(plain.into_bytes()?);
                     let mut store = lock(&inner.store);
-                    store
-                        .contact(contact)?
-                        .ok_or(EngineError::ContactNotFound)?;
+                    check_chat(inner, &store, chat)?;
                     store.insert_attachment(&row)?;
                     drop(store);
                     inner.send_pointer(&row)?;
@@ -129,17 +162,29 @@ impl Engine {
                     .ok_or(EngineError::NotOnboarded)?;
                 let key = AttachmentKey::generate().map_err(EngineError::Attachment)?;
                 let dir = chunk_dir(inner, row.id);
-                let digest = write_chunks(&dir, &key, &bytes)?;
+                let digest = match plain {
+                    Plaintext::Bytes(bytes) => {
+                        write_chunks(&dir, &key, size, &mut bytes.as_slice())
+                    }
+                    Plaintext::File { mut file, .. } => write_chunks(&dir, &key, size, &mut file),
+                };
+                let digest = match digest {
+                    Ok(digest) => digest,
+                    Err(error) => {
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Err(error);
+                    }
+                };
                 row.relay_url = Some(relay);
                 row.file_key = Some(AttachmentSecretBytes::new(key.expose().to_vec()));
                 row.commitment = Some(key.commitment().0.to_vec());
                 row.digest = Some(digest.0.to_vec());
                 row.chunks = chunk_count(size).map_err(EngineError::Attachment)?;
                 let mut store = lock(&inner.store);
-                if store.contact(contact)?.is_none() {
+                if let Err(error) = check_chat(inner, &store, chat) {
                     drop(store);
                     let _ = std::fs::remove_dir_all(&dir);
-                    return Err(EngineError::ContactNotFound);
+                    return Err(error);
                 }
                 store.insert_attachment(&row)?;
                 Ok(row)
@@ -227,6 +272,19 @@ impl Engine {
         Ok(view)
     }
 
+    /// `get_group_attachments`: every attachment of a group, oldest first.
+    pub async fn get_group_attachments(
+        &self,
+        group_id: &str,
+    ) -> Result<Vec<AttachmentView>, EngineError> {
+        let group = super::groups::parse_group(group_id)?;
+        let rows = self
+            .inner
+            .on_store(move |store| Ok(store.attachments_of_group(group)?))
+            .await?;
+        Ok(rows.iter().map(AttachmentView::from).collect())
+    }
+
     /// The file's plaintext, for saving or opening: every chunk is opened again (its tag and the
     /// digest checked). Only for complete attachments.
     pub async fn attachment_bytes(
@@ -254,10 +312,20 @@ impl Engine {
                     .attachment(id)?
                     .ok_or(EngineError::AttachmentNotFound)?
                     .file_name;
-                let bytes = read_plaintext(inner, id)?;
                 std::fs::create_dir_all(&directory).map_err(io)?;
                 let path = unique_path(&directory, &name);
-                std::fs::write(&path, bytes.as_slice()).map_err(io)?;
+                // Written chunk by chunk as each is opened (never the whole file in memory);
+                // whatever was written goes again if a chunk is refused.
+                let written = std::fs::File::create(&path).map_err(io).and_then(|file| {
+                    let mut out = std::io::BufWriter::new(file);
+                    write_plaintext(inner, id, &mut out)?;
+                    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+                    file.sync_all().map_err(io)
+                });
+                if let Err(error) = written {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(error);
+                }
                 Ok(path)
             })
             .await
@@ -285,6 +353,19 @@ impl Engine {
             })
             .await
     }
+}
+
+/// Whether we can send a file to `chat` now: the contact exists, or we are a member of the group.
+fn check_chat(inner: &Inner, store: &Store, chat: AttachmentChat) -> Result<(), EngineError> {
+    match chat {
+        AttachmentChat::Contact(contact) => {
+            store
+                .contact(contact)?
+                .ok_or(EngineError::ContactNotFound)?;
+        }
+        AttachmentChat::Group(group) => super::groups::check_group_sender(inner, store, group)?,
+    }
+    Ok(())
 }
 
 /// The claimed media type of a file that is not an image we decode: kept as a hint unless it
@@ -321,30 +402,164 @@ fn unique_path(directory: &Path, name: &str) -> PathBuf {
     first
 }
 
-/// Encrypts `bytes` into chunk files under `dir`; returns their digest.
+/// What an outgoing file is read from: bytes the UI handed over, or a file on disk.
+enum FileSource {
+    /// The file's bytes.
+    Bytes(OutgoingFile),
+    /// A file to read as it is encrypted.
+    Path {
+        /// The name it is sent under.
+        file_name: String,
+        /// The claimed media type.
+        media_type: String,
+        /// Where it is.
+        path: PathBuf,
+    },
+}
+
+impl From<OutgoingFile> for FileSource {
+    fn from(file: OutgoingFile) -> Self {
+        Self::Bytes(file)
+    }
+}
+
+/// An outgoing file's plaintext, ready to encrypt.
+enum Plaintext {
+    /// In memory (a small file, an image we re-encoded).
+    Bytes(Zeroizing<Vec<u8>>),
+    /// On disk, read chunk by chunk.
+    File {
+        /// The open file.
+        file: std::fs::File,
+        /// Its length when opened.
+        size: u64,
+    },
+}
+
+impl Plaintext {
+    fn size(&self) -> u64 {
+        match self {
+            Self::Bytes(bytes) => bytes.len() as u64,
+            Self::File { size, .. } => *size,
+        }
+    }
+
+    /// The whole plaintext (only for a file small enough to ride inline).
+    fn into_bytes(self) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+        match self {
+            Self::Bytes(bytes) => Ok(bytes),
+            Self::File { mut file, size } => {
+                let mut bytes =
+                    Zeroizing::new(Vec::with_capacity(usize::try_from(size).unwrap_or(0)));
+                std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
+                Ok(bytes)
+            }
+        }
+    }
+}
+
+impl FileSource {
+    fn file_name(&self) -> &str {
+        match self {
+            Self::Bytes(file) => &file.file_name,
+            Self::Path { file_name, .. } => file_name,
+        }
+    }
+
+    /// The plaintext to send, its media type and thumbnail. An image (recognised by its bytes)
+    /// is decoded and encoded again, so its metadata stays here; anything else is sent as it is.
+    fn open(self) -> Result<(Plaintext, String, Option<Vec<u8>>), EngineError> {
+        let (bytes, claimed) = match self {
+            Self::Bytes(file) => (Zeroizing::new(file.bytes), file.media_type),
+            Self::Path {
+                media_type, path, ..
+            } => {
+                let mut file = std::fs::File::open(&path).map_err(io)?;
+                let size = file.metadata().map_err(io)?.len();
+                if size > MAX_SEND_BYTES.min(MAX_ATTACHMENT_BYTES) {
+                    return Err(EngineError::AttachmentTooLarge);
+                }
+                let mut head = [0u8; 32];
+                let read = read_up_to(&mut file, &mut head)?;
+                let is_image = crate::images::ImageKind::sniff(&head[..read]).is_some();
+                std::io::Seek::rewind(&mut file).map_err(io)?;
+                if !is_image {
+                    let media_type = non_image_type(&media_type);
+                    return Ok((Plaintext::File { file, size }, media_type, None));
+                }
+                let mut bytes =
+                    Zeroizing::new(Vec::with_capacity(usize::try_from(size).unwrap_or(0)));
+                std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
+                (bytes, media_type)
+            }
+        };
+        if bytes.len() as u64 > MAX_SEND_BYTES.min(MAX_ATTACHMENT_BYTES) {
+            return Err(EngineError::AttachmentTooLarge);
+        }
+        Ok(match crate::images::strip_metadata(&bytes) {
+            Ok((kind, clean)) => {
+                let thumbnail = crate::images::thumbnail(&clean).ok();
+                (
+                    Plaintext::Bytes(Zeroizing::new(clean)),
+                    kind.media_type().to_owned(),
+                    thumbnail,
+                )
+            }
+            Err(_) => (Plaintext::Bytes(bytes), non_image_type(&claimed), None),
+        })
+    }
+}
+
+/// Reads into `buffer` until it is full or the reader ends; returns how many bytes were read.
+fn read_up_to(reader: &mut impl std::io::Read, buffer: &mut [u8]) -> Result<usize, EngineError> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(io(error)),
+        }
+    }
+    Ok(filled)
+}
+
+/// Encrypts the `size` bytes `reader` yields into chunk files under `dir`, one chunk in memory
+/// at a time; returns their digest. A reader that ends early or has more is refused (the file
+/// changed while it was read).
 fn write_chunks(
     dir: &Path,
     key: &AttachmentKey,
-    bytes: &[u8],
+    size: u64,
+    reader: &mut impl std::io::Read,
 ) -> Result<CiphertextDigest, EngineError> {
-    let size = bytes.len() as u64;
     let sealer = ChunkSealer::new(key, size).map_err(EngineError::Attachment)?;
     let mut digest = DigestBuilder::new(size).map_err(EngineError::Attachment)?;
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut offset = 0usize;
+    let mut data = Zeroizing::new(vec![0u8; CHUNK_CIPHERTEXT_BYTES]);
     for index in 0..sealer.chunk_count() {
         let take = sealer.data_bytes(index).map_err(EngineError::Attachment)?;
-        let data = bytes
-            .get(offset..offset + take)
-            .ok_or(EngineError::Attachment(AttachmentError::ChunkLength {
-                index,
-            }))?;
+        let buffer =
+            data.get_mut(..take)
+                .ok_or(EngineError::Attachment(AttachmentError::ChunkLength {
+                    index,
+                }))?;
+        if read_up_to(reader, buffer)? != take {
+            return Err(EngineError::AttachmentIo(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file got shorter while it was read",
+            )));
+        }
         let chunk = sealer
-            .seal_chunk(index, data)
+            .seal_chunk(index, buffer)
             .map_err(EngineError::Attachment)?;
         digest.push(&chunk).map_err(EngineError::Attachment)?;
         std::fs::write(chunk_path(dir, index), &chunk).map_err(io)?;
-        offset += take;
+    }
+    if read_up_to(reader, &mut [0u8; 1])? != 0 {
+        return Err(EngineError::AttachmentIo(std::io::Error::other(
+            "the file got longer while it was read",
+        )));
     }
     digest.finish().map_err(EngineError::Attachment)
 }
@@ -387,76 +602,141 @@ fn verify_chunk_files(dir: &Path, row: &AttachmentRow) -> Result<(), EngineError
     Ok(())
 }
 
-/// The plaintext of a complete attachment: inline bytes, or every chunk file opened (commitment,
-/// digest and every tag checked).
+/// The plaintext of a complete attachment, in memory: inline bytes, or every chunk file opened
+/// (commitment, digest and every tag checked).
 fn read_plaintext(inner: &Arc<Inner>, id: AttachmentId) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+    let mut out = Zeroizing::new(Vec::new());
+    write_plaintext(inner, id, &mut *out)?;
+    Ok(out)
+}
+
+/// Writes the plaintext of a complete attachment to `out`: inline bytes, or, after the digest
+/// over every chunk file was checked, each chunk as it is opened (commitment and tag checked),
+/// one chunk in memory at a time.
+fn write_plaintext(
+    inner: &Arc<Inner>,
+    id: AttachmentId,
+    out: &mut impl std::io::Write,
+) -> Result<(), EngineError> {
     let row = lock(&inner.store)
         .attachment(id)?
         .ok_or(EngineError::AttachmentNotFound)?;
     if row.direction == Direction::Incoming && row.state != AttachmentState::Complete {
         return Err(EngineError::AttachmentNotReady);
     }
-    if let Some(bytes) = row.inline_bytes {
-        return Ok(bytes);
+    if let Some(bytes) = &row.inline_bytes {
+        return out.write_all(bytes).map_err(io);
     }
     let (key, commitment, _) = blob_secrets(&row)?;
     let opener = ChunkOpener::new(&key, &commitment, row.size).map_err(EngineError::Attachment)?;
     let dir = chunk_dir(inner, id);
     verify_chunk_files(&dir, &row)?;
-    let mut out = Zeroizing::new(Vec::with_capacity(usize::try_from(row.size).unwrap_or(0)));
     for index in 0..row.chunks {
         let chunk = std::fs::read(chunk_path(&dir, index)).map_err(io)?;
-        out.extend_from_slice(
-            &opener
-                .open_chunk(index, &chunk)
-                .map_err(EngineError::Attachment)?,
-        );
+        let plain = opener
+            .open_chunk(index, &chunk)
+            .map_err(EngineError::Attachment)?;
+        out.write_all(&plain).map_err(io)?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The pointer of an outgoing attachment with download grant number `grant` of its blob (each
+/// recipient gets its own; ignored for an inline file) and the disappearing timer `timer_secs`.
+pub(super) fn outgoing_pointer(
+    row: &AttachmentRow,
+    grant: usize,
+    timer_secs: Option<u32>,
+) -> Result<AttachmentPointer, EngineError> {
+    let location = match &row.inline_bytes {
+        Some(bytes) => AttachmentLocation::Inline {
+            bytes: bytes.to_vec(),
+        },
+        None => {
+            let (key, commitment, digest) = blob_secrets(row)?;
+            AttachmentLocation::Blob {
+                relay_url: row
+                    .relay_url
+                    .clone()
+                    .ok_or(EngineError::AttachmentNotReady)?,
+                grant: row
+                    .grants
+                    .get(grant)
+                    .ok_or(EngineError::AttachmentNotReady)?
+                    .expose_secret()
+                    .to_vec(),
+                key: key.expose().to_vec(),
+                commitment: commitment.0.to_vec(),
+                digest: digest.0.to_vec(),
+            }
+        }
+    };
+    Ok(AttachmentPointer {
+        file_name: row.file_name.clone(),
+        media_type: row.media_type.clone(),
+        size: row.size,
+        location,
+        thumbnail: row.thumbnail.clone(),
+        timer_secs,
+    })
+}
+
+/// Sends an outgoing group attachment (`docs/engine.md` § Attachments): stores the group
+/// message (its text is the file name) with one copy per member we can send to now, links the
+/// attachment to it, and seals each member's pointer, with that member's OWN download grant of
+/// the one blob, over that member's own session: all in ONE transaction, like a group text. A
+/// member removed while the file uploaded gets nothing; one reachable only since then gets no
+/// grant (there is none left for it). Refused once we are no longer a member.
+fn send_group_pointer(
+    inner: &Arc<Inner>,
+    row: &AttachmentRow,
+    id: GroupId,
+) -> Result<(), EngineError> {
+    let me = super::groups::own_key(inner);
+    let now = UnixMillis::now();
+    let mut store = lock(&inner.store);
+    let group = super::groups::load_group(&store, id)?;
+    group.replica.check_message(&me)?;
+    let mut recipients = super::groups::reachable(&store, &group.replica.recipients(&me))?;
+    if row.inline_bytes.is_none() {
+        recipients.truncate(row.grants.len());
+    }
+    store.transaction(|store| -> Result<(), EngineError> {
+        let message = store.insert_outgoing_group_text(id, me, &row.file_name, &recipients, now)?;
+        store.link_attachment_group_message(row.id, message.id)?;
+        for (grant, member) in recipients.iter().enumerate() {
+            let body = Body::GroupAttachment {
+                group_id: id,
+                seq: message.seq,
+                pointer: outgoing_pointer(row, grant, None)?,
+            };
+            super::groups::fan_out(inner, store, &[*member], &body, Some(message.id))?;
+        }
+        Ok(())
+    })?;
+    let attachment = store.attachment(row.id)?;
+    drop(store);
+    inner.outbox_wake.notify_one();
+    inner.after_pointer_sent(attachment);
+    Ok(())
 }
 
 impl Inner {
-    /// Seals the pointer of an outgoing attachment for its contact and queues it, linking the
-    /// attachment to the new message in the same transaction (seal once).
+    /// Seals the pointer of an outgoing attachment for its contact (or, for a group's file, for
+    /// each member: [`send_group_pointer`]) and queues it, linking the attachment to the
+    /// new message in the same transaction (seal once).
     fn send_pointer(self: &Arc<Self>, row: &AttachmentRow) -> Result<(), EngineError> {
-        let location = match &row.inline_bytes {
-            Some(bytes) => AttachmentLocation::Inline {
-                bytes: bytes.to_vec(),
-            },
-            None => {
-                let (key, commitment, digest) = blob_secrets(row)?;
-                AttachmentLocation::Blob {
-                    relay_url: row
-                        .relay_url
-                        .clone()
-                        .ok_or(EngineError::AttachmentNotReady)?,
-                    grant: row
-                        .grants
-                        .first()
-                        .ok_or(EngineError::AttachmentNotReady)?
-                        .expose_secret()
-                        .to_vec(),
-                    key: key.expose().to_vec(),
-                    commitment: commitment.0.to_vec(),
-                    digest: digest.0.to_vec(),
-                }
-            }
+        let contact = match row.chat {
+            AttachmentChat::Contact(contact) => contact,
+            AttachmentChat::Group(group) => return send_group_pointer(self, row, group),
         };
         let now = self.clock.now();
         let id = row.id;
-        let contact = row.contact;
         let mut store = lock(&self.store);
         // The message carries the chat's timer as it is now, like a text
         // (`docs/engine.md` § Disappearing messages): it expires here and at the recipient.
         let timer = store.chat_timer(contact)?.timer;
-        let pointer = AttachmentPointer {
-            file_name: row.file_name.clone(),
-            media_type: row.media_type.clone(),
-            size: row.size,
-            location,
-            thumbnail: row.thumbnail.clone(),
-            timer_secs: timer.map(DisappearingTimer::seconds),
-        };
+        let pointer = outgoing_pointer(row, 0, timer.map(DisappearingTimer::seconds))?;
         let (_message, _) = store.insert_and_seal_outgoing_content(
             contact,
             OutgoingContent::Text {
@@ -481,6 +761,13 @@ impl Inner {
         let row = store.attachment(id)?;
         drop(store);
         self.outbox_wake.notify_one();
+        self.after_pointer_sent(row);
+        Ok(())
+    }
+
+    /// After an attachment's message was sealed: tells the UI, which reloads the conversation
+    /// when an attachment gets its `messageId`.
+    pub(super) fn after_pointer_sent(&self, row: Option<AttachmentRow>) {
         // No `message-received` (that one means a peer's message): the UI reloads the
         // conversation when an attachment gets its `messageId`.
         if let Some(row) = row {
@@ -488,7 +775,6 @@ impl Inner {
                 attachment: AttachmentView::from(&row),
             });
         }
-        Ok(())
     }
 
     fn emit_attachment(&self, row: &AttachmentRow) {
@@ -550,12 +836,21 @@ impl Inner {
             let password = self
                 .on_store(move |store| super::settings::relay_password(store, &url))
                 .await?;
+            // One grant per recipient: the contact, or each member we can send to now (a
+            // member reachable only later gets none, as for a text; `docs/engine.md` § Groups).
+            let chat = row.chat;
+            let recipients = self
+                .blocking(move |inner| match chat {
+                    AttachmentChat::Contact(_) => Ok(1),
+                    AttachmentChat::Group(group) => super::groups::grant_count(inner, group),
+                })
+                .await?;
             let created = self
                 .blobs
                 .create(
                     &relay,
                     row.chunks,
-                    1,
+                    recipients,
                     password.as_ref().map(|p| p.expose_secret()),
                 )
                 .await?;
@@ -644,11 +939,24 @@ impl Inner {
                 self.record_progress(&mut row, next).await;
             }
         }
-        self.blobs.finished(grant.expose_secret());
         let checked = row.clone();
         let check_dir = dir.clone();
-        self.blocking(move |_| verify_chunk_files(&check_dir, &checked))
-            .await?;
+        let verified = self
+            .blocking(move |_| verify_chunk_files(&check_dir, &checked))
+            .await;
+        // Every chunk is stored and checked here: the grant goes back, and the relay deletes the
+        // blob once every recipient's has (`docs/relay-protocol.md` § 13.3). Best effort: a
+        // refusal (an older relay, released before a restart) leaves it to the blob's expiry.
+        if verified.is_ok()
+            && let Err(error) = self
+                .blobs
+                .release(&relay, grant.expose_secret(), row.chunks)
+                .await
+        {
+            tracing::debug!(%error, "blob grant not released");
+        }
+        self.blobs.finished(grant.expose_secret());
+        verified?;
         let id = row.id;
         let done = self
             .on_store(move |store| {

@@ -11,22 +11,27 @@ use super::envelope::refuse;
 use super::error::EngineError;
 use super::settings::read_settings;
 use super::state::{Engine, Inner, backoff_delay, group_progress_event, lock, parse_contact};
-use super::views::{EngineEvent, GroupMemberView, GroupMessageView, GroupView, MessageStateView};
+use super::views::{
+    AttachmentView, EngineEvent, GroupMemberView, GroupMessageView, GroupView, MessageStateView,
+};
 
-use crate::content::{Body, CONTENT_VERSION, Content, MAX_TEXT_BYTES, Receipt, ReceiptKindWire};
+use crate::content::{
+    AttachmentPointer, Body, CONTENT_VERSION, Content, MAX_TEXT_BYTES, Receipt, ReceiptKindWire,
+};
 use crate::group::{
     GroupError, GroupId, GroupReplica, MemberKey, Role, RosterMessage, RosterOutcome, RosterState,
 };
 use crate::store::{
-    Contact, Direction, Group, GroupMessage, GroupMessageKind, HeldIntroduction, IdentityKeyBytes,
-    MessageId, MessageState, PENDING_GROUP_WORK_PREFIX, Store, StoreError, UnixMillis,
+    AttachmentChat, Contact, Direction, Group, GroupMessage, GroupMessageKind, HeldIntroduction,
+    IdentityKeyBytes, MessageId, MessageState, PENDING_GROUP_WORK_PREFIX, Store, StoreError,
+    UnixMillis,
 };
 
-fn own_key(inner: &Inner) -> MemberKey {
+pub(super) fn own_key(inner: &Inner) -> MemberKey {
     MemberKey::from_bytes(inner.identity.public().to_bytes())
 }
 
-fn parse_group(id: &str) -> Result<GroupId, EngineError> {
+pub(super) fn parse_group(id: &str) -> Result<GroupId, EngineError> {
     id.parse().map_err(|_| EngineError::GroupNotFound)
 }
 
@@ -41,7 +46,7 @@ fn contact_of(store: &Store, key: &MemberKey) -> Result<Option<Contact>, StoreEr
     store.contact_by_identity_key(&IdentityKeyBytes::new(key.as_bytes().to_vec()))
 }
 
-fn load_group(store: &Store, id: GroupId) -> Result<Group, EngineError> {
+pub(super) fn load_group(store: &Store, id: GroupId) -> Result<Group, EngineError> {
     store.group(id)?.ok_or(EngineError::GroupNotFound)
 }
 
@@ -58,7 +63,7 @@ fn group_content(body: Body) -> Content {
 /// Seals `body` once for each recipient that is a contact we can send to, over that contact's
 /// own session, and commits each copy (inside the caller's transaction). Returns the members
 /// sealed to; a member without a session yet (awaiting its introduction) or blocked gets none.
-fn fan_out(
+pub(super) fn fan_out(
     inner: &Inner,
     store: &mut Store,
     recipients: &[MemberKey],
@@ -82,7 +87,10 @@ fn fan_out(
 }
 
 /// The members who can get a copy now (contacts we can send to).
-fn reachable(store: &Store, recipients: &[MemberKey]) -> Result<Vec<MemberKey>, StoreError> {
+pub(super) fn reachable(
+    store: &Store,
+    recipients: &[MemberKey],
+) -> Result<Vec<MemberKey>, StoreError> {
     let mut out = Vec::with_capacity(recipients.len());
     for member in recipients {
         if contact_of(store, member)?.is_some_and(|c| c.sending_blocked_reason().is_none()) {
@@ -105,6 +113,29 @@ fn copy_holders(store: &Store, recipients: &[MemberKey]) -> Result<Vec<MemberKey
         }
     }
     Ok(out)
+}
+
+/// Refuses sending to group `id` unless we are one of its members.
+pub(super) fn check_group_sender(
+    inner: &Inner,
+    store: &Store,
+    id: GroupId,
+) -> Result<(), EngineError> {
+    load_group(store, id)?
+        .replica
+        .check_message(&own_key(inner))?;
+    Ok(())
+}
+
+/// How many download grants a file for group `id` gets: one per member we can send to now (at
+/// least one, so the blob is valid even when nobody is reachable yet).
+pub(super) fn grant_count(inner: &Inner, id: GroupId) -> Result<u32, EngineError> {
+    let me = own_key(inner);
+    let store = lock(&inner.store);
+    let group = load_group(&store, id)?;
+    group.replica.check_message(&me)?;
+    let recipients = reachable(&store, &group.replica.recipients(&me))?;
+    Ok(u32::try_from(recipients.len()).unwrap_or(u32::MAX).max(1))
 }
 
 fn group_view(inner: &Inner, store: &Store, group: &Group) -> Result<GroupView, EngineError> {
@@ -833,6 +864,21 @@ pub(super) fn receive_group_body(
             member,
             invite,
         } => receive_introduction(store, me, group_id, sender, member, invite, &mut follow_ups),
+        Body::GroupAttachment {
+            group_id,
+            seq,
+            pointer,
+        } => receive_attachment(
+            store,
+            group_id,
+            sender,
+            seq,
+            &pointer,
+            sent_at_ms,
+            now,
+            &mut follow_ups,
+            &mut events,
+        ),
         _ => Ok(Ok(())),
     };
     match result {
@@ -848,6 +894,10 @@ pub(super) fn receive_group_body(
     // What was stored is committed already (each group write is its own transaction), so the
     // UI that reacts to these events reads it.
     for event in events {
+        if matches!(event, EngineEvent::AttachmentUpdated { .. }) {
+            // A small image downloads at once: the transfer task looks now.
+            inner.attachment_wake.notify_one();
+        }
         inner.emit(event);
     }
     spawn_follow_ups(inner, follow_ups);
@@ -883,6 +933,59 @@ fn receive_text(
         events.push(EngineEvent::GroupMessageReceived {
             group_id: id.to_string(),
             message: message_view(store, &message)?,
+        });
+        follow_ups.push(FollowUp::Delivered {
+            group: id,
+            author: sender,
+            seq,
+        });
+    }
+    Ok(Ok(()))
+}
+
+/// A member's file for the group: stored as a group message (its text is the file name, the
+/// author the session's peer) with the attachment row, in one transaction; fetched like a 1:1
+/// file. Refused from a non-member, for a group we are not in, or out of its bounds.
+#[allow(clippy::too_many_arguments)]
+fn receive_attachment(
+    store: &mut Store,
+    id: GroupId,
+    sender: MemberKey,
+    seq: u64,
+    pointer: &AttachmentPointer,
+    sent_at_ms: u64,
+    now: UnixMillis,
+    follow_ups: &mut Vec<FollowUp>,
+    events: &mut Vec<EngineEvent>,
+) -> Decision {
+    let Some(group) = store.group(id)? else {
+        return Ok(Err("a file for a group we are not in".into()));
+    };
+    if let Err(error) = group.replica.check_message(&sender) {
+        return Ok(Err(format!("a file from a non-member refused: {error}")));
+    }
+    let Some(mut row) = super::receive_step::incoming_attachment(pointer) else {
+        return Ok(Err("a file pointer out of its bounds".into()));
+    };
+    row.chat = AttachmentChat::Group(id);
+    let sent_at = UnixMillis(i64::try_from(sent_at_ms).unwrap_or(0));
+    let stored = store.transaction(|store| -> Result<Option<GroupMessage>, StoreError> {
+        let Some(message) =
+            store.store_incoming_group_text(id, sender, seq, &row.file_name, sent_at, now)?
+        else {
+            return Ok(None);
+        };
+        row.message = Some(message.id);
+        store.insert_attachment(&row)?;
+        Ok(Some(message))
+    })?;
+    if let Some(message) = stored {
+        events.push(EngineEvent::GroupMessageReceived {
+            group_id: id.to_string(),
+            message: message_view(store, &message)?,
+        });
+        events.push(EngineEvent::AttachmentUpdated {
+            attachment: AttachmentView::from(&row),
         });
         follow_ups.push(FollowUp::Delivered {
             group: id,

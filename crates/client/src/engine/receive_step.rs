@@ -12,7 +12,7 @@ use crate::content::{
     AttachmentLocation, AttachmentPointer, Body, Content, ContentError, ReceiptKindWire, SenderKey,
 };
 use crate::store::{
-    AttachmentId, AttachmentRow, AttachmentSecretBytes, AttachmentState, ContactId,
+    AttachmentChat, AttachmentId, AttachmentRow, AttachmentSecretBytes, AttachmentState, ContactId,
     ConversationSeq, Direction, DisappearingTimer, IdentityKeyBytes, IncomingAttachment,
     ReceiptKind, ReceivedContent, SignedPrekeyBytes, UnixMillis,
 };
@@ -196,7 +196,8 @@ pub(super) fn read_plaintext(
         body @ (Body::GroupText { .. }
         | Body::GroupRoster { .. }
         | Body::GroupReceipts { .. }
-        | Body::GroupIntroduction { .. }) => step.group = Some((body, content.sent_at_ms)),
+        | Body::GroupIntroduction { .. }
+        | Body::GroupAttachment { .. }) => step.group = Some((body, content.sent_at_ms)),
     }
     step
 }
@@ -237,10 +238,10 @@ pub(super) fn safe_file_name(name: &str) -> String {
     }
 }
 
-/// The attachment row a received pointer becomes (contact and message are set by the store), or
+/// The attachment row a received pointer becomes (chat and message are set by the store), or
 /// `None` for a pointer out of its bounds. A small image is fetched at once; an inline file is
 /// complete on arrival.
-fn incoming_attachment(pointer: &AttachmentPointer) -> Option<AttachmentRow> {
+pub(super) fn incoming_attachment(pointer: &AttachmentPointer) -> Option<AttachmentRow> {
     if !pointer.is_well_formed() {
         return None;
     }
@@ -249,7 +250,7 @@ fn incoming_attachment(pointer: &AttachmentPointer) -> Option<AttachmentRow> {
     let mut row = AttachmentRow {
         id,
         direction: Direction::Incoming,
-        contact: ContactId::from_bytes([0; 16]),
+        chat: AttachmentChat::Contact(ContactId::from_bytes([0; 16])),
         message: None,
         file_name: safe_file_name(&pointer.file_name),
         media_type: media_type.clone(),

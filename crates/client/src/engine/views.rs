@@ -705,9 +705,12 @@ pub enum AttachmentStateView {
 pub struct AttachmentView {
     /// Opaque id.
     pub id: String,
-    /// The conversation.
-    pub contact_id: String,
-    /// The message that carries it (none while an upload runs).
+    /// The 1:1 conversation (none for a group's file).
+    pub contact_id: Option<String>,
+    /// The group, for a file sent to a group (`send_group_attachment`).
+    pub group_id: Option<String>,
+    /// The message that carries it (none while an upload runs): a group message's id for a
+    /// group's file.
     pub message_id: Option<String>,
     /// Sent by us.
     pub outgoing: bool,
@@ -738,7 +741,8 @@ impl From<&crate::store::AttachmentRow> for AttachmentView {
         let outgoing = row.direction == crate::store::Direction::Outgoing;
         Self {
             id: row.id.to_string(),
-            contact_id: row.contact.to_string(),
+            contact_id: row.chat.contact().map(|c| c.to_string()),
+            group_id: row.chat.group().map(|g| g.to_string()),
             message_id: row.message.map(|m| m.to_string()),
             outgoing,
             file_name: row.file_name.clone(),

@@ -1,5 +1,5 @@
-//! Attachment rows (schema V9, `docs/engine.md` § Attachments): what we know of each file we send
-//! or received, its key, and how far its upload or download got, so a transfer resumes at its
+//! Attachment rows (schema V9, V11 for groups, `docs/engine.md` § Attachments): what we know of
+//! each file we send or received, in a 1:1 chat or a group, its key, and how far its upload or download got, so a transfer resumes at its
 //! next chunk after a restart. The chunk files themselves (STREAM ciphertext) live under the
 //! profile's `attachments/` directory, outside the database.
 
@@ -11,6 +11,35 @@ use super::types::{
     AttachmentId, AttachmentSecretBytes, ContactId, Direction, MessageId, UnixMillis,
 };
 use super::{Missing, StoreError};
+use crate::group::GroupId;
+
+/// The conversation an attachment belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachmentChat {
+    /// A 1:1 chat; the message that carries it is one of `messages`.
+    Contact(ContactId),
+    /// A group (schema V11): uploaded once, one grant per member; the message that carries it
+    /// is one of `group_messages`.
+    Group(GroupId),
+}
+
+impl AttachmentChat {
+    /// The contact, for a 1:1 attachment.
+    pub fn contact(self) -> Option<ContactId> {
+        match self {
+            Self::Contact(contact) => Some(contact),
+            Self::Group(_) => None,
+        }
+    }
+
+    /// The group, for a group attachment.
+    pub fn group(self) -> Option<GroupId> {
+        match self {
+            Self::Contact(_) => None,
+            Self::Group(group) => Some(group),
+        }
+    }
+}
 
 /// The name of an attachment's chunk file `index` in its directory
 /// (`<profile>/attachments/<id>/`).
@@ -68,8 +97,9 @@ pub struct AttachmentRow {
     /// Sent or received.
     pub direction: Direction,
     /// The conversation.
-    pub contact: ContactId,
-    /// The message that carries it (an outgoing one exists once the upload finished).
+    pub chat: AttachmentChat,
+    /// The message that carries it (an outgoing one exists once the upload finished): a 1:1
+    /// message, or a group message for a group attachment.
     pub message: Option<MessageId>,
     /// The file name (bidi controls already removed from a received one).
     pub file_name: String,
@@ -107,7 +137,7 @@ pub struct AttachmentRow {
 
 const COLUMNS: &str = "id, direction, contact_id, message_id, file_name, media_type, size, \
     thumbnail, inline_bytes, relay_url, capability, grants, file_key, commitment, digest, chunks, \
-    done_chunks, state, error, created_at";
+    done_chunks, state, error, created_at, group_id, group_message_id";
 
 fn encode_grants(
     grants: &[AttachmentSecretBytes],
@@ -144,12 +174,25 @@ fn row_to_attachment(row: &Row<'_>) -> rusqlite::Result<(AttachmentRow, i64, Opt
     let size: i64 = row.get(6)?;
     let chunks: i64 = row.get(15)?;
     let done: i64 = row.get(16)?;
+    let contact: Option<ContactId> = row.get(2)?;
+    let group: Option<GroupId> = row.get(20)?;
+    let (chat, message) = match (contact, group) {
+        (Some(contact), _) => (AttachmentChat::Contact(contact), row.get(3)?),
+        (None, Some(group)) => (AttachmentChat::Group(group), row.get(21)?),
+        (None, None) => {
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Null,
+                "an attachment of no conversation".into(),
+            ));
+        }
+    };
     Ok((
         AttachmentRow {
             id: row.get(0)?,
             direction: row.get(1)?,
-            contact: row.get(2)?,
-            message: row.get(3)?,
+            chat,
+            message,
             file_name: row.get(4)?,
             media_type: row.get(5)?,
             size: u64::try_from(size).unwrap_or(0),
@@ -188,13 +231,14 @@ pub(crate) fn insert_attachment_on(
     connection
         .prepare_cached(&format!(
             "INSERT INTO attachments ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+             ?21, ?22)"
         ))?
         .execute(params![
             row.id,
             row.direction.to_i64(),
-            row.contact,
-            row.message,
+            row.chat.contact(),
+            row.message.filter(|_| row.chat.contact().is_some()),
             row.file_name,
             row.media_type,
             i64::try_from(row.size).map_err(|_| StoreError::InvalidInput {
@@ -213,6 +257,8 @@ pub(crate) fn insert_attachment_on(
             row.state.to_i64(),
             row.error,
             row.created_at,
+            row.chat.group(),
+            row.message.filter(|_| row.chat.group().is_some()),
         ])?;
     Ok(())
 }
@@ -258,6 +304,30 @@ impl Store {
         ))?;
         let rows = statement.query_map(params![contact], row_to_attachment)?;
         rows.map(|r| finish(r?)).collect()
+    }
+
+    /// Every attachment of a group, oldest first.
+    pub fn attachments_of_group(&self, group: GroupId) -> Result<Vec<AttachmentRow>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM attachments WHERE group_id = ?1 ORDER BY created_at, id"
+        ))?;
+        let rows = statement.query_map(params![group], row_to_attachment)?;
+        rows.map(|r| finish(r?)).collect()
+    }
+
+    /// The attachment a group message carries, if any.
+    pub fn attachment_of_group_message(
+        &self,
+        message: MessageId,
+    ) -> Result<Option<AttachmentRow>, StoreError> {
+        self.connection
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM attachments WHERE group_message_id = ?1"
+            ))?
+            .query_row(params![message], row_to_attachment)
+            .optional()?
+            .map(finish)
+            .transpose()
     }
 
     /// Attachments being uploaded or downloaded (resumed on start), oldest first.
@@ -338,6 +408,28 @@ impl Store {
             .connection
             .prepare_cached(
                 "UPDATE attachments SET message_id = ?2, state = 2 WHERE id = ?1 AND message_id IS NULL",
+            )?
+            .execute(params![id, message])?;
+        if changed == 0 {
+            return Err(StoreError::Conflict {
+                what: "attachment already sent",
+            });
+        }
+        Ok(())
+    }
+
+    /// Ties an outgoing group attachment to the group message that carries it, inside the
+    /// caller's transaction with the message and its sealed copies.
+    pub fn link_attachment_group_message(
+        &self,
+        id: AttachmentId,
+        message: MessageId,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .connection
+            .prepare_cached(
+                "UPDATE attachments SET group_message_id = ?2, state = 2
+                 WHERE id = ?1 AND group_id IS NOT NULL AND group_message_id IS NULL",
             )?
             .execute(params![id, message])?;
         if changed == 0 {

@@ -698,7 +698,7 @@ fn receive_in(transaction: &Connection, received: &Received) -> Result<ReceiveOu
                 message.timer = Some(*timer);
             }
             let mut row = (*attachment.0).clone();
-            row.contact = received.contact;
+            row.chat = super::AttachmentChat::Contact(received.contact);
             row.message = Some(message_id);
             super::attachments::insert_attachment_on(transaction, &row)?;
             ReceiveOutcome::Stored(message)

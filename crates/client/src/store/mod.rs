@@ -56,7 +56,9 @@ use zeroize::Zeroizing;
 use crate::profile::ProfileDirs;
 use crate::vault::DatabaseKey;
 
-pub use attachments::{AttachmentRow, AttachmentState, IncomingAttachment, chunk_file_name};
+pub use attachments::{
+    AttachmentChat, AttachmentRow, AttachmentState, IncomingAttachment, chunk_file_name,
+};
 pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
 pub use expiry::{ChatTimer, DisappearingTimer, ExpiredMessage, timer_change_wins};
 pub use groups::{

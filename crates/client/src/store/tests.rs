@@ -1684,3 +1684,86 @@ fn transaction_commits_every_write_together_or_none() {
     f.store.set_setting("k", "w").unwrap();
     assert_eq!(f.store.setting("k").unwrap().as_deref(), Some("w"));
 }
+
+/// Version 11 rebuilds `attachments` so that an attachment belongs to a contact or a group: a
+/// 1:1 attachment of version 9 keeps every column and its link to its message, and a group's
+/// attachment can then be stored, linked once to its group message and listed with its group.
+#[test]
+fn migration_11_keeps_attachments_and_adds_group_attachments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v9.db");
+    let key = DatabaseKey::generate().unwrap();
+    let contact = ContactId::from_bytes([3; 16]);
+    let attachment = AttachmentId::from_bytes([4; 16]);
+    {
+        let mut connection = Connection::open(&path).unwrap();
+        apply_key(&connection, &key).unwrap();
+        connection
+            .pragma_update(None, "foreign_keys", true)
+            .unwrap();
+        schema::migrate_to(&mut connection, 9).unwrap();
+        connection
+            .execute(
+                "INSERT INTO contacts (id, display_name, identity_key, created_at,
+                 last_activity_at) VALUES (?1, 'c', ?2, 5, 5)",
+                params![contact, vec![7u8; 64]],
+            )
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO attachments (id, direction, contact_id, file_name, media_type, size,
+                 inline_bytes, chunks, state, created_at)
+                 VALUES (?1, 0, ?2, 'a.txt', 'text/plain', 3, x'616263', 0, 2, 9)",
+                params![attachment, contact],
+            )
+            .unwrap();
+    }
+    let mut store = Store::open(&path, &key).unwrap();
+    let kept = store.attachment(attachment).unwrap().unwrap();
+    assert_eq!(kept.chat, AttachmentChat::Contact(contact));
+    assert_eq!(kept.file_name, "a.txt");
+    assert_eq!(
+        kept.inline_bytes.as_deref().map(Vec::as_slice),
+        Some(&b"abc"[..])
+    );
+    assert_eq!(store.attachments_of_contact(contact).unwrap().len(), 1);
+
+    let me = crate::group::MemberKey::from_bytes([8; 64]);
+    let group = crate::group::GroupId::from_bytes([5; 16]);
+    let replica = crate::group::GroupReplica::new(
+        crate::group::RosterState::genesis(me, "g", "", &[]).unwrap(),
+    );
+    store.insert_group(group, &replica, t(5)).unwrap();
+    let mut row = kept.clone();
+    row.id = AttachmentId::from_bytes([6; 16]);
+    row.chat = AttachmentChat::Group(group);
+    row.direction = Direction::Outgoing;
+    store.insert_attachment(&row).unwrap();
+    let message = store
+        .insert_outgoing_group_text(group, me, "a.txt", &[], t(6))
+        .unwrap();
+    store
+        .link_attachment_group_message(row.id, message.id)
+        .unwrap();
+    assert!(
+        store
+            .link_attachment_group_message(row.id, message.id)
+            .is_err(),
+        "linked once"
+    );
+    let listed = store.attachments_of_group(group).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].message, Some(message.id));
+    assert_eq!(
+        store
+            .attachment_of_group_message(message.id)
+            .unwrap()
+            .map(|a| a.id),
+        Some(row.id)
+    );
+    assert_eq!(store.attachments_of_contact(contact).unwrap().len(), 1);
+    // The group's attachment goes with the group.
+    store.delete_group(group).unwrap();
+    assert!(store.attachment(row.id).unwrap().is_none());
+    assert!(store.attachment(attachment).unwrap().is_some());
+}

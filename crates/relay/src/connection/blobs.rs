@@ -1,5 +1,6 @@
 //! The blob commands of one connection (`docs/relay-protocol.md` § Blobs): BLOB-CREATE,
-//! BLOB-PUT, BLOB-STATUS, BLOB-GET and BLOB-DELETE.
+//! BLOB-PUT, BLOB-STATUS, BLOB-GET and BLOB-DELETE. A BLOB-GET one past the last chunk is the
+//! recipient's release of its grant; the last release deletes the blob (§ 13.3).
 //!
 //! Secrets are bearer secrets chosen by the uploader; the relay keeps only their hashes and
 //! compares in constant time. An unknown id is compared against an impossible hash, so it costs
@@ -21,6 +22,7 @@ use crate::blob_secret_hash;
 use crate::metrics::Refusal;
 use crate::store::{
     BlobCreateOutcome, BlobRef, BlobUploadRow, ChunkFetch, NewBlob, NewBlobDownload, PutOutcome,
+    ReleaseOutcome,
 };
 use crate::unix_now;
 
@@ -267,11 +269,33 @@ impl Connection {
                 };
                 let blob_ref = unseal_ref(row.sealed_ref, &download_auth);
                 let fetched = self.shared.store.blob_chunk(blob_ref, index);
+                let store = self.shared.store.clone();
                 self.pending.push(Box::pin(async move {
                     let body = match fetched.await {
                         Ok(ChunkFetch::Chunk(chunk)) => Response::BlobChunk { index, chunk },
                         Ok(ChunkFetch::Missing) => error(ErrorCode::ChunkMissing),
-                        Ok(ChunkFetch::IndexOutOfRange) => error(ErrorCode::ChunkIndex),
+                        // One past the last chunk: the recipient has every chunk and releases
+                        // its grant (§ 13.3); any other index past the end is an error.
+                        Ok(ChunkFetch::IndexOutOfRange) => {
+                            match store
+                                .release_blob_download(download_id, blob_ref, index)
+                                .await
+                            {
+                                Ok(ReleaseOutcome::Released | ReleaseOutcome::BlobDeleted) => {
+                                    Response::Ok {}
+                                }
+                                // Before the upload is complete the index is past the end,
+                                // as it always was.
+                                Ok(
+                                    ReleaseOutcome::IndexOutOfRange | ReleaseOutcome::Incomplete,
+                                ) => error(ErrorCode::ChunkIndex),
+                                Ok(ReleaseOutcome::Gone) => error(ErrorCode::BlobGone),
+                                Err(store_error) => {
+                                    tracing::warn!(%store_error, "blob release failed");
+                                    error(ErrorCode::Internal)
+                                }
+                            }
+                        }
                         Ok(ChunkFetch::Gone) => error(ErrorCode::BlobGone),
                         Err(store_error) => {
                             tracing::warn!(%store_error, "blob chunk read failed");

@@ -261,6 +261,22 @@ pub enum ChunkFetch {
     Gone,
 }
 
+/// Result of a recipient's release of its grant (the "done" BLOB-GET,
+/// `docs/relay-protocol.md` § 13.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// The grant is gone; other recipients' grants keep the blob.
+    Released,
+    /// It was the last grant: the blob and every chunk of it are deleted too.
+    BlobDeleted,
+    /// The index is not the blob's chunk count (only a GET one past the last chunk releases).
+    IndexOutOfRange,
+    /// The upload is not complete, so no recipient can have fetched every chunk yet.
+    Incomplete,
+    /// No such blob or grant (expired, deleted, or released before).
+    Gone,
+}
+
 /// Blob storage (`docs/relay-protocol.md` § Blobs): chunks live in the relay's database, beside
 /// the mailboxes but in tables that name no mailbox. Writes are durable when their future
 /// resolves; the writes of one caller are applied in the order the calls were made (so a
@@ -287,6 +303,16 @@ pub trait BlobStore: Send + Sync + 'static {
     fn blob_chunk(&self, blob_ref: BlobRef, index: u32) -> StoreFuture<'static, ChunkFetch>;
     /// Deletes a blob and every chunk of it (no-op if absent).
     fn delete_blob(&self, upload_id: BlobUploadId) -> StoreFuture<'static, ()>;
+    /// A recipient fetched every chunk of `blob_ref` and says so with a GET at `index` = the
+    /// chunk count: its download row `download_id` is deleted and the blob's count of
+    /// outstanding grants goes down by one; at zero the blob and every chunk are deleted
+    /// (`docs/relay-protocol.md` § 13.3). The caller checked the download secret.
+    fn release_blob_download(
+        &self,
+        download_id: BlobDownloadId,
+        blob_ref: BlobRef,
+        index: u32,
+    ) -> StoreFuture<'static, ReleaseOutcome>;
     /// Deletes blobs (with their chunks) and download rows created before `created_before`
     /// (Unix seconds); returns how many blobs went.
     fn expire_blobs(&self, created_before: u64) -> StoreFuture<'static, u64>;

@@ -52,7 +52,7 @@ use super::{
 pub const CHANNEL: &str = "sealpost_relay";
 
 /// The schema this code writes (table `relay_schema`).
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 /// Schema version 1: the SQLite store's two tables, in PostgreSQL types. Envelope bodies are
 /// ciphertext, so TOAST does not try to compress them (`STORAGE EXTERNAL`).
@@ -223,9 +223,12 @@ async fn ensure_schema(client: &mut Client) -> Result<(), StoreError> {
         }
         Some(version) if version == SCHEMA_VERSION => {}
         Some(_) => {
-            // Version 1 → 2: the blob tables.
+            // Version 1 → 2: the blob tables (IF NOT EXISTS); 2 → 3: the grants' count.
             transaction
                 .batch_execute(super::postgres_blobs::SCHEMA)
+                .await?;
+            transaction
+                .batch_execute(super::postgres_blobs::RELEASE_SCHEMA)
                 .await?;
             transaction
                 .execute("UPDATE relay_schema SET version = $1", &[&SCHEMA_VERSION])
@@ -235,6 +238,9 @@ async fn ensure_schema(client: &mut Client) -> Result<(), StoreError> {
             transaction.batch_execute(SCHEMA).await?;
             transaction
                 .batch_execute(super::postgres_blobs::SCHEMA)
+                .await?;
+            transaction
+                .batch_execute(super::postgres_blobs::RELEASE_SCHEMA)
                 .await?;
             transaction
                 .execute(

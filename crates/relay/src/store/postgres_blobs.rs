@@ -17,7 +17,7 @@ use super::postgres::PostgresStore;
 use super::sqlite::{as_i64, as_u64, bucket, random_row_id, to_id};
 use super::{
     BlobCreateOutcome, BlobDownloadRow, BlobRef, BlobStore, BlobUploadRow, ChunkFetch, NewBlob,
-    PutOutcome, StoreError, StoreFuture, take_slot,
+    PutOutcome, ReleaseOutcome, StoreError, StoreFuture, take_slot,
 };
 
 /// The blob tables in PostgreSQL types (schema version 2). Chunks are ciphertext, so TOAST
@@ -49,6 +49,12 @@ CREATE TABLE IF NOT EXISTS blob_download (
 CREATE INDEX IF NOT EXISTS blob_download_by_age ON blob_download(created);
 ";
 
+/// Schema version 3: a blob counts the grants not yet released (`docs/relay-protocol.md`
+/// § 13.3); the last release deletes it. A blob made before has 0 and waits for its expiry.
+pub(super) const RELEASE_SCHEMA: &str = "
+ALTER TABLE blob ADD COLUMN IF NOT EXISTS downloads_left bigint NOT NULL DEFAULT 0;
+";
+
 /// Most blobs one sweep removes (the next sweep takes the rest).
 const SWEEP_BLOBS: i64 = 1_000;
 
@@ -58,6 +64,7 @@ enum Job {
     Create(NewBlob, Reply<BlobCreateOutcome>),
     Put(BlobUploadId, u32, Arc<[u8]>, Reply<PutOutcome>),
     Delete(BlobUploadId, Reply<()>),
+    Release(BlobDownloadId, BlobRef, u32, Reply<ReleaseOutcome>),
 }
 
 /// The task that applies blob writes in arrival order.
@@ -118,6 +125,7 @@ async fn run(pool: deadpool_postgres::Pool, mut receiver: mpsc::UnboundedReceive
                     Job::Create(_, reply) => drop(reply.send(Err(error))),
                     Job::Put(_, _, _, reply) => drop(reply.send(Err(error))),
                     Job::Delete(_, reply) => drop(reply.send(Err(error))),
+                    Job::Release(_, _, _, reply) => drop(reply.send(Err(error))),
                 }
                 continue;
             }
@@ -129,6 +137,9 @@ async fn run(pool: deadpool_postgres::Pool, mut receiver: mpsc::UnboundedReceive
             }
             Job::Delete(upload_id, reply) => {
                 drop(reply.send(delete(&mut client, &upload_id).await))
+            }
+            Job::Release(download_id, blob_ref, index, reply) => {
+                drop(reply.send(release(&mut client, &download_id, blob_ref, index).await))
             }
         }
     }
@@ -174,14 +185,15 @@ async fn create(
     let created = as_i64(bucket(blob.now));
     let inserted = transaction
         .execute(
-            "INSERT INTO blob (bid, upload_id, upload_auth_hash, chunk_count, created)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO blob (bid, upload_id, upload_auth_hash, chunk_count, created,
+             downloads_left) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             &[
                 &as_i64(blob.blob_ref.0),
                 &blob.upload_id.as_bytes().as_slice(),
                 &blob.upload_auth_hash.as_slice(),
                 &i64::from(blob.chunk_count),
                 &created,
+                &i64::try_from(blob.downloads.len()).unwrap_or(i64::MAX),
             ],
         )
         .await?;
@@ -268,6 +280,63 @@ async fn delete(
     }
     transaction.commit().await?;
     Ok(())
+}
+
+async fn release(
+    client: &mut deadpool_postgres::Object,
+    download_id: &BlobDownloadId,
+    blob_ref: BlobRef,
+    index: u32,
+) -> Result<ReleaseOutcome, StoreError> {
+    let bid = as_i64(blob_ref.0);
+    let transaction = client.transaction().await?;
+    let row = transaction
+        .query_opt(
+            "SELECT chunk_count, stored FROM blob WHERE bid = $1 FOR UPDATE",
+            &[&bid],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(ReleaseOutcome::Gone);
+    };
+    let (count, stored): (i64, i64) = (row.get(0), row.get(1));
+    if i64::from(index) != count {
+        return Ok(ReleaseOutcome::IndexOutOfRange);
+    }
+    if stored < count {
+        return Ok(ReleaseOutcome::Incomplete);
+    }
+    let released = transaction
+        .execute(
+            "DELETE FROM blob_download WHERE download_id = $1",
+            &[&download_id.as_bytes().as_slice()],
+        )
+        .await?;
+    if released == 0 {
+        return Ok(ReleaseOutcome::Gone);
+    }
+    // A blob made before schema 3 has 0 here and stays until it expires.
+    let left: Option<i64> = transaction
+        .query_opt(
+            "UPDATE blob SET downloads_left = downloads_left - 1
+             WHERE bid = $1 AND downloads_left > 0 RETURNING downloads_left",
+            &[&bid],
+        )
+        .await?
+        .map(|row| row.get(0));
+    let outcome = if left == Some(0) {
+        transaction
+            .execute("DELETE FROM blob_chunk WHERE bid = $1", &[&bid])
+            .await?;
+        transaction
+            .execute("DELETE FROM blob WHERE bid = $1", &[&bid])
+            .await?;
+        ReleaseOutcome::BlobDeleted
+    } else {
+        ReleaseOutcome::Released
+    };
+    transaction.commit().await?;
+    Ok(outcome)
 }
 
 impl BlobStore for PostgresStore {
@@ -371,6 +440,16 @@ impl BlobStore for PostgresStore {
     fn delete_blob(&self, upload_id: BlobUploadId) -> StoreFuture<'static, ()> {
         self.blob_writer
             .submit(|reply| Job::Delete(upload_id, reply))
+    }
+
+    fn release_blob_download(
+        &self,
+        download_id: BlobDownloadId,
+        blob_ref: BlobRef,
+        index: u32,
+    ) -> StoreFuture<'static, ReleaseOutcome> {
+        self.blob_writer
+            .submit(|reply| Job::Release(download_id, blob_ref, index, reply))
     }
 
     fn expire_blobs(&self, created_before: u64) -> StoreFuture<'static, u64> {

@@ -25,11 +25,18 @@ use sealpost_wire::{BlobDownloadId, BlobUploadId};
 use super::{
     AppendListener, AppendOutcome, BlobCreateOutcome, BlobDownloadRow, BlobRef, BlobStore,
     BlobUploadRow, ChunkFetch, CommitObserver, Expired, NewBlob, NewMailbox, PutOutcome, Quota,
-    SecureOutcome, SendTarget, Store, StoreError, StoreFuture, StoredEnvelope, take_slot,
+    ReleaseOutcome, SecureOutcome, SendTarget, Store, StoreError, StoreFuture, StoredEnvelope,
+    take_slot,
 };
 
 /// The schema this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
+
+/// Schema version 3: a blob counts the grants not yet released (`docs/relay-protocol.md`
+/// § 13.3); the last release deletes it. A blob made before has 0 and waits for its expiry.
+const BLOB_RELEASE_SCHEMA: &str = "
+ALTER TABLE blob ADD COLUMN downloads_left INTEGER NOT NULL DEFAULT 0;
+";
 
 /// Schema version 2 adds the blob tables (`docs/relay-protocol.md` § Blobs). `bid` and `cid`
 /// are random; a download row names its blob only sealed under the download secret; `created`
@@ -131,8 +138,12 @@ fn ensure_schema(connection: &mut Connection) -> Result<(), StoreError> {
             transaction.execute_batch(SCHEMA)?;
         }
     }
-    // Version 1 → 2: the blob tables.
-    transaction.execute_batch(BLOB_SCHEMA)?;
+    if version < 2 {
+        // Version 1 → 2: the blob tables.
+        transaction.execute_batch(BLOB_SCHEMA)?;
+    }
+    // Version 2 → 3: the count of grants not yet released.
+    transaction.execute_batch(BLOB_RELEASE_SCHEMA)?;
     transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     transaction.commit()?;
     Ok(())
@@ -258,6 +269,7 @@ enum WriteOp {
     CreateBlob(NewBlob, Reply<BlobCreateOutcome>),
     PutChunk(BlobUploadId, u32, Arc<[u8]>, Reply<PutOutcome>),
     DeleteBlob(BlobUploadId, Reply<()>),
+    ReleaseDownload(BlobDownloadId, BlobRef, u32, Reply<ReleaseOutcome>),
     ExpireBlobs(u64, Reply<u64>),
 }
 
@@ -278,6 +290,7 @@ enum Done {
     ),
     Put(Reply<PutOutcome>, Result<PutOutcome, StoreError>),
     Count(Reply<u64>, Result<u64, StoreError>),
+    Release(Reply<ReleaseOutcome>, Result<ReleaseOutcome, StoreError>),
 }
 
 /// The SQLite store.
@@ -636,6 +649,15 @@ impl BlobStore for SqliteStore {
         self.submit(|reply| WriteOp::DeleteBlob(upload_id, reply))
     }
 
+    fn release_blob_download(
+        &self,
+        download_id: BlobDownloadId,
+        blob_ref: BlobRef,
+        index: u32,
+    ) -> StoreFuture<'static, ReleaseOutcome> {
+        self.submit(|reply| WriteOp::ReleaseDownload(download_id, blob_ref, index, reply))
+    }
+
     fn expire_blobs(&self, created_before: u64) -> StoreFuture<'static, u64> {
         self.submit(|reply| WriteOp::ExpireBlobs(created_before, reply))
     }
@@ -673,15 +695,17 @@ fn create_blob(c: &Connection, blob: &NewBlob) -> Result<BlobCreateOutcome, Stor
     let created = as_i64(bucket(blob.now));
     let inserted = c
         .prepare_cached(
-            "INSERT OR IGNORE INTO blob (bid, upload_id, upload_auth_hash, chunk_count, created)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO blob
+             (bid, upload_id, upload_auth_hash, chunk_count, created, downloads_left)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![
             as_i64(blob.blob_ref.0),
             blob.upload_id.as_bytes().as_slice(),
             blob.upload_auth_hash.as_slice(),
             i64::from(blob.chunk_count),
-            created
+            created,
+            i64::try_from(blob.downloads.len()).unwrap_or(i64::MAX),
         ])?;
     if inserted != 1 {
         return Ok(BlobCreateOutcome::IdInUse);
@@ -756,6 +780,50 @@ fn delete_blob(c: &Connection, upload_id: &BlobUploadId) -> Result<(), StoreErro
             .execute(params![bid])?;
     }
     Ok(())
+}
+
+fn release_download(
+    c: &Connection,
+    download_id: &BlobDownloadId,
+    blob_ref: BlobRef,
+    index: u32,
+) -> Result<ReleaseOutcome, StoreError> {
+    let bid = as_i64(blob_ref.0);
+    let blob: Option<(i64, i64)> = c
+        .prepare_cached("SELECT chunk_count, stored FROM blob WHERE bid = ?1")?
+        .query_row(params![bid], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((count, stored)) = blob else {
+        return Ok(ReleaseOutcome::Gone);
+    };
+    if i64::from(index) != count {
+        return Ok(ReleaseOutcome::IndexOutOfRange);
+    }
+    if stored < count {
+        return Ok(ReleaseOutcome::Incomplete);
+    }
+    let released = c
+        .prepare_cached("DELETE FROM blob_download WHERE download_id = ?1")?
+        .execute(params![download_id.as_bytes().as_slice()])?;
+    if released == 0 {
+        return Ok(ReleaseOutcome::Gone);
+    }
+    // A blob made before schema 3 has 0 here and stays until it expires.
+    let left: Option<i64> = c
+        .prepare_cached(
+            "UPDATE blob SET downloads_left = downloads_left - 1
+             WHERE bid = ?1 AND downloads_left > 0 RETURNING downloads_left",
+        )?
+        .query_row(params![bid], |row| row.get(0))
+        .optional()?;
+    if left != Some(0) {
+        return Ok(ReleaseOutcome::Released);
+    }
+    c.prepare_cached("DELETE FROM blob_chunk WHERE bid = ?1")?
+        .execute(params![bid])?;
+    c.prepare_cached("DELETE FROM blob WHERE bid = ?1")?
+        .execute(params![bid])?;
+    Ok(ReleaseOutcome::BlobDeleted)
 }
 
 fn expire_blobs(c: &Connection, created_before: u64) -> Result<u64, StoreError> {
@@ -885,6 +953,7 @@ fn answer(item: Done, failed: Option<()>) {
         Done::BlobCreate(reply, result) => send!(reply, result),
         Done::Put(reply, result) => send!(reply, result),
         Done::Count(reply, result) => send!(reply, result),
+        Done::Release(reply, result) => send!(reply, result),
     }
 }
 
@@ -931,6 +1000,9 @@ fn apply(c: &Connection, op: WriteOp) -> Done {
             Done::Put(reply, put_chunk(c, &upload_id, index, &chunk))
         }
         WriteOp::DeleteBlob(upload_id, reply) => Done::Unit(reply, delete_blob(c, &upload_id)),
+        WriteOp::ReleaseDownload(download_id, blob_ref, index, reply) => {
+            Done::Release(reply, release_download(c, &download_id, blob_ref, index))
+        }
         WriteOp::ExpireBlobs(created_before, reply) => {
             Done::Count(reply, expire_blobs(c, created_before))
         }

@@ -134,6 +134,34 @@ pub fn listening_addr(child: &mut std::process::Child) -> SocketAddr {
         .unwrap()
 }
 
+/// Rows in the blob tables of a relay's database: (blobs, chunks, download rows).
+pub async fn blob_rows(relay: &TestRelay) -> (i64, i64, i64) {
+    const COUNTS: &str = "SELECT (SELECT count(*) FROM blob), (SELECT count(*) FROM blob_chunk), \
+                          (SELECT count(*) FROM blob_download)";
+    match relay.database {
+        Database::Sqlite(ref path) => {
+            let db = rusqlite::Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            db.query_row(COUNTS, [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .unwrap()
+        }
+        Database::Postgres(_) => {
+            let (db, connection) =
+                tokio_postgres::connect(&relay.database_setting, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            let row = db.query_one(COUNTS, &[]).await.unwrap();
+            (row.get(0), row.get(1), row.get(2))
+        }
+    }
+}
+
 impl TestRelay {
     pub async fn start(limits: Limits, password: Option<&str>) -> Self {
         Self::start_on(Backend::Sqlite, limits, password).await

@@ -11,11 +11,16 @@ export type Attachment = {
  */
 id: string, 
 /**
- * The conversation.
+ * The 1:1 conversation (none for a group's file).
  */
-contactId: string, 
+contactId: string | null, 
 /**
- * The message that carries it (none while an upload runs).
+ * The group, for a file sent to a group (`send_group_attachment`).
+ */
+groupId: string | null, 
+/**
+ * The message that carries it (none while an upload runs): a group message's id for a
+ * group's file.
  */
 messageId: string | null, 
 /**

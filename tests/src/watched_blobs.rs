@@ -107,6 +107,15 @@ impl BlobTransport for WatchedBlobs {
         })
     }
 
+    fn release<'a>(
+        &'a self,
+        relay_url: &'a str,
+        grant: &'a [u8],
+        chunk_count: u32,
+    ) -> BoxFuture<'a, Result<(), BlobError>> {
+        self.inner.release(relay_url, grant, chunk_count)
+    }
+
     fn finished(&self, capability: &[u8]) {
         self.inner.finished(capability);
     }

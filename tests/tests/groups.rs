@@ -936,8 +936,8 @@ async fn an_introduction_interrupted_by_a_restart_completes_after_it() {
         alice_bob,
         alice_carol,
         relay: _relay,
-        _secrets,
-        _root,
+        secrets: _secrets,
+        root: _root,
         ..
     } = t;
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -974,9 +974,9 @@ async fn an_introduction_interrupted_by_a_restart_completes_after_it() {
         .send_group_message(&id, "from carol")
         .await
         .unwrap();
-    wait_for_text(&carol, &id, "from bob").await;
-    wait_for_text(&bob, &id, "from carol").await;
-    wait_for_text(&alice, &id, "from carol").await;
+    wait_for_group_text(&carol, &id, "from bob").await;
+    wait_for_group_text(&bob, &id, "from carol").await;
+    wait_for_group_text(&alice, &id, "from carol").await;
 }
 
 /// Nothing is lost (`docs/engine.md` § Groups): a group text sent while a member still awaits
@@ -1004,10 +1004,10 @@ async fn a_group_text_sent_before_an_introduction_reaches_the_member_after_it() 
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         (group.id, sent)
     });
-    let carol_has = wait_for_text(&t.carol, &id, "before the introduction").await;
+    let carol_has = wait_for_group_text(&t.carol, &id, "before the introduction").await;
     assert_eq!(carol_has.author_key, key_of(&t.bob));
     let bobs = || async {
-        texts(&t.bob, &id)
+        group_texts(&t.bob, &id)
             .await
             .into_iter()
             .find(|m| m.id == sent.id)

@@ -9,227 +9,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sealpost_client::EngineEvent;
-use sealpost_client::content::{Body, CONTENT_VERSION, Content};
-use sealpost_client::engine::{GroupMessageView, GroupView, MessageStateView};
-use sealpost_client::group::{GroupId, MemberKey, RosterMessage, RosterState};
-use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
-use sealpost_crypto::{MailboxSealingPublicKey, SendId, Session};
+use sealpost_client::content::Body;
+use sealpost_client::engine::MessageStateView;
+use sealpost_client::group::{GroupId, RosterMessage, RosterState};
+use sealpost_client::store::ContactId;
 use sealpost_test_support::{
-    Client, KeychainCleanup as Secrets, RelayProcess, TestRelay, connect, inject, wait_until,
+    Client, RelayProcess, TestRelay, Trio, group_of, group_of_three, inject_envelope, key_of,
+    member_key, route, send_as, texts, trio, trio_on, wait_for_group, wait_for_text,
+    wait_introduced, wait_until,
 };
-
-/// Where `sender` writes to its contact (the test plays a member or a malicious relay).
-struct Route {
-    send_id: [u8; 32],
-    send_secret: [u8; 32],
-    sealing: [u8; 32],
-    sender_key: ed25519_dalek::SigningKey,
-}
-
-fn route(sender: &Client, contact: &str) -> Route {
-    sender.engine.with_store(|s| {
-        let address = s
-            .peer_addresses(contact.parse().unwrap())
-            .unwrap()
-            .remove(0);
-        Route {
-            send_id: *address.send_id.as_bytes(),
-            send_secret: address.send_secret.expose_secret().try_into().unwrap(),
-            sealing: address.sealing_public_key.as_bytes().try_into().unwrap(),
-            sender_key: ed25519_dalek::SigningKey::from_bytes(
-                &address
-                    .sender_auth_secret_key
-                    .expose_secret()
-                    .try_into()
-                    .unwrap(),
-            ),
-        }
-    })
-}
-
-/// Seals `body` on `sender`'s real session with `contact` (advancing it as the engine would)
-/// and puts the envelope into the contact's mailbox: what a member can send, whatever its
-/// engine would have refused to make.
-async fn send_as(relay: &TestRelay, sender: &Client, contact: &str, body: Body) -> Vec<u8> {
-    let route = route(sender, contact);
-    let contact_id: ContactId = contact.parse().unwrap();
-    let content = Content {
-        v: CONTENT_VERSION,
-        seq: 0,
-        sent_at_ms: 0,
-        body,
-        receipts: vec![],
-    };
-    let envelope = sender.engine.with_store(|s| {
-        let state = s.session_state(contact_id).unwrap().unwrap();
-        let mut session = Session::from_bytes(state.expose_secret()).unwrap();
-        let sealed = session
-            .seal(
-                &MailboxSealingPublicKey::from_bytes(route.sealing),
-                &SendId(route.send_id),
-                &content.to_bytes().unwrap(),
-            )
-            .unwrap();
-        s.save_session_state(
-            contact_id,
-            &SessionStateBytes::new(session.to_bytes().unwrap().to_vec()),
-            UnixMillis::now(),
-        )
-        .unwrap();
-        sealed.as_bytes().to_vec()
-    });
-    inject_envelope(relay, &route, &envelope).await;
-    envelope
-}
-
-async fn inject_envelope(relay: &TestRelay, route: &Route, envelope: &[u8]) {
-    inject(
-        &relay.url(),
-        route.send_id,
-        route.send_secret,
-        &route.sender_key,
-        envelope,
-    )
-    .await;
-}
 
 fn refused(what: &'static str) -> impl FnMut(&EngineEvent) -> bool {
     move |event| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains(what))
-}
-
-fn key_of(client: &Client) -> String {
-    hex::encode(client.engine.identity_key().to_bytes())
-}
-
-fn member_key(client: &Client) -> MemberKey {
-    MemberKey::from_bytes(client.engine.identity_key().to_bytes())
-}
-
-async fn group_of(client: &Client, id: &str) -> Option<GroupView> {
-    client
-        .engine
-        .list_groups()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|g| g.id == id)
-}
-
-async fn texts(client: &Client, id: &str) -> Vec<GroupMessageView> {
-    client
-        .engine
-        .get_group_messages(id, None, 500)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| !m.is_roster_change)
-        .collect()
-}
-
-async fn wait_for_text(client: &Client, id: &str, text: &str) -> GroupMessageView {
-    let found = std::sync::Arc::new(std::sync::Mutex::new(None));
-    wait_until(&format!("the group text {text:?} arrives"), || {
-        let found = found.clone();
-        async move {
-            let message = texts(client, id).await.into_iter().find(|m| m.text == text);
-            let done = message.is_some();
-            *found.lock().unwrap() = message;
-            done
-        }
-    })
-    .await;
-    found.lock().unwrap().clone().unwrap()
-}
-
-async fn wait_for_group(client: &Client, id: &str) {
-    wait_until("the group reaches the member", || async {
-        group_of(client, id).await.is_some()
-    })
-    .await;
-}
-
-/// Alice, Bob and Carol on `relay`; Alice is a contact of both, Bob and Carol are not contacts.
-/// The one three-member setup of these tests (`trio` on a fresh [`TestRelay`], or
-/// [`trio_on`] any relay under any names).
-struct Trio<R = TestRelay> {
-    relay: R,
-    /// Alice's, Bob's and Carol's display names.
-    names: [String; 3],
-    alice: Client,
-    bob: Client,
-    carol: Client,
-    alice_bob: String,
-    bob_alice: String,
-    alice_carol: String,
-    carol_alice: String,
-    _secrets: Vec<Secrets>,
-    _root: tempfile::TempDir,
-}
-
-async fn trio() -> Trio {
-    let relay = TestRelay::start().await;
-    let url = relay.url();
-    trio_on(relay, &url, ["Alice", "Bob", "Carol"].map(str::to_owned)).await
-}
-
-/// [`trio`] on `relay` (at `url`), the three named `names`.
-async fn trio_on<R>(relay: R, url: &str, names: [String; 3]) -> Trio<R> {
-    let root = tempfile::tempdir().unwrap();
-    let (alice, a) = Client::new(&names[0], root.path(), url).await;
-    let (bob, b) = Client::new(&names[1], root.path(), url).await;
-    let (carol, c) = Client::new(&names[2], root.path(), url).await;
-    let (alice_bob, bob_alice, _) = connect(&alice, &bob, &names[1]).await;
-    let (alice_carol, carol_alice, _) = connect(&alice, &carol, &names[2]).await;
-    Trio {
-        relay,
-        names,
-        alice,
-        bob,
-        carol,
-        alice_bob,
-        bob_alice,
-        alice_carol,
-        carol_alice,
-        _secrets: vec![a, b, c],
-        _root: root,
-    }
-}
-
-/// Alice makes a group with Bob and Carol; both have it.
-async fn group_of_three<R>(t: &Trio<R>) -> String {
-    let group = t
-        .alice
-        .engine
-        .create_group(
-            "Climbing",
-            "Tuesdays",
-            &[t.alice_bob.clone(), t.alice_carol.clone()],
-        )
-        .await
-        .unwrap();
-    wait_for_group(&t.bob, &group.id).await;
-    wait_for_group(&t.carol, &group.id).await;
-    group.id
-}
-
-/// Waits until Bob and Carol, not contacts before, were introduced to each other.
-async fn wait_introduced<R>(t: &Trio<R>) {
-    wait_until("Bob and Carol are introduced", || async {
-        let knows = |client: &Client, name: &str| {
-            let engine = client.engine.clone();
-            let name = name.to_owned();
-            async move {
-                engine
-                    .list_chats()
-                    .await
-                    .unwrap()
-                    .iter()
-                    .any(|c| c.display_name == name)
-            }
-        };
-        knows(&t.bob, &t.names[2]).await && knows(&t.carol, &t.names[1]).await
-    })
-    .await;
 }
 
 /// Three real clients on a real relay: create, introductions, chat both ways with per-member
@@ -410,8 +201,8 @@ async fn own_group_message_state_advances_with_its_copies() {
         bob,
         carol,
         relay: _relay,
-        _secrets,
-        _root,
+        secrets: _secrets,
+        root: _root,
         ..
     } = t;
     // Carol is offline: her copy waits on the relay.
@@ -548,8 +339,8 @@ async fn t4_member_cannot_forge_from_b() {
     let Trio {
         alice,
         relay: _relay,
-        _secrets,
-        _root,
+        secrets: _secrets,
+        root: _root,
         ..
     } = t;
     let (profile, root) = alice.stop().await;
@@ -791,8 +582,8 @@ async fn an_introduction_invite_opens_only_for_its_member() {
         bob,
         carol,
         relay,
-        _secrets,
-        _root,
+        secrets: _secrets,
+        root: _root,
         alice_bob,
         alice_carol,
         ..
@@ -946,8 +737,8 @@ async fn relay_files_and_logs_hold_nothing_of_a_group_conversation() {
         alice,
         bob,
         carol,
-        _secrets,
-        _root,
+        secrets: _secrets,
+        root: _root,
         ..
     } = t;
     for client in [alice, bob, carol] {

@@ -58,7 +58,7 @@ use crate::vault::DatabaseKey;
 
 pub use attachments::{AttachmentRow, AttachmentState, IncomingAttachment, chunk_file_name};
 pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
-pub use expiry::{ChatTimer, DisappearingTimer, ExpiredMessage, timer_change_wins};
+pub use expiry::{ChatTimer, DisappearingTimer, ExpiredChat, ExpiredMessage, timer_change_wins};
 pub use groups::{
     Group, GroupCopy, GroupDeliverySummary, GroupMember, GroupMessage, GroupMessageKind,
     GroupMessageProgress, HeldIntroduction, MAX_GROUP_SEQ_ADVANCE, MAX_HELD_INTRODUCTIONS,
@@ -73,7 +73,8 @@ pub use messages::{
 };
 pub use schema::SCHEMA_VERSION;
 pub use search::{
-    MAX_QUERY_TERMS, SearchCursor, SearchHit, SearchPage, SearchQuery, Snippet, TextRange,
+    MAX_QUERY_TERMS, SearchCursor, SearchFound, SearchHit, SearchPage, SearchQuery, Snippet,
+    TextRange,
 };
 pub use types::*;
 

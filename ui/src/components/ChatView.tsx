@@ -129,10 +129,11 @@ export function ChatView({
   // Opened at a search result: load older pages until it is there, then show it.
   const pagesToResult = useRef(0);
   useEffect(() => {
-    if (foundAt === null || loading !== null) return;
-    if (messages.some((m) => m.id === foundAt.messageId)) {
+    const target = foundAt?.messageId ?? null;
+    if (target === null || loading !== null) return;
+    if (messages.some((m) => m.id === target)) {
       intent.current = null;
-      const row = scroller.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(foundAt.messageId)}"]`);
+      const row = scroller.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(target)}"]`);
       row?.scrollIntoView?.({ block: "center" });
       return;
     }

@@ -602,9 +602,5 @@ async fn a_download_in_progress_stops_when_its_message_expires() {
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(
-        left,
-        [second.id.clone()],
-        "no directory of the expired file"
-    );
+    assert_eq!(left, [second.id], "no directory of the expired file");
 }

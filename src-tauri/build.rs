@@ -51,6 +51,7 @@ const COMMANDS: &[&str] = &[
     "remove_group_member",
     "promote_group_member",
     "rename_group",
+    "set_group_timer",
     "leave_group",
     "mark_group_read",
     "export_backup",

@@ -693,6 +693,19 @@ pub async fn rename_group(
     Ok(engine.rename_group(&group_id, &name, &description).await?)
 }
 
+/// `set_group_timer` (admin): the group's disappearing timer for every member, seconds (0 = off;
+/// `docs/engine.md` § Disappearing messages).
+#[tauri::command]
+pub async fn set_group_timer(
+    handle: AppHandle,
+    shell: State<'_, Shell>,
+    group_id: String,
+    seconds: u32,
+) -> CommandResult<GroupView> {
+    let engine = shell.app(&handle).await?.engine();
+    Ok(engine.set_group_timer(&group_id, seconds).await?)
+}
+
 /// `leave_group`: we leave; the others are told.
 #[tauri::command]
 pub async fn leave_group(

@@ -188,8 +188,8 @@ mod tests {
             &headers("c1", "a.txt", "text%2Fplain"),
             FileTarget::Contact,
         )
-            .err()
-            .unwrap();
+        .err()
+        .unwrap();
         assert_eq!(error.kind, ErrorKind::InvalidInput);
     }
 
@@ -198,12 +198,7 @@ mod tests {
         let mut group = headers("ignored", "a.txt", "text%2Fplain");
         group.remove(CONTACT_ID_HEADER);
         assert!(
-            FileUpload::parse(
-                &InvokeBody::Raw(vec![1]),
-                &group,
-                FileTarget::Group
-            )
-            .is_err(),
+            FileUpload::parse(&InvokeBody::Raw(vec![1]), &group, FileTarget::Group).is_err(),
             "no group header"
         );
         group.insert(GROUP_ID_HEADER, HeaderValue::from_static("g1"));

@@ -118,6 +118,7 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             commands::remove_group_member,
             commands::promote_group_member,
             commands::rename_group,
+            commands::set_group_timer,
             commands::leave_group,
             commands::mark_group_read,
             commands::export_backup,

@@ -116,16 +116,21 @@ async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedRece
                 unread_stale = true;
             }
             EngineEvent::GroupMessageReceived { group_id, message } => {
+                // As for 1:1 messages, a disappearing text never goes into a notification.
                 newest_unnotified = Some(Unnotified::Group {
                     group_id: group_id.clone(),
                     author: message.author_name.clone().unwrap_or_default(),
-                    text: message.text.clone(),
+                    text: message
+                        .timer_seconds
+                        .is_none()
+                        .then(|| message.text.clone()),
                 });
                 unread_stale = true;
             }
             EngineEvent::ContactUpdated { .. }
             | EngineEvent::GroupRosterChanged { .. }
-            | EngineEvent::MessagesExpired { .. } => {
+            | EngineEvent::MessagesExpired { .. }
+            | EngineEvent::GroupMessagesExpired { .. } => {
                 unread_stale = true;
             }
             _ => {}
@@ -140,7 +145,9 @@ async fn pump_events<R: Runtime>(handle: AppHandle<R>, mut events: UnboundedRece
                     group_id,
                     author,
                     text,
-                }) => notify_new_group_message(&handle, &group_id, &author, &text).await,
+                }) => {
+                    notify_new_group_message(&handle, &group_id, &author, text.as_deref()).await;
+                }
                 None => {}
             }
             if std::mem::take(&mut unread_stale) {
@@ -158,11 +165,12 @@ enum Unnotified {
         contact_id: String,
         text: Option<String>,
     },
-    /// A group text by `author` (their contact name, if any).
+    /// A group text by `author` (their contact name, if any); `text` is `None` for a
+    /// disappearing one.
     Group {
         group_id: String,
         author: String,
-        text: String,
+        text: Option<String>,
     },
 }
 
@@ -170,7 +178,7 @@ async fn notify_new_group_message<R: Runtime>(
     handle: &AppHandle<R>,
     group_id: &str,
     author: &str,
-    text: &str,
+    text: Option<&str>,
 ) {
     let shell = handle.state::<Shell>();
     let Some(app) = shell.app.get() else { return };
@@ -180,7 +188,7 @@ async fn notify_new_group_message<R: Runtime>(
         .await
         .map(|group| group.name)
         .unwrap_or_default();
-    notify_new_text(handle, &format!("{name} \u{2014} {author}"), Some(text)).await;
+    notify_new_text(handle, &format!("{name} \u{2014} {author}"), text).await;
 }
 
 fn forward<R: Runtime>(handle: &AppHandle<R>, event: &EngineEvent) {

@@ -8,7 +8,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sealpost_client::blobs::MemoryBlobs;
+use futures_util::future::BoxFuture;
+use sealpost_client::blobs::{BlobError, BlobTransport, CreatedBlob, MemoryBlobs};
 use sealpost_client::engine::{AttachmentStateView, AttachmentView, OutgoingFile};
 use sealpost_client::scan::{Needle, scan_dir_for_needles};
 use sealpost_client::{Clock, EngineConfig, EngineEvent};
@@ -393,4 +394,222 @@ async fn deleting_a_contact_removes_its_attachment_files() {
     assert!(bob_dir.is_dir());
     bob.engine.delete_contact(&bob_alice).await.unwrap();
     assert!(!bob_dir.exists(), "the chunk files went with the contact");
+}
+
+/// A blob store that holds the first download of chunk 1 until the test lets it go, and
+/// records every chunk asked for: a download caught in the middle, deterministically.
+struct HeldDownloads {
+    blobs: MemoryBlobs,
+    /// Permits to finish the held download (one, given by the test).
+    let_go: tokio::sync::Semaphore,
+    /// Set once the held download has started.
+    held: std::sync::atomic::AtomicBool,
+    /// Every chunk download asked for: (grant, index).
+    asked: std::sync::Mutex<Vec<(Vec<u8>, u32)>>,
+}
+
+impl HeldDownloads {
+    fn asked_for(&self, grant: &[u8]) -> Vec<u32> {
+        self.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(g, _)| g == grant)
+            .map(|(_, index)| *index)
+            .collect()
+    }
+}
+
+impl BlobTransport for HeldDownloads {
+    fn create<'a>(
+        &'a self,
+        relay_url: &'a str,
+        chunks: u32,
+        recipients: u32,
+        password: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<CreatedBlob, BlobError>> {
+        self.blobs.create(relay_url, chunks, recipients, password)
+    }
+
+    fn upload_chunk<'a>(
+        &'a self,
+        relay_url: &'a str,
+        upload: &'a [u8],
+        index: u32,
+        chunk: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), BlobError>> {
+        self.blobs.upload_chunk(relay_url, upload, index, chunk)
+    }
+
+    fn uploaded_chunks<'a>(
+        &'a self,
+        relay_url: &'a str,
+        upload: &'a [u8],
+    ) -> BoxFuture<'a, Result<u32, BlobError>> {
+        self.blobs.uploaded_chunks(relay_url, upload)
+    }
+
+    fn download_chunk<'a>(
+        &'a self,
+        relay_url: &'a str,
+        grant: &'a [u8],
+        index: u32,
+    ) -> BoxFuture<'a, Result<Vec<u8>, BlobError>> {
+        Box::pin(async move {
+            self.asked.lock().unwrap().push((grant.to_vec(), index));
+            if index == 1 && !self.held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                self.let_go.acquire().await.unwrap().forget();
+            }
+            self.blobs.download_chunk(relay_url, grant, index).await
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        relay_url: &'a str,
+        grant: &'a [u8],
+        chunk_count: u32,
+    ) -> BoxFuture<'a, Result<(), BlobError>> {
+        self.blobs.release(relay_url, grant, chunk_count)
+    }
+}
+
+/// The chunk files in an attachment directory (none when it does not exist).
+fn chunk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| entries.count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_in_progress_stops_when_its_message_expires() {
+    static BLOBS: OnceLock<Arc<HeldDownloads>> = OnceLock::new();
+    fn blobs() -> Arc<HeldDownloads> {
+        BLOBS
+            .get_or_init(|| {
+                Arc::new(HeldDownloads {
+                    blobs: MemoryBlobs::new(),
+                    let_go: tokio::sync::Semaphore::new(0),
+                    held: std::sync::atomic::AtomicBool::new(false),
+                    asked: std::sync::Mutex::new(Vec::new()),
+                })
+            })
+            .clone()
+    }
+    fn adjust(config: &mut EngineConfig) {
+        config.blobs = Some(blobs());
+    }
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
+        two_clients_with(root.path(), &relay.url(), adjust).await;
+    alice
+        .engine
+        .set_chat_timer(&alice_bob, FIVE_MINUTES)
+        .await
+        .unwrap();
+    wait_until("Bob has the timer", || async {
+        chat_timer(&bob, &bob_alice).await == FIVE_MINUTES
+    })
+    .await;
+
+    // Four chunks: Bob's download stores chunk 0 and is held inside chunk 1.
+    let name = "zqcut-short.bin";
+    let bytes: Vec<u8> = (0..200_000usize).map(|i| (i * 13 % 241) as u8).collect();
+    let send = |file_name: &str, bytes: Vec<u8>| OutgoingFile {
+        file_name: file_name.into(),
+        media_type: "application/octet-stream".into(),
+        bytes,
+    };
+    alice
+        .engine
+        .send_attachment(&alice_bob, send(name, bytes.clone()))
+        .await
+        .unwrap();
+    wait_until("Bob is offered the file", || async {
+        find_attachment(&bob, &bob_alice, name).await.is_some()
+    })
+    .await;
+    let offered = find_attachment(&bob, &bob_alice, name).await.unwrap();
+    if offered.state == AttachmentStateView::Offered {
+        bob.engine.download_attachment(&offered.id).await.unwrap();
+    }
+    let held = blobs();
+    wait_until("Bob's download is held inside chunk 1", || async {
+        held.held.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    let bob_dir = bob
+        .engine
+        .profile_dirs()
+        .profile_dir()
+        .join("attachments")
+        .join(&offered.id);
+    assert_eq!(chunk_files(&bob_dir), 1, "chunk 0 is on disk");
+    let during = find_attachment(&bob, &bob_alice, name).await.unwrap();
+    assert_eq!(during.state, AttachmentStateView::Downloading);
+
+    // The message expires while the download waits: the next read shows nothing of it and its
+    // files are gone.
+    bob.engine.clock().advance(Duration::from_secs(600));
+    assert!(find_attachment(&bob, &bob_alice, name).await.is_none());
+    assert!(!bob_dir.exists(), "the chunk files went at expiry");
+    assert!(
+        !bob.incoming_texts(&bob_alice)
+            .await
+            .iter()
+            .any(|t| t == name),
+        "no message for it"
+    );
+    assert_eq!(search_count(&bob, "zqcut").await, 0);
+
+    // The held chunk arrives now: the download stops there (chunk 2 is never asked for) and
+    // writes nothing back. Transfers run one at a time, so once a later file is complete the
+    // stopped one is behind it.
+    held.let_go.add_permits(1);
+    let after = "zqafter-it.bin";
+    alice.engine.set_chat_timer(&alice_bob, 0).await.unwrap();
+    wait_until("Bob's timer is off", || async {
+        chat_timer(&bob, &bob_alice).await == 0
+    })
+    .await;
+    alice
+        .engine
+        .send_attachment(&alice_bob, send(after, bytes[..100_000].to_vec()))
+        .await
+        .unwrap();
+    wait_until("Bob is offered the second file", || async {
+        find_attachment(&bob, &bob_alice, after).await.is_some()
+    })
+    .await;
+    let second = find_attachment(&bob, &bob_alice, after).await.unwrap();
+    if second.state == AttachmentStateView::Offered {
+        bob.engine.download_attachment(&second.id).await.unwrap();
+    }
+    attachment_in_state(&bob, &bob_alice, after, AttachmentStateView::Complete).await;
+
+    let grant_asked: Vec<Vec<u32>> = {
+        let asked = held.asked.lock().unwrap();
+        let mut grants: Vec<Vec<u8>> = Vec::new();
+        for (grant, _) in asked.iter() {
+            if !grants.contains(grant) {
+                grants.push(grant.clone());
+            }
+        }
+        drop(asked);
+        grants.iter().map(|g| held.asked_for(g)).collect()
+    };
+    assert_eq!(
+        grant_asked.first().map(Vec::as_slice),
+        Some([0, 1].as_slice()),
+        "the expired download asked for chunks 0 and 1 only"
+    );
+    assert!(!bob_dir.exists(), "nothing written back after the expiry");
+    let attachments = bob.engine.get_attachments(&bob_alice).await.unwrap();
+    assert_eq!(attachments.len(), 1, "only the second file is left");
+    assert_eq!(attachments[0].file_name, after);
+    let root_dir = bob.engine.profile_dirs().profile_dir().join("attachments");
+    let left: Vec<String> = std::fs::read_dir(&root_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, [second.id], "no directory of the expired file");
 }

@@ -19,8 +19,8 @@ use sealpost_client::engine::{AttachmentStateView, AttachmentView, OutgoingFile}
 use sealpost_client::group::{GroupError, GroupId};
 use sealpost_crypto::attachment::CHUNK_CIPHERTEXT_BYTES;
 use sealpost_test_support::{
-    Client, Trio, connect, group_of, group_of_three, group_texts, refused, send_as, trio,
-    wait_for_group, wait_for_group_text, wait_until,
+    Client, Trio, connect, group_of, group_of_three, refused, send_as, texts, trio, wait_for_group,
+    wait_for_text, wait_until,
 };
 
 /// `len` bytes of a pattern no other file holds, starting with `marker`.
@@ -157,7 +157,7 @@ async fn a_group_file_is_uploaded_once_for_all_members() {
 
     for member in members {
         // In the group, authored by Alice (the peer of the session it came over).
-        let message = wait_for_group_text(member, &group.id, "trip.bin").await;
+        let message = wait_for_text(member, &group.id, "trip.bin").await;
         assert_eq!(message.author_key, key_of(&t.alice));
         let offered =
             wait_group_attachment(member, &group.id, "trip.bin", AttachmentStateView::Offered)
@@ -246,7 +246,7 @@ async fn a_removed_member_gets_no_grant_for_a_group_file() {
     let stored = relay_blobs(&database);
     assert_eq!(stored.blobs, 1);
     assert_eq!(stored.downloads, 2, "grants for Bob and Carol only");
-    let at_alice = group_texts(&t.alice, &group.id)
+    let at_alice = texts(&t.alice, &group.id)
         .await
         .into_iter()
         .find(|m| m.text == "plan.bin")
@@ -280,7 +280,7 @@ async fn a_removed_member_gets_no_grant_for_a_group_file() {
     t.bob.wait_outbox_empty().await;
     t.alice.wait_outbox_empty().await;
     assert!(
-        group_texts(&dave, &group.id)
+        texts(&dave, &group.id)
             .await
             .iter()
             .all(|m| m.text != "plan.bin")
@@ -389,7 +389,7 @@ async fn a_group_file_from_a_non_member_or_out_of_bounds_is_refused() {
         },
     )
     .await;
-    let message = wait_for_group_text(&t.alice, &id, "from-bob.txt").await;
+    let message = wait_for_text(&t.alice, &id, "from-bob.txt").await;
     assert_eq!(message.author_key, key_of(&t.bob));
     let inline =
         wait_group_attachment(&t.alice, &id, "from-bob.txt", AttachmentStateView::Complete).await;

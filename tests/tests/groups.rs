@@ -11,43 +11,16 @@
 use sealpost_client::EngineEvent;
 use sealpost_client::content::Body;
 use sealpost_client::engine::MessageStateView;
-use sealpost_client::group::{GroupId, MemberKey, RosterMessage, RosterState};
+use sealpost_client::group::{GroupId, RosterMessage, RosterState};
 use sealpost_client::store::ContactId;
 use sealpost_test_support::{
-    Client, RelayProcess, TestRelay, Trio, group_of, group_of_three, group_texts, inject_envelope,
-    route, send_as, trio, trio_on, wait_for_group, wait_for_group_text, wait_until,
+    Client, RelayProcess, TestRelay, Trio, group_of, group_of_three, inject_envelope, key_of,
+    member_key, route, send_as, texts, trio, trio_on, wait_for_group, wait_for_text,
+    wait_introduced, wait_until,
 };
 
 fn refused(what: &'static str) -> impl FnMut(&EngineEvent) -> bool {
     move |event| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains(what))
-}
-
-fn key_of(client: &Client) -> String {
-    hex::encode(client.engine.identity_key().to_bytes())
-}
-
-fn member_key(client: &Client) -> MemberKey {
-    MemberKey::from_bytes(client.engine.identity_key().to_bytes())
-}
-
-/// Waits until Bob and Carol, not contacts before, were introduced to each other.
-async fn wait_introduced<R>(t: &Trio<R>) {
-    wait_until("Bob and Carol are introduced", || async {
-        let knows = |client: &Client, name: &str| {
-            let engine = client.engine.clone();
-            let name = name.to_owned();
-            async move {
-                engine
-                    .list_chats()
-                    .await
-                    .unwrap()
-                    .iter()
-                    .any(|c| c.display_name == name)
-            }
-        };
-        knows(&t.bob, &t.names[2]).await && knows(&t.carol, &t.names[1]).await
-    })
-    .await;
 }
 
 /// Three real clients on a real relay: create, introductions, chat both ways with per-member
@@ -71,12 +44,12 @@ async fn three_clients_create_chat_remove_and_leave() {
         .await
         .unwrap();
     assert_eq!(sent.recipients, 2);
-    let at_bob = wait_for_group_text(&t.bob, &id, "hello both").await;
+    let at_bob = wait_for_text(&t.bob, &id, "hello both").await;
     assert_eq!(at_bob.author_key, key_of(&t.alice));
     assert_eq!(at_bob.author_name.as_deref(), Some("Alice"));
-    wait_for_group_text(&t.carol, &id, "hello both").await;
+    wait_for_text(&t.carol, &id, "hello both").await;
     wait_until("delivered to 2 of 2", || async {
-        let ours = group_texts(&t.alice, &id).await;
+        let ours = texts(&t.alice, &id).await;
         ours.iter()
             .any(|m| m.text == "hello both" && m.delivered_to == 2)
     })
@@ -87,13 +60,13 @@ async fn three_clients_create_chat_remove_and_leave() {
         .send_group_message(&id, "from bob")
         .await
         .unwrap();
-    let at_carol = wait_for_group_text(&t.carol, &id, "from bob").await;
+    let at_carol = wait_for_text(&t.carol, &id, "from bob").await;
     assert_eq!(
         at_carol.author_key,
         key_of(&t.bob),
         "over Bob's own session with Carol"
     );
-    wait_for_group_text(&t.alice, &id, "from bob").await;
+    wait_for_text(&t.alice, &id, "from bob").await;
 
     // Remove Carol: she learns it, and nothing of the group reaches her after.
     let view = t
@@ -118,9 +91,9 @@ async fn three_clients_create_chat_remove_and_leave() {
         .await
         .unwrap();
     assert_eq!(after.recipients, 1);
-    wait_for_group_text(&t.bob, &id, "without carol").await;
+    wait_for_text(&t.bob, &id, "without carol").await;
     assert!(
-        !group_texts(&t.carol, &id)
+        !texts(&t.carol, &id)
             .await
             .iter()
             .any(|m| m.text == "without carol"),
@@ -237,7 +210,7 @@ async fn own_group_message_state_advances_with_its_copies() {
     let sent = alice.engine.send_group_message(&id, "state").await.unwrap();
     assert_eq!(sent.state, MessageStateView::Queued);
     let ours = || async {
-        group_texts(&alice, &id)
+        texts(&alice, &id)
             .await
             .into_iter()
             .find(|m| m.id == sent.id)
@@ -272,7 +245,7 @@ async fn own_group_message_state_advances_with_its_copies() {
         MessageStateView::Delivered,
         "read only once every member read it"
     );
-    wait_for_group_text(&carol, &id, "state").await;
+    wait_for_text(&carol, &id, "state").await;
     carol.engine.mark_group_read(&id).await.unwrap();
     wait_until("read by both", || async { ours().await.read_by == 2 }).await;
     assert_eq!(ours().await.state, MessageStateView::Read);
@@ -354,8 +327,8 @@ async fn t4_member_cannot_forge_from_b() {
         },
     )
     .await;
-    let first = wait_for_group_text(&t.alice, &id, "Bob: I owe Carol 100").await;
-    let second = wait_for_group_text(&t.alice, &id, "from: Bob — pay Carol").await;
+    let first = wait_for_text(&t.alice, &id, "Bob: I owe Carol 100").await;
+    let second = wait_for_text(&t.alice, &id, "from: Bob — pay Carol").await;
     for message in [&first, &second] {
         assert_eq!(message.author_key, key_of(&t.carol));
         assert_eq!(message.author_name.as_deref(), Some("Carol"));
@@ -372,7 +345,7 @@ async fn t4_member_cannot_forge_from_b() {
     } = t;
     let (profile, root) = alice.stop().await;
     let alice = Client::reopen(&profile, &root).await;
-    let after_restart = group_texts(&alice, &id).await;
+    let after_restart = texts(&alice, &id).await;
     assert_eq!(after_restart.len(), 2);
     for message in after_restart {
         assert_ne!(message.author_key, bob_key);
@@ -487,7 +460,7 @@ async fn removed_member_gets_no_new_envelope() {
         vec![member_key(&t.bob)],
         "one copy, Bob's; none for Carol"
     );
-    wait_for_group_text(&t.bob, &id, "after").await;
+    wait_for_text(&t.bob, &id, "after").await;
 
     t.alice.drain_events();
     send_as(
@@ -503,7 +476,7 @@ async fn removed_member_gets_no_new_envelope() {
     .await;
     t.alice.wait_event(refused("non-member")).await;
     assert!(
-        !group_texts(&t.alice, &id)
+        !texts(&t.alice, &id)
             .await
             .iter()
             .any(|m| m.text == "still here")
@@ -534,7 +507,7 @@ async fn message_from_non_member_is_refused() {
     )
     .await;
     t.alice.wait_event(refused("non-member")).await;
-    assert!(group_texts(&t.alice, &group.id).await.is_empty());
+    assert!(texts(&t.alice, &group.id).await.is_empty());
 }
 
 /// A member's message to one group cannot be made to show in another: the group id is inside
@@ -567,7 +540,7 @@ async fn group_message_replayed_into_another_group_is_refused() {
         },
     )
     .await;
-    wait_for_group_text(&t.alice, &with_bob.id, "for the Bob group").await;
+    wait_for_text(&t.alice, &with_bob.id, "for the Bob group").await;
 
     // The relay replays it, and tries a copy with bytes changed.
     let route = route(&t.bob, &t.bob_alice);
@@ -594,8 +567,8 @@ async fn group_message_replayed_into_another_group_is_refused() {
     )
     .await;
     t.alice.wait_event(refused("non-member")).await;
-    assert!(group_texts(&t.alice, &with_carol.id).await.is_empty());
-    let in_bob_group = group_texts(&t.alice, &with_bob.id).await;
+    assert!(texts(&t.alice, &with_carol.id).await.is_empty());
+    let in_bob_group = texts(&t.alice, &with_bob.id).await;
     assert_eq!(in_bob_group.len(), 1, "shown once, in its own group");
 }
 
@@ -714,12 +687,12 @@ async fn relay_files_and_logs_hold_nothing_of_a_group_conversation() {
     }
     for client in [&t.alice, &t.bob, &t.carol] {
         for text in ["one", "two", "three"] {
-            let is_own = group_texts(client, &group.id)
+            let is_own = texts(client, &group.id)
                 .await
                 .iter()
                 .any(|m| m.text == text && m.outgoing);
             if !is_own {
-                wait_for_group_text(client, &group.id, text).await;
+                wait_for_text(client, &group.id, text).await;
             }
         }
     }
@@ -974,9 +947,9 @@ async fn an_introduction_interrupted_by_a_restart_completes_after_it() {
         .send_group_message(&id, "from carol")
         .await
         .unwrap();
-    wait_for_group_text(&carol, &id, "from bob").await;
-    wait_for_group_text(&bob, &id, "from carol").await;
-    wait_for_group_text(&alice, &id, "from carol").await;
+    wait_for_text(&carol, &id, "from bob").await;
+    wait_for_text(&bob, &id, "from carol").await;
+    wait_for_text(&alice, &id, "from carol").await;
 }
 
 /// Nothing is lost (`docs/engine.md` § Groups): a group text sent while a member still awaits
@@ -1004,10 +977,10 @@ async fn a_group_text_sent_before_an_introduction_reaches_the_member_after_it() 
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         (group.id, sent)
     });
-    let carol_has = wait_for_group_text(&t.carol, &id, "before the introduction").await;
+    let carol_has = wait_for_text(&t.carol, &id, "before the introduction").await;
     assert_eq!(carol_has.author_key, key_of(&t.bob));
     let bobs = || async {
-        group_texts(&t.bob, &id)
+        texts(&t.bob, &id)
             .await
             .into_iter()
             .find(|m| m.id == sent.id)

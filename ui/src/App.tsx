@@ -289,6 +289,7 @@ function MainScreen({
   }, [groups, query]);
 
   const openGroup = useCallback((groupId: string) => {
+    setFoundAt(null);
     setSelectedId(null);
     setSelectedGroupId(groupId);
     focusComposer();
@@ -499,6 +500,7 @@ function MainScreen({
             onOpenMembers={() => setDialog({ kind: "groupMembers", groupId: selectedGroup.id })}
             onRename={() => setDialog({ kind: "groupRename", groupId: selectedGroup.id })}
             onLeave={() => setDialog({ kind: "groupLeave", groupId: selectedGroup.id })}
+            foundAt={foundAt !== null && foundAt.groupId === selectedGroup.id ? foundAt : null}
             onChanged={() => void refreshGroups()}
           />
         ) : selected !== null ? (
@@ -555,10 +557,16 @@ function MainScreen({
       {dialog?.kind === "search" && (
         <MessageSearch
           chats={chats ?? []}
+          groups={groups}
           onClose={closeDialog}
           onOpen={(hit) => {
             closeDialog();
-            setSelectedId(hit.contactId);
+            if (hit.groupId !== null) {
+              openGroup(hit.groupId);
+            } else {
+              setSelectedGroupId(null);
+              setSelectedId(hit.contactId);
+            }
             setFoundAt(hit);
           }}
         />

@@ -141,6 +141,20 @@ pub enum Body {
         /// What this member needs to fetch, check and open it (its own grant).
         pointer: AttachmentPointer,
     },
+    /// A group text sent while the group's disappearing timer was on (`docs/engine.md` §
+    /// Disappearing messages): [`Body::GroupText`] with the timer it was sent with; each member
+    /// deletes it that long after it stored it. A new variant rather than an optional field, so
+    /// a build that does not know timers refuses it instead of keeping it for ever.
+    GroupTimedText {
+        /// The group.
+        group_id: GroupId,
+        /// As in [`Body::GroupText`].
+        seq: u64,
+        /// The text.
+        text: String,
+        /// The timer, seconds (one of the allowed settings; other values are refused).
+        timer_secs: u32,
+    },
 }
 
 /// Longest file name in a pointer, bytes.

@@ -4,10 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
+use sealpost_client::group::{GroupId, GroupReplica, MemberKey, RosterState};
 use sealpost_client::scan::{Needle, export_decrypted_copy, scan_dir_for_needles};
 use sealpost_client::store::{
-    Contact, ConversationSeq, EnvelopeId, IdentityKeyBytes, NewContact, ReceiveOutcome, Received,
-    ReceivedContent, SearchPage, SearchQuery, SessionStateBytes, UnixMillis,
+    AttachmentId, AttachmentRow, AttachmentState, Contact, ConversationSeq, Direction,
+    DisappearingTimer, EnvelopeId, IdentityKeyBytes, IncomingAttachment, NewContact,
+    ReceiveOutcome, Received, ReceivedContent, SearchFound, SearchPage, SearchQuery,
+    SessionStateBytes, UnixMillis,
 };
 use sealpost_client::{DatabaseKey, Store};
 
@@ -78,7 +81,10 @@ fn found(store: &Store, query: &str) -> Vec<String> {
     search(store, query)
         .hits
         .iter()
-        .map(|hit| store.message(hit.message).unwrap().unwrap().body)
+        .map(|hit| match hit.found {
+            SearchFound::Message { message, .. } => store.message(message).unwrap().unwrap().body,
+            ref other => panic!("not a 1:1 message: {other:?}"),
+        })
         .collect()
 }
 
@@ -174,8 +180,12 @@ fn incoming_and_outgoing_messages_are_found_newest_first_in_pages() {
     let query = SearchQuery::parse("apple");
     let first = f.store.search_messages(&query, None, 4).unwrap();
     assert_eq!(first.hits.len(), 4);
-    assert_eq!(first.hits[0].contact, f.contact.id);
-    assert_eq!(first.hits[1].contact, bob.id);
+    let contact_of = |index: usize| match first.hits[index].found {
+        SearchFound::Message { contact, .. } => contact,
+        ref other => panic!("not a 1:1 message: {other:?}"),
+    };
+    assert_eq!(contact_of(0), f.contact.id);
+    assert_eq!(contact_of(1), bob.id);
     let times: Vec<i64> = first.hits.iter().map(|hit| hit.at.0).collect();
     assert_eq!(times, [550, 500, 450, 400]);
     let second = f.store.search_messages(&query, first.next, 4).unwrap();
@@ -358,4 +368,291 @@ proptest! {
         let result = f.store.search_messages(&SearchQuery::parse(&text), None, 10);
         prop_assert!(result.is_ok(), "{:?}: {:?}", text, result);
     }
+}
+
+fn me() -> MemberKey {
+    MemberKey::from_bytes([1; 64])
+}
+
+fn member() -> MemberKey {
+    MemberKey::from_bytes([2; 64])
+}
+
+fn make_group(store: &mut Store, name: &str, at: i64) -> (GroupId, GroupReplica) {
+    let state = RosterState::genesis(me(), name, "", &[member()]).unwrap();
+    let replica = GroupReplica::new(state);
+    let id = GroupId::generate().unwrap();
+    store.insert_group(id, &replica, UnixMillis(at)).unwrap();
+    (id, replica)
+}
+
+/// A random word no other text holds (for the byte scans).
+fn unique_word(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        hex::encode(EnvelopeId::random().unwrap().as_bytes())
+    )
+}
+
+#[test]
+fn group_texts_and_group_names_are_found_with_their_group() {
+    let mut f = fixture();
+    let (group, _) = make_group(&mut f.store, "Voyage à 東京", 5);
+    f.store
+        .store_incoming_group_text(
+            group,
+            member(),
+            1,
+            "Rendez-vous au CAFÉ: https://example.com/arbre",
+            UnixMillis(9),
+            UnixMillis(10),
+        )
+        .unwrap()
+        .unwrap();
+    f.store
+        .insert_outgoing_group_text(group, me(), "j'aime l'arbre", &[member()], UnixMillis(20))
+        .unwrap();
+    send(&mut f.store, &f.contact, "un arbre aussi", 30);
+
+    let cafe = search(&f.store, "cafe");
+    assert_eq!(cafe.hits.len(), 1);
+    assert_eq!(
+        cafe.hits[0].found,
+        SearchFound::GroupMessage {
+            message: match cafe.hits[0].found {
+                SearchFound::GroupMessage { message, .. } => message,
+                ref other => panic!("not a group message: {other:?}"),
+            },
+            group,
+            author: member(),
+            direction: Direction::Incoming,
+            seq: 1,
+        }
+    );
+    assert_eq!(
+        cafe.hits[0].at,
+        UnixMillis(10),
+        "our clock, not the sender's"
+    );
+    assert_eq!(
+        highlighted("Rendez-vous au CAFÉ: https://example.com/arbre", &cafe),
+        ["CAFÉ"]
+    );
+
+    let trees = search(&f.store, "arbre");
+    let kinds: Vec<(bool, i64)> = trees
+        .hits
+        .iter()
+        .map(|hit| {
+            (
+                matches!(hit.found, SearchFound::GroupMessage { .. }),
+                hit.at.0,
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [(false, 30), (true, 20), (true, 10)],
+        "1:1 and group texts in one newest-first list; the URL's word and l'arbre count"
+    );
+
+    for query in ["東京", "京", "voyage", "VOYAGE A"] {
+        let page = search(&f.store, query);
+        assert_eq!(page.hits.len(), 1, "{query}");
+        assert_eq!(
+            page.hits[0].found,
+            SearchFound::GroupName { group },
+            "{query}"
+        );
+        assert_eq!(page.hits[0].at, UnixMillis(5));
+        assert_eq!(page.hits[0].snippet.text, "Voyage à 東京");
+    }
+}
+
+#[test]
+fn a_renamed_group_is_found_by_its_new_name_only() {
+    let mut f = fixture();
+    let (group, mut replica) = make_group(&mut f.store, "Old orchard", 5);
+    replica.state.rename(&me(), "New garden", "").unwrap();
+    f.store
+        .save_group_replica(group, &replica, UnixMillis(50))
+        .unwrap();
+    assert!(search(&f.store, "orchard").hits.is_empty());
+    let page = search(&f.store, "garden");
+    assert_eq!(page.hits.len(), 1);
+    assert_eq!(page.hits[0].found, SearchFound::GroupName { group });
+    assert_eq!(page.hits[0].at, UnixMillis(50), "renamed here at 50");
+}
+
+#[test]
+fn deleting_a_group_removes_its_name_and_texts_from_the_index_and_the_file() {
+    let mut f = fixture();
+    let name_word = unique_word("zqname");
+    let text_word = unique_word("zqtext");
+    let (group, _) = make_group(&mut f.store, &format!("the {name_word} group"), 5);
+    f.store
+        .store_incoming_group_text(
+            group,
+            member(),
+            1,
+            &format!("a {text_word} here"),
+            UnixMillis(9),
+            UnixMillis(10),
+        )
+        .unwrap();
+    f.store
+        .insert_outgoing_group_text(
+            group,
+            me(),
+            &format!("{text_word}!"),
+            &[member()],
+            UnixMillis(20),
+        )
+        .unwrap();
+    assert_eq!(search(&f.store, &name_word).hits.len(), 1);
+    assert_eq!(search(&f.store, &text_word).hits.len(), 2);
+
+    f.store.delete_group(group).unwrap();
+    assert!(search(&f.store, &name_word).hits.is_empty());
+    assert!(search(&f.store, &text_word).hits.is_empty());
+    f.store.checkpoint_truncate().unwrap();
+    f.store.close().unwrap();
+
+    let plain_dir = tempfile::tempdir().unwrap();
+    export_decrypted_copy(&f.path, &f.key, &plain_dir.path().join("decrypted.db")).unwrap();
+    let findings = scan_dir_for_needles(
+        plain_dir.path(),
+        &[
+            Needle::new("group name", name_word.as_bytes().to_vec()),
+            Needle::new("group text", text_word.as_bytes().to_vec()),
+        ],
+    );
+    assert!(
+        findings.is_empty(),
+        "deleted group words still in the file: {findings:?}"
+    );
+}
+
+fn offered_file(name: &str) -> AttachmentRow {
+    AttachmentRow {
+        id: AttachmentId::generate().unwrap(),
+        direction: Direction::Incoming,
+        chat: sealpost_client::store::AttachmentChat::Contact(
+            sealpost_client::store::ContactId::from_bytes([0; 16]),
+        ),
+        message: None,
+        file_name: name.to_owned(),
+        media_type: "application/pdf".to_owned(),
+        size: 1234,
+        thumbnail: None,
+        inline_bytes: None,
+        relay_url: None,
+        capability: None,
+        grants: Vec::new(),
+        file_key: None,
+        commitment: None,
+        digest: None,
+        chunks: 1,
+        done_chunks: 0,
+        state: AttachmentState::Offered,
+        error: None,
+        created_at: UnixMillis(10),
+    }
+}
+
+#[test]
+fn a_file_name_is_found_and_leaves_the_index_when_its_message_expires() {
+    let mut f = fixture();
+    let name = "Rapport-été_2026 東京.pdf";
+    for (seq, timer) in [(1, Some(DisappearingTimer::FiveMinutes)), (2, None)] {
+        f.store
+            .commit_received(&Received {
+                contact: f.contact.id,
+                envelope_id: EnvelopeId::random().unwrap(),
+                session_state: SessionStateBytes::new(b"state".to_vec()),
+                content: ReceivedContent::Attachment {
+                    seq: ConversationSeq::new(seq).unwrap(),
+                    body: format!("{seq}-{name}"),
+                    sent_at: UnixMillis(10),
+                    attachment: IncomingAttachment(Box::new(offered_file(name))),
+                    timer,
+                },
+                received_at: UnixMillis(10 * seq as i64),
+            })
+            .unwrap();
+    }
+    for query in ["rapport ete", "東京", "2026", "pdf"] {
+        assert_eq!(search(&f.store, query).hits.len(), 2, "{query}");
+    }
+    let expired = f.store.delete_expired(UnixMillis(10 + 300_000)).unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(found(&f.store, "rapport"), [format!("2-{name}")]);
+}
+
+#[test]
+fn an_expired_group_text_leaves_the_index_and_the_file() {
+    let mut f = fixture();
+    let gone = unique_word("zqgroupgone");
+    let (group, _) = make_group(&mut f.store, "Timed", 5);
+    f.store
+        .store_incoming_timed_group_text(
+            group,
+            member(),
+            1,
+            &format!("incoming {gone}"),
+            Some(DisappearingTimer::FiveMinutes),
+            UnixMillis(9),
+            UnixMillis(10),
+        )
+        .unwrap()
+        .unwrap();
+    let ours = f
+        .store
+        .insert_outgoing_timed_group_text(
+            group,
+            me(),
+            &format!("ours {gone}"),
+            &[member()],
+            Some(DisappearingTimer::OneHour),
+            UnixMillis(20),
+        )
+        .unwrap();
+    assert_eq!(ours.expires_at, Some(UnixMillis(20 + 3_600_000)));
+    f.store
+        .insert_outgoing_group_text(group, me(), "kept", &[member()], UnixMillis(30))
+        .unwrap();
+    assert_eq!(search(&f.store, &gone).hits.len(), 2);
+    assert_eq!(f.store.group(group).unwrap().unwrap().unread_count, 1);
+    assert_eq!(f.store.next_expiry().unwrap(), Some(UnixMillis(300_010)));
+
+    let first = f.store.delete_expired(UnixMillis(300_010)).unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(search(&f.store, &gone).hits.len(), 1);
+    assert_eq!(
+        f.store.group(group).unwrap().unwrap().unread_count,
+        0,
+        "the expired unread text no longer counts"
+    );
+    f.store.delete_expired(UnixMillis(3_600_020)).unwrap();
+    assert!(search(&f.store, &gone).hits.is_empty());
+    let left: Vec<String> = f
+        .store
+        .group_messages_page(group, None, 50)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(left, ["kept"]);
+    f.store.close().unwrap();
+
+    let plain_dir = tempfile::tempdir().unwrap();
+    export_decrypted_copy(&f.path, &f.key, &plain_dir.path().join("decrypted.db")).unwrap();
+    let findings = scan_dir_for_needles(
+        plain_dir.path(),
+        &[Needle::new("expired group text", gone.as_bytes().to_vec())],
+    );
+    assert!(
+        findings.is_empty(),
+        "expired group words still in the file: {findings:?}"
+    );
 }

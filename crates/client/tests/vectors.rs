@@ -294,7 +294,46 @@ fn contents() -> Vec<(&'static str, Content)> {
             "timer-change-off",
             content(11, Body::TimerChange { timer_secs: 0 }, Vec::new()),
         ),
+        (
+            "group-timed-text",
+            content(
+                0,
+                Body::GroupTimedText {
+                    group_id: GroupId::from_bytes([0x47; 16]),
+                    seq: 13,
+                    text: "消えるメッセージ".to_owned(),
+                    timer_secs: 300,
+                },
+                Vec::new(),
+            ),
+        ),
+        (
+            "group-roster-timer",
+            content(0, group_roster_with_timer(), Vec::new()),
+        ),
     ]
+}
+
+/// The roster of [`group_roster_state`] after the admin set the disappearing timer to a day
+/// (the timer register appears only once set, so the roster above keeps its bytes).
+fn group_roster_with_timer() -> Body {
+    let Body::GroupRoster {
+        group_id,
+        change: RosterMessage::State(mut state),
+    } = group_roster_state()
+    else {
+        unreachable!("group_roster_state is a roster state")
+    };
+    state
+        .set_timer(
+            &MemberKey::from_bytes([0x41; 64]),
+            Some(sealpost_client::store::DisappearingTimer::OneDay),
+        )
+        .expect("admin sets the timer");
+    Body::GroupRoster {
+        group_id,
+        change: RosterMessage::State(state),
+    }
 }
 
 /// A roster with every presence and role: an admin, a promoted member who left, a removed

@@ -6,7 +6,11 @@ use sealpost_client::EngineEvent;
 use sealpost_crypto::{IdentityKeyPair, MailboxSealingPublicKey, PrekeyBundle, SendId, Session};
 use sealpost_relay_client::{ClientError, Connector, ConnectorConfig, RelayUrl};
 
+use sealpost_client::content::{Body, CONTENT_VERSION, Content};
+use sealpost_client::store::{ContactId, SessionStateBytes, UnixMillis};
+
 use crate::client::Client;
+use crate::relay::TestRelay;
 
 /// Sends `envelope` into the mailbox `send_id` on `relay_url` on a connection of its own,
 /// signed with `sender_key` if given; returns what the relay answered.
@@ -153,4 +157,85 @@ pub fn initial_message(
 /// Matches an `EnvelopeRefused` event whose reason contains `what`.
 pub fn refused(what: &'static str) -> impl Fn(&EngineEvent) -> bool {
     move |event| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains(what))
+}
+
+/// Where `sender` writes to its contact (the test plays a member or a malicious relay).
+pub struct Route {
+    /// The contact's mailbox send id.
+    pub send_id: [u8; 32],
+    /// Its send secret.
+    pub send_secret: [u8; 32],
+    /// The key the mailbox is sealed to.
+    pub sealing: [u8; 32],
+    /// The key the sender signs its SENDs there with.
+    pub sender_key: ed25519_dalek::SigningKey,
+}
+
+/// `sender`'s route to `contact` (its first relay address), from its store.
+pub fn route(sender: &Client, contact: &str) -> Route {
+    sender.engine.with_store(|s| {
+        let address = s
+            .peer_addresses(contact.parse().unwrap())
+            .unwrap()
+            .remove(0);
+        Route {
+            send_id: *address.send_id.as_bytes(),
+            send_secret: address.send_secret.expose_secret().try_into().unwrap(),
+            sealing: address.sealing_public_key.as_bytes().try_into().unwrap(),
+            sender_key: ed25519_dalek::SigningKey::from_bytes(
+                &address
+                    .sender_auth_secret_key
+                    .expose_secret()
+                    .try_into()
+                    .unwrap(),
+            ),
+        }
+    })
+}
+
+/// Seals `body` on `sender`'s real session with `contact` (advancing it as the engine would)
+/// and puts the envelope into the contact's mailbox: what a member can send, whatever its
+/// engine would have refused to make.
+pub async fn send_as(relay: &TestRelay, sender: &Client, contact: &str, body: Body) -> Vec<u8> {
+    let route = route(sender, contact);
+    let contact_id: ContactId = contact.parse().unwrap();
+    let content = Content {
+        v: CONTENT_VERSION,
+        seq: 0,
+        sent_at_ms: 0,
+        body,
+        receipts: vec![],
+    };
+    let envelope = sender.engine.with_store(|s| {
+        let state = s.session_state(contact_id).unwrap().unwrap();
+        let mut session = Session::from_bytes(state.expose_secret()).unwrap();
+        let sealed = session
+            .seal(
+                &MailboxSealingPublicKey::from_bytes(route.sealing),
+                &SendId(route.send_id),
+                &content.to_bytes().unwrap(),
+            )
+            .unwrap();
+        s.save_session_state(
+            contact_id,
+            &SessionStateBytes::new(session.to_bytes().unwrap().to_vec()),
+            UnixMillis::now(),
+        )
+        .unwrap();
+        sealed.as_bytes().to_vec()
+    });
+    inject_envelope(relay, &route, &envelope).await;
+    envelope
+}
+
+/// Stores `envelope` in the mailbox of `route` on `relay` ([`inject`]).
+pub async fn inject_envelope(relay: &TestRelay, route: &Route, envelope: &[u8]) {
+    inject(
+        &relay.url(),
+        route.send_id,
+        route.send_secret,
+        &route.sender_key,
+        envelope,
+    )
+    .await;
 }

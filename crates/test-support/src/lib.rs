@@ -1,17 +1,16 @@
 //! Shared harness of Sealpost's integration tests, so that each piece exists once: unique
 //! profile names and the keychain clean-up guard ([`profile`]), relays on 127.0.0.1:0 in this
 //! process or as child processes ([`relay`], [`process`]), engines on the real OS keychain and the
-//! two-client fixture ([`client`]), the three-member group fixture ([`group`]), what a hostile
-//! relay does to a mailbox ([`hostile`]), and bounded waits ([`wait`]).
+//! two-client fixture ([`client`]), the three-member group fixture ([`groups`]), what a hostile relay does to a mailbox ([`hostile`]), and
+//! bounded waits ([`wait`]).
 //!
 //! Tests that use the keychain run under `scripts/with-keyring.sh` and fail, never skip, without
 //! one. This crate is only ever a dev-dependency (and a dependency of the test package's helper
 //! binaries); nothing shipped links it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod bench;
 pub mod client;
-pub mod group;
+pub mod groups;
 pub mod hostile;
 pub mod process;
 pub mod profile;
@@ -22,11 +21,13 @@ pub use client::{
     Client, TwoClients, connect, engine_config, two_clients, two_clients_exchanged,
     two_clients_first_message, two_clients_with,
 };
-pub use group::{
-    Route, Trio, group_of, group_of_three, group_texts, inject_envelope, route, send_as, trio,
-    trio_on, wait_for_group, wait_for_group_text,
+pub use groups::{
+    Trio, group_of, group_of_three, key_of, member_key, system_lines, texts, trio, trio_on,
+    wait_for_group, wait_for_text, wait_introduced,
 };
-pub use hostile::{PeerMailbox, initial_message, inject, refused, send_raw};
+pub use hostile::{
+    PeerMailbox, Route, initial_message, inject, inject_envelope, refused, route, send_as, send_raw,
+};
 pub use process::{ChildProcess, RelayProcess};
 pub use profile::{KeychainCleanup, open_real_vault, open_stopped_store, unique_profile};
 pub use relay::TestRelay;

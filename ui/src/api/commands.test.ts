@@ -169,6 +169,12 @@ const cases: Array<[string, () => Promise<unknown>, string, Record<string, unkno
     "rename_group",
     { groupId: "g1", name: "New", description: "d" },
   ],
+  [
+    "setGroupTimer",
+    () => commands.setGroupTimer({ groupId: "g1", seconds: 300 }),
+    "set_group_timer",
+    { groupId: "g1", seconds: 300 },
+  ],
   ["leaveGroup", () => commands.leaveGroup({ groupId: "g1" }), "leave_group", { groupId: "g1" }],
   ["markGroupRead", () => commands.markGroupRead({ groupId: "g1" }), "mark_group_read", { groupId: "g1" }],
   [

@@ -293,6 +293,10 @@ export const promoteGroupMember = (args: { groupId: string; memberKey: string })
 export const renameGroup = (args: { groupId: string; name: string; description: string }): Promise<Group> =>
   invoke("rename_group", args);
 
+/** (Admins) Sets the group's disappearing timer for every member, seconds (0 = off). */
+export const setGroupTimer = (args: { groupId: string; seconds: number }): Promise<Group> =>
+  invoke("set_group_timer", args);
+
 /** The user leaves the group; the others are told. */
 export const leaveGroup = (args: { groupId: string }): Promise<Group> => invoke("leave_group", args);
 

@@ -26,7 +26,14 @@ import type {
   Settings,
   TextRange,
 } from "./types";
-import { groupHandlers, receiveGroupText, resetGroups, seedDemoGroups, type GroupMockContext } from "./mockGroups";
+import {
+  groupHandlers,
+  receiveGroupText,
+  resetGroups,
+  searchableGroups,
+  seedDemoGroups,
+  type GroupMockContext,
+} from "./mockGroups";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -787,40 +794,62 @@ function searchHits(query: string): SearchHit[] {
     .slice(0, 16);
   if (terms.length === 0) return [];
   const hits: SearchHit[] = [];
+  type Where = Pick<SearchHit, "messageId" | "contactId" | "groupId" | "seq" | "outgoing" | "authorKey" | "at">;
+  const consider = (text: string, where: Where) => {
+    const folded = foldForSearch(text);
+    const matches: TextRange[] = [];
+    const all = terms.every((term) => {
+      let found = false;
+      for (let at = folded.indexOf(term); at >= 0; at = folded.indexOf(term, at + term.length)) {
+        const before = at === 0 ? "" : (folded[at - 1] ?? "");
+        const cjk = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u.test(term);
+        if (cjk || before === "" || !/[\p{L}\p{N}]/u.test(before)) {
+          matches.push({ start: at, end: at + term.length });
+          found = true;
+        }
+      }
+      return found;
+    });
+    if (!all) return;
+    matches.sort((a, b) => a.start - b.start);
+    const first = matches[0]?.start ?? 0;
+    const start = Math.max(0, first - 40);
+    const end = Math.min(text.length, start + 160);
+    hits.push({
+      ...where,
+      snippet: text.slice(start, end),
+      snippetMatches: matches
+        .filter((m) => m.end > start && m.start < end)
+        .map((m) => ({ start: Math.max(m.start, start) - start, end: Math.min(m.end, end) - start })),
+      cutBefore: start > 0,
+      cutAfter: end < text.length,
+      matches,
+    });
+  };
   for (const [contactId, record] of state.contacts) {
     for (const message of record.messages) {
-      const folded = foldForSearch(message.text);
-      const matches: TextRange[] = [];
-      const all = terms.every((term) => {
-        let found = false;
-        for (let at = folded.indexOf(term); at >= 0; at = folded.indexOf(term, at + term.length)) {
-          const before = at === 0 ? "" : (folded[at - 1] ?? "");
-          const cjk = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u.test(term);
-          if (cjk || before === "" || !/[\p{L}\p{N}]/u.test(before)) {
-            matches.push({ start: at, end: at + term.length });
-            found = true;
-          }
-        }
-        return found;
-      });
-      if (!all) continue;
-      matches.sort((a, b) => a.start - b.start);
-      const first = matches[0]?.start ?? 0;
-      const start = Math.max(0, first - 40);
-      const end = Math.min(message.text.length, start + 160);
-      hits.push({
+      consider(message.text, {
         messageId: message.id,
         contactId,
+        groupId: null,
         seq: message.seq,
         outgoing: message.outgoing,
+        authorKey: null,
         at: message.receivedAt ?? message.sentAt,
-        snippet: message.text.slice(start, end),
-        snippetMatches: matches
-          .filter((m) => m.end > start && m.start < end)
-          .map((m) => ({ start: Math.max(m.start, start) - start, end: Math.min(m.end, end) - start })),
-        cutBefore: start > 0,
-        cutAfter: end < message.text.length,
-        matches,
+      });
+    }
+  }
+  for (const { group, texts, at } of searchableGroups()) {
+    consider(group.name, { messageId: null, contactId: null, groupId: group.id, seq: 0, outgoing: false, authorKey: null, at });
+    for (const message of texts) {
+      consider(message.text, {
+        messageId: message.id,
+        contactId: null,
+        groupId: group.id,
+        seq: message.seq,
+        outgoing: message.outgoing,
+        authorKey: message.authorKey,
+        at: message.sentAt,
       });
     }
   }

@@ -90,6 +90,8 @@ function push(
     recipients: 0,
     deliveredTo: 0,
     readBy: 0,
+    timerSeconds: null,
+    expiresAt: null,
     ...fields,
   };
   rec.messages.push(message);
@@ -122,7 +124,7 @@ function newGroup(name: string, description: string, contactIds: string[], ctx: 
   ];
   const id = ctx.nextId("g_").padEnd(32, "0");
   const rec: GroupRecord = {
-    group: { id, name, description, members, isMember: true, isAdmin: true, unreadCount: 0 },
+    group: { id, name, description, members, isMember: true, isAdmin: true, unreadCount: 0, timerSeconds: 0 },
     messages: [],
     nextSeq: 1,
     lastActivity: Date.now(),
@@ -183,9 +185,18 @@ export function groupHandlers(ctx: GroupMockContext): Record<string, (args: Reco
       if (text.trim() === "") fail("invalid_input", "empty message");
       if (new TextEncoder().encode(text).length > 16_000) fail("message_too_long", "text over the limit");
       if (!rec.group.isMember) fail("group_not_member", "you are not a member");
+      const now = Date.now();
+      const timer = rec.group.timerSeconds;
       const message = push(
         rec,
-        { authorKey: MOCK_OWN_KEY, text, sentAt: Date.now(), recipients: rec.group.members.length - 1 },
+        {
+          authorKey: MOCK_OWN_KEY,
+          text,
+          sentAt: now,
+          recipients: rec.group.members.length - 1,
+          timerSeconds: timer === 0 ? null : timer,
+          expiresAt: timer === 0 ? null : now + timer * 1000,
+        },
         ctx,
       );
       scheduleGroupDelivery(rec, message, ctx);
@@ -235,6 +246,18 @@ export function groupHandlers(ctx: GroupMockContext): Record<string, (args: Reco
       return copy(rec.group);
     },
 
+    set_group_timer: (args): Group => {
+      const rec = record(args.groupId);
+      requireAdmin(rec);
+      const seconds = args.seconds;
+      if (typeof seconds !== "number" || ![0, 300, 3600, 86400, 604800].includes(seconds)) {
+        fail("invalid_input", "timer seconds");
+      }
+      rec.group.timerSeconds = seconds;
+      rosterLine(rec, MOCK_OWN_KEY, `timer:${seconds}`, ctx);
+      return copy(rec.group);
+    },
+
     leave_group: (args): Group => {
       const rec = record(args.groupId);
       if (!rec.group.isMember) fail("group_not_member", "you are not a member");
@@ -252,6 +275,15 @@ export function groupHandlers(ctx: GroupMockContext): Record<string, (args: Reco
       return null;
     },
   };
+}
+
+/** What the mock's search looks in: every group's name and texts (not its roster lines). */
+export function searchableGroups(): { group: Group; texts: GroupMessage[]; at: number }[] {
+  return [...groups.values()].map((rec) => ({
+    group: rec.group,
+    texts: rec.messages.filter((m) => !m.isRosterChange),
+    at: rec.messages[0]?.sentAt ?? rec.lastActivity,
+  }));
 }
 
 /** Forgets every group (a scenario reset). */

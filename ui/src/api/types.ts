@@ -74,13 +74,18 @@ export interface TextRange {
   end: number;
 }
 
-/** One message found by `search_messages` (`docs/engine.md` § Search). */
+/** One message (or group name) found by `search_messages` (`docs/engine.md` § Search). */
 export interface SearchHit {
-  messageId: string;
-  /** The chat (contact) it belongs to. */
-  contactId: string;
+  /** Null for a group's name. */
+  messageId: string | null;
+  /** The 1:1 chat (contact) it belongs to; null in a group. */
+  contactId: string | null;
+  /** The group it belongs to; null in a 1:1 chat. */
+  groupId: string | null;
   seq: number;
   outgoing: boolean;
+  /** The author of a group message (identity key, hex); null otherwise. */
+  authorKey: string | null;
   /** Unix ms by this device's clock (sent by us, or received). */
   at: number;
   /** Plain text around the first match. Rendered as text nodes only; matches as <mark> nodes. */

@@ -17,7 +17,15 @@ import { subscribeAll } from "../api/events";
 import type { Chat, Message, SearchHit } from "../api/types";
 import { useI18n } from "../i18n";
 import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
-import { applyMessageState, mergeMessages, newestUnreadIncomingSeq, oldestSeq, stateLabelKey } from "../lib/messages";
+import {
+  applyMessageState,
+  mergeMessages,
+  newestUnreadIncomingSeq,
+  oldestSeq,
+  stateLabelKey,
+  TIMER_SETTINGS,
+  timerKey,
+} from "../lib/messages";
 import { AttachmentCard, sendFiles, useAttachments } from "./Attachments";
 import type { Attachment } from "../api/types";
 import { Avatar } from "./Avatar";
@@ -121,10 +129,11 @@ export function ChatView({
   // Opened at a search result: load older pages until it is there, then show it.
   const pagesToResult = useRef(0);
   useEffect(() => {
-    if (foundAt === null || loading !== null) return;
-    if (messages.some((m) => m.id === foundAt.messageId)) {
+    const target = foundAt?.messageId ?? null;
+    if (target === null || loading !== null) return;
+    if (messages.some((m) => m.id === target)) {
       intent.current = null;
-      const row = scroller.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(foundAt.messageId)}"]`);
+      const row = scroller.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(target)}"]`);
       row?.scrollIntoView?.({ block: "center" });
       return;
     }
@@ -419,24 +428,6 @@ export function ChatView({
   );
 }
 
-/** The disappearing-timer settings, in seconds (0 = off; `docs/engine.md` § Disappearing messages). */
-const TIMER_SETTINGS = [0, 300, 3600, 86400, 604800] as const;
-
-/** The i18n key naming a timer setting. */
-function timerKey(seconds: number): "timer.off" | "timer.300" | "timer.3600" | "timer.86400" | "timer.604800" {
-  switch (seconds) {
-    case 300:
-      return "timer.300";
-    case 3600:
-      return "timer.3600";
-    case 86400:
-      return "timer.86400";
-    case 604800:
-      return "timer.604800";
-    default:
-      return "timer.off";
-  }
-}
 
 function MessageRow({
   message,

@@ -8,9 +8,9 @@
  */
 import { Fragment } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
-import { getGroup, getGroupMessages, markGroupRead, sendGroupMessage } from "../api/commands";
+import { getGroup, getGroupMessages, markGroupRead, sendGroupMessage, setGroupTimer } from "../api/commands";
 import { subscribeAll } from "../api/events";
-import type { Attachment, Group, GroupMessage } from "../api/types";
+import type { Attachment, Group, GroupMessage, SearchHit } from "../api/types";
 import { useI18n } from "../i18n";
 import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
 import {
@@ -23,11 +23,12 @@ import {
   rosterLineText,
   type KnownNames,
 } from "../lib/groups";
-import { stateLabelKey } from "../lib/messages";
+import { stateLabelKey, TIMER_SETTINGS, timerKey } from "../lib/messages";
 import { AttachmentCard, sendGroupFiles, useAttachments } from "./Attachments";
 import { Avatar } from "./Avatar";
 import { Composer } from "./Composer";
 import { ErrorText } from "./ErrorText";
+import { Highlighted } from "./Highlighted";
 import { IconMore, StateGlyph } from "./Icons";
 import { MenuButton, type MenuItem } from "./Menu";
 
@@ -36,6 +37,8 @@ export const GROUP_PAGE_SIZE = 60;
 const NEAR_BOTTOM_PX = 80;
 const NEAR_TOP_PX = 120;
 const GAP_MS = 3 * 60_000;
+/** Pages loaded at most to reach a search result before giving up. */
+const MAX_PAGES_TO_RESULT = 100;
 
 export function GroupView({
   group: initial,
@@ -43,8 +46,11 @@ export function GroupView({
   onRename,
   onLeave,
   onChanged,
+  foundAt = null,
 }: {
   group: Group;
+  /** A search result in this group: scrolled to, its words highlighted. */
+  foundAt?: SearchHit | null;
   onOpenMembers: () => void;
   onRename: () => void;
   onLeave: () => void;
@@ -109,6 +115,12 @@ export function GroupView({
         "group-roster-changed": ({ groupId: id }) => {
           if (id === groupId) void refresh();
         },
+        // Disappearing texts whose timer ran out: gone from the store, gone from the view.
+        "group-messages-expired": ({ groupId: id, messageIds }) => {
+          if (id !== groupId) return;
+          const gone = new Set(messageIds);
+          setMessages((current) => current.filter((m) => !gone.has(m.id)));
+        },
       }),
     [groupId, refresh],
   );
@@ -137,6 +149,22 @@ export function GroupView({
       setLoadError(error);
     }
   }, [groupId, hasMore, messages]);
+
+  // Opened at a search result: page back until its message is loaded, then scroll to it.
+  const pagesToResult = useRef(0);
+  useEffect(() => {
+    const target = foundAt?.messageId ?? null;
+    if (target === null || !loaded) return;
+    if (messages.some((m) => m.id === target)) {
+      stickToBottom.current = false;
+      scroller.current?.querySelector(`[data-message-id="${CSS.escape(target)}"]`)?.scrollIntoView?.({ block: "center" });
+      return;
+    }
+    if (hasMore && pagesToResult.current < MAX_PAGES_TO_RESULT) {
+      pagesToResult.current += 1;
+      void loadOlder();
+    }
+  }, [foundAt, messages, loaded, hasMore, loadOlder]);
 
   const me = group.members.find((m) => m.isMe);
   if (me !== undefined) ownKeyRef.current = me.key;
@@ -194,10 +222,27 @@ export function GroupView({
   const memberCount = group.members.length;
   const menuItems = useMemo(() => {
     const items: MenuItem[] = [{ label: t("group.membersButton"), onSelect: onOpenMembers }];
-    if (group.isMember && group.isAdmin) items.push({ label: t("group.rename"), onSelect: onRename });
+    if (group.isMember && group.isAdmin) {
+      items.push({ label: t("group.rename"), onSelect: onRename });
+      // The disappearing timer is the admins' to set, like the name (`docs/engine.md`).
+      for (const seconds of TIMER_SETTINGS) {
+        items.push({
+          label: t("timer.menuItem", { setting: t(timerKey(seconds)) }) + (seconds === group.timerSeconds ? " ✓" : ""),
+          onSelect: () =>
+            void setGroupTimer({ groupId, seconds })
+              .then((fresh) => {
+                setGroup(groupWithSafeNames(fresh));
+                stickToBottom.current = true;
+                void refresh();
+                onChanged();
+              })
+              .catch((error: unknown) => setLoadError(error)),
+        });
+      }
+    }
     if (group.isMember) items.push({ label: t("group.leave"), onSelect: onLeave, danger: true });
     return items;
-  }, [group.isMember, group.isAdmin, onOpenMembers, onRename, onLeave, t]);
+  }, [group.isMember, group.isAdmin, group.timerSeconds, groupId, onOpenMembers, onRename, onLeave, onChanged, refresh, t]);
 
   return (
     <section class="chat-view group-view" aria-labelledby="chat-title" data-testid="group-view" data-group-id={groupId}>
@@ -210,6 +255,11 @@ export function GroupView({
           <p class="chat-header-sub">
             {group.isMember ? t("group.memberCount", { count: memberCount }) : t("chats.groupLeft")}
             {group.isMember && group.isAdmin && <span class="role-badge admin">{t("group.youAreAdmin")}</span>}
+            {group.timerSeconds !== 0 && (
+              <span class="timer-tag" data-testid="group-timer">
+                {t("timer.header", { setting: t(timerKey(group.timerSeconds)) })}
+              </span>
+            )}
           </p>
         </div>
         <button
@@ -280,6 +330,7 @@ export function GroupView({
                     continued={continued}
                     author={authorName(message, known, ownKey, t)}
                     attachment={attachmentOf.get(message.id) ?? null}
+                    found={foundAt !== null && foundAt.messageId === message.id ? foundAt : null}
                   />
                 )}
               </Fragment>
@@ -312,12 +363,15 @@ export function GroupMessageRow({
   continued,
   author,
   attachment = null,
+  found = null,
 }: {
   message: GroupMessage;
   continued: boolean;
   author: string;
   /** The file this message carries, if any. */
   attachment?: Attachment | null;
+  /** The search result at this message: its words are marked. */
+  found?: SearchHit | null;
 }) {
   const { t, locale } = useI18n();
   const tone = authorTone(message.authorKey);
@@ -337,7 +391,7 @@ export function GroupMessageRow({
         : t("group.deliveredTo", { delivered: message.deliveredTo, total: message.recipients });
   return (
     <li
-      class={`message ${message.outgoing ? "outgoing" : "incoming"} ${continued ? "continued" : ""} state-${message.state}`}
+      class={`message ${message.outgoing ? "outgoing" : "incoming"} ${continued ? "continued" : ""} state-${message.state}${found !== null ? " found" : ""}`}
       data-message-id={message.id}
       data-seq={message.seq}
       data-state={message.state}
@@ -355,13 +409,24 @@ export function GroupMessageRow({
           <AttachmentCard attachment={attachment} />
         ) : (
           <p class="message-text" data-testid="group-message-text">
-            {message.text}
+            {found !== null ? <Highlighted text={message.text} ranges={found.matches} /> : message.text}
           </p>
         )}
         <span class="message-meta">
           <time dateTime={new Date(message.sentAt).toISOString()} title={t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) })}>
             {formatTime(message.sentAt, locale)}
           </time>
+          {message.expiresAt !== null && (
+            <span
+              class="message-timer"
+              role="img"
+              data-testid="message-timer"
+              aria-label={t("timer.indicator", { time: formatDateTime(message.expiresAt, locale) })}
+              title={t("timer.indicator", { time: formatDateTime(message.expiresAt, locale) })}
+            >
+              ⏱
+            </span>
+          )}
           {message.outgoing && (
             <>
               <span class="group-delivery" data-testid="group-delivery">

@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { searchMessages } from "../api/commands";
-import type { Chat, SearchHit } from "../api/types";
+import type { Chat, Group, SearchHit } from "../api/types";
 import { useI18n } from "../i18n";
 import { formatDateTime } from "../lib/format";
 import { Dialog } from "./Dialog";
@@ -19,10 +19,12 @@ const DEBOUNCE_MS = 150;
 
 export function MessageSearch({
   chats,
+  groups = [],
   onOpen,
   onClose,
 }: {
   chats: readonly Chat[];
+  groups?: readonly Group[];
   onOpen: (hit: SearchHit) => void;
   onClose: () => void;
 }) {
@@ -70,7 +72,11 @@ export function MessageSearch({
       .catch((e: unknown) => setError(e));
   };
 
-  const name = (contactId: string) => chats.find((c) => c.contactId === contactId)?.displayName ?? "";
+  /** The chat's name: the contact's, or the group's. */
+  const name = (hit: SearchHit) =>
+    hit.groupId !== null
+      ? (groups.find((g) => g.id === hit.groupId)?.name ?? "")
+      : (chats.find((c) => c.contactId === hit.contactId)?.displayName ?? "");
 
   const onKeyDown = (event: KeyboardEvent) => {
     if (event.key === "ArrowDown") {
@@ -117,7 +123,7 @@ export function MessageSearch({
       <ul id="message-search-results" class="search-results" role="listbox" aria-label={t("search.results")}>
         {hits.map((hit, index) => (
           <li
-            key={hit.messageId}
+            key={hit.messageId ?? `group-${hit.groupId}`}
             id={`search-hit-${index}`}
             role="option"
             aria-selected={index === active}
@@ -126,8 +132,8 @@ export function MessageSearch({
             onClick={() => onOpen(hit)}
           >
             <span class="search-hit-head">
-              <strong>{hit.outgoing ? t("search.you") : name(hit.contactId)}</strong>
-              {hit.outgoing && <span class="muted"> → {name(hit.contactId)}</span>}
+              <strong>{hit.outgoing ? t("search.you") : name(hit)}</strong>
+              {hit.outgoing && <span class="muted"> → {name(hit)}</span>}
               <time dateTime={new Date(hit.at).toISOString()}>{formatDateTime(hit.at, locale)}</time>
             </span>
             <span class="search-hit-snippet" data-testid="search-snippet">

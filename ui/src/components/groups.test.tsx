@@ -44,6 +44,8 @@ function message(fields: Partial<GroupMessage>): GroupMessage {
     recipients: 0,
     deliveredTo: 0,
     readBy: 0,
+    timerSeconds: null,
+    expiresAt: null,
     ...fields,
   };
 }
@@ -74,6 +76,8 @@ describe("group helpers", () => {
     expect(line("removed:k_me", "k_bob")).toBe("Bob removed you from the group");
     expect(line("added:k_carol promoted:k_carol", "k_bob")).toBe("Bob added Carol Bob made Carol an admin");
     expect(line("removed:k_gone", "k_bob")).toBe("Bob removed a former member");
+    expect(line("timer:3600", "k_me", true)).toBe("You set disappearing messages to 1 hour.");
+    expect(line("timer:0", "k_bob")).toBe("Bob set disappearing messages to Off.");
   });
 });
 
@@ -238,6 +242,27 @@ describe("groups in the app", () => {
     await within(view).findByText("You removed Ben Ortiz");
     const after = await mockInvoke<Group>("get_group", { groupId: view.dataset.groupId });
     expect(after.members.some((m) => m.displayName === "Ben Ortiz")).toBe(false);
+  });
+
+  it("an admin sets the group's disappearing timer: a system line, the header says so, texts carry it", async () => {
+    render(<App />);
+    const view = await openGroup("Weekend hike 🥾");
+    expect(within(view).queryByTestId("group-timer")).toBeNull();
+    fireEvent.click(within(view).getByRole("button", { name: "Group actions" }));
+    fireEvent.click(await screen.findByRole("menuitem", { name: "Disappearing messages: 1 hour" }));
+    await within(view).findByText("You set disappearing messages to 1 hour.");
+    expect((await within(view).findByTestId("group-timer")).textContent).toBe("Disappearing messages: 1 hour");
+    fireEvent.click(within(view).getByRole("button", { name: "Group actions" }));
+    expect(await screen.findByRole("menuitem", { name: "Disappearing messages: 1 hour ✓" })).toBeTruthy();
+  });
+
+  it("a text whose timer ran out leaves the open group at once", async () => {
+    render(<App />);
+    const view = await openGroup("Weekend hike 🥾");
+    const text = await within(view).findByText("Forecast says sunny ☀️");
+    const row = text.closest("[data-testid='group-message']") as HTMLElement;
+    controls.emit("group-messages-expired", { groupId: view.dataset.groupId ?? "", messageIds: [row.dataset.messageId ?? ""] });
+    await waitFor(() => expect(within(view).queryByText("Forecast says sunny ☀️")).toBeNull());
   });
 
   it("leaving asks first, then closes the composer and says so", async () => {

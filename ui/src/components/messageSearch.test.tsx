@@ -81,4 +81,31 @@ describe("MessageSearch", () => {
     expect(await within(dialog).findByRole("status")).toBeTruthy();
     expect(within(dialog).queryByTestId("search-hit")).toBeNull();
   });
+
+  it("finds a group text and a group name, and opens the group at the text with its words marked", async () => {
+    const { container } = render(<App />);
+    await screen.findByText("Chloé Martin");
+    fireEvent.keyDown(window, { key: "f", ctrlKey: true });
+    const dialog = await screen.findByRole("dialog", { name: "Search messages" });
+    const field = within(dialog).getByLabelText("Words to find in your messages");
+
+    fireEvent.input(field, { target: { value: "hike" } });
+    const named = await within(dialog).findByTestId("search-hit");
+    expect(within(named).getByTestId("search-snippet").textContent).toBe("Weekend hike 🥾");
+
+    fireEvent.input(field, { target: { value: "stove" } });
+    await waitFor(() => expect(within(dialog).getByTestId("search-snippet").textContent).toContain("stove"));
+    const hit = within(dialog).getByTestId("search-hit");
+    expect(hit.textContent).toContain("Weekend hike");
+    fireEvent.click(hit);
+
+    await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
+    const found = await waitFor(() => {
+      const row = container.querySelector("[data-testid=group-view] .message.found");
+      if (row === null) throw new Error("not yet");
+      return row;
+    });
+    expect(found.querySelector(".message-text")?.textContent).toBe("Who's bringing the stove?");
+    expect([...found.querySelectorAll("mark")].map((m) => m.textContent)).toEqual(["stove"]);
+  });
 });

@@ -4,6 +4,7 @@
  */
 import type { Group, GroupMember, GroupMessage } from "../api/types";
 import type { Translate } from "../i18n";
+import { timerKey } from "./messages";
 import { neutraliseBidi } from "./names";
 
 /** Number of author colours (`.author-tone-N` in styles.css). */
@@ -89,6 +90,10 @@ export function rosterLineText(
         return t("line.left", { author });
       case "renamed":
         return t("line.renamed", { author });
+      case "timer": {
+        const setting = t(timerKey(Number(key)));
+        return message.outgoing ? t("timer.changedByYou", { setting }) : t("timer.changedByThem", { name: author, setting });
+      }
       case "added":
         return t("line.added", { author, name: nameOf(key) });
       case "promoted":

@@ -84,3 +84,22 @@ export function stateLabelKey(state: MessageState): MessageKey {
       return "state.failed";
   }
 }
+
+/** The disappearing-timer settings, in seconds (0 = off; `docs/engine.md` § Disappearing messages). */
+export const TIMER_SETTINGS = [0, 300, 3600, 86400, 604800] as const;
+
+/** The i18n key naming a timer setting. */
+export function timerKey(seconds: number): "timer.off" | "timer.300" | "timer.3600" | "timer.86400" | "timer.604800" {
+  switch (seconds) {
+    case 300:
+      return "timer.300";
+    case 3600:
+      return "timer.3600";
+    case 86400:
+      return "timer.86400";
+    case 604800:
+      return "timer.604800";
+    default:
+      return "timer.off";
+  }
+}

@@ -22,9 +22,9 @@ use crate::group::{
     GroupError, GroupId, GroupReplica, MemberKey, Role, RosterMessage, RosterOutcome, RosterState,
 };
 use crate::store::{
-    AttachmentChat, Contact, Direction, Group, GroupMessage, GroupMessageKind, HeldIntroduction,
-    IdentityKeyBytes, MessageId, MessageState, PENDING_GROUP_WORK_PREFIX, Store, StoreError,
-    UnixMillis,
+    AttachmentChat, Contact, Direction, DisappearingTimer, Group, GroupMessage, GroupMessageKind,
+    HeldIntroduction, IdentityKeyBytes, MessageId, MessageState, PENDING_GROUP_WORK_PREFIX, Store,
+    StoreError, UnixMillis,
 };
 
 pub(super) fn own_key(inner: &Inner) -> MemberKey {
@@ -159,6 +159,7 @@ fn group_view(inner: &Inner, store: &Store, group: &Group) -> Result<GroupView, 
         is_member: group.replica.state.is_member(&me),
         is_admin: group.replica.state.is_admin(&me),
         unread_count: group.unread_count,
+        timer_seconds: DisappearingTimer::setting_seconds(group.replica.state.timer_setting()),
     })
 }
 
@@ -177,6 +178,8 @@ fn message_view(store: &Store, message: &GroupMessage) -> Result<GroupMessageVie
         recipients: summary.total,
         delivered_to: summary.delivered,
         read_by: summary.read,
+        timer_seconds: message.timer.map(DisappearingTimer::seconds),
+        expires_at: message.expires_at.map(|at| at.0),
     })
 }
 
@@ -199,6 +202,10 @@ fn roster_line(before: &RosterState, after: &RosterState) -> String {
     }
     if before.info() != after.info() {
         parts.push("renamed".to_owned());
+    }
+    if before.timer() != after.timer() {
+        let seconds = DisappearingTimer::setting_seconds(after.timer_setting());
+        parts.push(format!("timer:{seconds}"));
     }
     parts.join(" ")
 }
@@ -318,19 +325,33 @@ impl Engine {
         self.inner
             .blocking(move |inner| {
                 let me = own_key(inner);
-                let now = UnixMillis::now();
+                // The engine's clock: a timed text expires by it (`engine/disappearing.rs`).
+                let now = inner.clock.now();
                 let mut store = lock(&inner.store);
+                inner.sweep_expired(&mut store)?;
                 let group = load_group(&store, id)?;
                 group.replica.check_message(&me)?;
                 let members = group.replica.recipients(&me);
                 let recipients = reachable(&store, &members)?;
+                // Members awaiting their introduction count too (§ Nothing is lost).
                 let holders = copy_holders(&store, &members)?;
+                // Every text carries the group's timer as it is when it is sent.
+                let timer = group.replica.state.timer_setting();
                 let message = store.transaction(|store| -> Result<GroupMessage, EngineError> {
-                    let message = store.insert_outgoing_group_text(id, me, &text, &holders, now)?;
-                    let body = Body::GroupText {
-                        group_id: id,
-                        seq: message.seq,
-                        text: text.clone(),
+                    let message = store
+                        .insert_outgoing_timed_group_text(id, me, &text, &holders, timer, now)?;
+                    let body = match timer {
+                        None => Body::GroupText {
+                            group_id: id,
+                            seq: message.seq,
+                            text: text.clone(),
+                        },
+                        Some(timer) => Body::GroupTimedText {
+                            group_id: id,
+                            seq: message.seq,
+                            text: text.clone(),
+                            timer_secs: timer.seconds(),
+                        },
                     };
                     fan_out(inner, store, &recipients, &body, Some(message.id))?;
                     Ok(message)
@@ -402,6 +423,21 @@ impl Engine {
             state.rename(me, &name, &description)
         })
         .await
+    }
+
+    /// `set_group_timer` (admin): sets the group's disappearing timer (`seconds`: 0 = off, or
+    /// 300, 3600, 86400, 604800) for every member. It is a register of the roster, so it travels
+    /// and merges like a rename: a non-admin's change is refused here (`group_not_admin`) and
+    /// held, never applied, by the members (`docs/engine.md` § Disappearing messages).
+    pub async fn set_group_timer(
+        &self,
+        group_id: &str,
+        seconds: u32,
+    ) -> Result<GroupView, EngineError> {
+        let timer = DisappearingTimer::setting_from_seconds(seconds)
+            .ok_or_else(|| EngineError::InvalidInput("timer seconds".into()))?;
+        self.change_roster(group_id, move |state, me| state.set_timer(me, timer))
+            .await
     }
 
     /// `leave_group`: we leave; every other member is told (an admin sends its whole roster).
@@ -788,10 +824,19 @@ pub(super) fn send_missed_texts(inner: &Inner) -> Result<(), EngineError> {
                     v: CONTENT_VERSION,
                     seq: 0,
                     sent_at_ms: u64::try_from(message.sent_at.0).unwrap_or(0),
-                    body: Body::GroupText {
-                        group_id: message.group,
-                        seq: message.seq,
-                        text: message.body.clone(),
+                    // The timer it was sent with, as when it was sent.
+                    body: match message.timer {
+                        None => Body::GroupText {
+                            group_id: message.group,
+                            seq: message.seq,
+                            text: message.body.clone(),
+                        },
+                        Some(timer) => Body::GroupTimedText {
+                            group_id: message.group,
+                            seq: message.seq,
+                            text: message.body.clone(),
+                            timer_secs: timer.seconds(),
+                        },
                     },
                     receipts: Vec::new(),
                 };
@@ -827,7 +872,8 @@ pub(super) fn receive_group_body(
         return Ok(());
     };
     let me = own_key(inner);
-    let now = UnixMillis::now();
+    // The engine's clock: a timed text expires by it (`engine/disappearing.rs`).
+    let now = inner.clock.now();
     let mut follow_ups = Vec::new();
     let mut events = Vec::new();
     let result = match body {
@@ -839,13 +885,40 @@ pub(super) fn receive_group_body(
             store,
             group_id,
             sender,
-            seq,
-            &text,
-            sent_at_ms,
+            ReceivedText {
+                seq,
+                text: &text,
+                timer: None,
+                sent_at_ms,
+            },
             now,
             &mut follow_ups,
             &mut events,
         ),
+        Body::GroupTimedText {
+            group_id,
+            seq,
+            text,
+            timer_secs,
+        } => match DisappearingTimer::from_seconds(timer_secs) {
+            None => Ok(Err(format!(
+                "a text with an unknown timer of {timer_secs} s"
+            ))),
+            Some(timer) => receive_text(
+                store,
+                group_id,
+                sender,
+                ReceivedText {
+                    seq,
+                    text: &text,
+                    timer: Some(timer),
+                    sent_at_ms,
+                },
+                now,
+                &mut follow_ups,
+                &mut events,
+            ),
+        },
         Body::GroupRoster { group_id, change } => receive_roster(
             store,
             me,
@@ -907,18 +980,33 @@ pub(super) fn receive_group_body(
 /// A refusal reason, or a storage error.
 type Decision = Result<Result<(), String>, StoreError>;
 
-#[allow(clippy::too_many_arguments)]
+/// A group text as it arrived (plain or timed).
+struct ReceivedText<'a> {
+    /// The author's sequence number in the group.
+    seq: u64,
+    /// The text.
+    text: &'a str,
+    /// The disappearing timer it was sent with.
+    timer: Option<DisappearingTimer>,
+    /// The sender's claimed clock.
+    sent_at_ms: u64,
+}
+
 fn receive_text(
     store: &mut Store,
     id: GroupId,
     sender: MemberKey,
-    seq: u64,
-    text: &str,
-    sent_at_ms: u64,
+    received: ReceivedText<'_>,
     now: UnixMillis,
     follow_ups: &mut Vec<FollowUp>,
     events: &mut Vec<EngineEvent>,
 ) -> Decision {
+    let ReceivedText {
+        seq,
+        text,
+        timer,
+        sent_at_ms,
+    } = received;
     let Some(group) = store.group(id)? else {
         return Ok(Err("a message for a group we are not in".into()));
     };
@@ -929,7 +1017,9 @@ fn receive_text(
         return Ok(Err("a message too long".into()));
     }
     let sent_at = UnixMillis(i64::try_from(sent_at_ms).unwrap_or(0));
-    if let Some(message) = store.store_incoming_group_text(id, sender, seq, text, sent_at, now)? {
+    if let Some(message) =
+        store.store_incoming_timed_group_text(id, sender, seq, text, timer, sent_at, now)?
+    {
         events.push(EngineEvent::GroupMessageReceived {
             group_id: id.to_string(),
             message: message_view(store, &message)?,

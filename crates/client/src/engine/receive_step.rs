@@ -194,6 +194,7 @@ pub(super) fn read_plaintext(
         }
         Body::Hello { .. } | Body::Restart { .. } => {}
         body @ (Body::GroupText { .. }
+        | Body::GroupTimedText { .. }
         | Body::GroupRoster { .. }
         | Body::GroupReceipts { .. }
         | Body::GroupIntroduction { .. }

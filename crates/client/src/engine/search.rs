@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::EngineError;
 use super::state::{Engine, Inner, lock};
-use crate::store::{Direction, SearchCursor, SearchHit, SearchQuery, TextRange};
+use crate::store::{Direction, SearchCursor, SearchFound, SearchHit, SearchQuery, TextRange};
 
 /// At most this many characters of a query are read (the rest is ignored, never an error).
 pub const MAX_QUERY_CHARS: usize = 1024;
@@ -38,19 +38,24 @@ impl From<TextRange> for TextRangeView {
     }
 }
 
-/// `SearchHit`: one message that matched.
+/// `SearchHit`: one message (or group name) that matched.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchHitView {
-    /// The message's opaque id.
-    pub message_id: String,
-    /// Its chat (the contact's opaque id).
-    pub contact_id: String,
-    /// Its conversation order key (to open the chat there).
+    /// The message's opaque id; `None` for a group's name.
+    pub message_id: Option<String>,
+    /// Its 1:1 chat (the contact's opaque id); `None` for a group.
+    pub contact_id: Option<String>,
+    /// Its group (the group's opaque id); `None` for a 1:1 chat.
+    pub group_id: Option<String>,
+    /// Its order key in its chat (to open the chat there): the conversation's `seq`, or the
+    /// group message's `seq`; 0 for a group's name.
     pub seq: u64,
     /// Written by us.
     pub outgoing: bool,
-    /// Unix ms, our clock (sent by us / stored by us).
+    /// The author of a group message (the member's identity key, hex); `None` otherwise.
+    pub author_key: Option<String>,
+    /// Unix ms, our clock (sent by us / stored by us; a group name: made or renamed here).
     pub at: i64,
     /// Plain text around the first match (data, never markup).
     pub snippet: String,
@@ -66,11 +71,45 @@ pub struct SearchHitView {
 
 impl From<&SearchHit> for SearchHitView {
     fn from(hit: &SearchHit) -> Self {
+        let (message_id, contact_id, group_id, seq, outgoing, author_key) = match &hit.found {
+            SearchFound::Message {
+                message,
+                contact,
+                direction,
+                seq,
+            } => (
+                Some(message.to_string()),
+                Some(contact.to_string()),
+                None,
+                seq.get(),
+                *direction == Direction::Outgoing,
+                None,
+            ),
+            SearchFound::GroupMessage {
+                message,
+                group,
+                author,
+                direction,
+                seq,
+            } => (
+                Some(message.to_string()),
+                None,
+                Some(group.to_string()),
+                *seq,
+                *direction == Direction::Outgoing,
+                Some(hex::encode(author.as_bytes())),
+            ),
+            SearchFound::GroupName { group } => {
+                (None, None, Some(group.to_string()), 0, false, None)
+            }
+        };
         Self {
-            message_id: hit.message.to_string(),
-            contact_id: hit.contact.to_string(),
-            seq: hit.seq.get(),
-            outgoing: hit.direction == Direction::Outgoing,
+            message_id,
+            contact_id,
+            group_id,
+            seq,
+            outgoing,
+            author_key,
             at: hit.at.0,
             snippet: hit.snippet.text.clone(),
             snippet_matches: hit

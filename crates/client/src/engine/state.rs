@@ -16,7 +16,9 @@ use super::error::EngineError;
 use super::views::*;
 use crate::clock::Clock;
 use crate::profile::{ProfileDirs, ProfileName};
-use crate::store::{AttachmentId, ContactId, GroupMessageProgress, RelayUrl, Store, UnixMillis};
+use crate::store::{
+    AttachmentId, ContactId, ExpiredChat, GroupMessageProgress, RelayUrl, Store, UnixMillis,
+};
 use crate::vault::IdentitySeedBytes;
 
 /// What the engine's commands and tasks share: one per open profile, behind the [`Engine`]'s
@@ -212,24 +214,30 @@ impl Inner {
     }
 
     /// Deletes every message past its disappearing timer by our clock (`store/expiry.rs`) and
-    /// emits `messages-expired` per conversation. Cheap when nothing expired (one index
-    /// lookup); every read path runs it first.
+    /// emits `messages-expired` per conversation (`group-messages-expired` per group). Cheap
+    /// when nothing expired (one index lookup); every read path runs it first.
     pub(super) fn sweep_expired(&self, store: &mut Store) -> Result<(), EngineError> {
         let expired = store.delete_expired(self.clock.now())?;
         // The rows are gone (committed): their chunk files go now. A crash in between leaves
         // directories without a row, removed on the next open (`remove_orphan_attachment_files`).
         self.remove_attachment_files(expired.iter().filter_map(|message| message.attachment));
-        let mut by_contact: BTreeMap<ContactId, Vec<String>> = BTreeMap::new();
+        let mut by_chat: BTreeMap<ExpiredChat, Vec<String>> = BTreeMap::new();
         for message in expired {
-            by_contact
-                .entry(message.contact)
+            by_chat
+                .entry(message.chat)
                 .or_default()
                 .push(message.id.to_string());
         }
-        for (contact, message_ids) in by_contact {
-            self.emit(EngineEvent::MessagesExpired {
-                contact_id: contact.to_string(),
-                message_ids,
+        for (chat, message_ids) in by_chat {
+            self.emit(match chat {
+                ExpiredChat::Contact(contact) => EngineEvent::MessagesExpired {
+                    contact_id: contact.to_string(),
+                    message_ids,
+                },
+                ExpiredChat::Group(group) => EngineEvent::GroupMessagesExpired {
+                    group_id: group.to_string(),
+                    message_ids,
+                },
             });
         }
         Ok(())

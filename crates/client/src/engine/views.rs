@@ -386,6 +386,9 @@ pub struct GroupView {
     pub is_admin: bool,
     /// Incoming texts not read yet.
     pub unread_count: u32,
+    /// The group's disappearing timer, seconds (0 = off; set by an admin, `docs/engine.md` §
+    /// Disappearing messages).
+    pub timer_seconds: u32,
 }
 
 /// One member as the app shows it.
@@ -420,7 +423,8 @@ pub struct GroupMessageView {
     pub outgoing: bool,
     /// `true` for a roster change (a system line), `false` for a text. A roster change's `text`
     /// is a key the UI words: `created`, `joined`, `left`, or space-separated `added:KEY`,
-    /// `removed:KEY`, `promoted:KEY` and `renamed`.
+    /// `removed:KEY`, `promoted:KEY`, `renamed` and `timer:SECONDS` (the disappearing timer was
+    /// set; 0 = off).
     pub is_roster_change: bool,
     /// Its place in the group.
     pub seq: u64,
@@ -438,6 +442,10 @@ pub struct GroupMessageView {
     pub delivered_to: u32,
     /// Ours: copies read.
     pub read_by: u32,
+    /// The disappearing timer it was sent with, seconds; `None` without one.
+    pub timer_seconds: Option<u32>,
+    /// When it disappears (Unix ms, this device's clock).
+    pub expires_at: Option<i64>,
 }
 
 /// What the engine reports without being asked (`ui/CONTRACT.md` § Events).
@@ -537,6 +545,15 @@ pub enum EngineEvent {
         /// The deleted messages.
         message_ids: Vec<String>,
     },
+    /// `group-messages-expired`: these group texts reached the end of their disappearing timer
+    /// and were deleted; the UI drops them at once.
+    #[serde(rename_all = "camelCase")]
+    GroupMessagesExpired {
+        /// The group.
+        group_id: String,
+        /// The deleted messages.
+        message_ids: Vec<String>,
+    },
     /// An envelope was refused (reflection, forgery, tampering); for logs and tests, not the UI.
     #[serde(rename_all = "camelCase")]
     #[ts(skip)]
@@ -561,6 +578,7 @@ impl EngineEvent {
             Self::GroupRosterChanged { .. } => Some("group-roster-changed"),
             Self::GroupMessageState { .. } => Some("group-message-state"),
             Self::MessagesExpired { .. } => Some("messages-expired"),
+            Self::GroupMessagesExpired { .. } => Some("group-messages-expired"),
             Self::EnvelopeRefused { .. } => None,
         }
     }

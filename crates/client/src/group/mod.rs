@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use replica::{GroupReplica, HeldReason, RosterMessage, RosterOutcome};
 pub use roster::{
     GroupInfo, MAX_DESCRIPTION_BYTES, MAX_GROUP_MEMBERS, MAX_NAME_BYTES, MAX_ROSTER_ENTRIES,
-    MAX_STAMP, MemberEntry, Presence, Role, RosterState,
+    MAX_STAMP, MemberEntry, Presence, Role, RosterState, TimerRegister,
 };
 
 use crate::store::types::IdParseError;

@@ -315,6 +315,11 @@ mod tests {
         Leave {
             actor: u8,
         },
+        /// Set the disappearing timer to setting `setting` (0 = off).
+        SetTimer {
+            actor: u8,
+            setting: u8,
+        },
         /// Deliver the pending message picked by the index; keep a copy if `duplicate`.
         Deliver {
             pick: usize,
@@ -335,7 +340,8 @@ mod tests {
             (who.clone(), who.clone())
                 .prop_map(|(actor, target)| Action::Promote { actor, target }),
             (who.clone(), 0u8..4).prop_map(|(actor, name)| Action::Rename { actor, name }),
-            who.prop_map(|actor| Action::Leave { actor }),
+            who.clone().prop_map(|actor| Action::Leave { actor }),
+            (who, 0u8..5).prop_map(|(actor, setting)| Action::SetTimer { actor, setting }),
             (any::<usize>(), any::<bool>())
                 .prop_map(|(pick, duplicate)| Action::Deliver { pick, duplicate }),
             (any::<usize>(), any::<bool>())
@@ -440,6 +446,12 @@ mod tests {
                     let name = ["Team", "Crew", "チーム", "Band"][usize::from(name)];
                     self.admin_op(actor, |s| s.rename(&key(actor), name, ""));
                 }
+                Action::SetTimer { actor, setting } => {
+                    let timer = usize::from(setting)
+                        .checked_sub(1)
+                        .and_then(|index| crate::store::DisappearingTimer::ALL.get(index).copied());
+                    self.admin_op(actor, |s| s.set_timer(&key(actor), timer));
+                }
                 Action::Leave { actor } => {
                     if let Ok(message) = self.replica(actor).leave(&key(actor)) {
                         self.broadcast(actor, message);
@@ -468,7 +480,8 @@ mod tests {
 
         /// Two admins (and members they promote) change the roster concurrently while the relay
         /// loses, duplicates and reorders messages: once each author's latest message has
-        /// arrived, every member holds the same roster (entries, name and clock).
+        /// arrived, every member holds the same roster (entries, name, disappearing timer and
+        /// clock).
         #[test]
         fn group_membership_converges(
             actions in proptest::collection::vec(action(), 1..120),

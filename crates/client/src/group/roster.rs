@@ -11,6 +11,9 @@
 //!   (a promotion concurrent with a removal keeps the member, as admin). Admins leave on their own
 //!   (`Left`), and a later add brings them back.
 //! - The name and description are one register `(stamp, name, description)`, the greatest wins.
+//! - The disappearing timer is one register `(stamp, seconds)` (absent: never set, off): the later
+//!   stamp wins, on a tie the **shorter** timer (off counts as the longest), the rule of 1:1
+//!   chats (`store::timer_change_wins`). Only an admin sets it, like the name.
 //! - The clock is the greatest stamp seen; a local operation stamps `clock + 1` (Lamport).
 //!
 //! Every operation only moves the state up this order and [`RosterState::join`] is the least
@@ -26,6 +29,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{GroupError, MemberKey};
+use crate::store::DisappearingTimer;
 
 /// At most this many members in a group.
 pub const MAX_GROUP_MEMBERS: usize = 100;
@@ -102,12 +106,42 @@ pub struct GroupInfo {
     pub description: String,
 }
 
-/// What a roster looks like on the wire (inside a `GroupRoster` body): entries as a list.
+/// The group's disappearing timer, one register (`docs/engine.md` § Disappearing messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerRegister {
+    /// The register's stamp.
+    pub stamp: u64,
+    /// The timer, seconds (0 = off; otherwise one of the [`DisappearingTimer`] settings).
+    pub seconds: u32,
+}
+
+impl TimerRegister {
+    /// The register's order: the stamp, then the shorter timer (off is the longest).
+    fn order(&self) -> (u64, std::cmp::Reverse<u32>) {
+        let rank = if self.seconds == 0 {
+            u32::MAX
+        } else {
+            self.seconds
+        };
+        (self.stamp, std::cmp::Reverse(rank))
+    }
+
+    /// The setting (`None`: off).
+    pub fn setting(&self) -> Option<DisappearingTimer> {
+        DisappearingTimer::from_seconds(self.seconds)
+    }
+}
+
+/// What a roster looks like on the wire (inside a `GroupRoster` body): entries as a list. The
+/// timer is absent until someone sets it, so a roster without one encodes exactly as before the
+/// field existed (`crates/client/tests/vectors/content.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct RosterWire {
     clock: u64,
     info: GroupInfo,
     members: Vec<MemberEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timer: Option<TimerRegister>,
 }
 
 /// A group's roster: the members' entries, the name register and the clock.
@@ -117,6 +151,7 @@ pub struct RosterState {
     clock: u64,
     info: GroupInfo,
     entries: BTreeMap<MemberKey, MemberEntry>,
+    timer: Option<TimerRegister>,
 }
 
 impl TryFrom<RosterWire> for RosterState {
@@ -126,6 +161,10 @@ impl TryFrom<RosterWire> for RosterState {
             || wire.clock > MAX_STAMP
             || wire.info.stamp > wire.clock
             || !info_is_valid(&wire.info.name, &wire.info.description)
+            || wire.timer.is_some_and(|timer| {
+                timer.stamp > wire.clock
+                    || DisappearingTimer::setting_from_seconds(timer.seconds).is_none()
+            })
         {
             return Err(GroupError::MalformedRoster);
         }
@@ -139,6 +178,7 @@ impl TryFrom<RosterWire> for RosterState {
             clock: wire.clock,
             info: wire.info,
             entries,
+            timer: wire.timer,
         })
     }
 }
@@ -149,6 +189,7 @@ impl From<RosterState> for RosterWire {
             clock: state.clock,
             info: state.info,
             members: state.entries.into_values().collect(),
+            timer: state.timer,
         }
     }
 }
@@ -195,6 +236,7 @@ impl RosterState {
                 description: description.to_owned(),
             },
             entries,
+            timer: None,
         })
     }
 
@@ -206,6 +248,16 @@ impl RosterState {
     /// The name and description.
     pub fn info(&self) -> &GroupInfo {
         &self.info
+    }
+
+    /// The disappearing timer's register (`None`: never set, off).
+    pub fn timer(&self) -> Option<TimerRegister> {
+        self.timer
+    }
+
+    /// The disappearing timer's setting (`None`: off).
+    pub fn timer_setting(&self) -> Option<DisappearingTimer> {
+        self.timer.and_then(|timer| timer.setting())
     }
 
     /// Every entry, removed and departed members included.
@@ -350,6 +402,22 @@ impl RosterState {
         Ok(())
     }
 
+    /// `actor` (an admin) sets the group's disappearing timer (`None`: off).
+    pub fn set_timer(
+        &mut self,
+        actor: &MemberKey,
+        timer: Option<DisappearingTimer>,
+    ) -> Result<(), GroupError> {
+        self.require_admin(actor)?;
+        let stamp = self.next_stamp()?;
+        self.timer = Some(TimerRegister {
+            stamp,
+            seconds: DisappearingTimer::setting_seconds(timer),
+        });
+        self.clock = stamp;
+        Ok(())
+    }
+
     /// `actor` (any member) leaves; returns the stamp of its leave.
     pub fn leave(&mut self, actor: &MemberKey) -> Result<u64, GroupError> {
         if !self.is_member(actor) {
@@ -394,6 +462,11 @@ impl RosterState {
         if other.info > self.info {
             self.info = other.info.clone();
         }
+        if let Some(theirs) = other.timer
+            && self.timer.is_none_or(|ours| theirs.order() > ours.order())
+        {
+            self.timer = Some(theirs);
+        }
         self.clock = self.clock.max(other.clock);
         *self != before
     }
@@ -409,6 +482,68 @@ mod tests {
 
     fn group() -> RosterState {
         RosterState::genesis(key(1), "Team", "", &[key(2), key(3)]).unwrap()
+    }
+
+    #[test]
+    fn the_timer_is_an_admins_and_a_tie_goes_to_the_shorter_timer() {
+        use crate::store::DisappearingTimer::{OneDay, OneHour};
+        let mut state = group();
+        assert_eq!(state.timer_setting(), None);
+        assert_eq!(
+            state.set_timer(&key(2), Some(OneHour)),
+            Err(GroupError::NotAdmin)
+        );
+        assert_eq!(
+            state.set_timer(&key(9), Some(OneHour)),
+            Err(GroupError::NotMember)
+        );
+        let mut other = state.clone();
+        state.set_timer(&key(1), Some(OneDay)).unwrap();
+        other.promote(&key(1), &key(2)).unwrap();
+        other.set_timer(&key(2), Some(OneHour)).unwrap();
+        other.set_timer(&key(2), None).unwrap();
+        // `other` is one stamp ahead: its "off" wins everywhere, in either order.
+        let (mut left, mut right) = (state.clone(), other.clone());
+        left.join(&other);
+        right.join(&state);
+        assert_eq!(left, right);
+        assert_eq!(left.timer_setting(), None);
+        // The same stamp: the shorter timer wins, in either order.
+        let mut day = group();
+        day.set_timer(&key(1), Some(OneDay)).unwrap();
+        let mut hour = group();
+        hour.set_timer(&key(1), Some(OneHour)).unwrap();
+        let mut off = group();
+        off.set_timer(&key(1), None).unwrap();
+        for (a, b) in [(&day, &hour), (&hour, &day), (&off, &day), (&hour, &off)] {
+            let mut joined = a.clone();
+            joined.join(b);
+            assert_ne!(joined.timer_setting(), None, "off never wins a tie");
+            if a == &hour || b == &hour {
+                assert_eq!(joined.timer_setting(), Some(OneHour));
+            }
+        }
+    }
+
+    #[test]
+    fn a_roster_with_a_timer_that_is_no_setting_is_malformed() {
+        let mut state = group();
+        state
+            .set_timer(&key(1), Some(crate::store::DisappearingTimer::OneWeek))
+            .unwrap();
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&state, &mut bytes).unwrap();
+        let decoded: RosterState = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(decoded, state);
+        let mut wire = RosterWire::from(state);
+        wire.timer = Some(TimerRegister {
+            stamp: 1,
+            seconds: 301,
+        });
+        assert_eq!(
+            RosterState::try_from(wire),
+            Err(GroupError::MalformedRoster)
+        );
     }
 
     #[test]
@@ -555,16 +690,19 @@ mod tests {
                 clock: 1,
                 info: state.info.clone(),
                 members: vec![entry, entry],
+                timer: None,
             },
             RosterWire {
                 clock: 0,
                 info: state.info.clone(),
                 members: vec![entry],
+                timer: None,
             },
             RosterWire {
                 clock: MAX_STAMP + 1,
                 info: state.info.clone(),
                 members: vec![],
+                timer: None,
             },
             RosterWire {
                 clock: 1,
@@ -574,6 +712,7 @@ mod tests {
                     description: String::new(),
                 },
                 members: vec![],
+                timer: None,
             },
         ];
         for wire in bad {

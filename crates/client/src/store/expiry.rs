@@ -1,5 +1,7 @@
 //! Disappearing messages in the store (`docs/engine.md` § Disappearing messages): the per-chat
-//! timer, the timer each message was sent with, and deleting what has expired.
+//! timer, the timer each message was sent with, and deleting what has expired, in 1:1 chats and
+//! in groups (a group's timer is a register of its roster, `group/roster.rs`; its texts carry
+//! theirs in `group_messages`, schema V10).
 //!
 //! ## The chat's timer
 //!
@@ -21,14 +23,16 @@
 //! [`Store::delete_expired`] deletes every message whose `expires_at` has passed, in one
 //! transaction: out of the search index first (FTS5 `delete` with its text, so its tokens leave
 //! the index pages), then the row (its outbox rows and its attachment row go with it; the
-//! attachment ids are returned so the engine removes their chunk files after the commit). `secure_delete` zeroes the freed
-//! bytes, and a `wal_checkpoint(TRUNCATE)` afterwards copies the zeroed pages into the main file
+//! attachment ids are returned so the engine removes their chunk files after the commit); expired
+//! group texts go in the same transaction (with their copies and outbox rows). `secure_delete`
+//! zeroes the freed bytes, and a `wal_checkpoint(TRUNCATE)` afterwards copies the zeroed pages into the main file
 //! and empties the WAL, so neither file keeps the text.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::types::{AttachmentId, ContactId, ConversationSeq, MessageId, UnixMillis};
 use super::{Store, StoreError};
+use crate::group::GroupId;
 
 /// The settings a chat's disappearing timer can take besides off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,13 +109,22 @@ pub struct ChatTimer {
     pub seq: u64,
 }
 
+/// The chat of an expired message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExpiredChat {
+    /// A 1:1 conversation.
+    Contact(ContactId),
+    /// A group.
+    Group(GroupId),
+}
+
 /// A message [`Store::delete_expired`] deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExpiredMessage {
     /// The message.
     pub id: MessageId,
-    /// Its conversation.
-    pub contact: ContactId,
+    /// Its chat.
+    pub chat: ExpiredChat,
     /// The attachment it carried (its row went with it; the caller removes its chunk files).
     pub attachment: Option<AttachmentId>,
 }
@@ -196,6 +209,54 @@ pub(super) fn set_timer_change_in(
     Ok(())
 }
 
+/// The group half of [`Store::delete_expired`], in its transaction: every group text whose
+/// `expires_at` has passed leaves the search index (its tokens out of the pages), then its row
+/// (its copies and outbox rows with it: an expired text not yet sent is not sent), and the
+/// groups' unread counts are recounted.
+fn delete_expired_group_messages_in(
+    connection: &Connection,
+    now: UnixMillis,
+) -> Result<Vec<ExpiredMessage>, StoreError> {
+    let expired: Vec<(MessageId, GroupId, Option<i64>, String)> = {
+        let mut statement = connection.prepare_cached(
+            "SELECT m.id, m.group_id, d.rowid, m.body FROM group_messages m
+             LEFT JOIN search_documents d ON d.group_message_id = m.id
+             WHERE m.expires_at IS NOT NULL AND m.expires_at <= ?1",
+        )?;
+        let rows = statement.query_map(params![now], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (message, _, rowid, body) in &expired {
+        if let Some(rowid) = rowid {
+            super::search::unindex_row_in(connection, *rowid, body)?;
+        }
+        connection
+            .prepare_cached("DELETE FROM group_messages WHERE id = ?1")?
+            .execute(params![message])?;
+    }
+    let mut groups: Vec<GroupId> = expired.iter().map(|(_, group, _, _)| *group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for group in groups {
+        connection
+            .prepare_cached(
+                "UPDATE groups SET unread_count = (SELECT count(*) FROM group_messages
+                 WHERE group_id = ?1 AND direction = 0 AND kind = 0 AND state = 5) WHERE id = ?1",
+            )?
+            .execute(params![group])?;
+    }
+    Ok(expired
+        .into_iter()
+        .map(|(id, group, _, _)| ExpiredMessage {
+            id,
+            chat: ExpiredChat::Group(group),
+            attachment: None,
+        })
+        .collect())
+}
+
 impl Store {
     /// The disappearing timer of the chat with `contact` (off when never set).
     pub fn chat_timer(&self, contact: ContactId) -> Result<ChatTimer, StoreError> {
@@ -206,7 +267,12 @@ impl Store {
     pub fn next_expiry(&self) -> Result<Option<UnixMillis>, StoreError> {
         Ok(self
             .connection
-            .prepare_cached("SELECT min(expires_at) FROM messages WHERE expires_at IS NOT NULL")?
+            .prepare_cached(
+                "SELECT min(at) FROM (
+                     SELECT min(expires_at) AS at FROM messages WHERE expires_at IS NOT NULL
+                     UNION ALL
+                     SELECT min(expires_at) FROM group_messages WHERE expires_at IS NOT NULL)",
+            )?
             .query_row([], |row| row.get(0))?)
     }
 
@@ -217,7 +283,10 @@ impl Store {
         let any = self
             .connection
             .prepare_cached(
-                "SELECT 1 FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT 1",
+                "SELECT 1 FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1
+                 UNION ALL
+                 SELECT 1 FROM group_messages WHERE expires_at IS NOT NULL AND expires_at <= ?1
+                 LIMIT 1",
             )?
             .query_row(params![now], |_| Ok(()))
             .optional()?
@@ -237,7 +306,7 @@ impl Store {
                 Ok((
                     ExpiredMessage {
                         id: row.get(0)?,
-                        contact: row.get(1)?,
+                        chat: ExpiredChat::Contact(row.get(1)?),
                         attachment: row.get(4)?,
                     },
                     row.get(2)?,
@@ -257,7 +326,13 @@ impl Store {
                 .prepare_cached("DELETE FROM messages WHERE id = ?1")?
                 .execute(params![message.id])?;
         }
-        let mut contacts: Vec<ContactId> = expired.iter().map(|(m, _, _)| m.contact).collect();
+        let mut contacts: Vec<ContactId> = expired
+            .iter()
+            .filter_map(|(m, _, _)| match m.chat {
+                ExpiredChat::Contact(contact) => Some(contact),
+                ExpiredChat::Group(_) => None,
+            })
+            .collect();
         contacts.sort_unstable();
         contacts.dedup();
         for contact in contacts {
@@ -268,9 +343,14 @@ impl Store {
                 )?
                 .execute(params![contact])?;
         }
+        let expired_in_groups = delete_expired_group_messages_in(&transaction, now)?;
         transaction.commit()?;
         self.checkpoint_truncate()?;
-        Ok(expired.into_iter().map(|(message, _, _)| message).collect())
+        Ok(expired
+            .into_iter()
+            .map(|(message, _, _)| message)
+            .chain(expired_in_groups)
+            .collect())
     }
 
     /// Copies the WAL into the main file and truncates it to zero bytes, so deleted text lingers

@@ -11,6 +11,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::contacts::{CONTACT_COLUMNS, contact_from_row, write_session};
+use super::expiry::DisappearingTimer;
 use super::messages::{OutboxItem, SealedOutgoing};
 use super::types::{ContactId, Direction, MessageId, MessageState, OutboxItemId, UnixMillis};
 use super::{Missing, Store, StoreError};
@@ -105,6 +106,10 @@ pub struct GroupMessage {
     pub received_at: Option<UnixMillis>,
     /// Ours: queued until a copy is sealed and sent; theirs: received or read.
     pub state: MessageState,
+    /// The disappearing timer it was sent with (`docs/engine.md` § Disappearing messages).
+    pub timer: Option<DisappearingTimer>,
+    /// When it expires by our clock (sent or stored, plus the timer).
+    pub expires_at: Option<UnixMillis>,
 }
 
 /// One member's copy of one of our group messages.
@@ -220,8 +225,8 @@ fn group_from_row(row: &Row<'_>) -> rusqlite::Result<Group> {
     })
 }
 
-const GROUP_MESSAGE_COLUMNS: &str =
-    "id, group_id, author_key, direction, kind, seq, body, sent_at, received_at, state";
+const GROUP_MESSAGE_COLUMNS: &str = "id, group_id, author_key, direction, kind, seq, body, \
+    sent_at, received_at, state, expire_after_s, expires_at";
 
 fn group_message_from_row(row: &Row<'_>) -> rusqlite::Result<GroupMessage> {
     let seq: i64 = row.get(5)?;
@@ -236,7 +241,20 @@ fn group_message_from_row(row: &Row<'_>) -> rusqlite::Result<GroupMessage> {
         sent_at: row.get(7)?,
         received_at: row.get(8)?,
         state: row.get(9)?,
+        timer: row
+            .get::<_, Option<u32>>(10)?
+            .and_then(DisappearingTimer::from_seconds),
+        expires_at: row.get(11)?,
     })
+}
+
+/// When a message stored at `start` under `timer` expires.
+fn expiry_time(start: UnixMillis, timer: DisappearingTimer) -> UnixMillis {
+    UnixMillis(
+        start
+            .0
+            .saturating_add(i64::from(timer.seconds()).saturating_mul(1000)),
+    )
 }
 
 fn encode_replica(replica: &GroupReplica) -> Result<Vec<u8>, StoreError> {
@@ -266,6 +284,13 @@ fn write_replica_in(
     now: UnixMillis,
 ) -> Result<(), StoreError> {
     let info = replica.state.info();
+    let indexed_name: Option<String> = transaction
+        .prepare_cached("SELECT name FROM groups WHERE id = ?1")?
+        .query_row(params![id], |row| row.get(0))
+        .optional()?;
+    if let Some(old) = indexed_name {
+        super::search::reindex_group_name_in(transaction, id, &old, &info.name, now)?;
+    }
     let changed = transaction
         .prepare_cached(
             "UPDATE groups SET replica = ?2, name = ?3, description = ?4, last_activity_at = ?5
@@ -317,7 +342,8 @@ fn insert_group_message_in(
     let inserted = transaction
         .prepare_cached(
             "INSERT OR IGNORE INTO group_messages (id, group_id, author_key, direction, kind, seq,
-             body, sent_at, received_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             body, sent_at, received_at, state, expire_after_s, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             message.id,
@@ -329,10 +355,20 @@ fn insert_group_message_in(
             message.body,
             message.sent_at,
             message.received_at,
-            message.state.to_i64()
+            message.state.to_i64(),
+            message.timer.map(DisappearingTimer::seconds),
+            message.expires_at
         ])?;
     if inserted == 0 {
         return Ok(false);
+    }
+    if message.kind == GroupMessageKind::Text {
+        super::search::index_document_in(
+            transaction,
+            super::search::SearchDocument::GroupMessage(message.id),
+            message.received_at.unwrap_or(message.sent_at),
+            &message.body,
+        )?;
     }
     transaction
         .prepare_cached(
@@ -512,6 +548,7 @@ impl Store {
             "SELECT DISTINCT c.member_key FROM group_copies c
              JOIN group_messages m ON m.id = c.message_id
              WHERE c.state = 0 AND m.direction = 1 AND m.kind = 0
+               AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.group_message_id = m.id)
                AND EXISTS (SELECT 1 FROM group_members g
                            WHERE g.group_id = m.group_id AND g.identity_key = c.member_key)
                AND NOT EXISTS (SELECT 1 FROM outbox o JOIN contacts k ON k.id = o.contact_id
@@ -563,6 +600,7 @@ impl Store {
         let mut statement = self.connection.prepare(&format!(
             "SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages m
              WHERE m.direction = 1 AND m.kind = 0
+               AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.group_message_id = m.id)
                AND EXISTS (SELECT 1 FROM group_copies c
                            WHERE c.message_id = m.id AND c.member_key = ?1 AND c.state = 0)
                AND EXISTS (SELECT 1 FROM group_members g
@@ -609,6 +647,12 @@ impl Store {
                 what: "the group already exists",
             });
         }
+        super::search::index_document_in(
+            &transaction,
+            super::search::SearchDocument::Group(id),
+            now,
+            &info.name,
+        )?;
         write_replica_in(&transaction, id, replica, now)?;
         transaction.commit()?;
         self.group(id)?.ok_or(StoreError::NotFound {
@@ -684,6 +728,21 @@ impl Store {
         recipients: &[MemberKey],
         now: UnixMillis,
     ) -> Result<GroupMessage, StoreError> {
+        self.insert_outgoing_timed_group_text(id, own_key, body, recipients, None, now)
+    }
+
+    /// [`Store::insert_outgoing_group_text`] under the group's disappearing timer, if any: the
+    /// message carries it and expires `timer` after `now` (`docs/engine.md` § Disappearing
+    /// messages).
+    pub fn insert_outgoing_timed_group_text(
+        &mut self,
+        id: GroupId,
+        own_key: MemberKey,
+        body: &str,
+        recipients: &[MemberKey],
+        timer: Option<DisappearingTimer>,
+        now: UnixMillis,
+    ) -> Result<GroupMessage, StoreError> {
         let transaction = self.write()?;
         let seq = group_last_seq(&transaction, id)?.saturating_add(1);
         let message = GroupMessage {
@@ -697,6 +756,8 @@ impl Store {
             sent_at: now,
             received_at: None,
             state: MessageState::Queued,
+            timer,
+            expires_at: timer.map(|timer| expiry_time(now, timer)),
         };
         insert_group_message_in(&transaction, &message, false)?;
         let mut insert = transaction.prepare_cached(
@@ -732,6 +793,8 @@ impl Store {
             sent_at: now,
             received_at: Some(now),
             state: MessageState::Read,
+            timer: None,
+            expires_at: None,
         };
         insert_group_message_in(&transaction, &message, false)?;
         transaction.commit()?;
@@ -747,6 +810,22 @@ impl Store {
         author: MemberKey,
         seq: u64,
         body: &str,
+        sent_at: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<Option<GroupMessage>, StoreError> {
+        self.store_incoming_timed_group_text(id, author, seq, body, None, sent_at, now)
+    }
+
+    /// [`Store::store_incoming_group_text`] for a text sent under a disappearing timer: it
+    /// expires `timer` after `now` (when we stored it, by our clock; never the sender's claim).
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_incoming_timed_group_text(
+        &mut self,
+        id: GroupId,
+        author: MemberKey,
+        seq: u64,
+        body: &str,
+        timer: Option<DisappearingTimer>,
         sent_at: UnixMillis,
         now: UnixMillis,
     ) -> Result<Option<GroupMessage>, StoreError> {
@@ -771,6 +850,8 @@ impl Store {
             sent_at,
             received_at: Some(now),
             state: MessageState::Received,
+            timer,
+            expires_at: timer.map(|timer| expiry_time(now, timer)),
         };
         let stored = insert_group_message_in(&transaction, &message, true)?;
         transaction.commit()?;
@@ -1001,9 +1082,11 @@ impl Store {
         Ok(read)
     }
 
-    /// Deletes a group, its members, messages and copies (outbox rows of its messages too).
+    /// Deletes a group, its members, messages and copies (outbox rows of its messages too), out
+    /// of the search index first (its name and texts).
     pub fn delete_group(&mut self, id: GroupId) -> Result<(), StoreError> {
         let transaction = self.write()?;
+        super::search::unindex_group_in(&transaction, id)?;
         let deleted = transaction.execute("DELETE FROM groups WHERE id = ?1", params![id])?;
         if deleted == 0 {
             return Err(StoreError::NotFound {

@@ -60,7 +60,7 @@ pub use attachments::{
     AttachmentChat, AttachmentRow, AttachmentState, IncomingAttachment, chunk_file_name,
 };
 pub use contacts::{Contact, KeyChangeOutcome, NewContact, SendingBlockedReason};
-pub use expiry::{ChatTimer, DisappearingTimer, ExpiredMessage, timer_change_wins};
+pub use expiry::{ChatTimer, DisappearingTimer, ExpiredChat, ExpiredMessage, timer_change_wins};
 pub use groups::{
     Group, GroupCopy, GroupDeliverySummary, GroupMember, GroupMessage, GroupMessageKind,
     GroupMessageProgress, HeldIntroduction, MAX_GROUP_SEQ_ADVANCE, MAX_HELD_INTRODUCTIONS,
@@ -76,7 +76,8 @@ pub use messages::{
 };
 pub use schema::SCHEMA_VERSION;
 pub use search::{
-    MAX_QUERY_TERMS, SearchCursor, SearchHit, SearchPage, SearchQuery, Snippet, TextRange,
+    MAX_QUERY_TERMS, SearchCursor, SearchFound, SearchHit, SearchPage, SearchQuery, Snippet,
+    TextRange,
 };
 pub use types::*;
 

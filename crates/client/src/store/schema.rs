@@ -390,9 +390,61 @@ CREATE INDEX attachments_contact ON attachments (contact_id);
 CREATE INDEX attachments_state ON attachments (state);
 "#;
 
-/// Version 10 belongs to another change of this release (issue 14, search and group timers),
-/// merged separately; this script stands in for it so that V11 keeps its number.
-const V10: &str = "";
+/// Version 10: search covers groups (`store/search.rs`, `docs/engine.md` § Search), and group
+/// messages can disappear (`docs/engine.md` § Disappearing messages).
+///
+/// - `search_documents` is rebuilt (same rowids, so the FTS5 table is untouched): a document is
+///   now exactly one of a 1:1 message, a group message (`group_message_id`) or a group
+///   (`group_id`: its name). Like messages, a group message or a group still in the index cannot
+///   be deleted (the triggers), so deleting a group or expiring a group message must unindex
+///   first or fail.
+/// - The group texts and group names already stored are listed in two backlogs and indexed in
+///   the background with the 1:1 backlog (`Store::index_search_backlog`), as V7 and V8 did.
+/// - `group_messages.expire_after_s` / `expires_at`: the timer a group text was sent with and
+///   when it expires by our clock (as for `messages`, V8); `timer_change` marks a system line
+///   "the group's timer was set to N seconds" (0 = off). The group's timer itself is a register
+///   of the roster replica (`group/roster.rs`), so it needs no table.
+const V10: &str = r#"
+DROP TRIGGER messages_leave_the_search_index_first;
+CREATE TABLE search_documents_v10 (
+    rowid INTEGER PRIMARY KEY NOT NULL,
+    message_id BLOB UNIQUE REFERENCES messages(id),
+    group_message_id BLOB UNIQUE REFERENCES group_messages(id),
+    group_id BLOB UNIQUE REFERENCES groups(id),
+    CHECK ((message_id IS NOT NULL) + (group_message_id IS NOT NULL) + (group_id IS NOT NULL) = 1)
+) STRICT;
+INSERT INTO search_documents_v10 (rowid, message_id) SELECT rowid, message_id FROM search_documents;
+DROP TABLE search_documents;
+ALTER TABLE search_documents_v10 RENAME TO search_documents;
+CREATE TRIGGER messages_leave_the_search_index_first BEFORE DELETE ON messages
+WHEN EXISTS (SELECT 1 FROM search_documents WHERE message_id = old.id) BEGIN
+    SELECT RAISE(ABORT, 'a message must leave the search index before it is deleted');
+END;
+CREATE TRIGGER group_messages_leave_the_search_index_first BEFORE DELETE ON group_messages
+WHEN EXISTS (SELECT 1 FROM search_documents WHERE group_message_id = old.id) BEGIN
+    SELECT RAISE(ABORT, 'a group message must leave the search index before it is deleted');
+END;
+CREATE TRIGGER groups_leave_the_search_index_first BEFORE DELETE ON groups
+WHEN EXISTS (SELECT 1 FROM search_documents WHERE group_id = old.id) BEGIN
+    SELECT RAISE(ABORT, 'a group must leave the search index before it is deleted');
+END;
+CREATE TABLE search_backlog_groups (
+    group_id BLOB PRIMARY KEY NOT NULL REFERENCES groups(id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE TABLE search_backlog_group_messages (
+    group_message_id BLOB PRIMARY KEY NOT NULL REFERENCES group_messages(id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+INSERT INTO search_backlog_groups (group_id) SELECT id FROM groups;
+INSERT INTO search_backlog_group_messages (group_message_id)
+    SELECT id FROM group_messages WHERE kind = 0;
+ALTER TABLE group_messages ADD COLUMN expire_after_s INTEGER
+    CHECK (expire_after_s IS NULL OR expire_after_s > 0);
+ALTER TABLE group_messages ADD COLUMN expires_at INTEGER
+    CHECK ((expires_at IS NULL) = (expire_after_s IS NULL));
+ALTER TABLE group_messages ADD COLUMN timer_change INTEGER
+    CHECK (timer_change IS NULL OR timer_change >= 0);
+CREATE INDEX group_messages_expiry ON group_messages (expires_at) WHERE expires_at IS NOT NULL;
+"#;
 
 /// Version 11: group attachments (`docs/engine.md` § Attachments, § Groups). An attachment
 /// belongs to a 1:1 chat (`contact_id`, carried by `message_id`) or to a group (`group_id`,

@@ -1,6 +1,6 @@
-//! Full-text search of message text, inside the same SQLCipher database (`docs/engine.md` §
-//! Search). No plaintext index exists anywhere else: the FTS5 table's pages are encrypted like
-//! every other page of the file.
+//! Full-text search of message text, group texts and group names, inside the same SQLCipher
+//! database (`docs/engine.md` § Search). No plaintext index exists anywhere else: the FTS5
+//! table's pages are encrypted like every other page of the file.
 //!
 //! ## The index
 //!
@@ -21,10 +21,11 @@
 //!   surrounded by spaces ([`index_text`]): each becomes a token of its own, and a query's CJK run
 //!   becomes a phrase of consecutive characters (東京 = "東 京"). Single-character queries work,
 //!   and no custom tokenizer is needed.
-//! - `search_documents` maps the FTS rowid to the message id (the messages table has no integer
-//!   rowid). A trigger refuses to delete a message still listed there, so every path that
-//!   deletes messages (a contact with its history today; expiry later) must unindex them first,
-//!   in the same transaction, or fail: none can leave words behind silently.
+//! - `search_documents` maps the FTS rowid to what it indexes (schema V10): a 1:1 message, a
+//!   group text, or a group's name ([`SearchDocument`]). Triggers refuse to delete a message, a
+//!   group message or a group still listed there, so every path that deletes them (a contact or
+//!   a group with its history, expiry) must unindex them first, in the same transaction, or
+//!   fail: none can leave words behind silently.
 //! - The rowid encodes the message's local time (`time << 20 | n`), so "newest first" is FTS5's
 //!   own descending rowid order and a page stops after `limit` hits without sorting every match.
 //!   The time is ours (sent: our clock when queued; received: our clock when stored), never the
@@ -33,8 +34,10 @@
 //! ## Writing
 //!
 //! [`index_message_in`] runs inside the transaction that stores a message (incoming and
-//! outgoing). Messages stored before the index existed are listed in `search_backlog` by the
-//! migration and indexed by [`Store::index_search_backlog`] in small batches, each its own short
+//! outgoing), [`index_document_in`] inside the one that stores a group text or a group (whose
+//! name is indexed again on a rename, [`reindex_group_name_in`]). Messages stored before the
+//! index existed are listed in `search_backlog` (group texts and names in
+//! `search_backlog_group_messages` and `search_backlog_groups`, schema V10) by the migration and indexed by [`Store::index_search_backlog`] in small batches, each its own short
 //! transaction, so the engine can interleave them with the user's requests (resumable: the
 //! backlog row goes in the same transaction as the indexing).
 //!
@@ -57,6 +60,7 @@ use unicode_normalization::char::is_combining_mark;
 
 use super::types::{ContactId, ConversationSeq, Direction, MessageId, UnixMillis};
 use super::{Store, StoreError};
+use crate::group::{GroupId, MemberKey};
 
 /// At most this many terms of a query are used (a query of 10 KB of words stays cheap).
 pub const MAX_QUERY_TERMS: usize = 16;
@@ -331,22 +335,51 @@ impl SearchCursor {
     }
 }
 
-/// One message that matched.
+/// What a hit is, and where it opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SearchFound {
+    /// A message of a 1:1 chat (its text, or the file name of its attachment).
+    Message {
+        /// The message.
+        message: MessageId,
+        /// Its conversation.
+        contact: ContactId,
+        /// Who wrote it.
+        direction: Direction,
+        /// Its place in the conversation.
+        seq: ConversationSeq,
+    },
+    /// A text of a group.
+    GroupMessage {
+        /// The message.
+        message: MessageId,
+        /// Its group.
+        group: GroupId,
+        /// Its author (our own key for ours).
+        author: MemberKey,
+        /// Ours or someone else's.
+        direction: Direction,
+        /// Its sequence number in the group.
+        seq: u64,
+    },
+    /// A group's name.
+    GroupName {
+        /// The group.
+        group: GroupId,
+    },
+}
+
+/// One message (or group name) that matched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchHit {
-    /// The message.
-    pub message: MessageId,
-    /// Its conversation.
-    pub contact: ContactId,
-    /// Who wrote it.
-    pub direction: Direction,
-    /// Its place in the conversation.
-    pub seq: ConversationSeq,
-    /// When it was sent (outgoing) or stored (incoming), by our clock.
+    /// What matched, in which chat.
+    pub found: SearchFound,
+    /// When it was sent (outgoing) or stored (incoming), by our clock; for a group name, when
+    /// the group was made or last renamed here.
     pub at: UnixMillis,
     /// The text around the first match.
     pub snippet: Snippet,
-    /// The matches in the whole message text.
+    /// The matches in the whole text.
     pub matches: Vec<TextRange>,
 }
 
@@ -420,22 +453,53 @@ fn allocate_rowid(connection: &Connection, at: UnixMillis) -> Result<i64, StoreE
     }
 }
 
-/// Indexes one message, inside the transaction that stores it. `at` is our clock's time for it
-/// (see the module docs).
+/// A document of the index: what one FTS5 row stands for (`search_documents`, schema V10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SearchDocument {
+    /// A 1:1 message.
+    Message(MessageId),
+    /// A group text.
+    GroupMessage(MessageId),
+    /// A group's name.
+    Group(GroupId),
+}
+
+/// Indexes one document with `text`, inside the transaction that stores it. `at` is our clock's
+/// time for it (see the module docs).
+pub(crate) fn index_document_in(
+    connection: &Connection,
+    document: SearchDocument,
+    at: UnixMillis,
+    text: &str,
+) -> Result<(), StoreError> {
+    let rowid = allocate_rowid(connection, at)?;
+    match document {
+        SearchDocument::Message(id) => connection
+            .prepare_cached("INSERT INTO search_documents (rowid, message_id) VALUES (?1, ?2)")?
+            .execute(params![rowid, id])?,
+        SearchDocument::GroupMessage(id) => connection
+            .prepare_cached(
+                "INSERT INTO search_documents (rowid, group_message_id) VALUES (?1, ?2)",
+            )?
+            .execute(params![rowid, id])?,
+        SearchDocument::Group(id) => connection
+            .prepare_cached("INSERT INTO search_documents (rowid, group_id) VALUES (?1, ?2)")?
+            .execute(params![rowid, id])?,
+    };
+    connection
+        .prepare_cached("INSERT INTO message_search (rowid, body) VALUES (?1, ?2)")?
+        .execute(params![rowid, index_text(text)])?;
+    Ok(())
+}
+
+/// Indexes one 1:1 message, inside the transaction that stores it.
 pub(crate) fn index_message_in(
     connection: &Connection,
     message: MessageId,
     at: UnixMillis,
     body: &str,
 ) -> Result<(), StoreError> {
-    let rowid = allocate_rowid(connection, at)?;
-    connection
-        .prepare_cached("INSERT INTO search_documents (rowid, message_id) VALUES (?1, ?2)")?
-        .execute(params![rowid, message])?;
-    connection
-        .prepare_cached("INSERT INTO message_search (rowid, body) VALUES (?1, ?2)")?
-        .execute(params![rowid, index_text(body)])?;
-    Ok(())
+    index_document_in(connection, SearchDocument::Message(message), at, body)
 }
 
 /// Removes every message of `contact` from the index (inside the transaction that deletes them):
@@ -459,18 +523,62 @@ pub(crate) fn unindex_contact_in(
     Ok(())
 }
 
-/// Removes one indexed message (its FTS rowid and its text) from the index: the FTS5 `delete`
+/// Removes a group from the index, its name and every text of it (inside the transaction that
+/// deletes it), as [`unindex_contact_in`] does for a contact.
+pub(crate) fn unindex_group_in(connection: &Connection, group: GroupId) -> Result<(), StoreError> {
+    let indexed: Vec<(i64, String)> = {
+        let mut statement = connection.prepare_cached(
+            "SELECT d.rowid, m.body FROM group_messages m
+             JOIN search_documents d ON d.group_message_id = m.id WHERE m.group_id = ?1
+             UNION ALL
+             SELECT d.rowid, g.name FROM groups g JOIN search_documents d ON d.group_id = g.id
+             WHERE g.id = ?1",
+        )?;
+        let rows = statement.query_map(params![group], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (rowid, text) in &indexed {
+        unindex_row_in(connection, *rowid, text)?;
+    }
+    Ok(())
+}
+
+/// Indexes the group's name again after a rename (`old` is the name indexed so far): out with
+/// the old words, in with the new ones, at `at`. Nothing happens when the name did not change
+/// or the group is not indexed yet (its backlog row indexes the current name).
+pub(crate) fn reindex_group_name_in(
+    connection: &Connection,
+    group: GroupId,
+    old: &str,
+    new: &str,
+    at: UnixMillis,
+) -> Result<(), StoreError> {
+    if old == new {
+        return Ok(());
+    }
+    let rowid: Option<i64> = connection
+        .prepare_cached("SELECT rowid FROM search_documents WHERE group_id = ?1")?
+        .query_row(params![group], |row| row.get(0))
+        .optional()?;
+    let Some(rowid) = rowid else {
+        return Ok(());
+    };
+    unindex_row_in(connection, rowid, old)?;
+    index_document_in(connection, SearchDocument::Group(group), at, new)
+}
+
+/// Removes one indexed document (its FTS rowid and its text) from the index: the FTS5 `delete`
 /// command with its indexed text, then its mapping row (an expired message, `store/expiry.rs`).
 pub(crate) fn unindex_row_in(
     connection: &Connection,
     rowid: i64,
-    body: &str,
+    text: &str,
 ) -> Result<(), StoreError> {
     connection
         .prepare_cached(
             "INSERT INTO message_search (message_search, rowid, body) VALUES ('delete', ?1, ?2)",
         )?
-        .execute(params![rowid, index_text(body)])?;
+        .execute(params![rowid, index_text(text)])?;
     connection
         .prepare_cached("DELETE FROM search_documents WHERE rowid = ?1")?
         .execute(params![rowid])?;
@@ -497,10 +605,16 @@ impl Store {
             "WITH found AS (
                  SELECT rowid FROM message_search WHERE message_search MATCH ?1 AND rowid < ?2
                  ORDER BY rowid DESC LIMIT ?3)
-             SELECT found.rowid, m.id, m.contact_id, m.direction, m.seq, m.body,
-                    coalesce(m.received_at, m.sent_at)
+             SELECT found.rowid,
+                    m.id, m.contact_id, m.direction, m.seq, m.body,
+                    coalesce(m.received_at, m.sent_at),
+                    gm.id, gm.group_id, gm.author_key, gm.direction, gm.seq, gm.body,
+                    coalesce(gm.received_at, gm.sent_at),
+                    g.id, g.name
              FROM found JOIN search_documents d ON d.rowid = found.rowid
-             JOIN messages m ON m.id = d.message_id
+             LEFT JOIN messages m ON m.id = d.message_id
+             LEFT JOIN group_messages gm ON gm.id = d.group_message_id
+             LEFT JOIN groups g ON g.id = d.group_id
              ORDER BY found.rowid DESC",
         )?;
         let fetch = i64::from(limit).saturating_add(1);
@@ -514,25 +628,47 @@ impl Store {
                 next = last_rowid.map(SearchCursor);
                 break;
             }
-            let body: String = row.get(5)?;
-            let ranges = query.match_ranges(&body);
+            last_rowid = Some(rowid);
+            let (found, at, text): (SearchFound, UnixMillis, String) =
+                if let Some(message) = row.get::<_, Option<MessageId>>(1)? {
+                    let found = SearchFound::Message {
+                        message,
+                        contact: row.get(2)?,
+                        direction: row.get(3)?,
+                        seq: row.get(4)?,
+                    };
+                    (found, row.get(6)?, row.get(5)?)
+                } else if let Some(message) = row.get::<_, Option<MessageId>>(7)? {
+                    let seq: i64 = row.get(11)?;
+                    let found = SearchFound::GroupMessage {
+                        message,
+                        group: row.get(8)?,
+                        author: row.get(9)?,
+                        direction: row.get(10)?,
+                        seq: u64::try_from(seq).unwrap_or(0),
+                    };
+                    (found, row.get(13)?, row.get(12)?)
+                } else if let Some(group) = row.get::<_, Option<GroupId>>(14)? {
+                    // The time the name was indexed: the rowid's time part.
+                    let at = UnixMillis(rowid >> SLOT_BITS);
+                    (SearchFound::GroupName { group }, at, row.get(15)?)
+                } else {
+                    continue;
+                };
+            let ranges = query.match_ranges(&text);
             let matches = ranges
                 .iter()
                 .map(|&(s, e)| TextRange {
-                    start: utf16_len(body.get(..s).unwrap_or_default()),
-                    end: utf16_len(body.get(..e).unwrap_or_default()),
+                    start: utf16_len(text.get(..s).unwrap_or_default()),
+                    end: utf16_len(text.get(..e).unwrap_or_default()),
                 })
                 .collect();
             hits.push(SearchHit {
-                message: row.get(1)?,
-                contact: row.get(2)?,
-                direction: row.get(3)?,
-                seq: row.get(4)?,
-                at: row.get(6)?,
-                snippet: snippet(&body, &ranges),
+                found,
+                at,
+                snippet: snippet(&text, &ranges),
                 matches,
             });
-            last_rowid = Some(rowid);
         }
         Ok(SearchPage { hits, next })
     }
@@ -546,6 +682,10 @@ impl Store {
             "INSERT INTO message_search (message_search) VALUES ('delete-all');
              DELETE FROM search_documents;
              INSERT INTO search_backlog (message_id) SELECT id FROM messages
+                 WHERE true ON CONFLICT DO NOTHING;
+             INSERT INTO search_backlog_group_messages (group_message_id)
+                 SELECT id FROM group_messages WHERE kind = 0 ON CONFLICT DO NOTHING;
+             INSERT INTO search_backlog_groups (group_id) SELECT id FROM groups
                  WHERE true ON CONFLICT DO NOTHING;",
         )?;
         transaction.commit()?;
@@ -565,8 +705,8 @@ impl Store {
         Ok(u64::try_from(bytes).unwrap_or(0))
     }
 
-    /// Indexes up to `batch` messages stored before the search index existed, in one short
-    /// transaction; returns how many are left. The engine calls it until it returns 0, between
+    /// Indexes up to `batch` documents stored before the search index existed (1:1 messages,
+    /// then group texts, then group names), in one short transaction; returns how many are left. The engine calls it until it returns 0, between
     /// the user's requests.
     pub fn index_search_backlog(&mut self, batch: u32) -> Result<u64, StoreError> {
         let transaction = self.write()?;
@@ -596,8 +736,69 @@ impl Store {
                 .prepare_cached("DELETE FROM search_backlog WHERE message_id = ?1")?
                 .execute(params![message])?;
         }
-        let left: i64 =
-            transaction.query_row("SELECT count(*) FROM search_backlog", [], |row| row.get(0))?;
+        let room = batch.saturating_sub(u32::try_from(pending.len()).unwrap_or(u32::MAX));
+        let group_texts: Vec<(MessageId, UnixMillis, String)> = {
+            let mut statement = transaction.prepare_cached(
+                "SELECT m.id, coalesce(m.received_at, m.sent_at), m.body
+                 FROM search_backlog_group_messages b CROSS JOIN group_messages m
+                 ON m.id = b.group_message_id LIMIT ?1",
+            )?;
+            let rows = statement.query_map(params![i64::from(room)], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (message, at, body) in &group_texts {
+            let indexed = transaction
+                .prepare_cached("SELECT 1 FROM search_documents WHERE group_message_id = ?1")?
+                .query_row(params![message], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !indexed {
+                index_document_in(
+                    &transaction,
+                    SearchDocument::GroupMessage(*message),
+                    *at,
+                    body,
+                )?;
+            }
+            transaction
+                .prepare_cached(
+                    "DELETE FROM search_backlog_group_messages WHERE group_message_id = ?1",
+                )?
+                .execute(params![message])?;
+        }
+        let room = room.saturating_sub(u32::try_from(group_texts.len()).unwrap_or(u32::MAX));
+        let groups: Vec<(GroupId, UnixMillis, String)> = {
+            let mut statement = transaction.prepare_cached(
+                "SELECT g.id, g.last_activity_at, g.name
+                 FROM search_backlog_groups b CROSS JOIN groups g ON g.id = b.group_id LIMIT ?1",
+            )?;
+            let rows = statement.query_map(params![i64::from(room)], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (group, at, name) in &groups {
+            let indexed = transaction
+                .prepare_cached("SELECT 1 FROM search_documents WHERE group_id = ?1")?
+                .query_row(params![group], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !indexed {
+                index_document_in(&transaction, SearchDocument::Group(*group), *at, name)?;
+            }
+            transaction
+                .prepare_cached("DELETE FROM search_backlog_groups WHERE group_id = ?1")?
+                .execute(params![group])?;
+        }
+        let left: i64 = transaction.query_row(
+            "SELECT (SELECT count(*) FROM search_backlog)
+                  + (SELECT count(*) FROM search_backlog_group_messages)
+                  + (SELECT count(*) FROM search_backlog_groups)",
+            [],
+            |row| row.get(0),
+        )?;
         transaction.commit()?;
         Ok(u64::try_from(left).unwrap_or(0))
     }
@@ -660,6 +861,75 @@ mod tests {
         let times: Vec<i64> = hits.iter().map(|hit| hit.at.0).collect();
         assert_eq!(times, [5, 4, 3, 2, 1]);
         assert_eq!(store.index_search_backlog(100).unwrap(), 0);
+    }
+
+    #[test]
+    fn group_texts_and_names_stored_before_v10_are_indexed_by_the_backlog_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.db");
+        let key = DatabaseKey::generate().unwrap();
+        let group = GroupId::from_bytes([7; 16]);
+        {
+            let mut connection = Connection::open(&path).unwrap();
+            super::super::apply_key(&connection, &key).unwrap();
+            schema::migrate_to(&mut connection, 9).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO groups (id, name, description, replica, created_at,
+                     last_activity_at) VALUES (?1, 'Café 東京', '', x'00', 5, 8)",
+                    params![group],
+                )
+                .unwrap();
+            for (n, kind, body) in [(1_i64, 0, "old 東京 text"), (2, 1, "added:東京")] {
+                connection
+                    .execute(
+                        "INSERT INTO group_messages (id, group_id, author_key, direction, kind,
+                         seq, body, sent_at, received_at, state) VALUES (?1, ?2, ?3, 0, ?4, ?5,
+                         ?6, ?5, ?5, 5)",
+                        params![
+                            MessageId::generate().unwrap(),
+                            group,
+                            MemberKey::from_bytes([3; 64]),
+                            kind,
+                            n,
+                            body
+                        ],
+                    )
+                    .unwrap();
+            }
+        }
+        let mut store = Store::open(&path, &key).unwrap();
+        let query = SearchQuery::parse("東京");
+        assert!(
+            store
+                .search_messages(&query, None, 10)
+                .unwrap()
+                .hits
+                .is_empty()
+        );
+        assert_eq!(store.index_search_backlog(1).unwrap(), 1);
+        assert_eq!(store.index_search_backlog(100).unwrap(), 0);
+        let found: Vec<SearchFound> = store
+            .search_messages(&query, None, 10)
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|hit| hit.found)
+            .collect();
+        assert_eq!(found.len(), 2, "the text and the name, not the roster line");
+        assert_eq!(found[0], SearchFound::GroupName { group });
+        assert!(
+            matches!(found[1], SearchFound::GroupMessage { group: g, seq: 1, .. } if g == group)
+        );
+        // Deleting the group takes both out of the index first (else the triggers refuse).
+        store.delete_group(group).unwrap();
+        assert!(
+            store
+                .search_messages(&query, None, 10)
+                .unwrap()
+                .hits
+                .is_empty()
+        );
     }
 
     #[test]

@@ -97,4 +97,12 @@ contactId: string,
 /**
  * The deleted messages.
  */
+messageIds: Array<string>, } | { "event": "group-messages-expired", 
+/**
+ * The group.
+ */
+groupId: string, 
+/**
+ * The deleted messages.
+ */
 messageIds: Array<string>, };

@@ -32,4 +32,9 @@ isAdmin: boolean,
 /**
  * Incoming texts not read yet.
  */
-unreadCount: number, };
+unreadCount: number, 
+/**
+ * The group's disappearing timer, seconds (0 = off; set by an admin, `docs/engine.md` §
+ * Disappearing messages).
+ */
+timerSeconds: number, };

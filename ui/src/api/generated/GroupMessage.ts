@@ -24,7 +24,8 @@ outgoing: boolean,
 /**
  * `true` for a roster change (a system line), `false` for a text. A roster change's `text`
  * is a key the UI words: `created`, `joined`, `left`, or space-separated `added:KEY`,
- * `removed:KEY`, `promoted:KEY` and `renamed`.
+ * `removed:KEY`, `promoted:KEY`, `renamed` and `timer:SECONDS` (the disappearing timer was
+ * set; 0 = off).
  */
 isRosterChange: boolean, 
 /**
@@ -56,4 +57,12 @@ deliveredTo: number,
 /**
  * Ours: copies read.
  */
-readBy: number, };
+readBy: number, 
+/**
+ * The disappearing timer it was sent with, seconds; `None` without one.
+ */
+timerSeconds: number | null, 
+/**
+ * When it disappears (Unix ms, this device's clock).
+ */
+expiresAt: number | null, };

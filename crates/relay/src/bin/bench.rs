@@ -265,6 +265,32 @@ async fn create_mailboxes(
     Ok(mailboxes)
 }
 
+/// One SENDER-SESSION per secured mailbox on this connection (protocol version 3): after it,
+/// SENDs to those mailboxes carry no signature.
+async fn open_sender_sessions(
+    ws: &mut Ws,
+    nonce: &Nonce,
+    mailboxes: &[BenchMailbox],
+) -> Result<()> {
+    for (index, mailbox) in mailboxes.iter().enumerate() {
+        let Some(sender) = &mailbox.sender else {
+            continue;
+        };
+        let request = requests::sender_session(
+            nonce,
+            mailbox.send_id,
+            SendSecret::new(mailbox.secret),
+            sender,
+        );
+        ws.send(frame(u64::MAX - index as u64, request)).await?;
+        match reply(ws).await? {
+            Response::Ok {} => {}
+            other => bail!("sender session refused: {other:?}"),
+        }
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 struct Stats {
     stored: AtomicU64,
@@ -381,7 +407,8 @@ async fn sender(
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
-    let (ws, _) = connect(addr).await?;
+    let (mut ws, nonce) = connect(addr).await?;
+    open_sender_sessions(&mut ws, &nonce, &mailboxes).await?;
     let (mut sink, mut source) = ws.split();
     let permits = Arc::new(tokio::sync::Semaphore::new(args.in_flight));
     let started: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
@@ -426,12 +453,7 @@ async fn sender(
         let start = epoch.elapsed().as_micros() as u64;
         let mut envelope = vec![0xa5u8; args.envelope_bytes.max(8)];
         envelope[..8].copy_from_slice(&start.to_be_bytes());
-        let request = requests::send(
-            mailbox.send_id,
-            SendSecret::new(mailbox.secret),
-            envelope,
-            mailbox.sender.as_ref(),
-        );
+        let request = requests::send(mailbox.send_id, SendSecret::new(mailbox.secret), envelope);
         started.lock().unwrap().insert(id, start);
         sink.send(frame(id, request)).await?;
     }
@@ -541,7 +563,12 @@ async fn load_run(args: &Args, paced: bool) -> Result<()> {
 /// The machine's load average, as `uptime` shows it.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|line| line.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|line| {
+            line.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default()
 }
 
@@ -568,7 +595,8 @@ async fn drain_run(args: &Args) -> Result<()> {
     let mailbox = create_mailboxes(relay.addr, 1, !args.unsecured)
         .await?
         .remove(0);
-    let (ws, _) = connect(relay.addr).await?;
+    let (mut ws, nonce) = connect(relay.addr).await?;
+    open_sender_sessions(&mut ws, &nonce, std::slice::from_ref(&mailbox)).await?;
     let (mut sink, mut source) = ws.split();
     let backlog = args.backlog;
     let fill_started = Instant::now();
@@ -595,12 +623,7 @@ async fn drain_run(args: &Args) -> Result<()> {
     for index in 0..backlog {
         let mut envelope = vec![0xa5u8; args.envelope_bytes.max(8)];
         envelope[..8].copy_from_slice(&(index as u64).to_be_bytes());
-        let request = requests::send(
-            mailbox.send_id,
-            SendSecret::new(mailbox.secret),
-            envelope,
-            mailbox.sender.as_ref(),
-        );
+        let request = requests::send(mailbox.send_id, SendSecret::new(mailbox.secret), envelope);
         sink.feed(frame(index as u64 + 1, request)).await?;
         if index % 64 == 63 {
             sink.flush().await?;

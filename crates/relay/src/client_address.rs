@@ -102,11 +102,12 @@ pub(crate) async fn read_proxy_v2<S: AsyncRead + Unpin>(
 
 /// The client address of an upgrade request from a trusted HTTP proxy: the last entry of the
 /// last `X-Forwarded-For` header (the one the proxy itself appended; entries before it are
-/// whatever the client claimed). `values` are the request's `X-Forwarded-For` header values in
-/// order. `None` when absent or not an IP address.
-pub(crate) fn forwarded_for(values: &[Vec<u8>]) -> Option<IpAddr> {
-    let value = values.last()?;
-    let last = std::str::from_utf8(value).ok()?.rsplit(',').next()?.trim();
+/// whatever the client claimed). `None` when absent or not an IP address.
+pub(crate) fn forwarded_for(
+    headers: &tokio_tungstenite::tungstenite::http::HeaderMap,
+) -> Option<IpAddr> {
+    let value = headers.get_all("x-forwarded-for").iter().next_back()?;
+    let last = value.to_str().ok()?.rsplit(',').next()?.trim();
     last.parse().ok()
 }
 
@@ -137,13 +138,20 @@ mod tests {
 
     #[test]
     fn the_last_forwarded_entry_is_the_client() {
-        let headers = [
-            b"1.1.1.1, 2.2.2.2".to_vec(),
-            b"198.51.100.7 , 203.0.113.9".to_vec(),
-        ];
+        let mut headers = tokio_tungstenite::tungstenite::http::HeaderMap::new();
+        headers.append("x-forwarded-for", "1.1.1.1, 2.2.2.2".parse().unwrap());
+        headers.append(
+            "x-forwarded-for",
+            "198.51.100.7 , 203.0.113.9".parse().unwrap(),
+        );
         assert_eq!(forwarded_for(&headers), "203.0.113.9".parse().ok());
-        assert_eq!(forwarded_for(&[b"not-an-address".to_vec()]), None);
-        assert_eq!(forwarded_for(&[]), None);
+        let mut headers = tokio_tungstenite::tungstenite::http::HeaderMap::new();
+        headers.append("x-forwarded-for", "not-an-address".parse().unwrap());
+        assert_eq!(forwarded_for(&headers), None);
+        assert_eq!(
+            forwarded_for(&tokio_tungstenite::tungstenite::http::HeaderMap::new()),
+            None
+        );
     }
 
     #[tokio::test]

@@ -196,13 +196,11 @@ pub struct Limits {
     /// last byte; a connection whose new message does not fit is closed (code 1013). Default
     /// 128 MiB.
     pub partial_messages_budget_bytes: usize,
-    /// Bytes of a message a connection may hold while receiving it without charge to
-    /// `partial_messages_budget_bytes`, and the most read from its socket at once. No read
-    /// buffer is kept between messages (`crates/relay/src/websocket.rs`). Default 4 KiB.
+    /// tungstenite read buffer per connection, bytes, and the bytes of a message a connection
+    /// may hold while receiving it without charge to `partial_messages_budget_bytes`. Default
+    /// 4 KiB (grows for larger frames).
     pub read_buffer_bytes: usize,
-    /// Not used since the relay writes WebSocket frames itself (one vectored write of the queued
-    /// frames, no buffer of its own); kept so that existing configuration files still load.
-    /// Default 4 KiB.
+    /// tungstenite write buffer per connection, bytes. Default 4 KiB.
     pub write_buffer_bytes: usize,
     /// Frames queued for one connection before it counts as a slow reader (deliveries pause at
     /// half of it). Default 4 096.

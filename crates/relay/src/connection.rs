@@ -1,23 +1,24 @@
 //! One client connection: handshake, request handling, subscriptions and the outgoing frames.
 //!
 //! Each connection is one task: it reads frames, handles them, and writes replies and pushes
-//! through its [`ServerSocket`] (`crate::websocket`), with no writer task or channel of its own,
-//! so an idle connection holds little more than its socket (`docs/benchmarks.md` § Relay).
+//! through its tungstenite `WebSocketStream` (reads and writes driven from the same task, no split),
+//! with no writer task or channel of its own, so an idle connection holds little more than its
+//! socket (`docs/benchmarks.md` § Relay).
 //! Requests that wait for the store (SEND, ACK, CREATE, DELETE, SECURE) are pipelined: up to
 //! `max_pipelined_requests` run at once and their replies may arrive out of order (the
 //! correlation id matches them up). A client that does not read its replies fills its outbox
 //! and is disconnected as a slow reader; nobody else waits for it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use sealpost_wire::{
     AuthPublicKey, ErrorCode, MAX_ACK_IDS, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
@@ -32,6 +33,15 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::handshake::server::{
+    ErrorResponse as HandshakeErrorResponse, Request as HandshakeRequest,
+    Response as HandshakeResponse,
+};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::{WebSocketStream, accept_hdr_async_with_config};
 
 mod blobs;
 
@@ -40,8 +50,7 @@ use crate::frame_budget::{BudgetedStream, is_budget_exhausted};
 use crate::hub::ConnectionEvent;
 use crate::metrics::{Command, Refusal};
 use crate::store::{AppendOutcome, NewMailbox, Quota, SecureOutcome, SendTarget, StoredEnvelope};
-use crate::websocket::{CloseCode, Incoming, Outbox, ServerSocket, SocketError, Upgraded};
-use crate::{Shared, send_secret_hash, unix_now};
+use crate::{Limits, Shared, send_secret_hash, unix_now};
 
 type Pending = Pin<Box<dyn Future<Output = RelayFrame> + Send>>;
 
@@ -55,6 +64,16 @@ enum Stop {
     SlowReader,
 }
 
+fn websocket_config(limits: &Limits) -> WebSocketConfig {
+    let write_buffer = limits.write_buffer_bytes.max(1024);
+    WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer_bytes.max(1024))
+        .write_buffer_size(write_buffer)
+        .max_write_buffer_size(write_buffer + 2 * limits.max_frame_bytes + 1024)
+        .max_message_size(Some(limits.max_frame_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes))
+}
+
 /// Serves one accepted TCP connection to the end. `peer` is the TCP peer's address; behind a
 /// trusted proxy the client address comes from its PROXY header or `X-Forwarded-For`
 /// ([`crate::client_address`]), and the per-IP connection rate is checked here on it.
@@ -64,6 +83,7 @@ pub(crate) async fn serve(
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
 ) {
+    let config = websocket_config(&shared.limits);
     let budget = shared.frame_budget.clone();
     let allowance = shared.limits.read_buffer_bytes.max(1024);
     let max_message = shared.limits.max_frame_bytes;
@@ -83,68 +103,69 @@ pub(crate) async fn serve(
             return;
         }
     }
-    let client = Client { source, peer, ip };
-    // The handshakes are boxed and over before the connection is served, and the connection's
-    // own state is boxed too, so each connection's task holds only what its current phase needs
-    // (TLS state is large; request handling is large): this keeps idle connections small.
-    match tls {
+    // Read only from a trusted proxy's upgrade request: anyone else's header is not believed.
+    let mut forwarded = None;
+    // The error type is tungstenite's `Callback` contract, never built here.
+    #[allow(clippy::result_large_err)]
+    let read_forwarded = |request: &HandshakeRequest, response: HandshakeResponse| {
+        if source == ClientAddressSource::XForwardedFor {
+            forwarded = Some(forwarded_for(request.headers()));
+        }
+        Ok::<_, HandshakeErrorResponse>(response)
+    };
+    // The states below are boxed so that each connection's task holds only what its current
+    // phase needs (TLS state is large; request handling is large): this keeps idle connections
+    // small.
+    let websocket = match tls {
         Some(acceptor) => {
             let handshake = async {
                 let tls_stream = acceptor.accept(stream).await.ok()?;
-                let mut budgeted = BudgetedStream::new(tls_stream, budget, allowance, max_message);
-                let upgraded = crate::websocket::accept(&mut budgeted).await.ok()?;
-                Some((budgeted, upgraded))
+                let budgeted = BudgetedStream::new(tls_stream, budget, allowance, max_message);
+                accept_hdr_async_with_config(budgeted, read_forwarded, Some(config))
+                    .await
+                    .ok()
             };
             match tokio::time::timeout_at(deadline, Box::pin(handshake)).await {
-                Ok(Some((stream, upgraded))) => {
-                    Box::pin(serve_upgraded(stream, upgraded, client, shared)).await;
+                Ok(Some(websocket)) => Handshaken::Tls(Box::new(websocket)),
+                _ => {
+                    tracing::debug!("TLS/WebSocket handshake failed or timed out");
+                    return;
                 }
-                _ => tracing::debug!("TLS/WebSocket handshake failed or timed out"),
             }
         }
         None => {
-            let handshake = async {
-                let mut budgeted = BudgetedStream::new(stream, budget, allowance, max_message);
-                let upgraded = crate::websocket::accept(&mut budgeted).await.ok()?;
-                Some((budgeted, upgraded))
-            };
-            match tokio::time::timeout_at(deadline, Box::pin(handshake)).await {
-                Ok(Some((stream, upgraded))) => {
-                    Box::pin(serve_upgraded(stream, upgraded, client, shared)).await;
+            let budgeted = BudgetedStream::new(stream, budget, allowance, max_message);
+            let handshake = Box::pin(accept_hdr_async_with_config(
+                budgeted,
+                read_forwarded,
+                Some(config),
+            ));
+            match tokio::time::timeout_at(deadline, handshake).await {
+                Ok(Ok(websocket)) => Handshaken::Plain(Box::new(websocket)),
+                _ => {
+                    tracing::debug!("WebSocket handshake failed or timed out");
+                    return;
                 }
-                _ => tracing::debug!("WebSocket handshake failed or timed out"),
             }
         }
-    }
-}
-
-/// Where a connection comes from.
-#[derive(Clone, Copy)]
-struct Client {
-    /// What tells the client address for this peer.
-    source: ClientAddressSource,
-    /// The TCP peer.
-    peer: IpAddr,
-    /// The client address known so far.
-    ip: IpAddr,
-}
-
-/// A connection after its WebSocket upgrade, on TLS or plain TCP.
-async fn serve_upgraded<S>(stream: S, upgraded: Upgraded, client: Client, shared: Arc<Shared>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let mut ip = client.ip;
-    if client.source == ClientAddressSource::XForwardedFor {
-        // Read only from a trusted proxy's upgrade request: anyone else's header is not believed.
+    };
+    if source == ClientAddressSource::XForwardedFor {
         // A trusted proxy that named no client: its own address (all such clients share it).
-        ip = forwarded_for(&upgraded.forwarded_for).unwrap_or(client.peer);
+        ip = forwarded.flatten().unwrap_or(peer);
         if !crate::admit(&shared, ip) {
             return;
         }
     }
-    let socket = ServerSocket::new(stream, upgraded.early_bytes, shared.limits.max_frame_bytes);
-    run(socket, ip, shared).await;
+    match websocket {
+        Handshaken::Tls(websocket) => Box::pin(run(*websocket, ip, shared)).await,
+        Handshaken::Plain(websocket) => Box::pin(run(*websocket, ip, shared)).await,
+    }
+}
+
+/// A connection after its WebSocket handshake, on TLS or plain TCP.
+enum Handshaken {
+    Tls(Box<WebSocketStream<BudgetedStream<tokio_rustls::server::TlsStream<TcpStream>>>>),
+    Plain(Box<WebSocketStream<BudgetedStream<TcpStream>>>),
 }
 
 /// Per-subscription delivery state.
@@ -184,6 +205,121 @@ struct Connection {
     /// Sender sessions proven on this connection (`docs/relay-protocol.md` § 4.4): send id →
     /// the sender key whose holder signed for it over this connection's nonce.
     sender_sessions: HashMap<SendId, AuthPublicKey>,
+}
+
+/// Messages waiting for the socket, oldest first. Empty, it allocates nothing.
+#[derive(Default)]
+struct Outbox {
+    messages: VecDeque<Message>,
+    /// Payload bytes of `messages`.
+    bytes: usize,
+}
+
+impl Outbox {
+    fn push(&mut self, message: Message) {
+        self.bytes += message.len();
+        self.messages.push_back(message);
+    }
+
+    fn pop(&mut self) -> Option<Message> {
+        let message = self.messages.pop_front()?;
+        self.bytes -= message.len();
+        if self.messages.is_empty() {
+            // Give the ring buffer back: most connections are idle between bursts.
+            self.messages = VecDeque::new();
+        }
+        Some(message)
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn frames(&self) -> usize {
+        self.messages.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// What driving the socket once produced.
+enum Incoming {
+    /// The next message from the peer, its end (`None`), or a read or write error.
+    Message(Option<Result<Message, WsError>>),
+    /// The outbox emptied while deliveries were held back.
+    Drained,
+}
+
+/// The connection's socket and what it still has to write: one task writes the outbox into
+/// the tungstenite stream and reads from it (no split, no writer task).
+struct Socket<S> {
+    websocket: WebSocketStream<S>,
+    /// Messages were handed to tungstenite since its last successful flush.
+    unflushed: bool,
+}
+
+impl<S> Socket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Writes what the outbox holds as far as the socket takes it, flushes, and then reads one
+    /// message when `can_read`. `progress` counts the messages handed to tungstenite.
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        outbox: &mut Outbox,
+        can_read: bool,
+        report_drained: bool,
+        progress: &mut usize,
+    ) -> Poll<Incoming> {
+        while !outbox.is_empty() {
+            match Pin::new(&mut self.websocket).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    let Some(message) = outbox.pop() else { break };
+                    if let Err(error) = Pin::new(&mut self.websocket).start_send(message) {
+                        return Poll::Ready(Incoming::Message(Some(Err(error))));
+                    }
+                    self.unflushed = true;
+                    *progress += 1;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Incoming::Message(Some(Err(error)))),
+                Poll::Pending => break,
+            }
+        }
+        if self.unflushed {
+            match Pin::new(&mut self.websocket).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(error)) => return Poll::Ready(Incoming::Message(Some(Err(error)))),
+                Poll::Pending => {}
+            }
+        }
+        if report_drained && outbox.is_empty() {
+            return Poll::Ready(Incoming::Drained);
+        }
+        if can_read && let Poll::Ready(message) = Pin::new(&mut self.websocket).poll_next(cx) {
+            return Poll::Ready(Incoming::Message(message));
+        }
+        Poll::Pending
+    }
+
+    /// Writes the outbox (ending with the close frame) and waits up to `linger` for the peer's
+    /// close reply.
+    async fn finish(&mut self, outbox: &mut Outbox, linger: std::time::Duration) {
+        while let Some(message) = outbox.pop() {
+            if self.websocket.feed(message).await.is_err() {
+                return;
+            }
+        }
+        if self.websocket.flush().await.is_err() {
+            return;
+        }
+        let _ = timeout(linger, async {
+            while let Some(Ok(_)) = self.websocket.next().await {}
+        })
+        .await;
+    }
 }
 
 /// Requests waiting for the store. The set exists only while it holds one: a `FuturesUnordered`
@@ -230,10 +366,14 @@ async fn next_event(
     }
 }
 
-async fn run<S>(mut socket: ServerSocket<S>, ip: IpAddr, shared: Arc<Shared>)
+async fn run<S>(websocket: WebSocketStream<S>, ip: IpAddr, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let mut socket = Socket {
+        websocket,
+        unflushed: false,
+    };
     shared.metrics.connection_opened();
     let _open = OpenConnection(shared.clone());
     // Borrowed, not cloned: a copy of the limits would sit in every idle connection's task.
@@ -297,12 +437,12 @@ where
                 socket.poll_next(cx, &mut connection.outbox, can_read, report_drained, &mut progress)
             }) => {
                 match incoming {
-                    Ok(Incoming::Drained) => Box::pin(connection.resume()).await,
-                    incoming => {
+                    Incoming::Drained => Box::pin(connection.resume()).await,
+                    Incoming::Message(message) => {
                         idle_deadline = Instant::now() + limits.idle_timeout();
                         // Boxed: the request-handling state is large and needed only while a
                         // frame is being handled, not while the connection sits idle.
-                        Box::pin(connection.on_incoming(incoming)).await
+                        Box::pin(connection.on_message(message)).await
                     }
                 }
             }
@@ -316,7 +456,7 @@ where
                 } else {
                     if now >= next_ping {
                         next_ping = now + limits.ping_interval();
-                        connection.outbox.push_ping();
+                        connection.outbox.push(Message::Ping(Default::default()));
                     }
                     Ok(())
                 }
@@ -349,7 +489,10 @@ where
                 }
             })
             .await;
-            connection.outbox.push_close(code, reason);
+            connection.outbox.push(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })));
             let linger = limits
                 .write_timeout()
                 .min(std::time::Duration::from_secs(1));
@@ -423,13 +566,14 @@ impl Connection {
         {
             return Err(Stop::SlowReader);
         }
-        self.outbox.push_binary(&bytes);
+        self.outbox.push(Message::Binary(bytes.into()));
         Ok(())
     }
 
-    async fn on_incoming(&mut self, incoming: Result<Incoming, SocketError>) -> Result<(), Stop> {
-        match incoming {
-            Ok(Incoming::Binary(bytes)) => match decode_client_frame(&bytes) {
+    async fn on_message(&mut self, message: Option<Result<Message, WsError>>) -> Result<(), Stop> {
+        match message {
+            None => Err(Stop::PeerGone),
+            Some(Ok(Message::Binary(bytes))) => match decode_client_frame(&bytes) {
                 Ok(frame) => {
                     self.shared.metrics.frame(command_of(&frame.body));
                     if self.limiter.check().is_err()
@@ -454,18 +598,18 @@ impl Connection {
                     self.send(id, error(code))
                 }
             },
-            Ok(Incoming::Text) => {
+            Some(Ok(Message::Text(_))) => {
                 self.send(PUSH_CORRELATION_ID, error(ErrorCode::Malformed))?;
                 Err(Stop::Close(CloseCode::Unsupported, "binary frames only"))
             }
-            Ok(Incoming::Close) => Err(Stop::Close(CloseCode::Normal, "")),
-            Ok(Incoming::Control | Incoming::Drained) => Ok(()),
-            Ok(Incoming::TooLarge) => {
+            Some(Ok(Message::Close(_))) => Err(Stop::Close(CloseCode::Normal, "")),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
+            Some(Err(WsError::Capacity(_))) => {
                 self.shared.metrics.refused(Refusal::TooLarge);
                 self.send(PUSH_CORRELATION_ID, error(ErrorCode::TooLarge))?;
                 Err(Stop::Close(CloseCode::Size, "frame too large"))
             }
-            Err(SocketError::Io(io_error)) if is_budget_exhausted(&io_error) => {
+            Some(Err(WsError::Io(io_error))) if is_budget_exhausted(&io_error) => {
                 self.shared.metrics.refused(Refusal::PartialMessageBudget);
                 tracing::debug!("partial-message budget exhausted; closing a connection");
                 Err(Stop::Close(
@@ -473,7 +617,7 @@ impl Connection {
                     "relay busy: partial-message budget exhausted",
                 ))
             }
-            Err(_) => Err(Stop::PeerGone),
+            Some(Err(_)) => Err(Stop::PeerGone),
         }
     }
 

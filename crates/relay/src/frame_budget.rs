@@ -1,10 +1,10 @@
 //! A relay-wide memory budget for partly received WebSocket messages.
 //!
-//! The frame layer (`crate::websocket`) reserves a frame's whole declared length as soon as it has
-//! read the frame's header, and keeps the fragments of a message until its last one arrives. A client that sends
+//! tungstenite reserves a frame's whole declared length as soon as it has read the frame's
+//! header, and keeps the fragments of a message until its last one arrives. A client that sends
 //! the head of a large message and then stalls therefore holds up to `max_frame_bytes` of relay
 //! memory; at `max_connections` that adds up to gigabytes. [`BudgetedStream`] sits between the
-//! socket (or TLS) and the frame layer, follows the client's WebSocket frame headers as the bytes pass
+//! socket (or TLS) and tungstenite, follows the client's WebSocket frame headers as the bytes pass
 //! (it never changes them), and charges every message's declared size beyond a small free
 //! allowance (`read_buffer_bytes`) to one shared [`FrameBudget`]. When the budget cannot cover a
 //! new message, the read fails with [`budget_exhausted`] and the connection closes with code 1013
@@ -85,7 +85,7 @@ pub(crate) struct BudgetedStream<S> {
     budget: Arc<FrameBudget>,
     /// Message bytes a connection may hold without charge.
     allowance: u64,
-    /// Larger messages are left to the frame layer, which refuses them (close 1009).
+    /// Larger messages are left to tungstenite, which refuses them (close 1009).
     max_message: u64,
     scan: Scan,
     /// Declared payload bytes of the data message being received.
@@ -250,7 +250,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for BudgetedStream<S> {
                 match observed {
                     Ok(()) => Poll::Ready(Ok(())),
                     Err(BudgetExhausted) => {
-                        // The bytes are withheld: the frame layer never reserves for this message.
+                        // The bytes are withheld: tungstenite never reserves for this message.
                         buf.set_filled(before);
                         Poll::Ready(Err(budget_exhausted()))
                     }
@@ -350,7 +350,7 @@ mod tests {
         third.observe(b"\r\n\r\n").unwrap();
         third.observe(&header(true, 2, 60_000)).unwrap();
         assert_eq!(budget.used(), 60_000 - 4096);
-        // Larger than a message may be: left to the frame layer (close 1009), never charged.
+        // Larger than a message may be: left to tungstenite (close 1009), never charged.
         let mut huge = BudgetedStream::new((), budget.clone(), 4096, 1 << 20);
         huge.observe(b"\r\n\r\n").unwrap();
         huge.observe(&header(true, 2, 1 << 40)).unwrap();

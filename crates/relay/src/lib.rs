@@ -39,7 +39,6 @@ mod hub;
 mod metrics;
 pub mod store;
 mod tls;
-mod websocket;
 
 pub use client_address::{ClientAddressConfig, ClientAddressSource};
 #[cfg(feature = "postgres")]

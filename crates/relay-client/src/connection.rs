@@ -268,6 +268,9 @@ struct ConnectionInner {
     commands: mpsc::Sender<Command>,
     close: watch::Sender<bool>,
     terminal: Arc<OnceLock<ClientError>>,
+    /// Sender sessions the relay accepted on this connection (`docs/relay-protocol.md` § 4.4):
+    /// send id → the public sender key proven for it. SENDs to these need no signature.
+    sender_sessions: std::sync::Mutex<HashMap<SendId, AuthPublicKey>>,
 }
 
 impl Drop for ConnectionInner {
@@ -584,6 +587,7 @@ impl Connector {
                 commands,
                 close,
                 terminal: terminal.clone(),
+                sender_sessions: std::sync::Mutex::new(HashMap::new()),
             }),
         };
         Ok((
@@ -761,7 +765,10 @@ impl Connection {
     }
 
     /// SEND: stores `envelope` in the mailbox named by `send_id`. `Ok(())` means the relay has
-    /// durably committed it. `sender_key` signs the SEND (required once the mailbox is secured).
+    /// durably committed it. With `sender_key` (required once the mailbox is secured), the
+    /// connection first proves the key to the relay with one SENDER-SESSION per mailbox
+    /// (`docs/relay-protocol.md` § 4.4); later SENDs to that mailbox on this connection carry
+    /// no signature. A session the relay no longer holds (it replaced it) is proven again once.
     ///
     /// An envelope larger than the HELLO's `max_envelope` fails with [`ClientError::TooLarge`]
     /// before anything is sent.
@@ -777,8 +784,63 @@ impl Connection {
         if too_large {
             return Err(ClientError::TooLarge);
         }
-        let body = requests::send(send_id, send_secret.clone(), envelope.to_vec(), sender_key);
-        self.request_ok(body).await
+        let Some(sender_key) = sender_key else {
+            let body = requests::send(send_id, send_secret.clone(), envelope.to_vec());
+            return self.request_ok(body).await;
+        };
+        let had_session = self.has_sender_session(send_id, sender_key);
+        if !had_session {
+            self.open_sender_session(send_id, send_secret, sender_key)
+                .await?;
+        }
+        let body = requests::send(send_id, send_secret.clone(), envelope.to_vec());
+        match self.request_ok(body).await {
+            Err(ClientError::SenderUnauthorized) if had_session => {
+                // The relay dropped our session (its per-connection limit): prove it again.
+                self.forget_sender_session(send_id);
+                self.open_sender_session(send_id, send_secret, sender_key)
+                    .await?;
+                let body = requests::send(send_id, send_secret.clone(), envelope.to_vec());
+                self.request_ok(body).await
+            }
+            result => result,
+        }
+    }
+
+    fn sender_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<SendId, AuthPublicKey>> {
+        // A poisoned lock only means another caller panicked mid-insert; the map is still valid.
+        self.inner
+            .sender_sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn has_sender_session(&self, send_id: SendId, sender_key: &SigningKey) -> bool {
+        let key = sealpost_wire::public_key(sender_key);
+        self.sender_sessions().get(&send_id) == Some(&key)
+    }
+
+    fn forget_sender_session(&self, send_id: SendId) {
+        self.sender_sessions().remove(&send_id);
+    }
+
+    /// SENDER-SESSION: proves `sender_key` for `send_id` over this connection's nonce.
+    async fn open_sender_session(
+        &self,
+        send_id: SendId,
+        send_secret: &SendSecret,
+        sender_key: &SigningKey,
+    ) -> Result<(), ClientError> {
+        let body = requests::sender_session(
+            &self.inner.hello.nonce,
+            send_id,
+            send_secret.clone(),
+            sender_key,
+        );
+        self.request_ok(body).await?;
+        self.sender_sessions()
+            .insert(send_id, sealpost_wire::public_key(sender_key));
+        Ok(())
     }
 
     /// Sends a WebSocket ping and waits for its pong (within the request timeout).

@@ -89,8 +89,9 @@ pub enum ClientError {
     /// `Password`: CREATE needs a relay password, or the one given is wrong.
     #[error("the relay password is missing or wrong")]
     PasswordRequired,
-    /// `SenderAuth`: the mailbox is secured and the SEND was not signed by its sender key.
-    #[error("the mailbox is secured and the send was not signed by its sender key")]
+    /// `SenderAuth`: the mailbox is secured and the SEND's connection holds no sender session
+    /// for its sender key (or a SENDER-SESSION proved another key).
+    #[error("the mailbox is secured and the send was not authorised by its sender key")]
     SenderUnauthorized,
     /// `AlreadySecured`: SECURE on a mailbox that already has a sender key.
     #[error("the mailbox is already secured")]

@@ -168,6 +168,58 @@ async fn secured_mailbox_refuses_unsigned_and_wrongly_signed_sends() {
 }
 
 #[tokio::test]
+async fn a_pooled_send_connection_proves_each_sender_key_again_when_the_relay_replaced_its_session()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = sealpost_relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: dir.path().join("relay.db").into(),
+        ..sealpost_relay::RelayConfig::default()
+    };
+    // One sender session per connection: every switch of mailbox replaces the other's.
+    config.limits.max_sender_sessions_per_connection = 1;
+    let relay = sealpost_relay::Relay::start(config).await.unwrap();
+    let url = ws_url(&relay);
+    let owner = key(1);
+    let secret = SendSecret::new([2; 32]);
+    let connection = connector().connect_owner(&url).await.unwrap();
+    let mut mailboxes = Vec::new();
+    for sender_key in [key(5), key(6)] {
+        let (receive_id, send_id) = connection.create(&owner, &secret, None).await.unwrap();
+        connection
+            .secure(receive_id, public_key(&sender_key), &owner)
+            .await
+            .unwrap();
+        mailboxes.push((receive_id, send_id, sender_key));
+    }
+    let sender = Sender::new(connector());
+    let pooled = sender.connection(&url).await.unwrap();
+    for round in 0..3u8 {
+        for (_, send_id, sender_key) in &mailboxes {
+            sender
+                .send(&url, *send_id, &secret, &[round], Some(sender_key))
+                .await
+                .unwrap();
+        }
+    }
+    // All six went over the one pooled connection.
+    assert!(sender.connection(&url).await.unwrap().same_as(&pooled));
+    let (subscription, mut pushes) = connector().connect_subscribe(&url).await.unwrap();
+    for (receive_id, _, _) in &mailboxes {
+        subscription.subscribe(*receive_id, &owner).await.unwrap();
+        let mut received = Vec::new();
+        for _ in 0..3 {
+            match bounded("a push", pushes.next()).await.unwrap() {
+                Pushed::Message { envelope, .. } => received.push(envelope),
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+        assert_eq!(received, vec![vec![0u8], vec![1], vec![2]]);
+    }
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn wrong_keys_and_secrets_are_refused_with_typed_errors() {
     let OneMailbox {
         dir: _dir,

@@ -196,7 +196,9 @@ pub struct Limits {
     /// last byte; a connection whose new message does not fit is closed (code 1013). Default
     /// 128 MiB.
     pub partial_messages_budget_bytes: usize,
-    /// tungstenite read buffer per connection, bytes. Default 4 KiB (grows for larger frames).
+    /// tungstenite read buffer per connection, bytes, and the bytes of a message a connection
+    /// may hold while receiving it without charge to `partial_messages_budget_bytes`. Default
+    /// 4 KiB (grows for larger frames).
     pub read_buffer_bytes: usize,
     /// tungstenite write buffer per connection, bytes. Default 4 KiB.
     pub write_buffer_bytes: usize,
@@ -218,6 +220,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Most mailboxes one connection may subscribe. Default 1 024.
     pub max_subscriptions_per_connection: usize,
+    /// Most sender sessions (SENDER-SESSION, `docs/relay-protocol.md` § 4.4) one connection
+    /// holds; a new one beyond it replaces an older one. Default 128.
+    pub max_sender_sessions_per_connection: usize,
     /// Most requests of one connection being processed at once (pipelining). Default 64.
     pub max_pipelined_requests: usize,
     /// Unacknowledged envelopes pushed per subscribed mailbox. Default 64 (was 8: a 10,000-envelope
@@ -279,6 +284,7 @@ impl Default for Limits {
             ping_interval_ms: 30_000,
             max_connections: 20_000,
             max_subscriptions_per_connection: 1024,
+            max_sender_sessions_per_connection: 128,
             max_pipelined_requests: 64,
             window: 64,
             rate_per_connection: Rate {

@@ -1,27 +1,30 @@
-//! One client connection: handshake, request handling, subscriptions and the write queue.
+//! One client connection: handshake, request handling, subscriptions and the outgoing frames.
 //!
-//! Each connection runs as one task that reads frames and one writer task that drains a
-//! bounded queue into the socket. Requests that wait for the store (SEND, ACK, CREATE, DELETE,
-//! SECURE) are pipelined: up to `max_pipelined_requests` run at once and their replies may
-//! arrive out of order (the correlation id matches them up). A client that does not read its
-//! replies fills the queue and is disconnected as a slow reader; nobody else waits for it.
+//! Each connection is one task: it reads frames, handles them, and writes replies and pushes
+//! through its tungstenite `WebSocketStream` (reads and writes driven from the same task, no split),
+//! with no writer task or channel of its own, so an idle connection holds little more than its
+//! socket (`docs/benchmarks.md` § Relay).
+//! Requests that wait for the store (SEND, ACK, CREATE, DELETE, SECURE) are pipelined: up to
+//! `max_pipelined_requests` run at once and their replies may arrive out of order (the
+//! correlation id matches them up). A client that does not read its replies fills its outbox
+//! and is disconnected as a slow reader; nobody else waits for it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
-use futures_util::stream::{FuturesUnordered, SplitSink};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use sealpost_wire::{
     AuthPublicKey, ErrorCode, MAX_ACK_IDS, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
-    PUSH_CORRELATION_ID, ReceiveId, RelayFrame, Request, Response, SendId, SignatureBytes,
-    create_signature_input, decode_client_frame, encode_relay_frame, owner_signature_input,
-    send_signature_input, verify,
+    PUSH_CORRELATION_ID, ReceiveId, RelayFrame, Request, Response, SendId, SendSecret,
+    SignatureBytes, create_signature_input, decode_client_frame, encode_relay_frame,
+    owner_signature_input, sender_session_signature_input, verify, verify_with,
 };
 use sha2::Digest;
 use subtle::ConstantTimeEq;
@@ -31,7 +34,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::handshake::server::{
     ErrorResponse as HandshakeErrorResponse, Request as HandshakeRequest,
     Response as HandshakeResponse,
@@ -46,7 +49,7 @@ use crate::client_address::{ClientAddressSource, forwarded_for, read_proxy_v2};
 use crate::frame_budget::{BudgetedStream, is_budget_exhausted};
 use crate::hub::ConnectionEvent;
 use crate::metrics::{Command, Refusal};
-use crate::store::{AppendOutcome, NewMailbox, Quota, SecureOutcome, StoredEnvelope};
+use crate::store::{AppendOutcome, NewMailbox, Quota, SecureOutcome, SendTarget, StoredEnvelope};
 use crate::{Limits, Shared, send_secret_hash, unix_now};
 
 type Pending = Pin<Box<dyn Future<Output = RelayFrame> + Send>>;
@@ -168,6 +171,9 @@ enum Handshaken {
 /// Per-subscription delivery state.
 struct Subscription {
     auth_key: AuthPublicKey,
+    /// `auth_key` decompressed once, for this subscription's ACKs (a point decompression less
+    /// per signature check).
+    verifying_key: ed25519_dalek::VerifyingKey,
     /// Pushed, not yet acknowledged.
     in_flight: BTreeSet<u64>,
     /// Highest message id pushed so far.
@@ -181,42 +187,200 @@ struct Connection {
     ip: IpAddr,
     id: u64,
     nonce: Nonce,
-    out: mpsc::Sender<Outgoing>,
-    queued_bytes: Arc<AtomicUsize>,
+    /// Encoded frames waiting for the socket.
+    outbox: Outbox,
     limiter: DefaultDirectRateLimiter,
     subscriptions: HashMap<ReceiveId, Subscription>,
-    events: mpsc::UnboundedSender<ConnectionEvent>,
-    pending: FuturesUnordered<Pending>,
-    /// Deliveries were held back because the write queue was over half full.
+    /// The hub's channel to this connection, made by its first SUBSCRIBE (a connection that
+    /// never subscribes, i.e. most, never allocates one).
+    events: Option<(
+        mpsc::UnboundedSender<ConnectionEvent>,
+        mpsc::UnboundedReceiver<ConnectionEvent>,
+    )>,
+    pending: LazyPending,
+    /// Deliveries were held back because the outbox was over half full.
     stalled: bool,
     /// Blob bytes declared by this connection's BLOB-CREATEs (`blob_quota_per_connection_bytes`).
     blob_bytes: u64,
+    /// Sender sessions proven on this connection (`docs/relay-protocol.md` § 4.4): send id →
+    /// the sender key whose holder signed for it over this connection's nonce.
+    sender_sessions: HashMap<SendId, AuthPublicKey>,
+}
+
+/// Messages waiting for the socket, oldest first. Empty, it allocates nothing.
+#[derive(Default)]
+struct Outbox {
+    messages: VecDeque<Message>,
+    /// Payload bytes of `messages`.
+    bytes: usize,
+}
+
+impl Outbox {
+    fn push(&mut self, message: Message) {
+        self.bytes += message.len();
+        self.messages.push_back(message);
+    }
+
+    fn pop(&mut self) -> Option<Message> {
+        let message = self.messages.pop_front()?;
+        self.bytes -= message.len();
+        if self.messages.is_empty() {
+            // Give the ring buffer back: most connections are idle between bursts.
+            self.messages = VecDeque::new();
+        }
+        Some(message)
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn frames(&self) -> usize {
+        self.messages.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// What driving the socket once produced.
+enum Incoming {
+    /// The next message from the peer, its end (`None`), or a read or write error.
+    Message(Option<Result<Message, WsError>>),
+    /// The outbox emptied while deliveries were held back.
+    Drained,
+}
+
+/// The connection's socket and what it still has to write: one task writes the outbox into
+/// the tungstenite stream and reads from it (no split, no writer task).
+struct Socket<S> {
+    websocket: WebSocketStream<S>,
+    /// Messages were handed to tungstenite since its last successful flush.
+    unflushed: bool,
+}
+
+impl<S> Socket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Writes what the outbox holds as far as the socket takes it, flushes, and then reads one
+    /// message when `can_read`. `progress` counts the messages handed to tungstenite.
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        outbox: &mut Outbox,
+        can_read: bool,
+        report_drained: bool,
+        progress: &mut usize,
+    ) -> Poll<Incoming> {
+        while !outbox.is_empty() {
+            match Pin::new(&mut self.websocket).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    let Some(message) = outbox.pop() else { break };
+                    if let Err(error) = Pin::new(&mut self.websocket).start_send(message) {
+                        return Poll::Ready(Incoming::Message(Some(Err(error))));
+                    }
+                    self.unflushed = true;
+                    *progress += 1;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Incoming::Message(Some(Err(error)))),
+                Poll::Pending => break,
+            }
+        }
+        if self.unflushed {
+            match Pin::new(&mut self.websocket).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(error)) => return Poll::Ready(Incoming::Message(Some(Err(error)))),
+                Poll::Pending => {}
+            }
+        }
+        if report_drained && outbox.is_empty() {
+            return Poll::Ready(Incoming::Drained);
+        }
+        if can_read && let Poll::Ready(message) = Pin::new(&mut self.websocket).poll_next(cx) {
+            return Poll::Ready(Incoming::Message(message));
+        }
+        Poll::Pending
+    }
+
+    /// Writes the outbox (ending with the close frame) and waits up to `linger` for the peer's
+    /// close reply.
+    async fn finish(&mut self, outbox: &mut Outbox, linger: std::time::Duration) {
+        while let Some(message) = outbox.pop() {
+            if self.websocket.feed(message).await.is_err() {
+                return;
+            }
+        }
+        if self.websocket.flush().await.is_err() {
+            return;
+        }
+        let _ = timeout(linger, async {
+            while let Some(Ok(_)) = self.websocket.next().await {}
+        })
+        .await;
+    }
+}
+
+/// Requests waiting for the store. The set exists only while it holds one: a `FuturesUnordered`
+/// allocates its queue up front, and most connections sit idle with nothing pending.
+#[derive(Default)]
+struct LazyPending(Option<FuturesUnordered<Pending>>);
+
+impl LazyPending {
+    fn push(&mut self, request: Pending) {
+        self.0
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(request);
+    }
+
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, FuturesUnordered::len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next reply ready; `None` at once when nothing is pending.
+    async fn next(&mut self) -> Option<RelayFrame> {
+        let set = self.0.as_mut()?;
+        let frame = set.next().await;
+        if set.is_empty() {
+            self.0 = None;
+        }
+        frame
+    }
+}
+
+/// The next event of the hub for this connection; never, before its first SUBSCRIBE.
+async fn next_event(
+    events: &mut Option<(
+        mpsc::UnboundedSender<ConnectionEvent>,
+        mpsc::UnboundedReceiver<ConnectionEvent>,
+    )>,
+) -> Option<ConnectionEvent> {
+    match events {
+        Some((_, receiver)) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn run<S>(websocket: WebSocketStream<S>, ip: IpAddr, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let mut socket = Socket {
+        websocket,
+        unflushed: false,
+    };
     shared.metrics.connection_opened();
     let _open = OpenConnection(shared.clone());
-    let limits = shared.limits.clone();
-    let (sink, mut source) = websocket.split();
-    let (out, out_receiver) = mpsc::channel(limits.write_queue_frames.max(4));
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
-    let drained = Arc::new(tokio::sync::Notify::new());
-    let mut writer = tokio::spawn(write_loop(
-        sink,
-        out_receiver,
-        queued_bytes.clone(),
-        drained.clone(),
-        limits.write_timeout(),
-        limits.ping_interval(),
-    ));
-    let (events, mut event_receiver) = mpsc::unbounded_channel();
+    // Borrowed, not cloned: a copy of the limits would sit in every idle connection's task.
+    let limits = &shared.limits;
     let mut nonce = [0u8; 32];
     if getrandom::fill(&mut nonce).is_err() {
         tracing::error!("no randomness for the connection nonce; closing");
-        writer.abort();
         return;
     }
     let mut connection = Connection {
@@ -225,13 +389,13 @@ where
         shared: shared.clone(),
         ip,
         nonce: Nonce(nonce),
-        out,
-        queued_bytes,
+        outbox: Outbox::default(),
         subscriptions: HashMap::new(),
-        events,
-        pending: FuturesUnordered::new(),
+        events: None,
+        pending: LazyPending::default(),
         stalled: false,
         blob_bytes: 0,
+        sender_sessions: HashMap::new(),
     };
     let max_envelope = u32::try_from(limits.max_envelope_bytes).unwrap_or(u32::MAX);
     let hello = Response::Hello {
@@ -242,6 +406,10 @@ where
     let mut stop = connection.send(PUSH_CORRELATION_ID, hello).err();
     let mut shutdown = shared.shutdown.clone();
     let mut idle_deadline = Instant::now() + limits.idle_timeout();
+    let mut next_ping = Instant::now() + limits.ping_interval();
+    // When the outbox last made progress (or became non-empty): a write blocked for
+    // `write_timeout` marks a slow reader.
+    let mut last_write = Instant::now();
     while stop.is_none() {
         // ACKs of pushed envelopes never count against the pipelining cap: a subscriber may
         // always acknowledge its whole window.
@@ -249,23 +417,54 @@ where
             .min(limits.write_queue_frames / 4);
         let can_read =
             connection.pending.len() < limits.max_pipelined_requests.max(1) + ack_allowance;
+        let waiting_to_write = !connection.outbox.is_empty();
+        let report_drained = connection.stalled;
+        // One timer for the idle close, the ping and the write timeout (one timer entry per
+        // connection instead of three).
+        let write_deadline = last_write + limits.write_timeout();
+        let mut deadline = idle_deadline.min(next_ping);
+        if waiting_to_write {
+            deadline = deadline.min(write_deadline);
+        }
+        let mut progress = 0;
         let result = tokio::select! {
             biased;
             _ = crate::stopped(&mut shutdown) => Err(Stop::Close(CloseCode::Away, "relay shutting down")),
             Some(frame) = connection.pending.next(), if !connection.pending.is_empty() => {
                 connection.send_frame(frame)
             }
-            Some(event) = event_receiver.recv() => Box::pin(connection.on_event(event)).await,
-            _ = drained.notified(), if connection.stalled => Box::pin(connection.resume()).await,
-            message = source.next(), if can_read => {
-                idle_deadline = Instant::now() + limits.idle_timeout();
-                // Boxed: the request-handling state is large and needed only while a frame is
-                // being handled, not while the connection sits idle.
-                Box::pin(connection.on_message(message)).await
+            incoming = std::future::poll_fn(|cx| {
+                socket.poll_next(cx, &mut connection.outbox, can_read, report_drained, &mut progress)
+            }) => {
+                match incoming {
+                    Incoming::Drained => Box::pin(connection.resume()).await,
+                    Incoming::Message(message) => {
+                        idle_deadline = Instant::now() + limits.idle_timeout();
+                        // Boxed: the request-handling state is large and needed only while a
+                        // frame is being handled, not while the connection sits idle.
+                        Box::pin(connection.on_message(message)).await
+                    }
+                }
             }
-            _ = sleep_until(idle_deadline) => Err(Stop::Close(CloseCode::Normal, "idle")),
-            _ = &mut writer => Err(Stop::PeerGone),
+            Some(event) = next_event(&mut connection.events) => Box::pin(connection.on_event(event)).await,
+            _ = sleep_until(deadline) => {
+                let now = Instant::now();
+                if waiting_to_write && now >= write_deadline {
+                    Err(Stop::SlowReader)
+                } else if now >= idle_deadline {
+                    Err(Stop::Close(CloseCode::Normal, "idle"))
+                } else {
+                    if now >= next_ping {
+                        next_ping = now + limits.ping_interval();
+                        connection.outbox.push(Message::Ping(Default::default()));
+                    }
+                    Ok(())
+                }
+            }
         };
+        if progress > 0 || !waiting_to_write {
+            last_write = Instant::now();
+        }
         if let Err(reason) = result {
             stop = Some(reason);
         }
@@ -277,9 +476,8 @@ where
         Stop::SlowReader => {
             shared.metrics.refused(Refusal::SlowReader);
             tracing::debug!("slow reader disconnected");
-            writer.abort();
         }
-        Stop::PeerGone => writer.abort(),
+        Stop::PeerGone => {}
         Stop::Close(code, reason) => {
             // Answer what is in flight (those writes are durable either way), then close.
             let grace = limits.shutdown_grace();
@@ -291,73 +489,17 @@ where
                 }
             })
             .await;
-            let close = CloseFrame {
+            connection.outbox.push(Message::Close(Some(CloseFrame {
                 code,
                 reason: reason.into(),
-            };
-            let _ = connection.out.try_send(Outgoing::Close(Box::new(close)));
-            drop(connection);
-            if !writer.is_finished() && timeout(limits.write_timeout(), &mut writer).await.is_err()
-            {
-                writer.abort();
-            }
+            })));
+            let linger = limits
+                .write_timeout()
+                .min(std::time::Duration::from_secs(1));
+            let finish = socket.finish(&mut connection.outbox, linger);
+            let _ = timeout(limits.write_timeout() + linger, finish).await;
         }
     }
-}
-
-/// One entry of a connection's write queue. Small (24 bytes) on purpose: the queue's channel
-/// allocates room for 32 entries per connection up front, idle or not.
-enum Outgoing {
-    /// An encoded relay frame, sent as one binary message.
-    Frame(Vec<u8>),
-    /// The close frame, last.
-    Close(Box<CloseFrame>),
-}
-
-/// Drains the write queue into the socket, pinging on an interval.
-async fn write_loop<S>(
-    mut sink: SplitSink<WebSocketStream<S>, Message>,
-    mut queue: mpsc::Receiver<Outgoing>,
-    queued_bytes: Arc<AtomicUsize>,
-    drained: Arc<tokio::sync::Notify>,
-    write_timeout: std::time::Duration,
-    ping_interval: std::time::Duration,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
-    loop {
-        tokio::select! {
-            message = queue.recv() => {
-                let Some(message) = message else { break };
-                let message = match message {
-                    Outgoing::Frame(bytes) => Message::Binary(bytes.into()),
-                    Outgoing::Close(close) => Message::Close(Some(*close)),
-                };
-                let length = message.len();
-                let closing = matches!(message, Message::Close(_));
-                if !matches!(timeout(write_timeout, sink.feed(message)).await, Ok(Ok(()))) {
-                    return;
-                }
-                queued_bytes.fetch_sub(length, Ordering::Relaxed);
-                if queue.is_empty() || closing {
-                    if !matches!(timeout(write_timeout, sink.flush()).await, Ok(Ok(()))) {
-                        return;
-                    }
-                    drained.notify_one();
-                }
-                if closing {
-                    break;
-                }
-            }
-            _ = ping.tick() => {
-                if !matches!(timeout(write_timeout, sink.send(Message::Ping(Vec::new().into()))).await, Ok(Ok(()))) {
-                    return;
-                }
-            }
-        }
-    }
-    let _ = timeout(write_timeout, sink.close()).await;
 }
 
 /// Counts a connection as open while it lives.
@@ -377,6 +519,7 @@ fn command_of(request: &Request) -> Command {
         Request::Ack { .. } => Command::Ack,
         Request::Delete { .. } => Command::Delete,
         Request::Secure { .. } => Command::Secure,
+        Request::SenderSession { .. } => Command::SenderSession,
         Request::Send { .. } => Command::Send,
         Request::BlobCreate { .. }
         | Request::BlobPut { .. }
@@ -404,12 +547,12 @@ fn reply(id: u64, body: Response) -> RelayFrame {
 }
 
 impl Connection {
-    /// Queues one frame; a full queue means the peer does not read.
-    fn send(&self, id: u64, body: Response) -> Result<(), Stop> {
+    /// Queues one frame; a full outbox means the peer does not read.
+    fn send(&mut self, id: u64, body: Response) -> Result<(), Stop> {
         self.send_frame(reply(id, body))
     }
 
-    fn send_frame(&self, frame: RelayFrame) -> Result<(), Stop> {
+    fn send_frame(&mut self, frame: RelayFrame) -> Result<(), Stop> {
         let bytes = match encode_relay_frame(&frame) {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -417,16 +560,14 @@ impl Connection {
                 return Ok(());
             }
         };
-        let length = bytes.len();
-        let queued = self.queued_bytes.fetch_add(length, Ordering::Relaxed) + length;
-        if queued > self.shared.limits.write_queue_bytes {
+        let limits = &self.shared.limits;
+        if self.outbox.bytes() + bytes.len() > limits.write_queue_bytes
+            || self.outbox.frames() >= limits.write_queue_frames.max(4)
+        {
             return Err(Stop::SlowReader);
         }
-        match self.out.try_send(Outgoing::Frame(bytes)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(Stop::SlowReader),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::PeerGone),
-        }
+        self.outbox.push(Message::Binary(bytes.into()));
+        Ok(())
     }
 
     async fn on_message(&mut self, message: Option<Result<Message, WsError>>) -> Result<(), Stop> {
@@ -463,8 +604,7 @@ impl Connection {
             }
             Some(Ok(Message::Close(_))) => Err(Stop::Close(CloseCode::Normal, "")),
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
-            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. })))
-            | Some(Err(WsError::Capacity(_))) => {
+            Some(Err(WsError::Capacity(_))) => {
                 self.shared.metrics.refused(Refusal::TooLarge);
                 self.send(PUSH_CORRELATION_ID, error(ErrorCode::TooLarge))?;
                 Err(Stop::Close(CloseCode::Size, "frame too large"))
@@ -508,6 +648,15 @@ impl Connection {
         command: OwnerCommand<'_>,
         signature: &SignatureBytes,
     ) -> Result<AuthPublicKey, ErrorCode> {
+        if let Some(subscription) = self.subscriptions.get(&receive_id) {
+            // Subscribed here: the key is known and already decompressed.
+            let input = owner_signature_input(&self.nonce, command, &receive_id);
+            return if verify_with(&subscription.verifying_key, &input, signature) {
+                Ok(subscription.auth_key)
+            } else {
+                Err(ErrorCode::Auth)
+            };
+        }
         let Ok(auth_key) = self.auth_key(receive_id).await else {
             return Err(ErrorCode::Internal);
         };
@@ -515,6 +664,30 @@ impl Connection {
             return Err(ErrorCode::Auth);
         }
         auth_key.ok_or(ErrorCode::Auth)
+    }
+
+    /// The mailbox a SEND or SENDER-SESSION names, if `send_secret` is its secret. The refusal
+    /// is the code to answer: `Auth` for an unknown send id or a wrong secret (the same answer
+    /// and the same work: unknown ids are compared against an impossible hash), `Internal` when
+    /// the lookup failed.
+    async fn send_target(
+        &mut self,
+        send_id: SendId,
+        send_secret: &SendSecret,
+    ) -> Result<SendTarget, ErrorCode> {
+        let target = match self.shared.store.send_target(send_id).await {
+            Ok(target) => target,
+            Err(store_error) => {
+                tracing::warn!(%store_error, "send target lookup failed");
+                return Err(ErrorCode::Internal);
+            }
+        };
+        let presented = send_secret_hash(send_secret);
+        let expected = target
+            .as_ref()
+            .map_or([0xff; 32], |target| target.send_secret_hash);
+        let secret_matches = bool::from(presented.ct_eq(&expected));
+        target.filter(|_| secret_matches).ok_or(ErrorCode::Auth)
     }
 
     /// The auth key of a mailbox: from this connection's subscription, else from the store.
@@ -619,14 +792,24 @@ impl Connection {
                     Ok(auth_key) => auth_key,
                     Err(code) => return self.send(id, error(code)),
                 };
-                self.shared
-                    .hub
-                    .subscribe(receive_id, self.id, self.events.clone());
+                // A key that just verified a signature is a valid point.
+                let Ok(verifying_key) =
+                    ed25519_dalek::VerifyingKey::from_bytes(auth_key.as_bytes())
+                else {
+                    return self.send(id, error(ErrorCode::Auth));
+                };
+                let events = self
+                    .events
+                    .get_or_insert_with(mpsc::unbounded_channel)
+                    .0
+                    .clone();
+                self.shared.hub.subscribe(receive_id, self.id, events);
                 // A repeated SUBSCRIBE starts over: every unacknowledged envelope is pushed again.
                 self.subscriptions.insert(
                     receive_id,
                     Subscription {
                         auth_key,
+                        verifying_key,
                         in_flight: BTreeSet::new(),
                         max_sent: 0,
                         more_in_store: true,
@@ -735,39 +918,57 @@ impl Connection {
                 }));
                 Ok(())
             }
+            Request::SenderSession {
+                send_id,
+                send_secret,
+                sender_key,
+                signature,
+            } => {
+                let target = match self.send_target(send_id, &send_secret).await {
+                    Ok(target) => target,
+                    Err(code) => return self.send(id, error(code)),
+                };
+                // One verification per connection and mailbox, instead of one per SEND.
+                let input = sender_session_signature_input(&self.nonce, &send_id, &sender_key);
+                let proven = verify(&sender_key, &input, &signature);
+                let bound_elsewhere = target.sender_key.is_some_and(|bound| {
+                    !bool::from(bound.as_bytes().ct_eq(sender_key.as_bytes()))
+                });
+                if !proven || bound_elsewhere {
+                    self.sender_sessions.remove(&send_id);
+                    return self.send(id, error(ErrorCode::SenderAuth));
+                }
+                let limit = self.shared.limits.max_sender_sessions_per_connection.max(1);
+                if self.sender_sessions.len() >= limit
+                    && !self.sender_sessions.contains_key(&send_id)
+                    && let Some(older) = self.sender_sessions.keys().next().copied()
+                {
+                    // Full: an older session makes room; its sender proves itself again.
+                    self.sender_sessions.remove(&older);
+                }
+                self.sender_sessions.insert(send_id, sender_key);
+                self.send(id, Response::Ok {})
+            }
             Request::Send {
                 send_id,
                 send_secret,
                 envelope,
-                sender_signature,
             } => {
                 if envelope.len() > self.shared.limits.max_envelope_bytes {
                     self.shared.metrics.refused(Refusal::TooLarge);
                     return self.send(id, error(ErrorCode::TooLarge));
                 }
-                let target = match self.shared.store.send_target(send_id).await {
+                let target = match self.send_target(send_id, &send_secret).await {
                     Ok(target) => target,
-                    Err(store_error) => {
-                        tracing::warn!(%store_error, "send target lookup failed");
-                        return self.send(id, error(ErrorCode::Internal));
-                    }
-                };
-                let presented = send_secret_hash(&send_secret);
-                // Unknown send ids are compared against an impossible hash: same work, same answer.
-                let (expected, target) = match target {
-                    Some(target) => (target.send_secret_hash, Some(target)),
-                    None => ([0xff; 32], None),
-                };
-                let secret_matches = bool::from(presented.ct_eq(&expected));
-                let Some(target) = target.filter(|_| secret_matches) else {
-                    return self.send(id, error(ErrorCode::Auth));
+                    Err(code) => return self.send(id, error(code)),
                 };
                 if let Some(sender_key) = &target.sender_key {
-                    let input = send_signature_input(&send_id, &envelope);
-                    let signed = sender_signature
-                        .as_ref()
-                        .is_some_and(|signature| verify(sender_key, &input, signature));
-                    if !signed {
+                    // A secured mailbox: only after a sender session with its key (no signature
+                    // check here; that was done once, by SENDER-SESSION).
+                    let in_session = self.sender_sessions.get(&send_id).is_some_and(|proven| {
+                        bool::from(proven.as_bytes().ct_eq(sender_key.as_bytes()))
+                    });
+                    if !in_session {
                         return self.send(id, error(ErrorCode::SenderAuth));
                     }
                 }
@@ -810,11 +1011,12 @@ impl Connection {
         }
     }
 
-    /// Deliveries wait while the write queue is over half full, so pushes alone never make a
-    /// reader that is merely behind look like a slow reader.
+    /// Deliveries wait while the outbox is over half full, so pushes alone never make a reader
+    /// that is merely behind look like a slow reader.
     fn queue_busy(&self) -> bool {
-        self.queued_bytes.load(Ordering::Relaxed) > self.shared.limits.write_queue_bytes / 2
-            || self.out.capacity() < self.out.max_capacity() / 2
+        let limits = &self.shared.limits;
+        self.outbox.bytes() > limits.write_queue_bytes / 2
+            || self.outbox.frames() > limits.write_queue_frames.max(4) / 2
     }
 
     /// Retries held-back deliveries after the writer drained its queue.
@@ -832,7 +1034,7 @@ impl Connection {
         Ok(())
     }
 
-    fn push(&self, receive_id: ReceiveId, stored: &StoredEnvelope) -> Result<(), Stop> {
+    fn push(&mut self, receive_id: ReceiveId, stored: &StoredEnvelope) -> Result<(), Stop> {
         let body = Response::Message {
             receive_id,
             message_id: stored.message_id,
@@ -900,9 +1102,8 @@ impl Connection {
                 if stored.message_id.0 <= subscription.max_sent {
                     return Ok(());
                 }
-                let busy = self.queued_bytes.load(Ordering::Relaxed)
-                    > self.shared.limits.write_queue_bytes / 2
-                    || self.out.capacity() < self.out.max_capacity() / 2;
+                let busy = self.outbox.bytes() > self.shared.limits.write_queue_bytes / 2
+                    || self.outbox.frames() > self.shared.limits.write_queue_frames.max(4) / 2;
                 if subscription.more_in_store || subscription.in_flight.len() >= window || busy {
                     subscription.more_in_store = true;
                     return self.refill(receive_id).await;
@@ -935,9 +1136,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn per_connection_queue_entries_stay_small() {
-        // Each connection's write queue and event channel allocate 32 entries up front.
-        assert!(std::mem::size_of::<Outgoing>() <= 24);
+    fn per_connection_event_entries_stay_small() {
+        // A subscribing connection's event channel allocates 32 entries up front.
         assert!(std::mem::size_of::<ConnectionEvent>() <= 16);
     }
 }

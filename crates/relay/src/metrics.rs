@@ -32,6 +32,8 @@ pub(crate) enum Command {
     Delete,
     /// SECURE.
     Secure,
+    /// SENDER-SESSION.
+    SenderSession,
     /// SEND.
     Send,
     /// Any blob command (BLOB-CREATE, -PUT, -STATUS, -GET, -DELETE).

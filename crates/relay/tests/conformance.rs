@@ -279,21 +279,14 @@ async fn secure_binds_the_sender_key_once(backend: Backend) {
         owner.request(secure(&owner, &other_key)).await,
         err(ErrorCode::AlreadySecured)
     );
-    // Unsigned, signed by another key, or signed over other bytes: refused.
+    // Without a sender session: refused.
     assert_eq!(
-        sender.send(&mailbox, b"unsigned").await,
+        sender.send(&mailbox, b"unsessioned").await,
         err(ErrorCode::SenderAuth)
     );
-    let wrong_key = Client::signed_send_request(&mailbox, &other_key, b"m");
-    assert_eq!(sender.request(wrong_key).await, err(ErrorCode::SenderAuth));
-    let mut swapped = Client::signed_send_request(&mailbox, &sender_key, b"original");
-    if let Request::Send { envelope, .. } = &mut swapped {
-        *envelope = b"swapped".to_vec();
-    }
-    assert_eq!(sender.request(swapped).await, err(ErrorCode::SenderAuth));
-    // Signed by the bound key: stored.
-    let good = Client::signed_send_request(&mailbox, &sender_key, b"signed");
-    assert_eq!(sender.request(good).await, Response::Ok {});
+    // A session with the bound key: every later SEND on this connection is stored.
+    sender.open_sender_session(&mailbox, &sender_key).await;
+    assert_eq!(sender.send(&mailbox, b"signed").await, Response::Ok {});
     owner.subscribe(&mailbox).await;
     let (_, _, first) = owner.next_message().await;
     let (_, _, second) = owner.next_message().await;
@@ -301,6 +294,125 @@ async fn secure_binds_the_sender_key_once(backend: Backend) {
         (first.as_slice(), second.as_slice()),
         (&b"hello"[..], &b"signed"[..])
     );
+}
+
+/// SECURE of `mailbox` to `sender` by its owner.
+async fn secure_to(owner: &mut Client, mailbox: &Mailbox, sender: &SigningKey) {
+    let sender_key = public_key(sender);
+    let secure = Request::Secure {
+        receive_id: mailbox.receive_id,
+        sender_key,
+        signature: owner.owner_signature(mailbox, OwnerCommand::Secure(sender_key)),
+    };
+    assert_eq!(owner.request(secure).await, Response::Ok {});
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn a_sender_session_holds_only_for_its_connection_mailbox_and_key(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let other_mailbox = owner.create().await;
+    let sender_key = SigningKey::from_bytes(&random32());
+    let other_key = SigningKey::from_bytes(&random32());
+    secure_to(&mut owner, &mailbox, &sender_key).await;
+    secure_to(&mut owner, &other_mailbox, &other_key).await;
+    let mut sender = Client::connect(relay.addr()).await;
+    let mut elsewhere = Client::connect(relay.addr()).await;
+    // Signed over another connection's nonce: refused, and SEND stays refused.
+    let replayed = elsewhere.sender_session_request(&mailbox, &sender_key);
+    assert_eq!(sender.request(replayed).await, err(ErrorCode::SenderAuth));
+    // A valid proof of a key that is not the mailbox's sender key: refused.
+    let wrong_key = sender.sender_session_request(&mailbox, &other_key);
+    assert_eq!(sender.request(wrong_key).await, err(ErrorCode::SenderAuth));
+    assert_eq!(
+        sender.send(&mailbox, b"refused").await,
+        err(ErrorCode::SenderAuth)
+    );
+    // A wrong send secret or an unknown send id: `Auth`, as for SEND.
+    let mut wrong_secret = mailbox.clone();
+    wrong_secret.secret = random32();
+    let request = sender.sender_session_request(&wrong_secret, &sender_key);
+    assert_eq!(sender.request(request).await, err(ErrorCode::Auth));
+    let mut unknown = mailbox.clone();
+    unknown.send_id = sealpost_wire::SendId(random32());
+    let request = sender.sender_session_request(&unknown, &sender_key);
+    assert_eq!(sender.request(request).await, err(ErrorCode::Auth));
+    // The right proof: this connection may SEND to this mailbox, unsigned, as often as it likes.
+    sender.open_sender_session(&mailbox, &sender_key).await;
+    for envelope in [&b"one"[..], b"two", b"three"] {
+        assert_eq!(sender.send(&mailbox, envelope).await, Response::Ok {});
+    }
+    // ...but not to another mailbox, and no other connection may.
+    assert_eq!(
+        sender.send(&other_mailbox, b"other").await,
+        err(ErrorCode::SenderAuth)
+    );
+    assert_eq!(
+        elsewhere.send(&mailbox, b"elsewhere").await,
+        err(ErrorCode::SenderAuth)
+    );
+    owner.subscribe(&mailbox).await;
+    let mut received = Vec::new();
+    for _ in 0..3 {
+        received.push(owner.next_message().await.2);
+    }
+    assert_eq!(received, [&b"one"[..], b"two", b"three"]);
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn a_sender_session_opened_before_secure_holds_for_its_key_only(backend: Backend) {
+    let relay = TestRelay::start_on(backend, test_limits(), None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    let sender_key = SigningKey::from_bytes(&random32());
+    let intruder_key = SigningKey::from_bytes(&random32());
+    let mut sender = Client::connect(relay.addr()).await;
+    let mut intruder = Client::connect(relay.addr()).await;
+    // Unsecured: a session proves the key and changes nothing else.
+    sender.open_sender_session(&mailbox, &sender_key).await;
+    intruder.open_sender_session(&mailbox, &intruder_key).await;
+    assert_eq!(sender.send(&mailbox, b"first").await, Response::Ok {});
+    secure_to(&mut owner, &mailbox, &sender_key).await;
+    // Secured to the sender's key: its session holds, the intruder's does not.
+    assert_eq!(sender.send(&mailbox, b"second").await, Response::Ok {});
+    assert_eq!(
+        intruder.send(&mailbox, b"intruder").await,
+        err(ErrorCode::SenderAuth)
+    );
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn a_sender_session_beyond_the_limit_replaces_an_older_one(backend: Backend) {
+    let limits = sealpost_relay::Limits {
+        max_sender_sessions_per_connection: 1,
+        ..test_limits()
+    };
+    let relay = TestRelay::start_on(backend, limits, None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let first = owner.create().await;
+    let second = owner.create().await;
+    let first_key = SigningKey::from_bytes(&random32());
+    let second_key = SigningKey::from_bytes(&random32());
+    secure_to(&mut owner, &first, &first_key).await;
+    secure_to(&mut owner, &second, &second_key).await;
+    let mut sender = Client::connect(relay.addr()).await;
+    sender.open_sender_session(&first, &first_key).await;
+    sender.open_sender_session(&second, &second_key).await;
+    assert_eq!(sender.send(&second, b"kept").await, Response::Ok {});
+    assert_eq!(
+        sender.send(&first, b"replaced").await,
+        err(ErrorCode::SenderAuth)
+    );
+    // Proving the key again restores it.
+    sender.open_sender_session(&first, &first_key).await;
+    assert_eq!(sender.send(&first, b"again").await, Response::Ok {});
 }
 
 #[test_case(Backend::Sqlite ; "sqlite")]
@@ -754,7 +866,7 @@ const VERSION_1_ACK: &str = "a36176016269641bffffffffffffffff64626f6479a16341636
 #[test_case(Backend::Sqlite ; "sqlite")]
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn a_version_1_client_is_refused_with_a_typed_error_and_the_connection_stays_open(
+async fn version_1_and_2_clients_are_refused_with_a_typed_error_and_the_connection_stays_open(
     backend: Backend,
 ) {
     let relay = TestRelay::start_on(backend, test_limits(), None).await;
@@ -775,4 +887,18 @@ async fn a_version_1_client_is_refused_with_a_typed_error_and_the_connection_sta
         client.send(&mailbox, b"still served").await,
         Response::Ok {}
     );
+    // A version-2 client's SEND (a sender signature on every SEND): refused the same way.
+    client
+        .send_raw(tokio_tungstenite::tungstenite::Message::Binary(
+            hex::decode(VERSION_2_SIGNED_SEND).unwrap().into(),
+        ))
+        .await;
+    let reply = client.recv_frame().await.unwrap();
+    assert_eq!(
+        (reply.v, reply.id, reply.body),
+        (PROTOCOL_VERSION, 8, err(ErrorCode::UnsupportedVersion))
+    );
 }
+
+/// A version-2 SEND with its per-SEND sender signature, as the version-2 vectors froze it.
+const VERSION_2_SIGNED_SEND: &str = "a36176026269640864626f6479a16453656e64a46773656e645f6964582022222222222222222222222222222222222222222222222222222222222222226b73656e645f7365637265745820666666666666666666666666666666666666666666666666666666666666666668656e76656c6f706543cdcdcd7073656e6465725f7369676e6174757265584044444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444";

@@ -88,13 +88,18 @@ async fn t10_scenario(addr: std::net::SocketAddr) -> T10 {
     };
     assert_eq!(bob.request(secure).await, Response::Ok {});
     let mut sender_connection = Client::connect(addr).await;
+    sender_connection
+        .open_sender_session(&bob_mailbox, &sender)
+        .await;
     for plaintext in &plaintexts {
         // Inside the seal: the sender's identity key and the text.
         let mut inner = identity_alice.to_vec();
         inner.extend_from_slice(plaintext);
         let sealed = stand_in_seal(&session_key, &inner);
-        let request = Client::signed_send_request(&bob_mailbox, &sender, &sealed);
-        assert_eq!(sender_connection.request(request).await, Response::Ok {});
+        assert_eq!(
+            sender_connection.send(&bob_mailbox, &sealed).await,
+            Response::Ok {}
+        );
         let mut reply = identity_bob.to_vec();
         reply.extend_from_slice(plaintext);
         let sealed = stand_in_seal(&session_key, &reply);

@@ -86,7 +86,7 @@ async fn wss_serves_create_send_and_delivery() {
     for (id, request) in [
         (
             2,
-            requests::send(send_id, SendSecret::new(secret), b"over tls".to_vec(), None),
+            requests::send(send_id, SendSecret::new(secret), b"over tls".to_vec()),
         ),
         (3, requests::subscribe(&nonce, &auth, receive_id)),
     ] {

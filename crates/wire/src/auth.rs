@@ -10,13 +10,16 @@
 //!   ‖ lp(argument)`, where command is `SUBSCRIBE`, `ACK`, `DELETE` or `SECURE` and the argument
 //!   is empty, the acknowledged message ids (each 8 bytes big-endian, in the order the frame
 //!   lists them), empty, or the 32-byte sender key.
-//! * Secured SEND: `lp("sealpost/v1/relay/send") ‖ lp(send_id) ‖ lp(SHA-256(envelope))`.
+//! * Sender session (protocol version 3): `lp("sealpost/v3/relay/sender-session") ‖ lp(nonce) ‖
+//!   lp(send_id) ‖ lp(sender_key)`. One signature per connection and mailbox authorises every
+//!   later SEND of that connection to a mailbox secured to `sender_key`; SEND itself carries no
+//!   signature any more (version 2 signed `lp("sealpost/v1/relay/send") ‖ lp(send_id) ‖
+//!   lp(SHA-256(envelope))` on every SEND, one Ed25519 verification per envelope).
 //!
-//! The nonce is the relay's per-connection HELLO challenge, so a CREATE or owner signature made
-//! on one connection is refused on any other.
+//! The nonce is the relay's per-connection HELLO challenge, so a CREATE, owner or sender-session
+//! signature made on one connection is refused on any other.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 
 use crate::ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SignatureBytes};
 
@@ -24,8 +27,8 @@ use crate::ids::{AuthPublicKey, MessageId, Nonce, ReceiveId, SendId, SignatureBy
 pub const CREATE_CONTEXT: &[u8] = b"sealpost/v1/relay/create";
 /// Context label of the owner-command signature input.
 pub const OWNER_CONTEXT: &[u8] = b"sealpost/v1/relay/owner";
-/// Context label of the secured-SEND signature input.
-pub const SEND_CONTEXT: &[u8] = b"sealpost/v1/relay/send";
+/// Context label of the sender-session signature input (protocol version 3).
+pub const SENDER_SESSION_CONTEXT: &[u8] = b"sealpost/v3/relay/sender-session";
 
 /// An owner command and its argument, as covered by the owner signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,14 +107,21 @@ pub fn owner_signature_input(
     out
 }
 
-/// The bytes a secured SEND's sender signature covers:
-/// `lp(SEND_CONTEXT) ‖ lp(send_id) ‖ lp(SHA-256(envelope))`.
-pub fn send_signature_input(send_id: &SendId, envelope: &[u8]) -> Vec<u8> {
-    let digest = Sha256::digest(envelope);
-    let mut out = Vec::with_capacity(4 + SEND_CONTEXT.len() + 2 * (4 + 32));
-    push_field(&mut out, SEND_CONTEXT);
+/// The bytes a sender-session signature covers:
+/// `lp(SENDER_SESSION_CONTEXT) ‖ lp(nonce) ‖ lp(send_id) ‖ lp(sender_key)`.
+///
+/// The nonce ties the session to one connection; the send id to one mailbox; the key is the
+/// one the mailbox is (or will be) secured to, and the one that signs.
+pub fn sender_session_signature_input(
+    nonce: &Nonce,
+    send_id: &SendId,
+    sender_key: &AuthPublicKey,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + SENDER_SESSION_CONTEXT.len() + 3 * (4 + 32));
+    push_field(&mut out, SENDER_SESSION_CONTEXT);
+    push_field(&mut out, nonce.as_bytes());
     push_field(&mut out, send_id.as_bytes());
-    push_field(&mut out, digest.as_slice());
+    push_field(&mut out, sender_key.as_bytes());
     out
 }
 
@@ -131,8 +141,13 @@ pub fn verify(key: &AuthPublicKey, input: &[u8], signature: &SignatureBytes) -> 
     let Ok(verifying_key) = VerifyingKey::from_bytes(key.as_bytes()) else {
         return false;
     };
+    verify_with(&verifying_key, input, signature)
+}
+
+/// [`verify`] with a key already decompressed (for a key that checks many signatures).
+pub fn verify_with(key: &VerifyingKey, input: &[u8], signature: &SignatureBytes) -> bool {
     let signature = Signature::from_bytes(&signature.0);
-    verifying_key.verify_strict(input, &signature).is_ok()
+    key.verify_strict(input, &signature).is_ok()
 }
 
 #[cfg(test)]
@@ -179,18 +194,41 @@ mod tests {
     }
 
     #[test]
-    fn create_and_send_layouts_are_byte_exact() {
+    fn create_and_sender_session_layouts_are_byte_exact() {
         let input = create_signature_input(&Nonce([1; 32]), &AuthPublicKey([2; 32]));
         assert_eq!(input.len(), 4 + 24 + 4 + 32 + 4 + 32);
         assert_eq!(&input[..4], &[0, 0, 0, 24]);
         assert_eq!(&input[4..28], b"sealpost/v1/relay/create");
-        let send = send_signature_input(&SendId([3; 32]), b"abc");
-        assert_eq!(&send[..4], &[0, 0, 0, 22]);
-        assert_eq!(&send[4..26], b"sealpost/v1/relay/send");
-        assert_eq!(&send[26..30], &[0, 0, 0, 32]);
-        assert_eq!(&send[62..66], &[0, 0, 0, 32]);
-        // SHA-256("abc"), FIPS 180-2 appendix B.1.
-        assert_eq!(&send[66..70], &[0xba, 0x78, 0x16, 0xbf]);
+        let session = sender_session_signature_input(
+            &Nonce([4; 32]),
+            &SendId([3; 32]),
+            &AuthPublicKey([5; 32]),
+        );
+        let mut expected = vec![0, 0, 0, 32];
+        expected.extend_from_slice(b"sealpost/v3/relay/sender-session");
+        for byte in [4u8, 3, 5] {
+            expected.extend_from_slice(&[0, 0, 0, 32]);
+            expected.extend_from_slice(&[byte; 32]);
+        }
+        assert_eq!(session, expected);
+        assert_eq!(session.len(), 144);
+    }
+
+    #[test]
+    fn a_sender_session_signature_holds_for_one_connection_mailbox_and_key() {
+        let sender = SigningKey::from_bytes(&[7; 32]);
+        let key = public_key(&sender);
+        let input = sender_session_signature_input(&Nonce([1; 32]), &SendId([2; 32]), &key);
+        let signature = sign(&sender, &input);
+        assert!(verify(&key, &input, &signature));
+        let other_nonce = sender_session_signature_input(&Nonce([9; 32]), &SendId([2; 32]), &key);
+        assert!(!verify(&key, &other_nonce, &signature));
+        let other_mailbox = sender_session_signature_input(&Nonce([1; 32]), &SendId([8; 32]), &key);
+        assert!(!verify(&key, &other_mailbox, &signature));
+        let stranger = public_key(&SigningKey::from_bytes(&[6; 32]));
+        let other_key =
+            sender_session_signature_input(&Nonce([1; 32]), &SendId([2; 32]), &stranger);
+        assert!(!verify(&stranger, &other_key, &signature));
     }
 
     #[test]

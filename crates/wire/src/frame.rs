@@ -84,7 +84,22 @@ pub enum Request {
         /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Secure`.
         signature: SignatureBytes,
     },
-    /// Store an envelope in a mailbox. Anonymous. Answered by `Ok` after a durable commit.
+    /// Prove, once per connection and mailbox, that this connection holds the sender key: every
+    /// later SEND of this connection to `send_id` is then accepted as that key's, with no
+    /// signature of its own (protocol version 3). Answered by `Ok` at once (nothing is stored).
+    SenderSession {
+        /// The mailbox's send id.
+        send_id: SendId,
+        /// The mailbox's send secret.
+        send_secret: SendSecret,
+        /// The sender's Ed25519 public key: the key the mailbox is secured to (or will be).
+        sender_key: AuthPublicKey,
+        /// Signature by `sender_key` over [`crate::sender_session_signature_input`].
+        signature: SignatureBytes,
+    },
+    /// Store an envelope in a mailbox. Anonymous. Answered by `Ok` after a durable commit. To a
+    /// secured mailbox only after a [`Request::SenderSession`] with its sender key on this
+    /// connection.
     Send {
         /// The mailbox's send id.
         send_id: SendId,
@@ -93,10 +108,6 @@ pub enum Request {
         /// The sealed envelope: opaque bytes to the relay.
         #[serde(with = "serde_bytes")]
         envelope: Vec<u8>,
-        /// Required once the mailbox is secured: the sender key's signature over
-        /// [`crate::send_signature_input`].
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        sender_signature: Option<SignatureBytes>,
     },
     /// Create a blob of `chunk_count` fixed-size chunks (`docs/relay-protocol.md` § Blobs).
     /// Every id and secret is chosen by the uploader. Idempotent: the same request again is
@@ -189,16 +200,21 @@ impl std::fmt::Debug for Request {
                 .field("receive_id", receive_id)
                 .field("sender_key", sender_key)
                 .finish_non_exhaustive(),
-            Request::Send {
+            Request::SenderSession {
                 send_id,
-                envelope,
-                sender_signature,
+                sender_key,
                 ..
+            } => f
+                .debug_struct("SenderSession")
+                .field("send_id", send_id)
+                .field("sender_key", sender_key)
+                .finish_non_exhaustive(),
+            Request::Send {
+                send_id, envelope, ..
             } => f
                 .debug_struct("Send")
                 .field("send_id", send_id)
                 .field("envelope_len", &envelope.len())
-                .field("signed", &sender_signature.is_some())
                 .finish_non_exhaustive(),
             Request::BlobCreate {
                 upload_id,
@@ -253,7 +269,7 @@ pub enum Response {
         /// How many unacknowledged envelopes the relay pushes per subscribed mailbox.
         window: u16,
     },
-    /// Success of SUBSCRIBE, ACK, DELETE, SECURE or SEND.
+    /// Success of SUBSCRIBE, ACK, DELETE, SECURE, SENDER-SESSION or SEND.
     Ok {},
     /// Success of CREATE.
     Created {
@@ -314,7 +330,8 @@ pub enum ErrorCode {
     Auth,
     /// CREATE: the relay password is missing or wrong.
     Password,
-    /// The mailbox is secured and the SEND carried no valid sender signature.
+    /// SEND to a secured mailbox without a sender session for its key on this connection; or a
+    /// SENDER-SESSION whose signature is wrong or whose key is not the mailbox's sender key.
     SenderAuth,
     /// SECURE on a mailbox that is already secured.
     AlreadySecured,

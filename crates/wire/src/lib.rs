@@ -6,8 +6,8 @@
 //!
 //! * [`frame`]: the frames ([`ClientFrame`], [`RelayFrame`]), their bodies and typed error codes.
 //! * [`codec`]: encoding and decoding frames; decoding never panics on any input.
-//! * [`auth`]: signature-input layouts for CREATE, owner commands and secured SEND, and helpers
-//!   to sign and verify them with Ed25519.
+//! * [`auth`]: signature-input layouts for CREATE, owner commands and the sender session that
+//!   authorises SENDs to a secured mailbox, and helpers to sign and verify them with Ed25519.
 //! * [`requests`]: ready-made, signed requests for clients.
 
 pub mod auth;
@@ -17,8 +17,8 @@ pub mod ids;
 pub mod requests;
 
 pub use auth::{
-    OwnerCommand, create_signature_input, owner_signature_input, public_key, send_signature_input,
-    sign, verify,
+    OwnerCommand, create_signature_input, owner_signature_input, public_key,
+    sender_session_signature_input, sign, verify, verify_with,
 };
 pub use codec::{
     DecodeError, EncodeError, decode_client_frame, decode_relay_frame, encode_client_frame,
@@ -31,9 +31,10 @@ pub use ids::{
 };
 
 /// The protocol version this crate speaks; carried in every frame as `v`. Version 2 made ACK
-/// carry a list of message ids under one signature; a relay answers a version-1 frame with
-/// [`ErrorCode::UnsupportedVersion`].
-pub const PROTOCOL_VERSION: u16 = 2;
+/// carry a list of message ids under one signature; version 3 replaced the per-SEND sender
+/// signature with a sender session proven once per connection ([`Request::SenderSession`]). A
+/// relay answers a frame of any other version with [`ErrorCode::UnsupportedVersion`].
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Most message ids one ACK may list. The relay answers a longer list with
 /// [`ErrorCode::LimitExceeded`] and an empty one with [`ErrorCode::Malformed`].

@@ -4,8 +4,8 @@
 use ed25519_dalek::SigningKey;
 
 use crate::auth::{
-    OwnerCommand, create_signature_input, owner_signature_input, public_key, send_signature_input,
-    sign,
+    OwnerCommand, create_signature_input, owner_signature_input, public_key,
+    sender_session_signature_input, sign,
 };
 use crate::frame::{ClientFrame, Request};
 use crate::ids::{
@@ -89,19 +89,32 @@ pub fn secure(
     }
 }
 
-/// SEND; with `sender` set, signed for a secured mailbox.
-pub fn send(
+/// SENDER-SESSION: proves on this connection (its nonce) that the caller holds `sender`, the
+/// key the mailbox `send_id` is secured to; later SENDs of this connection to it need no
+/// signature.
+pub fn sender_session(
+    nonce: &Nonce,
     send_id: SendId,
     send_secret: SendSecret,
-    envelope: Vec<u8>,
-    sender: Option<&SigningKey>,
+    sender: &SigningKey,
 ) -> Request {
-    let sender_signature = sender.map(|key| sign(key, &send_signature_input(&send_id, &envelope)));
+    let sender_key = public_key(sender);
+    let input = sender_session_signature_input(nonce, &send_id, &sender_key);
+    Request::SenderSession {
+        send_id,
+        send_secret,
+        sender_key,
+        signature: sign(sender, &input),
+    }
+}
+
+/// SEND of one envelope. To a secured mailbox, send a [`sender_session`] on the same connection
+/// first.
+pub fn send(send_id: SendId, send_secret: SendSecret, envelope: Vec<u8>) -> Request {
     Request::Send {
         send_id,
         send_secret,
         envelope,
-        sender_signature,
     }
 }
 
@@ -184,20 +197,17 @@ mod tests {
         assert!(verify(&public_key(&auth), &input, &signature));
         let sender = SigningKey::from_bytes(&[6; 32]);
         let send_id = SendId([7; 32]);
-        let request = send(
-            send_id,
-            SendSecret::new([8; 32]),
-            b"env".to_vec(),
-            Some(&sender),
-        );
-        let Request::Send {
-            sender_signature: Some(signature),
+        let request = sender_session(&nonce, send_id, SendSecret::new([8; 32]), &sender);
+        let Request::SenderSession {
+            sender_key,
+            signature,
             ..
         } = request
         else {
             unreachable!()
         };
-        let input = send_signature_input(&send_id, b"env");
-        assert!(verify(&public_key(&sender), &input, &signature));
+        assert_eq!(sender_key, public_key(&sender));
+        let input = sender_session_signature_input(&nonce, &send_id, &sender_key);
+        assert!(verify(&sender_key, &input, &signature));
     }
 }

@@ -58,15 +58,21 @@ fn request() -> impl Strategy<Value = Request> {
         (
             bytes32(),
             bytes32(),
-            proptest::collection::vec(any::<u8>(), 0..2048),
-            proptest::option::of(signature())
+            proptest::collection::vec(any::<u8>(), 0..2048)
         )
-            .prop_map(|(s, secret, envelope, sender_signature)| Request::Send {
+            .prop_map(|(s, secret, envelope)| Request::Send {
                 send_id: SendId(s),
                 send_secret: SendSecret::new(secret),
                 envelope,
-                sender_signature,
             }),
+        (bytes32(), bytes32(), bytes32(), signature()).prop_map(|(s, secret, k, signature)| {
+            Request::SenderSession {
+                send_id: SendId(s),
+                send_secret: SendSecret::new(secret),
+                sender_key: AuthPublicKey(k),
+                signature,
+            }
+        }),
     ]
 }
 
@@ -187,7 +193,7 @@ fn trailing_bytes_are_malformed() {
 
 #[test]
 fn ok_frame_has_the_documented_bytes() {
-    // {"v": 2, "id": 7, "body": {"Ok": {}}} — the example in docs/relay-protocol.md.
+    // {"v": 3, "id": 7, "body": {"Ok": {}}} — the example in docs/relay-protocol.md.
     let frame = RelayFrame {
         v: PROTOCOL_VERSION,
         id: 7,
@@ -195,7 +201,7 @@ fn ok_frame_has_the_documented_bytes() {
     };
     let bytes = encode_relay_frame(&frame).unwrap();
     let expected: Vec<u8> = vec![
-        0xa3, 0x61, b'v', 0x02, 0x62, b'i', b'd', 0x07, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x62,
+        0xa3, 0x61, b'v', 0x03, 0x62, b'i', b'd', 0x07, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x62,
         b'O', b'k', 0xa0,
     ];
     assert_eq!(bytes, expected);
@@ -203,9 +209,9 @@ fn ok_frame_has_the_documented_bytes() {
 
 #[test]
 fn unknown_error_codes_decode_as_unknown() {
-    // {"v":2,"id":0,"body":{"Error":{"code":"Zzz"}}}
+    // {"v":3,"id":0,"body":{"Error":{"code":"Zzz"}}}
     let bytes: Vec<u8> = vec![
-        0xa3, 0x61, b'v', 0x02, 0x62, b'i', b'd', 0x00, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x65,
+        0xa3, 0x61, b'v', 0x03, 0x62, b'i', b'd', 0x00, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x65,
         b'E', b'r', b'r', b'o', b'r', 0xa1, 0x64, b'c', b'o', b'd', b'e', 0x63, b'Z', b'z', b'z',
     ];
     let frame = decode_relay_frame(&bytes).unwrap();

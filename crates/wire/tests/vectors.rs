@@ -17,7 +17,7 @@ use sealpost_wire::{
     ClientFrame, ErrorCode, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION, ReceiveId,
     RelayFrame, Request, Response, SendId, SendSecret, SignatureBytes, create_signature_input,
     decode_client_frame, decode_relay_frame, encode_client_frame, encode_relay_frame,
-    owner_signature_input, send_signature_input,
+    owner_signature_input, sender_session_signature_input,
 };
 use serde::{Deserialize, Serialize};
 
@@ -166,19 +166,18 @@ fn client_frames() -> Vec<(&'static str, ClientFrame)> {
                     send_id: send_id(),
                     send_secret: send_secret(),
                     envelope: vec![0xAB; 40],
-                    sender_signature: None,
                 },
             ),
         ),
         (
-            "send-secured",
+            "sender-session",
             client(
                 8,
-                Request::Send {
+                Request::SenderSession {
                     send_id: send_id(),
                     send_secret: send_secret(),
-                    envelope: vec![0xCD; 3],
-                    sender_signature: Some(signature()),
+                    sender_key: auth_key(),
+                    signature: signature(),
                 },
             ),
         ),
@@ -377,7 +376,10 @@ fn signature_inputs() -> Vec<(&'static str, Vec<u8>)> {
             "owner-secure",
             owner_signature_input(&nonce(), OwnerCommand::Secure(auth_key()), &receive_id()),
         ),
-        ("send", send_signature_input(&send_id(), b"envelope bytes")),
+        (
+            "sender-session",
+            sender_session_signature_input(&nonce(), &send_id(), &auth_key()),
+        ),
     ]
 }
 
@@ -497,5 +499,18 @@ fn a_version_1_ack_is_refused_as_an_unsupported_version_with_its_id() {
             version: 1,
             id: u64::MAX,
         })
+    );
+}
+
+/// A version-2 client's SEND to a secured mailbox (a sender signature on every SEND), as the
+/// version-2 vectors froze it.
+const VERSION_2_SIGNED_SEND: &str = "a36176026269640864626f6479a16453656e64a46773656e645f6964582022222222222222222222222222222222222222222222222222222222222222226b73656e645f7365637265745820666666666666666666666666666666666666666666666666666666666666666668656e76656c6f706543cdcdcd7073656e6465725f7369676e6174757265584044444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444";
+
+#[test]
+fn a_version_2_signed_send_is_refused_as_an_unsupported_version_with_its_id() {
+    let bytes = hex::decode(VERSION_2_SIGNED_SEND).expect("hex");
+    assert_eq!(
+        decode_client_frame(&bytes),
+        Err(sealpost_wire::DecodeError::UnsupportedVersion { version: 2, id: 8 })
     );
 }

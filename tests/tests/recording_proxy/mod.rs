@@ -31,6 +31,7 @@ fn name(request: &Request) -> Command {
         Request::Ack { .. } => "ACK",
         Request::Delete { .. } => "DELETE",
         Request::Secure { .. } => "SECURE",
+        Request::SenderSession { .. } => "SENDER-SESSION",
         Request::Send { .. } => "SEND",
         Request::BlobCreate { .. } => "BLOB-CREATE",
         Request::BlobPut { .. } => "BLOB-PUT",

@@ -284,9 +284,10 @@ async fn send_item(inner: &Arc<Inner>, item: &crate::store::OutboxItem) -> Resul
         .await
     {
         Ok(()) => Ok(()),
-        // Our SENDs are always signed with the key we announced; a SenderAuth refusal on the
-        // first attempts is the relay's SEND racing the peer's SECURE (its lookup saw the
-        // mailbox unsecured, its append saw it secured). Retrying the same bytes succeeds.
+        // Our SENDs always come with the key we announced (the relay client proves it once per
+        // connection and mailbox, a sender session, docs/relay-protocol.md § 4.4); a SenderAuth
+        // refusal on the first attempts is the relay's SEND racing the peer's SECURE (its lookup
+        // saw the mailbox unsecured, its append saw it secured). Retrying the same bytes succeeds.
         Err(sealpost_relay_client::ClientError::SenderUnauthorized) if item.attempts < 5 => {
             Err(SendFailure::Retry(false))
         }

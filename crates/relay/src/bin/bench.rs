@@ -9,6 +9,14 @@
 //!   `Ok`) and delivered (MESSAGE received), and latency percentiles.
 //! * `latency`: the same, but senders are paced to a fixed total rate (moderate load).
 //! * `idle`: opens many connections that only read HELLO and measures the relay's RSS.
+//! * `drain`: stores a backlog in one mailbox (`--backlog`, default 10 000), then one subscriber
+//!   subscribes and ACKs as it reads; reports the time from SUBSCRIBE to the last ACK's `Ok`.
+//!
+//! Mailboxes are secured to a sender key, as the app does after first contact, so every SEND
+//! carries the sender authentication an app's SEND carries (`--unsecured` for the old shape).
+//! Every load run reports the relay process's CPU time per delivered envelope (utime + stime of
+//! the relay over the measured interval, from `/proc/PID/stat`), which depends much less on
+//! what else runs on the machine than envelopes per second do.
 //!
 //! Timing: send→OK starts just before the sender encodes the SEND frame (the start instant is
 //! also written into the envelope) and stops when the sender's reader has decoded the `Ok`
@@ -33,7 +41,7 @@ use futures_util::{SinkExt, StreamExt};
 use sealpost_wire::{
     ClientFrame, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION, ReceiveId, Request, Response,
     SendId, SendSecret, create_signature_input, decode_relay_frame, encode_client_frame,
-    owner_signature_input, public_key, sign,
+    owner_signature_input, public_key, requests, sign,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -44,7 +52,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Load benchmark for sealpost-relay.
 #[derive(Debug, Parser, Clone)]
 struct Args {
-    /// What to run: throughput, latency, idle, idle-tcp (diagnostic) or all.
+    /// What to run: throughput, latency, drain, idle, idle-tcp (diagnostic) or all.
     #[arg(long, default_value = "all")]
     mode: String,
     /// Path of the relay binary (default: `sealpost-relay` beside this executable).
@@ -84,6 +92,12 @@ struct Args {
     /// Connections for the idle-memory run.
     #[arg(long, default_value_t = 10_000)]
     idle_connections: usize,
+    /// Leave the mailboxes unsecured: SENDs carry no sender authentication.
+    #[arg(long)]
+    unsecured: bool,
+    /// Envelopes stored before the subscriber of the drain run subscribes.
+    #[arg(long, default_value_t = 10_000)]
+    backlog: usize,
 }
 
 struct RelayProcess {
@@ -193,15 +207,25 @@ struct BenchMailbox {
     receive_id: ReceiveId,
     send_id: SendId,
     secret: [u8; 32],
+    /// The key the mailbox is secured to; `None` with `--unsecured`.
+    sender: Option<SigningKey>,
 }
 
-async fn create_mailboxes(addr: SocketAddr, count: usize) -> Result<Vec<BenchMailbox>> {
+fn random_key() -> Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+async fn create_mailboxes(
+    addr: SocketAddr,
+    count: usize,
+    secured: bool,
+) -> Result<Vec<BenchMailbox>> {
     let (mut ws, nonce) = connect(addr).await?;
     let mut mailboxes = Vec::with_capacity(count);
     for index in 0..count {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let auth = SigningKey::from_bytes(&seed);
+        let auth = random_key()?;
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("{e}"))?;
         let auth_key = public_key(&auth);
@@ -211,21 +235,60 @@ async fn create_mailboxes(addr: SocketAddr, count: usize) -> Result<Vec<BenchMai
             password: None,
             signature: sign(&auth, &create_signature_input(&nonce, &auth_key)),
         };
-        ws.send(frame(index as u64 + 1, request)).await?;
-        match reply(&mut ws).await? {
+        ws.send(frame(2 * index as u64 + 1, request)).await?;
+        let (receive_id, send_id) = match reply(&mut ws).await? {
             Response::Created {
                 receive_id,
                 send_id,
-            } => mailboxes.push(BenchMailbox {
-                auth,
-                receive_id,
-                send_id,
-                secret,
-            }),
+            } => (receive_id, send_id),
             other => bail!("create failed: {other:?}"),
-        }
+        };
+        let sender = if secured {
+            let sender = random_key()?;
+            let request = requests::secure(&nonce, &auth, receive_id, public_key(&sender));
+            ws.send(frame(2 * index as u64 + 2, request)).await?;
+            match reply(&mut ws).await? {
+                Response::Ok {} => Some(sender),
+                other => bail!("secure failed: {other:?}"),
+            }
+        } else {
+            None
+        };
+        mailboxes.push(BenchMailbox {
+            auth,
+            receive_id,
+            send_id,
+            secret,
+            sender,
+        });
     }
     Ok(mailboxes)
+}
+
+/// One SENDER-SESSION per secured mailbox on this connection (protocol version 3): after it,
+/// SENDs to those mailboxes carry no signature.
+async fn open_sender_sessions(
+    ws: &mut Ws,
+    nonce: &Nonce,
+    mailboxes: &[BenchMailbox],
+) -> Result<()> {
+    for (index, mailbox) in mailboxes.iter().enumerate() {
+        let Some(sender) = &mailbox.sender else {
+            continue;
+        };
+        let request = requests::sender_session(
+            nonce,
+            mailbox.send_id,
+            SendSecret::new(mailbox.secret),
+            sender,
+        );
+        ws.send(frame(u64::MAX - index as u64, request)).await?;
+        match reply(ws).await? {
+            Response::Ok {} => {}
+            other => bail!("sender session refused: {other:?}"),
+        }
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -344,7 +407,8 @@ async fn sender(
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
-    let (ws, _) = connect(addr).await?;
+    let (mut ws, nonce) = connect(addr).await?;
+    open_sender_sessions(&mut ws, &nonce, &mailboxes).await?;
     let (mut sink, mut source) = ws.split();
     let permits = Arc::new(tokio::sync::Semaphore::new(args.in_flight));
     let started: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
@@ -389,12 +453,7 @@ async fn sender(
         let start = epoch.elapsed().as_micros() as u64;
         let mut envelope = vec![0xa5u8; args.envelope_bytes.max(8)];
         envelope[..8].copy_from_slice(&start.to_be_bytes());
-        let request = Request::Send {
-            send_id: mailbox.send_id,
-            send_secret: SendSecret::new(mailbox.secret),
-            envelope,
-            sender_signature: None,
-        };
+        let request = requests::send(mailbox.send_id, SendSecret::new(mailbox.secret), envelope);
         started.lock().unwrap().insert(id, start);
         sink.send(frame(id, request)).await?;
     }
@@ -406,7 +465,7 @@ async fn sender(
 async fn load_run(args: &Args, paced: bool) -> Result<()> {
     let relay = start_relay(args)?;
     let total = args.subscribers * args.mailboxes_per_subscriber;
-    let mailboxes = create_mailboxes(relay.addr, total).await?;
+    let mailboxes = create_mailboxes(relay.addr, total, !args.unsecured).await?;
     let stats = Arc::new(Stats::default());
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -489,13 +548,28 @@ async fn load_run(args: &Args, paced: bool) -> Result<()> {
         deliver.len()
     );
     if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        let delivered = stats.delivered.load(Ordering::Relaxed).max(1);
         println!(
-            "  relay CPU {:.0}% of one core; relay RSS {} KiB",
+            "  relay CPU {:.0}% of one core, {:.1} µs per delivered envelope; relay RSS {} KiB",
             (after - before) as f64 / 100.0 / elapsed * 100.0,
+            (after - before) as f64 * 10_000.0 / delivered as f64,
             rss.unwrap_or(0)
         );
     }
+    println!("  load: {}", load_average());
     Ok(())
+}
+
+/// The machine's load average, as `uptime` shows it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|line| {
+            line.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -512,6 +586,137 @@ fn process_cpu_ticks(pid: u32) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// Stores `--backlog` envelopes in one mailbox, then times one subscriber draining it: from
+/// SUBSCRIBE until the `Ok` of the ACK that covers the last envelope.
+async fn drain_run(args: &Args) -> Result<()> {
+    let relay = start_relay(args)?;
+    let mailbox = create_mailboxes(relay.addr, 1, !args.unsecured)
+        .await?
+        .remove(0);
+    let (mut ws, nonce) = connect(relay.addr).await?;
+    open_sender_sessions(&mut ws, &nonce, std::slice::from_ref(&mailbox)).await?;
+    let (mut sink, mut source) = ws.split();
+    let backlog = args.backlog;
+    let fill_started = Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut answered = 0usize;
+        while answered < backlog {
+            match source.next().await {
+                Some(Ok(Message::Binary(bytes))) => {
+                    let frame_in = decode_relay_frame(&bytes)?;
+                    if frame_in.id == 0 {
+                        continue;
+                    }
+                    if !matches!(frame_in.body, Response::Ok {}) {
+                        bail!("send failed: {:?}", frame_in.body);
+                    }
+                    answered += 1;
+                }
+                Some(Ok(_)) => continue,
+                _ => bail!("closed while filling"),
+            }
+        }
+        Ok(source)
+    });
+    for index in 0..backlog {
+        let mut envelope = vec![0xa5u8; args.envelope_bytes.max(8)];
+        envelope[..8].copy_from_slice(&(index as u64).to_be_bytes());
+        let request = requests::send(mailbox.send_id, SendSecret::new(mailbox.secret), envelope);
+        sink.feed(frame(index as u64 + 1, request)).await?;
+        if index % 64 == 63 {
+            sink.flush().await?;
+        }
+    }
+    sink.flush().await?;
+    let _source = reader.await??;
+    let filled_in = fill_started.elapsed();
+    let (mut ws, nonce) = connect(relay.addr).await?;
+    let cpu_before = process_cpu_ticks(relay.child.id());
+    let started = Instant::now();
+    ws.send(frame(
+        1,
+        requests::subscribe(&nonce, &mailbox.auth, mailbox.receive_id),
+    ))
+    .await?;
+    let mut delivered = 0usize;
+    let mut acked = 0usize;
+    let mut acks_answered = 0usize;
+    let mut acks_sent = 0usize;
+    let mut unacked: Vec<MessageId> = Vec::new();
+    let mut next_id = 1u64;
+    while acked < backlog || acks_answered < acks_sent {
+        let ready = if unacked.is_empty() {
+            Some(ws.next().await)
+        } else {
+            futures_util::FutureExt::now_or_never(ws.next())
+        };
+        let Some(next) = ready else {
+            acked += unacked.len();
+            next_id += 1;
+            let request = requests::ack(
+                &nonce,
+                &mailbox.auth,
+                mailbox.receive_id,
+                std::mem::take(&mut unacked),
+            );
+            ws.send(frame(next_id, request)).await?;
+            acks_sent += 1;
+            continue;
+        };
+        let Some(Ok(Message::Binary(bytes))) = next else {
+            match next {
+                Some(Ok(_)) => continue,
+                _ => bail!("closed while draining"),
+            }
+        };
+        let frame_in = decode_relay_frame(&bytes)?;
+        match frame_in.body {
+            Response::Message { message_id, .. } => {
+                delivered += 1;
+                unacked.push(message_id);
+            }
+            Response::Ok {} if frame_in.id > 1 => acks_answered += 1,
+            Response::Ok {} => {}
+            other => bail!("drain: unexpected {other:?}"),
+        }
+    }
+    let took = started.elapsed();
+    let cpu_after = process_cpu_ticks(relay.child.id());
+    println!(
+        "drain: {} envelopes of {} B stored in {:.2} s; drained (SUBSCRIBE → last ACK Ok) in \
+         {:.2} s, {:.0} env/s, {} ACK frames; window {}",
+        delivered,
+        args.envelope_bytes,
+        filled_in.as_secs_f64(),
+        took.as_secs_f64(),
+        delivered as f64 / took.as_secs_f64(),
+        acks_sent,
+        hello_window(relay.addr).await.unwrap_or(0),
+    );
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        println!(
+            "  relay CPU during the drain {:.2} s ({:.1} µs per envelope)",
+            (after - before) as f64 / 100.0,
+            (after - before) as f64 * 10_000.0 / delivered.max(1) as f64
+        );
+    }
+    println!("  load: {}", load_average());
+    Ok(())
+}
+
+/// The push window a relay announces in HELLO.
+async fn hello_window(addr: SocketAddr) -> Result<u16> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}")).await?;
+    while let Some(Ok(message)) = ws.next().await {
+        if let Message::Binary(bytes) = message
+            && let Response::Hello { window, .. } = decode_relay_frame(&bytes)?.body
+        {
+            return Ok(window);
+        }
+    }
+    bail!("no HELLO")
 }
 
 async fn idle_run(args: &Args) -> Result<()> {
@@ -573,9 +778,11 @@ async fn main() -> Result<()> {
         "throughput" => load_run(&args, false).await?,
         "latency" => load_run(&args, true).await?,
         "idle" | "idle-tcp" => idle_run(&args).await?,
+        "drain" => drain_run(&args).await?,
         "all" => {
             load_run(&args, false).await?;
             load_run(&args, true).await?;
+            drain_run(&args).await?;
             idle_run(&args).await?;
         }
         other => bail!("unknown mode {other}"),

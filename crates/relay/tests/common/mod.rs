@@ -12,8 +12,7 @@ use sealpost_relay::{Database, Limits, Relay, RelayConfig, RelayHandle};
 use sealpost_wire::{
     AuthPublicKey, ClientFrame, ErrorCode, MessageId, Nonce, OwnerCommand, PROTOCOL_VERSION,
     ReceiveId, RelayFrame, Request, Response, SendId, SendSecret, create_signature_input,
-    decode_relay_frame, encode_client_frame, owner_signature_input, public_key,
-    send_signature_input, sign,
+    decode_relay_frame, encode_client_frame, owner_signature_input, public_key, sign,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -215,6 +214,7 @@ pub fn random32() -> [u8; 32] {
 }
 
 /// The owner's and a sender's view of one mailbox.
+#[derive(Clone)]
 pub struct Mailbox {
     pub auth: SigningKey,
     pub receive_id: ReceiveId,
@@ -481,20 +481,23 @@ impl Client {
             send_id: mailbox.send_id,
             send_secret: SendSecret::new(mailbox.secret),
             envelope: envelope.to_vec(),
-            sender_signature: None,
         }
     }
 
-    pub fn signed_send_request(mailbox: &Mailbox, sender: &SigningKey, envelope: &[u8]) -> Request {
-        Request::Send {
-            send_id: mailbox.send_id,
-            send_secret: SendSecret::new(mailbox.secret),
-            envelope: envelope.to_vec(),
-            sender_signature: Some(sign(
-                sender,
-                &send_signature_input(&mailbox.send_id, envelope),
-            )),
-        }
+    /// SENDER-SESSION for `mailbox` with `sender`, signed over this connection's nonce.
+    pub fn sender_session_request(&self, mailbox: &Mailbox, sender: &SigningKey) -> Request {
+        sealpost_wire::requests::sender_session(
+            &self.nonce,
+            mailbox.send_id,
+            SendSecret::new(mailbox.secret),
+            sender,
+        )
+    }
+
+    /// Opens a sender session for `mailbox` on this connection; panics unless the relay says `Ok`.
+    pub async fn open_sender_session(&mut self, mailbox: &Mailbox, sender: &SigningKey) {
+        let request = self.sender_session_request(mailbox, sender);
+        assert_eq!(self.request(request).await, Response::Ok {});
     }
 
     pub async fn send(&mut self, mailbox: &Mailbox, envelope: &[u8]) -> Response {

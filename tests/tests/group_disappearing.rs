@@ -226,3 +226,64 @@ async fn concurrent_timer_changes_by_two_admins_converge() {
     let got = wait_for_text(&t.alice, &id, "under the agreed timer").await;
     assert_eq!(got.timer_seconds, Some(agreed));
 }
+
+/// A file sent while the group's timer is on carries it like a text (`docs/engine.md`
+/// § Disappearing messages): every member stores it with its expiry, and once that has passed
+/// the file (its row and message) is gone from every member, sender included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_file_sent_under_the_timer_expires_on_every_member() {
+    let t = trio().await;
+    let id = group_of_three(&t).await;
+    wait_introduced(&t).await;
+    t.alice
+        .engine
+        .set_group_timer(&id, FIVE_MINUTES)
+        .await
+        .unwrap();
+    for member in [&t.bob, &t.carol] {
+        wait_until("the member has the group's timer", || async {
+            timer_of(member, &id).await == FIVE_MINUTES
+        })
+        .await;
+    }
+    let file = sealpost_client::engine::OutgoingFile {
+        file_name: "zqfleeting.txt".into(),
+        media_type: "text/plain".into(),
+        bytes: b"a small file, sent inside the message".to_vec(),
+    };
+    t.alice
+        .engine
+        .send_group_attachment(&id, file)
+        .await
+        .unwrap();
+    let files = |client: &Client| {
+        let engine = client.engine.clone();
+        let id = id.clone();
+        async move { engine.get_group_attachments(&id).await.unwrap() }
+    };
+    for member in [&t.alice, &t.bob, &t.carol] {
+        wait_until("the member has the file", || async {
+            !files(member).await.is_empty()
+        })
+        .await;
+        let message = wait_for_text(member, &id, "zqfleeting.txt").await;
+        assert_eq!(
+            message.timer_seconds,
+            Some(FIVE_MINUTES),
+            "it carries the timer"
+        );
+        assert!(message.expires_at.is_some());
+    }
+    t.alice.wait_outbox_empty().await;
+    for member in [&t.alice, &t.bob, &t.carol] {
+        member.engine.clock().advance(Duration::from_secs(600));
+        assert!(
+            !texts(member, &id)
+                .await
+                .iter()
+                .any(|m| m.text == "zqfleeting.txt"),
+            "the file's message is gone"
+        );
+        assert!(files(member).await.is_empty(), "the file is gone");
+    }
+}

@@ -1,14 +1,16 @@
 //! Shared harness of Sealpost's integration tests, so that each piece exists once: unique
 //! profile names and the keychain clean-up guard ([`profile`]), relays on 127.0.0.1:0 in this
 //! process or as child processes ([`relay`], [`process`]), engines on the real OS keychain and the
-//! two-client fixture ([`client`]), the three-member group fixture ([`groups`]), what a hostile relay does to a mailbox ([`hostile`]), and
-//! bounded waits ([`wait`]).
+//! two-client fixture ([`client`]), the three-member group fixture ([`groups`]), what a hostile
+//! relay does to a mailbox ([`hostile`]), bounded waits ([`wait`]), and what the bench binaries
+//! share ([`bench`]).
 //!
 //! Tests that use the keychain run under `scripts/with-keyring.sh` and fail, never skip, without
 //! one. This crate is only ever a dev-dependency (and a dependency of the test package's helper
 //! binaries); nothing shipped links it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bench;
 pub mod client;
 pub mod groups;
 pub mod hostile;

@@ -701,14 +701,24 @@ fn send_group_pointer(
     if row.inline_bytes.is_none() {
         recipients.truncate(row.grants.len());
     }
+    // The file carries the group's timer as it is now, like a group text (`docs/engine.md`
+    // § Disappearing messages): every member deletes it, chunk files included, when it expires.
+    let timer = group.replica.state.timer_setting();
     store.transaction(|store| -> Result<(), EngineError> {
-        let message = store.insert_outgoing_group_text(id, me, &row.file_name, &recipients, now)?;
+        let message = store.insert_outgoing_timed_group_text(
+            id,
+            me,
+            &row.file_name,
+            &recipients,
+            timer,
+            now,
+        )?;
         store.link_attachment_group_message(row.id, message.id)?;
         for (grant, member) in recipients.iter().enumerate() {
             let body = Body::GroupAttachment {
                 group_id: id,
                 seq: message.seq,
-                pointer: outgoing_pointer(row, grant, None)?,
+                pointer: outgoing_pointer(row, grant, timer.map(DisappearingTimer::seconds))?,
             };
             super::groups::fan_out(inner, store, &[*member], &body, Some(message.id))?;
         }

@@ -1058,10 +1058,25 @@ fn receive_attachment(
         return Ok(Err("a file pointer out of its bounds".into()));
     };
     row.chat = AttachmentChat::Group(id);
+    // The timer the author sent it with (§ Disappearing messages): it expires with its text.
+    let timer = match pointer.timer_secs {
+        None => None,
+        Some(seconds) => match DisappearingTimer::from_seconds(seconds) {
+            Some(timer) => Some(timer),
+            None => return Ok(Err(format!("a file with an unknown timer of {seconds} s"))),
+        },
+    };
     let sent_at = UnixMillis(i64::try_from(sent_at_ms).unwrap_or(0));
     let stored = store.transaction(|store| -> Result<Option<GroupMessage>, StoreError> {
-        let Some(message) =
-            store.store_incoming_group_text(id, sender, seq, &row.file_name, sent_at, now)?
+        let Some(message) = store.store_incoming_timed_group_text(
+            id,
+            sender,
+            seq,
+            &row.file_name,
+            timer,
+            sent_at,
+            now,
+        )?
         else {
             return Ok(None);
         };

@@ -209,6 +209,16 @@ pub(super) fn set_timer_change_in(
     Ok(())
 }
 
+/// An expired group text as read before its deletion: its id, group, search rowid (if indexed),
+/// text (to take its tokens out of the index) and the file it carries (if any).
+type ExpiredGroupRow = (
+    MessageId,
+    GroupId,
+    Option<i64>,
+    String,
+    Option<AttachmentId>,
+);
+
 /// The group half of [`Store::delete_expired`], in its transaction: every group text whose
 /// `expires_at` has passed leaves the search index (its tokens out of the pages), then its row
 /// (its copies and outbox rows with it: an expired text not yet sent is not sent), and the
@@ -217,18 +227,25 @@ fn delete_expired_group_messages_in(
     connection: &Connection,
     now: UnixMillis,
 ) -> Result<Vec<ExpiredMessage>, StoreError> {
-    let expired: Vec<(MessageId, GroupId, Option<i64>, String)> = {
+    let expired: Vec<ExpiredGroupRow> = {
         let mut statement = connection.prepare_cached(
-            "SELECT m.id, m.group_id, d.rowid, m.body FROM group_messages m
+            "SELECT m.id, m.group_id, d.rowid, m.body, a.id FROM group_messages m
              LEFT JOIN search_documents d ON d.group_message_id = m.id
+             LEFT JOIN attachments a ON a.group_message_id = m.id
              WHERE m.expires_at IS NOT NULL AND m.expires_at <= ?1",
         )?;
         let rows = statement.query_map(params![now], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    for (message, _, rowid, body) in &expired {
+    for (message, _, rowid, body, _) in &expired {
         if let Some(rowid) = rowid {
             super::search::unindex_row_in(connection, *rowid, body)?;
         }
@@ -236,7 +253,7 @@ fn delete_expired_group_messages_in(
             .prepare_cached("DELETE FROM group_messages WHERE id = ?1")?
             .execute(params![message])?;
     }
-    let mut groups: Vec<GroupId> = expired.iter().map(|(_, group, _, _)| *group).collect();
+    let mut groups: Vec<GroupId> = expired.iter().map(|(_, group, ..)| *group).collect();
     groups.sort_unstable();
     groups.dedup();
     for group in groups {
@@ -249,10 +266,10 @@ fn delete_expired_group_messages_in(
     }
     Ok(expired
         .into_iter()
-        .map(|(id, group, _, _)| ExpiredMessage {
+        .map(|(id, group, _, _, attachment)| ExpiredMessage {
             id,
             chat: ExpiredChat::Group(group),
-            attachment: None,
+            attachment,
         })
         .collect())
 }

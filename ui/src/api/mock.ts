@@ -368,27 +368,36 @@ function outgoingFile(args: Record<string, unknown>): { name: string; mediaType:
   };
 }
 
-/** The card of a file the user sent with its message: complete at once (the mock has no transfer), stored and announced. */
+/**
+ * The card of a file the user sent with its message `messageId`, stored. The mock has no
+ * transfer, but it reports the file as the engine does (docs/engine.md § Attachments): first the
+ * upload, without its message (what the command returns), then, complete, linked to its message;
+ * that link is what makes the open conversation load the message.
+ */
 function sentAttachment(
   file: { name: string; mediaType: string; bytes: Uint8Array },
-  owner: Pick<Attachment, "contactId" | "groupId" | "messageId">,
+  owner: Pick<Attachment, "contactId" | "groupId">,
+  messageId: string,
 ): Attachment {
-  const attachment: Attachment = {
+  const upload: Attachment = {
     id: nextId("a_"),
     ...owner,
+    messageId: null,
     outgoing: true,
     fileName: file.name,
     mediaType: file.mediaType,
     size: file.bytes.length,
     isImage: ["image/png", "image/jpeg", "image/webp"].includes(file.mediaType),
-    state: "complete",
+    state: "uploading",
     doneChunks: 0,
-    totalChunks: 0,
+    totalChunks: 1,
     error: null,
   };
-  mockAttachments.push(attachment);
-  emit("attachment-updated", { attachment });
-  return { ...attachment };
+  emit("attachment-updated", { attachment: { ...upload } });
+  const done: Attachment = { ...upload, messageId, state: "complete", doneChunks: 1 };
+  mockAttachments.push(done);
+  emit("attachment-updated", { attachment: { ...done } });
+  return upload;
 }
 
 function contact(contactId: unknown): ContactRecord {
@@ -550,7 +559,7 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
     const file = outgoingFile(args);
     const message = pushMessage(record, true, file.name, Date.now(), "queued");
     scheduleDelivery(record, message);
-    return sentAttachment(file, { contactId: record.chat.contactId, groupId: null, messageId: message.id });
+    return sentAttachment(file, { contactId: record.chat.contactId, groupId: null }, message.id);
   },
 
   get_attachments: (args): Attachment[] =>
@@ -911,7 +920,7 @@ handlers.send_group_attachment = (args): Attachment => {
   const sendText = handlers.send_group_message;
   if (sendText === undefined) fail("invalid_input", "no group mock");
   const message = sendText({ groupId: args.groupId, text: file.name }) as { id: string };
-  return sentAttachment(file, { contactId: null, groupId: String(args.groupId), messageId: message.id });
+  return sentAttachment(file, { contactId: null, groupId: String(args.groupId) }, message.id);
 };
 handlers.get_group_attachments = (args): Attachment[] =>
   mockAttachments.filter((a) => a.groupId === args.groupId).map((a) => ({ ...a }));

@@ -11,7 +11,7 @@ import type { Chat, Group, GroupMessage } from "../api/types";
 import { I18nProvider, translate } from "../i18n";
 import { AUTHOR_TONES, authorTone, rosterLineText } from "../lib/groups";
 import { GroupMessageRow } from "./GroupView";
-import { offeredFile, startMock } from "../test/support";
+import { offeredFile, openGroup, startMock } from "../test/support";
 
 const CONTROLS = /[\u202A-\u202E\u2066-\u2069]/;
 const t = (key: Parameters<typeof translate>[1], params?: Record<string, string | number>) =>
@@ -29,12 +29,6 @@ async function contactId(name: string): Promise<string> {
 
 function message(fields: Partial<GroupMessage>): GroupMessage {
   return groupText({ id: "gm1", authorKey: "k_a", outgoing: false, seq: 1, text: "hi", sentAt: Date.now(), state: "delivered", ...fields });
-}
-
-async function openGroup(name: string) {
-  const row = await screen.findByText(name, { selector: "[data-testid='group-row-name']" });
-  fireEvent.click(row.closest("[data-testid='group-row']") ?? document.body);
-  return await screen.findByTestId("group-view");
 }
 
 describe("group helpers", () => {

@@ -1,9 +1,9 @@
 /**
  * Set-up shared by the component tests (not a test file itself: vitest runs `*.test.ts(x)` only):
- * the mock backend in a named scenario, the Settings dialog drawn on its own, and a file card to
- * draw.
+ * the mock backend in a named scenario, opening a group in the app, the Settings dialog drawn on
+ * its own, and a file card to draw.
  */
-import { render } from "@testing-library/preact";
+import { fireEvent, render, screen } from "@testing-library/preact";
 import { controls, mockInvoke } from "../api/mock";
 import type { AppStatus, Attachment } from "../api/types";
 import { I18nProvider } from "../i18n";
@@ -19,6 +19,13 @@ export function useScenario(scenario: string): void {
 export function startMock(scenario = "demo"): void {
   localStorage.setItem("sealpost.locale", "en");
   useScenario(scenario);
+}
+
+/** Opens the group named `name` from the app's list (the app is rendered); resolves to its view. */
+export async function openGroup(name: string): Promise<HTMLElement> {
+  const row = await screen.findByText(name, { selector: "[data-testid='group-row-name']" });
+  fireEvent.click(row.closest("[data-testid='group-row']") ?? document.body);
+  return await screen.findByTestId("group-view");
 }
 
 /** The Settings dialog alone, for the mock's current profile. */

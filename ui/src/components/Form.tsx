@@ -1,5 +1,5 @@
 /**
- * What the forms and small dialogs share: one command at a time with its error
+ * What the forms and small dialogs share: the state of their command, busy and its error
  * ({@link useCommand}), a labelled text field ({@link TextField}), a dialog that is one form with
  * Cancel and a submit button ({@link FormDialog}), and the small one that saves a change
  * ({@link SaveDialog}). Only lazily loaded screens use it (lib/lazy.test.tsx: dialogs stay out of
@@ -12,10 +12,10 @@ import { Dialog } from "./Dialog";
 import { ErrorText } from "./ErrorText";
 
 /**
- * One command at a time for a form or a dialog: `busy` while it runs, its failure in `error`
- * (cleared when the next one starts; drawn by ErrorText). A failure frees the form again; so does
- * a success, unless the run asks `{ staysBusy: true }`: the form closes or moves on then, and
- * cannot be sent twice meanwhile. `run` never rejects.
+ * A form's or a dialog's command: `busy` while it runs (the caller disables its buttons, so one
+ * runs at a time), its failure in `error` (cleared when the next one starts; drawn by ErrorText).
+ * A failure frees the form again; so does a success, unless the run asks `{ staysBusy: true }`:
+ * the form closes or moves on then, and cannot be sent twice meanwhile. `run` never rejects.
  */
 export function useCommand() {
   const [busy, setBusy] = useState(false);

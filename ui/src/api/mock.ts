@@ -356,6 +356,50 @@ function mockAttachment(id: unknown): Attachment {
   return { ...found };
 }
 
+/** The file of `send_attachment` / `send_group_attachment` as the app passes it (an OutgoingFile). */
+function outgoingFile(args: Record<string, unknown>): { name: string; mediaType: string; bytes: Uint8Array } {
+  const file = (args.file ?? {}) as { fileName?: unknown; mediaType?: unknown; bytes?: unknown };
+  const bytes = file.bytes instanceof Uint8Array ? file.bytes : new Uint8Array(0);
+  if (bytes.length > 100 * 1024 * 1024) fail("attachment_too_large", "file too large");
+  return {
+    name: typeof file.fileName === "string" ? file.fileName : "file",
+    mediaType: typeof file.mediaType === "string" ? file.mediaType : "application/octet-stream",
+    bytes,
+  };
+}
+
+/**
+ * The card of a file the user sent with its message `messageId`, stored. The mock has no
+ * transfer, but it reports the file as the engine does (docs/engine.md § Attachments): first the
+ * upload, without its message (what the command returns), then, complete, linked to its message;
+ * that link is what makes the open conversation load the message.
+ */
+function sentAttachment(
+  file: { name: string; mediaType: string; bytes: Uint8Array },
+  owner: Pick<Attachment, "contactId" | "groupId">,
+  messageId: string,
+): Attachment {
+  const upload: Attachment = {
+    id: nextId("a_"),
+    ...owner,
+    messageId: null,
+    outgoing: true,
+    fileName: file.name,
+    mediaType: file.mediaType,
+    size: file.bytes.length,
+    isImage: ["image/png", "image/jpeg", "image/webp"].includes(file.mediaType),
+    state: "uploading",
+    doneChunks: 0,
+    totalChunks: 1,
+    error: null,
+  };
+  emit("attachment-updated", { attachment: { ...upload } });
+  const done: Attachment = { ...upload, messageId, state: "complete", doneChunks: 1 };
+  mockAttachments.push(done);
+  emit("attachment-updated", { attachment: { ...done } });
+  return upload;
+}
+
 function contact(contactId: unknown): ContactRecord {
   const record = typeof contactId === "string" ? state.contacts.get(contactId) : undefined;
   if (record === undefined) fail("contact_not_found", "no such contact");
@@ -512,31 +556,10 @@ const handlers: Record<string, (args: Record<string, unknown>) => unknown> = {
 
   send_attachment: (args): Attachment => {
     const record = contact(args.contactId);
-    const file = (args.file ?? {}) as { fileName?: unknown; mediaType?: unknown; bytes?: unknown };
-    const bytes = file.bytes instanceof Uint8Array ? file.bytes : new Uint8Array(0);
-    if (bytes.length > 100 * 1024 * 1024) fail("attachment_too_large", "file too large");
-    const name = typeof file.fileName === "string" ? file.fileName : "file";
-    const message = pushMessage(record, true, name, Date.now(), "queued");
+    const file = outgoingFile(args);
+    const message = pushMessage(record, true, file.name, Date.now(), "queued");
     scheduleDelivery(record, message);
-    const mediaType = typeof file.mediaType === "string" ? file.mediaType : "application/octet-stream";
-    const attachment: Attachment = {
-      id: nextId("a_"),
-      contactId: record.chat.contactId,
-      groupId: null,
-      messageId: message.id,
-      outgoing: true,
-      fileName: name,
-      mediaType,
-      size: bytes.length,
-      isImage: ["image/png", "image/jpeg", "image/webp"].includes(mediaType),
-      state: "complete",
-      doneChunks: 0,
-      totalChunks: 0,
-      error: null,
-    };
-    mockAttachments.push(attachment);
-    emit("attachment-updated", { attachment });
-    return { ...attachment };
+    return sentAttachment(file, { contactId: record.chat.contactId, groupId: null }, message.id);
   },
 
   get_attachments: (args): Attachment[] =>
@@ -893,30 +916,11 @@ handlers.restore_backup = (args): null => {
 Object.assign(handlers, groupHandlers(groupContext));
 // A group's file: its message (the file name) through the group mock, the card here.
 handlers.send_group_attachment = (args): Attachment => {
-  const file = (args.file ?? {}) as { fileName?: unknown; mediaType?: unknown; bytes?: unknown };
-  const name = typeof file.fileName === "string" ? file.fileName : "file";
+  const file = outgoingFile(args);
   const sendText = handlers.send_group_message;
   if (sendText === undefined) fail("invalid_input", "no group mock");
-  const message = sendText({ groupId: args.groupId, text: name }) as { id: string };
-  const mediaType = typeof file.mediaType === "string" ? file.mediaType : "application/octet-stream";
-  const attachment: Attachment = {
-    id: nextId("a_"),
-    contactId: null,
-    groupId: String(args.groupId),
-    messageId: message.id,
-    outgoing: true,
-    fileName: name,
-    mediaType,
-    size: Array.isArray(file.bytes) ? file.bytes.length : 0,
-    isImage: ["image/png", "image/jpeg", "image/webp"].includes(mediaType),
-    state: "complete",
-    doneChunks: 0,
-    totalChunks: 0,
-    error: null,
-  };
-  mockAttachments.push(attachment);
-  emit("attachment-updated", { attachment });
-  return { ...attachment };
+  const message = sendText({ groupId: args.groupId, text: file.name }) as { id: string };
+  return sentAttachment(file, { contactId: null, groupId: String(args.groupId) }, message.id);
 };
 handlers.get_group_attachments = (args): Attachment[] =>
   mockAttachments.filter((a) => a.groupId === args.groupId).map((a) => ({ ...a }));

@@ -75,18 +75,13 @@ function member(rec: GroupRecord, key: string): GroupMember {
   return found;
 }
 
-function push(
-  rec: GroupRecord,
-  fields: Partial<GroupMessage> & Pick<GroupMessage, "authorKey" | "text" | "sentAt">,
-  ctx: GroupMockContext,
+/** A group text as it is before anyone's copy moved: no author name, no roster change, no timer; `fields` say the rest. */
+export function groupText(
+  fields: Partial<GroupMessage> & Pick<GroupMessage, "id" | "authorKey" | "outgoing" | "seq" | "text" | "sentAt" | "state">,
 ): GroupMessage {
-  const message: GroupMessage = {
-    id: ctx.nextId("gm_"),
+  return {
     authorName: null,
-    outgoing: fields.authorKey === MOCK_OWN_KEY,
     isRosterChange: false,
-    seq: rec.nextSeq++,
-    state: fields.authorKey === MOCK_OWN_KEY ? "queued" : "delivered",
     recipients: 0,
     deliveredTo: 0,
     readBy: 0,
@@ -94,6 +89,20 @@ function push(
     expiresAt: null,
     ...fields,
   };
+}
+
+function push(
+  rec: GroupRecord,
+  fields: Partial<GroupMessage> & Pick<GroupMessage, "authorKey" | "text" | "sentAt">,
+  ctx: GroupMockContext,
+): GroupMessage {
+  const message = groupText({
+    id: ctx.nextId("gm_"),
+    outgoing: fields.authorKey === MOCK_OWN_KEY,
+    seq: rec.nextSeq++,
+    state: fields.authorKey === MOCK_OWN_KEY ? "queued" : "delivered",
+    ...fields,
+  });
   rec.messages.push(message);
   rec.lastActivity = Math.max(rec.lastActivity, fields.sentAt);
   if (!message.outgoing && !message.isRosterChange && message.state !== "read") rec.group.unreadCount += 1;

@@ -9,6 +9,7 @@ import { useI18n } from "../i18n";
 import { generatePassphrase } from "../lib/passphrase";
 import { copyText } from "./copy";
 import { ErrorText } from "./ErrorText";
+import { useCommand } from "./Form";
 
 /** Whole percent of a progress event. */
 export function percentOf(progress: BackupProgress | null): number {
@@ -46,8 +47,7 @@ export function BackupSection() {
   const [typed, setTyped] = useState("");
   const [confirm, setConfirm] = useState("");
   const [path, setPath] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run } = useCommand();
   const [done, setDone] = useState<BackupSummary | null>(null);
   const [copied, setCopied] = useState(false);
   const progress = useBackupProgress(busy);
@@ -55,22 +55,16 @@ export function BackupSection() {
   const mismatch = mode === "typed" && confirm !== "" && typed !== confirm;
   const ready = mode === "generated" ? written : typed !== "" && typed === confirm;
 
-  const submit = async (event: Event) => {
+  const submit = (event: Event) => {
     event.preventDefault();
     if (busy || !ready) return;
-    setBusy(true);
-    setError(null);
     setDone(null);
-    try {
+    void run(async () => {
       const summary = await exportBackup({ path: path.trim(), passphrase: mode === "generated" ? generated : typed });
       setDone(summary);
       setTyped("");
       setConfirm("");
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

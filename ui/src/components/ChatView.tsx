@@ -2,7 +2,6 @@
  * One conversation: header, key-change banner, history with paging back when scrolled to the top,
  * delivery states, and the composer. Message text is rendered as text nodes only.
  */
-import { Fragment } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import {
   acceptKeyChange,
@@ -16,7 +15,8 @@ import {
 import { subscribeAll } from "../api/events";
 import type { Chat, Message, SearchHit } from "../api/types";
 import { useI18n } from "../i18n";
-import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
+import { filesOf, isNearBottom, NEAR_TOP_PX, useReadWhenSeen, useScrollToResult } from "../lib/conversation";
+import { formatDateTime } from "../lib/format";
 import {
   applyMessageState,
   mergeMessages,
@@ -26,25 +26,19 @@ import {
   TIMER_SETTINGS,
   timerKey,
 } from "../lib/messages";
-import { AttachmentCard, sendFiles, useAttachments } from "./Attachments";
+import { sendFiles, useAttachments } from "./Attachments";
 import type { Attachment } from "../api/types";
 import { Avatar } from "./Avatar";
 import { Composer } from "./Composer";
-import { Highlighted } from "./Highlighted";
 import { ErrorText } from "./ErrorText";
 import { IconMore, IconShield, IconShieldSmall, IconWarning, StateGlyph } from "./Icons";
 import { MenuButton } from "./Menu";
+import { HistoryScroller, MessageBody, MessageList, messageRowAttributes, MessageTimes, PendingUploads, TimerTag } from "./MessageParts";
 
 /** Messages fetched per page. */
 export const PAGE_SIZE = 40;
-const NEAR_TOP_PX = 120;
-const NEAR_BOTTOM_PX = 80;
-const GROUP_GAP_MS = 3 * 60_000;
 
 type ScrollIntent = { kind: "bottom" } | { kind: "keep"; fromBottom: number } | null;
-
-/** Older pages loaded at most to reach a search result. */
-const MAX_PAGES_TO_RESULT = 100;
 
 export function ChatView({
   chat,
@@ -66,23 +60,19 @@ export function ChatView({
   onChanged: () => void;
   notify: (text: string) => void;
 }) {
-  const { t, locale } = useI18n();
+  const { t } = useI18n();
   const contactId = chat.contactId;
   const [messages, setMessages] = useState<Message[]>([]);
   const [hasMore, setHasMore] = useState(false);
   const [loading, setLoading] = useState<"initial" | "older" | null>("initial");
   const [loadError, setLoadError] = useState<unknown>(null);
   const [actionError, setActionError] = useState<unknown>(null);
-  const [focusTick, setFocusTick] = useState(0);
   const [newBelow, setNewBelow] = useState(false);
   const scroller = useRef<HTMLDivElement>(null);
   const intent = useRef<ScrollIntent>({ kind: "bottom" });
   const loadingRef = useRef(false);
 
-  const nearBottom = () => {
-    const el = scroller.current;
-    return el === null || el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
-  };
+  const nearBottom = () => isNearBottom(scroller.current);
 
   // First page.
   useEffect(() => {
@@ -127,21 +117,15 @@ export function ChatView({
   }, [contactId, hasMore, messages]);
 
   // Opened at a search result: load older pages until it is there, then show it.
-  const pagesToResult = useRef(0);
-  useEffect(() => {
-    const target = foundAt?.messageId ?? null;
-    if (target === null || loading !== null) return;
-    if (messages.some((m) => m.id === target)) {
-      intent.current = null;
-      const row = scroller.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(target)}"]`);
-      row?.scrollIntoView?.({ block: "center" });
-      return;
-    }
-    if (hasMore && pagesToResult.current < MAX_PAGES_TO_RESULT) {
-      pagesToResult.current += 1;
-      void loadOlder();
-    }
-  }, [foundAt, messages, loading, hasMore, loadOlder]);
+  useScrollToResult({
+    scroller,
+    foundAt,
+    messages,
+    ready: loading === null,
+    hasMore,
+    loadOlder,
+    onReached: () => (intent.current = null),
+  });
 
   // Attachments; when an upload finishes, its message exists: fetch the newest page again.
   const attachments = useAttachments(contactId, () => {
@@ -150,11 +134,7 @@ export function ChatView({
       setMessages((current) => mergeMessages(current, page.messages));
     });
   });
-  const attachmentOf = new Map<string, Attachment>();
-  for (const attachment of attachments) {
-    if (attachment.messageId !== null) attachmentOf.set(attachment.messageId, attachment);
-  }
-  const pendingUploads = attachments.filter((a) => a.outgoing && a.messageId === null && a.state !== "cancelled");
+  const { attachmentOf, pendingUploads } = filesOf(attachments);
 
   // Live updates for this conversation.
   useEffect(
@@ -195,28 +175,16 @@ export function ChatView({
 
   // Mark read what the person can see: the chat is open, scrolled to the newest messages, and the
   // window is visible and focused.
-  useEffect(() => {
-    const bump = () => setFocusTick((n) => n + 1);
-    window.addEventListener("focus", bump);
-    document.addEventListener("visibilitychange", bump);
-    return () => {
-      window.removeEventListener("focus", bump);
-      document.removeEventListener("visibilitychange", bump);
-    };
-  }, []);
-  useEffect(() => {
+  const recheckRead = useReadWhenSeen(scroller, messages, contactId, () => {
     const seq = newestUnreadIncomingSeq(messages);
-    // Only when the newest messages are on screen (not while reading old history).
-    if (seq === null || document.visibilityState !== "visible" || !document.hasFocus() || !nearBottom()) return;
-    markRead({ contactId, upToSeq: seq })
-      .then(() => {
-        setMessages((current) =>
-          current.map((m) => (!m.outgoing && m.seq <= seq && m.state !== "read" ? { ...m, state: "read" } : m)),
-        );
-        onChanged();
-      })
-      .catch(() => undefined); // unread stays; the next change retries
-  }, [messages, focusTick, contactId]);
+    if (seq === null) return null;
+    return markRead({ contactId, upToSeq: seq }).then(() => {
+      setMessages((current) =>
+        current.map((m) => (!m.outgoing && m.seq <= seq && m.state !== "read" ? { ...m, state: "read" } : m)),
+      );
+      onChanged();
+    });
+  });
 
   const send = async (text: string) => {
     const message = await sendMessage({ contactId, text });
@@ -262,11 +230,7 @@ export function ChatView({
               t("chat.notVerified")
             )}
             {chat.blocked && <span class="blocked-tag">{t("chats.blocked")}</span>}
-            {chat.timerSeconds !== 0 && (
-              <span class="timer-tag" data-testid="chat-timer">
-                {t("timer.header", { setting: t(timerKey(chat.timerSeconds)) })}
-              </span>
-            )}
+            <TimerTag seconds={chat.timerSeconds} testId="chat-timer" />
           </p>
         </div>
         <button type="button" class="button ghost" onClick={onOpenVerify} data-testid="open-verify">
@@ -334,18 +298,15 @@ export function ChatView({
       )}
       <ErrorText error={actionError} />
 
-      <div
-        class="message-scroller"
-        ref={scroller}
-        role="log"
-        tabIndex={0}
-        aria-label={t("chat.messagesLabel", { name: chat.displayName })}
-        aria-busy={loading !== null}
+      <HistoryScroller
+        scroller={scroller}
+        label={t("chat.messagesLabel", { name: chat.displayName })}
+        busy={loading !== null}
         onScroll={(event) => {
           if (event.currentTarget.scrollTop < NEAR_TOP_PX) void loadOlder();
           if (nearBottom()) {
             if (newBelow) setNewBelow(false);
-            if (newestUnreadIncomingSeq(messages) !== null) setFocusTick((n) => n + 1);
+            if (newestUnreadIncomingSeq(messages) !== null) recheckRead();
           }
         }}
       >
@@ -365,34 +326,20 @@ export function ChatView({
           )}
           <ErrorText error={loadError} />
         </div>
-        <ol class="messages">
-          {messages.map((message, index) => {
-            const previous = index > 0 ? messages[index - 1] : undefined;
-            const newDay = previous === undefined || dayKey(previous.sentAt) !== dayKey(message.sentAt);
-            const continued =
-              !newDay &&
-              previous !== undefined &&
-              previous.outgoing === message.outgoing &&
-              message.sentAt - previous.sentAt < GROUP_GAP_MS;
-            return (
-              <Fragment key={message.id}>
-                {newDay && (
-                  <li class="day-separator">
-                    <span>{dayLabel(message.sentAt, locale, { today: t("chat.today"), yesterday: t("chat.yesterday") })}</span>
-                  </li>
-                )}
-                <MessageRow
-                  message={message}
-                  attachment={attachmentOf.get(message.id) ?? null}
-                  continued={continued}
-                  name={chat.displayName}
-                  found={foundAt !== null && foundAt.messageId === message.id ? foundAt : null}
-                />
-              </Fragment>
-            );
-          })}
-        </ol>
-      </div>
+        <MessageList
+          messages={messages}
+          sameRun={(previous, message) => previous.outgoing === message.outgoing}
+          row={(message, continued) => (
+            <MessageRow
+              message={message}
+              attachment={attachmentOf.get(message.id) ?? null}
+              continued={continued}
+              name={chat.displayName}
+              found={foundAt !== null && foundAt.messageId === message.id ? foundAt : null}
+            />
+          )}
+        />
+      </HistoryScroller>
 
       {newBelow && (
         <div class="jump-wrap">
@@ -409,13 +356,7 @@ export function ChatView({
           </button>
         </div>
       )}
-      {pendingUploads.length > 0 && (
-        <div class="pending-uploads" data-testid="pending-uploads">
-          {pendingUploads.map((attachment) => (
-            <AttachmentCard key={attachment.id} attachment={attachment} />
-          ))}
-        </div>
-      )}
+      <PendingUploads uploads={pendingUploads} />
       <Composer
         onFiles={(files) => sendFiles(contactId, files)}
         draftKey={contactId}
@@ -461,37 +402,12 @@ function MessageRow({
       ? `${t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) })}\n${t("chat.receivedAt", { time: formatDateTime(message.receivedAt, locale) })}`
       : t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) });
   return (
-    <li
-      class={`message ${message.outgoing ? "outgoing" : "incoming"} ${continued ? "continued" : ""} state-${message.state}${found !== null ? " found" : ""}`}
-      data-message-id={message.id}
-      data-seq={message.seq}
-      data-state={message.state}
-      data-testid="message"
-    >
+    <li {...messageRowAttributes(message, continued, found)} data-testid="message">
       <div class="bubble">
         <span class="sr-only">{message.outgoing ? t("chat.youSaid") : t("chat.sentBy", { name })}: </span>
-        {attachment !== null ? (
-          <AttachmentCard attachment={attachment} />
-        ) : (
-          <p class="message-text" data-testid="message-text">
-            {found !== null ? <Highlighted text={message.text} ranges={found.matches} /> : message.text}
-          </p>
-        )}
+        <MessageBody text={message.text} attachment={attachment} found={found} testId="message-text" />
         <span class="message-meta">
-          <time dateTime={new Date(message.sentAt).toISOString()} title={tooltip}>
-            {formatTime(message.sentAt, locale)}
-          </time>
-          {message.expiresAt !== null && (
-            <span
-              class="message-timer"
-              role="img"
-              data-testid="message-timer"
-              aria-label={t("timer.indicator", { time: formatDateTime(message.expiresAt, locale) })}
-              title={t("timer.indicator", { time: formatDateTime(message.expiresAt, locale) })}
-            >
-              ⏱
-            </span>
-          )}
+          <MessageTimes sentAt={message.sentAt} title={tooltip} expiresAt={message.expiresAt} />
           {message.outgoing && (
             <span class={`message-state ${message.state}`} role="img" aria-label={stateLabel} title={stateLabel}>
               <StateGlyph state={message.state} />

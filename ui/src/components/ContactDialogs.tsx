@@ -5,51 +5,26 @@ import type { Chat } from "../api/types";
 import { useI18n } from "../i18n";
 import { Dialog } from "./Dialog";
 import { ErrorText } from "./ErrorText";
+import { SaveDialog, TextField, useCommand } from "./Form";
 
-export function RenameDialog({ chat, onClose, onDone }: { chat: Chat; onClose: () => void; onDone: () => void }) {
+/** What a dialog about a contact gets: its chat, and what to do once the command succeeded. */
+interface ChatDialogProps {
+  chat: Chat;
+  onClose: () => void;
+  onDone: () => void;
+}
+
+export function RenameDialog({ chat, onClose, onDone }: ChatDialogProps) {
   const { t } = useI18n();
   const [name, setName] = useState(chat.displayName);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await renameContact({ contactId: chat.contactId, displayName: name.trim() });
-      onDone();
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
+  const save = async () => {
+    await renameContact({ contactId: chat.contactId, displayName: name.trim() });
+    onDone();
   };
   return (
-    <Dialog title={t("rename.title")} onClose={onClose} size="small">
-      <form class="stack" onSubmit={submit}>
-        <div class="field">
-          <label for="rename-name">{t("rename.label")}</label>
-          <input
-            id="rename-name"
-            type="text"
-            value={name}
-            maxLength={64}
-            required
-            autoComplete="off"
-            data-autofocus
-            onInput={(event) => setName(event.currentTarget.value)}
-          />
-        </div>
-        <ErrorText error={error} />
-        <div class="row end">
-          <button type="button" class="button secondary" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button type="submit" class="button primary" disabled={busy || name.trim() === ""}>
-            {t("common.save")}
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <SaveDialog title={t("rename.title")} canSave={name.trim() !== ""} save={save} onClose={onClose}>
+      <TextField id="rename-name" label={t("rename.label")} value={name} onValue={setName} maxLength={64} required autofocus />
+    </SaveDialog>
   );
 }
 
@@ -70,19 +45,15 @@ interface ConfirmProps {
 /** A yes/no dialog for one command (contacts and groups): Cancel is focused first, the command's error is shown. */
 export function ConfirmDialog({ title, body, bodyId, confirmLabel, tone, action, onClose, onDone, testId }: ConfirmProps) {
   const { t } = useI18n();
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await action();
-      onDone();
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
-  };
+  const { busy, error, run } = useCommand();
+  const confirm = () =>
+    run(
+      async () => {
+        await action();
+        onDone();
+      },
+      { staysBusy: true },
+    );
   return (
     <Dialog title={title} onClose={onClose} size="small" describedBy={bodyId}>
       <p id={bodyId}>{body}</p>
@@ -99,7 +70,7 @@ export function ConfirmDialog({ title, body, bodyId, confirmLabel, tone, action,
   );
 }
 
-export function DeleteDialog({ chat, onClose, onDone }: { chat: Chat; onClose: () => void; onDone: () => void }) {
+export function DeleteDialog({ chat, onClose, onDone }: ChatDialogProps) {
   const { t } = useI18n();
   return (
     <ConfirmDialog
@@ -116,7 +87,7 @@ export function DeleteDialog({ chat, onClose, onDone }: { chat: Chat; onClose: (
 }
 
 /** Confirms the user's "repair session": a new session with X3DH, old undelivered messages lost. */
-export function RepairDialog({ chat, onClose, onDone }: { chat: Chat; onClose: () => void; onDone: () => void }) {
+export function RepairDialog({ chat, onClose, onDone }: ChatDialogProps) {
   const { t } = useI18n();
   return (
     <ConfirmDialog

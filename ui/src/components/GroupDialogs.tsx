@@ -19,6 +19,7 @@ import { groupWithSafeNames, memberName } from "../lib/groups";
 import { ConfirmDialog } from "./ContactDialogs";
 import { Dialog } from "./Dialog";
 import { ErrorText } from "./ErrorText";
+import { FormDialog, SaveDialog, TextField, useCommand } from "./Form";
 
 const NAME_MAX = 64;
 
@@ -37,8 +38,7 @@ export function NewGroupDialog({
   const [description, setDescription] = useState("");
   const [filter, setFilter] = useState("");
   const [picked, setPicked] = useState<Set<string>>(new Set());
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useCommand();
   const candidates = useMemo(() => chats.filter((chat) => !chat.blocked), [chats]);
   const shown = useMemo(() => {
     const needle = searchKey(filter.trim());
@@ -53,106 +53,120 @@ export function NewGroupDialog({
       return next;
     });
 
-  const submit = async (event: Event) => {
+  const submit = (event: Event) => {
     event.preventDefault();
     if (busy || name.trim() === "" || picked.size === 0) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const group = await createGroup({
-        name: name.trim(),
-        description: description.trim(),
-        contactIds: candidates.filter((c) => picked.has(c.contactId)).map((c) => c.contactId),
-      });
-      onCreated(groupWithSafeNames(group));
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
+    void run(
+      async () => {
+        const group = await createGroup({
+          name: name.trim(),
+          description: description.trim(),
+          contactIds: candidates.filter((c) => picked.has(c.contactId)).map((c) => c.contactId),
+        });
+        onCreated(groupWithSafeNames(group));
+      },
+      { staysBusy: true },
+    );
   };
 
   return (
-    <Dialog title={t("group.newTitle")} onClose={onClose}>
-      <form class="stack" onSubmit={submit} data-testid="new-group-form">
-        <div class="field">
-          <label for="new-group-name">{t("group.nameLabel")}</label>
-          <input
-            id="new-group-name"
-            type="text"
-            value={name}
-            maxLength={NAME_MAX}
-            required
-            autoComplete="off"
-            data-autofocus
-            data-testid="new-group-name"
-            onInput={(event) => setName(event.currentTarget.value)}
-          />
-        </div>
-        <div class="field">
-          <label for="new-group-description">{t("group.descriptionLabel")}</label>
-          <input
-            id="new-group-description"
-            type="text"
-            value={description}
-            maxLength={200}
-            autoComplete="off"
-            onInput={(event) => setDescription(event.currentTarget.value)}
-          />
-        </div>
-        {candidates.length === 0 ? (
-          <p class="muted">{t("group.noContacts")}</p>
-        ) : (
-          <fieldset class="field group-pick">
-            <legend>{t("group.pickLabel")}</legend>
-            <p class="muted small">{t("group.pickHint")}</p>
-            {candidates.length > 6 && (
-              <input
-                type="search"
-                value={filter}
-                aria-label={t("group.pickFilter")}
-                placeholder={t("group.pickFilter")}
-                autoComplete="off"
-                onInput={(event) => setFilter(event.currentTarget.value)}
-              />
-            )}
-            <ul class="pick-list" data-testid="new-group-contacts">
-              {shown.map((chat) => (
-                <li key={chat.contactId}>
-                  <label class="pick-row">
-                    <input
-                      type="checkbox"
-                      checked={picked.has(chat.contactId)}
-                      data-testid="new-group-contact"
-                      data-contact-id={chat.contactId}
-                      onChange={() => toggle(chat.contactId)}
-                      onKeyDown={(event) => {
-                        // Enter in the list creates the group, as in the name field.
-                        if (event.key === "Enter") void submit(event);
-                      }}
-                    />
-                    <span class="truncate">{chat.displayName}</span>
-                  </label>
-                </li>
-              ))}
-            </ul>
-          </fieldset>
-        )}
-        <ErrorText error={error} />
-        <div class="row end">
-          <button type="button" class="button secondary" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button
-            type="submit"
-            class="button primary"
-            disabled={busy || name.trim() === "" || picked.size === 0}
-            data-testid="new-group-create"
-          >
-            {t("group.create")}
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <FormDialog
+      title={t("group.newTitle")}
+      onClose={onClose}
+      onSubmit={submit}
+      error={error}
+      submitLabel={t("group.create")}
+      submitDisabled={busy || name.trim() === "" || picked.size === 0}
+      formTestId="new-group-form"
+      submitTestId="new-group-create"
+    >
+      <NameFields
+        idPrefix="new-group"
+        name={name}
+        onName={setName}
+        description={description}
+        onDescription={setDescription}
+        nameTestId="new-group-name"
+      />
+      {candidates.length === 0 ? (
+        <p class="muted">{t("group.noContacts")}</p>
+      ) : (
+        <fieldset class="field group-pick">
+          <legend>{t("group.pickLabel")}</legend>
+          <p class="muted small">{t("group.pickHint")}</p>
+          {candidates.length > 6 && (
+            <input
+              type="search"
+              value={filter}
+              aria-label={t("group.pickFilter")}
+              placeholder={t("group.pickFilter")}
+              autoComplete="off"
+              onInput={(event) => setFilter(event.currentTarget.value)}
+            />
+          )}
+          <ul class="pick-list" data-testid="new-group-contacts">
+            {shown.map((chat) => (
+              <li key={chat.contactId}>
+                <label class="pick-row">
+                  <input
+                    type="checkbox"
+                    checked={picked.has(chat.contactId)}
+                    data-testid="new-group-contact"
+                    data-contact-id={chat.contactId}
+                    onChange={() => toggle(chat.contactId)}
+                    onKeyDown={(event) => {
+                      // Enter in the list creates the group, as in the name field.
+                      if (event.key === "Enter") submit(event);
+                    }}
+                  />
+                  <span class="truncate">{chat.displayName}</span>
+                </label>
+              </li>
+            ))}
+          </ul>
+        </fieldset>
+      )}
+    </FormDialog>
+  );
+}
+
+/** A group's name (required, focused first) and description fields; ids `<idPrefix>-name` and `-description`. */
+function NameFields({
+  idPrefix,
+  name,
+  onName,
+  description,
+  onDescription,
+  nameTestId,
+}: {
+  idPrefix: string;
+  name: string;
+  onName: (name: string) => void;
+  description: string;
+  onDescription: (description: string) => void;
+  nameTestId?: string;
+}) {
+  const { t } = useI18n();
+  return (
+    <>
+      <TextField
+        id={`${idPrefix}-name`}
+        label={t("group.nameLabel")}
+        value={name}
+        onValue={onName}
+        maxLength={NAME_MAX}
+        required
+        autofocus
+        testId={nameTestId}
+      />
+      <TextField
+        id={`${idPrefix}-description`}
+        label={t("group.descriptionLabel")}
+        value={description}
+        onValue={onDescription}
+        maxLength={200}
+      />
+    </>
   );
 }
 
@@ -177,26 +191,19 @@ export function GroupMembersDialog({
 }) {
   const { t } = useI18n();
   const [step, setStep] = useState<MembersStep>({ kind: "list" });
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const command = useCommand();
+  const { busy, error, setError } = command;
   const [adding, setAdding] = useState("");
   const memberContacts = new Set(group.members.map((m) => m.contactId).filter((id) => id !== null));
   const addable = chats.filter((chat) => !chat.blocked && !memberContacts.has(chat.contactId));
   const canManage = group.isAdmin && group.isMember;
 
-  const run = async (action: () => Promise<Group>, done: string) => {
-    setBusy(true);
-    setError(null);
-    try {
+  const run = (action: () => Promise<Group>, done: string) =>
+    command.run(async () => {
       onChanged(groupWithSafeNames(await action()));
       notify(done);
       setStep({ kind: "list" });
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   if (step.kind === "confirm-remove") {
     const name = memberName(step.member, t);
@@ -321,83 +328,36 @@ export function GroupMembersDialog({
   );
 }
 
-/** Rename the group (admins): name and description. */
-export function RenameGroupDialog({
-  group,
-  onClose,
-  onDone,
-}: {
+/** What a dialog that changes the group gets: the group, and where its new state goes. */
+interface GroupChangeProps {
   group: Group;
   onClose: () => void;
+  /** The group as the command left it (names made safe to draw). */
   onDone: (group: Group) => void;
-}) {
+}
+
+/** Rename the group (admins): name and description. */
+export function RenameGroupDialog({ group, onClose, onDone }: GroupChangeProps) {
   const { t } = useI18n();
   const [name, setName] = useState(group.name);
   const [description, setDescription] = useState(group.description);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      onDone(groupWithSafeNames(await renameGroup({ groupId: group.id, name: name.trim(), description: description.trim() })));
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
-  };
+  const save = async () =>
+    onDone(groupWithSafeNames(await renameGroup({ groupId: group.id, name: name.trim(), description: description.trim() })));
   return (
-    <Dialog title={t("group.renameTitle")} onClose={onClose} size="small">
-      <form class="stack" onSubmit={submit}>
-        <div class="field">
-          <label for="group-rename-name">{t("group.nameLabel")}</label>
-          <input
-            id="group-rename-name"
-            type="text"
-            value={name}
-            maxLength={NAME_MAX}
-            required
-            autoComplete="off"
-            data-autofocus
-            onInput={(event) => setName(event.currentTarget.value)}
-          />
-        </div>
-        <div class="field">
-          <label for="group-rename-description">{t("group.descriptionLabel")}</label>
-          <input
-            id="group-rename-description"
-            type="text"
-            value={description}
-            maxLength={200}
-            autoComplete="off"
-            onInput={(event) => setDescription(event.currentTarget.value)}
-          />
-        </div>
-        <ErrorText error={error} />
-        <div class="row end">
-          <button type="button" class="button secondary" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button type="submit" class="button primary" disabled={busy || name.trim() === ""}>
-            {t("common.save")}
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <SaveDialog title={t("group.renameTitle")} canSave={name.trim() !== ""} save={save} onClose={onClose}>
+      <NameFields
+        idPrefix="group-rename"
+        name={name}
+        onName={setName}
+        description={description}
+        onDescription={setDescription}
+      />
+    </SaveDialog>
   );
 }
 
 /** Confirms leaving: Cancel is focused first; the command's error keeps the dialog open. */
-export function LeaveGroupDialog({
-  group,
-  onClose,
-  onDone,
-}: {
-  group: Group;
-  onClose: () => void;
-  onDone: (group: Group) => void;
-}) {
+export function LeaveGroupDialog({ group, onClose, onDone }: GroupChangeProps) {
   const { t } = useI18n();
   let left: Group = group;
   return (

@@ -6,13 +6,13 @@
  * `group-message-state`, `group-roster-changed`; no polling). Text and names from peers are
  * rendered as text nodes only.
  */
-import { Fragment } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { getGroup, getGroupMessages, markGroupRead, sendGroupMessage, setGroupTimer } from "../api/commands";
 import { subscribeAll } from "../api/events";
 import type { Attachment, Group, GroupMessage, SearchHit } from "../api/types";
 import { useI18n } from "../i18n";
-import { dayKey, dayLabel, formatDateTime, formatTime } from "../lib/format";
+import { filesOf, isNearBottom, NEAR_TOP_PX, useReadWhenSeen, useScrollToResult } from "../lib/conversation";
+import { formatDateTime } from "../lib/format";
 import {
   authorName,
   authorTone,
@@ -24,21 +24,16 @@ import {
   type KnownNames,
 } from "../lib/groups";
 import { stateLabelKey, TIMER_SETTINGS, timerKey } from "../lib/messages";
-import { AttachmentCard, sendGroupFiles, useAttachments } from "./Attachments";
+import { sendGroupFiles, useAttachments } from "./Attachments";
 import { Avatar } from "./Avatar";
 import { Composer } from "./Composer";
 import { ErrorText } from "./ErrorText";
-import { Highlighted } from "./Highlighted";
 import { IconMore, StateGlyph } from "./Icons";
 import { MenuButton, type MenuItem } from "./Menu";
+import { HistoryScroller, MessageBody, MessageList, messageRowAttributes, MessageTimes, PendingUploads, TimerTag } from "./MessageParts";
 
 /** Messages fetched per page. */
 export const GROUP_PAGE_SIZE = 60;
-const NEAR_BOTTOM_PX = 80;
-const NEAR_TOP_PX = 120;
-const GAP_MS = 3 * 60_000;
-/** Pages loaded at most to reach a search result before giving up. */
-const MAX_PAGES_TO_RESULT = 100;
 
 export function GroupView({
   group: initial,
@@ -57,23 +52,19 @@ export function GroupView({
   /** The group's row may have changed (unread, roster): refresh the list. */
   onChanged: () => void;
 }) {
-  const { t, locale } = useI18n();
+  const { t } = useI18n();
   const groupId = initial.id;
   const [group, setGroup] = useState<Group>(initial);
   const [messages, setMessages] = useState<GroupMessage[]>([]);
   const [hasMore, setHasMore] = useState(false);
   const [loaded, setLoaded] = useState(false);
   const [loadError, setLoadError] = useState<unknown>(null);
-  const [focusTick, setFocusTick] = useState(0);
   const [known, setKnown] = useState<KnownNames>(new Map());
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
   const ownKeyRef = useRef<string | null>(null);
 
-  const nearBottom = () => {
-    const el = scroller.current;
-    return el === null || el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
-  };
+  const nearBottom = () => isNearBottom(scroller.current);
 
   /** The group and its newest page, asked again (on open, and when its roster changed). */
   const refresh = useCallback(async () => {
@@ -151,20 +142,15 @@ export function GroupView({
   }, [groupId, hasMore, messages]);
 
   // Opened at a search result: page back until its message is loaded, then scroll to it.
-  const pagesToResult = useRef(0);
-  useEffect(() => {
-    const target = foundAt?.messageId ?? null;
-    if (target === null || !loaded) return;
-    if (messages.some((m) => m.id === target)) {
-      stickToBottom.current = false;
-      scroller.current?.querySelector(`[data-message-id="${CSS.escape(target)}"]`)?.scrollIntoView?.({ block: "center" });
-      return;
-    }
-    if (hasMore && pagesToResult.current < MAX_PAGES_TO_RESULT) {
-      pagesToResult.current += 1;
-      void loadOlder();
-    }
-  }, [foundAt, messages, loaded, hasMore, loadOlder]);
+  useScrollToResult({
+    scroller,
+    foundAt,
+    messages,
+    ready: loaded,
+    hasMore,
+    loadOlder,
+    onReached: () => (stickToBottom.current = false),
+  });
 
   const me = group.members.find((m) => m.isMe);
   if (me !== undefined) ownKeyRef.current = me.key;
@@ -181,28 +167,15 @@ export function GroupView({
   }, [messages]);
 
   // Mark read what the person can see: open, scrolled to the newest, window visible and focused.
-  useEffect(() => {
-    const bump = () => setFocusTick((n) => n + 1);
-    window.addEventListener("focus", bump);
-    document.addEventListener("visibilitychange", bump);
-    return () => {
-      window.removeEventListener("focus", bump);
-      document.removeEventListener("visibilitychange", bump);
-    };
-  }, []);
-  useEffect(() => {
-    if (!hasUnreadIncoming(messages) || document.visibilityState !== "visible" || !document.hasFocus() || !nearBottom()) {
-      return;
-    }
-    markGroupRead({ groupId })
-      .then(() => {
-        setMessages((current) =>
-          current.map((m) => (!m.outgoing && !m.isRosterChange && m.state !== "read" ? { ...m, state: "read" } : m)),
-        );
-        onChanged();
-      })
-      .catch(() => undefined); // stays unread; the next message or focus retries
-  }, [messages, focusTick, groupId]);
+  const recheckRead = useReadWhenSeen(scroller, messages, groupId, () => {
+    if (!hasUnreadIncoming(messages)) return null;
+    return markGroupRead({ groupId }).then(() => {
+      setMessages((current) =>
+        current.map((m) => (!m.outgoing && !m.isRosterChange && m.state !== "read" ? { ...m, state: "read" } : m)),
+      );
+      onChanged();
+    });
+  });
 
   const send = async (text: string) => {
     const message = await sendGroupMessage({ groupId, text });
@@ -213,11 +186,7 @@ export function GroupView({
 
   // Files (uploaded once for every member); when an upload finishes, its message exists.
   const attachments = useAttachments(groupId, () => void refresh(), "group");
-  const attachmentOf = new Map<string, Attachment>();
-  for (const attachment of attachments) {
-    if (attachment.messageId !== null) attachmentOf.set(attachment.messageId, attachment);
-  }
-  const pendingUploads = attachments.filter((a) => a.outgoing && a.messageId === null && a.state !== "cancelled");
+  const { attachmentOf, pendingUploads } = filesOf(attachments);
 
   const memberCount = group.members.length;
   const menuItems = useMemo(() => {
@@ -255,11 +224,7 @@ export function GroupView({
           <p class="chat-header-sub">
             {group.isMember ? t("group.memberCount", { count: memberCount }) : t("chats.groupLeft")}
             {group.isMember && group.isAdmin && <span class="role-badge admin">{t("group.youAreAdmin")}</span>}
-            {group.timerSeconds !== 0 && (
-              <span class="timer-tag" data-testid="group-timer">
-                {t("timer.header", { setting: t(timerKey(group.timerSeconds)) })}
-              </span>
-            )}
+            <TimerTag seconds={group.timerSeconds} testId="group-timer" />
           </p>
         </div>
         <button
@@ -281,16 +246,13 @@ export function GroupView({
         </div>
       )}
 
-      <div
-        class="message-scroller"
-        ref={scroller}
-        role="log"
-        tabIndex={0}
-        aria-label={t("group.messagesLabel", { name: group.name })}
-        aria-busy={!loaded}
+      <HistoryScroller
+        scroller={scroller}
+        label={t("group.messagesLabel", { name: group.name })}
+        busy={!loaded}
         onScroll={(event) => {
           if (event.currentTarget.scrollTop < NEAR_TOP_PX) void loadOlder();
-          if (nearBottom() && hasUnreadIncoming(messages)) setFocusTick((n) => n + 1);
+          if (nearBottom() && hasUnreadIncoming(messages)) recheckRead();
         }}
       >
         <div class="history-edge">
@@ -303,49 +265,28 @@ export function GroupView({
           )}
           <ErrorText error={loadError} />
         </div>
-        <ol class="messages">
-          {messages.map((message, index) => {
-            const previous = index > 0 ? messages[index - 1] : undefined;
-            const newDay = previous === undefined || dayKey(previous.sentAt) !== dayKey(message.sentAt);
-            const continued =
-              !newDay &&
-              previous !== undefined &&
-              !previous.isRosterChange &&
-              previous.authorKey === message.authorKey &&
-              message.sentAt - previous.sentAt < GAP_MS;
-            return (
-              <Fragment key={message.id}>
-                {newDay && (
-                  <li class="day-separator">
-                    <span>{dayLabel(message.sentAt, locale, { today: t("chat.today"), yesterday: t("chat.yesterday") })}</span>
-                  </li>
-                )}
-                {message.isRosterChange ? (
-                  <li class="system-line" data-testid="group-system-line" data-seq={message.seq}>
-                    <span>{rosterLineText(message, known, ownKey, t)}</span>
-                  </li>
-                ) : (
-                  <GroupMessageRow
-                    message={message}
-                    continued={continued}
-                    author={authorName(message, known, ownKey, t)}
-                    attachment={attachmentOf.get(message.id) ?? null}
-                    found={foundAt !== null && foundAt.messageId === message.id ? foundAt : null}
-                  />
-                )}
-              </Fragment>
-            );
-          })}
-        </ol>
-      </div>
+        <MessageList
+          messages={messages}
+          sameRun={(previous, message) => !previous.isRosterChange && previous.authorKey === message.authorKey}
+          row={(message, continued) =>
+            message.isRosterChange ? (
+              <li class="system-line" data-testid="group-system-line" data-seq={message.seq}>
+                <span>{rosterLineText(message, known, ownKey, t)}</span>
+              </li>
+            ) : (
+              <GroupMessageRow
+                message={message}
+                continued={continued}
+                author={authorName(message, known, ownKey, t)}
+                attachment={attachmentOf.get(message.id) ?? null}
+                found={foundAt !== null && foundAt.messageId === message.id ? foundAt : null}
+              />
+            )
+          }
+        />
+      </HistoryScroller>
 
-      {pendingUploads.length > 0 && (
-        <div class="pending-uploads" data-testid="pending-uploads">
-          {pendingUploads.map((attachment) => (
-            <AttachmentCard key={attachment.id} attachment={attachment} />
-          ))}
-        </div>
-      )}
+      <PendingUploads uploads={pendingUploads} />
       <Composer
         onFiles={(files) => sendGroupFiles(groupId, files)}
         draftKey={`group:${groupId}`}
@@ -390,14 +331,7 @@ export function GroupMessageRow({
         ? t("group.readBy", { read: message.readBy, total: message.recipients })
         : t("group.deliveredTo", { delivered: message.deliveredTo, total: message.recipients });
   return (
-    <li
-      class={`message ${message.outgoing ? "outgoing" : "incoming"} ${continued ? "continued" : ""} state-${message.state}${found !== null ? " found" : ""}`}
-      data-message-id={message.id}
-      data-seq={message.seq}
-      data-state={message.state}
-      data-author-key={message.authorKey}
-      data-testid="group-message"
-    >
+    <li {...messageRowAttributes(message, continued, found)} data-author-key={message.authorKey} data-testid="group-message">
       <div class="bubble">
         {!message.outgoing && !continued && (
           <p class={`message-author author-tone-${tone}`} data-testid="group-message-author">
@@ -405,28 +339,13 @@ export function GroupMessageRow({
           </p>
         )}
         <span class="sr-only">{message.outgoing ? t("chat.youSaid") : t("group.sentBy", { name: author })}: </span>
-        {attachment !== null ? (
-          <AttachmentCard attachment={attachment} />
-        ) : (
-          <p class="message-text" data-testid="group-message-text">
-            {found !== null ? <Highlighted text={message.text} ranges={found.matches} /> : message.text}
-          </p>
-        )}
+        <MessageBody text={message.text} attachment={attachment} found={found} testId="group-message-text" />
         <span class="message-meta">
-          <time dateTime={new Date(message.sentAt).toISOString()} title={t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) })}>
-            {formatTime(message.sentAt, locale)}
-          </time>
-          {message.expiresAt !== null && (
-            <span
-              class="message-timer"
-              role="img"
-              data-testid="message-timer"
-              aria-label={t("timer.indicator", { time: formatDateTime(message.expiresAt, locale) })}
-              title={t("timer.indicator", { time: formatDateTime(message.expiresAt, locale) })}
-            >
-              ⏱
-            </span>
-          )}
+          <MessageTimes
+            sentAt={message.sentAt}
+            title={t("chat.sentAt", { time: formatDateTime(message.sentAt, locale) })}
+            expiresAt={message.expiresAt}
+          />
           {message.outgoing && (
             <>
               <span class="group-delivery" data-testid="group-delivery">

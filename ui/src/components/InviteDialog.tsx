@@ -8,14 +8,14 @@ import { svgDataUrl } from "../lib/safety";
 import { copyText } from "./copy";
 import { Dialog } from "./Dialog";
 import { ErrorText } from "./ErrorText";
+import { useCommand } from "./Form";
 import { IconCopy } from "./Icons";
 
 export function InviteDialog({ onClose, notify }: { onClose: () => void; notify: (text: string) => void }) {
   const { t, locale } = useI18n();
   const [invites, setInvites] = useState<Invite[] | null>(null);
-  const [busy, setBusy] = useState(false);
   const [copied, setCopied] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useCommand();
 
   useEffect(() => {
     let live = true;
@@ -39,19 +39,12 @@ export function InviteDialog({ onClose, notify }: { onClose: () => void; notify:
   const current = invites?.[0];
   const others = invites?.slice(1) ?? [];
 
-  const makeNew = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const makeNew = () =>
+    run(async () => {
       const invite = await createInvite();
       setInvites((list) => [invite, ...(list ?? [])]);
       setCopied(false);
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   const revoke = async (id: string) => {
     setError(null);

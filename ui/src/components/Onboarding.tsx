@@ -5,6 +5,7 @@ import { onboard, setSocksProxy } from "../api/commands";
 import type { Profile } from "../api/types";
 import { useI18n } from "../i18n";
 import { ErrorText } from "./ErrorText";
+import { TextField, useCommand } from "./Form";
 import { IconLock, IconLogo } from "./Icons";
 import { RestoreBackup } from "./RestoreBackup";
 
@@ -16,32 +17,29 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
   const [password, setPassword] = useState("");
   const [useProxy, setUseProxy] = useState(false);
   const [proxy, setProxy] = useState("127.0.0.1:9050");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run } = useCommand();
   const [restoring, setRestoring] = useState(false);
 
-  const submit = async (event: Event) => {
+  const submit = (event: Event) => {
     event.preventDefault();
     if (busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      // The proxy first, so no relay connection is ever made without it.
-      await setSocksProxy({ address: useProxy ? proxy.trim() : null });
-      const result = await onboard({
-        displayName: name.trim(),
-        relay:
-          relayKind === "local"
-            ? { kind: "local" }
-            : password === ""
-              ? { kind: "remote", url: url.trim() }
-              : { kind: "remote", url: url.trim(), password },
-      });
-      onDone(result);
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
+    void run(
+      async () => {
+        // The proxy first, so no relay connection is ever made without it.
+        await setSocksProxy({ address: useProxy ? proxy.trim() : null });
+        const result = await onboard({
+          displayName: name.trim(),
+          relay:
+            relayKind === "local"
+              ? { kind: "local" }
+              : password === ""
+                ? { kind: "remote", url: url.trim() }
+                : { kind: "remote", url: url.trim(), password },
+        });
+        onDone(result);
+      },
+      { staysBusy: true },
+    );
   };
 
   if (restoring) {
@@ -61,26 +59,23 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
         <h1 id="onboarding-title">{t("onboarding.title")}</h1>
         <p class="lead">{t("onboarding.lead")}</p>
 
-        <div class="field">
-          <label for="onboarding-name">{t("onboarding.nameLabel")}</label>
-          <input
-            id="onboarding-name"
-            data-testid="onboarding-name"
-            type="text"
-            value={name}
-            onInput={(e) => setName(e.currentTarget.value)}
-            placeholder={t("onboarding.namePlaceholder")}
-            maxLength={64}
-            required
-            autoComplete="off"
-            aria-describedby="onboarding-name-hint"
-            data-autofocus
-            autoFocus
-          />
+        <TextField
+          id="onboarding-name"
+          testId="onboarding-name"
+          label={t("onboarding.nameLabel")}
+          value={name}
+          onValue={setName}
+          placeholder={t("onboarding.namePlaceholder")}
+          maxLength={64}
+          required
+          describedBy="onboarding-name-hint"
+          autofocus
+          focusOnMount
+        >
           <p class="hint" id="onboarding-name-hint">
             {t("onboarding.nameHint")}
           </p>
-        </div>
+        </TextField>
 
         <fieldset class="choice-group">
           <legend>{t("onboarding.relayLegend")}</legend>
@@ -155,19 +150,16 @@ export function Onboarding({ profile, onDone }: { profile: string; onDone: (prof
             {t("onboarding.proxy")}
           </label>
           {useProxy && (
-            <div class="field nested">
-              <label for="onboarding-proxy">{t("onboarding.proxyAddress")}</label>
-              <input
-                id="onboarding-proxy"
-                type="text"
-                class="mono"
-                value={proxy}
-                onInput={(e) => setProxy(e.currentTarget.value)}
-                required
-                autoComplete="off"
-                spellcheck={false}
-              />
-            </div>
+            <TextField
+              id="onboarding-proxy"
+              fieldClass="field nested"
+              inputClass="mono"
+              label={t("onboarding.proxyAddress")}
+              value={proxy}
+              onValue={setProxy}
+              required
+              spellcheck={false}
+            />
           )}
         </div>
 

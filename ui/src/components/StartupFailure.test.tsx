@@ -5,12 +5,9 @@ import { cleanup, fireEvent, render, screen } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "../App";
 import { controls } from "../api/mock";
+import { startMock } from "../test/support";
 
-beforeEach(() => {
-  localStorage.setItem("sealpost.locale", "en");
-  history.replaceState(null, "", "/?mock=empty&latency=0");
-  controls.reset("empty");
-});
+beforeEach(() => startMock("empty"));
 afterEach(() => {
   controls.setOpenFailure(null);
   cleanup();

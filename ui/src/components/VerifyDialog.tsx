@@ -10,6 +10,7 @@ import { useI18n } from "../i18n";
 import { groupSafetyNumber, safetyRows, svgDataUrl } from "../lib/safety";
 import { Dialog } from "./Dialog";
 import { ErrorText } from "./ErrorText";
+import { useCommand } from "./Form";
 import { IconShield, IconWarning } from "./Icons";
 
 /** 60 digits as 12 groups of 5 in rows, or a notice if they are not 60 digits. */
@@ -35,8 +36,7 @@ function SafetyDigits({ digits, label, testId }: { digits: string; label: string
 export function VerifyDialog({ chat, onClose, onChanged }: { chat: Chat; onClose: () => void; onChanged: () => void }) {
   const { t } = useI18n();
   const [safety, setSafety] = useState<SafetyNumber | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run: runCommand } = useCommand();
   const name = chat.displayName;
 
   useEffect(() => {
@@ -50,18 +50,11 @@ export function VerifyDialog({ chat, onClose, onChanged }: { chat: Chat; onClose
     };
   }, [chat.contactId, chat.keyChanged]);
 
-  const run = async (action: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
+  const run = (action: () => Promise<void>) =>
+    runCommand(async () => {
       await action();
       onChanged();
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   const pending = safety?.isPendingKey === true;
 

@@ -4,34 +4,15 @@
 // tampered or expired file.
 import { cleanup, render, screen } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Attachment } from "../api/types";
+import { offeredFile, startMock } from "../test/support";
 import { AttachmentCard, readFile, toDataUrl } from "./Attachments";
 
-const base: Attachment = {
-  id: "a1",
-  contactId: "c1",
-  groupId: null,
-  messageId: "m1",
-  outgoing: false,
-  fileName: "\u202Egnp.exe\u202C",
-  mediaType: "application/octet-stream",
-  size: 200_000,
-  isImage: false,
-  state: "offered",
-  doneChunks: 0,
-  totalChunks: 4,
-  error: null,
-};
-
-beforeEach(() => {
-  localStorage.setItem("sealpost.locale", "en");
-  history.replaceState(null, "", "/?mock=demo&latency=0");
-});
+beforeEach(() => startMock("demo"));
 afterEach(() => cleanup());
 
 describe("attachment cards", () => {
   it("show a lying file name in its real order, as text", () => {
-    render(<AttachmentCard attachment={{ ...base, fileName: "\u202Egnp.exe\u202C<img src=x>" }} />);
+    render(<AttachmentCard attachment={offeredFile({ fileName: "\u202Egnp.exe\u202C<img src=x>" })} />);
     const name = screen.getByTestId("attachment-name");
     expect(name.textContent).toBe("gnp.exe<img src=x>");
     expect(name.querySelector("img")).toBeNull();
@@ -39,20 +20,20 @@ describe("attachment cards", () => {
   });
 
   it("show progress with Cancel while downloading, and Save when complete", () => {
-    const { rerender } = render(<AttachmentCard attachment={{ ...base, state: "downloading", doneChunks: 2 }} />);
+    const { rerender } = render(<AttachmentCard attachment={offeredFile({ state: "downloading", doneChunks: 2 })} />);
     expect(screen.getByRole("progressbar")).toBeTruthy();
     expect(screen.getByRole("button", { name: "Cancel" })).toBeTruthy();
-    rerender(<AttachmentCard attachment={{ ...base, state: "complete", doneChunks: 4 }} />);
+    rerender(<AttachmentCard attachment={offeredFile({ state: "complete", doneChunks: 4 })} />);
     expect(screen.queryByRole("progressbar")).toBeNull();
     expect(screen.getByTestId("attachment-save")).toBeTruthy();
   });
 
   it("say why a file was refused or is gone", () => {
     const { rerender } = render(
-      <AttachmentCard attachment={{ ...base, state: "failed", error: "attachment_tampered" }} />,
+      <AttachmentCard attachment={offeredFile({ state: "failed", error: "attachment_tampered" })} />,
     );
     expect(document.body.textContent).toContain("changed on the way");
-    rerender(<AttachmentCard attachment={{ ...base, state: "failed", error: "attachment_expired" }} />);
+    rerender(<AttachmentCard attachment={offeredFile({ state: "failed", error: "attachment_expired" })} />);
     expect(document.body.textContent).toContain("expired");
   });
 });

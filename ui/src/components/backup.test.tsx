@@ -2,30 +2,14 @@
 import { cleanup, fireEvent, render, screen } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "../App";
-import { controls, mockInvoke } from "../api/mock";
+import { mockInvoke } from "../api/mock";
 import type { AppStatus } from "../api/types";
-import { I18nProvider } from "../i18n";
-import { SettingsDialog } from "./SettingsDialog";
-
-function useScenario(name: string) {
-  history.replaceState(null, "", `/?mock=${name}&latency=0`);
-  controls.reset(name);
-}
+import { renderSettings, useScenario } from "../test/support";
 
 beforeEach(() => {
   localStorage.setItem("sealpost.locale", "en");
 });
 afterEach(() => cleanup());
-
-async function renderSettings() {
-  const status = await mockInvoke<AppStatus>("app_status", {});
-  const noop = () => undefined;
-  render(
-    <I18nProvider>
-      <SettingsDialog status={status} connections={[]} onClose={noop} onProfileChanged={noop} />
-    </I18nProvider>,
-  );
-}
 
 describe("Settings → Backup", () => {
   it("offers a generated passphrase and saves only once it is written down", async () => {

@@ -6,13 +6,9 @@ import { App } from "../App";
 import { controls, mockInvoke } from "../api/mock";
 import type { Chat } from "../api/types";
 import { I18nProvider } from "../i18n";
+import { useScenario } from "../test/support";
 import { ChatView } from "./ChatView";
 import { VerifyDialog } from "./VerifyDialog";
-
-function useScenario(name: string) {
-  history.replaceState(null, "", `/?mock=${name}&latency=0`);
-  controls.reset(name);
-}
 
 async function chatNamed(name: string): Promise<Chat> {
   const chats = await mockInvoke<Chat[]>("list_chats", {});

@@ -6,12 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "../App";
 import { controls, mockInvoke } from "../api/mock";
 import type { Message } from "../api/types";
+import { startMock } from "../test/support";
 
-beforeEach(() => {
-  localStorage.setItem("sealpost.locale", "en");
-  history.replaceState(null, "", "/?mock=demo&latency=0");
-  controls.reset("demo");
-});
+beforeEach(() => startMock("demo"));
 afterEach(() => cleanup());
 
 describe("disappearing messages", () => {

@@ -6,21 +6,18 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-li
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "../App";
 import { controls, mockInvoke } from "../api/mock";
-import { mockMemberKey } from "../api/mockGroups";
+import { groupText, mockMemberKey } from "../api/mockGroups";
 import type { Chat, Group, GroupMessage } from "../api/types";
 import { I18nProvider, translate } from "../i18n";
 import { AUTHOR_TONES, authorTone, rosterLineText } from "../lib/groups";
 import { GroupMessageRow } from "./GroupView";
+import { offeredFile, openGroup, startMock } from "../test/support";
 
 const CONTROLS = /[\u202A-\u202E\u2066-\u2069]/;
 const t = (key: Parameters<typeof translate>[1], params?: Record<string, string | number>) =>
   translate("en", key, params);
 
-beforeEach(() => {
-  localStorage.setItem("sealpost.locale", "en");
-  history.replaceState(null, "", "/?mock=demo&latency=0");
-  controls.reset("demo");
-});
+beforeEach(() => startMock("demo"));
 afterEach(() => cleanup());
 
 async function contactId(name: string): Promise<string> {
@@ -31,29 +28,7 @@ async function contactId(name: string): Promise<string> {
 }
 
 function message(fields: Partial<GroupMessage>): GroupMessage {
-  return {
-    id: "gm1",
-    authorKey: "k_a",
-    authorName: null,
-    outgoing: false,
-    isRosterChange: false,
-    seq: 1,
-    text: "hi",
-    sentAt: Date.now(),
-    state: "delivered",
-    recipients: 0,
-    deliveredTo: 0,
-    readBy: 0,
-    timerSeconds: null,
-    expiresAt: null,
-    ...fields,
-  };
-}
-
-async function openGroup(name: string) {
-  const row = await screen.findByText(name, { selector: "[data-testid='group-row-name']" });
-  fireEvent.click(row.closest("[data-testid='group-row']") ?? document.body);
-  return await screen.findByTestId("group-view");
+  return groupText({ id: "gm1", authorKey: "k_a", outgoing: false, seq: 1, text: "hi", sentAt: Date.now(), state: "delivered", ...fields });
 }
 
 describe("group helpers", () => {
@@ -109,21 +84,7 @@ describe("GroupMessageRow", () => {
             message={message({ text: "report.pdf", authorName: "Bob" })}
             continued={false}
             author="Bob"
-            attachment={{
-              id: "a1",
-              contactId: null,
-              groupId: "g1",
-              messageId: "gm1",
-              outgoing: false,
-              fileName: "\u202Egnp.exe\u202C",
-              mediaType: "application/octet-stream",
-              size: 200_000,
-              isImage: false,
-              state: "offered",
-              doneChunks: 0,
-              totalChunks: 4,
-              error: null,
-            }}
+            attachment={offeredFile({ contactId: null, groupId: "g1", messageId: "gm1" })}
           />
         </ol>
       </I18nProvider>,

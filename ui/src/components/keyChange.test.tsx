@@ -4,8 +4,9 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "../App";
-import { controls, mockInvoke } from "../api/mock";
+import { mockInvoke } from "../api/mock";
 import type { Chat, SafetyNumber } from "../api/types";
+import { startMock } from "../test/support";
 
 function digitsOf(group: HTMLElement): string {
   return [...group.querySelectorAll(".safety-group")].map((g) => g.textContent).join("");
@@ -33,11 +34,7 @@ async function openVerifyFromBanner() {
   return { dialog, fresh, previous };
 }
 
-beforeEach(() => {
-  localStorage.setItem("sealpost.locale", "en");
-  history.replaceState(null, "", "/?mock=demo&latency=0");
-  controls.reset("demo");
-});
+beforeEach(() => startMock("demo"));
 afterEach(() => cleanup());
 
 describe("key change", () => {

@@ -4,17 +4,14 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "../App";
-import { controls, mockInvoke } from "../api/mock";
+import { mockInvoke } from "../api/mock";
 import type { Chat } from "../api/types";
 import { Highlighted } from "./Highlighted";
+import { startMock } from "../test/support";
 
 const HOSTILE = "<img src=x onerror=alert(1)> Café Lumière at 8";
 
-beforeEach(() => {
-  localStorage.setItem("sealpost.locale", "en");
-  history.replaceState(null, "", "/?mock=demo&latency=0");
-  controls.reset("demo");
-});
+beforeEach(() => startMock("demo"));
 afterEach(() => cleanup());
 
 async function sendToChloe(text: string): Promise<Chat> {

@@ -6,15 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "../App";
 import { controls, mockInvoke } from "../api/mock";
 import { neutraliseBidi } from "../lib/names";
+import { startMock } from "../test/support";
 
 const LYING = "\u202Egnp.exe\u202C";
 const CONTROLS = /[\u202A-\u202E\u2066-\u2069]/;
 
-beforeEach(() => {
-  localStorage.setItem("sealpost.locale", "en");
-  history.replaceState(null, "", "/?mock=demo&latency=0");
-  controls.reset("demo");
-});
+beforeEach(() => startMock("demo"));
 afterEach(() => cleanup());
 
 describe("names with bidirectional controls", () => {

@@ -2,15 +2,9 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "../App";
-import { controls, mockInvoke } from "../api/mock";
-import type { AppStatus, Settings } from "../api/types";
-import { I18nProvider } from "../i18n";
-import { SettingsDialog } from "./SettingsDialog";
-
-function useScenario(name: string) {
-  history.replaceState(null, "", `/?mock=${name}&latency=0`);
-  controls.reset(name);
-}
+import { mockInvoke } from "../api/mock";
+import type { Settings } from "../api/types";
+import { renderSettings, useScenario } from "../test/support";
 
 beforeEach(() => {
   localStorage.setItem("sealpost.locale", "en");
@@ -18,16 +12,6 @@ beforeEach(() => {
 afterEach(() => cleanup());
 
 const RELAY = "wss://relay.example.org";
-
-async function renderSettings() {
-  const status = await mockInvoke<AppStatus>("app_status", {});
-  const noop = () => undefined;
-  render(
-    <I18nProvider>
-      <SettingsDialog status={status} connections={[]} onClose={noop} onProfileChanged={noop} />
-    </I18nProvider>,
-  );
-}
 
 describe("relay password", () => {
   it("onboarding on a relay at an address sends its password, which never comes back", async () => {

@@ -11,11 +11,10 @@ vi.mock("../api/commands", async (importOriginal) => ({
 
 const { App } = await import("../App");
 const { controls } = await import("../api/mock");
+const { startMock } = await import("../test/support");
 
 beforeEach(() => {
-  localStorage.setItem("sealpost.locale", "en");
-  history.replaceState(null, "", "/?mock=demo&latency=0");
-  controls.reset("demo");
+  startMock("demo");
   repairSession.mockClear();
 });
 afterEach(() => cleanup());

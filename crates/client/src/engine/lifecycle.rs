@@ -25,6 +25,12 @@ use crate::profile::{ProfileDirs, ProfileName, ProfilesConfig};
 use crate::store::{Store, StoreConfig, UnixMillis};
 use crate::vault::Vault;
 
+/// How long the dedupe row of a received envelope is kept (`docs/engine.md` § Inside a ratchet
+/// message): far longer than a relay keeps an envelope (21 days by default,
+/// `docs/relay-protocol.md` § 8), so a redelivery is still recognised; after it, a replay is still
+/// refused by the ratchet, whose message keys are used once. Older rows are deleted on open.
+pub const SEEN_ENVELOPE_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
 /// Everything [`Engine::open`] needs.
 pub struct EngineConfig {
     /// The profile to open.
@@ -201,6 +207,18 @@ impl Engine {
 }
 
 impl Inner {
+    /// Deletes the dedupe rows older than [`SEEN_ENVELOPE_RETENTION`] by the engine's clock: the
+    /// table would otherwise grow by one row per received envelope for the life of the profile.
+    fn prune_seen_envelopes(&self) {
+        let retention = i64::try_from(SEEN_ENVELOPE_RETENTION.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = UnixMillis(self.clock.now().0.saturating_sub(retention));
+        match lock(&self.store).prune_seen_envelopes(cutoff) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "old envelope dedupe rows deleted"),
+            Err(error) => tracing::warn!(%error, "old envelope dedupe rows not deleted"),
+        }
+    }
+
     /// On open: subscribe every own mailbox, start the outbox and the SECURE task, finish
     /// queued deletions, and seal messages stored but not sealed before a crash.
     pub(super) fn resume(self: &Arc<Self>) -> Result<(), EngineError> {
@@ -244,6 +262,7 @@ impl Inner {
         if let Err(error) = self.prune_prekey_secrets(UnixMillis::now()) {
             tracing::warn!(%error, "old prekey secrets not pruned");
         }
+        self.prune_seen_envelopes();
         let outbox = tokio::spawn(outbox_loop(Arc::downgrade(self)));
         self.track(outbox);
         let secures = tokio::spawn(secure_loop(Arc::downgrade(self)));

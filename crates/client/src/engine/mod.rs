@@ -70,7 +70,7 @@ pub use attachments::MAX_SEND_BYTES;
 pub use disappearing::MAX_EXPIRY_WAIT;
 pub use error::EngineError;
 pub use invites::INVITE_LIFETIME;
-pub use lifecycle::EngineConfig;
+pub use lifecycle::{EngineConfig, SEEN_ENVELOPE_RETENTION};
 pub use prekeys::{RETIRED_SIGNED_PREKEY_GRACE, SIGNED_PREKEY_LIFETIME};
 pub use state::Engine;
 pub use views::*;

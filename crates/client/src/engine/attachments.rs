@@ -153,7 +153,10 @@ impl Engine {
                     store.insert_attachment(&row)?;
                     drop(store);
                     inner.send_pointer(&row)?;
-                    return Ok(row);
+                    // As it is now: sent, with its message (the update below must not undo the
+                    // one `send_pointer` emitted).
+                    let sent = lock(&inner.store).attachment(row.id)?;
+                    return Ok(sent.unwrap_or(row));
                 }
                 let relay = read_settings(&lock(&inner.store))?
                     .relays

@@ -135,6 +135,42 @@ pub struct AttachmentRow {
     pub created_at: UnixMillis,
 }
 
+impl AttachmentRow {
+    /// A row made now with only its id, direction, chat and state: no file yet (empty name and
+    /// type, 0 bytes, no thumbnail), no message and nothing of a transfer (no inline bytes, blob,
+    /// keys or chunks). Callers fill in the rest with struct update syntax
+    /// (`AttachmentRow { file_name, ..AttachmentRow::blank(…) }`).
+    pub fn blank(
+        id: AttachmentId,
+        direction: Direction,
+        chat: AttachmentChat,
+        state: AttachmentState,
+    ) -> Self {
+        Self {
+            id,
+            direction,
+            chat,
+            message: None,
+            file_name: String::new(),
+            media_type: String::new(),
+            size: 0,
+            thumbnail: None,
+            inline_bytes: None,
+            relay_url: None,
+            capability: None,
+            grants: Vec::new(),
+            file_key: None,
+            commitment: None,
+            digest: None,
+            chunks: 0,
+            done_chunks: 0,
+            state,
+            error: None,
+            created_at: UnixMillis::now(),
+        }
+    }
+}
+
 const COLUMNS: &str = "id, direction, contact_id, message_id, file_name, media_type, size, \
     thumbnail, inline_bytes, relay_url, capability, grants, file_key, commitment, digest, chunks, \
     done_chunks, state, error, created_at, group_id, group_message_id";
@@ -404,18 +440,11 @@ impl Store {
         id: AttachmentId,
         message: MessageId,
     ) -> Result<(), StoreError> {
-        let changed = self
-            .connection
-            .prepare_cached(
-                "UPDATE attachments SET message_id = ?2, state = 2 WHERE id = ?1 AND message_id IS NULL",
-            )?
-            .execute(params![id, message])?;
-        if changed == 0 {
-            return Err(StoreError::Conflict {
-                what: "attachment already sent",
-            });
-        }
-        Ok(())
+        self.link_attachment(
+            "UPDATE attachments SET message_id = ?2, state = 2 WHERE id = ?1 AND message_id IS NULL",
+            id,
+            message,
+        )
     }
 
     /// Ties an outgoing group attachment to the group message that carries it, inside the
@@ -425,12 +454,26 @@ impl Store {
         id: AttachmentId,
         message: MessageId,
     ) -> Result<(), StoreError> {
+        self.link_attachment(
+            "UPDATE attachments SET group_message_id = ?2, state = 2
+                 WHERE id = ?1 AND group_id IS NOT NULL AND group_message_id IS NULL",
+            id,
+            message,
+        )
+    }
+
+    /// Runs `update` (`?1` the attachment, `?2` the message) to tie an attachment not yet sent
+    /// to its message; [`StoreError::Conflict`] when it changed nothing (already sent). What the
+    /// two `link_attachment_*` share.
+    fn link_attachment(
+        &self,
+        update: &str,
+        id: AttachmentId,
+        message: MessageId,
+    ) -> Result<(), StoreError> {
         let changed = self
             .connection
-            .prepare_cached(
-                "UPDATE attachments SET group_message_id = ?2, state = 2
-                 WHERE id = ?1 AND group_id IS NOT NULL AND group_message_id IS NULL",
-            )?
+            .prepare_cached(update)?
             .execute(params![id, message])?;
         if changed == 0 {
             return Err(StoreError::Conflict {

@@ -237,6 +237,26 @@ fn expired_rows_in(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Takes each of the `expired` rows out of the search index (when indexed), then runs each of
+/// `deletes` on it (`?1` the message id), in order.
+fn delete_expired_rows_in(
+    connection: &Connection,
+    expired: &[ExpiredRow],
+    deletes: &[&str],
+) -> Result<(), StoreError> {
+    for (message, rowid, body) in expired {
+        if let Some(rowid) = rowid {
+            super::search::unindex_row_in(connection, *rowid, body)?;
+        }
+        for delete in deletes {
+            connection
+                .prepare_cached(delete)?
+                .execute(params![message.id])?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `update` (`?1` the chat) once for each chat of the `expired` rows that `chat_of` picks
 /// (a contact, or a group), to recount its unread messages after the deletion.
 fn recount_unread_in<K: Ord + ToSql>(
@@ -274,14 +294,11 @@ fn delete_expired_group_messages_in(
         now,
         |row| Ok(ExpiredChat::Group(row.get(1)?)),
     )?;
-    for (message, rowid, body) in &expired {
-        if let Some(rowid) = rowid {
-            super::search::unindex_row_in(connection, *rowid, body)?;
-        }
-        connection
-            .prepare_cached("DELETE FROM group_messages WHERE id = ?1")?
-            .execute(params![message.id])?;
-    }
+    delete_expired_rows_in(
+        connection,
+        &expired,
+        &["DELETE FROM group_messages WHERE id = ?1"],
+    )?;
     recount_unread_in(
         connection,
         &expired,
@@ -342,17 +359,14 @@ impl Store {
             now,
             |row| Ok(ExpiredChat::Contact(row.get(1)?)),
         )?;
-        for (message, rowid, body) in &expired {
-            if let Some(rowid) = rowid {
-                super::search::unindex_row_in(&transaction, *rowid, body)?;
-            }
-            transaction
-                .prepare_cached("DELETE FROM search_backlog WHERE message_id = ?1")?
-                .execute(params![message.id])?;
-            transaction
-                .prepare_cached("DELETE FROM messages WHERE id = ?1")?
-                .execute(params![message.id])?;
-        }
+        delete_expired_rows_in(
+            &transaction,
+            &expired,
+            &[
+                "DELETE FROM search_backlog WHERE message_id = ?1",
+                "DELETE FROM messages WHERE id = ?1",
+            ],
+        )?;
         recount_unread_in(
             &transaction,
             &expired,

@@ -3,7 +3,7 @@
 //! next chunk after a restart. The chunk files themselves (STREAM ciphertext) live under the
 //! profile's `attachments/` directory, outside the database.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 use zeroize::Zeroizing;
 
 use super::Store;
@@ -307,12 +307,7 @@ impl Store {
 
     /// One attachment.
     pub fn attachment(&self, id: AttachmentId) -> Result<Option<AttachmentRow>, StoreError> {
-        self.connection
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM attachments WHERE id = ?1"))?
-            .query_row(params![id], row_to_attachment)
-            .optional()?
-            .map(finish)
-            .transpose()
+        self.attachment_where("id", id)
     }
 
     /// The attachment a message carries, if any.
@@ -320,14 +315,7 @@ impl Store {
         &self,
         message: MessageId,
     ) -> Result<Option<AttachmentRow>, StoreError> {
-        self.connection
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM attachments WHERE message_id = ?1"
-            ))?
-            .query_row(params![message], row_to_attachment)
-            .optional()?
-            .map(finish)
-            .transpose()
+        self.attachment_where("message_id", message)
     }
 
     /// Every attachment of a conversation, oldest first.
@@ -335,20 +323,12 @@ impl Store {
         &self,
         contact: ContactId,
     ) -> Result<Vec<AttachmentRow>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM attachments WHERE contact_id = ?1 ORDER BY created_at, id"
-        ))?;
-        let rows = statement.query_map(params![contact], row_to_attachment)?;
-        rows.map(|r| finish(r?)).collect()
+        self.attachments_where("contact_id", contact)
     }
 
     /// Every attachment of a group, oldest first.
     pub fn attachments_of_group(&self, group: GroupId) -> Result<Vec<AttachmentRow>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM attachments WHERE group_id = ?1 ORDER BY created_at, id"
-        ))?;
-        let rows = statement.query_map(params![group], row_to_attachment)?;
-        rows.map(|r| finish(r?)).collect()
+        self.attachments_where("group_id", group)
     }
 
     /// The attachment a group message carries, if any.
@@ -356,14 +336,38 @@ impl Store {
         &self,
         message: MessageId,
     ) -> Result<Option<AttachmentRow>, StoreError> {
+        self.attachment_where("group_message_id", message)
+    }
+
+    /// The attachment whose `column` is `key`, if any (`column` is one of this module's names,
+    /// never input).
+    fn attachment_where(
+        &self,
+        column: &str,
+        key: impl ToSql,
+    ) -> Result<Option<AttachmentRow>, StoreError> {
         self.connection
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM attachments WHERE group_message_id = ?1"
+                "SELECT {COLUMNS} FROM attachments WHERE {column} = ?1"
             ))?
-            .query_row(params![message], row_to_attachment)
+            .query_row(params![key], row_to_attachment)
             .optional()?
             .map(finish)
             .transpose()
+    }
+
+    /// Every attachment whose `column` is `key`, oldest first (`column` as in
+    /// [`Store::attachment_where`]).
+    fn attachments_where(
+        &self,
+        column: &str,
+        key: impl ToSql,
+    ) -> Result<Vec<AttachmentRow>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM attachments WHERE {column} = ?1 ORDER BY created_at, id"
+        ))?;
+        let rows = statement.query_map(params![key], row_to_attachment)?;
+        rows.map(|r| finish(r?)).collect()
     }
 
     /// Attachments being uploaded or downloaded (resumed on start), oldest first.

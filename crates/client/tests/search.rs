@@ -40,6 +40,14 @@ fn fixture() -> Fixture {
     }
 }
 
+/// A decrypted copy of the database at `path`, alone in a new temporary directory (for scanning
+/// its bytes for words that must be gone).
+fn decrypted_copy(path: &std::path::Path, key: &DatabaseKey) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    export_decrypted_copy(path, key, &dir.path().join("decrypted.db")).unwrap();
+    dir
+}
+
 fn send(store: &mut Store, contact: &Contact, body: &str, at: i64) {
     store
         .insert_outgoing_message(contact.id, body, UnixMillis(at))
@@ -260,9 +268,7 @@ fn deleting_a_contact_removes_its_messages_from_the_index_and_the_file() {
     assert_eq!(found(&f.store, &kept_word).len(), 1);
     f.store.close().unwrap();
 
-    let plain_dir = tempfile::tempdir().unwrap();
-    let plain = plain_dir.path().join("decrypted.db");
-    export_decrypted_copy(&f.path, &f.key, &plain).unwrap();
+    let plain_dir = decrypted_copy(&f.path, &f.key);
     let findings = scan_dir_for_needles(
         plain_dir.path(),
         &[Needle::new("deleted word", gone_word.as_bytes().to_vec())],
@@ -509,8 +515,7 @@ fn deleting_a_group_removes_its_name_and_texts_from_the_index_and_the_file() {
     f.store.checkpoint_truncate().unwrap();
     f.store.close().unwrap();
 
-    let plain_dir = tempfile::tempdir().unwrap();
-    export_decrypted_copy(&f.path, &f.key, &plain_dir.path().join("decrypted.db")).unwrap();
+    let plain_dir = decrypted_copy(&f.path, &f.key);
     let findings = scan_dir_for_needles(
         plain_dir.path(),
         &[
@@ -625,8 +630,7 @@ fn an_expired_group_text_leaves_the_index_and_the_file() {
     assert_eq!(left, ["kept"]);
     f.store.close().unwrap();
 
-    let plain_dir = tempfile::tempdir().unwrap();
-    export_decrypted_copy(&f.path, &f.key, &plain_dir.path().join("decrypted.db")).unwrap();
+    let plain_dir = decrypted_copy(&f.path, &f.key);
     let findings = scan_dir_for_needles(
         plain_dir.path(),
         &[Needle::new("expired group text", gone.as_bytes().to_vec())],

@@ -8,34 +8,27 @@
 //! `keyring` crate's in-memory mock (the real one only adds two entry writes).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::time::Instant;
+
+use common::{Rng, fill_messages};
 
 use sealpost_client::backup::{
     BackupProgress, KdfParams, Passphrase, RestoreTarget, export_backup, verify_backup,
 };
-use sealpost_client::store::{IdentityKeyBytes, NewContact, Store, StoreError, UnixMillis};
+use sealpost_client::store::{Store, UnixMillis};
 use sealpost_client::vault::KeyringStore;
 use sealpost_client::{
     DatabaseKey, IdentitySeedBytes, ProfileDirs, ProfileName, ProfilesConfig, Vault,
 };
-
-/// Deterministic text (xorshift64*), about 80 bytes a message.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
 
 const WORDS: &[&str] = &[
     "meet", "tomorrow", "station", "coffee", "photo", "train", "late", "call", "dinner", "weekend",
     "東京", "会議", "写真", "café", "lunch", "project", "draft", "review", "ok", "thanks",
 ];
 
+/// Deterministic text, about 80 bytes a message.
 fn text(rng: &mut Rng) -> String {
     let words = 8 + rng.next() % 10;
     (0..words)
@@ -67,33 +60,8 @@ fn main() {
     let key = DatabaseKey::generate().unwrap();
     let mut store = Store::open(&db_path, &key).unwrap();
     store.init_profile("bench", UnixMillis(1)).unwrap();
-    let contacts: Vec<_> = (0..20)
-        .map(|n| {
-            store
-                .insert_contact(&NewContact {
-                    display_name: format!("contact {n}"),
-                    identity_key: IdentityKeyBytes::new(format!("ik-{n}").into_bytes()),
-                    created_at: UnixMillis(1),
-                })
-                .unwrap()
-        })
-        .collect();
     let mut rng = Rng(0x00BA_C40F);
-    let mut done = 0;
-    while done < count {
-        let batch = (count - done).min(10_000);
-        store
-            .transaction(|store| {
-                for n in done..done + batch {
-                    let contact = &contacts[n % contacts.len()];
-                    let at = UnixMillis(1_700_000_000_000 + (n as i64) * 1000);
-                    store.insert_outgoing_message(contact.id, &text(&mut rng), at)?;
-                }
-                Ok::<_, StoreError>(())
-            })
-            .unwrap();
-        done += batch;
-    }
+    fill_messages(&mut store, count, || text(&mut rng));
     // The search index is built, as in a profile that has been running.
     while store.index_search_backlog(5_000).unwrap() > 0 {}
     store.close().unwrap();
@@ -123,13 +91,7 @@ fn main() {
     };
     let name = ProfileName::new("restored").unwrap();
     let dirs = ProfileDirs::resolve(&config, &name).unwrap();
-    let vault = Vault::open_with_store(
-        &name,
-        Box::new(KeyringStore::with_builder(
-            keyring::mock::default_credential_builder(),
-        )),
-    )
-    .unwrap();
+    let vault = Vault::open_with_store(&name, Box::new(KeyringStore::in_memory())).unwrap();
     let started = Instant::now();
     let verified = verify_backup(dirs.data_root(), &output, &passphrase, &mut |_| {}).unwrap();
     verified

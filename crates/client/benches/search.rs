@@ -14,25 +14,17 @@
 //! (with accents), one message in ten in Japanese, one in twenty with a URL; about 80 bytes each.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use sealpost_client::DatabaseKey;
-use sealpost_client::store::{
-    Contact, IdentityKeyBytes, NewContact, SearchQuery, Store, StoreError, UnixMillis,
-};
+use sealpost_client::store::{SearchQuery, Store};
 use sealpost_test_support::bench::percentile;
 
-/// A small deterministic generator (xorshift64*): the same text on every run.
-struct Rng(u64);
+use common::{Rng, fill_messages};
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
@@ -131,37 +123,9 @@ fn kept_store(dir: &std::path::Path, count: usize) -> (Store, u64, Duration) {
 }
 
 fn fill_store(mut store: Store, count: usize) -> (Store, u64, Duration) {
-    let contacts: Vec<Contact> = (0..20)
-        .map(|n| {
-            store
-                .insert_contact(&NewContact {
-                    display_name: format!("contact {n}"),
-                    identity_key: IdentityKeyBytes::new(format!("ik-{n}").into_bytes()),
-                    created_at: UnixMillis(1),
-                })
-                .unwrap()
-        })
-        .collect();
     let mut rng = Rng(0x5EA1_9057);
-    let mut text_bytes = 0u64;
     let started = Instant::now();
-    let mut done = 0;
-    while done < count {
-        let batch = (count - done).min(10_000);
-        store
-            .transaction(|store| {
-                for n in done..done + batch {
-                    let body = message(&mut rng);
-                    text_bytes += body.len() as u64;
-                    let contact = &contacts[n % contacts.len()];
-                    let at = UnixMillis(1_700_000_000_000 + (n as i64) * 1000);
-                    store.insert_outgoing_message(contact.id, &body, at)?;
-                }
-                Ok::<_, StoreError>(())
-            })
-            .unwrap();
-        done += batch;
-    }
+    let text_bytes = fill_messages(&mut store, count, || message(&mut rng));
     (store, text_bytes, started.elapsed())
 }
 

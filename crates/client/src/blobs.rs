@@ -115,6 +115,11 @@ pub trait BlobTransport: Send + Sync + 'static {
 /// A transport for relays without a blob store: every call is [`BlobError::Unsupported`].
 pub struct NoBlobStore;
 
+/// What every call of [`NoBlobStore`] answers.
+fn unsupported<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, BlobError>> {
+    Box::pin(async { Err(BlobError::Unsupported) })
+}
+
 impl BlobTransport for NoBlobStore {
     fn create<'a>(
         &'a self,
@@ -123,7 +128,7 @@ impl BlobTransport for NoBlobStore {
         _: u32,
         _: Option<&'a str>,
     ) -> BoxFuture<'a, Result<CreatedBlob, BlobError>> {
-        Box::pin(async { Err(BlobError::Unsupported) })
+        unsupported()
     }
 
     fn upload_chunk<'a>(
@@ -133,7 +138,7 @@ impl BlobTransport for NoBlobStore {
         _: u32,
         _: Vec<u8>,
     ) -> BoxFuture<'a, Result<(), BlobError>> {
-        Box::pin(async { Err(BlobError::Unsupported) })
+        unsupported()
     }
 
     fn uploaded_chunks<'a>(
@@ -141,7 +146,7 @@ impl BlobTransport for NoBlobStore {
         _: &'a str,
         _: &'a [u8],
     ) -> BoxFuture<'a, Result<u32, BlobError>> {
-        Box::pin(async { Err(BlobError::Unsupported) })
+        unsupported()
     }
 
     fn download_chunk<'a>(
@@ -150,7 +155,7 @@ impl BlobTransport for NoBlobStore {
         _: &'a [u8],
         _: u32,
     ) -> BoxFuture<'a, Result<Vec<u8>, BlobError>> {
-        Box::pin(async { Err(BlobError::Unsupported) })
+        unsupported()
     }
 
     fn release<'a>(
@@ -159,7 +164,7 @@ impl BlobTransport for NoBlobStore {
         _: &'a [u8],
         _: u32,
     ) -> BoxFuture<'a, Result<(), BlobError>> {
-        Box::pin(async { Err(BlobError::Unsupported) })
+        unsupported()
     }
 }
 
@@ -209,10 +214,7 @@ impl MemoryBlobs {
 
     /// Grants made and not released, over every blob.
     pub fn open_grants(&self) -> usize {
-        self.grants
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
+        self.lock_grants().len()
     }
 
     /// Number of blobs stored.
@@ -264,9 +266,20 @@ impl MemoryBlobs {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn stalled(&self) -> bool {
+    /// The grant → upload token map, whether or not a panicking test poisoned it.
+    fn lock_grants(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Vec<u8>>> {
+        self.grants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// [`BlobError::Unavailable`] once the uploads and downloads made reach the stall limit.
+    fn check_stalled(&self) -> Result<(), BlobError> {
         let limit = self.stall_after.load(Ordering::SeqCst);
-        limit != 0 && self.uploads() + self.downloads() >= limit
+        if limit != 0 && self.uploads() + self.downloads() >= limit {
+            return Err(BlobError::Unavailable("stalled".into()));
+        }
+        Ok(())
     }
 
     fn token(&self, kind: u8) -> Vec<u8> {
@@ -298,10 +311,7 @@ impl BlobTransport for MemoryBlobs {
                     expected: chunks,
                 },
             );
-            let mut map = self
-                .grants
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut map = self.lock_grants();
             for grant in &grants {
                 map.insert(grant.clone(), upload.clone());
             }
@@ -317,9 +327,7 @@ impl BlobTransport for MemoryBlobs {
         chunk: Vec<u8>,
     ) -> BoxFuture<'a, Result<(), BlobError>> {
         Box::pin(async move {
-            if self.stalled() {
-                return Err(BlobError::Unavailable("stalled".into()));
-            }
+            self.check_stalled()?;
             let mut blobs = self.lock_blobs();
             let blob = blobs.get_mut(upload).ok_or(BlobError::Gone)?;
             if index as usize != blob.chunks.len() || index >= blob.expected {
@@ -350,13 +358,9 @@ impl BlobTransport for MemoryBlobs {
         index: u32,
     ) -> BoxFuture<'a, Result<Vec<u8>, BlobError>> {
         Box::pin(async move {
-            if self.stalled() {
-                return Err(BlobError::Unavailable("stalled".into()));
-            }
+            self.check_stalled()?;
             let upload = self
-                .grants
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .lock_grants()
                 .get(grant)
                 .cloned()
                 .ok_or(BlobError::Unauthorized)?;
@@ -379,10 +383,7 @@ impl BlobTransport for MemoryBlobs {
         chunk_count: u32,
     ) -> BoxFuture<'a, Result<(), BlobError>> {
         Box::pin(async move {
-            let mut grants = self
-                .grants
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut grants = self.lock_grants();
             let upload = grants.get(grant).cloned().ok_or(BlobError::Gone)?;
             let complete = self.lock_blobs().get(&upload).is_some_and(|b| {
                 b.expected == chunk_count && b.chunks.len() == chunk_count as usize
@@ -435,6 +436,19 @@ impl RelayBlobs {
         if let Some(connection) = self.lock_open().remove(key) {
             connection.close();
         }
+    }
+
+    /// A transfer call's `result` as a [`BlobError`]; on an error the connection of `key` is
+    /// closed and forgotten first (the next call dials a new one).
+    fn forget_on_error<T>(
+        &self,
+        key: &[u8],
+        result: Result<T, ClientError>,
+    ) -> Result<T, BlobError> {
+        result.map_err(|error| {
+            self.forget(key);
+            map_error(error)
+        })
     }
 }
 
@@ -500,13 +514,10 @@ impl BlobTransport for RelayBlobs {
             let mut token = Zeroizing::new(upload.upload_id.0.to_vec());
             token.extend_from_slice(upload.upload_auth.expose());
             let connection = self.connection(relay_url, &token).await?;
-            if let Err(error) = connection
+            let created = connection
                 .create(&upload, chunks, &downloads, password)
-                .await
-            {
-                self.forget(&token);
-                return Err(map_error(error));
-            }
+                .await;
+            self.forget_on_error(&token, created)?;
             let grants = downloads
                 .iter()
                 .map(|d| {
@@ -532,13 +543,8 @@ impl BlobTransport for RelayBlobs {
         Box::pin(async move {
             let credentials = upload_of(upload)?;
             let connection = self.connection(relay_url, upload).await?;
-            connection
-                .put_chunk(&credentials, index, &chunk)
-                .await
-                .map_err(|error| {
-                    self.forget(upload);
-                    map_error(error)
-                })
+            let put = connection.put_chunk(&credentials, index, &chunk).await;
+            self.forget_on_error(upload, put)
         })
     }
 
@@ -550,13 +556,8 @@ impl BlobTransport for RelayBlobs {
         Box::pin(async move {
             let credentials = upload_of(upload)?;
             let connection = self.connection(relay_url, upload).await?;
-            match connection.status(&credentials).await {
-                Ok(progress) => Ok(progress.stored),
-                Err(error) => {
-                    self.forget(upload);
-                    Err(map_error(error))
-                }
-            }
+            let status = connection.status(&credentials).await;
+            Ok(self.forget_on_error(upload, status)?.stored)
         })
     }
 
@@ -569,13 +570,8 @@ impl BlobTransport for RelayBlobs {
         Box::pin(async move {
             let credentials = download_of(grant)?;
             let connection = self.connection(relay_url, grant).await?;
-            connection
-                .get_chunk(&credentials, index)
-                .await
-                .map_err(|error| {
-                    self.forget(grant);
-                    map_error(error)
-                })
+            let chunk = connection.get_chunk(&credentials, index).await;
+            self.forget_on_error(grant, chunk)
         })
     }
 
@@ -588,13 +584,8 @@ impl BlobTransport for RelayBlobs {
         Box::pin(async move {
             let credentials = download_of(grant)?;
             let connection = self.connection(relay_url, grant).await?;
-            connection
-                .release(&credentials, chunk_count)
-                .await
-                .map_err(|error| {
-                    self.forget(grant);
-                    map_error(error)
-                })
+            let released = connection.release(&credentials, chunk_count).await;
+            self.forget_on_error(grant, released)
         })
     }
 

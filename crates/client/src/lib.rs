@@ -59,6 +59,36 @@ macro_rules! constant_time_eq {
 }
 pub(crate) use constant_time_eq;
 
+/// Stores a newtype over a fixed-length byte array (`$name([u8; $len])`) as a BLOB column of its
+/// bytes; reading a BLOB of another length is `FromSqlError::InvalidBlobSize`. Shared by the ids
+/// of `store::types` and the group ids and member keys of `group`.
+macro_rules! byte_array_column {
+    ($name:ident, $len:expr) => {
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::Borrowed(
+                    rusqlite::types::ValueRef::Blob(&self.0),
+                ))
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                let blob = value.as_blob()?;
+                <[u8; $len]>::try_from(blob).map(Self).map_err(|_| {
+                    rusqlite::types::FromSqlError::InvalidBlobSize {
+                        expected_size: $len,
+                        blob_size: blob.len(),
+                    }
+                })
+            }
+        }
+    };
+}
+pub(crate) use byte_array_column;
+
 pub mod app;
 pub mod backup;
 pub mod blobs;

@@ -121,6 +121,18 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use zeroize::Zeroizing;
 
+    /// The profile `name`'s directories under a new temporary data root (kept while the
+    /// returned directory lives).
+    fn profile_in_temp_dir(name: &str) -> (tempfile::TempDir, ProfileName, ProfileDirs) {
+        let root = tempfile::tempdir().unwrap();
+        let config = ProfilesConfig {
+            data_root: Some(root.path().to_path_buf()),
+        };
+        let name = ProfileName::new(name).unwrap();
+        let dirs = ProfileDirs::resolve(&config, &name).unwrap();
+        (root, name, dirs)
+    }
+
     /// A key store whose entries outlive each vault (like a real keychain) and whose reads and
     /// writes can be made to fail as an unreachable Secret Service does.
     #[derive(Clone, Default)]
@@ -166,12 +178,7 @@ mod tests {
 
     #[test]
     fn an_onboarded_profile_never_gets_a_new_identity_seed() {
-        let root = tempfile::tempdir().unwrap();
-        let config = ProfilesConfig {
-            data_root: Some(root.path().to_path_buf()),
-        };
-        let name = ProfileName::new("seeded").unwrap();
-        let dirs = ProfileDirs::resolve(&config, &name).unwrap();
+        let (_root, name, dirs) = profile_in_temp_dir("seeded");
         let keychain = SharedStore::default();
         let vault = || Vault::open_with_store(&name, Box::new(keychain.clone())).unwrap();
 
@@ -196,12 +203,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_keychain_is_unavailable_and_creates_nothing() {
-        let root = tempfile::tempdir().unwrap();
-        let config = ProfilesConfig {
-            data_root: Some(root.path().to_path_buf()),
-        };
-        let name = ProfileName::new("unreachable").unwrap();
-        let dirs = ProfileDirs::resolve(&config, &name).unwrap();
+        let (_root, name, dirs) = profile_in_temp_dir("unreachable");
         let keychain = SharedStore::default();
         let vault = Vault::open_with_store(&name, Box::new(keychain.clone())).unwrap();
         *keychain.unavailable.lock().unwrap() = true;
@@ -216,21 +218,10 @@ mod tests {
 
     #[test]
     fn creates_then_reopens_and_refuses_to_mint_a_key_for_an_existing_database() {
-        let root = tempfile::tempdir().unwrap();
-        let config = ProfilesConfig {
-            data_root: Some(root.path().to_path_buf()),
-        };
-        let name = ProfileName::new("opener").unwrap();
-        let dirs = ProfileDirs::resolve(&config, &name).unwrap();
+        let (_root, name, dirs) = profile_in_temp_dir("opener");
         // The keyring mock keeps values for the life of this store; the real keychain is
         // covered by tests/vault_keychain.rs and tests/data_at_rest.rs.
-        let vault = Vault::open_with_store(
-            &name,
-            Box::new(KeyringStore::with_builder(
-                keyring::mock::default_credential_builder(),
-            )),
-        )
-        .unwrap();
+        let vault = Vault::open_with_store(&name, Box::new(KeyringStore::in_memory())).unwrap();
 
         let mut store = open_profile_store(&dirs, &vault, &StoreConfig::default()).unwrap();
         store.init_profile("me", UnixMillis(1)).unwrap();

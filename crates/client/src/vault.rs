@@ -271,6 +271,12 @@ impl KeyringStore {
         }
     }
 
+    /// A store over keyring's in-memory mock, for tests and benches where a real keychain is not
+    /// the point: its values live as long as this store ([`KeyringStore::with_builder`]).
+    pub fn in_memory() -> Self {
+        Self::with_builder(keyring::mock::default_credential_builder())
+    }
+
     /// Runs `action` on the cached entry of `account`. The outer error is a failure to create the
     /// entry; the inner result is keyring's own, so callers can treat `NoEntry` as "absent".
     fn with_entry<T>(
@@ -519,9 +525,7 @@ mod tests {
     fn mock_vault(profile: &str) -> Vault {
         Vault::open_with_store(
             &ProfileName::new(profile).unwrap(),
-            Box::new(KeyringStore::with_builder(
-                keyring::mock::default_credential_builder(),
-            )),
+            Box::new(KeyringStore::in_memory()),
         )
         .unwrap()
     }

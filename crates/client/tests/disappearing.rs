@@ -4,36 +4,19 @@
 //! timer converges whatever order the changes arrive in.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use aes::cipher::{BlockModeDecrypt, KeyIvInit, block_padding::NoPadding};
 use sealpost_client::scan::{Needle, scan_bytes, scan_dir_for_needles};
 use sealpost_client::store::{
-    Contact, ConversationSeq, DisappearingTimer, EnvelopeId, IdentityKeyBytes, NewContact,
-    OutgoingContent, ReceiveOutcome, Received, ReceivedContent, SearchQuery, SessionStateBytes,
-    UnixMillis,
+    ConversationSeq, DisappearingTimer, EnvelopeId, OutgoingContent, ReceiveOutcome,
+    ReceivedContent, SearchQuery, UnixMillis,
 };
 use sealpost_client::{DatabaseKey, Store};
 
+use common::{add_contact, received};
+
 const HOUR_MS: i64 = 3_600_000;
-
-fn add_contact(store: &mut Store, name: &str) -> Contact {
-    store
-        .insert_contact(&NewContact {
-            display_name: name.to_owned(),
-            identity_key: IdentityKeyBytes::new(format!("ik-of-{name}").into_bytes()),
-            created_at: UnixMillis(1),
-        })
-        .unwrap()
-}
-
-fn received(contact: &Contact, content: ReceivedContent, at: i64) -> Received {
-    Received {
-        contact: contact.id,
-        envelope_id: EnvelopeId::random().unwrap(),
-        session_state: SessionStateBytes::new(b"state".to_vec()),
-        content,
-        received_at: UnixMillis(at),
-    }
-}
 
 /// A word no other test data contains.
 fn unique(prefix: &str) -> String {

@@ -3,16 +3,19 @@
 //! (down to the bytes of the database), paging, and queries that are only data.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use proptest::prelude::*;
 use sealpost_client::group::{GroupId, GroupReplica, MemberKey, RosterState};
 use sealpost_client::scan::{Needle, export_decrypted_copy, scan_dir_for_needles};
 use sealpost_client::store::{
     AttachmentId, AttachmentRow, AttachmentState, Contact, ConversationSeq, Direction,
-    DisappearingTimer, EnvelopeId, IdentityKeyBytes, IncomingAttachment, NewContact,
-    ReceiveOutcome, Received, ReceivedContent, SearchFound, SearchPage, SearchQuery,
-    SessionStateBytes, UnixMillis,
+    DisappearingTimer, EnvelopeId, IncomingAttachment, ReceiveOutcome, ReceivedContent,
+    SearchFound, SearchPage, SearchQuery, UnixMillis,
 };
 use sealpost_client::{DatabaseKey, Store};
+
+use common::{add_contact, received};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -37,14 +40,12 @@ fn fixture() -> Fixture {
     }
 }
 
-fn add_contact(store: &mut Store, name: &str) -> Contact {
-    store
-        .insert_contact(&NewContact {
-            display_name: name.to_owned(),
-            identity_key: IdentityKeyBytes::new(format!("ik-of-{name}").into_bytes()),
-            created_at: UnixMillis(1),
-        })
-        .unwrap()
+/// A decrypted copy of the database at `path`, alone in a new temporary directory (for scanning
+/// its bytes for words that must be gone).
+fn decrypted_copy(path: &std::path::Path, key: &DatabaseKey) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    export_decrypted_copy(path, key, &dir.path().join("decrypted.db")).unwrap();
+    dir
 }
 
 fn send(store: &mut Store, contact: &Contact, body: &str, at: i64) {
@@ -55,17 +56,15 @@ fn send(store: &mut Store, contact: &Contact, body: &str, at: i64) {
 
 fn receive(store: &mut Store, contact: &Contact, seq: u64, body: &str, at: i64) {
     let outcome = store
-        .commit_received(&Received {
-            contact: contact.id,
-            envelope_id: EnvelopeId::random().unwrap(),
-            session_state: SessionStateBytes::new(b"state".to_vec()),
-            content: ReceivedContent::Message {
+        .commit_received(&received(
+            contact,
+            ReceivedContent::Message {
                 seq: ConversationSeq::new(seq).unwrap(),
                 body: body.to_owned(),
                 sent_at: UnixMillis(at),
             },
-            received_at: UnixMillis(at),
-        })
+            at,
+        ))
         .unwrap();
     assert!(matches!(outcome, ReceiveOutcome::Stored(_)));
 }
@@ -269,9 +268,7 @@ fn deleting_a_contact_removes_its_messages_from_the_index_and_the_file() {
     assert_eq!(found(&f.store, &kept_word).len(), 1);
     f.store.close().unwrap();
 
-    let plain_dir = tempfile::tempdir().unwrap();
-    let plain = plain_dir.path().join("decrypted.db");
-    export_decrypted_copy(&f.path, &f.key, &plain).unwrap();
+    let plain_dir = decrypted_copy(&f.path, &f.key);
     let findings = scan_dir_for_needles(
         plain_dir.path(),
         &[Needle::new("deleted word", gone_word.as_bytes().to_vec())],
@@ -518,8 +515,7 @@ fn deleting_a_group_removes_its_name_and_texts_from_the_index_and_the_file() {
     f.store.checkpoint_truncate().unwrap();
     f.store.close().unwrap();
 
-    let plain_dir = tempfile::tempdir().unwrap();
-    export_decrypted_copy(&f.path, &f.key, &plain_dir.path().join("decrypted.db")).unwrap();
+    let plain_dir = decrypted_copy(&f.path, &f.key);
     let findings = scan_dir_for_needles(
         plain_dir.path(),
         &[
@@ -535,28 +531,19 @@ fn deleting_a_group_removes_its_name_and_texts_from_the_index_and_the_file() {
 
 fn offered_file(name: &str) -> AttachmentRow {
     AttachmentRow {
-        id: AttachmentId::generate().unwrap(),
-        direction: Direction::Incoming,
-        chat: sealpost_client::store::AttachmentChat::Contact(
-            sealpost_client::store::ContactId::from_bytes([0; 16]),
-        ),
-        message: None,
         file_name: name.to_owned(),
         media_type: "application/pdf".to_owned(),
         size: 1234,
-        thumbnail: None,
-        inline_bytes: None,
-        relay_url: None,
-        capability: None,
-        grants: Vec::new(),
-        file_key: None,
-        commitment: None,
-        digest: None,
         chunks: 1,
-        done_chunks: 0,
-        state: AttachmentState::Offered,
-        error: None,
         created_at: UnixMillis(10),
+        ..AttachmentRow::blank(
+            AttachmentId::generate().unwrap(),
+            Direction::Incoming,
+            sealpost_client::store::AttachmentChat::Contact(
+                sealpost_client::store::ContactId::from_bytes([0; 16]),
+            ),
+            AttachmentState::Offered,
+        )
     }
 }
 
@@ -566,19 +553,17 @@ fn a_file_name_is_found_and_leaves_the_index_when_its_message_expires() {
     let name = "Rapport-été_2026 東京.pdf";
     for (seq, timer) in [(1, Some(DisappearingTimer::FiveMinutes)), (2, None)] {
         f.store
-            .commit_received(&Received {
-                contact: f.contact.id,
-                envelope_id: EnvelopeId::random().unwrap(),
-                session_state: SessionStateBytes::new(b"state".to_vec()),
-                content: ReceivedContent::Attachment {
+            .commit_received(&received(
+                &f.contact,
+                ReceivedContent::Attachment {
                     seq: ConversationSeq::new(seq).unwrap(),
                     body: format!("{seq}-{name}"),
                     sent_at: UnixMillis(10),
                     attachment: IncomingAttachment(Box::new(offered_file(name))),
                     timer,
                 },
-                received_at: UnixMillis(10 * seq as i64),
-            })
+                10 * seq as i64,
+            ))
             .unwrap();
     }
     for query in ["rapport ete", "東京", "2026", "pdf"] {
@@ -645,8 +630,7 @@ fn an_expired_group_text_leaves_the_index_and_the_file() {
     assert_eq!(left, ["kept"]);
     f.store.close().unwrap();
 
-    let plain_dir = tempfile::tempdir().unwrap();
-    export_decrypted_copy(&f.path, &f.key, &plain_dir.path().join("decrypted.db")).unwrap();
+    let plain_dir = decrypted_copy(&f.path, &f.key);
     let findings = scan_dir_for_needles(
         plain_dir.path(),
         &[Needle::new("expired group text", gone.as_bytes().to_vec())],

@@ -60,6 +60,21 @@ fn contents() -> Vec<(&'static str, Content)> {
         body,
         receipts,
     };
+    // A sender key at `url` whose send id and public key repeat one byte each.
+    let sender_key = |url: &str, send_id: u8, public_key: u8| SenderKey {
+        url: url.to_owned(),
+        send_id: vec![send_id; 32],
+        public_key: vec![public_key; 32],
+    };
+    // A blob at the example relay under the grant `grant` repeats, with the same key,
+    // commitment and digest.
+    let blob_location = |grant: u8| AttachmentLocation::Blob {
+        relay_url: "wss://relay.example".to_owned(),
+        grant: vec![grant; 64],
+        key: vec![0x0B; 32],
+        commitment: vec![0x0C; 32],
+        digest: vec![0x0D; 32],
+    };
     vec![
         (
             "hello",
@@ -73,11 +88,7 @@ fn contents() -> Vec<(&'static str, Content)> {
                         send_secret: vec![0x02; 32],
                         sealing_public_key: vec![0x03; 32],
                     }],
-                    sender_keys: vec![SenderKey {
-                        url: "wss://relay.example".to_owned(),
-                        send_id: vec![0x04; 32],
-                        public_key: vec![0x05; 32],
-                    }],
+                    sender_keys: vec![sender_key("wss://relay.example", 0x04, 0x05)],
                     signed_prekey: vec![0x06; 100],
                 },
                 Vec::new(),
@@ -89,11 +100,7 @@ fn contents() -> Vec<(&'static str, Content)> {
                 0,
                 Body::Welcome {
                     display_name: "ボブ".to_owned(),
-                    sender_keys: vec![SenderKey {
-                        url: "ws://127.0.0.1:47474".to_owned(),
-                        send_id: vec![0x07; 32],
-                        public_key: vec![0x08; 32],
-                    }],
+                    sender_keys: vec![sender_key("ws://127.0.0.1:47474", 0x07, 0x08)],
                 },
                 Vec::new(),
             ),
@@ -161,13 +168,7 @@ fn contents() -> Vec<(&'static str, Content)> {
                         file_name: "報告書 2026.pdf".to_owned(),
                         media_type: "application/pdf".to_owned(),
                         size: 200_000,
-                        location: AttachmentLocation::Blob {
-                            relay_url: "wss://relay.example".to_owned(),
-                            grant: vec![0x0A; 64],
-                            key: vec![0x0B; 32],
-                            commitment: vec![0x0C; 32],
-                            digest: vec![0x0D; 32],
-                        },
+                        location: blob_location(0x0A),
                         thumbnail: None,
                         timer_secs: None,
                     },
@@ -258,13 +259,7 @@ fn contents() -> Vec<(&'static str, Content)> {
                         file_name: "旅行の写真.jpg".to_owned(),
                         media_type: "image/jpeg".to_owned(),
                         size: 300_000,
-                        location: AttachmentLocation::Blob {
-                            relay_url: "wss://relay.example".to_owned(),
-                            grant: vec![0x0E; 64],
-                            key: vec![0x0B; 32],
-                            commitment: vec![0x0C; 32],
-                            digest: vec![0x0D; 32],
-                        },
+                        location: blob_location(0x0E),
                         thumbnail: Some(vec![0xFF, 0xD8, 0xFF, 0xD9]),
                         timer_secs: None,
                     },

@@ -45,6 +45,45 @@ fn signed_prekey_message(id: PrekeyId, public: &PublicKey) -> [u8; 36] {
     message
 }
 
+/// The methods both secret prekey halves share (`$pair` holds `secret` and `public: $public`,
+/// whose `id` and `public` fields are its identifier and X25519 public key): the public half,
+/// the identifier, the secret, and the storage layout of [`to_storage`] and [`from_storage`].
+macro_rules! prekey_pair_methods {
+    ($pair:ident, $public:ident, $public_doc:literal) => {
+        impl $pair {
+            #[doc = $public_doc]
+            pub fn public(&self) -> &$public {
+                &self.public
+            }
+
+            /// The prekey's identifier.
+            pub fn id(&self) -> PrekeyId {
+                self.public.id
+            }
+
+            pub(crate) fn secret(&self) -> &StaticSecret {
+                &self.secret
+            }
+
+            /// Storage layout: version (1) ‖ the public half's layout ‖ X25519 secret (32). Keep
+            /// it in the encrypted store only.
+            pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+                to_storage(&self.public.to_bytes(), &self.secret)
+            }
+
+            /// Reads [`Self::to_secret_bytes`] back; checks that the secret matches the public
+            /// key.
+            pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+                let (public, secret) =
+                    from_storage(bytes, $public::LEN, $public::from_bytes, |public| {
+                        public.public
+                    })?;
+                Ok(Self { secret, public })
+            }
+        }
+    };
+}
+
 /// The public half of a signed prekey, with the identity signature over it.
 /// Wire layout (100 bytes): id u32 BE ‖ X25519 public (32) ‖ Ed25519 signature (64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,37 +166,13 @@ impl SignedPrekeyPair {
             },
         })
     }
-
-    /// The public, signed half to put in invites.
-    pub fn public(&self) -> &SignedPrekey {
-        &self.public
-    }
-
-    /// The prekey's identifier.
-    pub fn id(&self) -> PrekeyId {
-        self.public.id
-    }
-
-    pub(crate) fn secret(&self) -> &StaticSecret {
-        &self.secret
-    }
-
-    /// Storage layout: version (1) ‖ public layout (100) ‖ X25519 secret (32). Keep it in the encrypted store only.
-    pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
-        to_storage(&self.public.to_bytes(), &self.secret)
-    }
-
-    /// Reads [`Self::to_secret_bytes`] back; checks that the secret matches the public key.
-    pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (public, secret) = from_storage(
-            bytes,
-            SignedPrekey::LEN,
-            SignedPrekey::from_bytes,
-            |public| public.public,
-        )?;
-        Ok(Self { secret, public })
-    }
 }
+
+prekey_pair_methods!(
+    SignedPrekeyPair,
+    SignedPrekey,
+    "The public, signed half to put in invites."
+);
 
 /// The public half of a one-time prekey. Wire layout (36 bytes): id u32 BE ‖ X25519 public (32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,37 +231,13 @@ impl OneTimePrekeyPair {
             public: OneTimePrekey { id, public },
         })
     }
-
-    /// The public half to put in an invite.
-    pub fn public(&self) -> &OneTimePrekey {
-        &self.public
-    }
-
-    /// The prekey's identifier.
-    pub fn id(&self) -> PrekeyId {
-        self.public.id
-    }
-
-    pub(crate) fn secret(&self) -> &StaticSecret {
-        &self.secret
-    }
-
-    /// Storage layout: version (1) ‖ public layout (36) ‖ X25519 secret (32).
-    pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
-        to_storage(&self.public.to_bytes(), &self.secret)
-    }
-
-    /// Reads [`Self::to_secret_bytes`] back; checks that the secret matches the public key.
-    pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (public, secret) = from_storage(
-            bytes,
-            OneTimePrekey::LEN,
-            OneTimePrekey::from_bytes,
-            |public| public.public,
-        )?;
-        Ok(Self { secret, public })
-    }
 }
+
+prekey_pair_methods!(
+    OneTimePrekeyPair,
+    OneTimePrekey,
+    "The public half to put in an invite."
+);
 
 /// The storage layout both prekey kinds share: version (1) ‖ public layout ‖ X25519 secret (32).
 fn to_storage(public_layout: &[u8], secret: &StaticSecret) -> Zeroizing<Vec<u8>> {

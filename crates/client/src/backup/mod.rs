@@ -409,16 +409,9 @@ impl Snapshot {
                 &keys,
                 &mut payload,
                 &mut out,
-                &mut |done, total| {
-                    progress(BackupProgress {
-                        phase: BackupPhase::Sealing,
-                        done,
-                        total,
-                    });
-                },
+                &mut sealing_progress(&mut *progress),
             )?;
-            let file = out.into_inner().map_err(|error| error.into_error())?;
-            file.sync_all()?;
+            let file = finish_file(out)?;
             let bytes = file.metadata()?.len();
             drop(file);
             std::fs::rename(&partial, output)?;
@@ -525,6 +518,25 @@ impl VerifiedRestore {
     }
 }
 
+/// The byte progress callback of [`format::write_sealed`] and [`format::read_sealed`] as
+/// [`BackupPhase::Sealing`] reports to `progress`.
+fn sealing_progress(progress: &mut dyn FnMut(BackupProgress)) -> impl FnMut(u64, u64) {
+    move |done, total| {
+        progress(BackupProgress {
+            phase: BackupPhase::Sealing,
+            done,
+            total,
+        });
+    }
+}
+
+/// Flushes `out` and syncs its file to disk (before a rename or a read makes it count); the file.
+fn finish_file(out: BufWriter<File>) -> Result<File, BackupError> {
+    let file = out.into_inner().map_err(|error| error.into_error())?;
+    file.sync_all()?;
+    Ok(file)
+}
+
 /// Reads the backup at `backup`: checks the header and the passphrase, opens every chunk into a
 /// work directory under `work_root`, then opens the snapshot with its key, checks it holds a
 /// profile and readies it ([`Store::prepare_restored`]). Nothing outside the work directory
@@ -588,16 +600,9 @@ pub fn verify_backup(
                 }
                 Ok(())
             },
-            &mut |done, total| {
-                progress(BackupProgress {
-                    phase: BackupPhase::Sealing,
-                    done,
-                    total,
-                });
-            },
+            &mut sealing_progress(&mut *progress),
         )?;
-        let file = out.into_inner().map_err(|error| error.into_error())?;
-        file.sync_all()?;
+        finish_file(out)?;
     }
     if prefix.len() != prefix_len
         || snapshot_left.is_some_and(|left| left != 0)

@@ -28,7 +28,7 @@ use crate::group::GroupId;
 use crate::images::PREVIEW_SIDE;
 use crate::store::{
     AttachmentChat, AttachmentId, AttachmentRow, AttachmentSecretBytes, AttachmentState, Direction,
-    DisappearingTimer, OutgoingContent, Store, UnixMillis,
+    DisappearingTimer, OutgoingContent, Store, StoreError, UnixMillis,
 };
 
 /// The largest file this build sends (the relay may accept less: `attachment_too_large`).
@@ -125,26 +125,16 @@ impl Engine {
                 let (plain, media_type, thumbnail) = source.open()?;
                 let size = plain.size();
                 let mut row = AttachmentRow {
-                    id: AttachmentId::generate()?,
-                    direction: Direction::Outgoing,
-                    chat,
-                    message: None,
                     file_name,
                     media_type,
                     size,
                     thumbnail,
-                    inline_bytes: None,
-                    relay_url: None,
-                    capability: None,
-                    grants: Vec::new(),
-                    file_key: None,
-                    commitment: None,
-                    digest: None,
-                    chunks: 0,
-                    done_chunks: 0,
-                    state: AttachmentState::Transferring,
-                    error: None,
-                    created_at: UnixMillis::now(),
+                    ..AttachmentRow::blank(
+                        AttachmentId::generate()?,
+                        Direction::Outgoing,
+                        chat,
+                        AttachmentState::Transferring,
+                    )
                 };
                 if size <= MAX_INLINE_BYTES as u64 {
                     row.inline_bytes = Some(plain.into_bytes()?);
@@ -194,11 +184,7 @@ impl Engine {
             })
             .await?;
         self.inner.attachment_wake.notify_one();
-        let view = AttachmentView::from(&row);
-        self.inner.emit(EngineEvent::AttachmentUpdated {
-            attachment: view.clone(),
-        });
-        Ok(view)
+        Ok(self.inner.emit_attachment(&row))
     }
 
     /// `get_attachments`: every attachment of a conversation, oldest first.
@@ -207,11 +193,8 @@ impl Engine {
         contact_id: &str,
     ) -> Result<Vec<AttachmentView>, EngineError> {
         let contact = parse_contact(contact_id)?;
-        let rows = self
-            .inner
-            .on_store(move |store| Ok(store.attachments_of_contact(contact)?))
-            .await?;
-        Ok(rows.iter().map(AttachmentView::from).collect())
+        self.attachment_views(move |store| store.attachments_of_contact(contact))
+            .await
     }
 
     /// `download_attachment`: fetch a received file (again, after a failure or a cancel).
@@ -268,11 +251,7 @@ impl Engine {
                 store.attachment(id)?.ok_or(EngineError::AttachmentNotFound)
             })
             .await?;
-        let view = AttachmentView::from(&row);
-        self.inner.emit(EngineEvent::AttachmentUpdated {
-            attachment: view.clone(),
-        });
-        Ok(view)
+        Ok(self.inner.emit_attachment(&row))
     }
 
     /// `get_group_attachments`: every attachment of a group, oldest first.
@@ -281,10 +260,16 @@ impl Engine {
         group_id: &str,
     ) -> Result<Vec<AttachmentView>, EngineError> {
         let group = super::groups::parse_group(group_id)?;
-        let rows = self
-            .inner
-            .on_store(move |store| Ok(store.attachments_of_group(group)?))
-            .await?;
+        self.attachment_views(move |store| store.attachments_of_group(group))
+            .await
+    }
+
+    /// The attachments `list` reads from the store, as views (one chat's, oldest first).
+    async fn attachment_views(
+        &self,
+        list: impl FnOnce(&Store) -> Result<Vec<AttachmentRow>, StoreError> + Send + 'static,
+    ) -> Result<Vec<AttachmentView>, EngineError> {
+        let rows = self.inner.on_store(move |store| Ok(list(store)?)).await?;
         Ok(rows.iter().map(AttachmentView::from).collect())
     }
 
@@ -784,16 +769,17 @@ impl Inner {
         // No `message-received` (that one means a peer's message): the UI reloads the
         // conversation when an attachment gets its `messageId`.
         if let Some(row) = row {
-            self.emit(EngineEvent::AttachmentUpdated {
-                attachment: AttachmentView::from(&row),
-            });
+            self.emit_attachment(&row);
         }
     }
 
-    fn emit_attachment(&self, row: &AttachmentRow) {
+    /// Tells the UI that `row` changed (`attachment-updated`); its view, for a command's answer.
+    fn emit_attachment(&self, row: &AttachmentRow) -> AttachmentView {
+        let view = AttachmentView::from(row);
         self.emit(EngineEvent::AttachmentUpdated {
-            attachment: AttachmentView::from(row),
+            attachment: view.clone(),
         });
+        view
     }
 
     /// Records a transfer's end in failure (`kind`), deleting a download's chunk files: nothing

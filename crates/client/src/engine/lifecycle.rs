@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
 use sealpost_crypto::{IdentityKey, IdentityKeyPair, IdentitySeed};
 use sealpost_relay_client::{BackoffConfig, Connector, ConnectorConfig, Sender, Subscriber};
 use tokio::sync::{Notify, mpsc};
@@ -16,7 +15,7 @@ use super::error::EngineError;
 use super::outbox::outbox_loop;
 use super::secure::secure_loop;
 use super::settings::{parse_socks_proxy, read_settings};
-use super::state::{BlockingWork, Engine, Inner, array32, lock};
+use super::state::{BlockingWork, Engine, Inner, lock};
 use super::views::*;
 use crate::clock::Clock;
 use crate::content::{CONTENT_VERSION, Content};
@@ -228,13 +227,8 @@ impl Inner {
         // A restored profile restarts every session before anything else is sealed.
         self.restart_restored_sessions()?;
         let mailboxes = lock(&self.store).own_mailboxes()?;
-        for mailbox in mailboxes {
-            let auth = SigningKey::from_bytes(&array32(mailbox.auth_secret_key.expose_secret())?);
-            self.subscribe(
-                mailbox.relay_url.as_str(),
-                array32(mailbox.receive_id.as_bytes())?,
-                auth,
-            )?;
+        for mailbox in &mailboxes {
+            self.subscribe_own(mailbox)?;
         }
         {
             let mut store = lock(&self.store);

@@ -15,8 +15,8 @@ use super::settings::relay_password;
 use super::state::{Engine, Inner, array32, lock, random32, store_url};
 use super::views::*;
 use crate::store::{
-    MailboxAuthSecretBytes, MailboxOwner, NewOwnMailbox, ReceiveId, SealingSecretBytes, SendId,
-    Store, UnixMillis,
+    MailboxAuthSecretBytes, MailboxOwner, NewOwnMailbox, OwnMailbox, ReceiveId, SealingSecretBytes,
+    SendId, Store, UnixMillis,
 };
 
 /// A mailbox just CREATEd on a relay, before it is stored.
@@ -82,6 +82,16 @@ impl Inner {
         self.subscribe(&mailbox.url, mailbox.receive_id, mailbox.auth)
     }
 
+    /// [`Inner::subscribe`] for a stored own mailbox (on open and on a new route).
+    pub(super) fn subscribe_own(self: &Arc<Self>, mailbox: &OwnMailbox) -> Result<(), EngineError> {
+        let auth = SigningKey::from_bytes(&array32(mailbox.auth_secret_key.expose_secret())?);
+        self.subscribe(
+            mailbox.relay_url.as_str(),
+            array32(mailbox.receive_id.as_bytes())?,
+            auth,
+        )
+    }
+
     /// Adds a mailbox to its relay's subscriber (starting the subscriber if needed).
     pub(super) fn subscribe(
         self: &Arc<Self>,
@@ -134,13 +144,8 @@ impl Inner {
         }
         lock(&self.connections).clear();
         let mailboxes = self.on_store(|store| Ok(store.own_mailboxes()?)).await?;
-        for mailbox in mailboxes {
-            let auth = SigningKey::from_bytes(&array32(mailbox.auth_secret_key.expose_secret())?);
-            self.subscribe(
-                mailbox.relay_url.as_str(),
-                array32(mailbox.receive_id.as_bytes())?,
-                auth,
-            )?;
+        for mailbox in &mailboxes {
+            self.subscribe_own(mailbox)?;
         }
         self.connection_event();
         Ok(())

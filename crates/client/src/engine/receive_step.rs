@@ -249,26 +249,16 @@ pub(super) fn incoming_attachment(pointer: &AttachmentPointer) -> Option<Attachm
     let id = AttachmentId::generate().ok()?;
     let media_type = crate::names::neutralise_bidi(&pointer.media_type);
     let mut row = AttachmentRow {
-        id,
-        direction: Direction::Incoming,
-        chat: AttachmentChat::Contact(ContactId::from_bytes([0; 16])),
-        message: None,
         file_name: safe_file_name(&pointer.file_name),
         media_type: media_type.clone(),
         size: pointer.size,
         thumbnail: pointer.thumbnail.clone(),
-        inline_bytes: None,
-        relay_url: None,
-        capability: None,
-        grants: Vec::new(),
-        file_key: None,
-        commitment: None,
-        digest: None,
-        chunks: 0,
-        done_chunks: 0,
-        state: AttachmentState::Complete,
-        error: None,
-        created_at: UnixMillis::now(),
+        ..AttachmentRow::blank(
+            id,
+            Direction::Incoming,
+            AttachmentChat::Contact(ContactId::from_bytes([0; 16])),
+            AttachmentState::Complete,
+        )
     };
     match &pointer.location {
         AttachmentLocation::Inline { bytes } => {

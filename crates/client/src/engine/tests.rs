@@ -20,13 +20,7 @@ const GIVE_UP: Duration = Duration::from_secs(5);
 /// its one thread). The relay URL is never dialled: nothing here makes a mailbox.
 fn open(runtime: &tokio::runtime::Runtime, root: &std::path::Path) -> Engine {
     let name = ProfileName::new("threads").expect("name");
-    let vault = Vault::open_with_store(
-        &name,
-        Box::new(KeyringStore::with_builder(
-            keyring::mock::default_credential_builder(),
-        )),
-    )
-    .expect("vault");
+    let vault = Vault::open_with_store(&name, Box::new(KeyringStore::in_memory())).expect("vault");
     let mut config = EngineConfig::new(name);
     config.profiles = ProfilesConfig {
         data_root: Some(root.to_path_buf()),

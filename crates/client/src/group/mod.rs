@@ -13,7 +13,6 @@ mod roster;
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
 pub use replica::{GroupReplica, HeldReason, RosterMessage, RosterOutcome};
@@ -93,23 +92,7 @@ impl From<GroupId> for serde_bytes::ByteBuf {
     }
 }
 
-impl ToSql for GroupId {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
-    }
-}
-
-impl FromSql for GroupId {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let blob = value.as_blob()?;
-        <[u8; GROUP_ID_LEN]>::try_from(blob)
-            .map(Self)
-            .map_err(|_| FromSqlError::InvalidBlobSize {
-                expected_size: GROUP_ID_LEN,
-                blob_size: blob.len(),
-            })
-    }
-}
+crate::byte_array_column!(GroupId, GROUP_ID_LEN);
 
 /// A member's identity key (64 bytes, Ed25519 ‖ X25519 public), the member's identity in every
 /// roster. Its delivery addresses are the contact's addresses in the local store, so a second
@@ -155,21 +138,7 @@ impl From<MemberKey> for serde_bytes::ByteBuf {
     }
 }
 
-impl ToSql for MemberKey {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
-    }
-}
-
-impl FromSql for MemberKey {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let blob = value.as_blob()?;
-        Self::from_slice(blob).ok_or(FromSqlError::InvalidBlobSize {
-            expected_size: MEMBER_KEY_LEN,
-            blob_size: blob.len(),
-        })
-    }
-}
+crate::byte_array_column!(MemberKey, MEMBER_KEY_LEN);
 
 /// Why a roster operation or a group message is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! next chunk after a restart. The chunk files themselves (STREAM ciphertext) live under the
 //! profile's `attachments/` directory, outside the database.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 use zeroize::Zeroizing;
 
 use super::Store;
@@ -133,6 +133,42 @@ pub struct AttachmentRow {
     pub error: Option<String>,
     /// When the row was made.
     pub created_at: UnixMillis,
+}
+
+impl AttachmentRow {
+    /// A row made now with only its id, direction, chat and state: no file yet (empty name and
+    /// type, 0 bytes, no thumbnail), no message and nothing of a transfer (no inline bytes, blob,
+    /// keys or chunks). Callers fill in the rest with struct update syntax
+    /// (`AttachmentRow { file_name, ..AttachmentRow::blank(…) }`).
+    pub fn blank(
+        id: AttachmentId,
+        direction: Direction,
+        chat: AttachmentChat,
+        state: AttachmentState,
+    ) -> Self {
+        Self {
+            id,
+            direction,
+            chat,
+            message: None,
+            file_name: String::new(),
+            media_type: String::new(),
+            size: 0,
+            thumbnail: None,
+            inline_bytes: None,
+            relay_url: None,
+            capability: None,
+            grants: Vec::new(),
+            file_key: None,
+            commitment: None,
+            digest: None,
+            chunks: 0,
+            done_chunks: 0,
+            state,
+            error: None,
+            created_at: UnixMillis::now(),
+        }
+    }
 }
 
 const COLUMNS: &str = "id, direction, contact_id, message_id, file_name, media_type, size, \
@@ -271,12 +307,7 @@ impl Store {
 
     /// One attachment.
     pub fn attachment(&self, id: AttachmentId) -> Result<Option<AttachmentRow>, StoreError> {
-        self.connection
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM attachments WHERE id = ?1"))?
-            .query_row(params![id], row_to_attachment)
-            .optional()?
-            .map(finish)
-            .transpose()
+        self.attachment_where("id", id)
     }
 
     /// The attachment a message carries, if any.
@@ -284,14 +315,7 @@ impl Store {
         &self,
         message: MessageId,
     ) -> Result<Option<AttachmentRow>, StoreError> {
-        self.connection
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM attachments WHERE message_id = ?1"
-            ))?
-            .query_row(params![message], row_to_attachment)
-            .optional()?
-            .map(finish)
-            .transpose()
+        self.attachment_where("message_id", message)
     }
 
     /// Every attachment of a conversation, oldest first.
@@ -299,20 +323,12 @@ impl Store {
         &self,
         contact: ContactId,
     ) -> Result<Vec<AttachmentRow>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM attachments WHERE contact_id = ?1 ORDER BY created_at, id"
-        ))?;
-        let rows = statement.query_map(params![contact], row_to_attachment)?;
-        rows.map(|r| finish(r?)).collect()
+        self.attachments_where("contact_id", contact)
     }
 
     /// Every attachment of a group, oldest first.
     pub fn attachments_of_group(&self, group: GroupId) -> Result<Vec<AttachmentRow>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM attachments WHERE group_id = ?1 ORDER BY created_at, id"
-        ))?;
-        let rows = statement.query_map(params![group], row_to_attachment)?;
-        rows.map(|r| finish(r?)).collect()
+        self.attachments_where("group_id", group)
     }
 
     /// The attachment a group message carries, if any.
@@ -320,14 +336,38 @@ impl Store {
         &self,
         message: MessageId,
     ) -> Result<Option<AttachmentRow>, StoreError> {
+        self.attachment_where("group_message_id", message)
+    }
+
+    /// The attachment whose `column` is `key`, if any (`column` is one of this module's names,
+    /// never input).
+    fn attachment_where(
+        &self,
+        column: &str,
+        key: impl ToSql,
+    ) -> Result<Option<AttachmentRow>, StoreError> {
         self.connection
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM attachments WHERE group_message_id = ?1"
+                "SELECT {COLUMNS} FROM attachments WHERE {column} = ?1"
             ))?
-            .query_row(params![message], row_to_attachment)
+            .query_row(params![key], row_to_attachment)
             .optional()?
             .map(finish)
             .transpose()
+    }
+
+    /// Every attachment whose `column` is `key`, oldest first (`column` as in
+    /// [`Store::attachment_where`]).
+    fn attachments_where(
+        &self,
+        column: &str,
+        key: impl ToSql,
+    ) -> Result<Vec<AttachmentRow>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM attachments WHERE {column} = ?1 ORDER BY created_at, id"
+        ))?;
+        let rows = statement.query_map(params![key], row_to_attachment)?;
+        rows.map(|r| finish(r?)).collect()
     }
 
     /// Attachments being uploaded or downloaded (resumed on start), oldest first.
@@ -404,18 +444,11 @@ impl Store {
         id: AttachmentId,
         message: MessageId,
     ) -> Result<(), StoreError> {
-        let changed = self
-            .connection
-            .prepare_cached(
-                "UPDATE attachments SET message_id = ?2, state = 2 WHERE id = ?1 AND message_id IS NULL",
-            )?
-            .execute(params![id, message])?;
-        if changed == 0 {
-            return Err(StoreError::Conflict {
-                what: "attachment already sent",
-            });
-        }
-        Ok(())
+        self.link_attachment(
+            "UPDATE attachments SET message_id = ?2, state = 2 WHERE id = ?1 AND message_id IS NULL",
+            id,
+            message,
+        )
     }
 
     /// Ties an outgoing group attachment to the group message that carries it, inside the
@@ -425,12 +458,26 @@ impl Store {
         id: AttachmentId,
         message: MessageId,
     ) -> Result<(), StoreError> {
+        self.link_attachment(
+            "UPDATE attachments SET group_message_id = ?2, state = 2
+                 WHERE id = ?1 AND group_id IS NOT NULL AND group_message_id IS NULL",
+            id,
+            message,
+        )
+    }
+
+    /// Runs `update` (`?1` the attachment, `?2` the message) to tie an attachment not yet sent
+    /// to its message; [`StoreError::Conflict`] when it changed nothing (already sent). What the
+    /// two `link_attachment_*` share.
+    fn link_attachment(
+        &self,
+        update: &str,
+        id: AttachmentId,
+        message: MessageId,
+    ) -> Result<(), StoreError> {
         let changed = self
             .connection
-            .prepare_cached(
-                "UPDATE attachments SET group_message_id = ?2, state = 2
-                 WHERE id = ?1 AND group_id IS NOT NULL AND group_message_id IS NULL",
-            )?
+            .prepare_cached(update)?
             .execute(params![id, message])?;
         if changed == 0 {
             return Err(StoreError::Conflict {

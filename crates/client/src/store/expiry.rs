@@ -28,7 +28,7 @@
 //! zeroes the freed bytes, and a `wal_checkpoint(TRUNCATE)` afterwards copies the zeroed pages into the main file
 //! and empties the WAL, so neither file keeps the text.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use super::types::{AttachmentId, ContactId, ConversationSeq, MessageId, UnixMillis};
 use super::{Store, StoreError};
@@ -209,15 +209,73 @@ pub(super) fn set_timer_change_in(
     Ok(())
 }
 
-/// An expired group text as read before its deletion: its id, group, search rowid (if indexed),
-/// text (to take its tokens out of the index) and the file it carries (if any).
-type ExpiredGroupRow = (
-    MessageId,
-    GroupId,
-    Option<i64>,
-    String,
-    Option<AttachmentId>,
-);
+/// An expired message as read before its deletion: the message, its search rowid (if indexed)
+/// and its text (to take its tokens out of the index).
+type ExpiredRow = (ExpiredMessage, Option<i64>, String);
+
+/// The rows `select` lists as expired at `now` (`?1`): columns id, chat, search rowid, text,
+/// attachment, with `chat` reading the chat out of the row. What both halves of
+/// [`Store::delete_expired`] read first.
+fn expired_rows_in(
+    connection: &Connection,
+    select: &str,
+    now: UnixMillis,
+    chat: fn(&Row<'_>) -> rusqlite::Result<ExpiredChat>,
+) -> Result<Vec<ExpiredRow>, StoreError> {
+    let mut statement = connection.prepare_cached(select)?;
+    let rows = statement.query_map(params![now], |row| {
+        Ok((
+            ExpiredMessage {
+                id: row.get(0)?,
+                chat: chat(row)?,
+                attachment: row.get(4)?,
+            },
+            row.get(2)?,
+            row.get(3)?,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Takes each of the `expired` rows out of the search index (when indexed), then runs each of
+/// `deletes` on it (`?1` the message id), in order.
+fn delete_expired_rows_in(
+    connection: &Connection,
+    expired: &[ExpiredRow],
+    deletes: &[&str],
+) -> Result<(), StoreError> {
+    for (message, rowid, body) in expired {
+        if let Some(rowid) = rowid {
+            super::search::unindex_row_in(connection, *rowid, body)?;
+        }
+        for delete in deletes {
+            connection
+                .prepare_cached(delete)?
+                .execute(params![message.id])?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `update` (`?1` the chat) once for each chat of the `expired` rows that `chat_of` picks
+/// (a contact, or a group), to recount its unread messages after the deletion.
+fn recount_unread_in<K: Ord + ToSql>(
+    connection: &Connection,
+    expired: &[ExpiredRow],
+    chat_of: fn(ExpiredChat) -> Option<K>,
+    update: &str,
+) -> Result<(), StoreError> {
+    let mut chats: Vec<K> = expired
+        .iter()
+        .filter_map(|(message, _, _)| chat_of(message.chat))
+        .collect();
+    chats.sort_unstable();
+    chats.dedup();
+    for chat in chats {
+        connection.prepare_cached(update)?.execute(params![chat])?;
+    }
+    Ok(())
+}
 
 /// The group half of [`Store::delete_expired`], in its transaction: every group text whose
 /// `expires_at` has passed leaves the search index (its tokens out of the pages), then its row
@@ -227,51 +285,31 @@ fn delete_expired_group_messages_in(
     connection: &Connection,
     now: UnixMillis,
 ) -> Result<Vec<ExpiredMessage>, StoreError> {
-    let expired: Vec<ExpiredGroupRow> = {
-        let mut statement = connection.prepare_cached(
-            "SELECT m.id, m.group_id, d.rowid, m.body, a.id FROM group_messages m
+    let expired = expired_rows_in(
+        connection,
+        "SELECT m.id, m.group_id, d.rowid, m.body, a.id FROM group_messages m
              LEFT JOIN search_documents d ON d.group_message_id = m.id
              LEFT JOIN attachments a ON a.group_message_id = m.id
              WHERE m.expires_at IS NOT NULL AND m.expires_at <= ?1",
-        )?;
-        let rows = statement.query_map(params![now], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-            ))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
-    for (message, _, rowid, body, _) in &expired {
-        if let Some(rowid) = rowid {
-            super::search::unindex_row_in(connection, *rowid, body)?;
-        }
-        connection
-            .prepare_cached("DELETE FROM group_messages WHERE id = ?1")?
-            .execute(params![message])?;
-    }
-    let mut groups: Vec<GroupId> = expired.iter().map(|(_, group, ..)| *group).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    for group in groups {
-        connection
-            .prepare_cached(
-                "UPDATE groups SET unread_count = (SELECT count(*) FROM group_messages
+        now,
+        |row| Ok(ExpiredChat::Group(row.get(1)?)),
+    )?;
+    delete_expired_rows_in(
+        connection,
+        &expired,
+        &["DELETE FROM group_messages WHERE id = ?1"],
+    )?;
+    recount_unread_in(
+        connection,
+        &expired,
+        |chat| match chat {
+            ExpiredChat::Group(group) => Some(group),
+            ExpiredChat::Contact(_) => None,
+        },
+        "UPDATE groups SET unread_count = (SELECT count(*) FROM group_messages
                  WHERE group_id = ?1 AND direction = 0 AND kind = 0 AND state = 5) WHERE id = ?1",
-            )?
-            .execute(params![group])?;
-    }
-    Ok(expired
-        .into_iter()
-        .map(|(id, group, _, _, attachment)| ExpiredMessage {
-            id,
-            chat: ExpiredChat::Group(group),
-            attachment,
-        })
-        .collect())
+    )?;
+    Ok(expired.into_iter().map(|(message, _, _)| message).collect())
 }
 
 impl Store {
@@ -312,54 +350,33 @@ impl Store {
             return Ok(Vec::new());
         }
         let transaction = self.write()?;
-        let expired: Vec<(ExpiredMessage, Option<i64>, String)> = {
-            let mut statement = transaction.prepare_cached(
-                "SELECT m.id, m.contact_id, d.rowid, m.body, a.id FROM messages m
+        let expired = expired_rows_in(
+            &transaction,
+            "SELECT m.id, m.contact_id, d.rowid, m.body, a.id FROM messages m
                  LEFT JOIN search_documents d ON d.message_id = m.id
                  LEFT JOIN attachments a ON a.message_id = m.id
                  WHERE m.expires_at IS NOT NULL AND m.expires_at <= ?1",
-            )?;
-            let rows = statement.query_map(params![now], |row| {
-                Ok((
-                    ExpiredMessage {
-                        id: row.get(0)?,
-                        chat: ExpiredChat::Contact(row.get(1)?),
-                        attachment: row.get(4)?,
-                    },
-                    row.get(2)?,
-                    row.get(3)?,
-                ))
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (message, rowid, body) in &expired {
-            if let Some(rowid) = rowid {
-                super::search::unindex_row_in(&transaction, *rowid, body)?;
-            }
-            transaction
-                .prepare_cached("DELETE FROM search_backlog WHERE message_id = ?1")?
-                .execute(params![message.id])?;
-            transaction
-                .prepare_cached("DELETE FROM messages WHERE id = ?1")?
-                .execute(params![message.id])?;
-        }
-        let mut contacts: Vec<ContactId> = expired
-            .iter()
-            .filter_map(|(m, _, _)| match m.chat {
+            now,
+            |row| Ok(ExpiredChat::Contact(row.get(1)?)),
+        )?;
+        delete_expired_rows_in(
+            &transaction,
+            &expired,
+            &[
+                "DELETE FROM search_backlog WHERE message_id = ?1",
+                "DELETE FROM messages WHERE id = ?1",
+            ],
+        )?;
+        recount_unread_in(
+            &transaction,
+            &expired,
+            |chat| match chat {
                 ExpiredChat::Contact(contact) => Some(contact),
                 ExpiredChat::Group(_) => None,
-            })
-            .collect();
-        contacts.sort_unstable();
-        contacts.dedup();
-        for contact in contacts {
-            transaction
-                .prepare_cached(
-                    "UPDATE contacts SET unread_count = (SELECT count(*) FROM messages
+            },
+            "UPDATE contacts SET unread_count = (SELECT count(*) FROM messages
                      WHERE contact_id = ?1 AND direction = 0 AND state = 5) WHERE id = ?1",
-                )?
-                .execute(params![contact])?;
-        }
+        )?;
         let expired_in_groups = delete_expired_group_messages_in(&transaction, now)?;
         transaction.commit()?;
         self.checkpoint_truncate()?;

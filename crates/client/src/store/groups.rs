@@ -1168,6 +1168,31 @@ mod tests {
         }
     }
 
+    /// Our text `body` to the group `id` (key 1's) for `recipients`, with its copies for Bob and
+    /// Carol sealed, in one transaction as the engine sends one; the message and its outbox items.
+    fn send_to_bob_and_carol(
+        store: &mut Store,
+        id: GroupId,
+        body: &str,
+        recipients: &[MemberKey],
+        bob: ContactId,
+        carol: ContactId,
+    ) -> (GroupMessage, Vec<OutboxItem>) {
+        store
+            .transaction(|store| -> Result<_, StoreError> {
+                let message =
+                    store.insert_outgoing_group_text(id, key(1), body, recipients, t(20))?;
+                let mut items =
+                    store.commit_group_copy_sealed(Some(message.id), &sealed(bob, b"to bob"))?;
+                items.extend(
+                    store
+                        .commit_group_copy_sealed(Some(message.id), &sealed(carol, b"to carol"))?,
+                );
+                Ok((message, items))
+            })
+            .unwrap()
+    }
+
     /// A held introduction is listed for its group only, held once per sender and member,
     /// dropped on demand, and no more than [`MAX_HELD_INTRODUCTIONS`] are held in all.
     #[test]
@@ -1312,25 +1337,14 @@ mod tests {
         let carol = contact(&mut f.store, 3, "Carol");
         let (id, mut replica) = group(&mut f.store);
         // Key 4 awaits its introduction: a copy is counted, none sealed.
-        let (message, items) = f
-            .store
-            .transaction(|store| -> Result<_, StoreError> {
-                let message = store.insert_outgoing_group_text(
-                    id,
-                    key(1),
-                    "early",
-                    &[key(2), key(3), key(4)],
-                    t(20),
-                )?;
-                let mut items =
-                    store.commit_group_copy_sealed(Some(message.id), &sealed(bob, b"to bob"))?;
-                items.extend(
-                    store
-                        .commit_group_copy_sealed(Some(message.id), &sealed(carol, b"to carol"))?,
-                );
-                Ok((message, items))
-            })
-            .unwrap();
+        let (message, items) = send_to_bob_and_carol(
+            &mut f.store,
+            id,
+            "early",
+            &[key(2), key(3), key(4)],
+            bob,
+            carol,
+        );
         assert_eq!(
             f.store.members_with_missed_group_texts().unwrap(),
             vec![key(4)]
@@ -1366,25 +1380,14 @@ mod tests {
         let bob = contact(&mut f.store, 2, "Bob");
         let carol = contact(&mut f.store, 3, "Carol");
         let (id, _) = group(&mut f.store);
-        let (message, items) = f
-            .store
-            .transaction(|store| -> Result<_, StoreError> {
-                let message = store.insert_outgoing_group_text(
-                    id,
-                    key(1),
-                    "one transaction",
-                    &[key(2), key(3)],
-                    t(20),
-                )?;
-                let mut items =
-                    store.commit_group_copy_sealed(Some(message.id), &sealed(bob, b"to bob"))?;
-                items.extend(
-                    store
-                        .commit_group_copy_sealed(Some(message.id), &sealed(carol, b"to carol"))?,
-                );
-                Ok((message, items))
-            })
-            .unwrap();
+        let (message, items) = send_to_bob_and_carol(
+            &mut f.store,
+            id,
+            "one transaction",
+            &[key(2), key(3)],
+            bob,
+            carol,
+        );
         assert_eq!(items.len(), 2);
         assert_eq!(f.store.group_delivery_summary(message.id).unwrap().total, 2);
         // Bob's relay answers OK: his copy is on relay, Carol's still queued.
@@ -1439,19 +1442,8 @@ mod tests {
         let bob = contact(&mut f.store, 2, "Bob");
         let carol = contact(&mut f.store, 3, "Carol");
         let (id, _) = group(&mut f.store);
-        let (message, items) = f
-            .store
-            .transaction(|store| -> Result<_, StoreError> {
-                let message =
-                    store.insert_outgoing_group_text(id, key(1), "hi", &[key(2), key(3)], t(20))?;
-                let mut items =
-                    store.commit_group_copy_sealed(Some(message.id), &sealed(bob, b"b"))?;
-                items.extend(
-                    store.commit_group_copy_sealed(Some(message.id), &sealed(carol, b"c"))?,
-                );
-                Ok((message, items))
-            })
-            .unwrap();
+        let (message, items) =
+            send_to_bob_and_carol(&mut f.store, id, "hi", &[key(2), key(3)], bob, carol);
         let state = |store: &Store| {
             store
                 .group_messages_page(id, None, 10)

@@ -960,21 +960,7 @@ impl Store {
         &mut self,
         batch: &[SealedOutgoing],
     ) -> Result<Vec<Result<Vec<OutboxItem>, StoreError>>, StoreError> {
-        let mut transaction = self.write()?;
-        let mut results = Vec::with_capacity(batch.len());
-        for sealed in batch {
-            let savepoint = transaction.savepoint()?;
-            match seal_in(&savepoint, sealed) {
-                Ok(items) => {
-                    savepoint.commit()?;
-                    results.push(Ok(items));
-                }
-                Err(error) if error.is_item_level() => results.push(Err(error)),
-                Err(error) => return Err(error),
-            }
-        }
-        transaction.commit()?;
-        Ok(results)
+        self.write_batch(batch, seal_in)
     }
 
     /// Outbox items due at `now`, oldest sealed first, skipping contacts whose sending is blocked.
@@ -1149,21 +1135,7 @@ impl Store {
         &mut self,
         batch: &[Received],
     ) -> Result<Vec<Result<ReceiveOutcome, StoreError>>, StoreError> {
-        let mut transaction = self.write()?;
-        let mut results = Vec::with_capacity(batch.len());
-        for received in batch {
-            let savepoint = transaction.savepoint()?;
-            match receive_in(&savepoint, received) {
-                Ok(outcome) => {
-                    savepoint.commit()?;
-                    results.push(Ok(outcome));
-                }
-                Err(error) if error.is_item_level() => results.push(Err(error)),
-                Err(error) => return Err(error),
-            }
-        }
-        transaction.commit()?;
-        Ok(results)
+        self.write_batch(batch, receive_in)
     }
 
     /// Forgets dedupe rows older than `older_than` (keep them longer than any relay's TTL).

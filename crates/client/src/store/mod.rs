@@ -474,6 +474,33 @@ impl Store {
         }
     }
 
+    /// Runs `item` on each of `batch` in ONE write (one fsync), each in its own savepoint: an
+    /// item refused for its own reasons ([`StoreError::is_item_level`]) is rolled back alone and
+    /// reported in its slot; any other error rolls back the whole batch and is returned as the
+    /// outer error. What [`Store::commit_sealed_batch`] and [`Store::commit_received_batch`]
+    /// share.
+    fn write_batch<T, R>(
+        &mut self,
+        batch: &[T],
+        item: impl Fn(&Connection, &T) -> Result<R, StoreError>,
+    ) -> Result<Vec<Result<R, StoreError>>, StoreError> {
+        let mut transaction = self.write()?;
+        let mut results = Vec::with_capacity(batch.len());
+        for each in batch {
+            let savepoint = transaction.savepoint()?;
+            match item(&savepoint, each) {
+                Ok(result) => {
+                    savepoint.commit()?;
+                    results.push(Ok(result));
+                }
+                Err(error) if error.is_item_level() => results.push(Err(error)),
+                Err(error) => return Err(error),
+            }
+        }
+        transaction.commit()?;
+        Ok(results)
+    }
+
     /// Runs `f` inside ONE `BEGIN IMMEDIATE` transaction: every write `f` makes through this
     /// store (each becomes a savepoint of it) is committed together when `f` returns `Ok` — one
     /// fsync — or not at all when it returns `Err`. Inside, a write that fails for its own

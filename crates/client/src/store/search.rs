@@ -54,7 +54,8 @@
 //! JavaScript strings index), computed here from the stored text: the UI highlights them as text
 //! nodes and never builds HTML from message content.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -509,32 +510,39 @@ pub(crate) fn unindex_contact_in(
     connection: &Connection,
     contact: ContactId,
 ) -> Result<(), StoreError> {
-    let indexed: Vec<(i64, String)> = {
-        let mut statement = connection.prepare_cached(
-            "SELECT d.rowid, m.body FROM messages m JOIN search_documents d ON d.message_id = m.id
+    unindex_selected_in(
+        connection,
+        "SELECT d.rowid, m.body FROM messages m JOIN search_documents d ON d.message_id = m.id
              WHERE m.contact_id = ?1",
-        )?;
-        let rows = statement.query_map(params![contact], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    for (rowid, body) in &indexed {
-        unindex_row_in(connection, *rowid, body)?;
-    }
-    Ok(())
+        contact,
+    )
 }
 
 /// Removes a group from the index, its name and every text of it (inside the transaction that
 /// deletes it), as [`unindex_contact_in`] does for a contact.
 pub(crate) fn unindex_group_in(connection: &Connection, group: GroupId) -> Result<(), StoreError> {
-    let indexed: Vec<(i64, String)> = {
-        let mut statement = connection.prepare_cached(
-            "SELECT d.rowid, m.body FROM group_messages m
+    unindex_selected_in(
+        connection,
+        "SELECT d.rowid, m.body FROM group_messages m
              JOIN search_documents d ON d.group_message_id = m.id WHERE m.group_id = ?1
              UNION ALL
              SELECT d.rowid, g.name FROM groups g JOIN search_documents d ON d.group_id = g.id
              WHERE g.id = ?1",
-        )?;
-        let rows = statement.query_map(params![group], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        group,
+    )
+}
+
+/// Removes every document that `select` lists for `key` (`?1`) as (FTS rowid, indexed text) from
+/// the index, one by one with [`unindex_row_in`]: what [`unindex_contact_in`] and
+/// [`unindex_group_in`] share.
+fn unindex_selected_in(
+    connection: &Connection,
+    select: &str,
+    key: impl ToSql,
+) -> Result<(), StoreError> {
+    let indexed: Vec<(i64, String)> = {
+        let mut statement = connection.prepare_cached(select)?;
+        let rows = statement.query_map(params![key], |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
     for (rowid, text) in &indexed {
@@ -583,6 +591,79 @@ pub(crate) fn unindex_row_in(
         .prepare_cached("DELETE FROM search_documents WHERE rowid = ?1")?
         .execute(params![rowid])?;
     Ok(())
+}
+
+/// One backlog table of documents stored before the index existed (`search_backlog*`, see the
+/// module docs), as [`Store::index_search_backlog`] drains it.
+struct Backlog<K> {
+    /// Up to `?1` backlog rows joined to their documents: (id, time, text). CROSS JOIN keeps the
+    /// backlog the outer loop: scanning the documents' table instead would revisit every document
+    /// already indexed on each batch (quadratic; the benchmark caught it).
+    pending: &'static str,
+    /// A row when the document `?1` is indexed already.
+    indexed: &'static str,
+    /// Deletes the backlog row of `?1`.
+    done: &'static str,
+    /// The index document of an id.
+    document: fn(K) -> SearchDocument,
+}
+
+/// 1:1 messages (`search_backlog`).
+const MESSAGE_BACKLOG: Backlog<MessageId> = Backlog {
+    pending: "SELECT m.id, coalesce(m.received_at, m.sent_at), m.body
+                 FROM search_backlog b CROSS JOIN messages m ON m.id = b.message_id LIMIT ?1",
+    indexed: "SELECT 1 FROM search_documents WHERE message_id = ?1",
+    done: "DELETE FROM search_backlog WHERE message_id = ?1",
+    document: SearchDocument::Message,
+};
+
+/// Group texts (`search_backlog_group_messages`, schema V10).
+const GROUP_MESSAGE_BACKLOG: Backlog<MessageId> = Backlog {
+    pending: "SELECT m.id, coalesce(m.received_at, m.sent_at), m.body
+                 FROM search_backlog_group_messages b CROSS JOIN group_messages m
+                 ON m.id = b.group_message_id LIMIT ?1",
+    indexed: "SELECT 1 FROM search_documents WHERE group_message_id = ?1",
+    done: "DELETE FROM search_backlog_group_messages WHERE group_message_id = ?1",
+    document: SearchDocument::GroupMessage,
+};
+
+/// Group names (`search_backlog_groups`, schema V10).
+const GROUP_BACKLOG: Backlog<GroupId> = Backlog {
+    pending: "SELECT g.id, g.last_activity_at, g.name
+                 FROM search_backlog_groups b CROSS JOIN groups g ON g.id = b.group_id LIMIT ?1",
+    indexed: "SELECT 1 FROM search_documents WHERE group_id = ?1",
+    done: "DELETE FROM search_backlog_groups WHERE group_id = ?1",
+    document: SearchDocument::Group,
+};
+
+/// Indexes up to `limit` documents of `backlog` (each unless it is indexed already) and deletes
+/// their backlog rows, inside the caller's transaction; returns how many it took.
+fn index_backlog_in<K: FromSql + ToSql + Copy>(
+    connection: &Connection,
+    backlog: &Backlog<K>,
+    limit: u32,
+) -> Result<u32, StoreError> {
+    let pending: Vec<(K, UnixMillis, String)> = {
+        let mut statement = connection.prepare_cached(backlog.pending)?;
+        let rows = statement.query_map(params![i64::from(limit)], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (id, at, text) in &pending {
+        let indexed = connection
+            .prepare_cached(backlog.indexed)?
+            .query_row(params![id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !indexed {
+            index_document_in(connection, (backlog.document)(*id), *at, text)?;
+        }
+        connection
+            .prepare_cached(backlog.done)?
+            .execute(params![id])?;
+    }
+    Ok(u32::try_from(pending.len()).unwrap_or(u32::MAX))
 }
 
 impl Store {
@@ -710,88 +791,11 @@ impl Store {
     /// the user's requests.
     pub fn index_search_backlog(&mut self, batch: u32) -> Result<u64, StoreError> {
         let transaction = self.write()?;
-        let pending: Vec<(MessageId, UnixMillis, String)> = {
-            // CROSS JOIN keeps the backlog the outer loop: scanning `messages` instead would
-            // revisit every message already indexed on each batch (quadratic; the benchmark
-            // caught it).
-            let mut statement = transaction.prepare_cached(
-                "SELECT m.id, coalesce(m.received_at, m.sent_at), m.body
-                 FROM search_backlog b CROSS JOIN messages m ON m.id = b.message_id LIMIT ?1",
-            )?;
-            let rows = statement.query_map(params![i64::from(batch)], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (message, at, body) in &pending {
-            let indexed = transaction
-                .prepare_cached("SELECT 1 FROM search_documents WHERE message_id = ?1")?
-                .query_row(params![message], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !indexed {
-                index_message_in(&transaction, *message, *at, body)?;
-            }
-            transaction
-                .prepare_cached("DELETE FROM search_backlog WHERE message_id = ?1")?
-                .execute(params![message])?;
-        }
-        let room = batch.saturating_sub(u32::try_from(pending.len()).unwrap_or(u32::MAX));
-        let group_texts: Vec<(MessageId, UnixMillis, String)> = {
-            let mut statement = transaction.prepare_cached(
-                "SELECT m.id, coalesce(m.received_at, m.sent_at), m.body
-                 FROM search_backlog_group_messages b CROSS JOIN group_messages m
-                 ON m.id = b.group_message_id LIMIT ?1",
-            )?;
-            let rows = statement.query_map(params![i64::from(room)], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (message, at, body) in &group_texts {
-            let indexed = transaction
-                .prepare_cached("SELECT 1 FROM search_documents WHERE group_message_id = ?1")?
-                .query_row(params![message], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !indexed {
-                index_document_in(
-                    &transaction,
-                    SearchDocument::GroupMessage(*message),
-                    *at,
-                    body,
-                )?;
-            }
-            transaction
-                .prepare_cached(
-                    "DELETE FROM search_backlog_group_messages WHERE group_message_id = ?1",
-                )?
-                .execute(params![message])?;
-        }
-        let room = room.saturating_sub(u32::try_from(group_texts.len()).unwrap_or(u32::MAX));
-        let groups: Vec<(GroupId, UnixMillis, String)> = {
-            let mut statement = transaction.prepare_cached(
-                "SELECT g.id, g.last_activity_at, g.name
-                 FROM search_backlog_groups b CROSS JOIN groups g ON g.id = b.group_id LIMIT ?1",
-            )?;
-            let rows = statement.query_map(params![i64::from(room)], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (group, at, name) in &groups {
-            let indexed = transaction
-                .prepare_cached("SELECT 1 FROM search_documents WHERE group_id = ?1")?
-                .query_row(params![group], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !indexed {
-                index_document_in(&transaction, SearchDocument::Group(*group), *at, name)?;
-            }
-            transaction
-                .prepare_cached("DELETE FROM search_backlog_groups WHERE group_id = ?1")?
-                .execute(params![group])?;
-        }
+        let done = index_backlog_in(&transaction, &MESSAGE_BACKLOG, batch)?;
+        let room = batch.saturating_sub(done);
+        let done = index_backlog_in(&transaction, &GROUP_MESSAGE_BACKLOG, room)?;
+        let room = room.saturating_sub(done);
+        index_backlog_in(&transaction, &GROUP_BACKLOG, room)?;
         let left: i64 = transaction.query_row(
             "SELECT (SELECT count(*) FROM search_backlog)
                   + (SELECT count(*) FROM search_backlog_group_messages)
@@ -811,15 +815,34 @@ mod tests {
     use crate::store::{NewContact, schema};
     use crate::vault::DatabaseKey;
 
-    #[test]
-    fn messages_stored_before_the_index_are_indexed_by_the_backlog_pass() {
+    /// A store whose database was made at schema `version` and given old rows by `fill`, then
+    /// opened (migrated to the current schema); with its directory.
+    fn old_store(version: i64, fill: impl FnOnce(&Connection)) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v5.db");
+        let path = dir.path().join(format!("v{version}.db"));
         let key = DatabaseKey::generate().unwrap();
         {
             let mut connection = Connection::open(&path).unwrap();
             super::super::apply_key(&connection, &key).unwrap();
-            schema::migrate_to(&mut connection, 5).unwrap();
+            schema::migrate_to(&mut connection, version).unwrap();
+            fill(&connection);
+        }
+        let store = Store::open(&path, &key).unwrap();
+        (dir, store)
+    }
+
+    /// Whether `query` finds nothing in `store`.
+    fn nothing_found(store: &Store, query: &SearchQuery) -> bool {
+        store
+            .search_messages(query, None, 10)
+            .unwrap()
+            .hits
+            .is_empty()
+    }
+
+    #[test]
+    fn messages_stored_before_the_index_are_indexed_by_the_backlog_pass() {
+        let (_dir, mut store) = old_store(5, |connection| {
             connection
                 .execute(
                     "INSERT INTO contacts (id, display_name, identity_key, created_at,
@@ -841,16 +864,9 @@ mod tests {
                     )
                     .unwrap();
             }
-        }
-        let mut store = Store::open(&path, &key).unwrap();
+        });
         let query = SearchQuery::parse("東京");
-        assert!(
-            store
-                .search_messages(&query, None, 10)
-                .unwrap()
-                .hits
-                .is_empty()
-        );
+        assert!(nothing_found(&store, &query));
         assert_eq!(store.index_search_backlog(2).unwrap(), 3);
         assert_eq!(
             store.search_messages(&query, None, 10).unwrap().hits.len(),
@@ -865,14 +881,8 @@ mod tests {
 
     #[test]
     fn group_texts_and_names_stored_before_v10_are_indexed_by_the_backlog_pass() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v9.db");
-        let key = DatabaseKey::generate().unwrap();
         let group = GroupId::from_bytes([7; 16]);
-        {
-            let mut connection = Connection::open(&path).unwrap();
-            super::super::apply_key(&connection, &key).unwrap();
-            schema::migrate_to(&mut connection, 9).unwrap();
+        let (_dir, mut store) = old_store(9, |connection| {
             connection
                 .execute(
                     "INSERT INTO groups (id, name, description, replica, created_at,
@@ -897,16 +907,9 @@ mod tests {
                     )
                     .unwrap();
             }
-        }
-        let mut store = Store::open(&path, &key).unwrap();
+        });
         let query = SearchQuery::parse("東京");
-        assert!(
-            store
-                .search_messages(&query, None, 10)
-                .unwrap()
-                .hits
-                .is_empty()
-        );
+        assert!(nothing_found(&store, &query));
         assert_eq!(store.index_search_backlog(1).unwrap(), 1);
         assert_eq!(store.index_search_backlog(100).unwrap(), 0);
         let found: Vec<SearchFound> = store
@@ -923,13 +926,7 @@ mod tests {
         );
         // Deleting the group takes both out of the index first (else the triggers refuse).
         store.delete_group(group).unwrap();
-        assert!(
-            store
-                .search_messages(&query, None, 10)
-                .unwrap()
-                .hits
-                .is_empty()
-        );
+        assert!(nothing_found(&store, &query));
     }
 
     #[test]

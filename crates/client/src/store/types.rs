@@ -86,23 +86,7 @@ macro_rules! random_id {
             }
         }
 
-        impl ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
-            }
-        }
-
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                let blob = value.as_blob()?;
-                <[u8; ID_LEN]>::try_from(blob)
-                    .map(Self)
-                    .map_err(|_| FromSqlError::InvalidBlobSize {
-                        expected_size: ID_LEN,
-                        blob_size: blob.len(),
-                    })
-            }
-        }
+        crate::byte_array_column!($name, ID_LEN);
     };
 }
 
@@ -129,6 +113,24 @@ random_id! {
 random_id! {
     /// A file we send or received (`docs/engine.md` § Attachments); names its chunk directory.
     AttachmentId
+}
+
+/// Stores a `$name(Vec<u8>)` newtype as a BLOB column holding its bytes, as they are: for
+/// `public_bytes!` and `secret_bytes!`.
+macro_rules! blob_column {
+    ($name:ident) => {
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                Ok(Self(value.as_blob()?.to_vec()))
+            }
+        }
+    };
 }
 
 macro_rules! public_bytes {
@@ -162,17 +164,7 @@ macro_rules! public_bytes {
             }
         }
 
-        impl ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
-            }
-        }
-
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                Ok(Self(value.as_blob()?.to_vec()))
-            }
-        }
+        blob_column!($name);
     };
 }
 
@@ -218,17 +210,7 @@ macro_rules! secret_bytes {
 
         crate::constant_time_eq!($name);
 
-        impl ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::Borrowed(ValueRef::Blob(&self.0)))
-            }
-        }
-
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                Ok(Self(value.as_blob()?.to_vec()))
-            }
-        }
+        blob_column!($name);
     };
 }
 

@@ -181,13 +181,7 @@ async fn own_group_message_state_advances_with_its_copies() {
     let id = group_of_three(&t).await;
     wait_introduced(&t).await;
     let Trio {
-        alice,
-        bob,
-        carol,
-        relay: _relay,
-        secrets: _secrets,
-        root: _root,
-        ..
+        alice, bob, carol, ..
     } = t;
     // Carol is offline: her copy waits on the relay.
     let (carol_profile, carol_root) = carol.stop().await;
@@ -313,13 +307,7 @@ async fn t4_member_cannot_forge_from_b() {
 
     let bob_key = key_of(&t.bob);
     let carol_key = key_of(&t.carol);
-    let Trio {
-        alice,
-        relay: _relay,
-        secrets: _secrets,
-        root: _root,
-        ..
-    } = t;
+    let Trio { alice, .. } = t;
     let (profile, root) = alice.stop().await;
     let alice = Client::reopen(&profile, &root).await;
     let after_restart = texts(&alice, &id).await;
@@ -506,8 +494,6 @@ async fn an_introduction_invite_opens_only_for_its_member() {
         bob,
         carol,
         relay,
-        secrets: _secrets,
-        root: _root,
         alice_bob,
         alice_carol,
         ..
@@ -547,7 +533,7 @@ async fn an_introduction_invite_opens_only_for_its_member() {
     .await;
     let invite = found.lock().unwrap().clone().unwrap();
 
-    let (dave, _d) = Client::new("Dave", _root.path(), &relay.url()).await;
+    let (dave, _d) = Client::new("Dave", t.root.path(), &relay.url()).await;
     maker.drain_events();
     dave.engine.accept_invite(&invite.text, "").await.unwrap();
     maker.wait_event(refused("not made for")).await;
@@ -657,8 +643,6 @@ async fn relay_files_and_logs_hold_nothing_of_a_group_conversation() {
         alice,
         bob,
         carol,
-        secrets: _secrets,
-        root: _root,
         ..
     } = t;
     for client in [alice, bob, carol] {
@@ -818,9 +802,6 @@ async fn an_introduction_interrupted_by_a_restart_completes_after_it() {
         carol,
         alice_bob,
         alice_carol,
-        relay: _relay,
-        secrets: _secrets,
-        root: _root,
         ..
     } = t;
     let done = std::sync::atomic::AtomicBool::new(false);

@@ -244,15 +244,7 @@ async fn own_group_message_state_advances_with_its_copies() {
 /// one CREATE per member).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introductions_survive_the_relays_create_rate_limit() {
-    let relay = TestRelay::start_with(|config| {
-        config.limits.create_rate_per_ip = sealpost_relay::Rate {
-            per_second: 1,
-            burst: 8,
-        };
-    })
-    .await;
-    let url = relay.url();
-    let t = trio_on(relay, &url, ["Alice", "Bob", "Carol"].map(str::to_owned)).await;
+    let t = rate_limited_trio().await;
     // Everyone here shares one address: Alice uses up every CREATE the relay allows for two
     // seconds, so Bob's and Carol's introduction CREATEs are refused for the rate at first.
     let until = std::time::Instant::now() + std::time::Duration::from_secs(2);

@@ -25,8 +25,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sealpost_client::engine::{AttachmentStateView, AttachmentView};
-use sealpost_test_support::{Client, TestRelay, two_clients, wait_until};
+use sealpost_client::engine::AttachmentStateView;
+use sealpost_test_support::bench::machine;
+use sealpost_test_support::{two_clients_on_new_relay, wait_attachment_state as wait_state};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -39,20 +40,6 @@ fn status_kib(field: &str) -> u64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
-}
-
-fn machine() -> String {
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!(
-        "nproc={cores} loadavg={}",
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
 }
 
 /// Writes `bytes` pseudo-random bytes (xorshift) to `path`, 1 MiB at a time.
@@ -101,40 +88,6 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
-/// `client`'s attachment `id` once it is in `state`.
-async fn wait_state(
-    client: &Client,
-    contact: &str,
-    name: &str,
-    state: AttachmentStateView,
-) -> AttachmentView {
-    let found = Arc::new(std::sync::Mutex::new(None));
-    wait_until(&format!("{name} is {state:?}"), || {
-        let found = found.clone();
-        async move {
-            let attachment = client
-                .engine
-                .get_attachments(contact)
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|a| a.file_name == name);
-            let done = attachment.as_ref().is_some_and(|a| a.state == state);
-            assert!(
-                attachment
-                    .as_ref()
-                    .is_none_or(|a| a.state != AttachmentStateView::Failed),
-                "the transfer failed: {attachment:?}"
-            );
-            *found.lock().unwrap() = attachment;
-            done
-        }
-    })
-    .await;
-    let attachment = found.lock().unwrap().clone();
-    attachment.unwrap()
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mib: u64 = std::env::args()
@@ -142,10 +95,8 @@ async fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(100);
     println!("attachments bench: {mib} MiB, {}", machine());
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _invite, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
+    let (_relay, root, (alice, bob, alice_bob, bob_alice, _invite, _secrets)) =
+        two_clients_on_new_relay(|_| {}).await;
     let original = root.path().join("big.bin");
     write_file(&original, mib * MIB);
     // A first message both ways, so sessions and connections are up before "idle".

@@ -8,15 +8,49 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sealpost_client::EngineConfig;
-use sealpost_client::blobs::{BlobError, BlobTransport, CreatedBlob, RelayBlobs};
+use sealpost_client::blobs::RelayBlobs;
 use sealpost_relay_client::Connector;
 
+use crate::hooked_blobs::{ChunkHooks, HookedBlobs};
+
 /// [`RelayBlobs`] with a pause before every chunk and a record of the chunks moved.
-pub struct WatchedBlobs {
-    inner: RelayBlobs,
+pub type WatchedBlobs = HookedBlobs<RelayBlobs, Watch>;
+
+/// The hooks of [`WatchedBlobs`]: the pause, and the chunks moved each way.
+pub struct Watch {
     pause: Duration,
     uploaded: Mutex<Vec<u32>>,
     downloaded: Mutex<Vec<u32>>,
+}
+
+impl Watch {
+    fn record(list: &Mutex<Vec<u32>>, index: u32) {
+        list.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(index);
+    }
+
+    fn recorded(list: &Mutex<Vec<u32>>) -> Vec<u32> {
+        list.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+impl ChunkHooks for Watch {
+    fn before_upload(&self, _index: u32) -> BoxFuture<'_, ()> {
+        Box::pin(tokio::time::sleep(self.pause))
+    }
+
+    fn uploaded(&self, index: u32) {
+        Self::record(&self.uploaded, index);
+    }
+
+    fn before_download<'a>(&'a self, _grant: &'a [u8], _index: u32) -> BoxFuture<'a, ()> {
+        Box::pin(tokio::time::sleep(self.pause))
+    }
+
+    fn downloaded(&self, index: u32) {
+        Self::record(&self.downloaded, index);
+    }
 }
 
 impl WatchedBlobs {
@@ -28,95 +62,21 @@ impl WatchedBlobs {
     ) -> Result<Arc<Self>, sealpost_relay_client::TlsSetupError> {
         Ok(Arc::new(Self {
             inner: RelayBlobs::new(Connector::new(config.connector.clone())?),
-            pause,
-            uploaded: Mutex::new(Vec::new()),
-            downloaded: Mutex::new(Vec::new()),
+            hooks: Watch {
+                pause,
+                uploaded: Mutex::new(Vec::new()),
+                downloaded: Mutex::new(Vec::new()),
+            },
         }))
     }
 
     /// The index of every chunk the relay accepted from this transport, in order.
     pub fn uploaded(&self) -> Vec<u32> {
-        self.uploaded
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        Watch::recorded(&self.hooks.uploaded)
     }
 
     /// The index of every chunk this transport downloaded, in order.
     pub fn downloaded(&self) -> Vec<u32> {
-        self.downloaded
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn record(list: &Mutex<Vec<u32>>, index: u32) {
-        list.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(index);
-    }
-}
-
-impl BlobTransport for WatchedBlobs {
-    fn create<'a>(
-        &'a self,
-        relay_url: &'a str,
-        chunks: u32,
-        recipients: u32,
-        password: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<CreatedBlob, BlobError>> {
-        self.inner.create(relay_url, chunks, recipients, password)
-    }
-
-    fn upload_chunk<'a>(
-        &'a self,
-        relay_url: &'a str,
-        upload: &'a [u8],
-        index: u32,
-        chunk: Vec<u8>,
-    ) -> BoxFuture<'a, Result<(), BlobError>> {
-        Box::pin(async move {
-            tokio::time::sleep(self.pause).await;
-            self.inner
-                .upload_chunk(relay_url, upload, index, chunk)
-                .await?;
-            Self::record(&self.uploaded, index);
-            Ok(())
-        })
-    }
-
-    fn uploaded_chunks<'a>(
-        &'a self,
-        relay_url: &'a str,
-        upload: &'a [u8],
-    ) -> BoxFuture<'a, Result<u32, BlobError>> {
-        self.inner.uploaded_chunks(relay_url, upload)
-    }
-
-    fn download_chunk<'a>(
-        &'a self,
-        relay_url: &'a str,
-        grant: &'a [u8],
-        index: u32,
-    ) -> BoxFuture<'a, Result<Vec<u8>, BlobError>> {
-        Box::pin(async move {
-            tokio::time::sleep(self.pause).await;
-            let chunk = self.inner.download_chunk(relay_url, grant, index).await?;
-            Self::record(&self.downloaded, index);
-            Ok(chunk)
-        })
-    }
-
-    fn release<'a>(
-        &'a self,
-        relay_url: &'a str,
-        grant: &'a [u8],
-        chunk_count: u32,
-    ) -> BoxFuture<'a, Result<(), BlobError>> {
-        self.inner.release(relay_url, grant, chunk_count)
-    }
-
-    fn finished(&self, capability: &[u8]) {
-        self.inner.finished(capability);
+        Watch::recorded(&self.hooks.downloaded)
     }
 }

@@ -16,8 +16,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sealpost_client::EngineConfig;
-use sealpost_client::engine::{AttachmentStateView, AttachmentView, OutgoingFile};
-use sealpost_test_support::{ChildProcess, Client, TestRelay, WAIT, two_clients};
+use sealpost_client::engine::AttachmentStateView;
+use sealpost_test_support::{
+    ChildProcess, Client, bytes_of, send_file, two_clients_on_new_relay,
+    wait_attachment_state as wait_state,
+};
 use sealpost_tests::watched_blobs::WatchedBlobs;
 
 /// 64 full chunks and a part of one: 65 chunks of 64 KiB.
@@ -52,35 +55,6 @@ macro_rules! watched_transport {
         }
         (&WATCHED, adjust as fn(&mut EngineConfig))
     }};
-}
-
-/// `client`'s attachment named `name` in conversation `contact`, once it is in `state` (at most
-/// [`WAIT`]).
-async fn wait_state(
-    client: &Client,
-    contact: &str,
-    name: &str,
-    state: AttachmentStateView,
-) -> AttachmentView {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let found = client
-            .engine
-            .get_attachments(contact)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|a| a.file_name == name);
-        match found {
-            Some(found) if found.state == state => return found,
-            other => assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {name} to be {state:?}: {:?}",
-                other.map(|a| (a.state, a.error, a.done_chunks))
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// Starts the helper on `profile` and kills it with SIGKILL once its engine has recorded
@@ -128,10 +102,8 @@ fn assert_resumed(moved: &[u32], recorded: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_mid_upload_resumes_and_the_file_arrives_intact() {
     let (watched, adjust) = watched_transport!();
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
+    let (_relay, root, (alice, bob, alice_bob, bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(|_| {}).await;
     let (alice_profile, _) = alice.stop().await;
 
     // Alice's client process sends the file and is killed part way through the upload.
@@ -174,8 +146,7 @@ async fn a_kill_9_mid_upload_resumes_and_the_file_arrives_intact() {
         AttachmentStateView::Complete,
     )
     .await;
-    let received = bob.engine.attachment_bytes(&done.id).await.unwrap();
-    assert!(received.as_slice() == bytes.as_slice(), "the file changed");
+    assert!(bytes_of(&bob, &done.id).await == bytes, "the file changed");
     let copies = bob.engine.get_attachments(&bob_alice).await.unwrap().len();
     assert_eq!(copies, 1, "the file was announced once");
 }
@@ -183,24 +154,11 @@ async fn a_kill_9_mid_upload_resumes_and_the_file_arrives_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_mid_download_resumes_and_the_file_is_intact() {
     let (watched, adjust) = watched_transport!();
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
+    let (_relay, root, (alice, bob, alice_bob, bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(|_| {}).await;
 
     let bytes = original();
-    alice
-        .engine
-        .send_attachment(
-            &alice_bob,
-            OutgoingFile {
-                file_name: "field-notes.bin".into(),
-                media_type: "application/octet-stream".into(),
-                bytes: bytes.clone(),
-            },
-        )
-        .await
-        .unwrap();
+    send_file(&alice, &alice_bob, "field-notes.bin", bytes.clone()).await;
     let offered = wait_state(
         &bob,
         &bob_alice,
@@ -229,6 +187,5 @@ async fn a_kill_9_mid_download_resumes_and_the_file_is_intact() {
     )
     .await;
     assert_resumed(&watched.get().unwrap().downloaded(), recorded);
-    let received = bob.engine.attachment_bytes(&done.id).await.unwrap();
-    assert!(received.as_slice() == bytes.as_slice(), "the file changed");
+    assert!(bytes_of(&bob, &done.id).await == bytes, "the file changed");
 }

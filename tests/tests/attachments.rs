@@ -1,18 +1,18 @@
 //! Attachments end to end (`docs/engine.md` § Attachments): files and images between two
 //! clients over a real relay for the ratchet messages, with the blobs in a shared
-//! [`MemoryBlobs`] store (one per test). Round trips at the chunk boundaries, a tampered or
+//! `MemoryBlobs` store (one per test). Round trips at the chunk boundaries, a tampered or
 //! reordered blob refused with nothing kept, an expired blob, uploads and downloads resumed after
 //! the engine stopped mid-transfer, EXIF stripped, and no file bytes at rest in the profile.
 //! Run as `scripts/with-keyring.sh cargo test -p sealpost-tests --test attachments`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, OnceLock};
-
-use sealpost_client::blobs::MemoryBlobs;
-use sealpost_client::engine::{AttachmentStateView, AttachmentView, ErrorKind, OutgoingFile};
+use sealpost_client::EngineError;
+use sealpost_client::engine::{AttachmentStateView, ErrorKind};
 use sealpost_client::scan::{Needle, scan_dir_for_needles};
-use sealpost_client::{EngineConfig, EngineError};
-use sealpost_test_support::{Client, TestRelay, WAIT, two_clients_with, wait_until};
+use sealpost_test_support::{
+    Client, bytes_of, chunk_dir, download_if_offered, memory_blobs, outgoing, send_file,
+    two_clients_on_new_relay, wait_attachment, wait_attachment_state as wait_state, wait_until,
+};
 
 /// `len` bytes that no other file in the profile holds: a marker, then a counter pattern.
 fn file(len: usize, marker: &[u8]) -> Vec<u8> {
@@ -22,79 +22,11 @@ fn file(len: usize, marker: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn outgoing(name: &str, media_type: &str, bytes: Vec<u8>) -> OutgoingFile {
-    OutgoingFile {
-        file_name: name.into(),
-        media_type: media_type.into(),
-        bytes,
-    }
-}
-
-/// The attachment of `client`'s conversation `contact` named `name`, once there is one.
-async fn attachment(client: &Client, contact: &str, name: &str) -> AttachmentView {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let found = client
-            .engine
-            .get_attachments(contact)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|a| a.file_name == name);
-        if let Some(found) = found {
-            return found;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no attachment named {name}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until `client`'s attachment `name` is in `state`; returns it.
-async fn wait_state(
-    client: &Client,
-    contact: &str,
-    name: &str,
-    state: AttachmentStateView,
-) -> AttachmentView {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let now = attachment(client, contact, name).await;
-        if now.state == state {
-            return now;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{name} is {:?} ({:?}), not {state:?}",
-            now.state,
-            now.error
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
-macro_rules! blob_store {
-    () => {{
-        static BLOBS: OnceLock<Arc<MemoryBlobs>> = OnceLock::new();
-        fn adjust(config: &mut EngineConfig) {
-            config.blobs = Some(BLOBS.get_or_init(|| Arc::new(MemoryBlobs::new())).clone());
-        }
-        (
-            BLOBS.get_or_init(|| Arc::new(MemoryBlobs::new())).clone(),
-            adjust as fn(&mut EngineConfig),
-        )
-    }};
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_round_trip_at_the_chunk_boundaries_and_leave_no_plaintext_at_rest() {
-    let (blobs, adjust) = blob_store!();
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _invite, _secrets) =
-        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let (blobs, adjust) = memory_blobs!();
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _invite, _secrets)) =
+        two_clients_on_new_relay(adjust).await;
 
     let sizes = [0usize, 1, 65_535, 65_536, 65_537, 300_000];
     let mut needles = Vec::new();
@@ -108,30 +40,13 @@ async fn files_round_trip_at_the_chunk_boundaries_and_leave_no_plaintext_at_rest
             ));
         }
         let name = format!("report-{size}.bin");
-        alice
-            .engine
-            .send_attachment(
-                &alice_bob,
-                outgoing(&name, "application/octet-stream", bytes.clone()),
-            )
-            .await
-            .unwrap();
-        let received = attachment(&bob, &bob_alice, &name).await;
+        send_file(&alice, &alice_bob, &name, bytes.clone()).await;
+        let received = wait_attachment(&bob, &bob_alice, &name).await;
         assert!(!received.outgoing);
         assert_eq!(received.size, size as u64);
-        if received.state == AttachmentStateView::Offered {
-            bob.engine.download_attachment(&received.id).await.unwrap();
-        }
+        download_if_offered(&bob, &received).await;
         let done = wait_state(&bob, &bob_alice, &name, AttachmentStateView::Complete).await;
-        assert_eq!(
-            bob.engine
-                .attachment_bytes(&done.id)
-                .await
-                .unwrap()
-                .as_slice(),
-            bytes.as_slice(),
-            "{size} bytes"
-        );
+        assert_eq!(bytes_of(&bob, &done.id).await, bytes, "{size} bytes");
         let sent = wait_state(&alice, &alice_bob, &name, AttachmentStateView::Complete).await;
         assert!(sent.message_id.is_some());
     }
@@ -140,7 +55,7 @@ async fn files_round_trip_at_the_chunk_boundaries_and_leave_no_plaintext_at_rest
 
     // Saving writes the plaintext, under the file's name, where the user asked.
     let saved_dir = tempfile::tempdir().unwrap();
-    let last = attachment(&bob, &bob_alice, "report-300000.bin").await;
+    let last = wait_attachment(&bob, &bob_alice, "report-300000.bin").await;
     let path = bob
         .engine
         .save_attachment(&last.id, saved_dir.path())
@@ -161,11 +76,9 @@ async fn files_round_trip_at_the_chunk_boundaries_and_leave_no_plaintext_at_rest
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_is_stripped_of_exif_gets_a_thumbnail_and_downloads_by_itself() {
-    let (_blobs, adjust) = blob_store!();
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _invite, _secrets) =
-        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let (_blobs, adjust) = memory_blobs!();
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _invite, _secrets)) =
+        two_clients_on_new_relay(adjust).await;
 
     // A noisy 800x600 JPEG (a blob, not inline) with an EXIF block holding a GPS position.
     let pixels = image::RgbImage::from_fn(800, 600, |x, y| {
@@ -219,11 +132,9 @@ async fn an_image_is_stripped_of_exif_gets_a_thumbnail_and_downloads_by_itself()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_or_reordered_blob_is_refused_and_nothing_is_kept() {
-    let (blobs, adjust) = blob_store!();
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _invite, _secrets) =
-        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let (blobs, adjust) = memory_blobs!();
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _invite, _secrets)) =
+        two_clients_on_new_relay(adjust).await;
 
     let bytes = file(200_000, b"tampered");
     alice
@@ -235,12 +146,7 @@ async fn a_tampered_or_reordered_blob_is_refused_and_nothing_is_kept() {
         .await
         .unwrap();
     let offered = wait_state(&bob, &bob_alice, "a.bin", AttachmentStateView::Offered).await;
-    let chunk_dir = bob
-        .engine
-        .profile_dirs()
-        .profile_dir()
-        .join("attachments")
-        .join(&offered.id);
+    let chunk_dir = chunk_dir(&bob, &offered.id);
 
     // One flipped bit in the second chunk.
     blobs.flip_bit(1);
@@ -265,23 +171,14 @@ async fn a_tampered_or_reordered_blob_is_refused_and_nothing_is_kept() {
     blobs.swap_chunks(0, 1);
     bob.engine.download_attachment(&offered.id).await.unwrap();
     let done = wait_state(&bob, &bob_alice, "a.bin", AttachmentStateView::Complete).await;
-    assert_eq!(
-        bob.engine
-            .attachment_bytes(&done.id)
-            .await
-            .unwrap()
-            .as_slice(),
-        bytes.as_slice()
-    );
+    assert_eq!(bytes_of(&bob, &done.id).await, bytes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_blob_is_a_typed_error() {
-    let (blobs, adjust) = blob_store!();
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _invite, _secrets) =
-        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let (blobs, adjust) = memory_blobs!();
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _invite, _secrets)) =
+        two_clients_on_new_relay(adjust).await;
     alice
         .engine
         .send_attachment(
@@ -299,11 +196,9 @@ async fn an_expired_blob_is_a_typed_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_and_a_download_resume_at_their_next_chunk_after_a_restart() {
-    let (blobs, adjust) = blob_store!();
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _invite, _secrets) =
-        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let (blobs, adjust) = memory_blobs!();
+    let (_relay, root, (alice, bob, alice_bob, bob_alice, _invite, _secrets)) =
+        two_clients_on_new_relay(adjust).await;
     // 20 chunks.
     let bytes = file(20 * 65_536 - 100, b"resume");
 
@@ -335,33 +230,17 @@ async fn an_upload_and_a_download_resume_at_their_next_chunk_after_a_restart() {
     let bob = Client::reopen_with(&bob_profile, root.path(), adjust).await;
     let done = wait_state(&bob, &bob_alice, "big.iso", AttachmentStateView::Complete).await;
     assert_eq!(blobs.downloads(), 20, "the download started over");
-    assert_eq!(
-        bob.engine
-            .attachment_bytes(&done.id)
-            .await
-            .unwrap()
-            .as_slice(),
-        bytes.as_slice()
-    );
+    assert_eq!(bytes_of(&bob, &done.id).await, bytes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_and_an_image_cross_a_real_relay_blob_store() {
     // No blob store of the test's own: the engine's default, the relay's blob commands.
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _invite, _secrets) =
-        sealpost_test_support::two_clients(root.path(), &relay.url()).await;
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _invite, _secrets)) =
+        two_clients_on_new_relay(|_| {}).await;
 
     let bytes = file(3 * 65_536 + 17, b"over-the-relay");
-    alice
-        .engine
-        .send_attachment(
-            &alice_bob,
-            outgoing("data.bin", "application/octet-stream", bytes.clone()),
-        )
-        .await
-        .unwrap();
+    send_file(&alice, &alice_bob, "data.bin", bytes.clone()).await;
     let pixels = image::RgbImage::from_fn(300, 200, |x, y| {
         image::Rgb([
             (x * 31 % 256) as u8,
@@ -384,14 +263,7 @@ async fn a_file_and_an_image_cross_a_real_relay_blob_store() {
     let offered = wait_state(&bob, &bob_alice, "data.bin", AttachmentStateView::Offered).await;
     bob.engine.download_attachment(&offered.id).await.unwrap();
     let done = wait_state(&bob, &bob_alice, "data.bin", AttachmentStateView::Complete).await;
-    assert_eq!(
-        bob.engine
-            .attachment_bytes(&done.id)
-            .await
-            .unwrap()
-            .as_slice(),
-        bytes.as_slice()
-    );
+    assert_eq!(bytes_of(&bob, &done.id).await, bytes);
     let image = wait_state(&bob, &bob_alice, "photo.png", AttachmentStateView::Complete).await;
     let received = bob.engine.attachment_bytes(&image.id).await.unwrap();
     let decoded = image::load_from_memory(&received).unwrap().to_rgb8();

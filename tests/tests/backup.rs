@@ -8,20 +8,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 
 use sealpost_client::backup::format::HEADER_LEN;
 use sealpost_client::backup::{BackupError, KdfParams, Passphrase, RestoreTarget, restore_profile};
-use sealpost_client::blobs::MemoryBlobs;
-use sealpost_client::engine::{AttachmentStateView, AttachmentView, OutgoingFile};
+use sealpost_client::engine::AttachmentStateView;
 use sealpost_client::scan::{Needle, scan_bytes};
 use sealpost_client::{
-    App, AppConfig, EngineConfig, EngineEvent, LocalRelayMode, ProfileDirs, ProfileName,
-    ProfilesConfig,
+    App, AppConfig, EngineEvent, LocalRelayMode, ProfileDirs, ProfileName, ProfilesConfig,
 };
 use sealpost_test_support::{
-    Client, KeychainCleanup, TestRelay, engine_config, open_real_vault, two_clients_exchanged,
-    two_clients_with, unique_profile, wait_until,
+    Client, KeychainCleanup, TestRelay, TwoClients, engine_config, find_attachment, memory_blobs,
+    open_real_vault, receive_attachment, send_file, two_clients_exchanged,
+    two_clients_on_new_relay, unique_profile, wait_until,
 };
 
 /// Cheap Argon2id parameters (the least the format accepts), so the tests stay fast.
@@ -106,6 +104,18 @@ impl Elsewhere {
             assert!(left.is_empty(), "{case}: files left behind: {left:?}");
         }
     }
+}
+
+/// Alice and Bob on a new relay after a message each way, and Alice's backup: (the relay, the
+/// data root, the clients, the backup's path, its bytes).
+async fn backed_up() -> (TestRelay, tempfile::TempDir, TwoClients, PathBuf, Vec<u8>) {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let clients = two_clients_exchanged(root.path(), &relay.url(), "hello", "hi").await;
+    let backup = root.path().join("alice.sealpost-backup");
+    export(&clients.0, &backup).await;
+    let good = std::fs::read(&backup).unwrap();
+    (relay, root, clients, backup, good)
 }
 
 /// A tampering case: its name, the file, the passphrase tried, and the error expected.
@@ -242,13 +252,7 @@ async fn the_scan_finds_no_text_name_or_seed_in_a_backup() {
 /// no profile directory, keychain entry or work file is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_passphrase_a_flipped_bit_or_truncation_creates_no_profile() {
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, _bob, _, _, _, _secrets) =
-        two_clients_exchanged(root.path(), &relay.url(), "hello", "hi").await;
-    let backup = root.path().join("alice.sealpost-backup");
-    export(&alice, &backup).await;
-    let good = std::fs::read(&backup).unwrap();
+    let (_relay, root, (_alice, _bob, _, _, _, _secrets), backup, good) = backed_up().await;
 
     let write = |name: &str, bytes: &[u8]| {
         let path = root.path().join(name);
@@ -263,52 +267,26 @@ async fn a_wrong_passphrase_a_flipped_bit_or_truncation_creates_no_profile() {
     let mut salt_flip = good.clone();
     salt_flip[30] ^= 0x80;
 
+    let wrong: fn(&BackupError) -> bool = |e| matches!(e, BackupError::WrongPassphrase);
+    let damaged: fn(&BackupError) -> bool = |e| matches!(e, BackupError::Damaged);
+    let truncated: fn(&BackupError) -> bool = |e| matches!(e, BackupError::Truncated);
+    let pilots = "velvet orbit maple crane tundra pilots";
+    let body = write("body.bak", &body_flip);
+    let last = write("last.bak", &last_flip);
+    let salt = write("salt.bak", &salt_flip);
+    let short = write("short.bak", &good[..good.len() - 1]);
+    let half = write("half.bak", &good[..good.len() / 2]);
+    let header = write("header.bak", &good[..HEADER_LEN]);
+    let empty = write("empty.bak", &[]);
     let cases: Vec<Case> = vec![
-        (
-            "wrong passphrase",
-            backup.clone(),
-            "velvet orbit maple crane tundra pilots",
-            |e| matches!(e, BackupError::WrongPassphrase),
-        ),
-        (
-            "flipped body bit",
-            write("body.bak", &body_flip),
-            PASSPHRASE,
-            |e| matches!(e, BackupError::Damaged),
-        ),
-        (
-            "flipped last bit",
-            write("last.bak", &last_flip),
-            PASSPHRASE,
-            |e| matches!(e, BackupError::Damaged),
-        ),
-        (
-            "flipped salt bit",
-            write("salt.bak", &salt_flip),
-            PASSPHRASE,
-            |e| matches!(e, BackupError::WrongPassphrase),
-        ),
-        (
-            "truncated by a byte",
-            write("short.bak", &good[..good.len() - 1]),
-            PASSPHRASE,
-            |e| matches!(e, BackupError::Truncated),
-        ),
-        (
-            "truncated to half",
-            write("half.bak", &good[..good.len() / 2]),
-            PASSPHRASE,
-            |e| matches!(e, BackupError::Truncated),
-        ),
-        (
-            "header only",
-            write("header.bak", &good[..HEADER_LEN]),
-            PASSPHRASE,
-            |e| matches!(e, BackupError::Truncated),
-        ),
-        ("empty", write("empty.bak", &[]), PASSPHRASE, |e| {
-            matches!(e, BackupError::Truncated)
-        }),
+        ("wrong passphrase", backup.clone(), pilots, wrong),
+        ("flipped body bit", body, PASSPHRASE, damaged),
+        ("flipped last bit", last, PASSPHRASE, damaged),
+        ("flipped salt bit", salt, PASSPHRASE, wrong),
+        ("truncated by a byte", short, PASSPHRASE, truncated),
+        ("truncated to half", half, PASSPHRASE, truncated),
+        ("header only", header, PASSPHRASE, truncated),
+        ("empty", empty, PASSPHRASE, truncated),
     ];
     for (case, path, passphrase, expected) in cases {
         let elsewhere = Elsewhere::new();
@@ -328,13 +306,7 @@ async fn a_wrong_passphrase_a_flipped_bit_or_truncation_creates_no_profile() {
 /// an export with them is refused too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absurd_kdf_parameters_are_refused() {
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, _bob, _, _, _, _secrets) =
-        two_clients_exchanged(root.path(), &relay.url(), "hello", "hi").await;
-    let backup = root.path().join("alice.sealpost-backup");
-    export(&alice, &backup).await;
-    let good = std::fs::read(&backup).unwrap();
+    let (_relay, root, (alice, _bob, _, _, _, _secrets), _, good) = backed_up().await;
 
     // Offsets from docs/formats.md § Backup file header: memory 11..15, passes 15..19, lanes 19..23.
     for (case, offset, value) in [
@@ -420,59 +392,19 @@ async fn the_app_restores_at_onboarding() {
         .await;
 }
 
-/// `client`'s attachment of `contact` named `name`, if any.
-async fn find_file(client: &Client, contact: &str, name: &str) -> Option<AttachmentView> {
-    client
-        .engine
-        .get_attachments(contact)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|a| a.file_name == name)
-}
-
 /// A received file travels in the backup: restored elsewhere, the new profile has it complete
 /// and saves exactly its bytes (the chunk files came with the payload, their key with the
 /// snapshot).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_received_file_is_in_the_backup_and_saves_equal_after_a_restore() {
-    static BLOBS: OnceLock<Arc<MemoryBlobs>> = OnceLock::new();
-    fn adjust(config: &mut EngineConfig) {
-        config.blobs = Some(BLOBS.get_or_init(|| Arc::new(MemoryBlobs::new())).clone());
-    }
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let (_blobs, adjust) = memory_blobs!();
+    let (_relay, root, (alice, bob, alice_bob, bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(adjust).await;
     let name = "field-notes.bin";
     // Three blob chunks and a bit.
     let bytes: Vec<u8> = (0..200_000usize).map(|i| (i * 13 % 253) as u8).collect();
-    alice
-        .engine
-        .send_attachment(
-            &alice_bob,
-            OutgoingFile {
-                file_name: name.into(),
-                media_type: "application/octet-stream".into(),
-                bytes: bytes.clone(),
-            },
-        )
-        .await
-        .unwrap();
-    wait_until("Bob has the file", || async {
-        find_file(&bob, &bob_alice, name).await.is_some()
-    })
-    .await;
-    let offered = find_file(&bob, &bob_alice, name).await.unwrap();
-    if offered.state == AttachmentStateView::Offered {
-        bob.engine.download_attachment(&offered.id).await.unwrap();
-    }
-    wait_until("Bob's file is complete", || async {
-        find_file(&bob, &bob_alice, name)
-            .await
-            .is_some_and(|a| a.state == AttachmentStateView::Complete)
-    })
-    .await;
+    send_file(&alice, &alice_bob, name, bytes.clone()).await;
+    receive_attachment(&bob, &bob_alice, name).await;
 
     let backup = root.path().join("bob.sealpost-backup");
     export(&bob, &backup).await;
@@ -481,7 +413,7 @@ async fn a_received_file_is_in_the_backup_and_saves_equal_after_a_restore() {
     let elsewhere = Elsewhere::new();
     elsewhere.restore(&backup, PASSPHRASE).unwrap();
     let restored = Client::reopen(&elsewhere.name, elsewhere.root.path()).await;
-    let file = find_file(&restored, &bob_alice, name).await.unwrap();
+    let file = find_attachment(&restored, &bob_alice, name).await.unwrap();
     assert_eq!(
         file.state,
         AttachmentStateView::Complete,

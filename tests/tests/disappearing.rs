@@ -5,15 +5,21 @@
 //! `scripts/with-keyring.sh cargo test -p sealpost-tests --test disappearing`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sealpost_client::blobs::{BlobError, BlobTransport, CreatedBlob, MemoryBlobs};
-use sealpost_client::engine::{AttachmentStateView, AttachmentView, OutgoingFile};
+use sealpost_client::blobs::MemoryBlobs;
+use sealpost_client::engine::AttachmentStateView;
 use sealpost_client::scan::{Needle, scan_dir_for_needles};
 use sealpost_client::{Clock, EngineConfig, EngineEvent};
-use sealpost_test_support::{Client, TestRelay, two_clients, two_clients_with, wait_until};
+use sealpost_test_support::{
+    Client, bytes_of, chunk_dir, download_if_offered, find_attachment, memory_blobs,
+    receive_attachment, send_file, two_clients_on_new_relay, wait_attachment,
+    wait_attachment_state, wait_until,
+};
+use sealpost_tests::hooked_blobs::{ChunkHooks, HookedBlobs};
 
 const HOUR: u32 = 3600;
 const DAY: u32 = 24 * 3600;
@@ -38,22 +44,28 @@ async fn timer_lines(client: &Client, contact: &str) -> Vec<u32> {
         .collect()
 }
 
-async fn search_count(client: &Client, word: &str) -> usize {
-    client
+/// `setter` sets the chat's timer to `seconds`; waits until `peer` has it too.
+async fn set_timer_and_wait(
+    (setter, setter_contact): (&Client, &str),
+    (peer, peer_contact): (&Client, &str),
+    seconds: u32,
+) {
+    setter
         .engine
-        .search_messages(word, 50, None)
+        .set_chat_timer(setter_contact, seconds)
         .await
-        .unwrap()
-        .hits
-        .len()
+        .unwrap();
+    wait_until(
+        &format!("the other side has the timer {seconds}"),
+        || async { chat_timer(peer, peer_contact).await == seconds },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_sides_agree_after_one_sets_the_timer() {
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(|_| {}).await;
 
     let line = alice.engine.set_chat_timer(&alice_bob, HOUR).await.unwrap();
     assert_eq!(line.timer_change, Some(HOUR));
@@ -96,10 +108,8 @@ async fn both_sides_agree_after_one_sets_the_timer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_timer_changes_converge() {
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(|_| {}).await;
 
     // Both set a different timer before either has the other's change.
     let (a, b) = tokio::join!(
@@ -126,22 +136,12 @@ async fn concurrent_timer_changes_converge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_message_is_never_returned_after_a_restart_with_the_clock_moved_forward() {
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
-    alice
-        .engine
-        .set_chat_timer(&alice_bob, FIVE_MINUTES)
-        .await
-        .unwrap();
-    wait_until("Bob has the timer", || async {
-        chat_timer(&bob, &bob_alice).await == FIVE_MINUTES
-    })
-    .await;
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(|_| {}).await;
+    set_timer_and_wait((&alice, &alice_bob), (&bob, &bob_alice), FIVE_MINUTES).await;
     alice.send(&alice_bob, "zqvanish soon").await;
     bob.wait_incoming_text(&bob_alice, "zqvanish soon").await;
-    assert_eq!(search_count(&bob, "zqvanish").await, 1);
+    assert_eq!(bob.search_count("zqvanish").await, 1);
     alice.wait_outbox_empty().await;
 
     // Bob closes the app; when it opens again ten minutes later, the message is already gone,
@@ -163,12 +163,12 @@ async fn an_expired_message_is_never_returned_after_a_restart_with_the_clock_mov
         Some("zqvanish soon"),
         "nor in the chat list"
     );
-    assert_eq!(search_count(&bob, "zqvanish").await, 0, "nor in search");
+    assert_eq!(bob.search_count("zqvanish").await, 0, "nor in search");
     bob.wait_event(|event| matches!(event, EngineEvent::MessagesExpired { .. }))
         .await;
 
     // Alice's app keeps running while her clock jumps forward: her next read does not show it.
-    assert_eq!(search_count(&alice, "zqvanish").await, 1);
+    assert_eq!(alice.search_count("zqvanish").await, 1);
     alice.engine.clock().advance(Duration::from_secs(600));
     let texts: Vec<String> = alice
         .messages(&alice_bob)
@@ -177,92 +177,26 @@ async fn an_expired_message_is_never_returned_after_a_restart_with_the_clock_mov
         .map(|m| m.text)
         .collect();
     assert!(!texts.iter().any(|text| text == "zqvanish soon"));
-    assert_eq!(search_count(&alice, "zqvanish").await, 0);
-}
-
-/// `client`'s attachment of `contact` named `name`, if any.
-async fn find_attachment(client: &Client, contact: &str, name: &str) -> Option<AttachmentView> {
-    client
-        .engine
-        .get_attachments(contact)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|a| a.file_name == name)
-}
-
-/// `client`'s attachment of `contact` named `name` once it is in `state`.
-async fn attachment_in_state(
-    client: &Client,
-    contact: &str,
-    name: &str,
-    state: AttachmentStateView,
-) -> AttachmentView {
-    wait_until("the attachment is in its state", || async {
-        find_attachment(client, contact, name)
-            .await
-            .is_some_and(|a| a.state == state)
-    })
-    .await;
-    find_attachment(client, contact, name).await.unwrap()
+    assert_eq!(alice.search_count("zqvanish").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_attachment_takes_its_chunk_files_with_it_on_both_sides() {
-    static BLOBS: OnceLock<Arc<MemoryBlobs>> = OnceLock::new();
-    fn adjust(config: &mut EngineConfig) {
-        config.blobs = Some(BLOBS.get_or_init(|| Arc::new(MemoryBlobs::new())).clone());
-    }
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients_with(root.path(), &relay.url(), adjust).await;
-    alice
-        .engine
-        .set_chat_timer(&alice_bob, FIVE_MINUTES)
-        .await
-        .unwrap();
-    wait_until("Bob has the timer", || async {
-        chat_timer(&bob, &bob_alice).await == FIVE_MINUTES
-    })
-    .await;
+    let (_blobs, adjust) = memory_blobs!();
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(adjust).await;
+    set_timer_and_wait((&alice, &alice_bob), (&bob, &bob_alice), FIVE_MINUTES).await;
 
     // A file big enough to travel as a blob (chunk files on both sides).
     let name = "zqexpiring-plans.bin";
     let marker = b"NEEDLE-expiring-attachment-plaintext";
     let mut bytes: Vec<u8> = (0..200_000usize).map(|i| (i * 7 % 251) as u8).collect();
     bytes[..marker.len()].copy_from_slice(marker);
-    alice
-        .engine
-        .send_attachment(
-            &alice_bob,
-            OutgoingFile {
-                file_name: name.into(),
-                media_type: "application/octet-stream".into(),
-                bytes: bytes.clone(),
-            },
-        )
-        .await
-        .unwrap();
-    wait_until("Bob has the attachment", || async {
-        find_attachment(&bob, &bob_alice, name).await.is_some()
-    })
-    .await;
-    let offered = find_attachment(&bob, &bob_alice, name).await.unwrap();
-    if offered.state == AttachmentStateView::Offered {
-        bob.engine.download_attachment(&offered.id).await.unwrap();
-    }
-    let received = attachment_in_state(&bob, &bob_alice, name, AttachmentStateView::Complete).await;
-    let sent = attachment_in_state(&alice, &alice_bob, name, AttachmentStateView::Complete).await;
+    send_file(&alice, &alice_bob, name, bytes.clone()).await;
+    let received = receive_attachment(&bob, &bob_alice, name).await;
+    let sent = wait_attachment_state(&alice, &alice_bob, name, AttachmentStateView::Complete).await;
     assert!(sent.message_id.is_some());
-    assert_eq!(
-        bob.engine
-            .attachment_bytes(&received.id)
-            .await
-            .unwrap()
-            .as_slice(),
-        bytes.as_slice()
-    );
+    assert_eq!(bytes_of(&bob, &received.id).await, bytes);
     alice.wait_outbox_empty().await;
 
     // Both messages carry the chat's timer.
@@ -273,21 +207,11 @@ async fn an_expired_attachment_takes_its_chunk_files_with_it_on_both_sides() {
     let message = mine.iter().find(|m| m.text == name).unwrap();
     assert_eq!(message.timer_seconds, Some(FIVE_MINUTES));
 
-    let alice_dir = alice
-        .engine
-        .profile_dirs()
-        .profile_dir()
-        .join("attachments")
-        .join(&sent.id);
-    let bob_dir = bob
-        .engine
-        .profile_dirs()
-        .profile_dir()
-        .join("attachments")
-        .join(&received.id);
+    let alice_dir = chunk_dir(&alice, &sent.id);
+    let bob_dir = chunk_dir(&bob, &received.id);
     // Search finds the file by its name on both sides (the message text is the name).
-    assert_eq!(search_count(&alice, "zqexpiring").await, 1);
-    assert_eq!(search_count(&bob, "zqexpiring").await, 1);
+    assert_eq!(alice.search_count("zqexpiring").await, 1);
+    assert_eq!(bob.search_count("zqexpiring").await, 1);
     assert!(alice_dir.is_dir(), "Alice keeps the chunk files she sent");
     assert!(bob_dir.is_dir(), "Bob keeps the chunk files he received");
 
@@ -315,8 +239,8 @@ async fn an_expired_attachment_takes_its_chunk_files_with_it_on_both_sides() {
         "Alice's chunk files went with the message"
     );
     assert!(!bob_dir.exists(), "Bob's chunk files went with the message");
-    assert_eq!(search_count(&alice, "zqexpiring").await, 0, "nor in search");
-    assert_eq!(search_count(&bob, "zqexpiring").await, 0, "nor in search");
+    assert_eq!(alice.search_count("zqexpiring").await, 0, "nor in search");
+    assert_eq!(bob.search_count("zqexpiring").await, 0, "nor in search");
 
     let needles = [
         Needle::new("file bytes", marker.to_vec()),
@@ -330,17 +254,10 @@ async fn an_expired_attachment_takes_its_chunk_files_with_it_on_both_sides() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunk_files_without_a_row_are_removed_on_open() {
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (_alice, bob, _alice_bob, _bob_alice, _, _secrets) =
-        two_clients(root.path(), &relay.url()).await;
+    let (_relay, _root, (_alice, bob, _alice_bob, _bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(|_| {}).await;
     // As if the app stopped after an expiry committed and before the files went.
-    let orphan = bob
-        .engine
-        .profile_dirs()
-        .profile_dir()
-        .join("attachments")
-        .join("00112233445566778899aabbccddeeff");
+    let orphan = chunk_dir(&bob, "00112233445566778899aabbccddeeff");
     std::fs::create_dir_all(&orphan).unwrap();
     std::fs::write(orphan.join("00000000.chunk"), b"ciphertext").unwrap();
     let (profile, root_path) = bob.stop().await;
@@ -354,61 +271,31 @@ async fn chunk_files_without_a_row_are_removed_on_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_contact_removes_its_attachment_files() {
-    static BLOBS: OnceLock<Arc<MemoryBlobs>> = OnceLock::new();
-    fn adjust(config: &mut EngineConfig) {
-        config.blobs = Some(BLOBS.get_or_init(|| Arc::new(MemoryBlobs::new())).clone());
-    }
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients_with(root.path(), &relay.url(), adjust).await;
+    let (_blobs, adjust) = memory_blobs!();
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(adjust).await;
     let name = "kept-until-deleted.bin";
     let bytes: Vec<u8> = (0..100_000usize).map(|i| (i * 11 % 249) as u8).collect();
-    alice
-        .engine
-        .send_attachment(
-            &alice_bob,
-            OutgoingFile {
-                file_name: name.into(),
-                media_type: "application/octet-stream".into(),
-                bytes,
-            },
-        )
-        .await
-        .unwrap();
-    wait_until("Bob has the attachment", || async {
-        find_attachment(&bob, &bob_alice, name).await.is_some()
-    })
-    .await;
-    let offered = find_attachment(&bob, &bob_alice, name).await.unwrap();
-    if offered.state == AttachmentStateView::Offered {
-        bob.engine.download_attachment(&offered.id).await.unwrap();
-    }
-    let received = attachment_in_state(&bob, &bob_alice, name, AttachmentStateView::Complete).await;
-    let bob_dir = bob
-        .engine
-        .profile_dirs()
-        .profile_dir()
-        .join("attachments")
-        .join(&received.id);
+    send_file(&alice, &alice_bob, name, bytes).await;
+    let received = receive_attachment(&bob, &bob_alice, name).await;
+    let bob_dir = chunk_dir(&bob, &received.id);
     assert!(bob_dir.is_dir());
     bob.engine.delete_contact(&bob_alice).await.unwrap();
     assert!(!bob_dir.exists(), "the chunk files went with the contact");
 }
 
-/// A blob store that holds the first download of chunk 1 until the test lets it go, and
-/// records every chunk asked for: a download caught in the middle, deterministically.
-struct HeldDownloads {
-    blobs: MemoryBlobs,
+/// Holds the first download of chunk 1 until the test lets it go, and records every chunk
+/// asked for: a download caught in the middle, deterministically.
+struct Hold {
     /// Permits to finish the held download (one, given by the test).
     let_go: tokio::sync::Semaphore,
     /// Set once the held download has started.
-    held: std::sync::atomic::AtomicBool,
+    held: AtomicBool,
     /// Every chunk download asked for: (grant, index).
-    asked: std::sync::Mutex<Vec<(Vec<u8>, u32)>>,
+    asked: Mutex<Vec<(Vec<u8>, u32)>>,
 }
 
-impl HeldDownloads {
+impl Hold {
     fn asked_for(&self, grant: &[u8]) -> Vec<u32> {
         self.asked
             .lock()
@@ -420,59 +307,19 @@ impl HeldDownloads {
     }
 }
 
-impl BlobTransport for HeldDownloads {
-    fn create<'a>(
-        &'a self,
-        relay_url: &'a str,
-        chunks: u32,
-        recipients: u32,
-        password: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<CreatedBlob, BlobError>> {
-        self.blobs.create(relay_url, chunks, recipients, password)
-    }
-
-    fn upload_chunk<'a>(
-        &'a self,
-        relay_url: &'a str,
-        upload: &'a [u8],
-        index: u32,
-        chunk: Vec<u8>,
-    ) -> BoxFuture<'a, Result<(), BlobError>> {
-        self.blobs.upload_chunk(relay_url, upload, index, chunk)
-    }
-
-    fn uploaded_chunks<'a>(
-        &'a self,
-        relay_url: &'a str,
-        upload: &'a [u8],
-    ) -> BoxFuture<'a, Result<u32, BlobError>> {
-        self.blobs.uploaded_chunks(relay_url, upload)
-    }
-
-    fn download_chunk<'a>(
-        &'a self,
-        relay_url: &'a str,
-        grant: &'a [u8],
-        index: u32,
-    ) -> BoxFuture<'a, Result<Vec<u8>, BlobError>> {
+impl ChunkHooks for Hold {
+    fn before_download<'a>(&'a self, grant: &'a [u8], index: u32) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.asked.lock().unwrap().push((grant.to_vec(), index));
-            if index == 1 && !self.held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            if index == 1 && !self.held.swap(true, Ordering::SeqCst) {
                 self.let_go.acquire().await.unwrap().forget();
             }
-            self.blobs.download_chunk(relay_url, grant, index).await
         })
     }
-
-    fn release<'a>(
-        &'a self,
-        relay_url: &'a str,
-        grant: &'a [u8],
-        chunk_count: u32,
-    ) -> BoxFuture<'a, Result<(), BlobError>> {
-        self.blobs.release(relay_url, grant, chunk_count)
-    }
 }
+
+/// A blob store whose downloads are [`Hold`]'s to hold.
+type HeldDownloads = HookedBlobs<MemoryBlobs, Hold>;
 
 /// The chunk files in an attachment directory (none when it does not exist).
 fn chunk_files(dir: &std::path::Path) -> usize {
@@ -486,10 +333,12 @@ async fn a_download_in_progress_stops_when_its_message_expires() {
         BLOBS
             .get_or_init(|| {
                 Arc::new(HeldDownloads {
-                    blobs: MemoryBlobs::new(),
-                    let_go: tokio::sync::Semaphore::new(0),
-                    held: std::sync::atomic::AtomicBool::new(false),
-                    asked: std::sync::Mutex::new(Vec::new()),
+                    inner: MemoryBlobs::new(),
+                    hooks: Hold {
+                        let_go: tokio::sync::Semaphore::new(0),
+                        held: AtomicBool::new(false),
+                        asked: Mutex::new(Vec::new()),
+                    },
                 })
             })
             .clone()
@@ -497,52 +346,23 @@ async fn a_download_in_progress_stops_when_its_message_expires() {
     fn adjust(config: &mut EngineConfig) {
         config.blobs = Some(blobs());
     }
-    let relay = TestRelay::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let (alice, bob, alice_bob, bob_alice, _, _secrets) =
-        two_clients_with(root.path(), &relay.url(), adjust).await;
-    alice
-        .engine
-        .set_chat_timer(&alice_bob, FIVE_MINUTES)
-        .await
-        .unwrap();
-    wait_until("Bob has the timer", || async {
-        chat_timer(&bob, &bob_alice).await == FIVE_MINUTES
-    })
-    .await;
+    let (_relay, _root, (alice, bob, alice_bob, bob_alice, _, _secrets)) =
+        two_clients_on_new_relay(adjust).await;
+    set_timer_and_wait((&alice, &alice_bob), (&bob, &bob_alice), FIVE_MINUTES).await;
 
     // Four chunks: Bob's download stores chunk 0 and is held inside chunk 1.
     let name = "zqcut-short.bin";
     let bytes: Vec<u8> = (0..200_000usize).map(|i| (i * 13 % 241) as u8).collect();
-    let send = |file_name: &str, bytes: Vec<u8>| OutgoingFile {
-        file_name: file_name.into(),
-        media_type: "application/octet-stream".into(),
-        bytes,
-    };
-    alice
-        .engine
-        .send_attachment(&alice_bob, send(name, bytes.clone()))
-        .await
-        .unwrap();
-    wait_until("Bob is offered the file", || async {
-        find_attachment(&bob, &bob_alice, name).await.is_some()
-    })
-    .await;
-    let offered = find_attachment(&bob, &bob_alice, name).await.unwrap();
-    if offered.state == AttachmentStateView::Offered {
-        bob.engine.download_attachment(&offered.id).await.unwrap();
-    }
-    let held = blobs();
+    send_file(&alice, &alice_bob, name, bytes.clone()).await;
+    let offered = wait_attachment(&bob, &bob_alice, name).await;
+    download_if_offered(&bob, &offered).await;
+    let blobs = blobs();
+    let held = &blobs.hooks;
     wait_until("Bob's download is held inside chunk 1", || async {
-        held.held.load(std::sync::atomic::Ordering::SeqCst)
+        held.held.load(Ordering::SeqCst)
     })
     .await;
-    let bob_dir = bob
-        .engine
-        .profile_dirs()
-        .profile_dir()
-        .join("attachments")
-        .join(&offered.id);
+    let bob_dir = chunk_dir(&bob, &offered.id);
     assert_eq!(chunk_files(&bob_dir), 1, "chunk 0 is on disk");
     let during = find_attachment(&bob, &bob_alice, name).await.unwrap();
     assert_eq!(during.state, AttachmentStateView::Downloading);
@@ -559,32 +379,16 @@ async fn a_download_in_progress_stops_when_its_message_expires() {
             .any(|t| t == name),
         "no message for it"
     );
-    assert_eq!(search_count(&bob, "zqcut").await, 0);
+    assert_eq!(bob.search_count("zqcut").await, 0);
 
     // The held chunk arrives now: the download stops there (chunk 2 is never asked for) and
     // writes nothing back. Transfers run one at a time, so once a later file is complete the
     // stopped one is behind it.
     held.let_go.add_permits(1);
     let after = "zqafter-it.bin";
-    alice.engine.set_chat_timer(&alice_bob, 0).await.unwrap();
-    wait_until("Bob's timer is off", || async {
-        chat_timer(&bob, &bob_alice).await == 0
-    })
-    .await;
-    alice
-        .engine
-        .send_attachment(&alice_bob, send(after, bytes[..100_000].to_vec()))
-        .await
-        .unwrap();
-    wait_until("Bob is offered the second file", || async {
-        find_attachment(&bob, &bob_alice, after).await.is_some()
-    })
-    .await;
-    let second = find_attachment(&bob, &bob_alice, after).await.unwrap();
-    if second.state == AttachmentStateView::Offered {
-        bob.engine.download_attachment(&second.id).await.unwrap();
-    }
-    attachment_in_state(&bob, &bob_alice, after, AttachmentStateView::Complete).await;
+    set_timer_and_wait((&alice, &alice_bob), (&bob, &bob_alice), 0).await;
+    send_file(&alice, &alice_bob, after, bytes[..100_000].to_vec()).await;
+    let second = receive_attachment(&bob, &bob_alice, after).await;
 
     let grant_asked: Vec<Vec<u32>> = {
         let asked = held.asked.lock().unwrap();

@@ -11,7 +11,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use sealpost_client::EngineError;
 use sealpost_client::content::{AttachmentLocation, AttachmentPointer, Body};
@@ -19,8 +18,9 @@ use sealpost_client::engine::{AttachmentStateView, AttachmentView, OutgoingFile}
 use sealpost_client::group::{GroupError, GroupId};
 use sealpost_crypto::attachment::CHUNK_CIPHERTEXT_BYTES;
 use sealpost_test_support::{
-    Client, Trio, connect, group_of, group_of_three, refused, send_as, texts, trio, wait_for_group,
-    wait_for_text, wait_until,
+    Client, KeychainCleanup, Trio, bytes_of, connect, create_group, group_of_three, has_text,
+    key_of, refused, remove_member, send_as, texts, trio, wait_for_group, wait_for_text,
+    wait_group_attachment, wait_until,
 };
 
 /// `len` bytes of a pattern no other file holds, starting with `marker`.
@@ -32,15 +32,7 @@ fn file(len: usize, marker: &[u8]) -> Vec<u8> {
 }
 
 fn outgoing(name: &str, bytes: Vec<u8>) -> OutgoingFile {
-    OutgoingFile {
-        file_name: name.into(),
-        media_type: "application/octet-stream".into(),
-        bytes,
-    }
-}
-
-fn key_of(client: &Client) -> String {
-    hex::encode(client.engine.identity_key().to_bytes())
+    sealpost_test_support::outgoing(name, "application/octet-stream", bytes)
 }
 
 /// Blobs, chunk bytes and download rows in the relay's database now.
@@ -62,59 +54,64 @@ fn relay_blobs(database: &Path) -> RelayBlobs {
     }
 }
 
-/// `client`'s attachment named `name` in group `group`, once it is in `state`.
-async fn wait_group_attachment(
-    client: &Client,
-    group: &str,
-    name: &str,
-    state: AttachmentStateView,
-) -> AttachmentView {
-    let found = Arc::new(Mutex::new(None));
-    wait_until(&format!("{name} is {state:?} in the group"), || {
-        let found = found.clone();
-        async move {
-            let attachment = client
-                .engine
-                .get_group_attachments(group)
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|a| a.file_name == name && a.state == state);
-            let done = attachment.is_some();
-            *found.lock().unwrap() = attachment;
-            done
-        }
-    })
-    .await;
-    let attachment = found.lock().unwrap().clone();
-    attachment.unwrap()
+/// `member`'s group file `name` in group `group`, once it is offered.
+async fn offered_to(member: &Client, group: &str, name: &str) -> AttachmentView {
+    wait_group_attachment(member, group, name, AttachmentStateView::Offered).await
 }
 
-/// Dave: a fourth client, a contact of Alice only.
-async fn dave(t: &Trio) -> (Client, String, sealpost_test_support::KeychainCleanup) {
+/// `member` downloads the group file `offered`; returns it once complete.
+async fn download(member: &Client, group: &str, offered: &AttachmentView) -> AttachmentView {
+    member
+        .engine
+        .download_attachment(&offered.id)
+        .await
+        .unwrap();
+    wait_group_attachment(
+        member,
+        group,
+        &offered.file_name,
+        AttachmentStateView::Complete,
+    )
+    .await
+}
+
+/// Seals the group file `pointer` (group `group_id`, the author's sequence number `seq`) on
+/// `sender`'s real session with `contact` and puts it in the contact's mailbox on `t`'s relay
+/// ([`send_as`]).
+async fn send_file_as(
+    t: &Trio,
+    sender: &Client,
+    contact: &str,
+    group_id: GroupId,
+    seq: u64,
+    pointer: AttachmentPointer,
+) {
+    let body = Body::GroupAttachment {
+        group_id,
+        seq,
+        pointer,
+    };
+    send_as(&t.relay, sender, contact, body).await;
+}
+
+/// Dave, a fourth client and a contact of Alice only, and the group "Photos" Alice makes with
+/// Bob, Carol and Dave, once all three have it: (Dave, his keychain guard, the group's id).
+async fn photos_with_dave(t: &Trio) -> (Client, KeychainCleanup, String) {
     let (dave, secrets) = Client::new("Dave", t.root.path(), &t.relay.url()).await;
     let (alice_dave, _, _) = connect(&t.alice, &dave, "Dave").await;
-    (dave, alice_dave, secrets)
+    let contacts = [t.alice_bob.as_str(), t.alice_carol.as_str(), &alice_dave];
+    let group = create_group(&t.alice, "Photos", &contacts).await;
+    for member in [&t.bob, &t.carol, &dave] {
+        wait_for_group(member, &group.id).await;
+    }
+    (dave, secrets, group.id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_file_is_uploaded_once_for_all_members() {
     let t = trio().await;
-    let (dave, alice_dave, _dave_secrets) = dave(&t).await;
-    let group = t
-        .alice
-        .engine
-        .create_group(
-            "Photos",
-            "",
-            &[t.alice_bob.clone(), t.alice_carol.clone(), alice_dave],
-        )
-        .await
-        .unwrap();
+    let (dave, _dave_secrets, id) = photos_with_dave(&t).await;
     let members = [&t.bob, &t.carol, &dave];
-    for member in members {
-        wait_for_group(member, &group.id).await;
-    }
     let database = t.relay.database().unwrap();
     assert_eq!(relay_blobs(&database).blobs, 0);
 
@@ -122,18 +119,13 @@ async fn a_group_file_is_uploaded_once_for_all_members() {
     let sent = t
         .alice
         .engine
-        .send_group_attachment(&group.id, outgoing("trip.bin", bytes.clone()))
+        .send_group_attachment(&id, outgoing("trip.bin", bytes.clone()))
         .await
         .unwrap();
-    assert_eq!(sent.group_id.as_deref(), Some(group.id.as_str()));
+    assert_eq!(sent.group_id.as_deref(), Some(id.as_str()));
     assert_eq!(sent.contact_id, None);
-    let sent = wait_group_attachment(
-        &t.alice,
-        &group.id,
-        "trip.bin",
-        AttachmentStateView::Complete,
-    )
-    .await;
+    let sent =
+        wait_group_attachment(&t.alice, &id, "trip.bin", AttachmentStateView::Complete).await;
     assert!(
         sent.message_id.is_some(),
         "the upload finished and the message went"
@@ -157,30 +149,16 @@ async fn a_group_file_is_uploaded_once_for_all_members() {
 
     for member in members {
         // In the group, authored by Alice (the peer of the session it came over).
-        let message = wait_for_text(member, &group.id, "trip.bin").await;
+        let message = wait_for_text(member, &id, "trip.bin").await;
         assert_eq!(message.author_key, key_of(&t.alice));
-        let offered =
-            wait_group_attachment(member, &group.id, "trip.bin", AttachmentStateView::Offered)
-                .await;
+        let offered = offered_to(member, &id, "trip.bin").await;
         assert_eq!(offered.message_id.as_deref(), Some(message.id.as_str()));
-        assert_eq!(offered.group_id.as_deref(), Some(group.id.as_str()));
+        assert_eq!(offered.group_id.as_deref(), Some(id.as_str()));
         assert_eq!(offered.size, bytes.len() as u64);
-        member
-            .engine
-            .download_attachment(&offered.id)
-            .await
-            .unwrap();
-        let done =
-            wait_group_attachment(member, &group.id, "trip.bin", AttachmentStateView::Complete)
-                .await;
+        let done = download(member, &id, &offered).await;
         assert_eq!(
-            member
-                .engine
-                .attachment_bytes(&done.id)
-                .await
-                .unwrap()
-                .as_slice(),
-            bytes.as_slice(),
+            bytes_of(member, &done.id).await,
+            bytes,
             "every member gets the same plaintext"
         );
     }
@@ -191,62 +169,27 @@ async fn a_group_file_is_uploaded_once_for_all_members() {
     })
     .await;
     // The sender still has its copy.
-    assert_eq!(
-        t.alice
-            .engine
-            .attachment_bytes(&sent.id)
-            .await
-            .unwrap()
-            .as_slice(),
-        bytes.as_slice()
-    );
+    assert_eq!(bytes_of(&t.alice, &sent.id).await, bytes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_member_gets_no_grant_for_a_group_file() {
     let t = trio().await;
-    let (dave, alice_dave, _dave_secrets) = dave(&t).await;
-    let group = t
-        .alice
-        .engine
-        .create_group(
-            "Photos",
-            "",
-            &[t.alice_bob.clone(), t.alice_carol.clone(), alice_dave],
-        )
-        .await
-        .unwrap();
-    for member in [&t.bob, &t.carol, &dave] {
-        wait_for_group(member, &group.id).await;
-    }
-    t.alice
-        .engine
-        .remove_group_member(&group.id, &key_of(&dave))
-        .await
-        .unwrap();
-    wait_until("Dave learns of his removal", || async {
-        !group_of(&dave, &group.id).await.unwrap().is_member
-    })
-    .await;
+    let (dave, _dave_secrets, id) = photos_with_dave(&t).await;
+    remove_member(&t.alice, &dave, &id).await;
 
     let bytes = file(3 * 65_536, b"not-for-dave");
     t.alice
         .engine
-        .send_group_attachment(&group.id, outgoing("plan.bin", bytes.clone()))
+        .send_group_attachment(&id, outgoing("plan.bin", bytes.clone()))
         .await
         .unwrap();
-    wait_group_attachment(
-        &t.alice,
-        &group.id,
-        "plan.bin",
-        AttachmentStateView::Complete,
-    )
-    .await;
+    wait_group_attachment(&t.alice, &id, "plan.bin", AttachmentStateView::Complete).await;
     let database = t.relay.database().unwrap();
     let stored = relay_blobs(&database);
     assert_eq!(stored.blobs, 1);
     assert_eq!(stored.downloads, 2, "grants for Bob and Carol only");
-    let at_alice = texts(&t.alice, &group.id)
+    let at_alice = texts(&t.alice, &id)
         .await
         .into_iter()
         .find(|m| m.text == "plan.bin")
@@ -254,47 +197,25 @@ async fn a_removed_member_gets_no_grant_for_a_group_file() {
     assert_eq!(at_alice.recipients, 2);
 
     for member in [&t.bob, &t.carol] {
-        let offered =
-            wait_group_attachment(member, &group.id, "plan.bin", AttachmentStateView::Offered)
-                .await;
-        member
-            .engine
-            .download_attachment(&offered.id)
-            .await
-            .unwrap();
-        let done =
-            wait_group_attachment(member, &group.id, "plan.bin", AttachmentStateView::Complete)
-                .await;
-        assert_eq!(
-            member
-                .engine
-                .attachment_bytes(&done.id)
-                .await
-                .unwrap()
-                .as_slice(),
-            bytes.as_slice()
-        );
+        let offered = offered_to(member, &id, "plan.bin").await;
+        let done = download(member, &id, &offered).await;
+        assert_eq!(bytes_of(member, &done.id).await, bytes);
     }
     // Bob and Carol have it (so anything sealed to Dave would have reached him by now too):
     // Dave has neither the message nor the file, and may not send one to the group.
     t.bob.wait_outbox_empty().await;
     t.alice.wait_outbox_empty().await;
-    assert!(
-        texts(&dave, &group.id)
-            .await
-            .iter()
-            .all(|m| m.text != "plan.bin")
-    );
+    assert!(!has_text(&dave, &id, |m| m.text == "plan.bin").await);
     assert!(
         dave.engine
-            .get_group_attachments(&group.id)
+            .get_group_attachments(&id)
             .await
             .unwrap()
             .is_empty()
     );
     let refused_send = dave
         .engine
-        .send_group_attachment(&group.id, outgoing("late.bin", file(100, b"late")))
+        .send_group_attachment(&id, outgoing("late.bin", file(100, b"late")))
         .await;
     assert!(
         matches!(refused_send, Err(EngineError::Group(GroupError::NotMember))),
@@ -309,15 +230,7 @@ async fn a_group_file_from_a_non_member_or_out_of_bounds_is_refused() {
     let mut t = trio().await;
     let id = group_of_three(&t).await;
     let group_id: GroupId = id.parse().unwrap();
-    t.alice
-        .engine
-        .remove_group_member(&id, &key_of(&t.carol))
-        .await
-        .unwrap();
-    wait_until("Carol learns of her removal", || async {
-        !group_of(&t.carol, &id).await.unwrap().is_member
-    })
-    .await;
+    remove_member(&t.alice, &t.carol, &id).await;
     let pointer = |name: &str| AttachmentPointer {
         file_name: name.into(),
         media_type: "text/plain".into(),
@@ -330,17 +243,8 @@ async fn a_group_file_from_a_non_member_or_out_of_bounds_is_refused() {
     };
 
     // Carol, removed, seals a file for the group over her real session with Alice.
-    send_as(
-        &t.relay,
-        &t.carol,
-        &t.carol_alice,
-        Body::GroupAttachment {
-            group_id,
-            seq: 50,
-            pointer: pointer("from-carol.txt"),
-        },
-    )
-    .await;
+    let from_carol = pointer("from-carol.txt");
+    send_file_as(&t, &t.carol, &t.carol_alice, group_id, 50, from_carol).await;
     t.alice
         .wait_event(refused("a file from a non-member"))
         .await;
@@ -348,60 +252,25 @@ async fn a_group_file_from_a_non_member_or_out_of_bounds_is_refused() {
     // Bob, a member, sends a pointer out of its bounds (an inline file whose size lies).
     let mut lying = pointer("lying.txt");
     lying.size = 6;
-    send_as(
-        &t.relay,
-        &t.bob,
-        &t.bob_alice,
-        Body::GroupAttachment {
-            group_id,
-            seq: 51,
-            pointer: lying,
-        },
-    )
-    .await;
+    send_file_as(&t, &t.bob, &t.bob_alice, group_id, 51, lying).await;
     t.alice.wait_event(refused("out of its bounds")).await;
 
     // A file for a group Alice is not in.
-    send_as(
-        &t.relay,
-        &t.bob,
-        &t.bob_alice,
-        Body::GroupAttachment {
-            group_id: GroupId::from_bytes([9; 16]),
-            seq: 52,
-            pointer: pointer("elsewhere.txt"),
-        },
-    )
-    .await;
+    let not_ours = GroupId::from_bytes([9; 16]);
+    let elsewhere = pointer("elsewhere.txt");
+    send_file_as(&t, &t.bob, &t.bob_alice, not_ours, 52, elsewhere).await;
     t.alice
         .wait_event(refused("a file for a group we are not in"))
         .await;
 
     // Bob's well-formed inline file goes through, shown as Bob's.
-    send_as(
-        &t.relay,
-        &t.bob,
-        &t.bob_alice,
-        Body::GroupAttachment {
-            group_id,
-            seq: 53,
-            pointer: pointer("from-bob.txt"),
-        },
-    )
-    .await;
+    let from_bob = pointer("from-bob.txt");
+    send_file_as(&t, &t.bob, &t.bob_alice, group_id, 53, from_bob).await;
     let message = wait_for_text(&t.alice, &id, "from-bob.txt").await;
     assert_eq!(message.author_key, key_of(&t.bob));
     let inline =
         wait_group_attachment(&t.alice, &id, "from-bob.txt", AttachmentStateView::Complete).await;
-    assert_eq!(
-        t.alice
-            .engine
-            .attachment_bytes(&inline.id)
-            .await
-            .unwrap()
-            .as_slice(),
-        b"hello"
-    );
+    assert_eq!(bytes_of(&t.alice, &inline.id).await, b"hello");
     let names: Vec<String> = t
         .alice
         .engine

@@ -14,7 +14,7 @@ use sealpost_client::content::Body;
 use sealpost_client::group::{GroupId, RosterMessage};
 use sealpost_client::store::DisappearingTimer;
 use sealpost_test_support::{
-    Client, group_of, group_of_three, member_key, send_as, system_lines, texts, trio,
+    Client, Trio, group_of, group_of_three, has_text, member_key, send_as, system_lines, trio,
     wait_for_text, wait_introduced, wait_until,
 };
 
@@ -27,14 +27,14 @@ async fn timer_of(client: &Client, id: &str) -> u32 {
     group_of(client, id).await.unwrap().timer_seconds
 }
 
-async fn search_count(client: &Client, word: &str) -> usize {
-    client
-        .engine
-        .search_messages(word, 50, None)
-        .await
-        .unwrap()
-        .hits
-        .len()
+/// Waits until Bob and Carol have the group timer `seconds` that Alice set.
+async fn wait_timer_reaches_members(t: &Trio, id: &str, seconds: u32) {
+    for member in [&t.bob, &t.carol] {
+        wait_until("the member has the group's timer", || async {
+            timer_of(member, id).await == seconds
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,11 +50,8 @@ async fn a_timed_group_text_expires_on_every_member() {
         .await
         .unwrap();
     assert_eq!(view.timer_seconds, FIVE_MINUTES);
+    wait_timer_reaches_members(&t, &id, FIVE_MINUTES).await;
     for member in [&t.bob, &t.carol] {
-        wait_until("the member has the group's timer", || async {
-            timer_of(member, &id).await == FIVE_MINUTES
-        })
-        .await;
         assert!(
             system_lines(member, &id)
                 .await
@@ -88,7 +85,7 @@ async fn a_timed_group_text_expires_on_every_member() {
             assert_eq!(got.timer_seconds, Some(FIVE_MINUTES), "{text}");
             assert!(got.expires_at.is_some());
         }
-        assert_eq!(search_count(member, "zqfleeting").await, 2);
+        assert_eq!(member.search_count("zqfleeting").await, 2);
     }
     t.alice.wait_outbox_empty().await;
     t.bob.wait_outbox_empty().await;
@@ -97,13 +94,10 @@ async fn a_timed_group_text_expires_on_every_member() {
     for member in [&t.alice, &t.bob, &t.carol] {
         member.engine.clock().advance(Duration::from_secs(600));
         assert!(
-            !texts(member, &id)
-                .await
-                .iter()
-                .any(|m| m.text.starts_with("zqfleeting")),
+            !has_text(member, &id, |m| m.text.starts_with("zqfleeting")).await,
             "the expired texts are gone"
         );
-        assert_eq!(search_count(member, "zqfleeting").await, 0);
+        assert_eq!(member.search_count("zqfleeting").await, 0);
     }
     let mut carol = t.carol;
     carol
@@ -240,12 +234,7 @@ async fn a_group_file_sent_under_the_timer_expires_on_every_member() {
         .set_group_timer(&id, FIVE_MINUTES)
         .await
         .unwrap();
-    for member in [&t.bob, &t.carol] {
-        wait_until("the member has the group's timer", || async {
-            timer_of(member, &id).await == FIVE_MINUTES
-        })
-        .await;
-    }
+    wait_timer_reaches_members(&t, &id, FIVE_MINUTES).await;
     let file = sealpost_client::engine::OutgoingFile {
         file_name: "zqfleeting.txt".into(),
         media_type: "text/plain".into(),
@@ -278,10 +267,7 @@ async fn a_group_file_sent_under_the_timer_expires_on_every_member() {
     for member in [&t.alice, &t.bob, &t.carol] {
         member.engine.clock().advance(Duration::from_secs(600));
         assert!(
-            !texts(member, &id)
-                .await
-                .iter()
-                .any(|m| m.text == "zqfleeting.txt"),
+            !has_text(member, &id, |m| m.text == "zqfleeting.txt").await,
             "the file's message is gone"
         );
         assert!(files(member).await.is_empty(), "the file is gone");

@@ -14,14 +14,10 @@ use sealpost_client::engine::MessageStateView;
 use sealpost_client::group::{GroupId, RosterMessage, RosterState};
 use sealpost_client::store::ContactId;
 use sealpost_test_support::{
-    Client, RelayProcess, TestRelay, Trio, group_of, group_of_three, inject_envelope, key_of,
-    member_key, route, send_as, texts, trio, trio_on, wait_for_group, wait_for_text,
-    wait_introduced, wait_until,
+    Client, RelayProcess, TestRelay, Trio, create_group, group_of, group_of_three, has_text,
+    inject_envelope, key_of, knows, member_key, refused, remove_member, route, send_as,
+    send_text_as, texts, trio, trio_on, wait_for_group, wait_for_text, wait_introduced, wait_until,
 };
-
-fn refused(what: &'static str) -> impl FnMut(&EngineEvent) -> bool {
-    move |event| matches!(event, EngineEvent::EnvelopeRefused { reason } if reason.contains(what))
-}
 
 /// Three real clients on a real relay: create, introductions, chat both ways with per-member
 /// delivery ("delivered to 2 of 2"), remove, leave.
@@ -69,17 +65,8 @@ async fn three_clients_create_chat_remove_and_leave() {
     wait_for_text(&t.alice, &id, "from bob").await;
 
     // Remove Carol: she learns it, and nothing of the group reaches her after.
-    let view = t
-        .alice
-        .engine
-        .remove_group_member(&id, &key_of(&t.carol))
-        .await
-        .unwrap();
+    let view = remove_member(&t.alice, &t.carol, &id).await;
     assert_eq!(view.members.len(), 2);
-    wait_until("Carol learns of her removal", || async {
-        !group_of(&t.carol, &id).await.unwrap().is_member
-    })
-    .await;
     wait_until("Bob learns of Carol's removal", || async {
         group_of(&t.bob, &id).await.unwrap().members.len() == 2
     })
@@ -93,10 +80,7 @@ async fn three_clients_create_chat_remove_and_leave() {
     assert_eq!(after.recipients, 1);
     wait_for_text(&t.bob, &id, "without carol").await;
     assert!(
-        !texts(&t.carol, &id)
-            .await
-            .iter()
-            .any(|m| m.text == "without carol"),
+        !has_text(&t.carol, &id, |m| m.text == "without carol").await,
         "a removed member gets nothing sent after the removal"
     );
 
@@ -197,13 +181,7 @@ async fn own_group_message_state_advances_with_its_copies() {
     let id = group_of_three(&t).await;
     wait_introduced(&t).await;
     let Trio {
-        alice,
-        bob,
-        carol,
-        relay: _relay,
-        secrets: _secrets,
-        root: _root,
-        ..
+        alice, bob, carol, ..
     } = t;
     // Carol is offline: her copy waits on the relay.
     let (carol_profile, carol_root) = carol.stop().await;
@@ -266,15 +244,7 @@ async fn own_group_message_state_advances_with_its_copies() {
 /// one CREATE per member).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introductions_survive_the_relays_create_rate_limit() {
-    let relay = TestRelay::start_with(|config| {
-        config.limits.create_rate_per_ip = sealpost_relay::Rate {
-            per_second: 1,
-            burst: 8,
-        };
-    })
-    .await;
-    let url = relay.url();
-    let t = trio_on(relay, &url, ["Alice", "Bob", "Carol"].map(str::to_owned)).await;
+    let t = rate_limited_trio().await;
     // Everyone here shares one address: Alice uses up every CREATE the relay allows for two
     // seconds, so Bob's and Carol's introduction CREATEs are refused for the rate at first.
     let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
@@ -291,11 +261,7 @@ async fn introductions_survive_the_relays_create_rate_limit() {
     };
     let (refused, group) = tokio::join!(drain, async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        t.alice
-            .engine
-            .create_group("Busy", "", &[t.alice_bob.clone(), t.alice_carol.clone()])
-            .await
-            .unwrap()
+        create_group(&t.alice, "Busy", &[&t.alice_bob, &t.alice_carol]).await
     });
     assert!(refused > 0, "the relay refused CREATEs for the rate");
     wait_for_group(&t.bob, &group.id).await;
@@ -309,22 +275,19 @@ async fn introductions_survive_the_relays_create_rate_limit() {
 async fn t4_member_cannot_forge_from_b() {
     let t = trio().await;
     let id = group_of_three(&t).await;
-    let group: GroupId = id.parse().unwrap();
     t.carol
         .engine
         .send_group_message(&id, "Bob: I owe Carol 100")
         .await
         .unwrap();
     // Carol's own crafted copy, with Bob's name in it and a sequence number Bob could use.
-    send_as(
-        &t.relay,
+    send_text_as(
+        &t,
         &t.carol,
         &t.carol_alice,
-        Body::GroupText {
-            group_id: group,
-            seq: 1,
-            text: "from: Bob — pay Carol".to_owned(),
-        },
+        &id,
+        1,
+        "from: Bob — pay Carol",
     )
     .await;
     let first = wait_for_text(&t.alice, &id, "Bob: I owe Carol 100").await;
@@ -336,13 +299,7 @@ async fn t4_member_cannot_forge_from_b() {
 
     let bob_key = key_of(&t.bob);
     let carol_key = key_of(&t.carol);
-    let Trio {
-        alice,
-        relay: _relay,
-        secrets: _secrets,
-        root: _root,
-        ..
-    } = t;
+    let Trio { alice, .. } = t;
     let (profile, root) = alice.stop().await;
     let alice = Client::reopen(&profile, &root).await;
     let after_restart = texts(&alice, &id).await;
@@ -412,17 +369,8 @@ async fn roster_op_needs_role() {
 async fn removed_member_gets_no_new_envelope() {
     let mut t = trio().await;
     let id = group_of_three(&t).await;
-    let group: GroupId = id.parse().unwrap();
-    t.alice
-        .engine
-        .remove_group_member(&id, &key_of(&t.carol))
-        .await
-        .unwrap();
     // The removal itself is the last envelope sealed to Carol.
-    wait_until("Carol learns of her removal", || async {
-        !group_of(&t.carol, &id).await.unwrap().is_member
-    })
-    .await;
+    remove_member(&t.alice, &t.carol, &id).await;
     let carol_contact: ContactId = t.alice_carol.parse().unwrap();
     let outbox_to_carol = |client: &Client| {
         client.engine.with_store(|s| {
@@ -463,49 +411,19 @@ async fn removed_member_gets_no_new_envelope() {
     wait_for_text(&t.bob, &id, "after").await;
 
     t.alice.drain_events();
-    send_as(
-        &t.relay,
-        &t.carol,
-        &t.carol_alice,
-        Body::GroupText {
-            group_id: group,
-            seq: 99,
-            text: "still here".to_owned(),
-        },
-    )
-    .await;
+    send_text_as(&t, &t.carol, &t.carol_alice, &id, 99, "still here").await;
     t.alice.wait_event(refused("non-member")).await;
-    assert!(
-        !texts(&t.alice, &id)
-            .await
-            .iter()
-            .any(|m| m.text == "still here")
-    );
+    assert!(!has_text(&t.alice, &id, |m| m.text == "still here").await);
 }
 
 /// A contact who is not in the group cannot post into it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_from_non_member_is_refused() {
     let mut t = trio().await;
-    let group = t
-        .alice
-        .engine
-        .create_group("Just us", "", &[t.alice_bob.clone()])
-        .await
-        .unwrap();
+    let group = create_group(&t.alice, "Just us", &[&t.alice_bob]).await;
     wait_for_group(&t.bob, &group.id).await;
     t.alice.drain_events();
-    send_as(
-        &t.relay,
-        &t.carol,
-        &t.carol_alice,
-        Body::GroupText {
-            group_id: group.id.parse().unwrap(),
-            seq: 1,
-            text: "let me in".to_owned(),
-        },
-    )
-    .await;
+    send_text_as(&t, &t.carol, &t.carol_alice, &group.id, 1, "let me in").await;
     t.alice.wait_event(refused("non-member")).await;
     assert!(texts(&t.alice, &group.id).await.is_empty());
 }
@@ -516,28 +434,16 @@ async fn message_from_non_member_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_message_replayed_into_another_group_is_refused() {
     let mut t = trio().await;
-    let with_bob = t
-        .alice
-        .engine
-        .create_group("With Bob", "", &[t.alice_bob.clone()])
-        .await
-        .unwrap();
-    let with_carol = t
-        .alice
-        .engine
-        .create_group("With Carol", "", &[t.alice_carol.clone()])
-        .await
-        .unwrap();
+    let with_bob = create_group(&t.alice, "With Bob", &[&t.alice_bob]).await;
+    let with_carol = create_group(&t.alice, "With Carol", &[&t.alice_carol]).await;
     wait_for_group(&t.bob, &with_bob.id).await;
-    let envelope = send_as(
-        &t.relay,
+    let envelope = send_text_as(
+        &t,
         &t.bob,
         &t.bob_alice,
-        Body::GroupText {
-            group_id: with_bob.id.parse().unwrap(),
-            seq: 1,
-            text: "for the Bob group".to_owned(),
-        },
+        &with_bob.id,
+        1,
+        "for the Bob group",
     )
     .await;
     wait_for_text(&t.alice, &with_bob.id, "for the Bob group").await;
@@ -555,15 +461,13 @@ async fn group_message_replayed_into_another_group_is_refused() {
         .await;
 
     // Bob's own copy naming the other group (he is not in it).
-    send_as(
-        &t.relay,
+    send_text_as(
+        &t,
         &t.bob,
         &t.bob_alice,
-        Body::GroupText {
-            group_id: with_carol.id.parse().unwrap(),
-            seq: 2,
-            text: "for the Carol group".to_owned(),
-        },
+        &with_carol.id,
+        2,
+        "for the Carol group",
     )
     .await;
     t.alice.wait_event(refused("non-member")).await;
@@ -582,8 +486,6 @@ async fn an_introduction_invite_opens_only_for_its_member() {
         bob,
         carol,
         relay,
-        secrets: _secrets,
-        root: _root,
         alice_bob,
         alice_carol,
         ..
@@ -592,11 +494,7 @@ async fn an_introduction_invite_opens_only_for_its_member() {
     // invite one of them makes can never be passed on by her: it stays unused.
     let (bob_profile, bob_root) = bob.stop().await;
     let (carol_profile, carol_root) = carol.stop().await;
-    let group = alice
-        .engine
-        .create_group("Climbing", "", &[alice_bob.clone(), alice_carol.clone()])
-        .await
-        .unwrap();
+    let group = create_group(&alice, "Climbing", &[&alice_bob, &alice_carol]).await;
     wait_until("Alice's roster copies have left", || async {
         alice.engine.with_store(|s| s.outbox().unwrap().is_empty())
     })
@@ -627,7 +525,7 @@ async fn an_introduction_invite_opens_only_for_its_member() {
     .await;
     let invite = found.lock().unwrap().clone().unwrap();
 
-    let (dave, _d) = Client::new("Dave", _root.path(), &relay.url()).await;
+    let (dave, _d) = Client::new("Dave", t.root.path(), &relay.url()).await;
     maker.drain_events();
     dave.engine.accept_invite(&invite.text, "").await.unwrap();
     maker.wait_event(refused("not made for")).await;
@@ -737,8 +635,6 @@ async fn relay_files_and_logs_hold_nothing_of_a_group_conversation() {
         alice,
         bob,
         carol,
-        secrets: _secrets,
-        root: _root,
         ..
     } = t;
     for client in [alice, bob, carol] {
@@ -885,16 +781,6 @@ async fn hold_introductions(alice: &Client, done: &std::sync::atomic::AtomicBool
     }
 }
 
-async fn knows(client: &Client, name: &str) -> bool {
-    client
-        .engine
-        .list_chats()
-        .await
-        .unwrap()
-        .iter()
-        .any(|c| c.display_name == name)
-}
-
 /// Nothing is lost (`docs/engine.md` § Groups): an introduction still in flight when the app
 /// stops is kept in the store and resumed on the next start, so the pair is introduced and can
 /// talk in the group. The relay refuses CREATEs for their rate while the group is made, so the
@@ -908,20 +794,13 @@ async fn an_introduction_interrupted_by_a_restart_completes_after_it() {
         carol,
         alice_bob,
         alice_carol,
-        relay: _relay,
-        secrets: _secrets,
-        root: _root,
         ..
     } = t;
     let done = std::sync::atomic::AtomicBool::new(false);
     let (_, (id, bob_stopped, carol_stopped)) =
         tokio::join!(hold_introductions(&alice, &done), async {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            let group = alice
-                .engine
-                .create_group("Restart", "", &[alice_bob.clone(), alice_carol.clone()])
-                .await
-                .unwrap();
+            let group = create_group(&alice, "Restart", &[&alice_bob, &alice_carol]).await;
             wait_for_group(&bob, &group.id).await;
             wait_for_group(&carol, &group.id).await;
             assert!(
@@ -961,12 +840,7 @@ async fn a_group_text_sent_before_an_introduction_reaches_the_member_after_it() 
     let done = std::sync::atomic::AtomicBool::new(false);
     let (_, (id, sent)) = tokio::join!(hold_introductions(&t.alice, &done), async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let group = t
-            .alice
-            .engine
-            .create_group("Early", "", &[t.alice_bob.clone(), t.alice_carol.clone()])
-            .await
-            .unwrap();
+        let group = create_group(&t.alice, "Early", &[&t.alice_bob, &t.alice_carol]).await;
         wait_for_group(&t.bob, &group.id).await;
         let sent = t
             .bob

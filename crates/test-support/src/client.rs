@@ -12,6 +12,7 @@ use sealpost_relay_client::BackoffConfig;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::profile::{KeychainCleanup, open_real_vault, unique_profile};
+use crate::relay::TestRelay;
 use crate::wait::{WAIT, wait_until};
 
 /// The engine configuration of the tests for `profile` under `root`: the real keychain vault,
@@ -150,6 +151,16 @@ impl Client {
             .into_iter()
             .map(|m| m.text)
             .collect()
+    }
+
+    /// How many search hits `word` has at this client (1:1 and group texts, file names).
+    pub async fn search_count(&self, word: &str) -> usize {
+        self.engine
+            .search_messages(word, 50, None)
+            .await
+            .unwrap()
+            .hits
+            .len()
     }
 
     /// Whether every message to `contact` is delivered.
@@ -345,6 +356,18 @@ pub async fn two_clients_with(
     let (bob, b) = Client::new_with("Bob", root, relay_url, adjust).await;
     let (alice_bob, bob_alice, invite) = connect(&alice, &bob, "Bob").await;
     (alice, bob, alice_bob, bob_alice, invite, [a, b])
+}
+
+/// [`two_clients_with`] on a fresh [`TestRelay`] under a fresh data root: (the relay, the root,
+/// the two clients). Keep the relay and the root alive (`_relay`, not `_`) while the clients
+/// run; `|_| {}` adjusts nothing.
+pub async fn two_clients_on_new_relay(
+    adjust: fn(&mut EngineConfig),
+) -> (TestRelay, tempfile::TempDir, TwoClients) {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let clients = two_clients_with(root.path(), &relay.url(), adjust).await;
+    (relay, root, clients)
 }
 
 /// [`two_clients`], then Alice sends `first` and Bob has it (so Bob's sender key is bound).

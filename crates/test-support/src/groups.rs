@@ -1,13 +1,16 @@
 //! The three-member group fixture of the group tests (`tests/tests/groups.rs`,
-//! `tests/tests/group_disappearing.rs`): Alice, a contact of Bob and of Carol, who are not
-//! contacts of each other; and the waits and lookups those tests share.
+//! `tests/tests/group_disappearing.rs`, `tests/tests/group_attachments.rs`): Alice, a contact of
+//! Bob and of Carol, who are not contacts of each other; and the waits and lookups those tests
+//! share.
 
 use std::sync::{Arc, Mutex};
 
+use sealpost_client::content::Body;
 use sealpost_client::engine::{GroupMessageView, GroupView};
-use sealpost_client::group::MemberKey;
+use sealpost_client::group::{GroupId, MemberKey};
 
 use crate::client::{Client, connect};
+use crate::hostile::send_as;
 use crate::profile::KeychainCleanup;
 use crate::relay::TestRelay;
 use crate::wait::wait_until;
@@ -33,25 +36,37 @@ pub async fn group_of(client: &Client, id: &str) -> Option<GroupView> {
         .find(|g| g.id == id)
 }
 
-/// The texts (not the system lines) of group `id`, oldest first.
-pub async fn texts(client: &Client, id: &str) -> Vec<GroupMessageView> {
+/// Every message of group `id` at `client`, texts and system lines, oldest first.
+async fn group_messages(client: &Client, id: &str) -> Vec<GroupMessageView> {
     client
         .engine
         .get_group_messages(id, None, 500)
         .await
         .unwrap()
+}
+
+/// The texts (not the system lines) of group `id`, oldest first.
+pub async fn texts(client: &Client, id: &str) -> Vec<GroupMessageView> {
+    group_messages(client, id)
+        .await
         .into_iter()
         .filter(|m| !m.is_roster_change)
         .collect()
 }
 
+/// Whether a text of group `id` at `client` is one for which `matches` holds.
+pub async fn has_text(
+    client: &Client,
+    id: &str,
+    matches: impl Fn(&GroupMessageView) -> bool,
+) -> bool {
+    texts(client, id).await.iter().any(matches)
+}
+
 /// The system lines of group `id` (their keys: `added:…`, `timer:300`, …), oldest first.
 pub async fn system_lines(client: &Client, id: &str) -> Vec<String> {
-    client
-        .engine
-        .get_group_messages(id, None, 500)
+    group_messages(client, id)
         .await
-        .unwrap()
         .into_iter()
         .filter(|m| m.is_roster_change)
         .map(|m| m.text)
@@ -140,6 +155,37 @@ pub async fn trio_on<R>(relay: R, url: &str, names: [String; 3]) -> Trio<R> {
     }
 }
 
+/// `admin` makes the group `name` (no description) with the contacts `contacts`; returns its
+/// view. Nobody waits for the members to have it.
+pub async fn create_group(admin: &Client, name: &str, contacts: &[&str]) -> GroupView {
+    let contacts: Vec<String> = contacts.iter().map(|c| (*c).to_owned()).collect();
+    admin
+        .engine
+        .create_group(name, "", &contacts)
+        .await
+        .unwrap()
+}
+
+/// Seals the group text `text` (group `id`, the author's sequence number `seq`) on `sender`'s
+/// real session with `contact` and puts it in the contact's mailbox on `t`'s relay
+/// ([`send_as`]): what a member, or a removed one, can send whatever its engine would refuse.
+/// Returns the envelope.
+pub async fn send_text_as(
+    t: &Trio,
+    sender: &Client,
+    contact: &str,
+    id: &str,
+    seq: u64,
+    text: &str,
+) -> Vec<u8> {
+    let body = Body::GroupText {
+        group_id: id.parse::<GroupId>().unwrap(),
+        seq,
+        text: text.to_owned(),
+    };
+    send_as(&t.relay, sender, contact, body).await
+}
+
 /// Alice makes a group with Bob and Carol; both have it. Returns its id.
 pub async fn group_of_three<R>(t: &Trio<R>) -> String {
     let group = t
@@ -157,22 +203,36 @@ pub async fn group_of_three<R>(t: &Trio<R>) -> String {
     group.id
 }
 
+/// Whether `client` has a chat with someone named `name` (a contact, or a member introduced).
+pub async fn knows(client: &Client, name: &str) -> bool {
+    client
+        .engine
+        .list_chats()
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.display_name == name)
+}
+
 /// Waits until Bob and Carol, not contacts before, were introduced to each other.
 pub async fn wait_introduced<R>(t: &Trio<R>) {
     wait_until("Bob and Carol are introduced", || async {
-        let knows = |client: &Client, name: &str| {
-            let engine = client.engine.clone();
-            let name = name.to_owned();
-            async move {
-                engine
-                    .list_chats()
-                    .await
-                    .unwrap()
-                    .iter()
-                    .any(|c| c.display_name == name)
-            }
-        };
         knows(&t.bob, &t.names[2]).await && knows(&t.carol, &t.names[1]).await
     })
     .await;
+}
+
+/// `admin` removes `member` from group `id`, and waits until the member has learnt it (its
+/// view says it is no member). Returns the admin's view of the group after the removal.
+pub async fn remove_member(admin: &Client, member: &Client, id: &str) -> GroupView {
+    let view = admin
+        .engine
+        .remove_group_member(id, &key_of(member))
+        .await
+        .unwrap();
+    wait_until("the removed member learns of its removal", || async {
+        !group_of(member, id).await.unwrap().is_member
+    })
+    .await;
+    view
 }

@@ -173,24 +173,13 @@ pub struct Route {
 
 /// `sender`'s route to `contact` (its first relay address), from its store.
 pub fn route(sender: &Client, contact: &str) -> Route {
-    sender.engine.with_store(|s| {
-        let address = s
-            .peer_addresses(contact.parse().unwrap())
-            .unwrap()
-            .remove(0);
-        Route {
-            send_id: *address.send_id.as_bytes(),
-            send_secret: address.send_secret.expose_secret().try_into().unwrap(),
-            sealing: address.sealing_public_key.as_bytes().try_into().unwrap(),
-            sender_key: ed25519_dalek::SigningKey::from_bytes(
-                &address
-                    .sender_auth_secret_key
-                    .expose_secret()
-                    .try_into()
-                    .unwrap(),
-            ),
-        }
-    })
+    let mailbox = sender.peer_mailbox(contact);
+    Route {
+        send_id: mailbox.send_id,
+        send_secret: mailbox.send_secret,
+        sealing: mailbox.sealing_public_key,
+        sender_key: mailbox.sender_key,
+    }
 }
 
 /// Seals `body` on `sender`'s real session with `contact` (advancing it as the engine would)

@@ -15,7 +15,8 @@
 //! | `SEALPOST_DOWNLOAD_DIR` | where the apps save attachments (the app reads it too: no save dialog) |
 //!
 //! The helpers are what a person does: find a control by its test id (`data-testid`), type into
-//! it, click it, and wait — always with a bound — until something shows.
+//! it, click it, and wait — always with a bound — until something shows; [`steps`] holds the
+//! steps several tests take alike (onboarding, invites, making contacts).
 
 use std::{
     future::Future,
@@ -27,6 +28,8 @@ use std::{
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
+
+pub mod steps;
 
 /// How long a helper waits by default before it gives up.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(20);
@@ -472,6 +475,17 @@ impl App {
             return Err(HarnessError::NotAWindow { path, summary });
         }
         Ok(path)
+    }
+
+    /// `result` as it is; if it is an error, first a screenshot `failed-PROFILE-what` (best
+    /// effort: a failed screenshot does not hide the error), to look at after a failed step.
+    pub async fn shot_on_failure<T>(&self, result: Result<T>, what: &str) -> Result<T> {
+        if result.is_err() {
+            let _ = self
+                .screenshot(&format!("failed-{}-{what}", self.profile))
+                .await;
+        }
+        result
     }
 
     /// Ends the WebDriver session, which closes the app instance.

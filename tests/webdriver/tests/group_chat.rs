@@ -13,7 +13,8 @@
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
-use sealpost_webdriver_tests::keys::{ENTER, ESCAPE};
+use sealpost_webdriver_tests::keys::ENTER;
+use sealpost_webdriver_tests::steps::{make_contacts, onboard};
 use sealpost_webdriver_tests::{App, DEFAULT_WAIT, Harness, test_id_selector};
 use serde_json::json;
 
@@ -33,64 +34,6 @@ const BOB_AFTER_REMOVAL: &str = "Bob still here";
 /// Delivery through the relay, and the introductions (an invite made, passed on by the admin
 /// and accepted), take a few round trips on a loaded machine.
 const DELIVERY_WAIT: Duration = Duration::from_secs(120);
-
-async fn shot(app: &App, name: &str) {
-    app.window_shot(name).await.unwrap();
-}
-
-async fn onboard(app: &App, display_name: &str) {
-    app.wait_until("the window shows Sealpost", DEFAULT_WAIT, || async {
-        Ok((app.title().await? == "Sealpost").then_some(()))
-    })
-    .await
-    .unwrap();
-    app.type_into("onboarding-name", display_name)
-        .await
-        .unwrap();
-    app.click("onboarding-submit").await.unwrap();
-    app.by_test_id("open-invite").await.unwrap();
-}
-
-/// `inviter` shows an invite, `invitee` accepts it and writes `hello`; `inviter` waits until the
-/// chat with `invitee_name` is in its list.
-async fn make_contacts(inviter: &App, invitee: &App, invitee_name: &str, hello: &str) {
-    inviter.click("open-invite").await.unwrap();
-    let invite = inviter
-        .wait_until("the invite text is shown", DEFAULT_WAIT, || async {
-            let value = inviter.value_of("invite-text").await?;
-            Ok(value.starts_with("sealpost:").then_some(value))
-        })
-        .await
-        .unwrap();
-    inviter.type_into("invite-text", ESCAPE).await.unwrap();
-    invitee.click("open-add-contact").await.unwrap();
-    invitee
-        .type_into("add-contact-text", &invite)
-        .await
-        .unwrap();
-    invitee.click("add-contact-check").await.unwrap();
-    invitee
-        .wait_until("the preview suggests a name", DEFAULT_WAIT, || async {
-            Ok((!invitee.value_of("add-contact-name").await?.is_empty()).then_some(()))
-        })
-        .await
-        .unwrap();
-    invitee.click("add-contact-accept").await.unwrap();
-    invitee.focus_window().await.unwrap();
-    invitee
-        .type_into("composer-input", &format!("{hello}{ENTER}"))
-        .await
-        .unwrap();
-    let row = inviter
-        .wait_for_text("chat-row-name", DELIVERY_WAIT, |name| name == invitee_name)
-        .await;
-    if row.is_err() {
-        let _ = inviter
-            .screenshot(&format!("failed-{}-contact", inviter.profile()))
-            .await;
-    }
-    row.unwrap();
-}
 
 /// Clicks the first element matching `selector` whose text contains `text`.
 async fn click_with_text(app: &App, selector: &str, text: &str) {
@@ -113,12 +56,7 @@ async fn click_with_text(app: &App, selector: &str, text: &str) {
             },
         )
         .await;
-    if clicked.is_err() {
-        let _ = app
-            .screenshot(&format!("failed-{}-click", app.profile()))
-            .await;
-    }
-    clicked.unwrap();
+    app.shot_on_failure(clicked, "click").await.unwrap();
 }
 
 /// Every group text shown, as (the sentence read to screen readers with its author, the text).
@@ -159,10 +97,7 @@ async fn wait_for_group_text(app: &App, author: &str, text: &str) {
             },
         )
         .await;
-    if found.is_err() {
-        let _ = app
-            .screenshot(&format!("failed-{}-group-text", app.profile()))
-            .await;
+    if app.shot_on_failure(found, "group-text").await.is_err() {
         panic!(
             "{}: {text:?} by {author} not shown; shown: {:?}",
             app.profile(),
@@ -182,12 +117,7 @@ async fn open_group(app: &App) {
     let row = app
         .wait_for_text("group-row-name", DELIVERY_WAIT, |name| name == GROUP_NAME)
         .await;
-    if row.is_err() {
-        let _ = app
-            .screenshot(&format!("failed-{}-group-row", app.profile()))
-            .await;
-    }
-    row.unwrap();
+    app.shot_on_failure(row, "group-row").await.unwrap();
     app.click("group-row").await.unwrap();
     app.by_test_id("group-view").await.unwrap();
 }
@@ -198,12 +128,7 @@ async fn wait_not_member(app: &App) {
             Ok(app.has_test_id("group-not-member").await?.then_some(()))
         })
         .await;
-    if banner.is_err() {
-        let _ = app
-            .screenshot(&format!("failed-{}-not-member", app.profile()))
-            .await;
-    }
-    banner.unwrap();
+    app.shot_on_failure(banner, "not-member").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,16 +138,20 @@ async fn alice_bob_and_carol_chat_in_a_group_then_carol_is_removed_and_bob_leave
     let alice = harness.launch("group_alice", &[]).await.unwrap();
     let bob = harness.launch("group_bob", &[]).await.unwrap();
     let carol = harness.launch("group_carol", &[]).await.unwrap();
-    onboard(&alice, ALICE_NAME).await;
-    onboard(&bob, BOB_NAME).await;
-    onboard(&carol, CAROL_NAME).await;
+    onboard(&alice, ALICE_NAME).await.unwrap();
+    onboard(&bob, BOB_NAME).await.unwrap();
+    onboard(&carol, CAROL_NAME).await.unwrap();
     eprintln!(
         "group_chat: three windows onboarded after {:?}",
         started.elapsed()
     );
 
-    make_contacts(&alice, &bob, BOB_NAME, HELLO_FROM_BOB).await;
-    make_contacts(&alice, &carol, CAROL_NAME, HELLO_FROM_CAROL).await;
+    make_contacts(&alice, &bob, BOB_NAME, HELLO_FROM_BOB, DELIVERY_WAIT)
+        .await
+        .unwrap();
+    make_contacts(&alice, &carol, CAROL_NAME, HELLO_FROM_CAROL, DELIVERY_WAIT)
+        .await
+        .unwrap();
     eprintln!("group_chat: contacts made after {:?}", started.elapsed());
 
     // Alice makes the group, naming it and picking both contacts.
@@ -231,7 +160,7 @@ async fn alice_bob_and_carol_chat_in_a_group_then_carol_is_removed_and_bob_leave
     alice.type_into("new-group-name", GROUP_NAME).await.unwrap();
     click_with_text(&alice, ".pick-row", BOB_NAME).await;
     click_with_text(&alice, ".pick-row", CAROL_NAME).await;
-    shot(&alice, "group-01-new-group").await;
+    alice.window_shot("group-01-new-group").await.unwrap();
     alice.click("new-group-create").await.unwrap();
     alice.by_test_id("group-view").await.unwrap();
 
@@ -275,14 +204,14 @@ async fn alice_bob_and_carol_chat_in_a_group_then_carol_is_removed_and_bob_leave
         "group_chat: three texts seen by all after {:?}",
         started.elapsed()
     );
-    shot(&alice, "group-02-chat-alice").await;
-    shot(&bob, "group-03-chat-bob").await;
-    shot(&carol, "group-04-chat-carol").await;
+    alice.window_shot("group-02-chat-alice").await.unwrap();
+    bob.window_shot("group-03-chat-bob").await.unwrap();
+    carol.window_shot("group-04-chat-carol").await.unwrap();
 
     // Alice removes Carol, after confirming.
     alice.click("open-group-members").await.unwrap();
     alice.by_test_id("group-members").await.unwrap();
-    shot(&alice, "group-05-members").await;
+    alice.window_shot("group-05-members").await.unwrap();
     let remove_carol = "const row = Array.from(document.querySelectorAll(arguments[0]))
         .find((r) => r.textContent.includes(arguments[1]));
         row?.querySelector(arguments[2])?.click();
@@ -321,7 +250,7 @@ async fn alice_bob_and_carol_chat_in_a_group_then_carol_is_removed_and_bob_leave
         })
         .await
         .unwrap();
-    shot(&carol, "group-06-carol-removed").await;
+    carol.window_shot("group-06-carol-removed").await.unwrap();
 
     // Alice and Bob go on.
     send_to_group(&alice, ALICE_AFTER_REMOVAL).await;
@@ -361,7 +290,7 @@ async fn alice_bob_and_carol_chat_in_a_group_then_carol_is_removed_and_bob_leave
         })
         .await
         .unwrap();
-    shot(&alice, "group-07-bob-left").await;
+    alice.window_shot("group-07-bob-left").await.unwrap();
     eprintln!("group_chat: done after {:?}", started.elapsed());
 
     alice.close().await.unwrap();

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sealpost_client::scan::{Needle, scan_dir_for_needles};
-use sealpost_webdriver_tests::keys::{ENTER, ESCAPE};
-use sealpost_webdriver_tests::{App, DEFAULT_WAIT, Harness, test_id_selector};
+use sealpost_webdriver_tests::{App, DEFAULT_WAIT, Harness, steps, test_id_selector};
 use serde_json::json;
 
 const ALICE_NAME: &str = "Alice Almond";
@@ -38,54 +37,11 @@ const FILE_MARKER: &[u8] = b"sealpost-webdriver-file-marker";
 /// Delivery through the relay (and the uploads) on a loaded machine.
 const DELIVERY_WAIT: Duration = Duration::from_secs(120);
 
-async fn shot(app: &App, name: &str) {
-    app.window_shot(name).await.unwrap();
-}
-
-async fn onboard(app: &App, display_name: &str) {
-    app.wait_until("the window shows Sealpost", DEFAULT_WAIT, || async {
-        Ok((app.title().await? == "Sealpost").then_some(()))
-    })
-    .await
-    .unwrap();
-    app.type_into("onboarding-name", display_name)
-        .await
-        .unwrap();
-    app.click("onboarding-submit").await.unwrap();
-    app.by_test_id("open-invite").await.unwrap();
-}
-
-/// Alice shows an invite, Bob accepts it and writes [`HELLO`]; Alice opens the chat with him.
+/// Alice and Bob become contacts (Bob writes [`HELLO`]); Alice opens the chat with him.
 async fn make_contacts(alice: &App, bob: &App) {
-    alice.click("open-invite").await.unwrap();
-    let invite = alice
-        .wait_until("the invite text is shown", DEFAULT_WAIT, || async {
-            let value = alice.value_of("invite-text").await?;
-            Ok(value.starts_with("sealpost:").then_some(value))
-        })
+    steps::make_contacts(alice, bob, BOB_NAME, HELLO, DELIVERY_WAIT)
         .await
         .unwrap();
-    alice.type_into("invite-text", ESCAPE).await.unwrap();
-    bob.click("open-add-contact").await.unwrap();
-    bob.type_into("add-contact-text", &invite).await.unwrap();
-    bob.click("add-contact-check").await.unwrap();
-    bob.wait_until("the preview suggests a name", DEFAULT_WAIT, || async {
-        Ok((!bob.value_of("add-contact-name").await?.is_empty()).then_some(()))
-    })
-    .await
-    .unwrap();
-    bob.click("add-contact-accept").await.unwrap();
-    bob.focus_window().await.unwrap();
-    bob.type_into("composer-input", &format!("{HELLO}{ENTER}"))
-        .await
-        .unwrap();
-    let row = alice
-        .wait_for_text("chat-row-name", DELIVERY_WAIT, |name| name == BOB_NAME)
-        .await;
-    if row.is_err() {
-        let _ = alice.screenshot("failed-files-alice-contact").await;
-    }
-    row.unwrap();
     alice.focus_window().await.unwrap();
     alice.click("chat-row").await.unwrap();
     alice
@@ -150,28 +106,32 @@ fn file_bytes() -> Vec<u8> {
     bytes
 }
 
+/// Runs `script` in `app`'s page with `card`, the card of the attachment named `name` (or
+/// `undefined`), and `extra` as `arguments[3]` and on; returns what it returns.
+async fn in_card(app: &App, name: &str, script: &str, extra: &[&str]) -> serde_json::Value {
+    let script = format!(
+        "const card = Array.from(document.querySelectorAll(arguments[0]))
+        .find((c) => c.querySelector(arguments[1])?.textContent === arguments[2]);
+        {script}"
+    );
+    let mut arguments = vec![
+        json!(test_id_selector("attachment")),
+        json!(test_id_selector("attachment-name")),
+        json!(name),
+    ];
+    arguments.extend(extra.iter().map(|argument| json!(argument)));
+    app.client().execute(&script, arguments).await.unwrap()
+}
+
 /// The card of the attachment named `name`: its state, and the natural size of its preview
 /// image once that has decoded.
 async fn card(app: &App, name: &str) -> Option<(String, Option<(u64, u64)>)> {
-    let script = "const card = Array.from(document.querySelectorAll(arguments[0]))
-        .find((c) => c.querySelector(arguments[1])?.textContent === arguments[2]);
-        if (card === undefined) return null;
+    let script = "if (card === undefined) return null;
         const img = card.querySelector('img.attachment-preview');
         const size = img !== null && img.complete && img.naturalWidth > 0
             ? [img.naturalWidth, img.naturalHeight] : null;
         return [card.dataset.state, size];";
-    let found = app
-        .client()
-        .execute(
-            script,
-            vec![
-                json!(test_id_selector("attachment")),
-                json!(test_id_selector("attachment-name")),
-                json!(name),
-            ],
-        )
-        .await
-        .unwrap();
+    let found = in_card(app, name, script, &[]).await;
     let state = found.get(0)?.as_str()?.to_owned();
     let size = found
         .get(1)
@@ -188,35 +148,16 @@ async fn wait_card_state(app: &App, name: &str, state: &str) {
             || async { Ok(card(app, name).await.filter(|(now, _)| now == state)) },
         )
         .await;
-    if found.is_err() {
-        let _ = app
-            .screenshot(&format!("failed-files-{}-card", app.profile()))
-            .await;
-    }
-    found.unwrap();
+    app.shot_on_failure(found, "card").await.unwrap();
 }
 
 /// Clicks the control `test_id` inside the card of `name`.
 async fn click_in_card(app: &App, name: &str, test_id: &str) {
-    let script = "const card = Array.from(document.querySelectorAll(arguments[0]))
-        .find((c) => c.querySelector(arguments[1])?.textContent === arguments[2]);
-        const button = card?.querySelector(arguments[3]);
+    let script = "const button = card?.querySelector(arguments[3]);
         if (button == null) return false;
         button.click();
         return true;";
-    let clicked = app
-        .client()
-        .execute(
-            script,
-            vec![
-                json!(test_id_selector("attachment")),
-                json!(test_id_selector("attachment-name")),
-                json!(name),
-                json!(test_id_selector(test_id)),
-            ],
-        )
-        .await
-        .unwrap();
+    let clicked = in_card(app, name, script, &[&test_id_selector(test_id)]).await;
     assert_eq!(clicked, json!(true), "{test_id} of {name} is there");
 }
 
@@ -246,8 +187,8 @@ async fn an_image_and_a_file_cross_between_two_windows_and_are_saved_intact() {
     let download_dir = harness.download_dir().unwrap();
     let alice = harness.launch("files_alice", &[]).await.unwrap();
     let bob = harness.launch("files_bob", &[]).await.unwrap();
-    onboard(&alice, ALICE_NAME).await;
-    onboard(&bob, BOB_NAME).await;
+    steps::onboard(&alice, ALICE_NAME).await.unwrap();
+    steps::onboard(&bob, BOB_NAME).await.unwrap();
     make_contacts(&alice, &bob).await;
 
     // Bob picks both files in the file chooser of the attach button.
@@ -293,12 +234,9 @@ async fn an_image_and_a_file_cross_between_two_windows_and_are_saved_intact() {
             },
         )
         .await;
-    if preview.is_err() {
-        let _ = alice.screenshot("failed-files-alice-preview").await;
-    }
-    preview.unwrap();
+    alice.shot_on_failure(preview, "preview").await.unwrap();
     wait_card_state(&alice, FILE_NAME, "offered").await;
-    shot(&bob, "attachments-sender").await;
+    bob.window_shot("attachments-sender").await.unwrap();
     click_in_card(&alice, FILE_NAME, "attachment-download").await;
     wait_card_state(&alice, FILE_NAME, "complete").await;
 
@@ -327,7 +265,7 @@ async fn an_image_and_a_file_cross_between_two_windows_and_are_saved_intact() {
         .execute(script, vec![json!(test_id_selector("attachment"))])
         .await
         .unwrap();
-    shot(&alice, "attachments-receiver").await;
+    alice.window_shot("attachments-receiver").await.unwrap();
 
     alice.close().await.unwrap();
     bob.close().await.unwrap();

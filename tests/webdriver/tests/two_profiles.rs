@@ -18,6 +18,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 use sealpost_client::scan::{Needle, scan_dir_for_needles};
 use sealpost_webdriver_tests::keys::{ENTER, ESCAPE, SHIFT_ENTER};
+use sealpost_webdriver_tests::steps::{check_invite, show_invite};
 use sealpost_webdriver_tests::{App, DEFAULT_WAIT, Harness, test_id_selector};
 use serde_json::json;
 
@@ -56,10 +57,6 @@ async fn window_is_up(harness: &Harness, app: &App) {
     );
 }
 
-async fn shot(app: &App, name: &str) {
-    app.window_shot(name).await.unwrap();
-}
-
 async fn onboard(app: &App, display_name: &str) {
     app.type_into("onboarding-name", display_name)
         .await
@@ -74,7 +71,9 @@ async fn onboard(app: &App, display_name: &str) {
         local.prop("checked").await.unwrap().as_deref(),
         Some("true")
     );
-    shot(app, &format!("01-onboarding-{}", app.profile())).await;
+    app.window_shot(&format!("01-onboarding-{}", app.profile()))
+        .await
+        .unwrap();
     app.click("onboarding-submit").await.unwrap();
     // Ready: the toolbar is there and the empty chat list says what to do.
     app.by_test_id("open-invite").await.unwrap();
@@ -108,12 +107,7 @@ async fn wait_for_state(app: &App, text: &str, states: &[&str]) -> String {
             },
         )
         .await;
-    if found.is_err() {
-        let _ = app
-            .screenshot(&format!("failed-{}-message-state", app.profile()))
-            .await;
-    }
-    found.unwrap()
+    app.shot_on_failure(found, "message-state").await.unwrap()
 }
 
 /// Types `keys` and Enter into the composer; `shown` is a part of the text to find it by.
@@ -151,36 +145,20 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
 
     onboard(&alice, ALICE_NAME).await;
     onboard(&bob, BOB_NAME).await;
-    shot(&alice, "02-empty-chat-list").await;
+    alice.window_shot("02-empty-chat-list").await.unwrap();
 
     // Alice shows her invite.
-    alice.click("open-invite").await.unwrap();
-    let invite = alice
-        .wait_until("the invite text is shown", DEFAULT_WAIT, || async {
-            let value = alice.value_of("invite-text").await?;
-            Ok(value.starts_with("sealpost:").then_some(value))
-        })
-        .await
-        .unwrap();
-    shot(&alice, "03-my-invite").await;
+    let invite = show_invite(&alice).await.unwrap();
+    alice.window_shot("03-my-invite").await.unwrap();
     alice.type_into("invite-text", ESCAPE).await.unwrap();
 
     // Bob pastes it, sees who it is from, names the contact and accepts.
-    bob.click("open-add-contact").await.unwrap();
-    bob.type_into("add-contact-text", &invite).await.unwrap();
-    bob.click("add-contact-check").await.unwrap();
-    let suggested = bob
-        .wait_until("the preview suggests a name", DEFAULT_WAIT, || async {
-            let value = bob.value_of("add-contact-name").await?;
-            Ok((!value.is_empty()).then_some(value))
-        })
-        .await
-        .unwrap();
+    let suggested = check_invite(&bob, &invite).await.unwrap();
     assert_eq!(
         suggested, ALICE_NAME,
         "the invite carries Alice's display name"
     );
-    shot(&bob, "04-add-contact-preview").await;
+    bob.window_shot("04-add-contact-preview").await.unwrap();
     bob.click("add-contact-accept").await.unwrap();
 
     // Bob writes first; the chat with Alice is open after accepting.
@@ -192,11 +170,8 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
     let bob_row = alice
         .wait_for_text("chat-row-name", DELIVERY_WAIT, |name| name == BOB_NAME)
         .await;
-    if bob_row.is_err() {
-        let _ = alice.screenshot("failed-alice-chat-list").await;
-    }
-    bob_row.unwrap();
-    shot(&alice, "05-chat-list-unread").await;
+    alice.shot_on_failure(bob_row, "chat-list").await.unwrap();
+    alice.window_shot("05-chat-list-unread").await.unwrap();
     alice.focus_window().await.unwrap();
     alice.click("chat-row").await.unwrap();
     alice
@@ -225,8 +200,8 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
     .await
     .unwrap();
     wait_for_state(&alice, ALICE_SECOND_LINE, &["read"]).await;
-    shot(&alice, "06-chat-alice").await;
-    shot(&bob, "07-chat-bob").await;
+    alice.window_shot("06-chat-alice").await.unwrap();
+    bob.window_shot("07-chat-bob").await.unwrap();
 
     // Both verify screens show one and the same safety number.
     let alice_digits = safety_digits(&alice).await;
@@ -236,8 +211,8 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
         alice_digits, bob_digits,
         "both sides see the same safety number"
     );
-    shot(&alice, "08-verify-alice").await;
-    shot(&bob, "09-verify-bob").await;
+    alice.window_shot("08-verify-alice").await.unwrap();
+    bob.window_shot("09-verify-bob").await.unwrap();
 
     // Bob joined the relay Alice's app started: Settings says it runs, at its loopback URL.
     bob.click("dialog-close").await.unwrap();
@@ -247,7 +222,7 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
     })
     .await
     .unwrap();
-    shot(&bob, "10-settings").await;
+    bob.window_shot("10-settings").await.unwrap();
 
     alice.close().await.unwrap();
     bob.close().await.unwrap();
@@ -281,21 +256,16 @@ async fn alice_and_bob_meet_chat_and_verify_through_the_local_relay() {
 /// e.g. local storage values, as UTF-16).
 fn text_needles(text: &str) -> Vec<Needle> {
     let utf16: Vec<u16> = text.encode_utf16().collect();
-    vec![
-        Needle::new(format!("{text:?} (UTF-8)"), text.as_bytes().to_vec()),
-        Needle::new(
-            format!("{text:?} (UTF-16LE)"),
-            utf16
-                .iter()
-                .flat_map(|unit| unit.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        ),
-        Needle::new(
-            format!("{text:?} (UTF-16BE)"),
-            utf16
-                .iter()
-                .flat_map(|unit| unit.to_be_bytes())
-                .collect::<Vec<u8>>(),
-        ),
-    ]
+    let mut needles = vec![Needle::new(
+        format!("{text:?} (UTF-8)"),
+        text.as_bytes().to_vec(),
+    )];
+    for (order, to_bytes) in [
+        ("LE", u16::to_le_bytes as fn(u16) -> [u8; 2]),
+        ("BE", u16::to_be_bytes),
+    ] {
+        let bytes: Vec<u8> = utf16.iter().flat_map(|unit| to_bytes(*unit)).collect();
+        needles.push(Needle::new(format!("{text:?} (UTF-16{order})"), bytes));
+    }
+    needles
 }

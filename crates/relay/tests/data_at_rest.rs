@@ -248,17 +248,10 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
     assert_blind(&t, &dump);
     // The schema holds only the documented rows.
     let db = rusqlite::Connection::open(relay.dir.path().join("relay.db")).unwrap();
-    let mut columns = Vec::new();
-    for table in ["mailbox", "envelope"] {
-        let mut statement = db.prepare(&format!("PRAGMA table_info({table})")).unwrap();
-        let names: Vec<String> = statement
-            .query_map([], |row| row.get::<_, String>(1))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        columns.push((table, names));
-    }
-    assert_eq!(columns, documented_columns());
+    assert_eq!(
+        sqlite_columns(&db, &["mailbox", "envelope"]),
+        documented_columns()
+    );
     let mut tables: Vec<String> = db
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -271,40 +264,30 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
         tables,
         ["blob", "blob_chunk", "blob_download", "envelope", "mailbox"]
     );
-    let mut blob_columns = Vec::new();
-    for table in ["blob", "blob_chunk", "blob_download"] {
-        let mut statement = db.prepare(&format!("PRAGMA table_info({table})")).unwrap();
-        let names: Vec<String> = statement
-            .query_map([], |row| row.get::<_, String>(1))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        blob_columns.push((table, names));
-    }
-    let strings = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     // No column names a mailbox, a recipient or an address.
     assert_eq!(
-        blob_columns,
-        vec![
-            (
-                "blob",
-                strings(&[
-                    "bid",
-                    "upload_id",
-                    "upload_auth_hash",
-                    "chunk_count",
-                    "stored",
-                    "created",
-                    "downloads_left"
-                ])
-            ),
-            ("blob_chunk", strings(&["cid", "bid", "idx", "body"])),
-            (
-                "blob_download",
-                strings(&["download_id", "auth_hash", "sealed_ref", "created"])
-            ),
-        ]
+        sqlite_columns(&db, &["blob", "blob_chunk", "blob_download"]),
+        blob_columns()
     );
+}
+
+/// The columns of each of `tables` in the SQLite database, in order.
+fn sqlite_columns(
+    db: &rusqlite::Connection,
+    tables: &[&'static str],
+) -> Vec<(&'static str, Vec<String>)> {
+    tables
+        .iter()
+        .map(|&table| {
+            let mut statement = db.prepare(&format!("PRAGMA table_info({table})")).unwrap();
+            let names: Vec<String> = statement
+                .query_map([], |row| row.get::<_, String>(1))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            (table, names)
+        })
+        .collect()
 }
 
 /// download_id, auth_hash, sealed_ref, created as stored.

@@ -92,21 +92,20 @@ async fn t10_scenario(addr: std::net::SocketAddr) -> T10 {
         .open_sender_session(&bob_mailbox, &sender)
         .await;
     for plaintext in &plaintexts {
-        // Inside the seal: the sender's identity key and the text.
-        let mut inner = identity_alice.to_vec();
-        inner.extend_from_slice(plaintext);
-        let sealed = stand_in_seal(&session_key, &inner);
-        assert_eq!(
-            sender_connection.send(&bob_mailbox, &sealed).await,
-            Response::Ok {}
-        );
-        let mut reply = identity_bob.to_vec();
-        reply.extend_from_slice(plaintext);
-        let sealed = stand_in_seal(&session_key, &reply);
-        assert_eq!(
-            sender_connection.send(&alice_mailbox, &sealed).await,
-            Response::Ok {}
-        );
+        // Alice's message to Bob, then Bob's reply to Alice.
+        for (identity, mailbox) in [
+            (&identity_alice, &bob_mailbox),
+            (&identity_bob, &alice_mailbox),
+        ] {
+            // Inside the seal: the sender's identity key and the text.
+            let mut inner = identity.to_vec();
+            inner.extend_from_slice(plaintext);
+            let sealed = stand_in_seal(&session_key, &inner);
+            assert_eq!(
+                sender_connection.send(mailbox, &sealed).await,
+                Response::Ok {}
+            );
+        }
     }
     // Bob reads and acknowledges half; the rest stays stored.
     bob.subscribe(&bob_mailbox).await;

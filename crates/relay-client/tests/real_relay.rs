@@ -446,18 +446,13 @@ async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed()
 
 #[tokio::test]
 async fn removed_mailboxes_are_no_longer_delivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = start_loopback_relay(dir.path()).await;
-    let url = ws_url(&relay);
+    let mailbox = one_mailbox().await;
+    let (url, secret) = (&mailbox.url, &mailbox.secret);
     let sender = Sender::new(connector());
-    let owner_connection = connector().connect_owner(&url).await.unwrap();
-    let secret = SendSecret::new([2; 32]);
-    let (kept, kept_send) = owner_connection
-        .create(&key(1), &secret, None)
-        .await
-        .unwrap();
-    let (removed, removed_send) = owner_connection
-        .create(&key(2), &secret, None)
+    let (kept, kept_send) = (mailbox.receive_id, mailbox.send_id);
+    let (removed, removed_send) = mailbox
+        .owner_connection
+        .create(&key(2), secret, None)
         .await
         .unwrap();
 
@@ -474,7 +469,7 @@ async fn removed_mailboxes_are_no_longer_delivered() {
     .unwrap();
     let send = async |send_id: SendId, envelope: &[u8]| {
         sender
-            .send(&url, send_id, &secret, envelope, None)
+            .send(url, send_id, secret, envelope, None)
             .await
             .unwrap()
     };
@@ -489,7 +484,7 @@ async fn removed_mailboxes_are_no_longer_delivered() {
     assert_eq!(delivery.receive_id, kept);
     assert_eq!(delivery.envelope, b"to kept");
     subscriber.shutdown().await;
-    relay.shutdown().await.unwrap();
+    mailbox.relay.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@
 //! other, and every writer statement locks the mailbox row before its envelopes.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -385,8 +386,17 @@ impl PostgresStore {
         })
     }
 
-    async fn reader(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        pooled(&self.pool).await
+    /// Runs `read` on a pooled connection when the future is first polled. The future owns
+    /// what it needs (a handle to the pool), so it may outlive `self`.
+    pub(super) fn read<T, F>(
+        &self,
+        read: impl FnOnce(deadpool_postgres::Object) -> F + Send + 'static,
+    ) -> StoreFuture<'static, T>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        Box::pin(async move { read(pooled(&pool).await?).await })
     }
 }
 
@@ -891,8 +901,7 @@ impl Store for PostgresStore {
     }
 
     fn auth_key(&self, receive_id: ReceiveId) -> StoreFuture<'_, Option<AuthPublicKey>> {
-        Box::pin(async move {
-            let client = self.reader().await?;
+        self.read(move |client| async move {
             let statement = client
                 .prepare_cached("SELECT auth_key FROM mailbox WHERE receive_id = $1")
                 .await?;
@@ -906,8 +915,7 @@ impl Store for PostgresStore {
     }
 
     fn send_target(&self, send_id: SendId) -> StoreFuture<'_, Option<SendTarget>> {
-        Box::pin(async move {
-            let client = self.reader().await?;
+        self.read(move |client| async move {
             let statement = client
                 .prepare_cached(
                     "SELECT receive_id, send_secret_hash, sender_key FROM mailbox
@@ -945,8 +953,7 @@ impl Store for PostgresStore {
         after: MessageId,
         limit: usize,
     ) -> StoreFuture<'_, Vec<StoredEnvelope>> {
-        Box::pin(async move {
-            let client = self.reader().await?;
+        self.read(move |client| async move {
             let statement = client
                 .prepare_cached(
                     "SELECT e.message_id, e.received_at, e.body FROM envelope e
@@ -1003,8 +1010,7 @@ impl Store for PostgresStore {
     }
 
     fn expire(&self, envelopes_before: u64, mailboxes_before: u64) -> StoreFuture<'_, Expired> {
-        Box::pin(async move {
-            let mut client = self.reader().await?;
+        self.read(move |mut client| async move {
             let transaction = client.transaction().await?;
             // Idle mailboxes this node can lock now (another node's sweeper or a writer holding
             // one means it is being handled or used: skip it).

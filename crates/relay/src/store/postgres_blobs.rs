@@ -334,9 +334,7 @@ impl BlobStore for PostgresStore {
     }
 
     fn blob_upload(&self, upload_id: BlobUploadId) -> StoreFuture<'static, Option<BlobUploadRow>> {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let client = pooled(&pool).await?;
+        self.read(move |client| async move {
             let row = client
                 .query_opt(
                     "SELECT bid, upload_auth_hash, chunk_count, stored FROM blob
@@ -364,9 +362,7 @@ impl BlobStore for PostgresStore {
         &self,
         download_id: BlobDownloadId,
     ) -> StoreFuture<'static, Option<BlobDownloadRow>> {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let client = pooled(&pool).await?;
+        self.read(move |client| async move {
             let row = client
                 .query_opt(
                     "SELECT auth_hash, sealed_ref FROM blob_download WHERE download_id = $1",
@@ -378,9 +374,7 @@ impl BlobStore for PostgresStore {
     }
 
     fn blob_chunk(&self, blob_ref: BlobRef, index: u32) -> StoreFuture<'static, ChunkFetch> {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let client = pooled(&pool).await?;
+        self.read(move |client| async move {
             let blob = client
                 .query_opt(
                     "SELECT chunk_count FROM blob WHERE bid = $1",
@@ -423,9 +417,7 @@ impl BlobStore for PostgresStore {
     }
 
     fn expire_blobs(&self, created_before: u64) -> StoreFuture<'static, u64> {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let mut client = pooled(&pool).await?;
+        self.read(move |mut client| async move {
             let transaction = client.transaction().await?;
             let before = as_i64(created_before);
             let old: Vec<i64> = transaction

@@ -859,6 +859,34 @@ async fn listen_loop(
     }
 }
 
+/// The row ids a sweep's `select` finds (it takes a cutoff `$1` and a limit `$2`, and locks
+/// with `FOR UPDATE SKIP LOCKED`, so rows another sweeper or a writer holds are left for later).
+pub(super) async fn lockable_ids(
+    transaction: &Transaction<'_>,
+    select: &str,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(transaction
+        .query(select, &[&before, &limit])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
+/// Deletes the rows `delete_rows` finds by the owner ids `ids` (envelopes, chunks), then the
+/// owners themselves (`delete_owners`: mailboxes, blobs); returns how many owners went.
+pub(super) async fn delete_with_rows(
+    transaction: &Transaction<'_>,
+    delete_rows: &str,
+    delete_owners: &str,
+    ids: &[i64],
+) -> Result<u64, StoreError> {
+    transaction.execute(delete_rows, &[&ids]).await?;
+    Ok(transaction.execute(delete_owners, &[&ids]).await?)
+}
+
 /// Tells the hub which subscribed mailboxes' `next_message_id` moved since last looked.
 async fn moved_mailboxes(
     pool: &Pool,
@@ -1014,33 +1042,30 @@ impl Store for PostgresStore {
             let transaction = client.transaction().await?;
             // Idle mailboxes this node can lock now (another node's sweeper or a writer holding
             // one means it is being handled or used: skip it).
-            let idle: Vec<i64> = transaction
-                .query(
-                    "SELECT mid FROM mailbox WHERE last_used < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
-                    &[&as_i64(mailboxes_before), &SWEEP_MAILBOXES],
-                )
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            transaction
-                .execute("DELETE FROM envelope WHERE mid = ANY($1)", &[&idle])
-                .await?;
-            let mailboxes = transaction
-                .execute("DELETE FROM mailbox WHERE mid = ANY($1)", &[&idle])
-                .await?;
+            let idle = lockable_ids(
+                &transaction,
+                "SELECT mid FROM mailbox WHERE last_used < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                as_i64(mailboxes_before),
+                SWEEP_MAILBOXES,
+            )
+            .await?;
+            let mailboxes = delete_with_rows(
+                &transaction,
+                "DELETE FROM envelope WHERE mid = ANY($1)",
+                "DELETE FROM mailbox WHERE mid = ANY($1)",
+                &idle,
+            )
+            .await?;
             // Mailboxes holding old envelopes, again only those lockable now.
-            let old: Vec<i64> = transaction
-                .query(
-                    "SELECT mid FROM mailbox WHERE mid IN
-                       (SELECT DISTINCT mid FROM envelope WHERE received_at < $1 LIMIT $2)
-                     FOR UPDATE SKIP LOCKED",
-                    &[&as_i64(envelopes_before), &SWEEP_MAILBOXES],
-                )
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
+            let old = lockable_ids(
+                &transaction,
+                "SELECT mid FROM mailbox WHERE mid IN
+                   (SELECT DISTINCT mid FROM envelope WHERE received_at < $1 LIMIT $2)
+                 FOR UPDATE SKIP LOCKED",
+                as_i64(envelopes_before),
+                SWEEP_MAILBOXES,
+            )
+            .await?;
             let row = transaction
                 .query_one(
                     "WITH d AS (DELETE FROM envelope WHERE mid = ANY($1) AND received_at < $2

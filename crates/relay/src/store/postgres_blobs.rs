@@ -14,7 +14,7 @@ use deadpool_postgres::Transaction;
 use sealpost_wire::{BlobDownloadId, BlobUploadId};
 use tokio::sync::mpsc;
 
-use super::postgres::{PostgresStore, pooled};
+use super::postgres::{PostgresStore, delete_with_rows, lockable_ids, pooled};
 use super::{
     BlobCreateOutcome, BlobDownloadRow, BlobRef, BlobStore, BlobUploadRow, ChunkFetch, NewBlob,
     PutOutcome, ReleaseOutcome, Reply, StoreError, StoreFuture, as_i64, bucket, queue_write,
@@ -420,21 +420,20 @@ impl BlobStore for PostgresStore {
         self.read(move |mut client| async move {
             let transaction = client.transaction().await?;
             let before = as_i64(created_before);
-            let old: Vec<i64> = transaction
-                .query(
-                    "SELECT bid FROM blob WHERE created < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
-                    &[&before, &SWEEP_BLOBS],
-                )
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            transaction
-                .execute("DELETE FROM blob_chunk WHERE bid = ANY($1)", &[&old])
-                .await?;
-            let blobs = transaction
-                .execute("DELETE FROM blob WHERE bid = ANY($1)", &[&old])
-                .await?;
+            let old = lockable_ids(
+                &transaction,
+                "SELECT bid FROM blob WHERE created < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                before,
+                SWEEP_BLOBS,
+            )
+            .await?;
+            let blobs = delete_with_rows(
+                &transaction,
+                "DELETE FROM blob_chunk WHERE bid = ANY($1)",
+                "DELETE FROM blob WHERE bid = ANY($1)",
+                &old,
+            )
+            .await?;
             transaction
                 .execute("DELETE FROM blob_download WHERE created < $1", &[&before])
                 .await?;

@@ -51,19 +51,41 @@ async fn one_mailbox() -> OneMailbox {
     }
 }
 
+impl OneMailbox {
+    /// Sends `envelope` to the mailbox, unsigned, through `sender`.
+    async fn send(&self, sender: &Sender, envelope: &[u8]) {
+        sender
+            .send(&self.url, self.send_id, &self.secret, envelope, None)
+            .await
+            .unwrap();
+    }
+
+    /// A [`Subscriber`] of the relay with `config` that holds the mailbox under its owner's key.
+    fn subscriber(
+        &self,
+        config: SubscriberConfig,
+    ) -> (Subscriber, tokio::sync::mpsc::Receiver<Inbound>) {
+        let (subscriber, inbound) = Subscriber::spawn(connector(), self.url.clone(), config);
+        subscriber.add(self.receive_id, key(1)).unwrap();
+        (subscriber, inbound)
+    }
+}
+
+/// The configuration of a relay on 127.0.0.1:0 with its database in `dir`.
+fn loopback_config(dir: &std::path::Path) -> sealpost_relay::RelayConfig {
+    sealpost_relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: dir.join("relay.db").into(),
+        ..sealpost_relay::RelayConfig::default()
+    }
+}
+
 #[tokio::test]
 async fn create_subscribe_send_push_ack_round_trip() {
-    let OneMailbox {
-        dir: _dir,
-        relay,
-        url,
-        owner_connection,
-        secret,
-        receive_id,
-        send_id,
-    } = one_mailbox().await;
+    let mailbox = one_mailbox().await;
+    let (url, receive_id) = (&mailbox.url, mailbox.receive_id);
     let owner = key(1);
-    let (connection, mut pushes) = bounded("connect", connector().connect_subscribe(&url))
+    let (connection, mut pushes) = bounded("connect", connector().connect_subscribe(url))
         .await
         .unwrap();
     assert_eq!(
@@ -76,10 +98,7 @@ async fn create_subscribe_send_push_ack_round_trip() {
 
     // SEND goes over a separate, never-subscribing connection.
     let sender = Sender::new(connector());
-    sender
-        .send(&url, send_id, &secret, b"first envelope", None)
-        .await
-        .unwrap();
+    mailbox.send(&sender, b"first envelope").await;
     let Pushed::Message {
         receive_id: got,
         message_id,
@@ -103,14 +122,11 @@ async fn create_subscribe_send_push_ack_round_trip() {
 
     // A new connection re-subscribes: the acknowledged envelope is gone, the next one arrives.
     connection.close();
-    let (again, mut again_pushes) = bounded("reconnect", connector().connect_subscribe(&url))
+    let (again, mut again_pushes) = bounded("reconnect", connector().connect_subscribe(url))
         .await
         .unwrap();
     again.subscribe(receive_id, &owner).await.unwrap();
-    sender
-        .send(&url, send_id, &secret, b"second envelope", None)
-        .await
-        .unwrap();
+    mailbox.send(&sender, b"second envelope").await;
     let Pushed::Message { envelope, .. } =
         bounded("second push", again_pushes.next()).await.unwrap()
     else {
@@ -119,13 +135,17 @@ async fn create_subscribe_send_push_ack_round_trip() {
     assert_eq!(envelope, b"second envelope");
 
     // DELETE: the mailbox is gone for owner and sender alike.
-    owner_connection.delete(receive_id, &owner).await.unwrap();
+    mailbox
+        .owner_connection
+        .delete(receive_id, &owner)
+        .await
+        .unwrap();
     let refused = sender
-        .send(&url, send_id, &secret, b"x", None)
+        .send(url, mailbox.send_id, &mailbox.secret, b"x", None)
         .await
         .unwrap_err();
     assert_eq!(refused, ClientError::Unauthorized);
-    relay.shutdown().await.unwrap();
+    mailbox.relay.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -171,11 +191,7 @@ async fn secured_mailbox_refuses_unsigned_and_wrongly_signed_sends() {
 async fn a_pooled_send_connection_proves_each_sender_key_again_when_the_relay_replaced_its_session()
 {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = sealpost_relay::RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.path().join("relay.db").into(),
-        ..sealpost_relay::RelayConfig::default()
-    };
+    let mut config = loopback_config(dir.path());
     // One sender session per connection: every switch of mailbox replaces the other's.
     config.limits.max_sender_sessions_per_connection = 1;
     let relay = sealpost_relay::Relay::start(config).await.unwrap();
@@ -221,22 +237,16 @@ async fn a_pooled_send_connection_proves_each_sender_key_again_when_the_relay_re
 
 #[tokio::test]
 async fn wrong_keys_and_secrets_are_refused_with_typed_errors() {
-    let OneMailbox {
-        dir: _dir,
-        relay,
-        url,
-        owner_connection,
-        secret,
-        receive_id,
-        send_id,
-    } = one_mailbox().await;
+    let mailbox = one_mailbox().await;
+    let (url, receive_id, send_id) = (&mailbox.url, mailbox.receive_id, mailbox.send_id);
     let owner = key(1);
-    let (connection, _pushes) = connector().connect_subscribe(&url).await.unwrap();
+    let (connection, _pushes) = connector().connect_subscribe(url).await.unwrap();
 
     let error = connection.subscribe(receive_id, &key(9)).await.unwrap_err();
     assert_eq!(error, ClientError::Unauthorized);
     assert_eq!(error.retry(), Retry::Never);
-    let error = owner_connection
+    let error = mailbox
+        .owner_connection
         .delete(receive_id, &key(9))
         .await
         .unwrap_err();
@@ -244,7 +254,7 @@ async fn wrong_keys_and_secrets_are_refused_with_typed_errors() {
     // The connection survives refusals.
     connection.subscribe(receive_id, &owner).await.unwrap();
 
-    let send_connection = connector().connect_send(&url).await.unwrap();
+    let send_connection = connector().connect_send(url).await.unwrap();
     let wrong_secret = SendSecret::new([7; 32]);
     let error = send_connection
         .send(send_id, &wrong_secret, b"env", None)
@@ -253,22 +263,20 @@ async fn wrong_keys_and_secrets_are_refused_with_typed_errors() {
     assert_eq!(error, ClientError::Unauthorized);
     let too_big = vec![0u8; send_connection.hello().max_envelope as usize + 1];
     let error = send_connection
-        .send(send_id, &secret, &too_big, None)
+        .send(send_id, &mailbox.secret, &too_big, None)
         .await
         .unwrap_err();
     assert_eq!(error, ClientError::TooLarge);
     assert_eq!(error.retry(), Retry::Never);
-    relay.shutdown().await.unwrap();
+    mailbox.relay.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn relay_password_is_required_when_configured() {
     let dir = tempfile::tempdir().unwrap();
     let config = sealpost_relay::RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.path().join("relay.db").into(),
         password: Some("open sesame".into()),
-        ..sealpost_relay::RelayConfig::default()
+        ..loopback_config(dir.path())
     };
     let relay = sealpost_relay::Relay::start(config).await.unwrap();
     let connection = connector().connect_owner(&ws_url(&relay)).await.unwrap();
@@ -336,16 +344,9 @@ async fn next_message(
 
 #[tokio::test]
 async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed() {
-    let OneMailbox {
-        dir,
-        relay,
-        url,
-        owner_connection: _owner_connection,
-        secret,
-        receive_id,
-        send_id,
-    } = one_mailbox().await;
-    let address = relay.addr();
+    let mailbox = one_mailbox().await;
+    let (url, receive_id) = (&mailbox.url, mailbox.receive_id);
+    let address = mailbox.relay.addr();
     let owner = key(1);
     let sender = Sender::new(connector());
 
@@ -362,10 +363,7 @@ async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed()
     subscriber.add(receive_id, owner.clone()).unwrap();
     let acks = subscriber.ack_handle();
 
-    sender
-        .send(&url, send_id, &secret, b"before", None)
-        .await
-        .unwrap();
+    mailbox.send(&sender, b"before").await;
     let first = next_message(&mut inbound).await;
     assert_eq!(first.envelope, b"before");
     assert_eq!(first.receive_id, receive_id);
@@ -379,14 +377,11 @@ async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed()
     .await;
 
     // Delivered but not acknowledged: must come again after the restart.
-    sender
-        .send(&url, send_id, &secret, b"unacked", None)
-        .await
-        .unwrap();
+    mailbox.send(&sender, b"unacked").await;
     let unacked = next_message(&mut inbound).await;
     assert_eq!(unacked.envelope, b"unacked");
 
-    relay.shutdown().await.unwrap();
+    mailbox.relay.shutdown().await.unwrap();
     wait_for_state(
         &mut events,
         |s| matches!(s, ConnectionState::Offline { .. }),
@@ -399,8 +394,7 @@ async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed()
         loop {
             let config = sealpost_relay::RelayConfig {
                 listen: address,
-                database: dir.path().join("relay.db").into(),
-                ..sealpost_relay::RelayConfig::default()
+                ..loopback_config(mailbox.dir.path())
             };
             match sealpost_relay::Relay::start(config).await {
                 Ok(relay) => return relay,
@@ -415,7 +409,7 @@ async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed()
     bounded("send after restart", async {
         loop {
             match sender
-                .send(&url, send_id, &secret, b"while down", None)
+                .send(url, mailbox.send_id, &mailbox.secret, b"while down", None)
                 .await
             {
                 Ok(()) => return,
@@ -452,18 +446,13 @@ async fn subscriber_reconnects_after_relay_restart_and_receives_what_it_missed()
 
 #[tokio::test]
 async fn removed_mailboxes_are_no_longer_delivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = start_loopback_relay(dir.path()).await;
-    let url = ws_url(&relay);
+    let mailbox = one_mailbox().await;
+    let (url, secret) = (&mailbox.url, &mailbox.secret);
     let sender = Sender::new(connector());
-    let owner_connection = connector().connect_owner(&url).await.unwrap();
-    let secret = SendSecret::new([2; 32]);
-    let (kept, kept_send) = owner_connection
-        .create(&key(1), &secret, None)
-        .await
-        .unwrap();
-    let (removed, removed_send) = owner_connection
-        .create(&key(2), &secret, None)
+    let (kept, kept_send) = (mailbox.receive_id, mailbox.send_id);
+    let (removed, removed_send) = mailbox
+        .owner_connection
+        .create(&key(2), secret, None)
         .await
         .unwrap();
 
@@ -478,27 +467,24 @@ async fn removed_mailboxes_are_no_longer_delivered() {
     )
     .await
     .unwrap();
-    sender
-        .send(&url, removed_send, &secret, b"to removed", None)
-        .await
-        .unwrap();
+    let send = async |send_id: SendId, envelope: &[u8]| {
+        sender
+            .send(url, send_id, secret, envelope, None)
+            .await
+            .unwrap()
+    };
+    send(removed_send, b"to removed").await;
     let delivery = next_message(&mut inbound).await;
     assert_eq!(delivery.receive_id, removed);
 
     subscriber.remove(removed).unwrap();
-    sender
-        .send(&url, removed_send, &secret, b"after removal", None)
-        .await
-        .unwrap();
-    sender
-        .send(&url, kept_send, &secret, b"to kept", None)
-        .await
-        .unwrap();
+    send(removed_send, b"after removal").await;
+    send(kept_send, b"to kept").await;
     let delivery = next_message(&mut inbound).await;
     assert_eq!(delivery.receive_id, kept);
     assert_eq!(delivery.envelope, b"to kept");
     subscriber.shutdown().await;
-    relay.shutdown().await.unwrap();
+    mailbox.relay.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -522,52 +508,34 @@ async fn subscribe_refusal_is_reported_to_the_engine() {
 
 #[tokio::test]
 async fn a_second_subscriber_ends_the_first() {
-    let OneMailbox {
-        dir: _dir,
-        relay,
-        url,
-        owner_connection: _owner_connection,
-        receive_id,
-        ..
-    } = one_mailbox().await;
-    let (connection, mut pushes) = connector().connect_subscribe(&url).await.unwrap();
+    let mailbox = one_mailbox().await;
+    let (url, receive_id) = (&mailbox.url, mailbox.receive_id);
+    let (connection, mut pushes) = connector().connect_subscribe(url).await.unwrap();
     connection.subscribe(receive_id, &key(1)).await.unwrap();
-    let (other, _other_pushes) = connector().connect_subscribe(&url).await.unwrap();
+    let (other, _other_pushes) = connector().connect_subscribe(url).await.unwrap();
     other.subscribe(receive_id, &key(1)).await.unwrap();
     assert_eq!(
         bounded("END", pushes.next()).await.unwrap(),
         Pushed::End { receive_id }
     );
-    relay.shutdown().await.unwrap();
+    mailbox.relay.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn subscriber_drains_more_than_the_window_through_a_one_slot_channel() {
-    let OneMailbox {
-        dir: _dir,
-        relay,
-        url,
-        owner_connection,
-        secret,
-        receive_id,
-        send_id,
-    } = one_mailbox().await;
+    let mailbox = one_mailbox().await;
+    let receive_id = mailbox.receive_id;
     let sender = Sender::new(connector());
     // Queued while nobody subscribes: five windows' worth.
-    let count = 5 * usize::from(owner_connection.hello().window);
+    let count = 5 * usize::from(mailbox.owner_connection.hello().window);
     for index in 0..count {
         let envelope = format!("envelope {index:03}");
-        sender
-            .send(&url, send_id, &secret, envelope.as_bytes(), None)
-            .await
-            .unwrap();
+        mailbox.send(&sender, envelope.as_bytes()).await;
     }
-    let config = SubscriberConfig {
+    let (subscriber, mut inbound) = mailbox.subscriber(SubscriberConfig {
         delivery_capacity: 1,
         ..SubscriberConfig::default()
-    };
-    let (subscriber, mut inbound) = Subscriber::spawn(connector(), url.clone(), config);
-    subscriber.add(receive_id, key(1)).unwrap();
+    });
     let acks = subscriber.ack_handle();
     let mut seen = std::collections::BTreeSet::new();
     while seen.len() < count {
@@ -581,7 +549,7 @@ async fn subscriber_drains_more_than_the_window_through_a_one_slot_channel() {
         .collect();
     assert_eq!(seen, expected);
     subscriber.shutdown().await;
-    relay.shutdown().await.unwrap();
+    mailbox.relay.shutdown().await.unwrap();
 }
 
 /// A backlog drained faster than the relay's per-connection request rate: ACKs refused as
@@ -592,8 +560,6 @@ async fn rate_limited_acks_are_retried_and_the_backlog_drains() {
     const BACKLOG: usize = 40;
     let dir = tempfile::tempdir().unwrap();
     let relay = sealpost_relay::Relay::start(sealpost_relay::RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.path().join("relay.db").into(),
         limits: sealpost_relay::Limits {
             rate_per_connection: sealpost_relay::Rate {
                 per_second: 50,
@@ -601,7 +567,7 @@ async fn rate_limited_acks_are_retried_and_the_backlog_drains() {
             },
             ..sealpost_relay::Limits::default()
         },
-        ..sealpost_relay::RelayConfig::default()
+        ..loopback_config(dir.path())
     })
     .await
     .unwrap();
@@ -646,28 +612,15 @@ async fn rate_limited_acks_are_retried_and_the_backlog_drains() {
 
 #[tokio::test]
 async fn ack_many_acknowledges_a_full_window_in_one_signed_ack() {
-    let OneMailbox {
-        dir: _dir,
-        relay,
-        url,
-        owner_connection,
-        secret,
-        receive_id,
-        send_id,
-    } = one_mailbox().await;
-    let owner = key(1);
+    let mailbox = one_mailbox().await;
+    let receive_id = mailbox.receive_id;
     let sender = Sender::new(connector());
     // Fill the relay's window.
-    let window_size = u8::try_from(owner_connection.hello().window).unwrap();
+    let window_size = u8::try_from(mailbox.owner_connection.hello().window).unwrap();
     for index in 0..window_size {
-        sender
-            .send(&url, send_id, &secret, &[index], None)
-            .await
-            .unwrap();
+        mailbox.send(&sender, &[index]).await;
     }
-    let (subscriber, mut inbound) =
-        Subscriber::spawn(connector(), url.clone(), SubscriberConfig::default());
-    subscriber.add(receive_id, owner.clone()).unwrap();
+    let (subscriber, mut inbound) = mailbox.subscriber(SubscriberConfig::default());
     let mut window = Vec::new();
     for index in 0..window_size {
         let delivery = next_message(&mut inbound).await;
@@ -679,24 +632,16 @@ async fn ack_many_acknowledges_a_full_window_in_one_signed_ack() {
         .ack_many(receive_id, window)
         .unwrap();
     // The window is full, so this is pushed only once the relay took the ACK of all of them.
-    sender
-        .send(&url, send_id, &secret, b"after", None)
-        .await
-        .unwrap();
+    mailbox.send(&sender, b"after").await;
     assert_eq!(next_message(&mut inbound).await.envelope, b"after");
     subscriber.shutdown().await;
     // The relay queued the window's deletes before it pushed "after"; its store commits in order,
     // so once this later SEND is answered (after its durable commit) they are committed too.
-    sender
-        .send(&url, send_id, &secret, b"barrier", None)
-        .await
-        .unwrap();
+    mailbox.send(&sender, b"barrier").await;
     // A new subscription starts at "after": the whole window is gone.
-    let (subscriber, mut inbound) =
-        Subscriber::spawn(connector(), url.clone(), SubscriberConfig::default());
-    subscriber.add(receive_id, owner).unwrap();
+    let (subscriber, mut inbound) = mailbox.subscriber(SubscriberConfig::default());
     assert_eq!(next_message(&mut inbound).await.envelope, b"after");
     subscriber.shutdown().await;
     sender.close_all();
-    relay.shutdown().await.unwrap();
+    mailbox.relay.shutdown().await.unwrap();
 }

@@ -92,21 +92,20 @@ async fn t10_scenario(addr: std::net::SocketAddr) -> T10 {
         .open_sender_session(&bob_mailbox, &sender)
         .await;
     for plaintext in &plaintexts {
-        // Inside the seal: the sender's identity key and the text.
-        let mut inner = identity_alice.to_vec();
-        inner.extend_from_slice(plaintext);
-        let sealed = stand_in_seal(&session_key, &inner);
-        assert_eq!(
-            sender_connection.send(&bob_mailbox, &sealed).await,
-            Response::Ok {}
-        );
-        let mut reply = identity_bob.to_vec();
-        reply.extend_from_slice(plaintext);
-        let sealed = stand_in_seal(&session_key, &reply);
-        assert_eq!(
-            sender_connection.send(&alice_mailbox, &sealed).await,
-            Response::Ok {}
-        );
+        // Alice's message to Bob, then Bob's reply to Alice.
+        for (identity, mailbox) in [
+            (&identity_alice, &bob_mailbox),
+            (&identity_bob, &alice_mailbox),
+        ] {
+            // Inside the seal: the sender's identity key and the text.
+            let mut inner = identity.to_vec();
+            inner.extend_from_slice(plaintext);
+            let sealed = stand_in_seal(&session_key, &inner);
+            assert_eq!(
+                sender_connection.send(mailbox, &sealed).await,
+                Response::Ok {}
+            );
+        }
     }
     // Bob reads and acknowledges half; the rest stays stored.
     bob.subscribe(&bob_mailbox).await;
@@ -248,17 +247,10 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
     assert_blind(&t, &dump);
     // The schema holds only the documented rows.
     let db = rusqlite::Connection::open(relay.dir.path().join("relay.db")).unwrap();
-    let mut columns = Vec::new();
-    for table in ["mailbox", "envelope"] {
-        let mut statement = db.prepare(&format!("PRAGMA table_info({table})")).unwrap();
-        let names: Vec<String> = statement
-            .query_map([], |row| row.get::<_, String>(1))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        columns.push((table, names));
-    }
-    assert_eq!(columns, documented_columns());
+    assert_eq!(
+        sqlite_columns(&db, &["mailbox", "envelope"]),
+        documented_columns()
+    );
     let mut tables: Vec<String> = db
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -271,40 +263,30 @@ async fn relay_dump_holds_no_plaintext_identity_or_personal_data() {
         tables,
         ["blob", "blob_chunk", "blob_download", "envelope", "mailbox"]
     );
-    let mut blob_columns = Vec::new();
-    for table in ["blob", "blob_chunk", "blob_download"] {
-        let mut statement = db.prepare(&format!("PRAGMA table_info({table})")).unwrap();
-        let names: Vec<String> = statement
-            .query_map([], |row| row.get::<_, String>(1))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        blob_columns.push((table, names));
-    }
-    let strings = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     // No column names a mailbox, a recipient or an address.
     assert_eq!(
-        blob_columns,
-        vec![
-            (
-                "blob",
-                strings(&[
-                    "bid",
-                    "upload_id",
-                    "upload_auth_hash",
-                    "chunk_count",
-                    "stored",
-                    "created",
-                    "downloads_left"
-                ])
-            ),
-            ("blob_chunk", strings(&["cid", "bid", "idx", "body"])),
-            (
-                "blob_download",
-                strings(&["download_id", "auth_hash", "sealed_ref", "created"])
-            ),
-        ]
+        sqlite_columns(&db, &["blob", "blob_chunk", "blob_download"]),
+        blob_columns()
     );
+}
+
+/// The columns of each of `tables` in the SQLite database, in order.
+fn sqlite_columns(
+    db: &rusqlite::Connection,
+    tables: &[&'static str],
+) -> Vec<(&'static str, Vec<String>)> {
+    tables
+        .iter()
+        .map(|&table| {
+            let mut statement = db.prepare(&format!("PRAGMA table_info({table})")).unwrap();
+            let names: Vec<String> = statement
+                .query_map([], |row| row.get::<_, String>(1))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            (table, names)
+        })
+        .collect()
 }
 
 /// download_id, auth_hash, sealed_ref, created as stored.

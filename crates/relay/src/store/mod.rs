@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use sealpost_wire::{AuthPublicKey, BlobDownloadId, BlobUploadId, MessageId, ReceiveId, SendId};
+use tokio::sync::{mpsc, oneshot};
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -31,6 +32,73 @@ fn take_slot<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
 
 /// A boxed store future (keeps [`Store`] object-safe).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Where a writer sends the answer to one queued write.
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Queues the write that `make` builds around a fresh reply channel on a writer's queue (empty
+/// once the store is closing). The write is queued now, not when the future is first polled;
+/// the future resolves to the writer's answer, or [`StoreError::WriterGone`].
+fn queue_write<W, T: Send + 'static>(
+    writer: &std::sync::Mutex<Option<mpsc::UnboundedSender<W>>>,
+    make: impl FnOnce(Reply<T>) -> W,
+) -> StoreFuture<'static, T> {
+    let (reply, receiver) = oneshot::channel();
+    let sent = match writer.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        Some(sender) => sender.send(make(reply)).is_ok(),
+        None => false,
+    };
+    Box::pin(async move {
+        if !sent {
+            return Err(StoreError::WriterGone);
+        }
+        receiver.await.map_err(|_| StoreError::WriterGone)?
+    })
+}
+
+/// Stored times are rounded down to this many seconds: expiry (days) needs no more.
+pub const TIME_BUCKET_SECS: u64 = 3600;
+
+/// Message ids of a new mailbox start at a random value below this (and above 0).
+const FIRST_MESSAGE_ID_BELOW: u64 = 1 << 62;
+
+/// Unix seconds rounded down to the hour.
+fn bucket(unix: u64) -> u64 {
+    unix - unix % TIME_BUCKET_SECS
+}
+
+/// A random positive 63-bit value (row ids, message-id starts).
+fn random_below(limit: u64) -> Result<u64, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    Ok(u64::from_le_bytes(bytes) % limit.max(2))
+}
+
+/// A random row id: positive and never a counter.
+fn random_row_id() -> Result<i64, StoreError> {
+    Ok(as_i64(random_below(u64::MAX >> 1)?.max(1)))
+}
+
+/// A stored id column as a fixed-size id (`None` if its length is not `N`).
+fn to_id<const N: usize>(bytes: Vec<u8>) -> Option<[u8; N]> {
+    <[u8; N]>::try_from(bytes.as_slice()).ok()
+}
+
+/// A stored integer column as an unsigned value (a negative one, never written, reads as 0).
+fn as_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// An unsigned value as a stored integer column (saturating at `i64::MAX`).
+fn as_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Whether the sender key stored on a mailbox is not the one a SEND was checked against
+/// ([`AppendOutcome::SenderChanged`]).
+fn sender_changed(stored: Option<Vec<u8>>, expected: &Option<AuthPublicKey>) -> bool {
+    stored.and_then(to_id::<32>).map(AuthPublicKey) != *expected
+}
 
 /// Called after every committed append, in commit order.
 pub type AppendListener = Arc<dyn Fn(ReceiveId, StoredEnvelope) + Send + Sync>;
@@ -110,6 +178,25 @@ pub struct SendTarget {
     pub sender_key: Option<AuthPublicKey>,
 }
 
+impl SendTarget {
+    /// From the stored receive id, send-secret hash and sender key (`None` if a column has not
+    /// the length of its id).
+    fn from_row(
+        receive_id: Vec<u8>,
+        send_secret_hash: Vec<u8>,
+        sender_key: Option<Vec<u8>>,
+    ) -> Option<Self> {
+        Some(SendTarget {
+            receive_id: ReceiveId(to_id::<32>(receive_id)?),
+            send_secret_hash: to_id::<32>(send_secret_hash)?,
+            sender_key: match sender_key {
+                Some(key) => Some(AuthPublicKey(to_id::<32>(key)?)),
+                None => None,
+            },
+        })
+    }
+}
+
 /// A stored envelope as delivered.
 #[derive(Clone, Debug)]
 pub struct StoredEnvelope {
@@ -121,6 +208,17 @@ pub struct StoredEnvelope {
     pub envelope: Arc<[u8]>,
 }
 
+impl StoredEnvelope {
+    /// From the stored message id, received-at hour and body.
+    fn from_row(message_id: i64, received_at: i64, body: Vec<u8>) -> Self {
+        StoredEnvelope {
+            message_id: MessageId(as_u64(message_id)),
+            received_at: as_u64(received_at),
+            envelope: Arc::from(body),
+        }
+    }
+}
+
 /// Per-mailbox quota applied by an append.
 #[derive(Clone, Copy, Debug)]
 pub struct Quota {
@@ -128,6 +226,21 @@ pub struct Quota {
     pub max_envelopes: u64,
     /// Most bytes.
     pub max_bytes: u64,
+}
+
+/// The arguments of one [`Store::append`], as a backend queues them for its writer.
+#[derive(Clone, Debug)]
+struct PendingAppend {
+    /// The mailbox.
+    receive_id: ReceiveId,
+    /// The sender key the SEND was checked against.
+    expected_sender_key: Option<AuthPublicKey>,
+    /// The envelope bytes.
+    envelope: Arc<[u8]>,
+    /// Unix seconds.
+    now: u64,
+    /// The mailbox's quota.
+    quota: Quota,
 }
 
 /// Result of an append.
@@ -211,6 +324,18 @@ pub enum BlobCreateOutcome {
     IdInUse,
 }
 
+impl BlobCreateOutcome {
+    /// The answer when `blob`'s upload id is stored already, with `hash` and `count`: a retry
+    /// of the same BLOB-CREATE (its reply was lost) is answered like the first.
+    fn of_existing(blob: &NewBlob, hash: &[u8], count: i64) -> Self {
+        if hash == blob.upload_auth_hash.as_slice() && count == i64::from(blob.chunk_count) {
+            BlobCreateOutcome::AlreadyExists
+        } else {
+            BlobCreateOutcome::IdInUse
+        }
+    }
+}
+
 /// What the uploader's commands need to know about a blob.
 #[derive(Clone, Debug)]
 pub struct BlobUploadRow {
@@ -224,6 +349,24 @@ pub struct BlobUploadRow {
     pub stored: u32,
 }
 
+impl BlobUploadRow {
+    /// From the stored row key, upload-secret hash, chunk count and stored count (`None` if a
+    /// column is out of range).
+    fn from_row(
+        bid: i64,
+        upload_auth_hash: Vec<u8>,
+        chunk_count: i64,
+        stored: i64,
+    ) -> Option<Self> {
+        Some(BlobUploadRow {
+            blob_ref: BlobRef(as_u64(bid)),
+            upload_auth_hash: to_id::<32>(upload_auth_hash)?,
+            chunk_count: u32::try_from(chunk_count).ok()?,
+            stored: u32::try_from(stored).ok()?,
+        })
+    }
+}
+
 /// What a download needs: the secret's hash and the sealed blob reference.
 #[derive(Clone, Debug)]
 pub struct BlobDownloadRow {
@@ -231,6 +374,16 @@ pub struct BlobDownloadRow {
     pub auth_hash: [u8; 32],
     /// The blob's row key, sealed under the download secret.
     pub sealed_ref: [u8; 8],
+}
+
+impl BlobDownloadRow {
+    /// From the stored download-secret hash and sealed reference (`None` if a length is off).
+    fn from_row(auth_hash: Vec<u8>, sealed_ref: Vec<u8>) -> Option<Self> {
+        Some(BlobDownloadRow {
+            auth_hash: to_id::<32>(auth_hash)?,
+            sealed_ref: to_id::<8>(sealed_ref)?,
+        })
+    }
 }
 
 /// Result of storing a chunk.
@@ -246,6 +399,22 @@ pub enum PutOutcome {
     IndexOutOfRange,
     /// No such blob (deleted or expired meanwhile).
     Gone,
+}
+
+impl PutOutcome {
+    /// Why chunk `index` is not stored on a blob of `count` chunks of which `stored` are, or
+    /// `None` when it is the next one to store.
+    fn refusal(index: i64, count: i64, stored: i64) -> Option<Self> {
+        if index >= count {
+            Some(PutOutcome::IndexOutOfRange)
+        } else if index < stored {
+            Some(PutOutcome::AlreadyStored)
+        } else if index > stored {
+            Some(PutOutcome::OutOfOrder)
+        } else {
+            None
+        }
+    }
 }
 
 /// Result of reading a chunk.
@@ -275,6 +444,20 @@ pub enum ReleaseOutcome {
     Incomplete,
     /// No such blob or grant (expired, deleted, or released before).
     Gone,
+}
+
+impl ReleaseOutcome {
+    /// Why a GET at `index` releases nothing on a blob of `count` chunks of which `stored` are,
+    /// or `None` when it may release its grant.
+    fn refusal(index: u32, count: i64, stored: i64) -> Option<Self> {
+        if i64::from(index) != count {
+            Some(ReleaseOutcome::IndexOutOfRange)
+        } else if stored < count {
+            Some(ReleaseOutcome::Incomplete)
+        } else {
+            None
+        }
+    }
 }
 
 /// Blob storage (`docs/relay-protocol.md` § Blobs): chunks live in the relay's database, beside

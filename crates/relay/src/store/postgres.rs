@@ -29,6 +29,7 @@
 //! other, and every writer statement locks the mailbox row before its envelopes.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,16 +37,15 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::StreamExt;
 use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Statement, Transaction};
 
-use super::sqlite::{
-    FIRST_MESSAGE_ID_BELOW, as_i64, as_u64, bucket, random_below, random_row_id, to_id,
-};
 use super::{
-    AppendListener, AppendOutcome, Cluster, CommitObserver, Expired, NewMailbox, Quota,
-    SecureOutcome, SendTarget, Store, StoreError, StoreFuture, StoredEnvelope, take_slot,
+    AppendListener, AppendOutcome, Cluster, CommitObserver, Expired, FIRST_MESSAGE_ID_BELOW,
+    NewMailbox, PendingAppend, Quota, Reply, SecureOutcome, SendTarget, Store, StoreError,
+    StoreFuture, StoredEnvelope, as_i64, as_u64, bucket, queue_write, random_below, random_row_id,
+    sender_changed, take_slot, to_id,
 };
 
 /// The NOTIFY channel every node LISTENs on.
@@ -95,19 +95,11 @@ const SWEEP_MAILBOXES: i64 = 10_000;
 /// How often a batch hit by a deadlock or serialization failure is tried again.
 const BATCH_ATTEMPTS: usize = 4;
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
 /// One queued write.
 #[derive(Clone)]
 enum Op {
     Create(NewMailbox),
-    Append {
-        receive_id: ReceiveId,
-        expected_sender_key: Option<AuthPublicKey>,
-        envelope: Arc<[u8]>,
-        now: u64,
-        quota: Quota,
-    },
+    Append(PendingAppend),
     /// One ACK frame's ids: one statement for all of them.
     Ack(ReceiveId, Vec<MessageId>, u64),
     Secure(ReceiveId, AuthPublicKey, u64),
@@ -125,8 +117,8 @@ impl Op {
     fn receive_id(&self) -> &ReceiveId {
         match self {
             Op::Create(mailbox) => &mailbox.receive_id,
-            Op::Append { receive_id, .. }
-            | Op::Ack(receive_id, ..)
+            Op::Append(append) => &append.receive_id,
+            Op::Ack(receive_id, ..)
             | Op::Secure(receive_id, ..)
             | Op::Delete(receive_id)
             | Op::Touch(receive_id, _) => receive_id,
@@ -222,32 +214,24 @@ async fn ensure_schema(client: &mut Client) -> Result<(), StoreError> {
             )));
         }
         Some(version) if version == SCHEMA_VERSION => {}
-        Some(_) => {
-            // Version 1 → 2: the blob tables (IF NOT EXISTS); 2 → 3: the grants' count.
+        _ => {
+            if version.is_none() {
+                transaction.batch_execute(SCHEMA).await?;
+            }
+            // Version 1 → 2 (or a new database): the blob tables (IF NOT EXISTS); 2 → 3: the
+            // grants' count.
             transaction
                 .batch_execute(super::postgres_blobs::SCHEMA)
                 .await?;
             transaction
                 .batch_execute(super::postgres_blobs::RELEASE_SCHEMA)
                 .await?;
-            transaction
-                .execute("UPDATE relay_schema SET version = $1", &[&SCHEMA_VERSION])
-                .await?;
-        }
-        None => {
-            transaction.batch_execute(SCHEMA).await?;
-            transaction
-                .batch_execute(super::postgres_blobs::SCHEMA)
-                .await?;
-            transaction
-                .batch_execute(super::postgres_blobs::RELEASE_SCHEMA)
-                .await?;
-            transaction
-                .execute(
-                    "INSERT INTO relay_schema (version) VALUES ($1)",
-                    &[&SCHEMA_VERSION],
-                )
-                .await?;
+            let record = if version.is_none() {
+                "INSERT INTO relay_schema (version) VALUES ($1)"
+            } else {
+                "UPDATE relay_schema SET version = $1"
+            };
+            transaction.execute(record, &[&SCHEMA_VERSION]).await?;
         }
     }
     transaction.commit().await?;
@@ -396,35 +380,31 @@ impl PostgresStore {
         op: Op,
         wrap: impl FnOnce(Reply<T>) -> Replier,
     ) -> StoreFuture<'_, T> {
-        let (reply, receiver) = oneshot::channel();
-        let sent = match self
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            Some(sender) => sender
-                .send(Queued {
-                    op,
-                    reply: wrap(reply),
-                })
-                .is_ok(),
-            None => false,
-        };
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::WriterGone);
-            }
-            receiver.await.map_err(|_| StoreError::WriterGone)?
+        queue_write(&self.writer, |reply| Queued {
+            op,
+            reply: wrap(reply),
         })
     }
 
-    async fn reader(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Pool(e.to_string()))
+    /// Runs `read` on a pooled connection when the future is first polled. The future owns
+    /// what it needs (a handle to the pool), so it may outlive `self`.
+    pub(super) fn read<T, F>(
+        &self,
+        read: impl FnOnce(deadpool_postgres::Object) -> F + Send + 'static,
+    ) -> StoreFuture<'static, T>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        Box::pin(async move { read(pooled(&pool).await?).await })
     }
+}
+
+/// A connection from the pool.
+pub(super) async fn pooled(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Pool(e.to_string()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -514,12 +494,10 @@ impl Writer {
             match outcome {
                 Ok(results) => {
                     for ((queued, result), op) in batch.drain(..).zip(results).zip(&ops) {
-                        if let (
-                            Ok(Applied::Append(_, Some(stored))),
-                            Op::Append { receive_id, .. },
-                        ) = (&result, op)
+                        if let (Ok(Applied::Append(_, Some(stored))), Op::Append(append)) =
+                            (&result, op)
                         {
-                            (self.listener)(*receive_id, stored.clone());
+                            (self.listener)(append.receive_id, stored.clone());
                         }
                         deliver(queued.reply, result);
                     }
@@ -625,24 +603,7 @@ async fn apply(c: &Transaction<'_>, st: &Statements, op: &Op) -> Result<Applied,
                 .await?;
             Ok(Applied::Bool(inserted == 1))
         }
-        Op::Append {
-            receive_id,
-            expected_sender_key,
-            envelope,
-            now,
-            quota,
-        } => {
-            append(
-                c,
-                st,
-                receive_id,
-                expected_sender_key,
-                envelope,
-                *now,
-                *quota,
-            )
-            .await
-        }
+        Op::Append(pending) => append(c, st, pending).await,
         Op::Ack(receive_id, message_ids, now) => {
             let message_ids: Vec<i64> = message_ids.iter().map(|id| as_i64(id.0)).collect();
             c.execute(
@@ -696,14 +657,17 @@ async fn apply(c: &Transaction<'_>, st: &Statements, op: &Op) -> Result<Applied,
 async fn append(
     c: &Transaction<'_>,
     st: &Statements,
-    receive_id: &ReceiveId,
-    expected_sender_key: &Option<AuthPublicKey>,
-    envelope: &Arc<[u8]>,
-    now: u64,
-    quota: Quota,
+    pending: &PendingAppend,
 ) -> Result<Applied, StoreError> {
+    let PendingAppend {
+        receive_id,
+        expected_sender_key,
+        envelope,
+        now,
+        quota,
+    } = pending;
     let length = envelope.len() as i64;
-    let received_at = bucket(now);
+    let received_at = bucket(*now);
     let expected: Option<&[u8]> = expected_sender_key
         .as_ref()
         .map(|k| k.as_bytes().as_slice());
@@ -731,9 +695,7 @@ async fn append(
         let Some(row) = row else {
             return Ok(Applied::Append(AppendOutcome::Gone, None));
         };
-        let stored: Option<Vec<u8>> = row.get(0);
-        let stored = stored.and_then(to_id::<32>).map(AuthPublicKey);
-        if stored != *expected_sender_key {
+        if sender_changed(row.get(0), expected_sender_key) {
             return Ok(Applied::Append(AppendOutcome::SenderChanged, None));
         }
         return Ok(Applied::Append(AppendOutcome::QuotaExceeded, None));
@@ -897,6 +859,34 @@ async fn listen_loop(
     }
 }
 
+/// The row ids a sweep's `select` finds (it takes a cutoff `$1` and a limit `$2`, and locks
+/// with `FOR UPDATE SKIP LOCKED`, so rows another sweeper or a writer holds are left for later).
+pub(super) async fn lockable_ids(
+    transaction: &Transaction<'_>,
+    select: &str,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(transaction
+        .query(select, &[&before, &limit])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
+/// Deletes the rows `delete_rows` finds by the owner ids `ids` (envelopes, chunks), then the
+/// owners themselves (`delete_owners`: mailboxes, blobs); returns how many owners went.
+pub(super) async fn delete_with_rows(
+    transaction: &Transaction<'_>,
+    delete_rows: &str,
+    delete_owners: &str,
+    ids: &[i64],
+) -> Result<u64, StoreError> {
+    transaction.execute(delete_rows, &[&ids]).await?;
+    Ok(transaction.execute(delete_owners, &[&ids]).await?)
+}
+
 /// Tells the hub which subscribed mailboxes' `next_message_id` moved since last looked.
 async fn moved_mailboxes(
     pool: &Pool,
@@ -908,10 +898,7 @@ async fn moved_mailboxes(
         known.clear();
         return Ok(());
     }
-    let client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    let client = pooled(pool).await?;
     let ids: Vec<&[u8]> = subscribed.iter().map(|r| r.as_bytes().as_slice()).collect();
     let rows = client
         .query(
@@ -942,8 +929,7 @@ impl Store for PostgresStore {
     }
 
     fn auth_key(&self, receive_id: ReceiveId) -> StoreFuture<'_, Option<AuthPublicKey>> {
-        Box::pin(async move {
-            let client = self.reader().await?;
+        self.read(move |client| async move {
             let statement = client
                 .prepare_cached("SELECT auth_key FROM mailbox WHERE receive_id = $1")
                 .await?;
@@ -957,8 +943,7 @@ impl Store for PostgresStore {
     }
 
     fn send_target(&self, send_id: SendId) -> StoreFuture<'_, Option<SendTarget>> {
-        Box::pin(async move {
-            let client = self.reader().await?;
+        self.read(move |client| async move {
             let statement = client
                 .prepare_cached(
                     "SELECT receive_id, send_secret_hash, sender_key FROM mailbox
@@ -968,17 +953,7 @@ impl Store for PostgresStore {
             let row = client
                 .query_opt(&statement, &[&send_id.as_bytes().as_slice()])
                 .await?;
-            Ok(row.and_then(|row| {
-                let sender_key: Option<Vec<u8>> = row.get(2);
-                Some(SendTarget {
-                    receive_id: ReceiveId(to_id::<32>(row.get(0))?),
-                    send_secret_hash: to_id::<32>(row.get(1))?,
-                    sender_key: match sender_key {
-                        Some(key) => Some(AuthPublicKey(to_id::<32>(key)?)),
-                        None => None,
-                    },
-                })
-            }))
+            Ok(row.and_then(|row| SendTarget::from_row(row.get(0), row.get(1), row.get(2))))
         })
     }
 
@@ -990,16 +965,14 @@ impl Store for PostgresStore {
         now: u64,
         quota: Quota,
     ) -> StoreFuture<'_, AppendOutcome> {
-        self.submit(
-            Op::Append {
-                receive_id,
-                expected_sender_key,
-                envelope,
-                now,
-                quota,
-            },
-            Replier::Append,
-        )
+        let append = PendingAppend {
+            receive_id,
+            expected_sender_key,
+            envelope,
+            now,
+            quota,
+        };
+        self.submit(Op::Append(append), Replier::Append)
     }
 
     fn fetch(
@@ -1008,8 +981,7 @@ impl Store for PostgresStore {
         after: MessageId,
         limit: usize,
     ) -> StoreFuture<'_, Vec<StoredEnvelope>> {
-        Box::pin(async move {
-            let client = self.reader().await?;
+        self.read(move |client| async move {
             let statement = client
                 .prepare_cached(
                     "SELECT e.message_id, e.received_at, e.body FROM envelope e
@@ -1030,14 +1002,7 @@ impl Store for PostgresStore {
                 .await?;
             Ok(rows
                 .into_iter()
-                .map(|row| {
-                    let body: Vec<u8> = row.get(2);
-                    StoredEnvelope {
-                        message_id: MessageId(as_u64(row.get(0))),
-                        received_at: as_u64(row.get(1)),
-                        envelope: Arc::from(body),
-                    }
-                })
+                .map(|row| StoredEnvelope::from_row(row.get(0), row.get(1), row.get(2)))
                 .collect())
         })
     }
@@ -1073,38 +1038,34 @@ impl Store for PostgresStore {
     }
 
     fn expire(&self, envelopes_before: u64, mailboxes_before: u64) -> StoreFuture<'_, Expired> {
-        Box::pin(async move {
-            let mut client = self.reader().await?;
+        self.read(move |mut client| async move {
             let transaction = client.transaction().await?;
             // Idle mailboxes this node can lock now (another node's sweeper or a writer holding
             // one means it is being handled or used: skip it).
-            let idle: Vec<i64> = transaction
-                .query(
-                    "SELECT mid FROM mailbox WHERE last_used < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
-                    &[&as_i64(mailboxes_before), &SWEEP_MAILBOXES],
-                )
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            transaction
-                .execute("DELETE FROM envelope WHERE mid = ANY($1)", &[&idle])
-                .await?;
-            let mailboxes = transaction
-                .execute("DELETE FROM mailbox WHERE mid = ANY($1)", &[&idle])
-                .await?;
+            let idle = lockable_ids(
+                &transaction,
+                "SELECT mid FROM mailbox WHERE last_used < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                as_i64(mailboxes_before),
+                SWEEP_MAILBOXES,
+            )
+            .await?;
+            let mailboxes = delete_with_rows(
+                &transaction,
+                "DELETE FROM envelope WHERE mid = ANY($1)",
+                "DELETE FROM mailbox WHERE mid = ANY($1)",
+                &idle,
+            )
+            .await?;
             // Mailboxes holding old envelopes, again only those lockable now.
-            let old: Vec<i64> = transaction
-                .query(
-                    "SELECT mid FROM mailbox WHERE mid IN
-                       (SELECT DISTINCT mid FROM envelope WHERE received_at < $1 LIMIT $2)
-                     FOR UPDATE SKIP LOCKED",
-                    &[&as_i64(envelopes_before), &SWEEP_MAILBOXES],
-                )
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
+            let old = lockable_ids(
+                &transaction,
+                "SELECT mid FROM mailbox WHERE mid IN
+                   (SELECT DISTINCT mid FROM envelope WHERE received_at < $1 LIMIT $2)
+                 FOR UPDATE SKIP LOCKED",
+                as_i64(envelopes_before),
+                SWEEP_MAILBOXES,
+            )
+            .await?;
             let row = transaction
                 .query_one(
                     "WITH d AS (DELETE FROM envelope WHERE mid = ANY($1) AND received_at < $2

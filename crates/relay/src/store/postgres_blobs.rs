@@ -10,14 +10,15 @@
 
 use std::sync::{Arc, Mutex};
 
+use deadpool_postgres::Transaction;
 use sealpost_wire::{BlobDownloadId, BlobUploadId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::postgres::PostgresStore;
-use super::sqlite::{as_i64, as_u64, bucket, random_row_id, to_id};
+use super::postgres::{PostgresStore, delete_with_rows, lockable_ids, pooled};
 use super::{
     BlobCreateOutcome, BlobDownloadRow, BlobRef, BlobStore, BlobUploadRow, ChunkFetch, NewBlob,
-    PutOutcome, ReleaseOutcome, StoreError, StoreFuture, take_slot,
+    PutOutcome, ReleaseOutcome, Reply, StoreError, StoreFuture, as_i64, bucket, queue_write,
+    random_row_id, take_slot,
 };
 
 /// The blob tables in PostgreSQL types (schema version 2). Chunks are ciphertext, so TOAST
@@ -58,13 +59,23 @@ ALTER TABLE blob ADD COLUMN IF NOT EXISTS downloads_left bigint NOT NULL DEFAULT
 /// Most blobs one sweep removes (the next sweep takes the rest).
 const SWEEP_BLOBS: i64 = 1_000;
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
 enum Job {
     Create(NewBlob, Reply<BlobCreateOutcome>),
     Put(BlobUploadId, u32, Arc<[u8]>, Reply<PutOutcome>),
     Delete(BlobUploadId, Reply<()>),
     Release(BlobDownloadId, BlobRef, u32, Reply<ReleaseOutcome>),
+}
+
+impl Job {
+    /// Answers the job with `error` (no connection or transaction could be had).
+    fn fail(self, error: StoreError) {
+        match self {
+            Job::Create(_, reply) => drop(reply.send(Err(error))),
+            Job::Put(_, _, _, reply) => drop(reply.send(Err(error))),
+            Job::Delete(_, reply) => drop(reply.send(Err(error))),
+            Job::Release(_, _, _, reply) => drop(reply.send(Err(error))),
+        }
+    }
 }
 
 /// The task that applies blob writes in arrival order.
@@ -88,22 +99,7 @@ impl BlobWriter {
         &self,
         make: impl FnOnce(Reply<T>) -> Job,
     ) -> StoreFuture<'static, T> {
-        let (reply, receiver) = oneshot::channel();
-        let sent = match self
-            .sender
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            Some(sender) => sender.send(make(reply)).is_ok(),
-            None => false,
-        };
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::WriterGone);
-            }
-            receiver.await.map_err(|_| StoreError::WriterGone)?
-        })
+        queue_write(&self.sender, make)
     }
 
     /// Lets the task finish what is queued, then stops it.
@@ -115,41 +111,63 @@ impl BlobWriter {
     }
 }
 
+/// Applies each job in its own transaction on a pooled connection.
 async fn run(pool: deadpool_postgres::Pool, mut receiver: mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = receiver.recv().await {
-        let mut client = match pool.get().await {
+        let mut client = match pooled(&pool).await {
             Ok(client) => client,
             Err(error) => {
-                let error = StoreError::Pool(error.to_string());
-                match job {
-                    Job::Create(_, reply) => drop(reply.send(Err(error))),
-                    Job::Put(_, _, _, reply) => drop(reply.send(Err(error))),
-                    Job::Delete(_, reply) => drop(reply.send(Err(error))),
-                    Job::Release(_, _, _, reply) => drop(reply.send(Err(error))),
-                }
+                job.fail(error);
+                continue;
+            }
+        };
+        let transaction = match client.transaction().await {
+            Ok(transaction) => transaction,
+            Err(error) => {
+                job.fail(error.into());
                 continue;
             }
         };
         match job {
-            Job::Create(blob, reply) => drop(reply.send(create(&mut client, &blob).await)),
+            Job::Create(blob, reply) => {
+                let result = create(&transaction, &blob).await;
+                finish(transaction, result, reply).await;
+            }
             Job::Put(upload_id, index, chunk, reply) => {
-                drop(reply.send(put(&mut client, &upload_id, index, &chunk).await))
+                let result = put(&transaction, &upload_id, index, &chunk).await;
+                finish(transaction, result, reply).await;
             }
             Job::Delete(upload_id, reply) => {
-                drop(reply.send(delete(&mut client, &upload_id).await))
+                let result = delete(&transaction, &upload_id).await;
+                finish(transaction, result, reply).await;
             }
             Job::Release(download_id, blob_ref, index, reply) => {
-                drop(reply.send(release(&mut client, &download_id, blob_ref, index).await))
+                let result = release(&transaction, &download_id, blob_ref, index).await;
+                finish(transaction, result, reply).await;
             }
         }
     }
 }
 
+/// Commits a job's transaction if the job succeeded, then answers it. An answer that wrote
+/// nothing (a refusal) commits an empty transaction, which changes nothing; a failed job's
+/// transaction is rolled back when dropped.
+async fn finish<T>(transaction: Transaction<'_>, result: Result<T, StoreError>, reply: Reply<T>) {
+    let result = match result {
+        Ok(value) => transaction
+            .commit()
+            .await
+            .map(|()| value)
+            .map_err(StoreError::from),
+        Err(error) => Err(error),
+    };
+    drop(reply.send(result));
+}
+
 async fn create(
-    client: &mut deadpool_postgres::Object,
+    transaction: &Transaction<'_>,
     blob: &NewBlob,
 ) -> Result<BlobCreateOutcome, StoreError> {
-    let transaction = client.transaction().await?;
     let existing = transaction
         .query_opt(
             "SELECT upload_auth_hash, chunk_count FROM blob WHERE upload_id = $1 FOR UPDATE",
@@ -158,14 +176,7 @@ async fn create(
         .await?;
     if let Some(row) = existing {
         let hash: Vec<u8> = row.get(0);
-        let count: i64 = row.get(1);
-        let same = hash.as_slice() == blob.upload_auth_hash.as_slice()
-            && count == i64::from(blob.chunk_count);
-        return Ok(if same {
-            BlobCreateOutcome::AlreadyExists
-        } else {
-            BlobCreateOutcome::IdInUse
-        });
+        return Ok(BlobCreateOutcome::of_existing(blob, &hash, row.get(1)));
     }
     let ids: Vec<&[u8]> = blob
         .downloads
@@ -214,17 +225,15 @@ async fn create(
             )
             .await?;
     }
-    transaction.commit().await?;
     Ok(BlobCreateOutcome::Created)
 }
 
 async fn put(
-    client: &mut deadpool_postgres::Object,
+    transaction: &Transaction<'_>,
     upload_id: &BlobUploadId,
     index: u32,
     chunk: &Arc<[u8]>,
 ) -> Result<PutOutcome, StoreError> {
-    let transaction = client.transaction().await?;
     let row = transaction
         .query_opt(
             "SELECT bid, chunk_count, stored FROM blob WHERE upload_id = $1 FOR UPDATE",
@@ -236,14 +245,8 @@ async fn put(
     };
     let (bid, count, stored): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
     let index = i64::from(index);
-    if index >= count {
-        return Ok(PutOutcome::IndexOutOfRange);
-    }
-    if index < stored {
-        return Ok(PutOutcome::AlreadyStored);
-    }
-    if index > stored {
-        return Ok(PutOutcome::OutOfOrder);
+    if let Some(refusal) = PutOutcome::refusal(index, count, stored) {
+        return Ok(refusal);
     }
     transaction
         .execute(
@@ -257,15 +260,10 @@ async fn put(
             &[&bid],
         )
         .await?;
-    transaction.commit().await?;
     Ok(PutOutcome::Stored)
 }
 
-async fn delete(
-    client: &mut deadpool_postgres::Object,
-    upload_id: &BlobUploadId,
-) -> Result<(), StoreError> {
-    let transaction = client.transaction().await?;
+async fn delete(transaction: &Transaction<'_>, upload_id: &BlobUploadId) -> Result<(), StoreError> {
     let row = transaction
         .query_opt(
             "DELETE FROM blob WHERE upload_id = $1 RETURNING bid",
@@ -278,18 +276,16 @@ async fn delete(
             .execute("DELETE FROM blob_chunk WHERE bid = $1", &[&bid])
             .await?;
     }
-    transaction.commit().await?;
     Ok(())
 }
 
 async fn release(
-    client: &mut deadpool_postgres::Object,
+    transaction: &Transaction<'_>,
     download_id: &BlobDownloadId,
     blob_ref: BlobRef,
     index: u32,
 ) -> Result<ReleaseOutcome, StoreError> {
     let bid = as_i64(blob_ref.0);
-    let transaction = client.transaction().await?;
     let row = transaction
         .query_opt(
             "SELECT chunk_count, stored FROM blob WHERE bid = $1 FOR UPDATE",
@@ -299,12 +295,8 @@ async fn release(
     let Some(row) = row else {
         return Ok(ReleaseOutcome::Gone);
     };
-    let (count, stored): (i64, i64) = (row.get(0), row.get(1));
-    if i64::from(index) != count {
-        return Ok(ReleaseOutcome::IndexOutOfRange);
-    }
-    if stored < count {
-        return Ok(ReleaseOutcome::Incomplete);
+    if let Some(refusal) = ReleaseOutcome::refusal(index, row.get(0), row.get(1)) {
+        return Ok(refusal);
     }
     let released = transaction
         .execute(
@@ -324,19 +316,16 @@ async fn release(
         )
         .await?
         .map(|row| row.get(0));
-    let outcome = if left == Some(0) {
-        transaction
-            .execute("DELETE FROM blob_chunk WHERE bid = $1", &[&bid])
-            .await?;
-        transaction
-            .execute("DELETE FROM blob WHERE bid = $1", &[&bid])
-            .await?;
-        ReleaseOutcome::BlobDeleted
-    } else {
-        ReleaseOutcome::Released
-    };
-    transaction.commit().await?;
-    Ok(outcome)
+    if left != Some(0) {
+        return Ok(ReleaseOutcome::Released);
+    }
+    transaction
+        .execute("DELETE FROM blob_chunk WHERE bid = $1", &[&bid])
+        .await?;
+    transaction
+        .execute("DELETE FROM blob WHERE bid = $1", &[&bid])
+        .await?;
+    Ok(ReleaseOutcome::BlobDeleted)
 }
 
 impl BlobStore for PostgresStore {
@@ -345,12 +334,7 @@ impl BlobStore for PostgresStore {
     }
 
     fn blob_upload(&self, upload_id: BlobUploadId) -> StoreFuture<'static, Option<BlobUploadRow>> {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let client = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Pool(e.to_string()))?;
+        self.read(move |client| async move {
             let row = client
                 .query_opt(
                     "SELECT bid, upload_auth_hash, chunk_count, stored FROM blob
@@ -359,12 +343,7 @@ impl BlobStore for PostgresStore {
                 )
                 .await?;
             Ok(row.and_then(|row| {
-                Some(BlobUploadRow {
-                    blob_ref: BlobRef(as_u64(row.get(0))),
-                    upload_auth_hash: to_id::<32>(row.get(1))?,
-                    chunk_count: u32::try_from(row.get::<_, i64>(2)).ok()?,
-                    stored: u32::try_from(row.get::<_, i64>(3)).ok()?,
-                })
+                BlobUploadRow::from_row(row.get(0), row.get(1), row.get(2), row.get(3))
             }))
         })
     }
@@ -383,34 +362,19 @@ impl BlobStore for PostgresStore {
         &self,
         download_id: BlobDownloadId,
     ) -> StoreFuture<'static, Option<BlobDownloadRow>> {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let client = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Pool(e.to_string()))?;
+        self.read(move |client| async move {
             let row = client
                 .query_opt(
                     "SELECT auth_hash, sealed_ref FROM blob_download WHERE download_id = $1",
                     &[&download_id.as_bytes().as_slice()],
                 )
                 .await?;
-            Ok(row.and_then(|row| {
-                Some(BlobDownloadRow {
-                    auth_hash: to_id::<32>(row.get(0))?,
-                    sealed_ref: to_id::<8>(row.get(1))?,
-                })
-            }))
+            Ok(row.and_then(|row| BlobDownloadRow::from_row(row.get(0), row.get(1))))
         })
     }
 
     fn blob_chunk(&self, blob_ref: BlobRef, index: u32) -> StoreFuture<'static, ChunkFetch> {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let client = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Pool(e.to_string()))?;
+        self.read(move |client| async move {
             let blob = client
                 .query_opt(
                     "SELECT chunk_count FROM blob WHERE bid = $1",
@@ -453,29 +417,23 @@ impl BlobStore for PostgresStore {
     }
 
     fn expire_blobs(&self, created_before: u64) -> StoreFuture<'static, u64> {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let mut client = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Pool(e.to_string()))?;
+        self.read(move |mut client| async move {
             let transaction = client.transaction().await?;
             let before = as_i64(created_before);
-            let old: Vec<i64> = transaction
-                .query(
-                    "SELECT bid FROM blob WHERE created < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
-                    &[&before, &SWEEP_BLOBS],
-                )
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            transaction
-                .execute("DELETE FROM blob_chunk WHERE bid = ANY($1)", &[&old])
-                .await?;
-            let blobs = transaction
-                .execute("DELETE FROM blob WHERE bid = ANY($1)", &[&old])
-                .await?;
+            let old = lockable_ids(
+                &transaction,
+                "SELECT bid FROM blob WHERE created < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                before,
+                SWEEP_BLOBS,
+            )
+            .await?;
+            let blobs = delete_with_rows(
+                &transaction,
+                "DELETE FROM blob_chunk WHERE bid = ANY($1)",
+                "DELETE FROM blob WHERE bid = ANY($1)",
+                &old,
+            )
+            .await?;
             transaction
                 .execute("DELETE FROM blob_download WHERE created < $1", &[&before])
                 .await?;

@@ -18,16 +18,19 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sealpost_wire::{AuthPublicKey, MessageId, ReceiveId, SendId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use sealpost_wire::{BlobDownloadId, BlobUploadId};
 
 use super::{
     AppendListener, AppendOutcome, BlobCreateOutcome, BlobDownloadRow, BlobRef, BlobStore,
-    BlobUploadRow, ChunkFetch, CommitObserver, Expired, NewBlob, NewMailbox, PutOutcome, Quota,
-    ReleaseOutcome, SecureOutcome, SendTarget, Store, StoreError, StoreFuture, StoredEnvelope,
-    take_slot,
+    BlobUploadRow, ChunkFetch, CommitObserver, Expired, FIRST_MESSAGE_ID_BELOW, NewBlob,
+    NewMailbox, PendingAppend, PutOutcome, Quota, ReleaseOutcome, Reply, SecureOutcome, SendTarget,
+    Store, StoreError, StoreFuture, StoredEnvelope, as_i64, as_u64, bucket, queue_write,
+    random_below, random_row_id, sender_changed, take_slot, to_id,
 };
+
+pub use super::TIME_BUCKET_SECS;
 
 /// The schema this code writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 3;
@@ -90,29 +93,6 @@ CREATE TABLE IF NOT EXISTS envelope (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS envelope_by_mailbox ON envelope(mid, message_id);
 ";
-
-/// Stored times are rounded down to this many seconds: expiry (days) needs no more.
-pub const TIME_BUCKET_SECS: u64 = 3600;
-
-/// Message ids of a new mailbox start at a random value below this (and above 0).
-pub(super) const FIRST_MESSAGE_ID_BELOW: u64 = 1 << 62;
-
-/// Unix seconds rounded down to the hour.
-pub(super) fn bucket(unix: u64) -> u64 {
-    unix - unix % TIME_BUCKET_SECS
-}
-
-/// A random positive 63-bit value (row ids, message-id starts).
-pub(super) fn random_below(limit: u64) -> Result<u64, StoreError> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
-    Ok(u64::from_le_bytes(bytes) % limit.max(2))
-}
-
-/// A random row id: positive and never a counter.
-pub(super) fn random_row_id() -> Result<i64, StoreError> {
-    Ok(as_i64(random_below(u64::MAX >> 1)?.max(1)))
-}
 
 /// Brings the database to [`SCHEMA_VERSION`]: creates it, or migrates version 0.
 fn ensure_schema(connection: &mut Connection) -> Result<(), StoreError> {
@@ -179,19 +159,7 @@ fn migrate_v0(c: &Connection) -> Result<(), StoreError> {
             "SELECT mid, receive_id, send_id, auth_key, send_secret_hash, sender_key,
                     envelope_count, envelope_bytes, last_used FROM mailbox_v0",
         )?
-        .query_map([], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-                row.get(6)?,
-                row.get(7)?,
-                row.get(8)?,
-            ))
-        })?
+        .query_map([], |row| row.try_into())?
         .collect::<Result<_, _>>()?;
     let mut envelopes_of =
         c.prepare("SELECT received_at, body FROM envelope_v0 WHERE mid = ?1 ORDER BY id")?;
@@ -205,7 +173,7 @@ fn migrate_v0(c: &Connection) -> Result<(), StoreError> {
         let mid = random_row_id()?;
         let mut next = (1u64 << 62) + random_below(1 << 60)?;
         let envelopes: Vec<(i64, Vec<u8>)> = envelopes_of
-            .query_map(params![old_mid], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .query_map(params![old_mid], |row| row.try_into())?
             .collect::<Result<_, _>>()?;
         for (received_at, body) in envelopes {
             insert_envelope.execute(params![
@@ -249,18 +217,9 @@ type AppendRow = (i64, Option<Vec<u8>>, i64, i64, i64);
 /// receive_id, send_secret_hash, sender_key as stored.
 type SendTargetRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
 enum WriteOp {
     Create(NewMailbox, Reply<bool>),
-    Append {
-        receive_id: ReceiveId,
-        expected_sender_key: Option<AuthPublicKey>,
-        envelope: Arc<[u8]>,
-        now: u64,
-        quota: Quota,
-        reply: Reply<AppendOutcome>,
-    },
+    Append(PendingAppend, Reply<AppendOutcome>),
     Ack(ReceiveId, MessageId, u64, Reply<()>),
     Secure(ReceiveId, AuthPublicKey, u64, Reply<SecureOutcome>),
     Delete(ReceiveId, Reply<()>),
@@ -365,25 +324,19 @@ impl SqliteStore {
         &self,
         make: impl FnOnce(Reply<T>) -> WriteOp,
     ) -> StoreFuture<'static, T> {
-        let (reply, receiver) = oneshot::channel();
-        let sent = match self
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            Some(sender) => sender.send(make(reply)).is_ok(),
-            None => false,
-        };
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::WriterGone);
-            }
-            receiver.await.map_err(|_| StoreError::WriterGone)?
-        })
+        queue_write(&self.writer, make)
     }
 
-    fn read<T>(
+    /// Runs a read on a pooled read-only connection now (not when the future is polled).
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> StoreFuture<'static, T> {
+        let result = self.read_now(f);
+        Box::pin(async move { result })
+    }
+
+    fn read_now<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -401,56 +354,33 @@ impl SqliteStore {
     }
 }
 
-pub(super) fn to_id<const N: usize>(bytes: Vec<u8>) -> Option<[u8; N]> {
-    <[u8; N]>::try_from(bytes.as_slice()).ok()
-}
-
-pub(super) fn as_u64(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-pub(super) fn as_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 impl Store for SqliteStore {
     fn create_mailbox(&self, mailbox: NewMailbox) -> StoreFuture<'_, bool> {
         self.submit(|reply| WriteOp::Create(mailbox, reply))
     }
 
     fn auth_key(&self, receive_id: ReceiveId) -> StoreFuture<'_, Option<AuthPublicKey>> {
-        let result = self.read(|c| {
+        self.read(|c| {
             let row: Option<Vec<u8>> = c
                 .prepare_cached("SELECT auth_key FROM mailbox WHERE receive_id = ?1")?
                 .query_row(params![receive_id.as_bytes().as_slice()], |row| row.get(0))
                 .optional()?;
             Ok(row.and_then(to_id::<32>).map(AuthPublicKey))
-        });
-        Box::pin(async move { result })
+        })
     }
 
     fn send_target(&self, send_id: SendId) -> StoreFuture<'_, Option<SendTarget>> {
-        let result = self.read(|c| {
+        self.read(|c| {
             let row: Option<SendTargetRow> = c
                 .prepare_cached(
                     "SELECT receive_id, send_secret_hash, sender_key FROM mailbox WHERE send_id = ?1",
                 )?
-                .query_row(params![send_id.as_bytes().as_slice()], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                })
+                .query_row(params![send_id.as_bytes().as_slice()], |row| row.try_into())
                 .optional()?;
             Ok(row.and_then(|(receive_id, hash, sender_key)| {
-                Some(SendTarget {
-                    receive_id: ReceiveId(to_id::<32>(receive_id)?),
-                    send_secret_hash: to_id::<32>(hash)?,
-                    sender_key: match sender_key {
-                        Some(key) => Some(AuthPublicKey(to_id::<32>(key)?)),
-                        None => None,
-                    },
-                })
+                SendTarget::from_row(receive_id, hash, sender_key)
             }))
-        });
-        Box::pin(async move { result })
+        })
     }
 
     fn append(
@@ -461,14 +391,14 @@ impl Store for SqliteStore {
         now: u64,
         quota: Quota,
     ) -> StoreFuture<'_, AppendOutcome> {
-        self.submit(|reply| WriteOp::Append {
+        let append = PendingAppend {
             receive_id,
             expected_sender_key,
             envelope,
             now,
             quota,
-            reply,
-        })
+        };
+        self.submit(|reply| WriteOp::Append(append, reply))
     }
 
     fn fetch(
@@ -477,7 +407,7 @@ impl Store for SqliteStore {
         after: MessageId,
         limit: usize,
     ) -> StoreFuture<'_, Vec<StoredEnvelope>> {
-        let result = self.read(|c| {
+        self.read(|c| {
             let mut statement = c.prepare_cached(
                 "SELECT e.message_id, e.received_at, e.body FROM envelope e
                  WHERE e.mid = (SELECT mid FROM mailbox WHERE receive_id = ?1)
@@ -491,17 +421,15 @@ impl Store for SqliteStore {
                     i64::try_from(limit).unwrap_or(i64::MAX)
                 ],
                 |row| {
-                    let body: Vec<u8> = row.get(2)?;
-                    Ok(StoredEnvelope {
-                        message_id: MessageId(as_u64(row.get(0)?)),
-                        received_at: as_u64(row.get(1)?),
-                        envelope: Arc::from(body),
-                    })
+                    Ok(StoredEnvelope::from_row(
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                    ))
                 },
             )?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        });
-        Box::pin(async move { result })
+        })
     }
 
     fn ack(&self, receive_id: ReceiveId, message_id: MessageId, now: u64) -> StoreFuture<'_, ()> {
@@ -563,26 +491,20 @@ impl BlobStore for SqliteStore {
     }
 
     fn blob_upload(&self, upload_id: BlobUploadId) -> StoreFuture<'static, Option<BlobUploadRow>> {
-        let result = self.read(|c| {
+        self.read(|c| {
             let row: Option<(i64, Vec<u8>, i64, i64)> = c
                 .prepare_cached(
                     "SELECT bid, upload_auth_hash, chunk_count, stored FROM blob
                      WHERE upload_id = ?1",
                 )?
                 .query_row(params![upload_id.as_bytes().as_slice()], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    row.try_into()
                 })
                 .optional()?;
             Ok(row.and_then(|(bid, hash, count, stored)| {
-                Some(BlobUploadRow {
-                    blob_ref: BlobRef(as_u64(bid)),
-                    upload_auth_hash: to_id::<32>(hash)?,
-                    chunk_count: u32::try_from(count).ok()?,
-                    stored: u32::try_from(stored).ok()?,
-                })
+                BlobUploadRow::from_row(bid, hash, count, stored)
             }))
-        });
-        Box::pin(async move { result })
+        })
     }
 
     fn put_blob_chunk(
@@ -598,32 +520,24 @@ impl BlobStore for SqliteStore {
         &self,
         download_id: BlobDownloadId,
     ) -> StoreFuture<'static, Option<BlobDownloadRow>> {
-        let result = self.read(|c| {
+        self.read(|c| {
             let row: Option<(Vec<u8>, Vec<u8>)> = c
                 .prepare_cached(
                     "SELECT auth_hash, sealed_ref FROM blob_download WHERE download_id = ?1",
                 )?
                 .query_row(params![download_id.as_bytes().as_slice()], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
+                    row.try_into()
                 })
                 .optional()?;
-            Ok(row.and_then(|(hash, sealed)| {
-                Some(BlobDownloadRow {
-                    auth_hash: to_id::<32>(hash)?,
-                    sealed_ref: to_id::<8>(sealed)?,
-                })
-            }))
-        });
-        Box::pin(async move { result })
+            Ok(row.and_then(|(hash, sealed)| BlobDownloadRow::from_row(hash, sealed)))
+        })
     }
 
     fn blob_chunk(&self, blob_ref: BlobRef, index: u32) -> StoreFuture<'static, ChunkFetch> {
-        let result = self.read(|c| {
+        self.read(|c| {
             let blob: Option<(i64, i64)> = c
                 .prepare_cached("SELECT chunk_count, stored FROM blob WHERE bid = ?1")?
-                .query_row(params![as_i64(blob_ref.0)], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
+                .query_row(params![as_i64(blob_ref.0)], |row| row.try_into())
                 .optional()?;
             let Some((count, _stored)) = blob else {
                 return Ok(ChunkFetch::Gone);
@@ -641,8 +555,7 @@ impl BlobStore for SqliteStore {
                 Some(body) => ChunkFetch::Chunk(body),
                 None => ChunkFetch::Missing,
             })
-        });
-        Box::pin(async move { result })
+        })
     }
 
     fn delete_blob(&self, upload_id: BlobUploadId) -> StoreFuture<'static, ()> {
@@ -667,18 +580,11 @@ fn create_blob(c: &Connection, blob: &NewBlob) -> Result<BlobCreateOutcome, Stor
     let existing: Option<(Vec<u8>, i64)> = c
         .prepare_cached("SELECT upload_auth_hash, chunk_count FROM blob WHERE upload_id = ?1")?
         .query_row(params![blob.upload_id.as_bytes().as_slice()], |row| {
-            Ok((row.get(0)?, row.get(1)?))
+            row.try_into()
         })
         .optional()?;
     if let Some((hash, count)) = existing {
-        // A retry of the same BLOB-CREATE (its reply was lost) is answered like the first.
-        let same = hash.as_slice() == blob.upload_auth_hash.as_slice()
-            && count == i64::from(blob.chunk_count);
-        return Ok(if same {
-            BlobCreateOutcome::AlreadyExists
-        } else {
-            BlobCreateOutcome::IdInUse
-        });
+        return Ok(BlobCreateOutcome::of_existing(blob, &hash, count));
     }
     let mut taken = c.prepare_cached("SELECT 1 FROM blob_download WHERE download_id = ?1")?;
     for download in &blob.downloads {
@@ -736,21 +642,15 @@ fn put_chunk(
     let row: Option<(i64, i64, i64)> = c
         .prepare_cached("SELECT bid, chunk_count, stored FROM blob WHERE upload_id = ?1")?
         .query_row(params![upload_id.as_bytes().as_slice()], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            row.try_into()
         })
         .optional()?;
     let Some((bid, count, stored)) = row else {
         return Ok(PutOutcome::Gone);
     };
     let index = i64::from(index);
-    if index >= count {
-        return Ok(PutOutcome::IndexOutOfRange);
-    }
-    if index < stored {
-        return Ok(PutOutcome::AlreadyStored);
-    }
-    if index > stored {
-        return Ok(PutOutcome::OutOfOrder);
+    if let Some(refusal) = PutOutcome::refusal(index, count, stored) {
+        return Ok(refusal);
     }
     let mut insert = c.prepare_cached(
         "INSERT OR IGNORE INTO blob_chunk (cid, bid, idx, body) VALUES (?1, ?2, ?3, ?4)",
@@ -771,15 +671,12 @@ fn put_chunk(
 }
 
 fn delete_blob(c: &Connection, upload_id: &BlobUploadId) -> Result<(), StoreError> {
-    let bid: Option<i64> = c
-        .prepare_cached("DELETE FROM blob WHERE upload_id = ?1 RETURNING bid")?
-        .query_row(params![upload_id.as_bytes().as_slice()], |row| row.get(0))
-        .optional()?;
-    if let Some(bid) = bid {
-        c.prepare_cached("DELETE FROM blob_chunk WHERE bid = ?1")?
-            .execute(params![bid])?;
-    }
-    Ok(())
+    delete_with_rows(
+        c,
+        "DELETE FROM blob WHERE upload_id = ?1 RETURNING bid",
+        upload_id.as_bytes(),
+        "DELETE FROM blob_chunk WHERE bid = ?1",
+    )
 }
 
 fn release_download(
@@ -791,16 +688,13 @@ fn release_download(
     let bid = as_i64(blob_ref.0);
     let blob: Option<(i64, i64)> = c
         .prepare_cached("SELECT chunk_count, stored FROM blob WHERE bid = ?1")?
-        .query_row(params![bid], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row(params![bid], |row| row.try_into())
         .optional()?;
     let Some((count, stored)) = blob else {
         return Ok(ReleaseOutcome::Gone);
     };
-    if i64::from(index) != count {
-        return Ok(ReleaseOutcome::IndexOutOfRange);
-    }
-    if stored < count {
-        return Ok(ReleaseOutcome::Incomplete);
+    if let Some(refusal) = ReleaseOutcome::refusal(index, count, stored) {
+        return Ok(refusal);
     }
     let released = c
         .prepare_cached("DELETE FROM blob_download WHERE download_id = ?1")?
@@ -960,16 +854,9 @@ fn answer(item: Done, failed: Option<()>) {
 fn apply(c: &Connection, op: WriteOp) -> Done {
     match op {
         WriteOp::Create(mailbox, reply) => Done::Bool(reply, create(c, &mailbox)),
-        WriteOp::Append {
-            receive_id,
-            expected_sender_key,
-            envelope,
-            now,
-            quota,
-            reply,
-        } => match append(c, &receive_id, expected_sender_key, &envelope, now, quota) {
+        WriteOp::Append(pending, reply) => match append(c, &pending) {
             Ok((outcome, stored)) => {
-                Done::Append(reply, Ok(outcome), stored.map(|s| (receive_id, s)))
+                Done::Append(reply, Ok(outcome), stored.map(|s| (pending.receive_id, s)))
             }
             Err(error) => Done::Append(reply, Err(error), None),
         },
@@ -1032,32 +919,28 @@ fn create(c: &Connection, m: &NewMailbox) -> Result<bool, StoreError> {
 
 fn append(
     c: &Connection,
-    receive_id: &ReceiveId,
-    expected_sender_key: Option<AuthPublicKey>,
-    envelope: &Arc<[u8]>,
-    now: u64,
-    quota: Quota,
+    pending: &PendingAppend,
 ) -> Result<(AppendOutcome, Option<StoredEnvelope>), StoreError> {
+    let PendingAppend {
+        receive_id,
+        expected_sender_key,
+        envelope,
+        now,
+        quota,
+    } = pending;
     let row: Option<AppendRow> = c
         .prepare_cached(
             "SELECT mid, sender_key, envelope_count, envelope_bytes, next_message_id
              FROM mailbox WHERE receive_id = ?1",
         )?
         .query_row(params![receive_id.as_bytes().as_slice()], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-            ))
+            row.try_into()
         })
         .optional()?;
     let Some((mid, sender_key, count, bytes, next_message_id)) = row else {
         return Ok((AppendOutcome::Gone, None));
     };
-    let stored_sender = sender_key.and_then(to_id::<32>).map(AuthPublicKey);
-    if stored_sender != expected_sender_key {
+    if sender_changed(sender_key, expected_sender_key) {
         return Ok((AppendOutcome::SenderChanged, None));
     }
     let length = envelope.len() as u64;
@@ -1066,7 +949,7 @@ fn append(
     {
         return Ok((AppendOutcome::QuotaExceeded, None));
     }
-    let received_at = bucket(now);
+    let received_at = bucket(*now);
     let mut insert = c.prepare_cached(
         "INSERT OR IGNORE INTO envelope (eid, mid, message_id, received_at, body)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1111,11 +994,9 @@ fn ack(
     message_id: MessageId,
     now: u64,
 ) -> Result<(), StoreError> {
-    let mid: Option<i64> = c
-        .prepare_cached("SELECT mid FROM mailbox WHERE receive_id = ?1")?
-        .query_row(params![receive_id.as_bytes().as_slice()], |row| row.get(0))
-        .optional()?;
-    let Some(mid) = mid else { return Ok(()) };
+    let Some(mid) = mailbox_mid(c, receive_id)? else {
+        return Ok(());
+    };
     let removed: Option<i64> = c
         .prepare_cached(
             "DELETE FROM envelope WHERE mid = ?2 AND message_id = ?1 RETURNING length(body)",
@@ -1153,11 +1034,7 @@ fn secure(
     if changed == 1 {
         return Ok(SecureOutcome::Secured);
     }
-    let exists: Option<i64> = c
-        .prepare_cached("SELECT mid FROM mailbox WHERE receive_id = ?1")?
-        .query_row(params![receive_id.as_bytes().as_slice()], |row| row.get(0))
-        .optional()?;
-    Ok(if exists.is_some() {
+    Ok(if mailbox_mid(c, receive_id)?.is_some() {
         SecureOutcome::AlreadySecured
     } else {
         SecureOutcome::Gone
@@ -1165,15 +1042,39 @@ fn secure(
 }
 
 fn delete(c: &Connection, receive_id: &ReceiveId) -> Result<(), StoreError> {
-    let mid: Option<i64> = c
-        .prepare_cached("DELETE FROM mailbox WHERE receive_id = ?1 RETURNING mid")?
-        .query_row(params![receive_id.as_bytes().as_slice()], |row| row.get(0))
+    delete_with_rows(
+        c,
+        "DELETE FROM mailbox WHERE receive_id = ?1 RETURNING mid",
+        receive_id.as_bytes(),
+        "DELETE FROM envelope WHERE mid = ?1",
+    )
+}
+
+/// Deletes the row `delete_owner` finds by `id` (a mailbox, a blob), then the rows
+/// `delete_rows` finds by the row id it returned (its envelopes, its chunks). No-op if absent.
+fn delete_with_rows(
+    c: &Connection,
+    delete_owner: &str,
+    id: &[u8],
+    delete_rows: &str,
+) -> Result<(), StoreError> {
+    let row_id: Option<i64> = c
+        .prepare_cached(delete_owner)?
+        .query_row(params![id], |row| row.get(0))
         .optional()?;
-    if let Some(mid) = mid {
-        c.prepare_cached("DELETE FROM envelope WHERE mid = ?1")?
-            .execute(params![mid])?;
+    if let Some(row_id) = row_id {
+        c.prepare_cached(delete_rows)?.execute(params![row_id])?;
     }
     Ok(())
+}
+
+/// The row id (`mid`) of the mailbox `receive_id`, if it exists.
+fn mailbox_mid(c: &Connection, receive_id: &ReceiveId) -> Result<Option<i64>, StoreError> {
+    Ok(
+        c.prepare_cached("SELECT mid FROM mailbox WHERE receive_id = ?1")?
+            .query_row(params![receive_id.as_bytes().as_slice()], |row| row.get(0))
+            .optional()?,
+    )
 }
 
 fn expire(

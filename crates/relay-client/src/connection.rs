@@ -17,7 +17,7 @@
 //!
 //! Every request and the push stream fail with the same terminal error once the task ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
@@ -271,6 +271,21 @@ struct ConnectionInner {
     /// Sender sessions the relay accepted on this connection (`docs/relay-protocol.md` § 4.4):
     /// send id → the public sender key proven for it. SENDs to these need no signature.
     sender_sessions: std::sync::Mutex<HashMap<SendId, AuthPublicKey>>,
+    /// Mailboxes this connection subscribes, as the relay sees it: shared with the socket task,
+    /// which adds one when the relay answers its SUBSCRIBE `Ok` and removes it when `End`
+    /// arrives, in the order the relay sent them. ACKs of these go unsigned
+    /// (`docs/relay-protocol.md` § 4.3, protocol version 4).
+    subscribed: Subscribed,
+}
+
+/// The mailboxes a connection subscribes (see [`ConnectionInner`]).
+type Subscribed = Arc<std::sync::Mutex<HashSet<ReceiveId>>>;
+
+/// Locks a [`Subscribed`] set. A poisoned lock only means another holder panicked mid-insert;
+/// the set is still valid.
+fn lock_subscribed(set: &Subscribed) -> std::sync::MutexGuard<'_, HashSet<ReceiveId>> {
+    set.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Drop for ConnectionInner {
@@ -564,6 +579,7 @@ impl Connector {
         let (pushes, push_receiver) = mpsc::channel(self.inner.push_capacity);
         let (close, close_receiver) = watch::channel(false);
         let terminal = Arc::new(OnceLock::new());
+        let subscribed = Subscribed::default();
         let (sink, stream) = socket.split();
         let task = SocketTask {
             sink,
@@ -573,6 +589,8 @@ impl Connector {
             pushes: Some(pushes),
             permit: None,
             pending: HashMap::new(),
+            subscribing: HashMap::new(),
+            subscribed: subscribed.clone(),
             pings: HashMap::new(),
             next_id: 1,
             timeouts,
@@ -588,6 +606,7 @@ impl Connector {
                 close,
                 terminal: terminal.clone(),
                 sender_sessions: std::sync::Mutex::new(HashMap::new()),
+                subscribed,
             }),
         };
         Ok((
@@ -716,14 +735,25 @@ impl Connection {
     }
 
     /// ACK: deletes delivered envelopes of one mailbox (1 to [`sealpost_wire::MAX_ACK_IDS`]
-    /// ids, one signature) and lets the relay push the next. Idempotent; valid on any
-    /// connection, not only the one they were pushed on.
+    /// ids in one frame) and lets the relay push the next. Idempotent; valid on any
+    /// connection, not only the one they were pushed on. On the connection that subscribes the
+    /// mailbox the ACK carries no signature (protocol version 4: the SUBSCRIBE proved the
+    /// owner); elsewhere, or if the relay ended that subscription meanwhile, it is signed with
+    /// `auth_key`.
     pub(crate) async fn ack(
         &self,
         receive_id: ReceiveId,
         message_ids: Vec<MessageId>,
         auth_key: &SigningKey,
     ) -> Result<(), ClientError> {
+        if self.subscribes(receive_id) {
+            let unsigned = requests::ack_subscribed(receive_id, message_ids.clone());
+            match self.request_ok(unsigned).await {
+                // The relay ended the subscription (its `End` crossed this ACK): sign it.
+                Err(ClientError::Unauthorized) => {}
+                result => return result,
+            }
+        }
         self.request_ok(requests::ack(
             &self.inner.hello.nonce,
             auth_key,
@@ -731,6 +761,12 @@ impl Connection {
             message_ids,
         ))
         .await
+    }
+
+    /// Whether the relay answered this connection's SUBSCRIBE of `receive_id` `Ok` and has not
+    /// ended that subscription (`End`) since.
+    pub(crate) fn subscribes(&self, receive_id: ReceiveId) -> bool {
+        lock_subscribed(&self.inner.subscribed).contains(&receive_id)
     }
 
     /// DELETE: removes the mailbox and every envelope in it.
@@ -873,6 +909,10 @@ struct SocketTask {
     /// Room for one push, reserved before the socket is read.
     permit: Option<mpsc::OwnedPermit<Pushed>>,
     pending: HashMap<u64, oneshot::Sender<Result<Response, ClientError>>>,
+    /// Correlation ids of SUBSCRIBEs waiting for their reply, and their mailbox.
+    subscribing: HashMap<u64, ReceiveId>,
+    /// The connection's [`Subscribed`] set, kept in the order of the relay's frames.
+    subscribed: Subscribed,
     pings: HashMap<u64, oneshot::Sender<Result<(), ClientError>>>,
     next_id: u64,
     timeouts: Timeouts,
@@ -986,6 +1026,10 @@ impl SocketTask {
             })),
             Some(Command::Request { body, reply }) => {
                 let id = self.take_id();
+                let subscribing = match &body {
+                    Request::Subscribe { receive_id, .. } => Some(*receive_id),
+                    _ => None,
+                };
                 let frame = ClientFrame::new(id, body);
                 let bytes = match encode_client_frame(&frame) {
                     Ok(bytes) => bytes,
@@ -999,6 +1043,9 @@ impl SocketTask {
                     return Ok(());
                 }
                 self.pending.insert(id, reply);
+                if let Some(receive_id) = subscribing {
+                    self.subscribing.insert(id, receive_id);
+                }
                 self.write(Message::Binary(bytes.into())).await
             }
             Some(Command::Ping { reply }) => {
@@ -1064,7 +1111,10 @@ impl SocketTask {
                     received_at,
                     envelope,
                 },
-                Response::End { receive_id } => Pushed::End { receive_id },
+                Response::End { receive_id } => {
+                    lock_subscribed(&self.subscribed).remove(&receive_id);
+                    Pushed::End { receive_id }
+                }
                 // A connection-level refusal (e.g. our frame could not be read at all).
                 Response::Error { code } => return Err(End::Failed(ClientError::from_code(code))),
                 other => {
@@ -1085,6 +1135,12 @@ impl SocketTask {
                 frame.id
             ))));
         };
+        if let Some(receive_id) = self.subscribing.remove(&frame.id)
+            && frame.body == (Response::Ok {})
+        {
+            // Before the caller hears of it, and before any later frame (an `End`) is read.
+            lock_subscribed(&self.subscribed).insert(receive_id);
+        }
         match frame.body {
             body @ (Response::Ok {}
             | Response::Created { .. }

@@ -147,8 +147,9 @@ impl SubscribeConnection {
         self.0.subscribe(receive_id, auth_key).await
     }
 
-    /// ACK: deletes delivered envelopes of one mailbox under one signature (1 to
-    /// [`sealpost_wire::MAX_ACK_IDS`] ids) and lets the relay push the next. Idempotent.
+    /// ACK: deletes delivered envelopes of one mailbox (1 to [`sealpost_wire::MAX_ACK_IDS`]
+    /// ids in one frame) and lets the relay push the next. Idempotent. Unsigned while this
+    /// connection subscribes the mailbox (protocol version 4), else signed with `auth_key`.
     pub async fn ack(
         &self,
         receive_id: ReceiveId,

@@ -142,8 +142,9 @@ impl AckHandle {
         self.ack_many(receive_id, vec![message_id])
     }
 
-    /// Queues one ACK of several envelopes of one mailbox: the relay checks one signature for
-    /// the whole list (it is split into frames of at most [`sealpost_wire::MAX_ACK_IDS`] ids).
+    /// Queues one ACK of several envelopes of one mailbox (split into frames of at most
+    /// [`sealpost_wire::MAX_ACK_IDS`] ids); on the subscribing connection it carries no
+    /// signature (protocol version 4), so the relay checks none.
     /// Call it only after the envelopes are durably stored. Never blocks; offline, it is
     /// dropped as [`AckHandle::ack`] is.
     pub fn ack_many(

@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::{bounded, connector, key, start_loopback_relay, ws_url};
 use sealpost_relay::RelayHandle;
 use sealpost_relay_client::{
-    BackoffConfig, ClientError, ConnectionState, Inbound, OwnerConnection, Pushed, ReceiveId,
-    RelayUrl, Retry, SendId, SendSecret, Sender, Subscriber, SubscriberConfig, UrlError,
+    BackoffConfig, ClientError, ConnectionState, Inbound, MessageId, OwnerConnection, Pushed,
+    ReceiveId, RelayUrl, Retry, SendId, SendSecret, Sender, Subscriber, SubscriberConfig, UrlError,
     public_key,
 };
 
@@ -78,6 +78,86 @@ fn loopback_config(dir: &std::path::Path) -> sealpost_relay::RelayConfig {
         database: dir.join("relay.db").into(),
         ..sealpost_relay::RelayConfig::default()
     }
+}
+
+/// The next MESSAGE pushed on `pushes`, as (message id, envelope).
+async fn next_pushed_message(pushes: &mut sealpost_relay_client::Pushes) -> (MessageId, Vec<u8>) {
+    match bounded("a push", pushes.next()).await.unwrap() {
+        Pushed::Message {
+            message_id,
+            envelope,
+            ..
+        } => (message_id, envelope),
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// Protocol version 4: on the connection whose SUBSCRIBE the relay accepted, an ACK goes without
+/// a signature (so not even a wrong key is used there); on a connection that does not subscribe
+/// the mailbox, or after the relay ended its subscription (`End`), the ACK is signed.
+#[tokio::test]
+async fn acks_go_unsigned_only_on_the_connection_that_subscribes_the_mailbox() {
+    let OneMailbox {
+        dir: _dir,
+        relay,
+        url,
+        owner_connection: _owner_connection,
+        secret,
+        receive_id,
+        send_id,
+    } = one_mailbox().await;
+    let owner = key(1);
+    let stranger = key(9);
+    let sender = Sender::new(connector());
+    for body in [&b"one"[..], b"two", b"three"] {
+        sender
+            .send(&url, send_id, &secret, body, None)
+            .await
+            .unwrap();
+    }
+    let (first, mut first_pushes) = bounded("connect", connector().connect_subscribe(&url))
+        .await
+        .unwrap();
+    // Not subscribed (yet): the ACK is signed, and a stranger's signature is refused.
+    assert_eq!(
+        first.ack(receive_id, vec![MessageId(0)], &stranger).await,
+        Err(ClientError::Unauthorized)
+    );
+    first.subscribe(receive_id, &owner).await.unwrap();
+    let (one, envelope) = next_pushed_message(&mut first_pushes).await;
+    assert_eq!(envelope, b"one");
+    // Subscribed here: no signature goes out, so the key passed does not matter.
+    first.ack(receive_id, vec![one], &stranger).await.unwrap();
+    // Another connection takes the subscription over; this one gets `End`...
+    let (second, mut second_pushes) = bounded("connect", connector().connect_subscribe(&url))
+        .await
+        .unwrap();
+    second.subscribe(receive_id, &owner).await.unwrap();
+    loop {
+        match bounded("End", first_pushes.next()).await.unwrap() {
+            Pushed::End { receive_id: ended } => {
+                assert_eq!(ended, receive_id);
+                break;
+            }
+            Pushed::Message { .. } => {}
+        }
+    }
+    // ...and signs its ACKs again: a stranger's key is refused, the owner's accepted.
+    assert_eq!(
+        first.ack(receive_id, vec![MessageId(0)], &stranger).await,
+        Err(ClientError::Unauthorized)
+    );
+    first
+        .ack(receive_id, vec![MessageId(0)], &owner)
+        .await
+        .unwrap();
+    // The unsigned ACK deleted "one"; the new subscriber gets the rest and ACKs unsigned too.
+    let (two, envelope) = next_pushed_message(&mut second_pushes).await;
+    assert_eq!(envelope, b"two");
+    second.ack(receive_id, vec![two], &stranger).await.unwrap();
+    let (_, envelope) = next_pushed_message(&mut second_pushes).await;
+    assert_eq!(envelope, b"three");
+    relay.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -198,7 +198,8 @@ pub struct Limits {
     pub partial_messages_budget_bytes: usize,
     /// tungstenite read buffer per connection, bytes, and the bytes of a message a connection
     /// may hold while receiving it without charge to `partial_messages_budget_bytes`. Default
-    /// 4 KiB (grows for larger frames).
+    /// 1 KiB (grows for larger frames): the buffer is kept for the connection's life, so it is
+    /// most of an idle connection's memory (`docs/benchmarks.md` § Protocol version 4).
     pub read_buffer_bytes: usize,
     /// tungstenite write buffer per connection, bytes. Default 4 KiB.
     pub write_buffer_bytes: usize,
@@ -274,7 +275,7 @@ impl Default for Limits {
             max_frame_bytes: 128 * 1024,
             max_envelope_bytes: 120 * 1024,
             partial_messages_budget_bytes: 128 * 1024 * 1024,
-            read_buffer_bytes: 4 * 1024,
+            read_buffer_bytes: 1024,
             write_buffer_bytes: 4 * 1024,
             write_queue_frames: 4096,
             write_queue_bytes: 4 * 1024 * 1024,

@@ -831,11 +831,19 @@ impl Connection {
                 if message_ids.len() > MAX_ACK_IDS {
                     return self.send(id, error(ErrorCode::LimitExceeded));
                 }
-                // One signature check for the whole list (protocol version 2).
-                if let Err(code) = self
-                    .authorize_owner(receive_id, OwnerCommand::Ack(&message_ids), &signature)
-                    .await
-                {
+                let authorized = match &signature {
+                    // One signature check for the whole list (protocol version 2).
+                    Some(signature) => self
+                        .authorize_owner(receive_id, OwnerCommand::Ack(&message_ids), signature)
+                        .await
+                        .map(|_auth_key| ()),
+                    // Protocol version 4: this connection's verified SUBSCRIBE of the mailbox
+                    // proved the owner over its nonce (`docs/relay-protocol.md` § 4.3); no
+                    // signature to check. Not subscribed here (never, or ended): `Auth`.
+                    None if self.subscriptions.contains_key(&receive_id) => Ok(()),
+                    None => Err(ErrorCode::Auth),
+                };
+                if let Err(code) = authorized {
                     return self.send(id, error(code));
                 }
                 if let Some(subscription) = self.subscriptions.get_mut(&receive_id) {

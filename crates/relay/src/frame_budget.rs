@@ -8,7 +8,9 @@
 //! (it never changes them), and charges every message's declared size beyond a small free
 //! allowance (`read_buffer_bytes`) to one shared [`FrameBudget`]. When the budget cannot cover a
 //! new message, the read fails with [`budget_exhausted`] and the connection closes with code 1013
-//! (try again later). Messages within the allowance (every ordinary request) never need budget.
+//! (try again later). Messages within the allowance (1 KiB by default: every request but a SEND
+//! of a larger envelope and BLOB-PUT) never need budget; a larger one holds its excess only while
+//! it is being received, so ordinary traffic charges the budget for moments at a time.
 
 use std::io;
 use std::pin::Pin;

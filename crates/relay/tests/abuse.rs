@@ -55,9 +55,9 @@ async fn garbage_bytes_get_malformed_and_the_connection_goes_on() {
 async fn a_well_formed_head_with_a_bad_body_keeps_its_correlation_id() {
     let relay = TestRelay::start(test_limits(), None).await;
     let mut client = Client::connect(relay.addr()).await;
-    // {"v": 3, "id": 9, "body": {"Fly": {}}}
+    // {"v": 4, "id": 9, "body": {"Fly": {}}}
     let bytes = vec![
-        0xa3, 0x61, b'v', 0x03, 0x62, b'i', b'd', 0x09, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x63,
+        0xa3, 0x61, b'v', 0x04, 0x62, b'i', b'd', 0x09, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x63,
         b'F', b'l', b'y', 0xa0,
     ];
     client.send_raw(Message::Binary(bytes.into())).await;

@@ -7,11 +7,38 @@ mod common;
 
 use common::*;
 use ed25519_dalek::SigningKey;
+use sealpost_relay::Limits;
 use sealpost_wire::{
-    ErrorCode, MessageId, OwnerCommand, PROTOCOL_VERSION, ReceiveId, Request, Response, SendSecret,
-    public_key,
+    AuthPublicKey, ErrorCode, MessageId, OwnerCommand, PROTOCOL_VERSION, ReceiveId, Request,
+    Response, SendSecret, public_key,
 };
 use test_case::test_case;
+
+/// A relay on `backend` with `limits`, a client connected to it, and one mailbox that client
+/// created.
+async fn relay_with_mailbox(backend: Backend, limits: Limits) -> (TestRelay, Client, Mailbox) {
+    let relay = TestRelay::start_on(backend, limits, None).await;
+    let mut owner = Client::connect(relay.addr()).await;
+    let mailbox = owner.create().await;
+    (relay, owner, mailbox)
+}
+
+/// DELETE of `mailbox`, signed by its owner over `client`'s nonce.
+fn delete_request(client: &Client, mailbox: &Mailbox) -> Request {
+    Request::Delete {
+        receive_id: mailbox.receive_id,
+        signature: client.owner_signature(mailbox, OwnerCommand::Delete),
+    }
+}
+
+/// SECURE of `mailbox` to `sender_key`, signed by its owner over `client`'s nonce.
+fn secure_request(client: &Client, mailbox: &Mailbox, sender_key: AuthPublicKey) -> Request {
+    Request::Secure {
+        receive_id: mailbox.receive_id,
+        sender_key,
+        signature: client.owner_signature(mailbox, OwnerCommand::Secure(sender_key)),
+    }
+}
 
 #[test_case(Backend::Sqlite ; "sqlite")]
 #[test_case(Backend::Postgres ; "postgres")]
@@ -69,9 +96,7 @@ async fn relay_password_is_required_when_configured(backend: Backend) {
 async fn send_then_subscribe_pushes_in_order_within_the_window_and_ack_releases_more(
     backend: Backend,
 ) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     let mut sender = Client::connect(relay.addr()).await;
     for i in 0..20u32 {
         assert_eq!(
@@ -121,9 +146,7 @@ async fn send_then_subscribe_pushes_in_order_within_the_window_and_ack_releases_
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn new_sends_are_pushed_live_and_one_connection_subscribes_many_mailboxes(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let first = owner.create().await;
+    let (relay, mut owner, first) = relay_with_mailbox(backend, test_limits()).await;
     let second = owner.create().await;
     owner.subscribe(&first).await;
     owner.subscribe(&second).await;
@@ -148,9 +171,7 @@ async fn new_sends_are_pushed_live_and_one_connection_subscribes_many_mailboxes(
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn ack_is_idempotent_and_acked_envelopes_are_never_redelivered(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     assert_eq!(owner.send(&mailbox, b"one").await, Response::Ok {});
     assert_eq!(owner.send(&mailbox, b"two").await, Response::Ok {});
     owner.subscribe(&mailbox).await;
@@ -170,9 +191,7 @@ async fn ack_is_idempotent_and_acked_envelopes_are_never_redelivered(backend: Ba
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn resubscribing_on_another_connection_ends_the_first(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut first = Client::connect(relay.addr()).await;
-    let mailbox = first.create().await;
+    let (relay, mut first, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     first.subscribe(&mailbox).await;
     let mut second = Client::connect(relay.addr()).await;
     second.subscribe(&mailbox).await;
@@ -191,9 +210,7 @@ async fn resubscribing_on_another_connection_ends_the_first(backend: Backend) {
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn unknown_mailbox_and_wrong_signature_get_the_same_error(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut client = Client::connect(relay.addr()).await;
-    let mailbox = client.create().await;
+    let (_relay, mut client, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     let unknown = Mailbox {
         auth: SigningKey::from_bytes(&random32()),
         receive_id: ReceiveId(random32()),
@@ -211,17 +228,10 @@ async fn unknown_mailbox_and_wrong_signature_get_the_same_error(backend: Backend
         assert_eq!(client.request(subscribe).await, err(ErrorCode::Auth));
         let ack = client.ack_request(target, MessageId(1));
         assert_eq!(client.request(ack).await, err(ErrorCode::Auth));
-        let delete = Request::Delete {
-            receive_id: target.receive_id,
-            signature: client.owner_signature(target, OwnerCommand::Delete),
-        };
+        let delete = delete_request(&client, target);
         assert_eq!(client.request(delete).await, err(ErrorCode::Auth));
         let sender_key = public_key(&SigningKey::from_bytes(&random32()));
-        let secure = Request::Secure {
-            receive_id: target.receive_id,
-            sender_key,
-            signature: client.owner_signature(target, OwnerCommand::Secure(sender_key)),
-        };
+        let secure = secure_request(&client, target, sender_key);
         assert_eq!(client.request(secure).await, err(ErrorCode::Auth));
         // SEND with unknown send id, or the right send id and a wrong secret.
         assert_eq!(client.send(target, b"x").await, err(ErrorCode::Auth));
@@ -234,9 +244,7 @@ async fn unknown_mailbox_and_wrong_signature_get_the_same_error(backend: Backend
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn a_subscribe_signature_replayed_on_another_connection_is_refused(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     let captured = owner.subscribe_request(&mailbox);
     assert_eq!(owner.request(captured.clone()).await, Response::Ok {});
     let mut attacker = Client::connect(relay.addr()).await;
@@ -255,18 +263,10 @@ async fn a_subscribe_signature_replayed_on_another_connection_is_refused(backend
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn secure_binds_the_sender_key_once(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     let sender_key = SigningKey::from_bytes(&random32());
-    let secure = |client: &Client, key: &SigningKey| {
-        let sender_key = public_key(key);
-        Request::Secure {
-            receive_id: mailbox.receive_id,
-            sender_key,
-            signature: client.owner_signature(&mailbox, OwnerCommand::Secure(sender_key)),
-        }
-    };
+    let secure =
+        |client: &Client, key: &SigningKey| secure_request(client, &mailbox, public_key(key));
     let mut sender = Client::connect(relay.addr()).await;
     // Before SECURE, an unsigned SEND is fine (the first contact message).
     assert_eq!(sender.send(&mailbox, b"hello").await, Response::Ok {});
@@ -298,12 +298,7 @@ async fn secure_binds_the_sender_key_once(backend: Backend) {
 
 /// SECURE of `mailbox` to `sender` by its owner.
 async fn secure_to(owner: &mut Client, mailbox: &Mailbox, sender: &SigningKey) {
-    let sender_key = public_key(sender);
-    let secure = Request::Secure {
-        receive_id: mailbox.receive_id,
-        sender_key,
-        signature: owner.owner_signature(mailbox, OwnerCommand::Secure(sender_key)),
-    };
+    let secure = secure_request(owner, mailbox, public_key(sender));
     assert_eq!(owner.request(secure).await, Response::Ok {});
 }
 
@@ -311,9 +306,7 @@ async fn secure_to(owner: &mut Client, mailbox: &Mailbox, sender: &SigningKey) {
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn a_sender_session_holds_only_for_its_connection_mailbox_and_key(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     let other_mailbox = owner.create().await;
     let sender_key = SigningKey::from_bytes(&random32());
     let other_key = SigningKey::from_bytes(&random32());
@@ -366,9 +359,7 @@ async fn a_sender_session_holds_only_for_its_connection_mailbox_and_key(backend:
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn a_sender_session_opened_before_secure_holds_for_its_key_only(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     let sender_key = SigningKey::from_bytes(&random32());
     let intruder_key = SigningKey::from_bytes(&random32());
     let mut sender = Client::connect(relay.addr()).await;
@@ -394,9 +385,7 @@ async fn a_sender_session_beyond_the_limit_replaces_an_older_one(backend: Backen
         max_sender_sessions_per_connection: 1,
         ..test_limits()
     };
-    let relay = TestRelay::start_on(backend, limits, None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let first = owner.create().await;
+    let (relay, mut owner, first) = relay_with_mailbox(backend, limits).await;
     let second = owner.create().await;
     let first_key = SigningKey::from_bytes(&random32());
     let second_key = SigningKey::from_bytes(&random32());
@@ -419,9 +408,7 @@ async fn a_sender_session_beyond_the_limit_replaces_an_older_one(backend: Backen
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn secure_refuses_a_small_order_sender_key_and_stays_unsecured(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     // Small-order points: the identity (y = 1) and the point of order 2 (y = -1). No strict
     // signature verifies under them, so binding one would lock every sender out.
     let identity = {
@@ -436,23 +423,14 @@ async fn secure_refuses_a_small_order_sender_key_and_stays_unsecured(backend: Ba
         bytes
     };
     for weak in [identity, order_two] {
-        let sender_key = sealpost_wire::AuthPublicKey(weak);
-        let secure = Request::Secure {
-            receive_id: mailbox.receive_id,
-            sender_key,
-            signature: owner.owner_signature(&mailbox, OwnerCommand::Secure(sender_key)),
-        };
+        let secure = secure_request(&owner, &mailbox, AuthPublicKey(weak));
         assert_eq!(owner.request(secure).await, err(ErrorCode::Malformed));
     }
     // The mailbox is still unsecured: an unsigned SEND is stored, and a real key can be bound.
     let mut sender = Client::connect(relay.addr()).await;
     assert_eq!(sender.send(&mailbox, b"first").await, Response::Ok {});
     let good = public_key(&SigningKey::from_bytes(&random32()));
-    let secure = Request::Secure {
-        receive_id: mailbox.receive_id,
-        sender_key: good,
-        signature: owner.owner_signature(&mailbox, OwnerCommand::Secure(good)),
-    };
+    let secure = secure_request(&owner, &mailbox, good);
     assert_eq!(owner.request(secure).await, Response::Ok {});
 }
 
@@ -460,14 +438,9 @@ async fn secure_refuses_a_small_order_sender_key_and_stays_unsecured(backend: Ba
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn delete_removes_the_mailbox_and_its_envelopes(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (_relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     assert_eq!(owner.send(&mailbox, b"gone soon").await, Response::Ok {});
-    let delete = Request::Delete {
-        receive_id: mailbox.receive_id,
-        signature: owner.owner_signature(&mailbox, OwnerCommand::Delete),
-    };
+    let delete = delete_request(&owner, &mailbox);
     assert_eq!(owner.request(delete.clone()).await, Response::Ok {});
     assert_eq!(
         owner.send(&mailbox, b"after delete").await,
@@ -502,9 +475,7 @@ async fn full_mailbox_answers_quota_exceeded_until_acked(backend: Backend) {
     let mut limits = test_limits();
     limits.mailbox_max_envelopes = 3;
     limits.mailbox_max_bytes = 1 << 20;
-    let relay = TestRelay::start_on(backend, limits, None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, limits).await;
     let mut sender = Client::connect(relay.addr()).await;
     for _ in 0..3 {
         assert_eq!(sender.send(&mailbox, b"fill").await, Response::Ok {});
@@ -526,9 +497,7 @@ async fn full_mailbox_answers_quota_exceeded_until_acked(backend: Backend) {
 async fn byte_quota_is_enforced(backend: Backend) {
     let mut limits = test_limits();
     limits.mailbox_max_bytes = 10_000;
-    let relay = TestRelay::start_on(backend, limits, None).await;
-    let mut client = Client::connect(relay.addr()).await;
-    let mailbox = client.create().await;
+    let (_relay, mut client, mailbox) = relay_with_mailbox(backend, limits).await;
     assert_eq!(client.send(&mailbox, &[1u8; 6000]).await, Response::Ok {});
     assert_eq!(
         client.send(&mailbox, &[1u8; 6000]).await,
@@ -562,9 +531,7 @@ async fn subscriptions_per_connection_are_limited(backend: Backend) {
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn replies_carry_the_request_correlation_id_and_version(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut client = Client::connect(relay.addr()).await;
-    let mailbox = client.create().await;
+    let (_relay, mut client, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     client
         .send_frame(0xdead_beef, Client::send_request(&mailbox, b"x"))
         .await;
@@ -618,20 +585,7 @@ async fn shutdown_answers_in_flight_sends_and_keeps_them(backend: Backend) {
     let mut owner = Client::connect(restarted.addr()).await;
     owner.subscribe(&mailbox).await;
     let mut stored = 0;
-    loop {
-        owner.ack(&mailbox, MessageId(0)).await;
-        let pushes = owner.take_pushes();
-        if pushes.is_empty() {
-            break;
-        }
-        for push in pushes {
-            let Response::Message { message_id, .. } = push else {
-                panic!()
-            };
-            owner.ack(&mailbox, message_id).await;
-            stored += 1;
-        }
-    }
+    owner.drain(&mailbox, |_, _| stored += 1).await;
     assert!(
         stored >= oks,
         "every OK'd envelope survives shutdown ({stored} < {oks})"
@@ -667,24 +621,17 @@ async fn a_frame_with_trailing_bytes_is_malformed_with_correlation_id_zero(backe
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn a_second_delete_is_refused_like_any_command_on_a_deleted_mailbox(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
-    let delete = |client: &Client| Request::Delete {
-        receive_id: mailbox.receive_id,
-        signature: client.owner_signature(&mailbox, OwnerCommand::Delete),
-    };
-    assert_eq!(owner.request(delete(&owner)).await, Response::Ok {});
-    assert_eq!(owner.request(delete(&owner)).await, err(ErrorCode::Auth));
+    let (_relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
+    let delete = delete_request(&owner, &mailbox);
+    assert_eq!(owner.request(delete.clone()).await, Response::Ok {});
+    assert_eq!(owner.request(delete).await, err(ErrorCode::Auth));
 }
 
 /// A relay whose push window is one envelope, an owner with one mailbox, and a sender.
 async fn window_of_one(backend: Backend) -> (TestRelay, Client, Mailbox, Client) {
     let mut limits = test_limits();
     limits.window = 1;
-    let relay = TestRelay::start_on(backend, limits, None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, owner, mailbox) = relay_with_mailbox(backend, limits).await;
     let sender = Client::connect(relay.addr()).await;
     (relay, owner, mailbox, sender)
 }
@@ -776,9 +723,7 @@ async fn a_fragmented_message_over_max_frame_bytes_gets_too_large_then_close_100
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn one_signed_ack_deletes_every_listed_envelope_and_frees_the_window(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     for index in 0..12u32 {
         assert_eq!(
             owner.send(&mailbox, &index.to_be_bytes()).await,
@@ -807,11 +752,8 @@ async fn one_signed_ack_deletes_every_listed_envelope_and_frees_the_window(backe
     let request = owner.ack_many_request(&mailbox, again);
     assert_eq!(owner.request(request).await, Response::Ok {});
     drop(owner);
-    let mut owner = Client::connect(relay.addr()).await;
-    owner.subscribe(&mailbox).await;
-    owner.ack(&mailbox, MessageId(0)).await;
     assert!(
-        owner.take_pushes().is_empty(),
+        stored_envelopes(relay.addr(), &mailbox).await.is_empty(),
         "every acknowledged envelope is gone"
     );
 }
@@ -820,9 +762,7 @@ async fn one_signed_ack_deletes_every_listed_envelope_and_frees_the_window(backe
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
 async fn an_ack_signature_covers_exactly_its_list(backend: Backend) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut owner = Client::connect(relay.addr()).await;
-    let mailbox = owner.create().await;
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     assert_eq!(owner.send(&mailbox, b"one").await, Response::Ok {});
     assert_eq!(owner.send(&mailbox, b"two").await, Response::Ok {});
     owner.subscribe(&mailbox).await;
@@ -832,14 +772,14 @@ async fn an_ack_signature_covers_exactly_its_list(backend: Backend) {
     let widened = Request::Ack {
         receive_id: mailbox.receive_id,
         message_ids: vec![first, second],
-        signature: owner.owner_signature(&mailbox, OwnerCommand::Ack(&[first])),
+        signature: Some(owner.owner_signature(&mailbox, OwnerCommand::Ack(&[first]))),
     };
     assert_eq!(owner.request(widened).await, err(ErrorCode::Auth));
     // Signed in the other order: refused too.
     let reordered = Request::Ack {
         receive_id: mailbox.receive_id,
         message_ids: vec![first, second],
-        signature: owner.owner_signature(&mailbox, OwnerCommand::Ack(&[second, first])),
+        signature: Some(owner.owner_signature(&mailbox, OwnerCommand::Ack(&[second, first]))),
     };
     assert_eq!(owner.request(reordered).await, err(ErrorCode::Auth));
     // An empty list, and one longer than the limit, are refused before any signature check.
@@ -851,12 +791,172 @@ async fn an_ack_signature_covers_exactly_its_list(backend: Backend) {
     let too_many = owner.ack_many_request(&mailbox, too_many);
     assert_eq!(owner.request(too_many).await, err(ErrorCode::LimitExceeded));
     drop(owner);
-    let mut owner = Client::connect(relay.addr()).await;
+    assert_eq!(
+        stored_envelopes(relay.addr(), &mailbox).await,
+        [&b"one"[..], b"two"]
+    );
+}
+
+/// The envelopes a fresh subscription of `mailbox` is pushed (at most one window), in order,
+/// with none acknowledged. (It takes the subscription over from any other connection.)
+async fn stored_envelopes(addr: std::net::SocketAddr, mailbox: &Mailbox) -> Vec<Vec<u8>> {
+    let mut reader = Client::connect(addr).await;
+    reader.subscribe(mailbox).await;
+    // A barrier: its reply follows every push the SUBSCRIBE queued.
+    reader.ack(mailbox, MessageId(0)).await;
+    reader
+        .take_pushes()
+        .into_iter()
+        .map(|push| match push {
+            Response::Message { envelope, .. } => envelope,
+            other => panic!("expected Message, got {other:?}"),
+        })
+        .collect()
+}
+
+/// A relay, a client that created a mailbox holding one envelope ("one") and subscribes it,
+/// and that envelope's message id, pushed to it.
+async fn one_pushed(backend: Backend) -> (TestRelay, Client, Mailbox, MessageId) {
+    let (relay, mut owner, mailbox) = relay_with_mailbox(backend, test_limits()).await;
+    assert_eq!(owner.send(&mailbox, b"one").await, Response::Ok {});
     owner.subscribe(&mailbox).await;
-    let (_, _, envelope) = owner.next_message().await;
+    let (_, message_id, _) = owner.next_message().await;
+    (relay, owner, mailbox, message_id)
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn an_unsigned_ack_on_the_subscribing_connection_deletes_and_frees_the_window(
+    backend: Backend,
+) {
+    let (relay, mut owner, mailbox, mut sender) = window_of_one(backend).await;
+    for body in [&b"one"[..], b"two", b"three"] {
+        assert_eq!(sender.send(&mailbox, body).await, Response::Ok {});
+    }
+    owner.subscribe(&mailbox).await;
+    let (_, first, envelope) = owner.next_message().await;
     assert_eq!(envelope, b"one");
-    let (_, _, envelope) = owner.next_message().await;
+    // No signature: this connection's SUBSCRIBE proved the owner over its nonce.
+    let unsigned = Client::unsigned_ack_request(&mailbox, vec![first]);
+    assert_eq!(owner.request(unsigned).await, Response::Ok {});
+    let (_, second, envelope) = owner.next_message().await;
     assert_eq!(envelope, b"two");
+    // Idempotent like a signed ACK; an empty or over-long list is refused as a signed one is.
+    let unsigned = Client::unsigned_ack_request(&mailbox, vec![first, second]);
+    assert_eq!(owner.request(unsigned).await, Response::Ok {});
+    let empty = Client::unsigned_ack_request(&mailbox, Vec::new());
+    assert_eq!(owner.request(empty).await, err(ErrorCode::Malformed));
+    let too_many = (1..=sealpost_wire::MAX_ACK_IDS as u64 + 1)
+        .map(MessageId)
+        .collect();
+    let too_many = Client::unsigned_ack_request(&mailbox, too_many);
+    assert_eq!(owner.request(too_many).await, err(ErrorCode::LimitExceeded));
+    let (_, _, envelope) = owner.next_message().await;
+    assert_eq!(envelope, b"three");
+    drop(owner);
+    assert_eq!(stored_envelopes(relay.addr(), &mailbox).await, [b"three"]);
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn an_unsigned_ack_where_the_mailbox_is_not_subscribed_is_refused_and_deletes_nothing(
+    backend: Backend,
+) {
+    let (relay, _owner, mailbox, message_id) = one_pushed(backend).await;
+    // A connection that never subscribed the mailbox, then one that subscribes another mailbox.
+    let mut other = Client::connect(relay.addr()).await;
+    let unsigned = Client::unsigned_ack_request(&mailbox, vec![message_id]);
+    assert_eq!(other.request(unsigned.clone()).await, err(ErrorCode::Auth));
+    let elsewhere = other.create().await;
+    other.subscribe(&elsewhere).await;
+    assert_eq!(other.request(unsigned).await, err(ErrorCode::Auth));
+    // An unknown mailbox gets the same answer.
+    let unknown = Mailbox {
+        receive_id: ReceiveId(random32()),
+        ..mailbox.clone()
+    };
+    let unsigned = Client::unsigned_ack_request(&unknown, vec![message_id]);
+    assert_eq!(other.request(unsigned).await, err(ErrorCode::Auth));
+    assert_eq!(stored_envelopes(relay.addr(), &mailbox).await, [b"one"]);
+    // The signed form works on any connection.
+    other.ack(&mailbox, message_id).await;
+    assert!(stored_envelopes(relay.addr(), &mailbox).await.is_empty());
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn an_unsigned_ack_after_end_is_refused_and_a_signed_one_still_works(backend: Backend) {
+    let (relay, mut first, mailbox, message_id) = one_pushed(backend).await;
+    let mut second = Client::connect(relay.addr()).await;
+    second.subscribe(&mailbox).await;
+    assert_eq!(
+        first.next_push().await,
+        Response::End {
+            receive_id: mailbox.receive_id
+        }
+    );
+    let unsigned = Client::unsigned_ack_request(&mailbox, vec![message_id]);
+    assert_eq!(first.request(unsigned).await, err(ErrorCode::Auth));
+    // Nothing was deleted: the new subscriber has the envelope, and ACKs it unsigned.
+    let (_, pushed_again, envelope) = second.next_message().await;
+    assert_eq!(
+        (pushed_again, envelope.as_slice()),
+        (message_id, &b"one"[..])
+    );
+    let unsigned = Client::unsigned_ack_request(&mailbox, vec![message_id]);
+    assert_eq!(second.request(unsigned).await, Response::Ok {});
+    // The ended connection may still ACK with a signature.
+    first.ack(&mailbox, message_id).await;
+    assert!(stored_envelopes(relay.addr(), &mailbox).await.is_empty());
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn an_unsigned_ack_after_delete_on_the_subscribing_connection_is_refused(backend: Backend) {
+    let (_relay, mut owner, mailbox, message_id) = one_pushed(backend).await;
+    let delete = delete_request(&owner, &mailbox);
+    assert_eq!(owner.request(delete).await, Response::Ok {});
+    let unsigned = Client::unsigned_ack_request(&mailbox, vec![message_id]);
+    assert_eq!(owner.request(unsigned).await, err(ErrorCode::Auth));
+}
+
+#[test_case(Backend::Sqlite ; "sqlite")]
+#[test_case(Backend::Postgres ; "postgres")]
+#[tokio::test]
+async fn an_unsigned_ack_on_the_subscribing_connection_deletes_nothing_of_another_mailbox(
+    backend: Backend,
+) {
+    let (relay, mut owner, subscribed) = relay_with_mailbox(backend, test_limits()).await;
+    let other = owner.create().await;
+    let mut sender = Client::connect(relay.addr()).await;
+    assert_eq!(sender.send(&subscribed, b"mine").await, Response::Ok {});
+    for body in [&b"theirs 1"[..], b"theirs 2"] {
+        assert_eq!(sender.send(&other, body).await, Response::Ok {});
+    }
+    owner.subscribe(&subscribed).await;
+    let (_, _, envelope) = owner.next_message().await;
+    assert_eq!(envelope, b"mine");
+    // The other mailbox's message ids, as its own subscriber sees them (on another connection).
+    let mut reader = Client::connect(relay.addr()).await;
+    reader.subscribe(&other).await;
+    let theirs = vec![reader.next_message().await.1, reader.next_message().await.1];
+    drop(reader);
+    // Naming the other mailbox: refused, this connection does not subscribe it.
+    let unsigned = Client::unsigned_ack_request(&other, theirs.clone());
+    assert_eq!(owner.request(unsigned).await, err(ErrorCode::Auth));
+    // Naming the subscribed mailbox with the other's ids: `Ok` (ACK is idempotent), but only
+    // envelopes of the mailbox named are ever deleted.
+    let unsigned = Client::unsigned_ack_request(&subscribed, theirs);
+    assert_eq!(owner.request(unsigned).await, Response::Ok {});
+    assert_eq!(
+        stored_envelopes(relay.addr(), &other).await,
+        [&b"theirs 1"[..], b"theirs 2"]
+    );
+    assert_eq!(stored_envelopes(relay.addr(), &subscribed).await, [b"mine"]);
 }
 
 /// A version-1 client's ACK (one id per signed frame, correlation id 2^64-1), as the version-1
@@ -866,12 +966,10 @@ const VERSION_1_ACK: &str = "a36176016269641bffffffffffffffff64626f6479a16341636
 #[test_case(Backend::Sqlite ; "sqlite")]
 #[test_case(Backend::Postgres ; "postgres")]
 #[tokio::test]
-async fn version_1_and_2_clients_are_refused_with_a_typed_error_and_the_connection_stays_open(
+async fn version_1_2_and_3_clients_are_refused_with_a_typed_error_and_the_connection_stays_open(
     backend: Backend,
 ) {
-    let relay = TestRelay::start_on(backend, test_limits(), None).await;
-    let mut client = Client::connect(relay.addr()).await;
-    let mailbox = client.create().await;
+    let (_relay, mut client, mailbox) = relay_with_mailbox(backend, test_limits()).await;
     client
         .send_raw(tokio_tungstenite::tungstenite::Message::Binary(
             hex::decode(VERSION_1_ACK).unwrap().into(),
@@ -898,7 +996,21 @@ async fn version_1_and_2_clients_are_refused_with_a_typed_error_and_the_connecti
         (reply.v, reply.id, reply.body),
         (PROTOCOL_VERSION, 8, err(ErrorCode::UnsupportedVersion))
     );
+    // A version-3 client's ACK (always signed): refused the same way, even on the connection
+    // that subscribes its mailbox.
+    client.subscribe(&mailbox).await;
+    client
+        .send_raw(tokio_tungstenite::tungstenite::Message::Binary(
+            hex::decode(VERSION_3_SIGNED_ACK).unwrap().into(),
+        ))
+        .await;
+    // (The stored envelope is pushed meanwhile; `reply_to` keeps it aside.)
+    assert_eq!(client.reply_to(4).await, err(ErrorCode::UnsupportedVersion));
+    assert_eq!(client.send(&mailbox, b"served").await, Response::Ok {});
 }
+
+/// A version-3 ACK (every ACK signed), as the version-3 vectors froze it (`ack-several`).
+const VERSION_3_SIGNED_ACK: &str = "a36176036269640464626f6479a16341636ba36a726563656976655f6964582011111111111111111111111111111111111111111111111111111111111111116b6d6573736167655f69647383071bffffffffffffffff190102697369676e6174757265584044444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444";
 
 /// A version-2 SEND with its per-SEND sender signature, as the version-2 vectors froze it.
 const VERSION_2_SIGNED_SEND: &str = "a36176026269640864626f6479a16453656e64a46773656e645f6964582022222222222222222222222222222222222222222222222222222222222222226b73656e645f7365637265745820666666666666666666666666666666666666666666666666666666666666666668656e76656c6f706543cdcdcd7073656e6465725f7369676e6174757265584044444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444";

@@ -17,7 +17,8 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use sealpost_relay::{Database, Relay, RelayConfig};
 use sealpost_wire::{
-    ClientFrame, MessageId, PROTOCOL_VERSION, Response, decode_relay_frame, encode_client_frame,
+    ClientFrame, ErrorCode, MessageId, PROTOCOL_VERSION, Response, decode_relay_frame,
+    encode_client_frame,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -100,6 +101,9 @@ async fn postgres_subscribing_on_a_second_node_ends_the_first_nodes_subscription
     );
     let (_, message_id, envelope) = second.next_message().await;
     assert_eq!(envelope, b"after the move");
+    // Ended on node A: an unsigned ACK there is refused (protocol version 4).
+    let unsigned = Client::unsigned_ack_request(&mailbox, vec![message_id]);
+    assert_eq!(first.request(unsigned).await, err(ErrorCode::Auth));
     second.ack(&mailbox, message_id).await;
     // A round trip on A's connection: no push arrived there meanwhile.
     let other = first.create().await;
@@ -380,7 +384,7 @@ fn owner_ack_frame(
     let body = sealpost_wire::Request::Ack {
         receive_id: mailbox.receive_id,
         message_ids: vec![message_id],
-        signature: sealpost_wire::sign(&mailbox.auth, &input),
+        signature: Some(sealpost_wire::sign(&mailbox.auth, &input)),
     };
     encode_client_frame(&ClientFrame {
         v: PROTOCOL_VERSION,

@@ -56,17 +56,22 @@ pub enum Request {
         /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Subscribe`.
         signature: SignatureBytes,
     },
-    /// Acknowledge (and delete) delivered envelopes of one mailbox: one signature covers every
-    /// listed id (1 to [`crate::MAX_ACK_IDS`]). Idempotent. Answered by `Ok`. (Protocol
-    /// version 2; version 1 acknowledged one id per signed frame.)
+    /// Acknowledge (and delete) delivered envelopes of one mailbox: 1 to
+    /// [`crate::MAX_ACK_IDS`] ids in one frame. Idempotent. Answered by `Ok`. (Protocol
+    /// version 2 made one signature cover a list; version 4 made the signature optional on the
+    /// connection that subscribes the mailbox.)
     Ack {
         /// The mailbox.
         receive_id: ReceiveId,
         /// The relay message ids from the pushed [`Response::Message`]s.
         message_ids: Vec<MessageId>,
         /// Owner signature over [`crate::owner_signature_input`] with `OwnerCommand::Ack` of
-        /// exactly these ids in this order.
-        signature: SignatureBytes,
+        /// exactly these ids in this order. Left out (`None`) on a connection that currently
+        /// subscribes the mailbox: its verified SUBSCRIBE already proved the owner over this
+        /// connection's nonce (`docs/relay-protocol.md` § 4.3). When present it is always
+        /// checked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<SignatureBytes>,
     },
     /// Delete the mailbox and every envelope in it. Answered by `Ok`.
     Delete {
@@ -181,11 +186,12 @@ impl std::fmt::Debug for Request {
             Request::Ack {
                 receive_id,
                 message_ids,
-                ..
+                signature,
             } => f
                 .debug_struct("Ack")
                 .field("receive_id", receive_id)
                 .field("message_ids", &message_ids.len())
+                .field("signed", &signature.is_some())
                 .finish_non_exhaustive(),
             Request::Delete { receive_id, .. } => f
                 .debug_struct("Delete")

@@ -32,9 +32,11 @@ pub use ids::{
 
 /// The protocol version this crate speaks; carried in every frame as `v`. Version 2 made ACK
 /// carry a list of message ids under one signature; version 3 replaced the per-SEND sender
-/// signature with a sender session proven once per connection ([`Request::SenderSession`]). A
-/// relay answers a frame of any other version with [`ErrorCode::UnsupportedVersion`].
-pub const PROTOCOL_VERSION: u16 = 3;
+/// signature with a sender session proven once per connection ([`Request::SenderSession`]);
+/// version 4 lets an ACK on the connection that subscribes its mailbox go unsigned (the
+/// SUBSCRIBE proved the owner, [`requests::ack_subscribed`]). A relay answers a frame of any
+/// other version with [`ErrorCode::UnsupportedVersion`].
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Most message ids one ACK may list. The relay answers a longer list with
 /// [`ErrorCode::LimitExceeded`] and an empty one with [`ErrorCode::Malformed`].

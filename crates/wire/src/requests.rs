@@ -49,8 +49,8 @@ pub fn subscribe(nonce: &Nonce, auth: &SigningKey, receive_id: ReceiveId) -> Req
     }
 }
 
-/// ACK of delivered envelopes of one mailbox, all under one signature. The caller keeps the
-/// list between 1 and [`crate::MAX_ACK_IDS`] ids.
+/// ACK of delivered envelopes of one mailbox, all under one signature: valid on any
+/// connection. The caller keeps the list between 1 and [`crate::MAX_ACK_IDS`] ids.
 pub fn ack(
     nonce: &Nonce,
     auth: &SigningKey,
@@ -61,7 +61,19 @@ pub fn ack(
     Request::Ack {
         receive_id,
         message_ids,
-        signature: sign(auth, &input),
+        signature: Some(sign(auth, &input)),
+    }
+}
+
+/// ACK with no signature (protocol version 4): valid only on the connection that currently
+/// subscribes `receive_id` (its SUBSCRIBE was answered `Ok` and no `End` came since); anywhere
+/// else the relay answers `Auth`. The caller keeps the list between 1 and
+/// [`crate::MAX_ACK_IDS`] ids.
+pub fn ack_subscribed(receive_id: ReceiveId, message_ids: Vec<MessageId>) -> Request {
+    Request::Ack {
+        receive_id,
+        message_ids,
+        signature: None,
     }
 }
 
@@ -190,11 +202,24 @@ mod tests {
         let auth = SigningKey::from_bytes(&[4; 32]);
         let receive_id = ReceiveId([5; 32]);
         let ids = vec![MessageId(9), MessageId(3)];
-        let Request::Ack { signature, .. } = ack(&nonce, &auth, receive_id, ids.clone()) else {
+        let Request::Ack {
+            signature: Some(signature),
+            ..
+        } = ack(&nonce, &auth, receive_id, ids.clone())
+        else {
             unreachable!()
         };
         let input = owner_signature_input(&nonce, OwnerCommand::Ack(&ids), &receive_id);
         assert!(verify(&public_key(&auth), &input, &signature));
+        let unsigned = ack_subscribed(receive_id, ids.clone());
+        assert_eq!(
+            unsigned,
+            Request::Ack {
+                receive_id,
+                message_ids: ids,
+                signature: None,
+            }
+        );
         let sender = SigningKey::from_bytes(&[6; 32]);
         let send_id = SendId([7; 32]);
         let request = sender_session(&nonce, send_id, SendSecret::new([8; 32]), &sender);

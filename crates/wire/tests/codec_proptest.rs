@@ -39,7 +39,7 @@ fn request() -> impl Strategy<Value = Request> {
         (
             bytes32(),
             proptest::collection::vec(any::<u64>(), 1..40),
-            signature()
+            proptest::option::of(signature())
         )
             .prop_map(|(r, m, signature)| Request::Ack {
                 receive_id: ReceiveId(r),
@@ -193,7 +193,7 @@ fn trailing_bytes_are_malformed() {
 
 #[test]
 fn ok_frame_has_the_documented_bytes() {
-    // {"v": 3, "id": 7, "body": {"Ok": {}}} — the example in docs/relay-protocol.md.
+    // {"v": 4, "id": 7, "body": {"Ok": {}}} — the example in docs/relay-protocol.md.
     let frame = RelayFrame {
         v: PROTOCOL_VERSION,
         id: 7,
@@ -201,7 +201,7 @@ fn ok_frame_has_the_documented_bytes() {
     };
     let bytes = encode_relay_frame(&frame).unwrap();
     let expected: Vec<u8> = vec![
-        0xa3, 0x61, b'v', 0x03, 0x62, b'i', b'd', 0x07, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x62,
+        0xa3, 0x61, b'v', 0x04, 0x62, b'i', b'd', 0x07, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x62,
         b'O', b'k', 0xa0,
     ];
     assert_eq!(bytes, expected);
@@ -209,9 +209,9 @@ fn ok_frame_has_the_documented_bytes() {
 
 #[test]
 fn unknown_error_codes_decode_as_unknown() {
-    // {"v":3,"id":0,"body":{"Error":{"code":"Zzz"}}}
+    // {"v":4,"id":0,"body":{"Error":{"code":"Zzz"}}}
     let bytes: Vec<u8> = vec![
-        0xa3, 0x61, b'v', 0x03, 0x62, b'i', b'd', 0x00, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x65,
+        0xa3, 0x61, b'v', 0x04, 0x62, b'i', b'd', 0x00, 0x64, b'b', b'o', b'd', b'y', 0xa1, 0x65,
         b'E', b'r', b'r', b'o', b'r', 0xa1, 0x64, b'c', b'o', b'd', b'e', 0x63, b'Z', b'z', b'z',
     ];
     let frame = decode_relay_frame(&bytes).unwrap();
@@ -219,6 +219,38 @@ fn unknown_error_codes_decode_as_unknown() {
         frame.body,
         Response::Error {
             code: ErrorCode::Unknown
+        }
+    );
+}
+
+#[test]
+fn an_ack_signature_of_cbor_null_is_an_unsigned_ack() {
+    // {"v":4,"id":9,"body":{"Ack":{"receive_id":…,"message_ids":[7],"signature":null}}}: a null
+    // optional field counts as absent (docs/relay-protocol.md § 3.1).
+    use ciborium::Value;
+    let text = |s: &str| Value::Text(s.to_owned());
+    let ack = Value::Map(vec![
+        (text("receive_id"), Value::Bytes(vec![0x11; 32])),
+        (
+            text("message_ids"),
+            Value::Array(vec![Value::Integer(7.into())]),
+        ),
+        (text("signature"), Value::Null),
+    ]);
+    let frame = Value::Map(vec![
+        (text("v"), Value::Integer(PROTOCOL_VERSION.into())),
+        (text("id"), Value::Integer(9.into())),
+        (text("body"), Value::Map(vec![(text("Ack"), ack)])),
+    ]);
+    let mut bytes = Vec::new();
+    ciborium::ser::into_writer(&frame, &mut bytes).unwrap();
+    let decoded = decode_client_frame(&bytes).unwrap();
+    assert_eq!(
+        decoded.body,
+        Request::Ack {
+            receive_id: ReceiveId([0x11; 32]),
+            message_ids: vec![MessageId(7)],
+            signature: None,
         }
     );
 }

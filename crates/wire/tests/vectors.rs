@@ -122,7 +122,7 @@ fn client_frames() -> Vec<(&'static str, ClientFrame)> {
                 Request::Ack {
                     receive_id: receive_id(),
                     message_ids: vec![MessageId(0x0102_0304_0506_0708)],
-                    signature: signature(),
+                    signature: Some(signature()),
                 },
             ),
         ),
@@ -133,7 +133,19 @@ fn client_frames() -> Vec<(&'static str, ClientFrame)> {
                 Request::Ack {
                     receive_id: receive_id(),
                     message_ids: vec![MessageId(7), MessageId(u64::MAX), MessageId(0x0102)],
-                    signature: signature(),
+                    signature: Some(signature()),
+                },
+            ),
+        ),
+        (
+            // Protocol version 4: on the connection that subscribes the mailbox, no signature.
+            "ack-subscribed",
+            client(
+                9,
+                Request::Ack {
+                    receive_id: receive_id(),
+                    message_ids: vec![MessageId(7), MessageId(u64::MAX), MessageId(0x0102)],
+                    signature: None,
                 },
             ),
         ),
@@ -513,4 +525,28 @@ fn a_version_2_signed_send_is_refused_as_an_unsupported_version_with_its_id() {
         decode_client_frame(&bytes),
         Err(sealpost_wire::DecodeError::UnsupportedVersion { version: 2, id: 8 })
     );
+}
+
+/// A version-3 client's ACK (every ACK signed), as the version-3 vectors froze it (`ack-several`).
+/// Its layout is a version-4 signed ACK's; only `v` differs, and that alone refuses it.
+const VERSION_3_SIGNED_ACK: &str = "a36176036269640464626f6479a16341636ba36a726563656976655f6964582011111111111111111111111111111111111111111111111111111111111111116b6d6573736167655f69647383071bffffffffffffffff190102697369676e6174757265584044444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444444";
+
+#[test]
+fn a_version_3_ack_is_refused_as_an_unsupported_version_with_its_id() {
+    let bytes = hex::decode(VERSION_3_SIGNED_ACK).expect("hex");
+    assert_eq!(
+        decode_client_frame(&bytes),
+        Err(sealpost_wire::DecodeError::UnsupportedVersion { version: 3, id: 4 })
+    );
+    // The same bytes with `v = 4` are today's signed ACK.
+    let mut current = bytes.clone();
+    current[3] = 0x04;
+    let frame = decode_client_frame(&current).expect("a version-4 signed ACK");
+    assert!(matches!(
+        frame.body,
+        Request::Ack {
+            signature: Some(_),
+            ..
+        }
+    ));
 }

@@ -5,7 +5,8 @@
 //! over loopback from this process:
 //!
 //! * `throughput`: N senders pipeline SENDs as fast as the relay answers; M subscribers hold K
-//!   mailboxes each and ACK every delivery. Reports envelopes/s durably stored (SEND answered
+//!   mailboxes each and ACK every delivery (unsigned on the subscribing connection, protocol
+//!   version 4; `--signed-acks` signs every ACK as version 3 did). Reports envelopes/s durably stored (SEND answered
 //!   `Ok`) and delivered (MESSAGE received), and latency percentiles.
 //! * `latency`: the same, but senders are paced to a fixed total rate (moderate load).
 //! * `idle`: opens many connections that only read HELLO and measures the relay's RSS.
@@ -98,6 +99,10 @@ struct Args {
     /// Envelopes stored before the subscriber of the drain run subscribes.
     #[arg(long, default_value_t = 10_000)]
     backlog: usize,
+    /// Sign every ACK, as before protocol version 4 (by default a subscriber's ACKs on its
+    /// subscribing connection carry no signature).
+    #[arg(long)]
+    signed_acks: bool,
 }
 
 struct RelayProcess {
@@ -307,9 +312,25 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// An ACK of `message_ids` on the connection that subscribes the mailbox: unsigned (protocol
+/// version 4), or signed over `nonce` with `--signed-acks`.
+fn ack_request(
+    signed: bool,
+    nonce: &Nonce,
+    mailbox: &BenchMailbox,
+    message_ids: Vec<MessageId>,
+) -> Request {
+    if signed {
+        requests::ack(nonce, &mailbox.auth, mailbox.receive_id, message_ids)
+    } else {
+        requests::ack_subscribed(mailbox.receive_id, message_ids)
+    }
+}
+
 async fn subscriber(
     addr: SocketAddr,
     mailboxes: Vec<BenchMailbox>,
+    signed_acks: bool,
     epoch: Instant,
     stats: Arc<Stats>,
     measuring: Arc<AtomicBool>,
@@ -332,8 +353,8 @@ async fn subscriber(
         ws.send(frame(index as u64 + 1, request)).await?;
     }
     let mut next_id = 1_000_000u64;
-    // Delivered ids waiting for their ACK: one signed ACK per mailbox covers all of them
-    // (protocol version 2), sent once no further frame is ready on the socket.
+    // Delivered ids waiting for their ACK: one ACK per mailbox covers all of them (protocol
+    // version 2), sent once no further frame is ready on the socket.
     let mut unacked: HashMap<ReceiveId, Vec<MessageId>> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         let ready = if unacked.is_empty() {
@@ -346,21 +367,9 @@ async fn subscriber(
         };
         let Some(next) = ready else {
             for (receive_id, message_ids) in unacked.drain() {
-                let mailbox = &by_id[&receive_id];
-                let signature = sign(
-                    &mailbox.auth,
-                    &owner_signature_input(&nonce, OwnerCommand::Ack(&message_ids), &receive_id),
-                );
+                let request = ack_request(signed_acks, &nonce, &by_id[&receive_id], message_ids);
                 next_id += 1;
-                ws.feed(frame(
-                    next_id,
-                    Request::Ack {
-                        receive_id,
-                        message_ids,
-                        signature,
-                    },
-                ))
-                .await?;
+                ws.feed(frame(next_id, request)).await?;
             }
             ws.flush().await?;
             continue;
@@ -475,6 +484,7 @@ async fn load_run(args: &Args, paced: bool) -> Result<()> {
         tasks.push(tokio::spawn(subscriber(
             relay.addr,
             chunk.to_vec(),
+            args.signed_acks,
             epoch,
             stats.clone(),
             measuring.clone(),
@@ -655,10 +665,10 @@ async fn drain_run(args: &Args) -> Result<()> {
         let Some(next) = ready else {
             acked += unacked.len();
             next_id += 1;
-            let request = requests::ack(
+            let request = ack_request(
+                args.signed_acks,
                 &nonce,
-                &mailbox.auth,
-                mailbox.receive_id,
+                &mailbox,
                 std::mem::take(&mut unacked),
             );
             ws.send(frame(next_id, request)).await?;

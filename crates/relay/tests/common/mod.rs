@@ -466,9 +466,15 @@ impl Client {
     pub fn ack_many_request(&self, mailbox: &Mailbox, message_ids: Vec<MessageId>) -> Request {
         Request::Ack {
             receive_id: mailbox.receive_id,
-            signature: self.owner_signature(mailbox, OwnerCommand::Ack(&message_ids)),
+            signature: Some(self.owner_signature(mailbox, OwnerCommand::Ack(&message_ids))),
             message_ids,
         }
+    }
+
+    /// One ACK with no signature (protocol version 4): valid only on the connection that
+    /// subscribes the mailbox.
+    pub fn unsigned_ack_request(mailbox: &Mailbox, message_ids: Vec<MessageId>) -> Request {
+        sealpost_wire::requests::ack_subscribed(mailbox.receive_id, message_ids)
     }
 
     pub async fn ack(&mut self, mailbox: &Mailbox, message_id: MessageId) {

@@ -17,7 +17,7 @@
 //!
 //! `--memory-security` sets `StoreConfig::memory_security` for both engines (SQLCipher's
 //! setting is process-wide and cannot be turned off again once on, so one value per run);
-//! `--window` sets the relay's push window per mailbox (the relay's default is 8). The relay's
+//! `--window` sets the relay's push window per mailbox (the relay's default is 64). The relay's
 //! mailbox quota is raised to hold the backlog (its default is 1,000 envelopes), and its request
 //! rates to 100,000/s per connection and per IP unless `--default-rates` (500/s per connection
 //! would bound the drain by its ACKs alone).

@@ -41,7 +41,7 @@ async fn a_small_file_sent_inline_is_reported_sent_with_its_message_last() {
             }
             _ => None,
         })
-        .last()
+        .next_back()
         .expect("the UI is told about the file");
     assert_eq!(last.state, AttachmentStateView::Complete);
     assert_eq!(last.message_id, sent.message_id);

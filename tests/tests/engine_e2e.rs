@@ -376,7 +376,8 @@ async fn two_relays_one_down_then_back_every_message_once_and_no_misuse_warning(
 /// real message is stored exactly once and in order, and the bad ones are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_envelopes_in_a_drained_batch_poison_nothing() {
-    // A window of 64 puts the whole backlog in one batch, opened on two threads.
+    // A window of 64 has the whole backlog pushed at once: the bad envelopes are opened and
+    // committed in batches together with good ones.
     let mut relay = TestRelay::start_with(|config| config.limits.window = 64).await;
     let root = tempfile::tempdir().unwrap();
     let (alice, bob, alice_bob, bob_alice, _, _secrets) =

@@ -1,13 +1,14 @@
-//! The inbound path per relay: batch the pushed deliveries, open them, commit them (via
-//! `receive_run`), then ACK; and what follows a commit (`docs/engine.md` § Receiving).
+//! The inbound path per relay, as two stages that overlap: one opens the HPKE seals of pushed
+//! deliveries as they arrive while the other commits the batch before them (via `receive_run`)
+//! and ACKs it; and what follows a commit (`docs/engine.md` § Receiving).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sealpost_crypto::{MailboxSealingKey, OpenedEnvelope, open_envelope};
-use sealpost_relay_client::{AckHandle, Delivery, Inbound};
-use tokio::sync::mpsc;
+use sealpost_crypto::{MailboxSealingKey, OpenedEnvelope, SendId, open_envelope};
+use sealpost_relay_client::{AckHandle, Delivery, Inbound, MessageId};
+use tokio::sync::{mpsc, oneshot};
 
 use super::envelope::refuse;
 use super::error::EngineError;
@@ -18,44 +19,140 @@ use super::secure::secure_mailboxes;
 use super::state::{Inner, array32, lock, store_url};
 use super::views::*;
 use crate::content::SenderKey;
-use crate::store::{ContactId, OwnMailbox, ReceiveOutcome};
+use crate::store::{ContactId, OwnMailbox, ReceiveId, ReceiveOutcome};
 
-/// Most envelopes committed in one store transaction. The relay's window (8 per mailbox by
-/// default) usually bounds a batch first; several busy mailboxes fill it further.
+/// Most envelopes in one batch (one store transaction, one ACK per mailbox).
 const RECEIVE_BATCH: usize = 256;
 
-/// Handles one relay's deliveries: open, commit, then ACK — in batches. Whatever the relay has
-/// pushed by the time the loop looks (up to [`RECEIVE_BATCH`]) is opened, committed in ONE
-/// transaction and then ACKed together (`docs/engine.md` § Receiving).
+/// Mailboxes whose sealing keys the opening stage keeps between batches; past this many it
+/// forgets them all and looks them up again.
+const CACHED_SEALING_KEYS: usize = 1024;
+
+/// Handles one relay's deliveries in two overlapping stages (`docs/engine.md` § Receiving):
+/// [`open_stage`] opens the seals of whatever the relay pushes, as it arrives, and gathers the
+/// opened envelopes while [`commit_stage`] commits the batch before them; when the commit stage
+/// asks for more, it gets everything gathered so far (up to [`RECEIVE_BATCH`]) as its next
+/// batch, commits it in ONE transaction and then ACKs it. A busy commit stage thus gets big
+/// batches (one fsync each) and an idle one gets each envelope at once; batches are committed
+/// and ACKed in the order they arrived.
 pub(super) async fn inbound_loop(
     weak: Weak<Inner>,
     url: String,
-    mut inbound: mpsc::Receiver<Inbound>,
+    inbound: mpsc::Receiver<Inbound>,
     acks: AckHandle,
 ) {
-    while let Some(first) = inbound.recv().await {
+    let (requests, asked) = mpsc::channel(1);
+    tokio::join!(
+        open_stage(weak.clone(), url.clone(), inbound, asked),
+        commit_stage(weak, url, requests, acks),
+    );
+}
+
+/// The commit stage asking for its next batch.
+type BatchRequest = oneshot::Sender<OpenedBatch>;
+
+/// A batch of deliveries after the HPKE open, on its way to the commit.
+struct OpenedBatch {
+    /// Each delivery's mailbox and relay id, for the ACK.
+    ids: Vec<(ReceiveId, MessageId)>,
+    /// Each delivery after the open, in the same order.
+    items: Vec<Unsealed>,
+}
+
+impl OpenedBatch {
+    /// Appends `later` (opened after `self`), keeping the order.
+    fn append(&mut self, later: OpenedBatch) {
+        self.ids.extend(later.ids);
+        self.items.extend(later.items);
+    }
+}
+
+/// One pushed envelope after the HPKE open, before its mailbox is resolved under the store lock.
+enum Unsealed {
+    /// Decided already (refused, unknown mailbox): whether to ACK.
+    Done(bool),
+    /// Opened with the sealing key of our mailbox `ReceiveId`.
+    Opened(ReceiveId, Box<OpenedEnvelope>),
+}
+
+/// The sealing key and send id of each of our mailboxes the opening stage has met. Both are
+/// fixed for a mailbox's life, so they stay valid across batches; which contact the mailbox
+/// serves (which changes) is looked up again for every batch by the commit stage.
+type SealingKeys = HashMap<[u8; 32], (SendId, MailboxSealingKey)>;
+
+/// Stage one: opens what the relay pushes on the blocking pool, outside the store lock (the
+/// costly part), and hands what it has gathered to [`commit_stage`] whenever that asks.
+async fn open_stage(
+    weak: Weak<Inner>,
+    url: String,
+    mut inbound: mpsc::Receiver<Inbound>,
+    mut asked: mpsc::Receiver<BatchRequest>,
+) {
+    let mut keys = SealingKeys::new();
+    let mut gathered: Option<OpenedBatch> = None;
+    let mut inbound_open = true;
+    loop {
+        let room = RECEIVE_BATCH - gathered.as_ref().map_or(0, |batch| batch.ids.len());
+        tokio::select! {
+            biased;
+            request = asked.recv(), if gathered.is_some() => {
+                let (Some(request), Some(batch)) = (request, gathered.take()) else { return };
+                // A commit stage gone away drops the batch: nothing of it was ACKed, so the
+                // relay pushes it again after a reconnect.
+                let _ = request.send(batch);
+            }
+            first = inbound.recv(), if inbound_open && room > 0 => {
+                let Some(first) = first else {
+                    inbound_open = false;
+                    continue;
+                };
+                let mut deliveries = Vec::new();
+                let mut next = Some(first);
+                while let Some(item) = next.take() {
+                    if let Inbound::Message(delivery) = item {
+                        deliveries.push(delivery);
+                    }
+                    if deliveries.len() < room {
+                        next = inbound.try_recv().ok();
+                    }
+                }
+                if deliveries.is_empty() {
+                    continue;
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let batch = open_batch(&inner, &url, deliveries, &mut keys).await;
+                drop(inner);
+                match gathered.as_mut() {
+                    Some(earlier) => earlier.append(batch),
+                    None => gathered = Some(batch),
+                }
+            }
+            // The relay's deliveries have ended and everything gathered was handed over.
+            else => return,
+        }
+    }
+}
+
+/// Stage two: asks [`open_stage`] for what it has opened, commits it, then sends one ACK per
+/// mailbox for what may go.
+async fn commit_stage(
+    weak: Weak<Inner>,
+    url: String,
+    requests: mpsc::Sender<BatchRequest>,
+    acks: AckHandle,
+) {
+    loop {
+        let (request, reply) = oneshot::channel();
+        if requests.send(request).await.is_err() {
+            return;
+        }
+        let Ok(batch) = reply.await else { return };
         let Some(inner) = weak.upgrade() else { return };
-        let mut deliveries = Vec::new();
-        let mut next = Some(first);
-        while let Some(item) = next.take() {
-            if let Inbound::Message(delivery) = item {
-                deliveries.push(delivery);
-            }
-            if deliveries.len() < RECEIVE_BATCH {
-                next = inbound.try_recv().ok();
-            }
-        }
-        if deliveries.is_empty() {
-            continue;
-        }
-        let ids: Vec<_> = deliveries
-            .iter()
-            .map(|delivery| (delivery.receive_id, delivery.message_id))
-            .collect();
-        let acknowledged = receive_batch(&inner, &url, deliveries).await;
-        // After the commit: one signed ACK per mailbox for the whole batch.
+        let acknowledged = receive_batch(&inner, &url, batch.items).await;
+        drop(inner);
+        // After the commit: one ACK per mailbox for the whole batch.
         let mut by_mailbox: HashMap<_, Vec<_>> = HashMap::new();
-        for ((receive_id, message_id), ack) in ids.into_iter().zip(acknowledged) {
+        for ((receive_id, message_id), ack) in batch.ids.into_iter().zip(acknowledged) {
             if ack {
                 by_mailbox.entry(receive_id).or_default().push(message_id);
             }
@@ -66,11 +163,88 @@ pub(super) async fn inbound_loop(
     }
 }
 
-/// One pushed envelope after the HPKE open, before the ratchet.
+/// Opens every delivery of a batch on the blocking pool. A delivery that could not be looked
+/// at (a local failure) is left unacknowledged for the relay to push again.
+async fn open_batch(
+    inner: &Arc<Inner>,
+    url: &str,
+    deliveries: Vec<Delivery>,
+    keys: &mut SealingKeys,
+) -> OpenedBatch {
+    let ids: Vec<_> = deliveries
+        .iter()
+        .map(|delivery| (delivery.receive_id, delivery.message_id))
+        .collect();
+    let count = deliveries.len();
+    let url = url.to_owned();
+    let mut cache = std::mem::take(keys);
+    if cache.len() > CACHED_SEALING_KEYS {
+        cache.clear();
+    }
+    let opened = inner
+        .blocking(move |inner| {
+            let items = deliveries
+                .iter()
+                .map(|delivery| {
+                    open_one(inner, &url, delivery, &mut cache).unwrap_or_else(|error| {
+                        tracing::warn!(
+                            %error,
+                            "delivery not opened; left for the relay to push again"
+                        );
+                        Unsealed::Done(false)
+                    })
+                })
+                .collect();
+            Ok((cache, items))
+        })
+        .await;
+    match opened {
+        Ok((cache, items)) => {
+            *keys = cache;
+            OpenedBatch { ids, items }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "batch not opened; left for the relay to push again");
+            let items = (0..count).map(|_| Unsealed::Done(false)).collect();
+            OpenedBatch { ids, items }
+        }
+    }
+}
+
+/// Opens one delivery's HPKE seal with its mailbox's sealing key (looked up once, then kept in
+/// `keys`). A refusal here is final: ACK it.
+fn open_one(
+    inner: &Inner,
+    url: &str,
+    delivery: &Delivery,
+    keys: &mut SealingKeys,
+) -> Result<Unsealed, EngineError> {
+    let (send_id, sealing) = match keys.entry(delivery.receive_id.0) {
+        std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+        std::collections::hash_map::Entry::Vacant(entry) => {
+            let store_relay = store_url(url)?;
+            let mailbox =
+                lock(&inner.store).own_mailbox_by_receive_id(&store_relay, &delivery.receive_id)?;
+            let Some(mailbox) = mailbox else {
+                return refuse(inner, "an envelope for an unknown mailbox").map(Unsealed::Done);
+            };
+            let sealing = MailboxSealingKey::from_secret_bytes(&array32(
+                mailbox.sealing_secret_key.expose_secret(),
+            )?)?;
+            entry.insert((SendId(array32(mailbox.send_id.as_bytes())?), sealing))
+        }
+    };
+    match open_envelope(sealing, send_id, &delivery.envelope) {
+        Ok(opened) => Ok(Unsealed::Opened(delivery.receive_id, Box::new(opened))),
+        Err(error) => refuse(inner, format!("did not open: {error}")).map(Unsealed::Done),
+    }
+}
+
+/// One envelope of a batch with its mailbox resolved, as the commit handles it.
 enum Prepared {
     /// Decided already (refused, unknown mailbox): whether to ACK.
     Done(bool),
-    /// Opened with the mailbox's sealing key.
+    /// Opened on this mailbox of ours.
     Opened(Arc<Opened>),
 }
 
@@ -78,36 +252,61 @@ enum Prepared {
 /// work that steps and commits it).
 type Opened = (Arc<OwnMailbox>, OpenedEnvelope);
 
-/// Opens, commits and decides the ACK of each delivery, in order. Envelopes on contacts'
-/// mailboxes are committed together ([`receive_run`]); initial messages on invite mailboxes
-/// (and key changes) take their own path between runs. Returns one ACK decision per delivery.
-async fn receive_batch(inner: &Arc<Inner>, url: &str, deliveries: Vec<Delivery>) -> Vec<bool> {
-    let count = deliveries.len();
+/// Looks up, under one hold of the store lock, the mailbox of each opened envelope of a batch
+/// as it is now (which contact it serves), once per mailbox. A mailbox gone since the opening
+/// stage saw it is an unknown mailbox: refused.
+async fn resolve_mailboxes(
+    inner: &Arc<Inner>,
+    url: &str,
+    items: Vec<Unsealed>,
+) -> Result<Vec<Prepared>, EngineError> {
     let url = url.to_owned();
-    // The HPKE opening (and the mailbox lookups) run on the blocking pool.
-    let prepared = inner
+    inner
         .blocking(move |inner| {
-            let mut mailboxes = MailboxCache::new();
-            let mut prepared = Vec::with_capacity(deliveries.len());
-            for delivery in &deliveries {
-                prepared.push(match prepare(inner, &url, delivery, &mut mailboxes) {
-                    Ok(item) => item,
-                    Err(error) => {
-                        tracing::warn!(
-                            %error,
-                            "delivery not prepared; left for the relay to push again"
+            let store_relay = store_url(&url)?;
+            let mut mailboxes: HashMap<[u8; 32], Option<Arc<OwnMailbox>>> = HashMap::new();
+            {
+                let store = lock(&inner.store);
+                for item in &items {
+                    if let Unsealed::Opened(receive_id, _) = item
+                        && let std::collections::hash_map::Entry::Vacant(slot) =
+                            mailboxes.entry(receive_id.0)
+                    {
+                        slot.insert(
+                            store
+                                .own_mailbox_by_receive_id(&store_relay, receive_id)?
+                                .map(Arc::new),
                         );
-                        Prepared::Done(false)
                     }
-                });
+                }
             }
-            Ok(prepared)
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Unsealed::Done(ack) => Ok(Prepared::Done(ack)),
+                    Unsealed::Opened(receive_id, opened) => {
+                        match mailboxes.get(&receive_id.0).cloned().flatten() {
+                            Some(mailbox) => Ok(Prepared::Opened(Arc::new((mailbox, *opened)))),
+                            None => refuse(inner, "an envelope for an unknown mailbox")
+                                .map(Prepared::Done),
+                        }
+                    }
+                })
+                .collect()
         })
-        .await;
-    let prepared = match prepared {
+        .await
+}
+
+/// Commits and decides the ACK of each delivery of an opened batch, in order. Envelopes on
+/// contacts' mailboxes are committed together ([`receive_run`]); initial messages on invite
+/// mailboxes (and key changes) take their own path between runs. Returns one ACK decision per
+/// delivery.
+async fn receive_batch(inner: &Arc<Inner>, url: &str, items: Vec<Unsealed>) -> Vec<bool> {
+    let count = items.len();
+    let prepared = match resolve_mailboxes(inner, url, items).await {
         Ok(prepared) => prepared,
         Err(error) => {
-            tracing::warn!(%error, "batch not prepared; left for the relay to push again");
+            tracing::warn!(%error, "batch not resolved; left for the relay to push again");
             return vec![false; count];
         }
     };
@@ -193,46 +392,6 @@ where
         }
     }
     None
-}
-
-/// Each mailbox of a batch, looked up and its sealing key derived once (deriving the key
-/// computes its public half: an X25519 scalar multiplication). `None`: not ours.
-type MailboxCache = HashMap<[u8; 32], Option<(Arc<OwnMailbox>, MailboxSealingKey)>>;
-
-/// Looks the mailbox up and opens the HPKE seal (outside the store lock: this is the costly
-/// part). A refusal here is final: ACK it.
-fn prepare(
-    inner: &Inner,
-    url: &str,
-    delivery: &Delivery,
-    mailboxes: &mut MailboxCache,
-) -> Result<Prepared, EngineError> {
-    let entry = match mailboxes.get(&delivery.receive_id.0) {
-        Some(entry) => entry,
-        None => {
-            let store_relay = store_url(url)?;
-            let mailbox =
-                lock(&inner.store).own_mailbox_by_receive_id(&store_relay, &delivery.receive_id)?;
-            let entry = match mailbox {
-                Some(mailbox) => {
-                    let sealing = MailboxSealingKey::from_secret_bytes(&array32(
-                        mailbox.sealing_secret_key.expose_secret(),
-                    )?)?;
-                    Some((Arc::new(mailbox), sealing))
-                }
-                None => None,
-            };
-            mailboxes.entry(delivery.receive_id.0).or_insert(entry)
-        }
-    };
-    let Some((mailbox, sealing)) = entry else {
-        return refuse(inner, "an envelope for an unknown mailbox").map(Prepared::Done);
-    };
-    let send_id = sealpost_crypto::SendId(array32(mailbox.send_id.as_bytes())?);
-    match open_envelope(sealing, &send_id, &delivery.envelope) {
-        Ok(opened) => Ok(Prepared::Opened(Arc::new((mailbox.clone(), opened)))),
-        Err(error) => refuse(inner, format!("did not open: {error}")).map(Prepared::Done),
-    }
 }
 
 /// Commits a run of envelopes on contacts' mailboxes (one transaction), then does what each

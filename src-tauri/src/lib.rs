@@ -12,8 +12,10 @@
 pub mod commands;
 pub mod deep_link;
 pub mod file_ipc;
+pub mod first_screen;
 pub mod launch;
 pub mod notify;
+pub mod painting;
 pub mod shell;
 pub mod tray;
 pub mod window;
@@ -131,19 +133,27 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             // failure here is reported to the UI by its first command, which retries.
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
-                match handle.state::<Shell>().app(&handle).await {
-                    // Counted here only for a tray already there: at start the tray (built
-                    // later, below) counts once itself, and the UI's first calls do not queue
-                    // behind this count.
-                    Ok(_) if tray::is_installed(&handle) => shell::refresh_unread(&handle).await,
-                    Ok(_) => {}
+                let shell = handle.state::<Shell>();
+                match shell.app(&handle).await {
+                    Ok(opened) => {
+                        // For the page, if it has not been asked for yet (`first_screen`).
+                        if let Some(data) = first_screen::FirstScreen::read(opened).await {
+                            shell.first_screen().put(&data);
+                        }
+                        // Counted here only for a tray already there: at start the tray (built
+                        // later, below) counts once itself, and the UI's first calls do not
+                        // queue behind this count.
+                        if tray::is_installed(&handle) {
+                            shell::refresh_unread(&handle).await;
+                        }
+                    }
                     Err(error) => {
                         tracing::warn!(kind = ?error.kind, message = %error.message, "the profile did not open");
                     }
                 }
             });
             deep_link::forward_opened_links(app.handle());
-            window::create_main_window(app, &options)?;
+            window::create_main_window(app, &options, painting::for_this_machine())?;
             deep_link::forward_startup_link(app.handle(), &options);
             // The tray is built on this (the main) thread, which also serves the UI's files and
             // IPC replies: it waits until the first screen is up (docs/benchmarks.md, Desktop app).

@@ -28,9 +28,13 @@ use crate::launch::{CommandLine, LaunchOptions};
 use crate::shell::Shell;
 
 /// Starts the app for a parsed command line: checks the display, makes the profile directories
-/// and runs the event loop until the app quits.
-pub fn start(command_line: CommandLine) -> anyhow::Result<()> {
+/// and runs the event loop until the app quits. `painting` is what `main` chose
+/// ([`painting::choose_before_threads`]), logged here.
+pub fn start(command_line: CommandLine, painting: painting::Painting) -> anyhow::Result<()> {
     init_logging();
+    if painting == painting::Painting::Cpu {
+        tracing::info!("no GPU render node: WebKit rasterises on the CPU (src/painting.rs)");
+    }
     if !launch::display_available() {
         anyhow::bail!(
             "Sealpost needs a graphical display, but neither DISPLAY nor WAYLAND_DISPLAY is set. \
@@ -153,7 +157,7 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
                 }
             });
             deep_link::forward_opened_links(app.handle());
-            window::create_main_window(app, &options, painting::for_this_machine())?;
+            window::create_main_window(app, &options)?;
             deep_link::forward_startup_link(app.handle(), &options);
             // The tray is built on this (the main) thread, which also serves the UI's files and
             // IPC replies: it waits until the first screen is up (docs/benchmarks.md, Desktop app).

@@ -3,14 +3,22 @@
 //!
 //! WebKitGTK (2.50) paints through OpenGL by default. Without a GPU (no DRM render node, e.g. a
 //! VM, a remote desktop or Xvfb) that OpenGL is Mesa's llvmpipe, OpenGL emulated on the CPU, which
-//! costs more CPU, memory and start time than letting WebKit paint on the CPU itself
-//! (`docs/benchmarks.md` § Desktop app). So when no `/dev/dri/renderD*` exists, the app sets the
-//! webview's hardware acceleration policy to "never" (WebKit's own API, no environment change);
-//! with a render node it leaves WebKit's default. A user who sets one of WebKit's own painting
-//! variables ([`WEBKIT_PAINTING_ENV`]) has chosen, and the app then changes nothing.
+//! costs more CPU and memory than letting WebKit's Skia rasterise on the CPU itself
+//! (`docs/benchmarks.md` § Desktop app). So when no `/dev/dri/renderD*` exists, `main` sets
+//! [`CPU_RENDERING_ENV`] (`WEBKIT_SKIA_ENABLE_CPU_RENDERING=1`) in the process environment before
+//! any thread starts; the web process WebKit spawns inherits it. With a render node it leaves
+//! WebKit's default. A user who sets one of WebKit's own painting variables
+//! ([`WEBKIT_PAINTING_ENV`]) has chosen, and the app then changes nothing.
+//!
+//! WebKit's hardware acceleration policy "never" (its settings API) would save more memory, but
+//! in that mode WebKitWebDriver's clicks never complete in WebKitGTK 2.50 (the WebDriver flows of
+//! `tests/webdriver` hang at their first click), so the app does not use it.
 
 use std::ffi::OsString;
 use std::path::Path;
+
+/// WebKitGTK's variable that makes Skia rasterise on the CPU (the compositor stays as it is).
+pub const CPU_RENDERING_ENV: &str = "WEBKIT_SKIA_ENABLE_CPU_RENDERING";
 
 /// Where DRM device nodes live on Linux.
 pub const DRI_DIR: &str = "/dev/dri";
@@ -29,7 +37,7 @@ pub const WEBKIT_PAINTING_ENV: [&str; 4] = [
 pub enum Painting {
     /// Leave WebKit's default (GPU painting through OpenGL).
     WebKitDefault,
-    /// Paint on the CPU: hardware acceleration policy "never".
+    /// Rasterise on the CPU: [`CPU_RENDERING_ENV`] set to `1`.
     Cpu,
 }
 
@@ -65,27 +73,26 @@ pub fn for_this_machine() -> Painting {
     )
 }
 
-/// Applies `painting` to a webview that was just built, before its page paints (WebKitGTK only;
-/// elsewhere the platform's default stays).
-pub fn apply<R: tauri::Runtime>(webview: &tauri::WebviewWindow<R>, painting: Painting) {
-    if painting == Painting::WebKitDefault {
-        return;
+/// Chooses how this process's webview paints ([`for_this_machine`]) and, for [`Painting::Cpu`],
+/// sets [`CPU_RENDERING_ENV`] for WebKit (Linux only; elsewhere nothing changes).
+///
+/// # Safety
+///
+/// Call only while the process has a single thread (first thing in `main`): it writes the
+/// process environment, which no other thread may read or write at the same time
+/// ([`std::env::set_var`]'s condition).
+#[allow(unsafe_code)]
+pub unsafe fn choose_before_threads() -> Painting {
+    let painting = if cfg!(target_os = "linux") {
+        for_this_machine()
+    } else {
+        Painting::WebKitDefault
+    };
+    if painting == Painting::Cpu {
+        // SAFETY: the caller guarantees a single-threaded process (this function's contract).
+        unsafe { std::env::set_var(CPU_RENDERING_ENV, "1") };
     }
-    tracing::info!("no GPU render node: the webview paints on the CPU");
-    #[cfg(target_os = "linux")]
-    {
-        let applied = webview.with_webview(|platform| {
-            use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt as _, WebViewExt as _};
-            if let Some(settings) = platform.inner().settings() {
-                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
-            }
-        });
-        if let Err(error) = applied {
-            tracing::warn!(%error, "could not set the webview's painting");
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = webview;
+    painting
 }
 
 #[cfg(test)]

@@ -9,19 +9,17 @@ use tauri::{
 };
 
 use crate::launch::LaunchOptions;
-use crate::painting::{self, Painting};
 use crate::shell::Shell;
 
 /// Label of the one app window (capabilities refer to it).
 pub const MAIN_WINDOW: &str = "main";
 
 /// Creates the main window showing the app's bundled UI (`index.html` from `frontendDist`),
-/// painting as `painting` says (`crate::painting`), and handing the page the first screen's data
-/// when the profile is open by then (`crate::first_screen`).
+/// handing the page the first screen's data when the profile is open by then
+/// (`crate::first_screen`).
 pub fn create_main_window<R: Runtime, M: Manager<R>>(
     manager: &M,
     options: &LaunchOptions,
-    painting: Painting,
 ) -> tauri::Result<WebviewWindow<R>> {
     let title = if options.is_default_profile() {
         "Sealpost".to_owned()
@@ -29,36 +27,29 @@ pub fn create_main_window<R: Runtime, M: Manager<R>>(
         format!("Sealpost ({})", options.profile)
     };
     let handle = manager.app_handle().clone();
-    let window =
-        WebviewWindowBuilder::new(manager, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
-            .title(title)
-            .inner_size(980.0, 700.0)
-            .min_inner_size(400.0, 480.0)
-            .data_directory(options.dirs.webview_dir())
-            // No remote content: the webview stays on the app's own pages, and links in messages never
-            // open a window (they are shown as text, never fetched).
-            .on_navigation(|url| {
-                let allowed = is_app_url(url);
-                if !allowed {
-                    tracing::warn!(
-                        scheme = url.scheme(),
-                        "blocked navigation away from the app"
-                    );
-                }
-                allowed
-            })
-            .on_new_window(|_url, _features| NewWindowResponse::Deny)
-            .on_web_resource_request(move |request, response| {
-                let shell = handle.state::<Shell>();
-                crate::first_screen::add_to_page(
-                    shell.first_screen(),
-                    request.uri().path(),
-                    response,
+    WebviewWindowBuilder::new(manager, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
+        .title(title)
+        .inner_size(980.0, 700.0)
+        .min_inner_size(400.0, 480.0)
+        .data_directory(options.dirs.webview_dir())
+        // No remote content: the webview stays on the app's own pages, and links in messages never
+        // open a window (they are shown as text, never fetched).
+        .on_navigation(|url| {
+            let allowed = is_app_url(url);
+            if !allowed {
+                tracing::warn!(
+                    scheme = url.scheme(),
+                    "blocked navigation away from the app"
                 );
-            })
-            .build()?;
-    painting::apply(&window, painting);
-    Ok(window)
+            }
+            allowed
+        })
+        .on_new_window(|_url, _features| NewWindowResponse::Deny)
+        .on_web_resource_request(move |request, response| {
+            let shell = handle.state::<Shell>();
+            crate::first_screen::add_to_page(shell.first_screen(), request.uri().path(), response);
+        })
+        .build()
 }
 
 /// Shows, unminimises and focuses the main window, if it exists.

@@ -20,6 +20,8 @@
 #   SEALPOST_BENCH_IDLE_SECS=10     idle time before memory is read
 #   SEALPOST_BENCH_SKIP_SETUP=1     skip scripts/setup.sh (system packages and UI already there)
 #   SEALPOST_BENCH_BARE_ONLY=1      measure only the bare app (no Sealpost build, no seeding)
+#   SEALPOST_BENCH_APP=PATH         measure this sealpost binary (e.g. an earlier commit's) instead
+#                                   of building the tree's; the bench tools are still built
 #   CARGO_TARGET_DIR                honoured as usual (binaries are taken from there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,9 +60,14 @@ if [ "${1:-}" != "--inside-session" ]; then
     entry_js=$(grep -o 'assets/index-[^"]*\.js' ui/dist/index.html | head -n 1)
     all_js=$(cat ui/dist/assets/*.js | wc -c)
     echo "bench-app: UI first bundle $(wc -c < "ui/dist/$entry_js") bytes ($entry_js); all JS $all_js bytes"
-    echo "bench-app: building Sealpost (release)"
-    cargo build --release --locked -p sealpost
-    export SEALPOST_BENCH_APP_BIN="$target_dir/release/sealpost"
+    if [ -n "${SEALPOST_BENCH_APP:-}" ]; then
+      echo "bench-app: measuring the given Sealpost binary $SEALPOST_BENCH_APP"
+      export SEALPOST_BENCH_APP_BIN="$SEALPOST_BENCH_APP"
+    else
+      echo "bench-app: building Sealpost (release)"
+      cargo build --release --locked -p sealpost
+      export SEALPOST_BENCH_APP_BIN="$target_dir/release/sealpost"
+    fi
   fi
 
   run_dir=$(mktemp -d "${TMPDIR:-/tmp}/sealpost-bench-app.XXXXXX")

@@ -12,8 +12,10 @@
 pub mod commands;
 pub mod deep_link;
 pub mod file_ipc;
+pub mod first_screen;
 pub mod launch;
 pub mod notify;
+pub mod painting;
 pub mod shell;
 pub mod tray;
 pub mod window;
@@ -26,9 +28,13 @@ use crate::launch::{CommandLine, LaunchOptions};
 use crate::shell::Shell;
 
 /// Starts the app for a parsed command line: checks the display, makes the profile directories
-/// and runs the event loop until the app quits.
-pub fn start(command_line: CommandLine) -> anyhow::Result<()> {
+/// and runs the event loop until the app quits. `painting` is what `main` chose
+/// ([`painting::choose_before_threads`]), logged here.
+pub fn start(command_line: CommandLine, painting: painting::Painting) -> anyhow::Result<()> {
     init_logging();
+    if painting == painting::Painting::Cpu {
+        tracing::info!("no GPU render node: WebKit rasterises on the CPU (src/painting.rs)");
+    }
     if !launch::display_available() {
         anyhow::bail!(
             "Sealpost needs a graphical display, but neither DISPLAY nor WAYLAND_DISPLAY is set. \
@@ -131,12 +137,20 @@ pub fn run(options: LaunchOptions) -> anyhow::Result<()> {
             // failure here is reported to the UI by its first command, which retries.
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
-                match handle.state::<Shell>().app(&handle).await {
-                    // Counted here only for a tray already there: at start the tray (built
-                    // later, below) counts once itself, and the UI's first calls do not queue
-                    // behind this count.
-                    Ok(_) if tray::is_installed(&handle) => shell::refresh_unread(&handle).await,
-                    Ok(_) => {}
+                let shell = handle.state::<Shell>();
+                match shell.app(&handle).await {
+                    Ok(opened) => {
+                        // For the page, if it has not been asked for yet (`first_screen`).
+                        if let Some(data) = first_screen::FirstScreen::read(opened).await {
+                            shell.first_screen().put(&data);
+                        }
+                        // Counted here only for a tray already there: at start the tray (built
+                        // later, below) counts once itself, and the UI's first calls do not
+                        // queue behind this count.
+                        if tray::is_installed(&handle) {
+                            shell::refresh_unread(&handle).await;
+                        }
+                    }
                     Err(error) => {
                         tracing::warn!(kind = ?error.kind, message = %error.message, "the profile did not open");
                     }

@@ -9,8 +9,13 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    // Before anything else: it writes the environment, which is sound only while this is the
+    // process's one thread (src/painting.rs).
+    #[allow(unsafe_code)]
+    // SAFETY: first statement of `main`, before any thread is spawned.
+    let painting = unsafe { sealpost_lib::painting::choose_before_threads() };
     let command_line = sealpost_lib::launch::CommandLine::parse();
-    match sealpost_lib::start(command_line) {
+    match sealpost_lib::start(command_line, painting) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // `{:#}` prints the whole context chain on one line, without a backtrace dump.

@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::commands::CommandError;
+use crate::first_screen::FirstScreenSlot;
 use crate::launch::LaunchOptions;
 use crate::notify::{self, NotificationPreview};
 use crate::tray;
@@ -23,6 +24,7 @@ pub struct Shell {
     options: LaunchOptions,
     app: OnceCell<App>,
     pending_invite: Mutex<Option<String>>,
+    first_screen: FirstScreenSlot,
 }
 
 impl Shell {
@@ -36,6 +38,7 @@ impl Shell {
             options,
             app: OnceCell::new(),
             pending_invite: Mutex::new(pending_invite),
+            first_screen: FirstScreenSlot::default(),
         }
     }
 
@@ -61,6 +64,12 @@ impl Shell {
     /// Whether the profile is open (without opening it).
     pub fn is_open(&self) -> bool {
         self.app.initialized()
+    }
+
+    /// The first screen's data for the page, kept once the profile is open
+    /// (`crate::first_screen`).
+    pub fn first_screen(&self) -> &FirstScreenSlot {
+        &self.first_screen
     }
 
     /// Keeps a `sealpost:` link until the UI asks for it ([`Shell::take_pending_invite`]).

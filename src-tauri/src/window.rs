@@ -9,11 +9,14 @@ use tauri::{
 };
 
 use crate::launch::LaunchOptions;
+use crate::shell::Shell;
 
 /// Label of the one app window (capabilities refer to it).
 pub const MAIN_WINDOW: &str = "main";
 
-/// Creates the main window showing the app's bundled UI (`index.html` from `frontendDist`).
+/// Creates the main window showing the app's bundled UI (`index.html` from `frontendDist`),
+/// handing the page the first screen's data when the profile is open by then
+/// (`crate::first_screen`).
 pub fn create_main_window<R: Runtime, M: Manager<R>>(
     manager: &M,
     options: &LaunchOptions,
@@ -23,6 +26,7 @@ pub fn create_main_window<R: Runtime, M: Manager<R>>(
     } else {
         format!("Sealpost ({})", options.profile)
     };
+    let handle = manager.app_handle().clone();
     WebviewWindowBuilder::new(manager, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
         .title(title)
         .inner_size(980.0, 700.0)
@@ -41,6 +45,10 @@ pub fn create_main_window<R: Runtime, M: Manager<R>>(
             allowed
         })
         .on_new_window(|_url, _features| NewWindowResponse::Deny)
+        .on_web_resource_request(move |request, response| {
+            let shell = handle.state::<Shell>();
+            crate::first_screen::add_to_page(shell.first_screen(), request.uri().path(), response);
+        })
         .build()
 }
 

@@ -15,6 +15,7 @@ import { ErrorText } from "./components/ErrorText";
 import { IconChat, IconLogo, IconSearch, IconSettings, IconTicket, IconUserPlus, IconUsers } from "./components/Icons";
 import { I18nProvider, useI18n } from "./i18n";
 import { coalesce } from "./lib/coalesce";
+import { type FirstScreen, takeFirstScreen } from "./lib/firstScreen";
 import { searchKey } from "./lib/format";
 import { groupWithSafeNames } from "./lib/groups";
 import { lazyComponent, preloadLazyComponents } from "./lib/lazy";
@@ -65,10 +66,26 @@ type Phase =
   | { kind: "onboarding"; status: AppStatus }
   | { kind: "ready"; status: AppStatus; chats: Chat[] | null };
 
+/** The phase the first screen's handed-over data starts in (./lib/firstScreen). */
+function handedPhase({ status, chats }: FirstScreen): Phase {
+  return status.onboarded
+    ? { kind: "ready", status, chats: chats === null ? null : chats.map(withSafeName) }
+    : { kind: "onboarding", status };
+}
+
 function Root() {
   const { t } = useI18n();
-  const [phase, setPhase] = useState<Phase>({ kind: "loading" });
+  // The first screen's data, when the app handed it over with the page: the first render draws it
+  // with no round trip (docs/benchmarks.md, Desktop app); otherwise `start` asks the commands.
+  const [handed] = useState(takeFirstScreen);
+  const [phase, setPhase] = useState<Phase>(() => (handed === null ? { kind: "loading" } : handedPhase(handed)));
   const [pendingInvite, setPendingInvite] = useState<string | null>(null);
+
+  // A link that started the app arrived before anyone listened: ask for it once the profile is ready.
+  const askPendingInvite = useCallback(async () => {
+    const text = await takePendingInvite().catch(() => null);
+    if (text !== null) setPendingInvite(text);
+  }, []);
 
   const start = useCallback(async () => {
     setPhase({ kind: "loading" });
@@ -80,21 +97,18 @@ function Root() {
         .catch(() => null);
       const status = await appStatus();
       setPhase(status.onboarded ? { kind: "ready", status, chats: await early } : { kind: "onboarding", status });
-      if (status.onboarded) {
-        // A link that started the app arrived before anyone listened: ask for it once.
-        const text = await takePendingInvite().catch(() => null);
-        if (text !== null) setPendingInvite(text);
-      }
+      if (status.onboarded) await askPendingInvite();
     } catch (error) {
       setPhase({ kind: "failed", error });
     }
-  }, []);
+  }, [askPendingInvite]);
 
   useEffect(() => {
-    void start();
+    if (handed === null) void start();
+    else if (handed.status.onboarded) void askPendingInvite();
     // A deep link only fills the add-contact form; it is kept until the profile is ready.
     return subscribeAll({ "open-invite": ({ text }) => setPendingInvite(text) });
-  }, [start]);
+  }, [start, askPendingInvite, handed]);
 
   const splash = (
     <main class="splash" aria-busy="true">
@@ -113,6 +127,7 @@ function Root() {
       return (
         <MainScreen
           status={phase.status}
+          statusHanded={handed !== null && handed.status === phase.status}
           initialChats={phase.chats}
           pendingInvite={pendingInvite}
           clearPendingInvite={() => setPendingInvite(null)}
@@ -143,11 +158,17 @@ interface Toast {
 
 function MainScreen({
   status,
+  statusHanded,
   initialChats,
   pendingInvite,
   clearPendingInvite,
 }: {
   status: AppStatus;
+  /**
+   * `status` came with the page (./lib/firstScreen), read when the profile opened: asked again
+   * once subscribed, so a connection change before that is not missed.
+   */
+  statusHanded: boolean;
   /** The chat list fetched with the status at start, or null to fetch it now. */
   initialChats: Chat[] | null;
   pendingInvite: string | null;
@@ -236,6 +257,14 @@ function MainScreen({
   useEffect(() => {
     // Again once subscribed (even with `initialChats`), so nothing that arrived in between is missed.
     void refreshChats();
+    if (statusHanded) {
+      appStatus()
+        .then((fresh) => {
+          setLiveStatus(fresh);
+          setConnections(fresh.connections);
+        })
+        .catch(() => undefined);
+    }
     getProfile()
       .then(setProfile)
       .catch(() => undefined);
@@ -250,7 +279,7 @@ function MainScreen({
       },
       "invite-misuse": () => notify(t("invite.misuse")),
     });
-  }, [refreshChats, refreshStatus, notify, t]);
+  }, [refreshChats, refreshStatus, statusHanded, notify, t]);
 
   // The dialogs and views of ./lib/lazy, fetched once the chat list is on screen (not before: the
   // first paint waits for nothing it does not draw).

@@ -606,8 +606,9 @@ async fn subscriber_drains_more_than_the_window_through_a_one_slot_channel() {
     let mailbox = one_mailbox().await;
     let receive_id = mailbox.receive_id;
     let sender = Sender::new(connector());
-    // Queued while nobody subscribes: five windows' worth.
-    let count = 5 * usize::from(mailbox.owner_connection.hello().window);
+    // Queued while nobody subscribes: three windows' worth (within the default mailbox quota of
+    // 1,000 envelopes).
+    let count = 3 * usize::from(mailbox.owner_connection.hello().window);
     for index in 0..count {
         let envelope = format!("envelope {index:03}");
         mailbox.send(&sender, envelope.as_bytes()).await;
@@ -696,15 +697,15 @@ async fn ack_many_acknowledges_a_full_window_in_one_signed_ack() {
     let receive_id = mailbox.receive_id;
     let sender = Sender::new(connector());
     // Fill the relay's window.
-    let window_size = u8::try_from(mailbox.owner_connection.hello().window).unwrap();
+    let window_size = mailbox.owner_connection.hello().window;
     for index in 0..window_size {
-        mailbox.send(&sender, &[index]).await;
+        mailbox.send(&sender, &index.to_be_bytes()).await;
     }
     let (subscriber, mut inbound) = mailbox.subscriber(SubscriberConfig::default());
     let mut window = Vec::new();
     for index in 0..window_size {
         let delivery = next_message(&mut inbound).await;
-        assert_eq!(delivery.envelope, [index]);
+        assert_eq!(delivery.envelope, index.to_be_bytes());
         window.push(delivery.message_id);
     }
     subscriber

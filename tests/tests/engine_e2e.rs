@@ -200,6 +200,39 @@ async fn offline_delivery_of_100_in_order_once() {
     );
 }
 
+/// Messages sent back to back while the receiver is online reach the relay, and so the
+/// receiver's events (its notifications), in the order they were sent: the outbox looks up a
+/// pass's addresses before its first SEND, so its pipelined SENDs start in queue order
+/// (`docs/engine.md` § Sending). With a lookup per SEND they started in whatever order the
+/// lookups ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_back_to_back_arrive_in_the_order_sent() {
+    let relay = TestRelay::start().await;
+    let root = tempfile::tempdir().unwrap();
+    // The first message opens Alice's send connection and sender session for Bob's mailbox.
+    let (alice, mut bob, alice_bob, _bob_alice, _, _secrets) =
+        two_clients_first_message(root.path(), &relay.url(), "before").await;
+    bob.drain_events();
+
+    let sent: Vec<String> = (0..60).map(|index| format!("in a row {index}")).collect();
+    for text in &sent {
+        alice.send(&alice_bob, text).await;
+    }
+    let mut received = Vec::new();
+    while received.len() < sent.len() {
+        let event = bob
+            .wait_event(|event| matches!(event, EngineEvent::MessageReceived { .. }))
+            .await;
+        if let EngineEvent::MessageReceived { message, .. } = event {
+            received.push(message.text);
+        }
+    }
+    assert_eq!(
+        received, sent,
+        "Bob's MessageReceived events in the order Alice sent"
+    );
+}
+
 /// Relay stopped and restarted mid-conversation, with the client also stopped while its outbox
 /// held sealed messages: after the restarts, nothing is lost or shown twice; T5: the exact
 /// envelopes replayed into the mailbox later show nothing new.

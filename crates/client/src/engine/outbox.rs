@@ -1,7 +1,7 @@
 //! The send path: `send_message` stores, seals and queues in one transaction; the outbox task
 //! sends the exact sealed bytes and retries with jittered backoff (`docs/engine.md` § Sending).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -16,8 +16,8 @@ use super::error::EngineError;
 use super::state::{Engine, Inner, array32, backoff_delay, lock, parse_contact};
 use super::views::*;
 use crate::content::{CONTENT_VERSION, Content, MAX_TEXT_BYTES};
-use crate::store::OutgoingContent;
 use crate::store::UnixMillis;
+use crate::store::{ContactId, OutgoingContent, PeerAddress};
 
 const OUTBOX_BATCH: u32 = 256;
 
@@ -145,6 +145,31 @@ pub(super) async fn outbox_loop(weak: Weak<Inner>) {
 /// transaction. After a failure on a relay, the rest of its items wait for their next attempt.
 /// Everything runs inside the outbox task (no spawned task holds the engine or the store).
 async fn send_due(inner: &Arc<Inner>, due: Vec<crate::store::OutboxItem>) {
+    // Every item's address, looked up in one store call before the first SEND. With one lookup
+    // per SEND, each on the blocking pool, the SENDs started in whatever order those lookups
+    // ended, so quick successive messages could reach the relay out of order (`docs/engine.md`
+    // § Sending).
+    let contacts: HashSet<ContactId> = due.iter().map(|item| item.contact).collect();
+    let addresses = inner
+        .on_store(move |store| {
+            let mut addresses = HashMap::with_capacity(contacts.len());
+            for contact in contacts {
+                addresses.insert(contact, store.peer_addresses(contact)?);
+            }
+            Ok(addresses)
+        })
+        .await;
+    let addresses = match addresses {
+        Ok(addresses) => addresses,
+        // Not the items' fault (a store read failed, or the runtime is going away): they stay
+        // due and are tried again on the next pass.
+        Err(error) => {
+            tracing::warn!(%error, "outbox addresses not read; the items stay due");
+            // Not at once again: the outbox loop reads the due items right after this.
+            tokio::time::sleep(IDLE_WAIT).await;
+            return;
+        }
+    };
     let mut pending = due.into_iter();
     let mut in_flight = FuturesUnordered::new();
     let mut failed_urls: HashSet<String> = HashSet::new();
@@ -154,8 +179,12 @@ async fn send_due(inner: &Arc<Inner>, due: Vec<crate::store::OutboxItem>) {
             if failed_urls.contains(item.relay_url.as_str()) {
                 continue;
             }
+            let address = addresses.get(&item.contact).and_then(|list| {
+                list.iter()
+                    .find(|a| a.relay_url == item.relay_url && a.send_id == item.send_id)
+            });
             in_flight.push(async move {
-                let result = send_item(inner, &item).await;
+                let result = send_item(inner, &item, address).await;
                 (item, result)
             });
         }
@@ -252,19 +281,13 @@ enum SendFailure {
     Never(String),
 }
 
-async fn send_item(inner: &Arc<Inner>, item: &crate::store::OutboxItem) -> Result<(), SendFailure> {
-    let contact = item.contact;
-    let address = match inner
-        .on_store(move |store| Ok(store.peer_addresses(contact)?))
-        .await
-    {
-        Ok(addresses) => addresses
-            .into_iter()
-            .find(|a| a.relay_url == item.relay_url && a.send_id == item.send_id),
-        // Not the item's fault (the runtime is going away): try again later.
-        Err(EngineError::BlockingTask(_)) => return Err(SendFailure::Retry(false)),
-        Err(error) => return Err(SendFailure::Never(error.to_string())),
-    };
+/// SENDs one item to `address`: its contact's address on the item's relay, `None` when that is
+/// gone (looked up by [`send_due`] for the whole pass).
+async fn send_item(
+    inner: &Arc<Inner>,
+    item: &crate::store::OutboxItem,
+    address: Option<&PeerAddress>,
+) -> Result<(), SendFailure> {
     let Some(address) = address else {
         return Err(SendFailure::Never("the address is gone".into()));
     };

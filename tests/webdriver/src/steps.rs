@@ -36,11 +36,14 @@ pub async fn check_invite(app: &App, invite: &str) -> Result<String> {
     app.click("open-add-contact").await?;
     app.type_into("add-contact-text", invite).await?;
     app.click("add-contact-check").await?;
-    app.wait_until("the preview suggests a name", DEFAULT_WAIT, || async {
-        let value = app.value_of("add-contact-name").await?;
-        Ok((!value.is_empty()).then_some(value))
-    })
-    .await
+    let preview = app
+        .wait_until("the preview suggests a name", DEFAULT_WAIT, || async {
+            let value = app.value_of("add-contact-name").await?;
+            Ok((!value.is_empty()).then_some(value))
+        })
+        .await;
+    // The dialog with its error, if the invite did not check (screenshot failed-PROFILE-invite).
+    app.shot_on_failure(preview, "invite").await
 }
 
 /// `inviter` shows an invite, `invitee` accepts it and writes `hello`; waits (at most

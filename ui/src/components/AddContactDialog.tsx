@@ -46,9 +46,16 @@ export function AddContactDialog({
     }
   };
 
-  // A deep link (or a re-opened link) is checked right away; it is still not added.
+  // A deep link (or a re-opened link) is checked right away; it is still not added. The text is
+  // replaced only when a new link comes while the dialog is open: at mount the state already holds
+  // `initialText`, and this effect runs after the first paint, so setting it again would erase
+  // what was typed or pasted in between (the first keys after Ctrl+N).
+  const shownInitialText = useRef(initialText);
   useEffect(() => {
-    setText(initialText);
+    if (shownInitialText.current !== initialText) {
+      shownInitialText.current = initialText;
+      setText(initialText);
+    }
     if (initialText.trim() !== "") void check(initialText);
   }, [initialText]);
 

@@ -2,7 +2,7 @@
 //! deliveries as they arrive while the other commits the batch before them (via `receive_run`)
 //! and ACKs it; and what follows a commit (`docs/engine.md` § Receiving).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -183,16 +183,19 @@ async fn open_batch(
     }
     let opened = inner
         .blocking(move |inner| {
+            let mut unknown = HashSet::new();
             let items = deliveries
                 .iter()
                 .map(|delivery| {
-                    open_one(inner, &url, delivery, &mut cache).unwrap_or_else(|error| {
-                        tracing::warn!(
-                            %error,
-                            "delivery not opened; left for the relay to push again"
-                        );
-                        Unsealed::Done(false)
-                    })
+                    open_one(inner, &url, delivery, &mut cache, &mut unknown).unwrap_or_else(
+                        |error| {
+                            tracing::warn!(
+                                %error,
+                                "delivery not opened; left for the relay to push again"
+                            );
+                            Unsealed::Done(false)
+                        },
+                    )
                 })
                 .collect();
             Ok((cache, items))
@@ -212,13 +215,19 @@ async fn open_batch(
 }
 
 /// Opens one delivery's HPKE seal with its mailbox's sealing key (looked up once, then kept in
-/// `keys`). A refusal here is final: ACK it.
+/// `keys`). A mailbox found not to be ours is remembered in `unknown` for the rest of the batch
+/// (only for the batch: it may be created later), so a relay pushing many envelopes for it costs
+/// one store lookup, not one each. A refusal here is final: ACK it.
 fn open_one(
     inner: &Inner,
     url: &str,
     delivery: &Delivery,
     keys: &mut SealingKeys,
+    unknown: &mut HashSet<[u8; 32]>,
 ) -> Result<Unsealed, EngineError> {
+    if unknown.contains(&delivery.receive_id.0) {
+        return refuse(inner, "an envelope for an unknown mailbox").map(Unsealed::Done);
+    }
     let (send_id, sealing) = match keys.entry(delivery.receive_id.0) {
         std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
         std::collections::hash_map::Entry::Vacant(entry) => {
@@ -226,6 +235,7 @@ fn open_one(
             let mailbox =
                 lock(&inner.store).own_mailbox_by_receive_id(&store_relay, &delivery.receive_id)?;
             let Some(mailbox) = mailbox else {
+                unknown.insert(delivery.receive_id.0);
                 return refuse(inner, "an envelope for an unknown mailbox").map(Unsealed::Done);
             };
             let sealing = MailboxSealingKey::from_secret_bytes(&array32(
